@@ -1,0 +1,240 @@
+"""The whole build: validated case and source files -> one SQLite file, written aside and swapped in.
+
+Read top to bottom: validate, turn records into rows, write tables, full-text indexes, embeddings
+(reusing vectors whose text and model are unchanged), precomputed similar cases, then swap."""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import sqlite_utils
+from tqdm import tqdm
+
+from kb.parse import Problem, render_html
+from kb.schema import facets
+from kb.validate import Record, check_collection, discover
+from kb.vocabulary import load_vocabularies
+
+from .embed import Chunk, Embedder, case_chunks
+
+SIMILAR_PER_CASE = 5
+
+
+class BuildFailed(Exception):
+    def __init__(self, problems: list[Problem]):
+        super().__init__(f"{len(problems)} problem(s)")
+        self.problems = problems
+
+
+@dataclass
+class BuildReport:
+    path: Path
+    cases: int
+    sources: int
+    lessons: int
+    savings: int
+    chunks: int
+    embedded: int
+    reused: int
+    seconds: float
+
+
+def _plain(markdown: str) -> str:
+    return " ".join(markdown.replace("#", " ").replace("*", " ").split())
+
+
+def case_rows(record: Record) -> dict:
+    data = record.data
+    sections = {s.heading: s for s in record.sections}
+    savings = [s for s in data["savings"] if s["kind"] == "saving" and s.get("amount") is not None]
+    row = {
+        "id": data["id"],
+        "title": data["title"],
+        "summary": _plain(sections["Summary"].markdown),
+        "organisation_names": [o["name"] for o in data["organisations"]],
+        "anonymised": any(o.get("anonymised") for o in data["organisations"]),
+    }
+    for facet in facets("case"):
+        values = facet.values(data)
+        row[facet.column] = values if facet.many else (values[0] if values else None)
+    row.update({
+        "year_start": data["years"].get("start"),
+        "year_end": data["years"].get("end"),
+        "largest_saving_gbp": max((s["amount"] for s in savings), default=None),
+        "annual_saving_gbp": max((s["amount"] for s in savings if s["per_year"]), default=None),
+        "figures_count": len(data["savings"]),
+        "lessons_count": len(sections["Lessons"].bullets) if "Lessons" in sections else 0,
+        "body_text": "\n".join(f"{s.heading}. {_plain(s.markdown)}" for s in record.sections),
+        "body_html": render_html(record.document.body),
+        "path": record.document.display,
+    })
+    return row
+
+
+def _write_tables(db: sqlite_utils.Database, records: list[Record]) -> dict[str, list]:
+    sources = [r for r in records if r.kind == "source"]
+    cases = [r for r in records if r.kind == "case"]
+    vocabularies = load_vocabularies()
+    db["terms"].insert_all(
+        ({"vocabulary": v.key, "slug": t.slug, "label": t.label, "definition": t.definition,
+          "aliases": list(t.aliases), "family": t.family} for v in vocabularies.values() for t in v.terms.values()),
+        pk=("vocabulary", "slug"))
+    db["sources"].insert_all(({
+        "id": r.id, "title": r.data["title"], "publisher": r.data["publisher"],
+        "authors": r.data.get("authors") or [], "date": r.data["date"], "licence": r.data["licence"],
+        "status": r.data.get("status"), "seed_file": r.data["seed_file"], "note": r.data.get("note"),
+        "summary_html": render_html(r.document.body), "path": r.document.display,
+        "cases_count": sum(1 for c in cases if r.id in {s["id"] for s in c.data["sources"]}),
+    } for r in sources), pk="id")
+    db["cases"].insert_all((case_rows(r) for r in cases), pk="id")
+    db["organisations"].insert_all(({"case_id": r.id, "position": i, **{k: o.get(k) for k in ("name", "council_type", "region", "role")},
+                                     "anonymised": bool(o.get("anonymised"))}
+                                    for r in cases for i, o in enumerate(r.data["organisations"])),
+                                   pk=("case_id", "position"), foreign_keys=[("case_id", "cases", "id")])
+    db["case_sources"].insert_all(({"case_id": r.id, "source_id": s["id"], "section": s["section"], "lines": s["lines"],
+                                    "pages": s.get("pages")} for r in cases for s in r.data["sources"]),
+                                  pk=("case_id", "source_id"),
+                                  foreign_keys=[("case_id", "cases", "id"), ("source_id", "sources", "id")])
+    db["savings"].insert_all(({"id": f"{r.id}#{i + 1}", "case_id": r.id, "position": i + 1, "kind": s["kind"],
+                               "amount_gbp": s.get("amount"), "percent": s.get("percent"), "text": s["text"],
+                               "period": s["period"], "per_year": s["per_year"], "status": s["status"],
+                               "recurrence": s["recurrence"], "source_id": s["source"], "where_in_source": s["where"],
+                               "note": s.get("note")} for r in cases for i, s in enumerate(r.data["savings"])),
+                             pk="id", foreign_keys=[("case_id", "cases", "id"), ("source_id", "sources", "id")],
+                             columns={"amount_gbp": float, "percent": float})
+    db["sections"].insert_all(({"id": f"{r.id}/{i + 1}", "case_id": r.id, "position": i + 1, "heading": s.heading,
+                                "markdown": s.markdown, "html": render_html(s.markdown), "line": s.line}
+                               for r in cases for i, s in enumerate(r.sections)),
+                              pk="id", foreign_keys=[("case_id", "cases", "id")])
+    lessons = []
+    for r in cases:
+        section = next((s for s in r.sections if s.heading == "Lessons"), None)
+        for i, (line, text) in enumerate(section.bullets if section else []):
+            lessons.append({"id": f"{r.id}#lesson-{i + 1}", "case_id": r.id, "source_id": None, "title": r.data["title"],
+                            "theme": None, "text": text, "where_in_source": f"{r.document.display}:{line}",
+                            "key_attributes": r.data["key_attributes"]})
+    for r in sources:
+        for i, f in enumerate(r.data["findings"]):
+            lessons.append({"id": f"{r.id}#finding-{i + 1}", "case_id": None, "source_id": r.id, "title": r.data["title"],
+                            "theme": f["theme"], "text": f["text"], "where_in_source": f["where"],
+                            "key_attributes": f.get("key_attributes") or []})
+    db["lessons"].insert_all(lessons, pk="id", foreign_keys=[("case_id", "cases", "id"), ("source_id", "sources", "id")],
+                             columns={"case_id": str, "source_id": str, "theme": str})
+    db["cases"].enable_fts(["title", "summary", "body_text", "organisation_names"], tokenize="porter", create_triggers=False)
+    db["lessons"].enable_fts(["text", "theme", "title"], tokenize="porter", create_triggers=False)
+    for table, column in [("organisations", "case_id"), ("case_sources", "source_id"), ("savings", "case_id"),
+                          ("sections", "case_id"), ("lessons", "case_id"), ("lessons", "source_id")]:
+        db[table].create_index([column])
+    return {"cases": cases, "sources": sources, "lessons": lessons}
+
+
+def _old_vectors(path: Path, model: str) -> dict[str, bytes]:
+    """Vectors of the previous build by content hash, for the same model only."""
+    if not path.exists():
+        return {}
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        rows = conn.execute("select content_hash, vector from chunks where model = ?", [model]).fetchall()
+        conn.close()
+        return dict(rows)
+    except sqlite3.Error:
+        return {}
+
+
+def _write_embeddings(db, parts, old_db: Path, embedder: Embedder, progress: bool) -> tuple[int, int, int]:
+    chunks: list[Chunk] = []
+    for r in parts["cases"]:
+        lessons = [(l["id"], l["text"]) for l in parts["lessons"] if l["case_id"] == r.id]
+        chunks += case_chunks(r.id, r.data["title"], r.sections, lessons)
+    for l in parts["lessons"]:
+        if l["source_id"]:
+            chunks.append(Chunk(f"{l['id']}", None, l["id"], "finding", 0, f"{l['theme']}: {l['text']}"))
+    old = _old_vectors(old_db, embedder.name)
+    todo = [c for c in chunks if c.content_hash not in old]
+    fresh: dict[str, bytes] = {}
+    if todo:
+        vectors = embedder.encode([c.text for c in todo], progress=progress)
+        fresh = {c.content_hash: v.tobytes() for c, v in zip(todo, vectors)}
+    vectors_by_hash = {**old, **fresh}
+    dims = len(next(iter(vectors_by_hash.values()))) // 4 if vectors_by_hash else 0
+    db["chunks"].insert_all(({"id": c.id, "case_id": c.case_id, "lesson_id": c.lesson_id, "kind": c.kind,
+                              "position": c.position, "text": c.text, "content_hash": c.content_hash,
+                              "model": embedder.name, "dimensions": dims, "vector": vectors_by_hash[c.content_hash]}
+                             for c in chunks), pk="id",
+                            foreign_keys=[("case_id", "cases", "id"), ("lesson_id", "lessons", "id")],
+                            columns={"case_id": str, "lesson_id": str, "vector": bytes})
+    db["chunks"].create_index(["case_id"])
+    return len(chunks), len(todo), len(chunks) - len(todo)
+
+
+def _write_similar(db) -> None:
+    """Cases like this one, precomputed so the site needs no model: cosine of mean chunk vectors."""
+    rows = db.execute("select case_id, vector from chunks where case_id is not null order by case_id").fetchall()
+    ids: list[str] = []
+    sums: list[np.ndarray] = []
+    for case_id, blob in rows:
+        vec = np.frombuffer(blob, dtype=np.float32)
+        if ids and ids[-1] == case_id:
+            sums[-1] = sums[-1] + vec
+        else:
+            ids.append(case_id)
+            sums.append(vec.copy())
+    if not ids:
+        db["similar_cases"].create({"case_id": str, "similar_id": str, "rank": int, "score": float},
+                                   pk=("case_id", "similar_id"))
+        return
+    matrix = np.vstack(sums)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    db["case_vectors"].insert_all(({"case_id": i, "vector": v.astype(np.float32).tobytes()} for i, v in zip(ids, matrix)),
+                                  pk="case_id", foreign_keys=[("case_id", "cases", "id")])
+    scores = matrix @ matrix.T
+    np.fill_diagonal(scores, -np.inf)
+    out = []
+    for a, row in enumerate(scores):
+        for rank, b in enumerate(np.argsort(-row)[:min(SIMILAR_PER_CASE, len(ids) - 1)]):
+            out.append({"case_id": ids[a], "similar_id": ids[b], "rank": rank + 1, "score": round(float(row[b]), 4)})
+    db["similar_cases"].insert_all(out, pk=("case_id", "similar_id"),
+                                   foreign_keys=[("case_id", "cases", "id"), ("similar_id", "cases", "id")])
+
+
+def build(root: Path, output: Path, model: str | None = None, progress: bool = True) -> BuildReport:
+    """Validate everything under root and write output; on any problem raise BuildFailed and leave
+    output untouched."""
+    started = time.perf_counter()
+    found = discover(root)
+    records, problems = check_collection(found["source"] + found["case"], root)
+    if problems:
+        raise BuildFailed(problems)
+    output = output.resolve()
+    temp = output.with_name(f"{output.name}.tmp-{os.getpid()}")
+    temp.unlink(missing_ok=True)
+    embedder = Embedder(model)
+    try:
+        db = sqlite_utils.Database(temp)
+        db.conn.execute("pragma journal_mode = off")  # a scratch file: durability comes from the swap
+        with tqdm(total=4, desc="building", disable=not progress, unit="step") as bar:
+            parts = _write_tables(db, records)
+            bar.update(1)
+            n_chunks, embedded, reused = _write_embeddings(db, parts, output, embedder, progress)
+            bar.update(1)
+            _write_similar(db)
+            bar.update(1)
+            db["build_info"].insert({"built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                     "model": embedder.name, "cases": len(parts["cases"]),
+                                     "sources": len(parts["sources"]), "lessons": len(parts["lessons"]),
+                                     "chunks": n_chunks, "chunks_embedded": embedded, "chunks_reused": reused})
+            db.conn.commit()
+            db.vacuum()
+            db.close()
+            bar.update(1)
+        os.replace(temp, output)
+    finally:
+        temp.unlink(missing_ok=True)
+    savings = sum(len(r.data["savings"]) for r in parts["cases"])
+    return BuildReport(output, len(parts["cases"]), len(parts["sources"]), len(parts["lessons"]), savings,
+                       n_chunks, embedded, reused, time.perf_counter() - started)

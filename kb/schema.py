@@ -1,0 +1,136 @@
+"""The file formats declared in kb/schema.yml, and what derives from them: the JSON Schema
+used to validate (and published for editors) and the list of facets."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from .vocabulary import load_vocabularies
+
+SCHEMA_FILE = Path(__file__).with_name("schema.yml")
+KINDS = ("case", "source")
+JSON_TYPES = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean",
+              "list": "array", "object": "object"}
+
+
+@lru_cache(maxsize=None)
+def load_schema(path: Path = SCHEMA_FILE) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def body_sections(kind: str) -> list[str]:
+    return list(load_schema()[kind]["body"]["sections"])
+
+
+def field_spec(kind: str, path: tuple) -> dict | None:
+    """The declaration of the field at a JSON path such as ('savings', 0, 'amount')."""
+    spec: dict | None = {"type": "object", "fields": load_schema()[kind]["fields"]}
+    for step in path:
+        if spec is None:
+            return None
+        if isinstance(step, int):
+            spec = spec.get("items")
+        else:
+            spec = (spec.get("fields") or {}).get(step)
+    return spec
+
+
+def _json_schema(spec: dict) -> dict:
+    vocabularies = load_vocabularies()
+    out: dict = {"type": JSON_TYPES[spec.get("type", "string")]}
+    if spec.get("description"):
+        out["description"] = spec["description"]
+    if spec.get("vocabulary"):
+        vocab = vocabularies[spec["vocabulary"]]
+        out["enum"] = vocab.accepted()
+        out["description"] = (spec.get("description", "") + f" One of the {vocab.label.lower()} terms in kb/vocabulary.yml.").strip()
+    if "pattern" in spec:
+        out["pattern"] = spec["pattern"]
+    bounds = {"string": ("minLength", "maxLength"), "list": ("minItems", "maxItems"),
+              "integer": ("minimum", "maximum"), "number": ("minimum", "maximum")}
+    low, high = bounds.get(spec.get("type", "string"), (None, None))
+    if low and "min" in spec:
+        out[low] = spec["min"]
+    if high and "max" in spec:
+        out[high] = spec["max"]
+    if spec.get("type") == "list":
+        out["items"] = _json_schema(spec.get("items", {"type": "string"}))
+    if spec.get("type") == "object":
+        fields = spec.get("fields", {})
+        out["properties"] = {name: _json_schema(sub) for name, sub in fields.items()}
+        out["required"] = [name for name, sub in fields.items() if sub.get("required")]
+        out["additionalProperties"] = False
+    return out
+
+
+@lru_cache(maxsize=None)
+def json_schema(kind: str) -> dict:
+    """JSON Schema (draft 2020-12) for the front matter of a case or source file."""
+    declared = load_schema()[kind]
+    schema = _json_schema({"type": "object", "fields": declared["fields"]})
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://example.org/kb/{kind}.schema.json",
+        "title": f"Front matter of a {kind} file",
+        "description": declared.get("description", ""),
+        **schema,
+    }
+
+
+@dataclass(frozen=True)
+class Facet:
+    """A facet of the cases table: `column` holds the values of the field at `path`."""
+    column: str
+    path: tuple[str, ...]
+    vocabulary: str | None
+    many: bool
+
+    @property
+    def label(self) -> str:
+        if self.vocabulary:
+            return load_vocabularies()[self.vocabulary].label
+        return "Source"
+
+    def values(self, front_matter: dict) -> list:
+        """Every value of this facet in one case's (normalised) front matter, deduplicated."""
+        found: list = []
+
+        def walk(node, steps):
+            if node is None:
+                return
+            if not steps:
+                for value in node if isinstance(node, list) else [node]:
+                    if value not in found:
+                        found.append(value)
+                return
+            if isinstance(node, list):
+                for item in node:
+                    walk(item, steps)
+            elif isinstance(node, dict):
+                walk(node.get(steps[0]), steps[1:])
+
+        walk(front_matter, list(self.path))
+        return found
+
+
+@lru_cache(maxsize=None)
+def facets(kind: str = "case") -> tuple[Facet, ...]:
+    found = []
+
+    def walk(fields: dict, prefix: tuple, many: bool):
+        for name, spec in fields.items():
+            path = prefix + (name,)
+            is_list = spec.get("type") == "list"
+            item = spec.get("items", {}) if is_list else spec
+            if spec.get("facet"):
+                found.append(Facet(spec["facet"], path, item.get("vocabulary") or spec.get("vocabulary"), many or is_list))
+            if item.get("type") == "object":
+                walk(item.get("fields", {}), path, many or is_list)
+            elif item.get("facet") and not spec.get("facet"):
+                found.append(Facet(item["facet"], path, item.get("vocabulary"), True))
+
+    walk(load_schema()[kind]["fields"], (), False)
+    return tuple(found)

@@ -1,0 +1,240 @@
+"""Checks case and source files against kb/schema.yml and kb/vocabulary.yml.
+
+Every problem is reported as `file:line: what is wrong - how to fix it`, all of them in one run."""
+from __future__ import annotations
+
+import copy
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jsonschema import Draft202012Validator
+
+from .parse import Document, Problem, Section, read_document, split_sections
+from .schema import body_sections, field_spec, json_schema, load_schema
+from .vocabulary import load_vocabularies
+
+TYPE_WORDS = {"string": "text", "integer": "a whole number", "number": "a number", "boolean": "true or false",
+              "array": "a list", "object": "a set of `field: value` lines"}
+
+
+@dataclass
+class Record:
+    """A file that passed validation: normalised front matter plus its body sections."""
+    kind: str
+    id: str
+    document: Document
+    data: dict
+    sections: list[Section] = field(default_factory=list)
+
+
+def _path_text(path) -> str:
+    out = ""
+    for step in path:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else step)
+    return out or "front matter"
+
+
+def _schema_problem(doc: Document, kind: str, error) -> Problem:
+    path = tuple(error.absolute_path)
+    line = doc.line_of(path)
+    where = _path_text(path)
+    spec = field_spec(kind, path) or {}
+    v = error.validator
+    if v == "required":
+        missing = error.message.split("'")[1]
+        sub = field_spec(kind, path + (missing,)) or {}
+        hint = sub.get("description") or "see docs/contributing.md"
+        return Problem(doc.display, line, f"missing field '{missing}'" + (f" in {where}" if path else ""),
+                       f"add `{missing}:` ({hint})")
+    if v == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        allowed = list(error.schema.get("properties", {}))
+        name = extra[0] if extra else "?"
+        line = doc.line_of(path + (name,))
+        near = difflib.get_close_matches(name, allowed, n=1)
+        fix = f"did you mean '{near[0]}'?" if near else f"remove it; allowed fields are {', '.join(allowed)}"
+        return Problem(doc.display, line, f"unknown field '{name}'" + (f" in {where}" if path else ""), fix)
+    if v == "enum":
+        vocab = load_vocabularies()[spec["vocabulary"]] if spec.get("vocabulary") else None
+        if vocab:
+            guess = vocab.suggest(str(error.instance))
+            fix = (f"did you mean '{guess}'? " if guess else "") + \
+                  f"Use a {vocab.label.lower()} from kb/vocabulary.yml ({', '.join(list(vocab.terms)[:8])}{', ...' if len(vocab.terms) > 8 else ''})"
+            return Problem(doc.display, line, f"'{error.instance}' is not a known {vocab.label.lower()} in {where}", fix)
+    if v == "type":
+        expected = TYPE_WORDS.get(error.validator_value, error.validator_value)
+        got = repr(error.instance)
+        fix = f"write {where} as {expected}"
+        if error.validator_value in ("number", "integer") and isinstance(error.instance, str):
+            fix = f"write the amount as digits only, without £, commas or words (e.g. 1500000 for £1.5 million)"
+        if error.validator_value == "array" and isinstance(error.instance, str):
+            fix = f"write it as a list: [{error.instance}]"
+        return Problem(doc.display, line, f"{where} must be {expected}, not {got[:60]}", fix)
+    if v == "pattern":
+        return Problem(doc.display, line, f"{where} '{error.instance}' is not in the expected form",
+                       spec.get("description") or f"it must match {error.validator_value}")
+    if v in ("minItems", "minLength"):
+        return Problem(doc.display, line, f"{where} is too short or empty",
+                       f"give at least {error.validator_value} {'item' if v == 'minItems' else 'characters'}")
+    if v in ("maxItems", "maxLength"):
+        return Problem(doc.display, line, f"{where} is too long", f"keep it to at most {error.validator_value} characters")
+    if v in ("minimum", "maximum"):
+        bound = "at least" if v == "minimum" else "at most"
+        return Problem(doc.display, line, f"{where} is {error.instance}, out of range", f"it must be {bound} {error.validator_value}")
+    return Problem(doc.display, line, f"{where}: {error.message}", "see docs/contributing.md")
+
+
+def _normalise(kind: str, data: dict) -> dict:
+    """Replace aliases with their slugs, wherever a field is vocabulary-backed."""
+    vocabularies = load_vocabularies()
+    data = copy.deepcopy(data)
+
+    def walk(node, spec):
+        if spec.get("type") == "object" and isinstance(node, dict):
+            for name, sub in spec.get("fields", {}).items():
+                if name in node:
+                    node[name] = walk(node[name], sub)
+        elif spec.get("type") == "list" and isinstance(node, list):
+            item = spec.get("items", {})
+            out = []
+            for value in node:
+                value = walk(value, item)
+                if value not in out:
+                    out.append(value)
+            return out
+        elif spec.get("vocabulary") and isinstance(node, str):
+            return vocabularies[spec["vocabulary"]].canonical(node) or node
+        return node
+
+    return walk(data, {"type": "object", "fields": load_schema()[kind]["fields"]})
+
+
+def _check_body(doc: Document, kind: str) -> tuple[list[Section], list[Problem]]:
+    problems = []
+    wanted = body_sections(kind)
+    sections, stray = split_sections(doc.body, doc.body_line)
+    for line, text in stray[:1]:
+        problems.append(Problem(doc.display, line, f"text before the first section: '{text[:40]}'",
+                                f"put it under '## {wanted[0]}' (the body is only `## ` sections)"))
+    found = [s.heading for s in sections]
+    for s in sections:
+        if s.heading not in wanted:
+            near = difflib.get_close_matches(s.heading, wanted, n=1)
+            problems.append(Problem(doc.display, s.line, f"unknown section '## {s.heading}'",
+                                    f"rename it to '## {near[0]}'" if near else f"use only the sections {', '.join(wanted)}"))
+        elif found.count(s.heading) > 1 and s is not next(x for x in sections if x.heading == s.heading):
+            problems.append(Problem(doc.display, s.line, f"section '## {s.heading}' appears twice", "merge the two into one"))
+        elif not s.markdown:
+            problems.append(Problem(doc.display, s.line, f"section '## {s.heading}' is empty",
+                                    "write at least one sentence (say so if the source does not cover it)"))
+    known = [h for h in found if h in wanted]
+    for name in wanted:
+        if name not in found:
+            after = next((s for s in reversed(sections) if s.heading in wanted[: wanted.index(name)]), None)
+            line = after.line if after else doc.body_line
+            problems.append(Problem(doc.display, line, f"missing section '## {name}'",
+                                    f"add a '## {name}' section (sections go in the order {', '.join(wanted)})"))
+    ordered = [h for h in wanted if h in known]
+    seen = list(dict.fromkeys(known))
+    if seen != ordered:
+        first_bad = next(s for s, o in zip(seen, ordered) if s != o)
+        line = next(s.line for s in sections if s.heading == first_bad)
+        problems.append(Problem(doc.display, line, f"section '## {first_bad}' is out of order",
+                                f"put the sections in the order {', '.join(wanted)}"))
+    if "Lessons" in wanted:
+        lessons = next((s for s in sections if s.heading == "Lessons"), None)
+        if lessons and lessons.markdown and not lessons.bullets:
+            problems.append(Problem(doc.display, lessons.line, "the Lessons section has no bullet points",
+                                    "write each lesson as its own line starting with '- '"))
+    return sections, problems
+
+
+def check_document(doc: Document, kind: str) -> tuple[Record | None, list[Problem]]:
+    """Checks of one file on its own; cross-file checks are in check_collection."""
+    validator = Draft202012Validator(json_schema(kind))
+    problems = sorted((_schema_problem(doc, kind, e) for e in validator.iter_errors(doc.data)),
+                      key=lambda p: p.line)
+    data = _normalise(kind, doc.data)
+    stem = doc.path.stem
+    if isinstance(data.get("id"), str) and data["id"] != stem:
+        problems.append(Problem(doc.display, doc.line_of(("id",)), f"id '{data['id']}' does not match the file name '{doc.path.name}'",
+                                f"set `id: {stem}` or rename the file to {data['id']}.md"))
+    if kind == "case":
+        problems += _check_case(doc, data)
+    sections, body_problems = _check_body(doc, kind)
+    problems += body_problems
+    if problems:
+        return None, problems
+    return Record(kind, data["id"], doc, data, sections), []
+
+
+def _check_case(doc: Document, data: dict) -> list[Problem]:
+    problems = []
+    cited = [s.get("id") for s in data.get("sources") or [] if isinstance(s, dict)]
+    for i, item in enumerate(data.get("savings") or []):
+        if not isinstance(item, dict):
+            continue
+        if item.get("source") and item["source"] not in cited:
+            problems.append(Problem(doc.display, doc.line_of(("savings", i, "source")),
+                                    f"savings[{i}] cites source '{item['source']}', which is not among this case's sources",
+                                    f"add it under `sources:` or use one of: {', '.join(map(str, cited)) or '(none listed)'}"))
+        if "amount" not in item and "percent" not in item:
+            problems.append(Problem(doc.display, doc.line_of(("savings", i)), f"savings[{i}] has neither amount nor percent",
+                                    "give `amount:` in GBP as a number, or `percent:` for a percentage-only figure"))
+    years = data.get("years")
+    if isinstance(years, dict) and isinstance(years.get("start"), int) and isinstance(years.get("end"), int) \
+            and years["end"] < years["start"]:
+        problems.append(Problem(doc.display, doc.line_of(("years", "end")), f"years.end {years['end']} is before years.start {years['start']}",
+                                "swap them or correct the year"))
+    return problems
+
+
+def discover(root: Path) -> dict[str, list[Path]]:
+    return {"source": sorted((root / "sources").glob("*.md")), "case": sorted((root / "cases").glob("*.md"))}
+
+
+def kind_of(path: Path) -> str:
+    return "source" if path.parent.name == "sources" else "case"
+
+
+def check_collection(paths: list[Path], root: Path, known_sources: set[str] | None = None
+                     ) -> tuple[list[Record], list[Problem]]:
+    """Validate files and the links between them. Source ids are checked against sources/."""
+    records: list[Record] = []
+    problems: list[Problem] = []
+    seen: dict[tuple[str, str], str] = {}
+    for path in paths:
+        try:
+            display = str(path.resolve().relative_to(root.resolve()))
+        except ValueError:
+            display = str(path)
+        doc, read_problems = read_document(path, display)
+        problems += read_problems
+        if doc is None:
+            continue
+        record, found = check_document(doc, kind_of(path))
+        problems += found
+        raw_id = doc.data.get("id")
+        if isinstance(raw_id, str):
+            key = (kind_of(path), raw_id)
+            if key in seen:
+                problems.append(Problem(display, doc.line_of(("id",)), f"duplicate id '{raw_id}', also used by {seen[key]}",
+                                        "give each file its own id (and matching file name)"))
+            else:
+                seen[key] = display
+        if record:
+            records.append(record)
+    if known_sources is None:
+        known_sources = {p.stem for p in (root / "sources").glob("*.md")}
+    for record in records:
+        if record.kind != "case":
+            continue
+        for i, src in enumerate(record.data["sources"]):
+            if src["id"] not in known_sources:
+                near = difflib.get_close_matches(src["id"], sorted(known_sources), n=1)
+                problems.append(Problem(record.document.display, record.document.line_of(("sources", i, "id")),
+                                        f"unknown source id '{src['id']}'",
+                                        f"did you mean '{near[0]}'?" if near else "add a file sources/<id>.md first, or use an existing source id"))
+    problems.sort(key=lambda p: (p.path, p.line))
+    return records, problems

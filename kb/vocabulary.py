@@ -1,0 +1,85 @@
+"""The controlled vocabularies declared in kb/vocabulary.yml."""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+VOCABULARY_FILE = Path(__file__).with_name("vocabulary.yml")
+
+
+@dataclass(frozen=True)
+class Term:
+    slug: str
+    label: str
+    definition: str
+    aliases: tuple[str, ...] = ()
+    family: str | None = None
+
+
+@dataclass
+class Vocabulary:
+    key: str
+    label: str
+    description: str
+    terms: dict[str, Term] = field(default_factory=dict)
+
+    def accepted(self) -> list[str]:
+        """Every spelling the files may use: slugs first, then aliases."""
+        names = list(self.terms)
+        for term in self.terms.values():
+            names.extend(a for a in term.aliases if a not in names)
+        return names
+
+    def canonical(self, value: str) -> str | None:
+        """The slug for a slug, alias or label (case-insensitive), or None."""
+        wanted = value.strip().lower()
+        for term in self.terms.values():
+            if wanted == term.slug or wanted == term.label.lower() or wanted in (a.lower() for a in term.aliases):
+                return term.slug
+        return None
+
+    def suggest(self, value: str) -> str | None:
+        """The nearest slug to a misspelt value, for 'did you mean'."""
+        exact = self.canonical(value)
+        if exact:
+            return exact
+        spellings: dict[str, str] = {}
+        for term in self.terms.values():
+            for name in (term.slug, term.label.lower(), *(a.lower() for a in term.aliases)):
+                spellings.setdefault(name, term.slug)
+        wanted = value.strip().lower()
+        close = difflib.get_close_matches(wanted, list(spellings), n=1, cutoff=0.6)
+        if close:
+            return spellings[close[0]]
+        # A word in common ("adult" for "adult-social-care") is a better hint than nothing.
+        words = set(wanted.replace("-", " ").split())
+        for name, slug in spellings.items():
+            if words & set(name.replace("-", " ").split()) - {"and", "the", "of", "services", "council"}:
+                return slug
+        return None
+
+    def label_of(self, slug: str) -> str:
+        term = self.terms.get(slug)
+        return term.label if term else slug
+
+
+@lru_cache(maxsize=None)
+def load_vocabularies(path: Path = VOCABULARY_FILE) -> dict[str, Vocabulary]:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    vocabularies = {}
+    for key, spec in raw.items():
+        vocab = Vocabulary(key=key, label=spec["label"], description=spec.get("description", ""))
+        for slug, term in spec["terms"].items():
+            vocab.terms[slug] = Term(
+                slug=slug,
+                label=term["label"],
+                definition=term["definition"],
+                aliases=tuple(term.get("aliases") or ()),
+                family=term.get("family"),
+            )
+        vocabularies[key] = vocab
+    return vocabularies

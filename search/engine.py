@@ -1,0 +1,341 @@
+"""One search engine for the command line and the site: keyword (FTS5 BM25), semantic (cosine
+over chunk vectors, best chunk per document) and hybrid (reciprocal rank fusion of the two).
+
+Filters are applied before ranking as boolean masks over the documents: several values of one
+facet are OR-ed, different facets AND-ed, plus a savings range on the largest saving."""
+from __future__ import annotations
+
+import html
+import json
+import re
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from kb.schema import facets
+from kb.vocabulary import load_vocabularies
+
+MODES = ("hybrid", "keyword", "semantic")
+TARGETS = ("cases", "lessons")
+MAX_QUERY_CHARS = 1000
+MAX_LIMIT = 200
+RRF_K = 60
+# A passage this similar to the query counts as a match for the result set (all-MiniLM-L6-v2 cosine).
+SEMANTIC_THRESHOLD = 0.3
+STOPWORDS = frozenset("""a an and are as at be been but by can do does for from had has have how i in into is it its
+like me my of on or our so than that the their them then there these they this to was we were what when where which
+who why will with you your about any some more most such all also""".split())
+
+
+class QueryError(ValueError):
+    """Bad input, with a message fit to show the user."""
+
+
+@dataclass
+class Result:
+    id: str
+    title: str
+    score: float
+    passage: str
+    passage_html: str
+    matched_by: list[str]
+    case_id: str | None = None
+    source_id: str | None = None
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "title": self.title, "score": round(self.score, 6), "passage": self.passage,
+                "passage_html": self.passage_html, "matched_by": self.matched_by,
+                **({"case_id": self.case_id} if self.case_id else {}),
+                **({"source_id": self.source_id} if self.source_id else {})}
+
+
+@dataclass
+class Search:
+    query: str
+    mode: str
+    target: str
+    results: list[Result]
+    total: int
+    facet_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    rule: str = ""
+
+
+def terms_of(query: str) -> list[str]:
+    words = re.findall(r"[\w£%]+(?:[.,]\d+)?", query.lower())
+    return list(dict.fromkeys(w for w in words if w not in STOPWORDS and len(w) > 1 or w.isdigit()))
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ations", "ation", "ings", "ing", "ies", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
+def highlight(text: str, terms: list[str]) -> str:
+    """HTML-escaped text with query words (and their simple inflections) in <mark>."""
+    stems = {_stem(t) for t in terms if len(t) > 1}
+    out = []
+    for piece in re.split(r"(\w+)", text):
+        if piece and re.match(r"\w", piece) and _stem(piece.lower()) in stems:
+            out.append(f"<mark>{html.escape(piece)}</mark>")
+        else:
+            out.append(html.escape(piece))
+    return "".join(out)
+
+
+def _term_hits(text: str, terms: list[str]) -> int:
+    stems = {_stem(t) for t in terms}
+    return len(stems & {_stem(w) for w in re.findall(r"\w+", text.lower())})
+
+
+class Collection:
+    """Documents of one kind (cases or lessons) in memory: ids, facet masks, chunk vectors."""
+
+    def __init__(self, conn: sqlite3.Connection, target: str):
+        self.target = target
+        if target == "cases":
+            rows = conn.execute("select rowid, * from cases order by rowid").fetchall()
+            cols = [d[0] for d in conn.execute("select rowid, * from cases limit 0").description]
+            docs = [dict(zip(cols, r)) for r in rows]
+            self.fts, self.weights = "cases_fts", "10.0, 4.0, 1.0, 5.0"
+        else:
+            case_cols = ", ".join(f"c.{f.column} as {f.column}" for f in facets() if f.column not in ("key_attributes", "source_ids"))
+            rows = conn.execute(f"""select l.rowid, l.id, l.title, l.text, l.theme, l.case_id, l.source_id,
+                                  l.key_attributes, c.source_ids as case_source_ids, c.largest_saving_gbp, {case_cols}
+                                  from lessons l left join cases c on c.id = l.case_id order by l.rowid""").fetchall()
+            cols = ["rowid", "id", "title", "text", "theme", "case_id", "source_id", "key_attributes",
+                    "case_source_ids", "largest_saving_gbp"] + [f.column for f in facets()
+                                                                if f.column not in ("key_attributes", "source_ids")]
+            docs = [dict(zip(cols, r)) for r in rows]
+            for d in docs:
+                d["source_ids"] = json.dumps([d["source_id"]]) if d["source_id"] else d["case_source_ids"]
+            self.fts, self.weights = "lessons_fts", "4.0, 2.0, 1.0"
+        self.ids = [d["id"] for d in docs]
+        self.docs = docs
+        self.position = {d["id"]: i for i, d in enumerate(docs)}
+        self.rowid_to_index = {d["rowid"]: i for i, d in enumerate(docs)}
+        n = len(docs)
+        self.masks: dict[str, dict[str, np.ndarray]] = {}
+        for facet in facets():
+            values: dict[str, np.ndarray] = {}
+            for i, d in enumerate(docs):
+                raw = d.get(facet.column)
+                items = json.loads(raw) if facet.many and isinstance(raw, str) else ([raw] if raw is not None else [])
+                for v in items or []:
+                    values.setdefault(v, np.zeros(n, dtype=bool))[i] = True
+            self.masks[facet.column] = values
+        self.savings = np.array([d.get("largest_saving_gbp") if d.get("largest_saving_gbp") is not None else np.nan
+                                 for d in docs], dtype=np.float64)
+        self._load_chunks(conn)
+
+    def _load_chunks(self, conn):
+        key = "case_id" if self.target == "cases" else "lesson_id"
+        rows = conn.execute(f"select {key}, text, vector from chunks where {key} is not null").fetchall()
+        pairs = sorted(((self.position[r[0]], r[1], r[2]) for r in rows if r[0] in self.position), key=lambda r: r[0])
+        self.chunk_doc = np.array([p[0] for p in pairs], dtype=np.int64)
+        self.chunk_text = [p[1] for p in pairs]
+        self.dims = len(pairs[0][2]) // 4 if pairs else 0
+        self.vectors = (np.frombuffer(b"".join(p[2] for p in pairs), dtype=np.float32).reshape(len(pairs), self.dims)
+                        if pairs else np.zeros((0, 0), dtype=np.float32))
+        # reduceat needs the first chunk of each document that has chunks
+        self.doc_with_chunks, self.chunk_start = np.unique(self.chunk_doc, return_index=True)
+        model = conn.execute("select model from chunks limit 1").fetchone()
+        self.model = model[0] if model else None
+
+    def title(self, i: int) -> str:
+        return self.docs[i]["title"]
+
+
+class Engine:
+    def __init__(self, db_path: Path, embedder=None):
+        self.db_path = Path(db_path)
+        self.conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, check_same_thread=False)
+        self._embedder = embedder
+        self._collections: dict[str, Collection] = {}
+        self._lock = threading.Lock()
+        self.sources = {r[0] for r in self.conn.execute("select id from sources")}
+        self.case_ids = {r[0] for r in self.conn.execute("select id from cases")}
+
+    def collection(self, target: str) -> Collection:
+        with self._lock:
+            if target not in self._collections:
+                self._collections[target] = Collection(self.conn, target)
+            return self._collections[target]
+
+    @property
+    def embedder(self):
+        if self._embedder is None:
+            from ingest.embed import Embedder
+
+            self._embedder = Embedder(self.collection("cases").model)
+        return self._embedder
+
+    # -- input checks -------------------------------------------------------------------------
+    def check_filters(self, filters: dict[str, list[str]] | None) -> dict[str, list[str]]:
+        known = {f.column: f for f in facets()}
+        vocabularies = load_vocabularies()
+        clean: dict[str, list[str]] = {}
+        for column, values in (filters or {}).items():
+            values = [v for v in values if v not in (None, "")]
+            if not values:
+                continue
+            if column not in known:
+                raise QueryError(f"unknown filter '{column}'; filters are {', '.join(known)}")
+            facet = known[column]
+            out = []
+            for value in values:
+                if facet.vocabulary:
+                    vocab = vocabularies[facet.vocabulary]
+                    slug = vocab.canonical(value)
+                    if slug is None:
+                        guess = vocab.suggest(value)
+                        raise QueryError(f"unknown {vocab.label.lower()} '{value}'" +
+                                         (f"; did you mean '{guess}'?" if guess else f"; see the {column} facet for valid values"))
+                    out.append(slug)
+                elif value not in self.sources:
+                    raise QueryError(f"unknown source '{value}'; sources are {', '.join(sorted(self.sources))}")
+                else:
+                    out.append(value)
+            clean[column] = out
+        return clean
+
+    def candidates(self, col: Collection, filters, min_savings, max_savings) -> np.ndarray:
+        mask = np.ones(len(col.ids), dtype=bool)
+        for column, values in filters.items():
+            any_of = np.zeros(len(col.ids), dtype=bool)
+            for value in values:
+                found = col.masks[column].get(value)
+                if found is not None:
+                    any_of |= found
+            mask &= any_of
+        if min_savings is not None or max_savings is not None:
+            if min_savings is not None and max_savings is not None and min_savings > max_savings:
+                raise QueryError(f"minimum savings £{min_savings:,.0f} is above the maximum £{max_savings:,.0f}; swap them")
+            with np.errstate(invalid="ignore"):
+                if min_savings is not None:
+                    mask &= col.savings >= min_savings
+                if max_savings is not None:
+                    mask &= col.savings <= max_savings
+        return mask
+
+    # -- rankers ------------------------------------------------------------------------------
+    def keyword_scores(self, col: Collection, terms: list[str], mask: np.ndarray) -> dict[int, float]:
+        if not terms:
+            return {}
+        match = " OR ".join('"' + t.replace('"', "") + '"' for t in terms)
+        rows = self.conn.execute(f"select rowid, -bm25({col.fts}, {col.weights}) from {col.fts} where {col.fts} match ?",
+                                 [match]).fetchall()
+        out = {}
+        for rowid, score in rows:
+            i = col.rowid_to_index.get(rowid)
+            if i is not None and mask[i]:
+                out[i] = score
+        return out
+
+    def semantic_scores(self, col: Collection, query: str, mask: np.ndarray) -> tuple[dict[int, float], np.ndarray | None]:
+        """Best-chunk cosine per document passing the mask, and every chunk's similarity."""
+        if not len(col.vectors):
+            return {}, None
+        qv = self.embedder.encode([query])[0]
+        if len(qv) != col.dims:
+            raise QueryError(f"the query model gives {len(qv)} dimensions but the database holds {col.dims}; "
+                             "rebuild with the same model")
+        sims = col.vectors @ qv
+        best = np.maximum.reduceat(sims, col.chunk_start)
+        keep = mask[col.doc_with_chunks]
+        return dict(zip(col.doc_with_chunks[keep].tolist(), best[keep].tolist())), sims
+
+    # -- the one entry point --------------------------------------------------------------------
+    def search(self, query: str, mode: str = "hybrid", target: str = "cases", filters=None,
+               min_savings: float | None = None, max_savings: float | None = None, limit: int = 10,
+               offset: int = 0, with_facets: bool = False) -> Search:
+        query = (query or "").strip()
+        if mode not in MODES:
+            raise QueryError(f"unknown mode '{mode}'; use one of {', '.join(MODES)}")
+        if target not in TARGETS:
+            raise QueryError(f"unknown target '{target}'; use cases or lessons")
+        if len(query) > MAX_QUERY_CHARS:
+            raise QueryError(f"query is {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,} - shorten it to the key words")
+        if not 1 <= limit <= MAX_LIMIT:
+            raise QueryError(f"limit must be between 1 and {MAX_LIMIT}")
+        col = self.collection(target)
+        filters = self.check_filters(filters)
+        mask = self.candidates(col, filters, min_savings, max_savings)
+        terms = terms_of(query)
+        rule = {"keyword": "documents that contain at least one query word",
+                "semantic": f"documents with a passage whose similarity to the query is at least {SEMANTIC_THRESHOLD}",
+                "hybrid": f"documents that contain a query word or have a passage with similarity at least {SEMANTIC_THRESHOLD}"}[mode]
+        rule = f"Result set: {rule}, among those passing every filter (values of one facet OR-ed, facets AND-ed)."
+        if not query or (mode == "keyword" and not terms):
+            return Search(query, mode, target, [], 0, self._facet_counts(col, np.zeros(len(col.ids), bool)) if with_facets else {}, rule)
+        keyword = self.keyword_scores(col, terms, mask) if mode in ("keyword", "hybrid") else {}
+        semantic, sims = self.semantic_scores(col, query, mask) if mode in ("semantic", "hybrid") else ({}, None)
+        if mode == "keyword":
+            scores = keyword
+            members = set(keyword)
+        elif mode == "semantic":
+            scores = semantic
+            members = {i for i, s in semantic.items() if s >= SEMANTIC_THRESHOLD}
+        else:
+            scores = {}
+            for ranking in (keyword, semantic):
+                for rank, i in enumerate(sorted(ranking, key=ranking.get, reverse=True)):
+                    scores[i] = scores.get(i, 0.0) + 1.0 / (RRF_K + rank + 1)
+            members = set(keyword) | {i for i, s in semantic.items() if s >= SEMANTIC_THRESHOLD}
+        ordered = sorted(members, key=lambda i: (-scores[i], col.ids[i]))
+        page = ordered[offset: offset + limit]
+        results = [self._result(col, i, scores[i], terms, sims, keyword, semantic) for i in page]
+        counts = {}
+        if with_facets:
+            member_mask = np.zeros(len(col.ids), dtype=bool)
+            member_mask[list(members)] = True
+            counts = self._facet_counts(col, member_mask)
+        return Search(query, mode, target, results, len(members), counts, rule)
+
+    def _result(self, col: Collection, i: int, score: float, terms, sims, keyword, semantic) -> Result:
+        lo, hi = np.searchsorted(col.chunk_doc, [i, i + 1])
+        best_text, best_value = "", -np.inf
+        for c in range(lo, hi):
+            value = (float(sims[c]) if sims is not None else 0.0) + 0.15 * _term_hits(col.chunk_text[c], terms)
+            if value > best_value:
+                best_text, best_value = col.chunk_text[c], value
+        title = col.title(i)
+        passage = best_text[len(title) + 2:] if best_text.startswith(title + ". ") else best_text
+        matched = [m for m, d in (("keyword", keyword), ("semantic", semantic)) if i in d and
+                   (m == "keyword" or d[i] >= SEMANTIC_THRESHOLD)]
+        doc = col.docs[i]
+        return Result(col.ids[i], title, score, passage, highlight(passage, terms), matched,
+                      case_id=doc.get("case_id") if col.target == "lessons" else None,
+                      source_id=doc.get("source_id") if col.target == "lessons" else None)
+
+    def _facet_counts(self, col: Collection, members: np.ndarray) -> dict[str, dict[str, int]]:
+        counts = {}
+        for column, values in col.masks.items():
+            c = {v: int((m & members).sum()) for v, m in values.items()}
+            counts[column] = dict(sorted(((v, n) for v, n in c.items() if n), key=lambda kv: (-kv[1], kv[0])))
+        return counts
+
+    def similar(self, case_id: str, limit: int = 5) -> list[dict]:
+        if case_id not in self.case_ids:
+            raise QueryError(f"unknown case id '{case_id}'")
+        rows = self.conn.execute("""select s.similar_id, c.title, s.score from similar_cases s join cases c on c.id = s.similar_id
+                                    where s.case_id = ? order by s.rank limit ?""", [case_id, limit]).fetchall()
+        return [{"id": r[0], "title": r[1], "score": r[2]} for r in rows]
+
+
+_engines: dict[tuple[str, float], Engine] = {}
+
+
+def engine_for(db_path: Path, embedder=None) -> Engine:
+    """One engine per database file version, so a rebuilt file is picked up."""
+    path = Path(db_path).resolve()
+    key = (str(path), path.stat().st_mtime)
+    if key not in _engines:
+        shared = embedder or next((e._embedder for e in _engines.values() if e._embedder is not None), None)
+        _engines.clear()
+        _engines[key] = Engine(path, shared)
+    return _engines[key]
