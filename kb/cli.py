@@ -91,3 +91,133 @@ def serve(db_path, host, port):
             "--template-dir", str(ROOT / "templates"), "--setting", "sql_time_limit_ms", "1000",
             "--setting", "facet_time_limit_ms", "500", "--setting", "default_page_size", "50"]
     sys.exit(subprocess.call(args))
+
+
+def _facet_options(func):
+    """One --<facet> option per facet declared in kb/schema.yml, each repeatable (values OR-ed)."""
+    from .schema import facets
+
+    for facet in reversed(facets()):
+        name = facet.column.replace("_", "-")
+        func = click.option(f"--{name}", facet.column, multiple=True,
+                            help=f"Filter by {facet.label.lower()} (repeat to allow several).")(func)
+    return func
+
+
+def _print_table(results: list[dict]) -> None:
+    if not results:
+        click.echo("No results.")
+        return
+    for n, r in enumerate(results, 1):
+        click.echo(f"{n:>2}. {r['title']}  [{r['id']}]  score {r['score']:.4f}")
+        passage = r.get("passage", "")
+        if passage:
+            click.echo("    " + (passage[:220] + ("..." if len(passage) > 220 else "")))
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--db", "db_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=Path("kb.db"), show_default=True)
+@click.option("--mode", type=click.Choice(["hybrid", "keyword", "semantic"]), default="hybrid", show_default=True)
+@click.option("--limit", default=10, show_default=True, type=int)
+@click.option("--lessons", is_flag=True, help="Search lessons instead of cases.")
+@click.option("--min-savings", type=float, default=None, help="Largest saving at least this many GBP.")
+@click.option("--max-savings", type=float, default=None, help="Largest saving at most this many GBP.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of results, best first.")
+@_facet_options
+def search(query, db_path, mode, limit, lessons, min_savings, max_savings, as_json, **filters):
+    """Search cases (or lessons) for QUERY; QUERY '-' reads one query per line from stdin and
+    prints one JSON line per query."""
+    import json
+
+    from search.engine import QueryError, engine_for
+
+    engine = engine_for(db_path)
+    target = "lessons" if lessons else "cases"
+    filters = {k: list(v) for k, v in filters.items() if v}
+
+    def run(q: str) -> list[dict]:
+        return [r.as_dict() for r in engine.search(q, mode=mode, target=target, filters=filters,
+                                                   min_savings=min_savings, max_savings=max_savings, limit=limit).results]
+
+    try:
+        if query == "-":
+            for line in sys.stdin:
+                line = line.rstrip("\n")
+                try:
+                    click.echo(json.dumps(run(line)))
+                except QueryError as err:
+                    click.echo(json.dumps({"error": str(err), "query": line[:100]}))
+            return
+        results = run(query)
+    except QueryError as err:
+        raise click.UsageError(str(err))
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+    else:
+        _print_table(results)
+
+
+@cli.command()
+@click.argument("case_id")
+@click.option("--db", "db_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=Path("kb.db"), show_default=True)
+@click.option("--limit", default=5, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True)
+def similar(case_id, db_path, limit, as_json):
+    """Cases most like CASE_ID (precomputed at build time); '-' reads ids from stdin, one JSON line each."""
+    import json
+
+    from search.engine import QueryError, engine_for
+
+    engine = engine_for(db_path)
+    if case_id == "-":
+        for line in sys.stdin:
+            try:
+                click.echo(json.dumps(engine.similar(line.strip(), limit)))
+            except QueryError as err:
+                click.echo(json.dumps({"error": str(err)}))
+        return
+    try:
+        results = engine.similar(case_id, limit)
+    except QueryError as err:
+        raise click.UsageError(str(err))
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+    else:
+        _print_table(results)
+
+
+@cli.command(name="evaluate")
+@click.option("--db", "db_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=Path("kb.db"), show_default=True)
+@click.option("--queries", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Query set (default: search/queries.yml).")
+@click.option("--json", "as_json", is_flag=True)
+def evaluate_cmd(db_path, queries, as_json):
+    """Recall@5, MRR and nDCG@10 per mode on the query set."""
+    import json
+
+    from search.evaluate import evaluate, format_table, load_queries
+
+    table = evaluate(db_path, load_queries(queries))
+    click.echo(json.dumps(table, indent=2) if as_json else format_table(table))
+
+
+@cli.command(name="schema")
+@click.option("--check", is_flag=True, help="Exit 1 if the generated files are out of date.")
+def schema_cmd(check):
+    """Write schema/*.schema.json and docs/contributing.md from kb/schema.yml and kb/vocabulary.yml."""
+    from . import ROOT
+    from .docs import generated_files
+
+    stale = []
+    for path, text in generated_files().items():
+        target = ROOT / path
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            stale.append(path)
+            if not check:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+    if check and stale:
+        click.echo(f"Out of date: {', '.join(stale)} - run `kb schema`.", err=True)
+        sys.exit(1)
+    click.echo(("Up to date." if check else f"Wrote {len(stale)} file(s).") if not stale or not check else "", err=True)

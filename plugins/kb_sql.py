@@ -1,0 +1,22 @@
+"""SQL functions for custom queries over the stored vectors, e.g.
+
+    select c.id, kb_cosine(v.vector, (select vector from case_vectors where case_id = :id)) as score
+    from case_vectors v join cases c on c.id = v.case_id order by score desc limit 10
+"""
+import numpy as np
+from datasette import hookimpl
+
+
+def kb_cosine(a, b):
+    """Cosine similarity of two float32 vectors stored as BLOBs; NULL if either is missing or they differ in size."""
+    if not a or not b or len(a) != len(b) or len(a) % 4:
+        return None
+    x = np.frombuffer(a, dtype=np.float32)
+    y = np.frombuffer(b, dtype=np.float32)
+    norm = float(np.linalg.norm(x) * np.linalg.norm(y))
+    return float(x @ y) / norm if norm else None
+
+
+@hookimpl
+def prepare_connection(conn):
+    conn.create_function("kb_cosine", 2, kb_cosine, deterministic=True)
