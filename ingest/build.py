@@ -202,7 +202,8 @@ def _write_similar(db) -> None:
                                    foreign_keys=[("case_id", "cases", "id"), ("similar_id", "cases", "id")])
 
 
-def build(root: Path, output: Path, model: str | None = None, progress: bool = True) -> BuildReport:
+def build(root: Path, output: Path, model: str | None = None, progress: bool = True,
+          embedder: Embedder | None = None) -> BuildReport:
     """Validate everything under root and write output; on any problem raise BuildFailed and leave
     output untouched."""
     started = time.perf_counter()
@@ -213,7 +214,7 @@ def build(root: Path, output: Path, model: str | None = None, progress: bool = T
     output = output.resolve()
     temp = output.with_name(f"{output.name}.tmp-{os.getpid()}")
     temp.unlink(missing_ok=True)
-    embedder = Embedder(model)
+    embedder = embedder or Embedder(model)
     try:
         db = sqlite_utils.Database(temp)
         db.conn.execute("pragma journal_mode = off")  # a scratch file: durability comes from the swap

@@ -129,12 +129,13 @@ def _check_body(doc: Document, kind: str) -> tuple[list[Section], list[Problem]]
             problems.append(Problem(doc.display, s.line, f"section '## {s.heading}' is empty",
                                     "write at least one sentence (say so if the source does not cover it)"))
     known = [h for h in found if h in wanted]
-    for name in wanted:
+    for n, name in enumerate(wanted):
         if name not in found:
-            after = next((s for s in reversed(sections) if s.heading in wanted[: wanted.index(name)]), None)
-            line = after.line if after else doc.body_line
+            following = next((s for s in sections if s.heading in wanted[n + 1:]), None)
+            line = following.line if following else doc.body_line + doc.body.rstrip("\n").count("\n")
             problems.append(Problem(doc.display, line, f"missing section '## {name}'",
-                                    f"add a '## {name}' section (sections go in the order {', '.join(wanted)})"))
+                                    f"add a '## {name}' section {'before this line' if following else 'at the end'} "
+                                    f"(sections go in the order {', '.join(wanted)})"))
     ordered = [h for h in wanted if h in known]
     seen = list(dict.fromkeys(known))
     if seen != ordered:
@@ -237,4 +238,5 @@ def check_collection(paths: list[Path], root: Path, known_sources: set[str] | No
                                         f"unknown source id '{src['id']}'",
                                         f"did you mean '{near[0]}'?" if near else "add a file sources/<id>.md first, or use an existing source id"))
     problems.sort(key=lambda p: (p.path, p.line))
-    return records, problems
+    broken = {p.path for p in problems}
+    return [r for r in records if r.document.display not in broken], problems

@@ -28,10 +28,10 @@ class Vocabulary:
     terms: dict[str, Term] = field(default_factory=dict)
 
     def accepted(self) -> list[str]:
-        """Every spelling the files may use: slugs first, then aliases."""
+        """Every spelling the files may use: slugs first, then labels and aliases."""
         names = list(self.terms)
         for term in self.terms.values():
-            names.extend(a for a in term.aliases if a not in names)
+            names.extend(a for a in (term.label, *term.aliases) if a not in names)
         return names
 
     def canonical(self, value: str) -> str | None:

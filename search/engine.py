@@ -23,8 +23,11 @@ TARGETS = ("cases", "lessons")
 MAX_QUERY_CHARS = 1000
 MAX_LIMIT = 200
 RRF_K = 60
-# A passage this similar to the query counts as a match for the result set (all-MiniLM-L6-v2 cosine).
-SEMANTIC_THRESHOLD = 0.3
+# Who belongs to the result set (which the facet counts cover): in keyword mode, documents with at
+# least half the query's words (a "minimum should match"); in semantic mode, the nearest
+# SEMANTIC_NEIGHBOURS plus any passage at least SEMANTIC_THRESHOLD similar (all-MiniLM-L6-v2 cosine).
+SEMANTIC_THRESHOLD = 0.35
+SEMANTIC_NEIGHBOURS = 10
 STOPWORDS = frozenset("""a an and are as at be been but by can do does for from had has have how i in into is it its
 like me my of on or our so than that the their them then there these they this to was we were what when where which
 who why will with you your about any some more most such all also""".split())
@@ -223,18 +226,27 @@ class Engine:
         return mask
 
     # -- rankers ------------------------------------------------------------------------------
-    def keyword_scores(self, col: Collection, terms: list[str], mask: np.ndarray) -> dict[int, float]:
+    def keyword_scores(self, col: Collection, terms: list[str], mask: np.ndarray) -> tuple[dict[int, float], set[int]]:
+        """BM25 over an OR of the terms, and the documents matching at least half of them."""
         if not terms:
-            return {}
-        match = " OR ".join('"' + t.replace('"', "") + '"' for t in terms)
-        rows = self.conn.execute(f"select rowid, -bm25({col.fts}, {col.weights}) from {col.fts} where {col.fts} match ?",
-                                 [match]).fetchall()
+            return {}, set()
+        quoted = ['"' + t.replace('"', "") + '"' for t in terms]
+        sql = f"select rowid, -bm25({col.fts}, {col.weights}) from {col.fts} where {col.fts} match ?"
         out = {}
-        for rowid, score in rows:
+        for rowid, score in self.conn.execute(sql, [" OR ".join(quoted)]):
             i = col.rowid_to_index.get(rowid)
             if i is not None and mask[i]:
                 out[i] = score
-        return out
+        need = max(1, len(terms) // 2)
+        if need == 1:
+            return out, set(out)
+        hits = dict.fromkeys(out, 0)
+        for term in quoted:
+            for (rowid,) in self.conn.execute(f"select rowid from {col.fts} where {col.fts} match ?", [term]):
+                i = col.rowid_to_index.get(rowid)
+                if i in hits:
+                    hits[i] += 1
+        return out, {i for i, n in hits.items() if n >= need}
 
     def semantic_scores(self, col: Collection, query: str, mask: np.ndarray) -> tuple[dict[int, float], np.ndarray | None]:
         """Best-chunk cosine per document passing the mask, and every chunk's similarity."""
@@ -266,26 +278,27 @@ class Engine:
         filters = self.check_filters(filters)
         mask = self.candidates(col, filters, min_savings, max_savings)
         terms = terms_of(query)
-        rule = {"keyword": "documents that contain at least one query word",
-                "semantic": f"documents with a passage whose similarity to the query is at least {SEMANTIC_THRESHOLD}",
-                "hybrid": f"documents that contain a query word or have a passage with similarity at least {SEMANTIC_THRESHOLD}"}[mode]
+        near = f"the {SEMANTIC_NEIGHBOURS} nearest in meaning plus any with a passage at least {SEMANTIC_THRESHOLD} similar"
+        rule = {"keyword": "documents containing at least half of the query's words",
+                "semantic": near,
+                "hybrid": f"documents containing at least half of the query's words, and {near}"}[mode]
         rule = f"Result set: {rule}, among those passing every filter (values of one facet OR-ed, facets AND-ed)."
         if not query or (mode == "keyword" and not terms):
             return Search(query, mode, target, [], 0, self._facet_counts(col, np.zeros(len(col.ids), bool)) if with_facets else {}, rule)
-        keyword = self.keyword_scores(col, terms, mask) if mode in ("keyword", "hybrid") else {}
+        keyword, keyword_members = self.keyword_scores(col, terms, mask) if mode in ("keyword", "hybrid") else ({}, set())
         semantic, sims = self.semantic_scores(col, query, mask) if mode in ("semantic", "hybrid") else ({}, None)
+        nearest = sorted(semantic, key=semantic.get, reverse=True)
+        semantic_members = set(nearest[:SEMANTIC_NEIGHBOURS]) | {i for i, s in semantic.items() if s >= SEMANTIC_THRESHOLD}
         if mode == "keyword":
-            scores = keyword
-            members = set(keyword)
+            scores, members = keyword, keyword_members
         elif mode == "semantic":
-            scores = semantic
-            members = {i for i, s in semantic.items() if s >= SEMANTIC_THRESHOLD}
+            scores, members = semantic, semantic_members
         else:
             scores = {}
             for ranking in (keyword, semantic):
                 for rank, i in enumerate(sorted(ranking, key=ranking.get, reverse=True)):
                     scores[i] = scores.get(i, 0.0) + 1.0 / (RRF_K + rank + 1)
-            members = set(keyword) | {i for i, s in semantic.items() if s >= SEMANTIC_THRESHOLD}
+            members = keyword_members | semantic_members
         ordered = sorted(members, key=lambda i: (-scores[i], col.ids[i]))
         page = ordered[offset: offset + limit]
         results = [self._result(col, i, scores[i], terms, sims, keyword, semantic) for i in page]
@@ -305,8 +318,7 @@ class Engine:
                 best_text, best_value = col.chunk_text[c], value
         title = col.title(i)
         passage = best_text[len(title) + 2:] if best_text.startswith(title + ". ") else best_text
-        matched = [m for m, d in (("keyword", keyword), ("semantic", semantic)) if i in d and
-                   (m == "keyword" or d[i] >= SEMANTIC_THRESHOLD)]
+        matched = [m for m, d in (("keyword", keyword), ("semantic", semantic)) if i in d]
         doc = col.docs[i]
         return Result(col.ids[i], title, score, passage, highlight(passage, terms), matched,
                       case_id=doc.get("case_id") if col.target == "lessons" else None,

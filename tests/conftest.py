@@ -1,0 +1,55 @@
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kb import ROOT
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED = ROOT.parent / "shared"
+
+
+class HashEmbedder:
+    """A stand-in model for build mechanics tests: deterministic vectors from the text's hash."""
+
+    def __init__(self, name="test/hash-embedder", dims=8):
+        self.name, self.dims, self.calls = name, dims, 0
+
+    def encode(self, texts, progress=False):
+        self.calls += len(texts)
+        out = []
+        for t in texts:
+            rng = np.random.default_rng(int(hashlib.sha256(f"{self.name}|{t}".encode()).hexdigest()[:8], 16))
+            v = rng.normal(size=self.dims).astype(np.float32)
+            out.append(v / np.linalg.norm(v))
+        return np.vstack(out) if out else np.zeros((0, self.dims), np.float32)
+
+
+@pytest.fixture
+def small_root(tmp_path):
+    """A project folder with the real sources and one known case file."""
+    (tmp_path / "cases").mkdir()
+    shutil.copytree(ROOT / "sources", tmp_path / "sources")
+    shutil.copy(FIXTURES / "good-case.md", tmp_path / "cases" / "brighton-hove-reablement.md")
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def corpus_db(tmp_path_factory):
+    """The real corpus built with the real packaged model, once per test session."""
+    from ingest.build import build
+
+    path = tmp_path_factory.mktemp("corpus") / "kb.db"
+    build(ROOT, path, progress=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def engine(corpus_db):
+    from search.engine import Engine
+
+    return Engine(corpus_db)

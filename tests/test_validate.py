@@ -1,0 +1,150 @@
+"""The validator against a collection of broken files, each with the exact message expected.
+
+Each broken file is the known-good fixture with one change, so every line number below can be
+checked by eye against tests/fixtures/good-case.md."""
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from kb.validate import check_collection
+
+from .conftest import FIXTURES
+
+GOOD = (FIXTURES / "good-case.md").read_text(encoding="utf-8")
+NAME = "brighton-hove-reablement"
+
+
+def edit(old, new, count=1):
+    assert old in GOOD, old
+    return GOOD.replace(old, new, count)
+
+
+BROKEN = {
+    "malformed YAML": (
+        edit("    council_type: unitary-authority\n", "   council_type: unitary-authority\n"),
+        ["cases/{name}.md:6: malformed YAML: expected <block end>, but found '<block mapping start>' - check the "
+         "indentation and quoting on this line and the one before (quote text containing ': ' or '#')"]),
+    "missing field": (
+        edit("status: implemented\n", ""),
+        ["cases/{name}.md:2: missing field 'status' - add `status:` (see docs/contributing.md)"]),
+    "unknown field": (
+        edit("services: [adult-social-care]", "servces: [adult-social-care]"),
+        ["cases/{name}.md:2: missing field 'services' - add `services:` (see docs/contributing.md)",
+         "cases/{name}.md:8: unknown field 'servces' - did you mean 'services'?"]),
+    "term outside the vocabulary": (
+        edit("services: [adult-social-care]", "services: [adult-social-cares]"),
+        ["cases/{name}.md:8: 'adult-social-cares' is not a known service in services[0] - did you mean "
+         "'adult-social-care'? Use a service from kb/vocabulary.yml (adult-social-care, childrens-social-care, "
+         "education, central-services, customer-services, cultural-and-related, environmental-and-regulatory, "
+         "highways-and-transport, ...)"]),
+    "id not matching the file name": (
+        edit("id: brighton-hove-reablement", "id: brighton-reablement"),
+        ["cases/{name}.md:2: id 'brighton-reablement' does not match the file name 'brighton-hove-reablement.md' - "
+         "set `id: brighton-hove-reablement` or rename the file to brighton-reablement.md"]),
+    "amount that is not a number": (
+        edit("    amount: 313000\n", "    amount: £313,000\n"),
+        ["cases/{name}.md:17: savings[0].amount must be a number, not '£313,000' - write the amount as digits only, "
+         "without £, commas or words (e.g. 1500000 for £1.5 million)"]),
+    "savings source not among the case's sources": (
+        edit("    source: dclg-2014-good-practice-savings\n", "    source: lga-2016-transformational-models\n"),
+        ["cases/{name}.md:23: savings[0] cites source 'lga-2016-transformational-models', which is not among this "
+         "case's sources - add it under `sources:` or use one of: dclg-2014-good-practice-savings"]),
+    "unknown source id": (
+        GOOD.replace("dclg-2014-good-practice-savings", "dclg-2014-good-practise-savings"),
+        ["cases/{name}.md:65: unknown source id 'dclg-2014-good-practise-savings' - did you mean "
+         "'dclg-2014-good-practice-savings'?"]),
+    "missing body section": (
+        edit("## Challenges\n", "## Problems\n"),
+        ["cases/{name}.md:108: unknown section '## Problems' - use only the sections Summary, Context, What they did, "
+         "Results, Challenges, Lessons",
+         "cases/{name}.md:116: missing section '## Challenges' - add a '## Challenges' section before this line "
+         "(sections go in the order Summary, Context, What they did, Results, Challenges, Lessons)"]),
+    "sections out of order": (
+        edit("## Context\n", "## Results-tmp\n").replace("## Results\n", "## Context\n").replace("## Results-tmp\n", "## Results\n"),
+        ["cases/{name}.md:76: section '## Results' is out of order - put the sections in the order Summary, Context, "
+         "What they did, Results, Challenges, Lessons"]),
+    "no front matter": (
+        GOOD.split("---\n", 2)[2],
+        ["cases/{name}.md:1: file does not start with front matter - make the first line `---`, then the YAML "
+         "fields, then a line `---` before the text"]),
+    "YAML alias bomb": (
+        edit("title: Brighton", "x: &a [lol, lol]\ny: [*a, *a]\ntitle: Brighton"),
+        ["cases/{name}.md:3: YAML anchor '&a' is not allowed - remove the anchor and write each value out in full"]),
+    "custom YAML tag": (
+        edit("status: implemented", "status: !!python/object/apply:os.system [echo hi]"),
+        ["cases/{name}.md:12: YAML tag 'tag:yaml.org,2002:python/object/apply:os.system' is not allowed - remove "
+         "the tag; plain strings, numbers, lists and mappings are all a case file needs"]),
+}
+
+
+def run(tmp_root, files):
+    for name, content in files.items():
+        path = tmp_root / "cases" / f"{name}.md"
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    paths = sorted((tmp_root / "cases").glob("*.md"))
+    return check_collection(paths, tmp_root)
+
+
+@pytest.mark.parametrize("label", list(BROKEN))
+def test_broken_file_gets_exact_message(small_root, label):
+    text, expected = BROKEN[label]
+    records, problems = run(small_root, {NAME: text})
+    assert [str(p) for p in problems] == [e.format(name=NAME) for e in expected]
+    assert records == []
+
+
+def test_good_fixture_passes(small_root):
+    records, problems = run(small_root, {NAME: GOOD})
+    assert problems == [] and [r.id for r in records] == [NAME]
+
+
+def test_aliases_and_labels_are_accepted_and_normalised(small_root):
+    text = edit("services: [adult-social-care]", "services: [adult care]").replace(
+        "region: south-east", "region: South East")
+    records, problems = run(small_root, {NAME: text})
+    assert problems == []
+    assert records[0].data["services"] == ["adult-social-care"]
+    assert records[0].data["organisations"][0]["region"] == "south-east"
+
+
+def test_duplicate_ids(small_root):
+    _, problems = run(small_root, {NAME: GOOD, "copy": GOOD})
+    messages = [str(p) for p in problems]
+    assert "cases/copy.md:2: id 'brighton-hove-reablement' does not match the file name 'copy.md' - set `id: copy` or rename the file to brighton-hove-reablement.md" in messages
+    assert "cases/copy.md:2: duplicate id 'brighton-hove-reablement', also used by cases/brighton-hove-reablement.md - give each file its own id (and matching file name)" in messages
+
+
+def test_not_utf8(small_root):
+    raw = GOOD.encode("utf-8").replace("Brighton and Hove turned".encode(), "Brighton and Hove turn\xe9d".encode("latin-1"))
+    _, problems = run(small_root, {NAME: raw})
+    assert [str(p) for p in problems] == [f"cases/{NAME}.md:72: file is not valid UTF-8 (byte 0xe9) - save the file with UTF-8 encoding"]
+
+
+def test_oversized_file(small_root):
+    _, problems = run(small_root, {NAME: GOOD + ("x" * 210_000)})
+    assert [str(p) for p in problems] == [f"cases/{NAME}.md:1: file is 215 KB, over the 200 KB limit - shorten the case or split it into separate cases"]
+
+
+def test_every_problem_in_one_run(small_root):
+    text = edit("status: implemented\n", "status: finished\n").replace("    amount: 313000\n", "    amount: lots\n").replace("## Lessons\n", "## Learning\n")
+    _, problems = run(small_root, {NAME: text})
+    lines = [p.line for p in problems]
+    assert len(problems) == 4, [str(p) for p in problems]
+    assert lines == sorted(lines)
+
+
+def test_kb_validate_cli_exit_codes(small_root):
+    bad = small_root / "cases" / f"{NAME}.md"
+    bad.write_text(edit("outcome: succeeded", "outcome: sucess"), encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "kb", "--root", str(small_root), "validate"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert proc.stdout.startswith(f"cases/{NAME}.md:13: 'sucess' is not a known outcome in outcome - did you mean 'succeeded'?")
+    bad.write_text(GOOD, encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "kb", "--root", str(small_root), "validate"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
