@@ -184,22 +184,22 @@ def _write_similar(db) -> None:
         else:
             ids.append(case_id)
             sums.append(vec.copy())
+    db["case_vectors"].create({"case_id": str, "vector": bytes}, pk="case_id", foreign_keys=[("case_id", "cases", "id")])
+    db["similar_cases"].create({"case_id": str, "similar_id": str, "rank": int, "score": float},
+                               pk=("case_id", "similar_id"),
+                               foreign_keys=[("case_id", "cases", "id"), ("similar_id", "cases", "id")])
     if not ids:
-        db["similar_cases"].create({"case_id": str, "similar_id": str, "rank": int, "score": float},
-                                   pk=("case_id", "similar_id"))
         return
     matrix = np.vstack(sums)
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
-    db["case_vectors"].insert_all(({"case_id": i, "vector": v.astype(np.float32).tobytes()} for i, v in zip(ids, matrix)),
-                                  pk="case_id", foreign_keys=[("case_id", "cases", "id")])
+    db["case_vectors"].insert_all({"case_id": i, "vector": v.astype(np.float32).tobytes()} for i, v in zip(ids, matrix))
     scores = matrix @ matrix.T
     np.fill_diagonal(scores, -np.inf)
     out = []
     for a, row in enumerate(scores):
         for rank, b in enumerate(np.argsort(-row)[:min(SIMILAR_PER_CASE, len(ids) - 1)]):
             out.append({"case_id": ids[a], "similar_id": ids[b], "rank": rank + 1, "score": round(float(row[b]), 4)})
-    db["similar_cases"].insert_all(out, pk=("case_id", "similar_id"),
-                                   foreign_keys=[("case_id", "cases", "id"), ("similar_id", "cases", "id")])
+    db["similar_cases"].insert_all(out)
 
 
 def build(root: Path, output: Path, model: str | None = None, progress: bool = True,

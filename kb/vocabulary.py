@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 VOCABULARY_FILE = Path(__file__).with_name("vocabulary.yml")
+FILLER = {"and", "the", "of", "services", "service", "council", "with", "a"}
 
 
 @dataclass(frozen=True)
@@ -52,15 +53,16 @@ class Vocabulary:
             for name in (term.slug, term.label.lower(), *(a.lower() for a in term.aliases)):
                 spellings.setdefault(name, term.slug)
         wanted = value.strip().lower()
-        close = difflib.get_close_matches(wanted, list(spellings), n=1, cutoff=0.6)
-        if close:
-            return spellings[close[0]]
-        # A word in common ("adult" for "adult-social-care") is a better hint than nothing.
-        words = set(wanted.replace("-", " ").split())
-        for name, slug in spellings.items():
-            if words & set(name.replace("-", " ").split()) - {"and", "the", "of", "services", "council"}:
-                return slug
-        return None
+        words = set(wanted.replace("-", " ").split()) - FILLER
+
+        def closeness(name: str) -> float:
+            # Shared words first ("adult care services" is nearer "adult care" than "cultural services"),
+            # then spelling similarity for typos.
+            shared = len(words & (set(name.replace("-", " ").split()) - FILLER))
+            return shared + difflib.SequenceMatcher(None, wanted, name).ratio()
+
+        best = max(spellings, key=closeness)
+        return spellings[best] if closeness(best) >= 0.6 else None
 
     def label_of(self, slug: str) -> str:
         term = self.terms.get(slug)

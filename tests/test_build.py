@@ -1,0 +1,104 @@
+"""kb build: real files to a real SQLite file, swapped in only when complete."""
+import sqlite3
+
+import pytest
+import sqlite_utils
+
+from ingest import build as build_module
+from ingest.build import BuildFailed, build
+
+from .conftest import HashEmbedder
+
+
+def test_tables_fts_and_foreign_keys(small_root, tmp_path):
+    out = tmp_path / "kb.db"
+    report = build(small_root, out, progress=False, embedder=HashEmbedder())
+    db = sqlite_utils.Database(out)
+    for table in ["cases", "sources", "lessons", "savings", "sections", "organisations", "case_sources",
+                  "chunks", "similar_cases", "terms", "build_info"]:
+        assert db[table].exists(), table
+    assert report.cases == 1 and report.sources == 5
+    case = db["cases"].get("brighton-hove-reablement")
+    assert case["services"] == '["adult-social-care"]'
+    assert case["largest_saving_gbp"] == 841000
+    assert case["annual_saving_gbp"] == 313000
+    assert db.execute("select count(*) from savings where case_id = 'brighton-hove-reablement'").fetchone()[0] == 5
+    assert db.execute("select id from cases_fts join cases on cases.rowid = cases_fts.rowid "
+                      "where cases_fts match 'reablement'").fetchall() == [("brighton-hove-reablement",)]
+    assert db.execute("select count(*) from lessons_fts where lessons_fts match 'pilot'").fetchone()[0] >= 1
+    fks = {(fk.column, fk.other_table) for fk in db["savings"].foreign_keys}
+    assert ("case_id", "cases") in fks and ("source_id", "sources") in fks
+    assert db.execute("pragma foreign_key_check").fetchall() == []
+    chunk = db.execute("select model, dimensions, length(vector), content_hash from chunks limit 1").fetchone()
+    assert chunk[0] == "test/hash-embedder" and chunk[1] == 8 and chunk[2] == 32 and len(chunk[3]) == 64
+
+
+def test_body_html_cannot_inject_script(small_root, tmp_path):
+    case = small_root / "cases" / "brighton-hove-reablement.md"
+    case.write_text(case.read_text().replace("## Context\n", "## Context\n\n<script>alert(1)</script> [x](javascript:alert(1))\n"))
+    out = tmp_path / "kb.db"
+    build(small_root, out, progress=False, embedder=HashEmbedder())
+    html = sqlite_utils.Database(out)["cases"].get("brighton-hove-reablement")["body_html"]
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert 'href="javascript:' not in html
+
+
+def test_rebuild_reuses_vectors_and_reembeds_only_changes(small_root, tmp_path):
+    out = tmp_path / "kb.db"
+    first = build(small_root, out, progress=False, embedder=HashEmbedder())
+    assert first.embedded == first.chunks and first.reused == 0
+    again = build(small_root, out, progress=False, embedder=HashEmbedder())
+    assert again.embedded == 0 and again.reused == first.chunks
+    case = small_root / "cases" / "brighton-hove-reablement.md"
+    case.write_text(case.read_text().replace("Pilot first, then scale", "Pilot first and then scale"))
+    changed = build(small_root, out, progress=False, embedder=HashEmbedder())
+    assert changed.embedded == 1
+
+
+def test_changed_model_is_never_mixed_with_old_vectors(small_root, tmp_path):
+    out = tmp_path / "kb.db"
+    build(small_root, out, progress=False, embedder=HashEmbedder("model-a"))
+    report = build(small_root, out, progress=False, embedder=HashEmbedder("model-b"))
+    assert report.reused == 0 and report.embedded == report.chunks
+    models = sqlite_utils.Database(out).execute("select distinct model from chunks").fetchall()
+    assert models == [("model-b",)]
+
+
+def test_failed_build_leaves_previous_database_untouched(small_root, tmp_path):
+    out = tmp_path / "kb.db"
+    build(small_root, out, progress=False, embedder=HashEmbedder())
+    before = out.read_bytes()
+    case = small_root / "cases" / "brighton-hove-reablement.md"
+    case.write_text(case.read_text().replace("outcome: succeeded", "outcome: sucess"))
+    with pytest.raises(BuildFailed) as failed:
+        build(small_root, out, progress=False, embedder=HashEmbedder())
+    assert "is not a known outcome" in str(failed.value.problems[0])
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("kb.db")) == ["kb.db"]
+
+
+def test_interrupted_build_leaves_previous_database_untouched(small_root, tmp_path, monkeypatch):
+    out = tmp_path / "kb.db"
+    build(small_root, out, progress=False, embedder=HashEmbedder())
+    before = out.read_bytes()
+
+    def boom(db):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(build_module, "_write_similar", boom)
+    with pytest.raises(KeyboardInterrupt):
+        build(small_root, out, progress=False, embedder=HashEmbedder())
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("kb.db")) == ["kb.db"]
+    assert sqlite3.connect(out).execute("select count(*) from cases").fetchone()[0] == 1
+
+
+def test_real_corpus_with_packaged_model(corpus_db):
+    db = sqlite_utils.Database(corpus_db)
+    info = next(db["build_info"].rows)
+    assert info["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert db.execute("select distinct dimensions from chunks").fetchall() == [(384,)]
+    assert db["cases"].count >= 75
+    # every case has similar cases, none of them itself
+    assert db.execute("select count(distinct case_id) from similar_cases").fetchone()[0] == db["cases"].count
+    assert db.execute("select count(*) from similar_cases where case_id = similar_id").fetchone()[0] == 0

@@ -1,0 +1,103 @@
+"""The search engine on the real corpus and the real packaged model."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from search.engine import MAX_QUERY_CHARS, QueryError
+
+
+def ids(search):
+    return [r.id for r in search.results]
+
+
+def test_keyword_is_exact_on_names(engine):
+    found = ids(engine.search("Sheffield", mode="keyword"))
+    assert found[0] == "sheffield-housing-benefit-channel-shift"
+
+
+def test_semantic_finds_a_case_with_no_shared_words(engine):
+    # None of these words appear in the Brighton and Hove reablement case.
+    query = "getting frail pensioners back on their feet once discharged from the ward"
+    assert "brighton-hove-reablement" in ids(engine.search(query, mode="semantic", limit=5))
+    assert "brighton-hove-reablement" in ids(engine.search(query, mode="hybrid", limit=5))
+
+
+def test_results_carry_a_highlighted_passage(engine):
+    result = engine.search("reablement older people", mode="hybrid").results[0]
+    assert result.passage and "<mark>" in result.passage_html
+    assert set(result.matched_by) <= {"keyword", "semantic"}
+
+
+def test_filters_or_within_a_facet_and_across_facets(engine):
+    districts = engine.search("shared services", filters={"council_types": ["district-council"]}, limit=50)
+    counties = engine.search("shared services", filters={"council_types": ["county-council"]}, limit=50)
+    either = engine.search("shared services", filters={"council_types": ["district-council", "county-council"]}, limit=50)
+    assert set(ids(districts)) | set(ids(counties)) == set(ids(either))
+    both = engine.search("shared services", filters={"council_types": ["district-council"], "regions": ["south-west"]}, limit=50)
+    assert set(ids(both)) < set(ids(districts))
+    col = engine.collection("cases")
+    for r in both.results:
+        i = col.position[r.id]
+        assert col.masks["council_types"]["district-council"][i] and col.masks["regions"]["south-west"][i]
+
+
+def test_facet_counts_cover_the_result_set(engine):
+    found = engine.search("adult social care", with_facets=True, limit=200)
+    assert sum(found.facet_counts["outcome"].values()) == found.total
+    assert "Result set" in found.rule
+
+
+def test_savings_range(engine):
+    found = engine.search("savings", min_savings=1_000_000, max_savings=5_000_000, limit=100)
+    col = engine.collection("cases")
+    assert found.results
+    assert all(1_000_000 <= col.savings[col.position[r.id]] <= 5_000_000 for r in found.results)
+
+
+def test_lessons_are_searchable(engine):
+    found = engine.search("leadership", target="lessons", limit=5)
+    assert found.results and all(r.case_id or r.source_id for r in found.results)
+
+
+@pytest.mark.parametrize("query", ['"unbalanced', "NEAR(", "adult*", "a OR", "-", "title:barnet", "\"\"\"", "AND AND"])
+def test_fts_syntax_is_harmless(engine, query):
+    for mode in ("keyword", "hybrid"):
+        engine.search(query, mode=mode)
+
+
+def test_bad_input_gets_clear_messages(engine):
+    assert engine.search("", mode="hybrid").results == []
+    with pytest.raises(QueryError, match="limit is 1,000"):
+        engine.search("x" * 100_000)
+    assert len("x" * MAX_QUERY_CHARS) == MAX_QUERY_CHARS
+    with pytest.raises(QueryError, match="unknown service 'adult care services'; did you mean 'adult-social-care'"):
+        engine.search("care", filters={"services": ["adult care services"]})
+    with pytest.raises(QueryError, match="above the maximum"):
+        engine.search("care", min_savings=10, max_savings=5)
+    with pytest.raises(QueryError, match="unknown case id 'nope'"):
+        engine.similar("nope")
+    with pytest.raises(QueryError, match="unknown filter"):
+        engine.search("care", filters={"colour": ["red"]})
+
+
+def test_similar_cases(engine):
+    similar = engine.similar("west-suffolk-shared-staffing-structure")
+    assert len(similar) == 5 and "west-suffolk-shared-staffing-structure" not in [s["id"] for s in similar]
+
+
+def test_cli_json_and_stdin(corpus_db):
+    run = lambda *args, **kw: subprocess.run([sys.executable, "-m", "kb", *args], capture_output=True, text=True, **kw)
+    out = run("search", "Barnet outsourcing", "--db", str(corpus_db), "--json", "--limit", "3")
+    assert out.returncode == 0, out.stderr
+    results = json.loads(out.stdout)
+    assert len(results) == 3 and {"id", "title", "score", "passage"} <= set(results[0])
+    out = run("search", "-", "--db", str(corpus_db), "--mode", "keyword", "--council-types", "district-council",
+              input="shared services\nleisure centres\n")
+    lines = out.stdout.strip().split("\n")
+    assert len(lines) == 2 and all(isinstance(json.loads(l), list) for l in lines)
+    out = run("search", "care", "--db", str(corpus_db), "--min-savings", "9", "--max-savings", "1")
+    assert out.returncode == 2 and "above the maximum" in out.stderr and "Traceback" not in out.stderr
+    out = run("similar", "no-such-case", "--db", str(corpus_db))
+    assert out.returncode == 2 and "unknown case id" in out.stderr
