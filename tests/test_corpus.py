@@ -1,0 +1,65 @@
+"""The corpus itself: every register case is present and cited, everything validates, and the
+files derived from the schema and vocabularies are up to date."""
+import os
+import re
+
+import pytest
+
+from kb import ROOT
+from kb.docs import generated_files
+from kb.validate import check_collection, discover
+from kb.vocabulary import load_vocabularies
+
+from .conftest import SHARED
+
+REGISTER = SHARED / "case-register.md"
+
+
+def register_ids():
+    if not REGISTER.exists():
+        if os.environ.get("CI"):
+            raise RuntimeError(f"{REGISTER} is missing: CI clones the project with shared/ beside it")
+        pytest.skip("shared/case-register.md is not beside the project")
+    return re.findall(r"^\| \d+ \| `([a-z0-9-]+)` \|", REGISTER.read_text(encoding="utf-8"), flags=re.M)
+
+
+def test_every_register_case_has_a_file_with_a_citation():
+    ids = register_ids()
+    assert len(ids) == 75
+    missing = [i for i in ids if not (ROOT / "cases" / f"{i}.md").exists()]
+    assert missing == []
+    records, problems = check_collection([ROOT / "cases" / f"{i}.md" for i in ids], ROOT)
+    assert problems == []
+    for record in records:
+        assert record.data["sources"], record.id
+        assert all(s["lines"] for s in record.data["sources"]), record.id
+
+
+def test_whole_corpus_validates():
+    found = discover(ROOT)
+    records, problems = check_collection(found["source"] + found["case"], ROOT)
+    assert [str(p) for p in problems] == []
+    assert len([r for r in records if r.kind == "source"]) == 5
+
+
+def test_anonymised_cases_name_no_borough():
+    boroughs = ["Camden", "Haringey", "Sutton", "Westminster"]
+    found = discover(ROOT)
+    records, _ = check_collection(found["case"], ROOT)
+    for record in records:
+        if any(o.get("anonymised") for o in record.data["organisations"]):
+            text = record.document.path.read_text(encoding="utf-8")
+            assert not [b for b in boroughs if b in text], record.id
+
+
+def test_generated_files_are_up_to_date():
+    for path, text in generated_files().items():
+        assert (ROOT / path).read_text(encoding="utf-8") == text, f"{path} is stale: run `kb schema`"
+
+
+def test_vocabulary_spellings_are_unambiguous():
+    for vocab in load_vocabularies().values():
+        seen = {}
+        for term in vocab.terms.values():
+            for spelling in {term.slug, term.label.lower(), *(a.lower() for a in term.aliases)}:
+                assert seen.setdefault(spelling, term.slug) == term.slug, (vocab.key, spelling)
