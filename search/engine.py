@@ -101,8 +101,8 @@ class Collection:
     def __init__(self, conn: sqlite3.Connection, target: str):
         self.target = target
         if target == "cases":
-            rows = conn.execute("select rowid, * from cases order by rowid").fetchall()
-            cols = [d[0] for d in conn.execute("select rowid, * from cases limit 0").description]
+            cols = ["rowid", "id", "title", "largest_saving_gbp"] + [f.column for f in facets()]
+            rows = conn.execute(f"select {', '.join(cols)} from cases order by rowid").fetchall()
             docs = [dict(zip(cols, r)) for r in rows]
             self.fts, self.weights = "cases_fts", "10.0, 4.0, 1.0, 5.0"
         else:
@@ -120,7 +120,10 @@ class Collection:
         self.ids = [d["id"] for d in docs]
         self.docs = docs
         self.position = {d["id"]: i for i, d in enumerate(docs)}
-        self.rowid_to_index = {d["rowid"]: i for i, d in enumerate(docs)}
+        # rowid -> document index as an array, so FTS hits map to documents without a Python loop
+        self.rowid_to_index = np.full(max((d["rowid"] for d in docs), default=0) + 1, -1, dtype=np.int64)
+        for i, d in enumerate(docs):
+            self.rowid_to_index[d["rowid"]] = i
         n = len(docs)
         self.masks: dict[str, dict[str, np.ndarray]] = {}
         for facet in facets():
@@ -226,40 +229,49 @@ class Engine:
         return mask
 
     # -- rankers ------------------------------------------------------------------------------
-    def keyword_scores(self, col: Collection, terms: list[str], mask: np.ndarray) -> tuple[dict[int, float], set[int]]:
-        """BM25 over an OR of the terms, and the documents matching at least half of them."""
+    def keyword_scores(self, col: Collection, terms: list[str], mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 over an OR of the terms (NaN where no term matches), and which documents match at
+        least half of the terms."""
+        n = len(col.ids)
+        scores = np.full(n, np.nan)
         if not terms:
-            return {}, set()
+            return scores, np.zeros(n, dtype=bool)
         quoted = ['"' + t.replace('"', "") + '"' for t in terms]
         sql = f"select rowid, -bm25({col.fts}, {col.weights}) from {col.fts} where {col.fts} match ?"
-        out = {}
-        for rowid, score in self.conn.execute(sql, [" OR ".join(quoted)]):
-            i = col.rowid_to_index.get(rowid)
-            if i is not None and mask[i]:
-                out[i] = score
+        rows = np.array(self.conn.execute(sql, [" OR ".join(quoted)]).fetchall(), dtype=np.float64).reshape(-1, 2)
+        docs = col.rowid_to_index[rows[:, 0].astype(np.int64)]
+        scores[docs] = rows[:, 1]
+        scores[~mask] = np.nan
+        matched = ~np.isnan(scores)
         need = max(1, len(terms) // 2)
         if need == 1:
-            return out, set(out)
-        hits = dict.fromkeys(out, 0)
+            return scores, matched
+        hits = np.zeros(n, dtype=np.int32)
         for term in quoted:
-            for (rowid,) in self.conn.execute(f"select rowid from {col.fts} where {col.fts} match ?", [term]):
-                i = col.rowid_to_index.get(rowid)
-                if i in hits:
-                    hits[i] += 1
-        return out, {i for i, n in hits.items() if n >= need}
+            rowids = np.array(self.conn.execute(f"select rowid from {col.fts} where {col.fts} match ?", [term]).fetchall(),
+                              dtype=np.int64).reshape(-1)
+            hits[col.rowid_to_index[rowids]] += 1
+        return scores, matched & (hits >= need)
 
-    def semantic_scores(self, col: Collection, query: str, mask: np.ndarray) -> tuple[dict[int, float], np.ndarray | None]:
-        """Best-chunk cosine per document passing the mask, and every chunk's similarity."""
+    def semantic_scores(self, col: Collection, query: str, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Best-chunk cosine per document (NaN outside the mask or without chunks), and every chunk's."""
+        scores = np.full(len(col.ids), np.nan)
         if not len(col.vectors):
-            return {}, None
+            return scores, None
         qv = self.embedder.encode([query])[0]
         if len(qv) != col.dims:
             raise QueryError(f"the query model gives {len(qv)} dimensions but the database holds {col.dims}; "
                              "rebuild with the same model")
         sims = col.vectors @ qv
-        best = np.maximum.reduceat(sims, col.chunk_start)
-        keep = mask[col.doc_with_chunks]
-        return dict(zip(col.doc_with_chunks[keep].tolist(), best[keep].tolist())), sims
+        scores[col.doc_with_chunks] = np.maximum.reduceat(sims, col.chunk_start)
+        scores[~mask] = np.nan
+        return scores, sims
+
+    @staticmethod
+    def _order(scores: np.ndarray) -> np.ndarray:
+        """Indexes of the non-NaN scores, best first."""
+        valid = np.flatnonzero(~np.isnan(scores))
+        return valid[np.argsort(-scores[valid], kind="stable")]
 
     # -- the one entry point --------------------------------------------------------------------
     def search(self, query: str, mode: str = "hybrid", target: str = "cases", filters=None,
@@ -283,31 +295,30 @@ class Engine:
                 "semantic": near,
                 "hybrid": f"documents containing at least half of the query's words, and {near}"}[mode]
         rule = f"Result set: {rule}, among those passing every filter (values of one facet OR-ed, facets AND-ed)."
+        n = len(col.ids)
         if not query or (mode == "keyword" and not terms):
-            return Search(query, mode, target, [], 0, self._facet_counts(col, np.zeros(len(col.ids), bool)) if with_facets else {}, rule)
-        keyword, keyword_members = self.keyword_scores(col, terms, mask) if mode in ("keyword", "hybrid") else ({}, set())
-        semantic, sims = self.semantic_scores(col, query, mask) if mode in ("semantic", "hybrid") else ({}, None)
-        nearest = sorted(semantic, key=semantic.get, reverse=True)
-        semantic_members = set(nearest[:SEMANTIC_NEIGHBOURS]) | {i for i, s in semantic.items() if s >= SEMANTIC_THRESHOLD}
+            return Search(query, mode, target, [], 0, self._facet_counts(col, np.zeros(n, bool)) if with_facets else {}, rule)
+        keyword, keyword_members = (self.keyword_scores(col, terms, mask) if mode != "semantic"
+                                    else (np.full(n, np.nan), np.zeros(n, bool)))
+        semantic, sims = self.semantic_scores(col, query, mask) if mode != "keyword" else (np.full(n, np.nan), None)
+        semantic_order = self._order(semantic)
+        semantic_members = np.nan_to_num(semantic, nan=-1.0) >= SEMANTIC_THRESHOLD
+        semantic_members[semantic_order[:SEMANTIC_NEIGHBOURS]] = True
         if mode == "keyword":
             scores, members = keyword, keyword_members
         elif mode == "semantic":
             scores, members = semantic, semantic_members
         else:
-            scores = {}
-            for ranking in (keyword, semantic):
-                for rank, i in enumerate(sorted(ranking, key=ranking.get, reverse=True)):
-                    scores[i] = scores.get(i, 0.0) + 1.0 / (RRF_K + rank + 1)
+            scores = np.zeros(n)
+            for order in (self._order(keyword), semantic_order):
+                scores[order] += 1.0 / (RRF_K + np.arange(1, len(order) + 1))
             members = keyword_members | semantic_members
-        ordered = sorted(members, key=lambda i: (-scores[i], col.ids[i]))
-        page = ordered[offset: offset + limit]
-        results = [self._result(col, i, scores[i], terms, sims, keyword, semantic) for i in page]
-        counts = {}
-        if with_facets:
-            member_mask = np.zeros(len(col.ids), dtype=bool)
-            member_mask[list(members)] = True
-            counts = self._facet_counts(col, member_mask)
-        return Search(query, mode, target, results, len(members), counts, rule)
+        ranked = np.flatnonzero(members)
+        ranked = ranked[np.lexsort((ranked, -scores[ranked]))]
+        results = [self._result(col, int(i), float(scores[i]), terms, sims, keyword, semantic)
+                   for i in ranked[offset: offset + limit]]
+        counts = self._facet_counts(col, members) if with_facets else {}
+        return Search(query, mode, target, results, int(members.sum()), counts, rule)
 
     def _result(self, col: Collection, i: int, score: float, terms, sims, keyword, semantic) -> Result:
         lo, hi = np.searchsorted(col.chunk_doc, [i, i + 1])
@@ -318,7 +329,7 @@ class Engine:
                 best_text, best_value = col.chunk_text[c], value
         title = col.title(i)
         passage = best_text[len(title) + 2:] if best_text.startswith(title + ". ") else best_text
-        matched = [m for m, d in (("keyword", keyword), ("semantic", semantic)) if i in d]
+        matched = [m for m, arr in (("keyword", keyword), ("semantic", semantic)) if not np.isnan(arr[i])]
         doc = col.docs[i]
         return Result(col.ids[i], title, score, passage, highlight(passage, terms), matched,
                       case_id=doc.get("case_id") if col.target == "lessons" else None,
