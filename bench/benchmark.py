@@ -36,6 +36,7 @@ from ingest.build import build  # noqa: E402
 from ingest.embed import DEFAULT_MODEL, Embedder  # noqa: E402
 from search.engine import Engine  # noqa: E402
 from search.evaluate import load_queries  # noqa: E402
+from kb.server import running_server  # noqa: E402
 
 FILTERS = {"council_types": ["district-council", "unitary-authority"], "services": ["adult-social-care", "whole-council",
                                                                                     "central-services"]}
@@ -102,25 +103,9 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def server_throughput(db: Path, queries: list[str], requests=200, concurrency=4, env=None) -> None:
+def server_throughput(db: Path, queries: list[str], requests=200, concurrency=4) -> None:
     """Bounded load on 127.0.0.1: `requests` search-page requests from `concurrency` threads."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "kb", "serve", "--db", str(db), "--port", str(port)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(base + "/-/versions.json", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
+    with running_server(db) as (base, proc):
         urls = [f"{base}/-/search?" + urllib.parse.urlencode({"q": q}) for q in queries]
         urllib.request.urlopen(urls[0], timeout=120).read()  # loads the model
         times, errors, lock = [], [0], threading.Lock()
@@ -149,9 +134,6 @@ def server_throughput(db: Path, queries: list[str], requests=200, concurrency=4,
         print(f"  server: {requests} hybrid search pages, {concurrency} concurrent: {requests / wall:.1f} req/s, "
               f"p50 {statistics.median(times):.0f} ms, p95 {pct(times, 95):.0f} ms, errors {errors[0]}, "
               f"server RSS {rss_mb(proc.pid):.0f} MB (model loaded)")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def real_corpus(queries: list[str], workdir: Path) -> None:

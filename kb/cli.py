@@ -82,7 +82,7 @@ def build(ctx, db_path, model, quiet):
 @click.option("--port", default=8001, show_default=True, type=int)
 def serve(db_path, host, port):
     """Serve the database with Datasette (read-only, with time limits) on HOST:PORT."""
-    import subprocess
+    import os
 
     from . import ROOT
 
@@ -90,7 +90,8 @@ def serve(db_path, host, port):
             "--metadata", str(ROOT / "metadata.yml"), "--plugins-dir", str(ROOT / "plugins"),
             "--template-dir", str(ROOT / "templates"), "--setting", "sql_time_limit_ms", "1000",
             "--setting", "facet_time_limit_ms", "500", "--setting", "default_page_size", "50"]
-    sys.exit(subprocess.call(args))
+    # exec, not a child process: signals (and a test's terminate()) reach Datasette itself
+    os.execv(sys.executable, args)
 
 
 def _facet_options(func):
@@ -102,6 +103,30 @@ def _facet_options(func):
         func = click.option(f"--{name}", facet.column, multiple=True,
                             help=f"Filter by {facet.label.lower()} (repeat to allow several).")(func)
     return func
+
+
+def _answer(argument: str, run, as_json: bool) -> None:
+    """Run one query (or, for '-', one per stdin line as JSON lines) and print the results."""
+    import json
+
+    from search.engine import QueryError
+
+    if argument == "-":
+        for line in sys.stdin:
+            line = line.rstrip("\n")
+            try:
+                click.echo(json.dumps(run(line)))
+            except QueryError as err:
+                click.echo(json.dumps({"error": str(err), "query": line[:100]}))
+        return
+    try:
+        results = run(argument)
+    except QueryError as err:
+        raise click.UsageError(str(err))
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+    else:
+        _print_table(results)
 
 
 def _print_table(results: list[dict]) -> None:
@@ -128,34 +153,14 @@ def _print_table(results: list[dict]) -> None:
 def search(query, db_path, mode, limit, lessons, min_savings, max_savings, as_json, **filters):
     """Search cases (or lessons) for QUERY; QUERY '-' reads one query per line from stdin and
     prints one JSON line per query."""
-    import json
-
-    from search.engine import QueryError, engine_for
+    from search.engine import engine_for
 
     engine = engine_for(db_path)
     target = "lessons" if lessons else "cases"
     filters = {k: list(v) for k, v in filters.items() if v}
-
-    def run(q: str) -> list[dict]:
-        return [r.as_dict() for r in engine.search(q, mode=mode, target=target, filters=filters,
-                                                   min_savings=min_savings, max_savings=max_savings, limit=limit).results]
-
-    try:
-        if query == "-":
-            for line in sys.stdin:
-                line = line.rstrip("\n")
-                try:
-                    click.echo(json.dumps(run(line)))
-                except QueryError as err:
-                    click.echo(json.dumps({"error": str(err), "query": line[:100]}))
-            return
-        results = run(query)
-    except QueryError as err:
-        raise click.UsageError(str(err))
-    if as_json:
-        click.echo(json.dumps(results, indent=2))
-    else:
-        _print_table(results)
+    _answer(query, lambda q: [r.as_dict() for r in engine.search(
+        q, mode=mode, target=target, filters=filters, min_savings=min_savings, max_savings=max_savings,
+        limit=limit).results], as_json)
 
 
 @cli.command()
@@ -165,26 +170,10 @@ def search(query, db_path, mode, limit, lessons, min_savings, max_savings, as_js
 @click.option("--json", "as_json", is_flag=True)
 def similar(case_id, db_path, limit, as_json):
     """Cases most like CASE_ID (precomputed at build time); '-' reads ids from stdin, one JSON line each."""
-    import json
-
-    from search.engine import QueryError, engine_for
+    from search.engine import engine_for
 
     engine = engine_for(db_path)
-    if case_id == "-":
-        for line in sys.stdin:
-            try:
-                click.echo(json.dumps(engine.similar(line.strip(), limit)))
-            except QueryError as err:
-                click.echo(json.dumps({"error": str(err)}))
-        return
-    try:
-        results = engine.similar(case_id, limit)
-    except QueryError as err:
-        raise click.UsageError(str(err))
-    if as_json:
-        click.echo(json.dumps(results, indent=2))
-    else:
-        _print_table(results)
+    _answer(case_id, lambda case: engine.similar(case.strip(), limit), as_json)
 
 
 @cli.command(name="evaluate")

@@ -35,6 +35,13 @@ after before over under only very just your yours ours each does doing done woul
 will shall must might without within between through
 """.split())
 
+# Short words too common to be worth a note (articles, prepositions, pronouns, auxiliaries, numbers).
+SHORT_COMMON = set("""
+a an the of to in on at by for and or but so no not it its we our us you my me he she his her they
+is be are was has had do did can may via per as up out off one two new put get let go all any own
+id how who why few
+""".split())
+
 SUFFIXES = ("ational", "ations", "ation", "ings", "ing", "edly", "ied", "ies", "ed", "es", "ers", "er", "ly", "s")
 
 
@@ -93,6 +100,15 @@ def main(path: Path) -> int:
                     overlaps.setdefault(cid, []).append(w)
                 elif stem(w) in cstems:
                     overlaps.setdefault(cid, []).append(f"{w}~{cstems[stem(w)]}")
+        # Advisory only (the rule ignores words of 3 letters or fewer): a short content word that the
+        # case also uses, or uses in the plural ("bin" / "bins"), is worth rewording.
+        short = {w for w in re.split(r"[^a-z]+", text.lower()) if 0 < len(w) <= 3 and w not in SHORT_COMMON}
+        for cid in relevant:
+            if cid in ids:
+                raw = set(re.split(r"[^a-z]+", (CASES / f"{cid}.md").read_text(encoding="utf-8").lower()))
+                for w in sorted(short):
+                    if w in raw or w + "s" in raw:
+                        print(f"{label}: note, short word {w!r} also in {cid}")
         if overlaps:
             problems += 1
             detail = "; ".join(f"{cid}: {', '.join(ws)}" for cid, ws in overlaps.items())

@@ -2,14 +2,11 @@
 
 Runs the real `kb serve` on 127.0.0.1 and stops it afterwards."""
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from kb.server import running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
@@ -20,31 +17,10 @@ if not CHROMIUM.exists():
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(corpus_db):
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "kb", "serve", "--db", str(corpus_db), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/-/versions.json", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError("kb serve did not start")
+    with running_server(corpus_db) as (base, _):
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
