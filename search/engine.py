@@ -309,8 +309,10 @@ class Engine:
         elif mode == "semantic":
             scores, members = semantic, semantic_members
         else:
+            # A document enters the keyword ranking only if it matches at least half of the query's
+            # words: single incidental matches ("council") would otherwise outvote meaning.
             scores = np.zeros(n)
-            for order in (self._order(keyword), semantic_order):
+            for order in (self._order(np.where(keyword_members, keyword, np.nan)), semantic_order):
                 scores[order] += 1.0 / (RRF_K + np.arange(1, len(order) + 1))
             members = keyword_members | semantic_members
         ranked = np.flatnonzero(members)
