@@ -55,15 +55,17 @@ def split_words(text: str, limit: int = MAX_WORDS) -> list[str]:
 
 
 def case_chunks(case_id: str, title: str, sections: list, lessons: list[tuple[str, str]]) -> list[Chunk]:
-    """The summary, each section (split when long) and each lesson of a case, title first so every
-    passage carries who did what."""
+    """The summary, each section (split when long) and each lesson of a case. The summary and the
+    lessons carry the title, so they read on their own; the other sections do not, so that a
+    title repeated on every chunk does not blur what each one is about."""
     chunks = []
     for section in sections:
         if section.heading == "Lessons":
             continue
         for n, piece in enumerate(split_words(_plain(section.markdown))):
             kind = section.heading.lower()
-            chunks.append(Chunk(f"{case_id}/{kind}/{n}", case_id, None, kind, len(chunks), f"{title}. {piece}"))
+            text = f"{title}. {piece}" if kind == "summary" else piece
+            chunks.append(Chunk(f"{case_id}/{kind}/{n}", case_id, None, kind, len(chunks), text))
     for lesson_id, text in lessons:
         chunks.append(Chunk(f"{case_id}/lesson/{lesson_id}", case_id, lesson_id, "lesson", len(chunks), f"{title}. {text}"))
     return chunks

@@ -48,11 +48,14 @@ def evaluate(db_path: Path, queries: list[dict], modes=MODES) -> dict:
 
 
 def format_table(table: dict) -> str:
-    styles = list(next(iter(table.values())))
-    lines = [f"{'style':<18}{'n':>4}  " + "  ".join(f"{m + ' ' + metric:>18}" for metric in ("R@5", "MRR", "nDCG@10")
-                                                   for m in table)]
-    for style in styles:
-        n = table[next(iter(table))][style]["queries"]
-        cells = [f"{table[m][style][metric]:>18.3f}" for metric in ("recall@5", "mrr", "ndcg@10") for m in table]
-        lines.append(f"{style:<18}{n:>4}  " + "  ".join(cells))
+    """Modes as rows: the three metrics over all queries, then nDCG@10 per query style."""
+    styles = [s for s in next(iter(table.values())) if s != "all"]
+    head = f"{'mode':<10}{'recall@5':>10}{'MRR':>8}{'nDCG@10':>9}   nDCG@10 by style: " + "  ".join(
+        f"{s} ({table[next(iter(table))][s]['queries']})" for s in styles)
+    lines = [head]
+    for mode, rows in table.items():
+        a = rows["all"]
+        lines.append(f"{mode:<10}{a['recall@5']:>10.3f}{a['mrr']:>8.3f}{a['ndcg@10']:>9.3f}   " + "  ".join(
+            f"{rows[s]['ndcg@10']:>{len(s) + len(str(rows[s]['queries'])) + 3}.3f}" for s in styles))
+    lines.append(f"({table[next(iter(table))]['all']['queries']} queries; binary relevance)")
     return "\n".join(lines)

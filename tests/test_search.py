@@ -101,3 +101,12 @@ def test_cli_json_and_stdin(corpus_db):
     assert out.returncode == 2 and "above the maximum" in out.stderr and "Traceback" not in out.stderr
     out = run("similar", "no-such-case", "--db", str(corpus_db))
     assert out.returncode == 2 and "unknown case id" in out.stderr
+
+
+def test_evaluation_hybrid_beats_keyword_and_reaches_a_floor(corpus_db):
+    from search.evaluate import evaluate, load_queries
+
+    table = evaluate(corpus_db, load_queries())
+    assert table["hybrid"]["all"]["queries"] >= 40
+    assert table["hybrid"]["all"]["ndcg@10"] > table["keyword"]["all"]["ndcg@10"]
+    assert table["hybrid"]["all"]["ndcg@10"] >= 0.7
