@@ -87,12 +87,16 @@ class Facet:
     path: tuple[str, ...]
     vocabulary: str | None
     many: bool
+    title: str | None = None
+    when: tuple[tuple[str, object], ...] = ()  # only values whose object has these field values
 
     @property
     def label(self) -> str:
+        if self.title:
+            return self.title
         if self.vocabulary:
             return load_vocabularies()[self.vocabulary].label
-        return "Source"
+        return self.column.replace("_", " ").capitalize()
 
     def values(self, front_matter: dict) -> list:
         """Every value of this facet in one case's (normalised) front matter, deduplicated."""
@@ -110,6 +114,8 @@ class Facet:
                 for item in node:
                     walk(item, steps)
             elif isinstance(node, dict):
+                if len(steps) == 1 and any(node.get(k) != v for k, v in self.when):
+                    return
                 walk(node.get(steps[0]), steps[1:])
 
         walk(front_matter, list(self.path))
@@ -126,7 +132,8 @@ def facets(kind: str = "case") -> tuple[Facet, ...]:
             is_list = spec.get("type") == "list"
             item = spec.get("items", {}) if is_list else spec
             if spec.get("facet"):
-                found.append(Facet(spec["facet"], path, item.get("vocabulary") or spec.get("vocabulary"), many or is_list))
+                found.append(Facet(spec["facet"], path, item.get("vocabulary") or spec.get("vocabulary"), many or is_list,
+                                   spec.get("facet_label"), tuple((spec.get("facet_when") or {}).items())))
             if item.get("type") == "object":
                 walk(item.get("fields", {}), path, many or is_list)
             elif item.get("facet") and not spec.get("facet"):

@@ -169,7 +169,11 @@ class Engine:
     def collection(self, target: str) -> Collection:
         with self._lock:
             if target not in self._collections:
-                self._collections[target] = Collection(self.conn, target)
+                try:
+                    self._collections[target] = Collection(self.conn, target)
+                except sqlite3.OperationalError as err:
+                    raise QueryError(f"{self.db_path.name} does not match this version of the schema ({err}); "
+                                     "run `kb build` again") from err
             return self._collections[target]
 
     @property

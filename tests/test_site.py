@@ -84,3 +84,9 @@ def test_similarity_sql_function(site):
            "as score from case_vectors v join cases c on c.id = v.case_id order by score desc limit 2")
     rows = get(site, "/kb.json?_shape=array&sql=" + sql.replace(" ", "+").replace("=", "%3D")).json()
     assert rows[0]["id"] == "brighton-hove-reablement" and abs(rows[0]["score"] - 1.0) < 1e-5
+
+
+def test_county_adult_social_care_with_achieved_savings_by_facets_alone(site):
+    data = get(site, "/kb/cases.json?council_types__arraycontains=county-council&services__arraycontains=adult-social-care"
+                     "&saving_statuses__arraycontains=achieved&_shape=array&_col=id").json()
+    assert "hertfordshire-social-care-access-model" in {r["id"] for r in data}
