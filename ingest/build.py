@@ -4,7 +4,7 @@ Read top to bottom: validate, turn records into rows, write tables, full-text in
 (reusing vectors whose text and model are unchanged), precomputed similar cases, then swap."""
 from __future__ import annotations
 
-import json
+import html
 import os
 import sqlite3
 import time
@@ -15,7 +15,7 @@ import numpy as np
 import sqlite_utils
 from tqdm import tqdm
 
-from kb.parse import Problem, render_html
+from kb.parse import Problem
 from kb.schema import facets
 from kb.validate import Record, check_collection, discover
 from kb.vocabulary import load_vocabularies
@@ -70,7 +70,7 @@ def case_rows(record: Record) -> dict:
         "figures_count": len(data["savings"]),
         "lessons_count": len(sections["Lessons"].bullets) if "Lessons" in sections else 0,
         "body_text": "\n".join(f"{s.heading}. {_plain(s.markdown)}" for s in record.sections),
-        "body_html": render_html(record.document.body),
+        "body_html": "\n".join(f"<h2>{html.escape(s.heading)}</h2>\n{s.html}" for s in record.sections),
         "path": record.document.display,
     })
     return row
@@ -88,7 +88,7 @@ def _write_tables(db: sqlite_utils.Database, records: list[Record]) -> dict[str,
         "id": r.id, "title": r.data["title"], "publisher": r.data["publisher"],
         "authors": r.data.get("authors") or [], "date": r.data["date"], "licence": r.data["licence"],
         "status": r.data.get("status"), "seed_file": r.data["seed_file"], "note": r.data.get("note"),
-        "summary_html": render_html(r.document.body), "path": r.document.display,
+        "summary_html": "\n".join(s.html for s in r.sections), "path": r.document.display,
         "cases_count": sum(1 for c in cases if r.id in {s["id"] for s in c.data["sources"]}),
     } for r in sources), pk="id")
     db["cases"].insert_all((case_rows(r) for r in cases), pk="id")
@@ -108,7 +108,7 @@ def _write_tables(db: sqlite_utils.Database, records: list[Record]) -> dict[str,
                              pk="id", foreign_keys=[("case_id", "cases", "id"), ("source_id", "sources", "id")],
                              columns={"amount_gbp": float, "percent": float})
     db["sections"].insert_all(({"id": f"{r.id}/{i + 1}", "case_id": r.id, "position": i + 1, "heading": s.heading,
-                                "markdown": s.markdown, "html": render_html(s.markdown), "line": s.line}
+                                "markdown": s.markdown, "html": s.html, "line": s.line}
                                for r in cases for i, s in enumerate(r.sections)),
                               pk="id", foreign_keys=[("case_id", "cases", "id")])
     lessons = []

@@ -24,7 +24,7 @@ def edit(old, new, count=1):
 BROKEN = {
     "malformed YAML": (
         edit("    council_type: unitary-authority\n", "   council_type: unitary-authority\n"),
-        ["cases/{name}.md:6: malformed YAML: expected <block end>, but found '<block mapping start>' - check the "
+        ["cases/{name}.md:6: malformed YAML: did not find expected '-' indicator - check the "
          "indentation and quoting on this line and the one before (quote text containing ': ' or '#')"]),
     "missing field": (
         edit("status: implemented\n", ""),
