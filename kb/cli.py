@@ -48,10 +48,6 @@ def validate(ctx, paths):
     click.echo(f"{len(files)} file(s) OK.", err=True)
 
 
-def main():  # pragma: no cover
-    cli()
-
-
 @cli.command()
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=Path("kb.db"),
               show_default=True, help="SQLite file to write.")

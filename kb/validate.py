@@ -59,8 +59,9 @@ def _schema_problem(doc: Document, kind: str, error) -> Problem:
         vocab = load_vocabularies()[spec["vocabulary"]] if spec.get("vocabulary") else None
         if vocab:
             guess = vocab.suggest(str(error.instance))
-            fix = (f"did you mean '{guess}'? " if guess else "") + \
-                  f"Use a {vocab.label.lower()} from kb/vocabulary.yml ({', '.join(list(vocab.terms)[:8])}{', ...' if len(vocab.terms) > 8 else ''})"
+            terms = f"{', '.join(list(vocab.terms)[:8])}{', ...' if len(vocab.terms) > 8 else ''}"
+            use = f"a {vocab.label.lower()} from kb/vocabulary.yml ({terms})"
+            fix = f"did you mean '{guess}'? Use {use}" if guess else f"use {use}"
             return Problem(doc.display, line, f"'{error.instance}' is not a known {vocab.label.lower()} in {where}", fix)
     if v == "type":
         expected = TYPE_WORDS.get(error.validator_value, error.validator_value)
