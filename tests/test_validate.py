@@ -131,7 +131,7 @@ def test_oversized_file(small_root):
 
 
 def test_every_problem_in_one_run(small_root):
-    text = edit("status: implemented\n", "status: finished\n").replace("    amount: 313000\n", "    amount: lots\n").replace("## Lessons\n", "## Learning\n")
+    text = edit("status: implemented\n", "status: kinda-done\n").replace("    amount: 313000\n", "    amount: lots\n").replace("## Lessons\n", "## Learning\n")
     _, problems = run(small_root, {NAME: text})
     lines = [p.line for p in problems]
     assert len(problems) == 4, [str(p) for p in problems]
