@@ -102,3 +102,19 @@ def test_real_corpus_with_packaged_model(corpus_db):
     # every case has similar cases, none of them itself
     assert db.execute("select count(distinct case_id) from similar_cases").fetchone()[0] == db["cases"].count
     assert db.execute("select count(*) from similar_cases where case_id = similar_id").fetchone()[0] == 0
+
+
+def test_kb_build_cli_reports_problems_and_keeps_the_database(small_root, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "kb.db"
+    out.write_bytes(b"previous good database")
+    case = small_root / "cases" / "brighton-hove-reablement.md"
+    case.write_text(case.read_text().replace("    amount: 313000\n", "    amount: 313k\n"))
+    proc = subprocess.run([sys.executable, "-m", "kb", "--root", str(small_root), "build", "--db", str(out), "--quiet"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert proc.stdout.startswith("cases/brighton-hove-reablement.md:17: savings[0].amount must be a number")
+    assert "was not changed" in proc.stderr
+    assert out.read_bytes() == b"previous good database"
