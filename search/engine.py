@@ -90,9 +90,14 @@ def highlight(text: str, terms: list[str]) -> str:
     return "".join(out)
 
 
-def _term_hits(text: str, terms: list[str]) -> int:
-    stems = {_stem(t) for t in terms}
-    return len(stems & {_stem(w) for w in re.findall(r"\w+", text.lower())})
+def _term_pattern(terms: list[str]) -> re.Pattern | None:
+    """One regex for the query's word stems, to count which of them a passage contains."""
+    stems = sorted({_stem(t) for t in terms}, key=len, reverse=True)
+    return re.compile(r"\b(" + "|".join(map(re.escape, stems)) + r")\w*", re.I) if stems else None
+
+
+def _term_hits(text: str, pattern: re.Pattern | None) -> int:
+    return len({m.group(1).lower() for m in pattern.finditer(text)}) if pattern else 0
 
 
 class Collection:
@@ -321,16 +326,19 @@ class Engine:
             members = keyword_members | semantic_members
         ranked = np.flatnonzero(members)
         ranked = ranked[np.lexsort((ranked, -scores[ranked]))]
-        results = [self._result(col, int(i), float(scores[i]), terms, sims, keyword, semantic)
+        pattern = _term_pattern(terms)
+        results = [self._result(col, int(i), float(scores[i]), terms, pattern, sims, keyword, semantic)
                    for i in ranked[offset: offset + limit]]
         counts = self._facet_counts(col, members) if with_facets else {}
         return Search(query, mode, target, results, int(members.sum()), counts, rule)
 
-    def _result(self, col: Collection, i: int, score: float, terms, sims, keyword, semantic) -> Result:
+    def _result(self, col: Collection, i: int, score: float, terms, pattern, sims, keyword, semantic) -> Result:
+        """The document with its best passage: most similar to the query, nudged towards passages
+        that contain its words."""
         lo, hi = np.searchsorted(col.chunk_doc, [i, i + 1])
         best_text, best_value = "", -np.inf
         for c in range(lo, hi):
-            value = (float(sims[c]) if sims is not None else 0.0) + 0.15 * _term_hits(col.chunk_text[c], terms)
+            value = (float(sims[c]) if sims is not None else 0.0) + 0.15 * _term_hits(col.chunk_text[c], pattern)
             if value > best_value:
                 best_text, best_value = col.chunk_text[c], value
         title = col.title(i)
