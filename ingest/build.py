@@ -127,6 +127,12 @@ def _write_tables(db: sqlite_utils.Database, records: list[Record]) -> dict[str,
                              columns={"case_id": str, "source_id": str, "theme": str})
     db["cases"].enable_fts(["title", "summary", "body_text", "organisation_names"], tokenize="porter", create_triggers=False)
     db["lessons"].enable_fts(["text", "theme", "title"], tokenize="porter", create_triggers=False)
+    # How many documents hold each (stemmed) term, so search can set aside words that are in most
+    # documents ("council") the way a stopword list would, but learnt from the corpus.
+    db["term_documents"].create({"collection": str, "term": str, "documents": int}, pk=("collection", "term"))
+    for collection in ("cases", "lessons"):
+        db.execute(f"create virtual table temp.{collection}_vocab using fts5vocab(main, {collection}_fts, 'row')")
+        db.execute(f"insert into term_documents select '{collection}', term, doc from temp.{collection}_vocab")
     for table, column in [("organisations", "case_id"), ("case_sources", "source_id"), ("savings", "case_id"),
                           ("sections", "case_id"), ("lessons", "case_id"), ("lessons", "source_id")]:
         db[table].create_index([column])
@@ -147,10 +153,12 @@ def _old_vectors(path: Path, model: str) -> dict[str, bytes]:
 
 
 def _write_embeddings(db, parts, old_db: Path, embedder: Embedder, progress: bool) -> tuple[int, int, int]:
+    by_case: dict[str, list[tuple[str, str]]] = {}
+    for lesson in parts["lessons"]:
+        by_case.setdefault(lesson["case_id"], []).append((lesson["id"], lesson["text"]))
     chunks: list[Chunk] = []
     for r in parts["cases"]:
-        lessons = [(l["id"], l["text"]) for l in parts["lessons"] if l["case_id"] == r.id]
-        chunks += case_chunks(r.id, r.data["title"], r.sections, lessons)
+        chunks += case_chunks(r.id, r.data["title"], r.sections, by_case.get(r.id, []))
     for l in parts["lessons"]:
         if l["source_id"]:
             chunks.append(Chunk(f"{l['id']}", None, l["id"], "finding", 0, f"{l['theme']}: {l['text']}"))
@@ -193,12 +201,18 @@ def _write_similar(db) -> None:
     matrix = np.vstack(sums)
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
     db["case_vectors"].insert_all({"case_id": i, "vector": v.astype(np.float32).tobytes()} for i, v in zip(ids, matrix))
-    scores = matrix @ matrix.T
-    np.fill_diagonal(scores, -np.inf)
+    k = min(SIMILAR_PER_CASE, len(ids) - 1)
     out = []
-    for a, row in enumerate(scores):
-        for rank, b in enumerate(np.argsort(-row)[:min(SIMILAR_PER_CASE, len(ids) - 1)]):
-            out.append({"case_id": ids[a], "similar_id": ids[b], "rank": rank + 1, "score": round(float(row[b]), 4)})
+    # In blocks of rows: the full case-by-case matrix would not fit in memory at 100,000 cases.
+    for start in range(0, len(ids), 1024):
+        scores = matrix[start:start + 1024] @ matrix.T
+        rows = np.arange(len(scores))
+        scores[rows, rows + start] = -np.inf
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k else np.zeros((len(scores), 0), dtype=int)
+        for r, candidates in enumerate(top):
+            best = candidates[np.argsort(-scores[r, candidates], kind="stable")]
+            out.extend({"case_id": ids[start + r], "similar_id": ids[b], "rank": n + 1,
+                        "score": round(float(scores[r, b]), 4)} for n, b in enumerate(best))
     db["similar_cases"].insert_all(out)
 
 

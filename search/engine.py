@@ -28,6 +28,8 @@ RRF_K = 60
 # SEMANTIC_NEIGHBOURS plus any passage at least SEMANTIC_THRESHOLD similar (all-MiniLM-L6-v2 cosine).
 SEMANTIC_THRESHOLD = 0.35
 SEMANTIC_NEIGHBOURS = 10
+# Query words found in more than this share of the documents are set aside (see Engine.informative).
+COMMON_TERM_SHARE = 0.5
 STOPWORDS = frozenset("""a an and are as at be been but by can do does for from had has have how i in into is it its
 like me my of on or our so than that the their them then there these they this to was we were what when where which
 who why will with you your about any some more most such all also""".split())
@@ -66,9 +68,25 @@ class Search:
     rule: str = ""
 
 
+def _words(query: str) -> list[str]:
+    return re.findall(r"[\w£%]+(?:[.,]\d+)?", query.lower())
+
+
+def _is_term(word: str) -> bool:
+    return word not in STOPWORDS and len(word) > 1 or word.isdigit()
+
+
 def terms_of(query: str) -> list[str]:
-    words = re.findall(r"[\w£%]+(?:[.,]\d+)?", query.lower())
-    return list(dict.fromkeys(w for w in words if w not in STOPWORDS and len(w) > 1 or w.isdigit()))
+    """The query's distinct content words, in order."""
+    return list(dict.fromkeys(w for w in _words(query) if _is_term(w)))
+
+
+def phrases_of(query: str) -> list[str]:
+    """Pairs of content words that stand side by side in the query ("one council", "channel shift"):
+    a document with the pair as a phrase matches the query more closely than one with both apart."""
+    words = _words(query)
+    pairs = (f"{a} {b}" for a, b in zip(words, words[1:]) if _is_term(a) and _is_term(b))
+    return list(dict.fromkeys(pairs))
 
 
 def _stem(word: str) -> str:
@@ -168,6 +186,10 @@ class Engine:
         self._embedder = embedder
         self._collections: dict[str, Collection] = {}
         self._lock = threading.Lock()
+        # An empty FTS5 table with the corpus's tokenizer: it stems query words the way the index did.
+        self._stemmer = sqlite3.connect(":memory:", check_same_thread=False)
+        self._stemmer.execute("create virtual table q using fts5(t, tokenize='porter')")
+        self._stemmer.execute("create virtual table qv using fts5vocab(q, 'instance')")
         self.sources = {r[0] for r in self.conn.execute("select id from sources")}
         self.case_ids = {r[0] for r in self.conn.execute("select id from cases")}
 
@@ -238,16 +260,40 @@ class Engine:
         return mask
 
     # -- rankers ------------------------------------------------------------------------------
-    def keyword_scores(self, col: Collection, terms: list[str], mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """BM25 over an OR of the terms (NaN where no term matches), and which documents match at
-        least half of the terms."""
+    def informative(self, col: Collection, terms: list[str]) -> list[str]:
+        """The query words that are in at most half of the documents (all of them if none is).
+
+        Words in most documents barely move BM25 but make every query scan nearly every row."""
+        if len(terms) < 2:
+            return terms
+        with self._lock:
+            self._stemmer.execute("delete from q")
+            self._stemmer.executemany("insert into q(rowid, t) values (?, ?)", enumerate(terms))
+            stems = self._stemmer.execute("select doc, term from qv").fetchall()
+        by_term: dict[int, list[str]] = {}
+        for doc, stem in stems:
+            by_term.setdefault(doc, []).append(stem)
+        wanted = sorted({stem for values in by_term.values() for stem in values})
+        counts = dict(self.conn.execute(
+            f"select term, documents from term_documents where collection = ? and term in ({','.join('?' * len(wanted))})",
+            [col.target, *wanted]).fetchall()) if wanted else {}
+        limit = len(col.ids) * COMMON_TERM_SHARE
+        kept = [t for k, t in enumerate(terms) if max((counts.get(s, 0) for s in by_term.get(k, [])), default=0) <= limit]
+        return kept or terms
+
+    def keyword_scores(self, col: Collection, terms: list[str], mask: np.ndarray,
+                       phrases: list[str] = ()) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 over an OR of the informative terms and the query's word pairs as phrases (NaN where
+        nothing matches), and which documents match at least half of the terms or one of the pairs."""
         n = len(col.ids)
         scores = np.full(n, np.nan)
+        terms = self.informative(col, terms)
         if not terms:
             return scores, np.zeros(n, dtype=bool)
         quoted = ['"' + t.replace('"', "") + '"' for t in terms]
+        paired = ['"' + p.replace('"', "") + '"' for p in phrases]
         sql = f"select rowid, -bm25({col.fts}, {col.weights}) from {col.fts} where {col.fts} match ?"
-        rows = np.array(self.conn.execute(sql, [" OR ".join(quoted)]).fetchall(), dtype=np.float64).reshape(-1, 2)
+        rows = np.array(self.conn.execute(sql, [" OR ".join(quoted + paired)]).fetchall(), dtype=np.float64).reshape(-1, 2)
         docs = col.rowid_to_index[rows[:, 0].astype(np.int64)]
         scores[docs] = rows[:, 1]
         scores[~mask] = np.nan
@@ -257,10 +303,16 @@ class Engine:
             return scores, matched
         hits = np.zeros(n, dtype=np.int32)
         for term in quoted:
-            rowids = np.array(self.conn.execute(f"select rowid from {col.fts} where {col.fts} match ?", [term]).fetchall(),
-                              dtype=np.int64).reshape(-1)
-            hits[col.rowid_to_index[rowids]] += 1
-        return scores, matched & (hits >= need)
+            hits[self._matching(col, term)] += 1
+        phrase_match = np.zeros(n, dtype=bool)
+        if paired:
+            phrase_match[self._matching(col, " OR ".join(paired))] = True
+        return scores, matched & ((hits >= need) | phrase_match)
+
+    def _matching(self, col: Collection, match: str) -> np.ndarray:
+        rowids = np.array(self.conn.execute(f"select rowid from {col.fts} where {col.fts} match ?", [match]).fetchall(),
+                          dtype=np.int64).reshape(-1)
+        return col.rowid_to_index[rowids]
 
     def semantic_scores(self, col: Collection, query: str, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Best-chunk cosine per document (NaN outside the mask or without chunks), and every chunk's."""
@@ -300,14 +352,15 @@ class Engine:
         mask = self.candidates(col, filters, min_savings, max_savings)
         terms = terms_of(query)
         near = f"the {SEMANTIC_NEIGHBOURS} nearest in meaning plus any with a passage at least {SEMANTIC_THRESHOLD} similar"
-        rule = {"keyword": "documents containing at least half of the query's words",
-                "semantic": near,
-                "hybrid": f"documents containing at least half of the query's words, and {near}"}[mode]
+        words = ("at least half of the query's words (leaving out words found in most documents) "
+                 "or two of its words side by side")
+        rule = {"keyword": f"documents containing {words}", "semantic": near,
+                "hybrid": f"documents containing {words}, and {near}"}[mode]
         rule = f"Result set: {rule}, among those passing every filter (values of one facet OR-ed, facets AND-ed)."
         n = len(col.ids)
         if not query or (mode == "keyword" and not terms):
             return Search(query, mode, target, [], 0, self._facet_counts(col, np.zeros(n, bool)) if with_facets else {}, rule)
-        keyword, keyword_members = (self.keyword_scores(col, terms, mask) if mode != "semantic"
+        keyword, keyword_members = (self.keyword_scores(col, terms, mask, phrases_of(query)) if mode != "semantic"
                                     else (np.full(n, np.nan), np.zeros(n, bool)))
         semantic, sims = self.semantic_scores(col, query, mask) if mode != "keyword" else (np.full(n, np.nan), None)
         semantic_order = self._order(semantic)
