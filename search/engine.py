@@ -32,7 +32,7 @@ SEMANTIC_NEIGHBOURS = 10
 COMMON_TERM_SHARE = 0.5
 STOPWORDS = frozenset("""a an and are as at be been but by can do does for from had has have how i in into is it its
 like me my of on or our so than that the their them then there these they this to was we were what when where which
-who why will with you your about any some more most such all also""".split())
+who why will with you your about any some more most such all also after before during once while""".split())
 
 
 class QueryError(ValueError):
