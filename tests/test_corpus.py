@@ -63,3 +63,12 @@ def test_vocabulary_spellings_are_unambiguous():
         for term in vocab.terms.values():
             for spelling in {term.slug, term.label.lower(), *(a.lower() for a in term.aliases)}:
                 assert seen.setdefault(spelling, term.slug) == term.slug, (vocab.key, spelling)
+
+
+def test_evaluation_queries_are_sound():
+    """Every relevant id exists and no-shared-words queries really share no content word."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, str(ROOT / "search" / "check_queries.py")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
