@@ -5,9 +5,6 @@ Filters are applied before ranking as boolean masks over the documents: several 
 facet are OR-ed, different facets AND-ed, plus a savings range on the largest saving."""
 from __future__ import annotations
 
-import html
-import json
-import re
 import sqlite3
 import threading
 from dataclasses import dataclass, field
@@ -17,6 +14,9 @@ import numpy as np
 
 from kb.schema import facets
 from kb.vocabulary import load_vocabularies
+
+from .collection import Collection
+from .text import highlight, phrases_of, term_hits, term_pattern, terms_of
 
 MODES = ("hybrid", "keyword", "semantic")
 TARGETS = ("cases", "lessons")
@@ -30,9 +30,6 @@ SEMANTIC_THRESHOLD = 0.35
 SEMANTIC_NEIGHBOURS = 10
 # Query words found in more than this share of the documents are set aside (see Engine.informative).
 COMMON_TERM_SHARE = 0.5
-STOPWORDS = frozenset("""a an and are as at be been but by can do does for from had has have how i in into is it its
-like me my of on or our so than that the their them then there these they this to was we were what when where which
-who why will with you your about any some more most such all also after before during once while""".split())
 
 
 class QueryError(ValueError):
@@ -66,117 +63,6 @@ class Search:
     total: int
     facet_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     rule: str = ""
-
-
-def _words(query: str) -> list[str]:
-    return re.findall(r"[\w£%]+(?:[.,]\d+)?", query.lower())
-
-
-def _is_term(word: str) -> bool:
-    return word not in STOPWORDS and len(word) > 1 or word.isdigit()
-
-
-def terms_of(query: str) -> list[str]:
-    """The query's distinct content words, in order."""
-    return list(dict.fromkeys(w for w in _words(query) if _is_term(w)))
-
-
-def phrases_of(query: str) -> list[str]:
-    """Pairs of content words that stand side by side in the query ("one council", "channel shift"):
-    a document with the pair as a phrase matches the query more closely than one with both apart."""
-    words = _words(query)
-    pairs = (f"{a} {b}" for a, b in zip(words, words[1:]) if _is_term(a) and _is_term(b))
-    return list(dict.fromkeys(pairs))
-
-
-def _stem(word: str) -> str:
-    for suffix in ("ations", "ation", "ings", "ing", "ies", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            return word[: -len(suffix)]
-    return word
-
-
-def highlight(text: str, terms: list[str]) -> str:
-    """HTML-escaped text with query words (and their simple inflections) in <mark>."""
-    stems = {_stem(t) for t in terms if len(t) > 1}
-    out = []
-    for piece in re.split(r"(\w+)", text):
-        if piece and re.match(r"\w", piece) and _stem(piece.lower()) in stems:
-            out.append(f"<mark>{html.escape(piece)}</mark>")
-        else:
-            out.append(html.escape(piece))
-    return "".join(out)
-
-
-def _term_pattern(terms: list[str]) -> re.Pattern | None:
-    """One regex for the query's word stems, to count which of them a passage contains."""
-    stems = sorted({_stem(t) for t in terms}, key=len, reverse=True)
-    return re.compile(r"\b(" + "|".join(map(re.escape, stems)) + r")\w*", re.I) if stems else None
-
-
-def _term_hits(text: str, pattern: re.Pattern | None) -> int:
-    return len({m.group(1).lower() for m in pattern.finditer(text)}) if pattern else 0
-
-
-class Collection:
-    """Documents of one kind (cases or lessons) in memory: ids, facet masks, chunk vectors."""
-
-    def __init__(self, conn: sqlite3.Connection, target: str):
-        self.target = target
-        if target == "cases":
-            cols = ["rowid", "id", "title", "largest_saving_gbp"] + [f.column for f in facets()]
-            rows = conn.execute(f"select {', '.join(cols)} from cases order by rowid").fetchall()
-            docs = [dict(zip(cols, r)) for r in rows]
-            self.fts, self.weights = "cases_fts", "10.0, 4.0, 1.0, 5.0"
-        else:
-            case_cols = ", ".join(f"c.{f.column} as {f.column}" for f in facets() if f.column not in ("key_attributes", "source_ids"))
-            rows = conn.execute(f"""select l.rowid, l.id, l.title, l.text, l.theme, l.case_id, l.source_id,
-                                  l.key_attributes, c.source_ids as case_source_ids, c.largest_saving_gbp, {case_cols}
-                                  from lessons l left join cases c on c.id = l.case_id order by l.rowid""").fetchall()
-            cols = ["rowid", "id", "title", "text", "theme", "case_id", "source_id", "key_attributes",
-                    "case_source_ids", "largest_saving_gbp"] + [f.column for f in facets()
-                                                                if f.column not in ("key_attributes", "source_ids")]
-            docs = [dict(zip(cols, r)) for r in rows]
-            for d in docs:
-                d["source_ids"] = json.dumps([d["source_id"]]) if d["source_id"] else d["case_source_ids"]
-            self.fts, self.weights = "lessons_fts", "4.0, 2.0, 1.0"
-        self.ids = [d["id"] for d in docs]
-        self.docs = docs
-        self.position = {d["id"]: i for i, d in enumerate(docs)}
-        # rowid -> document index as an array, so FTS hits map to documents without a Python loop
-        self.rowid_to_index = np.full(max((d["rowid"] for d in docs), default=0) + 1, -1, dtype=np.int64)
-        for i, d in enumerate(docs):
-            self.rowid_to_index[d["rowid"]] = i
-        n = len(docs)
-        self.masks: dict[str, dict[str, np.ndarray]] = {}
-        for facet in facets():
-            values: dict[str, np.ndarray] = {}
-            for i, d in enumerate(docs):
-                raw = d.get(facet.column)
-                items = json.loads(raw) if facet.many and isinstance(raw, str) else ([raw] if raw is not None else [])
-                for v in items or []:
-                    values.setdefault(v, np.zeros(n, dtype=bool))[i] = True
-            self.masks[facet.column] = values
-        self.savings = np.array([d.get("largest_saving_gbp") if d.get("largest_saving_gbp") is not None else np.nan
-                                 for d in docs], dtype=np.float64)
-        self._load_chunks(conn)
-
-    def _load_chunks(self, conn):
-        key = "case_id" if self.target == "cases" else "lesson_id"
-        rows = conn.execute(f"select {key}, text, vector from chunks where {key} is not null").fetchall()
-        pairs = sorted(((self.position[r[0]], r[1], r[2]) for r in rows if r[0] in self.position), key=lambda r: r[0])
-        self.chunk_doc = np.array([p[0] for p in pairs], dtype=np.int64)
-        self.chunk_text = [p[1] for p in pairs]
-        self.dims = len(pairs[0][2]) // 4 if pairs else 0
-        self.vectors = (np.frombuffer(b"".join(p[2] for p in pairs), dtype=np.float32).reshape(len(pairs), self.dims)
-                        if pairs else np.zeros((0, 0), dtype=np.float32))
-        # reduceat needs the first chunk of each document that has chunks
-        self.doc_with_chunks, self.chunk_start = np.unique(self.chunk_doc, return_index=True)
-        model = conn.execute("select model from chunks limit 1").fetchone()
-        self.model = model[0] if model else None
-
-    def title(self, i: int) -> str:
-        return self.docs[i]["title"]
 
 
 class Engine:
@@ -379,7 +265,7 @@ class Engine:
             members = keyword_members | semantic_members
         ranked = np.flatnonzero(members)
         ranked = ranked[np.lexsort((ranked, -scores[ranked]))]
-        pattern = _term_pattern(terms)
+        pattern = term_pattern(terms)
         results = [self._result(col, int(i), float(scores[i]), terms, pattern, sims, keyword, semantic)
                    for i in ranked[offset: offset + limit]]
         counts = self._facet_counts(col, members) if with_facets else {}
@@ -391,7 +277,7 @@ class Engine:
         lo, hi = np.searchsorted(col.chunk_doc, [i, i + 1])
         best_text, best_value = "", -np.inf
         for c in range(lo, hi):
-            value = (float(sims[c]) if sims is not None else 0.0) + 0.15 * _term_hits(col.chunk_text[c], pattern)
+            value = (float(sims[c]) if sims is not None else 0.0) + 0.15 * term_hits(col.chunk_text[c], pattern)
             if value > best_value:
                 best_text, best_value = col.chunk_text[c], value
         title = col.title(i)

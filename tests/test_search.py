@@ -20,11 +20,11 @@ def test_keyword_is_exact_on_names(engine):
 
 def test_semantic_finds_a_case_with_no_shared_words(engine):
     from kb import ROOT
-    from search.engine import _stem, terms_of
+    from search.text import stem, terms_of
 
     query = "pensioners regaining self-sufficiency after a spell on a ward"
-    case_words = {_stem(w) for w in re.findall(r"\w+", (ROOT / "cases" / "brighton-hove-reablement.md").read_text().lower())}
-    assert [t for t in terms_of(query) if _stem(t) in case_words] == []
+    case_words = {stem(w) for w in re.findall(r"\w+", (ROOT / "cases" / "brighton-hove-reablement.md").read_text().lower())}
+    assert [t for t in terms_of(query) if stem(t) in case_words] == []
     assert "brighton-hove-reablement" in ids(engine.search(query, mode="semantic", limit=5))
     assert "brighton-hove-reablement" in ids(engine.search(query, mode="hybrid", limit=5))
     assert ids(engine.search(query, mode="keyword", limit=5)) == [] or "brighton-hove-reablement" not in ids(
