@@ -1,5 +1,7 @@
 """Extra data for the home page (sources and licences) and for each case page (its text,
 figures, lessons, sources and similar cases), read from the built database."""
+import json
+
 from datasette import hookimpl
 
 from kb.vocabulary import load_vocabularies
@@ -12,15 +14,15 @@ async def _case(db, case_id):
     case = dict(rows[0])
     vocabularies = load_vocabularies()
     q = lambda sql: db.execute(sql, [case_id])
-    case["organisations"] = [dict(r) for r in (await q("select * from organisations where case_id = ? order by position")).rows]
+    case["organisations"] = [dict(r, council_type_label=vocabularies["council_types"].label_of(r["council_type"]),
+                                  region_label=vocabularies["regions"].label_of(r["region"]))
+                             for r in (await q("select * from organisations where case_id = ? order by position")).rows]
     case["figures"] = [dict(r) for r in (await q("select * from savings where case_id = ? order by position")).rows]
     case["lessons"] = [dict(r) for r in (await q("select * from lessons where case_id = ? order by rowid")).rows]
     case["sources"] = [dict(r) for r in (await q("""select cs.*, s.title, s.licence from case_sources cs
                                                     join sources s on s.id = cs.source_id where cs.case_id = ?""")).rows]
     case["similar"] = [dict(r) for r in (await q("""select s.similar_id, s.score, c.title from similar_cases s
                                                     join cases c on c.id = s.similar_id where s.case_id = ? order by s.rank""")).rows]
-    import json
-
     labels = {}
     for column, vocab in [("services", "services"), ("approaches", "approaches"), ("key_attributes", "key_attributes"),
                           ("council_types", "council_types"), ("regions", "regions")]:
