@@ -5,6 +5,7 @@ Read top to bottom: validate, turn records into rows, write tables, full-text in
 from __future__ import annotations
 
 import html
+import json
 import os
 import sqlite3
 import time
@@ -23,6 +24,10 @@ from kb.vocabulary import load_vocabularies
 from .embed import Chunk, Embedder, case_chunks
 
 SIMILAR_PER_CASE = 5
+# "Cases like mine" weighs meaning (cosine of the cases' mean chunk vectors) with the overlap of
+# what officers compare on: kind of council, services and approaches (Jaccard of those tags).
+SIMILAR_TAGS = ("council_types", "services", "approaches")
+SIMILAR_TAG_WEIGHT = 0.2
 
 
 class BuildFailed(Exception):
@@ -180,8 +185,23 @@ def _write_embeddings(db, parts, old_db: Path, embedder: Embedder, progress: boo
     return len(chunks), len(todo), len(chunks) - len(todo)
 
 
+def _tag_matrix(db, ids: list[str]) -> np.ndarray:
+    """One row per case, one 0/1 column per (facet, value) in SIMILAR_TAGS."""
+    columns: dict[tuple[str, str], int] = {}
+    cells = []
+    position = {case_id: i for i, case_id in enumerate(ids)}
+    for row in db.execute(f"select id, {', '.join(SIMILAR_TAGS)} from cases").fetchall():
+        for facet, raw in zip(SIMILAR_TAGS, row[1:]):
+            for value in json.loads(raw or "[]"):
+                cells.append((position[row[0]], columns.setdefault((facet, value), len(columns))))
+    tags = np.zeros((len(ids), max(1, len(columns))), dtype=np.float32)
+    for r, c in cells:
+        tags[r, c] = 1.0
+    return tags
+
+
 def _write_similar(db) -> None:
-    """Cases like this one, precomputed so the site needs no model: cosine of mean chunk vectors."""
+    """Cases like this one, precomputed so the site needs no model (see SIMILAR_TAGS)."""
     rows = db.execute("select case_id, vector from chunks where case_id is not null order by case_id").fetchall()
     ids: list[str] = []
     sums: list[np.ndarray] = []
@@ -204,8 +224,13 @@ def _write_similar(db) -> None:
     k = min(SIMILAR_PER_CASE, len(ids) - 1)
     out = []
     # In blocks of rows: the full case-by-case matrix would not fit in memory at 100,000 cases.
+    tags = _tag_matrix(db, ids)
+    counts = tags.sum(axis=1)
     for start in range(0, len(ids), 1024):
-        scores = matrix[start:start + 1024] @ matrix.T
+        shared = tags[start:start + 1024] @ tags.T
+        union = counts[start:start + 1024, None] + counts[None, :] - shared
+        jaccard = np.divide(shared, union, out=np.zeros_like(shared), where=union > 0)
+        scores = (1 - SIMILAR_TAG_WEIGHT) * (matrix[start:start + 1024] @ matrix.T) + SIMILAR_TAG_WEIGHT * jaccard
         rows = np.arange(len(scores))
         scores[rows, rows + start] = -np.inf
         top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k else np.zeros((len(scores), 0), dtype=int)

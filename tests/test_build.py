@@ -118,3 +118,23 @@ def test_kb_build_cli_reports_problems_and_keeps_the_database(small_root, tmp_pa
     assert proc.stdout.startswith("cases/brighton-hove-reablement.md:17: savings[0].amount must be a number")
     assert "was not changed" in proc.stderr
     assert out.read_bytes() == b"previous good database"
+
+
+def test_similar_cases_weigh_meaning_and_shared_tags(small_root, tmp_path):
+    import numpy as np
+
+    from ingest.build import SIMILAR_TAG_WEIGHT
+
+    good = (small_root / "cases" / "brighton-hove-reablement.md").read_text()
+    for name, services in [("case-b", "[adult-social-care]"), ("case-c", "[housing]")]:
+        text = good.replace("id: brighton-hove-reablement", f"id: {name}").replace("services: [adult-social-care]", f"services: {services}")
+        (small_root / "cases" / f"{name}.md").write_text(text)
+    out = tmp_path / "kb.db"
+    build(small_root, out, progress=False, embedder=HashEmbedder())
+    db = sqlite_utils.Database(out)
+    vectors = {r["case_id"]: np.frombuffer(r["vector"], dtype=np.float32) for r in db["case_vectors"].rows}
+    score = {(r["case_id"], r["similar_id"]): r["score"] for r in db["similar_cases"].rows}
+    cosine = float(vectors["case-b"] @ vectors["case-c"])
+    # same council type and approaches; services differ: 1 + 3 shared tags of 6 in all -> 4/6
+    expected = (1 - SIMILAR_TAG_WEIGHT) * cosine + SIMILAR_TAG_WEIGHT * 4 / 6
+    assert abs(score[("case-b", "case-c")] - expected) < 1e-3
