@@ -16,8 +16,8 @@ import numpy as np
 import sqlite_utils
 from tqdm import tqdm
 
-from kb.parse import Problem
-from kb.schema import facets
+from kb.parse import Problem, plain_text
+from kb.schema import facets, lessons_section, summary_section
 from kb.validate import Record, check_collection, discover
 from kb.vocabulary import load_vocabularies
 
@@ -49,10 +49,6 @@ class BuildReport:
     seconds: float
 
 
-def _plain(markdown: str) -> str:
-    return " ".join(markdown.replace("#", " ").replace("*", " ").split())
-
-
 def case_rows(record: Record) -> dict:
     data = record.data
     sections = {s.heading: s for s in record.sections}
@@ -60,7 +56,7 @@ def case_rows(record: Record) -> dict:
     row = {
         "id": data["id"],
         "title": data["title"],
-        "summary": _plain(sections["Summary"].markdown),
+        "summary": plain_text(sections[summary_section()].markdown),
         "organisation_names": [o["name"] for o in data["organisations"]],
         "anonymised": any(o.get("anonymised") for o in data["organisations"]),
     }
@@ -73,8 +69,8 @@ def case_rows(record: Record) -> dict:
         "largest_saving_gbp": max((s["amount"] for s in savings), default=None),
         "annual_saving_gbp": max((s["amount"] for s in savings if s["per_year"]), default=None),
         "figures_count": len(data["savings"]),
-        "lessons_count": len(sections["Lessons"].bullets) if "Lessons" in sections else 0,
-        "body_text": "\n".join(f"{s.heading}. {_plain(s.markdown)}" for s in record.sections),
+        "lessons_count": len(sections[lessons_section()].bullets) if lessons_section() in sections else 0,
+        "body_text": "\n".join(f"{s.heading}. {plain_text(s.markdown)}" for s in record.sections),
         "body_html": "\n".join(f"<h2>{html.escape(s.heading)}</h2>\n{s.html}" for s in record.sections),
         "path": record.document.display,
     })
@@ -118,7 +114,7 @@ def _write_tables(db: sqlite_utils.Database, records: list[Record]) -> dict[str,
                               pk="id", foreign_keys=[("case_id", "cases", "id")])
     lessons = []
     for r in cases:
-        section = next((s for s in r.sections if s.heading == "Lessons"), None)
+        section = next((s for s in r.sections if s.heading == lessons_section()), None)
         for i, (line, text) in enumerate(section.bullets if section else []):
             lessons.append({"id": f"{r.id}#lesson-{i + 1}", "case_id": r.id, "source_id": None, "title": r.data["title"],
                             "theme": None, "text": text, "where_in_source": f"{r.document.display}:{line}",

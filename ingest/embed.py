@@ -8,6 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kb.parse import plain_text
+from kb.schema import lessons_section, summary_section
+
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # The model reads at most 256 word pieces; ~150 words leaves room for long words and the title.
 MAX_WORDS = 150
@@ -25,12 +28,6 @@ class Chunk:
     @property
     def content_hash(self) -> str:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
-
-
-def _plain(markdown: str) -> str:
-    text = re.sub(r"^\s*(?:[-*+]|\d+[.)])\s+", "", markdown, flags=re.M)
-    text = re.sub(r"[*_`#>]", "", text)
-    return " ".join(text.split())
 
 
 def split_words(text: str, limit: int = MAX_WORDS) -> list[str]:
@@ -60,11 +57,11 @@ def case_chunks(case_id: str, title: str, sections: list, lessons: list[tuple[st
     title repeated on every chunk does not blur what each one is about."""
     chunks = []
     for section in sections:
-        if section.heading == "Lessons":
+        if section.heading == lessons_section():
             continue
-        for n, piece in enumerate(split_words(_plain(section.markdown))):
+        for n, piece in enumerate(split_words(plain_text(section.markdown))):
             kind = section.heading.lower()
-            text = f"{title}. {piece}" if kind == "summary" else piece
+            text = f"{title}. {piece}" if section.heading == summary_section() else piece
             chunks.append(Chunk(f"{case_id}/{kind}/{n}", case_id, None, kind, len(chunks), text))
     for lesson_id, text in lessons:
         chunks.append(Chunk(f"{case_id}/lesson/{lesson_id}", case_id, lesson_id, "lesson", len(chunks), f"{title}. {text}"))

@@ -151,6 +151,13 @@ def read_document(path: Path, display: str | None = None) -> tuple[Document | No
 MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 
 
+def plain_text(markdown: str) -> str:
+    """Markdown as one line of plain text: list markers and emphasis marks dropped."""
+    text = re.sub(r"^\s*(?:[-*+]|\d+[.)])\s+", "", markdown, flags=re.M)
+    text = re.sub(r"[*_`#>]", "", text)
+    return " ".join(text.split())
+
+
 @dataclass
 class Section:
     heading: str

@@ -25,6 +25,15 @@ def body_sections(kind: str) -> list[str]:
     return list(load_schema()[kind]["body"]["sections"])
 
 
+def summary_section(kind: str = "case") -> str | None:
+    return load_schema()[kind]["body"].get("summary")
+
+
+def lessons_section(kind: str = "case") -> str | None:
+    """The heading whose top-level bullets are lesson records, if the kind has one."""
+    return load_schema()[kind]["body"].get("lessons")
+
+
 def field_spec(kind: str, path: tuple) -> dict | None:
     """The declaration of the field at a JSON path such as ('savings', 0, 'amount')."""
     spec: dict | None = {"type": "object", "fields": load_schema()[kind]["fields"]}

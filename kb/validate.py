@@ -11,7 +11,7 @@ from pathlib import Path
 from jsonschema import Draft202012Validator
 
 from .parse import Document, Problem, Section, read_document, split_sections
-from .schema import body_sections, field_spec, json_schema, load_schema
+from .schema import body_sections, field_spec, json_schema, lessons_section, load_schema
 from .vocabulary import load_vocabularies
 
 TYPE_WORDS = {"string": "text", "integer": "a whole number", "number": "a number", "boolean": "true or false",
@@ -144,10 +144,10 @@ def _check_body(doc: Document, kind: str) -> tuple[list[Section], list[Problem]]
         line = next(s.line for s in sections if s.heading == first_bad)
         problems.append(Problem(doc.display, line, f"section '## {first_bad}' is out of order",
                                 f"put the sections in the order {', '.join(wanted)}"))
-    if "Lessons" in wanted:
-        lessons = next((s for s in sections if s.heading == "Lessons"), None)
+    if lessons_section(kind) in wanted:
+        lessons = next((s for s in sections if s.heading == lessons_section(kind)), None)
         if lessons and lessons.markdown and not lessons.bullets:
-            problems.append(Problem(doc.display, lessons.line, "the Lessons section has no bullet points",
+            problems.append(Problem(doc.display, lessons.line, f"the {lessons.heading} section has no bullet points",
                                     "write each lesson as its own line starting with '- '"))
     return sections, problems
 
