@@ -63,9 +63,11 @@ async def search_view(request, datasette):
     p = _params(request)
     error = None
     found = None
+    database = ""
     try:
         min_savings, max_savings = _number(request, "min_savings"), _number(request, "max_savings")
         db = _kb_database(datasette)
+        database = db.name
         engine = engine_for(db.path)
         # The model call is CPU-bound: run it off the event loop so other requests keep flowing.
         found = await asyncio.get_running_loop().run_in_executor(None, lambda: engine.search(
@@ -73,7 +75,6 @@ async def search_view(request, datasette):
             max_savings=max_savings, limit=PAGE_SIZE, offset=(p["page"] - 1) * PAGE_SIZE, with_facets=True))
     except QueryError as err:
         error = str(err)
-        min_savings = max_savings = None
     results = [dict(r.as_dict(), rank=(p["page"] - 1) * PAGE_SIZE + n + 1) for n, r in enumerate(found.results)] if found else []
     state = {"q": p["q"], "mode": p["mode"], "target": p["target"], **p["filters"],
              "min_savings": request.args.get("min_savings"), "max_savings": request.args.get("max_savings")}
@@ -112,7 +113,7 @@ async def search_view(request, datasette):
         "csv_url": _url("/-/search.csv", state, page=p["page"]),
         "next_url": _url("/-/search", state, page=p["page"] + 1) if total > p["page"] * PAGE_SIZE else None,
         "prev_url": _url("/-/search", state, page=p["page"] - 1) if p["page"] > 1 else None,
-        "database": _kb_database(datasette).name if not error or "database" not in error else "",
+        "database": database,
     }
     html = await datasette.render_template("kb_search.html", context, request=request)
     return Response.html(html, status=400 if error else 200)
