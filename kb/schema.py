@@ -82,7 +82,6 @@ def json_schema(kind: str) -> dict:
     schema = _json_schema({"type": "object", "fields": declared["fields"]})
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": f"https://example.org/kb/{kind}.schema.json",
         "title": f"Front matter of a {kind} file",
         "description": declared.get("description", ""),
         **schema,
