@@ -65,6 +65,31 @@ BROKEN = {
         edit("## Context\n", "## Results-tmp\n").replace("## Results\n", "## Context\n").replace("## Results-tmp\n", "## Results\n"),
         ["cases/{name}.md:76: section '## Results' is out of order - put the sections in the order Summary, Context, "
          "What they did, Results, Challenges, Lessons"]),
+    "empty section": (
+        GOOD[:GOOD.index("## Challenges")] + "## Challenges\n\n" + GOOD[GOOD.index("## Lessons"):],
+        ["cases/{name}.md:108: section '## Challenges' is empty - write at least one sentence (say so if the "
+         "source does not cover it)"]),
+    "duplicated section": (
+        edit("## Lessons\n", "## Results\n\nMore.\n\n## Lessons\n"),
+        ["cases/{name}.md:116: section '## Results' appears twice - merge the two into one"]),
+    "text before the first section": (
+        edit("\n## Summary\n", "\nStray intro line.\n\n## Summary\n"),
+        ["cases/{name}.md:70: text before the first section: 'Stray intro line.' - put it under '## Summary' "
+         "(the body is only `## ` sections)"]),
+    "lessons without bullets": (
+        GOOD[:GOOD.index("## Lessons")] + "## Lessons\n\nJust a paragraph.\n",
+        ["cases/{name}.md:116: the Lessons section has no bullet points - write each lesson as its own line "
+         "starting with '- '"]),
+    "years backwards": (
+        edit("years: {start: 2008}", "years: {start: 2012, end: 2008}"),
+        ["cases/{name}.md:11: years.end 2008 is before years.start 2012 - swap them or correct the year"]),
+    "a list written as text": (
+        edit("services: [adult-social-care]", "services: adult-social-care"),
+        ["cases/{name}.md:8: services must be a list, not 'adult-social-care' - write it as a list: [adult-social-care]"]),
+    "figure with neither amount nor percent": (
+        edit("    amount: 313000\n", ""),
+        ["cases/{name}.md:16: savings[0] has neither amount nor percent - give `amount:` in GBP as a number, or "
+         "`percent:` for a percentage-only figure"]),
     "no front matter": (
         GOOD.split("---\n", 2)[2],
         ["cases/{name}.md:1: file does not start with front matter - make the first line `---`, then the YAML "
