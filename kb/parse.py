@@ -3,7 +3,7 @@ request, so size, encoding and YAML features are all checked before anything tru
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -73,7 +73,6 @@ class Document:
     node: yaml.Node
     body: str
     body_line: int  # 1-based file line on which the body starts
-    problems: list[Problem] = field(default_factory=list)
 
     def line_of(self, json_path: tuple) -> int:
         """File line of the value at json_path, or of its nearest existing parent."""
@@ -143,7 +142,7 @@ def read_document(path: Path, display: str | None = None) -> tuple[Document | No
         return None, [Problem(display, 2, "front matter is not a set of `field: value` lines",
                               "write the front matter as YAML fields, one `name: value` per line")]
     body = "\n".join(lines[end + 1:])
-    return Document(path, display, data, node, body, end + 2), problems
+    return Document(path, display, data, node, body, end + 2), []
 
 
 # Raw HTML is off so a case file cannot inject script into the site; markdown-it also refuses
