@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import difflib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from jsonschema import Draft202012Validator
@@ -26,6 +27,11 @@ class Record:
     document: Document
     data: dict
     sections: list[Section] = field(default_factory=list)
+
+
+@lru_cache(maxsize=None)
+def _validator(kind: str) -> Draft202012Validator:
+    return Draft202012Validator(json_schema(kind))
 
 
 def _path_text(path) -> str:
@@ -154,7 +160,7 @@ def _check_body(doc: Document, kind: str) -> tuple[list[Section], list[Problem]]
 
 def check_document(doc: Document, kind: str) -> tuple[Record | None, list[Problem]]:
     """Checks of one file on its own; cross-file checks are in check_collection."""
-    validator = Draft202012Validator(json_schema(kind))
+    validator = _validator(kind)
     problems = sorted((_schema_problem(doc, kind, e) for e in validator.iter_errors(doc.data)),
                       key=lambda p: p.line)
     data = _normalise(kind, doc.data)
