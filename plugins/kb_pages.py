@@ -4,6 +4,7 @@ import json
 
 from datasette import hookimpl
 
+from kb.schema import facets
 from kb.vocabulary import load_vocabularies
 
 
@@ -23,11 +24,9 @@ async def _case(db, case_id):
                                                     join sources s on s.id = cs.source_id where cs.case_id = ?""")).rows]
     case["similar"] = [dict(r) for r in (await q("""select s.similar_id, s.score, c.title from similar_cases s
                                                     join cases c on c.id = s.similar_id where s.case_id = ? order by s.rank""")).rows]
-    labels = {}
-    for column, vocab in [("services", "services"), ("approaches", "approaches"), ("key_attributes", "key_attributes"),
-                          ("council_types", "council_types"), ("regions", "regions")]:
-        labels[column] = [(v, vocabularies[vocab].label_of(v)) for v in json.loads(case.get(column) or "[]")]
-    case["labels"] = labels
+    # Every many-valued vocabulary facet, as (column, facet title, [(slug, label), ...])
+    case["labels"] = [(f.column, f.label, [(v, vocabularies[f.vocabulary].label_of(v)) for v in json.loads(case.get(f.column) or "[]")])
+                      for f in facets() if f.many and f.vocabulary]
     return case
 
 
