@@ -5,6 +5,13 @@ from datasette import hookimpl
 from kb.schema import facets, field_spec
 
 
+def _item_facets(list_field: str) -> list[str]:
+    """The vocabulary-backed and true/false fields of a case's list items (savings, organisations):
+    the build writes each to a column of the same name."""
+    fields = (field_spec("case", (list_field, 0)) or {}).get("fields", {})
+    return [name for name, spec in fields.items() if spec.get("vocabulary") or spec.get("type") == "boolean"]
+
+
 def _table_metadata():
     case_facets = [{"array": f.column} if f.many else f.column for f in facets("case")]
     columns = {}
@@ -20,8 +27,8 @@ def _table_metadata():
         "cases": {"facets": case_facets, "columns": columns, "label_column": "title",
                   "sort_desc": "largest_saving_gbp", "size": 50},
         "lessons": {"facets": ["source_id", {"array": "key_attributes"}], "label_column": "text"},
-        "savings": {"facets": ["kind", "status", "recurrence", "per_year", "source_id"]},
-        "organisations": {"facets": ["council_type", "region", "anonymised"], "label_column": "name"},
+        "savings": {"facets": _item_facets("savings") + ["source_id"]},
+        "organisations": {"facets": _item_facets("organisations"), "label_column": "name"},
         "sources": {"label_column": "title"},
         "terms": {"facets": ["vocabulary"], "label_column": "label"},
     }

@@ -21,13 +21,13 @@ class Collection:
             docs = [dict(zip(cols, r)) for r in rows]
             self.fts, self.weights = "cases_fts", "10.0, 4.0, 1.0, 5.0"
         else:
-            case_cols = ", ".join(f"c.{f.column} as {f.column}" for f in facets() if f.column not in ("key_attributes", "source_ids"))
-            rows = conn.execute(f"""select l.rowid, l.id, l.title, l.text, l.theme, l.case_id, l.source_id,
-                                  l.key_attributes, c.source_ids as case_source_ids, c.largest_saving_gbp, {case_cols}
-                                  from lessons l left join cases c on c.id = l.case_id order by l.rowid""").fetchall()
+            # a lesson takes its case's facets, except key attributes and sources, which it has itself
+            inherited = [f.column for f in facets() if f.column not in ("key_attributes", "source_ids")]
             cols = ["rowid", "id", "title", "text", "theme", "case_id", "source_id", "key_attributes",
-                    "case_source_ids", "largest_saving_gbp"] + [f.column for f in facets()
-                                                                if f.column not in ("key_attributes", "source_ids")]
+                    "case_source_ids", "largest_saving_gbp", *inherited]
+            rows = conn.execute(f"""select l.rowid, l.id, l.title, l.text, l.theme, l.case_id, l.source_id,
+                                  l.key_attributes, c.source_ids, c.largest_saving_gbp{''.join(f', c.{c}' for c in inherited)}
+                                  from lessons l left join cases c on c.id = l.case_id order by l.rowid""").fetchall()
             docs = [dict(zip(cols, r)) for r in rows]
             for d in docs:
                 d["source_ids"] = json.dumps([d["source_id"]]) if d["source_id"] else d["case_source_ids"]

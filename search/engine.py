@@ -24,7 +24,8 @@ MAX_QUERY_CHARS = 1000
 MAX_LIMIT = 200
 RRF_K = 60
 # Who belongs to the result set (which the facet counts cover): in keyword mode, documents with at
-# least half the query's words (a "minimum should match"); in semantic mode, the nearest
+# least half the query's informative words (a "minimum should match") or one of its adjacent word
+# pairs as a phrase; in semantic mode, the nearest
 # SEMANTIC_NEIGHBOURS plus any passage at least SEMANTIC_THRESHOLD similar (all-MiniLM-L6-v2 cosine).
 SEMANTIC_THRESHOLD = 0.35
 SEMANTIC_NEIGHBOURS = 10
@@ -257,8 +258,8 @@ class Engine:
         elif mode == "semantic":
             scores, members = semantic, semantic_members
         else:
-            # A document enters the keyword ranking only if it matches at least half of the query's
-            # words: single incidental matches ("council") would otherwise outvote meaning.
+            # A document enters the keyword ranking only if it is a keyword member (half the words, or a
+            # word pair): single incidental matches would otherwise outvote meaning.
             scores = np.zeros(n)
             for order in (self._order(np.where(keyword_members, keyword, np.nan)), semantic_order):
                 scores[order] += 1.0 / (RRF_K + np.arange(1, len(order) + 1))
