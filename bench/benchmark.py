@@ -5,12 +5,11 @@ throughput, for the real corpus and for synthetic corpora.
     .venv/bin/python bench/benchmark.py --sizes 10000 100000
 
 Synthetic corpora repeat the real cases' text with numbered names and carry generated unit vectors
-(HashVectors) instead of model output: the model's cost per chunk does not depend on corpus size,
+(the "hash:384" stand-in model) instead of model output: the model's cost per chunk does not depend on corpus size,
 and real embedding throughput is measured on the real corpus. Prints medians and p95s."""
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import random
@@ -33,27 +32,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ingest.build import build  # noqa: E402
-from ingest.embed import DEFAULT_MODEL, Embedder  # noqa: E402
+from kb.embedding import DEFAULT_MODEL, Embedder  # noqa: E402
 from search.engine import Engine  # noqa: E402
 from search.evaluate import load_queries  # noqa: E402
-from kb.server import running_server  # noqa: E402
+from tests.live_server import running_server  # noqa: E402
 
 FILTERS = {"council_types": ["district-council", "unitary-authority"], "services": ["adult-social-care", "whole-council",
                                                                                     "central-services"]}
-
-
-class HashVectors:
-    """Generated unit vectors, stable per text (so a no-change rebuild reuses them)."""
-
-    name = "bench/hash-vectors-384"
-
-    def encode(self, texts, progress=False):
-        out = np.empty((len(texts), 384), dtype=np.float32)
-        for n, t in enumerate(texts):
-            seed = int(hashlib.blake2b(t.encode(), digest_size=8).hexdigest(), 16)
-            v = np.random.default_rng(seed).standard_normal(384).astype(np.float32)
-            out[n] = v / np.linalg.norm(v)
-        return out
 
 
 def pct(values, p):
@@ -175,15 +160,15 @@ def synthetic(size: int, queries: list[str], workdir: Path) -> None:
     make_synthetic(size, root)
     db = root / "kb.db"
     t = time.perf_counter()
-    r = build(root, db, progress=False, embedder=HashVectors())
+    r = build(root, db, progress=False, embedder=Embedder("hash:384"))
     print(f"  build: {time.perf_counter() - t:.1f} s; {r.cases:,} cases, {r.chunks:,} chunks; kb.db {db.stat().st_size / 1e6:.0f} MB")
     t = time.perf_counter()
-    again = build(root, db, progress=False, embedder=HashVectors())
+    again = build(root, db, progress=False, embedder=Embedder("hash:384"))
     print(f"  rebuild, nothing changed: {time.perf_counter() - t:.1f} s; chunks re-embedded {again.embedded}")
     # The real model embeds each query (its vectors have the same 384 dimensions), so latency includes it.
     engine = Engine(db, Embedder())
     t = time.perf_counter()
-    engine.collection("cases")
+    engine.index("cases")
     print(f"  engine load: {time.perf_counter() - t:.1f} s")
     report_latency(engine, queries, f"{size // 1000}k")
 

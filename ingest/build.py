@@ -16,12 +16,14 @@ import numpy as np
 import sqlite_utils
 from tqdm import tqdm
 
+from kb.embedding import Embedder
 from kb.parse import Problem, plain_text
-from kb.schema import facets, lessons_section, summary_section
+from kb.schema import SQL_TYPES, Table, facets, lessons_section, summary_section, tables
+from kb.site_metadata import facet_catalogue, site_metadata
 from kb.validate import Record, check_collection, discover
 from kb.vocabulary import load_vocabularies
 
-from .embed import Chunk, Embedder, case_chunks
+from .chunks import Chunk, case_chunks, finding_chunk
 
 SIMILAR_PER_CASE = 5
 # "Cases like mine" weighs meaning (cosine of the cases' mean chunk vectors) with the overlap of
@@ -49,95 +51,144 @@ class BuildReport:
     seconds: float
 
 
-def case_rows(record: Record) -> dict:
+def _money(amount: float) -> str:
+    if amount >= 1_000_000:
+        return f"£{amount / 1_000_000:,.{0 if amount % 1_000_000 == 0 else 1}f} million"
+    return f"£{amount:,.0f}"
+
+
+def headline_saving(figures: list[dict]) -> str | None:
+    """The saving a reader should see first, in words: the largest achieved yearly saving, else the
+    largest achieved one, else the largest planned or projected one, always with period and status."""
+    savings = [f for f in figures if f["kind"] == "saving" and f.get("amount") is not None]
+    best = min(savings, key=lambda f: ({"achieved": 0}.get(f["status"], 1), not f["per_year"], -f["amount"]), default=None)
+    if best is None:
+        return None
+    period = "a year" if best["per_year"] else best["period"]
+    status = load_vocabularies()["figure_statuses"].label_of(best["status"]).lower()
+    return f"{_money(best['amount'])} {period}, {status}" + (f" ({best['period']})" if best["per_year"] else "")
+
+
+def _row(table: Table, obj: dict, computed: dict, facet_source: dict | None = None) -> dict:
+    """One row of a declared table: front-matter fields, facets of the row's case, computed columns.
+    Fails loudly when the build and the declaration disagree."""
+    row = {}
+    for column in table.columns:
+        if column.field:
+            row[column.name] = column.value(obj)
+        elif column.name in computed:
+            row[column.name] = computed[column.name]
+        elif column.facet and facet_source is not None:
+            facet = next(f for f in facets("case") if f.column == column.name)
+            values = facet.values(facet_source)
+            row[column.name] = values if facet.many else (values[0] if values else None)
+        else:
+            raise KeyError(f"the build computes no value for {table.name}.{column.name} (declared in kb/schema.yml)")
+    extra = set(computed) - set(row)
+    if extra:
+        raise KeyError(f"the build computes {sorted(extra)} for {table.name}, which kb/schema.yml does not declare")
+    return row
+
+
+def _case_row(record: Record, table: Table) -> dict:
     data = record.data
     sections = {s.heading: s for s in record.sections}
     savings = [s for s in data["savings"] if s["kind"] == "saving" and s.get("amount") is not None]
-    row = {
-        "id": data["id"],
-        "title": data["title"],
+    return _row(table, data, {
         "summary": plain_text(sections[summary_section()].markdown),
         "organisation_names": [o["name"] for o in data["organisations"]],
         "anonymised": any(o.get("anonymised") for o in data["organisations"]),
-    }
-    for facet in facets("case"):
-        values = facet.values(data)
-        row[facet.column] = values if facet.many else (values[0] if values else None)
-    row.update({
-        "year_start": data["years"].get("start"),
-        "year_end": data["years"].get("end"),
-        "largest_saving_gbp": max((s["amount"] for s in savings), default=None),
-        "annual_saving_gbp": max((s["amount"] for s in savings if s["per_year"]), default=None),
+        "achieved_annual_saving_gbp": max((s["amount"] for s in savings if s["per_year"] and s["status"] == "achieved"),
+                                          default=None),
+        "headline_saving": headline_saving(data["savings"]),
         "figures_count": len(data["savings"]),
         "lessons_count": len(sections[lessons_section()].bullets) if lessons_section() in sections else 0,
         "body_text": "\n".join(f"{s.heading}. {plain_text(s.markdown)}" for s in record.sections),
         "body_html": "\n".join(f"<h2>{html.escape(s.heading)}</h2>\n{s.html}" for s in record.sections),
         "path": record.document.display,
-    })
-    return row
+    }, data)
+
+
+def _create(db: sqlite_utils.Database, table: Table) -> None:
+    db[table.name].create({c.name: SQL_TYPES[c.type] for c in table.columns},
+                          pk=table.pk[0] if len(table.pk) == 1 else table.pk,
+                          foreign_keys=[(c.name, c.references, tables()[c.references].pk[0])
+                                        for c in table.columns if c.references])
+
+
+def _lesson_rows(table: Table, cases: list[Record], sources: list[Record]) -> list[dict]:
+    """A case's lessons take the case's facets; a report's findings have only their own."""
+    rows = []
+    for r in cases:
+        section = next((s for s in r.sections if s.heading == lessons_section()), None)
+        for i, (line, text) in enumerate(section.bullets if section else []):
+            rows.append(_row(table, {}, {"id": f"{r.id}#lesson-{i + 1}", "case_id": r.id, "source_id": None,
+                                         "title": r.data["title"], "theme": None, "text": text,
+                                         "where_in_source": f"{r.document.display}:{line}"}, r.data))
+    for r in sources:
+        for i, f in enumerate(r.data["findings"]):
+            own = {"key_attributes": f.get("key_attributes") or [], "sources": [{"id": r.id}]}
+            rows.append(_row(table, {}, {"id": f"{r.id}#finding-{i + 1}", "case_id": None, "source_id": r.id,
+                                         "title": r.data["title"], "theme": f["theme"], "text": f["text"],
+                                         "where_in_source": f["where"]}, own))
+    return rows
 
 
 def _write_tables(db: sqlite_utils.Database, records: list[Record]) -> dict[str, list]:
     sources = [r for r in records if r.kind == "source"]
     cases = [r for r in records if r.kind == "case"]
+    declared = tables()
+    # referenced tables first, so foreign keys resolve
+    for table in sorted(declared.values(), key=lambda t: any(c.references for c in t.columns)):
+        _create(db, table)
     vocabularies = load_vocabularies()
     db["terms"].insert_all(
-        ({"vocabulary": v.key, "slug": t.slug, "label": t.label, "definition": t.definition,
+        ({"vocabulary": v.key, "vocabulary_label": v.label, "slug": t.slug, "label": t.label, "definition": t.definition,
           "aliases": list(t.aliases), "family": t.family} for v in vocabularies.values() for t in v.terms.values()),
         pk=("vocabulary", "slug"))
-    db["sources"].insert_all(({
-        "id": r.id, "title": r.data["title"], "publisher": r.data["publisher"],
-        "authors": r.data.get("authors") or [], "date": r.data["date"], "licence": r.data["licence"],
-        "status": r.data.get("status"), "seed_file": r.data["seed_file"], "note": r.data.get("note"),
-        "summary_html": "\n".join(s.html for s in r.sections), "path": r.document.display,
-        "cases_count": sum(1 for c in cases if r.id in {s["id"] for s in c.data["sources"]}),
-    } for r in sources), pk="id")
-    db["cases"].insert_all((case_rows(r) for r in cases), pk="id")
-    db["organisations"].insert_all(({"case_id": r.id, "position": i, **{k: o.get(k) for k in ("name", "council_type", "region", "role")},
-                                     "anonymised": bool(o.get("anonymised"))}
-                                    for r in cases for i, o in enumerate(r.data["organisations"])),
-                                   pk=("case_id", "position"), foreign_keys=[("case_id", "cases", "id")])
-    db["case_sources"].insert_all(({"case_id": r.id, "source_id": s["id"], "section": s["section"], "lines": s["lines"],
-                                    "pages": s.get("pages")} for r in cases for s in r.data["sources"]),
-                                  pk=("case_id", "source_id"),
-                                  foreign_keys=[("case_id", "cases", "id"), ("source_id", "sources", "id")])
-    db["savings"].insert_all(({"id": f"{r.id}#{i + 1}", "case_id": r.id, "position": i + 1, "kind": s["kind"],
-                               "amount_gbp": s.get("amount"), "percent": s.get("percent"), "text": s["text"],
-                               "period": s["period"], "per_year": s["per_year"], "status": s["status"],
-                               "recurrence": s["recurrence"], "source_id": s["source"], "where_in_source": s["where"],
-                               "note": s.get("note")} for r in cases for i, s in enumerate(r.data["savings"])),
-                             pk="id", foreign_keys=[("case_id", "cases", "id"), ("source_id", "sources", "id")],
-                             columns={"amount_gbp": float, "percent": float})
+    cited_by = {r.id: sum(1 for c in cases if r.id in {s["id"] for s in c.data["sources"]}) for r in sources}
+    db["sources"].insert_all(_row(declared["sources"], r.data, {
+        "summary_html": "\n".join(s.html for s in r.sections), "cases_count": cited_by[r.id],
+        "path": r.document.display}) for r in sources)
+    db["cases"].insert_all(_case_row(r, declared["cases"]) for r in cases)
+    # Tables of a case's list items: organisations, figures (the `savings` field) and case_sources
+    for table in declared.values():
+        kind, _, field = table.rows.partition(".")
+        if kind != "case" or not field:
+            continue
+        db[table.name].insert_all(
+            _row(table, item, {k: v for k, v in {"id": f"{r.id}#{i + 1}", "case_id": r.id, "position": i + 1}.items()
+                               if k in table.names and not table.column(k).field})
+            for r in cases for i, item in enumerate(r.data[field]))
     db["sections"].insert_all(({"id": f"{r.id}/{i + 1}", "case_id": r.id, "position": i + 1, "heading": s.heading,
                                 "markdown": s.markdown, "html": s.html, "line": s.line}
                                for r in cases for i, s in enumerate(r.sections)),
                               pk="id", foreign_keys=[("case_id", "cases", "id")])
-    lessons = []
-    for r in cases:
-        section = next((s for s in r.sections if s.heading == lessons_section()), None)
-        for i, (line, text) in enumerate(section.bullets if section else []):
-            lessons.append({"id": f"{r.id}#lesson-{i + 1}", "case_id": r.id, "source_id": None, "title": r.data["title"],
-                            "theme": None, "text": text, "where_in_source": f"{r.document.display}:{line}",
-                            "key_attributes": r.data["key_attributes"]})
-    for r in sources:
-        for i, f in enumerate(r.data["findings"]):
-            lessons.append({"id": f"{r.id}#finding-{i + 1}", "case_id": None, "source_id": r.id, "title": r.data["title"],
-                            "theme": f["theme"], "text": f["text"], "where_in_source": f["where"],
-                            "key_attributes": f.get("key_attributes") or []})
-    db["lessons"].insert_all(lessons, pk="id", foreign_keys=[("case_id", "cases", "id"), ("source_id", "sources", "id")],
-                             columns={"case_id": str, "source_id": str, "theme": str})
-    db["cases"].enable_fts(["title", "summary", "body_text", "organisation_names"], tokenize="porter", create_triggers=False)
-    db["lessons"].enable_fts(["text", "theme", "title"], tokenize="porter", create_triggers=False)
+    lessons = _lesson_rows(declared["lessons"], cases, sources)
+    db["lessons"].insert_all(lessons)
+    for table in declared.values():
+        if table.fts:
+            db[table.name].enable_fts([c.name for c in table.fts], tokenize="porter", create_triggers=False)
     # How many documents hold each (stemmed) term, so search can set aside words that are in most
     # documents ("council") the way a stopword list would, but learnt from the corpus.
     db["term_documents"].create({"collection": str, "term": str, "documents": int}, pk=("collection", "term"))
-    for collection in ("cases", "lessons"):
-        db.execute(f"create virtual table temp.{collection}_vocab using fts5vocab(main, {collection}_fts, 'row')")
-        db.execute(f"insert into term_documents select '{collection}', term, doc from temp.{collection}_vocab")
-    for table, column in [("organisations", "case_id"), ("case_sources", "source_id"), ("savings", "case_id"),
-                          ("sections", "case_id"), ("lessons", "case_id"), ("lessons", "source_id")]:
-        db[table].create_index([column])
+    for table in declared.values():
+        if table.fts:
+            db.execute(f"create virtual table temp.{table.name}_vocab using fts5vocab(main, {table.name}_fts, 'row')")
+            db.execute(f"insert into term_documents select '{table.name}', term, doc from temp.{table.name}_vocab")
+    for table in declared.values():
+        for column in table.columns:
+            if column.references and column.name not in table.pk[:1]:
+                db[table.name].create_index([column.name])
+    db["sections"].create_index(["case_id"])
+    _write_site_metadata(db)
     return {"cases": cases, "sources": sources, "lessons": lessons}
+
+
+def _write_site_metadata(db: sqlite_utils.Database) -> None:
+    """What the site needs to know of the declarations, so it reads only the database it serves."""
+    db["kb_meta"].insert_all([{"key": "site_metadata", "value": json.dumps(site_metadata())},
+                              {"key": "facets", "value": json.dumps(facet_catalogue())}], pk="key")
 
 
 def _old_vectors(path: Path, model: str) -> dict[str, bytes]:
@@ -160,9 +211,7 @@ def _write_embeddings(db, parts, old_db: Path, embedder: Embedder, progress: boo
     chunks: list[Chunk] = []
     for r in parts["cases"]:
         chunks += case_chunks(r.id, r.data["title"], r.sections, by_case.get(r.id, []))
-    for l in parts["lessons"]:
-        if l["source_id"]:
-            chunks.append(Chunk(f"{l['id']}", None, l["id"], "finding", 0, f"{l['theme']}: {l['text']}"))
+    chunks += [finding_chunk(l["id"], l["theme"], l["text"]) for l in parts["lessons"] if l["source_id"]]
     old = _old_vectors(old_db, embedder.name)
     todo = [c for c in chunks if c.content_hash not in old]
     fresh: dict[str, bytes] = {}

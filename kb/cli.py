@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from . import ROOT
+from search.engine import MODES
+
 from .validate import check_collection, discover
 
 
@@ -31,10 +33,10 @@ def cli(ctx, root):
     ctx.obj = {"root": root.resolve()}
 
 
-@cli.command()
+@cli.command(name="validate")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.pass_context
-def validate(ctx, paths):
+def validate_cmd(ctx, paths):
     """Check case and source files; print every problem as file:line: problem - fix."""
     root = ctx.obj["root"]
     files = _paths(paths, root)
@@ -48,13 +50,13 @@ def validate(ctx, paths):
     click.echo(f"{len(files)} file(s) OK.", err=True)
 
 
-@cli.command()
+@cli.command(name="build")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=Path("kb.db"),
               show_default=True, help="SQLite file to write.")
 @click.option("--model", default=None, help="Embedding model name or path (default: the packaged all-MiniLM-L6-v2; env KB_MODEL).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
-def build(ctx, db_path, model, quiet):
+def build_cmd(ctx, db_path, model, quiet):
     """Validate, then write the SQLite database (swapped in only when complete)."""
     from ingest.build import BuildFailed, build as run_build
 
@@ -71,23 +73,19 @@ def build(ctx, db_path, model, quiet):
                f"{report.chunks} chunks ({report.embedded} embedded, {report.reused} reused).", err=True)
 
 
-@cli.command()
+@cli.command(name="serve")
 @click.option("--db", "db_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=Path("kb.db"),
               show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8001, show_default=True, type=int)
-def serve(db_path, host, port):
+def serve_cmd(db_path, host, port):
     """Serve the database with Datasette (read-only, with time limits) on HOST:PORT."""
     import os
 
-    from . import ROOT
+    from .site import serve_args
 
-    args = [sys.executable, "-m", "datasette", "serve", "-i", str(db_path), "--host", host, "--port", str(port),
-            "--metadata", str(ROOT / "metadata.yml"), "--plugins-dir", str(ROOT / "plugins"),
-            "--template-dir", str(ROOT / "templates"), "--setting", "sql_time_limit_ms", "1000",
-            "--setting", "facet_time_limit_ms", "500", "--setting", "default_page_size", "50"]
     # exec, not a child process: signals (and a test's terminate()) reach Datasette itself
-    os.execv(sys.executable, args)
+    os.execv(sys.executable, [sys.executable, "-m", "datasette", *serve_args(db_path, host, port)])
 
 
 def _facet_options(func):
@@ -136,17 +134,17 @@ def _print_table(results: list[dict]) -> None:
             click.echo("    " + (passage[:220] + ("..." if len(passage) > 220 else "")))
 
 
-@cli.command()
+@cli.command(name="search")
 @click.argument("query")
 @click.option("--db", "db_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=Path("kb.db"), show_default=True)
-@click.option("--mode", type=click.Choice(["hybrid", "keyword", "semantic"]), default="hybrid", show_default=True)
+@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
 @click.option("--limit", default=10, show_default=True, type=int)
 @click.option("--lessons", is_flag=True, help="Search lessons instead of cases.")
-@click.option("--min-savings", type=float, default=None, help="Largest saving at least this many GBP.")
-@click.option("--max-savings", type=float, default=None, help="Largest saving at most this many GBP.")
+@click.option("--min-savings", type=float, default=None, help="Achieved yearly saving of at least this many £.")
+@click.option("--max-savings", type=float, default=None, help="Achieved yearly saving of at most this many £.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of results, best first.")
 @_facet_options
-def search(query, db_path, mode, limit, lessons, min_savings, max_savings, as_json, **filters):
+def search_cmd(query, db_path, mode, limit, lessons, min_savings, max_savings, as_json, **filters):
     """Search cases (or lessons) for QUERY; QUERY '-' reads one query per line from stdin and
     prints one JSON line per query."""
     from search.engine import engine_for
@@ -159,12 +157,12 @@ def search(query, db_path, mode, limit, lessons, min_savings, max_savings, as_js
         limit=limit).results], as_json)
 
 
-@cli.command()
+@cli.command(name="similar")
 @click.argument("case_id")
 @click.option("--db", "db_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=Path("kb.db"), show_default=True)
 @click.option("--limit", default=5, show_default=True, type=int)
 @click.option("--json", "as_json", is_flag=True)
-def similar(case_id, db_path, limit, as_json):
+def similar_cmd(case_id, db_path, limit, as_json):
     """Cases most like CASE_ID (precomputed at build time); '-' reads ids from stdin, one JSON line each."""
     from search.engine import engine_for
 
@@ -175,16 +173,24 @@ def similar(case_id, db_path, limit, as_json):
 @cli.command(name="evaluate")
 @click.option("--db", "db_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=Path("kb.db"), show_default=True)
 @click.option("--queries", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Query set (default: search/queries.yml).")
+              help="Query set (default: search/queries.yml, or search/lesson_queries.yml with --lessons).")
+@click.option("--lessons", is_flag=True, help="Evaluate lesson search instead of case search.")
 @click.option("--json", "as_json", is_flag=True)
-def evaluate_cmd(db_path, queries, as_json):
-    """Recall@5, MRR and nDCG@10 per mode on the query set."""
+def evaluate_cmd(db_path, queries, lessons, as_json):
+    """nDCG@10, recall@5 and MRR per mode, by query form and voice; and nDCG@5 of similar cases."""
     import json
 
-    from search.evaluate import evaluate, format_table, load_queries
+    from search.evaluate import LESSON_QUERIES_FILE, evaluate, evaluate_similar, format_table, load_queries
 
-    table = evaluate(db_path, load_queries(queries))
-    click.echo(json.dumps(table, indent=2) if as_json else format_table(table))
+    target = "lessons" if lessons else "cases"
+    table = evaluate(db_path, load_queries(queries or (LESSON_QUERIES_FILE if lessons else None)), target=target)
+    similar = None if lessons else evaluate_similar(db_path)
+    if as_json:
+        click.echo(json.dumps({"search": table, "similar": similar}, indent=2))
+        return
+    click.echo(f"{target.capitalize()} search\n" + format_table(table))
+    if similar:
+        click.echo(f"\nSimilar cases: nDCG@5 {similar['ndcg@5']:.3f} over {similar['targets']} judged target cases")
 
 
 @cli.command(name="schema")

@@ -1,10 +1,11 @@
-"""Files generated from kb/schema.yml and kb/vocabulary.yml: the JSON Schemas for editors and
-the contributor's guide. `kb schema` writes them; a test fails when they are stale."""
+"""Files generated from kb/schema.yml and kb/vocabulary.yml: the JSON Schemas for editors, the
+contributor's guide and the site's metadata. `kb schema` writes them; a test fails when they are stale."""
 from __future__ import annotations
 
 import json
 
 from .schema import KINDS, body_sections, json_schema, load_schema
+from .site_metadata import facet_catalogue, site_metadata
 from .vocabulary import load_vocabularies
 
 
@@ -57,4 +58,7 @@ def generated_files() -> dict[str, str]:
     files = {f"schema/{kind}.schema.json": json.dumps(json_schema(kind), indent=2, ensure_ascii=False) + "\n"
              for kind in KINDS}
     files["docs/contributing.md"] = contributing_md()
+    # What the build stores in kb.db for the site (kb_meta), so a change to it shows in review
+    files["schema/site-metadata.json"] = json.dumps({"tables": site_metadata(), "facets": facet_catalogue()},
+                                                    indent=2, ensure_ascii=False) + "\n"
     return files

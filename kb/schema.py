@@ -149,3 +149,87 @@ def facets(kind: str = "case") -> tuple[Facet, ...]:
 
     walk(load_schema()[kind]["fields"], (), False)
     return tuple(found)
+
+
+# -- the tables the build writes (the `tables:` section of kb/schema.yml) ----------------------------
+SQL_TYPES = {"text": str, "integer": int, "float": float, "boolean": int, "list": str}
+
+
+@dataclass(frozen=True)
+class Column:
+    table: str
+    name: str
+    type: str                       # text, integer, float, boolean or list (stored as a JSON array)
+    help: str
+    field: str | None = None        # dotted front-matter path within the row's object; None: computed
+    fts: float | None = None        # weight in the table's full-text index
+    facet: bool = False             # a facet on the site
+    public: bool = True             # shown on the site's table pages
+    vocabulary: str | None = None
+    references: str | None = None   # foreign key to that table's primary key
+    label: str = ""
+
+    def value(self, obj: dict):
+        node = obj
+        for step in (self.field or "").split("."):
+            node = node.get(step) if isinstance(node, dict) else None
+        return node
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    rows: str
+    pk: tuple[str, ...]
+    label_column: str | None
+    description: str
+    columns: tuple[Column, ...]
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def fts(self) -> list[Column]:
+        """The full-text columns, in index order (BM25 weights line up with this order)."""
+        return [c for c in self.columns if c.fts]
+
+    @property
+    def facet_columns(self) -> list[Column]:
+        return [c for c in self.columns if c.facet]
+
+
+def _facet_column(table: str, facet: Facet) -> Column:
+    spec = field_spec("case", facet.path) or {}
+    return Column(table, facet.column, "list" if facet.many else "text",
+                  spec.get("description") or f"{facet.label}.", facet=True, vocabulary=facet.vocabulary,
+                  label=facet.label)
+
+
+@lru_cache(maxsize=None)
+def tables() -> dict[str, Table]:
+    out = {}
+    for name, spec in load_schema()["tables"].items():
+        declared = [Column(name, col, c.get("type", "text"), c.get("help", ""), c.get("field"), c.get("fts"),
+                           bool(c.get("facet")), c.get("public", True), c.get("vocabulary"), c.get("references"),
+                           c.get("label") or col.replace("_", " ").capitalize())
+                    for col, c in spec["columns"].items()]
+        mode = spec.get("facets")
+        if mode:
+            own = {c.name for c in declared}
+            extra = [_facet_column(name, f) for f in facets("case") if f.column not in own]
+            # facet columns go before the columns kept off the site
+            at = next((i for i, c in enumerate(declared) if not c.public), len(declared))
+            declared[at:at] = extra
+        pk = spec["pk"]
+        out[name] = Table(name, spec["rows"], tuple(pk if isinstance(pk, list) else [pk]), spec.get("label_column"),
+                          spec.get("description", ""), tuple(declared))
+    return out
+
+
+def table_for(rows: str) -> Table:
+    """The table whose rows are `rows` (e.g. 'case', 'case.savings')."""
+    return next(t for t in tables().values() if t.rows == rows)

@@ -41,18 +41,22 @@ def _path_text(path) -> str:
     return out or "front matter"
 
 
-def _schema_problem(doc: Document, kind: str, error) -> Problem:
+def _schema_problem(doc: Document, kind: str, error) -> Problem | list[Problem]:
     path = tuple(error.absolute_path)
     line = doc.line_of(path)
     where = _path_text(path)
     spec = field_spec(kind, path) or {}
     v = error.validator
     if v == "required":
-        missing = error.message.split("'")[1]
-        sub = field_spec(kind, path + (missing,)) or {}
-        hint = sub.get("description") or "see docs/contributing.md"
-        return Problem(doc.display, line, f"missing field '{missing}'" + (f" in {where}" if path else ""),
-                       f"add `{missing}:` ({hint})")
+        # one problem per absent field, found from the data rather than from the error's wording
+        # (jsonschema raises one such error per absent field; check_document drops the repeats)
+        problems = []
+        for missing in (name for name in error.validator_value if name not in error.instance):
+            sub = field_spec(kind, path + (missing,)) or {}
+            hint = sub.get("description") or "see docs/contributing.md"
+            problems.append(Problem(doc.display, line, f"missing field '{missing}'" + (f" in {where}" if path else ""),
+                                    f"add `{missing}:` ({hint})"))
+        return problems
     if v == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
         allowed = list(error.schema.get("properties", {}))
@@ -161,8 +165,11 @@ def _check_body(doc: Document, kind: str) -> tuple[list[Section], list[Problem]]
 def check_document(doc: Document, kind: str) -> tuple[Record | None, list[Problem]]:
     """Checks of one file on its own; cross-file checks are in check_collection."""
     validator = _validator(kind)
-    problems = sorted((_schema_problem(doc, kind, e) for e in validator.iter_errors(doc.data)),
-                      key=lambda p: p.line)
+    found: list[Problem] = []
+    for error in validator.iter_errors(doc.data):
+        made = _schema_problem(doc, kind, error)
+        found += [p for p in (made if isinstance(made, list) else [made]) if p not in found]
+    problems = sorted(found, key=lambda p: p.line)
     data = _normalise(kind, doc.data)
     stem = doc.path.stem
     if isinstance(data.get("id"), str) and data["id"] != stem:

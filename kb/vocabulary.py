@@ -85,3 +85,15 @@ def load_vocabularies(path: Path = VOCABULARY_FILE) -> dict[str, Vocabulary]:
             )
         vocabularies[key] = vocab
     return vocabularies
+
+
+def vocabularies_from_rows(rows) -> dict[str, Vocabulary]:
+    """Vocabularies as a database stores them: (vocabulary, vocabulary label, slug, label, definition,
+    aliases as JSON)."""
+    import json
+
+    out: dict[str, Vocabulary] = {}
+    for key, vocabulary_label, slug, label, definition, aliases in rows:
+        vocab = out.setdefault(key, Vocabulary(key=key, label=vocabulary_label, description=""))
+        vocab.terms[slug] = Term(slug, label, definition, tuple(json.loads(aliases or "[]")))
+    return out

@@ -11,8 +11,6 @@ from urllib.parse import urlencode
 from datasette import hookimpl
 from datasette.utils.asgi import Response
 
-from kb.schema import facets
-from kb.vocabulary import load_vocabularies
 from search.engine import MODES, QueryError, engine_for
 
 PAGE_SIZE = 20
@@ -36,14 +34,14 @@ def _number(request, name):
         raise QueryError(f"{name.replace('_', ' ')} must be a number of pounds, e.g. 100000")
 
 
-def _params(request):
+def _params(request, facet_columns):
     mode = request.args.get("mode") or "hybrid"
     target = request.args.get("target") or "cases"
     try:
         page = max(1, int(request.args.get("page") or 1))
     except ValueError:
         page = 1
-    filters = {f.column: request.args.getlist(f.column) for f in facets() if request.args.getlist(f.column)}
+    filters = {c: request.args.getlist(c) for c in facet_columns if request.args.getlist(c)}
     return {"q": (request.args.get("q") or "").strip(), "mode": mode, "target": target, "page": page, "filters": filters}
 
 
@@ -60,15 +58,17 @@ def _url(base, params, **changes):
 
 async def search_view(request, datasette):
     fmt = request.url_vars.get("format") or "html"
-    p = _params(request)
     error = None
     found = None
     database = ""
+    engine = None
+    p = _params(request, [])
     try:
         min_savings, max_savings = _number(request, "min_savings"), _number(request, "max_savings")
         db = _kb_database(datasette)
         database = db.name
         engine = engine_for(db.path)
+        p = _params(request, list(engine.facets))
         # The model call is CPU-bound: run it off the event loop so other requests keep flowing.
         found = await asyncio.get_running_loop().run_in_executor(None, lambda: engine.search(
             p["q"], mode=p["mode"], target=p["target"], filters=p["filters"], min_savings=min_savings,
@@ -93,21 +93,21 @@ async def search_view(request, datasette):
             writer.writerow({**r, "matched_by": " ".join(r["matched_by"])})
         return Response(out.getvalue(), content_type="text/csv; charset=utf-8",
                         headers={"content-disposition": 'inline; filename="search.csv"'})
-    vocabularies = load_vocabularies()
     facet_blocks = []
-    for f in facets():
-        counts = (found.facet_counts.get(f.column) if found else None) or {}
-        selected = p["filters"].get(f.column, [])
-        label_of = vocabularies[f.vocabulary].label_of if f.vocabulary else (lambda v: v)
+    for f in (engine.facets.values() if engine else []):
+        counts = (found.facet_counts.get(f["column"]) if found else None) or {}
+        selected = p["filters"].get(f["column"], [])
+        label_of = lambda v: f["values"].get(v, {}).get("label", v)
         values = [{"value": v, "label": label_of(v), "count": n, "selected": v in selected} for v, n in counts.items()]
         values += [{"value": v, "label": label_of(v), "count": 0, "selected": True} for v in selected if v not in counts]
-        facet_blocks.append({"column": f.column, "label": f.label, "values": values})
+        facet_blocks.append({"column": f["column"], "label": f["label"], "values": values})
     total = found.total if found else 0
     context = {
         "q": p["q"], "mode": p["mode"], "target": p["target"], "modes": MODES, "error": error,
         "results": results, "total": total, "rule": found.rule if found else "",
         "facets": facet_blocks, "min_savings": request.args.get("min_savings") or "",
         "max_savings": request.args.get("max_savings") or "", "page": p["page"],
+        "start": (p["page"] - 1) * PAGE_SIZE + 1,
         "permalink": _url("/-/search", state, page=p["page"] if p["page"] > 1 else None),
         "json_url": _url("/-/search.json", state, page=p["page"]),
         "csv_url": _url("/-/search.csv", state, page=p["page"]),

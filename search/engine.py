@@ -5,6 +5,7 @@ Filters are applied before ranking as boolean masks over the documents: several 
 facet are OR-ed, different facets AND-ed, plus a savings range on the largest saving."""
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from dataclasses import dataclass, field
@@ -12,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from kb.schema import facets
-from kb.vocabulary import load_vocabularies
+from kb.embedding import Embedder
+from kb.vocabulary import vocabularies_from_rows
 
-from .collection import Collection
-from .text import highlight, phrases_of, term_hits, term_pattern, terms_of
+from .index import DocumentIndex
+from .text import highlight, phrases_of, query_stems, term_hits, terms_of
 
 MODES = ("hybrid", "keyword", "semantic")
 TARGETS = ("cases", "lessons")
@@ -31,6 +32,14 @@ SEMANTIC_THRESHOLD = 0.35
 SEMANTIC_NEIGHBOURS = 10
 # Query words found in more than this share of the documents are set aside (see Engine.informative).
 COMMON_TERM_SHARE = 0.5
+
+
+def reciprocal_rank_fusion(orders: list[np.ndarray], n: int, k: int = RRF_K) -> np.ndarray:
+    """Each document scores the sum over rankings of 1 / (k + its rank there), ranks from 1."""
+    scores = np.zeros(n)
+    for order in orders:
+        scores[order] += 1.0 / (k + np.arange(1, len(order) + 1))
+    return scores
 
 
 class QueryError(ValueError):
@@ -56,7 +65,7 @@ class Result:
 
 
 @dataclass
-class Search:
+class SearchResponse:
     query: str
     mode: str
     target: str
@@ -71,7 +80,7 @@ class Engine:
         self.db_path = Path(db_path)
         self.conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, check_same_thread=False)
         self._embedder = embedder
-        self._collections: dict[str, Collection] = {}
+        self._indexes: dict[str, DocumentIndex] = {}
         self._lock = threading.Lock()
         # An empty FTS5 table with the corpus's tokenizer: it stems query words the way the index did.
         self._stemmer = sqlite3.connect(":memory:", check_same_thread=False)
@@ -79,29 +88,32 @@ class Engine:
         self._stemmer.execute("create virtual table qv using fts5vocab(q, 'instance')")
         self.sources = {r[0] for r in self.conn.execute("select id from sources")}
         self.case_ids = {r[0] for r in self.conn.execute("select id from cases")}
+        # the vocabulary the database was built with, not the one in kb/vocabulary.yml today
+        self.vocabularies = vocabularies_from_rows(self.conn.execute(
+            "select vocabulary, vocabulary_label, slug, label, definition, aliases from terms").fetchall())
+        facets = dict(self.conn.execute("select key, value from kb_meta where key = 'facets'").fetchall())
+        self.facets = {f["column"]: f for f in json.loads(facets.get("facets", "[]"))}
 
-    def collection(self, target: str) -> Collection:
+    def index(self, target: str) -> DocumentIndex:
         with self._lock:
-            if target not in self._collections:
+            if target not in self._indexes:
                 try:
-                    self._collections[target] = Collection(self.conn, target)
+                    self._indexes[target] = DocumentIndex(self.conn, target)
                 except sqlite3.OperationalError as err:
                     raise QueryError(f"{self.db_path.name} does not match this version of the schema ({err}); "
                                      "run `kb build` again") from err
-            return self._collections[target]
+            return self._indexes[target]
 
     @property
     def embedder(self):
         if self._embedder is None:
-            from ingest.embed import Embedder
-
-            self._embedder = Embedder(self.collection("cases").model)
+            self._embedder = Embedder(self.index("cases").model)
         return self._embedder
 
     # -- input checks -------------------------------------------------------------------------
     def check_filters(self, filters: dict[str, list[str]] | None) -> dict[str, list[str]]:
-        known = {f.column: f for f in facets()}
-        vocabularies = load_vocabularies()
+        known = self.facets
+        vocabularies = self.vocabularies
         clean: dict[str, list[str]] = {}
         for column, values in (filters or {}).items():
             values = [v for v in values if v not in (None, "")]
@@ -112,8 +124,8 @@ class Engine:
             facet = known[column]
             out = []
             for value in values:
-                if facet.vocabulary:
-                    vocab = vocabularies[facet.vocabulary]
+                if facet["vocabulary"]:
+                    vocab = vocabularies[facet["vocabulary"]]
                     slug = vocab.canonical(value)
                     if slug is None:
                         guess = vocab.suggest(value)
@@ -127,7 +139,7 @@ class Engine:
             clean[column] = out
         return clean
 
-    def candidates(self, col: Collection, filters, min_savings, max_savings) -> np.ndarray:
+    def filter_mask(self, col: DocumentIndex, filters, min_savings, max_savings) -> np.ndarray:
         mask = np.ones(len(col.ids), dtype=bool)
         for column, values in filters.items():
             any_of = np.zeros(len(col.ids), dtype=bool)
@@ -147,7 +159,7 @@ class Engine:
         return mask
 
     # -- rankers ------------------------------------------------------------------------------
-    def informative(self, col: Collection, terms: list[str]) -> list[str]:
+    def informative(self, col: DocumentIndex, terms: list[str]) -> list[str]:
         """The query words that are in at most half of the documents (all of them if none is).
 
         Words in most documents barely move BM25 but make every query scan nearly every row."""
@@ -168,7 +180,7 @@ class Engine:
         kept = [t for k, t in enumerate(terms) if max((counts.get(s, 0) for s in by_term.get(k, [])), default=0) <= limit]
         return kept or terms
 
-    def keyword_scores(self, col: Collection, terms: list[str], mask: np.ndarray,
+    def keyword_scores(self, col: DocumentIndex, terms: list[str], mask: np.ndarray,
                        phrases: list[str] = ()) -> tuple[np.ndarray, np.ndarray]:
         """BM25 over an OR of the informative terms and the query's word pairs as phrases (NaN where
         nothing matches), and which documents match at least half of the terms or one of the pairs."""
@@ -196,12 +208,12 @@ class Engine:
             phrase_match[self._matching(col, " OR ".join(paired))] = True
         return scores, matched & ((hits >= need) | phrase_match)
 
-    def _matching(self, col: Collection, match: str) -> np.ndarray:
+    def _matching(self, col: DocumentIndex, match: str) -> np.ndarray:
         rowids = np.array(self.conn.execute(f"select rowid from {col.fts} where {col.fts} match ?", [match]).fetchall(),
                           dtype=np.int64).reshape(-1)
         return col.rowid_to_index[rowids]
 
-    def semantic_scores(self, col: Collection, query: str, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def semantic_scores(self, col: DocumentIndex, query: str, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Best-chunk cosine per document (NaN outside the mask or without chunks), and every chunk's."""
         scores = np.full(len(col.ids), np.nan)
         if not len(col.vectors):
@@ -224,7 +236,7 @@ class Engine:
     # -- the one entry point --------------------------------------------------------------------
     def search(self, query: str, mode: str = "hybrid", target: str = "cases", filters=None,
                min_savings: float | None = None, max_savings: float | None = None, limit: int = 10,
-               offset: int = 0, with_facets: bool = False) -> Search:
+               offset: int = 0, with_facets: bool = False) -> SearchResponse:
         query = (query or "").strip()
         if mode not in MODES:
             raise QueryError(f"unknown mode '{mode}'; use one of {', '.join(MODES)}")
@@ -234,9 +246,9 @@ class Engine:
             raise QueryError(f"query is {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,} - shorten it to the key words")
         if not 1 <= limit <= MAX_LIMIT:
             raise QueryError(f"limit must be between 1 and {MAX_LIMIT}")
-        col = self.collection(target)
+        col = self.index(target)
         filters = self.check_filters(filters)
-        mask = self.candidates(col, filters, min_savings, max_savings)
+        mask = self.filter_mask(col, filters, min_savings, max_savings)
         terms = terms_of(query)
         near = f"the {SEMANTIC_NEIGHBOURS} nearest in meaning plus any with a passage at least {SEMANTIC_THRESHOLD} similar"
         words = ("at least half of the query's words (leaving out words found in most documents) "
@@ -246,7 +258,7 @@ class Engine:
         rule = f"Result set: {rule}, among those passing every filter (values of one facet OR-ed, facets AND-ed)."
         n = len(col.ids)
         if not query or (mode == "keyword" and not terms):
-            return Search(query, mode, target, [], 0, self._facet_counts(col, np.zeros(n, bool)) if with_facets else {}, rule)
+            return SearchResponse(query, mode, target, [], 0, self._facet_counts(col, np.zeros(n, bool)) if with_facets else {}, rule)
         keyword, keyword_members = (self.keyword_scores(col, terms, mask, phrases_of(query)) if mode != "semantic"
                                     else (np.full(n, np.nan), np.zeros(n, bool)))
         semantic, sims = self.semantic_scores(col, query, mask) if mode != "keyword" else (np.full(n, np.nan), None)
@@ -260,19 +272,17 @@ class Engine:
         else:
             # A document enters the keyword ranking only if it is a keyword member (half the words, or a
             # word pair): single incidental matches would otherwise outvote meaning.
-            scores = np.zeros(n)
-            for order in (self._order(np.where(keyword_members, keyword, np.nan)), semantic_order):
-                scores[order] += 1.0 / (RRF_K + np.arange(1, len(order) + 1))
+            scores = reciprocal_rank_fusion([self._order(np.where(keyword_members, keyword, np.nan)), semantic_order], n)
             members = keyword_members | semantic_members
         ranked = np.flatnonzero(members)
         ranked = ranked[np.lexsort((ranked, -scores[ranked]))]
-        pattern = term_pattern(terms)
+        pattern = query_stems(terms)
         results = [self._result(col, int(i), float(scores[i]), terms, pattern, sims, keyword, semantic)
                    for i in ranked[offset: offset + limit]]
         counts = self._facet_counts(col, members) if with_facets else {}
-        return Search(query, mode, target, results, int(members.sum()), counts, rule)
+        return SearchResponse(query, mode, target, results, int(members.sum()), counts, rule)
 
-    def _result(self, col: Collection, i: int, score: float, terms, pattern, sims, keyword, semantic) -> Result:
+    def _result(self, col: DocumentIndex, i: int, score: float, terms, pattern, sims, keyword, semantic) -> Result:
         """The document with its best passage: most similar to the query, nudged towards passages
         that contain its words."""
         lo, hi = np.searchsorted(col.chunk_doc, [i, i + 1])
@@ -284,12 +294,11 @@ class Engine:
         title = col.title(i)
         passage = best_text[len(title) + 2:] if best_text.startswith(title + ". ") else best_text
         matched = [m for m, arr in (("keyword", keyword), ("semantic", semantic)) if not np.isnan(arr[i])]
-        doc = col.docs[i]
         return Result(col.ids[i], title, score, passage, highlight(passage, terms), matched,
-                      case_id=doc.get("case_id") if col.target == "lessons" else None,
-                      source_id=doc.get("source_id") if col.target == "lessons" else None)
+                      case_id=col.links["case_id"][i] if col.links["case_id"] else None,
+                      source_id=col.links["source_id"][i] if col.links["source_id"] else None)
 
-    def _facet_counts(self, col: Collection, members: np.ndarray) -> dict[str, dict[str, int]]:
+    def _facet_counts(self, col: DocumentIndex, members: np.ndarray) -> dict[str, dict[str, int]]:
         counts = {}
         for column, values in col.masks.items():
             c = {v: int((m & members).sum()) for v, m in values.items()}

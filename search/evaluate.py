@@ -1,4 +1,6 @@
-"""Ranking quality on a query set: recall@5, MRR and nDCG@10 per mode (binary relevance)."""
+"""Ranking quality on judged sets: graded nDCG@10, recall@5 and MRR per mode, by query form and
+voice, for case search (queries.yml), lesson search (lesson_queries.yml) and similar cases
+(similar_judgments.yml)."""
 from __future__ import annotations
 
 import math
@@ -8,54 +10,83 @@ import yaml
 
 from .engine import MODES, engine_for
 
-QUERIES_FILE = Path(__file__).with_name("queries.yml")
+HERE = Path(__file__).resolve().parent
+QUERIES_FILE = HERE / "queries.yml"
+LESSON_QUERIES_FILE = HERE / "lesson_queries.yml"
+SIMILAR_FILE = HERE / "similar_judgments.yml"
+EXACT = 2  # the grade that means "exactly this"
 
 
 def load_queries(path: Path | None = None) -> list[dict]:
     return yaml.safe_load(Path(path or QUERIES_FILE).read_text(encoding="utf-8"))["queries"]
 
 
-def recall_at(ranked: list[str], relevant: set[str], k: int) -> float:
-    return len(set(ranked[:k]) & relevant) / len(relevant)
+def recall_at(ranked: list[str], grades: dict[str, int], k: int) -> float:
+    """Share of the exactly-relevant documents (grade 2; any grade if none is 2) found in the top k."""
+    wanted = {d for d, g in grades.items() if g >= EXACT} or set(grades)
+    return len(set(ranked[:k]) & wanted) / len(wanted) if wanted else 0.0
 
 
-def reciprocal_rank(ranked: list[str], relevant: set[str]) -> float:
-    return next((1.0 / (n + 1) for n, doc in enumerate(ranked) if doc in relevant), 0.0)
+def reciprocal_rank(ranked: list[str], grades: dict[str, int]) -> float:
+    """1 / rank of the first exactly-relevant document (grade 2; any grade if none is 2)."""
+    best = max(grades.values(), default=0)
+    return next((1.0 / (n + 1) for n, doc in enumerate(ranked) if best and grades.get(doc, 0) >= best), 0.0)
 
 
-def ndcg_at(ranked: list[str], relevant: set[str], k: int) -> float:
-    dcg = sum(1.0 / math.log2(n + 2) for n, doc in enumerate(ranked[:k]) if doc in relevant)
-    ideal = sum(1.0 / math.log2(n + 2) for n in range(min(k, len(relevant))))
-    return dcg / ideal
+def ndcg_at(ranked: list[str], grades: dict[str, int], k: int) -> float:
+    """Normalised discounted cumulative gain with gain 2^grade - 1 (a grade 2 counts three times a 1)."""
+    dcg = sum((2 ** grades.get(doc, 0) - 1) / math.log2(n + 2) for n, doc in enumerate(ranked[:k]))
+    ideal = sum((2 ** g - 1) / math.log2(n + 2) for n, g in enumerate(sorted(grades.values(), reverse=True)[:k]))
+    return dcg / ideal if ideal else 0.0
 
 
-def evaluate(db_path: Path, queries: list[dict], modes=MODES) -> dict:
-    engine = engine_for(db_path)
+def _summary(rows: list[tuple[float, float, float]]) -> dict:
+    return {"queries": len(rows), "recall@5": sum(r[0] for r in rows) / len(rows),
+            "mrr": sum(r[1] for r in rows) / len(rows), "ndcg@10": sum(r[2] for r in rows) / len(rows)}
+
+
+def evaluate(db_path: Path, queries: list[dict], modes=MODES, target: str = "cases", engine=None) -> dict:
+    """{mode: {group: metrics}} where a group is 'all', 'form:<form>' or 'voice:<voice>'."""
+    engine = engine or engine_for(db_path)
     table: dict = {}
     for mode in modes:
-        per_style: dict[str, list[tuple[float, float, float]]] = {}
+        groups: dict[str, list[tuple[float, float, float]]] = {}
         for q in queries:
-            ranked = [r.id for r in engine.search(q["query"], mode=mode, limit=10).results]
-            relevant = set(q["relevant"])
-            scores = (recall_at(ranked, relevant, 5), reciprocal_rank(ranked, relevant), ndcg_at(ranked, relevant, 10))
-            per_style.setdefault("all", []).append(scores)
-            per_style.setdefault(q.get("style", "unlabelled"), []).append(scores)
-        table[mode] = {style: {"queries": len(rows),
-                               "recall@5": sum(r[0] for r in rows) / len(rows),
-                               "mrr": sum(r[1] for r in rows) / len(rows),
-                               "ndcg@10": sum(r[2] for r in rows) / len(rows)} for style, rows in per_style.items()}
+            ranked = [r.id for r in engine.search(q["query"], mode=mode, target=target, limit=10).results]
+            grades = q["relevant"]
+            scores = (recall_at(ranked, grades, 5), reciprocal_rank(ranked, grades), ndcg_at(ranked, grades, 10))
+            for group in ("all", f"form:{q.get('form', '-')}", f"voice:{q.get('voice', '-')}"):
+                groups.setdefault(group, []).append(scores)
+        table[mode] = {group: _summary(rows) for group, rows in groups.items()}
     return table
 
 
+def evaluate_similar(db_path: Path, path: Path | None = None, k: int = 5, engine=None) -> dict:
+    """nDCG@k of each target's precomputed similar cases against the judged comparable cases."""
+    engine = engine or engine_for(db_path)
+    targets = yaml.safe_load(Path(path or SIMILAR_FILE).read_text(encoding="utf-8"))["targets"]
+    per_target = {}
+    for t in targets:
+        ranked = [s["id"] for s in engine.similar(t["case"], k)]
+        per_target[t["case"]] = ndcg_at(ranked, t["comparable"], k)
+    return {"targets": len(per_target), f"ndcg@{k}": sum(per_target.values()) / len(per_target),
+            "per_target": per_target}
+
+
 def format_table(table: dict) -> str:
-    """Modes as rows: the three metrics over all queries, then nDCG@10 per query style."""
-    styles = [s for s in next(iter(table.values())) if s != "all"]
-    head = f"{'mode':<10}{'recall@5':>10}{'MRR':>8}{'nDCG@10':>9}   nDCG@10 by style: " + "  ".join(
-        f"{s} ({table[next(iter(table))][s]['queries']})" for s in styles)
-    lines = [head]
-    for mode, rows in table.items():
-        a = rows["all"]
-        lines.append(f"{mode:<10}{a['recall@5']:>10.3f}{a['mrr']:>8.3f}{a['ndcg@10']:>9.3f}   " + "  ".join(
-            f"{rows[s]['ndcg@10']:>{len(s) + len(str(rows[s]['queries'])) + 3}.3f}" for s in styles))
-    lines.append(f"({table[next(iter(table))]['all']['queries']} queries; binary relevance)")
+    """Modes as rows; nDCG@10 for every query and by form, then by voice."""
+    first = next(iter(table.values()))
+    lines = []
+    for prefix in ("form:", "voice:"):
+        groups = [g for g in first if g.startswith(prefix)]
+        names = [f"{g[len(prefix):]} ({first[g]['queries']})" for g in groups]
+        widths = [max(7, len(n)) for n in names]
+        lines.append(f"{'mode':<10}{'recall@5':>9}{'MRR':>7}{'nDCG@10':>9}   nDCG@10 by {prefix[:-1]}: " +
+                     "  ".join(n.rjust(w) for n, w in zip(names, widths)))
+        for mode, rows in table.items():
+            a = rows["all"]
+            lines.append(f"{mode:<10}{a['recall@5']:>9.3f}{a['mrr']:>7.3f}{a['ndcg@10']:>9.3f}   " + " " * (len(prefix) + 12) +
+                         "  ".join(f"{rows[g]['ndcg@10']:.3f}".rjust(w) for g, w in zip(groups, widths)))
+        lines.append("")
+    lines.append(f"({first['all']['queries']} queries; graded relevance: nDCG gain 2^grade-1, recall and MRR on grade 2)")
     return "\n".join(lines)

@@ -11,10 +11,12 @@ from kb import ROOT
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED = ROOT.parent / "shared"
+# The stand-in model: vectors from a hash of the text, so builds and searches run without torch.
+STAND_IN = "hash:384"
 
 
 class HashEmbedder:
-    """A stand-in model for build mechanics tests: deterministic vectors from the text's hash."""
+    """A stand-in model for build mechanics tests that counts what it embeds."""
 
     def __init__(self, name="test/hash-embedder", dims=8):
         self.name, self.dims, self.calls = name, dims, 0
@@ -40,11 +42,11 @@ def small_root(tmp_path):
 
 @pytest.fixture(scope="session")
 def corpus_db(tmp_path_factory):
-    """The real corpus built with the real packaged model, once per test session."""
+    """The real corpus built with the stand-in model, once per test session."""
     from ingest.build import build
 
     path = tmp_path_factory.mktemp("corpus") / "kb.db"
-    build(ROOT, path, progress=False)
+    build(ROOT, path, model=STAND_IN, progress=False)
     return path
 
 
@@ -53,3 +55,20 @@ def engine(corpus_db):
     from search.engine import Engine
 
     return Engine(corpus_db)
+
+
+@pytest.fixture(scope="session")
+def model_corpus_db(tmp_path_factory):
+    """The real corpus built with the real packaged model (tests marked `model`)."""
+    from ingest.build import build
+
+    path = tmp_path_factory.mktemp("model-corpus") / "kb.db"
+    build(ROOT, path, progress=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def model_engine(model_corpus_db):
+    from search.engine import Engine
+
+    return Engine(model_corpus_db)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kb.server import running_server
+from tests.live_server import running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():

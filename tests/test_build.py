@@ -14,19 +14,20 @@ def test_tables_fts_and_foreign_keys(small_root, tmp_path):
     out = tmp_path / "kb.db"
     report = build(small_root, out, progress=False, embedder=HashEmbedder())
     db = sqlite_utils.Database(out)
-    for table in ["cases", "sources", "lessons", "savings", "sections", "organisations", "case_sources",
-                  "chunks", "similar_cases", "terms", "build_info"]:
+    for table in ["cases", "sources", "lessons", "figures", "sections", "organisations", "case_sources",
+                  "chunks", "similar_cases", "terms", "build_info", "kb_meta"]:
         assert db[table].exists(), table
     assert report.cases == 1 and report.sources == 5
     case = db["cases"].get("brighton-hove-reablement")
     assert case["services"] == '["adult-social-care"]'
-    assert case["largest_saving_gbp"] == 841000
-    assert case["annual_saving_gbp"] == 313000
-    assert db.execute("select count(*) from savings where case_id = 'brighton-hove-reablement'").fetchone()[0] == 5
+    # achieved yearly saving, not the larger three-year projection beside it
+    assert case["achieved_annual_saving_gbp"] == 313000
+    assert case["headline_saving"] == "£313,000 a year, achieved (2013/14)"
+    assert db.execute("select count(*) from figures where case_id = 'brighton-hove-reablement'").fetchone()[0] == 5
     assert db.execute("select id from cases_fts join cases on cases.rowid = cases_fts.rowid "
                       "where cases_fts match 'reablement'").fetchall() == [("brighton-hove-reablement",)]
     assert db.execute("select count(*) from lessons_fts where lessons_fts match 'pilot'").fetchone()[0] >= 1
-    fks = {(fk.column, fk.other_table) for fk in db["savings"].foreign_keys}
+    fks = {(fk.column, fk.other_table) for fk in db["figures"].foreign_keys}
     assert ("case_id", "cases") in fks and ("source_id", "sources") in fks
     assert db.execute("pragma foreign_key_check").fetchall() == []
     chunk = db.execute("select model, dimensions, length(vector), content_hash from chunks limit 1").fetchone()
@@ -93,8 +94,9 @@ def test_interrupted_build_leaves_previous_database_untouched(small_root, tmp_pa
     assert sqlite3.connect(out).execute("select count(*) from cases").fetchone()[0] == 1
 
 
-def test_real_corpus_with_packaged_model(corpus_db):
-    db = sqlite_utils.Database(corpus_db)
+@pytest.mark.model
+def test_real_corpus_with_packaged_model(model_corpus_db):
+    db = sqlite_utils.Database(model_corpus_db)
     info = next(db["build_info"].rows)
     assert info["model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert db.execute("select distinct dimensions from chunks").fetchall() == [(384,)]
@@ -105,18 +107,18 @@ def test_real_corpus_with_packaged_model(corpus_db):
 
 
 def test_kb_build_cli_reports_problems_and_keeps_the_database(small_root, tmp_path):
-    import subprocess
-    import sys
+    from click.testing import CliRunner
+
+    from kb.cli import cli
 
     out = tmp_path / "kb.db"
     out.write_bytes(b"previous good database")
     case = small_root / "cases" / "brighton-hove-reablement.md"
     case.write_text(case.read_text().replace("    amount: 313000\n", "    amount: 313k\n"))
-    proc = subprocess.run([sys.executable, "-m", "kb", "--root", str(small_root), "build", "--db", str(out), "--quiet"],
-                          capture_output=True, text=True)
-    assert proc.returncode == 1
-    assert proc.stdout.startswith("cases/brighton-hove-reablement.md:17: savings[0].amount must be a number")
-    assert "was not changed" in proc.stderr
+    result = CliRunner().invoke(cli, ["--root", str(small_root), "build", "--db", str(out), "--quiet"])
+    assert result.exit_code == 1
+    assert result.stdout.startswith("cases/brighton-hove-reablement.md:17: savings[0].amount must be a number")
+    assert "was not changed" in result.stderr
     assert out.read_bytes() == b"previous good database"
 
 

@@ -65,10 +65,21 @@ def test_vocabulary_spellings_are_unambiguous():
                 assert seen.setdefault(spelling, term.slug) == term.slug, (vocab.key, spelling)
 
 
-def test_evaluation_queries_are_sound():
+def test_evaluation_sets_are_sound(corpus_db):
     """Every relevant id exists and no-shared-words queries really share no content word."""
-    import subprocess
-    import sys
+    from search.check_queries import main
+    from search.evaluate import LESSON_QUERIES_FILE, QUERIES_FILE, SIMILAR_FILE, load_queries
 
-    proc = subprocess.run([sys.executable, str(ROOT / "search" / "check_queries.py")], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert main(QUERIES_FILE) == 0
+    import sqlite3
+
+    lessons = {r[0] for r in sqlite3.connect(corpus_db).execute("select id from lessons")}
+    cases = {p.stem for p in (ROOT / "cases").glob("*.md")}
+    for q in load_queries(LESSON_QUERIES_FILE):
+        assert q["relevant"] and set(q["relevant"].values()) <= {1, 2}, q["id"]
+        assert set(q["relevant"]) <= lessons, q["id"]
+    import yaml
+
+    for target in yaml.safe_load(SIMILAR_FILE.read_text())["targets"]:
+        assert target["case"] in cases and target["case"] not in target["comparable"]
+        assert set(target["comparable"]) <= cases and set(target["comparable"].values()) <= {1, 2}

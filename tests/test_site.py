@@ -4,17 +4,13 @@ import csv
 import io
 
 import pytest
-import yaml
-from datasette.app import Datasette
 
-from kb import ROOT
+from kb.site import make_datasette
 
 
 @pytest.fixture(scope="module")
 def site(corpus_db):
-    return Datasette(immutables=[str(corpus_db)], metadata=yaml.safe_load((ROOT / "metadata.yml").read_text()),
-                     plugins_dir=str(ROOT / "plugins"), template_dir=str(ROOT / "templates"),
-                     settings={"sql_time_limit_ms": 1000})
+    return make_datasette(corpus_db)
 
 
 def get(site, path):
@@ -66,8 +62,7 @@ def test_search_page_html_json_csv_agree(site):
     assert data["results"] and data["results"][0]["id"] in html.text
     rows = list(csv.DictReader(io.StringIO(get(site, q.format(".csv")).text)))
     assert [r["id"] for r in rows] == [r["id"] for r in data["results"]]
-    assert data["facets"]["council_types"] == {"district-council": data["total"]} or \
-        data["facets"]["council_types"]["district-council"] == data["total"]
+    assert data["facets"]["council_types"]["district-council"] == data["total"]
 
 
 @pytest.mark.parametrize("query", ["q=" + "x" * 20_000, "q=care&services=nonsense", "q=care&min_savings=9&max_savings=1",

@@ -3,8 +3,6 @@
 Each broken file is the known-good fixture with one change, so every line number below can be
 checked by eye against tests/fixtures/good-case.md."""
 import shutil
-import subprocess
-import sys
 
 import pytest
 
@@ -166,10 +164,13 @@ def test_every_problem_in_one_run(small_root):
 def test_kb_validate_cli_exit_codes(small_root):
     bad = small_root / "cases" / f"{NAME}.md"
     bad.write_text(edit("outcome: succeeded", "outcome: sucess"), encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "kb", "--root", str(small_root), "validate"],
-                          capture_output=True, text=True)
-    assert proc.returncode == 1
-    assert proc.stdout.startswith(f"cases/{NAME}.md:13: 'sucess' is not a known outcome in outcome - did you mean 'succeeded'?")
+    from click.testing import CliRunner
+
+    from kb.cli import cli
+
+    result = CliRunner().invoke(cli, ["--root", str(small_root), "validate"])
+    assert result.exit_code == 1
+    assert result.stdout.startswith(f"cases/{NAME}.md:13: 'sucess' is not a known outcome in outcome - did you mean 'succeeded'?")
     bad.write_text(GOOD, encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "kb", "--root", str(small_root), "validate"], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout
+    result = CliRunner().invoke(cli, ["--root", str(small_root), "validate"])
+    assert result.exit_code == 0, result.output

@@ -1,0 +1,69 @@
+"""Which text gets a vector: each case's summary (with the title), its sections cut to what the
+model reads whole, its lessons, and each report finding."""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from kb.parse import plain_text
+from kb.schema import lessons_section, summary_section
+
+# The model reads at most 256 word pieces; ~150 words leaves room for long words and the title.
+MAX_WORDS = 150
+
+
+@dataclass
+class Chunk:
+    id: str
+    case_id: str | None
+    lesson_id: str | None
+    kind: str
+    position: int
+    text: str
+
+    @property
+    def content_hash(self) -> str:
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+
+def cut_at_sentences(text: str, limit: int = MAX_WORDS) -> list[str]:
+    """Pieces of at most `limit` words, cut at sentence ends (a sentence longer than that is cut)."""
+    sentences = re.split(r"(?<=[.!?;])\s+", text)
+    pieces, current = [], []
+    for sentence in sentences:
+        words = sentence.split()
+        while len(words) > limit:
+            if current:
+                pieces.append(" ".join(current))
+                current = []
+            pieces.append(" ".join(words[:limit]))
+            words = words[limit:]
+        if len(current) + len(words) > limit and current:
+            pieces.append(" ".join(current))
+            current = []
+        current.extend(words)
+    if current:
+        pieces.append(" ".join(current))
+    return pieces
+
+
+def case_chunks(case_id: str, title: str, sections: list, lessons: list[tuple[str, str]]) -> list[Chunk]:
+    """The summary, each section (cut when long) and each lesson of a case. The summary and the
+    lessons carry the title, so they read on their own; the other sections do not, so that a
+    title repeated on every chunk does not blur what each one is about."""
+    chunks = []
+    for section in sections:
+        if section.heading == lessons_section():
+            continue
+        for n, piece in enumerate(cut_at_sentences(plain_text(section.markdown))):
+            kind = section.heading.lower()
+            text = f"{title}. {piece}" if section.heading == summary_section() else piece
+            chunks.append(Chunk(f"{case_id}/{kind}/{n}", case_id, None, kind, len(chunks), text))
+    for lesson_id, text in lessons:
+        chunks.append(Chunk(f"{case_id}/lesson/{lesson_id}", case_id, lesson_id, "lesson", len(chunks), f"{title}. {text}"))
+    return chunks
+
+
+def finding_chunk(lesson_id: str, theme: str, text: str) -> Chunk:
+    return Chunk(lesson_id, None, lesson_id, "finding", 0, f"{theme}: {text}")
