@@ -147,7 +147,8 @@ def _write_tables(db: sqlite_utils.Database, records: list[Record]) -> dict[str,
     vocabularies = load_vocabularies()
     db["terms"].insert_all(
         ({"vocabulary": v.key, "vocabulary_label": v.label, "slug": t.slug, "label": t.label, "definition": t.definition,
-          "aliases": list(t.aliases), "family": t.family} for v in vocabularies.values() for t in v.terms.values()),
+          "aliases": list(t.aliases), "family": t.family,
+          "synonyms": list(t.synonyms)} for v in vocabularies.values() for t in v.terms.values()),
         pk=("vocabulary", "slug"))
     cited_by = {r.id: sum(1 for c in cases if r.id in {s["id"] for s in c.data["sources"]}) for r in sources}
     db["sources"].insert_all(_row(declared["sources"], r.data, {
