@@ -45,7 +45,7 @@ WHOLE_DOCUMENT = 0.5
 # ("bins" -> Environmental and regulatory) and the two readings averaged; documents tagged with a
 # named term gain NAMED_TAG x the term's rarity (log N / documents tagged).
 LABELLED_QUERY_SHARE = 0.5
-NAMED_TAG = 0.04
+NAMED_TAG = {"cases": 0.04, "lessons": 0.0}  # a lesson's tags are its case's: too broad to lift it
 # Keyword: BM25 of the query, plus EXPANSION x BM25 of the named terms' labels and everyday words.
 EXPANSION = 0.3
 # Hybrid: semantic (scaled 0-1 over the documents) + KEYWORD_WEIGHT x confidence x BM25 (scaled to
@@ -53,13 +53,17 @@ EXPANSION = 0.3
 # best keyword match holds, to the power COVERAGE_POWER: a query whose words a document holds is
 # answered by the words; one that shares only a word or two is answered by meaning.
 KEYWORD_WEIGHT = 1.0
-COVERAGE_POWER = 1.5
+COVERAGE_POWER = {"cases": 1.5, "lessons": 0.5}
+# A case's lesson is read with its case: its semantic score gains CASE_CONTEXT x the case's semantic
+# score (standardised over the cases, in units of the lessons' spread), since a lesson of a case
+# about the question is more likely to answer it than one that only shares its words.
+CASE_CONTEXT = 0.5
 # Close matches: among the first CLOSE_RANKS, those whose hybrid score is at least CLOSE_SHARE of the
 # way from the lowest to the best score (calibrated on the query set, see README).
 CLOSE_SHARE = 0.8
 CLOSE_RANKS = 5
 
-def hybrid_scores(semantic: np.ndarray, keyword: np.ndarray, coverage: float) -> np.ndarray:
+def hybrid_scores(semantic: np.ndarray, keyword: np.ndarray, coverage: float, power: float) -> np.ndarray:
     """Semantic scaled to 0-1 over the documents, plus KEYWORD_WEIGHT x coverage^COVERAGE_POWER x
     the keyword score scaled to the best (see KEYWORD_WEIGHT)."""
     sem = np.nan_to_num(semantic, nan=np.nanmin(semantic) if np.isfinite(semantic).any() else 0.0)
@@ -68,7 +72,7 @@ def hybrid_scores(semantic: np.ndarray, keyword: np.ndarray, coverage: float) ->
     words = np.nan_to_num(keyword, nan=0.0)
     top = words.max()
     words = words / top if top > 0 else words
-    return sem + KEYWORD_WEIGHT * coverage ** COVERAGE_POWER * words
+    return sem + KEYWORD_WEIGHT * coverage ** power * words
 
 
 def reciprocal_rank_fusion(orders: list[np.ndarray], n: int, k: int = RRF_K) -> np.ndarray:
@@ -289,7 +293,8 @@ class Engine:
                        expansion: list[str] = ()) -> tuple[np.ndarray, np.ndarray, float]:
         """BM25 over an OR of the informative terms and the query's word pairs as phrases, plus
         EXPANSION x BM25 of the expansion phrases (NaN where nothing matches); which documents are
-        members (at least half of the terms or one of the pairs; any term when none is); and the
+        members (at least half of the terms or one of the pairs; else any term; else any expansion
+        phrase); and the
         rarity-weighted share of the terms held by the best-covered document."""
         n = len(col.ids)
         terms, documents = self.informative(col, terms)
@@ -318,6 +323,8 @@ class Engine:
         members = matched & ((hits >= need) | phrase_match)
         if not members.any():
             members = matched  # a plain OR of the words rather than nothing
+        if not members.any():
+            members = ~np.isnan(scores)  # then the everyday words of the terms the query names
         return scores, members, coverage
 
     def _matching(self, col: DocumentIndex, match: str) -> np.ndarray:
@@ -371,8 +378,17 @@ class Engine:
             column = next((f["column"] for f in self.facets.values() if f["vocabulary"] == vocabulary), None)
             tagged = col.masks.get(column, {}).get(slug)
             if tagged is not None and tagged.any():
-                blended = blended + NAMED_TAG * np.log(n / tagged.sum()) * tagged
+                blended = blended + NAMED_TAG[col.target] * np.log(n / tagged.sum()) * tagged
+        if col.target != "cases" and col.links["case_id"]:
+            blended = blended + CASE_CONTEXT * self._case_context(col, query, named) * np.nanstd(blended)
         return blended, best, sims
+
+    def _case_context(self, col: DocumentIndex, query: str, named) -> np.ndarray:
+        """Each lesson's case's semantic score, standardised over the cases (0 for a report's finding)."""
+        cases = self.index("cases")
+        score, _, _ = self.semantic_scores(cases, query, named)
+        score = np.nan_to_num((score - np.nanmean(score)) / (np.nanstd(score) or 1.0))
+        return np.array([score[cases.position[c]] if c in cases.position else 0.0 for c in col.links["case_id"]])
 
     def _expansion(self, named: list[tuple[str, str]]) -> list[str]:
         words: list[str] = []
@@ -437,7 +453,8 @@ class Engine:
             return "Every document that passes the filters (values of one facet OR-ed, facets AND-ed)."
         near = f"the {SEMANTIC_NEIGHBOURS} nearest in meaning plus any with a passage at least {SEMANTIC_THRESHOLD} similar"
         words = ("at least half of the query's words (leaving out words found in most documents) "
-                 "or two of its words side by side")
+                 "or two of its words side by side (if none does, any of its words; if none, the everyday "
+                 "words of the vocabulary terms it names)")
         rule = {"keyword": f"documents containing {words}", "semantic": near,
                 "hybrid": f"documents containing {words}, and {near}"}[mode]
         return f"Result set: {rule}; then the filters keep those passing every one (values of one facet OR-ed, facets AND-ed)."
@@ -470,7 +487,7 @@ class Engine:
         elif mode == "semantic":
             scores, members = semantic, semantic_members
         else:
-            scores = hybrid_scores(semantic, keyword, coverage)
+            scores = hybrid_scores(semantic, keyword, coverage, COVERAGE_POWER[col.target])
             members = keyword_members | semantic_members
         scores = np.where(members, scores, np.nan)
         return Ranking(scores, members, close_matches(scores, members), keyword, semantic, sims)
@@ -540,9 +557,10 @@ class Engine:
     def similar(self, case_id: str, limit: int = 5) -> list[dict]:
         if case_id not in self.case_ids:
             raise QueryError(f"unknown case id '{case_id}'")
-        rows = self.conn.execute("""select s.similar_id, c.title, s.score from similar_cases s join cases c on c.id = s.similar_id
-                                    where s.case_id = ? order by s.rank limit ?""", [case_id, limit]).fetchall()
-        return [{"id": r[0], "title": r[1], "score": r[2]} for r in rows]
+        rows = self.conn.execute("""select s.similar_id, c.title, s.score, s.reason from similar_cases s
+                                    join cases c on c.id = s.similar_id where s.case_id = ? order by s.rank limit ?""",
+                                 [case_id, limit]).fetchall()
+        return [{"id": r[0], "title": r[1], "score": r[2], "why": r[3]} for r in rows]
 
 
 _engines: dict[tuple[str, float], Engine] = {}
