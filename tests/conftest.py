@@ -10,7 +10,8 @@ from kb import ROOT
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 FIXTURES = Path(__file__).parent / "fixtures"
-SHARED = ROOT.parent / "shared"
+# CI clones the project with shared/ beside it; KB_SHARED points elsewhere (e.g. from a git worktree)
+SHARED = Path(os.environ.get("KB_SHARED") or ROOT.parent / "shared")
 # The stand-in model: vectors from a hash of the text, so builds and searches run without torch.
 STAND_IN = "hash:384"
 

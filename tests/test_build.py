@@ -130,6 +130,7 @@ def test_similar_cases_weigh_meaning_and_shared_tags(small_root, tmp_path):
     good = (small_root / "cases" / "brighton-hove-reablement.md").read_text()
     for name, services in [("case-b", "[adult-social-care]"), ("case-c", "[housing]")]:
         text = good.replace("id: brighton-hove-reablement", f"id: {name}").replace("services: [adult-social-care]", f"services: {services}")
+        text = text.replace("title: Brighton and Hove", f"title: {name} of Brighton and Hove")  # titles are unique
         (small_root / "cases" / f"{name}.md").write_text(text)
     out = tmp_path / "kb.db"
     build(small_root, out, progress=False, embedder=HashEmbedder())
