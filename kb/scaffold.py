@@ -71,6 +71,8 @@ def _value(value) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return str(value)
+    if re.fullmatch(r"[a-z][a-z0-9-]*", value) and value not in ("yes", "no", "true", "false", "null", "on", "off"):
+        return value  # a vocabulary slug or an id, written plain as in every other case file
     return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid YAML double-quoted scalar
 
 
