@@ -97,13 +97,21 @@ class SourceText:
                 found.append(n)
         return found
 
-    def nearest_line(self, needle: str) -> int | None:
-        """The line most like the text, among lines sharing one of its numbers (else all lines)."""
+    def nearest(self, needle: str, cited: set[int]) -> tuple[int, str] | None:
+        """Where the passage most like the text is, as (line, the passage with a few words around it):
+        among the cited lines and any line that shares one of its numbers, the most alike run of words."""
         wanted = numbers(needle)
-        pool = [n for n, line in enumerate(self.normalised, 1) if wanted & numbers(line)] or \
-            range(1, len(self.lines) + 1)
-        best = max(pool, key=lambda n: difflib.SequenceMatcher(None, needle, self.normalised[n - 1]).ratio(), default=None)
-        return best
+        pool = {n for n in cited if 1 <= n <= len(self.lines)}
+        pool |= {n for n, line in enumerate(self.normalised, 1) if wanted & numbers(line)}
+        size = len(needle.split())
+        best = (0.0, None, "")
+        for n in sorted(pool):
+            words = self.lines[n - 1].split()
+            for i in range(max(1, len(words) - size + 1)):
+                ratio = difflib.SequenceMatcher(None, needle, normalise(" ".join(words[i:i + size]))).ratio()
+                if ratio > best[0]:
+                    best = (ratio, n, " ".join(words[max(0, i - 3):i + size + 3]))
+        return (best[1], best[2]) if best[1] else None
 
 
 def _sha256(path: Path) -> str:
@@ -154,9 +162,9 @@ def _figure_problem(record: Record, i: int, figure: dict, text: SourceText, cite
         near = min(found, key=lambda n: min(abs(n - c) for c in cited) if cited else n)
         fix = f"it is at {text.place(near)} of {text.path.name}: cite that line, or correct the figure"
     else:
-        near = text.nearest_line(needle)
-        fix = (f"the text does not print it; the nearest is {text.place(near)}: \"{text.lines[near - 1].strip()[:80]}\" "
-               "- quote the figure exactly as printed" if near else "the text does not print it")
+        near = text.nearest(needle, cited)
+        fix = (f"the text does not print it; the nearest is at {text.place(near[0])}: \"...{near[1]}...\" - quote the "
+               "figure exactly as printed" if near else "the text does not print it: quote the figure exactly as printed")
     return Problem(record.document.display, record.document.line_of(("savings", i, "text")),
                    f"savings[{i}] \"{figure['text']}\" is not in lines {spec} of {figure['source']}", fix)
 
