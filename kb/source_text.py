@@ -37,7 +37,7 @@ class SourceText:
 
 
 def extract(pdf: Path) -> tuple[SourceText, dict]:
-    """The PDF's text, page by page, and its document information (title, author, creation date)."""
+    """The PDF's text, page by page, and its document information (title, author)."""
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -54,13 +54,9 @@ def extract(pdf: Path) -> tuple[SourceText, dict]:
         lines += [line.rstrip() for line in page.replace("\r\n", "\n").replace("\r", "\n").split("\n")] or [""]
     if not any(line.strip() for line in lines):
         raise SourceError(f"{pdf}: no text could be extracted (a scanned report needs OCR first)")
-    meta = {"title": info.get("/Title"), "author": info.get("/Author"), "date": _pdf_date(info.get("/CreationDate"))}
+    # not its creation date: a PDF is often made long after the report was published
+    meta = {"title": info.get("/Title"), "author": info.get("/Author")}
     return SourceText(lines, starts), {k: str(v).strip() for k, v in meta.items() if v and str(v).strip()}
-
-
-def _pdf_date(raw) -> str | None:
-    found = re.match(r"D:(\d{4})(\d{2})?", str(raw or ""))
-    return "-".join(g for g in found.groups() if g) if found else None
 
 
 def open_licence(licence: str | None) -> bool:
@@ -76,7 +72,7 @@ def record_text(source_id: str, url: str, text: SourceText, text_file: str, meta
     out = ["---", f"id: {source_id}", _field("title", title or meta.get("title")), _field("publisher", publisher)]
     if meta.get("author"):
         out.append(f"authors: [{json.dumps(meta['author'], ensure_ascii=False)}]")
-    out += [_field("date", date or meta.get("date")), _field("licence", licence), f"url: {json.dumps(url)}",
+    out += [_field("date", date), _field("licence", licence), f"url: {json.dumps(url)}",
             f"text_file: {text_file}", f"text_sha256: {text.sha256}",
             f"page_lines: [{', '.join(map(str, text.page_lines))}]",
             "findings: []  # one entry per cross-cutting finding: theme, text (in your own words), where",
