@@ -8,6 +8,7 @@ import sqlite_utils
 from click.testing import CliRunner
 
 from ingest.build import build
+from kb import ROOT
 from kb.cli import cli
 from kb.history import file_dates, review_due
 
@@ -62,3 +63,19 @@ def test_cases_not_reviewed_for_two_years(small_root, tmp_path):
     assert f"cases/{NAME}.md:68: warning: last reviewed 2019-06-30, 2 or more years ago - check it against its " \
            "sources, then set `reviewed:` to the date you did" in result.stdout.split("\n")
     assert "last reviewed" not in CliRunner().invoke(cli, ["--root", str(small_root), "validate"]).stdout
+
+
+def test_the_site_lists_cases_due_a_review_and_every_case_has_its_dates(corpus_db):
+    import asyncio
+
+    from kb.site import make_datasette
+
+    site = make_datasette(corpus_db)
+    data = asyncio.run(site.client.get("/kb/cases.json?_size=0&_extra=facet_results")).json()
+    facets = data["facet_results"]
+    assert "review_due" in (facets["results"] if "results" in facets else facets)
+    due = asyncio.run(site.client.get("/kb/cases.json?review_due=1&_shape=array&_col=reviewed")).json()
+    assert all(review_due(row["reviewed"]) for row in due)
+    rows = sqlite_utils.Database(corpus_db).execute("select first_added, last_changed from cases").fetchall()
+    if file_dates(ROOT):  # a clone with history (a tarball has none, and then the dates are empty)
+        assert all(first and last and first <= last for first, last in rows)
