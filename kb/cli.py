@@ -43,8 +43,9 @@ def _emit(fmt: str, title: str, errors, warnings=(), notes=(), extra=None) -> No
         click.echo(line, err=True)
 
 
-def _similar(records, root: Path, db_path: Path) -> tuple[list, list[str]]:
-    """Near-duplicate warnings for the valid cases among records, and notes on what was not checked."""
+def _similar(records, root: Path, db_path: Path, whole: bool) -> tuple[list, list[str]]:
+    """Near-duplicate warnings for the valid cases among records (compared with every case, or with
+    each other when they are `whole` corpus), and notes on what was not checked."""
     import sqlite3
 
     from ingest.duplicates import by_meaning, by_title
@@ -52,13 +53,13 @@ def _similar(records, root: Path, db_path: Path) -> tuple[list, list[str]]:
     checked = [r for r in records if r.kind == "case"]
     if not checked:
         return [], []
-    corpus, _ = check_collection(discover(root)["case"], root)
+    corpus = checked if whole else check_collection(discover(root)["case"], root)[0]
     warnings = by_title(checked, corpus)
     if not db_path.is_file():
         return warnings, [f"no database at {db_path}, so near-duplicates by meaning were not checked (run `kb build` first)"]
     try:
         warnings += by_meaning(checked, db_path)
-    except (sqlite3.Error, TypeError, ValueError) as err:
+    except (sqlite3.Error, OSError, TypeError, ValueError) as err:
         return warnings, [f"could not compare by meaning with {db_path} ({err}); rebuild it with `kb build`"]
     return warnings, []
 
@@ -87,7 +88,7 @@ def validate_cmd(ctx, paths, fmt, stale, db_path):
     root = ctx.obj["root"]
     files = _paths(paths, root)
     records, problems = check_collection(files, root)
-    warnings, notes = _similar(records, root, db_path or root / "kb.db")
+    warnings, notes = _similar(records, root, db_path or root / "kb.db", whole=not paths)
     if stale:
         warnings += _stale(records)
     extra = {"records": [{"kind": r.kind, "id": r.id, "path": r.document.display, "data": r.data} for r in records]}
@@ -106,12 +107,17 @@ def validate_cmd(ctx, paths, fmt, stale, db_path):
 @click.option("--format", "fmt", type=click.Choice(["text", "github", "json"]), default="text", show_default=True)
 @click.pass_context
 def verify_cmd(ctx, paths, texts, fmt):
-    """Check every figure (and every number in Results) against the cited lines of its source's text."""
+    """Check every figure (and every number in Results) against the cited lines of its source's text:
+    of the cases given (of every case when none is given, or when a source record is)."""
     from .verify import find_texts, verify
 
     root = ctx.obj["root"]
     sources = discover(root)["source"]
-    cases = [p for p in _paths(paths, root) if p.parent.name != "sources"] if paths else discover(root)["case"]
+    given = _paths(paths, root) if paths else []
+    # a changed source record can break any case that cites it: then every case is verified
+    cases = [p for p in given if p.parent.name != "sources"]
+    if not given or len(cases) < len(given):
+        cases = discover(root)["case"]
     records, problems = check_collection(sources + cases, root)
     if problems:
         _emit(fmt, "kb verify", problems)
@@ -192,7 +198,10 @@ def new_cmd(ctx, case_id, title, organisations, council_types, regions, services
             no_key_attributes, start, end, status, outcome, evidence, figures, sources, interactive, force):
     """Write cases/<id>.md with every field and section, TODO wherever a person must write;
     `kb validate` then lists each TODO as a line to fill in."""
+    import re
+
     from .scaffold import Answers, render, slug
+    from .validate import TODO
 
     root = ctx.obj["root"]
     if interactive is None:
@@ -233,7 +242,7 @@ def new_cmd(ctx, case_id, title, organisations, council_types, regions, services
     text = render(answers)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
-    todo = sum(1 for line in text.split("\n") if "TODO" in line.split("#")[0] or line.startswith(("TODO", "- TODO")))
+    todo = len(re.findall(rf"\b{TODO}\b", text))
     click.echo(f"Wrote {target.relative_to(root)} with {todo} place(s) to fill in (marked TODO); "
                f"`kb validate {target.relative_to(root)}` lists them.", err=True)
 

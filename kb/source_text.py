@@ -23,7 +23,7 @@ class SourceError(Exception):
 
 
 @dataclass
-class SourceText:
+class ExtractedText:
     lines: list[str]
     page_lines: list[int]   # the line on which each page starts
 
@@ -36,7 +36,7 @@ class SourceText:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
 
-def extract(pdf: Path) -> tuple[SourceText, dict]:
+def extract(pdf: Path) -> tuple[ExtractedText, dict]:
     """The PDF's text, page by page, and its document information (title, author)."""
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
@@ -56,7 +56,7 @@ def extract(pdf: Path) -> tuple[SourceText, dict]:
         raise SourceError(f"{pdf}: no text could be extracted (a scanned report needs OCR first)")
     # not its creation date: a PDF is often made long after the report was published
     meta = {"title": info.get("/Title"), "author": info.get("/Author")}
-    return SourceText(lines, starts), {k: str(v).strip() for k, v in meta.items() if v and str(v).strip()}
+    return ExtractedText(lines, starts), {k: str(v).strip() for k, v in meta.items() if v and str(v).strip()}
 
 
 def open_licence(licence: str | None) -> bool:
@@ -67,7 +67,7 @@ def _field(name: str, value) -> str:
     return f"{name}: {json.dumps(value, ensure_ascii=False) if value else TODO}"
 
 
-def record_text(source_id: str, url: str, text: SourceText, text_file: str, meta: dict, title: str | None,
+def record_text(source_id: str, url: str, text: ExtractedText, text_file: str, meta: dict, title: str | None,
                 publisher: str | None, date: str | None, licence: str | None) -> str:
     out = ["---", f"id: {source_id}", _field("title", title or meta.get("title")), _field("publisher", publisher)]
     if meta.get("author"):
@@ -83,7 +83,7 @@ def record_text(source_id: str, url: str, text: SourceText, text_file: str, meta
 
 def add_source(root: Path, pdf: Path, source_id: str, url: str, title: str | None = None, publisher: str | None = None,
                date: str | None = None, licence: str | None = None, keep: bool | None = None,
-               force: bool = False) -> tuple[Path, Path, SourceText]:
+               force: bool = False) -> tuple[Path, Path, ExtractedText]:
     """Write the text and sources/<id>.md; (record path, text path, text)."""
     if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", source_id):
         raise SourceError(f"--id '{source_id}' must be lower-case words joined by hyphens, e.g. lga-2016-transformational-models")

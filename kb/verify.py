@@ -77,7 +77,7 @@ class SourceText:
 
     def blocks(self, wanted: set[int]) -> list[tuple[int, str]]:
         """Runs of consecutive wanted lines, each joined into one string: (first line, text)."""
-        runs: list[tuple[int, str]] = []
+        runs: list[tuple[int, int, str]] = []  # (first line, line after the last, text)
         for n in sorted(x for x in wanted if 1 <= x <= len(self.lines)):
             if runs and n == runs[-1][1]:
                 runs[-1] = (runs[-1][0], n + 1, runs[-1][2] + " " + self.normalised[n - 1])
@@ -114,10 +114,6 @@ class SourceText:
         return (best[1], best[2]) if best[1] else None
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def find_texts(root: Path, sources: list[Record], folders: list[Path] = ()) -> tuple[dict[str, SourceText], list[Problem], list[str]]:
     """Each source's text where one is found: (texts, problems, notes). A text whose sha256 differs from
     its record is a problem (its line numbers may differ); a source with no text is a note."""
@@ -125,22 +121,27 @@ def find_texts(root: Path, sources: list[Record], folders: list[Path] = ()) -> t
     problems: list[Problem] = []
     notes: list[str] = []
     places = [root / folder for folder in TEXT_FOLDERS] + list(folders)
+
+    def shown(path: Path) -> str:
+        return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
     for record in sources:
         name = record.data["text_file"]
         path = next((p / name for p in places if (p / name).is_file()), None)
         if path is None:
-            shown = ", ".join(str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in places)
-            notes.append(f"no text for source {record.id} ({name} is not in {shown}): its figures are not checked")
+            notes.append(f"no text for source {record.id} ({name} is not in {', '.join(map(shown, places))}): "
+                         "its figures are not checked")
             continue
-        digest = _sha256(path)
+        raw = path.read_bytes()
+        digest = hashlib.sha256(raw).hexdigest()
         if digest != record.data["text_sha256"]:
             problems.append(Problem(record.document.display, record.document.line_of(("text_sha256",)),
-                                    f"{path} has sha256 {digest[:12]}..., not the {record.data['text_sha256'][:12]}... "
+                                    f"{shown(path)} has sha256 {digest[:12]}..., not the {record.data['text_sha256'][:12]}... "
                                     "this record gives",
                                     "it is another version of the text, so line numbers may differ: use the text the "
                                     "record was made from (see CONTRIBUTING.md), or record this one with `kb source add`"))
             continue
-        texts[record.id] = SourceText(record.id, path, path.read_text(encoding="utf-8").split("\n"),
+        texts[record.id] = SourceText(record.id, path, raw.decode("utf-8", errors="replace").split("\n"),
                                       list(record.data.get("page_lines") or []))
     return texts, problems, notes
 
