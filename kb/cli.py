@@ -169,6 +169,19 @@ def _vocab_option(path: tuple):
     return convert
 
 
+def _cited(sources: tuple[str, ...], known: list[str]) -> list[dict]:
+    """ID[:LINES] answers as the case's sources; ValueError naming the nearest known id."""
+    import difflib
+
+    cited = [dict(zip(("id", "lines"), s.split(":", 1))) for s in sources]
+    for src in cited:
+        if src["id"] not in known:
+            near = difflib.get_close_matches(src["id"], known, n=1)
+            raise ValueError(f"'{src['id']}' is not a source in sources/" + (
+                f" - did you mean '{near[0]}'?" if near else " - add it first with `kb source add`"))
+    return cited
+
+
 @cli.command(name="new")
 @click.option("--id", "case_id", help="File name without .md (default: made from the title).")
 @click.option("--title", help="A plain headline saying who did what.")
@@ -204,6 +217,7 @@ def new_cmd(ctx, case_id, title, organisations, council_types, regions, services
     from .validate import TODO
 
     root = ctx.obj["root"]
+    known = [p.stem for p in discover(root)["source"]]
     if interactive is None:
         interactive = sys.stdin.isatty()
     if interactive:
@@ -222,8 +236,14 @@ def new_cmd(ctx, case_id, title, organisations, council_types, regions, services
         status = status or _ask_choice(("status",), "Status")
         outcome = outcome or _ask_choice(("outcome",), "Outcome")
         evidence = evidence or _ask_choice(("evidence",), "Evidence")
-        if not sources:
-            sources = (click.prompt("Source id and lines (ID:LINES)"),)
+        while not sources:
+            click.echo(f"\nSources: {', '.join(known)}")
+            sources = (click.prompt("Source id and the lines that tell the case (ID:LINES)"),)
+            try:
+                _cited(sources, known)
+            except ValueError as err:
+                click.echo(str(err))
+                sources = ()
         if not figures:
             figures = tuple(iter(lambda: click.prompt("Figure as printed (empty to finish)", default="",
                                                       show_default=False).strip(), ""))
@@ -235,7 +255,10 @@ def new_cmd(ctx, case_id, title, organisations, council_types, regions, services
         raise click.UsageError(f"{target} exists already - choose another --id, or give --force to replace it")
     orgs = [{"name": name, "council_type": council_types[i] if i < len(council_types) else None,
              "region": regions[i] if i < len(regions) else None} for i, name in enumerate(organisations)]
-    cited = [dict(zip(("id", "lines"), s.split(":", 1))) for s in sources]
+    try:
+        cited = _cited(sources, known)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--source")
     answers = Answers(case_id, title, orgs, list(services), list(approaches),
                       [] if no_key_attributes else (list(key_attributes) or None), start, end, status, outcome, evidence,
                       list(figures), cited)

@@ -57,7 +57,7 @@ def amount_of(text: str) -> dict:
     percent = re.search(r"(\d+(?:\.\d+)?)\s*(?:%|per ?cent)", text, re.I)
     money = re.search(r"£\s*(\d[\d,]*(?:\.\d+)?)\s*(k|thousand|m|million|bn|billion)?\b", text, re.I)
     if money:
-        value = float(money.group(1).replace(",", "")) * UNITS.get((money.group(2) or "").lower(), 1)
+        value = round(float(money.group(1).replace(",", "")) * UNITS.get((money.group(2) or "").lower(), 1), 2)
         return {"amount": int(value) if value == int(value) else value}
     if percent:
         return {"percent": float(percent.group(1)) if "." in percent.group(1) else int(percent.group(1))}

@@ -53,12 +53,30 @@ def todo_markers(text: str) -> int:
 
 
 @pytest.fixture
-def root(tmp_path):
+def bare_root(tmp_path):
     """A project folder with the real sources (and their kept texts) and one known case."""
-    (tmp_path / "cases").mkdir()
-    shutil.copytree(ROOT / "sources", tmp_path / "sources")
-    shutil.copy(FIXTURES / "good-case.md", tmp_path / "cases" / "brighton-hove-reablement.md")
-    return tmp_path
+    root = tmp_path / "kb"
+    (root / "cases").mkdir(parents=True)
+    shutil.copytree(ROOT / "sources", root / "sources")
+    shutil.copy(FIXTURES / "good-case.md", root / "cases" / "brighton-hove-reablement.md")
+    return root
+
+
+def add_source(root, pdf):
+    """`kb source add` for the test report, then what a contributor fills in by hand."""
+    result = kb(root, "source", "add", str(pdf), "--id", SOURCE, "--url", "https://www.testshire.gov.uk/efficiency-2024.pdf",
+                "--licence", "Open Government Licence v3.0", "--date", "2024", "--publisher", "Testshire County Council")
+    assert result.exit_code == 0, result.output
+    record = root / "sources" / f"{SOURCE}.md"
+    record.write_text(record.read_text().replace("TODO: What the report is", "Testshire's own account of its savings."))
+    return record
+
+
+@pytest.fixture
+def root(bare_root, tmp_path):
+    """The same, with the test report added as a source."""
+    add_source(bare_root, make_pdf(tmp_path / "report.pdf"))
+    return bare_root
 
 
 def test_kb_new_without_a_terminal_writes_every_field_and_section(root):
@@ -101,10 +119,11 @@ def test_kb_new_keeps_an_existing_file(root):
 def test_kb_new_asks_with_the_vocabularies_definitions(root):
     answers = "\n".join([TITLE, "Testshire County Council", "1", "south-west", "cultural-and-related",
                          "3, voluntary-community-collaboration", "", "implemented", "2", "council-reported",
-                         f"{SOURCE}:1-8", "£450,000 a year", ""]) + "\n"
+                         "testshire-2024:1-8", f"{SOURCE}:1-8", "£450,000 a year", ""]) + "\n"
     result = kb(root, "new", "--interactive", input=answers)
     assert result.exit_code == 0, result.output
     assert "county-council - Upper-tier council in a two-tier shire area" in result.output
+    assert f"'testshire-2024' is not a source in sources/ - did you mean '{SOURCE}'?" in result.output  # asked again
     front = yaml.safe_load((root / "cases" / f"{CASE}.md").read_text(encoding="utf-8").split("---\n")[1])
     assert front["organisations"][0]["council_type"] == "county-council"
     assert front["approaches"] == ["service-redesign", "voluntary-community-collaboration"]
@@ -144,15 +163,11 @@ def fill_in(text: str) -> str:
     return "\n".join(out)
 
 
-def test_from_kb_new_to_the_case_page_and_a_search_hit(root, tmp_path):
+def test_from_kb_new_to_the_case_page_and_a_search_hit(bare_root, tmp_path):
+    root = bare_root
     # a new report first: its line-numbered text, kept in the repository (the OGL allows it)
-    pdf = make_pdf(tmp_path / "report.pdf")
-    result = kb(root, "source", "add", str(pdf), "--id", SOURCE, "--url", "https://www.testshire.gov.uk/efficiency-2024.pdf",
-                "--licence", "Open Government Licence v3.0", "--date", "2024")
-    assert result.exit_code == 0, result.output
-    record = root / "sources" / f"{SOURCE}.md"
-    record.write_text(record.read_text().replace("publisher: TODO", 'publisher: "Testshire County Council"').replace(
-        "TODO: What the report is", "Testshire's own account of its savings. What the report is"))
+    record = add_source(root, make_pdf(tmp_path / "report.pdf"))
+    assert (root / "sources" / "text" / f"{SOURCE}.txt").is_file()
     assert kb(root, "validate", str(record)).exit_code == 0
 
     # the case: scaffold, fill in, validate, verify
@@ -179,3 +194,10 @@ def test_from_kb_new_to_the_case_page_and_a_search_hit(root, tmp_path):
     # with the database built, the new case is compared by meaning too, and is like no other
     result = kb(root, "validate", str(case))
     assert result.exit_code == 0 and "warning" not in result.output
+
+
+def test_kb_new_checks_the_source_id(root):
+    result = kb(root, "new", "--title", TITLE, "--source", "dclg-2014-good-practise-savings:1-10")
+    assert result.exit_code == 2
+    assert "'dclg-2014-good-practise-savings' is not a source in sources/ - did you mean " \
+           "'dclg-2014-good-practice-savings'?" in result.output
