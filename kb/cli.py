@@ -137,10 +137,11 @@ def verify_cmd(ctx, paths, texts, fmt):
 
 def _ask_choice(path: tuple, prompt: str, many: bool = False, optional: bool = False):
     """Ask for a term (or several, comma-separated), showing each with its definition."""
-    from .scaffold import choose, vocabulary_of
+    from .scaffold import choose
+    from .validate import vocabulary_of
     from .vocabulary import load_vocabularies
 
-    vocab = load_vocabularies()[vocabulary_of(path)]
+    vocab = load_vocabularies()[vocabulary_of("case", path)]
     click.echo(f"\n{prompt}:")
     for n, term in enumerate(vocab.terms.values(), 1):
         click.echo(f"  {n:>2}. {term.slug} - {term.definition}")

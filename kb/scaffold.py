@@ -7,8 +7,8 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from .schema import body_sections, field_spec, lessons_section, load_schema
-from .validate import TODO
+from .schema import body_sections, lessons_section, load_schema
+from .validate import TODO, field_hint, vocabulary_of
 from .vocabulary import load_vocabularies
 
 UNITS = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "bn": 1e9, "billion": 1e9}
@@ -36,14 +36,9 @@ def slug(title: str) -> str:
     return "-".join(re.findall(r"[a-z0-9]+", title.lower()))[:80].strip("-")
 
 
-def vocabulary_of(path: tuple) -> str:
-    spec = field_spec("case", path) or {}
-    return spec.get("vocabulary") or (spec.get("items") or {}).get("vocabulary")
-
-
 def choose(path: tuple, value: str) -> str:
     """The slug for a term, alias or label of the field's vocabulary; ValueError naming the nearest."""
-    vocab = load_vocabularies()[vocabulary_of(path)]
+    vocab = load_vocabularies()[vocabulary_of("case", path)]
     found = vocab.canonical(value)
     if found:
         return found
@@ -77,14 +72,9 @@ def _value(value) -> str:
 
 
 def _line(indent: str, name: str, value, path: tuple) -> str:
-    """`name: value`, with the field's description as a comment when the value is still to write."""
-    text = f"{indent}{name}: {_value(value)}"
-    if value is None:
-        spec = field_spec("case", path) or {}
-        vocabulary = vocabulary_of(path)
-        hint = f"one of {', '.join(load_vocabularies()[vocabulary].terms)}" if vocabulary else spec.get("description", "")
-        text += f"  # {hint}" if hint else ""
-    return text
+    """`name: value`, with what the field holds as a comment when the value is still to write (the
+    same words `kb validate` prints for it)."""
+    return f"{indent}{name}: {_value(value)}" + (f"  # {field_hint('case', path)}" if value is None else "")
 
 
 def _list(values: list[str] | None) -> str:
@@ -103,7 +93,7 @@ def render(a: Answers) -> str:
     out.append(f"key_attributes: {_list(a.key_attributes)}")
     years = {k: v for k, v in (("start", a.start), ("end", a.end)) if v is not None}
     out.append(f"years: {{{', '.join(f'{k}: {v}' for k, v in years.items())}}}" if years else
-               f"years: {{start: {TODO}}}  # {field_spec('case', ('years', 'start'))['description']}")
+               f"years: {{start: {TODO}}}  # {field_hint('case', ('years', 'start'))}")
     for name in ("status", "outcome", "evidence"):
         out.append(_line("", name, getattr(a, name), (name,)))
     out.append("savings:" if a.figures else "savings: []  # one entry per money figure: `kb new --figure TEXT` writes them")

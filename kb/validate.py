@@ -45,13 +45,18 @@ def _terms(vocab) -> str:
     return f"{', '.join(list(vocab.terms)[:8])}{', ...' if len(vocab.terms) > 8 else ''}"
 
 
-def _hint(kind: str, path: tuple) -> str:
-    """What a field holds: its vocabulary's terms, else its description."""
+def vocabulary_of(kind: str, path: tuple) -> str | None:
+    """The vocabulary of the field at path, or of its items."""
     spec = field_spec(kind, path) or {}
-    vocabulary = spec.get("vocabulary") or (spec.get("items") or {}).get("vocabulary")
+    return spec.get("vocabulary") or (spec.get("items") or {}).get("vocabulary")
+
+
+def field_hint(kind: str, path: tuple) -> str:
+    """What a field holds: its vocabulary's terms, else its description."""
+    vocabulary = vocabulary_of(kind, path)
     if vocabulary:
         return f"one of {_terms(load_vocabularies()[vocabulary])}; definitions in docs/contributing.md"
-    return spec.get("description") or "see docs/contributing.md"
+    return (field_spec(kind, path) or {}).get("description") or "see docs/contributing.md"
 
 
 def _todos(node, path: tuple = ()) -> list[tuple]:
@@ -95,7 +100,7 @@ def _schema_problem(doc: Document, kind: str, error) -> Problem | list[Problem]:
         problems = []
         for missing in (name for name in error.validator_value if name not in error.instance):
             problems.append(Problem(doc.display, line, f"missing field '{missing}'" + (f" in {where}" if path else ""),
-                                    f"add `{missing}:` ({_hint(kind, path + (missing,))})"))
+                                    f"add `{missing}:` ({field_hint(kind, path + (missing,))})"))
         return problems
     if v == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
@@ -230,7 +235,7 @@ def check_document(doc: Document, kind: str, known_sources: set[str] | None = No
     """Checks of one file on its own; cross-file checks are in check_collection."""
     validator = _validator(kind)
     todos = _todos(doc.data)
-    found: list[Problem] = [Problem(doc.display, doc.line_of(path), f"fill in {_path_text(path)}", _hint(kind, path))
+    found: list[Problem] = [Problem(doc.display, doc.line_of(path), f"fill in {_path_text(path)}", field_hint(kind, path))
                             for path in todos]
     for error in validator.iter_errors(doc.data):
         if any(tuple(error.absolute_path)[:len(path)] == path for path in todos):
