@@ -8,6 +8,7 @@ from kb import ROOT
 from kb.validate import check_collection
 
 from .conftest import FIXTURES
+from .test_validate import run
 
 GOOD = (FIXTURES / "good-case.md").read_text(encoding="utf-8")
 NAME = "brighton-hove-reablement"
@@ -52,12 +53,6 @@ FIXED = {
         ["cases/{name}.md:9: 'service-redesgn' is not a known approach in approaches[0] - did you mean "
          f"'service-redesign'? Use an approach from kb/vocabulary.yml ({APPROACHES})"]),
 }
-
-
-def run(root, files):
-    for name, content in files.items():
-        (root / "cases" / f"{name}.md").write_text(content, encoding="utf-8")
-    return check_collection(sorted((root / "cases").glob("*.md")), root)
 
 
 @pytest.mark.parametrize("label", list(FIXED))

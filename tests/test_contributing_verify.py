@@ -1,10 +1,8 @@
 """`kb verify`: every figure, and every number in Results, against the cited lines of its source's text."""
 import hashlib
 import json
-import os
 import shutil
 
-import pytest
 from click.testing import CliRunner
 
 from kb import ROOT
@@ -12,19 +10,14 @@ from kb.cli import cli
 from kb.validate import check_collection, discover
 from kb.verify import find_texts, verify
 
-from .conftest import FIXTURES, SHARED
+from .conftest import FIXTURES, shared
 
 GOOD = (FIXTURES / "good-case.md").read_text(encoding="utf-8")
 NAME = "brighton-hove-reablement"
-SEEDS = SHARED / "seeds"
 
 
 def seeds():
-    if not SEEDS.is_dir():
-        if os.environ.get("CI"):
-            raise RuntimeError(f"{SEEDS} is missing: CI clones the project with shared/ beside it")
-        pytest.skip("shared/seeds is not beside the project (KB_SHARED=/path/to/shared points at it)")
-    return SEEDS
+    return shared("seeds")
 
 
 def kb(root, *args):
