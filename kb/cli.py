@@ -133,12 +133,13 @@ def publish_cmd(target, db_path, metadata_path, brand_dir, base_url, out, tag, d
     import shutil
     import subprocess
 
-    from .publish import PublishError, check_publisher, docker_context, publish_command, show, stage
+    from .publish import PublishError, check_out, check_publisher, docker_context, publish_command, show, stage
     from .site import SiteError
 
     site = _site(db_path, metadata_path, brand_dir, base_url)
     out = out or Path("dist") / target
     try:
+        check_out(out)
         check_publisher(target)
         if target == "docker":
             with __import__("tempfile").TemporaryDirectory(prefix="kb-stage-") as work:

@@ -130,11 +130,17 @@ def build_wheel(out_dir: Path) -> Path:
     return wheels[0]
 
 
+def check_out(directory: Path) -> Path:
+    """Refuse, before any work, a folder that kb publish did not make: only those are ever cleared."""
+    directory = Path(directory)
+    if directory.exists() and (not directory.is_dir() or (any(directory.iterdir()) and not (directory / MARKER).exists())):
+        raise PublishError(f"{directory}: exists and was not made by kb publish - give --out an empty or new folder")
+    return directory
+
+
 def _fresh(directory: Path) -> Path:
-    """An empty folder to stage into; only a folder kb publish made before is ever cleared."""
-    if directory.exists():
-        if any(directory.iterdir()) and not (directory / MARKER).exists():
-            raise PublishError(f"{directory}: exists and was not made by kb publish - give --out an empty or new folder")
+    """An empty folder to stage into (see check_out)."""
+    if check_out(directory).exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
     (directory / MARKER).write_text("Made by `kb publish`; cleared and rewritten by the next one.\n", encoding="utf-8")

@@ -68,10 +68,19 @@ class Links(HTMLParser):
 
 
 def site_paths(html):
-    """Every link, asset and form target that is a path on this host."""
+    """Every link, asset and form target on this host, as a path."""
     parser = Links()
     parser.feed(html)
-    return [(tag, name, url) for tag, name, url in parser.urls if url.startswith("/") and not url.startswith("//")]
+    paths = [(tag, name, re.sub(r"^http://localhost(?=/)", "", url)) for tag, name, url in parser.urls]
+    return [(tag, name, url) for tag, name, url in paths if url.startswith("/") and not url.startswith("//")]
+
+
+def outside(prefix, database, html):
+    """Links that leave the prefix, or carry it twice (a page of `database` is prefix + database + ...)."""
+    twice = prefix + prefix.strip("/") + "/"
+    return [u for u in site_paths(html) if not u[2].startswith(prefix)
+            or (u[2].startswith(twice) and not u[2][len(prefix):].startswith(database + "/") and u[2][len(prefix):] != database)
+            or u[2].startswith(prefix + database + "/" + prefix.strip("/") + "/")]
 
 
 # -- brand --------------------------------------------------------------------------------------------
@@ -194,13 +203,30 @@ def test_security_headers_on_pages_data_and_assets(corpus_db):
 
 # -- sub-path hosting -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", ["/kb/cases", "/kb/cases?_facet=outcome&outcome=succeeded", "/kb/cases/brighton-hove-reablement",
-                                  "/kb/sources/dclg-2014-good-practice-savings", "/kb", "/about", "/kb/recent_cases"])
-def test_every_link_asset_and_form_stays_under_the_base_url(branded, path):
+PAGES_UNDER_PREFIX = ["/kb/cases", "/kb/cases?_facet=outcome&outcome=succeeded&_sort=title", "/kb/lessons?_next=50",
+                      "/kb/cases/brighton-hove-reablement", "/kb/sources/dclg-2014-good-practice-savings", "/kb",
+                      "/about", "/kb/recent_cases", "/kb/cases.json?_facet=outcome"]
+
+
+@pytest.mark.parametrize("path", PAGES_UNDER_PREFIX)
+def test_every_link_asset_and_form_keeps_the_base_url_once(branded, path):
     page = get(branded, path)
     assert page.status_code == 200
-    wrong = [u for u in site_paths(page.text) if not u[2].startswith("/evidence/")]
-    assert wrong == []
+    if path.startswith("/kb/cases.json"):
+        data = page.json()
+        urls = [v["toggle_url"] for f in data["facet_results"].values() for v in f["results"]]
+        assert urls and all(u.startswith("http://localhost/evidence/kb/cases.json?") for u in urls)
+        return
+    assert outside("/evidence/", "kb", page.text) == []
+
+
+@pytest.mark.parametrize("path", PAGES_UNDER_PREFIX[:6])
+def test_a_prefix_named_like_the_database_works_too(corpus_db, path):
+    # the README's example: kb.db under /kb/, so pages are /kb/kb/cases and a double prefix is /kb/kb/kb/...
+    page = get(make_datasette(corpus_db, base_url="/kb/"), path)
+    assert page.status_code == 200
+    assert outside("/kb/", "kb", page.text) == []
+    assert 'href="/kb/kb/cases' in page.text or path.startswith(("/kb/cases/", "/kb/sources/"))
 
 
 @pytest.mark.xfail(strict=True, reason="templates/index.html, templates/kb_search.html and plugins/kb_search.py build "
@@ -209,7 +235,7 @@ def test_every_link_asset_and_form_stays_under_the_base_url(branded, path):
 def test_home_and_search_links_stay_under_the_base_url(branded, path):
     page = get(branded, path)
     assert page.status_code == 200
-    assert [u for u in site_paths(page.text) if not u[2].startswith("/evidence/")] == []
+    assert outside("/evidence/", "kb", page.text) == []
 
 
 # -- sitemap, robots.txt, feed ------------------------------------------------------------------------------
@@ -281,3 +307,18 @@ def test_feed_uses_first_added_and_last_changed_when_the_build_wrote_them(corpus
     rendered = asyncio.run(site.render_template(listing, {}, view_name="index"))
     assert rendered.startswith("/kb/cases/brighton-hove-reablement 2025-06-01|/kb/cases/barnet-capita-outsourcing 2025-03-02|")
     assert rendered.count("|") == 5 and rendered.endswith("|/kb/recent_cases.atom")
+
+
+def test_kb_serve_passes_metadata_brand_settings_and_base_url_to_datasette(corpus_db, other_brand, tmp_path):
+    from kb.site import Site
+
+    brand, _ = other_brand
+    metadata = tmp_path / "m.yml"
+    metadata.write_text("title: x\nsettings:\n  allow_download: false\n  sql_time_limit_ms: 800\n")
+    args = Site(corpus_db, metadata, brand, "evidence").serve_args("127.0.0.1", 9001)
+    pairs = list(zip(args, args[1:]))
+    assert ("--metadata", str(metadata)) in pairs and ("--static", f"kb-brand:{brand}") in pairs
+    assert ("-i", str(corpus_db)) in pairs and ("--host", "127.0.0.1") in pairs
+    settings = [tuple(args[i + 1:i + 3]) for i, a in enumerate(args) if a == "--setting"]
+    assert ("allow_download", "off") in settings and ("sql_time_limit_ms", "800") in settings
+    assert ("base_url", "/evidence/") in settings and ("facet_time_limit_ms", "500") in settings
