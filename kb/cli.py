@@ -132,17 +132,21 @@ def publish_cmd(target, db_path, metadata_path, brand_dir, base_url, out, tag, d
     --project, --memory, ...) go to `datasette publish`."""
     import shutil
     import subprocess
+    import tempfile
 
+    from .onnx_model import OnnxError
     from .publish import PublishError, check_out, check_publisher, docker_context, publish_command, show, stage
     from .site import SiteError
 
+    if target == "docker" and extra:
+        raise click.UsageError(f"docker takes no further options ({' '.join(extra)}); they are for the hosted targets")
     site = _site(db_path, metadata_path, brand_dir, base_url)
     out = out or Path("dist") / target
     try:
         check_out(out)
         check_publisher(target)
         if target == "docker":
-            with __import__("tempfile").TemporaryDirectory(prefix="kb-stage-") as work:
+            with tempfile.TemporaryDirectory(prefix="kb-stage-") as work:
                 context = docker_context(stage(site, Path(work) / "parts"), out)
             command, cwd = ["docker", "build", "-t", tag, str(context)], None
             click.echo(f"Wrote the Docker build context to {context}.", err=True)
@@ -150,7 +154,7 @@ def publish_cmd(target, db_path, metadata_path, brand_dir, base_url, out, tag, d
             parts = stage(site, out)
             command, cwd = publish_command(target, parts, list(extra)), parts.directory
             click.echo(f"Staged the parts in {parts.directory}.", err=True)
-    except (PublishError, SiteError) as err:
+    except (PublishError, SiteError, OnnxError) as err:
         click.echo(str(err), err=True)
         sys.exit(1)
     if dry_run:
