@@ -111,8 +111,12 @@ def serve_cmd(db_path, host, port, metadata_path, brand_dir, base_url):
     """Serve the database with Datasette (read-only, with time limits) on HOST:PORT."""
     import os
 
+    from .site import pin
+
     site = _site(db_path, metadata_path, brand_dir, base_url)
-    # exec, not a child process: signals (and a test's terminate()) reach Datasette itself
+    site.db_path = pin(site.db_path)
+    # exec, not a child process: signals (and a test's terminate()) reach Datasette itself; the
+    # process keeps its id, so the pinned link is found stale once the server has stopped
     os.execv(sys.executable, [sys.executable, "-m", "datasette", *site.serve_args(host, port)])
 
 
