@@ -117,11 +117,12 @@ def build_wheel(out_dir: Path) -> Path:
                 shutil.copytree(path, source / name, ignore=ignore)
             elif path.is_file():
                 shutil.copy2(path, source / name)
-        result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                                 "--quiet", "--disable-pip-version-check", "-w", str(out_dir), str(source)],
-                                capture_output=True, text=True)
+        # the build backend pyproject.toml declares, called as pip would call it (PEP 517)
+        result = subprocess.run([sys.executable, "-c", "import sys; from setuptools import build_meta; "
+                                 "build_meta.build_wheel(sys.argv[1])", str(Path(out_dir).resolve())],
+                                cwd=source, capture_output=True, text=True)
         if result.returncode:
-            last = (result.stderr.strip().splitlines() or ["pip wheel failed"])[-1]
+            last = (result.stderr.strip().splitlines() or ["the build backend failed"])[-1]
             raise PublishError(f"building the project's wheel failed: {last} - install the build extra "
                                "(pip install '.[build]'), which brings setuptools")
     wheels = sorted(out_dir.glob("*.whl"))
