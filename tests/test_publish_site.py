@@ -220,10 +220,15 @@ def test_every_link_asset_and_form_keeps_the_base_url_once(branded, path):
     assert outside("/evidence/", "kb", page.text) == []
 
 
-@pytest.mark.parametrize("path", PAGES_UNDER_PREFIX[:6])
-def test_a_prefix_named_like_the_database_works_too(corpus_db, path):
+@pytest.fixture(scope="module")
+def under_kb(corpus_db):
     # the README's example: kb.db under /kb/, so pages are /kb/kb/cases and a double prefix is /kb/kb/kb/...
-    page = get(make_datasette(corpus_db, base_url="/kb/"), path)
+    return make_datasette(corpus_db, base_url="/kb/")
+
+
+@pytest.mark.parametrize("path", PAGES_UNDER_PREFIX[:6])
+def test_a_prefix_named_like_the_database_works_too(under_kb, path):
+    page = get(under_kb, path)
     assert page.status_code == 200
     assert outside("/kb/", "kb", page.text) == []
     assert 'href="/kb/kb/cases' in page.text or path.startswith(("/kb/cases/", "/kb/sources/"))
