@@ -64,9 +64,9 @@ def load(urls: list[str], clients: int, seconds: float) -> dict:
                 took = get(urls[n % len(urls)])
                 with lock:
                     latencies.append(took)
-            except Exception as err:  # a failed request is counted, not fatal
+            except Exception as err:  # a failed request is counted and named, not fatal
                 with lock:
-                    errors.append(str(err))
+                    errors.append(f"{type(err).__name__}: {err}")
             n += clients
 
     started = time.monotonic()
@@ -77,7 +77,7 @@ def load(urls: list[str], clients: int, seconds: float) -> dict:
         t.join()
     elapsed = time.monotonic() - started
     latencies.sort()
-    return {"rps": len(latencies) / elapsed, "n": len(latencies), "errors": len(errors),
+    return {"rps": len(latencies) / elapsed, "n": len(latencies), "errors": len(errors), "error_kinds": sorted(set(errors))[:3],
             "p50": 1000 * statistics.median(latencies) if latencies else float("nan"),
             "p95": 1000 * latencies[int(0.95 * (len(latencies) - 1))] if latencies else float("nan")}
 
@@ -154,6 +154,8 @@ def main():
                 r = load(urls, args.clients, args.seconds)
                 print(f"  {label:<34} {r['rps']:6.1f} req/s   p50 {r['p50']:6.0f} ms   p95 {r['p95']:6.0f} ms   "
                       f"({r['n']} requests, {r['errors']} errors)")
+                for kind in r["error_kinds"]:
+                    print(f"    error: {kind}")
             rss, peak = rss_kib(proc.pid)
         print(f"\nserver RSS: {rss_idle / 1024:.0f} MB after the first search, {rss / 1024:.0f} MB after the load "
               f"(peak {peak / 1024:.0f} MB)")

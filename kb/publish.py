@@ -37,6 +37,9 @@ SOURCE = ("pyproject.toml", "README.md", "LICENSE", "kb", "ingest", "search")
 MARKER = ".kb-publish"
 APP_NAME = "kb-site"
 MODEL_DIR = "kb-model"  # beside the plugins; plugins/kb_model.py knows the name
+# Project folders that plugins read beside their own folder (as ../static): shipped next to plugins/
+# through Datasette's --static, the one way every publisher copies a folder into the site.
+SITE_FOLDERS = {"static": ROOT / "static"}
 
 
 class PublishError(SiteError):
@@ -163,13 +166,18 @@ def stage(site: Site, out: Path) -> Parts:
     for plugin in sorted(PLUGINS.glob("*.py")):
         shutil.copy2(plugin, out / "plugins" / plugin.name)
     shutil.copytree(site.brand_dir, out / BRAND_MOUNT, ignore=shutil.ignore_patterns(".*"))
+    static = [(BRAND_MOUNT, BRAND_MOUNT)]
+    for name, folder in SITE_FOLDERS.items():
+        if folder.is_dir():
+            shutil.copytree(folder, out / name, ignore=shutil.ignore_patterns(".*"))
+            static.append((name, name))
     with tempfile.TemporaryDirectory(prefix="kb-export-") as work:
         export = model_export(model, Path(work))
         if export is not None:
             shutil.copytree(export, out / "plugins" / MODEL_DIR)
     wheel = build_wheel(out / "plugins")
     return Parts(directory=out, database=site.db_path.name, metadata=metadata, wheel=wheel.name,
-                 static=[(BRAND_MOUNT, BRAND_MOUNT)], settings=site.settings(), model=model)
+                 static=static, settings=site.settings(), model=model)
 
 
 def docker_context(parts: Parts, out: Path, port: int = 8001) -> Path:

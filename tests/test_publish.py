@@ -122,3 +122,15 @@ def test_parts_quote_settings_as_datasette_reads_them():
     parts = Parts(directory=Path("."), database="kb.db", metadata="metadata.yml", wheel="x.whl",
                   settings={"allow_download": False, "sql_time_limit_ms": 1000})
     assert parts.extra_options == "--setting allow_download off --setting sql_time_limit_ms 1000"
+
+
+def test_folders_the_plugins_read_beside_them_travel_with_the_site(corpus_db, tmp_path, monkeypatch):
+    folder = tmp_path / "static"
+    folder.mkdir()
+    (folder / "site.css").write_text("body { color: black; }")
+    monkeypatch.setattr("kb.publish.SITE_FOLDERS", {"static": folder})
+    out = tmp_path / "docker"
+    result = run("publish", "docker", "--db", str(corpus_db), "--out", str(out), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert (out / "static" / "site.css").read_text() == "body { color: black; }"
+    assert "--static static:static" in (out / "Dockerfile").read_text()
