@@ -145,12 +145,15 @@ def export(model, model_name: str, out_dir: Path) -> Path:
         exporter_log = logging.getLogger("torch.onnx")
         level = exporter_log.level
         exporter_log.setLevel(logging.ERROR)
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            torch.onnx.export(Wrapped(), args, str(work / "model.onnx"), input_names=names,
-                              output_names=["last_hidden_state"], dynamic_shapes={n: {0: batch, 1: seq} for n in names},
-                              dynamo=True, external_data=False)
-        exporter_log.setLevel(level)
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")
+                torch.onnx.export(Wrapped(), args, str(work / "model.onnx"), input_names=names,
+                                  output_names=["last_hidden_state"],
+                                  dynamic_shapes={n: {0: batch, 1: seq} for n in names},
+                                  dynamo=True, external_data=False)
+        finally:
+            exporter_log.setLevel(level)
         tokenizer.backend_tokenizer.save(str(work / "tokenizer.json"))
         manifest = {"model": model_name, "dimensions": _dimensions(model),
                     "max_seq_length": int(model.max_seq_length), "pad_id": int(tokenizer.pad_token_id),
