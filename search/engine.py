@@ -400,15 +400,15 @@ class Engine:
                 self._query_vectors[query] = cached
         return cached
 
-    def _scan(self, col: DocumentIndex, matrix: np.ndarray, qv: np.ndarray) -> np.ndarray:
-        """matrix @ qv: numpy's float32 product, or torch's float16 one for a float16 copy (numpy has
-        no fast float16 product), summed in float32 and rounded to float16 (about 1e-4 apart)."""
+    @staticmethod
+    def _scan(matrix: np.ndarray, qv: np.ndarray) -> np.ndarray:
+        """matrix @ qv: numpy's float32 product, or SimSIMD's float16 one for a float16 copy (numpy
+        has no fast float16 product; the inputs' rounding leaves it about 1e-4 off)."""
         if matrix.dtype == np.float16:
-            import torch
+            import simsimd
 
-            tensors = col.__dict__.setdefault("_tensors", {})
-            tensor = tensors.setdefault(id(matrix), torch.from_numpy(matrix))
-            return torch.mv(tensor, torch.from_numpy(qv.astype(np.float16))).float().numpy()
+            found = simsimd.cdist(matrix, qv.astype(np.float16)[None, :], metric="dot", threads=1)
+            return np.asarray(found, dtype=np.float32).reshape(-1)
         return matrix @ qv
 
     def _exact(self, col: DocumentIndex, docs: np.ndarray) -> tuple:
@@ -428,8 +428,8 @@ class Engine:
         if len(qv) != col.dims:
             raise QueryError(f"the query model gives {len(qv)} dimensions but the database holds {col.dims}; "
                              "rebuild with the same model")
-        sims = self._scan(col, col.vectors, qv)
-        whole = self._scan(col, col.doc_vectors, qv)
+        sims = self._scan(col.vectors, qv)
+        whole = self._scan(col.doc_vectors, qv)
         if exact is not None and exact[1] is not None and len(exact[1]):
             at, chunks, vectors, means = exact
             sims[chunks] = vectors @ qv
@@ -663,12 +663,15 @@ class Engine:
 
 
 def _one_thread(embedder):
-    """Embed queries on one torch thread: a query is too short to gain from more, and a server runs
-    several at once on few cores (where more threads made each query several times slower)."""
+    """Embed queries on QUERY_THREADS torch threads: a query is too short to gain from more, and a
+    server runs several at once on few cores (where all threads made each query several times
+    slower). Loads the model."""
     if not getattr(embedder, "is_stand_in", True):
-        import torch
+        embedder.load()
+        if getattr(embedder, "backend", None) == "torch":
+            import torch
 
-        torch.set_num_threads(QUERY_THREADS)
+            torch.set_num_threads(QUERY_THREADS)
     return embedder
 
 
