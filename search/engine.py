@@ -649,7 +649,8 @@ class Engine:
             for other, mask in by_facet.items():
                 if other != column:
                     others &= mask
-            c = {v: int((m & others).sum()) for v, m in values.items()}
+            found = np.count_nonzero(col.value_matrix[column][:, np.flatnonzero(others)], axis=1)
+            c = dict(zip(values, found.tolist()))
             counts[column] = dict(sorted(((v, k) for v, k in c.items() if k), key=lambda kv: (-kv[1], kv[0])))
         return counts
 

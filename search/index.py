@@ -49,14 +49,21 @@ class DocumentIndex:
             self.rowid_to_index[r[0]] = i
         n = len(rows)
         self.masks: dict[str, dict[str, np.ndarray]] = {}
+        self.value_matrix: dict[str, np.ndarray] = {}
         for k, column in enumerate(self.facet_columns):
-            values: dict[str, np.ndarray] = {}
+            # documents by stored value first: a corpus has few distinct tag lists, each parsed once
+            groups: dict = {}
             for i, r in enumerate(rows):
-                raw = r[3 + k]
+                groups.setdefault(r[3 + k], []).append(i)
+            values: dict[str, np.ndarray] = {}
+            for raw, members in groups.items():
                 items = json.loads(raw) if column in many and isinstance(raw, str) else ([raw] if raw is not None else [])
                 for v in items or []:
-                    values.setdefault(v, np.zeros(n, dtype=bool))[i] = True
-            self.masks[column] = values
+                    values.setdefault(v, np.zeros(n, dtype=bool))[members] = True
+            # one matrix per facet (a row per value, each value's mask a view of its row), for
+            # counting every value at once
+            self.value_matrix[column] = np.vstack(list(values.values())) if values else np.zeros((0, n), dtype=bool)
+            self.masks[column] = dict(zip(values, self.value_matrix[column]))
         self.savings = np.array([r[-1] if r[-1] is not None else np.nan for r in rows], dtype=np.float64)
         self.years = np.array([r[-2] if r[-2] is not None else np.nan for r in rows], dtype=np.float64)
         self._load_chunks(conn, vectors)
