@@ -21,7 +21,9 @@ sys.path.insert(0, str(ROOT))
 
 FILTERS = [None, {"council_types": ["district-council", "unitary-authority"]},
            {"services": ["adult-social-care", "whole-council", "central-services"], "outcome": ["succeeded"]}]
-SCORE_TOLERANCE = 1e-9
+# Scores may move in the last float32 places when queries are embedded on another number of threads
+# (about 3e-7 on the real corpus); ids, order, totals, close flags and facet counts may not move.
+SCORE_TOLERANCE = 1e-6
 
 
 def snapshot(db: Path) -> dict:
@@ -56,6 +58,7 @@ def snapshot(db: Path) -> dict:
 
 def compare(before: dict, after: dict) -> int:
     problems = 0
+    largest = 0.0
     for part in ("search", "similar"):
         missing = set(before[part]) ^ set(after[part])
         if missing:
@@ -70,8 +73,9 @@ def compare(before: dict, after: dict) -> int:
                 continue
             for field in a:
                 if field == "scores":
-                    if len(a[field]) != len(b[field]) or any(abs(x - y) > SCORE_TOLERANCE for x, y in zip(a[field], b[field])):
-                        worst = max((abs(x - y) for x, y in zip(a[field], b[field])), default=0)
+                    worst = max((abs(x - y) for x, y in zip(a[field], b[field])), default=0)
+                    largest = max(largest, worst)
+                    if len(a[field]) != len(b[field]) or worst > SCORE_TOLERANCE:
                         print(f"{key}: scores differ (largest {worst:.2e})")
                         problems += 1
                 elif a[field] != b.get(field):
@@ -79,7 +83,8 @@ def compare(before: dict, after: dict) -> int:
                     problems += 1
     searches = len(before["search"])
     print(f"{searches} searches and {len(before['similar'])} similar-case lists compared: "
-          f"{'identical' if not problems else f'{problems} difference(s)'}")
+          f"{'identical' if not problems else f'{problems} difference(s)'} (ids, order, totals, close flags, facet "
+          f"counts, passages; largest score difference {largest:.1e}, allowed {SCORE_TOLERANCE:.0e})")
     return 1 if problems else 0
 
 
