@@ -252,25 +252,41 @@ def _write_embeddings(db, parts, old_db: Path, embedder: Embedder, progress: boo
 
 def _write_vector_blocks(db) -> None:
     """A float16 copy of each collection's chunk vectors in the order search holds them (documents by
-    rowid, a document's chunks by rowid), VECTOR_BLOCK chunks to a row: a large corpus opens in a
-    few large reads at half the memory; search re-scores its candidates from the float32 vectors."""
+    rowid, a document's chunks by rowid), VECTOR_BLOCK chunks to a row, and of each document's
+    normalised mean vector (collection '<name>:documents'): a large corpus opens in a few large
+    reads at half the memory; search re-scores its candidates from the float32 vectors."""
     db.execute("drop table if exists vector_blocks")
     db["vector_blocks"].create({"collection": str, "block": int, "docs": bytes, "chunks": bytes, "vectors": bytes},
                                pk=("collection", "block"))
+
+    def write(collection: str, block: int, docs: np.ndarray, chunks: np.ndarray, vectors: np.ndarray) -> None:
+        db["vector_blocks"].insert({"collection": collection, "block": block, "docs": docs.astype(np.int64).tobytes(),
+                                    "chunks": chunks.astype(np.int64).tobytes(),
+                                    "vectors": vectors.astype(np.float16).tobytes()})
+
     for collection, key in (("cases", "case_id"), ("lessons", "lesson_id")):
         rows = db.execute(f"select d.rowid, k.rowid, k.vector from chunks k join {collection} d on d.id = k.{key} "
-                          "order by d.rowid, k.rowid")
-        block = 0
-        while True:
-            part = rows.fetchmany(VECTOR_BLOCK)
-            if not part:
-                break
-            vectors = np.frombuffer(b"".join(r[2] for r in part), dtype=np.float32).astype(np.float16)
-            db["vector_blocks"].insert({"collection": collection, "block": block,
-                                        "docs": np.array([r[0] for r in part], dtype=np.int64).tobytes(),
-                                        "chunks": np.array([r[1] for r in part], dtype=np.int64).tobytes(),
-                                        "vectors": vectors.tobytes()})
-            block += 1
+                          "order by d.rowid, k.rowid").fetchall()
+        doc_ids: list[np.ndarray] = []
+        sums: list[np.ndarray] = []
+        for block, start in enumerate(range(0, len(rows), VECTOR_BLOCK)):
+            part = rows[start:start + VECTOR_BLOCK]
+            docs = np.array([r[0] for r in part], dtype=np.int64)
+            vectors = np.frombuffer(b"".join(r[2] for r in part), dtype=np.float32).reshape(len(part), -1)
+            write(collection, block, docs, np.array([r[1] for r in part], dtype=np.int64), vectors)
+            firsts = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
+            part_sums = np.add.reduceat(vectors, firsts, axis=0)
+            if doc_ids and doc_ids[-1][-1] == docs[0]:  # a document split between two blocks
+                sums[-1][-1] += part_sums[0]
+                firsts, part_sums = firsts[1:], part_sums[1:]
+            doc_ids.append(docs[firsts])
+            sums.append(part_sums)
+        if sums:
+            docs, means = np.concatenate(doc_ids), np.vstack(sums)
+            means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+            for block, start in enumerate(range(0, len(docs), VECTOR_BLOCK)):
+                write(f"{collection}:documents", block, docs[start:start + VECTOR_BLOCK], docs[start:start + VECTOR_BLOCK],
+                      means[start:start + VECTOR_BLOCK])
 
 
 def _tag_matrix(db, ids: list[str], columns: list[str]) -> tuple[np.ndarray, list[tuple[str, str]]]:

@@ -103,7 +103,15 @@ class DocumentIndex:
         # reduceat needs the first chunk of each document that has chunks
         self.doc_with_chunks, self.chunk_start, self.chunk_count = np.unique(self.chunk_doc, return_index=True,
                                                                              return_counts=True)
-        self.doc_vectors = self.mean_vectors(self.vectors, self.chunk_start)
+        if self.precision == "float16":
+            # the build's float16 copy of the documents' mean vectors (numpy's float16 sums are slow)
+            parts = [np.frombuffer(r[0], dtype=np.float16) for r in conn.execute(
+                "select vectors from vector_blocks where collection = ? order by block", [f"{self.target}:documents"])]
+            self.doc_vectors = (np.concatenate(parts) if parts else np.zeros(0, np.float16)).reshape(-1, self.dims)
+            if len(self.doc_vectors) != len(self.doc_with_chunks):
+                raise sqlite3.OperationalError("vector_blocks holds no mean vector for some documents")
+        else:
+            self.doc_vectors = self.mean_vectors(self.vectors, self.chunk_start)
 
     @staticmethod
     def mean_vectors(vectors: np.ndarray, starts: np.ndarray) -> np.ndarray:
