@@ -36,6 +36,8 @@ PHRASE_CACHE_BYTES = 64 * 2**20  # each query word's matches and BM25 terms, kep
 VECTORS = ("auto", "exact", "float16")
 EXACT_CHUNKS = 250_000
 RESCORE = 100
+SCANS_KEPT = 8  # float16 scans kept for the refining pass (a few MB each at 100,000 cases)
+RESCORE_PAGES = 2000  # an export beyond this many results is ordered by float16 cosines after them
 # Who belongs to the result set (decided before any filter, so facet counts are exact): in keyword
 # mode, documents with at least half the query's informative words (a "minimum should match") or
 # one of its adjacent word pairs as a phrase, or any word when none has that many; in semantic
@@ -182,6 +184,7 @@ class Engine:
         self._indexes: dict[str, DocumentIndex] = {}
         self._query_vectors: dict[str, np.ndarray] = {}
         self._phrases: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        self._scans: dict[tuple[str, bytes], tuple[np.ndarray, np.ndarray]] = {}
         self._phrase_bytes = 0
         self._lock = threading.Lock()
         # An empty FTS5 table with the corpus's tokenizer: it stems query words the way the index did.
@@ -428,8 +431,21 @@ class Engine:
         if len(qv) != col.dims:
             raise QueryError(f"the query model gives {len(qv)} dimensions but the database holds {col.dims}; "
                              "rebuild with the same model")
-        sims = self._scan(col.vectors, qv)
-        whole = self._scan(col.doc_vectors, qv)
+        if col.precision == "float16":
+            # the refining pass (_refine) scans again with the same vector: keep the last few scans
+            key = (col.target, qv.tobytes())
+            with self._lock:
+                scanned = self._scans.pop(key, None)
+            if scanned is None:
+                scanned = (self._scan(col.vectors, qv), self._scan(col.doc_vectors, qv))
+            with self._lock:
+                self._scans[key] = scanned
+                while len(self._scans) > SCANS_KEPT:
+                    self._scans.pop(next(iter(self._scans)))
+            sims, whole = scanned[0].copy(), scanned[1].copy()
+        else:
+            sims = self._scan(col.vectors, qv)
+            whole = self._scan(col.doc_vectors, qv)
         if exact is not None and exact[1] is not None and len(exact[1]):
             at, chunks, vectors, means = exact
             sims[chunks] = vectors @ qv
@@ -525,7 +541,7 @@ class Engine:
             shown &= mask
         ranked = self._sorted(col, np.flatnonzero(shown), ranking, sort)
         if ranking.approximate:
-            ranking = self._refine(col, query, terms, mode, ranking, ranked[:offset + limit])
+            ranking = self._refine(col, query, terms, mode, ranking, ranked[:min(offset + limit, RESCORE_PAGES)])
             ranked = self._sorted(col, np.flatnonzero(shown), ranking, sort)
         stems = query_stems(terms)
         results = [self._result(col, int(i), ranking, terms, stems) for i in ranked[offset: offset + limit]]
