@@ -65,6 +65,7 @@ def main():
         engine._query_vectors.clear()
         engine._phrases.clear()
         engine._phrase_bytes = 0
+        engine._scans.clear()
 
     engine.search(queries[0], target=target)  # first call into the model
     clear()
