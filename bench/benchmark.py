@@ -192,7 +192,12 @@ def main():
     parser.add_argument("--clients", type=int, nargs="*", default=[4, 8, 16])
     parser.add_argument("--requests", type=int, default=240, help="requests per server run")
     parser.add_argument("--workdir", type=Path, help="keep the corpora here (default: a temporary folder)")
+    parser.add_argument("--server-only", action="store_true", help="only the server figures, on --real-db")
     args = parser.parse_args()
+    if args.server_only:
+        print(f"Server on {args.real_db} (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+        server(args.real_db, [q["query"] for q in load_queries()], args.clients, args.requests)
+        return
     tmp = None
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=True)
