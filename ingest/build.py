@@ -349,19 +349,28 @@ class _Similarity:
         return np.vstack(ids), np.vstack(values)
 
     def lists(self, rows: np.ndarray, hub: np.ndarray, candidates: np.ndarray, raw: np.ndarray):
-        """Each row's best SIMILAR_PER_CASE by CSLS: (row, [(column, score)])."""
+        """Each row's best SIMILAR_PER_CASE by CSLS: (row, [(column, score)]). Rows whose candidates
+        cannot vouch for their list (near-duplicates crowd them out) are scored against every case,
+        a block at a time."""
         lowest_hub = hub.min()
+        again = []
         for n, row in enumerate(rows):
             cand, value = candidates[n], raw[n]
             csls = value - 0.5 * (hub[row] + hub[cand])
             order = np.argsort(-csls, kind="stable")[:self.k]
             bound = value[-1] - 0.5 * (hub[row] + lowest_hub)
             if len(cand) < self.n - 1 and csls[order[-1]] <= bound:
-                full = _raw_scores(self.vectors, self.tags, np.array([row]))[0] - 0.5 * (hub[row] + hub)
-                cand, csls = _top(full[None, :], self.k)
-                cand, csls = cand[0], csls[0]
-                order = np.arange(len(cand))
+                again.append(row)
+                continue
             yield row, [(int(cand[o]), float(csls[o])) for o in order]
+        again = np.array(again, dtype=np.int64)
+        for start in range(0, len(again), BLOCK):
+            block = again[start:start + BLOCK]
+            scores = _raw_scores(self.vectors, self.tags, block)
+            scores -= 0.5 * (hub[block, None] + hub[None, :])
+            top, value = _top(scores, self.k)
+            for row, cand, csls in zip(block, top, value):
+                yield row, [(int(c), float(v)) for c, v in zip(cand, csls)]
 
 
 def _case_matrices(db) -> tuple[list[str], np.ndarray, np.ndarray]:
