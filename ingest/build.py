@@ -38,7 +38,6 @@ SIMILAR_PER_CASE = 5
 SIMILAR_TAG_WEIGHT = 0.4
 SIMILAR_HUB = 5
 VECTOR_BLOCK = 8192  # chunks to a row of vector_blocks
-SIMILAR_CANDIDATES = 32  # raw scores kept per case before CSLS (see _Similarity)
 BLOCK = 1024  # rows at a time: the full case-by-case matrix would not fit in memory at 100,000 cases
 
 
@@ -326,13 +325,12 @@ def _top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _Similarity:
-    """Cases like mine over the cases' mean vectors and tag vectors (see SIMILAR_TAG_WEIGHT).
-
-    One pass over blocks of rows keeps each case's SIMILAR_CANDIDATES best raw scores: its hub term
-    (the mean of its SIMILAR_HUB best) and, after CSLS, its SIMILAR_PER_CASE best. A case outside a
-    row's candidates scores at most the last candidate's raw score less half the row's hub and half
-    the smallest hub of any case; a row whose fifth best is below that bound is scored against every
-    case, so the lists are exactly those of scoring all pairs."""
+    """Cases like mine over the cases' mean vectors and tag vectors (see SIMILAR_TAG_WEIGHT), for any
+    subset of rows, in blocks of BLOCK rows against every case: the raw scores' SIMILAR_HUB best (a
+    case's hub term, kept so a later build can tell whether a change moved it), then each row's
+    SIMILAR_PER_CASE best after CSLS. Scoring every pair is exact; on near-duplicate corpora a
+    bound from a few candidates saves little (tried: most rows fall back to every pair), so the
+    saving is in scoring only the rows a change can affect (_affected)."""
 
     def __init__(self, vectors: np.ndarray, tags: np.ndarray):
         self.vectors, self.tags = vectors, tags
@@ -341,36 +339,23 @@ class _Similarity:
         self.k = min(SIMILAR_PER_CASE, self.n - 1)
 
     def raw_top(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        ids, values = [], []
+        """Each row's SIMILAR_HUB best raw scores (columns and scores, best first)."""
+        ids, values = [np.zeros((0, self.hub_k), np.int64)], [np.zeros((0, self.hub_k), np.float32)]
         for start in range(0, len(rows), BLOCK):
-            top, value = _top(_raw_scores(self.vectors, self.tags, rows[start:start + BLOCK]), SIMILAR_CANDIDATES)
+            top, value = _top(_raw_scores(self.vectors, self.tags, rows[start:start + BLOCK]), self.hub_k)
             ids.append(top)
             values.append(value)
         return np.vstack(ids), np.vstack(values)
 
-    def lists(self, rows: np.ndarray, hub: np.ndarray, candidates: np.ndarray, raw: np.ndarray):
-        """Each row's best SIMILAR_PER_CASE by CSLS: (row, [(column, score)]). Rows whose candidates
-        cannot vouch for their list (near-duplicates crowd them out) are scored against every case,
-        a block at a time."""
-        lowest_hub = hub.min()
-        again = []
-        for n, row in enumerate(rows):
-            cand, value = candidates[n], raw[n]
-            csls = value - 0.5 * (hub[row] + hub[cand])
-            order = np.argsort(-csls, kind="stable")[:self.k]
-            bound = value[-1] - 0.5 * (hub[row] + lowest_hub)
-            if len(cand) < self.n - 1 and csls[order[-1]] <= bound:
-                again.append(row)
-                continue
-            yield row, [(int(cand[o]), float(csls[o])) for o in order]
-        again = np.array(again, dtype=np.int64)
-        for start in range(0, len(again), BLOCK):
-            block = again[start:start + BLOCK]
+    def lists(self, rows: np.ndarray, hub: np.ndarray):
+        """Each row's best SIMILAR_PER_CASE by CSLS: (row, [(column, score)])."""
+        for start in range(0, len(rows), BLOCK):
+            block = rows[start:start + BLOCK]
             scores = _raw_scores(self.vectors, self.tags, block)
             scores -= 0.5 * (hub[block, None] + hub[None, :])
             top, value = _top(scores, self.k)
             for row, cand, csls in zip(block, top, value):
-                yield row, [(int(c), float(v)) for c, v in zip(cand, csls)]
+                yield int(row), [(int(c), float(v)) for c, v in zip(cand, csls)]
 
 
 def _case_matrices(db) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -442,7 +427,7 @@ def _affected(ids, vectors, tags, old, sim: _Similarity) -> tuple[np.ndarray, di
             hub_rows.add(n)
     moved = np.array(sorted(hub_rows))
     _, raw = sim.raw_top(moved)
-    hub[moved] = raw[:, :sim.hub_k].mean(axis=1)
+    hub[moved] = raw.mean(axis=1)
     # lists that can change: those holding a moved case, and those a moved case now enters
     lists = old[4]
     fifth = np.array([lists[i][-1]["score"] if lists.get(i) else -np.inf for i in ids])
@@ -477,22 +462,22 @@ def _write_similar(db, old_db: Path, basis: str) -> int:
     if found is None:
         rows = np.arange(len(ids))
         candidates, raw = sim.raw_top(rows)
-        hub = raw[:, :sim.hub_k].mean(axis=1)
+        hub = raw.mean(axis=1)
     else:
         rows, hub = found
-        candidates, raw = sim.raw_top(rows) if len(rows) else (np.zeros((0, 0), int), np.zeros((0, 0)))
+        candidates, raw = sim.raw_top(rows)
     reasons = _reasons(db, ids)
     labels = {f["column"]: f for f in facet_catalogue()}
     out, state = [], []
     computed = set()
-    for row, best in sim.lists(rows, hub, candidates, raw):
+    for row, best in sim.lists(rows, hub):
         mine = ids[row]
         computed.add(mine)
         out.extend({"case_id": mine, "similar_id": ids[b], "rank": n + 1, "score": round(score, 4),
                     "reason": _reason(reasons[mine], reasons[ids[b]], labels)} for n, (b, score) in enumerate(best))
     for n, row in enumerate(rows):
         state.append({"case_id": ids[row], "hub": float(hub[row]),
-                      "raw_top": json.dumps([[ids[c], float(v)] for c, v in zip(candidates[n][:sim.hub_k], raw[n][:sim.hub_k])])})
+                      "raw_top": json.dumps([[ids[c], float(v)] for c, v in zip(candidates[n], raw[n])])})
     if found is not None:
         old_state = old[3]
         for n, case_id in enumerate(ids):

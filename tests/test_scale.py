@@ -23,7 +23,7 @@ def _all_pairs(vectors, tags, k=5, hub_k=5):
     return [list(np.argsort(-row, kind="stable")[:k]) for row in csls]
 
 
-def test_similar_from_candidates_equals_all_pairs(monkeypatch):
+def test_similar_in_blocks_equals_the_formula_over_every_pair(monkeypatch):
     rng = np.random.default_rng(3)
     # clustered vectors with a few hubs near everything, so CSLS reorders lists
     centres = rng.normal(size=(6, 32))
@@ -33,14 +33,15 @@ def test_similar_from_candidates_equals_all_pairs(monkeypatch):
     tags = (rng.random((400, 12)) < 0.2).astype(np.float32)
     tags /= np.maximum(np.linalg.norm(tags, axis=1, keepdims=True), 1e-9)
     expected = _all_pairs(vectors, tags)
-    for candidates in (32, 6):  # 6: many rows fail the bound and are scored against every case
-        monkeypatch.setattr(build_module, "SIMILAR_CANDIDATES", candidates)
-        sim = _Similarity(vectors, tags)
-        rows = np.arange(len(vectors))
-        found, raw = sim.raw_top(rows)
-        hub = raw[:, :sim.hub_k].mean(axis=1)
-        got = {row: [c for c, _ in best] for row, best in sim.lists(rows, hub, found, raw)}
-        assert [got[r] for r in rows] == [[int(c) for c in e] for e in expected]
+    monkeypatch.setattr(build_module, "BLOCK", 64)  # several blocks
+    sim = _Similarity(vectors, tags)
+    rows = np.arange(len(vectors))
+    _, raw = sim.raw_top(rows)
+    got = dict(sim.lists(rows, raw.mean(axis=1)))
+    assert [[c for c, _ in got[r]] for r in rows] == [[int(c) for c in e] for e in expected]
+    # a subset of rows gets the same lists as when every row is scored
+    some = rows[::7]
+    assert dict(sim.lists(some, raw.mean(axis=1))) == {int(r): got[r] for r in some}
 
 
 @pytest.fixture
