@@ -134,20 +134,19 @@ def load(urls: list[str], clients: int, requests: int) -> tuple[float, list[floa
 
 
 def server(db: Path, queries: list[str], clients: list[int], requests: int) -> None:
-    """The search page under load from `clients` threads. Two workloads: every request a query not
-    seen before (each is embedded), and a reader's session (a query, then a facet click and the
-    second page of the same query, whose vector is cached)."""
-    with running_server(db) as (base, proc):
-        page = lambda **p: f"{base}/-/search?" + urllib.parse.urlencode(p)
-        urllib.request.urlopen(page(q="ready"), timeout=120).read()
-        first = [page(q=q) for q in queries]
-        session = [u for q in queries for u in (page(q=q), page(q=q, council_types="district-council"), page(q=q, page=2))]
-        offset = 0
-        for c in clients:
-            for label, urls in (("new queries", first), ("reader sessions", session)):
-                urls = urls[offset:] + urls[:offset]  # each run starts at queries the server has not seen
-                offset = (offset + requests) % len(queries)
-                rate, times, errors = load(urls, c, requests)
+    """The search page under load from `clients` threads, a fresh server for each number of clients.
+    Two workloads: every query once, none seen before (each is embedded, its words looked up), then
+    readers' sessions (a query, a facet click and the second page, the last two with its vector
+    cached), `requests` requests."""
+    for c in clients:
+        with running_server(db) as (base, proc):
+            page = lambda **p: f"{base}/-/search?" + urllib.parse.urlencode(p)
+            urllib.request.urlopen(page(q="ready"), timeout=120).read()
+            sessions = [u for q in queries for u in (page(q=q), page(q=q, council_types="district-council"),
+                                                       page(q=q, page=2))]
+            for label, urls, n in (("new queries", [page(q=q) for q in queries], len(queries)),
+                                   ("reader sessions", sessions, requests)):
+                rate, times, errors = load(urls, c, n)
                 print(f"  server, {label:<15} {c:>2} clients: {rate:5.1f} req/s, p50 {statistics.median(times):4.0f} ms, "
                       f"p95 {pct(times, 95):4.0f} ms, p99 {pct(times, 99):4.0f} ms, errors {errors}; "
                       f"server RSS {rss_mb(proc.pid):.0f} MB")
