@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -64,9 +65,11 @@ def headline_saving(figures: list[dict]) -> str | None:
     best = min(savings, key=lambda f: ({"achieved": 0}.get(f["status"], 1), not f["per_year"], -f["amount"]), default=None)
     if best is None:
         return None
-    period = "a year" if best["per_year"] else best["period"]
+    # the period as printed, without the notes some carry in brackets ("2013/14 (£ millions, table)")
+    printed = re.sub(r"\s*\(.*\)\s*$", "", best["period"]).strip() or best["period"]
+    period = "a year" if best["per_year"] else printed
     status = load_vocabularies()["figure_statuses"].label_of(best["status"]).lower()
-    return f"{_money(best['amount'])} {period}, {status}" + (f" ({best['period']})" if best["per_year"] else "")
+    return f"{_money(best['amount'])} {period}, {status}" + (f" ({printed})" if best["per_year"] else "")
 
 
 def _row(table: Table, obj: dict, computed: dict, facet_source: dict | None = None) -> dict:

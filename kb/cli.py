@@ -82,10 +82,11 @@ def serve_cmd(db_path, host, port):
     """Serve the database with Datasette (read-only, with time limits) on HOST:PORT."""
     import os
 
-    from .site import serve_args
+    from .site import pin, serve_args
 
-    # exec, not a child process: signals (and a test's terminate()) reach Datasette itself
-    os.execv(sys.executable, [sys.executable, "-m", "datasette", *serve_args(db_path, host, port)])
+    # exec, not a child process: signals (and a test's terminate()) reach Datasette itself; the
+    # process keeps its id, so the pinned link is found stale once the server has stopped
+    os.execv(sys.executable, [sys.executable, "-m", "datasette", *serve_args(pin(db_path), host, port)])
 
 
 def _facet_options(func):

@@ -23,7 +23,10 @@ MODES = ("hybrid", "keyword", "semantic")
 TARGETS = ("cases", "lessons")
 MAX_QUERY_CHARS = 1000
 MAX_LIMIT = 200
+EXPORT_LIMIT = 100_000  # an export returns every result
+SORTS = ("relevance", "saving", "year")
 RRF_K = 60
+QUERY_CACHE = 1024  # query vectors kept, so a facet click or a page turn does not embed again
 # Who belongs to the result set (which the facet counts cover): in keyword mode, documents with at
 # least half the query's informative words (a "minimum should match") or one of its adjacent word
 # pairs as a phrase; in semantic mode, the nearest
@@ -32,6 +35,8 @@ SEMANTIC_THRESHOLD = 0.35
 SEMANTIC_NEIGHBOURS = 10
 # Query words found in more than this share of the documents are set aside (see Engine.informative).
 COMMON_TERM_SHARE = 0.5
+# A result is a close match when its score is at least this share of the best one's.
+CLOSE_SHARE = 0.8
 
 
 def reciprocal_rank_fusion(orders: list[np.ndarray], n: int, k: int = RRF_K) -> np.ndarray:
@@ -40,6 +45,36 @@ def reciprocal_rank_fusion(orders: list[np.ndarray], n: int, k: int = RRF_K) -> 
     for order in orders:
         scores[order] += 1.0 / (k + np.arange(1, len(order) + 1))
     return scores
+
+
+def close_matches(scores: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """Which members are close matches (see CLOSE_SHARE): those scoring near the best."""
+    close = np.zeros(len(scores), dtype=bool)
+    if members.any():
+        best = np.nanmax(np.where(members, scores, np.nan))
+        close = members & (np.nan_to_num(scores, nan=-np.inf) >= CLOSE_SHARE * best)
+    return close
+
+
+@dataclass
+class Ranking:
+    """Every document's place for one query, before any filter."""
+    scores: np.ndarray          # higher is better; NaN outside the result set
+    members: np.ndarray         # in the result set
+    close: np.ndarray           # close matches (a subset of members)
+    keyword: np.ndarray         # keyword score, NaN where no query word matched
+    semantic: np.ndarray        # best-passage cosine, NaN without passages
+    sims: np.ndarray | None = None  # every passage's cosine
+
+    @classmethod
+    def everything(cls, n: int) -> "Ranking":
+        nothing = np.full(n, np.nan)
+        return cls(np.zeros(n), np.ones(n, bool), np.zeros(n, bool), nothing, nothing)
+
+    @classmethod
+    def nothing(cls, n: int) -> "Ranking":
+        nothing = np.full(n, np.nan)
+        return cls(nothing, np.zeros(n, bool), np.zeros(n, bool), nothing, nothing)
 
 
 class QueryError(ValueError):
@@ -56,12 +91,14 @@ class Result:
     matched_by: list[str]
     case_id: str | None = None
     source_id: str | None = None
+    close: bool = False
+    card: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "title": self.title, "score": round(self.score, 6), "passage": self.passage,
-                "passage_html": self.passage_html, "matched_by": self.matched_by,
+        return {"id": self.id, "title": self.title, "score": round(self.score, 6), "close": self.close,
+                "passage": self.passage, "passage_html": self.passage_html, "matched_by": self.matched_by,
                 **({"case_id": self.case_id} if self.case_id else {}),
-                **({"source_id": self.source_id} if self.source_id else {})}
+                **({"source_id": self.source_id} if self.source_id else {}), "card": self.card}
 
 
 @dataclass
@@ -73,6 +110,9 @@ class SearchResponse:
     total: int
     facet_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     rule: str = ""
+    close_total: int = 0
+    browse: bool = False
+    sort: str = "relevance"
 
 
 class Engine:
@@ -81,6 +121,7 @@ class Engine:
         self.conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, check_same_thread=False)
         self._embedder = embedder
         self._indexes: dict[str, DocumentIndex] = {}
+        self._query_vectors: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
         # An empty FTS5 table with the corpus's tokenizer: it stems query words the way the index did.
         self._stemmer = sqlite3.connect(":memory:", check_same_thread=False)
@@ -139,23 +180,35 @@ class Engine:
             clean[column] = out
         return clean
 
-    def filter_mask(self, col: DocumentIndex, filters, min_savings, max_savings) -> np.ndarray:
+    @staticmethod
+    def _any_of(col: DocumentIndex, column: str, values: list[str]) -> np.ndarray:
+        found = np.zeros(len(col.ids), dtype=bool)
+        for value in values:
+            mask = col.masks[column].get(value)
+            if mask is not None:
+                found |= mask
+        return found
+
+    @staticmethod
+    def savings_mask(col: DocumentIndex, min_savings: float | None, max_savings: float | None) -> np.ndarray:
         mask = np.ones(len(col.ids), dtype=bool)
-        for column, values in filters.items():
-            any_of = np.zeros(len(col.ids), dtype=bool)
-            for value in values:
-                found = col.masks[column].get(value)
-                if found is not None:
-                    any_of |= found
-            mask &= any_of
-        if min_savings is not None or max_savings is not None:
-            if min_savings is not None and max_savings is not None and min_savings > max_savings:
-                raise QueryError(f"minimum savings £{min_savings:,.0f} is above the maximum £{max_savings:,.0f}; swap them")
-            with np.errstate(invalid="ignore"):
-                if min_savings is not None:
-                    mask &= col.savings >= min_savings
-                if max_savings is not None:
-                    mask &= col.savings <= max_savings
+        for bound in (min_savings, max_savings):
+            if bound is not None and not np.isfinite(bound):
+                raise QueryError(f"a savings bound must be a finite number of pounds, not {bound}")
+        if min_savings is not None and max_savings is not None and min_savings > max_savings:
+            raise QueryError(f"minimum savings £{min_savings:,.0f} is above the maximum £{max_savings:,.0f}; swap them")
+        with np.errstate(invalid="ignore"):
+            if min_savings is not None:
+                mask &= col.savings >= min_savings
+            if max_savings is not None:
+                mask &= col.savings <= max_savings
+        return mask
+
+    def filter_mask(self, col: DocumentIndex, filters, min_savings=None, max_savings=None) -> np.ndarray:
+        """The documents passing every filter (values of one facet OR-ed, facets AND-ed)."""
+        mask = self.savings_mask(col, min_savings, max_savings)
+        for column, values in self.check_filters(filters).items():
+            mask &= self._any_of(col, column, values)
         return mask
 
     # -- rankers ------------------------------------------------------------------------------
@@ -180,8 +233,7 @@ class Engine:
         kept = [t for k, t in enumerate(terms) if max((counts.get(s, 0) for s in by_term.get(k, [])), default=0) <= limit]
         return kept or terms
 
-    def keyword_scores(self, col: DocumentIndex, terms: list[str], mask: np.ndarray,
-                       phrases: list[str] = ()) -> tuple[np.ndarray, np.ndarray]:
+    def keyword_scores(self, col: DocumentIndex, terms: list[str], phrases: list[str] = ()) -> tuple[np.ndarray, np.ndarray]:
         """BM25 over an OR of the informative terms and the query's word pairs as phrases (NaN where
         nothing matches), and which documents match at least half of the terms or one of the pairs."""
         n = len(col.ids)
@@ -195,7 +247,6 @@ class Engine:
         rows = np.array(self.conn.execute(sql, [" OR ".join(quoted + paired)]).fetchall(), dtype=np.float64).reshape(-1, 2)
         docs = col.rowid_to_index[rows[:, 0].astype(np.int64)]
         scores[docs] = rows[:, 1]
-        scores[~mask] = np.nan
         matched = ~np.isnan(scores)
         need = max(1, len(terms) // 2)
         if need == 1:
@@ -213,18 +264,28 @@ class Engine:
                           dtype=np.int64).reshape(-1)
         return col.rowid_to_index[rowids]
 
-    def semantic_scores(self, col: DocumentIndex, query: str, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Best-chunk cosine per document (NaN outside the mask or without chunks), and every chunk's."""
+    def query_vector(self, query: str) -> np.ndarray:
+        with self._lock:
+            cached = self._query_vectors.get(query)
+        if cached is None:
+            cached = self.embedder.encode([query])[0]
+            with self._lock:
+                if len(self._query_vectors) >= QUERY_CACHE:
+                    self._query_vectors.pop(next(iter(self._query_vectors)))
+                self._query_vectors[query] = cached
+        return cached
+
+    def semantic_scores(self, col: DocumentIndex, query: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """Best-chunk cosine per document (NaN without chunks), and every chunk's."""
         scores = np.full(len(col.ids), np.nan)
         if not len(col.vectors):
             return scores, None
-        qv = self.embedder.encode([query])[0]
+        qv = self.query_vector(query)
         if len(qv) != col.dims:
             raise QueryError(f"the query model gives {len(qv)} dimensions but the database holds {col.dims}; "
                              "rebuild with the same model")
         sims = col.vectors @ qv
         scores[col.doc_with_chunks] = np.maximum.reduceat(sims, col.chunk_start)
-        scores[~mask] = np.nan
         return scores, sims
 
     @staticmethod
@@ -236,7 +297,11 @@ class Engine:
     # -- the one entry point --------------------------------------------------------------------
     def search(self, query: str, mode: str = "hybrid", target: str = "cases", filters=None,
                min_savings: float | None = None, max_savings: float | None = None, limit: int = 10,
-               offset: int = 0, with_facets: bool = False) -> SearchResponse:
+               offset: int = 0, with_facets: bool = False, sort: str | None = None) -> SearchResponse:
+        """Documents matching the query (every document when there is none), filtered, sorted, one page.
+
+        Who is in the result set does not depend on the filters: a filter only keeps some of them, so
+        the count beside a facet value is exactly what ticking it shows (see _facet_counts)."""
         query = (query or "").strip()
         if mode not in MODES:
             raise QueryError(f"unknown mode '{mode}'; use one of {', '.join(MODES)}")
@@ -244,24 +309,64 @@ class Engine:
             raise QueryError(f"unknown target '{target}'; use cases or lessons")
         if len(query) > MAX_QUERY_CHARS:
             raise QueryError(f"query is {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,} - shorten it to the key words")
-        if not 1 <= limit <= MAX_LIMIT:
+        if not 1 <= limit <= EXPORT_LIMIT:
             raise QueryError(f"limit must be between 1 and {MAX_LIMIT}")
+        browse = not query
+        sort = sort or ("saving" if browse and target == "cases" else "relevance" if not browse else "year")
+        if sort not in SORTS:
+            raise QueryError(f"unknown sort '{sort}'; use one of {', '.join(SORTS)}")
         col = self.index(target)
         filters = self.check_filters(filters)
-        mask = self.filter_mask(col, filters, min_savings, max_savings)
+        by_facet = {column: self._any_of(col, column, values) for column, values in filters.items()}
+        in_range = self.savings_mask(col, min_savings, max_savings)
+        n = len(col.ids)
         terms = terms_of(query)
+        if browse:
+            ranking = Ranking.everything(n)
+        elif mode == "keyword" and not terms:
+            ranking = Ranking.nothing(n)
+        else:
+            ranking = self.rank(col, query, terms, mode)
+        shown = ranking.members & in_range
+        for mask in by_facet.values():
+            shown &= mask
+        ranked = self._sorted(col, np.flatnonzero(shown), ranking, sort)
+        stems = query_stems(terms)
+        results = [self._result(col, int(i), ranking, terms, stems) for i in ranked[offset: offset + limit]]
+        self._add_cards(col, results)
+        counts = self._facet_counts(col, ranking.members & in_range, by_facet) if with_facets else {}
+        return SearchResponse(query, mode, target, results, int(shown.sum()), counts, self._rule(mode, browse),
+                              int((shown & ranking.close).sum()), browse, sort)
+
+    @staticmethod
+    def _rule(mode: str, browse: bool) -> str:
+        if browse:
+            return "Every document that passes the filters (values of one facet OR-ed, facets AND-ed)."
         near = f"the {SEMANTIC_NEIGHBOURS} nearest in meaning plus any with a passage at least {SEMANTIC_THRESHOLD} similar"
         words = ("at least half of the query's words (leaving out words found in most documents) "
                  "or two of its words side by side")
         rule = {"keyword": f"documents containing {words}", "semantic": near,
                 "hybrid": f"documents containing {words}, and {near}"}[mode]
-        rule = f"Result set: {rule}, among those passing every filter (values of one facet OR-ed, facets AND-ed)."
+        return f"Result set: {rule}; then the filters keep those passing every one (values of one facet OR-ed, facets AND-ed)."
+
+    def _sorted(self, col: DocumentIndex, ranked: np.ndarray, ranking: "Ranking", sort: str) -> np.ndarray:
+        """Close matches first, then by the sort: relevance, achieved yearly saving or start year
+        (missing values last), ties by relevance then document order."""
+        score = np.nan_to_num(ranking.scores[ranked], nan=-np.inf)
+        keys = [ranked, -score]
+        if sort == "saving":
+            keys.append(-np.nan_to_num(col.savings[ranked], nan=-np.inf))
+        elif sort == "year":
+            keys.append(-np.nan_to_num(col.years[ranked], nan=-np.inf))
+        keys.append(~ranking.close[ranked])
+        return ranked[np.lexsort(keys)]
+
+    def rank(self, col: DocumentIndex, query: str, terms: list[str], mode: str) -> "Ranking":
+        """Scores, result-set membership and close matches for every document, before any filter."""
         n = len(col.ids)
-        if not query or (mode == "keyword" and not terms):
-            return SearchResponse(query, mode, target, [], 0, self._facet_counts(col, np.zeros(n, bool)) if with_facets else {}, rule)
-        keyword, keyword_members = (self.keyword_scores(col, terms, mask, phrases_of(query)) if mode != "semantic"
+        keyword, keyword_members = (self.keyword_scores(col, terms, phrases_of(query)) if mode != "semantic"
                                     else (np.full(n, np.nan), np.zeros(n, bool)))
-        semantic, sims = self.semantic_scores(col, query, mask) if mode != "keyword" else (np.full(n, np.nan), None)
+        semantic, sims = self.semantic_scores(col, query) if mode != "keyword" else (np.full(n, np.nan), None)
         semantic_order = self._order(semantic)
         semantic_members = np.nan_to_num(semantic, nan=-1.0) >= SEMANTIC_THRESHOLD
         semantic_members[semantic_order[:SEMANTIC_NEIGHBOURS]] = True
@@ -274,35 +379,69 @@ class Engine:
             # word pair): single incidental matches would otherwise outvote meaning.
             scores = reciprocal_rank_fusion([self._order(np.where(keyword_members, keyword, np.nan)), semantic_order], n)
             members = keyword_members | semantic_members
-        ranked = np.flatnonzero(members)
-        ranked = ranked[np.lexsort((ranked, -scores[ranked]))]
-        pattern = query_stems(terms)
-        results = [self._result(col, int(i), float(scores[i]), terms, pattern, sims, keyword, semantic)
-                   for i in ranked[offset: offset + limit]]
-        counts = self._facet_counts(col, members) if with_facets else {}
-        return SearchResponse(query, mode, target, results, int(members.sum()), counts, rule)
+        scores = np.where(members, scores, np.nan)
+        return Ranking(scores, members, close_matches(scores, members), keyword, semantic, sims)
 
-    def _result(self, col: DocumentIndex, i: int, score: float, terms, pattern, sims, keyword, semantic) -> Result:
+    def _result(self, col: DocumentIndex, i: int, ranking: "Ranking", terms, stems) -> Result:
         """The document with its best passage: most similar to the query, nudged towards passages
         that contain its words."""
         lo, hi = np.searchsorted(col.chunk_doc, [i, i + 1])
         best_text, best_value = "", -np.inf
         for c in range(lo, hi):
-            value = (float(sims[c]) if sims is not None else 0.0) + 0.15 * term_hits(col.chunk_text[c], pattern)
+            value = (float(ranking.sims[c]) if ranking.sims is not None else 0.0) + 0.15 * term_hits(col.chunk_text[c], stems)
             if value > best_value:
                 best_text, best_value = col.chunk_text[c], value
+            if ranking.sims is None and not stems:
+                break  # browsing: the first passage (the summary) will do
         title = col.title(i)
         passage = best_text[len(title) + 2:] if best_text.startswith(title + ". ") else best_text
-        matched = [m for m, arr in (("keyword", keyword), ("semantic", semantic)) if not np.isnan(arr[i])]
-        return Result(col.ids[i], title, score, passage, highlight(passage, terms), matched,
-                      case_id=col.links["case_id"][i] if col.links["case_id"] else None,
-                      source_id=col.links["source_id"][i] if col.links["source_id"] else None)
+        matched = [m for m, arr in (("keyword", ranking.keyword), ("semantic", ranking.semantic)) if not np.isnan(arr[i])]
+        score = ranking.scores[i]
+        return Result(col.ids[i], title, 0.0 if np.isnan(score) else float(score), passage, highlight(passage, terms),
+                      matched, case_id=col.links["case_id"][i] if col.links["case_id"] else None,
+                      source_id=col.links["source_id"][i] if col.links["source_id"] else None,
+                      close=bool(ranking.close[i]))
 
-    def _facet_counts(self, col: DocumentIndex, members: np.ndarray) -> dict[str, dict[str, int]]:
+    def _add_cards(self, col: DocumentIndex, results: list[Result]) -> None:
+        """What a reader compares on, for one line under each title: the case's organisations, council
+        types, regions, years, outcome and headline saving (a lesson shows its case's)."""
+        case_ids = [r.id if col.target == "cases" else r.case_id for r in results]
+        wanted = sorted({c for c in case_ids if c})
+        rows = {}
+        if wanted:
+            found = self.conn.execute(
+                f"""select id, title, organisation_names, council_types, regions, year_start, year_end, outcome,
+                    headline_saving from cases where id in ({','.join('?' * len(wanted))})""", wanted).fetchall()
+            rows = {r[0]: r for r in found}
+        label = lambda column, value: self.facets.get(column, {}).get("values", {}).get(value, {}).get("label", value)
+        source_titles = dict(self.conn.execute("select id, title from sources").fetchall())
+        for result, case_id in zip(results, case_ids):
+            row = rows.get(case_id)
+            card: dict = {}
+            if row:
+                card = {"organisations": json.loads(row[2] or "[]"),
+                        "council_types": [label("council_types", v) for v in json.loads(row[3] or "[]")],
+                        "regions": [label("regions", v) for v in json.loads(row[4] or "[]")],
+                        "year_start": row[5], "year_end": row[6], "outcome": label("outcome", row[7]),
+                        "headline_saving": row[8]}
+                if col.target != "cases":
+                    card["case_title"] = row[1]
+            if result.source_id:
+                card["source_title"] = source_titles.get(result.source_id)
+            result.card = card
+
+    def _facet_counts(self, col: DocumentIndex, members: np.ndarray, by_facet: dict[str, np.ndarray]) -> dict[str, dict[str, int]]:
+        """Disjunctive counts: beside each value of a facet, how many results there are with that value
+        under the other facets' filters only, which is what ticking it shows when none of the facet's
+        values is ticked (and what it adds to the others' when some are)."""
         counts = {}
         for column, values in col.masks.items():
-            c = {v: int((m & members).sum()) for v, m in values.items()}
-            counts[column] = dict(sorted(((v, n) for v, n in c.items() if n), key=lambda kv: (-kv[1], kv[0])))
+            others = members.copy()
+            for other, mask in by_facet.items():
+                if other != column:
+                    others &= mask
+            c = {v: int((m & others).sum()) for v, m in values.items()}
+            counts[column] = dict(sorted(((v, k) for v, k in c.items() if k), key=lambda kv: (-kv[1], kv[0])))
         return counts
 
     def similar(self, case_id: str, limit: int = 5) -> list[dict]:
