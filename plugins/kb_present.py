@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 from functools import lru_cache
 from pathlib import Path
@@ -161,6 +162,7 @@ def prepare_jinja2_environment(env):
     env.filters["money"] = money
     env.filters["short_money"] = short_money
     env.globals["kb_years"] = years
+    env.filters["clean_url"] = clean_url
 
 
 @lru_cache(maxsize=64)
@@ -178,3 +180,13 @@ def table_columns(db_path, table: str) -> tuple[str, ...]:
     """Every column a table of the database has."""
     path = Path(db_path)
     return _columns_of(str(path), path.stat().st_mtime, table)
+
+
+_NOCOL = re.compile(r"(?<=[?&])_nocol=[^&#]*(&|(?=#)|$)")
+
+
+def clean_url(url) -> str:
+    """A link without the `_nocol` arguments a table page adds for itself (see kb_tables.asgi_wrapper),
+    so addresses people copy stay short; the page adds them again when followed."""
+    out = _NOCOL.sub("", str(url))
+    return re.sub(r"[?&](?=#|$)", "", out).replace("?&", "?")
