@@ -35,7 +35,11 @@ async def compare_view(request, datasette):
                 wanted.append(case_id.strip())
     problem, suggestions = None, []
     cases = []
-    for case_id in wanted[:MOST]:
+    if len(wanted) < FEWEST:
+        problem = "Choose at least two cases to compare: tick them in the search results, or use the link on a case page."
+    elif len(wanted) > MOST:
+        problem = f"You chose {len(wanted)} cases; the comparison shows up to {MOST} side by side. Untick some and try again."
+    for case_id in wanted if problem is None else []:
         case = await pages.case_data(datasette, db, case_id)
         if case is None:
             known = [r[0] for r in (await db.execute("select id from cases")).rows]
@@ -45,10 +49,6 @@ async def compare_view(request, datasette):
             break
         case["lessons"] = [lesson["text"] for lesson in case["lessons"]]
         cases.append(case)
-    if problem is None and len(wanted) < FEWEST:
-        problem = "Choose at least two cases to compare: tick them in the search results, or use the link on a case page."
-    elif problem is None and len(wanted) > MOST:
-        problem = f"You chose {len(wanted)} cases; the comparison shows up to {MOST} side by side. Untick some and try again."
     for case in cases:
         others = [c["id"] for c in cases if c["id"] != case["id"]]
         case["remove_url"] = datasette.urls.path("/-/compare") + "?" + "&".join(f"id={i}" for i in others)
@@ -56,7 +56,7 @@ async def compare_view(request, datasette):
                "database": db.name, "search_url": datasette.urls.path("/-/search"),
                "tag_columns": [(column, title) for column, title, _ in (cases[0]["tags"] if cases else [])]}
     html = await datasette.render_template("kb_compare.html", context, request=request)
-    status = 200 if problem is None else (404 if suggestions or "no case" in (problem or "") else 400)
+    status = 200 if problem is None else 404 if problem.startswith("There is no case") else 400
     return Response.html(html, status=status)
 
 

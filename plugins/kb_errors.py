@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlencode
 
 from datasette import hookimpl
+from datasette.plugins import pm
 from datasette.utils import tilde_decode
 from datasette.utils.asgi import Base400, Response
 from datasette.views.base import DatasetteError
@@ -26,6 +27,11 @@ def _sibling(name: str):
 
 
 present = _sibling("kb_present")
+
+# This handler answers every error, page or JSON. Datasette's own would still run after it (every
+# handle_exception hook is called) and print each 404's traceback with its locals, a second a time.
+if pm.has_plugin("datasette.handle_exception"):
+    pm.unregister(name="datasette.handle_exception")
 TITLES = {404: "Page not found", 400: "That address asks for something we cannot show", 403: "Not allowed",
           500: "Something went wrong on our side"}
 
@@ -68,8 +74,7 @@ async def _suggestions(datasette, request, message: str) -> list[dict]:
 
 @hookimpl(tryfirst=True)
 def handle_exception(datasette, request, exception):
-    if request.path.split("?")[0].endswith(".json"):
-        return None  # Datasette's own JSON error
+    as_json = request.path.split("?")[0].endswith(".json")
 
     async def inner():
         if isinstance(exception, Base400):
@@ -92,6 +97,9 @@ def handle_exception(datasette, request, exception):
         if status == 400 and message.startswith(("no such column", "Cannot sort table by")):
             asked = message.split(":", 1)[-1].strip() if ":" in message else message.rsplit(" ", 1)[-1]
             message = f"This table has no column called \u201c{asked}\u201d to filter, sort or count by."
+        if as_json:  # Datasette's JSON error shape, with the status and words fixed as above
+            return Response.json({"ok": False, "error": message, "status": status, "title": TITLES.get(status)},
+                                 status=status)
         context = {"status": status, "title": TITLES.get(status, f"Error {status}"), "error": message,
                    "suggestions": await _suggestions(datasette, request, raw) if status in (400, 404) else [],
                    "kb_database": getattr(present.kb_database(datasette), "name", None)}

@@ -163,6 +163,7 @@ def prepare_jinja2_environment(env):
     env.filters["short_money"] = short_money
     env.globals["kb_years"] = years
     env.filters["clean_url"] = clean_url
+    env.filters["rebase"] = rebase
 
 
 @lru_cache(maxsize=64)
@@ -190,3 +191,10 @@ def clean_url(url) -> str:
     so addresses people copy stay short; the page adds them again when followed."""
     out = _NOCOL.sub("", str(url))
     return re.sub(r"[?&](?=#|$)", "", out).replace("?&", "?")
+
+
+def rebase(url, path: str) -> str:
+    """The query of a Datasette-made link on another path: links built from the request's path gain
+    the base_url twice behind a proxy that passes the full path, so they are rebuilt on urls.table()."""
+    query = str(url).partition("?")[2]
+    return clean_url(path + ("?" + query if query else ""))

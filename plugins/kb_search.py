@@ -207,7 +207,7 @@ async def search_view(request, datasette):
     if fmt in ("json", "csv"):
         rows = await _export_rows(datasette, db, found, request) if found else []
         if fmt == "json":
-            results = [dict(r.as_dict(), rank=n + 1, export=row) for n, (r, row) in enumerate(zip(found.results, rows))] if found else []
+            results = [{**row, **r.as_dict()} for r, row in zip(found.results, rows)] if found else []
             body = {"query": p["q"], "mode": p["mode"], "target": p["target"], "filters": p["filters"],
                     "sort": found.sort if found else p["sort"], "browse": found.browse if found else not p["q"],
                     "total": found.total if found else 0, "close_total": found.close_total if found else 0,

@@ -83,10 +83,18 @@ def render_cell(row, value, column, table, database, datasette):
     kind = meta.get("kb_types", {}).get(column)
     vocabulary = meta.get("kb_vocabularies", {}).get(column)
     reference = meta.get("kb_references", {}).get(column)
-    if isinstance(value, dict) and reference:
-        # an expanded foreign key: the row it points to, by its label
-        href = datasette.urls.row(database, reference, tilde_encode(str(value["value"])))
-        return Markup(f'<a href="{escape(href)}">{escape(value["label"] or value["value"])}</a>')
+    if reference and value not in (None, ""):
+        # a foreign key: the row it points to, by its title (table pages expand it; row pages do not)
+        key, title = (value["value"], value["label"]) if isinstance(value, dict) else (value, None)
+        href = datasette.urls.row(database, reference, tilde_encode(str(key)))
+
+        async def linked():
+            shown = title
+            if shown is None:
+                rows = (await db.execute(f"select title from [{reference}] where id = ?", [key])).rows
+                shown = rows[0][0] if rows else key
+            return Markup(f'<a href="{escape(href)}">{escape(shown or key)}</a>')
+        return linked()
     if value in (None, ""):
         return Markup("")
     if kind == "list":
