@@ -5,13 +5,13 @@ from __future__ import annotations
 import difflib
 import importlib.util
 import re
+import sqlite3
 import sys
 import traceback
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlencode
 
 from datasette import hookimpl
-from datasette.plugins import pm
 from datasette.utils import tilde_decode
 from datasette.utils.asgi import Base400, Response
 from datasette.views.base import DatasetteError
@@ -27,11 +27,6 @@ def _sibling(name: str):
 
 
 present = _sibling("kb_present")
-
-# This handler answers every error, page or JSON. Datasette's own would still run after it (every
-# handle_exception hook is called) and print each 404's traceback with its locals, a second a time.
-if pm.has_plugin("datasette.handle_exception"):
-    pm.unregister(name="datasette.handle_exception")
 TITLES = {404: "Page not found", 400: "That address asks for something we cannot show", 403: "Not allowed",
           500: "Something went wrong on our side"}
 
@@ -72,8 +67,15 @@ async def _suggestions(datasette, request, message: str) -> list[dict]:
     return out
 
 
-@hookimpl(tryfirst=True)
+@hookimpl(hookwrapper=True)
 def handle_exception(datasette, request, exception):
+    """Answers every error, page or JSON, whichever other handlers there are: it wraps them and puts
+    its answer in place of theirs, which are then never awaited (nor is Datasette's `rich` printout)."""
+    outcome = yield
+    outcome.force_result([_answer(datasette, request, exception)])
+
+
+def _answer(datasette, request, exception):
     as_json = request.path.split("?")[0].endswith(".json")
 
     async def inner():
@@ -81,6 +83,8 @@ def handle_exception(datasette, request, exception):
             status, message = exception.status, str(exception.args[0]) if exception.args else ""
         elif isinstance(exception, DatasetteError):
             status, message = exception.status, exception.message
+        elif isinstance(exception, sqlite3.OperationalError):
+            status, message = 400, str(exception)  # the request's parameters made SQLite refuse it
         else:
             traceback.print_exception(exception)
             status, message = 500, "The page could not be built. Please try again, or go back and try another way."

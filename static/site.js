@@ -42,9 +42,12 @@
   }
 
   function setUpCompare(form) {
-    var button = form.querySelector("[data-kb-compare-button]");
-    var note = form.querySelector("[data-kb-compare-count]");
-    var boxes = document.querySelectorAll('input[type=checkbox][form="' + form.id + '"]');
+    // not form.id: the ticked boxes are named "id", and a form's named controls shadow its properties
+    var formId = form.getAttribute("id");
+    // the button, the note and the boxes sit among the results, tied to the form by form="..."
+    var button = document.querySelector('[form="' + formId + '"][data-kb-compare-button]');
+    var note = document.querySelector("[data-kb-compare-count]");
+    var boxes = document.querySelectorAll('input[type=checkbox][form="' + formId + '"]');
     if (!button || !note) return;
     function update() {
       var n = 0;
