@@ -65,7 +65,7 @@ def get_metadata(datasette, key, database, table):
         tables[name]["sort"] = column
     for name in PLUMBING:
         tables[name] = {"hidden": True}
-    out[db.name] = {"tables": tables}
+    out[db.name] = {"title": "All tables and SQL", "tables": tables}
     return {"databases": out}
 
 
@@ -194,6 +194,19 @@ def _row_view(datasette, database: str, table: str, meta: dict):
     return view
 
 
+def _value_label(db_path, table: str, meta: dict, column: str, value) -> str:
+    """A facet value in words: a term's label, a report's title, yes or no, a vocabulary's name."""
+    if table == "terms" and column == "vocabulary":
+        vocab = present.terms(db_path).get(value)
+        return vocab.label if vocab else value
+    vocabulary = meta.get("kb_vocabularies", {}).get(column)
+    if vocabulary or column == "source_ids" or meta.get("kb_references", {}).get(column) == "sources":
+        return present.label(db_path, vocabulary, value)
+    if meta.get("kb_types", {}).get(column) == "boolean":
+        return "Yes" if value in (1, "1", True) else "No"
+    return value
+
+
 def _position(names: list[str], name: str) -> int:
     return names.index(name) if name in names else len(names)
 
@@ -240,10 +253,7 @@ async def _table_vars(datasette, database: str, table: str, request) -> dict:
         "clear_url": base + _query_without(pairs, keep_only=("_sort", "_sort_desc")),
         "misspelt": misspelt,
         "facet_label": lambda name: facet_labels.get(name, name.replace("_", " ").capitalize()),
-        "value_label": lambda name, value: (present.label(db.path, meta.get("kb_vocabularies", {}).get(name), value)
-                                            if meta.get("kb_vocabularies", {}).get(name) or name in ("source_ids",)
-                                            else ("Yes" if value in (1, "1") else "No")
-                                            if meta.get("kb_types", {}).get(name) == "boolean" else value),
+        "value_label": lambda name, value: _value_label(db.path, table, meta, name, value),
         "listed": table in LISTED,
         # facets in the order the schema declares them
         "ordered": lambda facets: sorted(facets, key=lambda f: _position(meta.get("kb_columns") or [], f["name"])),
