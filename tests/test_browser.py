@@ -110,6 +110,10 @@ def test_search_from_the_home_page(server, page):
     else:
         raise AssertionError("the first result is more than ten tab stops from the search box")
     assert page.evaluate("document.activeElement.textContent") == first.locator("h3 a").inner_text()
+    # results get the width of the screen, and the filters do not run on for screens and screens
+    assert first.bounding_box()["width"] >= (340 if page.kb_width == "phone" else 600)
+    if page.kb_width == "desk":
+        assert page.locator("#kb-filters").bounding_box()["height"] < 3000
     check(page, "search")
 
 
@@ -216,6 +220,9 @@ def test_open_a_case(server, page):
     assert page.locator("h2#figures").count() == 1 and page.locator("#cite").count() == 1
     assert page.locator('meta[property="og:title"]').get_attribute("content") == title
     check(page, "case")
+    page.emulate_media(media="print")  # the print style: the case, without the site's furniture
+    assert page.locator(".kb-actions").is_hidden() and page.locator("#cite").is_visible()
+    page.screenshot(path=str(OUTPUT / f"case-print-{page.kb_width}.png"), full_page=True)
 
 
 def test_compare_three_cases(server, page):
@@ -269,6 +276,7 @@ def test_error_page(server, page):
 def test_reader_pages(server, page, name, path):
     page.goto(server + path)
     check(page, name)
+    assert page.evaluate("document.documentElement.scrollHeight") < 20000  # one page of rows, not 200,000 px
     if page.kb_width == "phone" and page.locator(".kb-filters-toggle").count():
         open_filters(page)
         page.screenshot(path=str(OUTPUT / f"{name}-filters-open-{page.kb_width}.png"))

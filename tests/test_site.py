@@ -97,6 +97,21 @@ def test_cases_table_page_reads_like_a_list_not_a_database(site):
     assert html.count('<th scope="row">') <= 25
 
 
+def test_largest_saving_means_achieved_and_yearly(corpus_db, site):
+    """The cases table's saving column, its sort and the search's range are the largest saving
+    reported as achieved a year: no planned or multi-year total ranks above a saving made."""
+    top = get(site, "/kb/cases.json?_sort_desc=achieved_annual_saving_gbp&_shape=array&_size=8"
+                    "&_col=achieved_annual_saving_gbp").json()
+    conn = sqlite3.connect(corpus_db)
+    for row in top:
+        assert conn.execute("""select count(*) from figures where case_id = ? and kind = 'saving' and status = 'achieved'
+                               and per_year = 1 and amount_gbp = ?""", [row["id"], row["achieved_annual_saving_gbp"]]).fetchone()[0]
+    ranged = get(site, "/-/search.json?min_savings=1000000").json()["results"]
+    assert ranged and all(r["achieved_annual_saving_gbp"] >= 1_000_000 for r in ranged)
+    html = get(site, "/kb/figures?_facet=per_year").text
+    assert "Yearly amount" in html and re.search(r">\s*Yes <span", html) and not re.search(r">\s*1 <span", html)
+
+
 def test_body_columns_are_left_out_of_table_json_but_not_row_json(site):
     rows = get(site, "/kb/cases.json?_shape=array&_size=2").json()
     assert rows and "body_html" not in rows[0] and "title" in rows[0]
