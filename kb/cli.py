@@ -181,15 +181,20 @@ def evaluate_cmd(db_path, queries, lessons, as_json):
     """nDCG@10, recall@5 and MRR per mode, by query form and voice; and nDCG@5 of similar cases."""
     import json
 
-    from search.evaluate import LESSON_QUERIES_FILE, evaluate, evaluate_similar, format_table, load_queries
+    from search.evaluate import (LESSON_QUERIES_FILE, evaluate, evaluate_close, evaluate_similar, format_table,
+                                 load_queries)
 
     target = "lessons" if lessons else "cases"
-    table = evaluate(db_path, load_queries(queries or (LESSON_QUERIES_FILE if lessons else None)), target=target)
+    chosen = load_queries(queries or (LESSON_QUERIES_FILE if lessons else None))
+    table = evaluate(db_path, chosen, target=target)
+    close = evaluate_close(db_path, chosen, target=target)
     similar = None if lessons else evaluate_similar(db_path)
     if as_json:
-        click.echo(json.dumps({"search": table, "similar": similar}, indent=2))
+        click.echo(json.dumps({"search": table, "close": close, "similar": similar}, indent=2))
         return
     click.echo(f"{target.capitalize()} search\n" + format_table(table))
+    click.echo(f"\nClose matches: {close['precision']:.0%} judged useful; {close['recall_exact']:.0%} of the exactly "
+               f"relevant flagged close; {close['close_per_query']:.1f} per query")
     if similar:
         click.echo(f"\nSimilar cases: nDCG@5 {similar['ndcg@5']:.3f} over {similar['targets']} judged target cases")
 

@@ -47,9 +47,9 @@ def contributing_md() -> str:
             "Use the slug (first column). Aliases are accepted and turned into the slug when the database is built.", ""]
     for vocab in load_vocabularies().values():
         out += [f"### {vocab.key}", "", f"{vocab.label}: {vocab.description}", "",
-                "| slug | label | definition | aliases |", "|---|---|---|---|"]
+                "| slug | label | definition | aliases | everyday words (search only) |", "|---|---|---|---|---|"]
         for t in vocab.terms.values():
-            out.append(f"| `{t.slug}` | {t.label} | {t.definition} | {', '.join(t.aliases)} |")
+            out.append(f"| `{t.slug}` | {t.label} | {t.definition} | {', '.join(t.aliases)} | {', '.join(t.synonyms)} |")
         out.append("")
     return "\n".join(out)
 

@@ -17,7 +17,7 @@ from kb.embedding import Embedder
 from kb.vocabulary import vocabularies_from_rows
 
 from .index import DocumentIndex
-from .text import highlight, phrases_of, query_stems, term_hits, terms_of
+from .text import TermMatcher, highlight, phrases_of, query_stems, term_hits, terms_of
 
 MODES = ("hybrid", "keyword", "semantic")
 TARGETS = ("cases", "lessons")
@@ -27,16 +27,52 @@ EXPORT_LIMIT = 100_000  # an export returns every result
 SORTS = ("relevance", "saving", "year")
 RRF_K = 60
 QUERY_CACHE = 1024  # query vectors kept, so a facet click or a page turn does not embed again
-# Who belongs to the result set (which the facet counts cover): in keyword mode, documents with at
-# least half the query's informative words (a "minimum should match") or one of its adjacent word
-# pairs as a phrase; in semantic mode, the nearest
-# SEMANTIC_NEIGHBOURS plus any passage at least SEMANTIC_THRESHOLD similar (all-MiniLM-L6-v2 cosine).
+# Who belongs to the result set (decided before any filter, so facet counts are exact): in keyword
+# mode, documents with at least half the query's informative words (a "minimum should match") or
+# one of its adjacent word pairs as a phrase, or any word when none has that many; in semantic
+# mode, the SEMANTIC_NEIGHBOURS nearest plus any passage at least SEMANTIC_THRESHOLD similar
+# (all-MiniLM-L6-v2 cosine); hybrid takes both.
 SEMANTIC_THRESHOLD = 0.35
 SEMANTIC_NEIGHBOURS = 10
 # Query words found in more than this share of the documents are set aside (see Engine.informative).
 COMMON_TERM_SHARE = 0.5
-# A result is a close match when its score is at least this share of the best one's.
+# The weights below were chosen by 5-fold cross-validation over search/queries.yml (README, "Search").
+# Semantic: a document's best passage, plus SECOND_PASSAGE x its second best (a case that matches in
+# two places beats one lucky sentence), plus WHOLE_DOCUMENT x the cosine of its mean vector.
+SECOND_PASSAGE = 0.3
+WHOLE_DOCUMENT = 0.5
+# The query is also read with the labels of the vocabulary terms it names in everyday words
+# ("bins" -> Environmental and regulatory) and the two readings averaged; documents tagged with a
+# named term gain NAMED_TAG x the term's rarity (log N / documents tagged).
+LABELLED_QUERY_SHARE = 0.5
+NAMED_TAG = {"cases": 0.04, "lessons": 0.0}  # a lesson's tags are its case's: too broad to lift it
+# Keyword: BM25 of the query, plus EXPANSION x BM25 of the named terms' labels and everyday words.
+EXPANSION = 0.3
+# Hybrid: semantic (scaled 0-1 over the documents) + KEYWORD_WEIGHT x confidence x BM25 (scaled to
+# the best). Confidence is the share of the query's informative words (weighted by rarity) that the
+# best keyword match holds, to the power COVERAGE_POWER: a query whose words a document holds is
+# answered by the words; one that shares only a word or two is answered by meaning.
+KEYWORD_WEIGHT = 1.0
+COVERAGE_POWER = {"cases": 1.5, "lessons": 0.5}
+# A case's lesson is read with its case: its semantic score gains CASE_CONTEXT x the case's semantic
+# score (standardised over the cases, in units of the lessons' spread), since a lesson of a case
+# about the question is more likely to answer it than one that only shares its words.
+CASE_CONTEXT = 0.5
+# Close matches: among the first CLOSE_RANKS, those whose hybrid score is at least CLOSE_SHARE of the
+# way from the lowest to the best score (calibrated on the query set, see README).
 CLOSE_SHARE = 0.8
+CLOSE_RANKS = 5
+
+def hybrid_scores(semantic: np.ndarray, keyword: np.ndarray, coverage: float, power: float) -> np.ndarray:
+    """Semantic scaled to 0-1 over the documents, plus KEYWORD_WEIGHT x coverage^COVERAGE_POWER x
+    the keyword score scaled to the best (see KEYWORD_WEIGHT)."""
+    sem = np.nan_to_num(semantic, nan=np.nanmin(semantic) if np.isfinite(semantic).any() else 0.0)
+    low, high = sem.min(), sem.max()
+    sem = (sem - low) / (high - low) if high > low else np.zeros_like(sem)
+    words = np.nan_to_num(keyword, nan=0.0)
+    top = words.max()
+    words = words / top if top > 0 else words
+    return sem + KEYWORD_WEIGHT * coverage ** power * words
 
 
 def reciprocal_rank_fusion(orders: list[np.ndarray], n: int, k: int = RRF_K) -> np.ndarray:
@@ -48,11 +84,14 @@ def reciprocal_rank_fusion(orders: list[np.ndarray], n: int, k: int = RRF_K) -> 
 
 
 def close_matches(scores: np.ndarray, members: np.ndarray) -> np.ndarray:
-    """Which members are close matches (see CLOSE_SHARE): those scoring near the best."""
+    """Members among the first CLOSE_RANKS whose score is within (1 - CLOSE_SHARE) of the best,
+    measured from the lowest score of any document."""
     close = np.zeros(len(scores), dtype=bool)
-    if members.any():
-        best = np.nanmax(np.where(members, scores, np.nan))
-        close = members & (np.nan_to_num(scores, nan=-np.inf) >= CLOSE_SHARE * best)
+    valid = members & ~np.isnan(scores)
+    if valid.any():
+        ranked = np.flatnonzero(valid)[np.argsort(-scores[valid], kind="stable")][:CLOSE_RANKS]
+        best, lowest = scores[ranked[0]], np.nanmin(scores)
+        close[ranked[scores[ranked] - lowest >= CLOSE_SHARE * (best - lowest)]] = True
     return close
 
 
@@ -127,13 +166,20 @@ class Engine:
         self._stemmer = sqlite3.connect(":memory:", check_same_thread=False)
         self._stemmer.execute("create virtual table q using fts5(t, tokenize='porter')")
         self._stemmer.execute("create virtual table qv using fts5vocab(q, 'instance')")
-        self.sources = {r[0] for r in self.conn.execute("select id from sources")}
-        self.case_ids = {r[0] for r in self.conn.execute("select id from cases")}
-        # the vocabulary the database was built with, not the one in kb/vocabulary.yml today
-        self.vocabularies = vocabularies_from_rows(self.conn.execute(
-            "select vocabulary, vocabulary_label, slug, label, definition, aliases from terms").fetchall())
-        facets = dict(self.conn.execute("select key, value from kb_meta where key = 'facets'").fetchall())
+        try:
+            self.sources = {r[0] for r in self.conn.execute("select id from sources")}
+            self.case_ids = {r[0] for r in self.conn.execute("select id from cases")}
+            # the vocabulary the database was built with, not the one in kb/vocabulary.yml today
+            self.vocabularies = vocabularies_from_rows(self.conn.execute(
+                "select vocabulary, vocabulary_label, slug, label, definition, aliases, synonyms from terms").fetchall())
+            facets = dict(self.conn.execute("select key, value from kb_meta where key = 'facets'").fetchall())
+        except sqlite3.DatabaseError as err:
+            raise QueryError(f"{self.db_path.name} is not a knowledge base built by this version ({err}); "
+                             "run `kb build` again") from err
         self.facets = {f["column"]: f for f in json.loads(facets.get("facets", "[]"))}
+        # vocabulary terms a query may name in everyday words: those of the tag facets
+        self.term_matcher = TermMatcher({f["vocabulary"]: self.vocabularies[f["vocabulary"]]
+                                         for f in self.facets.values() if f["many"] and f["vocabulary"]})
 
     def index(self, target: str) -> DocumentIndex:
         with self._lock:
@@ -212,12 +258,13 @@ class Engine:
         return mask
 
     # -- rankers ------------------------------------------------------------------------------
-    def informative(self, col: DocumentIndex, terms: list[str]) -> list[str]:
-        """The query words that are in at most half of the documents (all of them if none is).
+    def informative(self, col: DocumentIndex, terms: list[str]) -> tuple[list[str], dict[str, int]]:
+        """The query words that are in at most half of the documents (all of them if none is), and
+        how many documents hold each query word.
 
         Words in most documents barely move BM25 but make every query scan nearly every row."""
-        if len(terms) < 2:
-            return terms
+        if not terms:
+            return terms, {}
         with self._lock:
             self._stemmer.execute("delete from q")
             self._stemmer.executemany("insert into q(rowid, t) values (?, ?)", enumerate(terms))
@@ -229,35 +276,56 @@ class Engine:
         counts = dict(self.conn.execute(
             f"select term, documents from term_documents where collection = ? and term in ({','.join('?' * len(wanted))})",
             [col.target, *wanted]).fetchall()) if wanted else {}
-        limit = len(col.ids) * COMMON_TERM_SHARE
-        kept = [t for k, t in enumerate(terms) if max((counts.get(s, 0) for s in by_term.get(k, [])), default=0) <= limit]
-        return kept or terms
+        documents = {t: max((counts.get(s, 0) for s in by_term.get(k, [])), default=0) for k, t in enumerate(terms)}
+        if len(terms) < 2:
+            return terms, documents
+        kept = [t for t in terms if documents[t] <= len(col.ids) * COMMON_TERM_SHARE]
+        return kept or terms, documents
 
-    def keyword_scores(self, col: DocumentIndex, terms: list[str], phrases: list[str] = ()) -> tuple[np.ndarray, np.ndarray]:
-        """BM25 over an OR of the informative terms and the query's word pairs as phrases (NaN where
-        nothing matches), and which documents match at least half of the terms or one of the pairs."""
+    def _bm25(self, col: DocumentIndex, match: str) -> np.ndarray:
+        scores = np.full(len(col.ids), np.nan)
+        sql = f"select rowid, -bm25({col.fts}, {col.weights}) from {col.fts} where {col.fts} match ?"
+        rows = np.array(self.conn.execute(sql, [match]).fetchall(), dtype=np.float64).reshape(-1, 2)
+        scores[col.rowid_to_index[rows[:, 0].astype(np.int64)]] = rows[:, 1]
+        return scores
+
+    def keyword_scores(self, col: DocumentIndex, terms: list[str], phrases: list[str] = (),
+                       expansion: list[str] = ()) -> tuple[np.ndarray, np.ndarray, float]:
+        """BM25 over an OR of the informative terms and the query's word pairs as phrases, plus
+        EXPANSION x BM25 of the expansion phrases (NaN where nothing matches); which documents are
+        members (at least half of the terms or one of the pairs; else any term; else any expansion
+        phrase); and the
+        rarity-weighted share of the terms held by the best-covered document."""
         n = len(col.ids)
-        scores = np.full(n, np.nan)
-        terms = self.informative(col, terms)
+        terms, documents = self.informative(col, terms)
         if not terms:
-            return scores, np.zeros(n, dtype=bool)
+            return np.full(n, np.nan), np.zeros(n, dtype=bool), 0.0
         quoted = ['"' + t.replace('"', "") + '"' for t in terms]
         paired = ['"' + p.replace('"', "") + '"' for p in phrases]
-        sql = f"select rowid, -bm25({col.fts}, {col.weights}) from {col.fts} where {col.fts} match ?"
-        rows = np.array(self.conn.execute(sql, [" OR ".join(quoted + paired)]).fetchall(), dtype=np.float64).reshape(-1, 2)
-        docs = col.rowid_to_index[rows[:, 0].astype(np.int64)]
-        scores[docs] = rows[:, 1]
+        scores = self._bm25(col, " OR ".join(quoted + paired))
         matched = ~np.isnan(scores)
-        need = max(1, len(terms) // 2)
-        if need == 1:
-            return scores, matched
+        if expansion:
+            extra = self._bm25(col, " OR ".join('"' + e.replace('"', "") + '"' for e in expansion))
+            scores = np.where(np.isnan(scores), 0, scores) + EXPANSION * np.nan_to_num(extra, nan=0)
+            scores[~matched & np.isnan(extra)] = np.nan
+        rarity = np.array([np.log((n + 1) / (documents.get(t, 0) + 1)) for t in terms])
+        held = np.zeros(n)
         hits = np.zeros(n, dtype=np.int32)
-        for term in quoted:
-            hits[self._matching(col, term)] += 1
+        for term, weight in zip(quoted, rarity):
+            docs = self._matching(col, term)
+            hits[docs] += 1
+            held[docs] += weight
+        coverage = float(held.max() / rarity.sum()) if rarity.sum() > 0 else 0.0
+        need = max(1, len(terms) // 2)
         phrase_match = np.zeros(n, dtype=bool)
         if paired:
             phrase_match[self._matching(col, " OR ".join(paired))] = True
-        return scores, matched & ((hits >= need) | phrase_match)
+        members = matched & ((hits >= need) | phrase_match)
+        if not members.any():
+            members = matched  # a plain OR of the words rather than nothing
+        if not members.any():
+            members = ~np.isnan(scores)  # then the everyday words of the terms the query names
+        return scores, members, coverage
 
     def _matching(self, col: DocumentIndex, match: str) -> np.ndarray:
         rowids = np.array(self.conn.execute(f"select rowid from {col.fts} where {col.fts} match ?", [match]).fetchall(),
@@ -275,18 +343,59 @@ class Engine:
                 self._query_vectors[query] = cached
         return cached
 
-    def semantic_scores(self, col: DocumentIndex, query: str) -> tuple[np.ndarray, np.ndarray | None]:
-        """Best-chunk cosine per document (NaN without chunks), and every chunk's."""
-        scores = np.full(len(col.ids), np.nan)
-        if not len(col.vectors):
-            return scores, None
-        qv = self.query_vector(query)
+    def _semantic(self, col: DocumentIndex, qv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per document: the blended score (see SECOND_PASSAGE), the best passage's cosine; and every
+        passage's cosine."""
         if len(qv) != col.dims:
             raise QueryError(f"the query model gives {len(qv)} dimensions but the database holds {col.dims}; "
                              "rebuild with the same model")
         sims = col.vectors @ qv
-        scores[col.doc_with_chunks] = np.maximum.reduceat(sims, col.chunk_start)
-        return scores, sims
+        best = np.full(len(col.ids), np.nan)
+        blended = np.full(len(col.ids), np.nan)
+        top = np.maximum.reduceat(sims, col.chunk_start)
+        # the second best passage: the best once each document's best is set aside (the best again
+        # for a document of one passage)
+        others = np.where(sims == np.repeat(top, col.chunk_count), -np.inf, sims)
+        second = np.maximum.reduceat(others, col.chunk_start)
+        second = np.where(np.isinf(second), top, second)
+        best[col.doc_with_chunks] = top
+        blended[col.doc_with_chunks] = top + SECOND_PASSAGE * second + WHOLE_DOCUMENT * (col.doc_vectors @ qv)
+        return blended, best, sims
+
+    def semantic_scores(self, col: DocumentIndex, query: str, named: list[tuple[str, str]] = ()
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Blended semantic score per document (NaN without passages), best-passage cosine, and every
+        passage's cosine; the query read as typed and with the labels of the terms it names."""
+        n = len(col.ids)
+        if not len(col.vectors):
+            return np.full(n, np.nan), np.full(n, np.nan), None
+        blended, best, sims = self._semantic(col, self.query_vector(query))
+        labels = [self.vocabularies[v].terms[slug].label for v, slug in named]
+        if labels:
+            labelled, _, _ = self._semantic(col, self.query_vector(f"{query} ({'; '.join(labels)})"))
+            blended = (1 - LABELLED_QUERY_SHARE) * blended + LABELLED_QUERY_SHARE * labelled
+        for vocabulary, slug in named:
+            column = next((f["column"] for f in self.facets.values() if f["vocabulary"] == vocabulary), None)
+            tagged = col.masks.get(column, {}).get(slug)
+            if tagged is not None and tagged.any():
+                blended = blended + NAMED_TAG[col.target] * np.log(n / tagged.sum()) * tagged
+        if col.target != "cases" and col.links["case_id"]:
+            blended = blended + CASE_CONTEXT * self._case_context(col, query, named) * np.nanstd(blended)
+        return blended, best, sims
+
+    def _case_context(self, col: DocumentIndex, query: str, named) -> np.ndarray:
+        """Each lesson's case's semantic score, standardised over the cases (0 for a report's finding)."""
+        cases = self.index("cases")
+        score, _, _ = self.semantic_scores(cases, query, named)
+        score = np.nan_to_num((score - np.nanmean(score)) / (np.nanstd(score) or 1.0))
+        return np.array([score[cases.position[c]] if c in cases.position else 0.0 for c in col.links["case_id"]])
+
+    def _expansion(self, named: list[tuple[str, str]]) -> list[str]:
+        words: list[str] = []
+        for vocabulary, slug in named:
+            term = self.vocabularies[vocabulary].terms[slug]
+            words += [w for w in (term.label, *term.aliases, *term.synonyms) if w not in words]
+        return words
 
     @staticmethod
     def _order(scores: np.ndarray) -> np.ndarray:
@@ -344,7 +453,8 @@ class Engine:
             return "Every document that passes the filters (values of one facet OR-ed, facets AND-ed)."
         near = f"the {SEMANTIC_NEIGHBOURS} nearest in meaning plus any with a passage at least {SEMANTIC_THRESHOLD} similar"
         words = ("at least half of the query's words (leaving out words found in most documents) "
-                 "or two of its words side by side")
+                 "or two of its words side by side (if none does, any of its words; if none, the everyday "
+                 "words of the vocabulary terms it names)")
         rule = {"keyword": f"documents containing {words}", "semantic": near,
                 "hybrid": f"documents containing {words}, and {near}"}[mode]
         return f"Result set: {rule}; then the filters keep those passing every one (values of one facet OR-ed, facets AND-ed)."
@@ -364,20 +474,20 @@ class Engine:
     def rank(self, col: DocumentIndex, query: str, terms: list[str], mode: str) -> "Ranking":
         """Scores, result-set membership and close matches for every document, before any filter."""
         n = len(col.ids)
-        keyword, keyword_members = (self.keyword_scores(col, terms, phrases_of(query)) if mode != "semantic"
-                                    else (np.full(n, np.nan), np.zeros(n, bool)))
-        semantic, sims = self.semantic_scores(col, query) if mode != "keyword" else (np.full(n, np.nan), None)
-        semantic_order = self._order(semantic)
-        semantic_members = np.nan_to_num(semantic, nan=-1.0) >= SEMANTIC_THRESHOLD
-        semantic_members[semantic_order[:SEMANTIC_NEIGHBOURS]] = True
+        named = self.term_matcher.terms_in(query)
+        nothing = np.full(n, np.nan)
+        keyword, keyword_members, coverage = (self.keyword_scores(col, terms, phrases_of(query), self._expansion(named))
+                                              if mode != "semantic" else (nothing, np.zeros(n, bool), 0.0))
+        semantic, best, sims = (self.semantic_scores(col, query, named) if mode != "keyword"
+                                else (nothing, nothing, None))
+        semantic_members = np.nan_to_num(best, nan=-1.0) >= SEMANTIC_THRESHOLD
+        semantic_members[self._order(semantic)[:SEMANTIC_NEIGHBOURS]] = True
         if mode == "keyword":
             scores, members = keyword, keyword_members
         elif mode == "semantic":
             scores, members = semantic, semantic_members
         else:
-            # A document enters the keyword ranking only if it is a keyword member (half the words, or a
-            # word pair): single incidental matches would otherwise outvote meaning.
-            scores = reciprocal_rank_fusion([self._order(np.where(keyword_members, keyword, np.nan)), semantic_order], n)
+            scores = hybrid_scores(semantic, keyword, coverage, COVERAGE_POWER[col.target])
             members = keyword_members | semantic_members
         scores = np.where(members, scores, np.nan)
         return Ranking(scores, members, close_matches(scores, members), keyword, semantic, sims)
@@ -447,9 +557,10 @@ class Engine:
     def similar(self, case_id: str, limit: int = 5) -> list[dict]:
         if case_id not in self.case_ids:
             raise QueryError(f"unknown case id '{case_id}'")
-        rows = self.conn.execute("""select s.similar_id, c.title, s.score from similar_cases s join cases c on c.id = s.similar_id
-                                    where s.case_id = ? order by s.rank limit ?""", [case_id, limit]).fetchall()
-        return [{"id": r[0], "title": r[1], "score": r[2]} for r in rows]
+        rows = self.conn.execute("""select s.similar_id, c.title, s.score, s.reason from similar_cases s
+                                    join cases c on c.id = s.similar_id where s.case_id = ? order by s.rank limit ?""",
+                                 [case_id, limit]).fetchall()
+        return [{"id": r[0], "title": r[1], "score": r[2], "why": r[3]} for r in rows]
 
 
 _engines: dict[tuple[str, float], Engine] = {}

@@ -68,7 +68,12 @@ class DocumentIndex:
         self.vectors = (np.frombuffer(b"".join(p[2] for p in pairs), dtype=np.float32).reshape(len(pairs), self.dims)
                         if pairs else np.zeros((0, 0), dtype=np.float32))
         # reduceat needs the first chunk of each document that has chunks
-        self.doc_with_chunks, self.chunk_start = np.unique(self.chunk_doc, return_index=True)
+        self.doc_with_chunks, self.chunk_start, self.chunk_count = np.unique(self.chunk_doc, return_index=True,
+                                                                             return_counts=True)
+        # each document's mean passage vector, normalised: what the document is about as a whole
+        means = np.add.reduceat(self.vectors, self.chunk_start, axis=0) if len(self.vectors) else self.vectors
+        norms = np.linalg.norm(means, axis=1, keepdims=True) if len(means) else means
+        self.doc_vectors = means / np.where(norms == 0, 1, norms) if len(means) else means
         model = conn.execute("select model from chunks limit 1").fetchone()
         self.model = model[0] if model else None
 

@@ -175,11 +175,36 @@ def test_semantic_finds_a_case_with_no_shared_words(model_engine):
     assert "brighton-hove-reablement" not in ids(model_engine.search(query, mode="keyword", limit=5))
 
 
-@pytest.mark.model
-def test_evaluation_hybrid_beats_keyword_and_reaches_a_floor(model_engine):
-    from search.evaluate import evaluate, load_queries
+def test_everyday_words_name_vocabulary_terms(engine):
+    assert ("services", "environmental-and-regulatory") in engine.term_matcher.terms_in("bin collections")
+    assert engine.term_matcher.terms_in("our medium-term plan") == []  # "plan" is not "planning"
+    assert "cheshire-west-chester-online-refuse-channel-shift" in ids(engine.search("bin collections", mode="keyword", limit=3))
+    # the expansion finds a case by a synonym it does not contain: "rubbish" is an everyday word for the service
+    found = ids(engine.search("rubbish", mode="keyword", limit=20))
+    assert "cheshire-west-chester-online-refuse-channel-shift" in found
 
-    table = evaluate(None, load_queries(), engine=model_engine)
-    assert table["hybrid"]["all"]["queries"] >= 150
-    assert table["hybrid"]["all"]["ndcg@10"] > table["keyword"]["all"]["ndcg@10"]
-    assert table["hybrid"]["all"]["ndcg@10"] >= 0.7
+
+def test_keyword_mode_falls_back_to_any_word(engine):
+    # no lesson holds half of these words, but some hold one: keyword mode must not return nothing
+    query = "leadership zebra quokka narwhal"
+    found = engine.search(query, target="lessons", mode="keyword")
+    assert found.results and all("leadership" in r.passage.lower() or "lead" in r.passage.lower() for r in found.results[:5])
+
+
+@pytest.mark.model
+def test_evaluation_meets_its_floors(model_engine, model_corpus_db):
+    """Floors a little under today's figures (README), so a change that loses ground fails."""
+    from search.evaluate import LESSON_QUERIES_FILE, evaluate, evaluate_similar, load_queries
+
+    cases = evaluate(None, load_queries(), engine=model_engine)
+    assert cases["hybrid"]["all"]["queries"] >= 150
+    assert cases["hybrid"]["all"]["ndcg@10"] >= 0.82
+    for form in ("keyword", "question", "situation", "paraphrase"):
+        best_single = max(cases[m][f"form:{form}"]["ndcg@10"] for m in ("keyword", "semantic"))
+        assert cases["hybrid"][f"form:{form}"]["ndcg@10"] >= best_single, form
+    lessons = evaluate(None, load_queries(LESSON_QUERIES_FILE), target="lessons", engine=model_engine)
+    assert lessons["hybrid"]["all"]["ndcg@10"] >= 0.67
+    for form in ("keyword", "question", "situation"):
+        best_single = max(lessons[m][f"form:{form}"]["ndcg@10"] for m in ("keyword", "semantic"))
+        assert lessons["hybrid"][f"form:{form}"]["ndcg@10"] >= best_single, form
+    assert evaluate_similar(None, engine=model_engine)["ndcg@5"] >= 0.78
