@@ -57,7 +57,7 @@ def _stored_terms(path: str, mtime: float) -> tuple[dict[str, Vocabulary], dict[
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         vocabularies = vocabularies_from_rows(conn.execute(
-            "select vocabulary, vocabulary_label, slug, label, definition, aliases from terms").fetchall())
+            "select vocabulary, vocabulary_label, slug, label, definition, aliases, synonyms from terms").fetchall())
         sources = dict(conn.execute("select id, title from sources").fetchall())
     except sqlite3.Error:
         return {}, {}
