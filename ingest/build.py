@@ -18,6 +18,7 @@ import sqlite_utils
 from tqdm import tqdm
 
 from kb.embedding import Embedder
+from kb.history import file_dates, review_due
 from kb.parse import Problem, plain_text
 from kb.schema import SQL_TYPES, Table, facets, lessons_section, similar_spec, summary_section, tables
 from kb.site_metadata import facet_catalogue, site_metadata
@@ -97,8 +98,9 @@ def _row(table: Table, obj: dict, computed: dict, facet_source: dict | None = No
     return row
 
 
-def _case_row(record: Record, table: Table) -> dict:
+def _case_row(record: Record, table: Table, history: dict[str, tuple[str, str]]) -> dict:
     data = record.data
+    first_added, last_changed = history.get(record.document.display, (None, None))
     sections = {s.heading: s for s in record.sections}
     savings = [s for s in data["savings"] if s["kind"] == "saving" and s.get("amount") is not None]
     return _row(table, data, {
@@ -113,6 +115,9 @@ def _case_row(record: Record, table: Table) -> dict:
         "body_text": "\n".join(f"{s.heading}. {plain_text(s.markdown)}" for s in record.sections),
         "body_html": "\n".join(f"<h2>{html.escape(s.heading)}</h2>\n{s.html}" for s in record.sections),
         "path": record.document.display,
+        "review_due": review_due(data["reviewed"]),
+        "first_added": first_added,
+        "last_changed": last_changed,
     }, data)
 
 
@@ -141,7 +146,7 @@ def _lesson_rows(table: Table, cases: list[Record], sources: list[Record]) -> li
     return rows
 
 
-def _write_tables(db: sqlite_utils.Database, records: list[Record]) -> dict[str, list]:
+def _write_tables(db: sqlite_utils.Database, records: list[Record], history: dict[str, tuple[str, str]]) -> dict[str, list]:
     sources = [r for r in records if r.kind == "source"]
     cases = [r for r in records if r.kind == "case"]
     declared = tables()
@@ -158,7 +163,7 @@ def _write_tables(db: sqlite_utils.Database, records: list[Record]) -> dict[str,
     db["sources"].insert_all(_row(declared["sources"], r.data, {
         "summary_html": "\n".join(s.html for s in r.sections), "cases_count": cited_by[r.id],
         "path": r.document.display}) for r in sources)
-    db["cases"].insert_all(_case_row(r, declared["cases"]) for r in cases)
+    db["cases"].insert_all(_case_row(r, declared["cases"], history) for r in cases)
     # Tables of a case's list items: organisations, figures (the `savings` field) and case_sources
     for table in declared.values():
         kind, _, field = table.rows.partition(".")
@@ -343,7 +348,7 @@ def build(root: Path, output: Path, model: str | None = None, progress: bool = T
         db = sqlite_utils.Database(temp)
         db.conn.execute("pragma journal_mode = off")  # a scratch file: durability comes from the swap
         with tqdm(total=4, desc="building", disable=not progress, unit="step") as bar:
-            parts = _write_tables(db, records)
+            parts = _write_tables(db, records, file_dates(root))
             bar.update(1)
             n_chunks, embedded, reused = _write_embeddings(db, parts, output, embedder, progress)
             bar.update(1)
