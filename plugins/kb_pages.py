@@ -74,8 +74,10 @@ async def case_data(datasette, db, case_id: str) -> dict | None:
                                                       {', s.url' if has_url else ''}
                                                       from case_sources cs join sources s on s.id = cs.source_id
                                                       where cs.case_id = ?""")).rows]
-    case["similar"] = [dict(r) for r in (await q("""select s.similar_id, s.score, c.title from similar_cases s
-                                                    join cases c on c.id = s.similar_id where s.case_id = ? order by s.rank""")).rows]
+    # why each is similar, as the build recorded it (older builds have no reason column)
+    reason = "s.reason" if "reason" in _columns(db.path, "similar_cases") else "null"
+    case["similar"] = [dict(r) for r in (await q(f"""select s.similar_id, s.score, {reason} as why, c.title from similar_cases s
+                                                     join cases c on c.id = s.similar_id where s.case_id = ? order by s.rank""")).rows]
     catalogue = {f["column"]: f for f in present.facet_catalogue(db.path)}
     case["tags"] = [(column, catalogue[column]["label"],
                      [(v, label(catalogue[column]["vocabulary"], v)) for v in present.as_list(case.get(column))])
@@ -87,33 +89,11 @@ async def case_data(datasette, db, case_id: str) -> dict | None:
     return case
 
 
-def _similar_reasons(db_path, case: dict, others: dict[str, dict]) -> None:
-    """Why each similar case is listed: the council types, services and approaches it shares."""
-    catalogue = {f["column"]: f for f in present.facet_catalogue(db_path)}
-    mine = {c: set(present.as_list(case.get(c))) for c in ("approaches", "services", "council_types")}
-    names = {"approaches": "approach", "services": "service", "council_types": "council type"}
-    for s in case["similar"]:
-        other = others.get(s["similar_id"]) or {}
-        reasons = []
-        for column, noun in names.items():
-            shared = [present.label(db_path, catalogue.get(column, {}).get("vocabulary"), v)
-                      for v in present.as_list(other.get(column)) if v in mine[column]]
-            if shared:
-                reasons.append(f"same {noun}{'s' if len(shared) > 1 else ''}: {', '.join(shared)}")
-        s["why"] = "; ".join(reasons) or "close in what the cases say"
-
-
 async def _case_page(datasette, db, case_id: str, request) -> dict | None:
     case = await case_data(datasette, db, case_id)
     if case is None:
         return None
     ids = [s["similar_id"] for s in case["similar"]]
-    others = {}
-    if ids:
-        rows = (await db.execute(f"select id, approaches, services, council_types from cases where id in ({','.join('?' * len(ids))})",
-                                 ids)).rows
-        others = {r["id"]: dict(r) for r in rows}
-    _similar_reasons(db.path, case, others)
     case["compare_url"] = datasette.urls.path("/-/compare") + "?" + "&".join(
         f"id={i}" for i in [case_id, *ids[:2]])
     case["absolute_url"] = request.url.split("?")[0] if request else case["url"]
