@@ -43,7 +43,7 @@ LISTED = {
     "cases": ["title", "council_types", "services", "approaches", "years", "outcome", "headline_saving",
               "achieved_annual_saving_gbp"],
     "lessons": ["title", "from", "theme", "council_types", "services", "approaches"],
-    "figures": ["title", "case_id", "kind", "amount_gbp", "period", "status", "source_id"],
+    "figures": ["title", "case_id", "kind", "amount_gbp", "period", "per_year", "status", "source_id"],
     "sources": ["title", "publisher", "date", "licence", "cases_count"],
     "organisations": ["title", "case_id", "council_type", "region", "role"],
     "terms": ["title", "vocabulary_label", "definition"],
@@ -241,6 +241,7 @@ async def _table_vars(datasette, database: str, table: str, request) -> dict:
     chips, misspelt = _filters(db.path, table, meta, pairs, base)
     label_column = meta.get("label_column")
     facet_labels = {**meta.get("kb_labels", {})}
+    catalogue = [f["column"] for f in present.facet_catalogue(db.path)]
     return {"kb_table": {
         "title": TITLES.get(table, table.replace("_", " ").capitalize()),
         "noun": lambda n: NOUNS.get(table, ("row", "rows"))[0 if n == 1 else 1],
@@ -256,7 +257,9 @@ async def _table_vars(datasette, database: str, table: str, request) -> dict:
         "value_label": lambda name, value: _value_label(db.path, table, meta, name, value),
         "listed": table in LISTED,
         # facets in the order the schema declares them
-        "ordered": lambda facets: sorted(facets, key=lambda f: _position(meta.get("kb_columns") or [], f["name"])),
+        # the facets a search offers first, in their order, then the table's own
+        "ordered": lambda facets: sorted(facets, key=lambda f: (_position(catalogue, f["name"]),
+                                                                 _position(meta.get("kb_columns") or [], f["name"]))),
     }}
 
 
