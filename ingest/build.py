@@ -306,11 +306,13 @@ def _write_similar(db) -> None:
     db["similar_cases"].create({"case_id": str, "similar_id": str, "rank": int, "score": float, "reason": str},
                                pk=("case_id", "similar_id"),
                                foreign_keys=[("case_id", "cases", "id"), ("similar_id", "cases", "id")])
-    if len(ids) < 2:
+    if not ids:
         return
     matrix = np.vstack(sums)
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
     db["case_vectors"].insert_all({"case_id": i, "vector": v.astype(np.float32).tobytes()} for i, v in zip(ids, matrix))
+    if len(ids) < 2:
+        return
     tags, _ = _tag_matrix(db, ids, similar_spec()["tags"])
     hub_k = min(SIMILAR_HUB, len(ids) - 1)
     hub = np.zeros(len(ids))

@@ -39,7 +39,7 @@ def _sibling(name: str):
 present = _sibling("kb_present")
 # One engine per served database, opened when the server starts and kept until it stops: the search
 # page answers from the same build as every other page, and the model is loaded before "ready".
-_ENGINES: dict[str, Engine] = {}
+_ENGINES: dict[str, Engine] = {}  # by the served file's path
 
 
 def _kb_database(datasette):
@@ -62,15 +62,15 @@ def _open(path: str) -> Engine:
 def startup(datasette):
     async def inner():
         db = _kb_database(datasette)
-        if db.name not in _ENGINES:
-            _ENGINES[db.name] = await asyncio.get_running_loop().run_in_executor(None, _open, db.path)
+        if db.path not in _ENGINES:
+            _ENGINES[db.path] = await asyncio.get_running_loop().run_in_executor(None, _open, db.path)
     return inner
 
 
 def _engine(db) -> Engine:
-    if db.name not in _ENGINES:
-        _ENGINES[db.name] = _open(db.path)
-    return _ENGINES[db.name]
+    if db.path not in _ENGINES:
+        _ENGINES[db.path] = _open(db.path)
+    return _ENGINES[db.path]
 
 
 def _number(request, name):
