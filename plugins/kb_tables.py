@@ -33,7 +33,7 @@ TITLES = {"cases": "Case studies", "lessons": "Lessons and findings", "figures":
 NOUNS = {"cases": ("case study", "case studies"), "lessons": ("lesson or finding", "lessons and findings"),
          "figures": ("money figure", "money figures"), "sources": ("source report", "source reports"),
          "organisations": ("organisation", "organisations"), "terms": ("term", "terms")}
-DEFAULT_SORT = {"cases": "title", "sources": "date", "terms": "vocabulary"}
+DEFAULT_SORT = {"sources": "date", "terms": "vocabulary"}  # cases: by id, which reads as the title
 PAGE_SIZE = 25
 # Tables the build keeps for the site's own use: off the public index like chunks and vectors.
 PLUMBING = ("similar_cases", "build_info", "case_sources")

@@ -401,11 +401,9 @@ PAGES = ["/", "/-/search?q=care&council_types=district-council", "/-/search", "/
 
 
 def test_every_link_works_under_a_base_url(corpus_db):
-    from datasette.app import Datasette
     from datasette.utils import PrefixedUrlString
 
-    prefixed = Datasette(immutables=[str(corpus_db)], metadata=yaml.safe_load(METADATA.read_text(encoding="utf-8")),
-                         plugins_dir=str(PLUGINS), template_dir=str(TEMPLATES), settings={**SETTINGS, "base_url": "/sub/"})
+    prefixed = make_datasette(corpus_db, base_url="/sub/")
     checked = set()
     for path in PAGES:
         html = get(prefixed, PrefixedUrlString("/sub" + path)).text
