@@ -46,6 +46,10 @@ async def _suggestions(datasette, request, message: str) -> list[dict]:
         return []
     parts = _route_path(datasette, request)
     out = []
+    if parts and parts[0] != db.name and "Database not found" in message:
+        rest = "/".join(parts[1:])
+        out.append({"label": f"the same page in {db.name}",
+                    "href": datasette.urls.database(db.name) + (f"/{rest}" if rest else "")})
     hidden = set(await db.hidden_table_names())
     public = [t for t in await db.table_names() if t not in hidden and present.table_meta(db.path, t).get("kb_columns")]
     if len(parts) >= 2 and parts[0] == db.name and parts[1] not in public:
@@ -93,6 +97,9 @@ def _answer(datasette, request, exception):
             message = "There is no page at this address. It may have been mistyped, or the page may have moved."
         elif status == 404 and message.startswith("Record not found"):
             message = "There is no record at this address: the id may be mistyped."
+        elif status == 404 and message.startswith("Database not found"):
+            asked = _route_path(datasette, request)
+            message = f"There is no database called \u201c{asked[0] if asked else ''}\u201d on this site."
         elif status == 404 and message.startswith("Table not found"):
             asked = _route_path(datasette, request)
             message = f"There is no table called \u201c{asked[1] if len(asked) > 1 else ''}\u201d."

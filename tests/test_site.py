@@ -378,6 +378,7 @@ def test_charts_keep_achieved_and_planned_apart_each_with_a_table(corpus_db, sit
 @pytest.mark.parametrize("path, status, hint", [
     ("/kb/cases/brighton-hove-reablment", 404, 'href="/kb/cases/brighton-hove-reablement"'),
     ("/kb/casess", 404, 'href="/kb/cases"'),
+    ("/kbb/cases", 404, 'href="/kb/cases"'),
     ("/no/such/page", 404, None),
     ("/kb/cases?_facet=servicess", 400, "_facet=services"),
     ("/kb/cases?_sort=yeer_start", 400, "_sort=year_start"),
