@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 
-from .parse import Document, Problem, Section, read_document, split_sections
+from .parse import Document, Problem, Section, read_document, shown, split_sections
 from .schema import body_sections, field_spec, json_schema, lessons_section, load_schema
 from .vocabulary import load_vocabularies
 
+# SQLite stores whole numbers in 64 bits; a larger one would stop the build at the insert.
+MAX_INTEGER = 2 ** 63 - 1
 TYPE_WORDS = {"string": "text", "integer": "a whole number", "number": "a number", "boolean": "true or false",
               "array": "a list", "object": "a set of `field: value` lines"}
 
@@ -29,9 +33,25 @@ class Record:
     sections: list[Section] = field(default_factory=list)
 
 
+def _is_integer(checker, value) -> bool:
+    # JSON Schema counts 2013.0 as an integer; a year or count written that way is a slip, not a year
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(checker, value) -> bool:
+    # .nan and .inf (and 1e309, which YAML reads as inf) are floats but no amount: nan would drop the
+    # case out of every savings filter and sort, inf would sort first
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and (isinstance(value, int) or math.isfinite(value))
+
+
+StrictValidator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine_many({"integer": _is_integer, "number": _is_number}))
+
+
 @lru_cache(maxsize=None)
-def _validator(kind: str) -> Draft202012Validator:
-    return Draft202012Validator(json_schema(kind))
+def _validator(kind: str):
+    return StrictValidator(json_schema(kind))
 
 
 def _path_text(path) -> str:
@@ -58,32 +78,39 @@ def _schema_problem(doc: Document, kind: str, error) -> Problem | list[Problem]:
                                     f"add `{missing}:` ({hint})"))
         return problems
     if v == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})), key=str)
         allowed = list(error.schema.get("properties", {}))
-        name = extra[0] if extra else "?"
+        name = str(extra[0]) if extra else "?"
         line = doc.line_of(path + (name,))
         near = difflib.get_close_matches(name, allowed, n=1)
         fix = f"did you mean '{near[0]}'?" if near else f"remove it; allowed fields are {', '.join(allowed)}"
-        return Problem(doc.display, line, f"unknown field '{name}'" + (f" in {where}" if path else ""), fix)
+        return Problem(doc.display, line, f"unknown field {shown(name)}" + (f" in {where}" if path else ""), fix)
     if v == "enum":
         vocab = load_vocabularies()[spec["vocabulary"]] if spec.get("vocabulary") else None
         if vocab:
-            guess = vocab.suggest(str(error.instance))
+            guess = vocab.suggest(str(error.instance)[:200])
             terms = f"{', '.join(list(vocab.terms)[:8])}{', ...' if len(vocab.terms) > 8 else ''}"
             use = f"a {vocab.label.lower()} from kb/vocabulary.yml ({terms})"
             fix = f"did you mean '{guess}'? Use {use}" if guess else f"use {use}"
-            return Problem(doc.display, line, f"'{error.instance}' is not a known {vocab.label.lower()} in {where}", fix)
+            return Problem(doc.display, line, f"{shown(error.instance)} is not a known {vocab.label.lower()} in {where}", fix)
     if v == "type":
         expected = TYPE_WORDS.get(error.validator_value, error.validator_value)
-        got = repr(error.instance)
+        got = shown(error.instance)
         fix = f"write {where} as {expected}"
+        if isinstance(error.instance, float) and not math.isfinite(error.instance):
+            return Problem(doc.display, line, f"{where} must be {expected}, not {error.instance} (YAML reads .nan, .inf "
+                                              "and numbers too large to store that way)",
+                           "write the figure in digits, e.g. 313000")
+        if isinstance(error.instance, float) and error.validator_value == "integer":
+            return Problem(doc.display, line, f"{where} must be {expected}, not {error.instance}",
+                           f"write it without a decimal point: {int(error.instance) if error.instance.is_integer() else 'a whole number'}")
         if error.validator_value in ("number", "integer") and isinstance(error.instance, str):
             fix = f"write the amount as digits only, without £, commas or words (e.g. 1500000 for £1.5 million)"
         if error.validator_value == "array" and isinstance(error.instance, str):
             fix = f"write it as a list: [{error.instance}]"
-        return Problem(doc.display, line, f"{where} must be {expected}, not {got[:60]}", fix)
+        return Problem(doc.display, line, f"{where} must be {expected}, not {got}", fix)
     if v == "pattern":
-        return Problem(doc.display, line, f"{where} '{error.instance}' is not in the expected form",
+        return Problem(doc.display, line, f"{where} {shown(error.instance)} is not in the expected form",
                        spec.get("description") or f"it must match {error.validator_value}")
     if v in ("minItems", "minLength"):
         return Problem(doc.display, line, f"{where} is too short or empty",
@@ -94,6 +121,22 @@ def _schema_problem(doc: Document, kind: str, error) -> Problem | list[Problem]:
         bound = "at least" if v == "minimum" else "at most"
         return Problem(doc.display, line, f"{where} is {error.instance}, out of range", f"it must be {bound} {error.validator_value}")
     return Problem(doc.display, line, f"{where}: {error.message}", "see docs/contributing.md")
+
+
+def _too_large(doc: Document) -> list[Problem]:
+    """Whole numbers SQLite cannot store (the schema sets no upper bound on amounts)."""
+    problems = []
+    stack: list[tuple[tuple, object]] = [((), doc.data)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            stack += [(path + (k,), v) for k, v in node.items()]
+        elif isinstance(node, list):
+            stack += [(path + (i,), v) for i, v in enumerate(node)]
+        elif isinstance(node, int) and not isinstance(node, bool) and abs(node) > MAX_INTEGER:
+            problems.append(Problem(doc.display, doc.line_of(path), f"{_path_text(path)} is too large a number to store",
+                                    f"check the figure; whole numbers must stay below {MAX_INTEGER:,}"))
+    return problems
 
 
 def _normalise(kind: str, data: dict) -> dict:
@@ -169,6 +212,7 @@ def check_document(doc: Document, kind: str) -> tuple[Record | None, list[Proble
     for error in validator.iter_errors(doc.data):
         made = _schema_problem(doc, kind, error)
         found += [p for p in (made if isinstance(made, list) else [made]) if p not in found]
+    found += [p for p in _too_large(doc) if p not in found]
     problems = sorted(found, key=lambda p: p.line)
     data = _normalise(kind, doc.data)
     stem = doc.path.stem
@@ -221,10 +265,11 @@ def check_collection(paths: list[Path], root: Path, known_sources: set[str] | No
     seen: dict[tuple[str, str], str] = {}
     for path in paths:
         try:
-            display = str(path.resolve().relative_to(root.resolve()))
+            # where the file sits, not where a link in the tree points
+            display = str(Path(os.path.abspath(path)).relative_to(root.resolve()))
         except ValueError:
             display = str(path)
-        doc, read_problems = read_document(path, display)
+        doc, read_problems = read_document(path, display, root)
         problems += read_problems
         if doc is None:
             continue
