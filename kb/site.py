@@ -3,6 +3,7 @@ Datasette loads, its settings, and what the build stored in kb.db for the site t
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from functools import lru_cache
 from pathlib import Path
@@ -17,14 +18,45 @@ SETTINGS = {
     "facet_time_limit_ms": 500,
     "default_page_size": 50,
 }
+# The two decisions a publisher may want the other way (README, "Security decisions"): arbitrary SQL
+# (on, within the limits below) and downloading the whole database file (on: it is open data, and one
+# streamed file costs the server less than crawling every JSON page). Switched by `kb serve
+# --no-sql/--no-download` or the environment variables KB_SQL and KB_DOWNLOAD (on/off).
+SWITCHES = {"KB_SQL": "default_allow_sql", "KB_DOWNLOAD": "allow_download"}
+# What one request may take (plugins/kb_guard.py applies these to every SQLite connection).
+LIMITS = {
+    "max_value_bytes": 1_000_000,      # longest string or blob a query may make or read
+    "max_sql_chars": 20_000,           # longest SQL text
+    "max_columns": 100,                # columns in a result
+    "max_expression_depth": 200,
+    "max_compound_selects": 20,        # SELECT ... UNION SELECT ...
+    "max_like_pattern_chars": 1000,
+    "max_function_args": 100,
+    "max_result_bytes": 20_000_000,    # all values of one statement's rows together
+    "max_printf_width": 1000,          # printf('%.*c', 1e9, 'x') runs one uninterruptible C loop
+    "sqlite_heap_bytes": 256_000_000,  # SQLite's own memory, all connections of the process together
+    "concurrent_sql_queries": 1,       # arbitrary SQL runs one query at a time; others wait
+    "sql_queue": 4,                    # ... this many at most; more get 503 at once
+    "max_query_string_bytes": 32_768,
+}
+
+
+def switch(name: str) -> bool:
+    """A switch from the environment: on unless set to off/0/false/no."""
+    return os.environ.get(name, "on").strip().lower() not in ("off", "0", "false", "no")
+
+
+def settings() -> dict:
+    """Datasette's settings, with the switches as set now."""
+    return {**SETTINGS, **{setting: switch(name) for name, setting in SWITCHES.items()}}
 
 
 def serve_args(db_path: Path, host: str, port: int, metadata: Path = METADATA) -> list[str]:
     """`datasette serve` arguments for one immutable database."""
     args = ["serve", "-i", str(db_path), "--host", host, "--port", str(port), "--metadata", str(metadata),
             "--plugins-dir", str(PLUGINS), "--template-dir", str(TEMPLATES)]
-    for name, value in SETTINGS.items():
-        args += ["--setting", name, str(value)]
+    for name, value in settings().items():
+        args += ["--setting", name, ("on" if value else "off") if isinstance(value, bool) else str(value)]
     return args
 
 
@@ -34,7 +66,7 @@ def make_datasette(db_path: Path, metadata: Path = METADATA):
     from datasette.app import Datasette
 
     return Datasette(immutables=[str(db_path)], metadata=yaml.safe_load(metadata.read_text(encoding="utf-8")),
-                     plugins_dir=str(PLUGINS), template_dir=str(TEMPLATES), settings=SETTINGS)
+                     plugins_dir=str(PLUGINS), template_dir=str(TEMPLATES), settings=settings())
 
 
 @lru_cache(maxsize=8)
