@@ -1,0 +1,173 @@
+"""Hostile requests against the site (plugins/kb_guard.py): each gets a 4xx or a bounded answer, never
+a 500, a traceback, a leak of process internals or a stall."""
+import asyncio
+import time
+
+import pytest
+
+from kb.site import LIMITS, make_datasette
+
+
+@pytest.fixture(scope="module")
+def site(corpus_db):
+    return make_datasette(corpus_db)
+
+
+def get(site, path):
+    return asyncio.run(site.client.get(path))
+
+
+def sql(site, query, fmt=".json"):
+    from urllib.parse import quote
+
+    return get(site, f"/kb{fmt}?sql=" + quote(query))
+
+
+@pytest.mark.parametrize("path", [
+    "/kb/cases?_sort=nope", "/kb/cases.json?_sort_desc=nope", "/kb/cases.json?_sort=rowid",
+    "/kb/cases.json?_sort=id&_sort_desc=title", "/kb/lessons.csv?_sort=%22x", "/kb/cases?_facet=%00",
+    "/kb/cases.json?title=a%00b", "/kb/cases?_facet={", "/kb/cases.json?_facet={%22x%22:1}",
+    "/kb/cases.json?_facet_array={%22array%22:[1]}", "/kb/cases.json?_where=1%00", "/kb/cases.json?_search=a%00",
+    "/kb/cases%00.json", "/-/search.json?q=care%00", "/kb/cases.json?x=" + "y" * (LIMITS["max_query_string_bytes"] + 1),
+])
+def test_bad_parameters_are_client_errors(site, path, capfd):
+    response = get(site, path)
+    assert 400 <= response.status_code < 500, (path, response.status_code, response.text[:300])
+    assert "Traceback" not in response.text
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err and "locals" not in out + err
+
+
+def test_missing_pages_are_quick_404s_without_rich_tracebacks(site, capfd):
+    started = time.perf_counter()
+    for n in range(20):
+        for path in (f"/nope-{n}", f"/kb/nope-{n}", f"/kb/cases/nope-{n}", f"/kb/cases/nope-{n}.json"):
+            assert get(site, path).status_code == 404
+    elapsed = time.perf_counter() - started
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err and "╭" not in out + err
+    assert len(out + err) < 2000, (out + err)[:2000]
+    assert elapsed < 30  # a guard against hangs, not a benchmark (bench/load_abuse.py measures)
+
+
+@pytest.mark.parametrize("query, refused", [
+    ("select hex(fts3_tokenizer('simple'))", "not authorized"),
+    ("select file from pragma_database_list", "access to pragma_database_list.file is prohibited"),
+    ("select * from pragma_database_list", "prohibited"),
+    ("select load_extension('/tmp/x')", "not authorized"),
+    ("select length(randomblob(1e9))", "string or blob too big"),
+    ("select zeroblob(1e9)", "string or blob too big"),
+    ("with recursive r(s) as (select 'x' union all select s || s from r) select length(s) from r", "too big"),
+    ("select " + ", ".join(f"'{n}'" for n in range(LIMITS["max_columns"] + 1)), "too many columns"),
+    ("select 1 " + "union select 1 " * (LIMITS["max_compound_selects"] + 1), "too many terms in compound SELECT"),
+    ("select '" + "x" * LIMITS["max_sql_chars"] + "'", "query string is too large"),
+    ("with recursive r(n, s) as (select 1, zeroblob(900000) union all select n + 1, s from r where n < 1000) select s from r",
+     f"the result is over {LIMITS['max_result_bytes'] // 1_000_000} MB"),
+])
+def test_arbitrary_sql_is_bounded(site, query, refused):
+    started = time.perf_counter()
+    response = sql(site, query)
+    assert response.status_code == 400, response.text[:500]
+    assert refused in response.json()["error"], response.json()["error"]
+    assert time.perf_counter() - started < 5
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("select printf('%.*c', 1e9, 'x') is null", 1),           # SQLite's own call runs ~6 s, then gives NULL
+    ("select printf('%*d', 1e9, 1) is null", 1),
+    ("select printf('%5.2f|%-4s|%d%%', 3.14159, 'ab', 7)", " 3.14|ab  |7%"),  # ordinary printf is SQLite's own
+    ("select format('%s-%s', 'a', 'b')", "a-b"),
+    ("select length(ltrim(printf('%.*c', 1000, 'a') || printf('%.*c', 1000, 'a'), printf('%.*c', 900, 'b') || 'a'))", 0),
+    ("select ltrim('xxabcxx', 'x') || '|' || rtrim('xxabcxx', 'x') || '|' || trim('xxabcxx', 'x') || '|' || trim('  a  ')",
+     "abcxx|xxabc|abc|a"),
+    ("select count(*) from pragma_database_list", 1),
+])
+def test_bounded_replacements_answer_like_sqlite(site, query, expected):
+    response = sql(site, query)
+    assert response.status_code == 200, response.text[:500]
+    assert response.json()["rows"][0][0] == expected
+
+
+def test_quadratic_trim_is_linear(site):
+    query = f"select length(ltrim(replace(hex(zeroblob(400000)), '0', 'a'), replace(hex(zeroblob(400000)), '0', 'b') || 'a'))"
+    started = time.perf_counter()
+    response = sql(site, query)
+    assert response.status_code == 200 and response.json()["rows"][0][0] == 0, response.text[:300]
+    # SQLite's own ltrim compares 800,000 x 800,000 characters here: hours in one uninterruptible call
+    assert time.perf_counter() - started < 5
+
+
+def test_similarity_function_refuses_huge_blobs(site):
+    response = sql(site, "select kb_cosine(zeroblob(900000), zeroblob(900000))")
+    assert response.status_code == 200 and response.json()["rows"][0][0] is None
+
+
+def test_table_pages_still_work_under_the_limits(site):
+    assert get(site, "/kb/cases/brighton-hove-reablement").status_code == 200
+    data = get(site, "/kb/cases.json?_size=max&_shape=array").json()
+    assert len(data) >= 75 and all(r["body_html"] for r in data)
+    assert get(site, "/kb").status_code == 200
+    assert get(site, "/kb/lessons.csv?_stream=on&_size=max").status_code == 200
+
+
+def test_switches_turn_sql_and_download_off(corpus_db, monkeypatch):
+    on = make_datasette(corpus_db)
+    assert sql(on, "select 1").status_code == 200
+    download = get(on, "/kb.db")
+    assert download.status_code == 200 and download.content.startswith(b"SQLite format 3\x00")
+    assert 'filename="kb.db"' in download.headers["content-disposition"]
+    monkeypatch.setenv("KB_SQL", "off")
+    monkeypatch.setenv("KB_DOWNLOAD", "off")
+    off = make_datasette(corpus_db)
+    assert sql(off, "select 1").status_code == 403
+    assert get(off, "/kb/cases.json?_where=1").status_code == 403
+    assert get(off, "/kb.db").status_code == 403
+    assert get(off, "/kb/cases.json?_shape=array&_size=1").status_code == 200
+
+
+def test_kb_serve_passes_the_switches(monkeypatch):
+    from kb.site import serve_args
+
+    monkeypatch.setenv("KB_SQL", "off")
+    args = serve_args("kb.db", "127.0.0.1", 8001)
+    assert args[args.index("default_allow_sql") + 1] == "off" and args[args.index("allow_download") + 1] == "on"
+
+
+@pytest.mark.parametrize("value, status", [
+    ("100000", 200), ("£1,000", 200), ("£250,000.50", 200), ("nan", 400), ("inf", 400), ("-inf", 400),
+    ("1e309", 400), ("1,0,0", 400), ("-5", 400), ("£", 400), ("1.5m", 400), ("١٠٠", 400), ("9" * 30, 400),
+])
+def test_search_amounts(site, value, status):
+    from urllib.parse import quote
+
+    for fmt in ("", ".json", ".csv"):
+        response = get(site, f"/-/search{fmt}?q=care&min_savings={quote(value)}")
+        assert response.status_code == status, (value, fmt, response.text[:300])
+    if status == 400:
+        assert "must be" in get(site, f"/-/search.json?q=care&max_savings={quote(value)}").json()["error"]
+
+
+def test_one_arbitrary_sql_query_at_a_time(site):
+    """Slow SQL waits its turn (a short queue, then 503) while table pages go straight through."""
+    slow = ("with recursive r(n) as (select 1 union all select n + 1 from r where n < 3000000) "
+            "select count(*) from r")
+    waves = LIMITS["concurrent_sql_queries"] + LIMITS["sql_queue"] + 3
+
+    async def run():
+        async def timed(path):
+            started = time.perf_counter()
+            response = await site.client.get(path)
+            return response.status_code, started, time.perf_counter()
+
+        from urllib.parse import quote
+        tasks = [asyncio.create_task(timed("/kb.json?sql=" + quote(slow))) for _ in range(waves)]
+        await asyncio.sleep(0.05)
+        page = await timed("/kb/cases/brighton-hove-reablement.json")
+        return await asyncio.gather(*tasks), page
+
+    results, page = asyncio.run(run())
+    statuses = sorted(s for s, _, _ in results)
+    assert statuses.count(503) == waves - LIMITS["concurrent_sql_queries"] - LIMITS["sql_queue"], statuses
+    assert all(s in (200, 400) for s in statuses if s != 503), statuses
+    finished = sorted(end for status, _, end in results if status != 503)
+    assert page[0] == 200 and page[2] < finished[-1]  # the page did not wait behind the queue
