@@ -70,7 +70,18 @@ _PRINTF_SPEC = re.compile(r"%([-+ #0,!]*)(\*|\d*)(?:\.(\*|\d*))?([a-zA-Z%])")
 _printf_helpers = threading.local()
 
 
-def _printf(fmt, *args):
+def _printf(*args):
+    """printf with widths and precisions capped (see _capped_printf); NULL where SQLite's gives an error,
+    since an exception in a function would print a traceback per call."""
+    if not args:
+        return None
+    try:
+        return _capped_printf(*args)
+    except (sqlite3.Error, ValueError, OverflowError):
+        return None
+
+
+def _capped_printf(fmt, *args):
     """SQLite's own printf, run on a private connection after checking that no width or precision is
     over the limit: with `%.*c` and 1e9, SQLite's single call runs for seconds and cannot be stopped
     (and then returns NULL, as this does at once)."""
