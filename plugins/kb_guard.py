@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import glob
 import json
 import os
 import re
@@ -171,18 +172,45 @@ def _remove_pins():
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _pin(db) -> None:
-    """Point the database at the file as it is now. The file stays open, and Datasette reaches it
-    through a link to /proc/self/fd/N named like the file, so every connection (each SQL thread opens
-    its own, lazily), the site metadata and the download read this build even after `kb build` swaps
-    a new kb.db in place (README, "Rebuilding while serving")."""
-    if not Path("/proc/self/fd").is_dir() or getattr(db, "_kb_pinned", False):
+    """Serve the file as it is at start-up, whatever `kb build` later swaps in at its name (README,
+    "Rebuilding while serving"). Each SQL thread opens its own connection, lazily, and the search
+    engine, the site metadata and the download open the file by path too: all of them are given a
+    hard link to this build, in a hidden folder beside it, so they all read this build until restart.
+    Where no hard link can be made, a link to /proc/self/fd/N of the file held open does the same."""
+    if getattr(db, "_kb_pinned", False):
         return
-    fd = os.open(db.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    folder = tempfile.mkdtemp(prefix="kb-serve-")
-    _pins.append(folder)
-    link = Path(folder) / Path(db.path).name
-    link.symlink_to(f"/proc/self/fd/{fd}")
+    original = Path(db.path).resolve()
+    prefix = f".{original.name}.serving-"
+    for stale in original.parent.glob(glob.escape(prefix) + "*"):
+        pid = stale.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):  # left by a server that was killed
+            shutil.rmtree(stale, ignore_errors=True)
+    folder = None
+    try:
+        folder = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=original.parent))
+        link = folder / original.name
+        os.link(original, link)
+    except OSError:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        if not Path("/proc/self/fd").is_dir():
+            return
+        fd = os.open(original, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        folder = Path(tempfile.mkdtemp(prefix="kb-serve-"))
+        link = folder / original.name
+        link.symlink_to(f"/proc/self/fd/{fd}")
+    _pins.append(str(folder))
     db.path, db._kb_pinned = str(link), True
 
 
