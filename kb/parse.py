@@ -90,16 +90,28 @@ def screen_yaml(text: str) -> None:
             depth -= 1
 
 
+def _hidden_escape(display: str, node: yaml.ScalarNode) -> Problem:
+    char = HIDDEN.search(node.value).group()
+    return Problem(display, node.start_mark.line + 2,
+                   f"a quoted value holds {'a text-direction control' if char in BIDI else 'an invisible control character'} "
+                   f"(U+{ord(char):04X}, written as an escape such as \\x07 or \\u202e)",
+                   "delete the escape: it can make the text show differently from what is stored")
+
+
 def key_problems(node: yaml.Node, display: str) -> list[Problem]:
     """Field names that are not plain text (`1:`, `~:`, `true:`, `[a]:`) or appear twice in one
-    mapping. YAML itself would turn the first into numbers, nulls or lists and let the last of a
-    repeated field silently win."""
+    mapping, and text that YAML escapes (`"\x07"`, `"\u202e"`) turn into hidden characters. YAML
+    itself would turn the first into numbers, nulls or lists and let the last of a repeated field
+    silently win."""
     problems = []
     stack = [node]
     while stack:
         current = stack.pop()
         if isinstance(current, yaml.SequenceNode):
             stack.extend(current.value)
+        elif isinstance(current, yaml.ScalarNode):
+            if current.tag == STR_TAG and HIDDEN.search(current.value):
+                problems.append(_hidden_escape(display, current))
         elif isinstance(current, yaml.MappingNode):
             first_line: dict[str, int] = {}
             for key, value in current.value:
@@ -108,6 +120,8 @@ def key_problems(node: yaml.Node, display: str) -> list[Problem]:
                     text = key.value if isinstance(key, yaml.ScalarNode) else "a list or mapping"
                     problems.append(Problem(display, line, f"field name {shown(text)} is not a word",
                                             "field names are words such as `title:`; remove this line or fix its name"))
+                elif HIDDEN.search(key.value):
+                    problems.append(_hidden_escape(display, key))
                 elif key.value in first_line:
                     problems.append(Problem(display, line, f"field {shown(key.value)} appears twice (also on line "
                                                            f"{first_line[key.value]})",

@@ -248,6 +248,17 @@ def _problem(scope) -> tuple[int, str] | None:
     if b"\x00" in unquote_to_bytes(raw) or "\x00" in scope.get("path", "") or b"%00" in scope.get("raw_path", b""):
         return 400, "the request contains a NUL character"
     for key, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
+        # parameters Datasette parses without catching the error (json.loads, int), so a 500
+        if key == "_through":
+            try:
+                through = json.loads(value)
+            except ValueError:
+                through = None
+            if not (isinstance(through, dict) and isinstance(through.get("table"), str)
+                    and isinstance(through.get("column"), str) and "value" in through):
+                return 400, '_through must be JSON: {"table": ..., "column": ..., "value": ...}'
+        if key == "_timelimit" and not (value.isascii() and value.isdigit() and len(value) < 10):
+            return 400, "_timelimit must be a whole number of milliseconds"
         if key.startswith("_facet") and value.startswith("{"):
             try:
                 config = json.loads(value)
