@@ -37,6 +37,11 @@ LIMITS = {
     "sqlite_heap_bytes": 256_000_000,  # SQLite's own memory, all connections of the process together
     "concurrent_sql_queries": 1,       # arbitrary SQL runs one query at a time; others wait
     "sql_queue": 4,                    # ... this many at most; more get 503 at once
+    "sql_cooldown": 3,                 # after a query of t seconds the next waits 3t: SQL gets <= 1/4 of a thread
+    "errors_per_window": 20,           # a client with this many 4xx/5xx answers ...
+    "error_window_s": 10,              # ... within this many seconds ...
+    "error_penalty_s": 1.0,            # ... waits this long before each further request
+    "tracked_clients": 10_000,
     "max_query_string_bytes": 32_768,
 }
 

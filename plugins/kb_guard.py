@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
+import collections
 import glob
 import json
 import os
@@ -22,10 +24,12 @@ import sqlite3
 import sys
 import tempfile
 import threading
+import time
 import weakref
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote_to_bytes
 
+import datasette.database as datasette_database
 import datasette.handle_exception as default_errors
 from datasette import hookimpl
 from datasette.views.base import DatasetteError
@@ -36,6 +40,21 @@ from kb.site import LIMITS
 # (the model stack pulls it in): ~250 ms and ~18 KB of log per error, and a 404 flood then starves
 # everyone. Errors are still answered and real 500s still logged, as plain tracebacks.
 default_errors.rich = None
+
+@contextlib.contextmanager
+def _sqlite_timelimit(conn, ms):
+    """Datasette's time limit, checked every 100,000 SQLite steps (about 8 ms) instead of every 1,000:
+    the check is a Python function, so each one takes the GIL, and a long query checked 12,500 times a
+    second keeps taking the GIL from the thread that answers every other request."""
+    deadline = time.perf_counter() + ms / 1000
+    conn.set_progress_handler(lambda: 1 if time.perf_counter() >= deadline else 0, 1 if ms <= 20 else 100_000)
+    try:
+        yield
+    finally:
+        conn.set_progress_handler(None, 0)
+
+
+datasette_database.sqlite_timelimit = _sqlite_timelimit
 
 SQLITE_LIMITS = {
     sqlite3.SQLITE_LIMIT_LENGTH: LIMITS["max_value_bytes"],
@@ -289,7 +308,9 @@ async def _send_text(send, status: int, text: str, path: str, headers=()):
 
 class _SqlGate:
     """At most LIMITS['concurrent_sql_queries'] arbitrary-SQL requests at once, LIMITS['sql_queue']
-    more waiting; one gate per event loop (tests run several loops in one process)."""
+    more waiting, and after each a pause of LIMITS['sql_cooldown'] times its duration, so that SQL
+    takes at most about a quarter of one thread's time however hard it is pushed. One gate per event
+    loop (tests run several loops in one process)."""
 
     def __init__(self):
         self._gates = weakref.WeakKeyDictionary()
@@ -303,26 +324,80 @@ class _SqlGate:
 _gate = _SqlGate()
 
 
+class _ErrorBudget:
+    """Clients (by address; uvicorn puts a local proxy's X-Forwarded-For there) whose requests keep
+    failing, say a scan of missing pages or a loop of refused SQL, wait LIMITS['error_penalty_s']
+    before each further request: a cheap 404 is still work, and a tight loop of them from one client
+    would otherwise take a third of the server from everyone else."""
+
+    def __init__(self):
+        self._errors: collections.OrderedDict[str, collections.deque] = collections.OrderedDict()
+
+    def _recent(self, client: str, now: float) -> collections.deque:
+        times = self._errors.get(client)
+        if times is None:
+            times = self._errors[client] = collections.deque()
+            if len(self._errors) > LIMITS["tracked_clients"]:
+                self._errors.popitem(last=False)
+        while times and now - times[0] > LIMITS["error_window_s"]:
+            times.popleft()
+        return times
+
+    def over(self, client: str) -> bool:
+        return len(self._recent(client, time.monotonic())) >= LIMITS["errors_per_window"]
+
+    def record(self, client: str) -> None:
+        now = time.monotonic()
+        self._recent(client, now).append(now)
+        self._errors.move_to_end(client)
+
+
 @hookimpl
 def asgi_wrapper(datasette):
+    errors = _ErrorBudget()
+
     def wrap(app):
         async def guarded(scope, receive, send):
             if scope.get("type") != "http":
                 return await app(scope, receive, send)
-            problem = _problem(scope)
-            if problem:
-                return await _send_text(send, *problem, scope.get("path", ""))
-            if not _runs_arbitrary_sql(scope):
-                return await app(scope, receive, send)
-            gate = _gate.get(asyncio.get_running_loop())
-            if gate[1] >= LIMITS["concurrent_sql_queries"] + LIMITS["sql_queue"]:
-                return await _send_text(send, 503, "the server is busy with other SQL queries; try again in a few seconds",
-                                        scope.get("path", ""), [(b"retry-after", b"5")])
-            gate[1] += 1
+            client = (scope.get("client") or ("unknown",))[0]
+            if errors.over(client):
+                await asyncio.sleep(LIMITS["error_penalty_s"])
+            status = {}
+
+            async def watched(message):
+                if message["type"] == "http.response.start":
+                    status["code"] = message["status"]
+                await send(message)
+
             try:
-                async with gate[0]:
-                    return await app(scope, receive, send)
+                await _answer(app, scope, receive, watched)
             finally:
-                gate[1] -= 1
+                if status.get("code", 500) >= 400:
+                    errors.record(client)
         return guarded
     return wrap
+
+
+async def _answer(app, scope, receive, send):
+    problem = _problem(scope)
+    if problem:
+        return await _send_text(send, *problem, scope.get("path", ""))
+    if not _runs_arbitrary_sql(scope):
+        return await app(scope, receive, send)
+    gate = _gate.get(asyncio.get_running_loop())
+    if gate[1] >= LIMITS["sql_queue"]:
+        return await _send_text(send, 503, "the server is busy with other SQL queries; try again in a few seconds",
+                                scope.get("path", ""), [(b"retry-after", b"5")])
+    gate[1] += 1
+    try:
+        await gate[0].acquire()
+    finally:
+        gate[1] -= 1
+    started = time.monotonic()
+    try:
+        return await app(scope, receive, send)
+    finally:
+        # the answer is sent at once; the next query waits (see _SqlGate)
+        cooldown = min(LIMITS["sql_cooldown"] * (time.monotonic() - started), 10)
+        asyncio.get_running_loop().call_later(cooldown, gate[0].release)

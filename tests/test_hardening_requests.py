@@ -8,6 +8,16 @@ import pytest
 from kb.site import LIMITS, make_datasette
 
 
+@pytest.fixture(scope="module", autouse=True)
+def no_error_penalty():
+    """Every test here fails on purpose, all from one address: the penalty for that (slowing such a
+    client down) is tested on its own below."""
+    saved = LIMITS["error_penalty_s"]
+    LIMITS["error_penalty_s"] = 0
+    yield
+    LIMITS["error_penalty_s"] = saved
+
+
 @pytest.fixture(scope="module")
 def site(corpus_db):
     return make_datasette(corpus_db)
@@ -149,8 +159,9 @@ def test_search_amounts(site, value, status):
         assert "must be" in get(site, f"/-/search.json?q=care&max_savings={quote(value)}").json()["error"]
 
 
-def test_one_arbitrary_sql_query_at_a_time(site):
+def test_one_arbitrary_sql_query_at_a_time(site, monkeypatch):
     """Slow SQL waits its turn (a short queue, then 503) while table pages go straight through."""
+    monkeypatch.setitem(LIMITS, "sql_cooldown", 0.2)
     slow = ("with recursive r(n) as (select 1 union all select n + 1 from r where n < 3000000) "
             "select count(*) from r")
     waves = LIMITS["concurrent_sql_queries"] + LIMITS["sql_queue"] + 3
@@ -173,3 +184,48 @@ def test_one_arbitrary_sql_query_at_a_time(site):
     assert all(s in (200, 400) for s in statuses if s != 503), statuses
     finished = sorted(end for status, _, end in results if status != 503)
     assert page[0] == 200 and page[2] < finished[-1]  # the page did not wait behind the queue
+
+
+def test_sql_waits_three_times_its_duration_before_the_next(site, monkeypatch):
+    from urllib.parse import quote
+
+    slow = quote("with recursive r(n) as (select 1 union all select n + 1 from r where n < 1000000) select count(*) from r")
+
+    async def run():
+        ends = []
+        for _ in range(3):
+            started = time.perf_counter()
+            await site.client.get("/kb.json?sql=" + slow)
+            ends.append((started, time.perf_counter()))
+        return ends
+
+    (s1, e1), (s2, e2), (s3, e3) = asyncio.run(run())
+    # the second query could start only once the first's cool-down (3 x its duration) was over
+    assert e2 - e1 >= LIMITS["sql_cooldown"] * (e1 - s1) * 0.9
+
+
+def test_a_client_that_keeps_failing_is_slowed_down(corpus_db, monkeypatch):
+    monkeypatch.setitem(LIMITS, "errors_per_window", 5)
+    monkeypatch.setitem(LIMITS, "error_penalty_s", 0.5)
+    site = make_datasette(corpus_db)
+
+    async def run():
+        times = []
+        for n in range(8):
+            started = time.perf_counter()
+            response = await site.client.get(f"/kb/cases/no-such-case-{n}")
+            assert response.status_code == 404
+            times.append(time.perf_counter() - started)
+        return times
+
+    times = asyncio.run(run())
+    assert max(times[:5]) < 0.5 <= min(times[5:]), times
+
+
+def test_the_time_limit_still_stops_a_runaway_query(site):
+    """kb_guard checks Datasette's time limit less often (every ~8 ms, not ~0.08 ms): it still holds."""
+    started = time.perf_counter()
+    response = sql(site, "with recursive r(n) as (select 1 union all select n + 1 from r) select count(*) from r")
+    took = time.perf_counter() - started
+    assert response.status_code == 400 and "SQL query took too long" in response.json()["error"]
+    assert 0.9 < took < 5, took
