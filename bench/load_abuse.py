@@ -103,6 +103,7 @@ def normal_urls(base: str, case_ids: list[str], rng: random.Random):
 def run_phase(base: str, case_ids: list[str], seconds: float, clients: int, abuse: str) -> dict:
     stop = threading.Event()
     latencies: list[float] = []
+    by_kind: dict[str, list[float]] = collections.defaultdict(list)
     statuses = collections.Counter()
     abuser = collections.Counter()
     lock = threading.Lock()
@@ -110,11 +111,14 @@ def run_phase(base: str, case_ids: list[str], seconds: float, clients: int, abus
     def normal(seed: int):
         urls = normal_urls(base, case_ids, random.Random(seed))
         while not stop.is_set():
-            status, took = get(next(urls))
+            url = next(urls)
+            status, took = get(url)
             if stop.is_set():  # finished after the phase ended: not counted
                 break
+            kind = "search" if "/-/search" in url else "case" if "/kb/cases/" in url else "table"
             with lock:
                 latencies.append(took)
+                by_kind[kind].append(took)
                 statuses[status] += 1
 
     def expensive_sql(seed: int):
@@ -146,8 +150,8 @@ def run_phase(base: str, case_ids: list[str], seconds: float, clients: int, abus
     for t in threads:
         t.join(120)
     elapsed = seconds
-    return {"latencies": latencies, "throughput": len(latencies) / elapsed, "statuses": dict(statuses),
-            "abuser": dict(abuser)}
+    return {"latencies": latencies, "by_kind": by_kind, "throughput": len(latencies) / elapsed,
+            "statuses": dict(statuses), "abuser": dict(abuser)}
 
 
 def merge(rounds: list[dict], seconds: float) -> dict:
@@ -156,7 +160,9 @@ def merge(rounds: list[dict], seconds: float) -> dict:
     for r in rounds:
         statuses.update(r["statuses"])
         abuser.update(r["abuser"])
+    kinds = {kind: sorted(x for r in rounds for x in r["by_kind"].get(kind, [])) for kind in ("search", "table", "case")}
     return {"requests": len(latencies), "throughput": len(latencies) / (seconds * len(rounds)),
+            "p99_by_kind": {k: round(v[min(len(v) - 1, int(0.99 * len(v)))] * 1000) for k, v in kinds.items() if v},
             "per_round": [round(r["throughput"], 1) for r in rounds],
             "p50": statistics.median(latencies) if latencies else float("nan"),
             "p99": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] if latencies else float("nan"),
@@ -212,6 +218,7 @@ def main() -> None:
         print(f"{name:>15}: {phase['throughput']:6.1f} req/s ({phase['requests']} requests; rounds {phase['per_round']}), "
               f"p50 {phase['p50'] * 1000:6.0f} ms, p99 {phase['p99'] * 1000:6.0f} ms, statuses {phase['statuses']}, "
               f"server peak RSS {peak:.0f} MB")
+    print(f"    p99 by kind (ms): without {calm['p99_by_kind']}, with {abused['p99_by_kind']}")
     print(f"    abuser answers: {abused['abuser']}")
     tracebacks = server_log.count("Traceback (most recent call last)")
     five_hundreds = sum(1 for line in server_log.splitlines() if re.search(r'HTTP/1\.[01]" 5\d\d', line))

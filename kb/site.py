@@ -17,6 +17,9 @@ SETTINGS = {
     "sql_time_limit_ms": 1000,
     "facet_time_limit_ms": 500,
     "default_page_size": 50,
+    # Datasette would try every column of a table page as a facet (a query each) to suggest more;
+    # the declared facets are shown anyway, and one request should not fan out into dozens of queries.
+    "suggest_facets": False,
 }
 # The two decisions a publisher may want the other way (README, "Security decisions"): arbitrary SQL
 # (on, within the limits below) and downloading the whole database file (on: it is open data, and one

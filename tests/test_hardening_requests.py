@@ -229,3 +229,28 @@ def test_the_time_limit_still_stops_a_runaway_query(site):
     took = time.perf_counter() - started
     assert response.status_code == 400 and "SQL query took too long" in response.json()["error"]
     assert 0.9 < took < 5, took
+
+
+def test_stemming_from_many_threads_at_once():
+    """The search page stems queries in several threads at once (found by bench/load_abuse.py: a shared
+    snowball stemmer raised IndexError, a 500, under load)."""
+    import threading
+
+    from search.text import stem
+
+    words = [f"{w}{n}ing" for n in range(3000) for w in ("reablement", "council", "share")]
+    errors = []
+
+    def run(part):
+        try:
+            for w in part:
+                stem.__wrapped__(w)
+        except Exception as err:  # collected for the assertion below
+            errors.append(repr(err))
+
+    threads = [threading.Thread(target=run, args=(words[i::6],)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
