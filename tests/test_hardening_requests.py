@@ -254,3 +254,35 @@ def test_stemming_from_many_threads_at_once():
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_abusive_sql_grows_the_server_by_a_bounded_amount(corpus_db):
+    """Before the limits, `select randomblob(1e9)` as JSON took the server to 7.8 GB. Now the worst
+    queries together may add at most a set amount to its peak memory."""
+    import urllib.error
+    import urllib.request
+    from pathlib import Path
+    from urllib.parse import quote
+
+    from .live_server import running_server
+
+    def peak_mb(pid):
+        line = next(l for l in Path(f"/proc/{pid}/status").read_text().splitlines() if l.startswith("VmHWM:"))
+        return int(line.split()[1]) / 1024
+
+    queries = ["select randomblob(1e9)", "select printf('%.*c', 1e9, 'x')",
+               "with recursive r(n, s) as (select 1, zeroblob(900000) union all select n + 1, s from r where n < 5000) select s from r",
+               "select a.body_html, b.body_html, a.body_text from cases a, cases b",
+               "select group_concat(a.body_html) from cases a, cases b",
+               "select json_group_array(a.body_text) from cases a, cases b"]
+    with running_server(corpus_db) as (base, proc):
+        urllib.request.urlopen(base + "/kb/cases/brighton-hove-reablement").read()
+        before = peak_mb(proc.pid)
+        for q in queries:
+            try:
+                urllib.request.urlopen(f"{base}/kb.json?sql={quote(q)}", timeout=60).read()
+            except urllib.error.HTTPError as err:
+                assert err.code == 400, (q, err.code)
+        grown = peak_mb(proc.pid) - before
+    print(f"server peak memory grew by {grown:.0f} MB")
+    assert grown < 150, f"peak memory grew by {grown:.0f} MB"
