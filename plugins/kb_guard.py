@@ -246,13 +246,17 @@ def startup(datasette):
 @hookimpl(tryfirst=True)
 def handle_exception(datasette, request, exception):
     """Datasette raises DatasetteError with status 500 for bad parameters (`_sort` on an unknown
-    column, `_sort` with `_sort_desc`, a bad `_through`): the client's mistake, so a 400."""
+    column, `_sort` with `_sort_desc`, a bad `_through`) and lets sqlite3's errors for misused SQL
+    through as 500s: the client's mistakes, so 400s."""
     if isinstance(exception, DatasetteError) and exception.status == 500:
         bad_request = DatasetteError(exception.message, title=exception.title or "Bad request", status=400,
                                      error_dict=exception.error_dict, message_is_html=exception.message_is_html)
         return default_errors.handle_exception(datasette, request, bad_request)
-    if isinstance(exception, ResultTooLarge):
-        return default_errors.handle_exception(datasette, request, DatasetteError(str(exception), status=400))
+    if isinstance(exception, (ResultTooLarge, sqlite3.ProgrammingError, sqlite3.DataError)):
+        # the user's SQL misused: a parameter without a value (`_where=:x`), two statements, a value
+        # over a limit
+        return default_errors.handle_exception(datasette, request, DatasetteError(str(exception), status=400,
+                                                                                  title="Invalid SQL"))
     return None
 
 

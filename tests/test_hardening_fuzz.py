@@ -150,7 +150,7 @@ def silently_accepted(text: str, record) -> list:
     if _duplicate_or_odd_keys(node):
         why.append("repeated or non-word field name")
     why += [f"{path}: {value!r}" for path, value in _bad_values(record.data)]
-    if HIDDEN.search(text):
+    if HIDDEN.search(text.replace("\r\n", "\n")):  # Windows line endings are fine
         why.append("hidden character")
     return why
 

@@ -40,7 +40,7 @@ def sql(site, query, fmt=".json"):
     "/kb/cases.json?_facet_array={%22array%22:[1]}", "/kb/cases.json?_where=1%00", "/kb/cases.json?_search=a%00",
     "/kb/cases%00.json", "/kb/cases?_through=", "/kb/cases.json?_through=%7B%7D",
     "/kb/cases.json?_through=%7B%22table%22:%22nope%22,%22column%22:%22x%22,%22value%22:1%7D",
-    "/kb/cases.json?_timelimit=x", "/-/search.json?q=care%00", "/kb/cases.json?x=" + "y" * (LIMITS["max_query_string_bytes"] + 1),
+    "/kb/cases.json?_timelimit=x", "/kb/cases?_where=%3A1", "/kb/cases.json?_where=1%3B+select+1", "/-/search.json?q=care%00", "/kb/cases.json?x=" + "y" * (LIMITS["max_query_string_bytes"] + 1),
 ])
 def test_bad_parameters_are_client_errors(site, path, capfd):
     response = get(site, path)
