@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 import datasette.database as datasette_database
 import datasette.handle_exception as default_errors
 from datasette import hookimpl
+from datasette.plugins import pm
 from datasette.views.base import DatasetteError
 
 from kb.site import LIMITS
@@ -243,7 +244,14 @@ def startup(datasette):
 
 
 # -- errors ----------------------------------------------------------------------------------------
-@hookimpl(tryfirst=True)
+# Datasette awaits every handle_exception hook, its own default too, which prints a traceback for any
+# exception it does not know, even one answered here as a 400: so this hook replaces the default and
+# hands it what it should render (and, for real 500s, log).
+if pm.get_plugin("datasette.handle_exception") is default_errors:
+    pm.unregister(default_errors)
+
+
+@hookimpl
 def handle_exception(datasette, request, exception):
     """Datasette raises DatasetteError with status 500 for bad parameters (`_sort` on an unknown
     column, `_sort` with `_sort_desc`, a bad `_through`) and lets sqlite3's errors for misused SQL
@@ -257,7 +265,7 @@ def handle_exception(datasette, request, exception):
         # over a limit
         return default_errors.handle_exception(datasette, request, DatasetteError(str(exception), status=400,
                                                                                   title="Invalid SQL"))
-    return None
+    return default_errors.handle_exception(datasette, request, exception)
 
 
 # -- requests, before Datasette sees them ---------------------------------------------------------
