@@ -11,6 +11,7 @@ import glob
 import html
 import json
 import os
+import re
 import signal
 import sqlite3
 import stat
@@ -25,19 +26,24 @@ import sqlite_utils
 from tqdm import tqdm
 
 from kb.embedding import Embedder
+from kb.history import file_dates, review_due
 from kb.parse import Problem, plain_text
-from kb.schema import SQL_TYPES, Table, facets, lessons_section, summary_section, tables
+from kb.schema import SQL_TYPES, Table, facets, lessons_section, similar_spec, summary_section, tables
 from kb.site_metadata import facet_catalogue, site_metadata
 from kb.validate import Record, check_collection, discover
 from kb.vocabulary import load_vocabularies
 
-from .chunks import Chunk, case_chunks, finding_chunk
+from .chunks import Chunk, case_chunks, finding_chunks
 
 SIMILAR_PER_CASE = 5
-# "Cases like mine" weighs meaning (cosine of the cases' mean chunk vectors) with the overlap of
-# what officers compare on: kind of council, services and approaches (Jaccard of those tags).
-SIMILAR_TAGS = ("council_types", "services", "approaches")
-SIMILAR_TAG_WEIGHT = 0.2
+# Cases like mine: (1 - SIMILAR_TAG_WEIGHT) x cosine of the cases' mean passage vectors +
+# SIMILAR_TAG_WEIGHT x cosine of their tags (kb/schema.yml similar_cases; each tag weighted by its
+# rarity), less half the mean of each case's SIMILAR_HUB best scores (CSLS), so a case that is near
+# everything (a programme-wide overview) does not top every list. Chosen on
+# search/similar_judgments.yml (README, "Search").
+SIMILAR_TAG_WEIGHT = 0.4
+SIMILAR_HUB = 5
+BLOCK = 1024  # rows at a time: the full case-by-case matrix would not fit in memory at 100,000 cases
 
 
 class BuildFailed(Exception):
@@ -72,9 +78,11 @@ def headline_saving(figures: list[dict]) -> str | None:
     best = min(savings, key=lambda f: ({"achieved": 0}.get(f["status"], 1), not f["per_year"], -f["amount"]), default=None)
     if best is None:
         return None
-    period = "a year" if best["per_year"] else best["period"]
+    # the period as printed, without the notes some carry in brackets ("2013/14 (£ millions, table)")
+    printed = re.sub(r"\s*\(.*\)\s*$", "", best["period"]).strip() or best["period"]
+    period = "a year" if best["per_year"] else printed
     status = load_vocabularies()["figure_statuses"].label_of(best["status"]).lower()
-    return f"{_money(best['amount'])} {period}, {status}" + (f" ({best['period']})" if best["per_year"] else "")
+    return f"{_money(best['amount'])} {period}, {status}" + (f" ({printed})" if best["per_year"] else "")
 
 
 def _row(table: Table, obj: dict, computed: dict, facet_source: dict | None = None) -> dict:
@@ -98,8 +106,9 @@ def _row(table: Table, obj: dict, computed: dict, facet_source: dict | None = No
     return row
 
 
-def _case_row(record: Record, table: Table) -> dict:
+def _case_row(record: Record, table: Table, history: dict[str, tuple[str, str]]) -> dict:
     data = record.data
+    first_added, last_changed = history.get(record.document.display, (None, None))
     sections = {s.heading: s for s in record.sections}
     savings = [s for s in data["savings"] if s["kind"] == "saving" and s.get("amount") is not None]
     return _row(table, data, {
@@ -114,6 +123,9 @@ def _case_row(record: Record, table: Table) -> dict:
         "body_text": "\n".join(f"{s.heading}. {plain_text(s.markdown)}" for s in record.sections),
         "body_html": "\n".join(f"<h2>{html.escape(s.heading)}</h2>\n{s.html}" for s in record.sections),
         "path": record.document.display,
+        "review_due": review_due(data["reviewed"]),
+        "first_added": first_added,
+        "last_changed": last_changed,
     }, data)
 
 
@@ -142,7 +154,7 @@ def _lesson_rows(table: Table, cases: list[Record], sources: list[Record]) -> li
     return rows
 
 
-def _write_tables(db: sqlite_utils.Database, records: list[Record]) -> dict[str, list]:
+def _write_tables(db: sqlite_utils.Database, records: list[Record], history: dict[str, tuple[str, str]]) -> dict[str, list]:
     sources = [r for r in records if r.kind == "source"]
     cases = [r for r in records if r.kind == "case"]
     declared = tables()
@@ -152,13 +164,14 @@ def _write_tables(db: sqlite_utils.Database, records: list[Record]) -> dict[str,
     vocabularies = load_vocabularies()
     db["terms"].insert_all(
         ({"vocabulary": v.key, "vocabulary_label": v.label, "slug": t.slug, "label": t.label, "definition": t.definition,
-          "aliases": list(t.aliases), "family": t.family} for v in vocabularies.values() for t in v.terms.values()),
+          "aliases": list(t.aliases), "family": t.family,
+          "synonyms": list(t.synonyms)} for v in vocabularies.values() for t in v.terms.values()),
         pk=("vocabulary", "slug"))
     cited_by = {r.id: sum(1 for c in cases if r.id in {s["id"] for s in c.data["sources"]}) for r in sources}
     db["sources"].insert_all(_row(declared["sources"], r.data, {
         "summary_html": "\n".join(s.html for s in r.sections), "cases_count": cited_by[r.id],
         "path": r.document.display}) for r in sources)
-    db["cases"].insert_all(_case_row(r, declared["cases"]) for r in cases)
+    db["cases"].insert_all(_case_row(r, declared["cases"], history) for r in cases)
     # Tables of a case's list items: organisations, figures (the `savings` field) and case_sources
     for table in declared.values():
         kind, _, field = table.rows.partition(".")
@@ -219,7 +232,7 @@ def _write_embeddings(db, parts, old_db: Path, embedder: Embedder, progress: boo
     chunks: list[Chunk] = []
     for r in parts["cases"]:
         chunks += case_chunks(r.id, r.data["title"], r.sections, by_case.get(r.id, []))
-    chunks += [finding_chunk(l["id"], l["theme"], l["text"]) for l in parts["lessons"] if l["source_id"]]
+    chunks += [c for l in parts["lessons"] if l["source_id"] for c in finding_chunks(l["id"], l["theme"], l["text"])]
     old = _old_vectors(old_db, embedder.name)
     todo = [c for c in chunks if c.content_hash not in old]
     fresh: dict[str, bytes] = {}
@@ -238,23 +251,55 @@ def _write_embeddings(db, parts, old_db: Path, embedder: Embedder, progress: boo
     return len(chunks), len(todo), len(chunks) - len(todo)
 
 
-def _tag_matrix(db, ids: list[str]) -> np.ndarray:
-    """One row per case, one 0/1 column per (facet, value) in SIMILAR_TAGS."""
-    columns: dict[tuple[str, str], int] = {}
+def _tag_matrix(db, ids: list[str], columns: list[str]) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """One row per case, one column per (facet, value): the value's rarity, log(N / cases with it),
+    where the case has it; rows scaled to length 1."""
+    found: dict[tuple[str, str], int] = {}
     cells = []
     position = {case_id: i for i, case_id in enumerate(ids)}
-    for row in db.execute(f"select id, {', '.join(SIMILAR_TAGS)} from cases").fetchall():
-        for facet, raw in zip(SIMILAR_TAGS, row[1:]):
+    for row in db.execute(f"select id, {', '.join(columns)} from cases").fetchall():
+        for facet, raw in zip(columns, row[1:]):
             for value in json.loads(raw or "[]"):
-                cells.append((position[row[0]], columns.setdefault((facet, value), len(columns))))
-    tags = np.zeros((len(ids), max(1, len(columns))), dtype=np.float32)
+                cells.append((position[row[0]], found.setdefault((facet, value), len(found))))
+    tags = np.zeros((len(ids), max(1, len(found))), dtype=np.float32)
     for r, c in cells:
         tags[r, c] = 1.0
-    return tags
+    rarity = np.log((len(ids) + 1) / (tags.sum(axis=0) + 1)) + 1
+    tags *= rarity
+    tags /= np.maximum(np.linalg.norm(tags, axis=1, keepdims=True), 1e-9)
+    return tags, list(found)
+
+
+def _similarity_blocks(matrix: np.ndarray, tags: np.ndarray):
+    for start in range(0, len(matrix), BLOCK):
+        scores = (1 - SIMILAR_TAG_WEIGHT) * (matrix[start:start + BLOCK] @ matrix.T) + \
+            SIMILAR_TAG_WEIGHT * (tags[start:start + BLOCK] @ tags.T)
+        rows = np.arange(len(scores))
+        scores[rows, rows + start] = -np.inf
+        yield start, scores
+
+
+def _reasons(db, ids: list[str]) -> dict[str, dict[str, set[str]]]:
+    columns = similar_spec()["reasons"]
+    rows = db.execute(f"select id, {', '.join(columns)} from cases").fetchall()
+    return {r[0]: {c: set(json.loads(v or "[]")) for c, v in zip(columns, r[1:])} for r in rows}
+
+
+def _reason(mine: dict[str, set[str]], theirs: dict[str, set[str]], labels: dict) -> str:
+    """In a few words why two cases are alike: the tags they share, e.g. 'shared approach: Sharing
+    council; shared service: Whole council'."""
+    parts = []
+    for column, values in mine.items():
+        shared = sorted(values & theirs.get(column, set()))
+        if shared:
+            facet = labels[column]
+            names = ", ".join(facet["values"].get(v, {}).get("label", v) for v in shared)
+            parts.append(f"shared {facet['label'].lower()}: {names}")
+    return "; ".join(parts) or "alike in what they did"
 
 
 def _write_similar(db) -> None:
-    """Cases like this one, precomputed so the site needs no model (see SIMILAR_TAGS)."""
+    """Cases like this one, precomputed so the site needs no model (see SIMILAR_TAG_WEIGHT)."""
     rows = db.execute("select case_id, vector from chunks where case_id is not null order by case_id").fetchall()
     ids: list[str] = []
     sums: list[np.ndarray] = []
@@ -266,7 +311,7 @@ def _write_similar(db) -> None:
             ids.append(case_id)
             sums.append(vec.copy())
     db["case_vectors"].create({"case_id": str, "vector": bytes}, pk="case_id", foreign_keys=[("case_id", "cases", "id")])
-    db["similar_cases"].create({"case_id": str, "similar_id": str, "rank": int, "score": float},
+    db["similar_cases"].create({"case_id": str, "similar_id": str, "rank": int, "score": float, "reason": str},
                                pk=("case_id", "similar_id"),
                                foreign_keys=[("case_id", "cases", "id"), ("similar_id", "cases", "id")])
     if not ids:
@@ -274,23 +319,25 @@ def _write_similar(db) -> None:
     matrix = np.vstack(sums)
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
     db["case_vectors"].insert_all({"case_id": i, "vector": v.astype(np.float32).tobytes()} for i, v in zip(ids, matrix))
+    if len(ids) < 2:
+        return
+    tags, _ = _tag_matrix(db, ids, similar_spec()["tags"])
+    hub_k = min(SIMILAR_HUB, len(ids) - 1)
+    hub = np.zeros(len(ids))
+    for start, scores in _similarity_blocks(matrix, tags):
+        hub[start:start + len(scores)] = -np.mean(np.partition(-scores, hub_k - 1, axis=1)[:, :hub_k], axis=1)
     k = min(SIMILAR_PER_CASE, len(ids) - 1)
+    reasons = _reasons(db, ids)
+    labels = {f["column"]: f for f in facet_catalogue()}
     out = []
-    # In blocks of rows: the full case-by-case matrix would not fit in memory at 100,000 cases.
-    tags = _tag_matrix(db, ids)
-    counts = tags.sum(axis=1)
-    for start in range(0, len(ids), 1024):
-        shared = tags[start:start + 1024] @ tags.T
-        union = counts[start:start + 1024, None] + counts[None, :] - shared
-        jaccard = np.divide(shared, union, out=np.zeros_like(shared), where=union > 0)
-        scores = (1 - SIMILAR_TAG_WEIGHT) * (matrix[start:start + 1024] @ matrix.T) + SIMILAR_TAG_WEIGHT * jaccard
-        rows = np.arange(len(scores))
-        scores[rows, rows + start] = -np.inf
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k else np.zeros((len(scores), 0), dtype=int)
+    for start, scores in _similarity_blocks(matrix, tags):
+        scores -= 0.5 * (hub[start:start + len(scores), None] + hub[None, :])
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
         for r, candidates in enumerate(top):
             best = candidates[np.argsort(-scores[r, candidates], kind="stable")]
-            out.extend({"case_id": ids[start + r], "similar_id": ids[b], "rank": n + 1,
-                        "score": round(float(scores[r, b]), 4)} for n, b in enumerate(best))
+            mine = ids[start + r]
+            out.extend({"case_id": mine, "similar_id": ids[b], "rank": n + 1, "score": round(float(scores[r, b]), 4),
+                        "reason": _reason(reasons[mine], reasons[ids[b]], labels)} for n, b in enumerate(best))
     db["similar_cases"].insert_all(out)
 
 
@@ -460,7 +507,7 @@ def build(root: Path, output: Path, model: str | None = None, progress: bool = T
             db = sqlite_utils.Database(temp)
             db.conn.execute("pragma journal_mode = off")  # a scratch file: durability comes from the swap
             with tqdm(total=4, desc="building", disable=not progress, unit="step") as bar:
-                parts = _write_tables(db, records)
+                parts = _write_tables(db, records, file_dates(root))
                 bar.update(1)
                 n_chunks, embedded, reused = _write_embeddings(db, parts, output, embedder, progress)
                 bar.update(1)

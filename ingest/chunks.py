@@ -62,8 +62,16 @@ def case_chunks(case_id: str, title: str, sections: list, lessons: list[tuple[st
             chunks.append(Chunk(f"{case_id}/{kind}/{n}", case_id, None, kind, len(chunks), text))
     for lesson_id, text in lessons:
         chunks.append(Chunk(f"{case_id}/lesson/{lesson_id}", case_id, lesson_id, "lesson", len(chunks), f"{title}. {text}"))
+        chunks.append(lesson_text_chunk(lesson_id, text))
     return chunks
 
 
-def finding_chunk(lesson_id: str, theme: str, text: str) -> Chunk:
-    return Chunk(lesson_id, None, lesson_id, "finding", 0, f"{theme}: {text}")
+def lesson_text_chunk(lesson_id: str, text: str) -> Chunk:
+    """A lesson read on its own, for lesson search: with its case's title or its report's theme the
+    vector leans towards what the case is about; alone, towards what the lesson says. Lesson search
+    uses both; case search only the first (this one has no case_id)."""
+    return Chunk(f"{lesson_id}/text", None, lesson_id, "lesson text", 1, text)
+
+
+def finding_chunks(lesson_id: str, theme: str, text: str) -> list[Chunk]:
+    return [Chunk(lesson_id, None, lesson_id, "finding", 0, f"{theme}: {text}"), lesson_text_chunk(lesson_id, text)]

@@ -33,21 +33,275 @@ def cli(ctx, root):
     ctx.obj = {"root": root.resolve()}
 
 
+def _emit(fmt: str, title: str, errors, warnings=(), notes=(), extra=None) -> None:
+    from .annotations import render
+
+    out, err = render(fmt, title, errors, warnings, notes, extra)
+    for line in out:
+        click.echo(line)
+    for line in err:
+        click.echo(line, err=True)
+
+
+def _similar(records, root: Path, db_path: Path, whole: bool) -> tuple[list, list[str]]:
+    """Near-duplicate warnings for the valid cases among records (compared with every case, or with
+    each other when they are `whole` corpus), and notes on what was not checked."""
+    import sqlite3
+
+    from ingest.duplicates import by_meaning, by_title
+
+    checked = [r for r in records if r.kind == "case"]
+    if not checked:
+        return [], []
+    corpus = checked if whole else check_collection(discover(root)["case"], root)[0]
+    warnings = by_title(checked, corpus)
+    if not db_path.is_file():
+        return warnings, [f"no database at {db_path}, so near-duplicates by meaning were not checked (run `kb build` first)"]
+    try:
+        warnings += by_meaning(checked, db_path)
+    except (sqlite3.Error, OSError, TypeError, ValueError) as err:
+        return warnings, [f"could not compare by meaning with {db_path} ({err}); rebuild it with `kb build`"]
+    return warnings, []
+
+
+def _stale(records) -> list:
+    from .history import REVIEW_YEARS, review_due
+    from .parse import Problem
+
+    return [Problem(r.document.display, r.document.line_of(("reviewed",)),
+                    f"last reviewed {r.data['reviewed']}, {REVIEW_YEARS} or more years ago",
+                    "check it against its sources, then set `reviewed:` to the date you did")
+            for r in records if r.kind == "case" and review_due(r.data["reviewed"])]
+
+
 @cli.command(name="validate")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "github", "json"]), default="text", show_default=True,
+              help="text: file:line: problem - fix; github: annotations on a pull request; json: the records and problems.")
+@click.option("--stale", is_flag=True, help="Also list cases not reviewed for two years.")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Database whose embeddings find near-duplicates (default: kb.db in the project folder).")
 @click.pass_context
-def validate_cmd(ctx, paths):
-    """Check case and source files; print every problem as file:line: problem - fix."""
+def validate_cmd(ctx, paths, fmt, stale, db_path):
+    """Check case and source files; print every problem as file:line: problem - fix, and warn of
+    near-duplicate cases."""
     root = ctx.obj["root"]
     files = _paths(paths, root)
     records, problems = check_collection(files, root)
-    for problem in problems:
-        click.echo(str(problem))
+    warnings, notes = _similar(records, root, db_path or root / "kb.db", whole=not paths)
+    if stale:
+        warnings += _stale(records)
+    extra = {"records": [{"kind": r.kind, "id": r.id, "path": r.document.display, "data": r.data} for r in records]}
+    _emit(fmt, "kb validate", problems, warnings, notes, extra)
     if problems:
         bad = len({p.path for p in problems})
         click.echo(f"{len(problems)} problem(s) in {bad} of {len(files)} file(s).", err=True)
         sys.exit(1)
-    click.echo(f"{len(files)} file(s) OK.", err=True)
+    click.echo(f"{len(files)} file(s) OK" + (f", {len(warnings)} warning(s)." if warnings else "."), err=True)
+
+
+@cli.command(name="verify")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--texts", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A folder holding source texts (by their `text_file` names), e.g. ../shared/seeds; repeatable.")
+@click.option("--format", "fmt", type=click.Choice(["text", "github", "json"]), default="text", show_default=True)
+@click.pass_context
+def verify_cmd(ctx, paths, texts, fmt):
+    """Check every figure (and every number in Results) against the cited lines of its source's text:
+    of the cases given (of every case when none is given, or when a source record is)."""
+    from .verify import find_texts, verify
+
+    root = ctx.obj["root"]
+    sources = discover(root)["source"]
+    given = _paths(paths, root) if paths else []
+    # a changed source record can break any case that cites it: then every case is verified
+    cases = [p for p in given if p.parent.name != "sources"]
+    if not given or len(cases) < len(given):
+        cases = discover(root)["case"]
+    records, problems = check_collection(sources + cases, root)
+    if problems:
+        _emit(fmt, "kb verify", problems)
+        click.echo(f"{len(problems)} problem(s) found by `kb validate`: fix them first.", err=True)
+        sys.exit(1)
+    found, problems, notes = find_texts(root, [r for r in records if r.kind == "source"], list(texts))
+    report = verify([r for r in records if r.kind == "case"], found)
+    _emit(fmt, "kb verify", problems + report.problems, notes=notes,
+          extra={"figures_verified": report.figures, "numbers_verified": report.numbers})
+    click.echo(f"Verified {report.figures} figure(s) against {len(found)} source text(s), and {report.numbers} "
+               f"number(s) in the Results of {len(cases) - report.cases_skipped} case(s)"
+               + (f"; {report.figures_skipped} figure(s) not checked for want of a text" if report.figures_skipped else "")
+               + (f"; {len(problems) + len(report.problems)} problem(s)." if problems or report.problems else "."), err=True)
+    if problems or report.problems:
+        sys.exit(1)
+
+
+def _ask_choice(path: tuple, prompt: str, many: bool = False, optional: bool = False):
+    """Ask for a term (or several, comma-separated), showing each with its definition."""
+    from .scaffold import choose
+    from .validate import vocabulary_of
+    from .vocabulary import load_vocabularies
+
+    vocab = load_vocabularies()[vocabulary_of("case", path)]
+    click.echo(f"\n{prompt}:")
+    for n, term in enumerate(vocab.terms.values(), 1):
+        click.echo(f"  {n:>2}. {term.slug} - {term.definition}")
+    while True:
+        answer = click.prompt("Number(s) or name(s), comma-separated" if many else "Number or name",
+                              default="" if optional else None, show_default=False).strip()
+        try:
+            picked = [choose(path, list(vocab.terms)[int(a) - 1] if a.isdigit() and 0 < int(a) <= len(vocab.terms)
+                             else a) for a in (x.strip() for x in answer.split(",")) if a]
+        except ValueError as err:
+            click.echo(str(err))
+            continue
+        if picked or optional:
+            return picked if many else picked[0]
+
+
+def _vocab_option(path: tuple):
+    """A click callback turning aliases and labels into slugs, with "did you mean" for typos."""
+    from .scaffold import choose
+
+    def convert(ctx, param, value):
+        try:
+            return [choose(path, v) for v in value] if isinstance(value, tuple) else (choose(path, value) if value else None)
+        except ValueError as err:
+            raise click.BadParameter(str(err))
+    return convert
+
+
+def _cited(sources: tuple[str, ...], known: list[str]) -> list[dict]:
+    """ID[:LINES] answers as the case's sources; ValueError naming the nearest known id."""
+    import difflib
+
+    cited = [dict(zip(("id", "lines"), s.split(":", 1))) for s in sources]
+    for src in cited:
+        if src["id"] not in known:
+            near = difflib.get_close_matches(src["id"], known, n=1)
+            raise ValueError(f"'{src['id']}' is not a source in sources/" + (
+                f" - did you mean '{near[0]}'?" if near else " - add it first with `kb source add`"))
+    return cited
+
+
+@cli.command(name="new")
+@click.option("--id", "case_id", help="File name without .md (default: made from the title).")
+@click.option("--title", help="A plain headline saying who did what.")
+@click.option("--organisation", "organisations", multiple=True, help="Organisation as the source names it; repeatable.")
+@click.option("--council-type", "council_types", multiple=True, callback=_vocab_option(("organisations", 0, "council_type")),
+              help="Council type of each --organisation, in the same order.")
+@click.option("--region", "regions", multiple=True, callback=_vocab_option(("organisations", 0, "region")),
+              help="Region of each --organisation, in the same order.")
+@click.option("--service", "services", multiple=True, callback=_vocab_option(("services",)), help="Repeatable.")
+@click.option("--approach", "approaches", multiple=True, callback=_vocab_option(("approaches",)), help="Repeatable.")
+@click.option("--key-attribute", "key_attributes", multiple=True, callback=_vocab_option(("key_attributes",)),
+              help="Repeatable.")
+@click.option("--no-key-attributes", is_flag=True, help="The source says nothing of what made it work.")
+@click.option("--start", type=int, help="First year.")
+@click.option("--end", type=int, help="Last year, if it has ended.")
+@click.option("--status", callback=_vocab_option(("status",)))
+@click.option("--outcome", callback=_vocab_option(("outcome",)))
+@click.option("--evidence", callback=_vocab_option(("evidence",)))
+@click.option("--figure", "figures", multiple=True, help="A money figure exactly as printed, e.g. '£1.2 million a year'; repeatable.")
+@click.option("--source", "sources", multiple=True, metavar="ID[:LINES]",
+              help="A source id with the line range(s) that tell the case, e.g. dclg-2014-good-practice-savings:1674-1768.")
+@click.option("--interactive/--no-interactive", default=None,
+              help="Ask for what is missing (default: only when run in a terminal).")
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+@click.pass_context
+def new_cmd(ctx, case_id, title, organisations, council_types, regions, services, approaches, key_attributes,
+            no_key_attributes, start, end, status, outcome, evidence, figures, sources, interactive, force):
+    """Write cases/<id>.md with every field and section, TODO wherever a person must write;
+    `kb validate` then lists each TODO as a line to fill in."""
+    import re
+
+    from .scaffold import Answers, render, slug
+    from .validate import TODO
+
+    root = ctx.obj["root"]
+    known = [p.stem for p in discover(root)["source"]]
+    if interactive is None:
+        interactive = sys.stdin.isatty()
+    if interactive:
+        title = title or click.prompt("Title (who did what)")
+        if not organisations:
+            organisations = (click.prompt("Organisation, as the source names it"),)
+        council_types = council_types or tuple(_ask_choice(("organisations", 0, "council_type"), f"Council type of {o}")
+                                               for o in organisations)
+        regions = regions or tuple(_ask_choice(("organisations", 0, "region"), f"Region of {o}") for o in organisations)
+        services = services or _ask_choice(("services",), "Services", many=True)
+        approaches = approaches or _ask_choice(("approaches",), "Approaches", many=True)
+        if not key_attributes and not no_key_attributes:
+            key_attributes = _ask_choice(("key_attributes",), "Key attributes (empty if the source says nothing)",
+                                         many=True, optional=True)
+            no_key_attributes = not key_attributes
+        status = status or _ask_choice(("status",), "Status")
+        outcome = outcome or _ask_choice(("outcome",), "Outcome")
+        evidence = evidence or _ask_choice(("evidence",), "Evidence")
+        while not sources:
+            click.echo(f"\nSources: {', '.join(known)}")
+            sources = (click.prompt("Source id and the lines that tell the case (ID:LINES)"),)
+            try:
+                _cited(sources, known)
+            except ValueError as err:
+                click.echo(str(err))
+                sources = ()
+        if not figures:
+            figures = tuple(iter(lambda: click.prompt("Figure as printed (empty to finish)", default="",
+                                                      show_default=False).strip(), ""))
+    if not case_id and not title:
+        raise click.UsageError("give --title (or --id)")
+    case_id = case_id or slug(title)
+    target = root / "cases" / f"{case_id}.md"
+    if target.exists() and not force:
+        raise click.UsageError(f"{target} exists already - choose another --id, or give --force to replace it")
+    orgs = [{"name": name, "council_type": council_types[i] if i < len(council_types) else None,
+             "region": regions[i] if i < len(regions) else None} for i, name in enumerate(organisations)]
+    try:
+        cited = _cited(sources, known)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--source")
+    answers = Answers(case_id, title, orgs, list(services), list(approaches),
+                      [] if no_key_attributes else (list(key_attributes) or None), start, end, status, outcome, evidence,
+                      list(figures), cited)
+    text = render(answers)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    todo = len(re.findall(rf"\b{TODO}\b", text))
+    click.echo(f"Wrote {target.relative_to(root)} with {todo} place(s) to fill in (marked TODO); "
+               f"`kb validate {target.relative_to(root)}` lists them.", err=True)
+
+
+@cli.group(name="source")
+def source_group():
+    """Source reports: their line-numbered texts and records in sources/."""
+
+
+@source_group.command(name="add")
+@click.argument("pdf", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--id", "source_id", required=True, help="Lower-case words joined by hyphens, e.g. lga-2016-transformational-models.")
+@click.option("--url", required=True, help="The report's public address.")
+@click.option("--title", help="Title (default: the PDF's own, where it has one).")
+@click.option("--publisher")
+@click.option("--date", help="Publication date as YYYY, YYYY-MM or YYYY-MM-DD.")
+@click.option("--licence", help="The report's licence as it states it, e.g. 'Open Government Licence v3.0'.")
+@click.option("--keep/--no-keep", default=None,
+              help="Keep the text in the repository (default: only when the licence allows republishing, e.g. the OGL).")
+@click.option("--force", is_flag=True, help="Replace an existing record and text.")
+@click.pass_context
+def source_add_cmd(ctx, pdf, source_id, url, title, publisher, date, licence, keep, force):
+    """Extract REPORT.pdf to a line-numbered text and write sources/<id>.md with its address, the
+    text's sha256 and the line on which each page starts."""
+    from .source_text import SourceError, add_source
+
+    root = ctx.obj["root"]
+    try:
+        record, text_path, text = add_source(root, pdf, source_id, url, title, publisher, date, licence, keep, force)
+    except SourceError as err:
+        raise click.UsageError(str(err))
+    where = "kept in the repository" if text_path.parent.name == "text" else "kept out of git (licence)"
+    click.echo(f"Wrote {record.relative_to(root)} and {text_path.relative_to(root)} ({where}): {len(text.lines)} lines, "
+               f"{len(text.page_lines)} pages, sha256 {text.sha256[:12]}...; `kb validate {record.relative_to(root)}` "
+               "lists what to fill in.", err=True)
 
 
 @cli.command(name="build")
@@ -95,7 +349,7 @@ def serve_cmd(db_path, host, port, allow_sql, allow_download):
 
     from ingest.build import is_project_database
 
-    from .site import serve_args
+    from .site import pin, serve_args
 
     if not db_path.is_file():
         raise _fail(f"{db_path}: {'is not a file' if db_path.exists() else 'does not exist'} - run `kb build` first, or give --db PATH")
@@ -109,8 +363,9 @@ def serve_cmd(db_path, host, port, allow_sql, allow_download):
     for name, value in (("KB_SQL", allow_sql), ("KB_DOWNLOAD", allow_download)):
         if value is not None:
             os.environ[name] = "on" if value else "off"
-    # exec, not a child process: signals (and a test's terminate()) reach Datasette itself
-    os.execv(sys.executable, [sys.executable, "-m", "datasette", *serve_args(db_path, host, port)])
+    # exec, not a child process: signals (and a test's terminate()) reach Datasette itself; the
+    # process keeps its id, so the pinned link is found stale once the server has stopped
+    os.execv(sys.executable, [sys.executable, "-m", "datasette", *serve_args(pin(db_path), host, port)])
 
 
 def _fail(message: str) -> SystemExit:
@@ -210,15 +465,20 @@ def evaluate_cmd(db_path, queries, lessons, as_json):
     """nDCG@10, recall@5 and MRR per mode, by query form and voice; and nDCG@5 of similar cases."""
     import json
 
-    from search.evaluate import LESSON_QUERIES_FILE, evaluate, evaluate_similar, format_table, load_queries
+    from search.evaluate import (LESSON_QUERIES_FILE, evaluate, evaluate_close, evaluate_similar, format_table,
+                                 load_queries)
 
     target = "lessons" if lessons else "cases"
-    table = evaluate(db_path, load_queries(queries or (LESSON_QUERIES_FILE if lessons else None)), target=target)
+    chosen = load_queries(queries or (LESSON_QUERIES_FILE if lessons else None))
+    table = evaluate(db_path, chosen, target=target)
+    close = evaluate_close(db_path, chosen, target=target)
     similar = None if lessons else evaluate_similar(db_path)
     if as_json:
-        click.echo(json.dumps({"search": table, "similar": similar}, indent=2))
+        click.echo(json.dumps({"search": table, "close": close, "similar": similar}, indent=2))
         return
     click.echo(f"{target.capitalize()} search\n" + format_table(table))
+    click.echo(f"\nClose matches: {close['precision']:.0%} judged useful; {close['recall_exact']:.0%} of the exactly "
+               f"relevant flagged close; {close['close_per_query']:.1f} per query")
     if similar:
         click.echo(f"\nSimilar cases: nDCG@5 {similar['ndcg@5']:.3f} over {similar['targets']} judged target cases")
 

@@ -291,8 +291,10 @@ def read_document(path: Path, display: str | None = None, root: Path | None = No
         mark = err.problem_mark or err.context_mark
         line = mark.line + 2 if mark else 2
         what = " ".join((err.problem or "malformed YAML").split())
-        return None, [Problem(display, line, f"malformed YAML: {what}",
-                              "check the indentation and quoting on this line and the one before (quote text containing ': ' or '#')")]
+        fix = "check the indentation and quoting on this line and the one before (quote text containing ': ' or '#')"
+        if "\t" in "".join(lines[max(1, line - 2):line]):  # the line reported and the one before
+            fix = "use spaces, not a tab: YAML indents with spaces only"
+        return None, [Problem(display, line, f"malformed YAML: {what}", fix)]
     except yaml.YAMLError as err:
         return None, [Problem(display, 2, f"malformed YAML: {' '.join(str(err).split())}", "check the front matter's syntax")]
     if not isinstance(data, dict):

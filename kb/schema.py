@@ -233,3 +233,8 @@ def tables() -> dict[str, Table]:
 def table_for(rows: str) -> Table:
     """The table whose rows are `rows` (e.g. 'case', 'case.savings')."""
     return next(t for t in tables().values() if t.rows == rows)
+
+
+def similar_spec() -> dict:
+    """Which case tags "cases like mine" compare, and which it names as reasons."""
+    return load_schema()["similar_cases"]

@@ -68,6 +68,39 @@ def serve_args(db_path: Path, host: str, port: int, metadata: Path = METADATA) -
     return args
 
 
+def pin(db_path: Path) -> Path:
+    """A hard link to the database as it is now, for a server to open instead of the file itself.
+
+    A rebuild swaps a new file in under the same name; through the link the running server keeps
+    reading the build it started with, every page and the search engine alike, until it restarts.
+    Links left by servers that have stopped are removed. Where a link cannot be made (another
+    file system, no permission) the file itself is served."""
+    import os
+
+    db_path = Path(db_path).resolve()
+    folder = db_path.parent / ".kb-serving"
+    for old in folder.glob("*/*") if folder.exists() else []:
+        pid = old.parent.name
+        try:
+            os.kill(int(pid), 0)
+        except (ValueError, ProcessLookupError):
+            old.unlink(missing_ok=True)
+            try:
+                old.parent.rmdir()
+            except OSError:
+                pass
+        except PermissionError:
+            pass
+    link = folder / str(os.getpid()) / db_path.name
+    try:
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.unlink(missing_ok=True)
+        os.link(db_path, link)
+    except OSError:
+        return db_path
+    return link
+
+
 def make_datasette(db_path: Path, metadata: Path = METADATA):
     """An in-process Datasette with the same configuration as `kb serve` (for tests)."""
     import yaml

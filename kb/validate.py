@@ -4,9 +4,11 @@ Every problem is reported as `file:line: what is wrong - how to fix it`, all of 
 from __future__ import annotations
 
 import copy
+import datetime
 import difflib
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +21,7 @@ from .vocabulary import load_vocabularies
 
 # SQLite stores whole numbers in 64 bits; a larger one would stop the build at the insert.
 MAX_INTEGER = 2 ** 63 - 1
+TODO = "TODO"  # `kb new` writes it wherever a person must write; each one is reported as "fill in"
 TYPE_WORDS = {"string": "text", "integer": "a whole number", "number": "a number", "boolean": "true or false",
               "array": "a list", "object": "a set of `field: value` lines"}
 
@@ -54,6 +57,50 @@ def _validator(kind: str):
     return StrictValidator(json_schema(kind))
 
 
+def _a(label: str) -> str:
+    return f"{'an' if label[:1].lower() in 'aeiou' else 'a'} {label}"
+
+
+def _terms(vocab) -> str:
+    return f"{', '.join(list(vocab.terms)[:8])}{', ...' if len(vocab.terms) > 8 else ''}"
+
+
+def vocabulary_of(kind: str, path: tuple) -> str | None:
+    """The vocabulary of the field at path, or of its items."""
+    spec = field_spec(kind, path) or {}
+    return spec.get("vocabulary") or (spec.get("items") or {}).get("vocabulary")
+
+
+def field_hint(kind: str, path: tuple) -> str:
+    """What a field holds: its vocabulary's terms, else its description."""
+    vocabulary = vocabulary_of(kind, path)
+    if vocabulary:
+        return f"one of {_terms(load_vocabularies()[vocabulary])}; definitions in docs/contributing.md"
+    return (field_spec(kind, path) or {}).get("description") or "see docs/contributing.md"
+
+
+def _todos(node, path: tuple = ()) -> list[tuple]:
+    """Paths of the front-matter values that are still TODO markers."""
+    if isinstance(node, str):
+        return [path] if node.startswith(TODO) else []
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    return [found for key, value in items for found in _todos(value, path + (key,))]
+
+
+def _check_dates(doc: Document, kind: str, data: dict) -> list[Problem]:
+    problems = []
+    for name, spec in load_schema()[kind]["fields"].items():
+        value = data.get(name)
+        if spec.get("format") == "date" and isinstance(value, str) and re.fullmatch(spec["pattern"], value):
+            parts = [int(x) for x in value.split("-")] + [1, 1]
+            try:
+                datetime.date(*parts[:3])
+            except ValueError:
+                problems.append(Problem(doc.display, doc.line_of((name,)), f"{name} '{value}' is not a real date",
+                                        "write it as YYYY, YYYY-MM or YYYY-MM-DD with a month from 01 to 12 and a day that month has"))
+    return problems
+
+
 def _path_text(path) -> str:
     out = ""
     for step in path:
@@ -72,10 +119,8 @@ def _schema_problem(doc: Document, kind: str, error) -> Problem | list[Problem]:
         # (jsonschema raises one such error per absent field; check_document drops the repeats)
         problems = []
         for missing in (name for name in error.validator_value if name not in error.instance):
-            sub = field_spec(kind, path + (missing,)) or {}
-            hint = sub.get("description") or "see docs/contributing.md"
             problems.append(Problem(doc.display, line, f"missing field '{missing}'" + (f" in {where}" if path else ""),
-                                    f"add `{missing}:` ({hint})"))
+                                    f"add `{missing}:` ({field_hint(kind, path + (missing,))})"))
         return problems
     if v == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})), key=str)
@@ -89,8 +134,7 @@ def _schema_problem(doc: Document, kind: str, error) -> Problem | list[Problem]:
         vocab = load_vocabularies()[spec["vocabulary"]] if spec.get("vocabulary") else None
         if vocab:
             guess = vocab.suggest(str(error.instance)[:200])
-            terms = f"{', '.join(list(vocab.terms)[:8])}{', ...' if len(vocab.terms) > 8 else ''}"
-            use = f"a {vocab.label.lower()} from kb/vocabulary.yml ({terms})"
+            use = f"{_a(vocab.label.lower())} from kb/vocabulary.yml ({_terms(vocab)})"
             fix = f"did you mean '{guess}'? Use {use}" if guess else f"use {use}"
             return Problem(doc.display, line, f"{shown(error.instance)} is not a known {vocab.label.lower()} in {where}", fix)
     if v == "type":
@@ -104,8 +148,14 @@ def _schema_problem(doc: Document, kind: str, error) -> Problem | list[Problem]:
         if isinstance(error.instance, float) and error.validator_value == "integer":
             return Problem(doc.display, line, f"{where} must be {expected}, not {error.instance}",
                            f"write it without a decimal point: {int(error.instance) if error.instance.is_integer() else 'a whole number'}")
-        if error.validator_value in ("number", "integer") and isinstance(error.instance, str):
-            fix = f"write the amount as digits only, without £, commas or words (e.g. 1500000 for £1.5 million)"
+        if error.validator_value == "integer" and isinstance(error.instance, str):
+            span = re.match(r"\s*(\d{4})\s*[/-]\s*\d{2,4}\s*$", error.instance)
+            fix = (f"give only the first year of a financial year, e.g. {span.group(1)} for {error.instance.strip()}"
+                   if span else f"write {where} as a whole number in digits")
+        if error.validator_value == "number" and isinstance(error.instance, str):
+            fix = "write the amount as digits only, without £, commas or words (e.g. 1500000 for £1.5 million)"
+            if path and path[-1] == "percent":
+                fix = "write the percentage as a number only, without % (e.g. 12.5)"
         if error.validator_value == "array" and isinstance(error.instance, str):
             fix = f"write it as a list: [{error.instance}]"
         return Problem(doc.display, line, f"{where} must be {expected}, not {got}", fix)
@@ -168,10 +218,29 @@ def _check_body(doc: Document, kind: str) -> tuple[list[Section], list[Problem]]
     problems = []
     wanted = body_sections(kind)
     sections, stray = split_sections(doc.body, doc.body_line)
+    found = [s.heading for s in sections]
+    # '### Lessons' for '## Lessons': say so, rather than that the section is missing
+    misleveled: dict[str, int] = {}
+    body_lines = doc.body.split("\n")
+    for n, text in enumerate(body_lines):
+        head = re.match(r"(#{1,6})[ \t]+(.+?)[ \t#]*$", text)
+        if head and len(head.group(1)) != 2 and head.group(2) in wanted and head.group(2) not in found \
+                and head.group(2) not in misleveled:
+            misleveled[head.group(2)] = doc.body_line + n
+            problems.append(Problem(doc.display, doc.body_line + n, f"'{head.group(1)} {head.group(2)}' is not a level-2 heading",
+                                    f"write it as '## {head.group(2)}' (sections are level-2 headings: two #)"))
+    stray = [(line, text) for line, text in stray if line not in misleveled.values()]
+    guidance = load_schema()[kind]["body"].get("guidance", {})
+    for n, text in enumerate(body_lines):
+        if re.match(rf"\s*(?:[-*+]\s+)?{TODO}\b", text):
+            line = doc.body_line + n
+            section = next((s for s in reversed(sections) if s.line < line), None)
+            name = section.heading if section else wanted[0]
+            problems.append(Problem(doc.display, line, f"fill in section '## {name}'",
+                                    guidance.get(name, "write it in your own words")))
     for line, text in stray[:1]:
         problems.append(Problem(doc.display, line, f"text before the first section: '{text[:40]}'",
                                 f"put it under '## {wanted[0]}' (the body is only `## ` sections)"))
-    found = [s.heading for s in sections]
     for s in sections:
         if s.heading not in wanted:
             near = difflib.get_close_matches(s.heading, wanted, n=1)
@@ -184,7 +253,7 @@ def _check_body(doc: Document, kind: str) -> tuple[list[Section], list[Problem]]
                                     "write at least one sentence (say so if the source does not cover it)"))
     known = [h for h in found if h in wanted]
     for n, name in enumerate(wanted):
-        if name not in found:
+        if name not in found and name not in misleveled:
             following = next((s for s in sections if s.heading in wanted[n + 1:]), None)
             line = following.line if following else doc.body_line + doc.body.rstrip("\n").count("\n")
             problems.append(Problem(doc.display, line, f"missing section '## {name}'",
@@ -205,11 +274,15 @@ def _check_body(doc: Document, kind: str) -> tuple[list[Section], list[Problem]]
     return sections, problems
 
 
-def check_document(doc: Document, kind: str) -> tuple[Record | None, list[Problem]]:
+def check_document(doc: Document, kind: str, known_sources: set[str] | None = None) -> tuple[Record | None, list[Problem]]:
     """Checks of one file on its own; cross-file checks are in check_collection."""
     validator = _validator(kind)
-    found: list[Problem] = []
+    todos = _todos(doc.data)
+    found: list[Problem] = [Problem(doc.display, doc.line_of(path), f"fill in {_path_text(path)}", field_hint(kind, path))
+                            for path in todos]
     for error in validator.iter_errors(doc.data):
+        if any(tuple(error.absolute_path)[:len(path)] == path for path in todos):
+            continue  # reported once, as "fill in"
         made = _schema_problem(doc, kind, error)
         found += [p for p in (made if isinstance(made, list) else [made]) if p not in found]
     found += [p for p in _too_large(doc) if p not in found]
@@ -219,8 +292,9 @@ def check_document(doc: Document, kind: str) -> tuple[Record | None, list[Proble
     if isinstance(data.get("id"), str) and data["id"] != stem:
         problems.append(Problem(doc.display, doc.line_of(("id",)), f"id '{data['id']}' does not match the file name '{doc.path.name}'",
                                 f"set `id: {stem}` or rename the file to {data['id']}.md"))
+    problems += _check_dates(doc, kind, data)
     if kind == "case":
-        problems += _check_case(doc, data)
+        problems += _check_case(doc, data, known_sources)
     sections, body_problems = _check_body(doc, kind)
     problems += body_problems
     if problems:
@@ -228,16 +302,20 @@ def check_document(doc: Document, kind: str) -> tuple[Record | None, list[Proble
     return Record(kind, data["id"], doc, data, sections), []
 
 
-def _check_case(doc: Document, data: dict) -> list[Problem]:
+def _check_case(doc: Document, data: dict, known_sources: set[str] | None = None) -> list[Problem]:
     problems = []
     cited = [s.get("id") for s in data.get("sources") or [] if isinstance(s, dict)]
+    usable = [c for c in cited if known_sources is None or c in known_sources]
     for i, item in enumerate(data.get("savings") or []):
         if not isinstance(item, dict):
             continue
-        if item.get("source") and item["source"] not in cited:
+        source = item.get("source")
+        if source and isinstance(source, str) and source not in cited and not source.startswith(TODO):
+            if known_sources is not None and source in known_sources and len(usable) < len(cited):
+                continue  # the id under `sources:` is the typo; the unknown-source-id problem there names the fix
             problems.append(Problem(doc.display, doc.line_of(("savings", i, "source")),
-                                    f"savings[{i}] cites source '{item['source']}', which is not among this case's sources",
-                                    f"add it under `sources:` or use one of: {', '.join(map(str, cited)) or '(none listed)'}"))
+                                    f"savings[{i}] cites source '{source}', which is not among this case's sources",
+                                    f"add it under `sources:` or use one of: {', '.join(map(str, usable)) or '(none listed)'}"))
         if "amount" not in item and "percent" not in item:
             problems.append(Problem(doc.display, doc.line_of(("savings", i)), f"savings[{i}] has neither amount nor percent",
                                     "give `amount:` in GBP as a number, or `percent:` for a percentage-only figure"))
@@ -263,6 +341,9 @@ def check_collection(paths: list[Path], root: Path, known_sources: set[str] | No
     records: list[Record] = []
     problems: list[Problem] = []
     seen: dict[tuple[str, str], str] = {}
+    titles: dict[str, str] = {}
+    if known_sources is None:
+        known_sources = {p.stem for p in (root / "sources").glob("*.md")}
     for path in paths:
         try:
             # where the file sits, not where a link in the tree points
@@ -273,7 +354,7 @@ def check_collection(paths: list[Path], root: Path, known_sources: set[str] | No
         problems += read_problems
         if doc is None:
             continue
-        record, found = check_document(doc, kind_of(path))
+        record, found = check_document(doc, kind_of(path), known_sources)
         problems += found
         raw_id = doc.data.get("id")
         if isinstance(raw_id, str):
@@ -283,15 +364,19 @@ def check_collection(paths: list[Path], root: Path, known_sources: set[str] | No
                                         "give each file its own id (and matching file name)"))
             else:
                 seen[key] = display
+        title = doc.data.get("title")
+        if kind_of(path) == "case" and isinstance(title, str) and not title.startswith(TODO):
+            same = titles.setdefault(" ".join(title.casefold().split()), display)
+            if same != display:
+                problems.append(Problem(display, doc.line_of(("title",)), f"title '{title}' is also the title of {same}",
+                                        "give each case its own title, saying who did what"))
         if record:
             records.append(record)
-    if known_sources is None:
-        known_sources = {p.stem for p in (root / "sources").glob("*.md")}
     for record in records:
         if record.kind != "case":
             continue
         for i, src in enumerate(record.data["sources"]):
-            if src["id"] not in known_sources:
+            if src["id"] not in known_sources and not src["id"].startswith(TODO):
                 near = difflib.get_close_matches(src["id"], sorted(known_sources), n=1)
                 problems.append(Problem(record.document.display, record.document.line_of(("sources", i, "id")),
                                         f"unknown source id '{src['id']}'",

@@ -19,6 +19,7 @@ class Term:
     definition: str
     aliases: tuple[str, ...] = ()
     family: str | None = None
+    synonyms: tuple[str, ...] = ()  # everyday words for the term, used to read queries only
 
 
 @dataclass
@@ -82,6 +83,7 @@ def load_vocabularies(path: Path = VOCABULARY_FILE) -> dict[str, Vocabulary]:
                 definition=term["definition"],
                 aliases=tuple(term.get("aliases") or ()),
                 family=term.get("family"),
+                synonyms=tuple(term.get("synonyms") or ()),
             )
         vocabularies[key] = vocab
     return vocabularies
@@ -89,11 +91,12 @@ def load_vocabularies(path: Path = VOCABULARY_FILE) -> dict[str, Vocabulary]:
 
 def vocabularies_from_rows(rows) -> dict[str, Vocabulary]:
     """Vocabularies as a database stores them: (vocabulary, vocabulary label, slug, label, definition,
-    aliases as JSON)."""
+    aliases as JSON, synonyms as JSON)."""
     import json
 
     out: dict[str, Vocabulary] = {}
-    for key, vocabulary_label, slug, label, definition, aliases in rows:
+    for key, vocabulary_label, slug, label, definition, aliases, synonyms in rows:
         vocab = out.setdefault(key, Vocabulary(key=key, label=vocabulary_label, description=""))
-        vocab.terms[slug] = Term(slug, label, definition, tuple(json.loads(aliases or "[]")))
+        vocab.terms[slug] = Term(slug, label, definition, tuple(json.loads(aliases or "[]")),
+                                 synonyms=tuple(json.loads(synonyms or "[]")))
     return out

@@ -7,26 +7,19 @@
   SQL threads, not all of them; a short queue, then 503.
 - Bad parameters (NUL, oversized query strings, malformed `_facet` JSON, unknown `_sort` columns) get a
   400, never a 500, and errors are logged without `rich`'s tracebacks-with-locals.
-- The served file is pinned at start-up: a rebuild that swaps kb.db in place is not seen until restart.
 """
 from __future__ import annotations
 
 import asyncio
-import atexit
-import contextlib
 import collections
-import glob
+import contextlib
 import json
-import os
 import re
-import shutil
 import sqlite3
 import sys
-import tempfile
 import threading
 import time
 import weakref
-from pathlib import Path
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 import datasette.database as datasette_database
@@ -182,65 +175,10 @@ def prepare_connection(conn, database, datasette):
     conn.execute(f"pragma hard_heap_limit = {int(LIMITS['sqlite_heap_bytes'])}")
 
 
-# -- the served file, pinned ------------------------------------------------------------------------
-_pins: list[str] = []
-
-
-@atexit.register
-def _remove_pins():
-    for folder in _pins:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _pin(db) -> None:
-    """Serve the file as it is at start-up, whatever `kb build` later swaps in at its name (README,
-    "Rebuilding while serving"). Each SQL thread opens its own connection, lazily, and the search
-    engine, the site metadata and the download open the file by path too: all of them are given a
-    hard link to this build, in a hidden folder beside it, so they all read this build until restart.
-    Where no hard link can be made, a link to /proc/self/fd/N of the file held open does the same."""
-    if getattr(db, "_kb_pinned", False):
-        return
-    original = Path(db.path).resolve()
-    prefix = f".{original.name}.serving-"
-    for stale in original.parent.glob(glob.escape(prefix) + "*"):
-        pid = stale.name[len(prefix):].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):  # left by a server that was killed
-            shutil.rmtree(stale, ignore_errors=True)
-    folder = None
-    try:
-        folder = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=original.parent))
-        link = folder / original.name
-        os.link(original, link)
-    except OSError:
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
-        if not Path("/proc/self/fd").is_dir():
-            return
-        fd = os.open(original, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        folder = Path(tempfile.mkdtemp(prefix="kb-serve-"))
-        link = folder / original.name
-        link.symlink_to(f"/proc/self/fd/{fd}")
-    _pins.append(str(folder))
-    db.path, db._kb_pinned = str(link), True
-
-
 @hookimpl
 def startup(datasette):
     # `python -m datasette` installs rich as the handler of uncaught exceptions, with locals
     sys.excepthook = sys.__excepthook__
-    for name, db in datasette.databases.items():
-        if db.path and not db.is_mutable and not db.is_memory:
-            _pin(db)
 
 
 # -- errors ----------------------------------------------------------------------------------------

@@ -12,9 +12,12 @@ from urllib.parse import urlencode
 from datasette import hookimpl
 from datasette.utils.asgi import Response
 
-from search.engine import MODES, QueryError, engine_for
+from search.engine import MODES, Engine, QueryError
 
 PAGE_SIZE = 20
+# One engine per served database, opened when the server starts and kept until it stops: the search
+# page answers from the same build as every other page, and the model is loaded before "ready".
+_ENGINES: dict[str, Engine] = {}
 CSV_COLUMNS = ["rank", "id", "title", "score", "matched_by", "passage", "case_id", "source_id"]
 
 
@@ -23,6 +26,30 @@ def _kb_database(datasette):
         if name != "_internal" and db.path:
             return db
     raise QueryError("no database is being served")
+
+
+def _open(path: str) -> Engine:
+    engine = Engine(path)
+    engine.index("cases")
+    engine.index("lessons")
+    engine.embedder.load()
+    engine.query_vector("ready")  # the first call into the model is the slow one
+    return engine
+
+
+@hookimpl
+def startup(datasette):
+    async def inner():
+        db = _kb_database(datasette)
+        if db.name not in _ENGINES:
+            _ENGINES[db.name] = await asyncio.get_running_loop().run_in_executor(None, _open, db.path)
+    return inner
+
+
+def _engine(db) -> Engine:
+    if db.name not in _ENGINES:
+        _ENGINES[db.name] = _open(db.path)
+    return _ENGINES[db.name]
 
 
 # An amount of pounds as people type it: 250000, 250,000, £250,000 or 1500000.50. Nothing else: no
@@ -77,7 +104,7 @@ async def search_view(request, datasette):
         min_savings, max_savings = _number(request, "min_savings"), _number(request, "max_savings")
         db = _kb_database(datasette)
         database = db.name
-        engine = engine_for(db.path)
+        engine = _engine(db)
         p = _params(request, list(engine.facets))
         # The model call is CPU-bound: run it off the event loop so other requests keep flowing.
         found = await asyncio.get_running_loop().run_in_executor(None, lambda: engine.search(

@@ -61,6 +61,23 @@ def evaluate(db_path: Path, queries: list[dict], modes=MODES, target: str = "cas
     return table
 
 
+def evaluate_close(db_path: Path, queries: list[dict], target: str = "cases", engine=None) -> dict:
+    """How far the close-match flag can be trusted: the share of close matches judged useful (any
+    grade), and the share of exactly-relevant documents (grade 2) flagged close."""
+    engine = engine or engine_for(db_path)
+    flagged = useful = exact = exact_close = 0
+    for q in queries:
+        results = engine.search(q["query"], target=target, limit=20).results
+        close = [r.id for r in results if r.close]
+        flagged += len(close)
+        useful += sum(1 for d in close if q["relevant"].get(d, 0) >= 1)
+        wanted = [d for d, g in q["relevant"].items() if g >= EXACT]
+        exact += len(wanted)
+        exact_close += sum(1 for d in wanted if d in close)
+    return {"precision": useful / flagged if flagged else 0.0, "recall_exact": exact_close / exact if exact else 0.0,
+            "close_per_query": flagged / len(queries)}
+
+
 def evaluate_similar(db_path: Path, path: Path | None = None, k: int = 5, engine=None) -> dict:
     """nDCG@k of each target's precomputed similar cases against the judged comparable cases."""
     engine = engine or engine_for(db_path)

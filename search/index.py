@@ -11,6 +11,7 @@ from kb.schema import tables
 
 # The saving that the savings range filters on: a lesson takes its case's.
 SAVINGS_COLUMN = "achieved_annual_saving_gbp"
+YEAR_COLUMN = "year_start"
 
 
 class DocumentIndex:
@@ -24,13 +25,11 @@ class DocumentIndex:
         title = "title" if "title" in table.names else table.label_column or "id"
         wanted = ["id", title, *self.facet_columns]
         select = ", ".join(f"d.{c}" for c in wanted)
-        if SAVINGS_COLUMN in table.names:
-            saving = f"d.{SAVINGS_COLUMN}"
-            join = ""
-        else:
-            saving = f"c.{SAVINGS_COLUMN}"
-            join = "left join cases c on c.id = d.case_id"
-        rows = conn.execute(f"select d.rowid, {select}, {saving} from {target} d {join} order by d.rowid").fetchall()
+        # a lesson sorts and filters by its case's saving and year
+        case = "d" if SAVINGS_COLUMN in table.names else "c"
+        join = "" if case == "d" else "left join cases c on c.id = d.case_id"
+        rows = conn.execute(f"select d.rowid, {select}, {case}.{YEAR_COLUMN}, {case}.{SAVINGS_COLUMN} "
+                            f"from {target} d {join} order by d.rowid").fetchall()
         self.fts = f"{target}_fts"
         # BM25 weights line up by position with the FTS columns, both from the declaration
         self.weights = ", ".join(str(float(c.fts)) for c in table.fts)
@@ -56,6 +55,7 @@ class DocumentIndex:
                     values.setdefault(v, np.zeros(n, dtype=bool))[i] = True
             self.masks[column] = values
         self.savings = np.array([r[-1] if r[-1] is not None else np.nan for r in rows], dtype=np.float64)
+        self.years = np.array([r[-2] if r[-2] is not None else np.nan for r in rows], dtype=np.float64)
         self._load_chunks(conn)
 
     def _load_chunks(self, conn):
@@ -68,7 +68,12 @@ class DocumentIndex:
         self.vectors = (np.frombuffer(b"".join(p[2] for p in pairs), dtype=np.float32).reshape(len(pairs), self.dims)
                         if pairs else np.zeros((0, 0), dtype=np.float32))
         # reduceat needs the first chunk of each document that has chunks
-        self.doc_with_chunks, self.chunk_start = np.unique(self.chunk_doc, return_index=True)
+        self.doc_with_chunks, self.chunk_start, self.chunk_count = np.unique(self.chunk_doc, return_index=True,
+                                                                             return_counts=True)
+        # each document's mean passage vector, normalised: what the document is about as a whole
+        means = np.add.reduceat(self.vectors, self.chunk_start, axis=0) if len(self.vectors) else self.vectors
+        norms = np.linalg.norm(means, axis=1, keepdims=True) if len(means) else means
+        self.doc_vectors = means / np.where(norms == 0, 1, norms) if len(means) else means
         model = conn.execute("select model from chunks limit 1").fetchone()
         self.model = model[0] if model else None
 

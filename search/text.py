@@ -70,3 +70,51 @@ def term_hits(text: str, stems: frozenset[str]) -> int:
     if not stems:
         return 0
     return len(stems & {stem(w) for w in re.findall(r"\w+", text.lower())})
+
+
+def _words_of(text: str) -> list[str]:
+    return [w for w in re.findall(r"[\w£%]+", text.lower()) if w not in STOPWORDS or w.isdigit()]
+
+
+def _singular(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+class TermMatcher:
+    """Finds vocabulary terms named in a query by their label, aliases or everyday synonyms,
+    compared as stemmed word sequences ("bin collections" names the waste and regulatory service)."""
+
+    MAX_WORDS = 4
+
+    def __init__(self, vocabularies: dict):
+        """vocabularies: the ones whose terms a query may name (the engine passes the tag facets')."""
+        self.phrases: dict[tuple[str, ...], set[tuple[str, str]]] = {}
+        for key, vocab in vocabularies.items():
+            for term in vocab.terms.values():
+                for name in (term.label, *term.aliases, *term.synonyms, term.slug.replace("-", " ")):
+                    words = self._key(_words_of(name))
+                    if words and len(words) <= self.MAX_WORDS:
+                        self.phrases.setdefault(words, set()).add((key, term.slug))
+
+    @staticmethod
+    def _key(words: list[str]) -> tuple[str, ...]:
+        """Several words compare by stem; one word only as itself or its plural, since a stem alone
+        joins words that mean different things ("plan" and "planning")."""
+        return (_singular(words[0]),) if len(words) == 1 else tuple(stem(w) for w in words)
+
+    def terms_in(self, query: str) -> list[tuple[str, str]]:
+        """(vocabulary, slug) of every term the query names, in order of mention. The longest name
+        wins where names overlap ("bin collections" is one name, so "collections" is not read again)."""
+        words = _words_of(query)
+        found: list[tuple[str, str]] = []
+        start = 0
+        while start < len(words):
+            for size in range(min(self.MAX_WORDS, len(words) - start), 0, -1):
+                terms = self.phrases.get(self._key(words[start:start + size]))
+                if terms:
+                    found += [t for t in sorted(terms) if t not in found]
+                    start += size
+                    break
+            else:
+                start += 1
+        return found

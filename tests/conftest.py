@@ -10,7 +10,18 @@ from kb import ROOT
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 FIXTURES = Path(__file__).parent / "fixtures"
-SHARED = ROOT.parent / "shared"
+# CI clones the project with shared/ beside it; KB_SHARED points elsewhere (e.g. from a git worktree)
+SHARED = Path(os.environ.get("KB_SHARED") or ROOT.parent / "shared")
+
+
+def shared(name: str) -> Path:
+    """A file or folder of shared/: missing, it fails the run in CI and skips the test elsewhere."""
+    path = SHARED / name
+    if not path.exists():
+        if os.environ.get("CI"):
+            raise RuntimeError(f"{path} is missing: CI clones the project with shared/ beside it")
+        pytest.skip(f"shared/{name} is not beside the project (KB_SHARED=/path/to/shared points at it)")
+    return path
 # The stand-in model: vectors from a hash of the text, so builds and searches run without torch.
 STAND_IN = "hash:384"
 

@@ -37,11 +37,60 @@ def test_filters_or_within_a_facet_and_across_facets(engine):
     for mode in ("hybrid", "semantic", "keyword"):
         found = engine.search("shared services", mode=mode, limit=200,
                               filters={"council_types": ["district-council", "county-council"], "regions": ["south-west"]})
-        assert found.results
+        # membership is decided before the filters, so only modes with word matches are sure to keep some
+        assert found.results or mode == "semantic"
         for r in found.results:
             i = index.position[r.id]
             assert index.masks["council_types"]["district-council"][i] or index.masks["council_types"]["county-council"][i]
             assert index.masks["regions"]["south-west"][i]
+
+
+def test_facet_counts_are_what_ticking_shows(engine):
+    """Disjunctive counts: each value's count equals the results after ticking it, with or without
+    other facets ticked, in every mode and when browsing."""
+    for query, mode in [("shared services", "keyword"), ("adult social care", "hybrid"), ("", "hybrid"),
+                        ("leisure", "semantic")]:
+        for base in [{}, {"regions": ["south-west", "london"]}, {"services": ["housing"], "outcome": ["succeeded"]}]:
+            found = engine.search(query, mode=mode, filters=base, with_facets=True)
+            for column, counts in found.facet_counts.items():
+                if column in base:
+                    continue
+                for value, count in counts.items():
+                    ticked = engine.search(query, mode=mode, filters={**base, column: [value]}, limit=1)
+                    assert ticked.total == count, (query, base, column, value)
+
+
+def test_browse_lists_every_case_sorted_by_achieved_saving(engine):
+    index = engine.index("cases")
+    found = engine.search("", limit=200)
+    assert found.browse and found.total == len(index.ids) and found.sort == "saving"
+    savings = [index.savings[index.position[r.id]] for r in found.results]
+    known = [v for v in savings if v == v]
+    assert known == sorted(known, reverse=True) and savings[:len(known)] == known  # unknown last
+    years = [index.years[index.position[r.id]] for r in engine.search("", sort="year", limit=200).results]
+    known = [v for v in years if v == v]
+    assert known == sorted(known, reverse=True)
+    with pytest.raises(QueryError, match="unknown sort"):
+        engine.search("", sort="colour")
+
+
+def test_results_carry_a_card_and_close_matches_come_first(engine):
+    found = engine.search("Brighton reablement", mode="keyword", limit=20)
+    top = found.results[0]
+    assert top.id == "brighton-hove-reablement" and top.close
+    assert top.card["organisations"] == ["Brighton and Hove City Council"]
+    assert top.card["council_types"] == ["Unitary authority"] and top.card["headline_saving"] == "£577,000 a year, achieved (2013/14)"
+    flags = [r.close for r in found.results]
+    assert flags == sorted(flags, reverse=True) and found.close_total == sum(flags)
+    lesson = engine.search("reablement", target="lessons", mode="keyword").results[0]
+    assert lesson.card["case_title"] and lesson.card["organisations"]
+
+
+def test_a_repeated_query_is_not_embedded_again(engine):
+    engine.search("a query about bins", mode="semantic")
+    vector = engine._query_vectors["a query about bins"]
+    engine.search("a query about bins", mode="semantic", filters={"regions": ["london"]}, offset=10)
+    assert engine._query_vectors["a query about bins"] is vector
 
 
 def test_facet_counts_cover_the_result_set(engine):
@@ -70,13 +119,14 @@ def test_lessons_are_searchable_and_filter_by_their_case(engine):
 
 @pytest.mark.parametrize("query", ['"unbalanced', "NEAR(", "adult*", "a OR", "title:barnet", '"""', "AND AND"])
 def test_fts_syntax_is_read_as_plain_words(engine, query):
-    plain = re.sub(r"[^\w ]", " ", query)
-    assert ids(engine.search(query, mode="keyword")) == ids(engine.search(plain, mode="keyword"))
+    plain = re.sub(r"[^\w ]", " ", query).strip()
+    assert ids(engine.search(query, mode="keyword")) == (ids(engine.search(plain, mode="keyword")) if plain else [])
     assert engine.search(query, mode="hybrid").total >= engine.search(query, mode="keyword").total
 
 
 def test_bad_input_gets_clear_messages(engine):
-    assert engine.search("", mode="hybrid").results == []
+    assert engine.search("", mode="hybrid").browse
+    assert engine.search('"""', mode="keyword").results == []
     engine.search("x" * MAX_QUERY_CHARS)
     with pytest.raises(QueryError, match="limit is 1,000"):
         engine.search("x" * (MAX_QUERY_CHARS + 1))
@@ -125,11 +175,36 @@ def test_semantic_finds_a_case_with_no_shared_words(model_engine):
     assert "brighton-hove-reablement" not in ids(model_engine.search(query, mode="keyword", limit=5))
 
 
-@pytest.mark.model
-def test_evaluation_hybrid_beats_keyword_and_reaches_a_floor(model_engine):
-    from search.evaluate import evaluate, load_queries
+def test_everyday_words_name_vocabulary_terms(engine):
+    assert ("services", "environmental-and-regulatory") in engine.term_matcher.terms_in("bin collections")
+    assert engine.term_matcher.terms_in("our medium-term plan") == []  # "plan" is not "planning"
+    assert "cheshire-west-chester-online-refuse-channel-shift" in ids(engine.search("bin collections", mode="keyword", limit=3))
+    # the expansion finds a case by a synonym it does not contain: "rubbish" is an everyday word for the service
+    found = ids(engine.search("rubbish", mode="keyword", limit=20))
+    assert "cheshire-west-chester-online-refuse-channel-shift" in found
 
-    table = evaluate(None, load_queries(), engine=model_engine)
-    assert table["hybrid"]["all"]["queries"] >= 150
-    assert table["hybrid"]["all"]["ndcg@10"] > table["keyword"]["all"]["ndcg@10"]
-    assert table["hybrid"]["all"]["ndcg@10"] >= 0.7
+
+def test_keyword_mode_falls_back_to_any_word(engine):
+    # no lesson holds half of these words, but some hold one: keyword mode must not return nothing
+    query = "leadership zebra quokka narwhal"
+    found = engine.search(query, target="lessons", mode="keyword")
+    assert found.results and all("leadership" in r.passage.lower() or "lead" in r.passage.lower() for r in found.results[:5])
+
+
+@pytest.mark.model
+def test_evaluation_meets_its_floors(model_engine, model_corpus_db):
+    """Floors a little under today's figures (README), so a change that loses ground fails."""
+    from search.evaluate import LESSON_QUERIES_FILE, evaluate, evaluate_similar, load_queries
+
+    cases = evaluate(None, load_queries(), engine=model_engine)
+    assert cases["hybrid"]["all"]["queries"] >= 150
+    assert cases["hybrid"]["all"]["ndcg@10"] >= 0.82
+    for form in ("keyword", "question", "situation", "paraphrase"):
+        best_single = max(cases[m][f"form:{form}"]["ndcg@10"] for m in ("keyword", "semantic"))
+        assert cases["hybrid"][f"form:{form}"]["ndcg@10"] >= best_single, form
+    lessons = evaluate(None, load_queries(LESSON_QUERIES_FILE), target="lessons", engine=model_engine)
+    assert lessons["hybrid"]["all"]["ndcg@10"] >= 0.67
+    for form in ("keyword", "question", "situation"):
+        best_single = max(lessons[m][f"form:{form}"]["ndcg@10"] for m in ("keyword", "semantic"))
+        assert lessons["hybrid"][f"form:{form}"]["ndcg@10"] >= best_single, form
+    assert evaluate_similar(None, engine=model_engine)["ndcg@5"] >= 0.78

@@ -26,10 +26,13 @@ BROKEN = {
          "indentation and quoting on this line and the one before (quote text containing ': ' or '#')"]),
     "missing field": (
         edit("status: implemented\n", ""),
-        ["cases/{name}.md:2: missing field 'status' - add `status:` (see docs/contributing.md)"]),
+        ["cases/{name}.md:2: missing field 'status' - add `status:` (one of planned, in-progress, implemented, stopped; definitions in "
+         "docs/contributing.md)"]),
     "unknown field": (
         edit("services: [adult-social-care]", "servces: [adult-social-care]"),
-        ["cases/{name}.md:2: missing field 'services' - add `services:` (see docs/contributing.md)",
+        ["cases/{name}.md:2: missing field 'services' - add `services:` (one of adult-social-care, childrens-social-care, "
+         "education, central-services, customer-services, cultural-and-related, environmental-and-regulatory, "
+         "highways-and-transport, ...; definitions in docs/contributing.md)",
          "cases/{name}.md:8: unknown field 'servces' - did you mean 'services'?"]),
     "term outside the vocabulary": (
         edit("services: [adult-social-care]", "services: [adult-social-cares]"),
@@ -55,28 +58,28 @@ BROKEN = {
          "'dclg-2014-good-practice-savings'?"]),
     "missing body section": (
         edit("## Challenges\n", "## Problems\n"),
-        ["cases/{name}.md:108: unknown section '## Problems' - use only the sections Summary, Context, What they did, "
+        ["cases/{name}.md:109: unknown section '## Problems' - use only the sections Summary, Context, What they did, "
          "Results, Challenges, Lessons",
-         "cases/{name}.md:116: missing section '## Challenges' - add a '## Challenges' section before this line "
+         "cases/{name}.md:117: missing section '## Challenges' - add a '## Challenges' section before this line "
          "(sections go in the order Summary, Context, What they did, Results, Challenges, Lessons)"]),
     "sections out of order": (
         edit("## Context\n", "## Results-tmp\n").replace("## Results\n", "## Context\n").replace("## Results-tmp\n", "## Results\n"),
-        ["cases/{name}.md:76: section '## Results' is out of order - put the sections in the order Summary, Context, "
+        ["cases/{name}.md:77: section '## Results' is out of order - put the sections in the order Summary, Context, "
          "What they did, Results, Challenges, Lessons"]),
     "empty section": (
         GOOD[:GOOD.index("## Challenges")] + "## Challenges\n\n" + GOOD[GOOD.index("## Lessons"):],
-        ["cases/{name}.md:108: section '## Challenges' is empty - write at least one sentence (say so if the "
+        ["cases/{name}.md:109: section '## Challenges' is empty - write at least one sentence (say so if the "
          "source does not cover it)"]),
     "duplicated section": (
         edit("## Lessons\n", "## Results\n\nMore.\n\n## Lessons\n"),
-        ["cases/{name}.md:116: section '## Results' appears twice - merge the two into one"]),
+        ["cases/{name}.md:117: section '## Results' appears twice - merge the two into one"]),
     "text before the first section": (
         edit("\n## Summary\n", "\nStray intro line.\n\n## Summary\n"),
-        ["cases/{name}.md:70: text before the first section: 'Stray intro line.' - put it under '## Summary' "
+        ["cases/{name}.md:71: text before the first section: 'Stray intro line.' - put it under '## Summary' "
          "(the body is only `## ` sections)"]),
     "lessons without bullets": (
         GOOD[:GOOD.index("## Lessons")] + "## Lessons\n\nJust a paragraph.\n",
-        ["cases/{name}.md:116: the Lessons section has no bullet points - write each lesson as its own line "
+        ["cases/{name}.md:117: the Lessons section has no bullet points - write each lesson as its own line "
          "starting with '- '"]),
     "years backwards": (
         edit("years: {start: 2008}", "years: {start: 2012, end: 2008}"),
@@ -145,7 +148,7 @@ def test_duplicate_ids(small_root):
 def test_not_utf8(small_root):
     raw = GOOD.encode("utf-8").replace("Brighton and Hove turned".encode(), "Brighton and Hove turn\xe9d".encode("latin-1"))
     _, problems = run(small_root, {NAME: raw})
-    assert [str(p) for p in problems] == [f"cases/{NAME}.md:72: file is not valid UTF-8 (byte 0xe9) - save the file with UTF-8 encoding"]
+    assert [str(p) for p in problems] == [f"cases/{NAME}.md:73: file is not valid UTF-8 (byte 0xe9) - save the file with UTF-8 encoding"]
 
 
 def test_oversized_file(small_root):

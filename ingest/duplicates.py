@@ -1,0 +1,99 @@
+"""Near-duplicate cases: a case very like another by meaning, or by organisation and title.
+
+By meaning: the cosine of two cases' mean chunk vectors (as the build stores them in case_vectors),
+with the model the database was built with. A case's chunks already in the database reuse their
+stored vectors (by content hash); only new or changed chunks are embedded.
+
+The thresholds were chosen on the corpus (README, "Near-duplicates"): with all-MiniLM-L6-v2 the most
+alike pair of distinct cases scores 0.883 (two community-budget pilots), while a copy of a case with
+a few words changed scores 0.96 and above; the most alike titles of distinct cases match 0.79."""
+from __future__ import annotations
+
+import difflib
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+from kb.embedding import Embedder
+from kb.parse import Problem
+from kb.schema import lessons_section
+from kb.validate import Record
+
+from .chunks import case_chunks
+
+COSINE_WARN = 0.92
+TITLE_WARN = 0.9
+
+
+def _organisations(record: Record) -> set[str]:
+    # anonymised names ("Anonymised London borough") say nothing about which council it is
+    return {" ".join(o["name"].casefold().split()) for o in record.data["organisations"] if not o.get("anonymised")}
+
+
+def _warning(record: Record, other: str, why: str) -> Problem:
+    return Problem(record.document.display, record.document.line_of(("title",)), f"very like {other} ({why})",
+                   "if it is the same initiative, add what is new to that file instead; if not, make the title "
+                   "and summary say what differs")
+
+
+def by_title(checked: list[Record], corpus: list[Record]) -> list[Problem]:
+    """Same (named) organisation and a near-identical title."""
+    out = []
+    for n, record in enumerate(checked):
+        mine = _organisations(record)
+        earlier = {r.id for r in checked[:n + 1]}  # a pair of checked cases is reported once
+        for other in corpus:
+            if other.id in earlier or not mine & _organisations(other):
+                continue
+            ratio = difflib.SequenceMatcher(None, record.data["title"].casefold(), other.data["title"].casefold()).ratio()
+            if ratio >= TITLE_WARN:
+                out.append(_warning(record, other.document.display,
+                                    f"same organisation, titles {ratio:.2f} alike; warned from {TITLE_WARN}"))
+    return out
+
+
+def _stored(db_path: Path) -> tuple[str, dict[str, tuple[str, np.ndarray]], dict[str, bytes]]:
+    """The database's model, its case vectors (id -> (path, vector)) and chunk vectors by content hash."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        model = conn.execute("select model from build_info").fetchone()[0]
+        cases = {case_id: (path, np.frombuffer(vector, dtype=np.float32)) for case_id, path, vector in conn.execute(
+            "select v.case_id, c.path, v.vector from case_vectors v join cases c on c.id = v.case_id")}
+        chunks = dict(conn.execute("select content_hash, vector from chunks where model = ?", [model]))
+    finally:
+        conn.close()
+    return model, cases, chunks
+
+
+def case_vector(record: Record, chunks: dict[str, bytes], embedder: Embedder) -> np.ndarray:
+    """The normalised sum of the case's chunk vectors, as the build computes it."""
+    section = next((s for s in record.sections if s.heading == lessons_section()), None)
+    lessons = [(f"{record.id}#lesson-{i + 1}", text) for i, (_, text) in enumerate(section.bullets if section else [])]
+    mine = case_chunks(record.id, record.data["title"], record.sections, lessons)
+    todo = [c for c in mine if c.content_hash not in chunks]
+    fresh = dict(zip((c.content_hash for c in todo), embedder.encode([c.text for c in todo]))) if todo else {}
+    total = sum(fresh[c.content_hash] if c.content_hash in fresh else np.frombuffer(chunks[c.content_hash], dtype=np.float32)
+                for c in mine)
+    return total / np.linalg.norm(total)
+
+
+def by_meaning(checked: list[Record], db_path: Path, embedder: Embedder | None = None) -> list[Problem]:
+    """Cases whose meaning is within COSINE_WARN of another case in the database (or of each other)."""
+    model, stored, chunks = _stored(db_path)
+    embedder = embedder or Embedder(model)
+    if embedder.name != model:
+        raise ValueError(f"{db_path} was built with {model}, not {embedder.name}")
+    vectors = {r.id: (r.document.display, case_vector(r, chunks, embedder)) for r in checked}
+    pool = {**stored, **vectors}
+    out = []
+    for n, record in enumerate(checked):
+        mine = vectors[record.id][1]
+        earlier = {r.id for r in checked[:n + 1]}  # a pair of checked cases is reported once
+        for other_id, (path, vector) in pool.items():
+            if other_id in earlier:
+                continue
+            score = float(mine @ vector)
+            if score >= COSINE_WARN:
+                out.append(_warning(record, path, f"similarity {score:.2f} by meaning; warned from {COSINE_WARN}"))
+    return out

@@ -1,0 +1,42 @@
+"""Problems printed three ways: `file:line: what - fix` for a person, workflow commands that the
+code host shows as file:line annotations on a pull request (`--format github`), or JSON records."""
+from __future__ import annotations
+
+import json
+
+from .parse import Problem
+
+FORMATS = ("text", "github", "json")
+
+
+def _escape(value: str, property_: bool = False) -> str:
+    # GitHub's workflow-command escaping: %, CR and LF everywhere; also : and , inside properties
+    value = value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return value.replace(":", "%3A").replace(",", "%2C") if property_ else value
+
+
+def github(problem: Problem, level: str = "error", title: str = "kb") -> str:
+    return (f"::{level} file={_escape(problem.path, True)},line={problem.line},title={_escape(title, True)}::"
+            f"{_escape(f'{problem.message} - {problem.fix}')}")
+
+
+def text(problem: Problem, level: str = "error") -> str:
+    return str(problem) if level == "error" else f"{problem.path}:{problem.line}: {level}: {problem.message} - {problem.fix}"
+
+
+def record(problem: Problem, level: str = "error") -> dict:
+    return {"level": level, "file": problem.path, "line": problem.line, "message": problem.message, "fix": problem.fix}
+
+
+def render(fmt: str, title: str, errors: list[Problem], warnings: list[Problem] = (), notes: list[str] = (),
+           extra: dict | None = None) -> tuple[list[str], list[str]]:
+    """(lines for stdout, lines for stderr). In text form notes go to stderr; in the other forms every
+    message is on stdout, where the code host or a script reads it."""
+    found = [(p, "error") for p in errors] + [(p, "warning") for p in warnings]
+    if fmt == "json":
+        return [json.dumps({**(extra or {}), "problems": [record(p, level) for p, level in found],
+                            "notes": list(notes)}, indent=2, ensure_ascii=False)], []
+    if fmt == "github":
+        return [github(p, level, title) for p, level in found] + [f"::notice title={_escape(title, True)}::{_escape(n)}"
+                                                                   for n in notes], []
+    return [text(p, level) for p, level in found], [f"note: {n}" for n in notes]
