@@ -70,7 +70,8 @@ def case_vector(record: Record, chunks: dict[str, bytes], embedder: Embedder) ->
     """The normalised sum of the case's chunk vectors, as the build computes it."""
     section = next((s for s in record.sections if s.heading == lessons_section()), None)
     lessons = [(f"{record.id}#lesson-{i + 1}", text) for i, (_, text) in enumerate(section.bullets if section else [])]
-    mine = case_chunks(record.id, record.data["title"], record.sections, lessons)
+    # the passages that belong to the case (a lesson's text-alone passage is lesson search's)
+    mine = [c for c in case_chunks(record.id, record.data["title"], record.sections, lessons) if c.case_id]
     todo = [c for c in mine if c.content_hash not in chunks]
     fresh = dict(zip((c.content_hash for c in todo), embedder.encode([c.text for c in todo]))) if todo else {}
     total = sum(fresh[c.content_hash] if c.content_hash in fresh else np.frombuffer(chunks[c.content_hash], dtype=np.float32)

@@ -17,7 +17,7 @@ from search.engine import MODES, Engine, QueryError
 PAGE_SIZE = 20
 # One engine per served database, opened when the server starts and kept until it stops: the search
 # page answers from the same build as every other page, and the model is loaded before "ready".
-_ENGINES: dict[str, Engine] = {}
+_ENGINES: dict[str, Engine] = {}  # by the served file's path
 CSV_COLUMNS = ["rank", "id", "title", "score", "matched_by", "passage", "case_id", "source_id"]
 
 
@@ -41,15 +41,15 @@ def _open(path: str) -> Engine:
 def startup(datasette):
     async def inner():
         db = _kb_database(datasette)
-        if db.name not in _ENGINES:
-            _ENGINES[db.name] = await asyncio.get_running_loop().run_in_executor(None, _open, db.path)
+        if db.path not in _ENGINES:
+            _ENGINES[db.path] = await asyncio.get_running_loop().run_in_executor(None, _open, db.path)
     return inner
 
 
 def _engine(db) -> Engine:
-    if db.name not in _ENGINES:
-        _ENGINES[db.name] = _open(db.path)
-    return _ENGINES[db.name]
+    if db.path not in _ENGINES:
+        _ENGINES[db.path] = _open(db.path)
+    return _ENGINES[db.path]
 
 
 # An amount of pounds as people type it: 250000, 250,000, £250,000 or 1500000.50. Nothing else: no

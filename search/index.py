@@ -7,7 +7,7 @@ import sqlite3
 
 import numpy as np
 
-from kb.schema import tables
+from kb.schema import facets, tables
 
 # The saving that the savings range filters on: a lesson takes its case's.
 SAVINGS_COLUMN = "achieved_annual_saving_gbp"
@@ -20,7 +20,10 @@ class DocumentIndex:
     def __init__(self, conn: sqlite3.Connection, target: str):
         table = tables()[target]
         self.target = target
-        self.facet_columns = [c.name for c in table.facet_columns]
+        # the search filters: the facets declared on the case fields (a lesson has its case's); other
+        # facet columns, such as review_due, are for the table pages
+        searchable = {f.column for f in facets("case")}
+        self.facet_columns = [c.name for c in table.facet_columns if c.name in searchable]
         many = {c.name for c in table.facet_columns if c.type == "list"}
         title = "title" if "title" in table.names else table.label_column or "id"
         wanted = ["id", title, *self.facet_columns]
