@@ -304,7 +304,8 @@ def check_document(doc: Document, kind: str, known_sources: set[str] | None = No
 
 def _check_case(doc: Document, data: dict, known_sources: set[str] | None = None) -> list[Problem]:
     problems = []
-    cited = [s.get("id") for s in data.get("sources") or [] if isinstance(s, dict)]
+    # ids only: a list or mapping written as an id is reported by the schema check, and is unhashable
+    cited = [s.get("id") for s in data.get("sources") or [] if isinstance(s, dict) and isinstance(s.get("id"), str)]
     usable = [c for c in cited if known_sources is None or c in known_sources]
     for i, item in enumerate(data.get("savings") or []):
         if not isinstance(item, dict):

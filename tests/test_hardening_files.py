@@ -82,6 +82,8 @@ HOSTILE = {
     "line separator in YAML": (edit("title: Brighton", "title: Brigh\u2028ton"), "3: line 3 column 13 holds an invisible control character (U+2028 LINE SEPARATOR)"),
     "lone carriage return": (edit("status: implemented\n", "status: implemented\rx: 1\n"), "12: line 12 column 20 holds an invisible control character (U+000D)"),
     "tab indentation": (edit("    council_type: unitary-authority\n", "\tcouncil_type: unitary-authority\n"), "6: malformed YAML: found a tab character that violates indentation"),
+    "a list as a source id": (edit("  - id: dclg-2014-good-practice-savings\n", "  - id: []\n"),
+                              "sources[0].id must be text, not []"),
     "a 1,000-character field name": (edit("status: implemented\n", "status: implemented\n" + "x" * 1000 + ": 1\n"),
                                      "13: unknown field 'xxxxxxxx"),
     "a 10,000-character field name": (edit("status: implemented\n", "status: implemented\n" + "x" * 10_000 + ": 1\n"),

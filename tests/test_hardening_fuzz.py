@@ -193,7 +193,7 @@ def check_one(root: Path, text: str):
 
     from ingest.build import _write_tables
     try:
-        _write_tables(sqlite_utils.Database(memory=True), records)
+        _write_tables(sqlite_utils.Database(memory=True), records, {})
     except Exception:
         COUNTS["tracebacks"] += 1
         raise

@@ -28,14 +28,19 @@ def make_corpus(root):
     """Three cases; the second build drops case-c, adds case-d and retitles every case."""
     good = (root / "cases" / "brighton-hove-reablement.md").read_text(encoding="utf-8")
     for name in ("case-b", "case-c"):
-        (root / "cases" / f"{name}.md").write_text(good.replace("id: brighton-hove-reablement", f"id: {name}"),
-                                                   encoding="utf-8")
+        (root / "cases" / f"{name}.md").write_text(copy_of(good, name), encoding="utf-8")
     return good
+
+
+def copy_of(good, name):
+    """The fixture as another case: its own id and title (titles must differ)."""
+    return good.replace("id: brighton-hove-reablement", f"id: {name}").replace(
+        "title: Brighton and Hove", f"title: Case {name[-1].upper()} - Brighton and Hove", 1)
 
 
 def second_build(root, good):
     (root / "cases" / "case-c.md").unlink()
-    (root / "cases" / "case-d.md").write_text(good.replace("id: brighton-hove-reablement", "id: case-d"), encoding="utf-8")
+    (root / "cases" / "case-d.md").write_text(copy_of(good, "case-d"), encoding="utf-8")
     for path in (root / "cases").glob("*.md"):
         text = path.read_text(encoding="utf-8")
         title = next(line for line in text.splitlines() if line.startswith("title: "))
