@@ -188,6 +188,7 @@ def test_sigterm_cleans_up_and_keeps_the_old_database(small_root, tmp_path, sig)
     assert out.read_bytes() == before and temporaries(work) == []
 
 
+@pytest.mark.slow
 def test_a_killed_build_leaves_a_temporary_file_that_the_next_build_removes(small_root, tmp_path):
     work = tmp_path / "work"
     work.mkdir()

@@ -162,7 +162,7 @@ def test_search_amounts(site, value, status):
 def test_one_arbitrary_sql_query_at_a_time(site, monkeypatch):
     """Slow SQL waits its turn (a short queue, then 503) while table pages go straight through."""
     monkeypatch.setitem(LIMITS, "sql_cooldown", 0.2)
-    slow = ("with recursive r(n) as (select 1 union all select n + 1 from r where n < 3000000) "
+    slow = ("with recursive r(n) as (select 1 union all select n + 1 from r where n < 300000) "
             "select count(*) from r")
     waves = LIMITS["concurrent_sql_queries"] + LIMITS["sql_queue"] + 3
 
@@ -189,7 +189,7 @@ def test_one_arbitrary_sql_query_at_a_time(site, monkeypatch):
 def test_sql_waits_three_times_its_duration_before_the_next(site, monkeypatch):
     from urllib.parse import quote
 
-    slow = quote("with recursive r(n) as (select 1 union all select n + 1 from r where n < 1000000) select count(*) from r")
+    slow = quote("with recursive r(n) as (select 1 union all select n + 1 from r where n < 300000) select count(*) from r")
 
     async def run():
         ends = []
@@ -256,6 +256,7 @@ def test_stemming_from_many_threads_at_once():
     assert errors == []
 
 
+@pytest.mark.slow
 def test_abusive_sql_grows_the_server_by_a_bounded_amount(corpus_db):
     """Before the limits, `select randomblob(1e9)` as JSON took the server to 7.8 GB. Now the worst
     queries together may add at most a set amount to its peak memory."""
