@@ -33,7 +33,7 @@ from kb.validate import check_collection
 
 from .conftest import FIXTURES
 
-EXAMPLES = int(os.environ.get("KB_FUZZ_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("KB_FUZZ_EXAMPLES", "50"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize="KB_FUZZ_EXAMPLES" not in os.environ,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                        HealthCheck.data_too_large])
