@@ -1,12 +1,15 @@
-"""Hardening of the site against hostile requests (README, "Security decisions").
+"""Hardening of the site against hostile requests (README, "Security decisions"); the numbers are
+LIMITS in kb/site.py.
 
 - Every SQLite connection gets SQLite's own limits (value length, SQL length, columns, ...), a cap on
   the bytes one statement may return, an authorizer that refuses functions leaking process internals,
   and bounded replacements for built-ins whose single call SQLite cannot interrupt.
-- Arbitrary SQL runs one query at a time, so a client looping slow queries holds one of Datasette's
-  SQL threads, not all of them; a short queue, then 503.
-- Bad parameters (NUL, oversized query strings, malformed `_facet` JSON, unknown `_sort` columns) get a
-  400, never a 500, and errors are logged without `rich`'s tracebacks-with-locals.
+- Arbitrary SQL runs one query at a time with a cool-down after each, so a client looping slow
+  queries holds one of Datasette's SQL threads a quarter of the time at most; a short queue, then 503.
+  Datasette's time limit is checked less often, so a runaway query stops taking the GIL.
+- Bad parameters (NUL, oversized query strings, malformed `_facet`/`_through` JSON, unknown `_sort`
+  columns, misused SQL) get a 4xx, never a 500; errors are logged without `rich`'s locals; a client
+  whose requests keep failing is slowed down.
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ from kb.site import LIMITS
 # (the model stack pulls it in): ~250 ms and ~18 KB of log per error, and a 404 flood then starves
 # everyone. Errors are still answered and real 500s still logged, as plain tracebacks.
 default_errors.rich = None
+
 
 @contextlib.contextmanager
 def _sqlite_timelimit(conn, ms):
