@@ -146,7 +146,8 @@ def silently_accepted(text: str, record) -> list:
     why = []
     front = text.split("\n")
     end = next(i for i in range(1, len(front)) if front[i].strip() == "---")
-    node = yaml.compose("\n".join(front[1:end]), Loader=yaml.SafeLoader)
+    # the loader the project reads with (libyaml when installed, which allows a tab before ':')
+    node = yaml.compose("\n".join(front[1:end]), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     if _duplicate_or_odd_keys(node):
         why.append("repeated or non-word field name")
     why += [f"{path}: {value!r}" for path, value in _bad_values(record.data)]
