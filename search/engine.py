@@ -52,8 +52,11 @@ EXPANSION = 0.3
 # the best). Confidence is the share of the query's informative words (weighted by rarity) that the
 # best keyword match holds, to the power COVERAGE_POWER: a query whose words a document holds is
 # answered by the words; one that shares only a word or two is answered by meaning.
-KEYWORD_WEIGHT = 1.0
-COVERAGE_POWER = {"cases": 1.5, "lessons": 0.5}
+KEYWORD_WEIGHT = {"cases": 1.25, "lessons": 1.0}
+COVERAGE_POWER = {"cases": 1.0, "lessons": 0.5}
+# Below this coverage the words are taken to be incidental (a query in other words than the
+# documents' that shares only a common word or two) and the keyword side is left out.
+MIN_COVERAGE = {"cases": 0.4, "lessons": 0.0}
 # A case's lesson is read with its case: its semantic score gains CASE_CONTEXT x the case's semantic
 # score (standardised over the cases, in units of the lessons' spread), since a lesson of a case
 # about the question is more likely to answer it than one that only shares its words.
@@ -63,16 +66,18 @@ CASE_CONTEXT = 0.5
 CLOSE_SHARE = 0.8
 CLOSE_RANKS = 5
 
-def hybrid_scores(semantic: np.ndarray, keyword: np.ndarray, coverage: float, power: float) -> np.ndarray:
+def hybrid_scores(semantic: np.ndarray, keyword: np.ndarray, coverage: float, target: str) -> np.ndarray:
     """Semantic scaled to 0-1 over the documents, plus KEYWORD_WEIGHT x coverage^COVERAGE_POWER x
-    the keyword score scaled to the best (see KEYWORD_WEIGHT)."""
+    the keyword score scaled to the best (see KEYWORD_WEIGHT), unless coverage is below MIN_COVERAGE."""
     sem = np.nan_to_num(semantic, nan=np.nanmin(semantic) if np.isfinite(semantic).any() else 0.0)
     low, high = sem.min(), sem.max()
     sem = (sem - low) / (high - low) if high > low else np.zeros_like(sem)
     words = np.nan_to_num(keyword, nan=0.0)
     top = words.max()
     words = words / top if top > 0 else words
-    return sem + KEYWORD_WEIGHT * coverage ** power * words
+    if coverage < MIN_COVERAGE[target]:
+        return sem
+    return sem + KEYWORD_WEIGHT[target] * coverage ** COVERAGE_POWER[target] * words
 
 
 def reciprocal_rank_fusion(orders: list[np.ndarray], n: int, k: int = RRF_K) -> np.ndarray:
@@ -487,7 +492,7 @@ class Engine:
         elif mode == "semantic":
             scores, members = semantic, semantic_members
         else:
-            scores = hybrid_scores(semantic, keyword, coverage, COVERAGE_POWER[col.target])
+            scores = hybrid_scores(semantic, keyword, coverage, col.target)
             members = keyword_members | semantic_members
         scores = np.where(members, scores, np.nan)
         return Ranking(scores, members, close_matches(scores, members), keyword, semantic, sims)

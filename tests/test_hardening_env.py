@@ -10,7 +10,7 @@ from packaging.version import Version
 
 from kb import ROOT
 
-NOT_PINNED = {"pip", "setuptools", "wheel", "council-transformation-kb"}
+NOT_PINNED = {"pip", "council-transformation-kb"}
 
 
 def pins() -> dict[str, str]:
@@ -25,7 +25,7 @@ def pins() -> dict[str, str]:
 
 def declared() -> list[Requirement]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    return [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["test"]]
+    return [Requirement(r) for r in project["dependencies"] + sum(project["optional-dependencies"].values(), [])]
 
 
 def test_every_declared_dependency_is_pinned_inside_its_range():

@@ -137,12 +137,20 @@ def test_switches_turn_sql_and_download_off(corpus_db, monkeypatch):
     assert get(off, "/kb/cases.json?_shape=array&_size=1").status_code == 200
 
 
-def test_kb_serve_passes_the_switches(monkeypatch):
-    from kb.site import serve_args
+def test_kb_serve_passes_the_switches(monkeypatch, tmp_path):
+    from kb.site import Site
 
+    args = Site("kb.db").serve_args("127.0.0.1", 8001)
+    assert "default_allow_sql" not in args and "allow_download" not in args  # Datasette's defaults: on
     monkeypatch.setenv("KB_SQL", "off")
-    args = serve_args("kb.db", "127.0.0.1", 8001)
-    assert args[args.index("default_allow_sql") + 1] == "off" and args[args.index("allow_download") + 1] == "on"
+    args = Site("kb.db").serve_args("127.0.0.1", 8001)
+    assert args[args.index("default_allow_sql") + 1] == "off" and "allow_download" not in args
+    # the metadata file's settings switch too, and the command line wins over them
+    metadata = tmp_path / "metadata.yml"
+    metadata.write_text("title: x\nsettings:\n  allow_download: false\n  default_allow_sql: false\n")
+    monkeypatch.setenv("KB_SQL", "on")
+    args = Site("kb.db", metadata).serve_args("127.0.0.1", 8001)
+    assert args[args.index("default_allow_sql") + 1] == "on" and args[args.index("allow_download") + 1] == "off"
 
 
 @pytest.mark.parametrize("value, status", [

@@ -1,0 +1,58 @@
+"""Links that keep the base URL once. Behind a proxy that passes the path through (Datasette's
+documented set-up for base_url), Datasette 0.65 builds some links from the request's path, which
+already starts with base_url, and then prefixes base_url again: exports, sorting, facets, pagination
+and the JSON alternate come out as /kb/kb/... (fixed upstream for 1.0: simonw/datasette#2759).
+
+The wrong form is exact: base_url followed by the request's own path. This rewrites that string, where
+it ends a URL or is followed by its format, query or fragment, to the request's path, in HTML and
+JSON bodies and in Location headers. Nothing else is touched; with base_url '/' it does nothing.
+Drop this plugin when the site moves to a Datasette with the upstream fix."""
+import re
+
+from datasette import hookimpl
+
+REWRITTEN = (b"text/html", b"application/json")
+
+
+def _header(headers, name: bytes):
+    return next((v for k, v in headers if k.lower() == name), b"")
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    base = datasette.setting("base_url") or "/"
+
+    def wrap(app):
+        if base == "/":
+            return app
+
+        async def fixed(scope, receive, send):
+            raw = scope.get("raw_path") or scope.get("path", "").encode("latin-1")
+            path = raw.partition(b"?")[0]
+            if scope["type"] != "http" or not path.startswith(base.encode()):
+                return await app(scope, receive, send)
+            wrong = re.compile(re.escape(base.encode() + path[1:]) + rb"(?=[\"'.?#<\s]|$)")
+            held = {}
+
+            async def rewrite(event):
+                if event["type"] == "http.response.start":
+                    headers = [(k, wrong.sub(lambda _: path, v) if k.lower() == b"location" else v) for k, v in event.get("headers", [])]
+                    event = dict(event, headers=headers)
+                    if _header(headers, b"content-type").startswith(REWRITTEN):
+                        held["start"], held["body"] = event, []
+                        return
+                    return await send(event)
+                if event["type"] == "http.response.body" and "start" in held:
+                    held["body"].append(event.get("body", b""))
+                    if event.get("more_body"):
+                        return
+                    body = wrong.sub(lambda _: path, b"".join(held.pop("body")))
+                    start = held.pop("start")
+                    headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+                    await send(dict(start, headers=headers + [(b"content-length", str(len(body)).encode())]))
+                    return await send({"type": "http.response.body", "body": body})
+                await send(event)
+
+            await app(scope, receive, rewrite)
+        return fixed
+    return wrap

@@ -1,0 +1,60 @@
+"""The publisher's brand on every page: its name, logo, colours, the site's navigation and the
+footer's pages (as `kb_site` for templates/base.html), and those pages themselves at <base_url>about,
+privacy and accessibility. The brand folder is the one served as static files at kb-brand/ (see
+kb/site.py), so it travels with `kb serve --brand` and `kb publish --brand` alike."""
+from datasette import hookimpl
+from datasette.utils.asgi import NotFound, Response
+
+from kb.site import BRAND, BRAND_MOUNT, FEED_QUERY, PAGES, brand_at
+
+
+def _brand(datasette):
+    for mount, path in datasette.static_mounts:
+        if mount == BRAND_MOUNT:
+            return brand_at(path)
+    # a bare `datasette serve` of the project, without --static: the project's own brand
+    return brand_at(BRAND) if (BRAND / "brand.yml").is_file() else None
+
+
+def _database(datasette):
+    for name, db in datasette.databases.items():
+        if name != "_internal" and db.path:
+            return name
+    return None
+
+
+def site_vars(datasette) -> dict | None:
+    brand = _brand(datasette)
+    if brand is None:
+        return None
+    urls = datasette.urls
+    out = brand.template_vars(urls)
+    database = _database(datasette)
+    nav = [{"label": "Search", "url": urls.path("-/search")}]
+    if database:
+        nav += [{"label": "Cases", "url": urls.table(database, "cases")},
+                {"label": "Lessons", "url": urls.table(database, "lessons")}]
+    out["nav"] = nav + [{"label": "About", "url": urls.path("about")}]
+    out["feed_url"] = urls.query(database, FEED_QUERY, format="atom") if database else None
+    return out
+
+
+@hookimpl
+def extra_template_vars(datasette):
+    return {"kb_site": site_vars(datasette)}
+
+
+async def brand_page(request, datasette):
+    slug = request.url_vars["page"]
+    brand = _brand(datasette)
+    if brand is None or slug not in brand.pages:
+        raise NotFound(f"No {slug} page")
+    html = await datasette.render_template(
+        "kb_brand_page.html", {"page_title": brand.pages[slug]["title"], "page_html": brand.page_html(slug)},
+        request=request)
+    return Response.html(html)
+
+
+@hookimpl
+def register_routes():
+    return [(rf"^/(?P<page>{'|'.join(PAGES)})$", brand_page)]

@@ -1,0 +1,154 @@
+"""Found and followed: /sitemap.xml of the home page, the brand's pages and every case and source page
+(served by the kept datasette-sitemap plugin, which asks this one for its paths); /robots.txt that
+lets crawlers read pages but keeps them off SQL, exports, downloads and facet combinations; and an
+Atom feed of new and changed cases (the kept datasette-atom plugin renders the canned query
+`recent_cases`, declared here as metadata, as <database>/recent_cases.atom), whose newest few the home page may list as
+`kb_recent`.
+
+A case's date is its `last_changed` (else `first_added`) column, from git history, where the build
+wrote them; otherwise the build's own time, so the feed still lists every case once."""
+import sqlite3
+import uuid
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+
+from datasette import hookimpl
+from datasette.utils.asgi import Response
+
+from kb.site import FEED_QUERY, PAGES
+
+FEED_SIZE = 50
+RECENT_SIZE = 5
+DATE_COLUMNS = ("last_changed", "first_added")
+ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "council-transformation-kb/cases")
+
+
+def kb_rfc3339(value):
+    """A date or date-time as an RFC 3339 UTC time (Atom needs a time zone); None if it is neither."""
+    if not value:
+        return None
+    text = str(value).strip().replace("Z", "+00:00").replace(" ", "T", 1)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def kb_feed_id(case_id):
+    """A permanent Atom id for a case: it must not change when the site moves host or path."""
+    return f"urn:uuid:{uuid.uuid5(ID_NAMESPACE, str(case_id))}"
+
+
+@hookimpl
+def prepare_connection(conn):
+    conn.create_function("kb_rfc3339", 1, kb_rfc3339, deterministic=True)
+    conn.create_function("kb_feed_id", 1, kb_feed_id, deterministic=True)
+
+
+def _kb_database(datasette):
+    for name, db in datasette.databases.items():
+        if name != "_internal" and db.path:
+            return db
+    return None
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@lru_cache(maxsize=8)
+def _dated_columns(path: str, mtime: float) -> tuple[str, ...]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        columns = {row[1] for row in conn.execute("pragma table_info(cases)")}
+    finally:
+        conn.close()
+    return tuple(c for c in DATE_COLUMNS if c in columns)
+
+
+def feed_sql(datasette, db, limit: int) -> str:
+    """The feed's query: the dated columns the build wrote, else the build's time."""
+    dated = list(_dated_columns(db.path, Path(db.path).stat().st_mtime))
+    choices = [f"kb_rfc3339({c})" for c in dated + ["(select built_at from build_info)"]]
+    updated = f"coalesce({', '.join(choices)})" if len(choices) > 1 else choices[0]
+    note = ""
+    if "first_added" in dated:
+        day = "substr(kb_rfc3339({}), 1, 10)"
+        changed = "last_changed" if "last_changed" in dated else "first_added"
+        note = (f"'Added ' || {day.format('first_added')} || case when {day.format(changed)} != "
+                f"{day.format('first_added')} then '; changed ' || {day.format(changed)} else '' end || '. ' || ")
+    link = _literal(datasette.urls.row(db.name, "cases", ""))
+    return (f"select kb_feed_id(id) as atom_id, title as atom_title, {updated} as atom_updated,\n"
+            f"  {note}coalesce(summary, '') as atom_content, {link} || id as atom_link\n"
+            f"from cases order by atom_updated desc, title limit {int(limit)}")
+
+
+@hookimpl
+def get_metadata(datasette, key, database, table):
+    # A canned query declared as metadata, so datasette-atom titles the feed with its title.
+    db = _kb_database(datasette)
+    if db is None:
+        return {}
+    try:
+        sql = feed_sql(datasette, db, FEED_SIZE)
+    except (OSError, sqlite3.Error):
+        return {}
+    return {"databases": {db.name: {"queries": {FEED_QUERY: {
+        "title": "New and changed cases", "sql": sql,
+        "description": "The most recently added or changed case studies, newest first; "
+                       "add .atom to the address for the feed."}}}}}
+
+
+@hookimpl
+def extra_template_vars(datasette, view_name):
+    async def inner():
+        if view_name != "index":
+            return {}
+        db = _kb_database(datasette)
+        if db is None or not await db.table_exists("cases"):
+            return {}
+        rows = (await db.execute(feed_sql(datasette, db, RECENT_SIZE))).rows
+        return {"kb_recent": {"feed_url": datasette.urls.query(db.name, FEED_QUERY, format="atom"),
+                              "cases": [{"title": r["atom_title"], "url": r["atom_link"], "updated": r["atom_updated"][:10]}
+                                        for r in rows]}}
+    return inner
+
+
+@hookimpl
+def sitemap_extra_paths(datasette):
+    async def inner():
+        urls = datasette.urls
+        paths = [urls.instance(), *(urls.path(page) for page in PAGES)]
+        db = _kb_database(datasette)
+        if db is not None:
+            for table in ("cases", "sources"):
+                if await db.table_exists(table):
+                    paths += [urls.row(db.name, table, r[0]) for r in (await db.execute(f"select id from {table} order by id")).rows]
+        return paths
+    return inner
+
+
+def robots_lines(datasette, sitemap_url: str) -> list[str]:
+    base = datasette.urls.path("")
+    db = _kb_database(datasette)
+    lines = ["User-agent: *", f"Allow: {base}-/static/", f"Disallow: {base}-/"]
+    if db is not None:
+        database = datasette.urls.database(db.name)
+        # arbitrary SQL, sorting, paging, filters and facet combinations all arrive as a query string
+        lines += [f"Disallow: {database}?", f"Disallow: {database}/*?", f"Disallow: {database}.db"]
+    lines += [f"Disallow: {base}*.json", f"Disallow: {base}*.csv", f"Allow: {base}", f"Sitemap: {sitemap_url}"]
+    return lines
+
+
+async def robots_txt(request, datasette):
+    sitemap = datasette.absolute_url(request, datasette.urls.path("sitemap.xml"))
+    return Response.text("\n".join(robots_lines(datasette, sitemap)) + "\n")
+
+
+@hookimpl
+def register_routes():
+    return [(r"^/robots\.txt$", robots_txt)]

@@ -1,0 +1,334 @@
+"""The published site's configuration, in-process: another publisher's brand and metadata, hosting
+under a sub-path, sitemap, robots.txt, the feed, security headers and the switches in metadata."""
+import asyncio
+import re
+import shutil
+import sqlite3
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+
+import pytest
+from click.testing import CliRunner
+
+from kb.cli import cli
+from kb.site import BRAND, COLOUR_PAIRS, MIN_CONTRAST, SiteError, contrast, load_brand, load_metadata, make_datasette
+
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                    "1f15c4890000000d49444154789c6360f8cf00000301010018dd8db00000000049454e44ae426082")
+DEFAULT_TEXT = ["Council transformation case studies", "Powered by Datasette", "searchable knowledge base of English"]
+
+
+def get(site, path):
+    return asyncio.run(site.client.get(path))
+
+
+@pytest.fixture(scope="module")
+def other_brand(tmp_path_factory):
+    d = tmp_path_factory.mktemp("northshire")
+    (d / "crest.png").write_bytes(PNG)
+    (d / "brand.yml").write_text("""name: Northshire Evidence Library
+logo: crest.png
+logo_alt: Northshire County Council crest
+colours:
+  text: "#0b0c0c"
+  background: "#fdfcf7"
+  link: "#6a1b4d"
+  header_text: "#fdfcf7"
+  header_background: "#2f4f2f"
+  focus: "#ffdd00"
+pages:
+  about: {title: About Northshire's library, file: about.md}
+  privacy: {title: Northshire privacy notice, file: privacy.md}
+  accessibility: {title: Northshire accessibility statement, file: accessibility.md}
+""")
+    (d / "about.md").write_text("# About Northshire's library\n\nRun by the Northshire improvement team.\n")
+    (d / "privacy.md").write_text("# Northshire privacy notice\n\nWe keep server logs for 30 days.\n")
+    (d / "accessibility.md").write_text("# Northshire accessibility statement\n\nTested with NVDA in 2025.\n")
+    metadata = d.parent / "northshire-metadata.yml"
+    metadata.write_text("title: Northshire evidence\ndescription: What worked in Northshire and elsewhere.\n"
+                        "license: OGL v3.0\nsource: Northshire County Council\n")
+    return d, metadata
+
+
+@pytest.fixture(scope="module")
+def branded(corpus_db, other_brand):
+    brand, metadata = other_brand
+    return make_datasette(corpus_db, metadata=metadata, brand=brand, base_url="/evidence/")
+
+
+class Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.urls = []
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name in ("href", "src", "action") and value is not None:
+                self.urls.append((tag, name, value))
+
+
+def site_paths(html):
+    """Every link, asset and form target on this host, as a path."""
+    parser = Links()
+    parser.feed(html)
+    paths = [(tag, name, re.sub(r"^http://localhost(?=/)", "", url)) for tag, name, url in parser.urls]
+    return [(tag, name, url) for tag, name, url in paths if url.startswith("/") and not url.startswith("//")]
+
+
+def outside(prefix, database, html):
+    """Links that leave the prefix, or carry it twice (a page of `database` is prefix + database + ...)."""
+    twice = prefix + prefix.strip("/") + "/"
+    return [u for u in site_paths(html) if not u[2].startswith(prefix)
+            or (u[2].startswith(twice) and not u[2][len(prefix):].startswith(database + "/") and u[2][len(prefix):] != database)
+            or u[2].startswith(prefix + database + "/" + prefix.strip("/") + "/")]
+
+
+# -- brand --------------------------------------------------------------------------------------------
+
+def test_another_brand_names_the_site_everywhere_and_no_default_text_leaks(branded):
+    pages = {path: get(branded, path) for path in ["/", "/kb/cases", "/kb/cases/brighton-hove-reablement",
+                                                   "/kb/sources/dclg-2014-good-practice-savings", "/about", "/privacy", "/accessibility", "/kb"]}
+    for path, page in pages.items():
+        assert page.status_code == 200, path
+        text = page.text
+        assert re.search(r"<title>(.*?)</title>", text, re.S).group(1).endswith(" - Northshire Evidence Library"), path
+        assert '<img src="/evidence/kb-brand/crest.png" alt="Northshire County Council crest">' in text, path
+        assert "--kb-link: #6a1b4d;" in text and "--kb-header-background: #2f4f2f;" in text
+        for leaked in DEFAULT_TEXT:
+            assert leaked not in text, (path, leaked)
+    assert "<title>Northshire evidence - Northshire Evidence Library</title>" in pages["/"].text
+    assert "Run by the Northshire improvement team." in pages["/about"].text
+    assert "We keep server logs for 30 days." in pages["/privacy"].text
+    assert "Tested with NVDA in 2025." in pages["/accessibility"].text
+    footer = pages["/kb/cases"].text.split('<footer class="ft kb-footer">')[1]
+    for slug, title in [("about", "About Northshire&#39;s library"), ("privacy", "Northshire privacy notice"),
+                        ("accessibility", "Northshire accessibility statement")]:
+        assert f'<a href="/evidence/{slug}">{title}</a>' in footer
+    assert get(branded, "/kb-brand/crest.png").content == PNG
+
+
+def test_the_default_brand_is_unchanged_and_every_text_colour_reaches_aa(corpus_db):
+    brand = load_brand(BRAND)
+    assert brand.name == "Council transformation case studies" and brand.logo == "logo.svg"
+    for fg, bg in COLOUR_PAIRS:
+        assert contrast(brand.colours[fg], brand.colours[bg]) >= MIN_CONTRAST, (fg, bg)
+    page = get(make_datasette(corpus_db), "/kb/cases")
+    assert '<html lang="en-GB">' in page.text
+    assert '<a class="kb-skip" href="#main">Skip to main content</a>' in page.text and '<main id="main"' in page.text
+    assert "Powered by Datasette" not in page.text and '<a href="/about">About this site</a>' in page.text
+
+
+def test_contrast_is_wcag_arithmetic():
+    assert contrast("#000000", "#ffffff") == pytest.approx(21.0)
+    assert contrast("#767676", "#ffffff") == pytest.approx(4.54, abs=0.01)
+    assert contrast("#777777", "#ffffff") < MIN_CONTRAST
+
+
+def _brand_copy(tmp_path, replace=None):
+    d = tmp_path / "brand"
+    shutil.copytree(BRAND, d)
+    if replace:
+        text = (d / "brand.yml").read_text()
+        assert replace[0] in text
+        (d / "brand.yml").write_text(text.replace(*replace))
+    return d
+
+
+@pytest.mark.parametrize("replace, message", [
+    (('link: "#1d4f91"', 'link: "#8ab4f8"'), r"brand\.yml:12: colours\.link #8ab4f8 on background #ffffff has contrast 2\.\d:1 - choose colours with at least 4\.5:1"),
+    (('header_text: "#ffffff"', 'header_text: "#3a5f9a"'), r"brand\.yml:13: colours\.header_text #3a5f9a on header_background #1d4f91 has contrast 1\.\d:1"),
+    (("logo: logo.svg", "logo: crest.png"), r"brand\.yml:6: logo 'crest\.png' is not a file in .* - put the image beside brand\.yml"),
+    (("file: privacy.md", "file: privacy-notice.md"), r"brand\.yml:\d+: pages\.privacy\.file 'privacy-notice\.md' is not a file"),
+    (('text: "#1f2328"', "text: dark grey"), r"brand\.yml:10: colours\.text is 'dark grey' - give it as #rrggbb"),
+])
+def test_a_bad_brand_is_one_line_naming_file_line_and_fix(tmp_path, replace, message):
+    d = _brand_copy(tmp_path, replace)
+    with pytest.raises(SiteError) as err:
+        load_brand(d)
+    assert re.search(message, str(err.value)), str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_kb_serve_refuses_a_bad_brand_before_starting(corpus_db, tmp_path):
+    d = _brand_copy(tmp_path, ('link: "#1d4f91"', 'link: "#cccccc"'))
+    result = CliRunner().invoke(cli, ["serve", "--db", str(corpus_db), "--brand", str(d)])
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and "colours.link #cccccc" in result.stderr and "Traceback" not in result.output
+
+
+# -- metadata and its switches --------------------------------------------------------------------------
+
+def test_metadata_switches_off_sql_and_the_download_and_keeps_the_time_limits(corpus_db, tmp_path):
+    metadata = tmp_path / "strict.yml"
+    metadata.write_text("title: Strict\nallow_sql: false\nsettings:\n  allow_download: false\n")
+    strict = make_datasette(corpus_db, metadata=metadata)
+    assert get(strict, "/kb.json?sql=select+1").status_code == 403
+    assert get(strict, "/kb.db").status_code == 403
+    assert get(strict, "/kb/cases.json?_shape=array&_size=1").status_code == 200
+    settings = get(strict, "/-/settings.json").json()
+    assert settings["sql_time_limit_ms"] == 1000 and settings["facet_time_limit_ms"] == 500
+    assert settings["allow_download"] is False
+    # the defaults stay as they were: both on
+    default = make_datasette(corpus_db)
+    assert get(default, "/kb.json?sql=select+1").status_code == 200 and get(default, "/kb.db").status_code == 200
+
+
+def test_a_bad_setting_names_its_line(tmp_path):
+    metadata = tmp_path / "m.yml"
+    metadata.write_text("title: x\nsettings:\n  allow_downloads: false\n")
+    with pytest.raises(SiteError, match=r"m\.yml:3: 'allow_downloads' is not a Datasette setting"):
+        load_metadata(metadata)
+
+
+def test_internal_tables_are_hidden(corpus_db):
+    page = get(make_datasette(corpus_db), "/kb").text
+    for internal in ("chunks", "case_vectors", "kb_meta", "cases_fts"):
+        assert f'href="/kb/{internal}"' not in page
+    assert 'href="/kb/cases"' in page
+
+
+def test_security_headers_on_pages_data_and_assets(corpus_db):
+    site = make_datasette(corpus_db)
+    for path in ["/", "/kb/cases.json", "/-/static/app.css", "/kb-brand/logo.svg", "/robots.txt"]:
+        headers = get(site, path).headers
+        csp = headers["content-security-policy"]
+        directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+        assert directives["script-src"].split() == ["'self'", "'unsafe-inline'"], csp
+        assert directives["default-src"] == "'self'" and directives["object-src"] == "'none'"
+        assert directives["frame-ancestors"] == "'none'"
+        assert not re.search(r"https?:|\*", csp)
+        assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY"
+        assert "set-cookie" not in headers
+
+
+# -- sub-path hosting -----------------------------------------------------------------------------------
+
+PAGES_UNDER_PREFIX = ["/kb/cases", "/kb/cases?_facet=outcome&outcome=succeeded&_sort=title", "/kb/lessons?_next=50",
+                      "/kb/cases/brighton-hove-reablement", "/kb/sources/dclg-2014-good-practice-savings", "/kb",
+                      "/about", "/kb/recent_cases", "/kb/cases.json?_facet=outcome"]
+
+
+@pytest.mark.parametrize("path", PAGES_UNDER_PREFIX)
+def test_every_link_asset_and_form_keeps_the_base_url_once(branded, path):
+    page = get(branded, path)
+    assert page.status_code == 200
+    if path.startswith("/kb/cases.json"):
+        data = page.json()
+        urls = [v["toggle_url"] for f in data["facet_results"].values() for v in f["results"]]
+        assert urls and all(u.startswith("http://localhost/evidence/kb/cases.json?") for u in urls)
+        return
+    assert outside("/evidence/", "kb", page.text) == []
+
+
+@pytest.fixture(scope="module")
+def under_kb(corpus_db):
+    # the README's example: kb.db under /kb/, so pages are /kb/kb/cases and a double prefix is /kb/kb/kb/...
+    return make_datasette(corpus_db, base_url="/kb/")
+
+
+@pytest.mark.parametrize("path", PAGES_UNDER_PREFIX[:6])
+def test_a_prefix_named_like_the_database_works_too(under_kb, path):
+    page = get(under_kb, path)
+    assert page.status_code == 200
+    assert outside("/kb/", "kb", page.text) == []
+    assert 'href="/kb/kb/cases' in page.text or path.startswith(("/kb/cases/", "/kb/sources/"))
+
+
+@pytest.mark.xfail(strict=True, reason="templates/index.html, templates/kb_search.html and plugins/kb_search.py build "
+                   "/-/search and result links without base_url (owned by the page-template rewrite)")
+@pytest.mark.parametrize("path", ["/", "/-/search?q=sharing+staff"])
+def test_home_and_search_links_stay_under_the_base_url(branded, path):
+    page = get(branded, path)
+    assert page.status_code == 200
+    assert outside("/evidence/", "kb", page.text) == []
+
+
+# -- sitemap, robots.txt, feed ------------------------------------------------------------------------------
+
+def test_sitemap_lists_every_case_and_source_page_under_the_base_url(branded, corpus_db):
+    body = get(branded, "/sitemap.xml")
+    assert body.status_code == 200 and body.headers["content-type"].startswith("application/xml")
+    locs = [e.text for e in ET.fromstring(body.text).iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc")]
+    conn = sqlite3.connect(corpus_db)
+    cases = [r[0] for r in conn.execute("select id from cases")]
+    sources = [r[0] for r in conn.execute("select id from sources")]
+    expected = {f"http://localhost/evidence/kb/cases/{c}" for c in cases} | {f"http://localhost/evidence/kb/sources/{s}" for s in sources}
+    assert expected <= set(locs) and "http://localhost/evidence/about" in locs
+    assert len(locs) == len(set(locs)) == len(expected) + 4
+
+
+def test_robots_allows_pages_and_keeps_crawlers_off_sql_exports_and_facets(branded):
+    robots = get(branded, "/robots.txt").text.splitlines()
+    assert robots[0] == "User-agent: *"
+    for line in ["Disallow: /evidence/kb?", "Disallow: /evidence/kb/*?", "Disallow: /evidence/*.json",
+                 "Disallow: /evidence/*.csv", "Disallow: /evidence/kb.db", "Disallow: /evidence/-/",
+                 "Allow: /evidence/-/static/", "Allow: /evidence/", "Sitemap: http://localhost/evidence/sitemap.xml"]:
+        assert line in robots
+
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def _feed(site):
+    response = get(site, "/kb/recent_cases.atom")
+    assert response.status_code == 200
+    return ET.fromstring(response.text)
+
+
+def test_feed_falls_back_to_the_build_time_without_git_dates(corpus_db, tmp_path):
+    # a build from a tarball has no git history, so no dates
+    db = tmp_path / "kb.db"
+    shutil.copy(corpus_db, db)
+    conn = sqlite3.connect(db)
+    conn.execute("update cases set first_added = null, last_changed = null")
+    conn.commit()
+    conn.close()
+    feed = _feed(make_datasette(db))
+    built = sqlite3.connect(db).execute("select built_at from build_info").fetchone()[0]
+    entries = feed.findall(f"{ATOM}entry")
+    assert feed.find(f"{ATOM}title").text == "New and changed cases"
+    assert len(entries) == 50
+    assert {e.find(f"{ATOM}updated").text[:19] for e in entries} == {built[:19]}
+    assert all(e.find(f"{ATOM}id").text.startswith("urn:uuid:") for e in entries)
+    assert entries[0].find(f"{ATOM}link").get("href").startswith("/kb/cases/")
+
+
+def test_feed_uses_first_added_and_last_changed_when_the_build_wrote_them(corpus_db, tmp_path):
+    db = tmp_path / "kb.db"
+    shutil.copy(corpus_db, db)
+    conn = sqlite3.connect(db)
+    conn.execute("update cases set first_added = '2023-01-05', last_changed = '2023-01-05T10:00:00+00:00'")
+    conn.execute("update cases set last_changed = '2025-06-01T09:30:00+01:00' where id = 'brighton-hove-reablement'")
+    conn.execute("update cases set first_added = '2025-03-02', last_changed = '2025-03-02' where id = 'barnet-capita-outsourcing'")
+    conn.commit()
+    conn.close()
+    site = make_datasette(db)
+    entries = _feed(site).findall(f"{ATOM}entry")
+    first, second = entries[0], entries[1]
+    assert first.find(f"{ATOM}link").get("href") == "/kb/cases/brighton-hove-reablement"
+    assert first.find(f"{ATOM}updated").text.startswith("2025-06-01T08:30:00")
+    assert first.find(f"{ATOM}content").text.startswith("Added 2023-01-05; changed 2025-06-01. ")
+    assert second.find(f"{ATOM}link").get("href") == "/kb/cases/barnet-capita-outsourcing"
+    assert second.find(f"{ATOM}content").text.startswith("Added 2025-03-02. ")
+    # every page links the feed, and the home page's template gets the newest few as kb_recent
+    home = get(site, "/").text
+    assert '<link rel="alternate" type="application/atom+xml" title="New and changed cases" href="/kb/recent_cases.atom">' in home
+    listing = site.jinja_env.from_string("{% for c in kb_recent.cases %}{{ c.url }} {{ c.updated }}|{% endfor %}{{ kb_recent.feed_url }}")
+    rendered = asyncio.run(site.render_template(listing, {}, view_name="index"))
+    assert rendered.startswith("/kb/cases/brighton-hove-reablement 2025-06-01|/kb/cases/barnet-capita-outsourcing 2025-03-02|")
+    assert rendered.count("|") == 5 and rendered.endswith("|/kb/recent_cases.atom")
+
+
+def test_kb_serve_passes_metadata_brand_settings_and_base_url_to_datasette(corpus_db, other_brand, tmp_path):
+    from kb.site import Site
+
+    brand, _ = other_brand
+    metadata = tmp_path / "m.yml"
+    metadata.write_text("title: x\nsettings:\n  allow_download: false\n  sql_time_limit_ms: 800\n")
+    args = Site(corpus_db, metadata, brand, "evidence").serve_args("127.0.0.1", 9001)
+    pairs = list(zip(args, args[1:]))
+    assert ("--metadata", str(metadata)) in pairs and ("--static", f"kb-brand:{brand}") in pairs
+    assert ("-i", str(corpus_db)) in pairs and ("--host", "127.0.0.1") in pairs
+    settings = [tuple(args[i + 1:i + 3]) for i, a in enumerate(args) if a == "--setting"]
+    assert ("allow_download", "off") in settings and ("sql_time_limit_ms", "800") in settings
+    assert ("base_url", "/evidence/") in settings and ("facet_time_limit_ms", "500") in settings
