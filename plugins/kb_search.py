@@ -8,6 +8,8 @@ import asyncio
 import csv
 import importlib.util
 import io
+import json
+import re
 import sys
 from pathlib import Path
 from urllib.parse import urlencode
@@ -73,14 +75,23 @@ def _engine(db) -> Engine:
     return _ENGINES[db.path]
 
 
+# An amount of pounds as people type it: 250000, 250,000, £250,000 or 1500000.50. Nothing else: no
+# exponents (1e309 is inf), no nan or inf, no minus, no stray commas ("1,0,0").
+AMOUNT = re.compile(r"£?\s*(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?", re.ASCII)
+MAX_AMOUNT = 1e15
+
+
 def _number(request, name):
-    raw = (request.args.get(name) or "").replace(",", "").replace("£", "").strip()
+    raw = (request.args.get(name) or "").strip()
     if not raw:
         return None
-    try:
-        return float(raw)
-    except ValueError:
-        raise QueryError(f"{name.replace('_', ' ')} must be a number of pounds, e.g. 100000")
+    label = name.replace("_", " ").capitalize()
+    if len(raw) > 40 or not AMOUNT.fullmatch(raw):
+        raise QueryError(f"{label} must be an amount in pounds written in digits, such as 250000 or £250,000")
+    value = float(raw.replace(",", "").replace("£", "").strip())
+    if value > MAX_AMOUNT:
+        raise QueryError(f"{label} must be at most £{MAX_AMOUNT:,.0f}")
+    return value
 
 
 def _params(request, facet_columns):
