@@ -86,9 +86,12 @@ def _answer(datasette, request, exception):
         if isinstance(exception, Base400):
             status, message = exception.status, str(exception.args[0]) if exception.args else ""
         elif isinstance(exception, DatasetteError):
-            status, message = exception.status, exception.message
-        elif isinstance(exception, sqlite3.OperationalError):
-            status, message = 400, str(exception)  # the request's parameters made SQLite refuse it
+            # Datasette raises its 500 for the client's parameter mistakes too (`_sort` with
+            # `_sort_desc`, a bad `_through`): see kb_guard
+            status, message = (400 if exception.status == 500 else exception.status), exception.message
+        elif isinstance(exception, (sqlite3.OperationalError, sqlite3.ProgrammingError, sqlite3.DataError)):
+            # the request's parameters or SQL made SQLite refuse it, or the result passed kb_guard's cap
+            status, message = 400, str(exception)
         else:
             traceback.print_exception(exception)
             status, message = 500, "The page could not be built. Please try again, or go back and try another way."

@@ -29,7 +29,7 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 OUTPUT = Path(__file__).parent / "output"
 WIDTHS = {"desk": 1366, "phone": 390}
 SERIOUS = ("serious", "critical")
-QUERY = "waste collection shared between districts"
+QUERY = "shared staffing structure between two district councils"
 
 
 @pytest.fixture(scope="module")
