@@ -1,21 +1,23 @@
-"""Benchmarks (not tests): build, rebuild, embedding throughput, search latency and server
-throughput, for the real corpus and for synthetic corpora.
+"""Benchmarks (not tests): build, rebuilds, engine load, search latency, memory and server throughput,
+for the real corpus and for synthetic corpora made from it. Prints medians, percentiles and ratios.
 
-    .venv/bin/python bench/benchmark.py                 # real corpus + 10,000 synthetic cases
-    .venv/bin/python bench/benchmark.py --sizes 10000 100000
+    .venv/bin/python bench/benchmark.py                          # real corpus + 10,000 synthetic cases
+    .venv/bin/python bench/benchmark.py --sizes 10000 100000 --real-db kb.db
 
-Synthetic corpora repeat the real cases' text with numbered names and carry generated unit vectors
-(the "hash:384" stand-in model) instead of model output: the model's cost per chunk does not depend on corpus size,
-and real embedding throughput is measured on the real corpus. Prints medians and p95s."""
+Synthetic corpora (bench/synthetic.py) perturb the real cases' texts and the real model's chunk
+vectors, so keyword statistics and nearest-neighbour structure resemble the real corpus; queries are
+embedded by the real model. Each engine is measured in a process of its own (bench/measure_engine.py):
+every pass starts with empty query-vector and phrase caches, so each query is embedded once per
+pass; "repeat" is the same queries again (a facet click or a page turn). Where a collection is held
+in float16 (more than EXACT_CHUNKS chunks), the exact engine is measured too and recall@10 of the
+float16 one against it is printed. The server is loaded on 127.0.0.1 only, for a bounded number of
+requests."""
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import random
-import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,59 +28,20 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.synthetic import PerturbedEmbedder, make_corpus  # noqa: E402
 from ingest.build import build  # noqa: E402
-from kb.embedding import DEFAULT_MODEL, Embedder  # noqa: E402
-from search.engine import Engine  # noqa: E402
 from search.evaluate import load_queries  # noqa: E402
 from tests.live_server import running_server  # noqa: E402
 
-FILTERS = {"council_types": ["district-council", "unitary-authority"], "services": ["adult-social-care", "whole-council",
-                                                                                    "central-services"]}
+ONE_CASE_EDIT = ("## Challenges\n\n", "## Challenges\n\n- A sentence added to time a one-case rebuild.\n")
 
 
 def pct(values, p):
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
-
-
-def latency(engine: Engine, queries: list[str], mode: str, filters=None, repeat=1) -> tuple[float, float]:
-    times = []
-    for _ in range(repeat):
-        for q in queries:
-            t = time.perf_counter()
-            engine.search(q, mode=mode, filters=filters, limit=10, with_facets=True)
-            times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times), pct(times, 95)
-
-
-def report_latency(engine, queries, label):
-    for mode in ("keyword", "semantic", "hybrid"):
-        engine.search(queries[0], mode=mode)  # warm caches and the model
-        p50, p95 = latency(engine, queries, mode)
-        f50, f95 = latency(engine, queries, mode, FILTERS)
-        print(f"  {label} {mode:<8} p50 {p50:7.1f} ms  p95 {p95:7.1f} ms   | filtered p50 {f50:7.1f} ms  p95 {f95:7.1f} ms")
-
-
-def make_synthetic(size: int, into: Path) -> None:
-    """size case files made from the real ones, with unique ids, titles and numbers."""
-    (into / "cases").mkdir(parents=True)
-    shutil.copytree(ROOT / "sources", into / "sources")
-    real = sorted((ROOT / "cases").glob("*.md"))
-    texts = [p.read_text(encoding="utf-8") for p in real]
-    rng = random.Random(7)
-    for n in range(size):
-        k = n % len(texts)
-        case_id = f"synthetic-{n:06d}"
-        text = re.sub(r"^id: .*$", f"id: {case_id}", texts[k], count=1, flags=re.M)
-        text = re.sub(r"^title: (.*)$", lambda m: f"title: {m.group(1)} (variant {n})", text, count=1, flags=re.M)
-        # vary every section so chunks differ from each other
-        text = text.replace("\n## Summary\n\n", f"\n## Summary\n\nVariant {n} of the case, number {rng.randint(1, 10**6)}. ", 1)
-        (into / "cases" / f"{case_id}.md").write_text(text, encoding="utf-8")
 
 
 def rss_mb(pid: int) -> float:
@@ -88,102 +51,167 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def server_throughput(db: Path, queries: list[str], requests=200, concurrency=4) -> None:
-    """Bounded load on 127.0.0.1: `requests` search-page requests from `concurrency` threads."""
+def timed_build(root: Path, db: Path, **kwargs):
+    t = time.perf_counter()
+    report = build(root, db, progress=False, **kwargs)
+    return time.perf_counter() - t, report
+
+
+def rebuilds(root: Path, db: Path, label: str, **kwargs) -> None:
+    """A rebuild with nothing changed (median of 3), then one with one case changed."""
+    times = [timed_build(root, db, **kwargs)[0] for _ in range(3)]
+    print(f"  {label} rebuild, nothing changed: median {statistics.median(times):.2f} s over 3")
+    case = sorted((root / "cases").glob("*.md"))[len(list((root / "cases").glob("*.md"))) // 2]
+    text = case.read_text(encoding="utf-8")
+    case.write_text(text.replace(*ONE_CASE_EDIT, 1) if ONE_CASE_EDIT[0] in text else text + "\n", encoding="utf-8")
+    seconds, r = timed_build(root, db, **kwargs)
+    print(f"  {label} rebuild, one case changed: {seconds:.1f} s; chunks embedded {r.embedded} of {r.chunks}; "
+          f"similar-case lists computed {r.similar_computed} of {r.cases}")
+
+
+def measure(db: Path, vectors: str = "auto", lessons: bool = False) -> dict:
+    args = [sys.executable, str(ROOT / "bench" / "measure_engine.py"), str(db), "--vectors", vectors]
+    found = subprocess.run(args + (["--lessons"] if lessons else []), capture_output=True, text=True, check=True)
+    return json.loads(found.stdout.strip().splitlines()[-1])
+
+
+def report(m: dict, label: str) -> None:
+    print(f"  {label}: engine load {m['engine_load_s']:.2f} s (vectors {m['precision']['cases']}/{m['precision']['lessons']}, "
+          f"{m['chunks']['cases']:,} case chunks); RSS {m['rss_model_mb']:.0f} MB with the model, "
+          f"{m['rss_loaded_mb']:.0f} MB loaded, {m['rss_after_mb']:.0f} MB after the queries (peak {m['rss_peak_mb']:.0f} MB)")
+    for name, v in m["latency_ms"].items():
+        print(f"    {m['target']} {name:<16} p50 {v['p50']:7.1f} ms   p95 {v['p95']:7.1f} ms   p99 {v['p99']:7.1f} ms")
+    f = m["floors_p50_ms"]
+    floors = f.get("embed", 0) + f.get("scan", 0) + f.get("fts", 0)
+    print(f"    floors p50: embed {f.get('embed', 0):.1f} ms, bare scan {f.get('scan', 0):.1f} ms, one FTS5 query "
+          f"{f.get('fts', 0):.1f} ms; hybrid p50 / their sum {m['latency_ms']['hybrid']['p50'] / floors:.2f}")
+
+
+def recall_at_10(exact: dict, approx: dict) -> dict:
+    out = {}
+    for name in ("hybrid", "hybrid filtered", "semantic"):
+        shares = [len(set(a) & set(b)) / len(a) for a, b in zip(exact["top10"][name], approx["top10"][name]) if a]
+        out[name] = sum(shares) / len(shares)
+    return out
+
+
+def engines(db: Path, label: str) -> None:
+    auto = measure(db)
+    report(auto, f"{label} engine (auto)")
+    if "float16" in auto["precision"].values():
+        exact = measure(db, "exact")
+        report(exact, f"{label} engine (exact float32, for comparison)")
+        r = recall_at_10(exact, auto)
+        print(f"  {label} float16 recall@10 against exact: " + ", ".join(f"{k} {v:.3f}" for k, v in r.items()))
+        print(f"  {label} float16 / exact: hybrid p50 {auto['latency_ms']['hybrid']['p50'] / exact['latency_ms']['hybrid']['p50']:.2f}, "
+              f"RSS {auto['rss_after_mb'] / exact['rss_after_mb']:.2f}, load {auto['engine_load_s'] / exact['engine_load_s']:.2f}")
+
+
+def load(urls: list[str], clients: int, requests: int) -> tuple[float, list[float], int]:
+    times, errors, lock = [], [0], threading.Lock()
+    todo = iter(range(requests))
+
+    def worker():
+        while True:
+            with lock:
+                n = next(todo, None)
+            if n is None:
+                return
+            t = time.perf_counter()
+            try:
+                urllib.request.urlopen(urls[n % len(urls)], timeout=60).read()
+            except OSError:
+                with lock:
+                    errors[0] += 1
+            with lock:
+                times.append((time.perf_counter() - t) * 1000)
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    return requests / (time.perf_counter() - start), times, errors[0]
+
+
+def server(db: Path, queries: list[str], clients: list[int], requests: int) -> None:
+    """The search page under load from `clients` threads. Two workloads: every request a query not
+    seen before (each is embedded), and a reader's session (a query, then a facet click and the
+    second page of the same query, whose vector is cached)."""
     with running_server(db) as (base, proc):
-        urls = [f"{base}/-/search?" + urllib.parse.urlencode({"q": q}) for q in queries]
-        urllib.request.urlopen(urls[0], timeout=120).read()  # loads the model
-        times, errors, lock = [], [0], threading.Lock()
-        todo = iter(range(requests))
-
-        def worker():
-            while True:
-                with lock:
-                    n = next(todo, None)
-                if n is None:
-                    return
-                t = time.perf_counter()
-                try:
-                    urllib.request.urlopen(urls[n % len(urls)], timeout=60).read()
-                except OSError:
-                    with lock:
-                        errors[0] += 1
-                with lock:
-                    times.append((time.perf_counter() - t) * 1000)
-
-        start = time.perf_counter()
-        threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-        [t.start() for t in threads]
-        [t.join() for t in threads]
-        wall = time.perf_counter() - start
-        print(f"  server: {requests} hybrid search pages, {concurrency} concurrent: {requests / wall:.1f} req/s, "
-              f"p50 {statistics.median(times):.0f} ms, p95 {pct(times, 95):.0f} ms, errors {errors[0]}, "
-              f"server RSS {rss_mb(proc.pid):.0f} MB (model loaded)")
+        page = lambda **p: f"{base}/-/search?" + urllib.parse.urlencode(p)
+        urllib.request.urlopen(page(q="ready"), timeout=120).read()
+        first = [page(q=q) for q in queries]
+        session = [u for q in queries for u in (page(q=q), page(q=q, council_types="district-council"), page(q=q, page=2))]
+        offset = 0
+        for c in clients:
+            for label, urls in (("new queries", first), ("reader sessions", session)):
+                urls = urls[offset:] + urls[:offset]  # each run starts at queries the server has not seen
+                offset = (offset + requests) % len(queries)
+                rate, times, errors = load(urls, c, requests)
+                print(f"  server, {label:<15} {c:>2} clients: {rate:5.1f} req/s, p50 {statistics.median(times):4.0f} ms, "
+                      f"p95 {pct(times, 95):4.0f} ms, p99 {pct(times, 99):4.0f} ms, errors {errors}; "
+                      f"server RSS {rss_mb(proc.pid):.0f} MB")
 
 
-def real_corpus(queries: list[str], workdir: Path) -> None:
-    print("Real corpus")
+def real_corpus(workdir: Path, real_db: Path | None, args) -> Path:
+    print(f"Real corpus (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    tree = workdir / "real"
+    shutil.copytree(ROOT / "cases", tree / "cases")
+    shutil.copytree(ROOT / "sources", tree / "sources")
     db = workdir / "real.db"
-    t = time.perf_counter()
-    r = build(ROOT, db, progress=False)
-    print(f"  build (fresh, with model): {time.perf_counter() - t:.1f} s; {r.cases} cases, {r.chunks} chunks embedded")
-    rebuilds = []
-    for _ in range(3):
-        t = time.perf_counter()
-        again = build(ROOT, db, progress=False)
-        rebuilds.append(time.perf_counter() - t)
-    print(f"  rebuild, nothing changed: median {statistics.median(rebuilds):.2f} s over 3; "
-          f"chunks re-embedded {again.embedded}, reused {again.reused}")
-    print(f"  kb.db size: {db.stat().st_size / 1e6:.1f} MB")
-    embedder = Embedder()
-    texts = [row[0] for row in __import__("sqlite3").connect(db).execute("select text from chunks")]
-    embedder.encode(texts[:32])
-    runs = []
-    for _ in range(3):
-        t = time.perf_counter()
-        embedder.encode(texts)
-        runs.append(len(texts) / (time.perf_counter() - t))
-    print(f"  embedding throughput ({DEFAULT_MODEL}, CPU): median {statistics.median(runs):.0f} chunks/s over 3 runs of {len(texts)}")
-    one = []
-    for q in queries[:30]:
-        t = time.perf_counter()
-        embedder.encode([q])
-        one.append((time.perf_counter() - t) * 1000)
-    print(f"  one query embedding: p50 {statistics.median(one):.1f} ms")
-    report_latency(Engine(db, embedder), queries, "real")
-    server_throughput(db, queries)
+    if real_db:
+        shutil.copy(real_db, db)  # its vectors are reused by content hash: the build then embeds nothing
+    seconds, r = timed_build(tree, db)
+    print(f"  build{' (vectors reused from --real-db)' if real_db else ' (fresh, with the model)'}: {seconds:.1f} s; "
+          f"{r.cases} cases, {r.chunks} chunks, {r.embedded} embedded; kb.db {db.stat().st_size / 1e6:.1f} MB")
+    rebuilds(tree, db, "real")
+    engines(db, "real")
+    report(measure(db, lessons=True), "real lessons engine (auto)")
+    if args.clients:
+        server(db, [q["query"] for q in load_queries()], args.clients, args.requests)
+    return db
 
 
-def synthetic(size: int, queries: list[str], workdir: Path) -> None:
-    print(f"Synthetic corpus: {size:,} cases (generated unit vectors)")
+def synthetic(size: int, workdir: Path, real_db: Path) -> None:
+    print(f"Synthetic corpus: {size:,} cases (load average {os.getloadavg()[0]:.1f})")
     root = workdir / f"synthetic-{size}"
-    make_synthetic(size, root)
+    make_corpus(size, root, ROOT)
     db = root / "kb.db"
-    t = time.perf_counter()
-    r = build(root, db, progress=False, embedder=Embedder("hash:384"))
-    print(f"  build: {time.perf_counter() - t:.1f} s; {r.cases:,} cases, {r.chunks:,} chunks; kb.db {db.stat().st_size / 1e6:.0f} MB")
-    t = time.perf_counter()
-    again = build(root, db, progress=False, embedder=Embedder("hash:384"))
-    print(f"  rebuild, nothing changed: {time.perf_counter() - t:.1f} s; chunks re-embedded {again.embedded}")
-    # The real model embeds each query (its vectors have the same 384 dimensions), so latency includes it.
-    engine = Engine(db, Embedder())
-    t = time.perf_counter()
-    engine.index("cases")
-    print(f"  engine load: {time.perf_counter() - t:.1f} s")
-    report_latency(engine, queries, f"{size // 1000}k")
+    embedder = PerturbedEmbedder(real_db)
+    seconds, r = timed_build(root, db, embedder=embedder)
+    print(f"  {size // 1000}k build: {seconds:.1f} s; {r.cases:,} cases, {r.lessons:,} lessons, {r.chunks:,} chunks; "
+          f"kb.db {db.stat().st_size / 1e6:.0f} MB")
+    rebuilds(root, db, f"{size // 1000}k", embedder=embedder)
+    engines(db, f"{size // 1000}k")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000])
-    parser.add_argument("--skip-real", action="store_true")
+    parser.add_argument("--real-db", type=Path, help="a kb.db built with the real model, to reuse its vectors")
+    parser.add_argument("--clients", type=int, nargs="*", default=[4, 8, 16])
+    parser.add_argument("--requests", type=int, default=240, help="requests per server run")
+    parser.add_argument("--workdir", type=Path, help="keep the corpora here (default: a temporary folder)")
+    parser.add_argument("--server-only", action="store_true", help="only the server figures, on --real-db")
     args = parser.parse_args()
-    queries = [q["query"] for q in load_queries()]
-    with tempfile.TemporaryDirectory(prefix="kb-bench-") as tmp:
-        if not args.skip_real:
-            real_corpus(queries, Path(tmp))
+    if args.server_only:
+        print(f"Server on {args.real_db} (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+        server(args.real_db, [q["query"] for q in load_queries()], args.clients, args.requests)
+        return
+    tmp = None
+    if args.workdir:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        work = args.workdir
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="kb-bench-")
+        work = Path(tmp.name)
+    try:
+        real = real_corpus(work, args.real_db, args)
         for size in args.sizes:
-            synthetic(size, queries, Path(tmp))
+            synthetic(size, work, real)
+    finally:
+        if tmp:
+            tmp.cleanup()
 
 
 if __name__ == "__main__":

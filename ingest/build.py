@@ -5,9 +5,11 @@ Read top to bottom: validate, turn records into rows, write tables, full-text in
 from __future__ import annotations
 
 import contextlib
+import datetime
 import errno
 import fcntl
 import glob
+import hashlib
 import html
 import json
 import os
@@ -43,6 +45,8 @@ SIMILAR_PER_CASE = 5
 # search/similar_judgments.yml (README, "Search").
 SIMILAR_TAG_WEIGHT = 0.4
 SIMILAR_HUB = 5
+VECTOR_BLOCK = 8192  # chunks to a row of vector_blocks
+SIMILAR_CANDIDATES = 32  # raw scores kept per case before CSLS (see _Similarity)
 BLOCK = 1024  # rows at a time: the full case-by-case matrix would not fit in memory at 100,000 cases
 
 
@@ -63,6 +67,8 @@ class BuildReport:
     embedded: int
     reused: int
     seconds: float
+    similar_computed: int = 0  # similar-case lists computed (the rest copied from the previous build)
+    unchanged: bool = False  # nothing the build reads had changed: the database was left as it was
 
 
 def _money(amount: float) -> str:
@@ -248,7 +254,47 @@ def _write_embeddings(db, parts, old_db: Path, embedder: Embedder, progress: boo
                             foreign_keys=[("case_id", "cases", "id"), ("lesson_id", "lessons", "id")],
                             columns={"case_id": str, "lesson_id": str, "vector": bytes})
     db["chunks"].create_index(["case_id"])
+    _write_vector_blocks(db)
     return len(chunks), len(todo), len(chunks) - len(todo)
+
+
+def _write_vector_blocks(db) -> None:
+    """A float16 copy of each collection's chunk vectors in the order search holds them (documents by
+    rowid, a document's chunks by rowid), VECTOR_BLOCK chunks to a row, and of each document's
+    normalised mean vector (collection '<name>:documents'): a large corpus opens in a few large
+    reads at half the memory; search re-scores its candidates from the float32 vectors."""
+    db.execute("drop table if exists vector_blocks")
+    db["vector_blocks"].create({"collection": str, "block": int, "docs": bytes, "chunks": bytes, "vectors": bytes},
+                               pk=("collection", "block"))
+
+    def write(collection: str, block: int, docs: np.ndarray, chunks: np.ndarray, vectors: np.ndarray) -> None:
+        db["vector_blocks"].insert({"collection": collection, "block": block, "docs": docs.astype(np.int64).tobytes(),
+                                    "chunks": chunks.astype(np.int64).tobytes(),
+                                    "vectors": vectors.astype(np.float16).tobytes()})
+
+    for collection, key in (("cases", "case_id"), ("lessons", "lesson_id")):
+        rows = db.execute(f"select d.rowid, k.rowid, k.vector from chunks k join {collection} d on d.id = k.{key} "
+                          "order by d.rowid, k.rowid").fetchall()
+        doc_ids: list[np.ndarray] = []
+        sums: list[np.ndarray] = []
+        for block, start in enumerate(range(0, len(rows), VECTOR_BLOCK)):
+            part = rows[start:start + VECTOR_BLOCK]
+            docs = np.array([r[0] for r in part], dtype=np.int64)
+            vectors = np.frombuffer(b"".join(r[2] for r in part), dtype=np.float32).reshape(len(part), -1)
+            write(collection, block, docs, np.array([r[1] for r in part], dtype=np.int64), vectors)
+            firsts = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
+            part_sums = np.add.reduceat(vectors, firsts, axis=0)
+            if doc_ids and doc_ids[-1][-1] == docs[0]:  # a document split between two blocks
+                sums[-1][-1] += part_sums[0]
+                firsts, part_sums = firsts[1:], part_sums[1:]
+            doc_ids.append(docs[firsts])
+            sums.append(part_sums)
+        if sums:
+            docs, means = np.concatenate(doc_ids), np.vstack(sums)
+            means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+            for block, start in enumerate(range(0, len(docs), VECTOR_BLOCK)):
+                write(f"{collection}:documents", block, docs[start:start + VECTOR_BLOCK], docs[start:start + VECTOR_BLOCK],
+                      means[start:start + VECTOR_BLOCK])
 
 
 def _tag_matrix(db, ids: list[str], columns: list[str]) -> tuple[np.ndarray, list[tuple[str, str]]]:
@@ -270,13 +316,191 @@ def _tag_matrix(db, ids: list[str], columns: list[str]) -> tuple[np.ndarray, lis
     return tags, list(found)
 
 
-def _similarity_blocks(matrix: np.ndarray, tags: np.ndarray):
-    for start in range(0, len(matrix), BLOCK):
-        scores = (1 - SIMILAR_TAG_WEIGHT) * (matrix[start:start + BLOCK] @ matrix.T) + \
-            SIMILAR_TAG_WEIGHT * (tags[start:start + BLOCK] @ tags.T)
-        rows = np.arange(len(scores))
-        scores[rows, rows + start] = -np.inf
-        yield start, scores
+def _raw_scores(vectors: np.ndarray, tags: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """(1 - SIMILAR_TAG_WEIGHT) x cosine of mean vectors + SIMILAR_TAG_WEIGHT x cosine of tags, of
+    these rows against every case (a case against itself: -inf)."""
+    scores = (1 - SIMILAR_TAG_WEIGHT) * (vectors[rows] @ vectors.T) + SIMILAR_TAG_WEIGHT * (tags[rows] @ tags.T)
+    scores[np.arange(len(rows)), rows] = -np.inf
+    return scores
+
+
+def _top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the k best columns and their scores, best first."""
+    k = min(k, scores.shape[1])
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    values = np.take_along_axis(scores, top, axis=1)
+    order = np.argsort(-values, axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1), np.take_along_axis(values, order, axis=1)
+
+
+class _Similarity:
+    """Cases like mine over the cases' mean vectors and tag vectors (see SIMILAR_TAG_WEIGHT).
+
+    One pass over blocks of rows keeps each case's SIMILAR_CANDIDATES best raw scores: its hub term
+    (the mean of its SIMILAR_HUB best) and, after CSLS, its SIMILAR_PER_CASE best. A case outside a
+    row's candidates scores at most the last candidate's raw score less half the row's hub and half
+    the smallest hub of any case; a row whose fifth best is below that bound is scored against every
+    case, so the lists are exactly those of scoring all pairs."""
+
+    def __init__(self, vectors: np.ndarray, tags: np.ndarray):
+        self.vectors, self.tags = vectors, tags
+        self.n = len(vectors)
+        self.hub_k = min(SIMILAR_HUB, self.n - 1)
+        self.k = min(SIMILAR_PER_CASE, self.n - 1)
+
+    def raw_top(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ids, values = [], []
+        for start in range(0, len(rows), BLOCK):
+            top, value = _top(_raw_scores(self.vectors, self.tags, rows[start:start + BLOCK]), SIMILAR_CANDIDATES)
+            ids.append(top)
+            values.append(value)
+        return np.vstack(ids), np.vstack(values)
+
+    def lists(self, rows: np.ndarray, hub: np.ndarray, candidates: np.ndarray, raw: np.ndarray):
+        """Each row's best SIMILAR_PER_CASE by CSLS: (row, [(column, score)])."""
+        lowest_hub = hub.min()
+        for n, row in enumerate(rows):
+            cand, value = candidates[n], raw[n]
+            csls = value - 0.5 * (hub[row] + hub[cand])
+            order = np.argsort(-csls, kind="stable")[:self.k]
+            bound = value[-1] - 0.5 * (hub[row] + lowest_hub)
+            if len(cand) < self.n - 1 and csls[order[-1]] <= bound:
+                full = _raw_scores(self.vectors, self.tags, np.array([row]))[0] - 0.5 * (hub[row] + hub)
+                cand, csls = _top(full[None, :], self.k)
+                cand, csls = cand[0], csls[0]
+                order = np.arange(len(cand))
+            yield row, [(int(cand[o]), float(csls[o])) for o in order]
+
+
+def _case_matrices(db) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Every case with chunks: ids, normalised mean chunk vector, tag vector (rarity-weighted)."""
+    rows = db.execute("select case_id, vector from chunks where case_id is not null order by case_id").fetchall()
+    ids: list[str] = []
+    sums: list[np.ndarray] = []
+    for case_id, blob in rows:
+        vec = np.frombuffer(blob, dtype=np.float32)
+        if ids and ids[-1] == case_id:
+            sums[-1] = sums[-1] + vec
+        else:
+            ids.append(case_id)
+            sums.append(vec.copy())
+    if not ids:
+        return ids, np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32)
+    matrix = np.vstack(sums)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    tags, _ = _tag_matrix(db, ids, similar_spec()["tags"])
+    return ids, matrix, tags
+
+
+def _old_similarity(old_db: Path, basis: str):
+    """The previous build's case matrices, hubs and lists, if it was built on the same basis (code,
+    declarations and model), for recomputing only the lists a change can affect."""
+    if not old_db.exists():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{old_db}?mode=ro", uri=True)
+        try:
+            stored = dict(conn.execute("select key, value from kb_meta where key = 'similar_basis'").fetchall())
+            if stored.get("similar_basis") != json.dumps(basis):
+                return None
+            ids, vectors, tags = _case_matrices(conn)
+            state = {r[0]: (r[1], json.loads(r[2])) for r in conn.execute("select case_id, hub, raw_top from similar_state")}
+            lists: dict[str, list] = {}
+            for r in conn.execute("select case_id, similar_id, rank, score, reason from similar_cases order by case_id, rank"):
+                lists.setdefault(r[0], []).append({"case_id": r[0], "similar_id": r[1], "rank": r[2], "score": r[3],
+                                                   "reason": r[4]})
+            return ids, vectors, tags, state, lists
+        finally:
+            conn.close()
+    except (sqlite3.Error, json.JSONDecodeError, KeyError):
+        return None
+
+
+def _affected(ids, vectors, tags, old, sim: _Similarity) -> tuple[np.ndarray, dict] | None:
+    """The rows whose similar-case list (or hub) a change can affect, with the new hubs, when the
+    previous build's cases are the same ones with the same tag rarities; else None (score all)."""
+    old_ids, old_vectors, old_tags, state, _ = old
+    if old_ids != ids or old_tags.shape != tags.shape or set(state) != set(ids):
+        return None
+    changed = np.flatnonzero((old_vectors != vectors).any(axis=1) | (old_tags != tags).any(axis=1))
+    if len(changed) and not np.array_equal(np.count_nonzero(old_tags, axis=0), np.count_nonzero(tags, axis=0)):
+        return None  # a tag's rarity moved: every tag vector changed
+    if not np.array_equal(old_tags[np.setdiff1d(np.arange(len(ids)), changed)],
+                          tags[np.setdiff1d(np.arange(len(ids)), changed)]):
+        return None
+    hub = np.array([state[i][0] for i in ids])
+    position = {case_id: n for n, case_id in enumerate(ids)}
+    if not len(changed):
+        return changed, hub
+    # a row's hub moves if a changed case was among its hub_k best or now beats its hub_k-th best
+    to_changed = _raw_scores(vectors, tags, changed).T  # every case against each changed one
+    hub_rows = set(changed.tolist())
+    for n, case_id in enumerate(ids):
+        best = state[case_id][1]
+        if any(position.get(b[0]) in hub_rows for b in best) or (len(best) and to_changed[n].max() > best[-1][1]):
+            hub_rows.add(n)
+    moved = np.array(sorted(hub_rows))
+    _, raw = sim.raw_top(moved)
+    hub[moved] = raw[:, :sim.hub_k].mean(axis=1)
+    # lists that can change: those holding a moved case, and those a moved case now enters
+    lists = old[4]
+    fifth = np.array([lists[i][-1]["score"] if lists.get(i) else -np.inf for i in ids])
+    to_moved = (_raw_scores(vectors, tags, moved).T - 0.5 * (hub[:, None] + hub[moved][None, :])).max(axis=1)
+    rows = set(moved.tolist())
+    moved_ids = {ids[m] for m in moved}
+    for n, case_id in enumerate(ids):
+        # stored scores are rounded to 4 places: a margin of 1e-4 keeps the test on the safe side
+        if any(s["similar_id"] in moved_ids for s in lists.get(case_id, [])) or to_moved[n] >= fifth[n] - 1e-4:
+            rows.add(n)
+    return np.array(sorted(rows)), hub
+
+
+def _write_similar(db, old_db: Path, basis: str) -> int:
+    """Cases like this one, precomputed so the site needs no model (see SIMILAR_TAG_WEIGHT). Lists
+    the change cannot affect are copied from the previous build; returns how many were computed."""
+    ids, matrix, tags = _case_matrices(db)
+    db["case_vectors"].create({"case_id": str, "vector": bytes}, pk="case_id", foreign_keys=[("case_id", "cases", "id")])
+    db["similar_cases"].create({"case_id": str, "similar_id": str, "rank": int, "score": float, "reason": str},
+                               pk=("case_id", "similar_id"),
+                               foreign_keys=[("case_id", "cases", "id"), ("similar_id", "cases", "id")])
+    db["similar_state"].create({"case_id": str, "hub": float, "raw_top": str}, pk="case_id")
+    db["kb_meta"].insert({"key": "similar_basis", "value": json.dumps(basis)}, pk="key", replace=True)
+    if not ids:
+        return 0
+    db["case_vectors"].insert_all({"case_id": i, "vector": v.astype(np.float32).tobytes()} for i, v in zip(ids, matrix))
+    if len(ids) < 2:
+        return 0
+    sim = _Similarity(matrix, tags)
+    old = _old_similarity(old_db, basis)
+    found = _affected(ids, matrix, tags, old, sim) if old else None
+    if found is None:
+        rows = np.arange(len(ids))
+        candidates, raw = sim.raw_top(rows)
+        hub = raw[:, :sim.hub_k].mean(axis=1)
+    else:
+        rows, hub = found
+        candidates, raw = sim.raw_top(rows) if len(rows) else (np.zeros((0, 0), int), np.zeros((0, 0)))
+    reasons = _reasons(db, ids)
+    labels = {f["column"]: f for f in facet_catalogue()}
+    out, state = [], []
+    computed = set()
+    for row, best in sim.lists(rows, hub, candidates, raw):
+        mine = ids[row]
+        computed.add(mine)
+        out.extend({"case_id": mine, "similar_id": ids[b], "rank": n + 1, "score": round(score, 4),
+                    "reason": _reason(reasons[mine], reasons[ids[b]], labels)} for n, (b, score) in enumerate(best))
+    for n, row in enumerate(rows):
+        state.append({"case_id": ids[row], "hub": float(hub[row]),
+                      "raw_top": json.dumps([[ids[c], float(v)] for c, v in zip(candidates[n][:sim.hub_k], raw[n][:sim.hub_k])])})
+    if found is not None:
+        old_state = old[3]
+        for n, case_id in enumerate(ids):
+            if case_id not in computed:
+                out.extend(old[4].get(case_id, []))
+                state.append({"case_id": case_id, "hub": float(hub[n]), "raw_top": json.dumps(old_state[case_id][1])})
+    db["similar_cases"].insert_all(out)
+    db["similar_state"].insert_all(state)
+    return len(computed)
 
 
 def _reasons(db, ids: list[str]) -> dict[str, dict[str, set[str]]]:
@@ -298,47 +522,43 @@ def _reason(mine: dict[str, set[str]], theirs: dict[str, set[str]], labels: dict
     return "; ".join(parts) or "alike in what they did"
 
 
-def _write_similar(db) -> None:
-    """Cases like this one, precomputed so the site needs no model (see SIMILAR_TAG_WEIGHT)."""
-    rows = db.execute("select case_id, vector from chunks where case_id is not null order by case_id").fetchall()
-    ids: list[str] = []
-    sums: list[np.ndarray] = []
-    for case_id, blob in rows:
-        vec = np.frombuffer(blob, dtype=np.float32)
-        if ids and ids[-1] == case_id:
-            sums[-1] = sums[-1] + vec
-        else:
-            ids.append(case_id)
-            sums.append(vec.copy())
-    db["case_vectors"].create({"case_id": str, "vector": bytes}, pk="case_id", foreign_keys=[("case_id", "cases", "id")])
-    db["similar_cases"].create({"case_id": str, "similar_id": str, "rank": int, "score": float, "reason": str},
-                               pk=("case_id", "similar_id"),
-                               foreign_keys=[("case_id", "cases", "id"), ("similar_id", "cases", "id")])
-    if not ids:
-        return
-    matrix = np.vstack(sums)
-    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
-    db["case_vectors"].insert_all({"case_id": i, "vector": v.astype(np.float32).tobytes()} for i, v in zip(ids, matrix))
-    if len(ids) < 2:
-        return
-    tags, _ = _tag_matrix(db, ids, similar_spec()["tags"])
-    hub_k = min(SIMILAR_HUB, len(ids) - 1)
-    hub = np.zeros(len(ids))
-    for start, scores in _similarity_blocks(matrix, tags):
-        hub[start:start + len(scores)] = -np.mean(np.partition(-scores, hub_k - 1, axis=1)[:, :hub_k], axis=1)
-    k = min(SIMILAR_PER_CASE, len(ids) - 1)
-    reasons = _reasons(db, ids)
-    labels = {f["column"]: f for f in facet_catalogue()}
-    out = []
-    for start, scores in _similarity_blocks(matrix, tags):
-        scores -= 0.5 * (hub[start:start + len(scores), None] + hub[None, :])
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        for r, candidates in enumerate(top):
-            best = candidates[np.argsort(-scores[r, candidates], kind="stable")]
-            mine = ids[start + r]
-            out.extend({"case_id": mine, "similar_id": ids[b], "rank": n + 1, "score": round(float(scores[r, b]), 4),
-                        "reason": _reason(reasons[mine], reasons[ids[b]], labels)} for n, b in enumerate(best))
-    db["similar_cases"].insert_all(out)
+def _code_basis(model: str) -> str:
+    """What every output row depends on besides the files: the builder's code and the declarations
+    (every .py and .yml of kb/ and ingest/) and the model."""
+    digest = hashlib.sha256(model.encode())
+    here = Path(__file__).resolve().parent
+    for path in sorted([*here.glob("*.py"), *(here.parent / "kb").glob("*.py"), *(here.parent / "kb").glob("*.yml")]):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _inputs(root: Path, paths: list[Path], basis: str) -> str:
+    """A hash of everything a build reads: the files (by content), their git dates, today's date
+    (review_due) and the code basis. The same hash means the same database."""
+    digest = hashlib.sha256(f"{basis}|{datetime.date.today().isoformat()}|".encode())
+    digest.update(json.dumps(file_dates(root), sort_keys=True).encode())
+    for path in paths:
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _unchanged(output: Path, inputs: str) -> BuildReport | None:
+    """The report of the previous build if it was made from exactly these inputs."""
+    if not output.is_file():  # nothing, or something no build wrote (a folder, a pipe): build
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{output}?mode=ro", uri=True)
+        try:
+            stored = conn.execute("select value from kb_meta where key = 'build_inputs'").fetchone()
+            if not stored or json.loads(stored[0]) != inputs:
+                return None
+            info = conn.execute("select cases, sources, lessons, chunks from build_info").fetchone()
+            savings = conn.execute("select count(*) from figures").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+    return BuildReport(output, info[0], info[1], info[2], savings, info[3], 0, info[3], 0.0, unchanged=True)
 
 
 # sqlite3 errors that mean the disk or the folder, not the build, is at fault
@@ -473,6 +693,13 @@ def build(root: Path, output: Path, model: str | None = None, progress: bool = T
     DatabaseNotChanged) and leave output untouched."""
     started = time.perf_counter()
     found = discover(root)
+    embedder = embedder or Embedder(model)
+    basis = _code_basis(embedder.name)
+    inputs = _inputs(root, found["source"] + found["case"], basis)
+    same = _unchanged(Path(output).resolve(), inputs)
+    if same is not None:
+        same.seconds = time.perf_counter() - started
+        return same
     records, problems = check_collection(found["source"] + found["case"], root)
     if problems:
         raise BuildFailed(problems)
@@ -480,7 +707,6 @@ def build(root: Path, output: Path, model: str | None = None, progress: bool = T
     with _stop_cleanly_on_signals(), build_lock(output):
         remove_stale_temporaries(output)
         temp = output.with_name(f"{output.name}.tmp-{os.getpid()}")
-        embedder = embedder or Embedder(model)
         try:
             db = sqlite_utils.Database(temp)
             db.conn.execute("pragma journal_mode = off")  # a scratch file: durability comes from the swap
@@ -489,7 +715,8 @@ def build(root: Path, output: Path, model: str | None = None, progress: bool = T
                 bar.update(1)
                 n_chunks, embedded, reused = _write_embeddings(db, parts, output, embedder, progress)
                 bar.update(1)
-                _write_similar(db)
+                similar = _write_similar(db, output, basis)
+                db["kb_meta"].insert({"key": "build_inputs", "value": json.dumps(inputs)}, pk="key", replace=True)
                 bar.update(1)
                 db["build_info"].insert({"built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                          "model": embedder.name, "cases": len(parts["cases"]),
@@ -513,4 +740,4 @@ def build(root: Path, output: Path, model: str | None = None, progress: bool = T
                 temp.unlink(missing_ok=True)
     savings = sum(len(r.data["savings"]) for r in parts["cases"])
     return BuildReport(output, len(parts["cases"]), len(parts["sources"]), len(parts["lessons"]), savings,
-                       n_chunks, embedded, reused, time.perf_counter() - started)
+                       n_chunks, embedded, reused, time.perf_counter() - started, similar_computed=similar)

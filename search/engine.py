@@ -6,6 +6,7 @@ facet are OR-ed, different facets AND-ed, plus a savings range on the largest sa
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from dataclasses import dataclass, field
@@ -27,6 +28,16 @@ EXPORT_LIMIT = 100_000  # an export returns every result
 SORTS = ("relevance", "saving", "year")
 RRF_K = 60
 QUERY_CACHE = 1024  # query vectors kept, so a facet click or a page turn does not embed again
+QUERY_THREADS = 1
+PHRASE_CACHE_BYTES = 64 * 2**20  # each query word's matches and BM25 terms, kept until this is full
+# How cosines are computed: "exact" (float32, numpy), "float16" (half the memory and a faster scan,
+# about 1e-4 off; the page, the RESCORE best and the RESCORE nearest are then re-scored in float32),
+# or "auto": exact for a collection of at most EXACT_CHUNKS chunks (env KB_VECTORS chooses).
+VECTORS = ("auto", "exact", "float16")
+EXACT_CHUNKS = 250_000
+RESCORE = 100
+SCANS_KEPT = 8  # float16 scans kept for the refining pass (a few MB each at 100,000 cases)
+RESCORE_PAGES = 2000  # an export beyond this many results is ordered by float16 cosines after them
 # Who belongs to the result set (decided before any filter, so facet counts are exact): in keyword
 # mode, documents with at least half the query's informative words (a "minimum should match") or
 # one of its adjacent word pairs as a phrase, or any word when none has that many; in semantic
@@ -115,6 +126,7 @@ class Ranking:
     keyword: np.ndarray         # keyword score, NaN where no query word matched
     semantic: np.ndarray        # best-passage cosine, NaN without passages
     sims: np.ndarray | None = None  # every passage's cosine
+    approximate: bool = False  # cosines from float16 vectors (see VECTORS)
 
     @classmethod
     def everything(cls, n: int) -> "Ranking":
@@ -166,12 +178,20 @@ class SearchResponse:
 
 
 class Engine:
-    def __init__(self, db_path: Path, embedder=None):
+    def __init__(self, db_path: Path, embedder=None, vectors: str | None = None):
         self.db_path = Path(db_path)
+        self.vectors = vectors or os.environ.get("KB_VECTORS") or "auto"
+        if self.vectors not in VECTORS:
+            raise QueryError(f"unknown vectors '{self.vectors}'; use one of {', '.join(VECTORS)}")
+        if embedder is not None:
+            _one_thread(embedder)
         self.conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, check_same_thread=False)
         self._embedder = embedder
         self._indexes: dict[str, DocumentIndex] = {}
         self._query_vectors: dict[str, np.ndarray] = {}
+        self._phrases: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        self._scans: dict[tuple[str, bytes], tuple[np.ndarray, np.ndarray]] = {}
+        self._phrase_bytes = 0
         self._lock = threading.Lock()
         # An empty FTS5 table with the corpus's tokenizer: it stems query words the way the index did.
         self._stemmer = sqlite3.connect(":memory:", check_same_thread=False)
@@ -196,16 +216,28 @@ class Engine:
         with self._lock:
             if target not in self._indexes:
                 try:
-                    self._indexes[target] = DocumentIndex(self.conn, target)
+                    self._indexes[target] = DocumentIndex(self.conn, target, self._precision(target))
                 except sqlite3.OperationalError as err:
                     raise QueryError(f"{self.db_path.name} does not match this version of the schema ({err}); "
                                      "run `kb build` again") from err
             return self._indexes[target]
 
+    def _precision(self, target: str) -> str:
+        """float32 (exact) unless asked for float16, or 'auto' and the collection has more than
+        EXACT_CHUNKS chunks (and the float16 copy the build writes)."""
+        if self.vectors != "auto":
+            return "float16" if self.vectors == "float16" else "float32"
+        try:
+            chunks = self.conn.execute("select sum(length(chunks)) / 8 from vector_blocks where collection = ?",
+                                       [target]).fetchone()[0] or 0
+        except sqlite3.OperationalError:
+            return "float32"
+        return "float16" if chunks > EXACT_CHUNKS else "float32"
+
     @property
     def embedder(self):
         if self._embedder is None:
-            self._embedder = Embedder(self.index("cases").model)
+            self._embedder = _one_thread(Embedder(self.index("cases").model))
         return self._embedder
 
     # -- input checks -------------------------------------------------------------------------
@@ -293,12 +325,40 @@ class Engine:
         kept = [t for t in terms if documents[t] <= len(col.ids) * COMMON_TERM_SHARE]
         return kept or terms, documents
 
-    def _bm25(self, col: DocumentIndex, match: str) -> np.ndarray:
-        scores = np.full(len(col.ids), np.nan)
+    def _phrase(self, col: DocumentIndex, phrase: str) -> tuple[np.ndarray, np.ndarray]:
+        """The documents holding one quoted phrase and the phrase's BM25 term for each.
+
+        FTS5's bm25() of an OR of phrases is the sum, phrase by phrase in query order, of each
+        phrase's term (its IDF and frequency do not depend on the others), so summing these in the
+        same order gives the same numbers bit for bit; each phrase is asked once and kept
+        (PHRASE_CACHE_BYTES), so the words a query shares with earlier queries cost nothing."""
+        key = (col.target, phrase)
+        with self._lock:
+            found = self._phrases.pop(key, None)
+            if found is not None:
+                self._phrases[key] = found  # most recently used last
+                return found
         sql = f"select rowid, -bm25({col.fts}, {col.weights}) from {col.fts} where {col.fts} match ?"
-        rows = np.array(self.conn.execute(sql, [match]).fetchall(), dtype=np.float64).reshape(-1, 2)
-        scores[col.rowid_to_index[rows[:, 0].astype(np.int64)]] = rows[:, 1]
-        return scores
+        rows = np.array(self.conn.execute(sql, [phrase]).fetchall(), dtype=np.float64).reshape(-1, 2)
+        found = (col.rowid_to_index[rows[:, 0].astype(np.int64)], rows[:, 1].copy())
+        size = found[0].nbytes + found[1].nbytes
+        with self._lock:
+            self._phrases[key] = found
+            self._phrase_bytes += size
+            while self._phrase_bytes > PHRASE_CACHE_BYTES and len(self._phrases) > 1:
+                old = self._phrases.pop(next(iter(self._phrases)))
+                self._phrase_bytes -= old[0].nbytes + old[1].nbytes
+        return found
+
+    def _bm25(self, col: DocumentIndex, phrases: list[str]) -> np.ndarray:
+        """BM25 of an OR of the phrases (NaN where none matches), as FTS5 computes it."""
+        total = np.zeros(len(col.ids))
+        matched = np.zeros(len(col.ids), dtype=bool)
+        for phrase in phrases:
+            docs, values = self._phrase(col, phrase)
+            total[docs] += values
+            matched[docs] = True
+        return np.where(matched, total, np.nan)
 
     def keyword_scores(self, col: DocumentIndex, terms: list[str], phrases: list[str] = (),
                        expansion: list[str] = ()) -> tuple[np.ndarray, np.ndarray, float]:
@@ -313,35 +373,30 @@ class Engine:
             return np.full(n, np.nan), np.zeros(n, dtype=bool), 0.0
         quoted = ['"' + t.replace('"', "") + '"' for t in terms]
         paired = ['"' + p.replace('"', "") + '"' for p in phrases]
-        scores = self._bm25(col, " OR ".join(quoted + paired))
+        scores = self._bm25(col, quoted + paired)
         matched = ~np.isnan(scores)
         if expansion:
-            extra = self._bm25(col, " OR ".join('"' + e.replace('"', "") + '"' for e in expansion))
+            extra = self._bm25(col, ['"' + e.replace('"', "") + '"' for e in expansion])
             scores = np.where(np.isnan(scores), 0, scores) + EXPANSION * np.nan_to_num(extra, nan=0)
             scores[~matched & np.isnan(extra)] = np.nan
         rarity = np.array([np.log((n + 1) / (documents.get(t, 0) + 1)) for t in terms])
         held = np.zeros(n)
         hits = np.zeros(n, dtype=np.int32)
         for term, weight in zip(quoted, rarity):
-            docs = self._matching(col, term)
+            docs = self._phrase(col, term)[0]
             hits[docs] += 1
             held[docs] += weight
         coverage = float(held.max() / rarity.sum()) if rarity.sum() > 0 else 0.0
         need = max(1, len(terms) // 2)
         phrase_match = np.zeros(n, dtype=bool)
-        if paired:
-            phrase_match[self._matching(col, " OR ".join(paired))] = True
+        for pair in paired:
+            phrase_match[self._phrase(col, pair)[0]] = True
         members = matched & ((hits >= need) | phrase_match)
         if not members.any():
             members = matched  # a plain OR of the words rather than nothing
         if not members.any():
             members = ~np.isnan(scores)  # then the everyday words of the terms the query names
         return scores, members, coverage
-
-    def _matching(self, col: DocumentIndex, match: str) -> np.ndarray:
-        rowids = np.array(self.conn.execute(f"select rowid from {col.fts} where {col.fts} match ?", [match]).fetchall(),
-                          dtype=np.int64).reshape(-1)
-        return col.rowid_to_index[rowids]
 
     def query_vector(self, query: str) -> np.ndarray:
         with self._lock:
@@ -354,13 +409,53 @@ class Engine:
                 self._query_vectors[query] = cached
         return cached
 
-    def _semantic(self, col: DocumentIndex, qv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    @staticmethod
+    def _scan(matrix: np.ndarray, qv: np.ndarray) -> np.ndarray:
+        """matrix @ qv: numpy's float32 product, or SimSIMD's float16 one for a float16 copy (numpy
+        has no fast float16 product; the inputs' rounding leaves it about 1e-4 off)."""
+        if matrix.dtype == np.float16:
+            import simsimd
+
+            found = simsimd.cdist(matrix, qv.astype(np.float16)[None, :], metric="dot", threads=1)
+            return np.asarray(found, dtype=np.float32).reshape(-1)
+        return matrix @ qv
+
+    def _exact(self, col: DocumentIndex, docs: np.ndarray) -> tuple:
+        """For documents held in float16: their chunks' positions, float32 vectors and mean vectors,
+        read from the chunks table, to re-score them exactly."""
+        docs = np.intersect1d(docs, col.doc_with_chunks)
+        at = np.searchsorted(col.doc_with_chunks, docs)
+        starts, counts = col.chunk_start[at], col.chunk_count[at]
+        chunks = np.concatenate([np.arange(a, a + c) for a, c in zip(starts, counts)]) if len(docs) else np.zeros(0, int)
+        vectors = col.read_vectors(self.conn, col.chunk_rowid[chunks]) if len(chunks) else None
+        means = col.mean_vectors(vectors, np.concatenate([[0], np.cumsum(counts)[:-1]])) if len(chunks) else None
+        return at, chunks, vectors, means
+
+    def _semantic(self, col: DocumentIndex, qv: np.ndarray, exact=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per document: the blended score (see SECOND_PASSAGE), the best passage's cosine; and every
-        passage's cosine."""
+        passage's cosine. `exact` (from _exact) replaces float16 cosines by float32 ones."""
         if len(qv) != col.dims:
             raise QueryError(f"the query model gives {len(qv)} dimensions but the database holds {col.dims}; "
                              "rebuild with the same model")
-        sims = col.vectors @ qv
+        if col.precision == "float16":
+            # the refining pass (_refine) scans again with the same vector: keep the last few scans
+            key = (col.target, qv.tobytes())
+            with self._lock:
+                scanned = self._scans.pop(key, None)
+            if scanned is None:
+                scanned = (self._scan(col.vectors, qv), self._scan(col.doc_vectors, qv))
+            with self._lock:
+                self._scans[key] = scanned
+                while len(self._scans) > SCANS_KEPT:
+                    self._scans.pop(next(iter(self._scans)))
+            sims, whole = scanned[0].copy(), scanned[1].copy()
+        else:
+            sims = self._scan(col.vectors, qv)
+            whole = self._scan(col.doc_vectors, qv)
+        if exact is not None and exact[1] is not None and len(exact[1]):
+            at, chunks, vectors, means = exact
+            sims[chunks] = vectors @ qv
+            whole[at] = means @ qv
         best = np.full(len(col.ids), np.nan)
         blended = np.full(len(col.ids), np.nan)
         top = np.maximum.reduceat(sims, col.chunk_start)
@@ -370,20 +465,20 @@ class Engine:
         second = np.maximum.reduceat(others, col.chunk_start)
         second = np.where(np.isinf(second), top, second)
         best[col.doc_with_chunks] = top
-        blended[col.doc_with_chunks] = top + SECOND_PASSAGE * second + WHOLE_DOCUMENT * (col.doc_vectors @ qv)
+        blended[col.doc_with_chunks] = top + SECOND_PASSAGE * second + WHOLE_DOCUMENT * whole
         return blended, best, sims
 
-    def semantic_scores(self, col: DocumentIndex, query: str, named: list[tuple[str, str]] = ()
+    def semantic_scores(self, col: DocumentIndex, query: str, named: list[tuple[str, str]] = (), exact=None
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Blended semantic score per document (NaN without passages), best-passage cosine, and every
         passage's cosine; the query read as typed and with the labels of the terms it names."""
         n = len(col.ids)
         if not len(col.vectors):
             return np.full(n, np.nan), np.full(n, np.nan), None
-        blended, best, sims = self._semantic(col, self.query_vector(query))
+        blended, best, sims = self._semantic(col, self.query_vector(query), exact)
         labels = [self.vocabularies[v].terms[slug].label for v, slug in named]
         if labels:
-            labelled, _, _ = self._semantic(col, self.query_vector(f"{query} ({'; '.join(labels)})"))
+            labelled, _, _ = self._semantic(col, self.query_vector(f"{query} ({'; '.join(labels)})"), exact)
             blended = (1 - LABELLED_QUERY_SHARE) * blended + LABELLED_QUERY_SHARE * labelled
         for vocabulary, slug in named:
             column = next((f["column"] for f in self.facets.values() if f["vocabulary"] == vocabulary), None)
@@ -451,6 +546,9 @@ class Engine:
         for mask in by_facet.values():
             shown &= mask
         ranked = self._sorted(col, np.flatnonzero(shown), ranking, sort)
+        if ranking.approximate:
+            ranking = self._refine(col, query, terms, mode, ranking, ranked[:min(offset + limit, RESCORE_PAGES)])
+            ranked = self._sorted(col, np.flatnonzero(shown), ranking, sort)
         stems = query_stems(terms)
         results = [self._result(col, int(i), ranking, terms, stems) for i in ranked[offset: offset + limit]]
         self._add_cards(col, results)
@@ -482,14 +580,15 @@ class Engine:
         keys.append(~ranking.close[ranked])
         return ranked[np.lexsort(keys)]
 
-    def rank(self, col: DocumentIndex, query: str, terms: list[str], mode: str) -> "Ranking":
-        """Scores, result-set membership and close matches for every document, before any filter."""
+    def rank(self, col: DocumentIndex, query: str, terms: list[str], mode: str, exact=None) -> "Ranking":
+        """Scores, result-set membership and close matches for every document, before any filter
+        (`exact`: documents whose float16 cosines are replaced by float32 ones, see _refine)."""
         n = len(col.ids)
         named = self.term_matcher.terms_in(query)
         nothing = np.full(n, np.nan)
         keyword, keyword_members, coverage = (self.keyword_scores(col, terms, phrases_of(query), self._expansion(named))
                                               if mode != "semantic" else (nothing, np.zeros(n, bool), 0.0))
-        semantic, best, sims = (self.semantic_scores(col, query, named) if mode != "keyword"
+        semantic, best, sims = (self.semantic_scores(col, query, named, exact) if mode != "keyword"
                                 else (nothing, nothing, None))
         semantic_members = np.nan_to_num(best, nan=-1.0) >= SEMANTIC_THRESHOLD
         semantic_members[self._order(semantic)[:SEMANTIC_NEIGHBOURS]] = True
@@ -504,17 +603,28 @@ class Engine:
         evidence = np.nan_to_num(best, nan=0.0) >= CLOSE_MIN_COSINE
         if coverage >= CLOSE_MIN_COVERAGE:
             evidence |= keyword_members
-        return Ranking(scores, members, close_matches(scores, members) & evidence, keyword, semantic, sims)
+        return Ranking(scores, members, close_matches(scores, members) & evidence, keyword, semantic, sims,
+                       col.precision == "float16" and mode != "keyword")
+
+    def _refine(self, col: DocumentIndex, query: str, terms, mode: str, ranking: "Ranking", page: np.ndarray) -> "Ranking":
+        """Rank again with float32 cosines for the documents that decide what is shown: the page,
+        the RESCORE best results and the RESCORE best by meaning (the 10 nearest join the result set,
+        and the best sets the scale of hybrid scores). The rest keep float16 cosines."""
+        best = self._order(ranking.scores)[:RESCORE]
+        nearest = self._order(ranking.semantic)[:RESCORE]
+        docs = np.unique(np.concatenate([page, best, nearest]).astype(np.int64))
+        return self.rank(col, query, terms, mode, exact=self._exact(col, docs))
 
     def _result(self, col: DocumentIndex, i: int, ranking: "Ranking", terms, stems) -> Result:
         """The document with its best passage: most similar to the query, nudged towards passages
         that contain its words."""
         lo, hi = np.searchsorted(col.chunk_doc, [i, i + 1])
         best_text, best_value = "", -np.inf
-        for c in range(lo, hi):
-            value = (float(ranking.sims[c]) if ranking.sims is not None else 0.0) + 0.15 * term_hits(col.chunk_text[c], stems)
+        texts = col.chunk_texts(self.conn, lo, hi if ranking.sims is not None or stems else min(hi, lo + 1))
+        for c, text in zip(range(lo, hi), texts):
+            value = (float(ranking.sims[c]) if ranking.sims is not None else 0.0) + 0.15 * term_hits(text, stems)
             if value > best_value:
-                best_text, best_value = col.chunk_text[c], value
+                best_text, best_value = text, value
             if ranking.sims is None and not stems:
                 break  # browsing: the first passage (the summary) will do
         title = col.title(i)
@@ -564,7 +674,8 @@ class Engine:
             for other, mask in by_facet.items():
                 if other != column:
                     others &= mask
-            c = {v: int((m & others).sum()) for v, m in values.items()}
+            found = np.count_nonzero(col.value_matrix[column][:, np.flatnonzero(others)], axis=1)
+            c = dict(zip(values, found.tolist()))
             counts[column] = dict(sorted(((v, k) for v, k in c.items() if k), key=lambda kv: (-kv[1], kv[0])))
         return counts
 
@@ -575,6 +686,19 @@ class Engine:
                                     join cases c on c.id = s.similar_id where s.case_id = ? order by s.rank limit ?""",
                                  [case_id, limit]).fetchall()
         return [{"id": r[0], "title": r[1], "score": r[2], "why": r[3]} for r in rows]
+
+
+def _one_thread(embedder):
+    """Embed queries on QUERY_THREADS torch threads: a query is too short to gain from more, and a
+    server runs several at once on few cores (where all threads made each query several times
+    slower). Loads the model."""
+    if not getattr(embedder, "is_stand_in", True):
+        embedder.load()
+        if getattr(embedder, "backend", None) == "torch":
+            import torch
+
+            torch.set_num_threads(QUERY_THREADS)
+    return embedder
 
 
 _engines: dict[tuple[str, float], Engine] = {}

@@ -17,7 +17,7 @@ YEAR_COLUMN = "year_start"
 class DocumentIndex:
     """Documents of one table (cases or lessons) in memory: ids, facet masks, chunk vectors."""
 
-    def __init__(self, conn: sqlite3.Connection, target: str):
+    def __init__(self, conn: sqlite3.Connection, target: str, vectors: str = "float32"):
         table = tables()[target]
         self.target = target
         # the search filters: the facets declared on the case fields (a lesson has its case's); other
@@ -49,36 +49,103 @@ class DocumentIndex:
             self.rowid_to_index[r[0]] = i
         n = len(rows)
         self.masks: dict[str, dict[str, np.ndarray]] = {}
+        self.value_matrix: dict[str, np.ndarray] = {}
         for k, column in enumerate(self.facet_columns):
-            values: dict[str, np.ndarray] = {}
+            # documents by stored value first: a corpus has few distinct tag lists, each parsed once
+            groups: dict = {}
             for i, r in enumerate(rows):
-                raw = r[3 + k]
+                groups.setdefault(r[3 + k], []).append(i)
+            values: dict[str, np.ndarray] = {}
+            for raw, members in groups.items():
                 items = json.loads(raw) if column in many and isinstance(raw, str) else ([raw] if raw is not None else [])
                 for v in items or []:
-                    values.setdefault(v, np.zeros(n, dtype=bool))[i] = True
-            self.masks[column] = values
+                    values.setdefault(v, np.zeros(n, dtype=bool))[members] = True
+            # one matrix per facet (a row per value, each value's mask a view of its row), for
+            # counting every value at once
+            self.value_matrix[column] = np.vstack(list(values.values())) if values else np.zeros((0, n), dtype=bool)
+            self.masks[column] = dict(zip(values, self.value_matrix[column]))
         self.savings = np.array([r[-1] if r[-1] is not None else np.nan for r in rows], dtype=np.float64)
         self.years = np.array([r[-2] if r[-2] is not None else np.nan for r in rows], dtype=np.float64)
-        self._load_chunks(conn)
+        self._load_chunks(conn, vectors)
 
-    def _load_chunks(self, conn):
+    def _load_chunks(self, conn, vectors: str):
+        """Which chunks belong to which document, and their vectors: float32 as stored (exact), or the
+        float16 copy the build writes in blocks (VECTOR_BLOCKS), read in a few large reads and
+        re-scored exactly where it matters (see search/engine.py, VECTORS)."""
         key = "case_id" if self.target == "cases" else "lesson_id"
-        rows = conn.execute(f"select {key}, text, vector from chunks where {key} is not null").fetchall()
-        pairs = sorted(((self.position[r[0]], r[1], r[2]) for r in rows if r[0] in self.position), key=lambda r: r[0])
-        self.chunk_doc = np.array([p[0] for p in pairs], dtype=np.int64)
-        self.chunk_text = [p[1] for p in pairs]
-        self.dims = len(pairs[0][2]) // 4 if pairs else 0
-        self.vectors = (np.frombuffer(b"".join(p[2] for p in pairs), dtype=np.float32).reshape(len(pairs), self.dims)
-                        if pairs else np.zeros((0, 0), dtype=np.float32))
+        model = conn.execute("select model from chunks limit 1").fetchone()
+        self.model = model[0] if model else None
+        self.chunk_key = key
+        self.precision = "float16" if vectors == "float16" else "float32"
+        if self.precision == "float16":
+            total, size = conn.execute("select sum(length(chunks)) / 8, sum(length(vectors)) from vector_blocks "
+                                       "where collection = ?", [self.target]).fetchone()
+            self.dims = size // 2 // total if total else 0
+            self.vectors = np.empty((total or 0, self.dims), dtype=np.float16)
+            docs = np.empty(total or 0, dtype=np.int64)
+            self.chunk_rowid = np.empty(total or 0, dtype=np.int64)
+            at = 0
+            for doc_blob, chunk_blob, vector_blob in conn.execute(
+                    "select docs, chunks, vectors from vector_blocks where collection = ? order by block", [self.target]):
+                n = len(chunk_blob) // 8
+                docs[at:at + n] = np.frombuffer(doc_blob, dtype=np.int64)
+                self.chunk_rowid[at:at + n] = np.frombuffer(chunk_blob, dtype=np.int64)
+                self.vectors[at:at + n] = np.frombuffer(vector_blob, dtype=np.float16).reshape(n, self.dims)
+                at += n
+            self.chunk_doc = self.rowid_to_index[docs]
+        else:
+            rows = conn.execute(f"select {key}, rowid from chunks where {key} is not null order by rowid").fetchall()
+            keep = sorted(((self.position[r[0]], r[1]) for r in rows if r[0] in self.position), key=lambda r: r[0])
+            self.chunk_doc = np.array([k[0] for k in keep], dtype=np.int64)
+            self.chunk_rowid = np.array([k[1] for k in keep], dtype=np.int64)
+            self.vectors = self.read_vectors(conn, self.chunk_rowid, f"{key} is not null")
+            self.dims = self.vectors.shape[1]
         # reduceat needs the first chunk of each document that has chunks
         self.doc_with_chunks, self.chunk_start, self.chunk_count = np.unique(self.chunk_doc, return_index=True,
                                                                              return_counts=True)
-        # each document's mean passage vector, normalised: what the document is about as a whole
-        means = np.add.reduceat(self.vectors, self.chunk_start, axis=0) if len(self.vectors) else self.vectors
-        norms = np.linalg.norm(means, axis=1, keepdims=True) if len(means) else means
-        self.doc_vectors = means / np.where(norms == 0, 1, norms) if len(means) else means
-        model = conn.execute("select model from chunks limit 1").fetchone()
-        self.model = model[0] if model else None
+        if self.precision == "float16":
+            # the build's float16 copy of the documents' mean vectors (numpy's float16 sums are slow)
+            parts = [np.frombuffer(r[0], dtype=np.float16) for r in conn.execute(
+                "select vectors from vector_blocks where collection = ? order by block", [f"{self.target}:documents"])]
+            self.doc_vectors = (np.concatenate(parts) if parts else np.zeros(0, np.float16)).reshape(-1, self.dims)
+            if len(self.doc_vectors) != len(self.doc_with_chunks):
+                raise sqlite3.OperationalError("vector_blocks holds no mean vector for some documents")
+        else:
+            self.doc_vectors = self.mean_vectors(self.vectors, self.chunk_start)
+
+    @staticmethod
+    def mean_vectors(vectors: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """Each document's mean passage vector, normalised: what the document is about as a whole."""
+        if not len(vectors):
+            return np.zeros((0, vectors.shape[1] if vectors.ndim == 2 else 0), dtype=np.float32)
+        means = np.add.reduceat(vectors, starts, axis=0, dtype=np.float32)
+        norms = np.linalg.norm(means, axis=1, keepdims=True)
+        return (means / np.where(norms == 0, 1, norms)).astype(vectors.dtype)
+
+    @staticmethod
+    def read_vectors(conn, rowids: np.ndarray, where: str | None = None) -> np.ndarray:
+        """The stored float32 vectors of these chunks, in this order: looked up one by one for a few,
+        or in one pass over the chunks matching `where` for many (no list of every blob in memory)."""
+        if not len(rowids):
+            return np.zeros((0, 0), dtype=np.float32)
+        slot = np.full(int(rowids.max()) + 1, -1, dtype=np.int64)
+        slot[rowids] = np.arange(len(rowids))
+        sql = (f"select rowid, vector from chunks where {where}" if where else
+               f"select rowid, vector from chunks where rowid in ({','.join(str(int(r)) for r in rowids)})")
+        out = None
+        for rowid, blob in conn.execute(sql):
+            if rowid < len(slot) and slot[rowid] >= 0:
+                if out is None:
+                    out = np.empty((len(rowids), len(blob) // 4), dtype=np.float32)
+                out[slot[rowid]] = np.frombuffer(blob, dtype=np.float32)
+        return out
+
+    def chunk_texts(self, conn, lo: int, hi: int) -> list[str]:
+        """The text of chunks lo..hi-1 (read when a result is shown, not held in memory)."""
+        rowids = [int(r) for r in self.chunk_rowid[lo:hi]]
+        found = dict(conn.execute(f"select rowid, text from chunks where rowid in ({','.join('?' * len(rowids))})",
+                                  rowids).fetchall()) if rowids else {}
+        return [found[r] for r in rowids]
 
     def title(self, i: int) -> str:
         return self.titles[i]

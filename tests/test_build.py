@@ -84,10 +84,12 @@ def test_interrupted_build_leaves_previous_database_untouched(small_root, tmp_pa
     build(small_root, out, progress=False, embedder=HashEmbedder())
     before = out.read_bytes()
 
-    def boom(db):
+    def boom(*args):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(build_module, "_write_similar", boom)
+    case = small_root / "cases" / "brighton-hove-reablement.md"
+    case.write_text(case.read_text().replace("Pilot first, then scale", "Pilot first and then scale"))
     with pytest.raises(KeyboardInterrupt):
         build(small_root, out, progress=False, embedder=HashEmbedder())
     assert out.read_bytes() == before

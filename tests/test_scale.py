@@ -1,0 +1,143 @@
+"""What makes a large corpus fast must not change what it finds: similar cases from candidates equal
+those from every pair; an incremental rebuild equals a fresh one; float16 vectors with float32
+re-scoring find what float32 finds, and filters stay exact."""
+import shutil
+import sqlite3
+
+import numpy as np
+import pytest
+
+from ingest import build as build_module
+from ingest.build import _Similarity, _raw_scores, build
+from kb import ROOT
+
+FILTERS = [{"council_types": ["district-council", "unitary-authority"]},
+           {"services": ["adult-social-care", "whole-council"], "outcome": ["succeeded"]}]
+
+
+def _all_pairs(vectors, tags, k=5, hub_k=5):
+    """The similar-case lists by scoring every pair, as the formula says."""
+    raw = _raw_scores(vectors, tags, np.arange(len(vectors)))
+    hub = np.sort(raw, axis=1)[:, ::-1][:, :hub_k].mean(axis=1)
+    csls = raw - 0.5 * (hub[:, None] + hub[None, :])
+    return [list(np.argsort(-row, kind="stable")[:k]) for row in csls]
+
+
+def test_similar_from_candidates_equals_all_pairs(monkeypatch):
+    rng = np.random.default_rng(3)
+    # clustered vectors with a few hubs near everything, so CSLS reorders lists
+    centres = rng.normal(size=(6, 32))
+    vectors = centres[rng.integers(0, 6, 400)] + 0.7 * rng.normal(size=(400, 32))
+    vectors[:10] = centres.mean(axis=0) + 0.1 * rng.normal(size=(10, 32))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    tags = (rng.random((400, 12)) < 0.2).astype(np.float32)
+    tags /= np.maximum(np.linalg.norm(tags, axis=1, keepdims=True), 1e-9)
+    expected = _all_pairs(vectors, tags)
+    for candidates in (32, 6):  # 6: many rows fail the bound and are scored against every case
+        monkeypatch.setattr(build_module, "SIMILAR_CANDIDATES", candidates)
+        sim = _Similarity(vectors, tags)
+        rows = np.arange(len(vectors))
+        found, raw = sim.raw_top(rows)
+        hub = raw[:, :sim.hub_k].mean(axis=1)
+        got = {row: [c for c, _ in best] for row, best in sim.lists(rows, hub, found, raw)}
+        assert [got[r] for r in rows] == [[int(c) for c in e] for e in expected]
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """A project folder with the real sources and 12 real cases."""
+    root = tmp_path / "tree"
+    shutil.copytree(ROOT / "sources", root / "sources")
+    (root / "cases").mkdir()
+    for path in sorted((ROOT / "cases").glob("*.md"))[:12]:
+        shutil.copy(path, root / "cases" / path.name)
+    return root
+
+
+def _similar(db):
+    return sqlite3.connect(db).execute("select case_id, similar_id, rank, score, reason from similar_cases "
+                                       "order by case_id, rank").fetchall()
+
+
+def _edit(path, old, new):
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_rebuild_with_nothing_changed_leaves_the_database_alone(tree, tmp_path):
+    out = tmp_path / "kb.db"
+    first = build(tree, out, model="hash:384", progress=False)
+    before = (out.stat().st_mtime_ns, out.read_bytes())
+    again = build(tree, out, model="hash:384", progress=False)
+    assert again.unchanged and again.embedded == 0 and again.reused == first.chunks
+    assert (again.cases, again.lessons, again.chunks) == (first.cases, first.lessons, first.chunks)
+    assert (out.stat().st_mtime_ns, out.read_bytes()) == before
+    # another model is another database
+    other = build(tree, out, model="hash:128", progress=False)
+    assert not other.unchanged and other.embedded == other.chunks
+
+
+def test_one_changed_case_reembeds_its_chunks_and_equals_a_fresh_build(tree, tmp_path):
+    out = tmp_path / "kb.db"
+    build(tree, out, model="hash:384", progress=False)
+    case = sorted((tree / "cases").glob("*.md"))[4]
+    _edit(case, "## Challenges\n\n", "## Challenges\n\n- A new challenge, written to test the rebuild.\n")
+    changed = build(tree, out, model="hash:384", progress=False)
+    assert changed.embedded == 1  # the Challenges section's chunk
+    assert 0 < changed.similar_computed < changed.cases
+    fresh = build(tree, tmp_path / "fresh.db", model="hash:384", progress=False)
+    assert fresh.similar_computed == fresh.cases
+    assert _similar(out) == _similar(tmp_path / "fresh.db")
+
+
+def test_changed_tags_rescore_every_list_and_equal_a_fresh_build(tree, tmp_path):
+    out = tmp_path / "kb.db"
+    build(tree, out, model="hash:384", progress=False)
+    case = sorted((tree / "cases").glob("*.md"))[2]
+    text = case.read_text(encoding="utf-8")
+    services = next(line for line in text.splitlines() if line.startswith("services: ["))
+    assert "public-health" not in services
+    _edit(case, services, services.replace("[", "[public-health, ", 1))
+    changed = build(tree, out, model="hash:384", progress=False)
+    assert changed.similar_computed == changed.cases  # a tag's rarity moved: every tag vector changed
+    build(tree, tmp_path / "fresh.db", model="hash:384", progress=False)
+    assert _similar(out) == _similar(tmp_path / "fresh.db")
+
+
+@pytest.fixture(scope="module")
+def engines(corpus_db):
+    from search.engine import Engine
+
+    return Engine(corpus_db, vectors="exact"), Engine(corpus_db, vectors="float16")
+
+
+@pytest.mark.parametrize("filters", [None, *FILTERS])
+@pytest.mark.parametrize("mode", ["hybrid", "semantic"])
+def test_float16_finds_what_float32_finds_and_filters_stay_exact(engines, filters, mode):
+    exact, half = engines
+    assert half.index("cases").precision == "float16" and exact.index("cases").precision == "float32"
+    allowed = exact.filter_mask(exact.index("cases"), filters)
+    for query in ["reablement for older people", "shared back office services", "digital channel shift",
+                  "libraries run by volunteers", "council tax support"]:
+        a = exact.search(query, mode=mode, filters=filters, limit=20, with_facets=True)
+        b = half.search(query, mode=mode, filters=filters, limit=20, with_facets=True)
+        assert [r.id for r in b.results] == [r.id for r in a.results]
+        assert [r.score for r in b.results] == pytest.approx([r.score for r in a.results], abs=1e-6)
+        assert b.total == a.total and b.facet_counts == a.facet_counts
+        position = exact.index("cases").position
+        assert all(allowed[position[r.id]] for r in b.results)
+
+
+def test_keyword_scores_are_fts5s_bm25_of_the_whole_query(engine):
+    """The keyword side sums cached per-phrase BM25 terms; FTS5 scoring the OR of them gives the same."""
+    col = engine.index("cases")
+    phrases = ['"reablement"', '"older"', '"people"', '"older people"']
+    ours = engine._bm25(col, phrases)
+    rows = engine.conn.execute(f"select rowid, -bm25({col.fts}, {col.weights}) from {col.fts} where {col.fts} match ?",
+                               [" OR ".join(phrases)]).fetchall()
+    theirs = np.full(len(col.ids), np.nan)
+    for rowid, score in rows:
+        theirs[col.rowid_to_index[rowid]] = score
+    assert np.array_equal(np.isnan(ours), np.isnan(theirs))
+    assert np.array_equal(ours[~np.isnan(ours)], theirs[~np.isnan(theirs)])  # bit for bit
