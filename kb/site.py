@@ -391,3 +391,20 @@ def stored_metadata(db_path: str | Path) -> dict:
         return _stored(str(path), path.stat().st_mtime)
     except OSError:
         return {}
+
+
+def plugin_module(beside: str, name: str):
+    """The plugin file `name`.py in the folder of `beside` (a plugin's __file__), as a module.
+
+    Datasette loads plugin files by path, not as a package, so one plugin reaches the helpers of
+    another this way; the module is loaded once and shared."""
+    import importlib.util
+    import sys
+
+    key = name
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, Path(beside).with_name(f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]

@@ -3,26 +3,18 @@ a plan is not a saving), and cases by start year. Each chart is an SVG drawn her
 with the same numbers in a table beside it; no script and nothing from another host."""
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections import defaultdict
-from pathlib import Path
 
 from datasette import hookimpl
 from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
-
-def _sibling(name: str):
-    """A plugin file of this folder as a module (plugin files are loaded by path, not as a package)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
+from kb.site import plugin_module
 
 
-present = _sibling("kb_present")
+
+
+present = plugin_module(__file__, "kb_present")
 
 # Which figure statuses each chart adds up: achieved apart from planned and projected.
 GROUPS = {"achieved": ("achieved",), "planned": ("planned", "projected")}

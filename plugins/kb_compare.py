@@ -3,25 +3,17 @@ approaches, years, figures, outcome, lessons), reachable from search results and
 from __future__ import annotations
 
 import difflib
-import importlib.util
-import sys
-from pathlib import Path
 
 from datasette import hookimpl
 from datasette.utils.asgi import Response
 
-
-def _sibling(name: str):
-    """A plugin file of this folder as a module (plugin files are loaded by path, not as a package)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
+from kb.site import plugin_module
 
 
-present = _sibling("kb_present")
-pages = _sibling("kb_pages")
+
+
+present = plugin_module(__file__, "kb_present")
+pages = plugin_module(__file__, "kb_pages")
 
 FEWEST, MOST = 2, 4
 

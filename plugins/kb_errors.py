@@ -3,12 +3,9 @@ facet to what was asked for, and a way back. JSON requests keep Datasette's JSON
 from __future__ import annotations
 
 import difflib
-import importlib.util
 import re
 import sqlite3
-import sys
 import traceback
-from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlencode
 
 from datasette import hookimpl
@@ -16,17 +13,12 @@ from datasette.utils import tilde_decode
 from datasette.utils.asgi import Base400, Response
 from datasette.views.base import DatasetteError
 
-
-def _sibling(name: str):
-    """A plugin file of this folder as a module (plugin files are loaded by path, not as a package)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
+from kb.site import plugin_module
 
 
-present = _sibling("kb_present")
+
+
+present = plugin_module(__file__, "kb_present")
 TITLES = {404: "Page not found", 400: "That address asks for something we cannot show", 403: "Not allowed",
           500: "Something went wrong on our side"}
 

@@ -3,23 +3,15 @@ text, figures in words, sources, similar cases, how to cite it) and each source 
 its public address, what its line numbers refer to, the cases drawn from it). Read from kb.db."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
 from datasette import hookimpl
 
-
-def _sibling(name: str):
-    """A plugin file of this folder as a module (plugin files are loaded by path, not as a package)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
+from kb.site import plugin_module
 
 
-present = _sibling("kb_present")
+
+
+present = plugin_module(__file__, "kb_present")
 
 # The facts shown at the top of a case page and in the compare view, in this order.
 CASE_TAGS = ("council_types", "regions", "services", "approaches", "key_attributes")

@@ -6,16 +6,14 @@ filter with the count each value would give, chips for the filters in force, and
 nothing reloads until the reader asks. With no query it browses every case."""
 import asyncio
 import csv
-import importlib.util
 import io
-import json
 import re
-import sys
-from pathlib import Path
 from urllib.parse import urlencode
 
 from datasette import hookimpl
 from datasette.utils.asgi import Response
+
+from kb.site import plugin_module
 
 from search.engine import EXPORT_LIMIT, MODES, SORTS, Engine, QueryError
 
@@ -29,16 +27,9 @@ EXPORT_COLUMNS = ["rank", "id", "title", "url", "close_match", "organisations", 
                   "achieved_annual_saving_gbp", "case_title", "source_title", "passage"]
 
 
-def _sibling(name: str):
-    """A plugin file of this folder as a module (plugin files are loaded by path, not as a package)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
 
 
-present = _sibling("kb_present")
+present = plugin_module(__file__, "kb_present")
 # One engine per served database, opened when the server starts and kept until it stops: the search
 # page answers from the same build as every other page, and the model is loaded before "ready".
 _ENGINES: dict[str, Engine] = {}  # by the served file's path

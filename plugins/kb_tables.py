@@ -5,27 +5,19 @@ naming the nearest term when a facet value in the URL is misspelt.
 Column labels, help, vocabularies and types are what the build stored in kb.db (kb/site_metadata.py)."""
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
-from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
 from datasette import hookimpl
 from datasette.utils import tilde_encode
 from markupsafe import Markup, escape
 
-
-def _sibling(name: str):
-    """A plugin file of this folder as a module (plugin files are loaded by path, not as a package)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
+from kb.site import plugin_module
 
 
-present = _sibling("kb_present")
+
+
+present = plugin_module(__file__, "kb_present")
 
 # What each public table is called on the site, how it sorts and how many rows a page shows.
 TITLES = {"cases": "Case studies", "lessons": "Lessons and findings", "figures": "Money figures",
