@@ -698,6 +698,9 @@ def build(root: Path, output: Path, model: str | None = None, progress: bool = T
     inputs = _inputs(root, found["source"] + found["case"], basis)
     same = _unchanged(Path(output).resolve(), inputs)
     if same is not None:
+        output = check_output(root, output, force)
+        with build_lock(output):
+            remove_stale_temporaries(output)  # what killed builds left, even when nothing is rebuilt
         same.seconds = time.perf_counter() - started
         return same
     records, problems = check_collection(found["source"] + found["case"], root)

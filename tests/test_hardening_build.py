@@ -127,11 +127,11 @@ SLOW_BUILD = textwrap.dedent("""
     from ingest import build as b
     root, out, started, go = sys.argv[1:5]
     similar = b._write_similar
-    def slow(db):
+    def slow(*args):
         pathlib.Path(started).write_text("writing")
         while not pathlib.Path(go).exists():
             time.sleep(0.02)
-        similar(db)
+        return similar(*args)
     b._write_similar = slow
     from kb.cli import cli
     cli(["--root", root, "build", "--quiet", "--model", "hash:16", "--db", out])
