@@ -44,9 +44,9 @@ class DocumentIndex:
                 self.links[column] = [r[0] for r in conn.execute(f"select {column} from {target} order by rowid")]
         self.position = {doc_id: i for i, doc_id in enumerate(self.ids)}
         # rowid -> document index as an array, so FTS hits map to documents without a Python loop
-        self.rowid_to_index = np.full(max((r[0] for r in rows), default=0) + 1, -1, dtype=np.int64)
-        for i, r in enumerate(rows):
-            self.rowid_to_index[r[0]] = i
+        rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        self.rowid_to_index = np.full(int(rowids.max(initial=0)) + 1, -1, dtype=np.int64)
+        self.rowid_to_index[rowids] = np.arange(len(rows))
         n = len(rows)
         self.masks: dict[str, dict[str, np.ndarray]] = {}
         self.value_matrix: dict[str, np.ndarray] = {}
@@ -64,8 +64,8 @@ class DocumentIndex:
             # counting every value at once
             self.value_matrix[column] = np.vstack(list(values.values())) if values else np.zeros((0, n), dtype=bool)
             self.masks[column] = dict(zip(values, self.value_matrix[column]))
-        self.savings = np.array([r[-1] if r[-1] is not None else np.nan for r in rows], dtype=np.float64)
-        self.years = np.array([r[-2] if r[-2] is not None else np.nan for r in rows], dtype=np.float64)
+        self.savings = np.array([r[-1] for r in rows], dtype=np.float64).reshape(-1)  # None -> NaN
+        self.years = np.array([r[-2] for r in rows], dtype=np.float64).reshape(-1)
         self._load_chunks(conn, vectors)
 
     def _load_chunks(self, conn, vectors: str):
