@@ -50,8 +50,10 @@ def browser():
         browser.close()
 
 
-# The default run walks the path on a desk; `./run test` (and CI) adds the phone and the rest.
+# A real browser costs seconds a test: the whole module runs in `./run test` (and CI), not in a
+# bare `pytest`, which stays under a minute (`pytest -m slow` runs it alone).
 slow = pytest.mark.slow
+pytestmark = slow
 
 
 @pytest.fixture(params=["desk", pytest.param("phone", marks=slow)])

@@ -20,6 +20,9 @@ if not CHROMIUM.exists():
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
+# a real browser costs seconds a test: run by `./run test` and CI, not by a bare `pytest`
+pytestmark = pytest.mark.slow
+
 PREFIX = "/evidence/"
 
 
