@@ -4,13 +4,20 @@ Read top to bottom: validate, turn records into rows, write tables, full-text in
 (reusing vectors whose text and model are unchanged), precomputed similar cases, then swap."""
 from __future__ import annotations
 
+import contextlib
 import datetime
+import errno
+import fcntl
+import glob
 import hashlib
 import html
 import json
 import os
 import re
+import signal
 import sqlite3
+import stat
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +30,7 @@ from kb.embedding import Embedder
 from kb.history import file_dates, review_due
 from kb.parse import Problem, plain_text
 from kb.schema import SQL_TYPES, Table, facets, lessons_section, similar_spec, summary_section, tables
+from kb.site import is_project_database, ro_uri
 from kb.site_metadata import facet_catalogue, site_metadata
 from kb.validate import Record, check_collection, discover
 from kb.vocabulary import load_vocabularies
@@ -214,7 +222,7 @@ def _old_vectors(path: Path, model: str) -> dict[str, bytes]:
     if not path.exists():
         return {}
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = sqlite3.connect(ro_uri(path), uri=True)
         rows = conn.execute("select content_hash, vector from chunks where model = ?", [model]).fetchall()
         conn.close()
         return dict(rows)
@@ -530,7 +538,7 @@ def _inputs(root: Path, paths: list[Path], basis: str) -> str:
 
 def _unchanged(output: Path, inputs: str) -> BuildReport | None:
     """The report of the previous build if it was made from exactly these inputs."""
-    if not output.exists():
+    if not output.is_file():  # nothing, or something no build wrote (a folder, a pipe): build
         return None
     try:
         conn = sqlite3.connect(f"file:{output}?mode=ro", uri=True)
@@ -547,47 +555,186 @@ def _unchanged(output: Path, inputs: str) -> BuildReport | None:
     return BuildReport(output, info[0], info[1], info[2], savings, info[3], 0, info[3], 0.0, unchanged=True)
 
 
+# sqlite3 errors that mean the disk or the folder, not the build, is at fault
+DISK_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO}
+WRITE_FAILURES = ("disk is full", "disk i/o error", "unable to open database", "readonly database", "read-only")
+
+
+class DatabaseNotChanged(Exception):
+    """A build refused or stopped before the swap, as one line: where, what, the fix."""
+
+    def __init__(self, path, what: str, fix: str):
+        super().__init__(f"{path}: {what} - {fix}; the database was not changed")
+        self.path, self.what, self.fix = path, what, fix
+
+
+class BuildStopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP during a build: raised so every clean-up runs, as for Ctrl-C."""
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def check_output(root: Path, output, force: bool = False) -> Path:
+    """The path `kb build` may write, or DatabaseNotChanged saying why not. It replaces only a regular
+    file that a previous build wrote (any regular file with force), never anything under cases/ or
+    sources/, a link, a folder, a pipe or a device."""
+    text = str(output)
+    if not text.strip():
+        raise DatabaseNotChanged("--db", "no file name given", "give a file name such as kb.db")
+    if text.endswith(("/", os.sep)) or text in (".", ".."):
+        raise DatabaseNotChanged(text, "names a folder, not a file", f"give a file inside it, such as {text.rstrip('/')}/kb.db")
+    path = Path(os.path.abspath(text))  # lexical: a link is judged as a link, not by its target
+    root = Path(root).resolve()
+    for folder in ("cases", "sources"):
+        protected = root / folder
+        if _inside(path, protected) or _inside(path.parent.resolve(), protected.resolve()):
+            raise DatabaseNotChanged(text, f"is inside {folder}/, where the {folder[:-1]} files live",
+                                     "write the database outside cases/ and sources/, e.g. --db kb.db")
+    if not path.parent.exists():
+        raise DatabaseNotChanged(text, f"folder {path.parent} does not exist", "create it first, or choose another --db")
+    if not path.parent.is_dir():
+        raise DatabaseNotChanged(text, f"{path.parent} is not a folder", "choose another --db")
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        info = None
+    if info is not None:
+        if stat.S_ISLNK(info.st_mode):
+            raise DatabaseNotChanged(text, "is a symbolic link (the build would replace what it points to)",
+                                     "give the path of the file itself")
+        if stat.S_ISDIR(info.st_mode):
+            raise DatabaseNotChanged(text, "is a folder", f"give a file inside it, such as {text}/kb.db")
+        if not stat.S_ISREG(info.st_mode):
+            raise DatabaseNotChanged(text, "is not a regular file (a pipe, device or socket)", "choose another --db")
+        if not force and not is_project_database(path):
+            raise DatabaseNotChanged(text, "exists and is not a database `kb build` wrote",
+                                     "choose another --db, or add --force to replace it")
+    if not os.access(path.parent, os.W_OK):
+        raise DatabaseNotChanged(text, f"folder {path.parent} is not writable", "check its permissions, or choose another --db")
+    return path
+
+
+@contextlib.contextmanager
+def build_lock(output: Path):
+    """One build at a time per database: an advisory lock on a hidden file beside it. The file stays
+    (removing a lock file another process may be opening would let two builds hold 'the' lock)."""
+    lock_path = output.with_name(f".{output.name}.lock")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except OSError as err:
+        raise _write_failure(output, err) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise DatabaseNotChanged(output, f"another build of this database is running (process {holder})",
+                                 "wait for it to finish, then build again") from None
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def remove_stale_temporaries(output: Path) -> list[Path]:
+    """Temporary files of builds that were killed (kill -9, power cut) before their clean-up ran.
+    Called with the lock held, so no live build of this database owns any of them."""
+    removed = []
+    for stale in output.parent.glob(f"{glob.escape(output.name)}.tmp-*"):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
+            removed.append(stale)
+    return removed
+
+
+def _write_failure(output: Path, err: BaseException) -> DatabaseNotChanged:
+    reason = getattr(err, "strerror", None) or str(err)
+    number = getattr(err, "errno", None)
+    if number in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) or "full" in reason.lower():
+        fix = "free some disk space, then build again"
+    elif number == errno.EIO or "i/o" in reason.lower():  # how SQLite reports a write the disk refused
+        fix = "free some disk space and check the disk, then build again"
+    else:
+        fix = "check that the folder is writable, or choose another --db"
+    return DatabaseNotChanged(output, f"could not write the new database ({' '.join(reason.split())})", fix)
+
+
+@contextlib.contextmanager
+def _stop_cleanly_on_signals():
+    """SIGTERM and SIGHUP raise BuildStopped, so the temporary file is removed as on Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise BuildStopped(f"stopped by {signal.Signals(signum).name}")
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def build(root: Path, output: Path, model: str | None = None, progress: bool = True,
-          embedder: Embedder | None = None) -> BuildReport:
-    """Validate everything under root and write output; on any problem raise BuildFailed and leave
-    output untouched."""
+          embedder: Embedder | None = None, force: bool = False) -> BuildReport:
+    """Validate everything under root and write output; on any problem raise BuildFailed (or
+    DatabaseNotChanged) and leave output untouched."""
     started = time.perf_counter()
     found = discover(root)
-    output = output.resolve()
     embedder = embedder or Embedder(model)
     basis = _code_basis(embedder.name)
     inputs = _inputs(root, found["source"] + found["case"], basis)
-    same = _unchanged(output, inputs)
+    same = _unchanged(Path(output).resolve(), inputs)
     if same is not None:
+        output = check_output(root, output, force)
+        with build_lock(output):
+            remove_stale_temporaries(output)  # what killed builds left, even when nothing is rebuilt
         same.seconds = time.perf_counter() - started
         return same
     records, problems = check_collection(found["source"] + found["case"], root)
     if problems:
         raise BuildFailed(problems)
-    temp = output.with_name(f"{output.name}.tmp-{os.getpid()}")
-    temp.unlink(missing_ok=True)
-    try:
-        db = sqlite_utils.Database(temp)
-        db.conn.execute("pragma journal_mode = off")  # a scratch file: durability comes from the swap
-        with tqdm(total=4, desc="building", disable=not progress, unit="step") as bar:
-            parts = _write_tables(db, records, file_dates(root))
-            bar.update(1)
-            n_chunks, embedded, reused = _write_embeddings(db, parts, output, embedder, progress)
-            bar.update(1)
-            similar = _write_similar(db, output, basis)
-            db["kb_meta"].insert({"key": "build_inputs", "value": json.dumps(inputs)}, pk="key", replace=True)
-            bar.update(1)
-            db["build_info"].insert({"built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                     "model": embedder.name, "cases": len(parts["cases"]),
-                                     "sources": len(parts["sources"]), "lessons": len(parts["lessons"]),
-                                     "chunks": n_chunks, "chunks_embedded": embedded, "chunks_reused": reused})
-            db.conn.commit()
-            db.vacuum()
-            db.close()
-            bar.update(1)
-        os.replace(temp, output)
-    finally:
-        temp.unlink(missing_ok=True)
+    output = check_output(root, output, force)
+    with _stop_cleanly_on_signals(), build_lock(output):
+        remove_stale_temporaries(output)
+        temp = output.with_name(f"{output.name}.tmp-{os.getpid()}")
+        try:
+            db = sqlite_utils.Database(temp)
+            db.conn.execute("pragma journal_mode = off")  # a scratch file: durability comes from the swap
+            with tqdm(total=4, desc="building", disable=not progress, unit="step") as bar:
+                parts = _write_tables(db, records, file_dates(root))
+                bar.update(1)
+                n_chunks, embedded, reused = _write_embeddings(db, parts, output, embedder, progress)
+                bar.update(1)
+                similar = _write_similar(db, output, basis)
+                db["kb_meta"].insert({"key": "build_inputs", "value": json.dumps(inputs)}, pk="key", replace=True)
+                bar.update(1)
+                db["build_info"].insert({"built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                         "model": embedder.name, "cases": len(parts["cases"]),
+                                         "sources": len(parts["sources"]), "lessons": len(parts["lessons"]),
+                                         "chunks": n_chunks, "chunks_embedded": embedded, "chunks_reused": reused})
+                db.conn.commit()
+                db.vacuum()
+                db.close()
+                bar.update(1)
+            os.replace(temp, output)
+        except OSError as err:
+            if err.errno not in DISK_ERRNOS:
+                raise
+            raise _write_failure(output, err) from None
+        except sqlite3.Error as err:
+            if not any(words in str(err).lower() for words in WRITE_FAILURES):
+                raise
+            raise _write_failure(output, err) from None
+        finally:
+            with contextlib.suppress(OSError):
+                temp.unlink(missing_ok=True)
     savings = sum(len(r.data["savings"]) for r in parts["cases"])
     return BuildReport(output, len(parts["cases"]), len(parts["sources"]), len(parts["lessons"]), savings,
                        n_chunks, embedded, reused, time.perf_counter() - started, similar_computed=similar)

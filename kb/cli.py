@@ -313,22 +313,29 @@ def source_add_cmd(ctx, pdf, source_id, url, title, publisher, date, licence, ke
 
 
 @cli.command(name="build")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=Path("kb.db"),
-              show_default=True, help="SQLite file to write.")
+@click.option("--db", "db_path", default="kb.db", show_default=True,
+              help="SQLite file to write; an existing file is replaced only if `kb build` wrote it (or with --force).")
+@click.option("--force", is_flag=True, help="Replace --db even if it is not a database `kb build` wrote.")
 @click.option("--model", default=None, help="Embedding model name or path (default: the packaged all-MiniLM-L6-v2; env KB_MODEL).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
-def build_cmd(ctx, db_path, model, quiet):
+def build_cmd(ctx, db_path, force, model, quiet):
     """Validate, then write the SQLite database (swapped in only when complete)."""
-    from ingest.build import BuildFailed, build as run_build
+    from ingest.build import BuildFailed, DatabaseNotChanged, build as run_build
 
     try:
-        report = run_build(ctx.obj["root"], db_path, model=model, progress=not quiet)
+        report = run_build(ctx.obj["root"], db_path, model=model, progress=not quiet, force=force)
     except BuildFailed as failed:
         for problem in failed.problems:
             click.echo(str(problem))
         click.echo(f"Build stopped: {len(failed.problems)} problem(s); {db_path} was not changed.", err=True)
         sys.exit(1)
+    except DatabaseNotChanged as refused:
+        click.echo(f"Build stopped: {refused}.", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt as stopped:
+        click.echo(f"Build stopped ({stopped or 'interrupted'}); {db_path} was not changed.", err=True)
+        sys.exit(130)
     size = report.path.stat().st_size
     click.echo(f"Built {report.path} ({size / 1e6:.1f} MB) in {report.seconds:.1f}s: {report.cases} cases, "
                f"{report.sources} sources, {report.lessons} lessons, {report.savings} figures; "
@@ -359,17 +366,33 @@ def _site(db_path, metadata_path, brand_dir, base_url):
 
 
 @cli.command(name="serve")
-@click.option("--db", "db_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=Path("kb.db"),
-              show_default=True)
+@click.option("--db", "db_path", default="kb.db", show_default=True, type=click.Path(path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8001, show_default=True, type=int)
+@click.option("--port", default=8001, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--sql/--no-sql", "allow_sql", default=None,
+              help="Allow arbitrary SQL queries (default: on, with the limits in README 'Security decisions'; env KB_SQL).")
+@click.option("--download/--no-download", "allow_download", default=None,
+              help="Offer the whole database file for download at /kb.db (default: on; env KB_DOWNLOAD).")
 @_site_options
-def serve_cmd(db_path, host, port, metadata_path, brand_dir, base_url):
+def serve_cmd(db_path, host, port, allow_sql, allow_download, metadata_path, brand_dir, base_url):
     """Serve the database with Datasette (read-only, with time limits) on HOST:PORT."""
     import os
+    import socket
 
-    from .site import pin
+    from .site import is_project_database, pin
 
+    if not db_path.is_file():
+        raise _fail(f"{db_path}: {'is not a file' if db_path.exists() else 'does not exist'} - run `kb build` first, or give --db PATH")
+    if not is_project_database(db_path):
+        raise _fail(f"{db_path}: is not a database `kb build` wrote - run `kb build --db {db_path}` or give another --db")
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as err:
+        raise _fail(f"{host}:{port}: cannot listen there ({err.strerror or err}) - choose another --port, or stop what uses it")
+    for name, value in (("KB_SQL", allow_sql), ("KB_DOWNLOAD", allow_download)):
+        if value is not None:
+            os.environ[name] = "on" if value else "off"
     site = _site(db_path, metadata_path, brand_dir, base_url)
     site.db_path = pin(site.db_path)
     # exec, not a child process: signals (and a test's terminate()) reach Datasette itself; the
@@ -444,6 +467,11 @@ def export_onnx_cmd(out, model):
         sys.exit(1)
     size = sum(f.stat().st_size for f in path.iterdir())
     click.echo(f"Exported to {path} ({size / 1e6:.0f} MB).", err=True)
+
+
+def _fail(message: str) -> SystemExit:
+    click.echo(message, err=True)
+    return SystemExit(1)
 
 
 def _facet_options(func):

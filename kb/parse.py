@@ -1,8 +1,12 @@
 """Reading one Markdown file with YAML front matter, defensively: the file comes from a pull
-request, so size, encoding and YAML features are all checked before anything trusts it."""
+request, so what it is (a regular file inside the tree), its size, encoding, characters and YAML
+features are all checked before anything trusts it."""
 from __future__ import annotations
 
+import os
 import re
+import stat
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +14,29 @@ import yaml
 from markdown_it import MarkdownIt
 
 MAX_BYTES = 200_000
+# The case format nests three levels (front matter > savings > one figure); anything far deeper is
+# an attack on the recursive parts of the YAML composer and the validator, not a case.
+MAX_DEPTH = 8
 FENCE = "---"
+STR_TAG = "tag:yaml.org,2002:str"
+# Characters that are invisible or reorder text on screen, so what a reviewer reads in a pull request
+# differs from what is stored: C0/C1 controls (tab and newline excepted), bidirectional controls, and
+# the Unicode line and paragraph separators (YAML counts them as line breaks, which would shift every
+# line number after them).
+HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+MESSAGE_CHARS = 400
+
+
+def one_line(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """Text fit for a one-line message: anything unprintable escaped, long text cut."""
+    text = "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in str(text))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shown(value, limit: int = 60) -> str:
+    """A value from a file, quoted and cut short, for a message."""
+    return one_line(repr(value) if not isinstance(value, str) else f"'{value}'", limit)
 
 
 @dataclass
@@ -21,7 +47,7 @@ class Problem:
     fix: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message} - {self.fix}"
+        return f"{one_line(self.path, 200)}:{self.line}: {one_line(self.message)} - {one_line(self.fix)}"
 
 
 class UnsafeYAML(yaml.YAMLError):
@@ -35,10 +61,12 @@ _SAFE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def screen_yaml(text: str) -> None:
-    """Refuse aliases, anchors and explicit tags before anything is built.
+    """Refuse aliases, anchors, explicit tags and deep nesting before anything is built.
 
     Aliases are refused outright (not just limited) so a 'billion laughs' document cannot be built,
-    and tags so that nothing but plain data can come out of a case file."""
+    tags so that nothing but plain data can come out of a case file, and nesting beyond MAX_DEPTH
+    here, on the flat stream of events, before the recursive composer and validator see it."""
+    depth = 0
     for event in yaml.parse(text, Loader=_SAFE):
         if isinstance(event, yaml.AliasEvent):
             raise UnsafeYAML(f"YAML alias '*{event.anchor}' is not allowed",
@@ -52,6 +80,56 @@ def screen_yaml(text: str) -> None:
             raise UnsafeYAML(f"YAML tag '{tag}' is not allowed",
                              "remove the tag; plain strings, numbers, lists and mappings are all a case file needs",
                              event.start_mark)
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise UnsafeYAML(f"front matter is nested more than {MAX_DEPTH} levels deep",
+                                 "a case needs at most three levels (field, list, item); remove the extra brackets",
+                                 event.start_mark)
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+
+
+def _hidden_escape(display: str, node: yaml.ScalarNode) -> Problem:
+    char = HIDDEN.search(node.value).group()
+    return Problem(display, node.start_mark.line + 2,
+                   f"a quoted value holds {'a text-direction control' if char in BIDI else 'an invisible control character'} "
+                   f"(U+{ord(char):04X}, written as an escape such as \\x07 or \\u202e)",
+                   "delete the escape: it can make the text show differently from what is stored")
+
+
+def key_problems(node: yaml.Node, display: str) -> list[Problem]:
+    """Field names that are not plain text (`1:`, `~:`, `true:`, `[a]:`) or appear twice in one
+    mapping, and text that YAML escapes (`"\x07"`, `"\u202e"`) turn into hidden characters. YAML
+    itself would turn the first into numbers, nulls or lists and let the last of a repeated field
+    silently win."""
+    problems = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, yaml.SequenceNode):
+            stack.extend(current.value)
+        elif isinstance(current, yaml.ScalarNode):
+            if current.tag == STR_TAG and HIDDEN.search(current.value):
+                problems.append(_hidden_escape(display, current))
+        elif isinstance(current, yaml.MappingNode):
+            first_line: dict[str, int] = {}
+            for key, value in current.value:
+                line = key.start_mark.line + 2
+                if not isinstance(key, yaml.ScalarNode) or key.tag != STR_TAG:
+                    text = key.value if isinstance(key, yaml.ScalarNode) else "a list or mapping"
+                    problems.append(Problem(display, line, f"field name {shown(text)} is not a word",
+                                            "field names are words such as `title:`; remove this line or fix its name"))
+                elif HIDDEN.search(key.value):
+                    problems.append(_hidden_escape(display, key))
+                elif key.value in first_line:
+                    problems.append(Problem(display, line, f"field {shown(key.value)} appears twice (also on line "
+                                                           f"{first_line[key.value]})",
+                                            "keep one of the two: YAML would silently use the last one"))
+                else:
+                    first_line[key.value] = line
+                stack.append(value)
+    return sorted(problems, key=lambda p: p.line)
 
 
 class StrictLoader(_SAFE):
@@ -92,9 +170,71 @@ class Document:
         return node.start_mark.line + 2  # +1 for 1-based, +1 for the opening fence
 
 
+def _kind_of_file(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+def read_bytes(path: Path, display: str, root: Path | None = None) -> tuple[bytes | None, list[Problem]]:
+    """The file's bytes, refusing anything that is not a regular file inside the tree, and reading at
+    most MAX_BYTES + 1 bytes: a link to /dev/zero or a named pipe must neither fill memory nor hang."""
+    path = Path(path)
+    where = lambda what, fix: (None, [Problem(display, 1, what, fix)])
+    if root is not None:
+        root = Path(root).resolve()
+        lexical = Path(os.path.abspath(path))
+        if _inside(lexical, root) and not _inside(path.resolve(), root):
+            return where(f"is a link to {shown(str(path.resolve()), 120)}, outside the project folder",
+                         "replace the link with the file itself")
+    try:
+        # O_NONBLOCK: opening a named pipe returns at once instead of waiting for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return where("file does not exist", "check the file name")
+    except PermissionError:
+        return where("file cannot be read (permission denied)", "make the file readable")
+    except OSError as err:
+        return where(f"file cannot be opened ({err.strerror or err})", "replace it with a plain Markdown file")
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return where(f"is {_kind_of_file(info.st_mode)}, not a file",
+                         "remove it, or replace it with a Markdown file of the same name")
+        if info.st_size > MAX_BYTES:
+            return where(f"file is {info.st_size // 1000} KB, over the {MAX_BYTES // 1000} KB limit",
+                         "shorten the case or split it into separate cases")
+        chunks, size = [], 0
+        while size <= MAX_BYTES:
+            chunk = os.read(fd, MAX_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks), []
+    except OSError as err:
+        return where(f"file cannot be read ({err.strerror or err})", "replace it with a plain Markdown file")
+    finally:
+        os.close(fd)
+
+
 def _decode(raw: bytes, display: str) -> tuple[str | None, list[Problem]]:
     if len(raw) > MAX_BYTES:
-        return None, [Problem(display, 1, f"file is {len(raw) // 1000} KB, over the {MAX_BYTES // 1000} KB limit",
+        return None, [Problem(display, 1, f"file is over the {MAX_BYTES // 1000} KB limit",
                               "shorten the case or split it into separate cases")]
     try:
         text = raw.decode("utf-8")
@@ -105,12 +245,26 @@ def _decode(raw: bytes, display: str) -> tuple[str | None, list[Problem]]:
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         return None, [Problem(display, line, "file contains a NUL byte", "save it as plain UTF-8 text")]
-    return text.lstrip("\ufeff").replace("\r\n", "\n"), []
+    text = text.lstrip("\ufeff").replace("\r\n", "\n")
+    hidden = HIDDEN.search(text)
+    if hidden:
+        char = hidden.group()
+        before = text[: hidden.start()]
+        line, column = before.count("\n") + 1, hidden.start() - (before.rfind("\n") + 1) + 1
+        name = f"U+{ord(char):04X}" + (f" {unicodedata.name(char)}" if unicodedata.name(char, "") else "")
+        kind = "a text-direction control" if char in BIDI else "an invisible control character"
+        return None, [Problem(display, line, f"line {line} column {column} holds {kind} ({name})",
+                              "delete it: it can make the text show differently from what is stored")]
+    return text, []
 
 
-def read_document(path: Path, display: str | None = None) -> tuple[Document | None, list[Problem]]:
+def read_document(path: Path, display: str | None = None, root: Path | None = None
+                  ) -> tuple[Document | None, list[Problem]]:
     display = display or str(path)
-    text, problems = _decode(path.read_bytes(), display)
+    raw, problems = read_bytes(path, display, root)
+    if raw is None:
+        return None, problems
+    text, problems = _decode(raw, display)
     if text is None:
         return None, problems
     lines = text.split("\n")
@@ -127,19 +281,22 @@ def read_document(path: Path, display: str | None = None) -> tuple[Document | No
         screen_yaml(yaml_text)
         loader = StrictLoader(yaml_text)
         node = loader.get_single_node()
+        keys = key_problems(node, display) if node is not None else []
+        if keys:
+            return None, keys
         data = loader.construct_document(node) if node is not None else None
     except UnsafeYAML as err:
         return None, [Problem(display, err.mark.line + 2, err.message, err.fix)]
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 2 if mark else 2
-        what = (err.problem or "malformed YAML").strip()
+        what = " ".join((err.problem or "malformed YAML").split())
         fix = "check the indentation and quoting on this line and the one before (quote text containing ': ' or '#')"
         if "\t" in "".join(lines[max(1, line - 2):line]):  # the line reported and the one before
             fix = "use spaces, not a tab: YAML indents with spaces only"
         return None, [Problem(display, line, f"malformed YAML: {what}", fix)]
     except yaml.YAMLError as err:
-        return None, [Problem(display, 2, f"malformed YAML: {err}", "check the front matter's syntax")]
+        return None, [Problem(display, 2, f"malformed YAML: {' '.join(str(err).split())}", "check the front matter's syntax")]
     if not isinstance(data, dict):
         return None, [Problem(display, 2, "front matter is not a set of `field: value` lines",
                               "write the front matter as YAML fields, one `name: value` per line")]

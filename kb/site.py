@@ -10,8 +10,11 @@ served as static files at <base_url>kb-brand/ and read from there by plugins/kb_
 from __future__ import annotations
 
 import json
+import json
+import os
 import re
 import sqlite3
+import urllib.parse
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -31,7 +34,45 @@ SETTINGS = {
     "sql_time_limit_ms": 1000,
     "facet_time_limit_ms": 500,
     "default_page_size": 50,
+    # Datasette would try every column of a table page as a facet (a query each) to suggest more;
+    # the declared facets are shown anyway, and one request should not fan out into dozens of queries.
+    "suggest_facets": False,
 }
+# The two decisions a publisher may want the other way (README, "Security decisions"): arbitrary SQL
+# (on, within the limits below) and downloading the whole database file (on: it is open data, and one
+# streamed file costs the server less than crawling every JSON page). Switched off by `kb serve
+# --no-sql/--no-download`, the environment variables KB_SQL and KB_DOWNLOAD (on/off), or the metadata
+# file's settings (`default_allow_sql: false`, `allow_download: false`).
+SWITCHES = {"KB_SQL": "default_allow_sql", "KB_DOWNLOAD": "allow_download"}
+# What one request may take (plugins/kb_guard.py applies these to every SQLite connection).
+LIMITS = {
+    "max_value_bytes": 1_000_000,      # longest string or blob a query may make or read
+    "max_sql_chars": 20_000,           # longest SQL text
+    "max_columns": 100,                # columns in a result
+    "max_expression_depth": 200,
+    "max_compound_selects": 20,        # SELECT ... UNION SELECT ...
+    "max_like_pattern_chars": 1000,
+    "max_function_args": 100,
+    "max_result_bytes": 20_000_000,    # all values of one statement's rows together
+    "max_printf_width": 1000,          # printf('%.*c', 1e9, 'x') runs one uninterruptible C loop
+    "sqlite_heap_bytes": 256_000_000,  # SQLite's own memory, all connections of the process together
+    "concurrent_sql_queries": 1,       # arbitrary SQL runs one query at a time; others wait
+    "sql_queue": 4,                    # ... this many at most; more get 503 at once
+    "sql_cooldown": 3,                 # after a query of t seconds the next waits 3t: SQL gets <= 1/4 of a thread
+    "errors_per_window": 20,           # a client with this many 4xx/5xx answers ...
+    "error_window_s": 10,              # ... within this many seconds ...
+    "error_penalty_s": 1.0,            # ... waits this long before each further request
+    "tracked_clients": 10_000,
+    "max_query_string_bytes": 32_768,
+}
+
+
+def switch(name: str) -> bool:
+    """A switch from the environment: on unless set to off/0/false/no."""
+    return os.environ.get(name, "on").strip().lower() not in ("off", "0", "false", "no")
+
+
+
 # The colour pairs a reader sees as text on a background; each must reach WCAG AA (4.5:1).
 COLOUR_PAIRS = [("text", "background"), ("link", "background"), ("header_text", "header_background")]
 COLOURS = ("text", "background", "link", "header_text", "header_background", "focus")
@@ -259,9 +300,11 @@ class Site:
         return load_metadata(self.metadata_path)[0]
 
     def settings(self) -> dict:
-        """Datasette settings: the defaults above, the metadata file's own, and the base URL."""
+        """Datasette settings: the defaults above, the metadata file's own, the switches where set
+        (`kb serve --no-sql` and the like), and the base URL."""
         out = dict(SETTINGS)
         out.update(load_metadata(self.metadata_path)[1])
+        out.update({setting: switch(name) for name, setting in SWITCHES.items() if os.environ.get(name)})
         if self.base_url != "/":
             out["base_url"] = self.base_url
         return out
@@ -305,6 +348,31 @@ def make_datasette(db_path: Path, metadata: Path = METADATA, brand: Path = BRAND
 
 # -- what the build stored ---------------------------------------------------------------------------
 
+PROJECT_TABLE = "build_info"  # a database with this table was written by `kb build`
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def ro_uri(path: Path) -> str:
+    """A read-only SQLite URI for a path, whatever characters ('?', '#', '%') the path holds."""
+    return "file:" + urllib.parse.quote(str(path)) + "?mode=ro"
+
+
+def is_project_database(path: Path) -> bool:
+    """A regular SQLite file with the table every `kb build` writes."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                return False
+        conn = sqlite3.connect(ro_uri(path), uri=True)
+        try:
+            return conn.execute("select 1 from sqlite_master where type = 'table' and name = ?",
+                                [PROJECT_TABLE]).fetchone() is not None
+        finally:
+            conn.close()
+    except (OSError, sqlite3.Error):
+        return False
+
+
 @lru_cache(maxsize=8)
 def _stored(path: str, mtime: float) -> dict:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -323,3 +391,20 @@ def stored_metadata(db_path: str | Path) -> dict:
         return _stored(str(path), path.stat().st_mtime)
     except OSError:
         return {}
+
+
+def plugin_module(beside: str, name: str):
+    """The plugin file `name`.py in the folder of `beside` (a plugin's __file__), as a module.
+
+    Datasette loads plugin files by path, not as a package, so one plugin reaches the helpers of
+    another this way; the module is loaded once and shared."""
+    import importlib.util
+    import sys
+
+    key = name
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, Path(beside).with_name(f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]

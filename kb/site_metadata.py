@@ -24,6 +24,10 @@ def site_metadata() -> dict:
             # the table page shows the columns a reader compares on; body text stays on the case page
             "kb_columns": [c.name for c in public],
             "kb_labels": {c.name: c.label for c in public},
+            # so the site shows labels, tags, £ and yes/no for the stored slugs, arrays and numbers
+            "kb_vocabularies": {c.name: c.vocabulary for c in public if c.vocabulary},
+            "kb_types": {c.name: c.type for c in public},
+            "kb_references": {c.name: c.references for c in public if c.references},
         }
         if table.label_column:
             meta["label_column"] = table.label_column

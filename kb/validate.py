@@ -6,17 +6,21 @@ from __future__ import annotations
 import copy
 import datetime
 import difflib
+import math
+import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 
-from .parse import Document, Problem, Section, read_document, split_sections
+from .parse import Document, Problem, Section, read_document, shown, split_sections
 from .schema import body_sections, field_spec, json_schema, lessons_section, load_schema
 from .vocabulary import load_vocabularies
 
+# SQLite stores whole numbers in 64 bits; a larger one would stop the build at the insert.
+MAX_INTEGER = 2 ** 63 - 1
 TODO = "TODO"  # `kb new` writes it wherever a person must write; each one is reported as "fill in"
 TYPE_WORDS = {"string": "text", "integer": "a whole number", "number": "a number", "boolean": "true or false",
               "array": "a list", "object": "a set of `field: value` lines"}
@@ -32,9 +36,25 @@ class Record:
     sections: list[Section] = field(default_factory=list)
 
 
+def _is_integer(checker, value) -> bool:
+    # JSON Schema counts 2013.0 as an integer; a year or count written that way is a slip, not a year
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(checker, value) -> bool:
+    # .nan and .inf (and 1e309, which YAML reads as inf) are floats but no amount: nan would drop the
+    # case out of every savings filter and sort, inf would sort first
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and (isinstance(value, int) or math.isfinite(value))
+
+
+StrictValidator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine_many({"integer": _is_integer, "number": _is_number}))
+
+
 @lru_cache(maxsize=None)
-def _validator(kind: str) -> Draft202012Validator:
-    return Draft202012Validator(json_schema(kind))
+def _validator(kind: str):
+    return StrictValidator(json_schema(kind))
 
 
 def _a(label: str) -> str:
@@ -103,24 +123,31 @@ def _schema_problem(doc: Document, kind: str, error) -> Problem | list[Problem]:
                                     f"add `{missing}:` ({field_hint(kind, path + (missing,))})"))
         return problems
     if v == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})), key=str)
         allowed = list(error.schema.get("properties", {}))
-        name = extra[0] if extra else "?"
+        name = str(extra[0]) if extra else "?"
         line = doc.line_of(path + (name,))
         near = difflib.get_close_matches(name, allowed, n=1)
         fix = f"did you mean '{near[0]}'?" if near else f"remove it; allowed fields are {', '.join(allowed)}"
-        return Problem(doc.display, line, f"unknown field '{name}'" + (f" in {where}" if path else ""), fix)
+        return Problem(doc.display, line, f"unknown field {shown(name)}" + (f" in {where}" if path else ""), fix)
     if v == "enum":
         vocab = load_vocabularies()[spec["vocabulary"]] if spec.get("vocabulary") else None
         if vocab:
-            guess = vocab.suggest(str(error.instance))
+            guess = vocab.suggest(str(error.instance)[:200])
             use = f"{_a(vocab.label.lower())} from kb/vocabulary.yml ({_terms(vocab)})"
             fix = f"did you mean '{guess}'? Use {use}" if guess else f"use {use}"
-            return Problem(doc.display, line, f"'{error.instance}' is not a known {vocab.label.lower()} in {where}", fix)
+            return Problem(doc.display, line, f"{shown(error.instance)} is not a known {vocab.label.lower()} in {where}", fix)
     if v == "type":
         expected = TYPE_WORDS.get(error.validator_value, error.validator_value)
-        got = repr(error.instance)
+        got = shown(error.instance)
         fix = f"write {where} as {expected}"
+        if isinstance(error.instance, float) and not math.isfinite(error.instance):
+            return Problem(doc.display, line, f"{where} must be {expected}, not {error.instance} (YAML reads .nan, .inf "
+                                              "and numbers too large to store that way)",
+                           "write the figure in digits, e.g. 313000")
+        if isinstance(error.instance, float) and error.validator_value == "integer":
+            return Problem(doc.display, line, f"{where} must be {expected}, not {error.instance}",
+                           f"write it without a decimal point: {int(error.instance) if error.instance.is_integer() else 'a whole number'}")
         if error.validator_value == "integer" and isinstance(error.instance, str):
             span = re.match(r"\s*(\d{4})\s*[/-]\s*\d{2,4}\s*$", error.instance)
             fix = (f"give only the first year of a financial year, e.g. {span.group(1)} for {error.instance.strip()}"
@@ -131,9 +158,9 @@ def _schema_problem(doc: Document, kind: str, error) -> Problem | list[Problem]:
                 fix = "write the percentage as a number only, without % (e.g. 12.5)"
         if error.validator_value == "array" and isinstance(error.instance, str):
             fix = f"write it as a list: [{error.instance}]"
-        return Problem(doc.display, line, f"{where} must be {expected}, not {got[:60]}", fix)
+        return Problem(doc.display, line, f"{where} must be {expected}, not {got}", fix)
     if v == "pattern":
-        return Problem(doc.display, line, f"{where} '{error.instance}' is not in the expected form",
+        return Problem(doc.display, line, f"{where} {shown(error.instance)} is not in the expected form",
                        spec.get("description") or f"it must match {error.validator_value}")
     if v in ("minItems", "minLength"):
         return Problem(doc.display, line, f"{where} is too short or empty",
@@ -144,6 +171,22 @@ def _schema_problem(doc: Document, kind: str, error) -> Problem | list[Problem]:
         bound = "at least" if v == "minimum" else "at most"
         return Problem(doc.display, line, f"{where} is {error.instance}, out of range", f"it must be {bound} {error.validator_value}")
     return Problem(doc.display, line, f"{where}: {error.message}", "see docs/contributing.md")
+
+
+def _too_large(doc: Document) -> list[Problem]:
+    """Whole numbers SQLite cannot store (the schema sets no upper bound on amounts)."""
+    problems = []
+    stack: list[tuple[tuple, object]] = [((), doc.data)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            stack += [(path + (k,), v) for k, v in node.items()]
+        elif isinstance(node, list):
+            stack += [(path + (i,), v) for i, v in enumerate(node)]
+        elif isinstance(node, int) and not isinstance(node, bool) and abs(node) > MAX_INTEGER:
+            problems.append(Problem(doc.display, doc.line_of(path), f"{_path_text(path)} is too large a number to store",
+                                    f"check the figure; whole numbers must stay below {MAX_INTEGER:,}"))
+    return problems
 
 
 def _normalise(kind: str, data: dict) -> dict:
@@ -242,6 +285,7 @@ def check_document(doc: Document, kind: str, known_sources: set[str] | None = No
             continue  # reported once, as "fill in"
         made = _schema_problem(doc, kind, error)
         found += [p for p in (made if isinstance(made, list) else [made]) if p not in found]
+    found += [p for p in _too_large(doc) if p not in found]
     problems = sorted(found, key=lambda p: p.line)
     data = _normalise(kind, doc.data)
     stem = doc.path.stem
@@ -260,7 +304,8 @@ def check_document(doc: Document, kind: str, known_sources: set[str] | None = No
 
 def _check_case(doc: Document, data: dict, known_sources: set[str] | None = None) -> list[Problem]:
     problems = []
-    cited = [s.get("id") for s in data.get("sources") or [] if isinstance(s, dict)]
+    # ids only: a list or mapping written as an id is reported by the schema check, and is unhashable
+    cited = [s.get("id") for s in data.get("sources") or [] if isinstance(s, dict) and isinstance(s.get("id"), str)]
     usable = [c for c in cited if known_sources is None or c in known_sources]
     for i, item in enumerate(data.get("savings") or []):
         if not isinstance(item, dict):
@@ -302,10 +347,11 @@ def check_collection(paths: list[Path], root: Path, known_sources: set[str] | No
         known_sources = {p.stem for p in (root / "sources").glob("*.md")}
     for path in paths:
         try:
-            display = str(path.resolve().relative_to(root.resolve()))
+            # where the file sits, not where a link in the tree points
+            display = str(Path(os.path.abspath(path)).relative_to(root.resolve()))
         except ValueError:
             display = str(path)
-        doc, read_problems = read_document(path, display)
+        doc, read_problems = read_document(path, display, root)
         problems += read_problems
         if doc is None:
             continue

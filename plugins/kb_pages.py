@@ -1,57 +1,137 @@
-"""Extra data for the home page (sources and licences) and for each case page (its text,
-figures, lessons, sources and similar cases), read from the built database."""
-import json
+"""The pages a reader lands on: the home page (search, browse, sources), each case page (its facts,
+text, figures in words, sources, similar cases, how to cite it) and each source page (the report,
+its public address, what its line numbers refer to, the cases drawn from it). Read from kb.db."""
+from __future__ import annotations
+
 
 from datasette import hookimpl
 
-from kb.site import stored_metadata
+from kb.site import plugin_module
 
 
-async def _labels(db) -> dict[tuple[str, str], str]:
-    return {(r[0], r[1]): r[2] for r in (await db.execute("select vocabulary, slug, label from terms")).rows}
 
 
-async def _case(db, case_id):
+present = plugin_module(__file__, "kb_present")
+
+# The facts shown at the top of a case page and in the compare view, in this order.
+CASE_TAGS = ("council_types", "regions", "services", "approaches", "key_attributes")
+
+
+def _columns(db_path, table: str) -> set[str]:
+    return set(present.table_columns(db_path, table))
+
+
+def figure_words(db_path, f: dict) -> dict:
+    """One money figure in words: amount, what it is, its status and period, and where it is printed."""
+    label = lambda vocabulary, slug: present.label(db_path, vocabulary, slug)
+    if f.get("amount_gbp") is not None:
+        amount = present.money(f["amount_gbp"])
+    elif f.get("percent") is not None:
+        amount = f"{f['percent']:g}%"
+    else:
+        amount = ""
+    return {
+        "amount": amount,
+        "kind": label("figure_kinds", f.get("kind")),
+        "status": label("figure_statuses", f.get("status")),
+        "status_slug": f.get("status"),
+        "recurrence": {"recurring": "recurs every year", "one-off": "one-off"}.get(
+            f.get("recurrence"), "whether it recurs is not stated"),
+        "period": f.get("period") or "period not stated",
+        "yearly": bool(f.get("per_year")),
+        "text": f.get("text"),
+        "note": f.get("note"),
+        "source_id": f.get("source_id"),
+        "source_title": present.source_titles(db_path).get(f.get("source_id"), f.get("source_id")),
+        "where": f.get("where_in_source"),
+    }
+
+
+async def case_data(datasette, db, case_id: str) -> dict | None:
+    """Everything a case page or the compare view shows about one case."""
     rows = (await db.execute("select * from cases where id = ?", [case_id])).rows
     if not rows:
         return None
     case = dict(rows[0])
-    labels = await _labels(db)
-    label = lambda vocabulary, slug: labels.get((vocabulary, slug), slug)
+    label = lambda vocabulary, slug: present.label(db.path, vocabulary, slug)
     q = lambda sql: db.execute(sql, [case_id])
     case["organisations"] = [dict(r, council_type_label=label("council_types", r["council_type"]),
                                   region_label=label("regions", r["region"]))
                              for r in (await q("select * from organisations where case_id = ? order by position")).rows]
-    case["figures"] = [dict(r) for r in (await q("select * from figures where case_id = ? order by position")).rows]
+    case["figures"] = [figure_words(db.path, dict(r))
+                       for r in (await q("select * from figures where case_id = ? order by position")).rows]
     case["lessons"] = [dict(r) for r in (await q("select * from lessons where case_id = ? order by rowid")).rows]
-    case["sources"] = [dict(r) for r in (await q("""select cs.*, s.title, s.licence from case_sources cs
-                                                    join sources s on s.id = cs.source_id where cs.case_id = ?""")).rows]
-    case["similar"] = [dict(r) for r in (await q("""select s.similar_id, s.score, c.title from similar_cases s
-                                                    join cases c on c.id = s.similar_id where s.case_id = ? order by s.rank""")).rows]
-    # Every many-valued vocabulary facet, as (column, facet title, [(slug, label), ...])
-    stored = stored_metadata(db.path)
-    catalogue = stored.get("facets", [])
-    case["figure_labels"] = stored.get("site_metadata", {}).get("figures", {}).get("kb_labels", {})
-    case["labels"] = [(f["column"], f["label"], [(v, label(f["vocabulary"], v)) for v in json.loads(case.get(f["column"]) or "[]")])
-                      for f in catalogue if f["many"] and f["vocabulary"]]
+    has_url = "url" in _columns(db.path, "sources")
+    case["sources"] = [dict(r) for r in (await q(f"""select cs.*, s.title, s.publisher, s.date, s.licence
+                                                      {', s.url' if has_url else ''}
+                                                      from case_sources cs join sources s on s.id = cs.source_id
+                                                      where cs.case_id = ?""")).rows]
+    # why each is similar, as the build recorded it (older builds have no reason column)
+    reason = "s.reason" if "reason" in _columns(db.path, "similar_cases") else "null"
+    case["similar"] = [dict(r) for r in (await q(f"""select s.similar_id, s.score, {reason} as why, c.title from similar_cases s
+                                                     join cases c on c.id = s.similar_id where s.case_id = ? order by s.rank""")).rows]
+    catalogue = {f["column"]: f for f in present.facet_catalogue(db.path)}
+    case["tags"] = [(column, catalogue[column]["label"],
+                     [(v, label(catalogue[column]["vocabulary"], v)) for v in present.as_list(case.get(column))])
+                    for column in CASE_TAGS if column in catalogue]
+    for column in ("status", "outcome", "evidence"):
+        case[f"{column}_label"] = label(catalogue.get(column, {}).get("vocabulary"), case.get(column))
+    case["years_words"] = present.years(case.get("year_start"), case.get("year_end"))
+    case["url"] = datasette.urls.row(db.name, "cases", case_id)
     return case
+
+
+async def _case_page(datasette, db, case_id: str, request) -> dict | None:
+    case = await case_data(datasette, db, case_id)
+    if case is None:
+        return None
+    ids = [s["similar_id"] for s in case["similar"]]
+    case["compare_url"] = datasette.urls.path("/-/compare") + "?" + "&".join(
+        f"id={i}" for i in [case_id, *ids[:2]])
+    case["absolute_url"] = request.url.split("?")[0] if request else case["url"]
+    summary = (case.get("summary") or "").strip()
+    case["description"] = summary if len(summary) <= 200 else summary[:197].rsplit(" ", 1)[0] + "\u2026"
+    return case
+
+
+async def _source_page(datasette, db, source_id: str) -> dict | None:
+    rows = (await db.execute("select * from sources where id = ?", [source_id])).rows
+    if not rows:
+        return None
+    source = dict(rows[0])
+    source["authors"] = present.as_list(source.get("authors"))
+    source["url"] = source.get("url")  # the report's public address, where the build has one
+    source["cases"] = [dict(r) for r in (await db.execute(
+        """select c.id, c.title, c.organisation_names, cs.section, cs.lines, cs.pages from case_sources cs
+           join cases c on c.id = cs.case_id where cs.source_id = ? order by c.title""", [source_id])).rows]
+    for c in source["cases"]:
+        c["organisations"] = ", ".join(present.as_list(c["organisation_names"]))
+    source["findings"] = [dict(r) for r in (await db.execute(
+        "select id, theme, text, where_in_source from lessons where source_id = ? and case_id is null order by rowid",
+        [source_id])).rows]
+    return source
 
 
 @hookimpl
 def extra_template_vars(template, database, table, view_name, request, datasette):
     async def inner():
         if view_name == "index":
-            for name, db in datasette.databases.items():
-                if name != "_internal" and "sources" in await db.table_names():
-                    rows = (await db.execute("select * from sources order by date")).rows
-                    info = (await db.execute("select * from build_info")).rows
-                    return {"kb_sources": [dict(r) for r in rows], "kb_database": name,
-                            "kb_build": dict(info[0]) if info else {},
-                            "kb_facets": stored_metadata(db.path).get("facets", [])}
-            return {}
-        if view_name == "row" and table == "cases" and request is not None:
-            case_id = request.url_vars.get("pks")
+            db = present.kb_database(datasette)
+            if db is None or "sources" not in await db.table_names():
+                return {}
+            rows = (await db.execute("select * from sources order by date")).rows
+            info = (await db.execute("select * from build_info")).rows
+            return {"kb_sources": [dict(r) for r in rows], "kb_database": db.name,
+                    "kb_build": dict(info[0]) if info else {},
+                    "kb_facets": present.facet_catalogue(db.path)}
+        if view_name == "row" and request is not None and table in ("cases", "sources"):
+            key = request.url_vars.get("pks")
             db = datasette.get_database(database)
-            return {"kb_case": await _case(db, case_id) if case_id else None}
+            if not key:
+                return {}
+            if table == "cases":
+                return {"kb_case": await _case_page(datasette, db, key, request),
+                        "kb_site_title": datasette.metadata("title") or "Council transformation case studies"}
+            return {"kb_source": await _source_page(datasette, db, key)}
         return {}
     return inner

@@ -1,23 +1,38 @@
-"""The search page, /-/search, with .json and .csv versions of every result list.
+"""The search page, /-/search, and the whole result set as /-/search.csv and /-/search.json.
 
-One engine (search/engine.py) ranks for the command line and the site. The page keeps the facets:
-every facet of kb/schema.yml is a filter, with counts over the result set."""
+One engine (search/engine.py) ranks for the command line and the site. The page shows what officers
+compare on under each title, close matches first and the rest as "also related", every facet as a
+filter with the count each value would give, chips for the filters in force, and an Apply button:
+nothing reloads until the reader asks. With no query it browses every case."""
 import asyncio
 import csv
 import io
-import json
+import re
 from urllib.parse import urlencode
 
 from datasette import hookimpl
 from datasette.utils.asgi import Response
 
-from search.engine import MODES, Engine, QueryError
+from kb.site import plugin_module
+
+from search.engine import EXPORT_LIMIT, MODES, SORTS, Engine, QueryError
 
 PAGE_SIZE = 20
+# How many values of a facet show before "show all" (selected values always show).
+TOP_VALUES = 5
+SORT_LABELS = {"relevance": "relevance", "saving": "achieved yearly saving", "year": "newest first"}
+TARGET_NOUNS = {"cases": ("case study", "case studies"), "lessons": ("lesson", "lessons")}
+EXPORT_COLUMNS = ["rank", "id", "title", "url", "close_match", "organisations", "council_types", "regions", "services",
+                  "approaches", "period", "year_start", "year_end", "status", "outcome", "headline_saving",
+                  "achieved_annual_saving_gbp", "case_title", "source_title", "passage"]
+
+
+
+
+present = plugin_module(__file__, "kb_present")
 # One engine per served database, opened when the server starts and kept until it stops: the search
 # page answers from the same build as every other page, and the model is loaded before "ready".
 _ENGINES: dict[str, Engine] = {}  # by the served file's path
-CSV_COLUMNS = ["rank", "id", "title", "score", "matched_by", "passage", "case_id", "source_id"]
 
 
 def _kb_database(datasette):
@@ -51,14 +66,23 @@ def _engine(db) -> Engine:
     return _ENGINES[db.path]
 
 
+# An amount of pounds as people type it: 250000, 250,000, £250,000 or 1500000.50. Nothing else: no
+# exponents (1e309 is inf), no nan or inf, no minus, no stray commas ("1,0,0").
+AMOUNT = re.compile(r"£?\s*(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?", re.ASCII)
+MAX_AMOUNT = 1e15
+
+
 def _number(request, name):
-    raw = (request.args.get(name) or "").replace(",", "").replace("£", "").strip()
+    raw = (request.args.get(name) or "").strip()
     if not raw:
         return None
-    try:
-        return float(raw)
-    except ValueError:
-        raise QueryError(f"{name.replace('_', ' ')} must be a number of pounds, e.g. 100000")
+    label = name.replace("_", " ").capitalize()
+    if len(raw) > 40 or not AMOUNT.fullmatch(raw):
+        raise QueryError(f"{label} must be an amount in pounds written in digits, such as 250000 or £250,000")
+    value = float(raw.replace(",", "").replace("£", "").strip())
+    if value > MAX_AMOUNT:
+        raise QueryError(f"{label} must be at most £{MAX_AMOUNT:,.0f}")
+    return value
 
 
 def _params(request, facet_columns):
@@ -69,7 +93,8 @@ def _params(request, facet_columns):
     except ValueError:
         page = 1
     filters = {c: request.args.getlist(c) for c in facet_columns if request.args.getlist(c)}
-    return {"q": (request.args.get("q") or "").strip(), "mode": mode, "target": target, "page": page, "filters": filters}
+    return {"q": (request.args.get("q") or "").strip(), "mode": mode, "target": target, "page": page,
+            "filters": filters, "sort": request.args.get("sort") or None}
 
 
 def _url(base, params, **changes):
@@ -83,12 +108,86 @@ def _url(base, params, **changes):
     return base + ("?" + urlencode(pairs) if pairs else "")
 
 
+def _without(state: dict, column: str, value: str | None = None) -> dict:
+    """The state with one filter value (or a whole filter) taken away."""
+    out = dict(state)
+    if value is None or not isinstance(out.get(column), list):
+        out.pop(column, None)
+    else:
+        out[column] = [v for v in out[column] if v != value]
+    return out
+
+
+async def _export_rows(datasette, db, found, request) -> list[dict]:
+    """Every result with what an officer needs in a spreadsheet: the case's address, organisations,
+    council types, services, headline saving, status and period (a lesson carries its case's)."""
+    case_ids = sorted({(r.id if found.target == "cases" else r.case_id) for r in found.results} - {None})
+    cases = {}
+    if case_ids:
+        rows = (await db.execute(f"""select id, services, approaches, status, achieved_annual_saving_gbp from cases
+                                     where id in ({','.join('?' * len(case_ids))})""", case_ids)).rows
+        cases = {r["id"]: dict(r) for r in rows}
+    catalogue = {f["column"]: f for f in present.facet_catalogue(db.path)}
+    label = lambda column, slug: present.label(db.path, catalogue.get(column, {}).get("vocabulary"), slug)
+    origin = f"{request.scheme}://{request.host}"
+    out = []
+    for rank, r in enumerate(found.results, 1):
+        case_id = r.id if found.target == "cases" else r.case_id
+        case = cases.get(case_id, {})
+        card = r.card or {}
+        out.append({
+            "rank": rank, "id": r.id, "title": r.title,
+            "url": origin + (datasette.urls.row(db.name, "cases", case_id) if case_id else
+                             datasette.urls.row(db.name, "sources", r.source_id) if r.source_id else ""),
+            "close_match": "yes" if r.close else "no",
+            "organisations": "; ".join(card.get("organisations", [])),
+            "council_types": "; ".join(card.get("council_types", [])),
+            "regions": "; ".join(card.get("regions", [])),
+            "services": "; ".join(label("services", v) for v in present.as_list(case.get("services"))),
+            "approaches": "; ".join(label("approaches", v) for v in present.as_list(case.get("approaches"))),
+            "period": present.years(card.get("year_start"), card.get("year_end")) if case_id else "",
+            "year_start": card.get("year_start"), "year_end": card.get("year_end"),
+            "status": label("status", case.get("status")) if case else "",
+            "outcome": card.get("outcome") or "",
+            "headline_saving": card.get("headline_saving") or "",
+            "achieved_annual_saving_gbp": case.get("achieved_annual_saving_gbp"),
+            "case_title": card.get("case_title") or "", "source_title": card.get("source_title") or "",
+            "passage": r.passage,
+        })
+    return out
+
+
+def _facet_blocks(engine, found, filters: dict, state: dict, base: str) -> tuple[list, list]:
+    """Each facet with its values (selected first, then by count), and a chip per selected value."""
+    blocks, chips = [], []
+    for f in engine.facets.values():
+        counts = (found.facet_counts.get(f["column"]) if found else None) or {}
+        selected = filters.get(f["column"], [])
+        label_of = lambda v: f["values"].get(v, {}).get("label") or (engine_source_title(engine, v) if not f["vocabulary"] else v)
+        values = [{"value": v, "label": label_of(v), "count": counts.get(v, 0), "selected": True} for v in selected]
+        values += [{"value": v, "label": label_of(v), "count": n, "selected": False} for v, n in counts.items() if v not in selected]
+        for v in selected:
+            chips.append({"label": f"{f['label']}: {label_of(v)}", "href": _url(base, _without(state, f["column"], v))})
+        if values:
+            top = [v for v in values if v["selected"]]
+            top += [v for v in values if not v["selected"]][:max(0, TOP_VALUES - len(top))]
+            rest = [v for v in values if v not in top]
+            blocks.append({"column": f["column"], "label": f["label"], "top": top, "rest": rest,
+                           "selected": len(selected)})
+    return blocks, chips
+
+
+def engine_source_title(engine, source_id: str) -> str:
+    return present.source_titles(engine.db_path).get(source_id, source_id)
+
+
 async def search_view(request, datasette):
     fmt = request.url_vars.get("format") or "html"
     error = None
     found = None
     database = ""
     engine = None
+    db = None
     p = _params(request, [])
     try:
         min_savings, max_savings = _number(request, "min_savings"), _number(request, "max_savings")
@@ -96,51 +195,75 @@ async def search_view(request, datasette):
         database = db.name
         engine = _engine(db)
         p = _params(request, list(engine.facets))
+        export = fmt in ("json", "csv")
+        limit, offset = (EXPORT_LIMIT, 0) if export else (PAGE_SIZE, (p["page"] - 1) * PAGE_SIZE)
         # The model call is CPU-bound: run it off the event loop so other requests keep flowing.
         found = await asyncio.get_running_loop().run_in_executor(None, lambda: engine.search(
             p["q"], mode=p["mode"], target=p["target"], filters=p["filters"], min_savings=min_savings,
-            max_savings=max_savings, limit=PAGE_SIZE, offset=(p["page"] - 1) * PAGE_SIZE, with_facets=True))
+            max_savings=max_savings, limit=limit, offset=offset, with_facets=not fmt == "csv", sort=p["sort"]))
     except QueryError as err:
         error = str(err)
-    results = [dict(r.as_dict(), rank=(p["page"] - 1) * PAGE_SIZE + n + 1) for n, r in enumerate(found.results)] if found else []
-    state = {"q": p["q"], "mode": p["mode"], "target": p["target"], **p["filters"],
+    state = {"q": p["q"], "target": p["target"] if p["target"] != "cases" else None,
+             "mode": p["mode"] if p["mode"] != "hybrid" else None, "sort": p["sort"], **p["filters"],
              "min_savings": request.args.get("min_savings"), "max_savings": request.args.get("max_savings")}
-    if fmt == "json":
-        body = {"query": p["q"], "mode": p["mode"], "target": p["target"], "filters": p["filters"],
-                "total": found.total if found else 0, "rule": found.rule if found else None,
-                "results": results, "facets": found.facet_counts if found else {}, "error": error}
-        return Response.json(body, status=400 if error else 200)
-    if fmt == "csv":
+    if fmt in ("json", "csv"):
+        rows = await _export_rows(datasette, db, found, request) if found else []
+        if fmt == "json":
+            results = [{**row, **r.as_dict()} for r, row in zip(found.results, rows)] if found else []
+            body = {"query": p["q"], "mode": p["mode"], "target": p["target"], "filters": p["filters"],
+                    "sort": found.sort if found else p["sort"], "browse": found.browse if found else not p["q"],
+                    "total": found.total if found else 0, "close_total": found.close_total if found else 0,
+                    "rule": found.rule if found else None, "results": results,
+                    "facets": found.facet_counts if found else {}, "error": error}
+            return Response.json(body, status=400 if error else 200)
         if error:
             return Response.text(f"error: {error}\n", status=400)
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, extrasaction="ignore")
         writer.writeheader()
-        for r in results:
-            writer.writerow({**r, "matched_by": " ".join(r["matched_by"])})
+        writer.writerows(rows)
         return Response(out.getvalue(), content_type="text/csv; charset=utf-8",
-                        headers={"content-disposition": 'inline; filename="search.csv"'})
-    facet_blocks = []
-    for f in (engine.facets.values() if engine else []):
-        counts = (found.facet_counts.get(f["column"]) if found else None) or {}
-        selected = p["filters"].get(f["column"], [])
-        label_of = lambda v: f["values"].get(v, {}).get("label", v)
-        values = [{"value": v, "label": label_of(v), "count": n, "selected": v in selected} for v, n in counts.items()]
-        values += [{"value": v, "label": label_of(v), "count": 0, "selected": True} for v in selected if v not in counts]
-        facet_blocks.append({"column": f["column"], "label": f["label"], "values": values})
+                        headers={"content-disposition": 'attachment; filename="search-results.csv"'})
+    base = datasette.urls.path("/-/search")
+    blocks, chips = _facet_blocks(engine, found, p["filters"], state, base) if engine else ([], [])
+    for bound, words in (("min_savings", "at least"), ("max_savings", "at most")):
+        if request.args.get(bound):
+            chips.append({"label": f"Achieved yearly saving {words} {request.args.get(bound)}",
+                          "href": _url(base, _without(state, bound))})
     total = found.total if found else 0
+    results = []
+    for n, r in enumerate(found.results if found else []):
+        item = dict(r.as_dict(), rank=(p["page"] - 1) * PAGE_SIZE + n + 1)
+        card = item.get("card") or {}
+        item["years"] = present.years(card.get("year_start"), card.get("year_end")) if card else ""
+        item["href"] = (datasette.urls.row(database, "cases", r.id) if p["target"] == "cases" else
+                        datasette.urls.row(database, "cases", r.case_id) if r.case_id else
+                        datasette.urls.row(database, "sources", r.source_id) if r.source_id else None)
+        results.append(item)
+    sort = found.sort if found else (p["sort"] or "relevance")
+    sorts = [s for s in SORTS if not (found and found.browse and s == "relevance")]
+    noun = TARGET_NOUNS.get(p["target"], ("result", "results"))
     context = {
         "q": p["q"], "mode": p["mode"], "target": p["target"], "modes": MODES, "error": error,
-        "results": results, "total": total, "rule": found.rule if found else "",
-        "facets": facet_blocks, "min_savings": request.args.get("min_savings") or "",
-        "max_savings": request.args.get("max_savings") or "", "page": p["page"],
-        "start": (p["page"] - 1) * PAGE_SIZE + 1,
-        "permalink": _url("/-/search", state, page=p["page"] if p["page"] > 1 else None),
-        "json_url": _url("/-/search.json", state, page=p["page"]),
-        "csv_url": _url("/-/search.csv", state, page=p["page"]),
-        "next_url": _url("/-/search", state, page=p["page"] + 1) if total > p["page"] * PAGE_SIZE else None,
-        "prev_url": _url("/-/search", state, page=p["page"] - 1) if p["page"] > 1 else None,
+        "results": results, "total": total, "close_total": found.close_total if found else 0,
+        "browse": found.browse if found else not p["q"], "rule": found.rule if found else "",
+        "noun": noun[0] if total == 1 else noun[1], "nouns": noun,
+        "facets": blocks, "chips": chips, "clear_url": _url(base, {"q": p["q"], "target": state["target"],
+                                                                   "mode": state["mode"], "sort": p["sort"]}),
+        "min_savings": request.args.get("min_savings") or "", "max_savings": request.args.get("max_savings") or "",
+        "page": p["page"], "pages": max(1, -(-total // PAGE_SIZE)), "start": (p["page"] - 1) * PAGE_SIZE + 1,
+        "sort": sort, "sort_param": p["sort"] or "",
+        "sorts": [{"key": s, "label": SORT_LABELS[s], "href": _url(base, state, sort=s)} for s in sorts],
+        "sort_label": SORT_LABELS.get(sort, sort),
+        "other_target": {"label": "lessons" if p["target"] == "cases" else "case studies",
+                         "href": _url(base, {"q": p["q"], "target": "lessons" if p["target"] == "cases" else None})},
+        "json_url": _url(datasette.urls.path("/-/search.json"), state),
+        "csv_url": _url(datasette.urls.path("/-/search.csv"), state),
+        "next_url": _url(base, state, page=p["page"] + 1) if total > p["page"] * PAGE_SIZE else None,
+        "prev_url": _url(base, state, page=p["page"] - 1 if p["page"] > 2 else None) if p["page"] > 1 else None,
+        "compare_url": datasette.urls.path("/-/compare"),
         "database": database,
+        "selected_count": sum(len(v) for v in p["filters"].values()) + bool(state["min_savings"]) + bool(state["max_savings"]),
     }
     html = await datasette.render_template("kb_search.html", context, request=request)
     return Response.html(html, status=400 if error else 200)

@@ -6,10 +6,16 @@
 import numpy as np
 from datasette import hookimpl
 
+# 16,384 dimensions: far above any sentence model's, and small enough that one call (which SQLite
+# cannot interrupt) stays in microseconds.
+MAX_VECTOR_BYTES = 4 * 16_384
+
 
 def kb_cosine(a, b):
-    """Cosine similarity of two float32 vectors stored as BLOBs; NULL if either is missing or they differ in size."""
-    if not a or not b or len(a) != len(b) or len(a) % 4:
+    """Cosine similarity of two float32 vectors stored as BLOBs; NULL if either is missing, they differ
+    in size, or they are longer than any embedding."""
+    if not isinstance(a, bytes) or not isinstance(b, bytes) or not a or len(a) != len(b) or len(a) % 4 \
+            or len(a) > MAX_VECTOR_BYTES:
         return None
     x = np.frombuffer(a, dtype=np.float32)
     y = np.frombuffer(b, dtype=np.float32)

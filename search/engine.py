@@ -76,6 +76,12 @@ CASE_CONTEXT = 0.5
 # way from the lowest to the best score (calibrated on the query set, see README).
 CLOSE_SHARE = 0.8
 CLOSE_RANKS = 5
+# ...and only with real evidence: a passage at least CLOSE_MIN_COSINE similar to the query, or the
+# document holds at least CLOSE_MIN_COVERAGE of the query's informative words. Every query of the
+# judged set has an exactly relevant case; queries from outside the field ("banana bread recipe",
+# best cosine 0.15) get no close match, and the page says so.
+CLOSE_MIN_COSINE = 0.3
+CLOSE_MIN_COVERAGE = 0.6
 
 def hybrid_scores(semantic: np.ndarray, keyword: np.ndarray, coverage: float, target: str) -> np.ndarray:
     """Semantic scaled to 0-1 over the documents, plus KEYWORD_WEIGHT x coverage^COVERAGE_POWER x
@@ -594,7 +600,10 @@ class Engine:
             scores = hybrid_scores(semantic, keyword, coverage, col.target)
             members = keyword_members | semantic_members
         scores = np.where(members, scores, np.nan)
-        return Ranking(scores, members, close_matches(scores, members), keyword, semantic, sims,
+        evidence = np.nan_to_num(best, nan=0.0) >= CLOSE_MIN_COSINE
+        if coverage >= CLOSE_MIN_COVERAGE:
+            evidence |= keyword_members
+        return Ranking(scores, members, close_matches(scores, members) & evidence, keyword, semantic, sims,
                        col.precision == "float16" and mode != "keyword")
 
     def _refine(self, col: DocumentIndex, query: str, terms, mode: str, ranking: "Ranking", page: np.ndarray) -> "Ranking":

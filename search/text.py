@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from functools import lru_cache
 
 import snowballstemmer
@@ -13,7 +14,9 @@ how i in into is it its like me my of on onto or our ours so than that the their
 those to was we were what when where which while who whom whose why will with would you your yours about any some
 more most such all also after before during once other others over under only very just each should shall must
 might without within between through""".split())
-_STEMMER = snowballstemmer.stemmer("english")
+# A snowball stemmer keeps its word in the object while it works: one per thread (the site searches
+# from several threads at once; a shared one raised IndexError under load).
+_STEMMERS = threading.local()
 
 
 def _words(query: str) -> list[str]:
@@ -40,7 +43,10 @@ def phrases_of(query: str) -> list[str]:
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """The Porter2 (Snowball) stem of a lower-case word: "sharing", "shared" and "shares" -> "share"."""
-    return _STEMMER.stemWord(word)
+    stemmer = getattr(_STEMMERS, "english", None)
+    if stemmer is None:
+        stemmer = _STEMMERS.english = snowballstemmer.stemmer("english")
+    return stemmer.stemWord(word)
 
 
 def highlight(text: str, terms: list[str]) -> str:

@@ -1,8 +1,17 @@
-"""A person's path through the site in headless Chromium: search, narrow by a facet, open a case.
+"""A council officer's path through the site in headless Chromium, on a desk (1366 px) and on a
+phone (390 px): search, tick filters and check each count against the results, clear filters, open
+a case, compare three cases, export CSV, an error page. Every page is checked with axe-core (no
+serious or critical violation) and for horizontal scrolling, and photographed into tests/output/.
 
-Runs the real `kb serve` on 127.0.0.1 and stops it afterwards."""
+Runs the real `kb serve` on 127.0.0.1 (stand-in-model corpus) and stops it afterwards; one server
+and one browser for the module."""
+import csv
+import json
 import os
+import re
+import shutil
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 
@@ -14,7 +23,13 @@ if not CHROMIUM.exists():
         raise RuntimeError("Chromium is missing: `./run test` installs Debian's chromium package (apt-get)")
     pytest.skip("Debian's chromium is not installed (./run test installs it)", allow_module_level=True)
 
+from axe_playwright_python.sync_playwright import Axe  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
+
+OUTPUT = Path(__file__).parent / "output"
+WIDTHS = {"desk": 1366, "phone": 390}
+SERIOUS = ("serious", "critical")
+QUERY = "shared staffing structure between two district councils"
 
 
 @pytest.fixture(scope="module")
@@ -24,32 +39,248 @@ def server(corpus_db):
 
 
 @pytest.fixture(scope="module")
-def page():
+def browser():
+    shutil.rmtree(OUTPUT, ignore_errors=True)  # only this run's pictures and results
+    OUTPUT.mkdir()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--no-first-run", "--disable-sync"])
-        yield browser.new_page()
+        yield browser
         browser.close()
 
 
-def test_search_narrow_by_facet_and_open_a_case(server, page):
+# A real browser costs seconds a test: the whole module runs in `./run test` (and CI), not in a
+# bare `pytest`, which stays under a minute (`pytest -m slow` runs it alone).
+slow = pytest.mark.slow
+pytestmark = slow
+
+
+@pytest.fixture(params=["desk", pytest.param("phone", marks=slow)])
+def page(browser, request):
+    context = browser.new_context(viewport={"width": WIDTHS[request.param], "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.kb_width = request.param
+    yield page
+    context.close()
+
+
+_axe = Axe()
+
+
+def check(page, name: str, full_page: bool = True):
+    """Photograph the page, check it with axe-core and for horizontal scrolling; keep the axe results."""
+    page.screenshot(path=str(OUTPUT / f"{name}-{page.kb_width}.png"), full_page=full_page)
+    violations = _axe.run(page).response["violations"]
+    (OUTPUT / f"axe-{name}-{page.kb_width}.json").write_text(json.dumps(
+        [{"id": v["id"], "impact": v["impact"], "nodes": len(v["nodes"])} for v in violations], indent=1))
+    serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"][:3]]) for v in violations if v["impact"] in SERIOUS]
+    assert serious == [], f"{name} at {page.kb_width}: {serious}"
+    wide = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert wide <= 0, f"{name} scrolls sideways by {wide} px at {page.kb_width}"
+
+
+def total(page) -> int:
+    return int(re.sub(r"\D", "", page.locator("#kb-count strong").inner_text()))
+
+
+def open_filters(page):
+    """On a phone the filters sit behind a button; on a desk they are beside the results."""
+    if page.kb_width == "phone":
+        toggle = page.locator(".kb-filters-toggle")
+        toggle.click()
+        assert toggle.get_attribute("aria-expanded") == "true"
+        page.locator("#kb-filters").wait_for(state="visible")
+
+
+def test_search_from_the_home_page(server, page):
     page.goto(server + "/")
-    page.fill("input[name=q]", "small councils sharing one management team")
-    page.press("input[name=q]", "Enter")
+    check(page, "home")
+    page.fill("#q", QUERY)
+    page.press("#q", "Enter")
     page.wait_for_selector(".kb-result")
-    before = page.locator(".kb-result").count()
-    assert before > 0
-    page.locator("fieldset[data-facet=council_types] input[value=district-council]").check()
-    page.wait_for_url("**council_types=district-council**")
-    results = page.locator(".kb-result")
-    assert 0 < results.count() <= before
-    # The permalink reproduces the state
-    permalink = page.get_attribute("text=Permalink", "href")
-    assert "council_types=district-council" in permalink and "q=small" in permalink
-    first = results.first.locator("a").first
-    title = first.inner_text()
-    first.click()
+    assert total(page) > 0 and page.locator("h2.kb-group-head").first.inner_text() == "Close matches"
+    first = page.locator(".kb-result").first
+    assert " · " in first.locator(".kb-card").inner_text()  # organisations · council type · region · years ...
+    assert "score" not in page.locator("#results").inner_text().lower()
+    # the first result within ten tab stops of the search box
+    page.focus("#q")
+    for stops in range(1, 11):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.closest('.kb-result') !== null"):
+            break
+    else:
+        raise AssertionError("the first result is more than ten tab stops from the search box")
+    assert page.evaluate("document.activeElement.textContent") == first.locator("h3 a").inner_text()
+    # results get the width of the screen, and the filters do not run on for screens and screens
+    assert first.bounding_box()["width"] >= (340 if page.kb_width == "phone" else 600)
+    if page.kb_width == "desk":
+        assert page.locator("#kb-filters").bounding_box()["height"] < 3000
+    check(page, "search")
+
+
+def _unticked_values(page) -> list[tuple[str, str, int]]:
+    """Every value with a count in the facets that have nothing ticked yet."""
+    return page.evaluate("""() => Array.from(document.querySelectorAll('#kb-filters fieldset[data-facet]'))
+        .filter(f => !f.querySelector('input:checked'))
+        .flatMap(f => Array.from(f.querySelectorAll('input[type=checkbox]')).map(i =>
+            [i.name, i.value, parseInt(i.closest('label').querySelector('[data-count]').dataset.count)]))""")
+
+
+# Tick each box in turn as a reader would (a click), ask the search what Apply would show with the
+# form as it then stands, and untick it again.
+TICK_EACH = """async (values) => {
+    const form = document.getElementById('kb-search');
+    const totals = [];
+    for (const [name, value] of values) {
+        const box = document.querySelector(`#kb-filters input[name="${name}"][value="${value}"]`);
+        box.click();
+        const query = new URLSearchParams(new FormData(form)).toString();
+        const response = await fetch(form.action.replace(/search$/, 'search.json') + '?' + query);
+        totals.push((await response.json()).total);
+        box.click();
+    }
+    return totals;
+}"""
+
+
+def _tick(page, name: str, value: str):
+    box = page.locator(f'#kb-filters input[name="{name}"][value="{value}"]')
+    if not box.is_visible():
+        box.locator("xpath=ancestor::details").locator("summary").click()
+    before = page.url
+    box.check()
+    assert page.url == before  # ticking does not reload
+    return box
+
+
+@pytest.mark.parametrize("start", [f"q={QUERY}&regions=east-of-england",
+                                   pytest.param(f"q={QUERY}", marks=slow), pytest.param("q=shared services", marks=slow),
+                                   pytest.param("q=commissioning&outcome=succeeded", marks=slow)])
+def test_tick_each_filter_value_and_the_count_is_what_it_shows(server, page, start):
+    """Disjunctive counts in the browser: tick every value that has a count, in each facet with nothing
+    ticked yet, and what Apply would show is that count. The first values go all the way through
+    Apply and the results page; the rest are asked of the search as the ticked form stands."""
+    url = server + "/-/search?" + urlencode([tuple(kv.split("=", 1)) for kv in start.split("&")])
+    page.goto(url)
+    values = _unticked_values(page)
+    assert len(values) > 10
+    if page.kb_width == "desk":
+        check(page, "search-with-filters" if "regions" in start else "search-" + re.sub(r"\W+", "-", start)[:30])
+    for name, value, count in values[:2]:  # all the way through Apply
+        page.goto(url)
+        open_filters(page)
+        _tick(page, name, value)
+        page.locator(".kb-apply button").click()
+        page.wait_for_url(re.compile(re.escape(urlencode({name: value}))))
+        assert total(page) == count, (start, name, value)
+        assert page.locator(f'#kb-filters input[name="{name}"][value="{value}"]').is_checked()
+    page.goto(url)
+    open_filters(page)
+    # every other value: a real click on its box, then what Apply would ask for, then untick
+    found = page.evaluate(TICK_EACH, [[name, value] for name, value, _ in values[2:]])
+    assert found == [count for _, _, count in values[2:]], start
+    if page.kb_width == "phone":
+        check(page, "search-filters-open", full_page=False)  # the filters cover the screen
+
+
+def test_keyboard_ticks_without_reloading_then_applies(server, page):
+    page.goto(server + "/-/search?" + urlencode({"q": QUERY}))
+    open_filters(page)
+    box = page.locator('#kb-filters input[name="council_types"]').first
+    box.focus()
+    page.keyboard.press("Space")
+    assert box.is_checked() and "council_types" not in page.url
+    page.locator(".kb-apply button").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile("council_types="))
+    assert page.locator(".kb-chip").count() == 1
+
+
+def test_clear_filters(server, page):
+    page.goto(server + "/-/search?" + urlencode({"q": QUERY}))
+    everything = total(page)
+    page.goto(server + "/-/search?" + urlencode({"q": QUERY, "council_types": "district-council",
+                                                 "regions": "east-of-england"}))
+    assert page.locator(".kb-chip").count() == 2 and total(page) < everything
+    page.locator(".kb-chip").first.click()
+    page.wait_for_load_state()
+    assert page.locator(".kb-chip").count() == 1
+    page.locator("#results .kb-clear").click()
+    page.wait_for_load_state()
+    assert page.locator(".kb-chip").count() == 0 and total(page) == everything
+    assert page.input_value("#q") == QUERY
+
+
+def test_open_a_case(server, page):
+    page.goto(server + "/-/search?" + urlencode({"q": "reablement for older people"}))
+    link = page.locator(".kb-result h3 a").first
+    title = link.inner_text()
+    link.click()
     page.wait_for_selector("h2#similar")
     assert page.locator("h1").first.inner_text() == title
-    assert page.locator("h2#figures").count() == 1
+    assert page.locator("h2#figures").count() == 1 and page.locator("#cite").count() == 1
+    assert page.locator('meta[property="og:title"]').get_attribute("content") == title
+    check(page, "case")
+    page.emulate_media(media="print")  # the print style: the case, without the site's furniture
+    assert page.locator(".kb-actions").is_hidden() and page.locator("#cite").is_visible()
+    page.screenshot(path=str(OUTPUT / f"case-print-{page.kb_width}.png"), full_page=True)
+
+
+def test_compare_three_cases(server, page):
+    page.goto(server + "/-/search?" + urlencode({"q": QUERY}))
+    boxes = page.locator('.kb-result input[name="id"]')
+    ids = [boxes.nth(i).get_attribute("value") for i in range(3)]
+    for i in range(3):
+        boxes.nth(i).check()
+    assert "3 cases ticked" in page.locator("[data-kb-compare-count]").inner_text()
+    page.locator("[data-kb-compare-button]").click()
+    page.wait_for_url(re.compile("/-/compare"))
+    assert page.locator("table.kb-compare thead th").count() == 3
+    for case_id in ids:
+        assert page.locator(f'table.kb-compare thead a[href$="/kb/cases/{case_id}"]').count() == 1
+    check(page, "compare")
+    # also from a case page
+    page.goto(server + "/kb/cases/brighton-hove-reablement")
+    page.locator(".kb-actions a", has_text="Compare").click()
+    page.wait_for_url(re.compile("/-/compare"))
+    assert page.locator("table.kb-compare thead th").count() == 3
+
+
+def test_export_csv(server, page):
+    page.goto(server + "/-/search?" + urlencode({"q": QUERY, "council_types": "district-council"}))
+    shown = total(page)
+    with page.expect_download() as download:
+        page.locator(".kb-export a", has_text="CSV").click()
+    rows = list(csv.DictReader(open(download.value.path(), encoding="utf-8")))
+    assert len(rows) == shown
+    assert all(r["url"].startswith(server + "/kb/cases/") and "District council" in r["council_types"] for r in rows)
+    assert {"organisations", "services", "headline_saving", "status", "period"} <= set(rows[0])
+
+
+def test_error_page(server, page):
+    response = page.goto(server + "/kb/cases/brighton-hove-reablment")
+    assert response.status == 404
+    assert page.locator("h1").inner_text() == "Page not found"
+    check(page, "404")
+    page.locator("a", has_text="Brighton and Hove scales up").click()
+    page.wait_for_selector("h2#similar")
+    page.goto(server + "/kb/cases/brighton-hove-reablment")
+    page.locator("a", has_text="Go to the home page").click()
+    page.wait_for_selector("#q")
+
+
+@slow
+@pytest.mark.parametrize("name, path", [
+    ("cases-table", "/kb/cases"), ("lessons", "/kb/lessons"), ("figures", "/kb/figures"),
+    ("source", "/kb/sources/dclg-2014-good-practice-savings"), ("charts", "/-/charts"),
+    ("browse", "/-/search"), ("misspelt-facet", "/kb/cases?services__arraycontains=adult-socail-care")])
+def test_reader_pages(server, page, name, path):
+    page.goto(server + path)
+    check(page, name)
+    assert page.evaluate("document.documentElement.scrollHeight") < 20000  # one page of rows, not 200,000 px
+    if page.kb_width == "phone" and page.locator(".kb-filters-toggle").count():
+        open_filters(page)
+        page.screenshot(path=str(OUTPUT / f"{name}-filters-open-{page.kb_width}.png"))
+        page.keyboard.press("Escape")
+        assert page.locator("#kb-filters").is_hidden()

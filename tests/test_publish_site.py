@@ -234,8 +234,6 @@ def test_a_prefix_named_like_the_database_works_too(under_kb, path):
     assert 'href="/kb/kb/cases' in page.text or path.startswith(("/kb/cases/", "/kb/sources/"))
 
 
-@pytest.mark.xfail(strict=True, reason="templates/index.html, templates/kb_search.html and plugins/kb_search.py build "
-                   "/-/search and result links without base_url (owned by the page-template rewrite)")
 @pytest.mark.parametrize("path", ["/", "/-/search?q=sharing+staff"])
 def test_home_and_search_links_stay_under_the_base_url(branded, path):
     page = get(branded, path)

@@ -86,6 +86,11 @@ def test_results_carry_a_card_and_close_matches_come_first(engine):
     assert lesson.card["case_title"] and lesson.card["organisations"]
 
 
+def test_a_query_from_outside_the_field_has_no_close_match(engine):
+    found = engine.search("banana bread recipe")
+    assert found.close_total == 0 and not any(r.close for r in found.results)
+
+
 def test_a_repeated_query_is_not_embedded_again(engine):
     engine.search("a query about bins", mode="semantic")
     vector = engine._query_vectors["a query about bins"]

@@ -2,10 +2,17 @@
 import asyncio
 import csv
 import io
+import re
+import shutil
+import sqlite3
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
+import yaml
 
-from kb.site import make_datasette
+from kb.site import METADATA, PLUGINS, SETTINGS, TEMPLATES, make_datasette
 
 
 @pytest.fixture(scope="module")
@@ -17,14 +24,46 @@ def get(site, path):
     return asyncio.run(site.client.get(path))
 
 
+class Links(HTMLParser):
+    """Every href, src and form action of a page, and the text of its <title> and <h1>."""
+
+    def __init__(self):
+        super().__init__()
+        self.urls, self.title, self._in = [], "", None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for key in ("href", "src", "action"):
+            if attrs.get(key) is not None:
+                self.urls.append(attrs[key])
+        if tag in ("title",):
+            self._in = tag
+
+    def handle_endtag(self, tag):
+        self._in = None
+
+    def handle_data(self, data):
+        if self._in == "title":
+            self.title += data
+
+
+def parsed(html: str) -> Links:
+    p = Links()
+    p.feed(html)
+    return p
+
+
+# -- home ---------------------------------------------------------------------------------------------
 def test_home_page_says_what_this_is_and_lists_sources_with_licences(site):
     page = get(site, "/")
     assert page.status_code == 200
     assert "Council transformation case studies" in page.text
     assert "Open Government Licence v3.0" in page.text
     assert "Good Practice in Local Government Savings" in page.text
+    assert '<label for="q">' in page.text and "/-/charts" in page.text
 
 
+# -- table pages made for readers -----------------------------------------------------------------------
 def test_cases_table_has_the_derived_facets(site):
     data = get(site, "/kb/cases.json?_size=0&_extra=facet_results").json()
     facets = data["facet_results"]
@@ -40,13 +79,111 @@ def test_facet_question_answered_by_facets_alone(site):
     assert "west-suffolk-shared-staffing-structure" in {r["id"] for r in data}
 
 
+def test_cases_table_page_reads_like_a_list_not_a_database(site):
+    page = get(site, "/kb/cases")
+    html = page.text
+    assert page.status_code == 200
+    assert parsed(html).title.strip().startswith("Case studies") and "kb" not in parsed(html).title.split()
+    # labels and tags, not slugs and JSON arrays
+    assert "District council" in html and '<ul class="kb-tag-list">' in html
+    assert '["' not in html and "district-council</" not in html
+    # no body columns, no CREATE TABLE, no wall of column help
+    assert "body_html" not in html.replace("_nocol=body_html", "") and "CREATE TABLE" not in html
+    assert '<details class="kb-column-help">' in html and 'class="column-descriptions"' not in html
+    # money with £ and separators, never a raw float
+    sorted_page = get(site, "/kb/cases?_sort_desc=achieved_annual_saving_gbp").text
+    assert re.search(r"£\d{1,3}(,\d{3})+<", sorted_page) and not re.search(r">\d+\.0<", sorted_page)
+    # at most one page of rows, so a phone is not 200,000 px tall
+    assert html.count('<th scope="row">') <= 25
+
+
+def test_largest_saving_means_achieved_and_yearly(corpus_db, site):
+    """The cases table's saving column, its sort and the search's range are the largest saving
+    reported as achieved a year: no planned or multi-year total ranks above a saving made."""
+    top = get(site, "/kb/cases.json?_sort_desc=achieved_annual_saving_gbp&_shape=array&_size=8"
+                    "&_col=achieved_annual_saving_gbp").json()
+    conn = sqlite3.connect(corpus_db)
+    for row in top:
+        assert conn.execute("""select count(*) from figures where case_id = ? and kind = 'saving' and status = 'achieved'
+                               and per_year = 1 and amount_gbp = ?""", [row["id"], row["achieved_annual_saving_gbp"]]).fetchone()[0]
+    ranged = get(site, "/-/search.json?min_savings=1000000").json()["results"]
+    assert ranged and all(r["achieved_annual_saving_gbp"] >= 1_000_000 for r in ranged)
+    html = get(site, "/kb/figures?_facet=per_year").text
+    assert "Yearly amount" in html and re.search(r">\s*Yes <span", html) and not re.search(r">\s*1 <span", html)
+
+
+def test_body_columns_are_left_out_of_table_json_but_not_row_json(site):
+    rows = get(site, "/kb/cases.json?_shape=array&_size=2").json()
+    assert rows and "body_html" not in rows[0] and "title" in rows[0]
+    row = get(site, "/kb/cases/brighton-hove-reablement.json?_shape=array").json()
+    assert "body_html" in row[0]
+
+
+def test_figures_table_shows_money_period_and_status_in_words(site):
+    html = get(site, "/kb/figures?case_id=brighton-hove-reablement").text
+    assert "£313,000" in html and "Achieved" in html and "Saving" in html
+    assert "313000.0" not in html and ">achieved<" not in html
+
+
+def test_lessons_filter_by_their_cases_council_type_service_and_approach(site):
+    page = get(site, "/kb/lessons?council_types__arraycontains=district-council&services__arraycontains=environmental-and-regulatory"
+                     "&approaches__arraycontains=shared-services-councils").text
+    assert "Council type: District council" in page and "Service:" in page and "Approach:" in page
+    count = int(re.search(r'<p class="kb-count"><strong>([\d,]+)</strong>', page).group(1).replace(",", ""))
+    assert count > 0
+    data = get(site, "/kb/lessons.json?council_types__arraycontains=district-council&services__arraycontains=environmental-and-regulatory"
+                     "&approaches__arraycontains=shared-services-councils&_shape=array&_size=max").json()
+    assert len(data) == count
+
+
+def test_internal_tables_are_not_on_the_public_index(site):
+    tables = {t["name"]: t for t in get(site, "/kb.json").json()["tables"]}
+    for name in ("chunks", "case_vectors", "term_documents", "kb_meta", "sections", "similar_cases", "build_info"):
+        assert tables[name]["hidden"], name
+    assert not tables["cases"]["hidden"] and not tables["lessons"]["hidden"]
+
+
+def test_a_misspelt_facet_value_names_the_nearest_term(site):
+    html = get(site, "/kb/cases?services__arraycontains=adult-socail-care").text
+    assert "There is no service called" in html and "adult-socail-care" in html
+    link = re.search(r'Did you mean <a href="([^"]+)">Adult social care</a>', html)
+    assert link and "services__arraycontains=adult-social-care" in link.group(1)
+    fixed = get(site, link.group(1).replace("&amp;", "&")).text
+    assert "There is no service called" not in fixed and "Service: Adult social care" in fixed
+
+
+def test_chips_remove_one_filter_and_clear_all_removes_every_one(site):
+    html = get(site, "/kb/cases?council_types__arraycontains=district-council&outcome=succeeded").text
+    chips = re.findall(r'<a class="kb-chip" href="([^"]+)">', html)
+    assert len(chips) == 2
+    assert all(("district-council" in c) != ("succeeded" in c) for c in chips)
+    clear = re.search(r'<a class="kb-clear" href="([^"]+)">Clear all filters', html).group(1)
+    assert "district-council" not in clear and "succeeded" not in clear
+
+
+# -- case, source and row pages --------------------------------------------------------------------------
 def test_case_page_shows_text_figures_lessons_and_similar(site):
     page = get(site, "/kb/cases/brighton-hove-reablement")
     assert page.status_code == 200
     text = page.text
     assert "<h2>Summary</h2>" in text and "around £313,000" in text
     assert "Pilot first, then scale" in text and "Similar cases" in text
+    assert re.search(r'<span class="kb-why">Shared (approach|service|council type)', text)
     assert text.count('href="/kb/cases/') >= 5
+
+
+def test_case_page_is_made_to_be_found_cited_compared_and_printed(site):
+    text = get(site, "/kb/cases/brighton-hove-reablement").text
+    assert '<meta name="description" content="Brighton and Hove' in text
+    assert '<meta property="og:title" content="Brighton and Hove' in text and 'property="og:url"' in text
+    assert 'id="cite"' in text and "Council transformation case studies, case brighton-hove-reablement" in text
+    assert 'href="/-/compare?id=brighton-hove-reablement&amp;id=' in text
+    # figures in words: £ with separators, status and period; never the figures table's column names
+    assert "£313,000</span>" in text and "Period: 2013/14" in text and "Achieved" in text
+    assert "id: saving" not in text and "rows-and-columns" not in text
+    # the print style is part of the site's CSS
+    css = get(site, re.search(r'href="(/-/kb-static/site\.css[^"]*)"', text).group(1)).text
+    assert "@media print" in css
 
 
 def test_case_page_json(site):
@@ -54,24 +191,252 @@ def test_case_page_json(site):
     assert data[0]["id"] == "brighton-hove-reablement" and "body_html" in data[0]
 
 
+def test_source_page_explains_line_numbers_and_lists_its_cases(corpus_db, site):
+    html = get(site, "/kb/sources/dclg-2014-good-practice-savings").text
+    assert "&lt;p&gt;" not in html and "<p>" in html
+    assert "003_5ee2102b45daad8d" not in html  # the internal text file's name
+    assert "What the line numbers refer to" in html and "plain-text version" in html
+    assert 'href="/kb/cases/brighton-hove-reablement"' in html and "Cases drawn from this report" in html
+    url = sqlite3.connect(corpus_db).execute("select url from sources where id = 'dclg-2014-good-practice-savings'").fetchone()[0]
+    assert url.startswith("https://") and f'<a href="{url}">' in html
+    assert "the report itself" in get(site, "/kb/cases/brighton-hove-reablement").text
+
+
+@pytest.mark.parametrize("change", ["update sources set url = null", "alter table sources drop column url"])
+def test_source_page_without_the_reports_address(corpus_db, tmp_path, change):
+    db = tmp_path / "kb.db"
+    shutil.copy(corpus_db, db)
+    conn = sqlite3.connect(db)
+    conn.execute(change)
+    conn.commit()
+    conn.close()
+    served = make_datasette(db)
+    assert "No public address is recorded" in get(served, "/kb/sources/dclg-2014-good-practice-savings").text
+    case = get(served, "/kb/cases/brighton-hove-reablement")
+    assert case.status_code == 200 and "the report itself" not in case.text
+
+
+def test_other_row_pages_are_labelled_fields(site):
+    html = get(site, "/kb/figures/brighton-hove-reablement~231").text
+    assert "<h1>around £313,000</h1>" in html and "<dt>Amount (£)</dt><dd>£313,000</dd>" in html
+    assert '<dt>Case</dt><dd><a href="/kb/cases/brighton-hove-reablement">Brighton and Hove' in html
+
+
+# -- search -------------------------------------------------------------------------------------------------
 def test_search_page_html_json_csv_agree(site):
     q = "/-/search{}?q=leisure+centres+run+by+the+community&council_types=district-council"
     html = get(site, q.format(""))
-    assert html.status_code == 200 and "kb-result" in html.text and "Result set" in html.text
+    assert html.status_code == 200 and "kb-result" in html.text
     data = get(site, q.format(".json")).json()
     assert data["results"] and data["results"][0]["id"] in html.text
     rows = list(csv.DictReader(io.StringIO(get(site, q.format(".csv")).text)))
     assert [r["id"] for r in rows] == [r["id"] for r in data["results"]]
-    assert data["facets"]["council_types"]["district-council"] == data["total"]
+    assert data["facets"]["council_types"]["district-council"] == data["total"] == len(rows)
+
+
+def test_results_show_what_officers_compare_on_and_scores_stay_in_json(site):
+    html = get(site, "/-/search?q=reablement+for+older+people").text
+    first = html[html.index('class="kb-result" data-id="brighton-hove-reablement"'):]
+    first = first[:first.index("</li>")]
+    assert "Brighton and Hove City Council" in first and "Unitary authority" in first and "South East" in first
+    assert "from 2008" in first and "outcome: succeeded" in first and "a year, achieved" in first
+    assert "score" not in html.lower().replace("scores near", "")
+    assert "score" in get(site, "/-/search.json?q=reablement").json()["results"][0]
+
+
+def test_close_matches_come_first_and_the_rest_are_also_related(site):
+    data = get(site, "/-/search.json?q=shared+staffing+structure+between+two+district+councils").json()
+    flags = [r["close"] for r in data["results"]]
+    assert flags == sorted(flags, reverse=True) and 0 < data["close_total"] < data["total"]
+    html = get(site, "/-/search?q=shared+staffing+structure+between+two+district+councils").text
+    assert html.index("Close matches") < html.index("Also related")
+    assert f"{data['close_total']} close match" in html
+
+
+def test_browse_with_no_query_lists_every_case_sorted_by_achieved_saving(site):
+    data = get(site, "/-/search.json").json()
+    cases = get(site, "/kb/cases.json?_size=0").json()["filtered_table_rows_count"]
+    assert data["browse"] and data["total"] == cases == len(data["results"])
+    savings = [r["achieved_annual_saving_gbp"] for r in data["results"] if r["achieved_annual_saving_gbp"] is not None]
+    assert savings == sorted(savings, reverse=True) and len(savings) > 5
+    html = get(site, "/-/search").text
+    assert "Browse case studies" in html and f"{cases} case studies" in html and "(0)" not in html
+    # the same facets, with real counts
+    assert re.search(r'data-count="([1-9]\d*)"', html)
+
+
+def test_sort_by_year_newest_first(site):
+    data = get(site, "/-/search.json?q=shared+services&sort=year").json()
+    for group in (True, False):
+        years = [r["card"]["year_start"] for r in data["results"] if r["close"] is group and r["card"]["year_start"]]
+        assert years == sorted(years, reverse=True)
+
+
+def _facet_counts(html: str) -> dict[tuple[str, str], int]:
+    found = re.findall(r'<input type="checkbox" name="(\w+)" value="([^"]+)" form="kb-search"( checked)?>\s*'
+                       r'<span>[^<]*<span class="kb-count-n" data-count="(\d+)"', html)
+    return {(column, value): int(count) for column, value, checked, count in found if not checked}
+
+
+@pytest.mark.parametrize("query", ["q=waste+collection+shared+between+districts",
+                                   "q=shared+services&council_types=district-council",
+                                   "q=commissioning&outcome=succeeded&regions=london", "target=lessons&q=leadership"])
+def test_every_facet_count_is_what_ticking_it_shows(site, query):
+    """Disjunctive counts: tick each value with a count (in a facet with nothing ticked yet), and the
+    page shows exactly that many results."""
+    html = get(site, f"/-/search?{query}").text
+    ticked = {k for k, _ in parse_qsl(query) if k not in ("q", "target")}
+    counts = {k: n for k, n in _facet_counts(html).items() if k[0] not in ticked}
+    assert counts
+    for (column, value), count in counts.items():
+        data = get(site, f"/-/search.json?{query}&{urlencode({column: value})}").json()
+        assert data["total"] == count, (query, column, value)
+
+
+def test_ticking_a_second_value_of_one_facet_widens_the_results(site):
+    one = get(site, "/-/search.json?q=shared+services&council_types=district-council").json()["total"]
+    two = get(site, "/-/search.json?q=shared+services&council_types=district-council&council_types=unitary-authority").json()
+    assert two["total"] > one
+    # a ticked facet's other values are still offered
+    html = get(site, "/-/search?q=shared+services&council_types=district-council").text
+    assert 'name="council_types" value="unitary-authority"' in html
+
+
+def test_search_filters_never_reload_by_themselves_and_every_control_is_labelled(site):
+    html = get(site, "/-/search?q=care&council_types=district-council").text
+    assert "onchange" not in html and "Apply filters" in html
+    assert '<label for="q">' in html and "<legend>Council type" in html
+    assert "Clear all filters" in html and 'class="kb-chip"' in html
+    for name in ("min_savings", "max_savings"):
+        assert re.search(rf'<label>At (least|most) <input[^>]+name="{name}"', html)
+
+
+def test_export_is_the_whole_result_set_with_what_a_spreadsheet_needs(site):
+    data = get(site, "/-/search.json?q=care").json()
+    assert data["total"] > 20 and len(data["results"]) == data["total"]
+    rows = list(csv.DictReader(io.StringIO(get(site, "/-/search.csv?q=care").text)))
+    assert len(rows) == data["total"]
+    for column in ("url", "organisations", "council_types", "services", "headline_saving", "status", "period"):
+        assert column in rows[0], column
+    assert rows[0]["url"].endswith("/kb/cases/" + rows[0]["id"]) and rows[0]["organisations"]
+    lessons = list(csv.DictReader(io.StringIO(get(site, "/-/search.csv?q=leadership&target=lessons").text)))
+    assert lessons and all(r["url"] for r in lessons)
 
 
 @pytest.mark.parametrize("query", ["q=" + "x" * 20_000, "q=care&services=nonsense", "q=care&min_savings=9&max_savings=1",
-                                   "q=care&min_savings=lots", "q=care&mode=psychic", 'q="NEAR(*'])
+                                   "q=care&min_savings=lots", "q=care&mode=psychic", 'q="NEAR(*', "q=care&sort=sideways"])
 def test_bad_search_input_is_never_a_server_error(site, query):
     for fmt in ("", ".json", ".csv"):
         response = get(site, f"/-/search{fmt}?{query}")
         assert response.status_code in (200, 400), (query, fmt, response.status_code)
         assert "Traceback" not in response.text
+
+
+# -- compare, charts, errors ---------------------------------------------------------------------------------
+def test_compare_three_cases_side_by_side(site):
+    ids = ["brighton-hove-reablement", "hertfordshire-social-care-access-model", "west-suffolk-shared-staffing-structure"]
+    page = get(site, "/-/compare?" + "&".join(f"id={i}" for i in ids))
+    assert page.status_code == 200
+    html = page.text
+    for i in ids:
+        assert f'href="/kb/cases/{i}"' in html
+    for row in ("Council", "Service", "Approach", "Years", "Outcome", "Figures", "Lessons", "Achieved yearly saving"):
+        assert f'<th scope="row">{row}</th>' in html, row
+    assert html.count('data-label="Case 3"') >= 8 and "£313,000" in html
+
+
+@pytest.mark.parametrize("query, status", [("id=brighton-hove-reablement", 400), ("", 400),
+                                           ("id=a&id=b&id=c&id=d&id=e", 400),
+                                           ("id=brighton-hove-reablement&id=brighton-hove-reablment", 404)])
+def test_compare_explains_what_is_wrong(site, query, status):
+    page = get(site, f"/-/compare?{query}")
+    assert page.status_code == status and "kb-error-box" in page.text and "/-/search" in page.text
+    if status == 404:
+        assert 'href="/kb/cases/brighton-hove-reablement">brighton-hove-reablement</a>' in page.text
+
+
+def test_charts_keep_achieved_and_planned_apart_each_with_a_table(corpus_db, site):
+    html = get(site, "/-/charts").text
+    assert html.count('<svg xmlns="http://www.w3.org/2000/svg" width="100%"') == 5
+    assert html.count("The numbers as a table") == 5
+    for title in ("Achieved yearly savings by approach", "Planned or projected yearly savings by approach",
+                  "Achieved yearly savings by service", "Planned or projected yearly savings by service",
+                  "Cases by the year they started"):
+        assert title in html
+    # the achieved-by-service table adds each case's largest achieved yearly saving, and nothing planned
+    conn = sqlite3.connect(corpus_db)
+    expected = conn.execute("""select sum(m) from (select c.id, max(f.amount_gbp) m from figures f join cases c on c.id = f.case_id
+                               where f.kind = 'saving' and f.status = 'achieved' and f.per_year = 1
+                               and exists (select 1 from json_each(c.services) where value = 'adult-social-care')
+                               group by c.id)""").fetchone()[0]
+    section = html[html.index('id="achieved-by-services"'):html.index('id="planned-by-services"')]
+    row = re.search(r'services=adult-social-care&amp;saving_statuses=achieved">Adult social care</a></th>\s*'
+                    r'<td class="kb-num">([^<]+)</td>', section)
+    assert row and row.group(1) == f"£{expected:,.0f}"
+
+
+@pytest.mark.parametrize("path, status, hint", [
+    ("/kb/cases/brighton-hove-reablment", 404, 'href="/kb/cases/brighton-hove-reablement"'),
+    ("/kb/casess", 404, 'href="/kb/cases"'),
+    ("/kbb/cases", 404, 'href="/kb/cases"'),
+    ("/no/such/page", 404, None),
+    ("/kb/cases?_facet=servicess", 400, "_facet=services"),
+    ("/kb/cases?_sort=yeer_start", 400, "_sort=year_start"),
+])
+def test_error_pages_are_in_the_sites_layout_with_a_way_back(site, path, status, hint):
+    page = get(site, path)
+    assert page.status_code == status
+    html = page.text
+    assert "kb-error-box" in html and "/-/kb-static/site.css" in html and "Go to the home page" in html
+    assert 'action="/-/search"' in html and "Traceback" not in html
+    if hint:
+        assert "Did you mean" in html and hint in html
+    assert get(site, path.split("?")[0] + ".json" + ("?" + path.split("?")[1] if "?" in path else "")).status_code == status
+
+
+# -- the whole site under a sub-path, and from the database alone -----------------------------------------------
+PAGES = ["/", "/-/search?q=care&council_types=district-council", "/-/search", "/kb/cases", "/kb/lessons",
+         "/kb/figures", "/kb/sources", "/kb/cases/brighton-hove-reablement", "/kb/sources/dclg-2014-good-practice-savings",
+         "/-/compare?id=brighton-hove-reablement&id=hertfordshire-social-care-access-model", "/-/charts",
+         "/kb/cases?services__arraycontains=adult-socail-care", "/kb/cases/nothing"]
+
+
+def test_every_link_works_under_a_base_url(corpus_db):
+    from datasette.utils import PrefixedUrlString
+
+    prefixed = make_datasette(corpus_db, base_url="/sub/")
+    checked = set()
+    for path in PAGES:
+        html = get(prefixed, PrefixedUrlString("/sub" + path)).text
+        for url in parsed(html).urls:
+            parts = urlsplit(url)
+            if parts.scheme or url.startswith("#") or not url:
+                continue
+            assert url.startswith("/sub/"), (path, url)
+            # the compare form's action needs the ticked cases; static files are Datasette's own
+            if url not in checked and len(checked) < 60 and not url.startswith("/sub/-/static") and url != "/sub/-/compare":
+                checked.add(url)
+                assert get(prefixed, PrefixedUrlString(url.replace("&amp;", "&"))).status_code in (200, 302), (path, url)
+
+
+def test_the_site_reads_only_the_database(corpus_db, monkeypatch):
+    """Pages render with every kb/*.yml unreadable: names, labels, help and the facet catalogue come
+    from what the build stored in kb.db."""
+    served = make_datasette(corpus_db)
+    get(served, "/")  # start-up: plugins and the engine open now
+    import builtins
+
+    real_open, real_read = builtins.open, Path.read_text
+    kb_folder = str(Path(METADATA).parent / "kb")
+
+    def check(path):
+        if str(path).startswith(kb_folder) and str(path).endswith(".yml"):
+            raise AssertionError(f"read {path} at request time")
+
+    monkeypatch.setattr(builtins, "open", lambda file, *a, **k: (check(file), real_open(file, *a, **k))[1])
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: (check(self), real_read(self, *a, **k))[1])
+    for path in PAGES:
+        assert get(served, path).status_code in (200, 404), path
 
 
 def test_similarity_sql_function(site):

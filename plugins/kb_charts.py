@@ -1,0 +1,118 @@
+"""The charts page, /-/charts: achieved and planned savings by approach and by service (kept apart:
+a plan is not a saving), and cases by start year. Each chart is an SVG drawn here, on the server,
+with the same numbers in a table beside it; no script and nothing from another host."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from datasette import hookimpl
+from datasette.utils.asgi import Response
+from markupsafe import Markup, escape
+
+from kb.site import plugin_module
+
+
+
+
+present = plugin_module(__file__, "kb_present")
+
+# Which figure statuses each chart adds up: achieved apart from planned and projected.
+GROUPS = {"achieved": ("achieved",), "planned": ("planned", "projected")}
+# Drawing: a label line above each bar, so long labels stay readable when the chart shrinks on a phone.
+LABEL_H, BAR_H, GAP, FONT = 20, 16, 10, 14
+ROOM = 62  # the longest bar, in per cent of the width: the rest holds its figure
+
+
+def bar_chart(rows: list[dict], css: str, title: str, value_text) -> Markup:
+    """Horizontal bars, longest first: rows are {'label', 'value', ...}; value_text(row) is the figure
+    printed at the end of the bar. Widths are in per cent and text in pixels, so the chart fills a
+    phone or a desk and its words stay readable. Hidden from screen readers, who get the table."""
+    top = max((r["value"] for r in rows), default=0) or 1
+    step = LABEL_H + BAR_H + GAP
+    height = step * len(rows) + 4
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="100%" height="{height}" '
+             f'aria-hidden="true" focusable="false"><title>{escape(title)}</title>']
+    for i, r in enumerate(rows):
+        y = i * step
+        width = max(0.5, ROOM * r["value"] / top) if r["value"] else 0
+        parts.append(f'<text x="0" y="{y + LABEL_H - 5}" font-size="{FONT}">{escape(r["label"])}</text>')
+        if width:
+            parts.append(f'<rect class="{css}" x="0" y="{y + LABEL_H}" width="{width:.1f}%" height="{BAR_H}"></rect>')
+        parts.append(f'<text x="{width:.1f}%" dx="6" y="{y + LABEL_H + BAR_H - 3}" font-size="{FONT}">{escape(value_text(r))}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+async def _savings(db) -> dict:
+    """Per case and status group, its largest yearly saving and its largest multi-year or one-off total."""
+    rows = (await db.execute(
+        """select c.id, c.approaches, c.services, f.status, f.per_year, max(f.amount_gbp) as amount
+           from figures f join cases c on c.id = f.case_id
+           where f.kind = 'saving' and f.amount_gbp is not null group by c.id, f.status, f.per_year""")).rows
+    cases: dict = {}
+    for r in rows:
+        group = next((g for g, statuses in GROUPS.items() if r["status"] in statuses), None)
+        if group is None:
+            continue
+        case = cases.setdefault(r["id"], {"approaches": present.as_list(r["approaches"]),
+                                          "services": present.as_list(r["services"]), "achieved": {}, "planned": {}})
+        kind = "yearly" if r["per_year"] else "total"
+        case[group][kind] = max(case[group].get(kind, 0), r["amount"])
+    return cases
+
+
+def _by(cases: dict, column: str, group: str, label) -> list[dict]:
+    sums: dict = defaultdict(lambda: {"yearly": 0.0, "yearly_cases": 0, "total": 0.0, "total_cases": 0})
+    for case in cases.values():
+        for value in case[column]:
+            for kind in ("yearly", "total"):
+                if kind in case[group]:
+                    sums[value][kind] += case[group][kind]
+                    sums[value][f"{kind}_cases"] += 1
+    rows = [{"slug": v, "label": label(v), "value": s["yearly"], **s} for v, s in sums.items()]
+    return sorted(rows, key=lambda r: (-r["yearly"], -r["total"], r["label"]))
+
+
+async def charts_view(request, datasette):
+    db = present.kb_database(datasette)
+    catalogue = {f["column"]: f for f in present.facet_catalogue(db.path)}
+    cases = await _savings(db)
+    charts = []
+    words = {"achieved": "Achieved", "planned": "Planned or projected"}
+    for column in ("approaches", "services"):
+        vocabulary = catalogue.get(column, {}).get("vocabulary")
+        facet = catalogue.get(column, {}).get("label", column).lower()
+        for group in ("achieved", "planned"):
+            rows = _by(cases, column, group, lambda v: present.label(db.path, vocabulary, v))
+            drawn = [r for r in rows if r["yearly"]]
+            title = f"{words[group]} yearly savings by {facet}"
+            charts.append({
+                "id": f"{group}-by-{column}", "title": title, "group": group, "facet": facet, "column": column,
+                "svg": bar_chart(drawn, f"kb-bar-{group}", title,
+                                 lambda r: f"{present.short_money(r['yearly'])} ({r['yearly_cases']} case{'s' if r['yearly_cases'] != 1 else ''})"),
+                "rows": rows, "drawn": len(drawn),
+            })
+    years = (await db.execute("select year_start, count(*) as n from cases group by year_start order by year_start")).rows
+    known = [r for r in years if r["year_start"] is not None]
+    unknown = sum(r["n"] for r in years if r["year_start"] is None)
+    counts = {r["year_start"]: r["n"] for r in known}
+    span = range(min(counts), max(counts) + 1) if counts else range(0)
+    year_rows = [{"label": str(y), "value": counts.get(y, 0)} for y in span]
+    year_chart = {"id": "cases-by-year", "title": "Cases by the year they started",
+                  "svg": bar_chart(year_rows, "kb-bar-count", "Cases by the year they started",
+                                   lambda r: f"{r['value']} case{'s' if r['value'] != 1 else ''}"),
+                  "rows": year_rows, "unknown": unknown}
+    context = {"charts": charts, "years": year_chart, "database": db.name, "cases_with_savings": len(cases),
+               "cases_total": (await db.execute("select count(*) from cases")).rows[0][0]}
+    html = await datasette.render_template("kb_charts.html", context, request=request)
+    return Response.html(html)
+
+
+@hookimpl
+def register_routes():
+    return [(r"^/-/charts$", charts_view)]
+
+
+@hookimpl
+def menu_links(datasette):
+    return [{"href": datasette.urls.path("/-/charts"), "label": "Savings and cases in charts"}]

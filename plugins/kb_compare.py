@@ -1,0 +1,57 @@
+"""The compare view, /-/compare?id=A&id=B: two to four cases side by side (council, services,
+approaches, years, figures, outcome, lessons), reachable from search results and case pages."""
+from __future__ import annotations
+
+import difflib
+
+from datasette import hookimpl
+from datasette.utils.asgi import Response
+
+from kb.site import plugin_module
+
+
+
+
+present = plugin_module(__file__, "kb_present")
+pages = plugin_module(__file__, "kb_pages")
+
+FEWEST, MOST = 2, 4
+
+
+async def compare_view(request, datasette):
+    db = present.kb_database(datasette)
+    wanted = []
+    for value in request.args.getlist("id"):
+        for case_id in value.split(","):
+            if case_id.strip() and case_id.strip() not in wanted:
+                wanted.append(case_id.strip())
+    problem, suggestions = None, []
+    cases = []
+    if len(wanted) < FEWEST:
+        problem = "Choose at least two cases to compare: tick them in the search results, or use the link on a case page."
+    elif len(wanted) > MOST:
+        problem = f"You chose {len(wanted)} cases; the comparison shows up to {MOST} side by side. Untick some and try again."
+    for case_id in wanted if problem is None else []:
+        case = await pages.case_data(datasette, db, case_id)
+        if case is None:
+            known = [r[0] for r in (await db.execute("select id from cases")).rows]
+            suggestions = [{"id": c, "href": datasette.urls.row(db.name, "cases", c)}
+                           for c in difflib.get_close_matches(case_id, known, n=3, cutoff=0.5)]
+            problem = f"There is no case with the id \u201c{case_id}\u201d."
+            break
+        case["lessons"] = [lesson["text"] for lesson in case["lessons"]]
+        cases.append(case)
+    for case in cases:
+        others = [c["id"] for c in cases if c["id"] != case["id"]]
+        case["remove_url"] = datasette.urls.path("/-/compare") + "?" + "&".join(f"id={i}" for i in others)
+    context = {"cases": cases if problem is None else [], "problem": problem, "suggestions": suggestions,
+               "database": db.name, "search_url": datasette.urls.path("/-/search"),
+               "tag_columns": [(column, title) for column, title, _ in (cases[0]["tags"] if cases else [])]}
+    html = await datasette.render_template("kb_compare.html", context, request=request)
+    status = 200 if problem is None else 404 if problem.startswith("There is no case") else 400
+    return Response.html(html, status=status)
+
+
+@hookimpl
+def register_routes():
+    return [(r"^/-/compare$", compare_view)]

@@ -1,0 +1,114 @@
+"""Error pages in the site's own layout: what went wrong in plain words, the nearest case, table or
+facet to what was asked for, and a way back. JSON requests keep Datasette's JSON errors."""
+from __future__ import annotations
+
+import difflib
+import re
+import sqlite3
+import traceback
+from urllib.parse import parse_qsl, unquote, urlencode
+
+from datasette import hookimpl
+from datasette.utils import tilde_decode
+from datasette.utils.asgi import Base400, Response
+from datasette.views.base import DatasetteError
+
+from kb.site import plugin_module
+
+
+
+
+present = plugin_module(__file__, "kb_present")
+TITLES = {404: "Page not found", 400: "That address asks for something we cannot show", 403: "Not allowed",
+          500: "Something went wrong on our side"}
+
+
+def _route_path(datasette, request) -> list[str]:
+    path = request.scope.get("route_path") or request.path
+    base = datasette.setting("base_url")
+    if base != "/" and path.startswith(base):
+        path = "/" + path[len(base):]
+    return [tilde_decode(unquote(p)) for p in path.strip("/").split("/") if p]
+
+
+async def _suggestions(datasette, request, message: str) -> list[dict]:
+    """Nearest things to what the address asked for: a case, a source, a table or a facet."""
+    db = present.kb_database(datasette)
+    if db is None:
+        return []
+    parts = _route_path(datasette, request)
+    out = []
+    if parts and parts[0] != db.name and "Database not found" in message:
+        rest = "/".join(parts[1:])
+        out.append({"label": f"the same page in {db.name}",
+                    "href": datasette.urls.database(db.name) + (f"/{rest}" if rest else "")})
+    hidden = set(await db.hidden_table_names())
+    public = [t for t in await db.table_names() if t not in hidden and present.table_meta(db.path, t).get("kb_columns")]
+    if len(parts) >= 2 and parts[0] == db.name and parts[1] not in public:
+        for table in difflib.get_close_matches(parts[1], public, n=2, cutoff=0.5):
+            out.append({"label": f"the {table} table", "href": datasette.urls.table(db.name, table)})
+    if len(parts) >= 3 and parts[0] == db.name and parts[1] in ("cases", "sources"):
+        wanted = parts[2].removesuffix(".json")
+        ids = [r[0] for r in (await db.execute(f"select id from {parts[1]}")).rows]
+        titles = dict((await db.execute(f"select id, title from {parts[1]}")).rows)
+        for found in difflib.get_close_matches(wanted, ids, n=3, cutoff=0.55):
+            out.append({"label": titles.get(found, found), "href": datasette.urls.row(db.name, parts[1], found)})
+    missing = re.search(r"(?:no such column:|Cannot sort table by) (\w+)", message or "")
+    if len(parts) >= 2 and parts[0] == db.name and missing:
+        columns = present.table_meta(db.path, parts[1]).get("kb_columns") or []
+        for column in difflib.get_close_matches(missing.group(1), columns, n=2, cutoff=0.5):
+            fixed = [(k, column if v == missing.group(1) else v) for k, v in parse_qsl(request.query_string) if k != "_nocol"]
+            out.append({"label": f"the {column} column",
+                        "href": datasette.urls.table(db.name, parts[1]) + "?" + urlencode(fixed)})
+    return out
+
+
+@hookimpl(hookwrapper=True)
+def handle_exception(datasette, request, exception):
+    """Answers every error, page or JSON, whichever other handlers there are: it wraps them and puts
+    its answer in place of theirs, which are then never awaited (nor is Datasette's `rich` printout)."""
+    outcome = yield
+    outcome.force_result([_answer(datasette, request, exception)])
+
+
+def _answer(datasette, request, exception):
+    as_json = request.path.split("?")[0].endswith(".json")
+
+    async def inner():
+        if isinstance(exception, Base400):
+            status, message = exception.status, str(exception.args[0]) if exception.args else ""
+        elif isinstance(exception, DatasetteError):
+            # Datasette raises its 500 for the client's parameter mistakes too (`_sort` with
+            # `_sort_desc`, a bad `_through`): see kb_guard
+            status, message = (400 if exception.status == 500 else exception.status), exception.message
+        elif isinstance(exception, (sqlite3.OperationalError, sqlite3.ProgrammingError, sqlite3.DataError)):
+            # the request's parameters or SQL made SQLite refuse it, or the result passed kb_guard's cap
+            status, message = 400, str(exception)
+        else:
+            traceback.print_exception(exception)
+            status, message = 500, "The page could not be built. Please try again, or go back and try another way."
+        raw = message
+        if status == 404 and message in ("Page not found", "Not found", ""):
+            message = "There is no page at this address. It may have been mistyped, or the page may have moved."
+        elif status == 404 and message.startswith("Record not found"):
+            message = "There is no record at this address: the id may be mistyped."
+        elif status == 404 and message.startswith("Database not found"):
+            asked = _route_path(datasette, request)
+            message = f"There is no database called \u201c{asked[0] if asked else ''}\u201d on this site."
+        elif status == 404 and message.startswith("Table not found"):
+            asked = _route_path(datasette, request)
+            message = f"There is no table called \u201c{asked[1] if len(asked) > 1 else ''}\u201d."
+        if message.startswith("Cannot sort table by"):
+            status = 400
+        if status == 400 and message.startswith(("no such column", "Cannot sort table by")):
+            asked = message.split(":", 1)[-1].strip() if ":" in message else message.rsplit(" ", 1)[-1]
+            message = f"This table has no column called \u201c{asked}\u201d to filter, sort or count by."
+        if as_json:  # Datasette's JSON error shape, with the status and words fixed as above
+            return Response.json({"ok": False, "error": message, "status": status, "title": TITLES.get(status)},
+                                 status=status)
+        context = {"status": status, "title": TITLES.get(status, f"Error {status}"), "error": message,
+                   "suggestions": await _suggestions(datasette, request, raw) if status in (400, 404) else [],
+                   "kb_database": getattr(present.kb_database(datasette), "name", None)}
+        html = await datasette.render_template("error.html", context, request=request)
+        return Response.html(html, status=status)
+    return inner

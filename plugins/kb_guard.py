@@ -1,0 +1,357 @@
+"""Hardening of the site against hostile requests (README, "Security decisions"); the numbers are
+LIMITS in kb/site.py.
+
+- Every SQLite connection gets SQLite's own limits (value length, SQL length, columns, ...), a cap on
+  the bytes one statement may return, an authorizer that refuses functions leaking process internals,
+  and bounded replacements for built-ins whose single call SQLite cannot interrupt.
+- Arbitrary SQL runs one query at a time with a cool-down after each, so a client looping slow
+  queries holds one of Datasette's SQL threads a quarter of the time at most; a short queue, then 503.
+  Datasette's time limit is checked less often, so a runaway query stops taking the GIL.
+- Bad parameters (NUL, oversized query strings, malformed `_facet`/`_through` JSON, unknown `_sort`
+  columns, misused SQL) get a 4xx, never a 500; errors are logged without `rich`'s locals; a client
+  whose requests keep failing is slowed down.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import re
+import sqlite3
+import sys
+import threading
+import time
+import weakref
+from urllib.parse import parse_qsl, unquote_to_bytes
+
+import datasette.database as datasette_database
+import datasette.handle_exception as default_errors
+from datasette import hookimpl
+from datasette.plugins import pm
+from datasette.views.base import DatasetteError
+
+from kb.site import LIMITS
+
+# Datasette prints every 4xx and 5xx through `rich` with all local variables when rich is installed
+# (the model stack pulls it in): ~250 ms and ~18 KB of log per error, and a 404 flood then starves
+# everyone. Errors are still answered and real 500s still logged, as plain tracebacks.
+default_errors.rich = None
+
+
+@contextlib.contextmanager
+def _sqlite_timelimit(conn, ms):
+    """Datasette's time limit, checked every 100,000 SQLite steps (about 8 ms) instead of every 1,000:
+    the check is a Python function, so each one takes the GIL, and a long query checked 12,500 times a
+    second keeps taking the GIL from the thread that answers every other request."""
+    deadline = time.perf_counter() + ms / 1000
+    conn.set_progress_handler(lambda: 1 if time.perf_counter() >= deadline else 0, 1 if ms <= 20 else 100_000)
+    try:
+        yield
+    finally:
+        conn.set_progress_handler(None, 0)
+
+
+datasette_database.sqlite_timelimit = _sqlite_timelimit
+
+SQLITE_LIMITS = {
+    sqlite3.SQLITE_LIMIT_LENGTH: LIMITS["max_value_bytes"],
+    sqlite3.SQLITE_LIMIT_SQL_LENGTH: LIMITS["max_sql_chars"],
+    sqlite3.SQLITE_LIMIT_COLUMN: LIMITS["max_columns"],
+    sqlite3.SQLITE_LIMIT_EXPR_DEPTH: LIMITS["max_expression_depth"],
+    sqlite3.SQLITE_LIMIT_COMPOUND_SELECT: LIMITS["max_compound_selects"],
+    sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH: LIMITS["max_like_pattern_chars"],
+    sqlite3.SQLITE_LIMIT_FUNCTION_ARG: LIMITS["max_function_args"],
+    sqlite3.SQLITE_LIMIT_ATTACHED: 0,
+}
+# fts3_tokenizer('simple') returns a pointer into the process (and with two arguments installs one);
+# pragma_database_list's `file` column shows where the database lives on the server's disk (Datasette
+# itself runs `PRAGMA database_list`, which users cannot: only the table-valued form is refused).
+DENIED_FUNCTIONS = {"fts3_tokenizer", "load_extension"}
+DENIED_COLUMNS = {("pragma_database_list", "file")}
+
+
+class ResultTooLarge(sqlite3.OperationalError):
+    pass
+
+
+def _authorizer(action, arg1, arg2, database, source):
+    if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in DENIED_FUNCTIONS:
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_READ and ((arg1 or "").lower(), (arg2 or "").lower()) in DENIED_COLUMNS:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
+# printf width and precision: `%`, flags, then width and precision as digits or `*` (an argument)
+_PRINTF_SPEC = re.compile(r"%([-+ #0,!]*)(\*|\d*)(?:\.(\*|\d*))?([a-zA-Z%])")
+_printf_helpers = threading.local()
+
+
+def _printf(*args):
+    """printf with widths and precisions capped (see _capped_printf); NULL where SQLite's gives an error,
+    since an exception in a function would print a traceback per call."""
+    if not args:
+        return None
+    try:
+        return _capped_printf(*args)
+    except (sqlite3.Error, ValueError, OverflowError):
+        return None
+
+
+def _capped_printf(fmt, *args):
+    """SQLite's own printf, run on a private connection after checking that no width or precision is
+    over the limit: with `%.*c` and 1e9, SQLite's single call runs for seconds and cannot be stopped
+    (and then returns NULL, as this does at once)."""
+    if fmt is None:
+        return None
+    position = 0
+    for flags, width, precision, conversion in _PRINTF_SPEC.findall(str(fmt)):
+        for part in (width, precision):
+            if part == "*":
+                value = args[position] if position < len(args) else 0
+                position += 1
+                try:
+                    part = abs(int(float(value)))
+                except (TypeError, ValueError):
+                    part = 0
+            if part and int(part) > LIMITS["max_printf_width"]:
+                return None  # what SQLite itself returns for a result over its length limit, minus the wait
+        if conversion != "%":
+            position += 1
+    helper = getattr(_printf_helpers, "conn", None)
+    if helper is None:
+        helper = _printf_helpers.conn = sqlite3.connect(":memory:", check_same_thread=False)
+        helper.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, LIMITS["max_value_bytes"])
+    marks = ", ".join("?" * (len(args) + 1))
+    return helper.execute(f"select printf({marks})", (fmt, *args)).fetchone()[0]
+
+
+def _trim(left: bool, right: bool):
+    """trim/ltrim/rtrim with a set of characters, in linear time: SQLite compares every character with
+    every character of the set (as does Python's str.strip), so two 1 MB arguments take hours in one
+    uninterruptible call. Here the set is a set."""
+    def trim(value, characters=" "):
+        if value is None or characters is None:
+            return None
+        if isinstance(value, bytes):
+            characters = characters if isinstance(characters, bytes) else str(characters).encode()
+        else:
+            value, characters = str(value), str(characters)
+        strip = set(characters)
+        start, end = 0, len(value)
+        while left and start < end and value[start] in strip:
+            start += 1
+        while right and end > start and value[end - 1] in strip:
+            end -= 1
+        return value[start:end]
+    return trim
+
+
+def _row_factory(limit: int):
+    """sqlite3.Row, counting the bytes of one statement's rows: past `limit` the statement fails, so
+    a query cannot fill memory with rows of large values (SQLite's limits bound each value, not all)."""
+    state = {"cursor": None, "bytes": 0}
+
+    def factory(cursor, row):
+        if state["cursor"] is not cursor:
+            state["cursor"], state["bytes"] = cursor, 0
+        state["bytes"] += sum(len(v) if isinstance(v, (str, bytes)) else 8 for v in row)
+        if state["bytes"] > limit:
+            raise ResultTooLarge(f"the result is over {limit // 1_000_000} MB; select fewer rows or columns")
+        return sqlite3.Row(cursor, row)
+    return factory
+
+
+@hookimpl
+def prepare_connection(conn, database, datasette):
+    for category, value in SQLITE_LIMITS.items():
+        conn.setlimit(category, value)
+    conn.set_authorizer(_authorizer)
+    conn.create_function("printf", -1, _printf)
+    conn.create_function("format", -1, _printf)
+    for name, left, right in (("trim", True, True), ("ltrim", True, False), ("rtrim", False, True)):
+        conn.create_function(name, 2, _trim(left, right), deterministic=True)
+    conn.row_factory = _row_factory(LIMITS["max_result_bytes"])
+    # Sorts and temporary tables in memory, under SQLite's process-wide hard heap limit, rather than
+    # in temporary files a slow query could grow on disk.
+    conn.execute("pragma temp_store = memory")
+    conn.execute(f"pragma hard_heap_limit = {int(LIMITS['sqlite_heap_bytes'])}")
+
+
+@hookimpl
+def startup(datasette):
+    # `python -m datasette` installs rich as the handler of uncaught exceptions, with locals
+    sys.excepthook = sys.__excepthook__
+
+
+# -- errors ----------------------------------------------------------------------------------------
+# Datasette awaits every handle_exception hook, its own default too, which prints a traceback for any
+# exception it does not know, even one answered here as a 400: so this hook replaces the default and
+# hands it what it should render (and, for real 500s, log).
+if pm.get_plugin("datasette.handle_exception") is default_errors:
+    pm.unregister(default_errors)
+
+
+@hookimpl
+def handle_exception(datasette, request, exception):
+    """Datasette raises DatasetteError with status 500 for bad parameters (`_sort` on an unknown
+    column, `_sort` with `_sort_desc`, a bad `_through`) and lets sqlite3's errors for misused SQL
+    through as 500s: the client's mistakes, so 400s."""
+    if isinstance(exception, DatasetteError) and exception.status == 500:
+        bad_request = DatasetteError(exception.message, title=exception.title or "Bad request", status=400,
+                                     error_dict=exception.error_dict, message_is_html=exception.message_is_html)
+        return default_errors.handle_exception(datasette, request, bad_request)
+    if isinstance(exception, (ResultTooLarge, sqlite3.ProgrammingError, sqlite3.DataError)):
+        # the user's SQL misused: a parameter without a value (`_where=:x`), two statements, a value
+        # over a limit
+        return default_errors.handle_exception(datasette, request, DatasetteError(str(exception), status=400,
+                                                                                  title="Invalid SQL"))
+    return default_errors.handle_exception(datasette, request, exception)
+
+
+# -- requests, before Datasette sees them ---------------------------------------------------------
+FACET_TYPES = {"column", "simple", "array", "date"}
+
+
+def _problem(scope) -> tuple[int, str] | None:
+    raw = scope.get("query_string", b"")
+    if len(raw) > LIMITS["max_query_string_bytes"]:
+        return 414, f"the query string is over {LIMITS['max_query_string_bytes'] // 1024} KB"
+    if b"\x00" in unquote_to_bytes(raw) or "\x00" in scope.get("path", "") or b"%00" in scope.get("raw_path", b""):
+        return 400, "the request contains a NUL character"
+    for key, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
+        # parameters Datasette parses without catching the error (json.loads, int), so a 500
+        if key == "_through":
+            try:
+                through = json.loads(value)
+            except ValueError:
+                through = None
+            if not (isinstance(through, dict) and isinstance(through.get("table"), str)
+                    and isinstance(through.get("column"), str) and "value" in through):
+                return 400, '_through must be JSON: {"table": ..., "column": ..., "value": ...}'
+        if key == "_timelimit" and not (value.isascii() and value.isdigit() and len(value) < 10):
+            return 400, "_timelimit must be a whole number of milliseconds"
+        if key.startswith("_facet") and value.startswith("{"):
+            try:
+                config = json.loads(value)
+            except ValueError:
+                config = None
+            if not (isinstance(config, dict) and config and set(config) <= FACET_TYPES
+                    and all(isinstance(v, str) for v in config.values())):
+                return 400, f"{key}={value[:40]} is not a facet; use {key}=COLUMN"
+    return None
+
+
+def _runs_arbitrary_sql(scope) -> bool:
+    raw = scope.get("query_string", b"")
+    return any(key in ("sql", "_where") for key, _ in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+async def _send_text(send, status: int, text: str, path: str, headers=()):
+    if path.endswith(".json"):
+        body = json.dumps({"ok": False, "error": text, "status": status}).encode()
+        content_type = b"application/json; charset=utf-8"
+    else:
+        body = f"Error {status}: {text}\n".encode()
+        content_type = b"text/plain; charset=utf-8"
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _SqlGate:
+    """At most LIMITS['concurrent_sql_queries'] arbitrary-SQL requests at once, LIMITS['sql_queue']
+    more waiting, and after each a pause of LIMITS['sql_cooldown'] times its duration, so that SQL
+    takes at most about a quarter of one thread's time however hard it is pushed. One gate per event
+    loop (tests run several loops in one process)."""
+
+    def __init__(self):
+        self._gates = weakref.WeakKeyDictionary()
+
+    def get(self, loop):
+        if loop not in self._gates:
+            self._gates[loop] = [asyncio.Semaphore(LIMITS["concurrent_sql_queries"]), 0]
+        return self._gates[loop]
+
+
+_gate = _SqlGate()
+
+
+class _ErrorBudget:
+    """Clients (by address; uvicorn puts a local proxy's X-Forwarded-For there) whose requests keep
+    failing, say a scan of missing pages or a loop of refused SQL, wait LIMITS['error_penalty_s']
+    before each further request: a cheap 404 is still work, and a tight loop of them from one client
+    would otherwise take a third of the server from everyone else."""
+
+    def __init__(self):
+        self._errors: collections.OrderedDict[str, collections.deque] = collections.OrderedDict()
+
+    def _recent(self, client: str, now: float) -> collections.deque:
+        times = self._errors.get(client)
+        if times is None:
+            times = self._errors[client] = collections.deque()
+            if len(self._errors) > LIMITS["tracked_clients"]:
+                self._errors.popitem(last=False)
+        while times and now - times[0] > LIMITS["error_window_s"]:
+            times.popleft()
+        return times
+
+    def over(self, client: str) -> bool:
+        return len(self._recent(client, time.monotonic())) >= LIMITS["errors_per_window"]
+
+    def record(self, client: str) -> None:
+        now = time.monotonic()
+        self._recent(client, now).append(now)
+        self._errors.move_to_end(client)
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    errors = _ErrorBudget()
+
+    def wrap(app):
+        async def guarded(scope, receive, send):
+            if scope.get("type") != "http":
+                return await app(scope, receive, send)
+            client = (scope.get("client") or ("unknown",))[0]
+            if errors.over(client):
+                await asyncio.sleep(LIMITS["error_penalty_s"])
+            status = {}
+
+            async def watched(message):
+                if message["type"] == "http.response.start":
+                    status["code"] = message["status"]
+                await send(message)
+
+            try:
+                await _answer(app, scope, receive, watched)
+            finally:
+                if status.get("code", 500) >= 400:
+                    errors.record(client)
+        return guarded
+    return wrap
+
+
+async def _answer(app, scope, receive, send):
+    problem = _problem(scope)
+    if problem:
+        return await _send_text(send, *problem, scope.get("path", ""))
+    if not _runs_arbitrary_sql(scope):
+        return await app(scope, receive, send)
+    gate = _gate.get(asyncio.get_running_loop())
+    if gate[1] >= LIMITS["sql_queue"]:
+        return await _send_text(send, 503, "the server is busy with other SQL queries; try again in a few seconds",
+                                scope.get("path", ""), [(b"retry-after", b"5")])
+    gate[1] += 1
+    try:
+        await gate[0].acquire()
+    finally:
+        gate[1] -= 1
+    started = time.monotonic()
+    try:
+        return await app(scope, receive, send)
+    finally:
+        # the answer is sent at once; the next query waits (see _SqlGate)
+        cooldown = min(LIMITS["sql_cooldown"] * (time.monotonic() - started), 10)
+        asyncio.get_running_loop().call_later(cooldown, gate[0].release)

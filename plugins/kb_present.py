@@ -1,0 +1,200 @@
+"""What every page of the site shares: money as £ with separators, labels for the slugs the build
+stored (the terms table), the site's own CSS and script, and Jinja filters for the templates.
+
+Everything comes from the database being served, never from kb/*.yml. The other plugins reach
+this module by its path (plugin files are loaded by path, not as a package)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+from functools import lru_cache
+from pathlib import Path
+
+from datasette import hookimpl
+from datasette.utils.asgi import Response
+from markupsafe import Markup, escape
+
+from kb.site import stored_metadata
+from kb.vocabulary import Vocabulary, vocabularies_from_rows
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+STATIC_FILES = {"site.css": "text/css; charset=utf-8", "site.js": "text/javascript; charset=utf-8"}
+
+
+# -- money and words ---------------------------------------------------------------------------
+def money(amount) -> str:
+    """£1,234,567 (whole pounds); '' for no amount."""
+    if amount is None or amount == "":
+        return ""
+    return f"£{float(amount):,.0f}"
+
+
+def short_money(amount) -> str:
+    """£2.6m, £313k: for chart axes and bar labels, where the table beside gives the exact figure."""
+    amount = float(amount)
+    if amount >= 1_000_000:
+        return f"£{amount / 1_000_000:,.1f}m".replace(".0m", "m")
+    if amount >= 1_000:
+        return f"£{amount / 1_000:,.0f}k"
+    return f"£{amount:,.0f}"
+
+
+def years(start, end) -> str:
+    if not start and not end:
+        return "years not stated"
+    if start and end and start != end:
+        return f"{start}\u2013{end}"
+    if start and not end:
+        return f"from {start}"
+    return str(start or end)
+
+
+# -- what the build stored ---------------------------------------------------------------------
+@lru_cache(maxsize=8)
+def _stored_terms(path: str, mtime: float) -> tuple[dict[str, Vocabulary], dict[str, str]]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        vocabularies = vocabularies_from_rows(conn.execute(
+            "select vocabulary, vocabulary_label, slug, label, definition, aliases, synonyms from terms").fetchall())
+        sources = dict(conn.execute("select id, title from sources").fetchall())
+    except sqlite3.Error:
+        return {}, {}
+    finally:
+        conn.close()
+    return vocabularies, sources
+
+
+def terms(db_path) -> dict[str, Vocabulary]:
+    """The vocabularies the database was built with."""
+    path = Path(db_path)
+    return _stored_terms(str(path), path.stat().st_mtime)[0]
+
+
+def source_titles(db_path) -> dict[str, str]:
+    path = Path(db_path)
+    return _stored_terms(str(path), path.stat().st_mtime)[1]
+
+
+def label(db_path, vocabulary: str | None, slug) -> str:
+    """The label of a slug in a vocabulary (the source's title for a source id); the slug itself if unknown."""
+    if slug is None:
+        return ""
+    if vocabulary is None:
+        return source_titles(db_path).get(slug, slug)
+    vocab = terms(db_path).get(vocabulary)
+    return vocab.label_of(slug) if vocab else slug
+
+
+def table_meta(db_path, table: str) -> dict:
+    """The build's metadata for one table: description, column help, labels, vocabularies, types."""
+    return stored_metadata(db_path).get("site_metadata", {}).get(table) or {}
+
+
+def facet_catalogue(db_path) -> list[dict]:
+    return stored_metadata(db_path).get("facets", [])
+
+
+def kb_database(datasette):
+    """The one database the site serves (the first with a file)."""
+    for name, db in datasette.databases.items():
+        if name != "_internal" and db.path:
+            return db
+    return None
+
+
+def as_list(raw) -> list:
+    if raw in (None, ""):
+        return []
+    if isinstance(raw, list):
+        return raw
+    try:
+        value = json.loads(raw)
+    except (TypeError, ValueError):
+        return [raw]
+    return value if isinstance(value, list) else [value]
+
+
+def tags(labels: list[str], css: str = "kb-tag-list") -> Markup:
+    if not labels:
+        return Markup("")
+    return Markup(f'<ul class="{css}">' + "".join(f"<li>{escape(x)}</li>" for x in labels) + "</ul>")
+
+
+# -- the site's own CSS and script, served from the site itself ----------------------------------
+@lru_cache(maxsize=None)
+def _static_version(name: str, mtime: float) -> str:
+    return hashlib.sha256((STATIC / name).read_bytes()).hexdigest()[:10]
+
+
+def static_url(datasette, name: str) -> str:
+    path = STATIC / name
+    return datasette.urls.path(f"/-/kb-static/{name}?v={_static_version(name, path.stat().st_mtime)}")
+
+
+async def static_view(request):
+    name = request.url_vars["name"]
+    if name not in STATIC_FILES:
+        return Response.text("not found", status=404)
+    return Response((STATIC / name).read_text(encoding="utf-8"), content_type=STATIC_FILES[name],
+                    headers={"cache-control": "public, max-age=31536000, immutable"
+                             if request.args.get("v") else "no-cache"})
+
+
+@hookimpl
+def register_routes():
+    return [(r"^/-/kb-static/(?P<name>[a-z.]+)$", static_view)]
+
+
+@hookimpl
+def extra_css_urls(datasette):
+    return [static_url(datasette, "site.css")]
+
+
+@hookimpl
+def extra_js_urls(datasette):
+    return [{"url": static_url(datasette, "site.js"), "module": False}]
+
+
+@hookimpl
+def prepare_jinja2_environment(env):
+    env.filters["money"] = money
+    env.filters["short_money"] = short_money
+    env.globals["kb_years"] = years
+    env.filters["clean_url"] = clean_url
+    env.filters["rebase"] = rebase
+
+
+@lru_cache(maxsize=64)
+def _columns_of(path: str, mtime: float, table: str) -> tuple[str, ...]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return tuple(r[1] for r in conn.execute("select * from pragma_table_info(?)", [table]))
+    except sqlite3.Error:
+        return ()
+    finally:
+        conn.close()
+
+
+def table_columns(db_path, table: str) -> tuple[str, ...]:
+    """Every column a table of the database has."""
+    path = Path(db_path)
+    return _columns_of(str(path), path.stat().st_mtime, table)
+
+
+_NOCOL = re.compile(r"(?<=[?&])_nocol=[^&#]*(&|(?=#)|$)")
+
+
+def clean_url(url) -> str:
+    """A link without the `_nocol` arguments a table page adds for itself (see kb_tables.asgi_wrapper),
+    so addresses people copy stay short; the page adds them again when followed."""
+    out = _NOCOL.sub("", str(url))
+    return re.sub(r"[?&](?=#|$)", "", out).replace("?&", "?")
+
+
+def rebase(url, path: str) -> str:
+    """The query of a Datasette-made link on another path: links built from the request's path gain
+    the base_url twice behind a proxy that passes the full path, so they are rebuilt on urls.table()."""
+    query = str(url).partition("?")[2]
+    return clean_url(path + ("?" + query if query else ""))

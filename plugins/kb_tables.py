@@ -1,0 +1,312 @@
+"""Table and row pages made for readers: labels instead of slugs, lists as tags, money as £, the
+body columns left out, a plain title per table, chips for the filters in force, and a message
+naming the nearest term when a facet value in the URL is misspelt.
+
+Column labels, help, vocabularies and types are what the build stored in kb.db (kb/site_metadata.py)."""
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlencode
+
+from datasette import hookimpl
+from datasette.utils import tilde_encode
+from markupsafe import Markup, escape
+
+from kb.site import plugin_module
+
+
+
+
+present = plugin_module(__file__, "kb_present")
+
+# What each public table is called on the site, how it sorts and how many rows a page shows.
+TITLES = {"cases": "Case studies", "lessons": "Lessons and findings", "figures": "Money figures",
+          "sources": "Source reports", "organisations": "Organisations", "terms": "Vocabulary terms"}
+NOUNS = {"cases": ("case study", "case studies"), "lessons": ("lesson or finding", "lessons and findings"),
+         "figures": ("money figure", "money figures"), "sources": ("source report", "source reports"),
+         "organisations": ("organisation", "organisations"), "terms": ("term", "terms")}
+DEFAULT_SORT = {"sources": "date", "terms": "vocabulary"}  # cases: by id, which reads as the title
+PAGE_SIZE = 25
+# Tables the build keeps for the site's own use: off the public index like chunks and vectors.
+PLUMBING = ("similar_cases", "build_info", "case_sources")
+# The columns a table page lists, in order (the rest are in JSON and CSV, and on each row's page).
+# "title" is the row's link; "years" is year_start and year_end in words; "from" the case or report.
+LISTED = {
+    "cases": ["title", "council_types", "services", "approaches", "years", "outcome", "headline_saving",
+              "achieved_annual_saving_gbp"],
+    "lessons": ["title", "from", "theme", "council_types", "services", "approaches"],
+    "figures": ["title", "case_id", "kind", "amount_gbp", "period", "per_year", "status", "source_id"],
+    "sources": ["title", "publisher", "date", "licence", "cases_count"],
+    "organisations": ["title", "case_id", "council_type", "region", "role"],
+    "terms": ["title", "vocabulary_label", "definition"],
+}
+# The line under a row's title, where a table has one.
+SUBTITLE = {"cases": "organisation_names"}
+SORT_BY = {"years": "year_start", "title": None}
+LOOKUPS = ("exact", "arraycontains")
+
+
+@hookimpl
+def get_metadata(datasette, key, database, table):
+    out = {}
+    db = present.kb_database(datasette)
+    if db is None:
+        return {}
+    tables = {name: {"title": title, "size": PAGE_SIZE} for name, title in TITLES.items()}
+    for name, column in DEFAULT_SORT.items():
+        tables[name]["sort"] = column
+    for name in PLUMBING:
+        tables[name] = {"hidden": True}
+    out[db.name] = {"title": "All tables and SQL", "tables": tables}
+    return {"databases": out}
+
+
+# -- cells -----------------------------------------------------------------------------------------
+@hookimpl
+def render_cell(row, value, column, table, database, datasette):
+    if table is None or database is None:
+        return None
+    db = datasette.databases.get(database)
+    if db is None or not db.path:
+        return None
+    meta = present.table_meta(db.path, table)
+    if not meta:
+        return None
+    kind = meta.get("kb_types", {}).get(column)
+    vocabulary = meta.get("kb_vocabularies", {}).get(column)
+    reference = meta.get("kb_references", {}).get(column)
+    if reference and value not in (None, ""):
+        # a foreign key: the row it points to, by its title (table pages expand it; row pages do not)
+        key, title = (value["value"], value["label"]) if isinstance(value, dict) else (value, None)
+        href = datasette.urls.row(database, reference, tilde_encode(str(key)))
+
+        async def linked():
+            shown = title
+            if shown is None:
+                rows = (await db.execute(f"select title from [{reference}] where id = ?", [key])).rows
+                shown = rows[0][0] if rows else key
+            return Markup(f'<a href="{escape(href)}">{escape(shown or key)}</a>')
+        return linked()
+    if value in (None, ""):
+        return Markup("")
+    if kind == "list":
+        items = present.as_list(value)
+        if vocabulary or column == "source_ids":
+            items = [present.label(db.path, vocabulary, v) for v in items]
+        return present.tags(items)
+    if vocabulary:
+        return escape(present.label(db.path, vocabulary, value))
+    if kind == "boolean":
+        return "Yes" if value else "No"
+    if column.endswith("_gbp"):
+        return present.money(value)
+    if column == "percent":
+        return f"{value:g}%"
+    return None
+
+
+# -- the table page --------------------------------------------------------------------------------
+def _query_without(pairs: list[tuple[str, str]], drop: tuple[str, str] | None = None, keep_only=None) -> str:
+    kept = [(k, v) for k, v in pairs if (k, v) != drop and (keep_only is None or k in keep_only)]
+    return ("?" + urlencode(kept)) if kept else ""
+
+
+def _filters(db_path, table: str, meta: dict, pairs: list[tuple[str, str]], base: str):
+    """The filters in force as chips, and a message for each facet value that names no term."""
+    labels = meta.get("kb_labels", {})
+    vocabularies = present.terms(db_path)
+    sources = present.source_titles(db_path)
+    chips, misspelt = [], []
+    for key, value in pairs:
+        if key == "_search":
+            chips.append({"label": f"Words: \u201c{value}\u201d", "href": base + _query_without(pairs, (key, value))})
+            continue
+        if key.startswith("_"):
+            continue
+        column, _, lookup = key.partition("__")
+        if lookup and lookup not in LOOKUPS or column not in labels:
+            continue
+        vocabulary = meta.get("kb_vocabularies", {}).get(column)
+        is_source = column in ("source_ids", "source_id")
+        shown = present.label(db_path, vocabulary, value) if vocabulary or is_source else value
+        chips.append({"label": f"{labels[column]}: {shown}", "href": base + _query_without(pairs, (key, value))})
+        if vocabulary and vocabulary in vocabularies and value not in vocabularies[vocabulary].terms:
+            vocab = vocabularies[vocabulary]
+            guess = vocab.suggest(value)
+            fixed = [(k, guess if (k, v) == (key, value) else v) for k, v in pairs] if guess else None
+            misspelt.append({"column": labels[column].lower(), "value": value, "kind": vocab.label.lower(),
+                             "guess": vocab.label_of(guess) if guess else None,
+                             "href": base + _query_without(fixed) if fixed else None})
+        elif is_source and value not in sources:
+            guess = next(iter(_close(value, list(sources))), None)
+            fixed = [(k, guess if (k, v) == (key, value) else v) for k, v in pairs] if guess else None
+            misspelt.append({"column": "source", "value": value, "kind": "source", "guess": sources.get(guess),
+                             "href": base + _query_without(fixed) if fixed else None})
+    return chips, misspelt
+
+
+def _close(value: str, options: list[str]) -> list[str]:
+    import difflib
+
+    return difflib.get_close_matches(value, options, n=3, cutoff=0.5)
+
+
+def _row_view(datasette, database: str, table: str, meta: dict):
+    """A function the template calls for each row: its link, title, the line under it and its cells."""
+    label_column = meta.get("label_column") or ("label" if table == "terms" else None)
+    labels = meta.get("kb_labels", {})
+    subtitle = SUBTITLE.get(table)
+
+    def view(row):
+        cells = {c["column"]: c for c in row.cells}
+        link = next((c for c in row.cells if c.get("value_type") == "pk"), None)
+        href = None
+        if link is not None:
+            found = re.search(r'href="([^"]+)"', str(link["value"]))
+            href = found.group(1) if found else None
+        title = cells[label_column]["raw"] if label_column in cells else (link["raw"] if link else "")
+        out = {"href": href, "title": title, "sub": None, "cells": []}
+        if subtitle in cells:
+            out["sub"] = ", ".join(present.as_list(cells[subtitle]["raw"]))
+        for name in LISTED.get(table, [c for c in cells if c != label_column]):
+            if name == "title":
+                continue
+            if name == "years":
+                start, end = cells.get("year_start", {}).get("raw"), cells.get("year_end", {}).get("raw")
+                out["cells"].append(("Years", present.years(start, end)))
+            elif name == "from":
+                which = "case_id" if cells.get("case_id", {}).get("raw") else "source_id"
+                out["cells"].append(("From", cells[which]["value"] if which in cells else ""))
+            elif name in cells:
+                empty = cells[name]["raw"] in (None, "", "[]")
+                out["cells"].append((labels.get(name, name.replace("_", " ").capitalize()),
+                                     "" if empty else cells[name]["value"]))
+        return out
+
+    return view
+
+
+def _value_label(db_path, table: str, meta: dict, column: str, value) -> str:
+    """A facet value in words: a term's label, a report's title, yes or no, a vocabulary's name."""
+    if table == "terms" and column == "vocabulary":
+        vocab = present.terms(db_path).get(value)
+        return vocab.label if vocab else value
+    vocabulary = meta.get("kb_vocabularies", {}).get(column)
+    if vocabulary or column == "source_ids" or meta.get("kb_references", {}).get(column) == "sources":
+        return present.label(db_path, vocabulary, value)
+    if meta.get("kb_types", {}).get(column) == "boolean":
+        return "Yes" if value in (1, "1", True) else "No"
+    return value
+
+
+def _position(names: list[str], name: str) -> int:
+    return names.index(name) if name in names else len(names)
+
+
+def _columns(table: str, meta: dict, label_column: str | None) -> list[dict]:
+    labels = meta.get("kb_labels", {})
+    help_ = meta.get("columns", {})
+    out = []
+    for name in LISTED.get(table, []):
+        if name == "title":
+            out.append({"label": labels.get(label_column, "Title"), "sort": label_column, "help": help_.get(label_column)})
+        elif name == "years":
+            out.append({"label": "Years", "sort": "year_start", "help": "When the initiative ran.", "desc_first": True})
+        elif name == "from":
+            out.append({"label": "From", "sort": None, "help": "The case, or the report for a cross-cutting finding."})
+        else:
+            out.append({"label": labels.get(name, name.replace("_", " ").capitalize()),
+                        "sort": None if meta.get("kb_types", {}).get(name) == "list" else name, "help": help_.get(name),
+                        # amounts, counts and dates read best largest or newest first
+                        "desc_first": meta.get("kb_types", {}).get(name) in ("float", "integer") or name == "date"})
+    return out
+
+
+async def _table_vars(datasette, database: str, table: str, request) -> dict:
+    db = datasette.get_database(database)
+    meta = present.table_meta(db.path, table)
+    if table == "terms":
+        meta = {"label_column": "label", "kb_labels": {"vocabulary_label": "Vocabulary", "label": "Term",
+                                                      "definition": "Definition", "vocabulary": "Vocabulary"}}
+    pairs = parse_qsl(request.query_string, keep_blank_values=False)
+    base = datasette.urls.table(database, table)
+    chips, misspelt = _filters(db.path, table, meta, pairs, base)
+    label_column = meta.get("label_column")
+    facet_labels = {**meta.get("kb_labels", {})}
+    catalogue = [f["column"] for f in present.facet_catalogue(db.path)]
+    return {"kb_table": {
+        "title": TITLES.get(table, table.replace("_", " ").capitalize()),
+        "noun": lambda n: NOUNS.get(table, ("row", "rows"))[0 if n == 1 else 1],
+        "description": meta.get("description"),
+        "columns": _columns(table, meta, label_column),
+        "row": _row_view(datasette, database, table, meta),
+        "chips": chips,
+        # what a new search keeps: the filters and sort in force
+        "hidden": [(k, v) for k, v in pairs if k not in ("_search", "_next", "_nocol", "_col")],
+        "clear_url": base + _query_without(pairs, keep_only=("_sort", "_sort_desc")),
+        "misspelt": misspelt,
+        "facet_label": lambda name: facet_labels.get(name, name.replace("_", " ").capitalize()),
+        "value_label": lambda name, value: _value_label(db.path, table, meta, name, value),
+        "listed": table in LISTED,
+        # facets in the order the schema declares them
+        # the facets a search offers first, in their order, then the table's own
+        "ordered": lambda facets: sorted(facets, key=lambda f: (_position(catalogue, f["name"]),
+                                                                 _position(meta.get("kb_columns") or [], f["name"]))),
+    }}
+
+
+@hookimpl
+def extra_template_vars(template, database, table, view_name, request, datasette):
+    async def inner():
+        if database is None or table is None or request is None:
+            return {}
+        db = datasette.databases.get(database)
+        if db is None or not db.path:
+            return {}
+        if view_name == "table":
+            return await _table_vars(datasette, database, table, request)
+        if view_name == "row":
+            meta = present.table_meta(db.path, table)
+            return {"kb_row_meta": {"title": TITLES.get(table, table), "labels": meta.get("kb_labels", {}),
+                                    "label_column": meta.get("label_column"), "public": meta.get("kb_columns")}}
+        return {}
+    return inner
+
+
+# -- body columns stay off table pages ---------------------------------------------------------------
+def _hidden_columns(datasette, path: str) -> tuple[str, list[str]] | None:
+    base = datasette.setting("base_url")
+    if base != "/" and path.startswith(base):
+        path = "/" + path[len(base):]
+    parts = path.strip("/").split("/")
+    if len(parts) != 2:
+        return None
+    database, table = parts[0], re.sub(r"\.(json|csv)$", "", parts[1])
+    db = datasette.databases.get(database)
+    if db is None or not db.path:
+        return None
+    meta = present.table_meta(db.path, table)
+    public = meta.get("kb_columns")
+    if not public:
+        return None
+    every = present.table_columns(db.path, table)
+    return table, [c for c in every if c not in public]
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    """A table page without `_col` or `_nocol` leaves out the columns the schema keeps off the site
+    (body_text, body_html, path): a case's text is on its own page, not in every row of a list."""
+    def wrap(app):
+        async def add_nocol(scope, receive, send):
+            if scope.get("type") == "http" and scope.get("method") == "GET":
+                query = scope.get("query_string", b"").decode("latin-1")
+                if "_col=" not in query and "_nocol=" not in query:
+                    found = _hidden_columns(datasette, scope.get("path", ""))
+                    if found and found[1]:
+                        extra = urlencode([("_nocol", c) for c in found[1]])
+                        query = f"{query}&{extra}" if query else extra
+                        scope = dict(scope, query_string=query.encode("latin-1"))
+            await app(scope, receive, send)
+        return add_nocol
+    return wrap
