@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import contextlib
-import subprocess
 import http.client
 import random
 import re
@@ -31,27 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.live_server import free_port  # noqa: E402
+from tests.live_server import running_server  # noqa: E402
 
-
-@contextlib.contextmanager
-def running_server(db: Path, log: Path):
-    """`kb serve` on a free 127.0.0.1 port, its output kept in `log`; stopped on exit."""
-    port = free_port()
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "kb", "serve", "--db", str(db), "--port", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while get(base + "/-/versions.json")[0] != 200:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError(f"kb serve did not start on {base}: {log.read_text()[-2000:]}")
-            time.sleep(0.2)
-        yield base, proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 QUERIES = ["reablement for older people", "shared services between district councils", "channel shift to online",
            "leisure centres run by the community", "waste collection savings", "children's social care demand"]
@@ -197,7 +176,7 @@ def main() -> None:
         import sqlite3
         case_ids = [r[0] for r in sqlite3.connect(db).execute("select id from cases")]
         log = Path(tmp) / "server.log"
-        with running_server(db, log) as (base, proc):
+        with running_server(db, log=log) as (base, proc):
             assert base.startswith("http://127.0.0.1:")
             for _ in range(3):  # warm up: templates, the search engine's indexes
                 for url in list(zip(range(3), normal_urls(base, case_ids, random.Random(0)))):

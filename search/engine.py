@@ -1,8 +1,10 @@
 """One search engine for the command line and the site: keyword (FTS5 BM25), semantic (cosine
-over chunk vectors, best chunk per document) and hybrid (reciprocal rank fusion of the two).
+over passage vectors, blended per document) and hybrid (semantic plus keyword, weighted by how much
+of the query the words cover; see hybrid_scores).
 
-Filters are applied before ranking as boolean masks over the documents: several values of one
-facet are OR-ed, different facets AND-ed, plus a savings range on the largest saving."""
+Who is in the result set is decided before any filter; filters are boolean masks over the documents
+(several values of one facet OR-ed, different facets AND-ed, plus a range on the achieved yearly
+saving), so facet counts are exactly what ticking a value shows."""
 from __future__ import annotations
 
 import json
@@ -23,10 +25,8 @@ from .text import TermMatcher, highlight, phrases_of, query_stems, term_hits, te
 MODES = ("hybrid", "keyword", "semantic")
 TARGETS = ("cases", "lessons")
 MAX_QUERY_CHARS = 1000
-MAX_LIMIT = 200
-EXPORT_LIMIT = 100_000  # an export returns every result
+EXPORT_LIMIT = 100_000  # the most results one call returns: an export returns every result
 SORTS = ("relevance", "saving", "year")
-RRF_K = 60
 QUERY_CACHE = 1024  # query vectors kept, so a facet click or a page turn does not embed again
 QUERY_THREADS = 1
 PHRASE_CACHE_BYTES = 64 * 2**20  # each query word's matches and BM25 terms, kept until this is full
@@ -95,14 +95,6 @@ def hybrid_scores(semantic: np.ndarray, keyword: np.ndarray, coverage: float, ta
     if coverage < MIN_COVERAGE[target]:
         return sem
     return sem + KEYWORD_WEIGHT[target] * coverage ** COVERAGE_POWER[target] * words
-
-
-def reciprocal_rank_fusion(orders: list[np.ndarray], n: int, k: int = RRF_K) -> np.ndarray:
-    """Each document scores the sum over rankings of 1 / (k + its rank there), ranks from 1."""
-    scores = np.zeros(n)
-    for order in orders:
-        scores[order] += 1.0 / (k + np.arange(1, len(order) + 1))
-    return scores
 
 
 def close_matches(scores: np.ndarray, members: np.ndarray) -> np.ndarray:
@@ -525,7 +517,7 @@ class Engine:
         if len(query) > MAX_QUERY_CHARS:
             raise QueryError(f"query is {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,} - shorten it to the key words")
         if not 1 <= limit <= EXPORT_LIMIT:
-            raise QueryError(f"limit must be between 1 and {MAX_LIMIT}")
+            raise QueryError(f"limit must be between 1 and {EXPORT_LIMIT:,}")
         browse = not query
         sort = sort or ("saving" if browse and target == "cases" else "relevance" if not browse else "year")
         if sort not in SORTS:

@@ -17,11 +17,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(db_path: Path, timeout: float = 60):
-    """Yields (base URL, process); the server is terminated on exit, whatever happens."""
+def running_server(db_path: Path, timeout: float = 60, log: Path | None = None):
+    """Yields (base URL, process); the server is terminated on exit, whatever happens. Its output
+    goes to `log` when one is given (and is quoted if it fails to start), else nowhere."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "kb", "serve", "--db", str(db_path), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = open(log, "w") if log else subprocess.DEVNULL
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "kb", "serve", "--db", str(db_path), "--port", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT if log else subprocess.DEVNULL)
+    finally:
+        if log:
+            out.close()
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
@@ -31,9 +37,33 @@ def running_server(db_path: Path, timeout: float = 60):
                 break
             except OSError:
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"kb serve did not start on {base}")
+                    said = f": {log.read_text()[-2000:]}" if log else ""
+                    raise RuntimeError(f"kb serve did not start on {base}{said}")
                 time.sleep(0.2)
         yield base, proc
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
+        proc.wait(timeout=30)
+
+
+# -- headless Chromium for browser tests: Debian's, never one a tool downloads ----------------------
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+
+def require_chromium() -> None:
+    """Called at the top of a browser test module: skip it where Chromium is missing, but fail in CI,
+    whose `./run test` installs it."""
+    import os
+
+    import pytest
+
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            raise RuntimeError("Chromium is missing: `./run test` installs Debian's chromium package (apt-get)")
+        pytest.skip("Debian's chromium is not installed (./run test installs it)", allow_module_level=True)
+
+
+def launch_chromium(playwright):
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)

@@ -7,7 +7,6 @@ Runs the real `kb serve` on 127.0.0.1 (stand-in-model corpus) and stops it after
 and one browser for the module."""
 import csv
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -15,13 +14,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.live_server import running_server
+from tests.live_server import launch_chromium, require_chromium, running_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    if os.environ.get("CI"):
-        raise RuntimeError("Chromium is missing: `./run test` installs Debian's chromium package (apt-get)")
-    pytest.skip("Debian's chromium is not installed (./run test installs it)", allow_module_level=True)
+require_chromium()
 
 from axe_playwright_python.sync_playwright import Axe  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
@@ -43,9 +38,7 @@ def browser():
     shutil.rmtree(OUTPUT, ignore_errors=True)  # only this run's pictures and results
     OUTPUT.mkdir()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run", "--disable-sync"])
+        browser = launch_chromium(p)
         yield browser
         browser.close()
 

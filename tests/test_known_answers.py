@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ingest.chunks import cut_at_sentences
-from search.engine import reciprocal_rank_fusion
+from search.engine import hybrid_scores
 from search.evaluate import ndcg_at, recall_at, reciprocal_rank
 from search.text import highlight, phrases_of, terms_of
 
@@ -32,11 +32,16 @@ def test_reciprocal_rank_of_the_first_exact_match():
     assert reciprocal_rank(["x"], {"a": 2}) == 0.0
 
 
-def test_reciprocal_rank_fusion():
-    scores = reciprocal_rank_fusion([np.array([2, 0]), np.array([0, 1])], 4, k=60)
-    assert scores == pytest.approx([1 / 62 + 1 / 61, 1 / 62, 1 / 61, 0.0])
-    # a document first in both beats one first in one
-    assert np.argmax(reciprocal_rank_fusion([np.array([1, 0]), np.array([1, 2])], 3)) == 1
+def test_hybrid_fusion():
+    semantic = np.array([0.2, 0.4, 0.6, np.nan])   # scaled to 0, 0.5, 1 (no passage: the lowest)
+    keyword = np.array([np.nan, 2.0, 4.0, 1.0])    # scaled to the best: 0, 0.5, 1, 0.25
+    # cases: semantic + 1.25 x coverage x keyword
+    assert hybrid_scores(semantic, keyword, 1.0, "cases") == pytest.approx([0, 0.5 + 0.625, 1 + 1.25, 0.3125])
+    assert hybrid_scores(semantic, keyword, 0.5, "cases") == pytest.approx([0, 0.5 + 0.3125, 1 + 0.625, 0.15625])
+    # under 40% coverage the words are left out
+    assert hybrid_scores(semantic, keyword, 0.3, "cases") == pytest.approx([0, 0.5, 1, 0])
+    # lessons: weight 1, coverage to the power 0.5, no floor
+    assert hybrid_scores(semantic, keyword, 0.25, "lessons") == pytest.approx([0, 0.75, 1.5, 0.125])
 
 
 def test_highlight_marks_inflections_and_escapes_html():

@@ -2,21 +2,15 @@
 base_url /evidence/ behind a stand-in for the publisher's proxy that answers only paths under
 /evidence/ (anything else is a 404, as it would be on their host), on 127.0.0.1, stopped after."""
 import asyncio
-import os
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from kb.site import make_datasette
-from tests.live_server import free_port
+from tests.live_server import free_port, launch_chromium, require_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    if os.environ.get("CI"):
-        raise RuntimeError("Chromium is missing: `./run test` installs Debian's chromium package (apt-get)")
-    pytest.skip("Debian's chromium is not installed (./run test installs it)", allow_module_level=True)
+require_chromium()
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
@@ -60,9 +54,7 @@ def server(corpus_db):
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run", "--disable-sync"])
+        browser = launch_chromium(p)
         yield browser
         browser.close()
 
