@@ -20,7 +20,7 @@ from kb.embedding import Embedder
 from kb.vocabulary import vocabularies_from_rows
 
 from .index import DocumentIndex
-from .text import TermMatcher, highlight, phrases_of, query_stems, term_hits, terms_of
+from .text import TermMatcher, highlight, phrases_of, query_stems, sentences_of, term_hits, terms_of
 
 MODES = ("hybrid", "keyword", "semantic")
 TARGETS = ("cases", "lessons")
@@ -56,6 +56,10 @@ WHOLE_DOCUMENT = 0.5
 # ("bins" -> Environmental and regulatory) and the two readings averaged; documents tagged with a
 # named term gain NAMED_TAG x the term's rarity (log N / documents tagged).
 LABELLED_QUERY_SHARE = 0.5
+# A query of several sentences (a situation described in a paragraph) is also read one sentence at a
+# time, since one vector of the whole paragraph blurs the several things it says: the mean of the
+# sentences' scores is mixed in at SENTENCE_SHARE (both standardised over the documents).
+SENTENCE_SHARE = 0.5
 NAMED_TAG = {"cases": 0.04, "lessons": 0.0}  # a lesson's tags are its case's: too broad to lift it
 # Keyword: BM25 of the query, plus EXPANSION x BM25 of the named terms' labels and everyday words.
 EXPANSION = 0.3
@@ -95,6 +99,13 @@ def hybrid_scores(semantic: np.ndarray, keyword: np.ndarray, coverage: float, ta
     if coverage < MIN_COVERAGE[target]:
         return sem
     return sem + KEYWORD_WEIGHT[target] * coverage ** COVERAGE_POWER[target] * words
+
+
+def _mixed(a: np.ndarray, b: np.ndarray, share: float) -> np.ndarray:
+    """(1 - share) x a + share x b, each standardised over the documents, on a's scale."""
+    mean, spread = np.nanmean(a), np.nanstd(a) or 1.0
+    z = lambda x: (x - np.nanmean(x)) / (np.nanstd(x) or 1.0)
+    return ((1 - share) * z(a) + share * z(b)) * spread + mean
 
 
 def close_matches(scores: np.ndarray, members: np.ndarray) -> np.ndarray:
@@ -479,6 +490,10 @@ class Engine:
                 blended = blended + NAMED_TAG[col.target] * np.log(n / tagged.sum()) * tagged
         if col.target != "cases" and col.links["case_id"]:
             blended = blended + CASE_CONTEXT * self._case_context(col, query, named) * np.nanstd(blended)
+        sentences = sentences_of(query)
+        if len(sentences) > 1:
+            each = np.mean([self._semantic(col, self.query_vector(s), exact)[0] for s in sentences], axis=0)
+            blended = _mixed(blended, each, SENTENCE_SHARE)
         return blended, best, sims
 
     def _case_context(self, col: DocumentIndex, query: str, named) -> np.ndarray:

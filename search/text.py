@@ -40,6 +40,12 @@ def phrases_of(query: str) -> list[str]:
     return list(dict.fromkeys(pairs))
 
 
+def sentences_of(query: str, min_words: int = 4) -> list[str]:
+    """The query's sentences of at least min_words words (a short fragment says too little to read
+    on its own)."""
+    return [s for s in re.split(r"(?<=[.?!;])\s+", query.strip()) if len(s.split()) >= min_words]
+
+
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """The Porter2 (Snowball) stem of a lower-case word: "sharing", "shared" and "shares" -> "share"."""

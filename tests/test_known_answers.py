@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from ingest.chunks import cut_at_sentences
-from search.engine import hybrid_scores
+from search.engine import _mixed, hybrid_scores
 from search.evaluate import ndcg_at, recall_at, reciprocal_rank
-from search.text import highlight, phrases_of, terms_of
+from search.text import highlight, phrases_of, sentences_of, terms_of
 
 
 def test_ndcg_with_grades():
@@ -42,6 +42,17 @@ def test_hybrid_fusion():
     assert hybrid_scores(semantic, keyword, 0.3, "cases") == pytest.approx([0, 0.5, 1, 0])
     # lessons: weight 1, coverage to the power 0.5, no floor
     assert hybrid_scores(semantic, keyword, 0.25, "lessons") == pytest.approx([0, 0.75, 1.5, 0.125])
+
+
+def test_long_queries_read_sentence_by_sentence():
+    query = "Our contact centre has a team per service. Calls bounce between them! Help? We want one front door."
+    assert sentences_of(query) == ["Our contact centre has a team per service.", "Calls bounce between them!",
+                                   "We want one front door."]
+    assert sentences_of("bin collections") == []
+    # each side standardised (mean 0, spread 1), mixed half and half, put back on the first's scale
+    a, b = np.array([1.0, 2.0, 3.0]), np.array([30.0, 10.0, 20.0])   # z: [-1.22, 0, 1.22], [1.22, -1.22, 0]
+    assert _mixed(a, b, 0.5) == pytest.approx([2.0, 1.5, 2.5])
+    assert _mixed(a, b, 0.0) == pytest.approx(a)
 
 
 def test_highlight_marks_inflections_and_escapes_html():
