@@ -76,9 +76,10 @@ MIN_COVERAGE = {"cases": 0.4, "lessons": 0.0}
 # score (standardised over the cases, in units of the lessons' spread), since a lesson of a case
 # about the question is more likely to answer it than one that only shares its words.
 CASE_CONTEXT = 0.5
-# Close matches: among the first CLOSE_RANKS, those whose hybrid score is at least CLOSE_SHARE of the
-# way from the lowest to the best score (calibrated on the query set, see README).
-CLOSE_SHARE = 0.8
+# Close matches: among the first CLOSE_RANKS, those that stand out from the result set, their hybrid
+# score at least CLOSE_STANDOUT standard deviations above the mean of the result set's scores
+# (chosen by 5-fold cross-validation over search/queries.yml for at least 80% judged useful; see README).
+CLOSE_STANDOUT = 1.875
 CLOSE_RANKS = 5
 # ...and only with real evidence: a passage at least CLOSE_MIN_COSINE similar to the query, or the
 # document holds at least CLOSE_MIN_COVERAGE of the query's informative words. Every query of the
@@ -108,15 +109,15 @@ def _mixed(a: np.ndarray, b: np.ndarray, share: float) -> np.ndarray:
     return ((1 - share) * z(a) + share * z(b)) * spread + mean
 
 
-def close_matches(scores: np.ndarray, members: np.ndarray) -> np.ndarray:
-    """Members among the first CLOSE_RANKS whose score is within (1 - CLOSE_SHARE) of the best,
-    measured from the lowest score of any document."""
+def close_matches(scores: np.ndarray, members: np.ndarray, population: np.ndarray | None = None) -> np.ndarray:
+    """Members among the first CLOSE_RANKS whose score is at least CLOSE_STANDOUT standard
+    deviations above the mean of the population (default: the members' scores)."""
     close = np.zeros(len(scores), dtype=bool)
     valid = members & ~np.isnan(scores)
-    if valid.any():
+    population = scores[valid] if population is None else population
+    if valid.any() and len(population) > 1 and population.std() > 0:
         ranked = np.flatnonzero(valid)[np.argsort(-scores[valid], kind="stable")][:CLOSE_RANKS]
-        best, lowest = scores[ranked[0]], np.nanmin(scores)
-        close[ranked[scores[ranked] - lowest >= CLOSE_SHARE * (best - lowest)]] = True
+        close[ranked[scores[ranked] - population.mean() >= CLOSE_STANDOUT * population.std()]] = True
     return close
 
 
@@ -610,7 +611,10 @@ class Engine:
         evidence = np.nan_to_num(best, nan=0.0) >= CLOSE_MIN_COSINE
         if coverage >= CLOSE_MIN_COVERAGE:
             evidence |= keyword_members
-        return Ranking(scores, members, close_matches(scores, members) & evidence, keyword, semantic, sims,
+        # in keyword mode the result set can be a single case: stand out from every document, those
+        # holding none of the words scoring 0
+        population = np.nan_to_num(keyword, nan=0.0) if mode == "keyword" else None
+        return Ranking(scores, members, close_matches(scores, members, population) & evidence, keyword, semantic, sims,
                        col.precision == "float16" and mode != "keyword")
 
     def _refine(self, col: DocumentIndex, query: str, terms, mode: str, ranking: "Ranking", page: np.ndarray) -> "Ranking":

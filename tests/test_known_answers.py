@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ingest.chunks import cut_at_sentences
-from search.engine import _mixed, hybrid_scores
+from search.engine import _mixed, close_matches, hybrid_scores
 from search.evaluate import ndcg_at, recall_at, reciprocal_rank
 from search.text import highlight, phrases_of, sentences_of, terms_of
 
@@ -42,6 +42,18 @@ def test_hybrid_fusion():
     assert hybrid_scores(semantic, keyword, 0.3, "cases") == pytest.approx([0, 0.5, 1, 0])
     # lessons: weight 1, coverage to the power 0.5, no floor
     assert hybrid_scores(semantic, keyword, 0.25, "lessons") == pytest.approx([0, 0.75, 1.5, 0.125])
+
+
+def test_close_matches_stand_out_from_the_result_set():
+    members = np.ones(10, dtype=bool)
+    scores = np.array([10.0, 2, 1, 1, 1, 1, 1, 1, 1, 1])   # mean 2, spread 2.68: the first is 2.98 above
+    assert close_matches(scores, members).tolist() == [True] + [False] * 9
+    level = np.array([3.0, 2.9, 2.8, 2.7, 2.6, 2.5, 2.4, 2.3, 2.2, 2.1])   # nothing stands out
+    assert not close_matches(level, members).any()
+    # a lone result stands out from a population where the others score 0 (keyword mode), not from itself
+    lone = np.array([4.0] + [np.nan] * 9)
+    assert not close_matches(lone, ~np.isnan(lone)).any()
+    assert close_matches(lone, ~np.isnan(lone), np.nan_to_num(lone)).tolist() == [True] + [False] * 9
 
 
 def test_long_queries_read_sentence_by_sentence():
