@@ -8,9 +8,6 @@ from __future__ import annotations
 from .schema import facets, tables
 from .vocabulary import load_vocabularies
 
-# Tables the build needs but a reader does not: kept off the site's index.
-INTERNAL_TABLES = ("chunks", "case_vectors", "vector_blocks", "similar_state", "term_documents", "kb_meta", "sections")
-
 
 def site_metadata() -> dict:
     """Datasette's per-table metadata for every declared table."""
@@ -32,8 +29,6 @@ def site_metadata() -> dict:
         if table.label_column:
             meta["label_column"] = table.label_column
         out[table.name] = meta
-    for name in INTERNAL_TABLES:
-        out[name] = {"hidden": True}
     out["terms"] = {"label_column": "label", "facets": ["vocabulary"],
                     "description": "The controlled vocabularies: every term with its label and definition."}
     return out

@@ -5,7 +5,9 @@ naming the nearest term when a facet value in the URL is misspelt.
 Column labels, help, vocabularies and types are what the build stored in kb.db (kb/site_metadata.py)."""
 from __future__ import annotations
 
+import os
 import re
+import sqlite3
 from urllib.parse import parse_qsl, urlencode
 
 from datasette import hookimpl
@@ -27,8 +29,6 @@ NOUNS = {"cases": ("case study", "case studies"), "lessons": ("lesson or finding
          "organisations": ("organisation", "organisations"), "terms": ("term", "terms")}
 DEFAULT_SORT = {"sources": "date", "terms": "vocabulary"}  # cases: by id, which reads as the title
 PAGE_SIZE = 25
-# Tables the build keeps for the site's own use: off the public index like chunks and vectors.
-PLUMBING = ("similar_cases", "build_info", "case_sources")
 # The columns a table page lists, in order (the rest are in JSON and CSV, and on each row's page).
 # "title" is the row's link; "years" is year_start and year_end in words; "from" the case or report.
 LISTED = {
@@ -55,10 +55,30 @@ def get_metadata(datasette, key, database, table):
     tables = {name: {"title": title, "size": PAGE_SIZE} for name, title in TITLES.items()}
     for name, column in DEFAULT_SORT.items():
         tables[name]["sort"] = column
-    for name in PLUMBING:
-        tables[name] = {"hidden": True}
+    # every other table is the build's or the site's own (vectors, postings, similar cases...): off
+    # the public index, whatever a later build adds
+    for name in _table_names(db.path):
+        if name not in TITLES:
+            tables[name] = {"hidden": True}
     out[db.name] = {"title": "All tables and SQL", "tables": tables}
     return {"databases": out}
+
+
+_NAMES: dict[tuple[str, float], tuple[str, ...]] = {}
+
+
+def _table_names(path: str) -> tuple[str, ...]:
+    """The database file's tables, read once per version of the file (get_metadata is synchronous
+    and called on every page)."""
+    key = (path, os.stat(path).st_mtime)
+    if key not in _NAMES:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            _NAMES.clear()
+            _NAMES[key] = tuple(r[0] for r in conn.execute("select name from sqlite_master where type = 'table'"))
+        finally:
+            conn.close()
+    return _NAMES[key]
 
 
 # -- cells -----------------------------------------------------------------------------------------
