@@ -20,7 +20,7 @@ from kb.embedding import Embedder
 from kb.vocabulary import vocabularies_from_rows
 
 from .index import DocumentIndex
-from .text import TermMatcher, highlight, phrases_of, query_stems, sentences_of, term_hits, terms_of
+from .text import TermMatcher, highlight, phrases_of, query_stems, sentences_of, statement_of, term_hits, terms_of
 
 MODES = ("hybrid", "keyword", "semantic")
 TARGETS = ("cases", "lessons")
@@ -60,6 +60,9 @@ LABELLED_QUERY_SHARE = 0.5
 # time, since one vector of the whole paragraph blurs the several things it says: the mean of the
 # sentences' scores is mixed in at SENTENCE_SHARE (both standardised over the documents).
 SENTENCE_SHARE = 0.5
+# Lessons state findings; a question's opening ("How have councils...", "What holds ... back") is
+# form, not content. In lesson search a question is also read without it, mixed in at this share.
+QUESTION_SHARE = {"cases": 0.0, "lessons": 0.5}
 NAMED_TAG = {"cases": 0.04, "lessons": 0.0}  # a lesson's tags are its case's: too broad to lift it
 # Keyword: BM25 of the query, plus EXPANSION x BM25 of the named terms' labels and everyday words.
 EXPANSION = 0.3
@@ -495,6 +498,9 @@ class Engine:
         if len(sentences) > 1:
             each = np.mean([self._semantic(col, self.query_vector(s), exact)[0] for s in sentences], axis=0)
             blended = _mixed(blended, each, SENTENCE_SHARE)
+        statement = statement_of(query) if QUESTION_SHARE[col.target] else None
+        if statement:
+            blended = _mixed(blended, self._semantic(col, self.query_vector(statement), exact)[0], QUESTION_SHARE[col.target])
         return blended, best, sims
 
     def _case_context(self, col: DocumentIndex, query: str, named) -> np.ndarray:

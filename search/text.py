@@ -40,6 +40,23 @@ def phrases_of(query: str) -> list[str]:
     return list(dict.fromkeys(pairs))
 
 
+# The opening of a question: a question word or auxiliary, perhaps a second auxiliary, perhaps who is
+# asking about ("How have councils", "What is", "Should we", "Has anyone").
+_QUESTION_LEAD = re.compile(
+    r"^\s*(how|what|when|where|why|which|who|is|are|can|could|should|would|do|does|did|has|have|had|will)\b"
+    r"(\s+(is|are|was|were|do|does|did|has|have|had|can|could|should|would|will|to))?"
+    r"(\s+(councils?|we|our council|a council|anyone|others|authorities|other councils|you|it|they|there))?\s+", re.I)
+
+
+def statement_of(query: str) -> str | None:
+    """A question without its opening ("How have councils cut repeat calls?" -> "cut repeat calls"),
+    or None if the query is not a question or little would be left."""
+    if not query.rstrip().endswith("?"):
+        return None
+    left = _QUESTION_LEAD.sub("", query.strip().rstrip("? ")).strip()
+    return left if left != query.strip() and len(left.split()) >= 3 else None
+
+
 def sentences_of(query: str, min_words: int = 4) -> list[str]:
     """The query's sentences of at least min_words words (a short fragment says too little to read
     on its own)."""

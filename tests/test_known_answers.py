@@ -7,7 +7,7 @@ import pytest
 from ingest.chunks import cut_at_sentences
 from search.engine import _mixed, close_matches, hybrid_scores
 from search.evaluate import ndcg_at, recall_at, reciprocal_rank
-from search.text import highlight, phrases_of, sentences_of, terms_of
+from search.text import highlight, phrases_of, sentences_of, statement_of, terms_of
 
 
 def test_ndcg_with_grades():
@@ -54,6 +54,14 @@ def test_close_matches_stand_out_from_the_result_set():
     lone = np.array([4.0] + [np.nan] * 9)
     assert not close_matches(lone, ~np.isnan(lone)).any()
     assert close_matches(lone, ~np.isnan(lone), np.nan_to_num(lone)).tolist() == [True] + [False] * 9
+
+
+def test_questions_read_as_statements():
+    assert statement_of("How have councils cut down on avoidable repeat calls?") == "cut down on avoidable repeat calls"
+    assert statement_of("What holds councils back from getting services online?") == "holds councils back from getting services online"
+    assert statement_of("Should we adopt another council's model?") == "adopt another council's model"
+    assert statement_of("shared legal services") is None          # not a question
+    assert statement_of("Who is it?") is None                     # nothing left to read
 
 
 def test_long_queries_read_sentence_by_sentence():
