@@ -14,6 +14,7 @@ import html
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import stat
@@ -21,6 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import sqlite_utils
@@ -35,6 +37,8 @@ from kb.site_metadata import facet_catalogue, site_metadata
 from kb.validate import Record, check_collection, discover
 from kb.vocabulary import load_vocabularies
 
+from . import patch
+from .cache import RecordCache, cache_path, code_digest, record_basis
 from .chunks import Chunk, case_chunks, finding_chunks
 
 SIMILAR_PER_CASE = 5
@@ -68,6 +72,7 @@ class BuildReport:
     seconds: float
     similar_computed: int = 0  # similar-case lists computed (the rest copied from the previous build)
     unchanged: bool = False  # nothing the build reads had changed: the database was left as it was
+    patched: int | None = None  # cases rewritten in a copy of the previous database (None: written afresh)
 
 
 def _money(amount: float) -> str:
@@ -159,6 +164,36 @@ def _lesson_rows(table: Table, cases: list[Record], sources: list[Record]) -> li
     return rows
 
 
+def _cited_by(cases: list[Record], sources: list[Record]) -> dict[str, int]:
+    return {r.id: sum(1 for c in cases if r.id in {s["id"] for s in c.data["sources"]}) for r in sources}
+
+
+def case_rows(cases: list[Record], history: dict[str, tuple[str, str]]) -> dict[str, Iterable[dict]]:
+    """Every row these cases give, by table (lessons aside: see _lesson_rows), made as they are written."""
+    declared = tables()
+    out: dict[str, Iterable[dict]] = {"cases": (_case_row(r, declared["cases"], history) for r in cases)}
+    # Tables of a case's list items: organisations, figures (the `savings` field) and case_sources
+    for table in declared.values():
+        kind, _, field = table.rows.partition(".")
+        if kind == "case" and field:
+            out[table.name] = _item_rows(table, field, cases)
+    out["sections"] = ({"id": f"{r.id}/{i + 1}", "case_id": r.id, "position": i + 1, "heading": s.heading,
+                        "markdown": s.markdown, "html": s.html, "line": s.line} for r in cases for i, s in enumerate(r.sections))
+    return out
+
+
+def _item_rows(table: Table, field: str, cases: list[Record]) -> Iterable[dict]:
+    return (_row(table, item, {k: v for k, v in {"id": f"{r.id}#{i + 1}", "case_id": r.id, "position": i + 1}.items()
+                               if k in table.names and not table.column(k).field})
+            for r in cases for i, item in enumerate(r.data[field]))
+
+
+def source_rows(sources: list[Record], cited_by: dict[str, int]) -> Iterable[dict]:
+    table = tables()["sources"]
+    return (_row(table, r.data, {"summary_html": "\n".join(s.html for s in r.sections), "cases_count": cited_by[r.id],
+                                 "path": r.document.display}) for r in sources)
+
+
 def _write_tables(db: sqlite_utils.Database, records: list[Record], history: dict[str, tuple[str, str]]) -> dict[str, list]:
     sources = [r for r in records if r.kind == "source"]
     cases = [r for r in records if r.kind == "case"]
@@ -172,36 +207,18 @@ def _write_tables(db: sqlite_utils.Database, records: list[Record], history: dic
           "aliases": list(t.aliases), "family": t.family,
           "synonyms": list(t.synonyms)} for v in vocabularies.values() for t in v.terms.values()),
         pk=("vocabulary", "slug"))
-    cited_by = {r.id: sum(1 for c in cases if r.id in {s["id"] for s in c.data["sources"]}) for r in sources}
-    db["sources"].insert_all(_row(declared["sources"], r.data, {
-        "summary_html": "\n".join(s.html for s in r.sections), "cases_count": cited_by[r.id],
-        "path": r.document.display}) for r in sources)
-    db["cases"].insert_all(_case_row(r, declared["cases"], history) for r in cases)
-    # Tables of a case's list items: organisations, figures (the `savings` field) and case_sources
-    for table in declared.values():
-        kind, _, field = table.rows.partition(".")
-        if kind != "case" or not field:
-            continue
-        db[table.name].insert_all(
-            _row(table, item, {k: v for k, v in {"id": f"{r.id}#{i + 1}", "case_id": r.id, "position": i + 1}.items()
-                               if k in table.names and not table.column(k).field})
-            for r in cases for i, item in enumerate(r.data[field]))
-    db["sections"].insert_all(({"id": f"{r.id}/{i + 1}", "case_id": r.id, "position": i + 1, "heading": s.heading,
-                                "markdown": s.markdown, "html": s.html, "line": s.line}
-                               for r in cases for i, s in enumerate(r.sections)),
-                              pk="id", foreign_keys=[("case_id", "cases", "id")])
+    db["sources"].insert_all(source_rows(sources, _cited_by(cases, sources)))
+    for name, rows in case_rows(cases, history).items():
+        if name == "sections":
+            db["sections"].insert_all(rows, pk="id", foreign_keys=[("case_id", "cases", "id")])
+        else:
+            db[name].insert_all(rows)
     lessons = _lesson_rows(declared["lessons"], cases, sources)
     db["lessons"].insert_all(lessons)
     for table in declared.values():
         if table.fts:
             db[table.name].enable_fts([c.name for c in table.fts], tokenize="porter", create_triggers=False)
-    # How many documents hold each (stemmed) term, so search can set aside words that are in most
-    # documents ("council") the way a stopword list would, but learnt from the corpus.
-    db["term_documents"].create({"collection": str, "term": str, "documents": int}, pk=("collection", "term"))
-    for table in declared.values():
-        if table.fts:
-            db.execute(f"create virtual table temp.{table.name}_vocab using fts5vocab(main, {table.name}_fts, 'row')")
-            db.execute(f"insert into term_documents select '{table.name}', term, doc from temp.{table.name}_vocab")
+    write_term_documents(db)
     for table in declared.values():
         for column in table.columns:
             if column.references and column.name not in table.pk[:1]:
@@ -209,6 +226,18 @@ def _write_tables(db: sqlite_utils.Database, records: list[Record], history: dic
     db["sections"].create_index(["case_id"])
     _write_site_metadata(db)
     return {"cases": cases, "sources": sources, "lessons": lessons}
+
+
+def write_term_documents(db: sqlite_utils.Database) -> None:
+    """How many documents hold each (stemmed) term, so search can set aside words that are in most
+    documents ("council") the way a stopword list would, but learnt from the corpus."""
+    db.execute("drop table if exists term_documents")
+    db["term_documents"].create({"collection": str, "term": str, "documents": int}, pk=("collection", "term"))
+    for table in tables().values():
+        if table.fts:
+            db.execute(f"create virtual table temp.{table.name}_vocab using fts5vocab(main, {table.name}_fts, 'row')")
+            db.execute(f"insert into term_documents select '{table.name}', term, doc from temp.{table.name}_vocab")
+            db.execute(f"drop table temp.{table.name}_vocab")
 
 
 def _write_site_metadata(db: sqlite_utils.Database) -> None:
@@ -230,31 +259,47 @@ def _old_vectors(path: Path, model: str) -> dict[str, bytes]:
         return {}
 
 
-def _write_embeddings(db, parts, old_db: Path, embedder: Embedder, progress: bool) -> tuple[int, int, int]:
+def chunks_of(cases: list[Record], lessons: list[dict]) -> list[Chunk]:
+    """The passages these cases and lessons (a report's findings among them) are embedded as, in the
+    order they are stored: a document's chunks in order, which is the order search reads them in."""
     by_case: dict[str, list[tuple[str, str]]] = {}
-    for lesson in parts["lessons"]:
+    for lesson in lessons:
         by_case.setdefault(lesson["case_id"], []).append((lesson["id"], lesson["text"]))
     chunks: list[Chunk] = []
-    for r in parts["cases"]:
+    for r in cases:
         chunks += case_chunks(r.id, r.data["title"], r.sections, by_case.get(r.id, []))
-    chunks += [c for l in parts["lessons"] if l["source_id"] for c in finding_chunks(l["id"], l["theme"], l["text"])]
-    old = _old_vectors(old_db, embedder.name)
+    chunks += [c for l in lessons if l["source_id"] for c in finding_chunks(l["id"], l["theme"], l["text"])]
+    return chunks
+
+
+def embed_chunks(chunks: list[Chunk], old: dict[str, bytes], embedder: Embedder, progress: bool) -> tuple[dict[str, bytes], int]:
+    """Each chunk's vector by content hash: the old one where the text is unchanged, else embedded
+    now; and how many were embedded."""
     todo = [c for c in chunks if c.content_hash not in old]
     fresh: dict[str, bytes] = {}
     if todo:
         vectors = embedder.encode([c.text for c in todo], progress=progress)
         fresh = {c.content_hash: v.tobytes() for c, v in zip(todo, vectors)}
-    vectors_by_hash = {**old, **fresh}
+    return {**old, **fresh}, len(todo)
+
+
+def insert_chunks(db, chunks: list[Chunk], vectors_by_hash: dict[str, bytes], model: str) -> None:
     dims = len(next(iter(vectors_by_hash.values()))) // 4 if vectors_by_hash else 0
     db["chunks"].insert_all(({"id": c.id, "case_id": c.case_id, "lesson_id": c.lesson_id, "kind": c.kind,
                               "position": c.position, "text": c.text, "content_hash": c.content_hash,
-                              "model": embedder.name, "dimensions": dims, "vector": vectors_by_hash[c.content_hash]}
+                              "model": model, "dimensions": dims, "vector": vectors_by_hash[c.content_hash]}
                              for c in chunks), pk="id",
                             foreign_keys=[("case_id", "cases", "id"), ("lesson_id", "lessons", "id")],
                             columns={"case_id": str, "lesson_id": str, "vector": bytes})
+
+
+def _write_embeddings(db, parts, old_db: Path, embedder: Embedder, progress: bool) -> tuple[int, int, int]:
+    chunks = chunks_of(parts["cases"], parts["lessons"])
+    vectors_by_hash, embedded = embed_chunks(chunks, _old_vectors(old_db, embedder.name), embedder, progress)
+    insert_chunks(db, chunks, vectors_by_hash, embedder.name)
     db["chunks"].create_index(["case_id"])
     _write_vector_blocks(db)
-    return len(chunks), len(todo), len(chunks) - len(todo)
+    return len(chunks), embedded, len(chunks) - embedded
 
 
 def _write_vector_blocks(db) -> None:
@@ -516,23 +561,24 @@ def _reason(mine: dict[str, set[str]], theirs: dict[str, set[str]], labels: dict
     return "; ".join(parts) or "alike in what they did"
 
 
-def _code_basis(model: str) -> str:
+def _code_basis(model: str, code: str) -> str:
     """What every output row depends on besides the files: the builder's code and the declarations
-    (every .py and .yml of kb/ and ingest/) and the model."""
-    digest = hashlib.sha256(model.encode())
-    here = Path(__file__).resolve().parent
-    for path in sorted([*here.glob("*.py"), *(here.parent / "kb").glob("*.py"), *(here.parent / "kb").glob("*.yml")]):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
+    (ingest/cache.py, code_digest) and the model."""
+    return hashlib.sha256(model.encode() + code.encode()).hexdigest()
 
 
-def _inputs(root: Path, paths: list[Path], basis: str) -> str:
+def _file_hashes(root: Path, paths: list[Path]) -> dict[str, str]:
+    """Each file's content hash by its path under root."""
+    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest() for path in paths}
+
+
+def _inputs(root: Path, hashes: dict[str, str], basis: str) -> str:
     """A hash of everything a build reads: the files (by content), their git dates, today's date
     (review_due) and the code basis. The same hash means the same database."""
     digest = hashlib.sha256(f"{basis}|{datetime.date.today().isoformat()}|".encode())
     digest.update(json.dumps(file_dates(root), sort_keys=True).encode())
-    for path in paths:
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    for path, content in hashes.items():
+        digest.update(path.encode() + b"\0" + bytes.fromhex(content))
     return digest.hexdigest()
 
 
@@ -681,15 +727,71 @@ def _stop_cleanly_on_signals():
             signal.signal(s, handler)
 
 
+def _patch_tables(db, changed: list[Record], records: list[Record], history, embedder: Embedder,
+                  progress: bool) -> tuple[int, int, int]:
+    """On a copy of the previous database: replace the changed cases' rows and passages (see
+    ingest/patch.py), then recompute what derives from every row."""
+    cases = [r for r in records if r.kind == "case"]
+    sources = [r for r in records if r.kind == "source"]
+    patch.mark_changed(db, changed)
+    mine = f"case_id in (select id from {patch.PATCHED})"
+    old_chunks = patch.owned_chunk_ids(db)
+    old: dict[str, bytes] = {}
+    for start in range(0, len(old_chunks), 500):
+        ids = old_chunks[start:start + 500]
+        old.update(db.execute(f"select content_hash, vector from chunks where id in ({','.join('?' * len(ids))})", ids))
+        db.execute(f"delete from chunks where id in ({','.join('?' * len(ids))})", ids)
+    declared = tables()
+    for name, rows in case_rows(changed, history).items():
+        where = f"id in (select id from {patch.PATCHED})" if name == "cases" else mine
+        pk = declared[name].pk if name in declared else ("id",)
+        patch.replace_rows(db, name, where, rows, pk, patch.declared_fts(name) if name in declared else [])
+    patch.replace_rows(db, "sources", "1", source_rows(sources, _cited_by(cases, sources)), declared["sources"].pk)
+    lessons = _lesson_rows(declared["lessons"], changed, [])
+    patch.replace_rows(db, "lessons", mine, lessons, declared["lessons"].pk, patch.declared_fts("lessons"))
+    write_term_documents(db)
+    chunks = chunks_of(changed, lessons)
+    vectors_by_hash, embedded = embed_chunks(chunks, old, embedder, progress)
+    insert_chunks(db, chunks, vectors_by_hash, embedder.name)
+    _write_vector_blocks(db)
+    total = db.execute("select count(*) from chunks").fetchone()[0]
+    for table in ("case_vectors", "similar_cases", "similar_state", "build_info"):
+        db.execute(f"drop table if exists {table}")
+    return total, embedded, total - embedded
+
+
+def _lesson_ids(cases: list[Record]) -> list[tuple[str, str]]:
+    return [(row["case_id"], row["id"]) for row in _lesson_rows(tables()["lessons"], cases, [])]
+
+
+def _write_build_files(db, hashes: dict[str, str]) -> None:
+    """Each file's content hash, so the next build can tell which files changed (ingest/patch.py)."""
+    db.execute("drop table if exists build_files")
+    db["build_files"].create({"path": str, "content_hash": str}, pk="path")
+    db["build_files"].insert_all({"path": p, "content_hash": h} for p, h in hashes.items())
+
+
+def _record_cache(root: Path, output, force: bool, code: str) -> RecordCache | None:
+    """The record cache beside the database, where the build may write the database at all."""
+    try:
+        return RecordCache(cache_path(check_output(root, output, force)), record_basis(code))
+    except DatabaseNotChanged:
+        return None
+
+
 def build(root: Path, output: Path, model: str | None = None, progress: bool = True,
           embedder: Embedder | None = None, force: bool = False) -> BuildReport:
     """Validate everything under root and write output; on any problem raise BuildFailed (or
-    DatabaseNotChanged) and leave output untouched."""
+    DatabaseNotChanged) and leave output untouched. Unchanged files are not validated again (their
+    records are cached, ingest/cache.py), and when only a few cases changed, the previous database
+    is copied and patched (ingest/patch.py) instead of every table being written afresh."""
     started = time.perf_counter()
     found = discover(root)
     embedder = embedder or Embedder(model)
-    basis = _code_basis(embedder.name)
-    inputs = _inputs(root, found["source"] + found["case"], basis)
+    code = code_digest()
+    basis = _code_basis(embedder.name, code)
+    hashes = _file_hashes(root, found["source"] + found["case"])
+    inputs = _inputs(root, hashes, basis)
     same = _unchanged(Path(output).resolve(), inputs)
     if same is not None:
         output = check_output(root, output, force)
@@ -697,30 +799,52 @@ def build(root: Path, output: Path, model: str | None = None, progress: bool = T
             remove_stale_temporaries(output)  # what killed builds left, even when nothing is rebuilt
         same.seconds = time.perf_counter() - started
         return same
-    records, problems = check_collection(found["source"] + found["case"], root)
+    cache = _record_cache(root, output, force, code)
+    try:
+        records, problems = check_collection(found["source"] + found["case"], root, cache=cache)
+        if cache is not None:
+            cache.save()
+    finally:
+        if cache is not None:
+            cache.close()
     if problems:
         raise BuildFailed(problems)
     output = check_output(root, output, force)
+    history = file_dates(root)
+    cases = [r for r in records if r.kind == "case"]
     with _stop_cleanly_on_signals(), build_lock(output):
         remove_stale_temporaries(output)
         temp = output.with_name(f"{output.name}.tmp-{os.getpid()}")
         try:
-            db = sqlite_utils.Database(temp)
-            db.conn.execute("pragma journal_mode = off")  # a scratch file: durability comes from the swap
-            with tqdm(total=4, desc="building", disable=not progress, unit="step") as bar:
-                parts = _write_tables(db, records, file_dates(root))
-                bar.update(1)
-                n_chunks, embedded, reused = _write_embeddings(db, parts, output, embedder, progress)
+            keyed = {str(r.document.path.relative_to(root)): r for r in records}
+            changed = patch.changed_cases(output, keyed, hashes, history, basis, _lesson_ids)
+            with tqdm(total=4, desc="patching" if changed is not None else "building", disable=not progress,
+                      unit="step") as bar:
+                if changed is not None:
+                    shutil.copyfile(output, temp)
+                    db = sqlite_utils.Database(temp)
+                    db.conn.execute("pragma journal_mode = off")  # a scratch file: durability comes from the swap
+                    bar.update(1)
+                    n_chunks, embedded, reused = _patch_tables(db, changed, records, history, embedder, progress)
+                else:
+                    db = sqlite_utils.Database(temp)
+                    db.conn.execute("pragma journal_mode = off")
+                    parts = _write_tables(db, records, history)
+                    bar.update(1)
+                    n_chunks, embedded, reused = _write_embeddings(db, parts, output, embedder, progress)
                 bar.update(1)
                 similar = _write_similar(db, output, basis)
                 db["kb_meta"].insert({"key": "build_inputs", "value": json.dumps(inputs)}, pk="key", replace=True)
+                _write_build_files(db, hashes)
                 bar.update(1)
+                lessons = db.execute("select count(*) from lessons").fetchone()[0]
                 db["build_info"].insert({"built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                         "model": embedder.name, "cases": len(parts["cases"]),
-                                         "sources": len(parts["sources"]), "lessons": len(parts["lessons"]),
+                                         "model": embedder.name, "cases": len(cases),
+                                         "sources": len(records) - len(cases), "lessons": lessons,
                                          "chunks": n_chunks, "chunks_embedded": embedded, "chunks_reused": reused})
                 db.conn.commit()
-                db.vacuum()
+                if changed is None:
+                    db.vacuum()  # a patched copy keeps its layout: vacuuming would rewrite every page
                 db.close()
                 bar.update(1)
             os.replace(temp, output)
@@ -735,6 +859,7 @@ def build(root: Path, output: Path, model: str | None = None, progress: bool = T
         finally:
             with contextlib.suppress(OSError):
                 temp.unlink(missing_ok=True)
-    savings = sum(len(r.data["savings"]) for r in parts["cases"])
-    return BuildReport(output, len(parts["cases"]), len(parts["sources"]), len(parts["lessons"]), savings,
-                       n_chunks, embedded, reused, time.perf_counter() - started, similar_computed=similar)
+    savings = sum(len(r.data["savings"]) for r in cases)
+    return BuildReport(output, len(cases), len(records) - len(cases), lessons, savings, n_chunks, embedded, reused,
+                       time.perf_counter() - started, similar_computed=similar,
+                       patched=None if changed is None else len(changed))

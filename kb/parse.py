@@ -190,15 +190,25 @@ def _inside(path: Path, root: Path) -> bool:
         return False
 
 
-def read_bytes(path: Path, display: str, root: Path | None = None) -> tuple[bytes | None, list[Problem]]:
+def _resolved(path: Path, folders: dict | None) -> Path:
+    """path.resolve(), each folder resolved once per `folders` (one check of a collection)."""
+    if folders is None or os.path.islink(path):
+        return path.resolve()
+    if path.parent not in folders:
+        folders[path.parent] = path.parent.resolve()
+    return folders[path.parent] / path.name
+
+
+def read_bytes(path: Path, display: str, root: Path | None = None, folders: dict | None = None
+               ) -> tuple[bytes | None, list[Problem]]:
     """The file's bytes, refusing anything that is not a regular file inside the tree, and reading at
     most MAX_BYTES + 1 bytes: a link to /dev/zero or a named pipe must neither fill memory nor hang."""
     path = Path(path)
     where = lambda what, fix: (None, [Problem(display, 1, what, fix)])
     if root is not None:
-        root = Path(root).resolve()
+        root = _resolved(Path(root), folders)
         lexical = Path(os.path.abspath(path))
-        if _inside(lexical, root) and not _inside(path.resolve(), root):
+        if _inside(lexical, root) and not _inside(_resolved(path, folders), root):
             return where(f"is a link to {shown(str(path.resolve()), 120)}, outside the project folder",
                          "replace the link with the file itself")
     try:
@@ -264,6 +274,11 @@ def read_document(path: Path, display: str | None = None, root: Path | None = No
     raw, problems = read_bytes(path, display, root)
     if raw is None:
         return None, problems
+    return parse_document(raw, path, display)
+
+
+def parse_document(raw: bytes, path: Path, display: str) -> tuple[Document | None, list[Problem]]:
+    """A file's bytes (from read_bytes) as a Document, or the problems that stop it being one."""
     text, problems = _decode(raw, display)
     if text is None:
         return None, problems
