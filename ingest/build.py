@@ -4,6 +4,7 @@ Read top to bottom: validate, turn records into rows, write tables, full-text in
 (reusing vectors whose text and model are unchanged), precomputed similar cases, then swap."""
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime
 import errno
@@ -31,7 +32,7 @@ from tqdm import tqdm
 from kb.embedding import Embedder
 from kb.history import file_dates, review_due
 from kb.parse import Problem, plain_text
-from kb.schema import SQL_TYPES, Table, facets, lessons_section, similar_spec, summary_section, tables
+from kb.schema import SQL_TYPES, Table, facets, lessons_section, summary_section, tables
 from kb.site import is_project_database, ro_uri
 from kb.site_metadata import facet_catalogue, site_metadata
 from kb.validate import Record, check_collection, discover
@@ -40,17 +41,9 @@ from kb.vocabulary import load_vocabularies
 from . import patch
 from .cache import RecordCache, cache_path, code_digest, record_basis
 from .chunks import Chunk, case_chunks, finding_chunks
+from .similar import write_similar as _write_similar
 
-SIMILAR_PER_CASE = 5
-# Cases like mine: (1 - SIMILAR_TAG_WEIGHT) x cosine of the cases' mean passage vectors +
-# SIMILAR_TAG_WEIGHT x cosine of their tags (kb/schema.yml similar_cases; each tag weighted by its
-# rarity), less half the mean of each case's SIMILAR_HUB best scores (CSLS), so a case that is near
-# everything (a programme-wide overview) does not top every list. Chosen on
-# search/similar_judgments.yml (README, "Search").
-SIMILAR_TAG_WEIGHT = 0.4
-SIMILAR_HUB = 5
 VECTOR_BLOCK = 8192  # chunks to a row of vector_blocks
-BLOCK = 1024  # rows at a time: the full case-by-case matrix would not fit in memory at 100,000 cases
 
 
 class BuildFailed(Exception):
@@ -165,7 +158,8 @@ def _lesson_rows(table: Table, cases: list[Record], sources: list[Record]) -> li
 
 
 def _cited_by(cases: list[Record], sources: list[Record]) -> dict[str, int]:
-    return {r.id: sum(1 for c in cases if r.id in {s["id"] for s in c.data["sources"]}) for r in sources}
+    counts = collections.Counter(i for c in cases for i in {s["id"] for s in c.data["sources"]})
+    return {r.id: counts[r.id] for r in sources}
 
 
 def case_rows(cases: list[Record], history: dict[str, tuple[str, str]]) -> dict[str, Iterable[dict]]:
@@ -339,226 +333,6 @@ def _write_vector_blocks(db) -> None:
             for block, start in enumerate(range(0, len(docs), VECTOR_BLOCK)):
                 write(f"{collection}:documents", block, docs[start:start + VECTOR_BLOCK], docs[start:start + VECTOR_BLOCK],
                       means[start:start + VECTOR_BLOCK])
-
-
-def _tag_matrix(db, ids: list[str], columns: list[str]) -> tuple[np.ndarray, list[tuple[str, str]]]:
-    """One row per case, one column per (facet, value): the value's rarity, log(N / cases with it),
-    where the case has it; rows scaled to length 1."""
-    found: dict[tuple[str, str], int] = {}
-    cells = []
-    position = {case_id: i for i, case_id in enumerate(ids)}
-    for row in db.execute(f"select id, {', '.join(columns)} from cases").fetchall():
-        for facet, raw in zip(columns, row[1:]):
-            for value in json.loads(raw or "[]"):
-                cells.append((position[row[0]], found.setdefault((facet, value), len(found))))
-    tags = np.zeros((len(ids), max(1, len(found))), dtype=np.float32)
-    for r, c in cells:
-        tags[r, c] = 1.0
-    rarity = np.log((len(ids) + 1) / (tags.sum(axis=0) + 1)) + 1
-    tags *= rarity
-    tags /= np.maximum(np.linalg.norm(tags, axis=1, keepdims=True), 1e-9)
-    return tags, list(found)
-
-
-def _raw_scores(vectors: np.ndarray, tags: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """(1 - SIMILAR_TAG_WEIGHT) x cosine of mean vectors + SIMILAR_TAG_WEIGHT x cosine of tags, of
-    these rows against every case (a case against itself: -inf)."""
-    scores = (1 - SIMILAR_TAG_WEIGHT) * (vectors[rows] @ vectors.T) + SIMILAR_TAG_WEIGHT * (tags[rows] @ tags.T)
-    scores[np.arange(len(rows)), rows] = -np.inf
-    return scores
-
-
-def _top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the k best columns and their scores, best first."""
-    k = min(k, scores.shape[1])
-    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    values = np.take_along_axis(scores, top, axis=1)
-    order = np.argsort(-values, axis=1, kind="stable")
-    return np.take_along_axis(top, order, axis=1), np.take_along_axis(values, order, axis=1)
-
-
-class _Similarity:
-    """Cases like mine over the cases' mean vectors and tag vectors (see SIMILAR_TAG_WEIGHT), for any
-    subset of rows, in blocks of BLOCK rows against every case: the raw scores' SIMILAR_HUB best (a
-    case's hub term, kept so a later build can tell whether a change moved it), then each row's
-    SIMILAR_PER_CASE best after CSLS. Scoring every pair is exact; on near-duplicate corpora a
-    bound from a few candidates saves little (tried: most rows fall back to every pair), so the
-    saving is in scoring only the rows a change can affect (_affected)."""
-
-    def __init__(self, vectors: np.ndarray, tags: np.ndarray):
-        self.vectors, self.tags = vectors, tags
-        self.n = len(vectors)
-        self.hub_k = min(SIMILAR_HUB, self.n - 1)
-        self.k = min(SIMILAR_PER_CASE, self.n - 1)
-
-    def raw_top(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each row's SIMILAR_HUB best raw scores (columns and scores, best first)."""
-        ids, values = [np.zeros((0, self.hub_k), np.int64)], [np.zeros((0, self.hub_k), np.float32)]
-        for start in range(0, len(rows), BLOCK):
-            top, value = _top(_raw_scores(self.vectors, self.tags, rows[start:start + BLOCK]), self.hub_k)
-            ids.append(top)
-            values.append(value)
-        return np.vstack(ids), np.vstack(values)
-
-    def lists(self, rows: np.ndarray, hub: np.ndarray):
-        """Each row's best SIMILAR_PER_CASE by CSLS: (row, [(column, score)])."""
-        for start in range(0, len(rows), BLOCK):
-            block = rows[start:start + BLOCK]
-            scores = _raw_scores(self.vectors, self.tags, block)
-            scores -= 0.5 * (hub[block, None] + hub[None, :])
-            top, value = _top(scores, self.k)
-            for row, cand, csls in zip(block, top, value):
-                yield int(row), [(int(c), float(v)) for c, v in zip(cand, csls)]
-
-
-def _case_matrices(db) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Every case with chunks: ids, normalised mean chunk vector, tag vector (rarity-weighted)."""
-    rows = db.execute("select case_id, vector from chunks where case_id is not null order by case_id").fetchall()
-    ids: list[str] = []
-    sums: list[np.ndarray] = []
-    for case_id, blob in rows:
-        vec = np.frombuffer(blob, dtype=np.float32)
-        if ids and ids[-1] == case_id:
-            sums[-1] = sums[-1] + vec
-        else:
-            ids.append(case_id)
-            sums.append(vec.copy())
-    if not ids:
-        return ids, np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32)
-    matrix = np.vstack(sums)
-    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
-    tags, _ = _tag_matrix(db, ids, similar_spec()["tags"])
-    return ids, matrix, tags
-
-
-def _old_similarity(old_db: Path, basis: str):
-    """The previous build's case matrices, hubs and lists, if it was built on the same basis (code,
-    declarations and model), for recomputing only the lists a change can affect."""
-    if not old_db.exists():
-        return None
-    try:
-        conn = sqlite3.connect(f"file:{old_db}?mode=ro", uri=True)
-        try:
-            stored = dict(conn.execute("select key, value from kb_meta where key = 'similar_basis'").fetchall())
-            if stored.get("similar_basis") != json.dumps(basis):
-                return None
-            ids, vectors, tags = _case_matrices(conn)
-            state = {r[0]: (r[1], json.loads(r[2])) for r in conn.execute("select case_id, hub, raw_top from similar_state")}
-            lists: dict[str, list] = {}
-            for r in conn.execute("select case_id, similar_id, rank, score, reason from similar_cases order by case_id, rank"):
-                lists.setdefault(r[0], []).append({"case_id": r[0], "similar_id": r[1], "rank": r[2], "score": r[3],
-                                                   "reason": r[4]})
-            return ids, vectors, tags, state, lists
-        finally:
-            conn.close()
-    except (sqlite3.Error, json.JSONDecodeError, KeyError):
-        return None
-
-
-def _affected(ids, vectors, tags, old, sim: _Similarity) -> tuple[np.ndarray, dict] | None:
-    """The rows whose similar-case list (or hub) a change can affect, with the new hubs, when the
-    previous build's cases are the same ones with the same tag rarities; else None (score all)."""
-    old_ids, old_vectors, old_tags, state, _ = old
-    if old_ids != ids or old_tags.shape != tags.shape or set(state) != set(ids):
-        return None
-    changed = np.flatnonzero((old_vectors != vectors).any(axis=1) | (old_tags != tags).any(axis=1))
-    if len(changed) and not np.array_equal(np.count_nonzero(old_tags, axis=0), np.count_nonzero(tags, axis=0)):
-        return None  # a tag's rarity moved: every tag vector changed
-    if not np.array_equal(old_tags[np.setdiff1d(np.arange(len(ids)), changed)],
-                          tags[np.setdiff1d(np.arange(len(ids)), changed)]):
-        return None
-    hub = np.array([state[i][0] for i in ids])
-    position = {case_id: n for n, case_id in enumerate(ids)}
-    if not len(changed):
-        return changed, hub
-    # a row's hub moves if a changed case was among its hub_k best or now beats its hub_k-th best
-    to_changed = _raw_scores(vectors, tags, changed).T  # every case against each changed one
-    hub_rows = set(changed.tolist())
-    for n, case_id in enumerate(ids):
-        best = state[case_id][1]
-        if any(position.get(b[0]) in hub_rows for b in best) or (len(best) and to_changed[n].max() > best[-1][1]):
-            hub_rows.add(n)
-    moved = np.array(sorted(hub_rows))
-    _, raw = sim.raw_top(moved)
-    hub[moved] = raw.mean(axis=1)
-    # lists that can change: those holding a moved case, and those a moved case now enters
-    lists = old[4]
-    fifth = np.array([lists[i][-1]["score"] if lists.get(i) else -np.inf for i in ids])
-    to_moved = (_raw_scores(vectors, tags, moved).T - 0.5 * (hub[:, None] + hub[moved][None, :])).max(axis=1)
-    rows = set(moved.tolist())
-    moved_ids = {ids[m] for m in moved}
-    for n, case_id in enumerate(ids):
-        # stored scores are rounded to 4 places: a margin of 1e-4 keeps the test on the safe side
-        if any(s["similar_id"] in moved_ids for s in lists.get(case_id, [])) or to_moved[n] >= fifth[n] - 1e-4:
-            rows.add(n)
-    return np.array(sorted(rows)), hub
-
-
-def _write_similar(db, old_db: Path, basis: str) -> int:
-    """Cases like this one, precomputed so the site needs no model (see SIMILAR_TAG_WEIGHT). Lists
-    the change cannot affect are copied from the previous build; returns how many were computed."""
-    ids, matrix, tags = _case_matrices(db)
-    db["case_vectors"].create({"case_id": str, "vector": bytes}, pk="case_id", foreign_keys=[("case_id", "cases", "id")])
-    db["similar_cases"].create({"case_id": str, "similar_id": str, "rank": int, "score": float, "reason": str},
-                               pk=("case_id", "similar_id"),
-                               foreign_keys=[("case_id", "cases", "id"), ("similar_id", "cases", "id")])
-    db["similar_state"].create({"case_id": str, "hub": float, "raw_top": str}, pk="case_id")
-    db["kb_meta"].insert({"key": "similar_basis", "value": json.dumps(basis)}, pk="key", replace=True)
-    if not ids:
-        return 0
-    db["case_vectors"].insert_all({"case_id": i, "vector": v.astype(np.float32).tobytes()} for i, v in zip(ids, matrix))
-    if len(ids) < 2:
-        return 0
-    sim = _Similarity(matrix, tags)
-    old = _old_similarity(old_db, basis)
-    found = _affected(ids, matrix, tags, old, sim) if old else None
-    if found is None:
-        rows = np.arange(len(ids))
-        candidates, raw = sim.raw_top(rows)
-        hub = raw.mean(axis=1)
-    else:
-        rows, hub = found
-        candidates, raw = sim.raw_top(rows)
-    reasons = _reasons(db, ids)
-    labels = {f["column"]: f for f in facet_catalogue()}
-    out, state = [], []
-    computed = set()
-    for row, best in sim.lists(rows, hub):
-        mine = ids[row]
-        computed.add(mine)
-        out.extend({"case_id": mine, "similar_id": ids[b], "rank": n + 1, "score": round(score, 4),
-                    "reason": _reason(reasons[mine], reasons[ids[b]], labels)} for n, (b, score) in enumerate(best))
-    for n, row in enumerate(rows):
-        state.append({"case_id": ids[row], "hub": float(hub[row]),
-                      "raw_top": json.dumps([[ids[c], float(v)] for c, v in zip(candidates[n], raw[n])])})
-    if found is not None:
-        old_state = old[3]
-        for n, case_id in enumerate(ids):
-            if case_id not in computed:
-                out.extend(old[4].get(case_id, []))
-                state.append({"case_id": case_id, "hub": float(hub[n]), "raw_top": json.dumps(old_state[case_id][1])})
-    db["similar_cases"].insert_all(out)
-    db["similar_state"].insert_all(state)
-    return len(computed)
-
-
-def _reasons(db, ids: list[str]) -> dict[str, dict[str, set[str]]]:
-    columns = similar_spec()["reasons"]
-    rows = db.execute(f"select id, {', '.join(columns)} from cases").fetchall()
-    return {r[0]: {c: set(json.loads(v or "[]")) for c, v in zip(columns, r[1:])} for r in rows}
-
-
-def _reason(mine: dict[str, set[str]], theirs: dict[str, set[str]], labels: dict) -> str:
-    """In a few words why two cases are alike: the tags they share, e.g. 'shared approach: Sharing
-    council; shared service: Whole council'."""
-    parts = []
-    for column, values in mine.items():
-        shared = sorted(values & theirs.get(column, set()))
-        if shared:
-            facet = labels[column]
-            names = ", ".join(facet["values"].get(v, {}).get("label", v) for v in shared)
-            parts.append(f"shared {facet['label'].lower()}: {names}")
-    return "; ".join(parts) or "alike in what they did"
 
 
 def _code_basis(model: str, code: str) -> str:
@@ -753,10 +527,11 @@ def _patch_tables(db, changed: list[Record], records: list[Record], history, emb
     chunks = chunks_of(changed, lessons)
     vectors_by_hash, embedded = embed_chunks(chunks, old, embedder, progress)
     insert_chunks(db, chunks, vectors_by_hash, embedder.name)
-    _write_vector_blocks(db)
+    for collection, key, owner in (("cases", "case_id", "id"), ("lessons", "lesson_id", "case_id")):
+        rowids = [r[0] for r in db.execute(f"select rowid from {collection} where {owner} in (select id from {patch.PATCHED})")]
+        patch.patch_vector_blocks(db, collection, key, np.array(rowids, dtype=np.int64), VECTOR_BLOCK)
     total = db.execute("select count(*) from chunks").fetchone()[0]
-    for table in ("case_vectors", "similar_cases", "similar_state", "build_info"):
-        db.execute(f"drop table if exists {table}")
+    db.execute("drop table build_info")
     return total, embedded, total - embedded
 
 
@@ -833,7 +608,7 @@ def build(root: Path, output: Path, model: str | None = None, progress: bool = T
                     bar.update(1)
                     n_chunks, embedded, reused = _write_embeddings(db, parts, output, embedder, progress)
                 bar.update(1)
-                similar = _write_similar(db, output, basis)
+                similar = _write_similar(db, output, basis, None if changed is None else [r.id for r in changed])
                 db["kb_meta"].insert({"key": "build_inputs", "value": json.dumps(inputs)}, pk="key", replace=True)
                 _write_build_files(db, hashes)
                 bar.update(1)

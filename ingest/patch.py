@@ -15,6 +15,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+import numpy as np
+
 from kb.history import review_due
 from kb.schema import tables
 from kb.site import ro_uri
@@ -79,10 +81,16 @@ def changed_cases(old: Path, records: dict[str, Record], hashes: dict[str, str],
         return None
 
 
+def id_table(db, name: str, ids) -> str:
+    """A temporary table of ids, for `where x in (select id from ...)` however many there are."""
+    db.execute(f"create temp table if not exists {name} (id text primary key)")
+    db.execute(f"delete from temp.{name}")
+    db.conn.executemany(f"insert into temp.{name} values (?)", ((i,) for i in ids))
+    return f"temp.{name}"
+
+
 def mark_changed(db, changed: list[Record]) -> None:
-    db.execute(f"create temp table if not exists patched_cases (id text primary key)")
-    db.execute(f"delete from {PATCHED}")
-    db.conn.executemany(f"insert into {PATCHED} values (?)", ((r.id,) for r in changed))
+    id_table(db, "patched_cases", (r.id for r in changed))
 
 
 def replace_rows(db, table: str, where: str, rows, pk: tuple[str, ...], fts: list[str] = ()) -> None:
@@ -114,3 +122,93 @@ def owned_chunk_ids(db) -> list[str]:
 
 def declared_fts(table: str) -> list[str]:
     return [c.name for c in tables()[table].fts]
+
+
+def _blocks(db, collection: str) -> tuple[list[bytes], np.ndarray, np.ndarray, np.ndarray]:
+    """A collection's rows of vector_blocks, and their docs, chunks and vectors run together."""
+    rows = db.execute("select docs, chunks, vectors from vector_blocks where collection = ? order by block",
+                      [collection]).fetchall()
+    docs = np.concatenate([np.frombuffer(r[0], dtype=np.int64) for r in rows] or [np.zeros(0, np.int64)])
+    chunks = np.concatenate([np.frombuffer(r[1], dtype=np.int64) for r in rows] or [np.zeros(0, np.int64)])
+    size = sum(len(r[2]) for r in rows)
+    vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float16).reshape(len(chunks), -1 if size else 0)
+    return [r[0] + r[1] + r[2] for r in rows], docs, chunks, vectors
+
+
+def _rewrite_blocks(db, collection: str, before: list[bytes], docs, chunks, vectors, size: int) -> None:
+    """Write the rows of vector_blocks that differ from `before`, and drop any past the new end."""
+    count = -(-len(docs) // size)
+    for block in range(count):
+        part = slice(block * size, (block + 1) * size)
+        row = {"collection": collection, "block": block, "docs": docs[part].astype(np.int64).tobytes(),
+               "chunks": chunks[part].astype(np.int64).tobytes(), "vectors": vectors[part].astype(np.float16).tobytes()}
+        if block >= len(before) or before[block] != row["docs"] + row["chunks"] + row["vectors"]:
+            db["vector_blocks"].insert(row, replace=True)
+    db.execute("delete from vector_blocks where collection = ? and block >= ?", [collection, count])
+
+
+def _split_sums(vectors: np.ndarray, start: int, size: int) -> np.ndarray:
+    """A document's chunk vectors (that start at chunk `start` of its collection) summed as the build
+    sums them: within each row of vector_blocks in order, then the rows' sums one after another."""
+    total = None
+    at = 0
+    while at < len(vectors):
+        stop = min(len(vectors), at + size - (start + at) % size)
+        part = np.add.reduceat(vectors[at:stop], [0], axis=0)[0]
+        if total is None:
+            total = part
+        else:
+            total += part
+        at = stop
+    return total
+
+
+def patch_vector_blocks(db, collection: str, key: str, changed: np.ndarray, size: int) -> None:
+    """vector_blocks of one collection as a fresh build writes them (ingest/build.py,
+    _write_vector_blocks), from the previous rows and the chunks of the `changed` documents (rowids):
+    their entries replaced, the mean vectors of the changed documents and of any document cut
+    across two rows (before or after) summed again, and only the rows that differ written."""
+    before, docs, chunks, vectors = _blocks(db, collection)
+    keep = ~np.isin(docs, changed)
+    rows = db.execute(f"select d.rowid, k.rowid, k.vector from chunks k join {collection} d on d.id = k.{key} "
+                      f"where d.rowid in (select value from json_each(?)) order by d.rowid, k.rowid",
+                      [json.dumps(changed.tolist())]).fetchall()
+    dims = vectors.shape[1] if len(vectors) else (len(rows[0][2]) // 4 if rows else 0)
+    fresh = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), dims)
+    old_starts = {int(d): s for d, s in zip(*np.unique(docs, return_index=True))}
+    old_ends = {int(d): s for d, s in zip(*np.unique(docs[::-1], return_index=True))}
+    old_cut = {d for d, s in old_starts.items() if s // size != (len(docs) - 1 - old_ends[d]) // size}
+    docs = np.concatenate([docs[keep], np.array([r[0] for r in rows], dtype=np.int64)])
+    order = np.argsort(docs, kind="stable")  # documents are disjoint: each keeps its chunks' order
+    docs = docs[order]
+    chunks = np.concatenate([chunks[keep], np.array([r[1] for r in rows], dtype=np.int64)])[order]
+    vectors = np.concatenate([vectors[keep], fresh.astype(np.float16)])[order]
+    _rewrite_blocks(db, collection, before, docs, chunks, vectors, size)
+    # the documents' mean vectors
+    listed, starts, counts = np.unique(docs, return_index=True, return_counts=True)
+    cut = {int(d) for d, s, n in zip(listed, starts, counts) if s // size != (s + n - 1) // size}
+    again = (set(changed.tolist()) | cut | old_cut) & set(listed.tolist())
+    if not again:
+        return
+    more = sorted(again - set(changed.tolist()))
+    extra = db.execute(f"select d.rowid, k.vector from chunks k join {collection} d on d.id = k.{key} "
+                       f"where d.rowid in (select value from json_each(?)) order by d.rowid, k.rowid",
+                       [json.dumps(more)]).fetchall()
+    f32: dict[int, list[bytes]] = {}
+    for doc, _, blob in rows:
+        f32.setdefault(doc, []).append(blob)
+    for doc, blob in extra:
+        f32.setdefault(doc, []).append(blob)
+    mean_before, mean_docs, _, means = _blocks(db, f"{collection}:documents")
+    position = {int(d): i for i, d in enumerate(mean_docs)}
+    where = dict(zip(listed.tolist(), starts.tolist()))
+    out = np.empty((len(listed), dims), dtype=np.float16)
+    redo = np.array(sorted(again), dtype=np.int64)
+    sums = np.vstack([_split_sums(np.frombuffer(b"".join(f32[d]), dtype=np.float32).reshape(-1, dims), where[d], size)
+                      for d in redo.tolist()])
+    sums /= np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+    index = np.searchsorted(listed, redo)
+    keep_docs = np.setdiff1d(listed, redo)
+    out[np.searchsorted(listed, keep_docs)] = means[[position[int(d)] for d in keep_docs]]
+    out[index] = sums.astype(np.float16)
+    _rewrite_blocks(db, f"{collection}:documents", mean_before, listed, listed, out, size)

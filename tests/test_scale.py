@@ -7,8 +7,9 @@ import sqlite3
 import numpy as np
 import pytest
 
-from ingest import build as build_module
-from ingest.build import _Similarity, _raw_scores, build
+from ingest import similar as similar_module
+from ingest.build import build
+from ingest.similar import _raw_scores, _Similarity
 from kb import ROOT
 
 FILTERS = [{"council_types": ["district-council", "unitary-authority"]},
@@ -33,7 +34,7 @@ def test_similar_in_blocks_equals_the_formula_over_every_pair(monkeypatch):
     tags = (rng.random((400, 12)) < 0.2).astype(np.float32)
     tags /= np.maximum(np.linalg.norm(tags, axis=1, keepdims=True), 1e-9)
     expected = _all_pairs(vectors, tags)
-    monkeypatch.setattr(build_module, "BLOCK", 64)  # several blocks
+    monkeypatch.setattr(similar_module, "BLOCK", 64)  # several blocks
     sim = _Similarity(vectors, tags)
     rows = np.arange(len(vectors))
     _, raw = sim.raw_top(rows)
