@@ -578,7 +578,7 @@ def build(root: Path, output: Path, model: str | None = None, progress: bool = T
     try:
         records, problems = check_collection(found["source"] + found["case"], root, cache=cache)
         if cache is not None:
-            cache.save()
+            cache.save(prune=not problems)
     finally:
         if cache is not None:
             cache.close()

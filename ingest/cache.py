@@ -154,14 +154,17 @@ class RecordCache:
         self.fresh[key] = texts
         self.used.add(key)
 
-    def save(self) -> None:
-        """Write the new records and drop those this build did not use."""
+    def save(self, prune: bool) -> None:
+        """Write the new records and, with prune, drop those this build did not use (not after a
+        failed check: the file put right again is most likely the one kept)."""
         if self.conn is None:
             return
         try:
             with self.conn:
                 self.conn.executemany("insert or replace into records values (?, ?, ?)",
                                        ((k, *v) for k, v in self.fresh.items()))
+                if not prune:
+                    return
                 self.conn.execute("create temp table used (key text primary key)")
                 self.conn.executemany("insert into temp.used values (?)", ((k,) for k in self.used))
                 self.conn.execute("delete from records where key not in (select key from temp.used)")
