@@ -22,7 +22,7 @@ from kb.validate import Record
 
 # What turns a file's bytes into a record besides the project's own code (see code_digest)
 LIBRARIES = ("PyYAML", "markdown-it-py", "mdurl", "jsonschema")
-FORMAT = 1  # of the cache file: another format is emptied and started again
+FORMAT = 2  # of the cache file: another format is emptied and started again
 
 
 def code_digest() -> str:
@@ -130,7 +130,8 @@ class RecordCache:
             if found is None:
                 return None
             head = json.loads(found[0])
-            record = _KeptRecord(kind, head["id"], _KeptDocument(path, display, head["front"], head["body_line"]),
+            front = head["data"] if head["front"] is None else head["front"]
+            record = _KeptRecord(kind, head["id"], _KeptDocument(path, display, front, head["body_line"]),
                                  head["data"], found[1])
         except (sqlite3.Error, ValueError, KeyError, TypeError):
             return None
@@ -141,7 +142,10 @@ class RecordCache:
     def put(self, path: Path, display: str, kind: str, raw: bytes, known_sources: set[str] | None, record: Record) -> None:
         if self.conn is None:
             return
-        head = {"id": record.id, "front": record.document.data, "data": record.data, "body_line": record.document.body_line}
+        # most files use no alias, so their front matter is their record's data: kept once (and
+        # shared once read back: neither is changed after validation)
+        front = None if record.document.data == record.data else record.document.data
+        head = {"id": record.id, "front": front, "data": record.data, "body_line": record.document.body_line}
         sections = [[s.heading, s.line, s.markdown, [list(b) for b in s.bullets], s.html] for s in record.sections]
         try:
             texts = json.dumps(head, ensure_ascii=False, allow_nan=False), json.dumps(sections, ensure_ascii=False)

@@ -176,10 +176,9 @@ def _old_similarity(old_db: Path, basis: str):
                        else np.zeros((0, 0), np.float32))
             tags, _ = _tag_matrix(conn, ids, similar_spec()["tags"])
             state = {r[0]: (r[1], json.loads(r[2])) for r in conn.execute("select case_id, hub, raw_top from similar_state")}
-            lists: dict[str, list] = {}
+            lists: dict[str, list[tuple]] = {}  # rows of similar_cases by case, in rank order
             for r in conn.execute("select case_id, similar_id, rank, score, reason from similar_cases order by case_id, rank"):
-                lists.setdefault(r[0], []).append({"case_id": r[0], "similar_id": r[1], "rank": r[2], "score": r[3],
-                                                   "reason": r[4]})
+                lists.setdefault(r[0], []).append(r)
             return ids, vectors, tags, state, lists
         finally:
             conn.close()
@@ -215,13 +214,13 @@ def _affected(ids, vectors, tags, old, sim: _Similarity) -> tuple[np.ndarray, di
     hub[moved] = raw.mean(axis=1)
     # lists that can change: those holding a moved case, and those a moved case now enters
     lists = old[4]
-    fifth = np.array([lists[i][-1]["score"] if lists.get(i) else -np.inf for i in ids])
+    fifth = np.array([lists[i][-1][3] if lists.get(i) else -np.inf for i in ids])
     to_moved = (_raw_scores(vectors, tags, moved).T - 0.5 * (hub[:, None] + hub[moved][None, :])).max(axis=1)
     rows = set(moved.tolist())
     moved_ids = {ids[m] for m in moved}
     for n, case_id in enumerate(ids):
         # stored scores are rounded to 4 places: a margin of 1e-4 keeps the test on the safe side
-        if any(s["similar_id"] in moved_ids for s in lists.get(case_id, [])) or to_moved[n] >= fifth[n] - 1e-4:
+        if any(s[1] in moved_ids for s in lists.get(case_id, [])) or to_moved[n] >= fifth[n] - 1e-4:
             rows.add(n)
     return np.array(sorted(rows)), hub
 
@@ -288,7 +287,7 @@ def write_similar(db, old_db: Path, basis: str, patched: list[str] | None = None
         # a fresh database after a change: the lists and hub state it cannot affect are the previous build's
         for n, case_id in enumerate(ids):
             if case_id not in computed:
-                out.extend(old[4].get(case_id, []))
+                out.extend(dict(zip(("case_id", "similar_id", "rank", "score", "reason"), r)) for r in old[4].get(case_id, []))
                 state.append({"case_id": case_id, "hub": float(hub[n]), "raw_top": json.dumps(old[3][case_id][1])})
     db["similar_cases"].insert_all(out)
     db["similar_state"].insert_all(state)
