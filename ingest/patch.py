@@ -124,26 +124,29 @@ def declared_fts(table: str) -> list[str]:
     return [c.name for c in tables()[table].fts]
 
 
-def _blocks(db, collection: str) -> tuple[list[bytes], np.ndarray, np.ndarray, np.ndarray]:
-    """A collection's rows of vector_blocks, and their docs, chunks and vectors run together."""
+def _blocks(db, collection: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A collection's rows of vector_blocks run together: docs, chunks and vectors."""
     rows = db.execute("select docs, chunks, vectors from vector_blocks where collection = ? order by block",
                       [collection]).fetchall()
     docs = np.concatenate([np.frombuffer(r[0], dtype=np.int64) for r in rows] or [np.zeros(0, np.int64)])
     chunks = np.concatenate([np.frombuffer(r[1], dtype=np.int64) for r in rows] or [np.zeros(0, np.int64)])
     size = sum(len(r[2]) for r in rows)
     vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float16).reshape(len(chunks), -1 if size else 0)
-    return [r[0] + r[1] + r[2] for r in rows], docs, chunks, vectors
+    return docs, chunks, vectors
 
 
-def _rewrite_blocks(db, collection: str, before: list[bytes], docs, chunks, vectors, size: int) -> None:
-    """Write the rows of vector_blocks that differ from `before`, and drop any past the new end."""
-    count = -(-len(docs) // size)
+def _rewrite_blocks(db, collection: str, before: tuple, after: tuple, size: int) -> None:
+    """Write the rows of vector_blocks whose (docs, chunks, vectors) differ from `before`, and drop
+    any past the new end."""
+    count = -(-len(after[0]) // size)
     for block in range(count):
         part = slice(block * size, (block + 1) * size)
-        row = {"collection": collection, "block": block, "docs": docs[part].astype(np.int64).tobytes(),
-               "chunks": chunks[part].astype(np.int64).tobytes(), "vectors": vectors[part].astype(np.float16).tobytes()}
-        if block >= len(before) or before[block] != row["docs"] + row["chunks"] + row["vectors"]:
-            db["vector_blocks"].insert(row, replace=True)
+        if all(len(old[part]) == len(new[part]) and np.array_equal(old[part], new[part]) for old, new in zip(before, after)):
+            continue
+        docs, chunks, vectors = (a[part] for a in after)
+        db["vector_blocks"].insert({"collection": collection, "block": block, "docs": docs.astype(np.int64).tobytes(),
+                                    "chunks": chunks.astype(np.int64).tobytes(),
+                                    "vectors": vectors.astype(np.float16).tobytes()}, replace=True)
     db.execute("delete from vector_blocks where collection = ? and block >= ?", [collection, count])
 
 
@@ -168,7 +171,7 @@ def patch_vector_blocks(db, collection: str, key: str, changed: np.ndarray, size
     _write_vector_blocks), from the previous rows and the chunks of the `changed` documents (rowids):
     their entries replaced, the mean vectors of the changed documents and of any document cut
     across two rows (before or after) summed again, and only the rows that differ written."""
-    before, docs, chunks, vectors = _blocks(db, collection)
+    before = docs, chunks, vectors = _blocks(db, collection)
     keep = ~np.isin(docs, changed)
     rows = db.execute(f"select d.rowid, k.rowid, k.vector from chunks k join {collection} d on d.id = k.{key} "
                       f"where d.rowid in (select value from json_each(?)) order by d.rowid, k.rowid",
@@ -183,7 +186,7 @@ def patch_vector_blocks(db, collection: str, key: str, changed: np.ndarray, size
     docs = docs[order]
     chunks = np.concatenate([chunks[keep], np.array([r[1] for r in rows], dtype=np.int64)])[order]
     vectors = np.concatenate([vectors[keep], fresh.astype(np.float16)])[order]
-    _rewrite_blocks(db, collection, before, docs, chunks, vectors, size)
+    _rewrite_blocks(db, collection, before, (docs, chunks, vectors), size)
     # the documents' mean vectors
     listed, starts, counts = np.unique(docs, return_index=True, return_counts=True)
     cut = {int(d) for d, s, n in zip(listed, starts, counts) if s // size != (s + n - 1) // size}
@@ -199,7 +202,7 @@ def patch_vector_blocks(db, collection: str, key: str, changed: np.ndarray, size
         f32.setdefault(doc, []).append(blob)
     for doc, blob in extra:
         f32.setdefault(doc, []).append(blob)
-    mean_before, mean_docs, _, means = _blocks(db, f"{collection}:documents")
+    mean_before = mean_docs, _, means = _blocks(db, f"{collection}:documents")
     position = {int(d): i for i, d in enumerate(mean_docs)}
     where = dict(zip(listed.tolist(), starts.tolist()))
     out = np.empty((len(listed), dims), dtype=np.float16)
@@ -211,4 +214,4 @@ def patch_vector_blocks(db, collection: str, key: str, changed: np.ndarray, size
     keep_docs = np.setdiff1d(listed, redo)
     out[np.searchsorted(listed, keep_docs)] = means[[position[int(d)] for d in keep_docs]]
     out[index] = sums.astype(np.float16)
-    _rewrite_blocks(db, f"{collection}:documents", mean_before, listed, listed, out, size)
+    _rewrite_blocks(db, f"{collection}:documents", mean_before, (listed, listed, out), size)
