@@ -4,6 +4,7 @@ Read top to bottom: validate, turn records into rows, write tables, full-text in
 (reusing vectors whose text and model are unchanged), precomputed similar cases, then swap."""
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime
 import errno
@@ -14,6 +15,7 @@ import html
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import stat
@@ -21,6 +23,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import sqlite_utils
@@ -29,24 +32,18 @@ from tqdm import tqdm
 from kb.embedding import Embedder
 from kb.history import file_dates, review_due
 from kb.parse import Problem, plain_text
-from kb.schema import SQL_TYPES, Table, facets, lessons_section, similar_spec, summary_section, tables
+from kb.schema import SQL_TYPES, Table, facets, lessons_section, summary_section, tables
 from kb.site import is_project_database, ro_uri
 from kb.site_metadata import facet_catalogue, site_metadata
 from kb.validate import Record, check_collection, discover
 from kb.vocabulary import load_vocabularies
 
+from . import patch
+from .cache import RecordCache, cache_path, code_digest, record_basis
 from .chunks import Chunk, case_chunks, finding_chunks
+from .similar import write_similar as _write_similar
 
-SIMILAR_PER_CASE = 5
-# Cases like mine: (1 - SIMILAR_TAG_WEIGHT) x cosine of the cases' mean passage vectors +
-# SIMILAR_TAG_WEIGHT x cosine of their tags (kb/schema.yml similar_cases; each tag weighted by its
-# rarity), less half the mean of each case's SIMILAR_HUB best scores (CSLS), so a case that is near
-# everything (a programme-wide overview) does not top every list. Chosen on
-# search/similar_judgments.yml (README, "Search").
-SIMILAR_TAG_WEIGHT = 0.4
-SIMILAR_HUB = 5
 VECTOR_BLOCK = 8192  # chunks to a row of vector_blocks
-BLOCK = 1024  # rows at a time: the full case-by-case matrix would not fit in memory at 100,000 cases
 
 
 class BuildFailed(Exception):
@@ -68,6 +65,7 @@ class BuildReport:
     seconds: float
     similar_computed: int = 0  # similar-case lists computed (the rest copied from the previous build)
     unchanged: bool = False  # nothing the build reads had changed: the database was left as it was
+    patched: int | None = None  # cases rewritten in a copy of the previous database (None: written afresh)
 
 
 def _money(amount: float) -> str:
@@ -159,6 +157,37 @@ def _lesson_rows(table: Table, cases: list[Record], sources: list[Record]) -> li
     return rows
 
 
+def _cited_by(cases: list[Record], sources: list[Record]) -> dict[str, int]:
+    counts = collections.Counter(i for c in cases for i in {s["id"] for s in c.data["sources"]})
+    return {r.id: counts[r.id] for r in sources}
+
+
+def case_rows(cases: list[Record], history: dict[str, tuple[str, str]]) -> dict[str, Iterable[dict]]:
+    """Every row these cases give, by table (lessons aside: see _lesson_rows), made as they are written."""
+    declared = tables()
+    out: dict[str, Iterable[dict]] = {"cases": (_case_row(r, declared["cases"], history) for r in cases)}
+    # Tables of a case's list items: organisations, figures (the `savings` field) and case_sources
+    for table in declared.values():
+        kind, _, field = table.rows.partition(".")
+        if kind == "case" and field:
+            out[table.name] = _item_rows(table, field, cases)
+    out["sections"] = ({"id": f"{r.id}/{i + 1}", "case_id": r.id, "position": i + 1, "heading": s.heading,
+                        "markdown": s.markdown, "html": s.html, "line": s.line} for r in cases for i, s in enumerate(r.sections))
+    return out
+
+
+def _item_rows(table: Table, field: str, cases: list[Record]) -> Iterable[dict]:
+    return (_row(table, item, {k: v for k, v in {"id": f"{r.id}#{i + 1}", "case_id": r.id, "position": i + 1}.items()
+                               if k in table.names and not table.column(k).field})
+            for r in cases for i, item in enumerate(r.data[field]))
+
+
+def source_rows(sources: list[Record], cited_by: dict[str, int]) -> Iterable[dict]:
+    table = tables()["sources"]
+    return (_row(table, r.data, {"summary_html": "\n".join(s.html for s in r.sections), "cases_count": cited_by[r.id],
+                                 "path": r.document.display}) for r in sources)
+
+
 def _write_tables(db: sqlite_utils.Database, records: list[Record], history: dict[str, tuple[str, str]]) -> dict[str, list]:
     sources = [r for r in records if r.kind == "source"]
     cases = [r for r in records if r.kind == "case"]
@@ -172,36 +201,18 @@ def _write_tables(db: sqlite_utils.Database, records: list[Record], history: dic
           "aliases": list(t.aliases), "family": t.family,
           "synonyms": list(t.synonyms)} for v in vocabularies.values() for t in v.terms.values()),
         pk=("vocabulary", "slug"))
-    cited_by = {r.id: sum(1 for c in cases if r.id in {s["id"] for s in c.data["sources"]}) for r in sources}
-    db["sources"].insert_all(_row(declared["sources"], r.data, {
-        "summary_html": "\n".join(s.html for s in r.sections), "cases_count": cited_by[r.id],
-        "path": r.document.display}) for r in sources)
-    db["cases"].insert_all(_case_row(r, declared["cases"], history) for r in cases)
-    # Tables of a case's list items: organisations, figures (the `savings` field) and case_sources
-    for table in declared.values():
-        kind, _, field = table.rows.partition(".")
-        if kind != "case" or not field:
-            continue
-        db[table.name].insert_all(
-            _row(table, item, {k: v for k, v in {"id": f"{r.id}#{i + 1}", "case_id": r.id, "position": i + 1}.items()
-                               if k in table.names and not table.column(k).field})
-            for r in cases for i, item in enumerate(r.data[field]))
-    db["sections"].insert_all(({"id": f"{r.id}/{i + 1}", "case_id": r.id, "position": i + 1, "heading": s.heading,
-                                "markdown": s.markdown, "html": s.html, "line": s.line}
-                               for r in cases for i, s in enumerate(r.sections)),
-                              pk="id", foreign_keys=[("case_id", "cases", "id")])
+    db["sources"].insert_all(source_rows(sources, _cited_by(cases, sources)))
+    for name, rows in case_rows(cases, history).items():
+        if name == "sections":
+            db["sections"].insert_all(rows, pk="id", foreign_keys=[("case_id", "cases", "id")])
+        else:
+            db[name].insert_all(rows)
     lessons = _lesson_rows(declared["lessons"], cases, sources)
     db["lessons"].insert_all(lessons)
     for table in declared.values():
         if table.fts:
             db[table.name].enable_fts([c.name for c in table.fts], tokenize="porter", create_triggers=False)
-    # How many documents hold each (stemmed) term, so search can set aside words that are in most
-    # documents ("council") the way a stopword list would, but learnt from the corpus.
-    db["term_documents"].create({"collection": str, "term": str, "documents": int}, pk=("collection", "term"))
-    for table in declared.values():
-        if table.fts:
-            db.execute(f"create virtual table temp.{table.name}_vocab using fts5vocab(main, {table.name}_fts, 'row')")
-            db.execute(f"insert into term_documents select '{table.name}', term, doc from temp.{table.name}_vocab")
+    write_term_documents(db)
     for table in declared.values():
         for column in table.columns:
             if column.references and column.name not in table.pk[:1]:
@@ -209,6 +220,18 @@ def _write_tables(db: sqlite_utils.Database, records: list[Record], history: dic
     db["sections"].create_index(["case_id"])
     _write_site_metadata(db)
     return {"cases": cases, "sources": sources, "lessons": lessons}
+
+
+def write_term_documents(db: sqlite_utils.Database) -> None:
+    """How many documents hold each (stemmed) term, so search can set aside words that are in most
+    documents ("council") the way a stopword list would, but learnt from the corpus."""
+    db.execute("drop table if exists term_documents")
+    db["term_documents"].create({"collection": str, "term": str, "documents": int}, pk=("collection", "term"))
+    for table in tables().values():
+        if table.fts:
+            db.execute(f"create virtual table temp.{table.name}_vocab using fts5vocab(main, {table.name}_fts, 'row')")
+            db.execute(f"insert into term_documents select '{table.name}', term, doc from temp.{table.name}_vocab")
+            db.execute(f"drop table temp.{table.name}_vocab")
 
 
 def _write_site_metadata(db: sqlite_utils.Database) -> None:
@@ -230,31 +253,47 @@ def _old_vectors(path: Path, model: str) -> dict[str, bytes]:
         return {}
 
 
-def _write_embeddings(db, parts, old_db: Path, embedder: Embedder, progress: bool) -> tuple[int, int, int]:
+def chunks_of(cases: list[Record], lessons: list[dict]) -> list[Chunk]:
+    """The passages these cases and lessons (a report's findings among them) are embedded as, in the
+    order they are stored: a document's chunks in order, which is the order search reads them in."""
     by_case: dict[str, list[tuple[str, str]]] = {}
-    for lesson in parts["lessons"]:
+    for lesson in lessons:
         by_case.setdefault(lesson["case_id"], []).append((lesson["id"], lesson["text"]))
     chunks: list[Chunk] = []
-    for r in parts["cases"]:
+    for r in cases:
         chunks += case_chunks(r.id, r.data["title"], r.sections, by_case.get(r.id, []))
-    chunks += [c for l in parts["lessons"] if l["source_id"] for c in finding_chunks(l["id"], l["theme"], l["text"])]
-    old = _old_vectors(old_db, embedder.name)
+    chunks += [c for l in lessons if l["source_id"] for c in finding_chunks(l["id"], l["theme"], l["text"])]
+    return chunks
+
+
+def embed_chunks(chunks: list[Chunk], old: dict[str, bytes], embedder: Embedder, progress: bool) -> tuple[dict[str, bytes], int]:
+    """Each chunk's vector by content hash: the old one where the text is unchanged, else embedded
+    now; and how many were embedded."""
     todo = [c for c in chunks if c.content_hash not in old]
     fresh: dict[str, bytes] = {}
     if todo:
         vectors = embedder.encode([c.text for c in todo], progress=progress)
         fresh = {c.content_hash: v.tobytes() for c, v in zip(todo, vectors)}
-    vectors_by_hash = {**old, **fresh}
+    return {**old, **fresh}, len(todo)
+
+
+def insert_chunks(db, chunks: list[Chunk], vectors_by_hash: dict[str, bytes], model: str) -> None:
     dims = len(next(iter(vectors_by_hash.values()))) // 4 if vectors_by_hash else 0
     db["chunks"].insert_all(({"id": c.id, "case_id": c.case_id, "lesson_id": c.lesson_id, "kind": c.kind,
                               "position": c.position, "text": c.text, "content_hash": c.content_hash,
-                              "model": embedder.name, "dimensions": dims, "vector": vectors_by_hash[c.content_hash]}
+                              "model": model, "dimensions": dims, "vector": vectors_by_hash[c.content_hash]}
                              for c in chunks), pk="id",
                             foreign_keys=[("case_id", "cases", "id"), ("lesson_id", "lessons", "id")],
                             columns={"case_id": str, "lesson_id": str, "vector": bytes})
+
+
+def _write_embeddings(db, parts, old_db: Path, embedder: Embedder, progress: bool) -> tuple[int, int, int]:
+    chunks = chunks_of(parts["cases"], parts["lessons"])
+    vectors_by_hash, embedded = embed_chunks(chunks, _old_vectors(old_db, embedder.name), embedder, progress)
+    insert_chunks(db, chunks, vectors_by_hash, embedder.name)
     db["chunks"].create_index(["case_id"])
     _write_vector_blocks(db)
-    return len(chunks), len(todo), len(chunks) - len(todo)
+    return len(chunks), embedded, len(chunks) - embedded
 
 
 def _write_vector_blocks(db) -> None:
@@ -296,243 +335,24 @@ def _write_vector_blocks(db) -> None:
                       means[start:start + VECTOR_BLOCK])
 
 
-def _tag_matrix(db, ids: list[str], columns: list[str]) -> tuple[np.ndarray, list[tuple[str, str]]]:
-    """One row per case, one column per (facet, value): the value's rarity, log(N / cases with it),
-    where the case has it; rows scaled to length 1."""
-    found: dict[tuple[str, str], int] = {}
-    cells = []
-    position = {case_id: i for i, case_id in enumerate(ids)}
-    for row in db.execute(f"select id, {', '.join(columns)} from cases").fetchall():
-        for facet, raw in zip(columns, row[1:]):
-            for value in json.loads(raw or "[]"):
-                cells.append((position[row[0]], found.setdefault((facet, value), len(found))))
-    tags = np.zeros((len(ids), max(1, len(found))), dtype=np.float32)
-    for r, c in cells:
-        tags[r, c] = 1.0
-    rarity = np.log((len(ids) + 1) / (tags.sum(axis=0) + 1)) + 1
-    tags *= rarity
-    tags /= np.maximum(np.linalg.norm(tags, axis=1, keepdims=True), 1e-9)
-    return tags, list(found)
-
-
-def _raw_scores(vectors: np.ndarray, tags: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """(1 - SIMILAR_TAG_WEIGHT) x cosine of mean vectors + SIMILAR_TAG_WEIGHT x cosine of tags, of
-    these rows against every case (a case against itself: -inf)."""
-    scores = (1 - SIMILAR_TAG_WEIGHT) * (vectors[rows] @ vectors.T) + SIMILAR_TAG_WEIGHT * (tags[rows] @ tags.T)
-    scores[np.arange(len(rows)), rows] = -np.inf
-    return scores
-
-
-def _top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the k best columns and their scores, best first."""
-    k = min(k, scores.shape[1])
-    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    values = np.take_along_axis(scores, top, axis=1)
-    order = np.argsort(-values, axis=1, kind="stable")
-    return np.take_along_axis(top, order, axis=1), np.take_along_axis(values, order, axis=1)
-
-
-class _Similarity:
-    """Cases like mine over the cases' mean vectors and tag vectors (see SIMILAR_TAG_WEIGHT), for any
-    subset of rows, in blocks of BLOCK rows against every case: the raw scores' SIMILAR_HUB best (a
-    case's hub term, kept so a later build can tell whether a change moved it), then each row's
-    SIMILAR_PER_CASE best after CSLS. Scoring every pair is exact; on near-duplicate corpora a
-    bound from a few candidates saves little (tried: most rows fall back to every pair), so the
-    saving is in scoring only the rows a change can affect (_affected)."""
-
-    def __init__(self, vectors: np.ndarray, tags: np.ndarray):
-        self.vectors, self.tags = vectors, tags
-        self.n = len(vectors)
-        self.hub_k = min(SIMILAR_HUB, self.n - 1)
-        self.k = min(SIMILAR_PER_CASE, self.n - 1)
-
-    def raw_top(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each row's SIMILAR_HUB best raw scores (columns and scores, best first)."""
-        ids, values = [np.zeros((0, self.hub_k), np.int64)], [np.zeros((0, self.hub_k), np.float32)]
-        for start in range(0, len(rows), BLOCK):
-            top, value = _top(_raw_scores(self.vectors, self.tags, rows[start:start + BLOCK]), self.hub_k)
-            ids.append(top)
-            values.append(value)
-        return np.vstack(ids), np.vstack(values)
-
-    def lists(self, rows: np.ndarray, hub: np.ndarray):
-        """Each row's best SIMILAR_PER_CASE by CSLS: (row, [(column, score)])."""
-        for start in range(0, len(rows), BLOCK):
-            block = rows[start:start + BLOCK]
-            scores = _raw_scores(self.vectors, self.tags, block)
-            scores -= 0.5 * (hub[block, None] + hub[None, :])
-            top, value = _top(scores, self.k)
-            for row, cand, csls in zip(block, top, value):
-                yield int(row), [(int(c), float(v)) for c, v in zip(cand, csls)]
-
-
-def _case_matrices(db) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Every case with chunks: ids, normalised mean chunk vector, tag vector (rarity-weighted)."""
-    rows = db.execute("select case_id, vector from chunks where case_id is not null order by case_id").fetchall()
-    ids: list[str] = []
-    sums: list[np.ndarray] = []
-    for case_id, blob in rows:
-        vec = np.frombuffer(blob, dtype=np.float32)
-        if ids and ids[-1] == case_id:
-            sums[-1] = sums[-1] + vec
-        else:
-            ids.append(case_id)
-            sums.append(vec.copy())
-    if not ids:
-        return ids, np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32)
-    matrix = np.vstack(sums)
-    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
-    tags, _ = _tag_matrix(db, ids, similar_spec()["tags"])
-    return ids, matrix, tags
-
-
-def _old_similarity(old_db: Path, basis: str):
-    """The previous build's case matrices, hubs and lists, if it was built on the same basis (code,
-    declarations and model), for recomputing only the lists a change can affect."""
-    if not old_db.exists():
-        return None
-    try:
-        conn = sqlite3.connect(f"file:{old_db}?mode=ro", uri=True)
-        try:
-            stored = dict(conn.execute("select key, value from kb_meta where key = 'similar_basis'").fetchall())
-            if stored.get("similar_basis") != json.dumps(basis):
-                return None
-            ids, vectors, tags = _case_matrices(conn)
-            state = {r[0]: (r[1], json.loads(r[2])) for r in conn.execute("select case_id, hub, raw_top from similar_state")}
-            lists: dict[str, list] = {}
-            for r in conn.execute("select case_id, similar_id, rank, score, reason from similar_cases order by case_id, rank"):
-                lists.setdefault(r[0], []).append({"case_id": r[0], "similar_id": r[1], "rank": r[2], "score": r[3],
-                                                   "reason": r[4]})
-            return ids, vectors, tags, state, lists
-        finally:
-            conn.close()
-    except (sqlite3.Error, json.JSONDecodeError, KeyError):
-        return None
-
-
-def _affected(ids, vectors, tags, old, sim: _Similarity) -> tuple[np.ndarray, dict] | None:
-    """The rows whose similar-case list (or hub) a change can affect, with the new hubs, when the
-    previous build's cases are the same ones with the same tag rarities; else None (score all)."""
-    old_ids, old_vectors, old_tags, state, _ = old
-    if old_ids != ids or old_tags.shape != tags.shape or set(state) != set(ids):
-        return None
-    changed = np.flatnonzero((old_vectors != vectors).any(axis=1) | (old_tags != tags).any(axis=1))
-    if len(changed) and not np.array_equal(np.count_nonzero(old_tags, axis=0), np.count_nonzero(tags, axis=0)):
-        return None  # a tag's rarity moved: every tag vector changed
-    if not np.array_equal(old_tags[np.setdiff1d(np.arange(len(ids)), changed)],
-                          tags[np.setdiff1d(np.arange(len(ids)), changed)]):
-        return None
-    hub = np.array([state[i][0] for i in ids])
-    position = {case_id: n for n, case_id in enumerate(ids)}
-    if not len(changed):
-        return changed, hub
-    # a row's hub moves if a changed case was among its hub_k best or now beats its hub_k-th best
-    to_changed = _raw_scores(vectors, tags, changed).T  # every case against each changed one
-    hub_rows = set(changed.tolist())
-    for n, case_id in enumerate(ids):
-        best = state[case_id][1]
-        if any(position.get(b[0]) in hub_rows for b in best) or (len(best) and to_changed[n].max() > best[-1][1]):
-            hub_rows.add(n)
-    moved = np.array(sorted(hub_rows))
-    _, raw = sim.raw_top(moved)
-    hub[moved] = raw.mean(axis=1)
-    # lists that can change: those holding a moved case, and those a moved case now enters
-    lists = old[4]
-    fifth = np.array([lists[i][-1]["score"] if lists.get(i) else -np.inf for i in ids])
-    to_moved = (_raw_scores(vectors, tags, moved).T - 0.5 * (hub[:, None] + hub[moved][None, :])).max(axis=1)
-    rows = set(moved.tolist())
-    moved_ids = {ids[m] for m in moved}
-    for n, case_id in enumerate(ids):
-        # stored scores are rounded to 4 places: a margin of 1e-4 keeps the test on the safe side
-        if any(s["similar_id"] in moved_ids for s in lists.get(case_id, [])) or to_moved[n] >= fifth[n] - 1e-4:
-            rows.add(n)
-    return np.array(sorted(rows)), hub
-
-
-def _write_similar(db, old_db: Path, basis: str) -> int:
-    """Cases like this one, precomputed so the site needs no model (see SIMILAR_TAG_WEIGHT). Lists
-    the change cannot affect are copied from the previous build; returns how many were computed."""
-    ids, matrix, tags = _case_matrices(db)
-    db["case_vectors"].create({"case_id": str, "vector": bytes}, pk="case_id", foreign_keys=[("case_id", "cases", "id")])
-    db["similar_cases"].create({"case_id": str, "similar_id": str, "rank": int, "score": float, "reason": str},
-                               pk=("case_id", "similar_id"),
-                               foreign_keys=[("case_id", "cases", "id"), ("similar_id", "cases", "id")])
-    db["similar_state"].create({"case_id": str, "hub": float, "raw_top": str}, pk="case_id")
-    db["kb_meta"].insert({"key": "similar_basis", "value": json.dumps(basis)}, pk="key", replace=True)
-    if not ids:
-        return 0
-    db["case_vectors"].insert_all({"case_id": i, "vector": v.astype(np.float32).tobytes()} for i, v in zip(ids, matrix))
-    if len(ids) < 2:
-        return 0
-    sim = _Similarity(matrix, tags)
-    old = _old_similarity(old_db, basis)
-    found = _affected(ids, matrix, tags, old, sim) if old else None
-    if found is None:
-        rows = np.arange(len(ids))
-        candidates, raw = sim.raw_top(rows)
-        hub = raw.mean(axis=1)
-    else:
-        rows, hub = found
-        candidates, raw = sim.raw_top(rows)
-    reasons = _reasons(db, ids)
-    labels = {f["column"]: f for f in facet_catalogue()}
-    out, state = [], []
-    computed = set()
-    for row, best in sim.lists(rows, hub):
-        mine = ids[row]
-        computed.add(mine)
-        out.extend({"case_id": mine, "similar_id": ids[b], "rank": n + 1, "score": round(score, 4),
-                    "reason": _reason(reasons[mine], reasons[ids[b]], labels)} for n, (b, score) in enumerate(best))
-    for n, row in enumerate(rows):
-        state.append({"case_id": ids[row], "hub": float(hub[row]),
-                      "raw_top": json.dumps([[ids[c], float(v)] for c, v in zip(candidates[n], raw[n])])})
-    if found is not None:
-        old_state = old[3]
-        for n, case_id in enumerate(ids):
-            if case_id not in computed:
-                out.extend(old[4].get(case_id, []))
-                state.append({"case_id": case_id, "hub": float(hub[n]), "raw_top": json.dumps(old_state[case_id][1])})
-    db["similar_cases"].insert_all(out)
-    db["similar_state"].insert_all(state)
-    return len(computed)
-
-
-def _reasons(db, ids: list[str]) -> dict[str, dict[str, set[str]]]:
-    columns = similar_spec()["reasons"]
-    rows = db.execute(f"select id, {', '.join(columns)} from cases").fetchall()
-    return {r[0]: {c: set(json.loads(v or "[]")) for c, v in zip(columns, r[1:])} for r in rows}
-
-
-def _reason(mine: dict[str, set[str]], theirs: dict[str, set[str]], labels: dict) -> str:
-    """In a few words why two cases are alike: the tags they share, e.g. 'shared approach: Sharing
-    council; shared service: Whole council'."""
-    parts = []
-    for column, values in mine.items():
-        shared = sorted(values & theirs.get(column, set()))
-        if shared:
-            facet = labels[column]
-            names = ", ".join(facet["values"].get(v, {}).get("label", v) for v in shared)
-            parts.append(f"shared {facet['label'].lower()}: {names}")
-    return "; ".join(parts) or "alike in what they did"
-
-
-def _code_basis(model: str) -> str:
+def _code_basis(model: str, code: str) -> str:
     """What every output row depends on besides the files: the builder's code and the declarations
-    (every .py and .yml of kb/ and ingest/) and the model."""
-    digest = hashlib.sha256(model.encode())
-    here = Path(__file__).resolve().parent
-    for path in sorted([*here.glob("*.py"), *(here.parent / "kb").glob("*.py"), *(here.parent / "kb").glob("*.yml")]):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
+    (ingest/cache.py, code_digest) and the model."""
+    return hashlib.sha256(model.encode() + code.encode()).hexdigest()
 
 
-def _inputs(root: Path, paths: list[Path], basis: str) -> str:
+def _file_hashes(root: Path, paths: list[Path]) -> dict[str, str]:
+    """Each file's content hash by its path under root."""
+    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest() for path in paths}
+
+
+def _inputs(root: Path, hashes: dict[str, str], basis: str) -> str:
     """A hash of everything a build reads: the files (by content), their git dates, today's date
     (review_due) and the code basis. The same hash means the same database."""
     digest = hashlib.sha256(f"{basis}|{datetime.date.today().isoformat()}|".encode())
     digest.update(json.dumps(file_dates(root), sort_keys=True).encode())
-    for path in paths:
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    for path, content in hashes.items():
+        digest.update(path.encode() + b"\0" + bytes.fromhex(content))
     return digest.hexdigest()
 
 
@@ -681,15 +501,72 @@ def _stop_cleanly_on_signals():
             signal.signal(s, handler)
 
 
+def _patch_tables(db, changed: list[Record], records: list[Record], history, embedder: Embedder,
+                  progress: bool) -> tuple[int, int, int]:
+    """On a copy of the previous database: replace the changed cases' rows and passages (see
+    ingest/patch.py), then recompute what derives from every row."""
+    cases = [r for r in records if r.kind == "case"]
+    sources = [r for r in records if r.kind == "source"]
+    patch.mark_changed(db, changed)
+    mine = f"case_id in (select id from {patch.PATCHED})"
+    old_chunks = patch.owned_chunk_ids(db)
+    old: dict[str, bytes] = {}
+    for start in range(0, len(old_chunks), 500):
+        ids = old_chunks[start:start + 500]
+        old.update(db.execute(f"select content_hash, vector from chunks where id in ({','.join('?' * len(ids))})", ids))
+        db.execute(f"delete from chunks where id in ({','.join('?' * len(ids))})", ids)
+    declared = tables()
+    for name, rows in case_rows(changed, history).items():
+        where = f"id in (select id from {patch.PATCHED})" if name == "cases" else mine
+        pk = declared[name].pk if name in declared else ("id",)
+        patch.replace_rows(db, name, where, rows, pk, patch.declared_fts(name) if name in declared else [])
+    patch.replace_rows(db, "sources", "1", source_rows(sources, _cited_by(cases, sources)), declared["sources"].pk)
+    lessons = _lesson_rows(declared["lessons"], changed, [])
+    patch.replace_rows(db, "lessons", mine, lessons, declared["lessons"].pk, patch.declared_fts("lessons"))
+    write_term_documents(db)
+    chunks = chunks_of(changed, lessons)
+    vectors_by_hash, embedded = embed_chunks(chunks, old, embedder, progress)
+    insert_chunks(db, chunks, vectors_by_hash, embedder.name)
+    for collection, key, owner in (("cases", "case_id", "id"), ("lessons", "lesson_id", "case_id")):
+        rowids = [r[0] for r in db.execute(f"select rowid from {collection} where {owner} in (select id from {patch.PATCHED})")]
+        patch.patch_vector_blocks(db, collection, key, np.array(rowids, dtype=np.int64), VECTOR_BLOCK)
+    total = db.execute("select count(*) from chunks").fetchone()[0]
+    db.execute("drop table build_info")
+    return total, embedded, total - embedded
+
+
+def _lesson_ids(cases: list[Record]) -> list[tuple[str, str]]:
+    return [(row["case_id"], row["id"]) for row in _lesson_rows(tables()["lessons"], cases, [])]
+
+
+def _write_build_files(db, hashes: dict[str, str]) -> None:
+    """Each file's content hash, so the next build can tell which files changed (ingest/patch.py)."""
+    db.execute("drop table if exists build_files")
+    db["build_files"].create({"path": str, "content_hash": str}, pk="path")
+    db["build_files"].insert_all({"path": p, "content_hash": h} for p, h in hashes.items())
+
+
+def _record_cache(root: Path, output, force: bool, code: str) -> RecordCache | None:
+    """The record cache beside the database, where the build may write the database at all."""
+    try:
+        return RecordCache(cache_path(check_output(root, output, force)), record_basis(code))
+    except DatabaseNotChanged:
+        return None
+
+
 def build(root: Path, output: Path, model: str | None = None, progress: bool = True,
           embedder: Embedder | None = None, force: bool = False) -> BuildReport:
     """Validate everything under root and write output; on any problem raise BuildFailed (or
-    DatabaseNotChanged) and leave output untouched."""
+    DatabaseNotChanged) and leave output untouched. Unchanged files are not validated again (their
+    records are cached, ingest/cache.py), and when only a few cases changed, the previous database
+    is copied and patched (ingest/patch.py) instead of every table being written afresh."""
     started = time.perf_counter()
     found = discover(root)
     embedder = embedder or Embedder(model)
-    basis = _code_basis(embedder.name)
-    inputs = _inputs(root, found["source"] + found["case"], basis)
+    code = code_digest()
+    basis = _code_basis(embedder.name, code)
+    hashes = _file_hashes(root, found["source"] + found["case"])
+    inputs = _inputs(root, hashes, basis)
     same = _unchanged(Path(output).resolve(), inputs)
     if same is not None:
         output = check_output(root, output, force)
@@ -697,30 +574,52 @@ def build(root: Path, output: Path, model: str | None = None, progress: bool = T
             remove_stale_temporaries(output)  # what killed builds left, even when nothing is rebuilt
         same.seconds = time.perf_counter() - started
         return same
-    records, problems = check_collection(found["source"] + found["case"], root)
+    cache = _record_cache(root, output, force, code)
+    try:
+        records, problems = check_collection(found["source"] + found["case"], root, cache=cache)
+        if cache is not None:
+            cache.save(prune=not problems)
+    finally:
+        if cache is not None:
+            cache.close()
     if problems:
         raise BuildFailed(problems)
     output = check_output(root, output, force)
+    history = file_dates(root)
+    cases = [r for r in records if r.kind == "case"]
     with _stop_cleanly_on_signals(), build_lock(output):
         remove_stale_temporaries(output)
         temp = output.with_name(f"{output.name}.tmp-{os.getpid()}")
         try:
-            db = sqlite_utils.Database(temp)
-            db.conn.execute("pragma journal_mode = off")  # a scratch file: durability comes from the swap
-            with tqdm(total=4, desc="building", disable=not progress, unit="step") as bar:
-                parts = _write_tables(db, records, file_dates(root))
+            keyed = {str(r.document.path.relative_to(root)): r for r in records}
+            changed = patch.changed_cases(output, keyed, hashes, history, basis, _lesson_ids)
+            with tqdm(total=4, desc="patching" if changed is not None else "building", disable=not progress,
+                      unit="step") as bar:
+                if changed is not None:
+                    shutil.copyfile(output, temp)
+                    db = sqlite_utils.Database(temp)
+                    db.conn.execute("pragma journal_mode = off")  # a scratch file: durability comes from the swap
+                    bar.update(1)
+                    n_chunks, embedded, reused = _patch_tables(db, changed, records, history, embedder, progress)
+                else:
+                    db = sqlite_utils.Database(temp)
+                    db.conn.execute("pragma journal_mode = off")
+                    parts = _write_tables(db, records, history)
+                    bar.update(1)
+                    n_chunks, embedded, reused = _write_embeddings(db, parts, output, embedder, progress)
                 bar.update(1)
-                n_chunks, embedded, reused = _write_embeddings(db, parts, output, embedder, progress)
-                bar.update(1)
-                similar = _write_similar(db, output, basis)
+                similar = _write_similar(db, output, basis, None if changed is None else [r.id for r in changed])
                 db["kb_meta"].insert({"key": "build_inputs", "value": json.dumps(inputs)}, pk="key", replace=True)
+                _write_build_files(db, hashes)
                 bar.update(1)
+                lessons = db.execute("select count(*) from lessons").fetchone()[0]
                 db["build_info"].insert({"built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                         "model": embedder.name, "cases": len(parts["cases"]),
-                                         "sources": len(parts["sources"]), "lessons": len(parts["lessons"]),
+                                         "model": embedder.name, "cases": len(cases),
+                                         "sources": len(records) - len(cases), "lessons": lessons,
                                          "chunks": n_chunks, "chunks_embedded": embedded, "chunks_reused": reused})
                 db.conn.commit()
-                db.vacuum()
+                if changed is None:
+                    db.vacuum()  # a patched copy keeps its layout: vacuuming would rewrite every page
                 db.close()
                 bar.update(1)
             os.replace(temp, output)
@@ -735,6 +634,7 @@ def build(root: Path, output: Path, model: str | None = None, progress: bool = T
         finally:
             with contextlib.suppress(OSError):
                 temp.unlink(missing_ok=True)
-    savings = sum(len(r.data["savings"]) for r in parts["cases"])
-    return BuildReport(output, len(parts["cases"]), len(parts["sources"]), len(parts["lessons"]), savings,
-                       n_chunks, embedded, reused, time.perf_counter() - started, similar_computed=similar)
+    savings = sum(len(r.data["savings"]) for r in cases)
+    return BuildReport(output, len(cases), len(records) - len(cases), lessons, savings, n_chunks, embedded, reused,
+                       time.perf_counter() - started, similar_computed=similar,
+                       patched=None if changed is None else len(changed))

@@ -339,7 +339,10 @@ def build_cmd(ctx, db_path, force, model, quiet):
     size = report.path.stat().st_size
     click.echo(f"Built {report.path} ({size / 1e6:.1f} MB) in {report.seconds:.1f}s: {report.cases} cases, "
                f"{report.sources} sources, {report.lessons} lessons, {report.savings} figures; "
-               f"{report.chunks} chunks ({report.embedded} embedded, {report.reused} reused).", err=True)
+               f"{report.chunks} chunks ({report.embedded} embedded, {report.reused} reused)" +
+               ("; nothing had changed." if report.unchanged else
+                f"; {report.patched} changed case(s) patched into the previous database." if report.patched is not None
+                else "."), err=True)
 
 
 def _site_options(func):

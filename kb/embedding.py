@@ -69,6 +69,7 @@ class Embedder:
         if self.requested_backend not in (None, *BACKENDS):
             raise ValueError(f"KB_EMBEDDING_BACKEND must be one of {', '.join(BACKENDS)}, not {self.requested_backend!r}")
         self.backend = "stand-in" if self.is_stand_in else None
+        self.threads: int | None = None  # for one call of an ONNX model, set before it loads (None: all cores)
         self._model = None
 
     @property
@@ -81,7 +82,7 @@ class Embedder:
 
             found = find_export(self.name) if self.requested_backend != "torch" else None
             if found is not None:
-                self._model, self.backend = OnnxEncoder(found), "onnx"
+                self._model, self.backend = OnnxEncoder(found, self.threads), "onnx"
             elif self.requested_backend == "onnx":
                 raise OnnxError(f"no ONNX export of {self.name} was found - run `kb export-onnx` "
                                 "or set KB_ONNX_DIR to the folder holding one")

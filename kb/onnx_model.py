@@ -60,7 +60,7 @@ def find_export(model_name: str) -> Path | None:
 class OnnxEncoder:
     """Sentence embeddings from an exported folder: tokenizers + ONNX Runtime + mean pooling."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, threads: int | None = None):
         import onnxruntime
         from tokenizers import Tokenizer
 
@@ -72,6 +72,9 @@ class OnnxEncoder:
         self.inputs = list(manifest["inputs"])
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
+        if threads:  # else ONNX Runtime's default: every core, each thread spinning while it waits
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
         self.session = onnxruntime.InferenceSession(str(Path(directory) / "model.onnx"), options,
                                                     providers=["CPUExecutionProvider"])
         self.tokenizer = Tokenizer.from_file(str(Path(directory) / "tokenizer.json"))

@@ -182,24 +182,31 @@ def _kind_of_file(mode: int) -> str:
     return "not a regular file"
 
 
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.relative_to(root)
-        return True
-    except ValueError:
-        return False
+def _inside(path: str, root: str) -> bool:
+    """Whether an absolute, normalised path is root or under it (strings: this runs once a file)."""
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def read_bytes(path: Path, display: str, root: Path | None = None) -> tuple[bytes | None, list[Problem]]:
+def _resolved(path: str, folders: dict | None) -> str:
+    """os.path.realpath(path), each folder resolved once per `folders` (one check of a collection)."""
+    if folders is None or os.path.islink(path):
+        return os.path.realpath(path)
+    parent, name = os.path.split(path)
+    if parent not in folders:
+        folders[parent] = os.path.realpath(parent)
+    return os.path.join(folders[parent], name)
+
+
+def read_bytes(path: Path, display: str, root: Path | None = None, folders: dict | None = None
+               ) -> tuple[bytes | None, list[Problem]]:
     """The file's bytes, refusing anything that is not a regular file inside the tree, and reading at
     most MAX_BYTES + 1 bytes: a link to /dev/zero or a named pipe must neither fill memory nor hang."""
-    path = Path(path)
     where = lambda what, fix: (None, [Problem(display, 1, what, fix)])
     if root is not None:
-        root = Path(root).resolve()
-        lexical = Path(os.path.abspath(path))
-        if _inside(lexical, root) and not _inside(path.resolve(), root):
-            return where(f"is a link to {shown(str(path.resolve()), 120)}, outside the project folder",
+        root = _resolved(os.path.abspath(root), folders)
+        lexical = os.path.abspath(path)
+        if _inside(lexical, root) and not _inside(_resolved(lexical, folders), root):
+            return where(f"is a link to {shown(os.path.realpath(path), 120)}, outside the project folder",
                          "replace the link with the file itself")
     try:
         # O_NONBLOCK: opening a named pipe returns at once instead of waiting for a writer
@@ -264,6 +271,11 @@ def read_document(path: Path, display: str | None = None, root: Path | None = No
     raw, problems = read_bytes(path, display, root)
     if raw is None:
         return None, problems
+    return parse_document(raw, path, display)
+
+
+def parse_document(raw: bytes, path: Path, display: str) -> tuple[Document | None, list[Problem]]:
+    """A file's bytes (from read_bytes) as a Document, or the problems that stop it being one."""
     text, problems = _decode(raw, display)
     if text is None:
         return None, problems

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from jsonschema import Draft202012Validator, validators
 
-from .parse import Document, Problem, Section, read_document, shown, split_sections
+from .parse import Document, Problem, Section, parse_document, read_bytes, shown, split_sections
 from .schema import body_sections, field_spec, json_schema, lessons_section, load_schema
 from .vocabulary import load_vocabularies
 
@@ -336,27 +336,40 @@ def kind_of(path: Path) -> str:
     return "source" if path.parent.name == "sources" else "case"
 
 
-def check_collection(paths: list[Path], root: Path, known_sources: set[str] | None = None
+def check_collection(paths: list[Path], root: Path, known_sources: set[str] | None = None, cache=None
                      ) -> tuple[list[Record], list[Problem]]:
-    """Validate files and the links between them. Source ids are checked against sources/."""
+    """Validate files and the links between them. Source ids are checked against sources/. With a
+    cache (ingest/cache.py), a file whose bytes passed the same checks before is not checked again."""
     records: list[Record] = []
     problems: list[Problem] = []
     seen: dict[tuple[str, str], str] = {}
     titles: dict[str, str] = {}
     if known_sources is None:
         known_sources = {p.stem for p in (root / "sources").glob("*.md")}
+    resolved_root = root.resolve()
+    folders: dict = {}  # each folder resolved once in this check, not once per file
     for path in paths:
         try:
             # where the file sits, not where a link in the tree points
-            display = str(Path(os.path.abspath(path)).relative_to(root.resolve()))
+            display = str(Path(os.path.abspath(path)).relative_to(resolved_root))
         except ValueError:
             display = str(path)
-        doc, read_problems = read_document(path, display, root)
+        raw, read_problems = read_bytes(path, display, root, folders)
         problems += read_problems
-        if doc is None:
+        if raw is None:
             continue
-        record, found = check_document(doc, kind_of(path), known_sources)
-        problems += found
+        record = cache.get(path, display, kind_of(path), raw, known_sources) if cache is not None else None
+        if record is not None:
+            doc = record.document
+        else:
+            doc, read_problems = parse_document(raw, path, display)
+            problems += read_problems
+            if doc is None:
+                continue
+            record, found = check_document(doc, kind_of(path), known_sources)
+            problems += found
+            if record is not None and cache is not None:
+                cache.put(path, display, kind_of(path), raw, known_sources, record)
         raw_id = doc.data.get("id")
         if isinstance(raw_id, str):
             key = (kind_of(path), raw_id)

@@ -710,6 +710,7 @@ def _one_thread(embedder):
     server runs several at once on few cores (where all threads made each query several times
     slower). Loads the model."""
     if not getattr(embedder, "is_stand_in", True):
+        embedder.threads = QUERY_THREADS  # an ONNX model's, read when it loads
         embedder.load()
         if getattr(embedder, "backend", None) == "torch":
             import torch

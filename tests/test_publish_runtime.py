@@ -51,6 +51,20 @@ def test_the_embedder_runs_the_export_when_one_is_found(onnx_export, monkeypatch
     assert np.linalg.norm(vectors[0]) == pytest.approx(1.0, abs=1e-5)
 
 
+@pytest.mark.model
+def test_a_search_engine_embeds_queries_on_one_onnx_thread(onnx_export, monkeypatch):
+    """ONNX Runtime would otherwise run every query on all cores, spinning: a server runs several
+    queries at once, so each waits on the others. A build keeps every core."""
+    from search.engine import QUERY_THREADS, _one_thread
+
+    monkeypatch.setenv(ENV, str(onnx_export))
+    served = _one_thread(Embedder("default"))
+    assert served.backend == "onnx" and QUERY_THREADS == 1
+    assert served._load().session.get_session_options().intra_op_num_threads == 1
+    built = Embedder("default").load()
+    assert built._load().session.get_session_options().intra_op_num_threads == 0  # ONNX Runtime's default
+
+
 def test_a_missing_or_mismatched_export_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv(ENV, str(tmp_path))
     with pytest.raises(OnnxError, match=r"KB_ONNX_DIR=.*: no ONNX export there .* run `kb export-onnx --out"):

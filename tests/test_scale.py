@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from ingest import build as build_module
-from ingest.build import _Similarity, _raw_scores, build
+from ingest import cache as cache_module
+from ingest import patch as patch_module
+from ingest import similar as similar_module
+from ingest.build import BuildFailed, build
+from ingest.cache import cache_path
+from ingest.similar import _raw_scores, _Similarity
 from kb import ROOT
 
 FILTERS = [{"council_types": ["district-council", "unitary-authority"]},
@@ -33,7 +38,7 @@ def test_similar_in_blocks_equals_the_formula_over_every_pair(monkeypatch):
     tags = (rng.random((400, 12)) < 0.2).astype(np.float32)
     tags /= np.maximum(np.linalg.norm(tags, axis=1, keepdims=True), 1e-9)
     expected = _all_pairs(vectors, tags)
-    monkeypatch.setattr(build_module, "BLOCK", 64)  # several blocks
+    monkeypatch.setattr(similar_module, "BLOCK", 64)  # several blocks
     sim = _Similarity(vectors, tags)
     rows = np.arange(len(vectors))
     _, raw = sim.raw_top(rows)
@@ -142,3 +147,182 @@ def test_keyword_scores_are_fts5s_bm25_of_the_whole_query(engine):
         theirs[col.rowid_to_index[rowid]] = score
     assert np.array_equal(np.isnan(ours), np.isnan(theirs))
     assert np.array_equal(ours[~np.isnan(ours)], theirs[~np.isnan(theirs)])  # bit for bit
+
+
+# -- incremental rebuilds: cached records, patched databases ------------------------------------
+
+def _contents(db) -> dict:
+    """Everything a build writes that a reader or a later build reads, comparable between a patched
+    database and a fresh one: every table's rows (in rowid order where search reads them in that
+    order, else by primary key; chunks keyed by id, since a patched case's passages are stored
+    again), vector_blocks with chunk rowids as chunk ids, and what FTS5 ranks and counts."""
+    conn = sqlite3.connect(db)
+    chunk_ids = dict(conn.execute("select rowid, id from chunks"))
+    out = {}
+    names = [r[0] for r in conn.execute("select name from sqlite_master where type = 'table' and name not like '%_fts%' "
+                                        "and name not in ('build_info', 'vector_blocks')")]
+    for name in names:
+        ordered = "rowid" if name in ("cases", "lessons", "sources", "terms") else "1"
+        columns = "rowid, *" if ordered == "rowid" else "*"
+        rows = conn.execute(f"select {columns} from {name} order by {ordered}").fetchall()
+        out[name] = rows if ordered == "rowid" else sorted(rows, key=repr)
+    blocks = []
+    for collection, block, docs, chunks, vectors in conn.execute(
+            "select collection, block, docs, chunks, vectors from vector_blocks order by collection, block"):
+        ids = np.frombuffer(chunks, dtype=np.int64).tolist()
+        blocks.append((collection, block, docs, vectors, ids if ":" in collection else [chunk_ids[i] for i in ids]))
+    out["vector_blocks"] = blocks
+    for table in ("cases", "lessons"):
+        out[f"{table}_fts"] = [conn.execute(f"select rowid, bm25({table}_fts) from {table}_fts where {table}_fts match ? "
+                                            "order by rowid", [word]).fetchall() for word in ("council", "care", "digital")]
+        out[f"{table}_fts_docsize"] = conn.execute(f"select * from {table}_fts_docsize order by id").fetchall()
+    return out
+
+
+def _search_results(db) -> list:
+    from search.engine import Engine
+
+    engine = Engine(db)
+    found = []
+    for target in ("cases", "lessons"):
+        for query in ("", "reablement for older people", "shared back office services", "council tax"):
+            for mode in ("hybrid", "keyword"):
+                r = engine.search(query, mode=mode, target=target, limit=50, with_facets=True)
+                found.append(([(x.id, x.score, x.passage) for x in r.results], r.total, r.facet_counts))
+    return found
+
+
+def _hashes(db) -> set[str]:
+    return {r[0] for r in sqlite3.connect(db).execute("select content_hash from chunks")}
+
+
+EDITS = {"text": ("## Challenges\n\n", "## Challenges\n\n- A new challenge, written to test the rebuild.\n"),
+         # long enough to be a second passage of its section, so every later passage moves
+         "new passage": ("## Challenges\n\n", "## Challenges\n\n- " + "A long new challenge sentence of words. " * 40 + "\n"),
+         # the file changes, its record does not
+         "comment": ("\n---\n", "\n# a comment in the front matter\n---\n")}
+
+
+@pytest.mark.parametrize("edit", EDITS)
+def test_one_changed_case_is_patched_into_a_copy_equal_to_a_fresh_build(tree, tmp_path, monkeypatch, edit):
+    # small blocks of vectors, so that documents straddle blocks and a new passage moves them
+    monkeypatch.setattr(build_module, "VECTOR_BLOCK", 14)
+    out = tmp_path / "kb.db"
+    assert build(tree, out, model="hash:384", progress=False).patched is None
+    before = _hashes(out)
+    _edit(sorted((tree / "cases").glob("*.md"))[4], *EDITS[edit])
+    changed = build(tree, out, model="hash:384", progress=False)
+    assert changed.patched == 1
+    assert changed.embedded == len(_hashes(out) - before) == {"text": 1, "new passage": 2, "comment": 0}[edit]
+    fresh = build(tree, tmp_path / "fresh.db", model="hash:384", progress=False)
+    assert (changed.cases, changed.lessons, changed.chunks) == (fresh.cases, fresh.lessons, fresh.chunks)
+    assert _contents(out) == _contents(tmp_path / "fresh.db")
+    assert _search_results(out) == _search_results(tmp_path / "fresh.db")
+
+
+def test_a_case_whose_lessons_change_in_number_is_written_afresh(tree, tmp_path):
+    """A new lesson would take a rowid after every other: search would read it out of file order."""
+    out = tmp_path / "kb.db"
+    build(tree, out, model="hash:384", progress=False)
+    _edit(sorted((tree / "cases").glob("*.md"))[4], "## Lessons\n\n", "## Lessons\n\n- A new lesson, first of all.\n")
+    changed = build(tree, out, model="hash:384", progress=False)
+    assert changed.patched is None and changed.embedded == 2  # the new lesson, with its case's title and alone
+    build(tree, tmp_path / "fresh.db", model="hash:384", progress=False)
+    assert _contents(out) == _contents(tmp_path / "fresh.db")
+
+
+def test_a_changed_source_or_an_added_case_is_written_afresh(tree, tmp_path):
+    out = tmp_path / "kb.db"
+    build(tree, out, model="hash:384", progress=False)
+    source = sorted((tree / "sources").glob("*.md"))[0]
+    source.write_text(source.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    assert build(tree, out, model="hash:384", progress=False).patched is None
+    shutil.copy(sorted((ROOT / "cases").glob("*.md"))[12], tree / "cases")
+    assert build(tree, out, model="hash:384", progress=False).patched is None
+    build(tree, tmp_path / "fresh.db", model="hash:384", progress=False)
+    assert _contents(out) == _contents(tmp_path / "fresh.db")
+
+
+def test_a_failed_patch_leaves_the_database_as_it_was(tree, tmp_path, monkeypatch):
+    out = tmp_path / "kb.db"
+    build(tree, out, model="hash:384", progress=False)
+    before = out.read_bytes()
+    _edit(sorted((tree / "cases").glob("*.md"))[4], *EDITS["text"])
+
+    def boom(*args, **kwargs):
+        raise sqlite3.OperationalError("no such table: boom")
+
+    monkeypatch.setattr(patch_module, "patch_vector_blocks", boom)
+    with pytest.raises(sqlite3.OperationalError):
+        build(tree, out, model="hash:384", progress=False)
+    assert out.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
+
+
+def _count_checks(monkeypatch) -> list:
+    import kb.validate
+
+    checked = []
+    real = kb.validate.check_document
+
+    def counting(doc, kind, known_sources=None):
+        checked.append(doc.display)
+        return real(doc, kind, known_sources)
+
+    monkeypatch.setattr(kb.validate, "check_document", counting)
+    return checked
+
+
+def test_a_rebuild_checks_only_the_files_that_changed(tree, tmp_path, monkeypatch):
+    out = tmp_path / "kb.db"
+    build(tree, out, model="hash:384", progress=False)
+    checked = _count_checks(monkeypatch)
+    case = sorted((tree / "cases").glob("*.md"))[4]
+    _edit(case, *EDITS["text"])
+    build(tree, out, model="hash:384", progress=False)
+    assert checked == [f"cases/{case.name}"]
+    # the same bytes elsewhere are another file: checked (its id would not match its name)
+    (tree / "cases" / "copy.md").write_bytes(case.read_bytes())
+    checked.clear()
+    with pytest.raises(BuildFailed) as failed:
+        build(tree, out, model="hash:384", progress=False)
+    assert checked == ["cases/copy.md"] and "does not match the file name" in str(failed.value.problems)
+
+
+def test_a_cached_record_is_not_reused_for_other_bytes_or_another_code_basis(tree, tmp_path, monkeypatch):
+    out = tmp_path / "kb.db"
+    build(tree, out, model="hash:384", progress=False)
+    assert cache_path(out).is_file()
+    case = sorted((tree / "cases").glob("*.md"))[4]
+    good = case.read_text(encoding="utf-8")
+    _edit(case, "\nstatus: ", "\nstatus: not-a-status-")
+    with pytest.raises(BuildFailed):  # the record kept for the old bytes is not taken for the new ones
+        build(tree, out, model="hash:384", progress=False)
+    case.write_text(good, encoding="utf-8")
+    checked = _count_checks(monkeypatch)
+    out.unlink()  # the cache beside it stays
+    build(tree, out, model="hash:384", progress=False)
+    assert checked == []  # every record from the cache
+    for what, change in (("code", lambda: monkeypatch.setattr(build_module, "code_digest", lambda: "other code")),
+                         ("library", lambda: monkeypatch.setattr(cache_module, "_version", lambda name: "0.0-other"))):
+        change()
+        checked.clear()
+        out.unlink()
+        build(tree, out, model="hash:384", progress=False)
+        assert len(checked) == len(list(tree.glob("*/*.md"))), what
+
+
+def test_a_problem_found_in_a_cached_record_names_its_line(tree, tmp_path):
+    """A record from the cache keeps no YAML node tree: a cross-file problem reads the file again."""
+    out = tmp_path / "kb.db"
+    build(tree, out, model="hash:384", progress=False)
+    cases = sorted((tree / "cases").glob("*.md"))
+    kept, edited = cases[5], cases[2]  # `edited` comes first, so the problem is found in `kept`
+    title = next(line for line in kept.read_text(encoding="utf-8").splitlines() if line.startswith("title: "))
+    old = next(line for line in edited.read_text(encoding="utf-8").splitlines() if line.startswith("title: "))
+    _edit(edited, old, title)
+    with pytest.raises(BuildFailed) as failed:
+        build(tree, out, model="hash:384", progress=False)
+    [problem] = failed.value.problems
+    assert problem.path == f"cases/{kept.name}" and "is also the title of" in problem.message
+    assert kept.read_text(encoding="utf-8").splitlines()[problem.line - 1] == title
