@@ -36,6 +36,7 @@ from kb.validate import Record, check_collection, discover
 from kb.vocabulary import load_vocabularies
 
 from .chunks import Chunk, case_chunks, finding_chunks
+from .postings import write_postings
 
 SIMILAR_PER_CASE = 5
 # Cases like mine: (1 - SIMILAR_TAG_WEIGHT) x cosine of the cases' mean passage vectors +
@@ -709,6 +710,7 @@ def build(root: Path, output: Path, model: str | None = None, progress: bool = T
             db.conn.execute("pragma journal_mode = off")  # a scratch file: durability comes from the swap
             with tqdm(total=4, desc="building", disable=not progress, unit="step") as bar:
                 parts = _write_tables(db, records, file_dates(root))
+                write_postings(db.conn)
                 bar.update(1)
                 n_chunks, embedded, reused = _write_embeddings(db, parts, output, embedder, progress)
                 bar.update(1)

@@ -9,6 +9,8 @@ import numpy as np
 
 from kb.schema import facets, tables
 
+from .postings import Postings
+
 # The saving that the savings range filters on: a lesson takes its case's.
 SAVINGS_COLUMN = "achieved_annual_saving_gbp"
 YEAR_COLUMN = "year_start"
@@ -36,6 +38,7 @@ class DocumentIndex:
         self.fts = f"{target}_fts"
         # BM25 weights line up by position with the FTS columns, both from the declaration
         self.weights = ", ".join(str(float(c.fts)) for c in table.fts)
+        self.postings = Postings.load(conn, target, [float(c.fts) for c in table.fts])
         self.ids = [r[1] for r in rows]
         self.titles = [r[2] for r in rows]
         self.links = {c: [] for c in ("case_id", "source_id")}
