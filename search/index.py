@@ -14,6 +14,7 @@ from .postings import Postings
 # The saving that the savings range filters on: a lesson takes its case's.
 SAVINGS_COLUMN = "achieved_annual_saving_gbp"
 YEAR_COLUMN = "year_start"
+READ_BATCH = 8192  # vectors read at a time: one array operation each, a few MB of blobs in memory at once
 
 
 class DocumentIndex:
@@ -121,7 +122,7 @@ class DocumentIndex:
         """Each document's mean passage vector, normalised: what the document is about as a whole."""
         if not len(vectors):
             return np.zeros((0, vectors.shape[1] if vectors.ndim == 2 else 0), dtype=np.float32)
-        means = np.add.reduceat(vectors, starts, axis=0, dtype=np.float32)
+        means = _segment_sums(vectors, starts)
         norms = np.linalg.norm(means, axis=1, keepdims=True)
         return (means / np.where(norms == 0, 1, norms)).astype(vectors.dtype)
 
@@ -136,11 +137,15 @@ class DocumentIndex:
         sql = (f"select rowid, vector from chunks where {where}" if where else
                f"select rowid, vector from chunks where rowid in ({','.join(str(int(r)) for r in rowids)})")
         out = None
-        for rowid, blob in conn.execute(sql):
-            if rowid < len(slot) and slot[rowid] >= 0:
-                if out is None:
-                    out = np.empty((len(rowids), len(blob) // 4), dtype=np.float32)
-                out[slot[rowid]] = np.frombuffer(blob, dtype=np.float32)
+        cursor = conn.execute(sql)
+        while batch := cursor.fetchmany(READ_BATCH):
+            found = np.fromiter((r[0] for r in batch), dtype=np.int64, count=len(batch))
+            block = np.frombuffer(b"".join(r[1] for r in batch), dtype=np.float32).reshape(len(batch), -1)
+            at = slot[np.minimum(found, len(slot) - 1)]
+            keep = (found < len(slot)) & (at >= 0)
+            if out is None:
+                out = np.empty((len(rowids), block.shape[1]), dtype=np.float32)
+            out[at[keep]] = block[keep]
         return out
 
     def chunk_texts(self, conn, lo: int, hi: int) -> list[str]:
@@ -152,3 +157,41 @@ class DocumentIndex:
 
     def title(self, i: int) -> str:
         return self.titles[i]
+
+
+def _segment_sums(vectors: np.ndarray, starts: np.ndarray, batch: int = 4096) -> np.ndarray:
+    """np.add.reduceat(vectors, starts, axis=0, dtype=np.float32) to the bit, fast: reduceat along
+    the first axis took a second at 10,000 cases. It adds a segment's first row to numpy's pairwise
+    sum of the others; the same additions are made here for every document of one length at once."""
+    counts = np.diff(np.r_[starts, len(vectors)])
+    out = np.empty((len(starts), vectors.shape[1]), dtype=np.float32)
+    for length in np.unique(counts):
+        docs = np.flatnonzero(counts == length)
+        for at in range(0, len(docs), batch):
+            some = docs[at:at + batch]
+            rows = vectors[starts[some][:, None] + np.arange(length)].astype(np.float32)
+            out[some] = rows[:, 0] + _pairwise(rows[:, 1:]) if length > 1 else rows[:, 0]
+    return out
+
+
+def _pairwise(x: np.ndarray) -> np.ndarray:
+    """numpy's pairwise summation (pairwise_sum in its loops_utils) along axis 1."""
+    n = x.shape[1]
+    if n < 8:
+        total = np.zeros((x.shape[0], x.shape[2]), dtype=np.float32)
+        for i in range(n):
+            total += x[:, i]
+        return total
+    if n <= 128:
+        r = [x[:, j].copy() for j in range(8)]
+        i = 8
+        while i < n - n % 8:
+            for j in range(8):
+                r[j] += x[:, i + j]
+            i += 8
+        total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+        for k in range(i, n):
+            total += x[:, k]
+        return total
+    half = n // 2 - (n // 2) % 8
+    return _pairwise(x[:, :half]) + _pairwise(x[:, half:])

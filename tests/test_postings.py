@@ -68,3 +68,29 @@ def test_a_database_without_postings_is_searched_through_fts5(corpus_db, tmp_pat
     b = current.search("shared back office services", mode="keyword", limit=20)
     assert [r.id for r in a.results] == [r.id for r in b.results] and a.total == b.total
     assert [r.score for r in a.results] == [r.score for r in b.results]
+
+
+def test_vectors_and_mean_vectors_load_as_stored(corpus_db):
+    """The engine's vectors are the stored float32 ones, and its mean vectors are np.add.reduceat's to
+    the bit (it computes them another, faster way)."""
+    import sqlite3
+
+    from search.index import _segment_sums
+
+    engine = Engine(corpus_db)
+    stored = dict(sqlite3.connect(corpus_db).execute("select rowid, vector from chunks"))
+    for target in ("cases", "lessons"):
+        col = engine.index(target)
+        assert len(col.vectors) == len(col.chunk_rowid) > 100
+        for row, rowid in zip(col.vectors, col.chunk_rowid):
+            assert row.tobytes() == stored[int(rowid)]
+        reduced = np.add.reduceat(col.vectors, col.chunk_start, axis=0, dtype=np.float32)
+        assert np.array_equal(_segment_sums(col.vectors, col.chunk_start), reduced)
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((46000, 4)).astype(np.float32)
+    # segments of every length up to past numpy's pairwise block (128) and its recursion
+    starts = np.r_[0, np.cumsum(np.arange(1, 300))][:-1]
+    starts = starts[starts < 46000]
+    assert np.array_equal(_segment_sums(vectors, starts), np.add.reduceat(vectors, starts, axis=0, dtype=np.float32))
+    half = vectors.astype(np.float16)
+    assert np.array_equal(_segment_sums(half, starts), np.add.reduceat(half, starts, axis=0, dtype=np.float32))
