@@ -36,6 +36,7 @@ from kb.validate import Record, check_collection, discover
 from kb.vocabulary import load_vocabularies
 
 from .chunks import Chunk, case_chunks, finding_chunks
+from .codes import write_codes
 from .postings import write_postings
 
 SIMILAR_PER_CASE = 5
@@ -713,6 +714,7 @@ def build(root: Path, output: Path, model: str | None = None, progress: bool = T
                 write_postings(db.conn)
                 bar.update(1)
                 n_chunks, embedded, reused = _write_embeddings(db, parts, output, embedder, progress)
+                write_codes(db.conn)
                 bar.update(1)
                 similar = _write_similar(db, output, basis)
                 db["kb_meta"].insert({"key": "build_inputs", "value": json.dumps(inputs)}, pk="key", replace=True)

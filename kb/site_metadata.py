@@ -9,8 +9,8 @@ from .schema import facets, tables
 from .vocabulary import load_vocabularies
 
 # Tables the build needs but a reader does not: kept off the site's index.
-INTERNAL_TABLES = ("chunks", "case_vectors", "vector_blocks", "similar_state", "term_documents", "term_postings",
-                   "document_lengths", "kb_meta", "sections")
+INTERNAL_TABLES = ("chunks", "case_vectors", "vector_blocks", "vector_codes", "similar_state", "term_documents",
+                   "term_postings", "document_lengths", "kb_meta", "sections")
 
 
 def site_metadata() -> dict:

@@ -30,14 +30,16 @@ SORTS = ("relevance", "saving", "year")
 QUERY_CACHE = 1024  # query vectors kept, so a facet click or a page turn does not embed again
 QUERY_THREADS = 1
 PHRASE_CACHE_BYTES = 64 * 2**20  # each query word's matches and BM25 terms, kept until this is full
-# How cosines are computed: "exact" (float32, numpy), "float16" (half the memory and a faster scan,
-# about 1e-4 off; the page, the RESCORE best and the RESCORE nearest are then re-scored in float32),
-# or "auto": exact for a collection of at most EXACT_CHUNKS chunks (env KB_VECTORS chooses).
-VECTORS = ("auto", "exact", "float16")
+# How cosines are computed: "exact" (float32), "float16" (half the memory, about 1e-4 off) or "int8"
+# (a quarter of the memory and a scan three times faster than float16's, about 1e-3 off; see
+# ingest/codes.py), the page, the RESCORE best and the RESCORE nearest then re-scored in float32;
+# or "auto": exact for a collection of at most EXACT_CHUNKS chunks, else int8 where the build wrote
+# its codes (else float16). The environment variable KB_VECTORS chooses.
+VECTORS = ("auto", "exact", "float16", "int8")
 EXACT_CHUNKS = 250_000
 RESCORE = 100
 SCANS_KEPT = 8  # scans kept, for the refining pass and a repeated query (a few MB each at 100,000 cases)
-RESCORE_PAGES = 2000  # an export beyond this many results is ordered by float16 cosines after them
+RESCORE_PAGES = 2000  # an export beyond this many results is ordered by float16 or int8 cosines after them
 # Who belongs to the result set (decided before any filter, so facet counts are exact): in keyword
 # mode, documents with at least half the query's informative words (a "minimum should match") or
 # one of its adjacent word pairs as a phrase, or any word when none has that many; in semantic
@@ -118,7 +120,7 @@ class Ranking:
     keyword: np.ndarray         # keyword score, NaN where no query word matched
     semantic: np.ndarray        # best-passage cosine, NaN without passages
     sims: np.ndarray | None = None  # every passage's cosine
-    approximate: bool = False  # cosines from float16 vectors (see VECTORS)
+    approximate: bool = False  # cosines from float16 or int8 vectors (see VECTORS)
 
     @classmethod
     def everything(cls, n: int) -> "Ranking":
@@ -215,16 +217,22 @@ class Engine:
             return self._indexes[target]
 
     def _precision(self, target: str) -> str:
-        """float32 (exact) unless asked for float16, or 'auto' and the collection has more than
-        EXACT_CHUNKS chunks (and the float16 copy the build writes)."""
+        """float32 (exact) unless asked for float16 or int8, or 'auto' and the collection has more than
+        EXACT_CHUNKS chunks (int8 where the build wrote codes, else float16)."""
         if self.vectors != "auto":
-            return "float16" if self.vectors == "float16" else "float32"
+            return "float32" if self.vectors == "exact" else self.vectors
         try:
             chunks = self.conn.execute("select sum(length(chunks)) / 8 from vector_blocks where collection = ?",
                                        [target]).fetchone()[0] or 0
         except sqlite3.OperationalError:
             return "float32"
-        return "float16" if chunks > EXACT_CHUNKS else "float32"
+        if chunks <= EXACT_CHUNKS:
+            return "float32"
+        try:
+            self.conn.execute("select 1 from vector_codes limit 1").fetchall()
+        except sqlite3.OperationalError:
+            return "float16"  # built before int8 codes were written
+        return "int8"
 
     @property
     def embedder(self):
@@ -414,17 +422,27 @@ class Engine:
         return cached
 
     @staticmethod
-    def _scan(matrix: np.ndarray, qv: np.ndarray) -> np.ndarray:
+    def _scan(matrix: np.ndarray, qv: np.ndarray, scales: np.ndarray | None = None) -> np.ndarray:
         """matrix @ qv by SimSIMD on one thread, for one query vector or several (rows of qv, a column
         of the result each): float32 within 1e-7 of numpy's product and twice as fast as it here, and
         several query vectors in one pass over memory; float16 (numpy has no fast float16 product)
-        about 1e-4 off, from the inputs' rounding."""
+        about 1e-4 off, from the inputs' rounding; int8 codes (times their `scales`) with the query
+        coded the same way, about 1e-3 off."""
         import simsimd
 
-        queries = np.ascontiguousarray(qv.reshape(-1, qv.shape[-1]), dtype=matrix.dtype)
+        queries = np.asarray(qv, dtype=np.float32).reshape(-1, qv.shape[-1])
         if not len(matrix):
             return np.zeros((0, len(queries)) if qv.ndim == 2 else 0, dtype=np.float32)
-        found = np.asarray(simsimd.cdist(matrix, queries, metric="dot", threads=1), dtype=np.float32)
+        if matrix.dtype == np.int8:
+            step = np.abs(queries).max(axis=1) / 127
+            step[step == 0] = 1.0
+            codes = np.clip(np.rint(queries / step[:, None]), -127, 127).astype(np.int8)
+            found = np.asarray(simsimd.cdist(matrix, codes, metric="dot", threads=1), dtype=np.float32) * step
+            if scales is not None:
+                found *= scales[:, None]
+        else:
+            queries = np.ascontiguousarray(queries, dtype=matrix.dtype)
+            found = np.asarray(simsimd.cdist(matrix, queries, metric="dot", threads=1), dtype=np.float32)
         return found if qv.ndim == 2 else found.reshape(-1)
 
     def _prescan(self, col: DocumentIndex, vectors: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -437,7 +455,7 @@ class Engine:
         todo = [k for k, key in enumerate(keys) if key not in found]
         if todo:
             queries = np.stack([vectors[k] for k in todo])
-            sims, whole = self._scan(col.vectors, queries), self._scan(col.doc_vectors, queries)
+            sims, whole = self._scan(col.vectors, queries, col.scales), self._scan(col.doc_vectors, queries, col.doc_scales)
             for j, k in enumerate(todo):
                 found[keys[k]] = (np.ascontiguousarray(sims[:, j]), np.ascontiguousarray(whole[:, j]))
         with self._lock:
@@ -447,7 +465,7 @@ class Engine:
         return [found[key] for key in keys]
 
     def _exact(self, col: DocumentIndex, docs: np.ndarray) -> tuple:
-        """For documents held in float16: their chunks' positions, float32 vectors and mean vectors,
+        """For documents held in float16 or int8: their chunks' positions, float32 vectors and mean vectors,
         read from the chunks table, to re-score them exactly."""
         docs = np.intersect1d(docs, col.doc_with_chunks)
         at = np.searchsorted(col.doc_with_chunks, docs)
@@ -459,7 +477,7 @@ class Engine:
 
     def _semantic(self, col: DocumentIndex, qv: np.ndarray, exact=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per document: the blended score (see SECOND_PASSAGE), the best passage's cosine; and every
-        passage's cosine. `exact` (from _exact) replaces float16 cosines by float32 ones."""
+        passage's cosine. `exact` (from _exact) replaces float16 or int8 cosines by float32 ones."""
         if len(qv) != col.dims:
             raise QueryError(f"the query model gives {len(qv)} dimensions but the database holds {col.dims}; "
                              "rebuild with the same model")
@@ -598,7 +616,7 @@ class Engine:
 
     def rank(self, col: DocumentIndex, query: str, terms: list[str], mode: str, exact=None) -> "Ranking":
         """Scores, result-set membership and close matches for every document, before any filter
-        (`exact`: documents whose float16 cosines are replaced by float32 ones, see _refine)."""
+        (`exact`: documents whose float16 or int8 cosines are replaced by float32 ones, see _refine)."""
         n = len(col.ids)
         named = self.term_matcher.terms_in(query)
         nothing = np.full(n, np.nan)
@@ -620,12 +638,12 @@ class Engine:
         if coverage >= CLOSE_MIN_COVERAGE:
             evidence |= keyword_members
         return Ranking(scores, members, close_matches(scores, members) & evidence, keyword, semantic, sims,
-                       col.precision == "float16" and mode != "keyword")
+                       col.precision != "float32" and mode != "keyword")
 
     def _refine(self, col: DocumentIndex, query: str, terms, mode: str, ranking: "Ranking", page: np.ndarray) -> "Ranking":
         """Rank again with float32 cosines for the documents that decide what is shown: the page,
         the RESCORE best results and the RESCORE best by meaning (the 10 nearest join the result set,
-        and the best sets the scale of hybrid scores). The rest keep float16 cosines."""
+        and the best sets the scale of hybrid scores). The rest keep float16 or int8 cosines."""
         best = self._order(ranking.scores)[:RESCORE]
         nearest = self._order(ranking.semantic)[:RESCORE]
         docs = np.unique(np.concatenate([page, best, nearest]).astype(np.int64))

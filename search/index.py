@@ -74,28 +74,17 @@ class DocumentIndex:
 
     def _load_chunks(self, conn, vectors: str):
         """Which chunks belong to which document, and their vectors: float32 as stored (exact), or the
-        float16 copy the build writes in blocks (VECTOR_BLOCKS), read in a few large reads and
-        re-scored exactly where it matters (see search/engine.py, VECTORS)."""
+        float16 or int8 copy the build writes in blocks (vector_blocks, vector_codes), read in a few
+        large reads and re-scored exactly where it matters (see search/engine.py, VECTORS)."""
         key = "case_id" if self.target == "cases" else "lesson_id"
         model = conn.execute("select model from chunks limit 1").fetchone()
         self.model = model[0] if model else None
         self.chunk_key = key
-        self.precision = "float16" if vectors == "float16" else "float32"
-        if self.precision == "float16":
-            total, size = conn.execute("select sum(length(chunks)) / 8, sum(length(vectors)) from vector_blocks "
-                                       "where collection = ?", [self.target]).fetchone()
-            self.dims = size // 2 // total if total else 0
-            self.vectors = np.empty((total or 0, self.dims), dtype=np.float16)
-            docs = np.empty(total or 0, dtype=np.int64)
-            self.chunk_rowid = np.empty(total or 0, dtype=np.int64)
-            at = 0
-            for doc_blob, chunk_blob, vector_blob in conn.execute(
-                    "select docs, chunks, vectors from vector_blocks where collection = ? order by block", [self.target]):
-                n = len(chunk_blob) // 8
-                docs[at:at + n] = np.frombuffer(doc_blob, dtype=np.int64)
-                self.chunk_rowid[at:at + n] = np.frombuffer(chunk_blob, dtype=np.int64)
-                self.vectors[at:at + n] = np.frombuffer(vector_blob, dtype=np.float16).reshape(n, self.dims)
-                at += n
+        self.precision = vectors if vectors in ("float16", "int8") else "float32"
+        self.scales = self.doc_scales = None  # int8: each vector is its codes times its scale
+        if self.precision != "float32":
+            docs, self.chunk_rowid, self.vectors, self.scales = self._blocks(conn, self.target)
+            self.dims = self.vectors.shape[1]
             self.chunk_doc = self.rowid_to_index[docs]
         else:
             rows = conn.execute(f"select {key}, rowid from chunks where {key} is not null order by rowid").fetchall()
@@ -107,15 +96,43 @@ class DocumentIndex:
         # reduceat needs the first chunk of each document that has chunks
         self.doc_with_chunks, self.chunk_start, self.chunk_count = np.unique(self.chunk_doc, return_index=True,
                                                                              return_counts=True)
-        if self.precision == "float16":
-            # the build's float16 copy of the documents' mean vectors (numpy's float16 sums are slow)
-            parts = [np.frombuffer(r[0], dtype=np.float16) for r in conn.execute(
-                "select vectors from vector_blocks where collection = ? order by block", [f"{self.target}:documents"])]
-            self.doc_vectors = (np.concatenate(parts) if parts else np.zeros(0, np.float16)).reshape(-1, self.dims)
+        if self.precision != "float32":
+            # the build's copy of the documents' mean vectors (numpy's float16 sums are slow)
+            _, _, self.doc_vectors, self.doc_scales = self._blocks(conn, f"{self.target}:documents")
             if len(self.doc_vectors) != len(self.doc_with_chunks):
                 raise sqlite3.OperationalError("vector_blocks holds no mean vector for some documents")
         else:
             self.doc_vectors = self.mean_vectors(self.vectors, self.chunk_start)
+
+    def _blocks(self, conn, collection: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """Document rowids, chunk rowids, vectors (float16, or int8 codes) and int8 scales of one
+        collection of vector_blocks, block by block."""
+        total, size = conn.execute("select sum(length(chunks)) / 8, sum(length(vectors)) from vector_blocks "
+                                   "where collection = ?", [collection]).fetchone()
+        total = total or 0
+        dims = size // 2 // total if total else 0
+        docs, rowids = np.empty(total, dtype=np.int64), np.empty(total, dtype=np.int64)
+        at = 0
+        for doc_blob, chunk_blob in conn.execute("select docs, chunks from vector_blocks where collection = ? "
+                                                 "order by block", [collection]):
+            n = len(chunk_blob) // 8
+            docs[at:at + n] = np.frombuffer(doc_blob, dtype=np.int64)
+            rowids[at:at + n] = np.frombuffer(chunk_blob, dtype=np.int64)
+            at += n
+        int8 = self.precision == "int8"
+        vectors = np.empty((total, dims), dtype=np.int8 if int8 else np.float16)
+        scales = np.empty(total, dtype=np.float32) if int8 else None
+        sql = ("select scales, codes from vector_codes" if int8 else "select null, vectors from vector_blocks")
+        at = 0
+        for scale_blob, blob in conn.execute(f"{sql} where collection = ? order by block", [collection]):
+            part = np.frombuffer(blob, dtype=vectors.dtype).reshape(-1, dims)
+            vectors[at:at + len(part)] = part
+            if int8:
+                scales[at:at + len(part)] = np.frombuffer(scale_blob, dtype=np.float32)
+            at += len(part)
+        if at != total:
+            raise sqlite3.OperationalError(f"{'vector_codes' if int8 else 'vector_blocks'} does not match vector_blocks")
+        return docs, rowids, vectors, scales
 
     @staticmethod
     def mean_vectors(vectors: np.ndarray, starts: np.ndarray) -> np.ndarray:
