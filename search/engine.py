@@ -538,10 +538,15 @@ class Engine:
         return words
 
     @staticmethod
-    def _order(scores: np.ndarray) -> np.ndarray:
-        """Indexes of the non-NaN scores, best first."""
+    def _order(scores: np.ndarray, first: int | None = None) -> np.ndarray:
+        """Indexes of the non-NaN scores, best first (ties in index order); only the `first` few if
+        given, found without sorting every score."""
         valid = np.flatnonzero(~np.isnan(scores))
-        return valid[np.argsort(-scores[valid], kind="stable")]
+        if first is not None and len(valid) > first:
+            values = -scores[valid]
+            # every score as good as the first-th best, ties included, in index order
+            valid = valid[values <= np.partition(values, first - 1)[first - 1]]
+        return valid[np.argsort(-scores[valid], kind="stable")][:first]
 
     # -- the one entry point --------------------------------------------------------------------
     def search(self, query: str, mode: str = "hybrid", target: str = "cases", filters=None,
@@ -625,7 +630,7 @@ class Engine:
         semantic, best, sims = (self.semantic_scores(col, query, named, exact) if mode != "keyword"
                                 else (nothing, nothing, None))
         semantic_members = np.nan_to_num(best, nan=-1.0) >= SEMANTIC_THRESHOLD
-        semantic_members[self._order(semantic)[:SEMANTIC_NEIGHBOURS]] = True
+        semantic_members[self._order(semantic, SEMANTIC_NEIGHBOURS)] = True
         if mode == "keyword":
             scores, members = keyword, keyword_members
         elif mode == "semantic":
@@ -644,8 +649,8 @@ class Engine:
         """Rank again with float32 cosines for the documents that decide what is shown: the page,
         the RESCORE best results and the RESCORE best by meaning (the 10 nearest join the result set,
         and the best sets the scale of hybrid scores). The rest keep float16 or int8 cosines."""
-        best = self._order(ranking.scores)[:RESCORE]
-        nearest = self._order(ranking.semantic)[:RESCORE]
+        best = self._order(ranking.scores, RESCORE)
+        nearest = self._order(ranking.semantic, RESCORE)
         docs = np.unique(np.concatenate([page, best, nearest]).astype(np.int64))
         return self.rank(col, query, terms, mode, exact=self._exact(col, docs))
 

@@ -94,3 +94,13 @@ def test_vectors_and_mean_vectors_load_as_stored(corpus_db):
     assert np.array_equal(_segment_sums(vectors, starts), np.add.reduceat(vectors, starts, axis=0, dtype=np.float32))
     half = vectors.astype(np.float16)
     assert np.array_equal(_segment_sums(half, starts), np.add.reduceat(half, starts, axis=0, dtype=np.float32))
+
+
+def test_the_first_few_are_the_first_few_of_the_full_order():
+    rng = np.random.default_rng(9)
+    for n in (0, 1, 5, 50, 400):
+        scores = rng.integers(0, 6, n).astype(float)  # many ties
+        scores[rng.random(n) < 0.2] = np.nan
+        full = Engine._order(scores)
+        for first in (1, 3, 10, 100, 1000):
+            assert Engine._order(scores, first).tolist() == full[:first].tolist()
