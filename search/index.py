@@ -54,11 +54,16 @@ class DocumentIndex:
         n = len(rows)
         self.masks: dict[str, dict[str, np.ndarray]] = {}
         self.value_matrix: dict[str, np.ndarray] = {}
+        by_column = list(zip(*rows)) if rows else [()] * (len(self.facet_columns) + 5)
         for k, column in enumerate(self.facet_columns):
             # documents by stored value first: a corpus has few distinct tag lists, each parsed once
-            groups: dict = {}
-            for i, r in enumerate(rows):
-                groups.setdefault(r[3 + k], []).append(i)
+            # (numbered in order of first appearance, and no Python statement run per document)
+            stored = by_column[3 + k]
+            number = {raw: g for g, raw in enumerate(dict.fromkeys(stored))}
+            codes = np.fromiter(map(number.__getitem__, stored), dtype=np.int64, count=n)
+            order = np.argsort(codes, kind="stable")
+            bounds = np.searchsorted(codes[order], np.arange(len(number) + 1))
+            groups = {raw: order[bounds[g]:bounds[g + 1]] for raw, g in number.items()}
             values: dict[str, np.ndarray] = {}
             for raw, members in groups.items():
                 items = json.loads(raw) if column in many and isinstance(raw, str) else ([raw] if raw is not None else [])
@@ -68,8 +73,8 @@ class DocumentIndex:
             # counting every value at once
             self.value_matrix[column] = np.vstack(list(values.values())) if values else np.zeros((0, n), dtype=bool)
             self.masks[column] = dict(zip(values, self.value_matrix[column]))
-        self.savings = np.array([r[-1] for r in rows], dtype=np.float64).reshape(-1)  # None -> NaN
-        self.years = np.array([r[-2] for r in rows], dtype=np.float64).reshape(-1)
+        self.savings = np.array(by_column[-1], dtype=np.float64).reshape(-1)  # None -> NaN
+        self.years = np.array(by_column[-2], dtype=np.float64).reshape(-1)
         self._load_chunks(conn, vectors)
 
     def _load_chunks(self, conn, vectors: str):
