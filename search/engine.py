@@ -445,10 +445,10 @@ class Engine:
             found = np.asarray(simsimd.cdist(matrix, queries, metric="dot", threads=1), dtype=np.float32)
         return found if qv.ndim == 2 else found.reshape(-1)
 
-    def _prescan(self, col: DocumentIndex, vectors: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Every passage's and every document's mean vector's cosine with each query vector: the
-        last SCANS_KEPT are kept, the others scanned in one pass (a query that names a vocabulary term
-        is read twice, see LABELLED_QUERY_SHARE)."""
+    def _prescan(self, col: DocumentIndex, vectors: list[np.ndarray]) -> list[tuple[np.ndarray, ...]]:
+        """Every passage's and every document's mean vector's cosine with each query vector, and each
+        document's best two passages' (see _best_two): the last SCANS_KEPT are kept, the others scanned
+        in one pass (a query that names a vocabulary term is read twice, see LABELLED_QUERY_SHARE)."""
         keys = [(col.target, qv.tobytes()) for qv in vectors]
         with self._lock:
             found = {key: self._scans.pop(key) for key in keys if key in self._scans}
@@ -457,7 +457,9 @@ class Engine:
             queries = np.stack([vectors[k] for k in todo])
             sims, whole = self._scan(col.vectors, queries, col.scales), self._scan(col.doc_vectors, queries, col.doc_scales)
             for j, k in enumerate(todo):
-                found[keys[k]] = (np.ascontiguousarray(sims[:, j]), np.ascontiguousarray(whole[:, j]))
+                passages = np.ascontiguousarray(sims[:, j])
+                found[keys[k]] = (passages, np.ascontiguousarray(whole[:, j]),
+                                  *self._best_two(passages, col.chunk_start, col.chunk_count))
         with self._lock:
             self._scans.update(found)  # most recently used last
             while len(self._scans) > SCANS_KEPT:
@@ -475,6 +477,15 @@ class Engine:
         means = col.mean_vectors(vectors, np.concatenate([[0], np.cumsum(counts)[:-1]])) if len(chunks) else None
         return at, chunks, vectors, means
 
+    @staticmethod
+    def _best_two(sims: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each document's best passage cosine and its second best: the best once the document's best
+        is set aside (the best again for a document of one passage)."""
+        top = np.maximum.reduceat(sims, starts)
+        others = np.where(sims == np.repeat(top, counts), -np.inf, sims)
+        second = np.maximum.reduceat(others, starts)
+        return top, np.where(np.isinf(second), top, second)
+
     def _semantic(self, col: DocumentIndex, qv: np.ndarray, exact=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per document: the blended score (see SECOND_PASSAGE), the best passage's cosine; and every
         passage's cosine. `exact` (from _exact) replaces float16 or int8 cosines by float32 ones."""
@@ -482,20 +493,17 @@ class Engine:
             raise QueryError(f"the query model gives {len(qv)} dimensions but the database holds {col.dims}; "
                              "rebuild with the same model")
         # kept for the refining pass (_refine) and a repeated query (a facet click, the next page)
-        scanned = self._prescan(col, [qv])[0]
-        sims, whole = scanned[0].copy(), scanned[1].copy()
+        sims, whole, top, second = self._prescan(col, [qv])[0]
         if exact is not None and exact[1] is not None and len(exact[1]):
+            # only the re-scored documents' passages change: the others keep their best two
             at, chunks, vectors, means = exact
+            sims, whole, top, second = sims.copy(), whole.copy(), top.copy(), second.copy()
             sims[chunks] = vectors @ qv
             whole[at] = means @ qv
+            counts = col.chunk_count[at]
+            top[at], second[at] = self._best_two(sims[chunks], np.r_[0, np.cumsum(counts)[:-1]], counts)
         best = np.full(len(col.ids), np.nan)
         blended = np.full(len(col.ids), np.nan)
-        top = np.maximum.reduceat(sims, col.chunk_start)
-        # the second best passage: the best once each document's best is set aside (the best again
-        # for a document of one passage)
-        others = np.where(sims == np.repeat(top, col.chunk_count), -np.inf, sims)
-        second = np.maximum.reduceat(others, col.chunk_start)
-        second = np.where(np.isinf(second), top, second)
         best[col.doc_with_chunks] = top
         blended[col.doc_with_chunks] = top + SECOND_PASSAGE * second + WHOLE_DOCUMENT * whole
         return blended, best, sims

@@ -160,3 +160,23 @@ def test_int8_codes_hold_every_vector_within_half_a_step(engines):
         approx = coded._scan(b.vectors, qv, b.scales)
         assert np.abs(approx - a.vectors @ qv).max() < 0.02
         assert np.abs(coded._scan(b.doc_vectors, qv, b.doc_scales) - a.doc_vectors @ qv).max() < 0.02
+
+
+def test_rescoring_some_documents_equals_scoring_every_passage_again(engines):
+    """The refining pass recomputes the best two passages of the re-scored documents only; the same
+    numbers come from recomputing every document's from the patched cosines."""
+    from search.engine import SECOND_PASSAGE, WHOLE_DOCUMENT
+
+    coded = engines["int8"]
+    col = coded.index("cases")
+    qv = coded.query_vector("shared back office services")
+    exact = coded._exact(col, np.arange(0, len(col.ids), 3))
+    blended, best, sims = coded._semantic(col, qv, exact)
+    at, chunks, vectors, means = exact
+    passages, whole = coded._prescan(col, [qv])[0][:2]
+    passages, whole = passages.copy(), whole.copy()
+    passages[chunks], whole[at] = vectors @ qv, means @ qv
+    top, second = coded._best_two(passages, col.chunk_start, col.chunk_count)
+    assert np.array_equal(sims, passages) and np.array_equal(best[col.doc_with_chunks], top)
+    assert np.array_equal(blended[col.doc_with_chunks], top + SECOND_PASSAGE * second + WHOLE_DOCUMENT * whole)
+    assert not np.array_equal(top, coded._prescan(col, [qv])[0][2])  # the re-scoring changed something
