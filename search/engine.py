@@ -186,6 +186,7 @@ class Engine:
         self._phrases: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         self._scans: dict[tuple[str, bytes], tuple[np.ndarray, np.ndarray]] = {}
         self._phrase_bytes = 0
+        self._case_rows: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
         # An empty FTS5 table with the corpus's tokenizer: it stems query words the way the index did.
         self._stemmer = sqlite3.connect(":memory:", check_same_thread=False)
@@ -536,7 +537,12 @@ class Engine:
         cases = self.index("cases")
         score, _, _ = self.semantic_scores(cases, query, named)
         score = np.nan_to_num((score - np.nanmean(score)) / (np.nanstd(score) or 1.0))
-        return np.array([score[cases.position[c]] if c in cases.position else 0.0 for c in col.links["case_id"]])
+        with self._lock:
+            if col.target not in self._case_rows:  # each document's case's place among the cases, or -1
+                self._case_rows[col.target] = np.array([cases.position.get(c, -1) for c in col.links["case_id"]],
+                                                       dtype=np.int64)
+            at = self._case_rows[col.target]
+        return np.where(at >= 0, score[at], 0.0) if len(score) else np.zeros(len(at))
 
     def _expansion(self, named: list[tuple[str, str]]) -> list[str]:
         words: list[str] = []
