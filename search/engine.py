@@ -598,10 +598,10 @@ class Engine:
         shown = ranking.members & in_range
         for mask in by_facet.values():
             shown &= mask
-        ranked = self._sorted(col, np.flatnonzero(shown), ranking, sort)
+        ranked = self._sorted(col, np.flatnonzero(shown), ranking, sort, offset + limit)
         if ranking.approximate:
             ranking = self._refine(col, query, terms, mode, ranking, ranked[:min(offset + limit, RESCORE_PAGES)])
-            ranked = self._sorted(col, np.flatnonzero(shown), ranking, sort)
+            ranked = self._sorted(col, np.flatnonzero(shown), ranking, sort, offset + limit)
         stems = query_stems(terms)
         results = [self._result(col, int(i), ranking, terms, stems) for i in ranked[offset: offset + limit]]
         self._add_cards(col, results)
@@ -621,9 +621,16 @@ class Engine:
                 "hybrid": f"documents containing {words}, and {near}"}[mode]
         return f"Result set: {rule}; then the filters keep those passing every one (values of one facet OR-ed, facets AND-ed)."
 
-    def _sorted(self, col: DocumentIndex, ranked: np.ndarray, ranking: "Ranking", sort: str) -> np.ndarray:
+    def _sorted(self, col: DocumentIndex, ranked: np.ndarray, ranking: "Ranking", sort: str,
+                first: int | None = None) -> np.ndarray:
         """Close matches first, then by the sort: relevance, achieved yearly saving or start year
-        (missing values last), ties by relevance then document order."""
+        (missing values last), ties by relevance then document order; only the `first` few if given
+        (found without sorting every result: the close ones and those at least as good as the
+        first-th by the sort's own key, ties included, hold them)."""
+        if first is not None and len(ranked) > 4 * first:
+            key = {"saving": col.savings, "year": col.years}.get(sort, ranking.scores)
+            key = -np.nan_to_num(key[ranked], nan=-np.inf)
+            ranked = ranked[(key <= np.partition(key, first - 1)[first - 1]) | ranking.close[ranked]]
         score = np.nan_to_num(ranking.scores[ranked], nan=-np.inf)
         keys = [ranked, -score]
         if sort == "saving":
@@ -631,7 +638,7 @@ class Engine:
         elif sort == "year":
             keys.append(-np.nan_to_num(col.years[ranked], nan=-np.inf))
         keys.append(~ranking.close[ranked])
-        return ranked[np.lexsort(keys)]
+        return ranked[np.lexsort(keys)][:first]
 
     def rank(self, col: DocumentIndex, query: str, terms: list[str], mode: str, exact=None) -> "Ranking":
         """Scores, result-set membership and close matches for every document, before any filter
@@ -727,7 +734,8 @@ class Engine:
             for other, mask in by_facet.items():
                 if other != column:
                     others &= mask
-            found = np.count_nonzero(col.value_matrix[column][:, np.flatnonzero(others)], axis=1)
+            # each value's documents as bits: AND and count eight documents a byte
+            found = np.bitwise_count(col.value_bits[column] & np.packbits(others)).sum(axis=1, dtype=np.int64)
             c = dict(zip(values, found.tolist()))
             counts[column] = dict(sorted(((v, k) for v, k in c.items() if k), key=lambda kv: (-kv[1], kv[0])))
         return counts

@@ -73,6 +73,7 @@ class DocumentIndex:
             # counting every value at once
             self.value_matrix[column] = np.vstack(list(values.values())) if values else np.zeros((0, n), dtype=bool)
             self.masks[column] = dict(zip(values, self.value_matrix[column]))
+        self.value_bits = {column: np.packbits(matrix, axis=1) for column, matrix in self.value_matrix.items()}
         self.savings = np.array(by_column[-1], dtype=np.float64).reshape(-1)  # None -> NaN
         self.years = np.array(by_column[-2], dtype=np.float64).reshape(-1)
         self._load_chunks(conn, vectors)

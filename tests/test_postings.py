@@ -104,3 +104,24 @@ def test_the_first_few_are_the_first_few_of_the_full_order():
         full = Engine._order(scores)
         for first in (1, 3, 10, 100, 1000):
             assert Engine._order(scores, first).tolist() == full[:first].tolist()
+
+
+def test_the_first_page_is_the_first_page_of_the_full_sort(engine):
+    """_sorted finds the first few without sorting every result: the same as sorting all of them."""
+    from types import SimpleNamespace
+
+    from search.engine import Ranking
+
+    rng = np.random.default_rng(4)
+    n = 3000
+    col = SimpleNamespace(savings=rng.choice([np.nan, 1e5, 2e5, 5e5], n), years=rng.choice([np.nan, 2010, 2015], n))
+    scores = rng.integers(0, 40, n).astype(float)
+    scores[rng.random(n) < 0.3] = np.nan
+    close = np.zeros(n, bool)
+    close[rng.choice(n, 4, replace=False)] = True
+    ranking = Ranking(scores, np.ones(n, bool), close, scores, scores)
+    shown = np.flatnonzero(rng.random(n) < 0.7)
+    for sort in ("relevance", "saving", "year"):
+        full = engine._sorted(col, shown, ranking, sort)
+        for first in (1, 10, 20, 60):
+            assert engine._sorted(col, shown, ranking, sort, first).tolist() == full[:first].tolist()
