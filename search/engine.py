@@ -470,8 +470,11 @@ class Engine:
     def _exact(self, col: DocumentIndex, docs: np.ndarray) -> tuple:
         """For documents held in float16 or int8: their chunks' positions, float32 vectors and mean vectors,
         read from the chunks table, to re-score them exactly."""
-        docs = np.intersect1d(docs, col.doc_with_chunks)
-        at = np.searchsorted(col.doc_with_chunks, docs)
+        # those with passages (np.intersect1d, without sorting every document again)
+        docs = np.unique(docs)
+        at = np.minimum(np.searchsorted(col.doc_with_chunks, docs), max(len(col.doc_with_chunks) - 1, 0))
+        keep = col.doc_with_chunks[at] == docs if len(col.doc_with_chunks) else np.zeros(len(docs), bool)
+        docs, at = docs[keep], at[keep]
         starts, counts = col.chunk_start[at], col.chunk_count[at]
         chunks = np.concatenate([np.arange(a, a + c) for a, c in zip(starts, counts)]) if len(docs) else np.zeros(0, int)
         vectors = col.read_vectors(self.conn, col.chunk_rowid[chunks]) if len(chunks) else None
