@@ -8,10 +8,10 @@ Synthetic corpora (bench/synthetic.py) perturb the real cases' texts and the rea
 vectors, so keyword statistics and nearest-neighbour structure resemble the real corpus; queries are
 embedded by the real model. Each engine is measured in a process of its own (bench/measure_engine.py):
 every pass starts with empty query-vector and phrase caches, so each query is embedded once per
-pass; "repeat" is the same queries again (a facet click or a page turn). Where a collection is held
-in float16 (more than EXACT_CHUNKS chunks), the exact engine is measured too and recall@10 of the
-float16 one against it is printed. The server is loaded on 127.0.0.1 only, for a bounded number of
-requests."""
+pass, and every pass starts with no scans kept; "repeat" is the same queries again (a facet click or
+a page turn: query vector and scans kept). Where a collection is held in int8 or float16 (more than
+EXACT_CHUNKS chunks), the exact engine is measured too and recall@10 of the approximate one against
+it is printed. The server is loaded on 127.0.0.1 only, for a bounded number of requests."""
 from __future__ import annotations
 
 import argparse
@@ -103,12 +103,12 @@ def recall_at_10(exact: dict, approx: dict) -> dict:
 def engines(db: Path, label: str) -> None:
     auto = measure(db)
     report(auto, f"{label} engine (auto)")
-    if "float16" in auto["precision"].values():
+    if set(auto["precision"].values()) - {"float32"}:
         exact = measure(db, "exact")
         report(exact, f"{label} engine (exact float32, for comparison)")
         r = recall_at_10(exact, auto)
-        print(f"  {label} float16 recall@10 against exact: " + ", ".join(f"{k} {v:.3f}" for k, v in r.items()))
-        print(f"  {label} float16 / exact: hybrid p50 {auto['latency_ms']['hybrid']['p50'] / exact['latency_ms']['hybrid']['p50']:.2f}, "
+        print(f"  {label} {auto['precision']['cases']} recall@10 against exact: " + ", ".join(f"{k} {v:.3f}" for k, v in r.items()))
+        print(f"  {label} {auto['precision']['cases']} / exact: hybrid p50 {auto['latency_ms']['hybrid']['p50'] / exact['latency_ms']['hybrid']['p50']:.2f}, "
               f"RSS {auto['rss_after_mb'] / exact['rss_after_mb']:.2f}, load {auto['engine_load_s'] / exact['engine_load_s']:.2f}")
 
 

@@ -66,6 +66,9 @@ def main():
         engine._phrases.clear()
         engine._phrase_bytes = 0
         engine._scans.clear()
+        for col in (engine.index("cases"), engine.index("lessons")):
+            if col.postings is not None:
+                col.postings.forget()
 
     engine.search(queries[0], target=target)  # first call into the model
     clear()

@@ -41,6 +41,8 @@ from kb.vocabulary import load_vocabularies
 from . import patch
 from .cache import RecordCache, cache_path, code_digest, record_basis
 from .chunks import Chunk, case_chunks, finding_chunks
+from .codes import write_codes
+from .postings import write_postings
 from .similar import write_similar as _write_similar
 
 VECTOR_BLOCK = 8192  # chunks to a row of vector_blocks
@@ -601,12 +603,16 @@ def build(root: Path, output: Path, model: str | None = None, progress: bool = T
                     db.conn.execute("pragma journal_mode = off")  # a scratch file: durability comes from the swap
                     bar.update(1)
                     n_chunks, embedded, reused = _patch_tables(db, changed, records, history, embedder, progress)
+                    # postings and codes are read back from the patched FTS index and vector blocks
+                    write_postings(db.conn)
                 else:
                     db = sqlite_utils.Database(temp)
                     db.conn.execute("pragma journal_mode = off")
                     parts = _write_tables(db, records, history)
+                    write_postings(db.conn)
                     bar.update(1)
                     n_chunks, embedded, reused = _write_embeddings(db, parts, output, embedder, progress)
+                write_codes(db.conn)
                 bar.update(1)
                 similar = _write_similar(db, output, basis, None if changed is None else [r.id for r in changed])
                 db["kb_meta"].insert({"key": "build_inputs", "value": json.dumps(inputs)}, pk="key", replace=True)

@@ -30,14 +30,16 @@ SORTS = ("relevance", "saving", "year")
 QUERY_CACHE = 1024  # query vectors kept, so a facet click or a page turn does not embed again
 QUERY_THREADS = 1
 PHRASE_CACHE_BYTES = 64 * 2**20  # each query word's matches and BM25 terms, kept until this is full
-# How cosines are computed: "exact" (float32, numpy), "float16" (half the memory and a faster scan,
-# about 1e-4 off; the page, the RESCORE best and the RESCORE nearest are then re-scored in float32),
-# or "auto": exact for a collection of at most EXACT_CHUNKS chunks (env KB_VECTORS chooses).
-VECTORS = ("auto", "exact", "float16")
+# How cosines are computed: "exact" (float32), "float16" (half the memory, about 1e-4 off) or "int8"
+# (a quarter of the memory and a scan three times faster than float16's, about 1e-3 off; see
+# ingest/codes.py), the page, the RESCORE best and the RESCORE nearest then re-scored in float32;
+# or "auto": exact for a collection of at most EXACT_CHUNKS chunks, else int8 where the build wrote
+# its codes (else float16). The environment variable KB_VECTORS chooses.
+VECTORS = ("auto", "exact", "float16", "int8")
 EXACT_CHUNKS = 250_000
 RESCORE = 100
-SCANS_KEPT = 8  # float16 scans kept for the refining pass (a few MB each at 100,000 cases)
-RESCORE_PAGES = 2000  # an export beyond this many results is ordered by float16 cosines after them
+SCANS_KEPT = 8  # scans kept, for the refining pass and a repeated query (a few MB each at 100,000 cases)
+RESCORE_PAGES = 2000  # an export beyond this many results is ordered by float16 or int8 cosines after them
 # Who belongs to the result set (decided before any filter, so facet counts are exact): in keyword
 # mode, documents with at least half the query's informative words (a "minimum should match") or
 # one of its adjacent word pairs as a phrase, or any word when none has that many; in semantic
@@ -133,7 +135,7 @@ class Ranking:
     keyword: np.ndarray         # keyword score, NaN where no query word matched
     semantic: np.ndarray        # best-passage cosine, NaN without passages
     sims: np.ndarray | None = None  # every passage's cosine
-    approximate: bool = False  # cosines from float16 vectors (see VECTORS)
+    approximate: bool = False  # cosines from float16 or int8 vectors (see VECTORS)
 
     @classmethod
     def everything(cls, n: int) -> "Ranking":
@@ -199,6 +201,7 @@ class Engine:
         self._phrases: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         self._scans: dict[tuple[str, bytes], tuple[np.ndarray, np.ndarray]] = {}
         self._phrase_bytes = 0
+        self._case_rows: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
         # An empty FTS5 table with the corpus's tokenizer: it stems query words the way the index did.
         self._stemmer = sqlite3.connect(":memory:", check_same_thread=False)
@@ -230,16 +233,22 @@ class Engine:
             return self._indexes[target]
 
     def _precision(self, target: str) -> str:
-        """float32 (exact) unless asked for float16, or 'auto' and the collection has more than
-        EXACT_CHUNKS chunks (and the float16 copy the build writes)."""
+        """float32 (exact) unless asked for float16 or int8, or 'auto' and the collection has more than
+        EXACT_CHUNKS chunks (int8 where the build wrote codes, else float16)."""
         if self.vectors != "auto":
-            return "float16" if self.vectors == "float16" else "float32"
+            return "float32" if self.vectors == "exact" else self.vectors
         try:
             chunks = self.conn.execute("select sum(length(chunks)) / 8 from vector_blocks where collection = ?",
                                        [target]).fetchone()[0] or 0
         except sqlite3.OperationalError:
             return "float32"
-        return "float16" if chunks > EXACT_CHUNKS else "float32"
+        if chunks <= EXACT_CHUNKS:
+            return "float32"
+        try:
+            self.conn.execute("select 1 from vector_codes limit 1").fetchall()
+        except sqlite3.OperationalError:
+            return "float16"  # built before int8 codes were written
+        return "int8"
 
     @property
     def embedder(self):
@@ -345,9 +354,14 @@ class Engine:
             if found is not None:
                 self._phrases[key] = found  # most recently used last
                 return found
-        sql = f"select rowid, -bm25({col.fts}, {col.weights}) from {col.fts} where {col.fts} match ?"
-        rows = np.array(self.conn.execute(sql, [phrase]).fetchall(), dtype=np.float64).reshape(-1, 2)
-        found = (col.rowid_to_index[rows[:, 0].astype(np.int64)], rows[:, 1].copy())
+        tokens = self._tokens(phrase) if col.postings is not None else []
+        if tokens:
+            rowids, values = col.postings.bm25(tokens)  # FTS5's numbers, without a bm25() call per document
+        else:
+            sql = f"select rowid, -bm25({col.fts}, {col.weights}) from {col.fts} where {col.fts} match ?"
+            rows = np.array(self.conn.execute(sql, [phrase]).fetchall(), dtype=np.float64).reshape(-1, 2)
+            rowids, values = rows[:, 0].astype(np.int64), rows[:, 1].copy()
+        found = (col.rowid_to_index[rowids], values)
         size = found[0].nbytes + found[1].nbytes
         with self._lock:
             self._phrases[key] = found
@@ -356,6 +370,13 @@ class Engine:
                 old = self._phrases.pop(next(iter(self._phrases)))
                 self._phrase_bytes -= old[0].nbytes + old[1].nbytes
         return found
+
+    def _tokens(self, phrase: str) -> list[str]:
+        """The stemmed tokens of a quoted phrase as the index's tokenizer reads it, in order."""
+        with self._lock:
+            self._stemmer.execute("delete from q")
+            self._stemmer.execute("insert into q(rowid, t) values (0, ?)", [phrase.strip('"')])
+            return [r[0] for r in self._stemmer.execute("select term from qv order by offset")]
 
     def _bm25(self, col: DocumentIndex, phrases: list[str]) -> np.ndarray:
         """BM25 of an OR of the phrases (NaN where none matches), as FTS5 computes it."""
@@ -406,71 +427,109 @@ class Engine:
         return scores, members, coverage
 
     def query_vector(self, query: str) -> np.ndarray:
+        return self.query_vectors([query])[0]
+
+    def query_vectors(self, queries: list[str]) -> list[np.ndarray]:
+        """Each text's vector, from the cache or embedded (those not cached in one batch)."""
         with self._lock:
-            cached = self._query_vectors.get(query)
-        if cached is None:
-            cached = self.embedder.encode([query])[0]
+            found = {q: self._query_vectors.get(q) for q in queries}
+        missing = list(dict.fromkeys(q for q, v in found.items() if v is None))
+        if missing:
+            for q, vector in zip(missing, self.embedder.encode(missing)):
+                found[q] = vector
             with self._lock:
-                if len(self._query_vectors) >= QUERY_CACHE:
-                    self._query_vectors.pop(next(iter(self._query_vectors)))
-                self._query_vectors[query] = cached
-        return cached
+                for q in missing:
+                    if len(self._query_vectors) >= QUERY_CACHE:
+                        self._query_vectors.pop(next(iter(self._query_vectors)))
+                    self._query_vectors[q] = found[q]
+        return [found[q] for q in queries]
 
     @staticmethod
-    def _scan(matrix: np.ndarray, qv: np.ndarray) -> np.ndarray:
-        """matrix @ qv: numpy's float32 product, or SimSIMD's float16 one for a float16 copy (numpy
-        has no fast float16 product; the inputs' rounding leaves it about 1e-4 off)."""
-        if matrix.dtype == np.float16:
-            import simsimd
+    def _scan(matrix: np.ndarray, qv: np.ndarray, scales: np.ndarray | None = None) -> np.ndarray:
+        """matrix @ qv by SimSIMD on one thread, for one query vector or several (rows of qv, a column
+        of the result each): float32 within 1e-7 of numpy's product and twice as fast as it here, and
+        several query vectors in one pass over memory; float16 (numpy has no fast float16 product)
+        about 1e-4 off, from the inputs' rounding; int8 codes (times their `scales`) with the query
+        coded the same way, about 1e-3 off."""
+        import simsimd
 
-            found = simsimd.cdist(matrix, qv.astype(np.float16)[None, :], metric="dot", threads=1)
-            return np.asarray(found, dtype=np.float32).reshape(-1)
-        return matrix @ qv
+        queries = np.asarray(qv, dtype=np.float32).reshape(-1, qv.shape[-1])
+        if not len(matrix):
+            return np.zeros((0, len(queries)) if qv.ndim == 2 else 0, dtype=np.float32)
+        if matrix.dtype == np.int8:
+            step = np.abs(queries).max(axis=1) / 127
+            step[step == 0] = 1.0
+            codes = np.clip(np.rint(queries / step[:, None]), -127, 127).astype(np.int8)
+            found = np.asarray(simsimd.cdist(matrix, codes, metric="dot", threads=1), dtype=np.float32) * step
+            if scales is not None:
+                found *= scales[:, None]
+        else:
+            queries = np.ascontiguousarray(queries, dtype=matrix.dtype)
+            found = np.asarray(simsimd.cdist(matrix, queries, metric="dot", threads=1), dtype=np.float32)
+        return found if qv.ndim == 2 else found.reshape(-1)
+
+    def _prescan(self, col: DocumentIndex, vectors: list[np.ndarray]) -> list[tuple[np.ndarray, ...]]:
+        """Every passage's and every document's mean vector's cosine with each query vector, and each
+        document's best two passages' (see _best_two): the last SCANS_KEPT are kept, the others scanned
+        in one pass (a query that names a vocabulary term is read twice, see LABELLED_QUERY_SHARE)."""
+        keys = [(col.target, qv.tobytes()) for qv in vectors]
+        with self._lock:
+            found = {key: self._scans.pop(key) for key in keys if key in self._scans}
+        todo = [k for k, key in enumerate(keys) if key not in found]
+        if todo:
+            queries = np.stack([vectors[k] for k in todo])
+            sims, whole = self._scan(col.vectors, queries, col.scales), self._scan(col.doc_vectors, queries, col.doc_scales)
+            for j, k in enumerate(todo):
+                passages = np.ascontiguousarray(sims[:, j])
+                found[keys[k]] = (passages, np.ascontiguousarray(whole[:, j]),
+                                  *self._best_two(passages, col.chunk_start, col.chunk_count))
+        with self._lock:
+            self._scans.update(found)  # most recently used last
+            while len(self._scans) > SCANS_KEPT:
+                self._scans.pop(next(iter(self._scans)))
+        return [found[key] for key in keys]
 
     def _exact(self, col: DocumentIndex, docs: np.ndarray) -> tuple:
-        """For documents held in float16: their chunks' positions, float32 vectors and mean vectors,
+        """For documents held in float16 or int8: their chunks' positions, float32 vectors and mean vectors,
         read from the chunks table, to re-score them exactly."""
-        docs = np.intersect1d(docs, col.doc_with_chunks)
-        at = np.searchsorted(col.doc_with_chunks, docs)
+        # those with passages (np.intersect1d, without sorting every document again)
+        docs = np.unique(docs)
+        at = np.minimum(np.searchsorted(col.doc_with_chunks, docs), max(len(col.doc_with_chunks) - 1, 0))
+        keep = col.doc_with_chunks[at] == docs if len(col.doc_with_chunks) else np.zeros(len(docs), bool)
+        docs, at = docs[keep], at[keep]
         starts, counts = col.chunk_start[at], col.chunk_count[at]
         chunks = np.concatenate([np.arange(a, a + c) for a, c in zip(starts, counts)]) if len(docs) else np.zeros(0, int)
         vectors = col.read_vectors(self.conn, col.chunk_rowid[chunks]) if len(chunks) else None
         means = col.mean_vectors(vectors, np.concatenate([[0], np.cumsum(counts)[:-1]])) if len(chunks) else None
         return at, chunks, vectors, means
 
+    @staticmethod
+    def _best_two(sims: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each document's best passage cosine and its second best: the best once the document's best
+        is set aside (the best again for a document of one passage)."""
+        top = np.maximum.reduceat(sims, starts)
+        others = np.where(sims == np.repeat(top, counts), -np.inf, sims)
+        second = np.maximum.reduceat(others, starts)
+        return top, np.where(np.isinf(second), top, second)
+
     def _semantic(self, col: DocumentIndex, qv: np.ndarray, exact=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per document: the blended score (see SECOND_PASSAGE), the best passage's cosine; and every
-        passage's cosine. `exact` (from _exact) replaces float16 cosines by float32 ones."""
+        passage's cosine. `exact` (from _exact) replaces float16 or int8 cosines by float32 ones."""
         if len(qv) != col.dims:
             raise QueryError(f"the query model gives {len(qv)} dimensions but the database holds {col.dims}; "
                              "rebuild with the same model")
-        if col.precision == "float16":
-            # the refining pass (_refine) scans again with the same vector: keep the last few scans
-            key = (col.target, qv.tobytes())
-            with self._lock:
-                scanned = self._scans.pop(key, None)
-            if scanned is None:
-                scanned = (self._scan(col.vectors, qv), self._scan(col.doc_vectors, qv))
-            with self._lock:
-                self._scans[key] = scanned
-                while len(self._scans) > SCANS_KEPT:
-                    self._scans.pop(next(iter(self._scans)))
-            sims, whole = scanned[0].copy(), scanned[1].copy()
-        else:
-            sims = self._scan(col.vectors, qv)
-            whole = self._scan(col.doc_vectors, qv)
+        # kept for the refining pass (_refine) and a repeated query (a facet click, the next page)
+        sims, whole, top, second = self._prescan(col, [qv])[0]
         if exact is not None and exact[1] is not None and len(exact[1]):
+            # only the re-scored documents' passages change: the others keep their best two
             at, chunks, vectors, means = exact
+            sims, whole, top, second = sims.copy(), whole.copy(), top.copy(), second.copy()
             sims[chunks] = vectors @ qv
             whole[at] = means @ qv
+            counts = col.chunk_count[at]
+            top[at], second[at] = self._best_two(sims[chunks], np.r_[0, np.cumsum(counts)[:-1]], counts)
         best = np.full(len(col.ids), np.nan)
         blended = np.full(len(col.ids), np.nan)
-        top = np.maximum.reduceat(sims, col.chunk_start)
-        # the second best passage: the best once each document's best is set aside (the best again
-        # for a document of one passage)
-        others = np.where(sims == np.repeat(top, col.chunk_count), -np.inf, sims)
-        second = np.maximum.reduceat(others, col.chunk_start)
-        second = np.where(np.isinf(second), top, second)
         best[col.doc_with_chunks] = top
         blended[col.doc_with_chunks] = top + SECOND_PASSAGE * second + WHOLE_DOCUMENT * whole
         return blended, best, sims
@@ -482,10 +541,16 @@ class Engine:
         n = len(col.ids)
         if not len(col.vectors):
             return np.full(n, np.nan), np.full(n, np.nan), None
-        blended, best, sims = self._semantic(col, self.query_vector(query), exact)
         labels = [self.vocabularies[v].terms[slug].label for v, slug in named]
+        sentences = sentences_of(query)
+        sentences = sentences if len(sentences) > 1 else []
+        statement = statement_of(query) if QUESTION_SHARE[col.target] else None
+        # every reading of the query embedded in one batch and scanned in one pass
+        readings = [query] + ([f"{query} ({'; '.join(labels)})"] if labels else [])
+        self._prescan(col, self.query_vectors(readings + sentences + ([statement] if statement else [])))
+        blended, best, sims = self._semantic(col, self.query_vector(query), exact)
         if labels:
-            labelled, _, _ = self._semantic(col, self.query_vector(f"{query} ({'; '.join(labels)})"), exact)
+            labelled, _, _ = self._semantic(col, self.query_vector(readings[1]), exact)
             blended = (1 - LABELLED_QUERY_SHARE) * blended + LABELLED_QUERY_SHARE * labelled
         for vocabulary, slug in named:
             column = next((f["column"] for f in self.facets.values() if f["vocabulary"] == vocabulary), None)
@@ -494,11 +559,9 @@ class Engine:
                 blended = blended + NAMED_TAG[col.target] * np.log(n / tagged.sum()) * tagged
         if col.target != "cases" and col.links["case_id"]:
             blended = blended + CASE_CONTEXT * self._case_context(col, query, named) * np.nanstd(blended)
-        sentences = sentences_of(query)
-        if len(sentences) > 1:
+        if sentences:
             each = np.mean([self._semantic(col, self.query_vector(s), exact)[0] for s in sentences], axis=0)
             blended = _mixed(blended, each, SENTENCE_SHARE)
-        statement = statement_of(query) if QUESTION_SHARE[col.target] else None
         if statement:
             blended = _mixed(blended, self._semantic(col, self.query_vector(statement), exact)[0], QUESTION_SHARE[col.target])
         return blended, best, sims
@@ -508,7 +571,12 @@ class Engine:
         cases = self.index("cases")
         score, _, _ = self.semantic_scores(cases, query, named)
         score = np.nan_to_num((score - np.nanmean(score)) / (np.nanstd(score) or 1.0))
-        return np.array([score[cases.position[c]] if c in cases.position else 0.0 for c in col.links["case_id"]])
+        with self._lock:
+            if col.target not in self._case_rows:  # each document's case's place among the cases, or -1
+                self._case_rows[col.target] = np.array([cases.position.get(c, -1) for c in col.links["case_id"]],
+                                                       dtype=np.int64)
+            at = self._case_rows[col.target]
+        return np.where(at >= 0, score[at], 0.0) if len(score) else np.zeros(len(at))
 
     def _expansion(self, named: list[tuple[str, str]]) -> list[str]:
         words: list[str] = []
@@ -518,10 +586,15 @@ class Engine:
         return words
 
     @staticmethod
-    def _order(scores: np.ndarray) -> np.ndarray:
-        """Indexes of the non-NaN scores, best first."""
+    def _order(scores: np.ndarray, first: int | None = None) -> np.ndarray:
+        """Indexes of the non-NaN scores, best first (ties in index order); only the `first` few if
+        given, found without sorting every score."""
         valid = np.flatnonzero(~np.isnan(scores))
-        return valid[np.argsort(-scores[valid], kind="stable")]
+        if first is not None and len(valid) > first:
+            values = -scores[valid]
+            # every score as good as the first-th best, ties included, in index order
+            valid = valid[values <= np.partition(values, first - 1)[first - 1]]
+        return valid[np.argsort(-scores[valid], kind="stable")][:first]
 
     # -- the one entry point --------------------------------------------------------------------
     def search(self, query: str, mode: str = "hybrid", target: str = "cases", filters=None,
@@ -559,10 +632,10 @@ class Engine:
         shown = ranking.members & in_range
         for mask in by_facet.values():
             shown &= mask
-        ranked = self._sorted(col, np.flatnonzero(shown), ranking, sort)
+        ranked = self._sorted(col, np.flatnonzero(shown), ranking, sort, offset + limit)
         if ranking.approximate:
             ranking = self._refine(col, query, terms, mode, ranking, ranked[:min(offset + limit, RESCORE_PAGES)])
-            ranked = self._sorted(col, np.flatnonzero(shown), ranking, sort)
+            ranked = self._sorted(col, np.flatnonzero(shown), ranking, sort, offset + limit)
         stems = query_stems(terms)
         results = [self._result(col, int(i), ranking, terms, stems) for i in ranked[offset: offset + limit]]
         self._add_cards(col, results)
@@ -582,9 +655,16 @@ class Engine:
                 "hybrid": f"documents containing {words}, and {near}"}[mode]
         return f"Result set: {rule}; then the filters keep those passing every one (values of one facet OR-ed, facets AND-ed)."
 
-    def _sorted(self, col: DocumentIndex, ranked: np.ndarray, ranking: "Ranking", sort: str) -> np.ndarray:
+    def _sorted(self, col: DocumentIndex, ranked: np.ndarray, ranking: "Ranking", sort: str,
+                first: int | None = None) -> np.ndarray:
         """Close matches first, then by the sort: relevance, achieved yearly saving or start year
-        (missing values last), ties by relevance then document order."""
+        (missing values last), ties by relevance then document order; only the `first` few if given
+        (found without sorting every result: the close ones and those at least as good as the
+        first-th by the sort's own key, ties included, hold them)."""
+        if first is not None and len(ranked) > 4 * first:
+            key = {"saving": col.savings, "year": col.years}.get(sort, ranking.scores)
+            key = -np.nan_to_num(key[ranked], nan=-np.inf)
+            ranked = ranked[(key <= np.partition(key, first - 1)[first - 1]) | ranking.close[ranked]]
         score = np.nan_to_num(ranking.scores[ranked], nan=-np.inf)
         keys = [ranked, -score]
         if sort == "saving":
@@ -592,11 +672,11 @@ class Engine:
         elif sort == "year":
             keys.append(-np.nan_to_num(col.years[ranked], nan=-np.inf))
         keys.append(~ranking.close[ranked])
-        return ranked[np.lexsort(keys)]
+        return ranked[np.lexsort(keys)][:first]
 
     def rank(self, col: DocumentIndex, query: str, terms: list[str], mode: str, exact=None) -> "Ranking":
         """Scores, result-set membership and close matches for every document, before any filter
-        (`exact`: documents whose float16 cosines are replaced by float32 ones, see _refine)."""
+        (`exact`: documents whose float16 or int8 cosines are replaced by float32 ones, see _refine)."""
         n = len(col.ids)
         named = self.term_matcher.terms_in(query)
         nothing = np.full(n, np.nan)
@@ -605,7 +685,7 @@ class Engine:
         semantic, best, sims = (self.semantic_scores(col, query, named, exact) if mode != "keyword"
                                 else (nothing, nothing, None))
         semantic_members = np.nan_to_num(best, nan=-1.0) >= SEMANTIC_THRESHOLD
-        semantic_members[self._order(semantic)[:SEMANTIC_NEIGHBOURS]] = True
+        semantic_members[self._order(semantic, SEMANTIC_NEIGHBOURS)] = True
         if mode == "keyword":
             scores, members = keyword, keyword_members
         elif mode == "semantic":
@@ -621,14 +701,14 @@ class Engine:
         # holding none of the words scoring 0
         population = np.nan_to_num(keyword, nan=0.0) if mode == "keyword" else None
         return Ranking(scores, members, close_matches(scores, members, population) & evidence, keyword, semantic, sims,
-                       col.precision == "float16" and mode != "keyword")
+                       col.precision != "float32" and mode != "keyword")
 
     def _refine(self, col: DocumentIndex, query: str, terms, mode: str, ranking: "Ranking", page: np.ndarray) -> "Ranking":
         """Rank again with float32 cosines for the documents that decide what is shown: the page,
         the RESCORE best results and the RESCORE best by meaning (the 10 nearest join the result set,
-        and the best sets the scale of hybrid scores). The rest keep float16 cosines."""
-        best = self._order(ranking.scores)[:RESCORE]
-        nearest = self._order(ranking.semantic)[:RESCORE]
+        and the best sets the scale of hybrid scores). The rest keep float16 or int8 cosines."""
+        best = self._order(ranking.scores, RESCORE)
+        nearest = self._order(ranking.semantic, RESCORE)
         docs = np.unique(np.concatenate([page, best, nearest]).astype(np.int64))
         return self.rank(col, query, terms, mode, exact=self._exact(col, docs))
 
@@ -691,7 +771,8 @@ class Engine:
             for other, mask in by_facet.items():
                 if other != column:
                     others &= mask
-            found = np.count_nonzero(col.value_matrix[column][:, np.flatnonzero(others)], axis=1)
+            # each value's documents as bits: AND and count eight documents a byte
+            found = np.bitwise_count(col.value_bits[column] & np.packbits(others)).sum(axis=1, dtype=np.int64)
             c = dict(zip(values, found.tolist()))
             counts[column] = dict(sorted(((v, k) for v, k in c.items() if k), key=lambda kv: (-kv[1], kv[0])))
         return counts

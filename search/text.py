@@ -72,16 +72,22 @@ def stem(word: str) -> str:
     return stemmer.stemWord(word)
 
 
+_WORD = re.compile(r"(\w+)")
+_WORDS = re.compile(r"\w+")
+
+
 def highlight(text: str, terms: list[str]) -> str:
     """HTML-escaped text with query words (and their simple inflections) in <mark>."""
     stems = {stem(t) for t in terms if len(t) > 1}
-    out = []
-    for piece in re.split(r"(\w+)", text):
-        if piece and re.match(r"\w", piece) and stem(piece.lower()) in stems:
-            out.append(f"<mark>{html.escape(piece)}</mark>")
-        else:
-            out.append(html.escape(piece))
-    return "".join(out)
+    # split on one group: the text between words at even places, words (nothing in them to escape) at odd
+    parts = _WORD.split(text)
+    for k in range(0, len(parts), 2):
+        parts[k] = html.escape(parts[k])
+    if stems:
+        for k in range(1, len(parts), 2):
+            if stem(parts[k].lower()) in stems:
+                parts[k] = f"<mark>{parts[k]}</mark>"
+    return "".join(parts)
 
 
 def query_stems(terms: list[str]) -> frozenset[str]:
@@ -92,7 +98,7 @@ def term_hits(text: str, stems: frozenset[str]) -> int:
     """How many of the query's stems the text contains."""
     if not stems:
         return 0
-    return len(stems & {stem(w) for w in re.findall(r"\w+", text.lower())})
+    return len(stems & {stem(w) for w in set(_WORDS.findall(text.lower()))})
 
 
 def _words_of(text: str) -> list[str]:

@@ -1,5 +1,5 @@
 """What makes a large corpus fast must not change what it finds: similar cases from candidates equal
-those from every pair; an incremental rebuild equals a fresh one; float16 vectors with float32
+those from every pair; an incremental rebuild equals a fresh one; float16 or int8 vectors with float32
 re-scoring find what float32 finds, and filters stay exact."""
 import shutil
 import sqlite3
@@ -115,14 +115,15 @@ def test_changed_tags_rescore_every_list_and_equal_a_fresh_build(tree, tmp_path)
 def engines(corpus_db):
     from search.engine import Engine
 
-    return Engine(corpus_db, vectors="exact"), Engine(corpus_db, vectors="float16")
+    return {v: Engine(corpus_db, vectors=v) for v in ("exact", "float16", "int8")}
 
 
 @pytest.mark.parametrize("filters", [None, *FILTERS])
 @pytest.mark.parametrize("mode", ["hybrid", "semantic"])
-def test_float16_finds_what_float32_finds_and_filters_stay_exact(engines, filters, mode):
-    exact, half = engines
-    assert half.index("cases").precision == "float16" and exact.index("cases").precision == "float32"
+@pytest.mark.parametrize("vectors", ["float16", "int8"])
+def test_float16_and_int8_find_what_float32_finds_and_filters_stay_exact(engines, filters, mode, vectors):
+    exact, half = engines["exact"], engines[vectors]
+    assert half.index("cases").precision == vectors and exact.index("cases").precision == "float32"
     allowed = exact.filter_mask(exact.index("cases"), filters)
     for query in ["reablement for older people", "shared back office services", "digital channel shift",
                   "libraries run by volunteers", "council tax support"]:
@@ -326,3 +327,40 @@ def test_a_problem_found_in_a_cached_record_names_its_line(tree, tmp_path):
     [problem] = failed.value.problems
     assert problem.path == f"cases/{kept.name}" and "is also the title of" in problem.message
     assert kept.read_text(encoding="utf-8").splitlines()[problem.line - 1] == title
+
+
+def test_int8_codes_hold_every_vector_within_half_a_step(engines):
+    """Each int8 code row times its scale is its vector to within half a step (the rounding), and an
+    int8 scan gives the float32 cosines to within the error the re-scoring allows for."""
+    exact, coded = engines["exact"], engines["int8"]
+    for target in ("cases", "lessons"):
+        a, b = exact.index(target), coded.index(target)
+        assert np.array_equal(a.chunk_rowid, b.chunk_rowid) and np.array_equal(a.chunk_doc, b.chunk_doc)
+        assert b.vectors.dtype == np.int8 and np.abs(b.vectors).max() == 127
+        restored = b.vectors.astype(np.float32) * b.scales[:, None]
+        assert np.all(np.abs(restored - a.vectors) <= b.scales[:, None] * 0.5 + 1e-3 * np.abs(a.vectors))
+        qv = a.vectors[3] + a.vectors[7]
+        qv /= np.linalg.norm(qv)
+        approx = coded._scan(b.vectors, qv, b.scales)
+        assert np.abs(approx - a.vectors @ qv).max() < 0.02
+        assert np.abs(coded._scan(b.doc_vectors, qv, b.doc_scales) - a.doc_vectors @ qv).max() < 0.02
+
+
+def test_rescoring_some_documents_equals_scoring_every_passage_again(engines):
+    """The refining pass recomputes the best two passages of the re-scored documents only; the same
+    numbers come from recomputing every document's from the patched cosines."""
+    from search.engine import SECOND_PASSAGE, WHOLE_DOCUMENT
+
+    coded = engines["int8"]
+    col = coded.index("cases")
+    qv = coded.query_vector("shared back office services")
+    exact = coded._exact(col, np.arange(0, len(col.ids), 3))
+    blended, best, sims = coded._semantic(col, qv, exact)
+    at, chunks, vectors, means = exact
+    passages, whole = coded._prescan(col, [qv])[0][:2]
+    passages, whole = passages.copy(), whole.copy()
+    passages[chunks], whole[at] = vectors @ qv, means @ qv
+    top, second = coded._best_two(passages, col.chunk_start, col.chunk_count)
+    assert np.array_equal(sims, passages) and np.array_equal(best[col.doc_with_chunks], top)
+    assert np.array_equal(blended[col.doc_with_chunks], top + SECOND_PASSAGE * second + WHOLE_DOCUMENT * whole)
+    assert not np.array_equal(top, coded._prescan(col, [qv])[0][2])  # the re-scoring changed something

@@ -1,0 +1,85 @@
+"""Each full-text index's postings, written beside it so that search can score BM25 from memory the
+way FTS5's bm25() does (search/postings.py reads them) instead of asking FTS5, which at 100,000
+documents spends most of a query calling bm25() on tens of thousands of rows.
+
+term_postings: one row per (collection, stemmed term): `docs`, the rowids holding the term (int32,
+ascending); `counts`, how often it occurs in each full-text column of each of those rows (uint16, one
+row of columns per document); `offsets`, where (int32 token offsets, by document, column and offset),
+for phrases. document_lengths: per collection, the number of indexed rows, their total tokens and each
+row's tokens (int32, indexed by rowid), BM25's document length.
+
+All of it is read off the index itself (fts5vocab 'instance'), so it holds exactly FTS5's tokens."""
+from __future__ import annotations
+
+import numpy as np
+
+from kb.schema import tables
+
+BATCH = 2_000_000  # token instances read at a time, so a 100,000-case corpus needs no more than this in memory
+
+
+def write_postings(conn) -> None:
+    """term_postings and document_lengths for every full-text index the schema declares, written
+    afresh (a patched build rewrites them from its patched indexes)."""
+    conn.execute("drop table if exists term_postings")
+    conn.execute("drop table if exists document_lengths")
+    conn.execute("create table if not exists term_postings (collection text, term text, docs blob, counts blob, "
+                 "offsets blob, primary key (collection, term))")
+    conn.execute("create table if not exists document_lengths (collection text primary key, documents integer, "
+                 "tokens integer, lengths blob)")
+    for table in tables().values():
+        if table.fts:
+            _write(conn, table.name, f"{table.name}_fts", [c.name for c in table.fts])
+
+
+def _write(conn, collection: str, fts: str, columns: list[str]) -> None:
+    conn.execute(f"create virtual table temp.{fts}_terms using fts5vocab(main, {fts}, 'row')")
+    conn.execute(f"create virtual table temp.{fts}_instances using fts5vocab(main, {fts}, 'instance')")
+    try:
+        terms = conn.execute(f"select term, cnt from temp.{fts}_terms").fetchall()
+        which = " ".join(f"when '{c}' then {i}" for i, c in enumerate(columns))
+        # the instances come term by term (in the order of the 'row' table), then by rowid
+        cursor = conn.execute(f"select doc, case col {which} end, offset from temp.{fts}_instances")
+        last = max((r[0] for r in conn.execute(f"select max(id) from {fts}_docsize")), default=None) or 0
+        lengths = np.zeros(last + 1, dtype=np.int64)
+        rows = []
+        at = 0
+        while at < len(terms):
+            group = [terms[at]]
+            size = terms[at][1]
+            while at + len(group) < len(terms) and size + terms[at + len(group)][1] <= BATCH:
+                size += terms[at + len(group)][1]
+                group.append(terms[at + len(group)])
+            found = np.array(cursor.fetchmany(size), dtype=np.int64).reshape(-1, 3)
+            if len(found) != size:
+                raise RuntimeError(f"{fts}: fts5vocab gave {len(found)} instances for {size} counted")
+            docs, cols, offsets = found[:, 0], found[:, 1], found[:, 2].astype(np.int32)
+            lengths += np.bincount(docs, minlength=len(lengths))
+            ends = np.cumsum([cnt for _, cnt in group])
+            # a posting starts at a new term or a new document within a term
+            term_start = np.zeros(len(docs), dtype=bool)
+            term_start[np.r_[0, ends[:-1]]] = True
+            start = term_start | np.r_[True, docs[1:] != docs[:-1]]
+            posting = np.cumsum(start) - 1
+            counts = np.bincount(posting * len(columns) + cols, minlength=int(posting[-1] + 1) * len(columns))
+            if counts.max(initial=0) > np.iinfo(np.uint16).max:
+                raise RuntimeError(f"{fts}: a word occurs more than 65,535 times in one field of one document")
+            counts = counts.astype(np.uint16).reshape(-1, len(columns))
+            starts = np.flatnonzero(start)
+            first = np.searchsorted(starts, np.r_[0, ends[:-1]])
+            last_posting = np.r_[first[1:], len(starts)]
+            bounds = np.r_[0, ends]
+            for k, ((term, _), a, b) in enumerate(zip(group, first, last_posting)):
+                rows.append((collection, term, docs[starts[a:b]].astype(np.int32).tobytes(), counts[a:b].tobytes(),
+                             offsets[bounds[k]:bounds[k + 1]].tobytes()))
+            conn.executemany("insert into term_postings values (?, ?, ?, ?, ?)", rows)
+            rows.clear()
+            at += len(group)
+        if cursor.fetchone() is not None:
+            raise RuntimeError(f"{fts}: fts5vocab gave more instances than counted")
+        documents = conn.execute(f"select count(*) from {fts}_docsize").fetchone()[0]
+        conn.execute("insert into document_lengths values (?, ?, ?, ?)",
+                     [collection, documents, int(lengths.sum()), lengths.astype(np.int32).tobytes()])
+    finally:
+        conn.execute(f"drop table temp.{fts}_terms")
+        conn.execute(f"drop table temp.{fts}_instances")

@@ -1,0 +1,138 @@
+"""BM25 of a word or a phrase from the postings the build stores beside each full-text index
+(ingest/postings.py), computed as SQLite FTS5's bm25() computes it for a query of one phrase:
+
+    idf = log((N - n + 0.5) / (n + 0.5)), or 1e-6 where that is not positive
+    bm25 = idf * (f * (k1 + 1)) / (f + k1 * (1 - b + b * D / avgdl))
+
+with N the indexed rows, n those holding the phrase, f its occurrences weighted by column, D the row's
+tokens and avgdl the mean of D; k1 = 1.2, b = 0.75 (FTS5's fts5_aux.c). The operations are done in
+the same order on IEEE doubles (the logarithm by the C library, as SQLite does), so the numbers are
+FTS5's to the last bit (tests/test_postings.py). A word costs one row read, where FTS5 calls bm25()
+once per matching document; a phrase is where its words' offsets follow one another in one column."""
+from __future__ import annotations
+
+import math
+import sqlite3
+import threading
+
+import numpy as np
+
+K1 = 1.2
+B = 0.75
+KEYS_KEPT_BYTES = 64 * 2**20  # words' postings kept for phrases (a common word's are a few MB at 100,000 cases)
+
+
+class Postings:
+    """One collection's postings, read a word at a time; `load` gives None for a database without them."""
+
+    def __init__(self, conn: sqlite3.Connection, collection: str, weights: list[float], rows: int, tokens: int,
+                 lengths: np.ndarray):
+        self.conn = conn
+        self.collection = collection
+        self.weights = np.asarray(weights, dtype=np.float64)
+        self.rows = rows
+        self.avgdl = float(tokens) / float(rows) if rows else 1.0
+        self.lengths = lengths
+        self._kept: dict[str, np.ndarray] = {}
+        self._kept_bytes = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, conn: sqlite3.Connection, collection: str, weights: list[float]) -> "Postings | None":
+        if not all(float(w).is_integer() for w in weights):
+            return None  # FTS5 adds a column's weight once per occurrence: only whole numbers sum alike in any order
+        try:
+            found = conn.execute("select documents, tokens, lengths from document_lengths where collection = ?",
+                                 [collection]).fetchone()
+        except sqlite3.OperationalError:
+            return None  # built before postings were written: search asks FTS5
+        if found is None:
+            return None
+        return cls(conn, collection, weights, found[0], found[1], np.frombuffer(found[2], dtype=np.int32))
+
+    def _read(self, term: str, offsets: bool):
+        found = self.conn.execute(f"select docs, counts{', offsets' if offsets else ''} from term_postings "
+                                  "where collection = ? and term = ?", [self.collection, term]).fetchone()
+        if found is None:
+            return None
+        rowids = np.frombuffer(found[0], dtype=np.int32).astype(np.int64)
+        counts = np.frombuffer(found[1], dtype=np.uint16).reshape(len(rowids), len(self.weights))
+        return rowids, counts, (np.frombuffer(found[2], dtype=np.int32) if offsets else None)
+
+    def bm25(self, terms: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The rowids holding the stemmed terms as a phrase (ascending) and its BM25 in each."""
+        if len(terms) == 1:
+            found = self._read(terms[0], offsets=False)
+            if found is None:
+                return np.zeros(0, dtype=np.int64), np.zeros(0)
+            rowids, counts, _ = found
+            freq = counts @ self.weights  # whole-number weights: exact in any order of summation
+        else:
+            rowids, freq = self._phrase(terms)
+        idf = math.log((self.rows - len(rowids) + 0.5) / (len(rowids) + 0.5))
+        if idf <= 0.0:
+            idf = 1e-6
+        length = self.lengths[rowids].astype(np.float64)
+        return rowids, idf * ((freq * (K1 + 1.0)) / (freq + K1 * (1 - B + B * length / self.avgdl)))
+
+    def forget(self) -> None:
+        """Drop the kept keys (the benchmark's cold passes start without them)."""
+        with self._lock:
+            self._kept.clear()
+            self._kept_bytes = 0
+
+    def _postings(self, term: str):
+        """_read with offsets, the last few terms' kept, since a query's pairs share words."""
+        with self._lock:
+            found = self._kept.pop(term, None)
+            if found is not None:
+                self._kept[term] = found  # most recently used last
+                return found
+        found = self._read(term, offsets=True)
+        if found is None:
+            return None
+        totals = found[1].sum(axis=1, dtype=np.int64)  # each document's occurrences, and where they begin
+        found = (*found, totals, np.cumsum(totals) - totals)
+        with self._lock:
+            self._kept[term] = found
+            self._kept_bytes += sum(a.nbytes for a in found)
+            while self._kept_bytes > KEYS_KEPT_BYTES and len(self._kept) > 1:
+                self._kept_bytes -= sum(a.nbytes for a in self._kept.pop(next(iter(self._kept))))
+        return found
+
+    def _phrase(self, terms: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Rowids where the terms stand side by side in one column, and the column-weighted count of
+        such places in each."""
+        found = [self._postings(term) for term in terms]
+        if any(f is None for f in found):
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        # only documents holding every word can hold the phrase: their occurrences alone are keyed
+        docs = found[0][0]
+        for rowids, *_ in found[1:]:
+            at = np.minimum(np.searchsorted(rowids, docs), len(rowids) - 1)
+            docs = docs[rowids[at] == docs]
+        if not len(docs):
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        keys = [_keys(docs, *f) for f in found]
+        # from the rarest word's occurrences, look for each other word where it would stand
+        anchor = min(range(len(keys)), key=lambda k: len(keys[k]))
+        starts = keys[anchor] - anchor
+        for k, key in enumerate(keys):
+            if k != anchor and len(starts):
+                at = np.searchsorted(key, starts + k)
+                starts = starts[(at < len(key)) & (key[np.minimum(at, len(key) - 1)] == starts + k)]
+        rowids, first = np.unique(starts >> 36, return_index=True)
+        weight = self.weights[(starts >> 32) & 0xF]
+        return rowids, np.add.reduceat(weight, first) if len(first) else np.zeros(0)
+
+
+def _keys(docs: np.ndarray, rowids: np.ndarray, counts: np.ndarray, offsets: np.ndarray, totals: np.ndarray,
+          begins: np.ndarray) -> np.ndarray:
+    """One sortable key per occurrence of a term in the given documents (a subset of its rowids):
+    rowid, column (up to 16) and offset, ascending."""
+    rows = np.searchsorted(rowids, docs)
+    lengths = totals[rows]
+    # each chosen document's run of offsets (stored by document, column and offset)
+    at = np.repeat(begins[rows] - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+    cells = ((docs[:, None] << 36) | (np.arange(counts.shape[1], dtype=np.int64) << 32)).reshape(-1)
+    return np.repeat(cells, counts[rows].reshape(-1)) | offsets[at]

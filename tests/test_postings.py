@@ -1,0 +1,127 @@
+"""Keyword scores from the stored postings (search/postings.py) are FTS5's bm25() to the last bit,
+word by word and for whole queries, so ranking does not depend on which of the two computed them."""
+import re
+
+import numpy as np
+import pytest
+
+from search.engine import Engine
+from search.evaluate import LESSON_QUERIES_FILE, load_queries
+from search.text import phrases_of, terms_of
+
+QUERIES = [q["query"] for q in load_queries()] + [q["query"] for q in load_queries(LESSON_QUERIES_FILE)]
+ODD = ["3.5", "£5m", "e_mail", "50%", "council's", "naïve", "x", "2014", "café"]
+
+
+def _phrases(engine, target):
+    """Words and word pairs of the queries and titles, the vocabulary's names, and odd tokens."""
+    titles = [r[0] for r in engine.conn.execute(f"select title from {target}")]
+    texts = QUERIES + titles
+    words = {w for text in texts for w in re.findall(r"[\w£%]+(?:[.,]\d+)?", text.lower())}
+    pairs = {p for text in texts for p in phrases_of(text)}
+    names = set(engine._expansion([(v, slug) for v, vocab in engine.vocabularies.items() for slug in vocab.terms]))
+    return sorted(words) + sorted(pairs) + sorted(names) + ODD
+
+
+@pytest.mark.parametrize("target", ["cases", "lessons"])
+def test_postings_give_fts5_bm25_for_words_and_phrases(engine, target):
+    col = engine.index(target)
+    assert col.postings is not None
+    compared = {1: 0, 2: 0, 3: 0}
+    for text in _phrases(engine, target):
+        phrase = '"' + text.replace('"', "") + '"'
+        rows = np.array(engine.conn.execute(f"select rowid, -bm25({col.fts}, {col.weights}) from {col.fts} "
+                                            f"where {col.fts} match ? order by rowid", [phrase]).fetchall()).reshape(-1, 2)
+        tokens = engine._tokens(phrase)
+        rowids, values = col.postings.bm25(tokens)
+        assert rowids.tolist() == rows[:, 0].astype(int).tolist(), text
+        assert values.tolist() == rows[:, 1].tolist(), text  # equal, not close
+        compared[min(len(tokens), 3)] += len(rowids)
+    # many documents matched by single words, by pairs and by longer phrases ("3.5" is two tokens)
+    assert compared[1] > 2000 and compared[2] > 100 and compared[3] > 10, compared
+
+
+@pytest.mark.parametrize("target", ["cases", "lessons"])
+def test_keyword_scores_are_the_same_with_or_without_postings(corpus_db, target):
+    with_postings, without = Engine(corpus_db), Engine(corpus_db)
+    without.index(target).postings = None
+    for query in QUERIES:
+        named = with_postings.term_matcher.terms_in(query)
+        args = (terms_of(query), phrases_of(query), with_postings._expansion(named))
+        a = with_postings.keyword_scores(with_postings.index(target), *args)
+        b = without.keyword_scores(without.index(target), *args)
+        assert np.array_equal(a[0], b[0], equal_nan=True) and np.array_equal(a[1], b[1]) and a[2] == b[2], query
+
+
+def test_a_database_without_postings_is_searched_through_fts5(corpus_db, tmp_path):
+    import shutil
+    import sqlite3
+
+    old = tmp_path / "old.db"
+    shutil.copy(corpus_db, old)
+    with sqlite3.connect(old) as conn:
+        conn.execute("drop table term_postings")
+        conn.execute("drop table document_lengths")
+    engine, current = Engine(old), Engine(corpus_db)
+    assert engine.index("cases").postings is None
+    a = engine.search("shared back office services", mode="keyword", limit=20)
+    b = current.search("shared back office services", mode="keyword", limit=20)
+    assert [r.id for r in a.results] == [r.id for r in b.results] and a.total == b.total
+    assert [r.score for r in a.results] == [r.score for r in b.results]
+
+
+def test_vectors_and_mean_vectors_load_as_stored(corpus_db):
+    """The engine's vectors are the stored float32 ones, and its mean vectors are np.add.reduceat's to
+    the bit (it computes them another, faster way)."""
+    import sqlite3
+
+    from search.index import _segment_sums
+
+    engine = Engine(corpus_db)
+    stored = dict(sqlite3.connect(corpus_db).execute("select rowid, vector from chunks"))
+    for target in ("cases", "lessons"):
+        col = engine.index(target)
+        assert len(col.vectors) == len(col.chunk_rowid) > 100
+        for row, rowid in zip(col.vectors, col.chunk_rowid):
+            assert row.tobytes() == stored[int(rowid)]
+        reduced = np.add.reduceat(col.vectors, col.chunk_start, axis=0, dtype=np.float32)
+        assert np.array_equal(_segment_sums(col.vectors, col.chunk_start), reduced)
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((46000, 4)).astype(np.float32)
+    # segments of every length up to past numpy's pairwise block (128) and its recursion
+    starts = np.r_[0, np.cumsum(np.arange(1, 300))][:-1]
+    starts = starts[starts < 46000]
+    assert np.array_equal(_segment_sums(vectors, starts), np.add.reduceat(vectors, starts, axis=0, dtype=np.float32))
+    half = vectors.astype(np.float16)
+    assert np.array_equal(_segment_sums(half, starts), np.add.reduceat(half, starts, axis=0, dtype=np.float32))
+
+
+def test_the_first_few_are_the_first_few_of_the_full_order():
+    rng = np.random.default_rng(9)
+    for n in (0, 1, 5, 50, 400):
+        scores = rng.integers(0, 6, n).astype(float)  # many ties
+        scores[rng.random(n) < 0.2] = np.nan
+        full = Engine._order(scores)
+        for first in (1, 3, 10, 100, 1000):
+            assert Engine._order(scores, first).tolist() == full[:first].tolist()
+
+
+def test_the_first_page_is_the_first_page_of_the_full_sort(engine):
+    """_sorted finds the first few without sorting every result: the same as sorting all of them."""
+    from types import SimpleNamespace
+
+    from search.engine import Ranking
+
+    rng = np.random.default_rng(4)
+    n = 3000
+    col = SimpleNamespace(savings=rng.choice([np.nan, 1e5, 2e5, 5e5], n), years=rng.choice([np.nan, 2010, 2015], n))
+    scores = rng.integers(0, 40, n).astype(float)
+    scores[rng.random(n) < 0.3] = np.nan
+    close = np.zeros(n, bool)
+    close[rng.choice(n, 4, replace=False)] = True
+    ranking = Ranking(scores, np.ones(n, bool), close, scores, scores)
+    shown = np.flatnonzero(rng.random(n) < 0.7)
+    for sort in ("relevance", "saving", "year"):
+        full = engine._sorted(col, shown, ranking, sort)
+        for first in (1, 10, 20, 60):
+            assert engine._sorted(col, shown, ranking, sort, first).tolist() == full[:first].tolist()
