@@ -49,16 +49,23 @@ def stem(word: str) -> str:
     return stemmer.stemWord(word)
 
 
+_WORD = re.compile(r"(\w+)")
+_WORDS = re.compile(r"\w+")
+# Passages whose word stems are kept: choosing a result's passage weighs every passage of the
+# document by the query words it holds, on every page shown (a few MB; see term_hits).
+STEMMED_PASSAGES = 4096
+
+
 def highlight(text: str, terms: list[str]) -> str:
     """HTML-escaped text with query words (and their simple inflections) in <mark>."""
     stems = {stem(t) for t in terms if len(t) > 1}
-    out = []
-    for piece in re.split(r"(\w+)", text):
-        if piece and re.match(r"\w", piece) and stem(piece.lower()) in stems:
-            out.append(f"<mark>{html.escape(piece)}</mark>")
-        else:
-            out.append(html.escape(piece))
-    return "".join(out)
+    pieces = _WORD.split(text)  # words at odd places: escaping leaves a word as it is
+    for n in range(0, len(pieces), 2):
+        pieces[n] = html.escape(pieces[n])
+    for n in range(1, len(pieces), 2):
+        if stem(pieces[n].lower()) in stems:
+            pieces[n] = f"<mark>{pieces[n]}</mark>"
+    return "".join(pieces)
 
 
 def query_stems(terms: list[str]) -> frozenset[str]:
@@ -69,7 +76,12 @@ def term_hits(text: str, stems: frozenset[str]) -> int:
     """How many of the query's stems the text contains."""
     if not stems:
         return 0
-    return len(stems & {stem(w) for w in re.findall(r"\w+", text.lower())})
+    return len(stems & _stems_in(text))
+
+
+@lru_cache(maxsize=STEMMED_PASSAGES)
+def _stems_in(text: str) -> frozenset[str]:
+    return frozenset(map(stem, set(_WORDS.findall(text.lower()))))
 
 
 def _words_of(text: str) -> list[str]:
