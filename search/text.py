@@ -74,6 +74,9 @@ def stem(word: str) -> str:
 
 _WORD = re.compile(r"(\w+)")
 _WORDS = re.compile(r"\w+")
+# Passages whose word stems are kept: choosing a result's passage weighs every passage of the
+# document by the query words it holds, on every page shown (a few MB; see term_hits).
+STEMMED_PASSAGES = 4096
 
 
 def highlight(text: str, terms: list[str]) -> str:
@@ -98,7 +101,12 @@ def term_hits(text: str, stems: frozenset[str]) -> int:
     """How many of the query's stems the text contains."""
     if not stems:
         return 0
-    return len(stems & {stem(w) for w in set(_WORDS.findall(text.lower()))})
+    return len(stems & _stems_in(text))
+
+
+@lru_cache(maxsize=STEMMED_PASSAGES)
+def _stems_in(text: str) -> frozenset[str]:
+    return frozenset(map(stem, set(_WORDS.findall(text.lower()))))
 
 
 def _words_of(text: str) -> list[str]:

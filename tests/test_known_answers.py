@@ -7,7 +7,7 @@ import pytest
 from ingest.chunks import cut_at_sentences
 from search.engine import _mixed, close_matches, hybrid_scores
 from search.evaluate import ndcg_at, recall_at, reciprocal_rank
-from search.text import highlight, phrases_of, sentences_of, statement_of, terms_of
+from search.text import highlight, phrases_of, query_stems, sentences_of, statement_of, term_hits, terms_of
 
 
 def test_ndcg_with_grades():
@@ -81,6 +81,16 @@ def test_highlight_marks_inflections_and_escapes_html():
     assert highlight("communities and community", ["communities"]) == \
         "<mark>communities</mark> and <mark>community</mark>"
     assert highlight("nothing here", ["share"]) == "nothing here"
+    # what escaping writes is not read as words: "amp" marks no "&"
+    assert highlight("AMP & amp's", ["amp"]) == "<mark>AMP</mark> &amp; <mark>amp</mark>&#x27;s"
+
+
+def test_term_hits_counts_the_query_stems_a_passage_holds_each_time_it_is_asked():
+    stems = query_stems(["sharing", "staff", "budget"])
+    assert term_hits("Shared staff, and staff shared.", stems) == 2
+    assert term_hits("Shared staff, and staff shared.", stems) == 2  # from the kept stems
+    assert term_hits("Shared staff, and staff shared.", query_stems(["budgets"])) == 0
+    assert term_hits("anything", frozenset()) == 0
 
 
 def test_query_words_and_pairs():
