@@ -199,7 +199,7 @@ class Engine:
         self._indexes: dict[str, DocumentIndex] = {}
         self._query_vectors: dict[str, np.ndarray] = {}
         self._phrases: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
-        self._scans: dict[tuple[str, bytes], tuple[np.ndarray, np.ndarray]] = {}
+        self._scans: dict[tuple[str, bytes], tuple[np.ndarray, ...]] = {}
         self._phrase_bytes = 0
         self._case_rows: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
@@ -460,12 +460,13 @@ class Engine:
             step = np.abs(queries).max(axis=1) / 127
             step[step == 0] = 1.0
             codes = np.clip(np.rint(queries / step[:, None]), -127, 127).astype(np.int8)
-            found = np.asarray(simsimd.cdist(matrix, codes, metric="dot", threads=1), dtype=np.float32) * step
+            found = np.asarray(simsimd.cdist(matrix, codes, metric="dot", threads=1, out_dtype="float32"))
+            found *= step
             if scales is not None:
                 found *= scales[:, None]
         else:
             queries = np.ascontiguousarray(queries, dtype=matrix.dtype)
-            found = np.asarray(simsimd.cdist(matrix, queries, metric="dot", threads=1), dtype=np.float32)
+            found = np.asarray(simsimd.cdist(matrix, queries, metric="dot", threads=1, out_dtype="float32"))
         return found if qv.ndim == 2 else found.reshape(-1)
 
     def _prescan(self, col: DocumentIndex, vectors: list[np.ndarray]) -> list[tuple[np.ndarray, ...]]:
