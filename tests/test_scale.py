@@ -326,3 +326,15 @@ def test_a_problem_found_in_a_cached_record_names_its_line(tree, tmp_path):
     [problem] = failed.value.problems
     assert problem.path == f"cases/{kept.name}" and "is also the title of" in problem.message
     assert kept.read_text(encoding="utf-8").splitlines()[problem.line - 1] == title
+
+
+def test_the_record_cache_holds_only_the_last_build_s_records(tree, tmp_path, monkeypatch):
+    out = tmp_path / "kb.db"
+    build(tree, out, model="hash:384", progress=False)
+    size = cache_path(out).stat().st_size
+    count = lambda: sqlite3.connect(cache_path(out)).execute("select count(*) from records").fetchone()[0]
+    assert count() == len(list(tree.glob("*/*.md")))
+    monkeypatch.setattr(build_module, "code_digest", lambda: "other code")  # every record is checked again
+    build(tree, out, model="hash:384", progress=False)
+    assert count() == len(list(tree.glob("*/*.md")))
+    assert cache_path(out).stat().st_size < 1.5 * size  # the old records' space given back
