@@ -51,6 +51,13 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process has used (user + system, every thread): per request, a figure that the
+    machine's other work does not move much, unlike throughput."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def timed_build(root: Path, db: Path, **kwargs):
     t = time.perf_counter()
     report = build(root, db, progress=False, **kwargs)
@@ -151,10 +158,12 @@ def server(db: Path, queries: list[str], clients: list[int], requests: int) -> N
                                                        page(q=q, page=2))]
             for label, urls, n in (("new queries", [page(q=q) for q in queries], len(queries)),
                                    ("reader sessions", sessions, requests)):
+                cpu = cpu_seconds(proc.pid)
                 rate, times, errors = load(urls, c, n)
+                cpu = (cpu_seconds(proc.pid) - cpu) / n * 1000
                 print(f"  server, {label:<15} {c:>2} clients: {rate:5.1f} req/s, p50 {statistics.median(times):4.0f} ms, "
                       f"p95 {pct(times, 95):4.0f} ms, p99 {pct(times, 99):4.0f} ms, errors {errors}; "
-                      f"server RSS {rss_mb(proc.pid):.0f} MB")
+                      f"server CPU {cpu:4.1f} ms a request, RSS {rss_mb(proc.pid):.0f} MB")
 
 
 def real_corpus(workdir: Path, real_db: Path | None, args) -> Path:

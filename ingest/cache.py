@@ -173,6 +173,9 @@ class RecordCache:
                 self.conn.executemany("insert into temp.used values (?)", ((k,) for k in self.used))
                 self.conn.execute("delete from records where key not in (select key from temp.used)")
                 self.conn.execute("drop table temp.used")
+            free, pages = (self.conn.execute(f"pragma {p}").fetchone()[0] for p in ("freelist_count", "page_count"))
+            if free * 3 > pages:  # the records of another code (after any change to it): give the space back
+                self.conn.execute("vacuum")
         except sqlite3.Error:
             pass
 

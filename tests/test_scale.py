@@ -364,3 +364,15 @@ def test_rescoring_some_documents_equals_scoring_every_passage_again(engines):
     assert np.array_equal(sims, passages) and np.array_equal(best[col.doc_with_chunks], top)
     assert np.array_equal(blended[col.doc_with_chunks], top + SECOND_PASSAGE * second + WHOLE_DOCUMENT * whole)
     assert not np.array_equal(top, coded._prescan(col, [qv])[0][2])  # the re-scoring changed something
+
+
+def test_the_record_cache_holds_only_the_last_build_s_records(tree, tmp_path, monkeypatch):
+    out = tmp_path / "kb.db"
+    build(tree, out, model="hash:384", progress=False)
+    size = cache_path(out).stat().st_size
+    count = lambda: sqlite3.connect(cache_path(out)).execute("select count(*) from records").fetchone()[0]
+    assert count() == len(list(tree.glob("*/*.md")))
+    monkeypatch.setattr(build_module, "code_digest", lambda: "other code")  # every record is checked again
+    build(tree, out, model="hash:384", progress=False)
+    assert count() == len(list(tree.glob("*/*.md")))
+    assert cache_path(out).stat().st_size < 1.5 * size  # the old records' space given back
