@@ -343,9 +343,14 @@ def _code_basis(model: str, code: str) -> str:
     return hashlib.sha256(model.encode() + code.encode()).hexdigest()
 
 
-def _file_hashes(root: Path, paths: list[Path]) -> dict[str, str]:
-    """Each file's content hash by its path under root."""
-    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest() for path in paths}
+def _under_root(path: Path) -> str:
+    """A discovered file's path under the root: its folder and name (kb.validate.discover)."""
+    return f"{path.parent.name}/{path.name}"
+
+
+def _file_hashes(paths: list[Path]) -> dict[str, str]:
+    """Each file's content hash by its path under the root."""
+    return {_under_root(path): hashlib.sha256(path.read_bytes()).hexdigest() for path in paths}
 
 
 def _inputs(root: Path, hashes: dict[str, str], basis: str) -> str:
@@ -567,7 +572,7 @@ def build(root: Path, output: Path, model: str | None = None, progress: bool = T
     embedder = embedder or Embedder(model)
     code = code_digest()
     basis = _code_basis(embedder.name, code)
-    hashes = _file_hashes(root, found["source"] + found["case"])
+    hashes = _file_hashes(found["source"] + found["case"])
     inputs = _inputs(root, hashes, basis)
     same = _unchanged(Path(output).resolve(), inputs)
     if same is not None:
@@ -578,12 +583,18 @@ def build(root: Path, output: Path, model: str | None = None, progress: bool = T
         return same
     cache = _record_cache(root, output, force, code)
     try:
-        records, problems = check_collection(found["source"] + found["case"], root, cache=cache)
-        if cache is not None:
-            cache.save(prune=not problems)
+        return _build(root, output, force, found, cache, embedder, basis, hashes, inputs, progress, started)
     finally:
         if cache is not None:
             cache.close()
+
+
+def _build(root: Path, output, force: bool, found, cache, embedder, basis: str, hashes: dict[str, str], inputs: str,
+           progress: bool, started: float) -> BuildReport:
+    """build() once it knows something changed: check, then patch a copy or write afresh, then swap."""
+    records, problems = check_collection(found["source"] + found["case"], root, cache=cache)
+    if cache is not None:
+        cache.save(prune=not problems)
     if problems:
         raise BuildFailed(problems)
     output = check_output(root, output, force)
@@ -593,7 +604,7 @@ def build(root: Path, output: Path, model: str | None = None, progress: bool = T
         remove_stale_temporaries(output)
         temp = output.with_name(f"{output.name}.tmp-{os.getpid()}")
         try:
-            keyed = {str(r.document.path.relative_to(root)): r for r in records}
+            keyed = {_under_root(r.document.path): r for r in records}
             changed = patch.changed_cases(output, keyed, hashes, history, basis, _lesson_ids)
             with tqdm(total=4, desc="patching" if changed is not None else "building", disable=not progress,
                       unit="step") as bar:

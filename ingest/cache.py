@@ -80,15 +80,16 @@ class _KeptRecord(Record):
     """A cached Record whose sections (most of its size) are decoded when first read: a build that
     patches its database reads the sections of the changed cases only."""
 
-    def __init__(self, kind: str, id: str, document: Document, data: dict, sections: str):
+    def __init__(self, kind: str, id: str, document: Document, data: dict, sections):
         self.kind, self.id, self.document, self.data = kind, id, document, data
         self._sections: list[Section] | None = None
-        self._kept_sections = sections
+        self._read_sections = sections  # gives their JSON
 
     @property
     def sections(self) -> list[Section]:
         if self._sections is None:
-            self._sections = [Section(s[0], s[1], s[2], [tuple(b) for b in s[3]], s[4]) for s in json.loads(self._kept_sections)]
+            self._sections = [Section(s[0], s[1], s[2], [tuple(b) for b in s[3]], s[4])
+                              for s in json.loads(self._read_sections())]
         return self._sections
 
     @sections.setter
@@ -97,13 +98,15 @@ class _KeptRecord(Record):
 
 
 class RecordCache:
-    """get() and put() as check_collection calls them; save() keeps what this build used."""
+    """get() and put() as check_collection calls them; save() keeps what this build used. Open
+    until close(): a kept record's sections are read when first wanted."""
 
     def __init__(self, path: Path, basis: str):
         self.path, self.basis = path, basis
         self.used: set[str] = set()
         self.fresh: dict[str, tuple[str, str]] = {}
         self.hits = 0
+        self._sources: tuple = (None, b"")
         try:
             self.conn = sqlite3.connect(path)
             if self.conn.execute("pragma user_version").fetchone()[0] != FORMAT:
@@ -111,6 +114,8 @@ class RecordCache:
                     self.conn.execute("drop table if exists records")
                     self.conn.execute("create table records (key text primary key, head text not null, sections text not null)")
                     self.conn.execute(f"pragma user_version = {FORMAT}")
+            # every record's head in one read (a query a file costs more at 100,000 files)
+            self.heads = dict(self.conn.execute("select key, head from records"))
         except sqlite3.Error:
             self.conn = None
 
@@ -118,22 +123,26 @@ class RecordCache:
         digest = hashlib.sha256(f"{self.basis}\0{kind}\0{display}\0".encode())
         digest.update(hashlib.sha256(raw).digest())
         if kind == "case":  # a case's checks read the set of source ids
-            digest.update(json.dumps(sorted(known_sources) if known_sources is not None else None).encode())
+            if self._sources[0] is not known_sources:
+                self._sources = (known_sources, json.dumps(sorted(known_sources) if known_sources is not None else None).encode())
+            digest.update(self._sources[1])
         return digest.hexdigest()
+
+    def _sections_of(self, key: str) -> str:
+        return self.conn.execute("select sections from records where key = ?", [key]).fetchone()[0]
 
     def get(self, path: Path, display: str, kind: str, raw: bytes, known_sources: set[str] | None) -> Record | None:
         if self.conn is None:
             return None
         key = self._key(display, kind, raw, known_sources)
+        if key not in self.heads:
+            return None
         try:
-            found = self.conn.execute("select head, sections from records where key = ?", [key]).fetchone()
-            if found is None:
-                return None
-            head = json.loads(found[0])
+            head = json.loads(self.heads[key])
             front = head["data"] if head["front"] is None else head["front"]
             record = _KeptRecord(kind, head["id"], _KeptDocument(path, display, front, head["body_line"]),
-                                 head["data"], found[1])
-        except (sqlite3.Error, ValueError, KeyError, TypeError):
+                                 head["data"], lambda: self._sections_of(key))
+        except (ValueError, KeyError, TypeError):
             return None
         self.used.add(key)
         self.hits += 1

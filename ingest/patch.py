@@ -166,6 +166,18 @@ def _split_sums(vectors: np.ndarray, start: int, size: int) -> np.ndarray:
     return total
 
 
+def _runs(docs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted document ids as runs: each document, where its run starts and how long it is."""
+    starts = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]]) if len(docs) else np.zeros(0, np.int64)
+    return docs[starts], starts, np.diff(np.r_[starts, len(docs)])
+
+
+def _cut(docs: np.ndarray, size: int) -> np.ndarray:
+    """The documents whose chunks two rows of vector_blocks share."""
+    listed, starts, counts = _runs(docs)
+    return listed[starts // size != (starts + counts - 1) // size]
+
+
 def patch_vector_blocks(db, collection: str, key: str, changed: np.ndarray, size: int) -> None:
     """vector_blocks of one collection as a fresh build writes them (ingest/build.py,
     _write_vector_blocks), from the previous rows and the chunks of the `changed` documents (rowids):
@@ -178,9 +190,7 @@ def patch_vector_blocks(db, collection: str, key: str, changed: np.ndarray, size
                       [json.dumps(changed.tolist())]).fetchall()
     dims = vectors.shape[1] if len(vectors) else (len(rows[0][2]) // 4 if rows else 0)
     fresh = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), dims)
-    old_starts = {int(d): s for d, s in zip(*np.unique(docs, return_index=True))}
-    old_ends = {int(d): s for d, s in zip(*np.unique(docs[::-1], return_index=True))}
-    old_cut = {d for d, s in old_starts.items() if s // size != (len(docs) - 1 - old_ends[d]) // size}
+    old_cut = _cut(docs, size)
     docs = np.concatenate([docs[keep], np.array([r[0] for r in rows], dtype=np.int64)])
     order = np.argsort(docs, kind="stable")  # documents are disjoint: each keeps its chunks' order
     docs = docs[order]
@@ -188,30 +198,26 @@ def patch_vector_blocks(db, collection: str, key: str, changed: np.ndarray, size
     vectors = np.concatenate([vectors[keep], fresh.astype(np.float16)])[order]
     _rewrite_blocks(db, collection, before, (docs, chunks, vectors), size)
     # the documents' mean vectors
-    listed, starts, counts = np.unique(docs, return_index=True, return_counts=True)
-    cut = {int(d) for d, s, n in zip(listed, starts, counts) if s // size != (s + n - 1) // size}
-    again = (set(changed.tolist()) | cut | old_cut) & set(listed.tolist())
-    if not again:
+    listed, starts, _ = _runs(docs)
+    redo = np.intersect1d(np.union1d(np.union1d(changed, _cut(docs, size)), old_cut), listed)
+    if not len(redo):
         return
-    more = sorted(again - set(changed.tolist()))
+    more = np.setdiff1d(redo, changed)
     extra = db.execute(f"select d.rowid, k.vector from chunks k join {collection} d on d.id = k.{key} "
                        f"where d.rowid in (select value from json_each(?)) order by d.rowid, k.rowid",
-                       [json.dumps(more)]).fetchall()
+                       [json.dumps(more.tolist())]).fetchall()
     f32: dict[int, list[bytes]] = {}
     for doc, _, blob in rows:
         f32.setdefault(doc, []).append(blob)
     for doc, blob in extra:
         f32.setdefault(doc, []).append(blob)
     mean_before = mean_docs, _, means = _blocks(db, f"{collection}:documents")
-    position = {int(d): i for i, d in enumerate(mean_docs)}
-    where = dict(zip(listed.tolist(), starts.tolist()))
-    out = np.empty((len(listed), dims), dtype=np.float16)
-    redo = np.array(sorted(again), dtype=np.int64)
-    sums = np.vstack([_split_sums(np.frombuffer(b"".join(f32[d]), dtype=np.float32).reshape(-1, dims), where[d], size)
-                      for d in redo.tolist()])
-    sums /= np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
     index = np.searchsorted(listed, redo)
-    keep_docs = np.setdiff1d(listed, redo)
-    out[np.searchsorted(listed, keep_docs)] = means[[position[int(d)] for d in keep_docs]]
+    sums = np.vstack([_split_sums(np.frombuffer(b"".join(f32[d]), dtype=np.float32).reshape(-1, dims), int(at), size)
+                      for d, at in zip(redo.tolist(), starts[index])])
+    sums /= np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+    out = np.empty((len(listed), dims), dtype=np.float16)
+    kept = np.setdiff1d(listed, redo)  # each had a mean vector before: the same one
+    out[np.searchsorted(listed, kept)] = means[np.searchsorted(mean_docs, kept)]
     out[index] = sums.astype(np.float16)
     _rewrite_blocks(db, f"{collection}:documents", mean_before, (listed, listed, out), size)

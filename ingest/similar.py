@@ -33,15 +33,18 @@ def _tag_matrix(db, ids: list[str], columns: list[str]) -> tuple[np.ndarray, lis
     """One row per case, one column per (facet, value): the value's rarity, log(N / cases with it),
     where the case has it; rows scaled to length 1."""
     found: dict[tuple[str, str], int] = {}
-    cells = []
+    rows, cols = [], []
     position = {case_id: i for i, case_id in enumerate(ids)}
+    parsed: dict[str, list] = {}  # a corpus has few distinct tag lists: each is parsed once
     for row in db.execute(f"select id, {', '.join(columns)} from cases").fetchall():
         for facet, raw in zip(columns, row[1:]):
-            for value in json.loads(raw or "[]"):
-                cells.append((position[row[0]], found.setdefault((facet, value), len(found))))
+            if raw not in parsed:
+                parsed[raw] = json.loads(raw or "[]")
+            for value in parsed[raw]:
+                rows.append(position[row[0]])
+                cols.append(found.setdefault((facet, value), len(found)))
     tags = np.zeros((len(ids), max(1, len(found))), dtype=np.float32)
-    for r, c in cells:
-        tags[r, c] = 1.0
+    tags[rows, cols] = 1.0
     rarity = np.log((len(ids) + 1) / (tags.sum(axis=0) + 1)) + 1
     tags *= rarity
     tags /= np.maximum(np.linalg.norm(tags, axis=1, keepdims=True), 1e-9)
@@ -138,7 +141,7 @@ def _case_matrices(db, patched: list[str] | None = None) -> tuple[list[str], np.
     if patched is not None:
         kept = dict(db.execute("select case_id, vector from case_vectors"))
         have = {r[0] for r in db.execute("select distinct case_id from chunks where case_id is not null")}
-        if have != set(kept) | set(patched):
+        if not kept or have != set(kept) | set(patched):
             kept = None
     if kept is None:
         ids, sums = _sum_vectors(db.execute("select case_id, vector from chunks where case_id is not null "
@@ -148,8 +151,8 @@ def _case_matrices(db, patched: list[str] | None = None) -> tuple[list[str], np.
         matrix = _normalised(sums)
     else:
         ids = sorted(set(kept) | set(patched))
-        matrix = np.vstack([np.frombuffer(kept[i], dtype=np.float32) if i in kept else
-                            np.zeros(len(next(iter(kept.values()))) // 4, np.float32) for i in ids])
+        blank = bytes(len(next(iter(kept.values()))))  # a patched case new to case_vectors: filled below
+        matrix = np.frombuffer(b"".join(kept.get(i, blank) for i in ids), dtype=np.float32).reshape(len(ids), -1).copy()
         new_ids, sums = _sum_vectors(db.execute(f"select case_id, vector from chunks where case_id in "
                                                 f"(select id from {PATCHED}) order by case_id, rowid"))
         if new_ids:
@@ -172,8 +175,7 @@ def _old_similarity(old_db: Path, basis: str):
                 return None
             rows = conn.execute("select case_id, vector from case_vectors order by case_id").fetchall()
             ids = [r[0] for r in rows]
-            vectors = (np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows]) if rows
-                       else np.zeros((0, 0), np.float32))
+            vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1 if rows else 0)
             tags, _ = _tag_matrix(conn, ids, similar_spec()["tags"])
             state = {r[0]: (r[1], json.loads(r[2])) for r in conn.execute("select case_id, hub, raw_top from similar_state")}
             lists: dict[str, list[tuple]] = {}  # rows of similar_cases by case, in rank order
