@@ -104,7 +104,6 @@ class RecordCache:
     def __init__(self, path: Path, basis: str):
         self.path, self.basis = path, basis
         self.used: set[str] = set()
-        self.fresh: dict[str, tuple[str, str]] = {}
         self.hits = 0
         self._sources: tuple = (None, b"")
         try:
@@ -164,7 +163,10 @@ class RecordCache:
         if json.loads(texts[0]) != head or json.loads(texts[1]) != sections:
             return
         key = self._key(display, kind, raw, known_sources)
-        self.fresh[key] = texts
+        try:  # written now, in the transaction save() commits: 100,000 records would fill memory
+            self.conn.execute("insert or replace into records values (?, ?, ?)", (key, *texts))
+        except sqlite3.Error:
+            return
         self.used.add(key)
 
     def save(self, prune: bool) -> None:
@@ -174,8 +176,6 @@ class RecordCache:
             return
         try:
             with self.conn:
-                self.conn.executemany("insert or replace into records values (?, ?, ?)",
-                                       ((k, *v) for k, v in self.fresh.items()))
                 if not prune:
                     return
                 self.conn.execute("create temp table used (key text primary key)")

@@ -54,7 +54,13 @@ def _tag_matrix(db, ids: list[str], columns: list[str]) -> tuple[np.ndarray, lis
 def _raw_scores(vectors: np.ndarray, tags: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """(1 - SIMILAR_TAG_WEIGHT) x cosine of mean vectors + SIMILAR_TAG_WEIGHT x cosine of tags, of
     these rows against every case (a case against itself: -inf)."""
-    scores = (1 - SIMILAR_TAG_WEIGHT) * (vectors[rows] @ vectors.T) + SIMILAR_TAG_WEIGHT * (tags[rows] @ tags.T)
+    # in place, the same numbers as the formula written out: a block of 1,024 x 100,000 scores is
+    # 400 MB, and three more such arrays took as long as the products
+    scores = vectors[rows] @ vectors.T
+    scores *= 1 - SIMILAR_TAG_WEIGHT
+    tagged = tags[rows] @ tags.T
+    tagged *= SIMILAR_TAG_WEIGHT
+    scores += tagged
     scores[np.arange(len(rows)), rows] = -np.inf
     return scores
 

@@ -28,6 +28,16 @@ def _all_pairs(vectors, tags, k=5, hub_k=5):
     return [list(np.argsort(-row, kind="stable")[:k]) for row in csls]
 
 
+def test_raw_scores_are_the_formula_bit_for_bit():
+    rng = np.random.default_rng(5)
+    vectors = rng.normal(size=(300, 24)).astype(np.float32)
+    tags = (rng.random((300, 9)) < 0.3).astype(np.float32)
+    rows = np.arange(40, 140)
+    written_out = 0.6 * (vectors[rows] @ vectors.T) + 0.4 * (tags[rows] @ tags.T)
+    written_out[np.arange(len(rows)), rows] = -np.inf
+    assert np.array_equal(_raw_scores(vectors, tags, rows), written_out)
+
+
 def test_similar_in_blocks_equals_the_formula_over_every_pair(monkeypatch):
     rng = np.random.default_rng(3)
     # clustered vectors with a few hubs near everything, so CSLS reorders lists
