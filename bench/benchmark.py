@@ -88,7 +88,7 @@ def measure(db: Path, vectors: str = "auto", lessons: bool = False) -> dict:
 
 
 def report(m: dict, label: str) -> None:
-    print(f"  {label}: engine load {m['engine_load_s']:.2f} s (vectors {m['precision']['cases']}/{m['precision']['lessons']}, "
+    print(f"  {label}: queries embedded by {m.get('backend')}; engine load {m['engine_load_s']:.2f} s (vectors {m['precision']['cases']}/{m['precision']['lessons']}, "
           f"{m['chunks']['cases']:,} case chunks); RSS {m['rss_model_mb']:.0f} MB with the model, "
           f"{m['rss_loaded_mb']:.0f} MB loaded, {m['rss_after_mb']:.0f} MB after the queries (peak {m['rss_peak_mb']:.0f} MB)")
     for name, v in m["latency_ms"].items():

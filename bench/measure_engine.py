@@ -50,6 +50,7 @@ def main():
     t = time.perf_counter()
     embedder.load()
     out["model_load_s"] = time.perf_counter() - t
+    out["backend"] = embedder.backend  # torch, or onnx where KB_ONNX_DIR names an export (the published site's)
     rss_model = rss_mb()[0]
     t = time.perf_counter()
     engine = Engine(args.db, embedder, vectors=args.vectors)

@@ -79,22 +79,44 @@ class OnnxEncoder:
                                                     providers=["CPUExecutionProvider"])
         self.tokenizer = Tokenizer.from_file(str(Path(directory) / "tokenizer.json"))
         self.tokenizer.enable_truncation(int(manifest["max_seq_length"]))
-        # pad each batch to its longest text, as sentence-transformers does (not to a fixed length)
-        self.tokenizer.enable_padding(pad_id=int(manifest["pad_id"]), pad_token=manifest["pad_token"])
+        self.pad_id = int(manifest["pad_id"])
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
-        for start in range(0, len(texts), batch_size):
-            encodings = self.tokenizer.encode_batch(texts[start:start + batch_size])
-            arrays = {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-                      "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-                      "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64)}
+        encodings = self.tokenizer.encode_batch(texts)
+        for batch in _batches([len(e.ids) for e in encodings], batch_size):
+            width = max(len(encodings[k].ids) for k in batch)
+            arrays = {name: np.zeros((len(batch), width), dtype=np.int64)
+                      for name in ("input_ids", "attention_mask", "token_type_ids")}
+            arrays["input_ids"][:] = self.pad_id
+            for row, k in enumerate(batch):
+                e = encodings[k]
+                arrays["input_ids"][row, :len(e.ids)] = e.ids
+                arrays["attention_mask"][row, :len(e.ids)] = e.attention_mask
+                arrays["token_type_ids"][row, :len(e.ids)] = e.type_ids
             hidden = self.session.run(None, {name: arrays[name] for name in self.inputs})[0]
             mask = arrays["attention_mask"][..., None].astype(np.float32)
             pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
             norms = np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
-            out[start:start + len(encodings)] = pooled / norms
+            out[batch] = pooled / norms
         return out
+
+
+def _batches(lengths: list[int], size: int, waste: float = 0.25) -> list[list[int]]:
+    """Texts in batches of similar length: each batch is padded to its longest text, and the padding
+    is computed like any token (a query's short readings padded to its long one cost twice its
+    embedding), so a batch takes the next-longest text only while padding stays under `waste` of its
+    tokens."""
+    order = sorted(range(len(lengths)), key=lambda k: -lengths[k])
+    batches: list[list[int]] = []
+    for k in order:
+        batch = batches[-1] if batches else None
+        if batch and len(batch) < size and lengths[batch[0]] * (len(batch) + 1) <= (1 + waste) * (
+                sum(lengths[j] for j in batch) + lengths[k]):
+            batch.append(k)
+        else:
+            batches.append([k])
+    return batches
 
 
 def _check_pipeline(model) -> None:

@@ -43,6 +43,29 @@ def test_onnx_and_pytorch_give_the_same_query_vectors(onnx_export, queries_file)
 
 
 @pytest.mark.model
+def test_a_batch_of_mixed_lengths_gives_each_text_its_own_vector(onnx_export):
+    """Texts are batched by length (a short reading of a query is not padded to its long one): the
+    vectors are those of each text embedded alone, in the order given."""
+    queries = [q["query"] for q in load_queries(None)][:40]
+    encoder = OnnxEncoder(onnx_export)
+    together = encoder.encode(queries)
+    alone = np.stack([encoder.encode([q])[0] for q in queries])
+    assert np.abs(together - alone).max() < 1e-5
+
+
+def test_texts_are_batched_by_length_with_little_padding():
+    from kb.onnx_model import _batches
+
+    lengths = [10, 100, 30, 95, 12, 11, 9]
+    batches = _batches(lengths, size=32)
+    assert sorted(k for b in batches for k in b) == list(range(len(lengths)))
+    for batch in batches:  # padding to the batch's longest is at most a quarter of its tokens
+        assert max(lengths[k] for k in batch) * len(batch) <= 1.25 * sum(lengths[k] for k in batch)
+    assert [1, 3] in batches and [2] in batches  # the two long ones together; 30 alone
+    assert all(len(b) <= 2 for b in _batches([5] * 5, size=2))
+
+
+@pytest.mark.model
 def test_the_embedder_runs_the_export_when_one_is_found(onnx_export, monkeypatch):
     monkeypatch.setenv(ENV, str(onnx_export))
     embedder = Embedder("default")
