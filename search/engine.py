@@ -114,6 +114,17 @@ def _mixed(a: np.ndarray, b: np.ndarray, share: float) -> np.ndarray:
     return ((1 - share) * z(a) + share * z(b)) * spread + mean
 
 
+def best_first(scores: np.ndarray, first: int | None = None) -> np.ndarray:
+    """Indexes of the non-NaN scores, best first (ties in index order); only the `first` few if
+    given, found without sorting every score."""
+    valid = np.flatnonzero(~np.isnan(scores))
+    if first is not None and len(valid) > first:
+        values = -scores[valid]
+        # every score as good as the first-th best, ties included, in index order
+        valid = valid[values <= np.partition(values, first - 1)[first - 1]]
+    return valid[np.argsort(-scores[valid], kind="stable")][:first]
+
+
 def close_matches(scores: np.ndarray, members: np.ndarray, population: np.ndarray | None = None) -> np.ndarray:
     """Members among the first CLOSE_RANKS whose score is at least CLOSE_STANDOUT standard
     deviations above the mean of the population (default: the members' scores)."""
@@ -121,7 +132,7 @@ def close_matches(scores: np.ndarray, members: np.ndarray, population: np.ndarra
     valid = members & ~np.isnan(scores)
     population = scores[valid] if population is None else population
     if valid.any() and len(population) > 1 and population.std() > 0:
-        ranked = np.flatnonzero(valid)[np.argsort(-scores[valid], kind="stable")][:CLOSE_RANKS]
+        ranked = best_first(np.where(valid, scores, np.nan), CLOSE_RANKS)
         close[ranked[scores[ranked] - population.mean() >= CLOSE_STANDOUT * population.std()]] = True
     return close
 
@@ -586,17 +597,6 @@ class Engine:
             words += [w for w in (term.label, *term.aliases, *term.synonyms) if w not in words]
         return words
 
-    @staticmethod
-    def _order(scores: np.ndarray, first: int | None = None) -> np.ndarray:
-        """Indexes of the non-NaN scores, best first (ties in index order); only the `first` few if
-        given, found without sorting every score."""
-        valid = np.flatnonzero(~np.isnan(scores))
-        if first is not None and len(valid) > first:
-            values = -scores[valid]
-            # every score as good as the first-th best, ties included, in index order
-            valid = valid[values <= np.partition(values, first - 1)[first - 1]]
-        return valid[np.argsort(-scores[valid], kind="stable")][:first]
-
     # -- the one entry point --------------------------------------------------------------------
     def search(self, query: str, mode: str = "hybrid", target: str = "cases", filters=None,
                min_savings: float | None = None, max_savings: float | None = None, limit: int = 10,
@@ -686,7 +686,7 @@ class Engine:
         semantic, best, sims = (self.semantic_scores(col, query, named, exact) if mode != "keyword"
                                 else (nothing, nothing, None))
         semantic_members = np.nan_to_num(best, nan=-1.0) >= SEMANTIC_THRESHOLD
-        semantic_members[self._order(semantic, SEMANTIC_NEIGHBOURS)] = True
+        semantic_members[best_first(semantic, SEMANTIC_NEIGHBOURS)] = True
         if mode == "keyword":
             scores, members = keyword, keyword_members
         elif mode == "semantic":
@@ -708,8 +708,8 @@ class Engine:
         """Rank again with float32 cosines for the documents that decide what is shown: the page,
         the RESCORE best results and the RESCORE best by meaning (the 10 nearest join the result set,
         and the best sets the scale of hybrid scores). The rest keep float16 or int8 cosines."""
-        best = self._order(ranking.scores, RESCORE)
-        nearest = self._order(ranking.semantic, RESCORE)
+        best = best_first(ranking.scores, RESCORE)
+        nearest = best_first(ranking.semantic, RESCORE)
         docs = np.unique(np.concatenate([page, best, nearest]).astype(np.int64))
         return self.rank(col, query, terms, mode, exact=self._exact(col, docs))
 

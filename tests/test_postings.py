@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from search.engine import Engine
+from search.engine import Engine, best_first
 from search.evaluate import LESSON_QUERIES_FILE, load_queries
 from search.text import phrases_of, terms_of
 
@@ -101,9 +101,10 @@ def test_the_first_few_are_the_first_few_of_the_full_order():
     for n in (0, 1, 5, 50, 400):
         scores = rng.integers(0, 6, n).astype(float)  # many ties
         scores[rng.random(n) < 0.2] = np.nan
-        full = Engine._order(scores)
+        full = best_first(scores)
+        assert full.tolist() == [int(i) for i in sorted(np.flatnonzero(~np.isnan(scores)), key=lambda i: (-scores[i], i))]
         for first in (1, 3, 10, 100, 1000):
-            assert Engine._order(scores, first).tolist() == full[:first].tolist()
+            assert best_first(scores, first).tolist() == full[:first].tolist()
 
 
 def test_the_first_page_is_the_first_page_of_the_full_sort(engine):
