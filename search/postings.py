@@ -19,7 +19,7 @@ import numpy as np
 
 K1 = 1.2
 B = 0.75
-KEYS_KEPT_BYTES = 64 * 2**20  # words' postings kept for phrases (a common word's are a few MB at 100,000 cases)
+KEYS_KEPT_BYTES = 128 * 2**20  # words' occurrence keys kept for phrases (a common word's are tens of MB at 100,000 cases)
 
 
 class Postings:
@@ -81,58 +81,42 @@ class Postings:
             self._kept.clear()
             self._kept_bytes = 0
 
-    def _postings(self, term: str):
-        """_read with offsets, the last few terms' kept, since a query's pairs share words."""
+    def _keys(self, term: str) -> np.ndarray | None:
+        """One sortable key per occurrence of the term: rowid, column (up to 16) and offset, ascending
+        (the order they are stored in); the last few terms' kept, since a query's pairs share words."""
         with self._lock:
             found = self._kept.pop(term, None)
             if found is not None:
                 self._kept[term] = found  # most recently used last
                 return found
-        found = self._read(term, offsets=True)
-        if found is None:
+        read = self._read(term, offsets=True)
+        if read is None:
             return None
-        totals = found[1].sum(axis=1, dtype=np.int64)  # each document's occurrences, and where they begin
-        found = (*found, totals, np.cumsum(totals) - totals)
+        rowids, counts, offsets = read
+        cells = ((rowids[:, None] << 36) | (np.arange(counts.shape[1], dtype=np.int64) << 32)).reshape(-1)
+        found = np.repeat(cells, counts.reshape(-1)) | offsets
         with self._lock:
             self._kept[term] = found
-            self._kept_bytes += sum(a.nbytes for a in found)
+            self._kept_bytes += found.nbytes
             while self._kept_bytes > KEYS_KEPT_BYTES and len(self._kept) > 1:
-                self._kept_bytes -= sum(a.nbytes for a in self._kept.pop(next(iter(self._kept))))
+                self._kept_bytes -= self._kept.pop(next(iter(self._kept))).nbytes
         return found
 
     def _phrase(self, terms: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Rowids where the terms stand side by side in one column, and the column-weighted count of
         such places in each."""
-        found = [self._postings(term) for term in terms]
-        if any(f is None for f in found):
+        keys = [self._keys(term) for term in terms]
+        if any(k is None for k in keys):
             return np.zeros(0, dtype=np.int64), np.zeros(0)
-        # only documents holding every word can hold the phrase: their occurrences alone are keyed
-        docs = found[0][0]
-        for rowids, *_ in found[1:]:
-            at = np.minimum(np.searchsorted(rowids, docs), len(rowids) - 1)
-            docs = docs[rowids[at] == docs]
-        if not len(docs):
-            return np.zeros(0, dtype=np.int64), np.zeros(0)
-        keys = [_keys(docs, *f) for f in found]
-        # from the rarest word's occurrences, look for each other word where it would stand
+        # from the rarest word's occurrences, look for each other word where it would stand (the
+        # rarer words first, so the candidates shrink before the common words are searched)
         anchor = min(range(len(keys)), key=lambda k: len(keys[k]))
         starts = keys[anchor] - anchor
-        for k, key in enumerate(keys):
+        for k in sorted(range(len(keys)), key=lambda k: len(keys[k])):
+            key = keys[k]
             if k != anchor and len(starts):
                 at = np.searchsorted(key, starts + k)
                 starts = starts[(at < len(key)) & (key[np.minimum(at, len(key) - 1)] == starts + k)]
         rowids, first = np.unique(starts >> 36, return_index=True)
         weight = self.weights[(starts >> 32) & 0xF]
         return rowids, np.add.reduceat(weight, first) if len(first) else np.zeros(0)
-
-
-def _keys(docs: np.ndarray, rowids: np.ndarray, counts: np.ndarray, offsets: np.ndarray, totals: np.ndarray,
-          begins: np.ndarray) -> np.ndarray:
-    """One sortable key per occurrence of a term in the given documents (a subset of its rowids):
-    rowid, column (up to 16) and offset, ascending."""
-    rows = np.searchsorted(rowids, docs)
-    lengths = totals[rows]
-    # each chosen document's run of offsets (stored by document, column and offset)
-    at = np.repeat(begins[rows] - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-    cells = ((docs[:, None] << 36) | (np.arange(counts.shape[1], dtype=np.int64) << 32)).reshape(-1)
-    return np.repeat(cells, counts[rows].reshape(-1)) | offsets[at]
