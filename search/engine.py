@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kb.arrays import Sidecar
 from kb.embedding import Embedder
 from kb.vocabulary import vocabularies_from_rows
 
@@ -187,7 +188,7 @@ class SearchResponse:
 
 
 class Engine:
-    def __init__(self, db_path: Path, embedder=None, vectors: str | None = None):
+    def __init__(self, db_path: Path, embedder=None, vectors: str | None = None, arrays: bool = True):
         self.db_path = Path(db_path)
         self.vectors = vectors or os.environ.get("KB_VECTORS") or "auto"
         if self.vectors not in VECTORS:
@@ -196,6 +197,8 @@ class Engine:
             _one_thread(embedder)
         self.conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, check_same_thread=False)
         self._embedder = embedder
+        # the indexes' arrays saved beside the database (kb/arrays.py), or arrays=False: read from it alone
+        self._sidecar = Sidecar.of(self.db_path, self.conn) if arrays else None
         self._indexes: dict[str, DocumentIndex] = {}
         self._query_vectors: dict[str, np.ndarray] = {}
         self._phrases: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
@@ -226,7 +229,7 @@ class Engine:
         with self._lock:
             if target not in self._indexes:
                 try:
-                    self._indexes[target] = DocumentIndex(self.conn, target, self._precision(target))
+                    self._indexes[target] = DocumentIndex(self.conn, target, self._precision(target), self._sidecar)
                 except sqlite3.OperationalError as err:
                     raise QueryError(f"{self.db_path.name} does not match this version of the schema ({err}); "
                                      "run `kb build` again") from err
