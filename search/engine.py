@@ -816,3 +816,15 @@ def engine_for(db_path: Path, embedder=None) -> Engine:
         _engines.clear()
         _engines[key] = Engine(path, shared)
     return _engines[key]
+
+
+def save_arrays(db_path: Path) -> None:
+    """Both indexes loaded once, so that their arrays are saved beside the database (kb/arrays.py)
+    and the next engine, a server's, opens from them; a file search cannot read is left alone."""
+    try:
+        engine = Engine(db_path)
+        for target in TARGETS:
+            engine.index(target)
+        engine.conn.close()
+    except (QueryError, sqlite3.Error, OSError):
+        pass
