@@ -95,8 +95,9 @@ class Sidecar:
 
     def save(self, part: str, arrays: dict[str, np.ndarray], info: dict) -> bool:
         """Write a part (atomically: whole or not at all), removing other files' parts; False where
-        it cannot be written (a read-only folder, a full disk) or another process wrote it first."""
+        it cannot be written (a read-only folder, a full disk)."""
         temp = self.root / f"{TEMPORARY}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        old = temp.with_name(f"{temp.name}-old")
         try:
             self.root.mkdir(exist_ok=True)
             self._remove_stale()
@@ -113,13 +114,18 @@ class Sidecar:
             _fsync(temp / MANIFEST)
             _fsync(temp)
             self.here.mkdir(exist_ok=True)
-            os.rename(temp, self.here / part)  # fails if another process renamed its copy first
+            # a copy already there is one that did not load (truncated, damaged) or another process's
+            # of the same file: moved aside, then removed, so a reader finds one whole part or none
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(self.here / part, old)
+            os.rename(temp, self.here / part)
             _fsync(self.here)
             return True
         except (OSError, ValueError, TypeError):
             return False
         finally:
             shutil.rmtree(temp, ignore_errors=True)
+            shutil.rmtree(old, ignore_errors=True)
 
     def _remove_stale(self) -> None:
         """Other files' parts, and temporaries of writers that have stopped."""
