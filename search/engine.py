@@ -188,7 +188,7 @@ class SearchResponse:
 
 
 class Engine:
-    def __init__(self, db_path: Path, embedder=None, vectors: str | None = None, arrays: bool = True):
+    def __init__(self, db_path: Path, embedder=None, vectors: str | None = None, arrays: bool | None = None):
         self.db_path = Path(db_path)
         self.vectors = vectors or os.environ.get("KB_VECTORS") or "auto"
         if self.vectors not in VECTORS:
@@ -197,7 +197,10 @@ class Engine:
             _one_thread(embedder)
         self.conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, check_same_thread=False)
         self._embedder = embedder
-        # the indexes' arrays saved beside the database (kb/arrays.py), or arrays=False: read from it alone
+        # the indexes' arrays saved beside the database (kb/arrays.py); arrays=False or KB_ARRAYS=off reads
+        # the database alone and writes nothing beside it (a host whose disk is memory, such as Cloud Run)
+        if arrays is None:
+            arrays = os.environ.get("KB_ARRAYS", "on").strip().lower() not in ("off", "0", "false", "no")
         self._sidecar = Sidecar.of(self.db_path, self.conn) if arrays else None
         self._indexes: dict[str, DocumentIndex] = {}
         self._query_vectors: dict[str, np.ndarray] = {}

@@ -189,6 +189,15 @@ def test_arrays_that_cannot_be_written_leave_search_as_it_was(db, monkeypatch):
     assert _parts(db) == [] and [p.name for p in arrays.folder(db).iterdir()] == []  # no part left half written
 
 
+def test_kb_arrays_off_neither_reads_nor_writes_them(db, monkeypatch):
+    monkeypatch.setenv("KB_ARRAYS", "off")
+    assert not any(_mapped(col.vectors) for col in _loaded(Engine(db))) and _parts(db) == []
+    monkeypatch.delenv("KB_ARRAYS")
+    _loaded(Engine(db))
+    monkeypatch.setenv("KB_ARRAYS", "off")
+    assert not any(_mapped(col.vectors) for col in _loaded(Engine(db)))
+
+
 def test_a_read_only_folder_leaves_search_as_it_was(db):
     if os.geteuid() == 0:
         pytest.skip("root writes into read-only folders")
