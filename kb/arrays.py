@@ -47,17 +47,23 @@ def build_id(conn: sqlite3.Connection) -> str | None:
 
 
 def file_key(db_path: Path, build: str | None) -> str | None:
+    stamp = _stamp(db_path)
+    return f"{build or 'unversioned'}{stamp}" if stamp else None
+
+
+def _stamp(db_path: Path) -> str | None:
     try:
         st = os.stat(db_path)
     except OSError:
         return None
-    return f"{build or 'unversioned'}-{st.st_size}-{st.st_mtime_ns}"
+    return f"-{st.st_size}-{st.st_mtime_ns}"
 
 
 class Sidecar:
     """The parts saved for one database file (see the module's note)."""
 
     def __init__(self, db_path: Path, key: str):
+        self.db_path = Path(db_path)
         self.root = folder(db_path)
         self.key = key
         self.here = self.root / key
@@ -96,6 +102,8 @@ class Sidecar:
     def save(self, part: str, arrays: dict[str, np.ndarray], info: dict) -> bool:
         """Write a part (atomically: whole or not at all), removing other files' parts; False where
         it cannot be written (a read-only folder, a full disk)."""
+        if not self.key.endswith(_stamp(self.db_path) or "?"):
+            return False  # another file has been swapped in since: nobody will look for these, keep its arrays
         temp = self.root / f"{TEMPORARY}{os.getpid()}-{uuid.uuid4().hex[:8]}"
         old = temp.with_name(f"{temp.name}-old")
         try:
@@ -155,12 +163,11 @@ def remove_stale(db_path: Path) -> None:
 def link(db_path: Path, to: Path) -> None:
     """Hard links, beside another name of the same file (kb.site.pin), to the arrays saved for it."""
     # best effort: without them the server reads the database, only more slowly
+    stamp = _stamp(db_path)
     with contextlib.suppress(OSError):
-        st = os.stat(db_path)
-        suffix = f"-{st.st_size}-{st.st_mtime_ns}"
         root = folder(db_path)
-        for keyed in root.iterdir() if root.is_dir() else []:
-            if keyed.name.startswith(TEMPORARY) or not keyed.name.endswith(suffix):
+        for keyed in root.iterdir() if root.is_dir() and stamp else []:
+            if keyed.name.startswith(TEMPORARY) or not keyed.name.endswith(stamp):
                 continue
             for part in keyed.iterdir():
                 if not part.is_dir():

@@ -128,6 +128,20 @@ def test_saved_arrays_of_another_build_are_passed_over_and_a_rebuild_removes_the
     assert {p.split("/")[0] for p in _parts(db)} == {key}
 
 
+def test_an_engine_left_on_a_replaced_file_keeps_to_it_and_leaves_the_new_file_s_arrays(db, tree):
+    expected = _results(Engine(db, arrays=False), ["lessons"])
+    old = Engine(db)
+    old.index("cases")
+    for case in sorted((tree / "cases").glob("*.md"))[:2]:  # more than a patch takes: written afresh
+        case.write_text(case.read_text(encoding="utf-8").replace("## Lessons\n\n", "## Lessons\n\n- A new lesson.\n", 1),
+                        encoding="utf-8")
+    build(tree, db, model="hash:384", progress=False)
+    _loaded(Engine(db))
+    new = _parts(db)
+    assert _results(old, ["lessons"]) == expected  # its own file's lessons, read from it
+    assert _parts(db) == new
+
+
 def test_a_patched_rebuild_gets_arrays_of_its_own(db, tree):
     _loaded(Engine(db))
     case = sorted((tree / "cases").glob("*.md"))[4]
