@@ -826,7 +826,7 @@ def save_arrays(db_path: Path) -> None:
     and the next engine, a server's, opens from them; a file search cannot read is left alone."""
     try:
         engine = Engine(db_path)
-        for target in TARGETS:
+        for target in TARGETS if engine._sidecar is not None else ():  # not with KB_ARRAYS=off
             engine.index(target)
         engine.conn.close()
     except (QueryError, sqlite3.Error, OSError):

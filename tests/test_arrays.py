@@ -12,7 +12,7 @@ import pytest
 from ingest.build import build
 from kb import ROOT, arrays
 from kb.site import pin
-from search.engine import Engine
+from search.engine import Engine, save_arrays
 
 QUERIES = ["", "reablement for older people", "shared back office services", "council tax"]
 FILTERS = [None, {"council_types": ["district-council", "unitary-authority"]}]
@@ -210,6 +210,24 @@ def test_kb_arrays_off_neither_reads_nor_writes_them(db, monkeypatch):
     _loaded(Engine(db))
     monkeypatch.setenv("KB_ARRAYS", "off")
     assert not any(_mapped(col.vectors) for col in _loaded(Engine(db)))
+    shutil.rmtree(arrays.folder(db))
+    save_arrays(db)
+    assert _parts(db) == []
+
+
+def test_kb_build_saves_the_arrays_for_the_file_it_built(tree, tmp_path):
+    from click.testing import CliRunner
+
+    from kb.cli import cli
+
+    out = tmp_path / "kb.db"
+    result = CliRunner().invoke(cli, ["--root", str(tree), "build", "--db", str(out), "--model", "hash:384", "--quiet"])
+    assert result.exit_code == 0, result.output
+    key = arrays.file_key(out, arrays.build_id(sqlite3.connect(out)))
+    assert _parts(out) == [f"{key}/cases-float32", f"{key}/lessons-float32"]
+    saved = Engine(out)
+    assert all(_mapped(col.vectors) for col in _loaded(saved))
+    assert _results(saved, ["cases"]) == _results(Engine(out, arrays=False), ["cases"])
 
 
 def test_a_read_only_folder_leaves_search_as_it_was(db):
