@@ -29,6 +29,7 @@ import numpy as np
 import sqlite_utils
 from tqdm import tqdm
 
+from kb import arrays
 from kb.embedding import Embedder
 from kb.history import file_dates, review_due
 from kb.parse import Problem, plain_text
@@ -627,6 +628,9 @@ def _build(root: Path, output, force: bool, found, cache, embedder, basis: str, 
                 bar.update(1)
                 similar = _write_similar(db, output, basis, None if changed is None else [r.id for r in changed])
                 db["kb_meta"].insert({"key": "build_inputs", "value": json.dumps(inputs)}, pk="key", replace=True)
+                # what the arrays search saves beside the file are keyed by (kb/arrays.py)
+                db["kb_meta"].insert({"key": "build_id", "value": json.dumps(arrays.new_build_id())}, pk="key",
+                                     replace=True)
                 _write_build_files(db, hashes)
                 bar.update(1)
                 lessons = db.execute("select count(*) from lessons").fetchone()[0]
@@ -640,6 +644,7 @@ def _build(root: Path, output, force: bool, found, cache, embedder, basis: str, 
                 db.close()
                 bar.update(1)
             os.replace(temp, output)
+            arrays.remove_stale(output)
         except OSError as err:
             if err.errno not in DISK_ERRNOS:
                 raise

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from . import ROOT
-from search.engine import MODES
+from search.engine import MODES, save_arrays
 
 from .site import BRAND, METADATA
 
@@ -336,6 +336,7 @@ def build_cmd(ctx, db_path, force, model, quiet):
     except KeyboardInterrupt as stopped:
         click.echo(f"Build stopped ({stopped or 'interrupted'}); {db_path} was not changed.", err=True)
         sys.exit(130)
+    save_arrays(report.path)  # so the site's search engine opens in a second
     size = report.path.stat().st_size
     click.echo(f"Built {report.path} ({size / 1e6:.1f} MB) in {report.seconds:.1f}s: {report.cases} cases, "
                f"{report.sources} sources, {report.lessons} lessons, {report.savings} figures; "
@@ -397,6 +398,7 @@ def serve_cmd(db_path, host, port, allow_sql, allow_download, metadata_path, bra
         if value is not None:
             os.environ[name] = "on" if value else "off"
     site = _site(db_path, metadata_path, brand_dir, base_url)
+    save_arrays(site.db_path)  # once per build (quick once saved): pin links them beside the served file
     site.db_path = pin(site.db_path)
     # exec, not a child process: signals (and a test's terminate()) reach Datasette itself; the
     # process keeps its id, so the pinned link is found stale once the server has stopped

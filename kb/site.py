@@ -247,8 +247,13 @@ def pin(db_path: Path) -> Path:
     A rebuild swaps a new file in under the same name; through the link the running server keeps
     reading the build it started with, every page and the search engine alike, until it restarts.
     Links left by servers that have stopped are removed. Where a link cannot be made (another
-    file system, no permission) the file itself is served."""
+    file system, no permission) the file itself is served. The arrays search saved for the file
+    (kb/arrays.py) are linked beside it too, so the server's engine opens from them."""
     import os
+
+    import shutil
+
+    from .arrays import link as link_arrays
 
     db_path = Path(db_path).resolve()
     folder = db_path.parent / ".kb-serving"
@@ -257,7 +262,10 @@ def pin(db_path: Path) -> Path:
         try:
             os.kill(int(pid), 0)
         except (ValueError, ProcessLookupError):
-            old.unlink(missing_ok=True)
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old, ignore_errors=True)  # the arrays linked beside it
+            else:
+                old.unlink(missing_ok=True)
             try:
                 old.parent.rmdir()
             except OSError:
@@ -271,6 +279,7 @@ def pin(db_path: Path) -> Path:
         os.link(db_path, link)
     except OSError:
         return db_path
+    link_arrays(db_path, link)  # search's arrays for this file, found beside the link
     return link
 
 

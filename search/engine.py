@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kb.arrays import Sidecar
 from kb.embedding import Embedder
 from kb.vocabulary import vocabularies_from_rows
 
@@ -198,7 +199,7 @@ class SearchResponse:
 
 
 class Engine:
-    def __init__(self, db_path: Path, embedder=None, vectors: str | None = None):
+    def __init__(self, db_path: Path, embedder=None, vectors: str | None = None, arrays: bool | None = None):
         self.db_path = Path(db_path)
         self.vectors = vectors or os.environ.get("KB_VECTORS") or "auto"
         if self.vectors not in VECTORS:
@@ -207,6 +208,11 @@ class Engine:
             _one_thread(embedder)
         self.conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, check_same_thread=False)
         self._embedder = embedder
+        # the indexes' arrays saved beside the database (kb/arrays.py); arrays=False or KB_ARRAYS=off reads
+        # the database alone and writes nothing beside it (a host whose disk is memory, such as Cloud Run)
+        if arrays is None:
+            arrays = os.environ.get("KB_ARRAYS", "on").strip().lower() not in ("off", "0", "false", "no")
+        self._sidecar = Sidecar.of(self.db_path, self.conn) if arrays else None
         self._indexes: dict[str, DocumentIndex] = {}
         self._query_vectors: dict[str, np.ndarray] = {}
         self._phrases: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
@@ -237,7 +243,7 @@ class Engine:
         with self._lock:
             if target not in self._indexes:
                 try:
-                    self._indexes[target] = DocumentIndex(self.conn, target, self._precision(target))
+                    self._indexes[target] = DocumentIndex(self.conn, target, self._precision(target), self._sidecar)
                 except sqlite3.OperationalError as err:
                     raise QueryError(f"{self.db_path.name} does not match this version of the schema ({err}); "
                                      "run `kb build` again") from err
@@ -813,3 +819,15 @@ def engine_for(db_path: Path, embedder=None) -> Engine:
         _engines.clear()
         _engines[key] = Engine(path, shared)
     return _engines[key]
+
+
+def save_arrays(db_path: Path) -> None:
+    """Both indexes loaded once, so that their arrays are saved beside the database (kb/arrays.py)
+    and the next engine, a server's, opens from them; a file search cannot read is left alone."""
+    try:
+        engine = Engine(db_path)
+        for target in TARGETS if engine._sidecar is not None else ():  # not with KB_ARRAYS=off
+            engine.index(target)
+        engine.conn.close()
+    except (QueryError, sqlite3.Error, OSError):
+        pass

@@ -7,6 +7,7 @@ import sqlite3
 
 import numpy as np
 
+from kb.arrays import Sidecar
 from kb.schema import facets, tables
 
 from .postings import Postings
@@ -14,46 +15,60 @@ from .postings import Postings
 # The saving that the savings range filters on: a lesson takes its case's.
 SAVINGS_COLUMN = "achieved_annual_saving_gbp"
 YEAR_COLUMN = "year_start"
+# Bump when what DocumentIndex saves beside a database (kb/arrays.py) changes, so older copies are read again.
+SAVED_FORMAT = 1
 READ_BATCH = 8192  # vectors read at a time: one array operation each, a few MB of blobs in memory at once
 
 
 class DocumentIndex:
     """Documents of one table (cases or lessons) in memory: ids, facet masks, chunk vectors."""
 
-    def __init__(self, conn: sqlite3.Connection, target: str, vectors: str = "float32"):
+    def __init__(self, conn: sqlite3.Connection, target: str, vectors: str = "float32", sidecar: Sidecar | None = None):
         table = tables()[target]
         self.target = target
         # the search filters: the facets declared on the case fields (a lesson has its case's); other
         # facet columns, such as review_due, are for the table pages
         searchable = {f.column for f in facets("case")}
         self.facet_columns = [c.name for c in table.facet_columns if c.name in searchable]
-        many = {c.name for c in table.facet_columns if c.type == "list"}
-        title = "title" if "title" in table.names else table.label_column or "id"
-        wanted = ["id", title, *self.facet_columns]
-        select = ", ".join(f"d.{c}" for c in wanted)
-        # a lesson sorts and filters by its case's saving and year
-        case = "d" if SAVINGS_COLUMN in table.names else "c"
-        join = "" if case == "d" else "left join cases c on c.id = d.case_id"
-        rows = conn.execute(f"select d.rowid, {select}, {case}.{YEAR_COLUMN}, {case}.{SAVINGS_COLUMN} "
-                            f"from {target} d {join} order by d.rowid").fetchall()
         self.fts = f"{target}_fts"
         # BM25 weights line up by position with the FTS columns, both from the declaration
         self.weights = ", ".join(str(float(c.fts)) for c in table.fts)
         self.postings = Postings.load(conn, target, [float(c.fts) for c in table.fts])
-        self.ids = [r[1] for r in rows]
-        self.titles = [r[2] for r in rows]
-        self.links = {c: [] for c in ("case_id", "source_id")}
-        if "case_id" in table.names and target != "cases":
-            for column in self.links:
-                self.links[column] = [r[0] for r in conn.execute(f"select {column} from {target} order by rowid")]
-        self.position = {doc_id: i for i, doc_id in enumerate(self.ids)}
+        self.precision = vectors if vectors in ("float16", "int8") else "float32"
+        many = sorted(c.name for c in table.facet_columns if c.type == "list")
+        title = "title" if "title" in table.names else table.label_column or "id"
+        # saved arrays are used only if read by this code from the same declarations
+        layout = {"format": SAVED_FORMAT, "facets": self.facet_columns, "many": many, "title": title,
+                  "case": "d" if SAVINGS_COLUMN in table.names else "c", "links": "case_id" in table.names}
+        part = f"{target}-{self.precision}"
+        saved = sidecar.load(part) if sidecar is not None else None
+        if saved is None or saved[1].get("layout") != layout:
+            saved = self._read(conn, set(many), title, layout["case"], layout["links"])
+            if sidecar is not None:
+                sidecar.save(part, saved[0], {**saved[1], "layout": layout})
+        self._adopt(*saved)
+
+    def _read(self, conn, many: set[str], title: str, case: str, links: bool) -> tuple[dict[str, np.ndarray], dict]:
+        """Everything held in memory, read from the database: arrays by name, and the rest (lists
+        of strings) as JSON would hold it."""
+        target = self.target
+        wanted = ["id", title, *self.facet_columns]
+        select = ", ".join(f"d.{c}" for c in wanted)
+        # a lesson sorts and filters by its case's saving and year
+        join = "" if case == "d" else "left join cases c on c.id = d.case_id"
+        rows = conn.execute(f"select d.rowid, {select}, {case}.{YEAR_COLUMN}, {case}.{SAVINGS_COLUMN} "
+                            f"from {target} d {join} order by d.rowid").fetchall()
+        info: dict = {"ids": [r[1] for r in rows], "titles": [r[2] for r in rows],
+                      "links": {c: [] for c in ("case_id", "source_id")}, "values": {}}
+        if links and target != "cases":
+            for column in info["links"]:
+                info["links"][column] = [r[0] for r in conn.execute(f"select {column} from {target} order by rowid")]
+        arrays: dict[str, np.ndarray] = {}
         # rowid -> document index as an array, so FTS hits map to documents without a Python loop
         rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        self.rowid_to_index = np.full(int(rowids.max(initial=0)) + 1, -1, dtype=np.int64)
-        self.rowid_to_index[rowids] = np.arange(len(rows))
+        arrays["rowid_to_index"] = np.full(int(rowids.max(initial=0)) + 1, -1, dtype=np.int64)
+        arrays["rowid_to_index"][rowids] = np.arange(len(rows))
         n = len(rows)
-        self.masks: dict[str, dict[str, np.ndarray]] = {}
-        self.value_matrix: dict[str, np.ndarray] = {}
         by_column = list(zip(*rows)) if rows else [()] * (len(self.facet_columns) + 5)
         for k, column in enumerate(self.facet_columns):
             # documents by stored value first: a corpus has few distinct tag lists, each parsed once
@@ -71,44 +86,67 @@ class DocumentIndex:
                     values.setdefault(v, np.zeros(n, dtype=bool))[members] = True
             # one matrix per facet (a row per value, each value's mask a view of its row), for
             # counting every value at once
-            self.value_matrix[column] = np.vstack(list(values.values())) if values else np.zeros((0, n), dtype=bool)
-            self.masks[column] = dict(zip(values, self.value_matrix[column]))
-        self.value_bits = {column: np.packbits(matrix, axis=1) for column, matrix in self.value_matrix.items()}
-        self.savings = np.array(by_column[-1], dtype=np.float64).reshape(-1)  # None -> NaN
-        self.years = np.array(by_column[-2], dtype=np.float64).reshape(-1)
-        self._load_chunks(conn, vectors)
+            matrix = np.vstack(list(values.values())) if values else np.zeros((0, n), dtype=bool)
+            arrays[f"facet.{column}.matrix"] = matrix
+            arrays[f"facet.{column}.bits"] = np.packbits(matrix, axis=1)
+            info["values"][column] = list(values)
+        arrays["savings"] = np.array(by_column[-1], dtype=np.float64).reshape(-1)  # None -> NaN
+        arrays["years"] = np.array(by_column[-2], dtype=np.float64).reshape(-1)
+        position = {doc_id: i for i, doc_id in enumerate(info["ids"])}
+        info["model"] = self._read_chunks(conn, arrays, position)
+        return arrays, info
 
-    def _load_chunks(self, conn, vectors: str):
+    def _adopt(self, arrays: dict[str, np.ndarray], info: dict) -> None:
+        for array in arrays.values():
+            array.flags.writeable = False  # as the saved ones are mapped: nothing may write into either
+        self.ids = info["ids"]
+        self.titles = info["titles"]
+        self.links = info["links"]
+        self.model = info["model"]
+        self.position = dict(zip(self.ids, range(len(self.ids))))
+        self.rowid_to_index = arrays["rowid_to_index"]
+        self.value_matrix = {c: arrays[f"facet.{c}.matrix"] for c in self.facet_columns}
+        self.value_bits = {c: arrays[f"facet.{c}.bits"] for c in self.facet_columns}
+        self.masks = {c: dict(zip(info["values"][c], self.value_matrix[c])) for c in self.facet_columns}
+        self.savings, self.years = arrays["savings"], arrays["years"]
+        self.chunk_key = "case_id" if self.target == "cases" else "lesson_id"
+        for name in ("chunk_doc", "chunk_rowid", "vectors", "doc_with_chunks", "chunk_start", "chunk_count",
+                     "doc_vectors"):
+            setattr(self, name, arrays[name])
+        # int8: each vector is its codes times its scale
+        self.scales, self.doc_scales = arrays.get("scales"), arrays.get("doc_scales")
+        self.dims = self.vectors.shape[1]
+
+    def _read_chunks(self, conn, arrays: dict[str, np.ndarray], position: dict[str, int]) -> str | None:
         """Which chunks belong to which document, and their vectors: float32 as stored (exact), or the
         float16 or int8 copy the build writes in blocks (vector_blocks, vector_codes), read in a few
-        large reads and re-scored exactly where it matters (see search/engine.py, VECTORS)."""
+        large reads and re-scored exactly where it matters (see search/engine.py, VECTORS). Gives
+        the model's name."""
         key = "case_id" if self.target == "cases" else "lesson_id"
         model = conn.execute("select model from chunks limit 1").fetchone()
-        self.model = model[0] if model else None
-        self.chunk_key = key
-        self.precision = vectors if vectors in ("float16", "int8") else "float32"
-        self.scales = self.doc_scales = None  # int8: each vector is its codes times its scale
         if self.precision != "float32":
-            docs, self.chunk_rowid, self.vectors, self.scales = self._blocks(conn, self.target)
-            self.dims = self.vectors.shape[1]
-            self.chunk_doc = self.rowid_to_index[docs]
+            docs, arrays["chunk_rowid"], arrays["vectors"], scales = self._blocks(conn, self.target)
+            arrays["chunk_doc"] = arrays["rowid_to_index"][docs]
         else:
             rows = conn.execute(f"select {key}, rowid from chunks where {key} is not null order by rowid").fetchall()
-            keep = sorted(((self.position[r[0]], r[1]) for r in rows if r[0] in self.position), key=lambda r: r[0])
-            self.chunk_doc = np.array([k[0] for k in keep], dtype=np.int64)
-            self.chunk_rowid = np.array([k[1] for k in keep], dtype=np.int64)
-            self.vectors = self.read_vectors(conn, self.chunk_rowid, f"{key} is not null")
-            self.dims = self.vectors.shape[1]
+            keep = sorted(((position[r[0]], r[1]) for r in rows if r[0] in position), key=lambda r: r[0])
+            arrays["chunk_doc"] = np.array([k[0] for k in keep], dtype=np.int64)
+            arrays["chunk_rowid"] = np.array([k[1] for k in keep], dtype=np.int64)
+            arrays["vectors"] = self.read_vectors(conn, arrays["chunk_rowid"], f"{key} is not null")
+            scales = None
         # reduceat needs the first chunk of each document that has chunks
-        self.doc_with_chunks, self.chunk_start, self.chunk_count = np.unique(self.chunk_doc, return_index=True,
-                                                                             return_counts=True)
+        arrays["doc_with_chunks"], arrays["chunk_start"], arrays["chunk_count"] = np.unique(
+            arrays["chunk_doc"], return_index=True, return_counts=True)
         if self.precision != "float32":
             # the build's copy of the documents' mean vectors (numpy's float16 sums are slow)
-            _, _, self.doc_vectors, self.doc_scales = self._blocks(conn, f"{self.target}:documents")
-            if len(self.doc_vectors) != len(self.doc_with_chunks):
+            _, _, arrays["doc_vectors"], doc_scales = self._blocks(conn, f"{self.target}:documents")
+            if len(arrays["doc_vectors"]) != len(arrays["doc_with_chunks"]):
                 raise sqlite3.OperationalError("vector_blocks holds no mean vector for some documents")
+            if scales is not None:
+                arrays["scales"], arrays["doc_scales"] = scales, doc_scales
         else:
-            self.doc_vectors = self.mean_vectors(self.vectors, self.chunk_start)
+            arrays["doc_vectors"] = self.mean_vectors(arrays["vectors"], arrays["chunk_start"])
+        return model[0] if model else None
 
     def _blocks(self, conn, collection: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """Document rowids, chunk rowids, vectors (float16, or int8 codes) and int8 scales of one

@@ -175,7 +175,9 @@ def _contents(db) -> dict:
     for name in names:
         ordered = "rowid" if name in ("cases", "lessons", "sources", "terms") else "1"
         columns = "rowid, *" if ordered == "rowid" else "*"
-        rows = conn.execute(f"select {columns} from {name} order by {ordered}").fetchall()
+        # every build has an id of its own (what search's saved arrays are keyed by)
+        where = " where key != 'build_id'" if name == "kb_meta" else ""
+        rows = conn.execute(f"select {columns} from {name}{where} order by {ordered}").fetchall()
         out[name] = rows if ordered == "rowid" else sorted(rows, key=repr)
     blocks = []
     for collection, block, docs, chunks, vectors in conn.execute(
