@@ -43,7 +43,7 @@ from . import patch
 from .cache import RecordCache, cache_path, code_digest, record_basis
 from .chunks import Chunk, case_chunks, finding_chunks
 from .codes import write_codes
-from .postings import write_postings
+from .postings import patch_postings, rows_terms, write_postings
 from .similar import write_similar as _write_similar
 
 VECTOR_BLOCK = 8192  # chunks to a row of vector_blocks
@@ -524,6 +524,11 @@ def _patch_tables(db, changed: list[Record], records: list[Record], history, emb
         old.update(db.execute(f"select content_hash, vector from chunks where id in ({','.join('?' * len(ids))})", ids))
         db.execute(f"delete from chunks where id in ({','.join('?' * len(ids))})", ids)
     declared = tables()
+    # the rows whose full-text postings change, and the terms they hold before they are replaced
+    indexed = {"cases": f"id in (select id from {patch.PATCHED})", "lessons": mine}
+    has = {r[0] for r in db.execute("select name from sqlite_master where name in ('term_postings', 'vector_codes')")}
+    replaced = {c: [r[0] for r in db.execute(f"select rowid from {c} where {where}")] for c, where in indexed.items()}
+    before = {c: rows_terms(db.conn, c, ids) for c, ids in replaced.items()} if "term_postings" in has else {}
     for name, rows in case_rows(changed, history).items():
         where = f"id in (select id from {patch.PATCHED})" if name == "cases" else mine
         pk = declared[name].pk if name in declared else ("id",)
@@ -538,6 +543,13 @@ def _patch_tables(db, changed: list[Record], records: list[Record], history, emb
     for collection, key, owner in (("cases", "case_id", "id"), ("lessons", "lesson_id", "case_id")):
         rowids = [r[0] for r in db.execute(f"select rowid from {collection} where {owner} in (select id from {patch.PATCHED})")]
         patch.patch_vector_blocks(db, collection, key, np.array(rowids, dtype=np.int64), VECTOR_BLOCK)
+    for collection, terms in before.items():
+        patch_postings(db.conn, collection, replaced[collection], terms)
+    # a database from before postings or codes were written gets them whole
+    if "term_postings" not in has:
+        write_postings(db.conn)
+    if "vector_codes" not in has:
+        write_codes(db.conn)
     total = db.execute("select count(*) from chunks").fetchone()[0]
     db.execute("drop table build_info")
     return total, embedded, total - embedded
@@ -614,9 +626,8 @@ def _build(root: Path, output, force: bool, found, cache, embedder, basis: str, 
                     db = sqlite_utils.Database(temp)
                     db.conn.execute("pragma journal_mode = off")  # a scratch file: durability comes from the swap
                     bar.update(1)
+                    # postings and int8 codes are patched with the rows and vector blocks they come from
                     n_chunks, embedded, reused = _patch_tables(db, changed, records, history, embedder, progress)
-                    # postings and codes are read back from the patched FTS index and vector blocks
-                    write_postings(db.conn)
                 else:
                     db = sqlite_utils.Database(temp)
                     db.conn.execute("pragma journal_mode = off")
@@ -624,7 +635,7 @@ def _build(root: Path, output, force: bool, found, cache, embedder, basis: str, 
                     write_postings(db.conn)
                     bar.update(1)
                     n_chunks, embedded, reused = _write_embeddings(db, parts, output, embedder, progress)
-                write_codes(db.conn)
+                    write_codes(db.conn)
                 bar.update(1)
                 similar = _write_similar(db, output, basis, None if changed is None else [r.id for r in changed])
                 db["kb_meta"].insert({"key": "build_inputs", "value": json.dumps(inputs)}, pk="key", replace=True)

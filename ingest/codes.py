@@ -29,5 +29,11 @@ def write_codes(conn) -> None:
         vectors = np.frombuffer(blob, dtype=np.float16)
         found = conn.execute("select length(chunks) / 8 from vector_blocks where collection = ? and block = ?",
                              [collection, block]).fetchone()[0]
-        codes, scales = quantize(vectors.reshape(found, -1))
-        conn.execute("insert into vector_codes values (?, ?, ?, ?)", [collection, block, scales.tobytes(), codes.tobytes()])
+        write_block_codes(conn, collection, block, vectors.reshape(found, -1))
+
+
+def write_block_codes(conn, collection: str, block: int, vectors: np.ndarray) -> None:
+    """One block's codes, from its float16 vectors (a patched build writes those of the blocks it rewrites)."""
+    codes, scales = quantize(np.asarray(vectors, dtype=np.float16))
+    conn.execute("insert or replace into vector_codes values (?, ?, ?, ?)",
+                 [collection, block, scales.tobytes(), codes.tobytes()])

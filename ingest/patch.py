@@ -23,6 +23,7 @@ from kb.site import ro_uri
 from kb.validate import Record
 
 from .chunks import lesson_text_chunk
+from .codes import write_block_codes
 
 # Above this share of changed cases, writing every table afresh is about as quick as patching.
 PATCH_SHARE = 0.1
@@ -136,9 +137,10 @@ def _blocks(db, collection: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _rewrite_blocks(db, collection: str, before: tuple, after: tuple, size: int) -> None:
-    """Write the rows of vector_blocks whose (docs, chunks, vectors) differ from `before`, and drop
-    any past the new end."""
+    """Write the rows of vector_blocks whose (docs, chunks, vectors) differ from `before`, and their
+    int8 codes, and drop any past the new end."""
     count = -(-len(after[0]) // size)
+    codes = db.execute("select 1 from sqlite_master where name = 'vector_codes'").fetchone() is not None
     for block in range(count):
         part = slice(block * size, (block + 1) * size)
         if all(len(old[part]) == len(new[part]) and np.array_equal(old[part], new[part]) for old, new in zip(before, after)):
@@ -147,7 +149,11 @@ def _rewrite_blocks(db, collection: str, before: tuple, after: tuple, size: int)
         db["vector_blocks"].insert({"collection": collection, "block": block, "docs": docs.astype(np.int64).tobytes(),
                                     "chunks": chunks.astype(np.int64).tobytes(),
                                     "vectors": vectors.astype(np.float16).tobytes()}, replace=True)
+        if codes:
+            write_block_codes(db.conn, collection, block, vectors)
     db.execute("delete from vector_blocks where collection = ? and block >= ?", [collection, count])
+    if codes:
+        db.execute("delete from vector_codes where collection = ? and block >= ?", [collection, count])
 
 
 def _split_sums(vectors: np.ndarray, start: int, size: int) -> np.ndarray:

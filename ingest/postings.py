@@ -11,6 +11,8 @@ row's tokens (int32, indexed by rowid), BM25's document length.
 All of it is read off the index itself (fts5vocab 'instance'), so it holds exactly FTS5's tokens."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from kb.schema import tables
@@ -33,16 +35,30 @@ def write_postings(conn) -> None:
 
 
 def _write(conn, collection: str, fts: str, columns: list[str]) -> None:
-    conn.execute(f"create virtual table temp.{fts}_terms using fts5vocab(main, {fts}, 'row')")
-    conn.execute(f"create virtual table temp.{fts}_instances using fts5vocab(main, {fts}, 'instance')")
+    last = max((r[0] for r in conn.execute(f"select max(id) from {fts}_docsize")), default=None) or 0
+    lengths = np.zeros(last + 1, dtype=np.int64)
+    rows = []
+    for term, docs, counts, offsets in _postings(conn, "main", fts, columns):
+        lengths[docs] += counts.sum(axis=1, dtype=np.int64)
+        rows.append((collection, term, docs.astype(np.int32).tobytes(), counts.tobytes(), offsets.tobytes()))
+        if len(rows) >= 1000:
+            conn.executemany("insert into term_postings values (?, ?, ?, ?, ?)", rows)
+            rows.clear()
+    conn.executemany("insert into term_postings values (?, ?, ?, ?, ?)", rows)
+    documents = conn.execute(f"select count(*) from {fts}_docsize").fetchone()[0]
+    conn.execute("insert into document_lengths values (?, ?, ?, ?)",
+                 [collection, documents, int(lengths.sum()), lengths.astype(np.int32).tobytes()])
+
+
+def _postings(conn, schema: str, fts: str, columns: list[str]):
+    """(term, rowids, per-column counts, offsets) of every term of a full-text index, in term order."""
+    conn.execute(f"create virtual table temp.{fts}_terms using fts5vocab({schema}, {fts}, 'row')")
+    conn.execute(f"create virtual table temp.{fts}_instances using fts5vocab({schema}, {fts}, 'instance')")
     try:
         terms = conn.execute(f"select term, cnt from temp.{fts}_terms").fetchall()
         which = " ".join(f"when '{c}' then {i}" for i, c in enumerate(columns))
         # the instances come term by term (in the order of the 'row' table), then by rowid
         cursor = conn.execute(f"select doc, case col {which} end, offset from temp.{fts}_instances")
-        last = max((r[0] for r in conn.execute(f"select max(id) from {fts}_docsize")), default=None) or 0
-        lengths = np.zeros(last + 1, dtype=np.int64)
-        rows = []
         at = 0
         while at < len(terms):
             group = [terms[at]]
@@ -54,7 +70,6 @@ def _write(conn, collection: str, fts: str, columns: list[str]) -> None:
             if len(found) != size:
                 raise RuntimeError(f"{fts}: fts5vocab gave {len(found)} instances for {size} counted")
             docs, cols, offsets = found[:, 0], found[:, 1], found[:, 2].astype(np.int32)
-            lengths += np.bincount(docs, minlength=len(lengths))
             ends = np.cumsum([cnt for _, cnt in group])
             # a posting starts at a new term or a new document within a term
             term_start = np.zeros(len(docs), dtype=bool)
@@ -70,16 +85,73 @@ def _write(conn, collection: str, fts: str, columns: list[str]) -> None:
             last_posting = np.r_[first[1:], len(starts)]
             bounds = np.r_[0, ends]
             for k, ((term, _), a, b) in enumerate(zip(group, first, last_posting)):
-                rows.append((collection, term, docs[starts[a:b]].astype(np.int32).tobytes(), counts[a:b].tobytes(),
-                             offsets[bounds[k]:bounds[k + 1]].tobytes()))
-            conn.executemany("insert into term_postings values (?, ?, ?, ?, ?)", rows)
-            rows.clear()
+                yield term, docs[starts[a:b]], counts[a:b], offsets[bounds[k]:bounds[k + 1]]
             at += len(group)
         if cursor.fetchone() is not None:
             raise RuntimeError(f"{fts}: fts5vocab gave more instances than counted")
-        documents = conn.execute(f"select count(*) from {fts}_docsize").fetchone()[0]
-        conn.execute("insert into document_lengths values (?, ?, ?, ?)",
-                     [collection, documents, int(lengths.sum()), lengths.astype(np.int32).tobytes()])
     finally:
         conn.execute(f"drop table temp.{fts}_terms")
         conn.execute(f"drop table temp.{fts}_instances")
+
+
+def rows_terms(conn, collection: str, rowids: list[int]) -> set[str]:
+    """The index's terms of these rows as they stand (before a patch replaces them)."""
+    return {term for term, *_ in _scratch_postings(conn, collection, rowids)}
+
+
+def patch_postings(conn, collection: str, rowids: list[int], before: set[str]) -> None:
+    """term_postings and document_lengths of one collection as write_postings would write them, after
+    these rows (kept rowids, new text) were replaced: only the terms they held (`before`, from
+    rows_terms) or hold now are rewritten, each with the rows' old postings taken out and their new
+    ones put in, in rowid order."""
+    changed = np.array(sorted(rowids), dtype=np.int64)
+    fresh = {term: rest for term, *rest in _scratch_postings(conn, collection, rowids)}
+    found = conn.execute("select lengths from document_lengths where collection = ?", [collection]).fetchone()
+    lengths = np.frombuffer(found[0], dtype=np.int32).astype(np.int64)
+    lengths[changed] = 0
+    for docs, counts, _ in fresh.values():
+        lengths[docs] += counts.sum(axis=1, dtype=np.int64)
+    for term in sorted(before | fresh.keys()):
+        row = conn.execute("select docs, counts, offsets from term_postings where collection = ? and term = ?",
+                           [collection, term]).fetchone()
+        width = len(next(iter(fresh.values()))[1][0]) if fresh else None
+        parts = []
+        if row is not None:
+            docs = np.frombuffer(row[0], dtype=np.int32).astype(np.int64)
+            counts = np.frombuffer(row[1], dtype=np.uint16).reshape(len(docs), -1)
+            offsets = np.frombuffer(row[2], dtype=np.int32)
+            keep = ~np.isin(docs, changed)
+            parts.append((docs[keep], counts[keep], offsets[np.repeat(keep, counts.sum(axis=1, dtype=np.int64))]))
+            width = counts.shape[1]
+        if term in fresh:
+            parts.append(fresh[term])
+        docs = np.concatenate([p[0] for p in parts])
+        if not len(docs):
+            conn.execute("delete from term_postings where collection = ? and term = ?", [collection, term])
+            continue
+        counts = np.concatenate([p[1] for p in parts]).reshape(len(docs), width)
+        offsets = np.concatenate([p[2] for p in parts])
+        # each document's run of offsets moves with it
+        order = np.argsort(docs, kind="stable")
+        totals = counts.sum(axis=1, dtype=np.int64)
+        begins = np.cumsum(totals) - totals
+        at = np.repeat(begins[order] - np.cumsum(totals[order]) + totals[order], totals[order]) + np.arange(totals.sum())
+        conn.execute("insert or replace into term_postings values (?, ?, ?, ?, ?)",
+                     [collection, term, docs[order].astype(np.int32).tobytes(), counts[order].tobytes(),
+                      offsets[at].tobytes()])
+    conn.execute("update document_lengths set tokens = ?, lengths = ? where collection = ?",
+                 [int(lengths.sum()), lengths.astype(np.int32).tobytes(), collection])
+
+
+def _scratch_postings(conn, collection: str, rowids: list[int]) -> list[tuple]:
+    """The postings of these rows alone: indexed again in a scratch full-text table with the
+    index's columns and tokenizer, so the terms, counts and offsets are the index's own."""
+    columns = [c.name for c in tables()[collection].fts]
+    names = ", ".join(columns)
+    conn.execute(f"create virtual table temp.kb_scratch using fts5({names}, tokenize='porter')")
+    try:
+        conn.execute(f"insert into temp.kb_scratch(rowid, {names}) select rowid, {names} from {collection} "
+                     "where rowid in (select value from json_each(?))", [json.dumps([int(r) for r in rowids])])
+        return list(_postings(conn, "temp", "kb_scratch", columns))
+    finally:
+        conn.execute("drop table temp.kb_scratch")
