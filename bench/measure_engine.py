@@ -38,7 +38,7 @@ def main():
     parser.add_argument("--queries", type=int, default=0, help="use only the first N queries")
     args = parser.parse_args()
     from kb.embedding import Embedder
-    from search.engine import Engine
+    from search.engine import Engine, _one_thread
     from search.evaluate import LESSON_QUERIES_FILE, load_queries
     from search.text import terms_of
 
@@ -48,7 +48,7 @@ def main():
     out: dict = {"vectors": args.vectors, "target": target}
     embedder = Embedder()
     t = time.perf_counter()
-    embedder.load()
+    _one_thread(embedder)  # loads it on one thread, as a server's engine does (else ONNX Runtime takes every core)
     out["model_load_s"] = time.perf_counter() - t
     out["backend"] = embedder.backend  # torch, or onnx where KB_ONNX_DIR names an export (the published site's)
     rss_model = rss_mb()[0]
