@@ -51,6 +51,17 @@ def small_root(tmp_path):
     return tmp_path
 
 
+@pytest.fixture
+def tree(tmp_path):
+    """A project folder with the real sources and 12 real cases."""
+    root = tmp_path / "tree"
+    shutil.copytree(ROOT / "sources", root / "sources")
+    (root / "cases").mkdir()
+    for path in sorted((ROOT / "cases").glob("*.md"))[:12]:
+        shutil.copy(path, root / "cases" / path.name)
+    return root
+
+
 @pytest.fixture(scope="session")
 def corpus_db(tmp_path_factory):
     """The real corpus built with the stand-in model, once per test session."""

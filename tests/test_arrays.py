@@ -10,23 +10,12 @@ import numpy as np
 import pytest
 
 from ingest.build import build
-from kb import ROOT, arrays
+from kb import arrays
 from kb.site import pin
 from search.engine import Engine, save_arrays
 
 QUERIES = ["", "reablement for older people", "shared back office services", "council tax"]
 FILTERS = [None, {"council_types": ["district-council", "unitary-authority"]}]
-
-
-@pytest.fixture
-def tree(tmp_path):
-    """A project folder with the real sources and 12 real cases."""
-    root = tmp_path / "tree"
-    shutil.copytree(ROOT / "sources", root / "sources")
-    (root / "cases").mkdir()
-    for path in sorted((ROOT / "cases").glob("*.md"))[:12]:
-        shutil.copy(path, root / "cases" / path.name)
-    return root
 
 
 @pytest.fixture

@@ -59,17 +59,6 @@ def test_similar_in_blocks_equals_the_formula_over_every_pair(monkeypatch):
     assert dict(sim.lists(some, raw.mean(axis=1))) == {int(r): got[r] for r in some}
 
 
-@pytest.fixture
-def tree(tmp_path):
-    """A project folder with the real sources and 12 real cases."""
-    root = tmp_path / "tree"
-    shutil.copytree(ROOT / "sources", root / "sources")
-    (root / "cases").mkdir()
-    for path in sorted((ROOT / "cases").glob("*.md"))[:12]:
-        shutil.copy(path, root / "cases" / path.name)
-    return root
-
-
 def _similar(db):
     return sqlite3.connect(db).execute("select case_id, similar_id, rank, score, reason from similar_cases "
                                        "order by case_id, rank").fetchall()
