@@ -139,7 +139,7 @@ class Sidecar:
         """Other files' parts, and temporaries of writers that have stopped."""
         for entry in self.root.iterdir():
             if entry.name.startswith(TEMPORARY):
-                if _alive(entry.name[len(TEMPORARY):].split("-")[0]):
+                if process_alive(entry.name[len(TEMPORARY):].split("-")[0]):
                     continue
             elif entry.name == self.key:
                 continue
@@ -179,7 +179,8 @@ def link(db_path: Path, to: Path) -> None:
                 os.rename(temp, temp.parent / part.name)
 
 
-def _alive(pid: str) -> bool:
+def process_alive(pid: str) -> bool:
+    """Whether the process with this id (as text, from a file or folder name) still runs."""
     try:
         os.kill(int(pid), 0)
     except (ValueError, ProcessLookupError):

@@ -254,23 +254,20 @@ def pin(db_path: Path) -> Path:
     import shutil
 
     from .arrays import link as link_arrays
+    from .arrays import process_alive
 
     db_path = Path(db_path).resolve()
     folder = db_path.parent / ".kb-serving"
     for old in folder.glob("*/*") if folder.exists() else []:
-        pid = old.parent.name
+        if process_alive(old.parent.name):
+            continue
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)  # the arrays linked beside it
+        else:
+            old.unlink(missing_ok=True)
         try:
-            os.kill(int(pid), 0)
-        except (ValueError, ProcessLookupError):
-            if old.is_dir() and not old.is_symlink():
-                shutil.rmtree(old, ignore_errors=True)  # the arrays linked beside it
-            else:
-                old.unlink(missing_ok=True)
-            try:
-                old.parent.rmdir()
-            except OSError:
-                pass
-        except PermissionError:
+            old.parent.rmdir()
+        except OSError:
             pass
     link = folder / str(os.getpid()) / db_path.name
     try:
