@@ -524,7 +524,8 @@ def _patch_tables(db, changed: list[Record], records: list[Record], history, emb
         old.update(db.execute(f"select content_hash, vector from chunks where id in ({','.join('?' * len(ids))})", ids))
         db.execute(f"delete from chunks where id in ({','.join('?' * len(ids))})", ids)
     declared = tables()
-    # the rows whose full-text postings change, and the terms they hold before they are replaced
+    # the rows replaced (their passages, vectors and full-text postings change), and the terms they
+    # hold before they are
     indexed = {"cases": f"id in (select id from {patch.PATCHED})", "lessons": mine}
     has = {r[0] for r in db.execute("select name from sqlite_master where name in ('term_postings', 'vector_codes')")}
     replaced = {c: [r[0] for r in db.execute(f"select rowid from {c} where {where}")] for c, where in indexed.items()}
@@ -540,9 +541,9 @@ def _patch_tables(db, changed: list[Record], records: list[Record], history, emb
     chunks = chunks_of(changed, lessons)
     vectors_by_hash, embedded = embed_chunks(chunks, old, embedder, progress)
     insert_chunks(db, chunks, vectors_by_hash, embedder.name)
-    for collection, key, owner in (("cases", "case_id", "id"), ("lessons", "lesson_id", "case_id")):
-        rowids = [r[0] for r in db.execute(f"select rowid from {collection} where {owner} in (select id from {patch.PATCHED})")]
-        patch.patch_vector_blocks(db, collection, key, np.array(rowids, dtype=np.int64), VECTOR_BLOCK)
+    for collection, key in (("cases", "case_id"), ("lessons", "lesson_id")):
+        # a patch keeps the rows' rowids
+        patch.patch_vector_blocks(db, collection, key, np.array(replaced[collection], dtype=np.int64), VECTOR_BLOCK)
     for collection, terms in before.items():
         patch_postings(db.conn, collection, replaced[collection], terms)
     # a database from before postings or codes were written gets them whole

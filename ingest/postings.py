@@ -105,6 +105,7 @@ def patch_postings(conn, collection: str, rowids: list[int], before: set[str]) -
     rows_terms) or hold now are rewritten, each with the rows' old postings taken out and their new
     ones put in, in rowid order."""
     changed = np.array(sorted(rowids), dtype=np.int64)
+    width = len(tables()[collection].fts)  # counts per document: one per full-text column
     fresh = {term: rest for term, *rest in _scratch_postings(conn, collection, rowids)}
     found = conn.execute("select lengths from document_lengths where collection = ?", [collection]).fetchone()
     lengths = np.frombuffer(found[0], dtype=np.int32).astype(np.int64)
@@ -114,15 +115,13 @@ def patch_postings(conn, collection: str, rowids: list[int], before: set[str]) -
     for term in sorted(before | fresh.keys()):
         row = conn.execute("select docs, counts, offsets from term_postings where collection = ? and term = ?",
                            [collection, term]).fetchone()
-        width = len(next(iter(fresh.values()))[1][0]) if fresh else None
         parts = []
         if row is not None:
             docs = np.frombuffer(row[0], dtype=np.int32).astype(np.int64)
-            counts = np.frombuffer(row[1], dtype=np.uint16).reshape(len(docs), -1)
+            counts = np.frombuffer(row[1], dtype=np.uint16).reshape(len(docs), width)
             offsets = np.frombuffer(row[2], dtype=np.int32)
             keep = ~np.isin(docs, changed)
             parts.append((docs[keep], counts[keep], offsets[np.repeat(keep, counts.sum(axis=1, dtype=np.int64))]))
-            width = counts.shape[1]
         if term in fresh:
             parts.append(fresh[term])
         docs = np.concatenate([p[0] for p in parts])

@@ -26,6 +26,7 @@ class DocumentIndex:
     def __init__(self, conn: sqlite3.Connection, target: str, vectors: str = "float32", sidecar: Sidecar | None = None):
         table = tables()[target]
         self.target = target
+        self.chunk_key = "case_id" if target == "cases" else "lesson_id"  # the chunks' column naming a document
         # the search filters: the facets declared on the case fields (a lesson has its case's); other
         # facet columns, such as review_due, are for the table pages
         searchable = {f.column for f in facets("case")}
@@ -109,7 +110,6 @@ class DocumentIndex:
         self.value_bits = {c: arrays[f"facet.{c}.bits"] for c in self.facet_columns}
         self.masks = {c: dict(zip(info["values"][c], self.value_matrix[c])) for c in self.facet_columns}
         self.savings, self.years = arrays["savings"], arrays["years"]
-        self.chunk_key = "case_id" if self.target == "cases" else "lesson_id"
         for name in ("chunk_doc", "chunk_rowid", "vectors", "doc_with_chunks", "chunk_start", "chunk_count",
                      "doc_vectors"):
             setattr(self, name, arrays[name])
@@ -122,7 +122,7 @@ class DocumentIndex:
         float16 or int8 copy the build writes in blocks (vector_blocks, vector_codes), read in a few
         large reads and re-scored exactly where it matters (see search/engine.py, VECTORS). Gives
         the model's name."""
-        key = "case_id" if self.target == "cases" else "lesson_id"
+        key = self.chunk_key
         model = conn.execute("select model from chunks limit 1").fetchone()
         if self.precision != "float32":
             docs, arrays["chunk_rowid"], arrays["vectors"], scales = self._blocks(conn, self.target)
