@@ -451,3 +451,33 @@ def test_county_adult_social_care_with_achieved_savings_by_facets_alone(site):
     data = get(site, "/kb/cases.json?council_types__arraycontains=county-council&services__arraycontains=adult-social-care"
                      "&saving_statuses__arraycontains=achieved&_shape=array&_col=id").json()
     assert "hertfordshire-social-care-access-model" in {r["id"] for r in data}
+
+
+DATA_USER_PAGES = ["/kb", "/kb?sql=select+id,+title+from+cases+limit+3", "/kb/similar_cases",
+                   "/kb/chunks?case_id__exact=x"]
+
+
+@pytest.mark.parametrize("path", DATA_USER_PAGES)
+def test_datasette_own_pages_never_skip_a_heading_level_and_name_every_control(site, path):
+    """Datasette's pages for data users pass through plugins/kb_accessible.py; if an upgrade changes
+    the markup a rule looks for, the control goes back to having no name and this fails."""
+    html = get(site, path).text
+    main = html[html.index('<main'):html.index('</main>')]
+    levels = [int(n) for n in re.findall(r"<h([1-6])\b", main)]
+    assert levels and levels[0] == 1
+    assert all(b <= a + 1 for a, b in zip(levels, levels[1:])), levels
+    for tag in re.findall(r'<(?:select|input type="text")\b[^>]*>', main):
+        own_id = re.search(r'id="([^"]+)"', tag)
+        assert "aria-label=" in tag or (own_id and f'for="{own_id.group(1)}"' in main), tag
+    if "sql-editor" in main:
+        assert 'screenReaderLabel: "SQL query"' in main
+
+
+def test_level_headings_moves_a_skipped_level_up_with_its_closing_tag():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("kb_accessible", Path(__file__).parent.parent / "plugins" / "kb_accessible.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    html = "<h1>A</h1><h3 class='x'>B\n</h3><h4>C</h4><h2>D</h2><h3>E</h3><h5>F</h5>"
+    assert module.level_headings(html) == "<h1>A</h1><h2 class='x'>B\n</h2><h3>C</h3><h2>D</h2><h3>E</h3><h4>F</h4>"
