@@ -44,6 +44,7 @@ from .cache import RecordCache, cache_path, code_digest, record_basis
 from .chunks import Chunk, case_chunks, finding_chunks
 from .codes import write_codes
 from .postings import patch_postings, rows_terms, write_postings
+from .spelling import TABLE as SPELLING, patch_words, rows_words, write_spelling_words
 from .similar import write_similar as _write_similar
 
 VECTOR_BLOCK = 8192  # chunks to a row of vector_blocks
@@ -527,9 +528,11 @@ def _patch_tables(db, changed: list[Record], records: list[Record], history, emb
     # the rows replaced (their passages, vectors and full-text postings change), and the terms they
     # hold before they are
     indexed = {"cases": f"id in (select id from {patch.PATCHED})", "lessons": mine}
-    has = {r[0] for r in db.execute("select name from sqlite_master where name in ('term_postings', 'vector_codes')")}
+    has = {r[0] for r in db.execute("select name from sqlite_master where name in (?, ?, ?)",
+                                    ["term_postings", "vector_codes", SPELLING])}
     replaced = {c: [r[0] for r in db.execute(f"select rowid from {c} where {where}")] for c, where in indexed.items()}
     before = {c: rows_terms(db.conn, c, ids) for c, ids in replaced.items()} if "term_postings" in has else {}
+    words_before = rows_words(db.conn, indexed) if SPELLING in has else None
     for name, rows in case_rows(changed, history).items():
         where = f"id in (select id from {patch.PATCHED})" if name == "cases" else mine
         pk = declared[name].pk if name in declared else ("id",)
@@ -538,6 +541,10 @@ def _patch_tables(db, changed: list[Record], records: list[Record], history, emb
     lessons = _lesson_rows(declared["lessons"], changed, [])
     patch.replace_rows(db, "lessons", mine, lessons, declared["lessons"].pk, patch.declared_fts("lessons"))
     write_term_documents(db)
+    if words_before is not None:
+        patch_words(db.conn, words_before, rows_words(db.conn, indexed))
+    else:
+        write_spelling_words(db.conn)
     chunks = chunks_of(changed, lessons)
     vectors_by_hash, embedded = embed_chunks(chunks, old, embedder, progress)
     insert_chunks(db, chunks, vectors_by_hash, embedder.name)
@@ -634,6 +641,7 @@ def _build(root: Path, output, force: bool, found, cache, embedder, basis: str, 
                     db.conn.execute("pragma journal_mode = off")
                     parts = _write_tables(db, records, history)
                     write_postings(db.conn)
+                    write_spelling_words(db.conn)
                     bar.update(1)
                     n_chunks, embedded, reused = _write_embeddings(db, parts, output, embedder, progress)
                     write_codes(db.conn)

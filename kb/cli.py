@@ -534,18 +534,27 @@ def _print_table(results: list[dict]) -> None:
 @click.option("--min-savings", type=float, default=None, help="Achieved yearly saving of at least this many £.")
 @click.option("--max-savings", type=float, default=None, help="Achieved yearly saving of at most this many £.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of results, best first.")
+@click.option("--exact-spelling", is_flag=True, help="Search the words as typed (misspelt words are corrected otherwise).")
 @_facet_options
-def search_cmd(query, db_path, mode, limit, lessons, min_savings, max_savings, as_json, **filters):
+def search_cmd(query, db_path, mode, limit, lessons, min_savings, max_savings, as_json, exact_spelling, **filters):
     """Search cases (or lessons) for QUERY; QUERY '-' reads one query per line from stdin and
-    prints one JSON line per query."""
+    prints one JSON line per query. A corrected spelling is said on stderr."""
     from search.engine import engine_for
 
     engine = engine_for(db_path)
     target = "lessons" if lessons else "cases"
     filters = {k: list(v) for k, v in filters.items() if v}
-    _answer(query, lambda q: [r.as_dict() for r in engine.search(
-        q, mode=mode, target=target, filters=filters, min_savings=min_savings, max_savings=max_savings,
-        limit=limit).results], as_json)
+
+    def run(q):
+        found = engine.search(q, mode=mode, target=target, filters=filters, min_savings=min_savings,
+                              max_savings=max_savings, limit=limit, spelling=not exact_spelling)
+        if found.corrected_from:
+            click.echo(f"Searched for: {found.query} (spelling corrected; --exact-spelling searches as typed)", err=True)
+        elif found.suggestion:
+            click.echo(f"Did you mean: {found.suggestion}?", err=True)
+        return [r.as_dict() for r in found.results]
+
+    _answer(query, run, as_json)
 
 
 @cli.command(name="similar")

@@ -103,7 +103,9 @@ def _params(request, facet_columns):
         page = 1
     filters = {c: request.args.getlist(c) for c in facet_columns if request.args.getlist(c)}
     return {"q": (request.args.get("q") or "").strip(), "mode": mode, "target": target, "page": page,
-            "filters": filters, "sort": request.args.get("sort") or None}
+            "filters": filters, "sort": request.args.get("sort") or None,
+            # "off": search the words as typed (the link under a corrected query)
+            "spelling": "off" if request.args.get("spelling") == "off" else None}
 
 
 def _url(base, params, **changes):
@@ -193,7 +195,8 @@ def engine_source_title(engine, source_id: str) -> str:
 def _page(datasette, engine, found, error: str | None, p: dict, request, database: str) -> dict:
     """The search page's context, and its main part rendered (see _body_template)."""
     state = {"q": p["q"], "target": p["target"] if p["target"] != "cases" else None,
-             "mode": p["mode"] if p["mode"] != "hybrid" else None, "sort": p["sort"], **p["filters"],
+             "mode": p["mode"] if p["mode"] != "hybrid" else None, "sort": p["sort"], "spelling": p["spelling"],
+             **p["filters"],
              "min_savings": request.args.get("min_savings"), "max_savings": request.args.get("max_savings")}
     base = datasette.urls.path("/-/search")
     blocks, chips = _facet_blocks(engine, found, p["filters"], state, base) if engine else ([], [])
@@ -223,7 +226,13 @@ def _page(datasette, engine, found, error: str | None, p: dict, request, databas
                                                                    "mode": state["mode"], "sort": p["sort"]}),
         "min_savings": request.args.get("min_savings") or "", "max_savings": request.args.get("max_savings") or "",
         "page": p["page"], "pages": max(1, -(-total // PAGE_SIZE)), "start": (p["page"] - 1) * PAGE_SIZE + 1,
-        "sort": sort, "sort_param": p["sort"] or "",
+        "sort": sort, "sort_param": p["sort"] or "", "spelling_param": p["spelling"] or "",
+        # the query searched, when misspelt words were corrected; and the links between the two
+        "corrected_q": found.query if found and found.corrected_from else None,
+        "as_typed_url": _url(base, state, spelling="off", page=None) if found and found.corrected_from else None,
+        "suggestion": found.suggestion if found else None,
+        "suggestion_url": _url(base, {**state, "q": found.suggestion, "spelling": None}, page=None)
+        if found and found.suggestion else None,
         "sorts": [{"key": s, "label": SORT_LABELS[s], "href": _url(base, state, sort=s)} for s in sorts],
         "sort_label": SORT_LABELS.get(sort, sort),
         "other_target": {"label": "lessons" if p["target"] == "cases" else "case studies",
@@ -271,14 +280,18 @@ async def search_view(request, datasette):
         limit, offset = (EXPORT_LIMIT, 0) if export else (PAGE_SIZE, (p["page"] - 1) * PAGE_SIZE)
         found = await loop.run_in_executor(_WORKERS, lambda: engine.search(
             p["q"], mode=p["mode"], target=p["target"], filters=p["filters"], min_savings=min_savings,
-            max_savings=max_savings, limit=limit, offset=offset, with_facets=not fmt == "csv", sort=p["sort"]))
+            max_savings=max_savings, limit=limit, offset=offset, with_facets=not fmt == "csv", sort=p["sort"],
+            spelling=p["spelling"] != "off"))
     except QueryError as err:
         error = str(err)
     if fmt in ("json", "csv"):
         rows = await _export_rows(datasette, db, found, request) if found else []
         if fmt == "json":
             results = [{**row, **r.as_dict()} for r, row in zip(found.results, rows)] if found else []
-            body = {"query": p["q"], "mode": p["mode"], "target": p["target"], "filters": p["filters"],
+            body = {"query": p["q"], "corrected_query": found.query if found and found.corrected_from else None,
+                    "corrections": [{"typed": a, "corrected": b} for a, b in found.corrections] if found else [],
+                    "suggested_query": found.suggestion if found else None,
+                    "mode": p["mode"], "target": p["target"], "filters": p["filters"],
                     "sort": found.sort if found else p["sort"], "browse": found.browse if found else not p["q"],
                     "total": found.total if found else 0, "close_total": found.close_total if found else 0,
                     "rule": found.rule if found else None, "results": results,

@@ -21,6 +21,7 @@ from kb.embedding import Embedder
 from kb.vocabulary import vocabularies_from_rows
 
 from .index import DocumentIndex
+from .spelling import Speller
 from .text import TermMatcher, highlight, phrases_of, query_stems, sentences_of, statement_of, term_hits, terms_of
 
 MODES = ("hybrid", "keyword", "semantic")
@@ -196,6 +197,9 @@ class SearchResponse:
     close_total: int = 0
     browse: bool = False
     sort: str = "relevance"
+    corrected_from: str | None = None     # the query as typed, when misspelt words were corrected
+    corrections: list[tuple[str, str]] = field(default_factory=list)  # (as typed, as corrected)
+    suggestion: str | None = None         # the corrected query, when asked to search as typed
 
 
 class Engine:
@@ -238,6 +242,14 @@ class Engine:
         # vocabulary terms a query may name in everyday words: those of the tag facets
         self.term_matcher = TermMatcher({f["vocabulary"]: self.vocabularies[f["vocabulary"]]
                                          for f in self.facets.values() if f["many"] and f["vocabulary"]})
+        self.speller = Speller(self.conn, self._lock, self._known_stem)
+
+    def _known_stem(self, word: str) -> bool:
+        """Whether any full-text index holds the word's stem (its other forms are in the collection)."""
+        tokens = self._tokens(word)[:1]
+        with self._lock:
+            return any(self.conn.execute("select 1 from term_documents where collection = ? and term = ?",
+                                         [target, token]).fetchone() for target in TARGETS for token in tokens)
 
     def index(self, target: str) -> DocumentIndex:
         with self._lock:
@@ -606,8 +618,10 @@ class Engine:
     # -- the one entry point --------------------------------------------------------------------
     def search(self, query: str, mode: str = "hybrid", target: str = "cases", filters=None,
                min_savings: float | None = None, max_savings: float | None = None, limit: int = 10,
-               offset: int = 0, with_facets: bool = False, sort: str | None = None) -> SearchResponse:
-        """Documents matching the query (every document when there is none), filtered, sorted, one page.
+               offset: int = 0, with_facets: bool = False, sort: str | None = None,
+               spelling: bool = True) -> SearchResponse:
+        """Documents matching the query (every document when there is none), filtered, sorted, one page;
+        misspelt words corrected first (see search/spelling.py), or with `spelling` False only suggested.
 
         Who is in the result set does not depend on the filters: a filter only keeps some of them, so
         the count beside a facet value is exactly what ticking it shows (see _facet_counts)."""
@@ -620,6 +634,13 @@ class Engine:
             raise QueryError(f"query is {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,} - shorten it to the key words")
         if not 1 <= limit <= EXPORT_LIMIT:
             raise QueryError(f"limit must be between 1 and {EXPORT_LIMIT:,}")
+        correction = self.speller.correct(query) if query else None
+        corrected_from = suggestion = None
+        if correction and correction.words:
+            if spelling:
+                corrected_from, query = query, correction.query
+            else:
+                suggestion = correction.query
         browse = not query
         sort = sort or ("saving" if browse and target == "cases" else "relevance" if not browse else "year")
         if sort not in SORTS:
@@ -648,7 +669,8 @@ class Engine:
         self._add_cards(col, results)
         counts = self._facet_counts(col, ranking.members & in_range, by_facet) if with_facets else {}
         return SearchResponse(query, mode, target, results, int(shown.sum()), counts, self._rule(mode, browse),
-                              int((shown & ranking.close).sum()), browse, sort)
+                              int((shown & ranking.close).sum()), browse, sort, corrected_from,
+                              correction.words if correction else [], suggestion)
 
     @staticmethod
     def _rule(mode: str, browse: bool) -> str:

@@ -267,7 +267,7 @@ def test_error_page(server, page):
 @pytest.mark.parametrize("name, path", [
     ("cases-table", "/kb/cases"), ("lessons", "/kb/lessons"), ("figures", "/kb/figures"),
     ("source", "/kb/sources/dclg-2014-good-practice-savings"), ("charts", "/-/charts"),
-    ("browse", "/-/search"), ("misspelt-facet", "/kb/cases?services__arraycontains=adult-socail-care"),
+    ("browse", "/-/search"), ("misspelt-search", "/-/search?q=libary+closures"), ("misspelt-facet", "/kb/cases?services__arraycontains=adult-socail-care"),
     # Datasette's own pages for data users
     ("all-tables", "/kb"), ("sql", "/kb?sql=select+id,+title+from+cases+limit+3"), ("internal-table", "/kb/similar_cases?case_id=brighton-hove-reablement")])
 def test_reader_pages(server, page, name, path):

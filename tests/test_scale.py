@@ -223,17 +223,20 @@ def test_one_changed_case_is_patched_into_a_copy_equal_to_a_fresh_build(tree, tm
 
 
 def test_a_word_a_patch_takes_out_of_every_case_leaves_the_postings(tree, tmp_path):
-    """A word that only the changed case held goes from term_postings, as a fresh build would not
-    write it; a word it brings is added, and every document's length follows."""
+    """A word that only the changed case held goes from term_postings and the spelling words, as a
+    fresh build would not write it; a word it brings is added, and every document's length follows."""
     out = tmp_path / "kb.db"
     case = sorted((tree / "cases").glob("*.md"))[4]
     _edit(case, "## Challenges\n\n", "## Challenges\n\n- Quixotrophic zanderwick plans.\n")
     build(tree, out, model="hash:384", progress=False)
     terms = lambda db: {r[0] for r in sqlite3.connect(db).execute("select term from term_postings")}
+    words = lambda db: {r[0] for r in sqlite3.connect(db).execute("select word from spelling_words")}
     assert {"quixotroph", "zanderwick"} <= terms(out)
+    assert {"quixotrophic", "zanderwick"} <= words(out)
     _edit(case, "- Quixotrophic zanderwick plans.\n", "- Plainer plans.\n")
     assert build(tree, out, model="hash:384", progress=False).patched == 1
     assert not {"quixotroph", "zanderwick"} & terms(out)
+    assert not {"quixotrophic", "zanderwick"} & words(out) and "plainer" in words(out)
     build(tree, tmp_path / "fresh.db", model="hash:384", progress=False)
     assert _contents(out) == _contents(tmp_path / "fresh.db")
 

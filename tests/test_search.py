@@ -213,3 +213,46 @@ def test_evaluation_meets_its_floors(model_engine, model_corpus_db):
         best_single = max(lessons[m][f"form:{form}"]["ndcg@10"] for m in ("keyword", "semantic"))
         assert lessons["hybrid"][f"form:{form}"]["ndcg@10"] >= best_single, form
     assert evaluate_similar(None, engine=model_engine)["ndcg@5"] >= 0.78
+
+
+# -- misspelt words -------------------------------------------------------------------------------
+def test_a_misspelt_word_is_corrected_to_the_collection_s_word_and_said(engine):
+    found = engine.search("libary services for Slough", mode="keyword")
+    assert found.corrected_from == "libary services for Slough" and found.query == "library services for Slough"
+    assert found.corrections == [("libary", "library")]
+    assert ids(found)[0] == "essex-library-services-for-slough"
+    # asked to search as typed, it suggests the correction instead
+    as_typed = engine.search("libary services for Slough", mode="keyword", spelling=False)
+    assert as_typed.corrected_from is None and as_typed.suggestion == "library services for Slough"
+    assert ids(as_typed) != ids(found)
+
+
+@pytest.mark.parametrize("typed, searched", [
+    ("reablment", "reablement"),              # the collection's word, in no English dictionary
+    ("Homelesness prevention", "Homelessness prevention"),
+    ("trasnfer leisure centres", "transfer leisure centres"),  # two letters swapped: one edit
+    ("shared sevices", "shared services"),    # "devices" is as near, "services" far more common here
+])
+def test_corrections(engine, typed, searched):
+    assert engine.speller.correct(typed).query == searched
+
+
+@pytest.mark.parametrize("query", [
+    "MTFS gap over three years",              # an acronym
+    "hiving off our grant team",              # an inflection of an English word the collection lacks
+    "bobbies on the beat",                    # English, though not in the collection
+    "careline alarms",                        # eight letters: one edit at most, and none is that near
+    "Wokingham and Sevenoaks",                # names
+])
+def test_what_is_not_misspelt_is_left_alone(engine, query):
+    assert engine.speller.correct(query).words == []
+
+
+def test_no_query_of_the_judged_sets_is_corrected(engine):
+    """The 242 judged queries are spelt right (some in officers' slang and acronyms): a correction of
+    any of them is a false one."""
+    from search.evaluate import LESSON_QUERIES_FILE, load_queries
+
+    wrong = [(q["query"], engine.speller.correct(q["query"]).words)
+             for q in load_queries() + load_queries(LESSON_QUERIES_FILE)]
+    assert [w for w in wrong if w[1]] == []

@@ -1,0 +1,59 @@
+"""The words the collection is written in, as typed (not stemmed), with how many documents hold each:
+what search corrects a misspelt query word to (search/spelling.py).
+
+spelling_words: one row per word of letters only, three or more long, found in any full-text column
+the schema declares (cases and lessons); `documents` counts the rows holding it. Words come from a
+scratch full-text index with FTS5's own tokenizer (unicode61, without stemming), so they split where
+search's index splits them."""
+from __future__ import annotations
+
+from collections import Counter
+
+from kb.schema import tables
+
+TABLE = "spelling_words"
+
+
+def _sources() -> list[tuple[str, str]]:
+    """(table, SQL for the text of its full-text columns as one string) for every full-text table."""
+    return [(t.name, " || ' ' || ".join(f"coalesce({c.name}, '')" for c in t.fts)) for t in tables().values() if t.fts]
+
+
+def _count(conn, where: dict[str, str]) -> Counter:
+    """Documents holding each word, over the rows of each table that `where` selects."""
+    conn.execute("create virtual table temp.spelling_scratch using fts5(t, content='', detail=none, "
+                 "tokenize='unicode61 remove_diacritics 2')")
+    conn.execute("create virtual table temp.spelling_vocab using fts5vocab(temp, spelling_scratch, 'row')")
+    try:
+        for table, text in _sources():
+            if table in where:
+                conn.execute(f"insert into temp.spelling_scratch(t) select {text} from {table} where {where[table]}")
+        return Counter({w: n for w, n in conn.execute("select term, doc from temp.spelling_vocab")
+                        if len(w) >= 3 and w.isalpha()})
+    finally:
+        conn.execute("drop table temp.spelling_vocab")
+        conn.execute("drop table temp.spelling_scratch")
+
+
+def write_spelling_words(conn) -> None:
+    conn.execute(f"drop table if exists {TABLE}")
+    conn.execute(f"create table {TABLE} (word text primary key, documents integer)")
+    counts = _count(conn, {table: "1" for table, _ in _sources()})
+    conn.executemany(f"insert into {TABLE} values (?, ?)", sorted(counts.items()))
+
+
+def rows_words(conn, where: dict[str, str]) -> Counter:
+    """The words of the rows a patch is about to replace (then of the rows it wrote): see patch_words."""
+    return _count(conn, where)
+
+
+def patch_words(conn, before: Counter, after: Counter) -> None:
+    """What a fresh build would write, from the counts of the rows replaced before and after: each
+    row is one document, so counts move by the difference, and a word no row holds any more goes."""
+    change = Counter(after)
+    change.subtract(before)
+    for word, delta in change.items():
+        if delta:
+            conn.execute(f"insert into {TABLE} values (?, ?) on conflict(word) do update set documents = documents + ?",
+                         [word, delta, delta])
+    conn.execute(f"delete from {TABLE} where documents <= 0")

@@ -1,0 +1,101 @@
+"""Misspelt query words corrected to the collection's own words ("libary" -> "library"), the way a
+reader expects a search box to: the search runs on the corrected query and says so, with the query as
+typed one click away.
+
+A word is left alone when it is in the collection (spelling_words, written by ingest/spelling.py),
+when its stem is in the full-text index, when it is an English word or an inflection of one (the
+frequency dictionary that ships with symspellpy), when it is typed in capitals (an acronym such as
+MTFS), or when it is shorter than MIN_LETTERS. Otherwise it becomes the collection's word fewest
+edits away (deletions, insertions, substitutions, swaps of two letters: one edit for a word of fewer
+than LONG letters, two from LONG on), the most common one on a tie; with none that near, it stays."""
+from __future__ import annotations
+
+import importlib.resources
+import re
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+
+MIN_LETTERS = 4
+LONG = 9
+_WORD = re.compile(r"[^\W\d_]+")
+# endings taken off an unknown word before looking it up again ("hived" -> "hive", "hiving" -> "hiv"+"e")
+_ENDINGS = ("ing", "ed", "es", "s", "d", "er", "ers", "ly")
+
+
+@lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    path = importlib.resources.files("symspellpy") / "frequency_dictionary_en_82_765.txt"
+    with path.open(encoding="utf-8") as f:
+        return frozenset(line.split(" ", 1)[0] for line in f)
+
+
+def _english(word: str) -> bool:
+    words = english_words()
+    if word in words:
+        return True
+    for ending in _ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            base = word[:-len(ending)]
+            if base in words or base + "e" in words or (len(base) > 3 and base[-1] == base[-2] and base[:-1] in words):
+                return True
+    return False
+
+
+@dataclass
+class Correction:
+    query: str                            # the query with each misspelt word replaced
+    words: list[tuple[str, str]]          # (as typed, as corrected)
+
+
+class Speller:
+    """Corrects a query against one database's words; the words and the lookup are read on first use."""
+
+    def __init__(self, conn, lock: threading.Lock, known_stem):
+        """known_stem(word): whether the full-text index holds the word's stem."""
+        self._conn, self._lock, self._known_stem = conn, lock, known_stem
+        self._symspell = None
+        self._words: set[str] = set()
+
+    def _load(self):
+        if self._symspell is None:
+            from symspellpy import SymSpell
+
+            symspell = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
+            with self._lock:
+                try:
+                    rows = self._conn.execute("select word, documents from spelling_words").fetchall()
+                except Exception:  # a database built before spelling_words: nothing to correct to
+                    rows = []
+            for word, documents in rows:
+                symspell.create_dictionary_entry(word, documents)
+            self._words = {w for w, _ in rows}
+            self._symspell = symspell
+        return self._symspell
+
+    def _misspelt(self, typed: str) -> bool:
+        word = typed.lower()
+        if len(word) < MIN_LETTERS or (typed.isupper() and len(typed) > 1) or any(c.isupper() for c in typed[1:]):
+            return False
+        return not (word in self._words or _english(word) or self._known_stem(word))
+
+    def correct(self, query: str) -> Correction:
+        from symspellpy import Verbosity
+
+        symspell = self._load()
+        fixes: list[tuple[str, str]] = []
+
+        def fix(match: re.Match) -> str:
+            typed = match.group(0)
+            if not self._misspelt(typed):
+                return typed
+            word = typed.lower()
+            found = symspell.lookup(word, Verbosity.CLOSEST, max_edit_distance=1 if len(word) < LONG else 2)
+            if not found:
+                return typed
+            better = found[0].term
+            better = better.capitalize() if typed[0].isupper() else better
+            fixes.append((typed, better))
+            return better
+
+        return Correction(_WORD.sub(fix, query), fixes)
