@@ -7,7 +7,9 @@ when its stem is in the full-text index, when it is an English word or an inflec
 frequency dictionary that ships with symspellpy), when it is typed in capitals (an acronym such as
 MTFS), or when it is shorter than MIN_LETTERS. Otherwise it becomes the collection's word fewest
 edits away (deletions, insertions, substitutions, swaps of two letters: one edit for a word of fewer
-than LONG letters, two from LONG on), the most common one on a tie; with none that near, it stays."""
+than LONG letters, two from LONG on), the most common one on a tie; with none that near, it stays.
+An American spelling ("organization", "center", "behavior") becomes the British one the collection
+uses, when the collection has that and not the word as typed."""
 from __future__ import annotations
 
 import importlib.resources
@@ -21,6 +23,14 @@ LONG = 9
 _WORD = re.compile(r"[^\W\d_]+")
 # endings taken off an unknown word before looking it up again ("hived" -> "hive", "hiving" -> "hiv"+"e")
 _ENDINGS = ("ing", "ed", "es", "s", "d", "er", "ers", "ly")
+
+
+# American endings and their British forms, tried in order on a word the collection lacks
+_BRITISH = [(re.compile(a + "$"), b) for a, b in (
+    ("iz(e|es|ed|ing|er|ers|ation|ations|ational)", r"is\1"), ("yz(e|es|ed|ing)", r"ys\1"),
+    ("or(s|ed|ing|al|hood|hoods|ly|ful|ite|ites)?", r"our\1"), ("(cent|theat|fib|lit|calib)er(s)?", r"\1re\2"),
+    ("gram(s)?", r"gramme\1"), ("ense(s|d)?", r"ence\1"), ("og(s)?", r"ogue\1"),
+    ("(?<=[aeiou])l(ed|ing|er|ers)", r"ll\1"))]
 
 
 @lru_cache(maxsize=1)
@@ -73,6 +83,15 @@ class Speller:
             self._symspell = symspell
         return self._symspell
 
+    def _british(self, word: str) -> str | None:
+        if word in self._words:
+            return None
+        for pattern, british in _BRITISH:
+            variant = pattern.sub(british, word)
+            if variant != word and variant in self._words:
+                return variant
+        return None
+
     def _misspelt(self, typed: str) -> bool:
         word = typed.lower()
         if len(word) < MIN_LETTERS or (typed.isupper() and len(typed) > 1) or any(c.isupper() for c in typed[1:]):
@@ -87,13 +106,15 @@ class Speller:
 
         def fix(match: re.Match) -> str:
             typed = match.group(0)
-            if not self._misspelt(typed):
-                return typed
             word = typed.lower()
-            found = symspell.lookup(word, Verbosity.CLOSEST, max_edit_distance=1 if len(word) < LONG else 2)
-            if not found:
-                return typed
-            better = found[0].term
+            better = self._british(word) if len(word) >= MIN_LETTERS else None
+            if better is None:
+                if not self._misspelt(typed):
+                    return typed
+                found = symspell.lookup(word, Verbosity.CLOSEST, max_edit_distance=1 if len(word) < LONG else 2)
+                if not found:
+                    return typed
+                better = found[0].term
             better = better.capitalize() if typed[0].isupper() else better
             fixes.append((typed, better))
             return better

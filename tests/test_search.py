@@ -232,6 +232,9 @@ def test_a_misspelt_word_is_corrected_to_the_collection_s_word_and_said(engine):
     ("Homelesness prevention", "Homelessness prevention"),
     ("trasnfer leisure centres", "transfer leisure centres"),  # two letters swapped: one edit
     ("shared sevices", "shared services"),    # "devices" is as near, "services" far more common here
+    # American spellings, where the collection has the British one and not the American
+    ("neighborhood program for behavior change", "neighbourhood programme for behaviour change"),
+    ("customer center", "customer centre"),
 ])
 def test_corrections(engine, typed, searched):
     assert engine.speller.correct(typed).query == searched
@@ -243,6 +246,7 @@ def test_corrections(engine, typed, searched):
     "bobbies on the beat",                    # English, though not in the collection
     "careline alarms",                        # eight letters: one edit at most, and none is that near
     "Wokingham and Sevenoaks",                # names
+    "smart meter installation",               # not "metre": a meter is a thing of its own
 ])
 def test_what_is_not_misspelt_is_left_alone(engine, query):
     assert engine.speller.correct(query).words == []
