@@ -31,6 +31,7 @@ EXPORT_LIMIT = 100_000  # the most results one call returns: an export returns e
 SORTS = ("relevance", "saving", "year")
 QUERY_CACHE = 1024  # query vectors kept, so a facet click or a page turn does not embed again
 QUERY_THREADS = 1
+TOKENS_KEPT = 65536  # phrases whose stemmed tokens are kept (see _tokens)
 PHRASE_CACHE_BYTES = 64 * 2**20  # each query word's matches and BM25 terms, kept until this is full
 # How cosines are computed: "exact" (float32), "float16" (half the memory, about 1e-4 off) or "int8"
 # (a quarter of the memory and a scan three times faster than float16's, about 1e-3 off; see
@@ -222,6 +223,7 @@ class Engine:
         self._phrases: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         self._scans: dict[tuple[str, bytes], tuple[np.ndarray, ...]] = {}
         self._phrase_bytes = 0
+        self._phrase_tokens: dict[str, list[str]] = {}
         self._case_rows: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
         # An empty FTS5 table with the corpus's tokenizer: it stems query words the way the index did.
@@ -401,11 +403,18 @@ class Engine:
         return found
 
     def _tokens(self, phrase: str) -> list[str]:
-        """The stemmed tokens of a quoted phrase as the index's tokenizer reads it, in order."""
+        """The stemmed tokens of a quoted phrase as the index's tokenizer reads it, in order (kept:
+        a new query mostly repeats words earlier queries had)."""
         with self._lock:
-            self._stemmer.execute("delete from q")
-            self._stemmer.execute("insert into q(rowid, t) values (0, ?)", [phrase.strip('"')])
-            return [r[0] for r in self._stemmer.execute("select term from qv order by offset")]
+            found = self._phrase_tokens.get(phrase)
+            if found is None:
+                self._stemmer.execute("delete from q")
+                self._stemmer.execute("insert into q(rowid, t) values (0, ?)", [phrase.strip('"')])
+                found = [r[0] for r in self._stemmer.execute("select term from qv order by offset")]
+                if len(self._phrase_tokens) >= TOKENS_KEPT:
+                    self._phrase_tokens.pop(next(iter(self._phrase_tokens)))
+                self._phrase_tokens[phrase] = found
+            return list(found)
 
     def _bm25(self, col: DocumentIndex, phrases: list[str]) -> np.ndarray:
         """BM25 of an OR of the phrases (NaN where none matches), as FTS5 computes it."""
