@@ -188,6 +188,26 @@ def _facet_blocks(engine, found, filters: dict, state: dict, base: str) -> tuple
     return blocks, chips
 
 
+# What makes another council comparable: a query naming one of these is offered it as a filter.
+NARROWING = ("council_types", "regions")
+
+
+def _narrowing(engine, found, filters: dict, state: dict, base: str) -> list[dict]:
+    """A one-click filter for each council type or region the query names ("we are a district
+    council in the East of England"), where that facet has no filter yet and the filter would keep
+    some of the results but not all."""
+    offers = []
+    for column, value in (found.named if found else []):
+        count = found.facet_counts.get(column, {}).get(value, 0)
+        if column not in NARROWING or filters.get(column) or not 0 < count < found.total:
+            continue
+        f = engine.facets[column]
+        name = f["values"].get(value, {}).get("label") or value
+        offers.append({"name": name, "label": f"{f['label']}: {name}", "count": count,
+                       "href": _url(base, {**state, column: [value]}, page=None)})
+    return offers
+
+
 def engine_source_title(engine, source_id: str) -> str:
     return present.source_titles(engine.db_path).get(source_id, source_id)
 
@@ -222,7 +242,7 @@ def _page(datasette, engine, found, error: str | None, p: dict, request, databas
         "results": results, "total": total, "close_total": found.close_total if found else 0,
         "browse": found.browse if found else not p["q"], "rule": found.rule if found else "",
         "noun": noun[0] if total == 1 else noun[1], "nouns": noun,
-        "facets": blocks, "chips": chips, "clear_url": _url(base, {"q": p["q"], "target": state["target"],
+        "facets": blocks, "chips": chips, "narrowing": _narrowing(engine, found, p["filters"], state, base) if engine else [], "clear_url": _url(base, {"q": p["q"], "target": state["target"],
                                                                    "mode": state["mode"], "sort": p["sort"]}),
         "min_savings": request.args.get("min_savings") or "", "max_savings": request.args.get("max_savings") or "",
         "page": p["page"], "pages": max(1, -(-total // PAGE_SIZE)), "start": (p["page"] - 1) * PAGE_SIZE + 1,
@@ -291,6 +311,7 @@ async def search_view(request, datasette):
             body = {"query": p["q"], "corrected_query": found.query if found and found.corrected_from else None,
                     "corrections": [{"typed": a, "corrected": b} for a, b in found.corrections] if found else [],
                     "suggested_query": found.suggestion if found else None,
+                    "mentions": [{"facet": c, "value": v} for c, v in found.named] if found else [],
                     "mode": p["mode"], "target": p["target"], "filters": p["filters"],
                     "sort": found.sort if found else p["sort"], "browse": found.browse if found else not p["q"],
                     "total": found.total if found else 0, "close_total": found.close_total if found else 0,

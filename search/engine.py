@@ -201,6 +201,7 @@ class SearchResponse:
     corrected_from: str | None = None     # the query as typed, when misspelt words were corrected
     corrections: list[tuple[str, str]] = field(default_factory=list)  # (as typed, as corrected)
     suggestion: str | None = None         # the corrected query, when asked to search as typed
+    named: list[tuple[str, str]] = field(default_factory=list)  # (facet column, value) the query names
 
 
 class Engine:
@@ -644,6 +645,8 @@ class Engine:
         if not 1 <= limit <= EXPORT_LIMIT:
             raise QueryError(f"limit must be between 1 and {EXPORT_LIMIT:,}")
         correction = self.speller.correct(query) if query else None
+        # the facet values the query names ("a district council in Kent"), for the site to offer as filters
+        of_vocabulary = {f["vocabulary"]: column for column, f in self.facets.items() if f["vocabulary"]}
         corrected_from = suggestion = None
         if correction and correction.words:
             if spelling:
@@ -673,13 +676,14 @@ class Engine:
         if ranking.approximate:
             ranking = self._refine(col, query, terms, mode, ranking, ranked[:min(offset + limit, RESCORE_PAGES)])
             ranked = self._sorted(col, np.flatnonzero(shown), ranking, sort, offset + limit)
+        named = [(of_vocabulary[v], slug) for v, slug in self.term_matcher.terms_in(query) if v in of_vocabulary] if query else []
         stems = query_stems(terms)
         results = [self._result(col, int(i), ranking, terms, stems) for i in ranked[offset: offset + limit]]
         self._add_cards(col, results)
         counts = self._facet_counts(col, ranking.members & in_range, by_facet) if with_facets else {}
         return SearchResponse(query, mode, target, results, int(shown.sum()), counts, self._rule(mode, browse),
                               int((shown & ranking.close).sum()), browse, sort, corrected_from,
-                              correction.words if correction else [], suggestion)
+                              correction.words if correction else [], suggestion, named)
 
     @staticmethod
     def _rule(mode: str, browse: bool) -> str:

@@ -496,3 +496,19 @@ def test_a_misspelt_search_says_what_it_searched_and_links_to_the_words_as_typed
     assert (body["query"], body["corrected_query"]) == ("libary services", "library services")
     assert body["corrections"] == [{"typed": "libary", "corrected": "library"}]
     assert get(site, "/-/search.json?q=library+services").json()["corrected_query"] is None
+
+
+def test_a_search_naming_a_council_type_or_region_offers_it_as_a_filter(site):
+    query = "We are a district council in the East of England sharing waste collection"
+    page = get(site, "/-/search?" + urlencode({"q": query})).text
+    offers = dict(re.findall(r'<a href="([^"]+)">((?:Council type|Region): [^<]+)</a>', page.split('class="kb-narrowing"')[1].split("</p>")[0]))
+    assert any(v.startswith("Council type: District council (") for v in offers.values())
+    assert any(v.startswith("Region: East of England (") for v in offers.values())
+    for href, label in offers.items():
+        followed = get(site, href.replace("&amp;", "&")).text
+        # the count offered is the count the filter gives
+        assert re.search(r'<strong>([\d,]+) case stud', followed).group(1) == re.search(r"\((\d+)\)$", label).group(1)
+    # once a council type is chosen, it is not offered again; a query naming none gets no offer
+    chosen = get(site, "/-/search?" + urlencode({"q": query, "council_types": "london-borough"})).text
+    assert "Council type: District council (" not in chosen.split("kb-filters")[0]
+    assert 'class="kb-narrowing"' not in get(site, "/-/search?q=reablement").text
