@@ -22,7 +22,8 @@ from kb.vocabulary import vocabularies_from_rows
 
 from .index import DocumentIndex
 from .spelling import Speller
-from .text import TermMatcher, highlight, phrases_of, query_stems, sentences_of, statement_of, term_hits, terms_of
+from .text import (TermMatcher, highlight, phrases_of, query_stems, quoted_of, sentences_of, statement_of, term_hits,
+                   terms_of)
 
 MODES = ("hybrid", "keyword", "semantic")
 TARGETS = ("cases", "lessons")
@@ -695,6 +696,8 @@ class Engine:
                  "words of the vocabulary terms it names)")
         rule = {"keyword": f"documents containing {words}", "semantic": near,
                 "hybrid": f"documents containing {words}, and {near}"}[mode]
+        if mode != "semantic":
+            rule += "; a phrase in double quotes must be in the document as written"
         return f"Result set: {rule}; then the filters keep those passing every one (values of one facet OR-ed, facets AND-ed)."
 
     def _sorted(self, col: DocumentIndex, ranked: np.ndarray, ranking: "Ranking", sort: str,
@@ -735,6 +738,11 @@ class Engine:
         else:
             scores = hybrid_scores(semantic, keyword, coverage, col.target)
             members = keyword_members | semantic_members
+        if mode != "semantic":
+            for phrase in quoted_of(query):  # "whole place": only documents with the words as written
+                holding = np.zeros(n, dtype=bool)
+                holding[self._phrase(col, '"' + phrase.replace('"', "") + '"')[0]] = True
+                members = members & holding
         scores = np.where(members, scores, np.nan)
         evidence = np.nan_to_num(best, nan=0.0) >= CLOSE_MIN_COSINE
         if coverage >= CLOSE_MIN_COVERAGE:

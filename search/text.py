@@ -32,6 +32,15 @@ def terms_of(query: str) -> list[str]:
     return list(dict.fromkeys(w for w in _words(query) if _is_term(w)))
 
 
+_QUOTED = re.compile(r'["\u201c\u201d]([^"\u201c\u201d]*)["\u201c\u201d]')
+
+
+def quoted_of(query: str) -> list[str]:
+    """The phrases the query puts in double quotes (straight or curly), which a reader means to be
+    found as written; an unpaired quote mark is only punctuation."""
+    return list(dict.fromkeys(" ".join(_words(m.group(1))) for m in _QUOTED.finditer(query) if _words(m.group(1))))
+
+
 def phrases_of(query: str) -> list[str]:
     """Pairs of content words that stand side by side in the query ("one council", "channel shift"):
     a document with the pair as a phrase matches the query more closely than one with both apart."""

@@ -260,3 +260,21 @@ def test_no_query_of_the_judged_sets_is_corrected(engine):
     wrong = [(q["query"], engine.speller.correct(q["query"]).words)
              for q in load_queries() + load_queries(LESSON_QUERIES_FILE)]
     assert [w for w in wrong if w[1]] == []
+
+
+def test_a_phrase_in_double_quotes_must_be_found_as_written(engine):
+    loose = set(ids(engine.search("whole place", mode="keyword", limit=100)))
+    for quoted in ('"whole place"', "\u201cwhole place\u201d"):
+        for mode in ("keyword", "hybrid"):
+            found = engine.search(quoted, mode=mode, limit=100)
+            assert ids(found) == ["cheshire-west-chester-whole-place-community-budget"], (quoted, mode)
+    assert len(loose) > 1  # without quotes, the words need not stand together
+    # with other words beside it, every result still holds the phrase (its words' other forms count,
+    # as they do for every word: "Communities Budget")
+    found = engine.search('"community budget" Cheshire', mode="hybrid", limit=100)
+    assert found.total and all(re.search(r"communit(y|ies) budgets?", engine.conn.execute(
+        "select title || ' ' || summary || ' ' || body_text from cases where id = ?", [r.id]).fetchone()[0].lower())
+        for r in found.results)
+    # meaning alone does not read quotes; a phrase no case holds finds nothing
+    assert engine.search('"whole place"', mode="semantic").total > 1
+    assert engine.search('"zanzibar lemur conservation"', mode="hybrid").total == 0
