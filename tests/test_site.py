@@ -187,6 +187,16 @@ def test_case_page_is_made_to_be_found_cited_compared_and_printed(site):
     assert "@media print" in css
 
 
+def test_a_figure_that_is_not_yearly_is_not_called_a_total(corpus_db, site):
+    """A figure that is not a yearly amount may be weekly, monthly or for one year only: the page says
+    only what per_year says, never "a total or one-off" (untrue of "£2,065 a week")."""
+    conn = sqlite3.connect(corpus_db)
+    case_id, period = conn.execute("select case_id, period from figures where per_year = 0 and period like 'per week%'").fetchone()
+    html = get(site, f"/kb/cases/{case_id}").text
+    assert "a total or one-off" not in html
+    assert f"Period: {period} (not a yearly amount)" in html
+
+
 def test_case_page_json(site):
     data = get(site, "/kb/cases/brighton-hove-reablement.json?_shape=array").json()
     assert data[0]["id"] == "brighton-hove-reablement" and "body_html" in data[0]
