@@ -264,6 +264,61 @@ def test_close_matches_come_first_and_the_rest_are_also_related(site):
     assert f"{data['close_total']} close match" in html
 
 
+def _results(html: str) -> list[str]:
+    return re.findall(r'<li class="kb-result".*?</li>', html, re.S)
+
+
+@pytest.mark.parametrize("query", ["q=shared+chief+executive+between+two+districts", "q=bin+collections",
+                                   "q=leadership&target=lessons", "q=reablment"])
+def test_every_result_says_why_it_is_listed(site, query):
+    """Highlighting alone says nothing to a screen reader, nor of a result found by meaning: each
+    result says in words whether its passage has the search's words (naming them), has them
+    elsewhere, or was found by meaning alone, as the JSON's matched_by says."""
+    html = get(site, f"/-/search?{query}").text
+    data = get(site, f"/-/search.json?{query}").json()["results"]
+    shown = _results(html)
+    assert shown and len(shown) == min(20, len(data))
+    for li, r in zip(shown, data):
+        why = re.search(r'<p class="kb-why-match">([^<]+)</p>', li)
+        assert why, li[:200]
+        marked = re.findall(r"<mark>([^<]+)</mark>", r["passage_html"])
+        if "keyword" not in r["matched_by"]:
+            assert why.group(1) == "Found by meaning, not by your words."
+        elif marked:
+            assert why.group(1).startswith("Has words of your search: ")
+            named = {w.lower() for w in re.findall(r"\u201c([^\u201d]+)\u201d", why.group(1))}
+            assert named and named <= {m.lower() for m in marked}
+        else:
+            assert why.group(1) == "Has words of your search outside the passage shown."
+
+
+def test_results_found_by_meaning_alone_are_not_said_to_share_words(site):
+    """A misspelt or unknown word finds nothing by its words: the notice says so and suggests checking
+    the spelling, instead of claiming the results share the search's words."""
+    for q in ("reablment", "xyzzy quantum blockchain"):
+        data = get(site, "/-/search.json?" + urlencode({"q": q})).json()
+        assert data["total"] and not any("keyword" in r["matched_by"] for r in data["results"])
+        html = get(site, "/-/search?" + urlencode({"q": q})).text
+        assert "share some of its words" not in html
+        assert "was found by your words" in html and "Check the spelling" in html
+    html = get(site, "/-/search?q=bin+collections+in+a+rural+district").text
+    if "none is a close match" in html:
+        assert "share some of its words" in html
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "keyword", "semantic"])
+def test_about_this_search_is_in_a_readers_words(site, mode):
+    """The engine's rule, with its thresholds and "OR-ed" facets, is for the JSON; the page says
+    what the results are in plain words."""
+    html = get(site, f"/-/search?q=shared+services&mode={mode}").text
+    about = html[html.index('<details class="kb-about">'):]
+    about = about[:about.index("</details>")]
+    assert "The results are the" in about
+    for jargon in ("Result set", "OR-ed", "AND-ed", "facet", "documents", "0.35"):
+        assert jargon not in about, jargon
+    assert get(site, f"/-/search.json?q=shared+services&mode={mode}").json()["rule"].startswith("Result set")
+
+
 def test_browse_with_no_query_lists_every_case_sorted_by_achieved_saving(site):
     data = get(site, "/-/search.json").json()
     cases = get(site, "/kb/cases.json?_size=0").json()["filtered_table_rows_count"]
