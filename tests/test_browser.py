@@ -233,6 +233,10 @@ def test_compare_three_cases(server, page):
     for case_id in ids:
         assert page.locator(f'table.kb-compare thead a[href$="/kb/cases/{case_id}"]').count() == 1
     check(page, "compare")
+    # tags are tags: no list bullet drawn over the tag before it or hanging in the cell's margin
+    bullets = page.evaluate("""() => Array.from(document.querySelectorAll('table.kb-compare ul.kb-tag-list li'))
+        .map(li => getComputedStyle(li).listStyleType).filter(t => t !== 'none')""")
+    assert page.locator("table.kb-compare ul.kb-tag-list li").count() > 3 and bullets == []
     # also from a case page
     page.goto(server + "/kb/cases/brighton-hove-reablement")
     page.locator(".kb-actions a", has_text="Compare").click()
