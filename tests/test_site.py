@@ -460,6 +460,21 @@ def test_error_pages_are_in_the_sites_layout_with_a_way_back(site, path, status,
     assert get(site, path.split("?")[0] + ".json" + ("?" + path.split("?")[1] if "?" in path else "")).status_code == status
 
 
+@pytest.mark.parametrize("path", ["/no/such/page", "/kbb", "/kbb/cases", "/kbb/nothing/here", "/kb/nothing/here",
+                                  "/kb/casess/brighton-hove-reablement"])
+def test_a_mistyped_address_is_page_not_found_in_plain_words_and_every_suggestion_works(site, path):
+    """A reader who mistypes an address hears of no "database" or SQLite message, gets a 404 (not
+    a 400), and is never offered a "did you mean" page that is itself missing."""
+    page = get(site, path)
+    assert page.status_code == 404 and get(site, path + ".json").status_code == 404
+    box = re.search(r'<div class="kb-error-box"><p>(.*?)</p>', page.text, re.S).group(1)
+    assert "database" not in box and "no such table" not in box
+    if "Did you mean" in page.text:
+        offered = page.text[page.text.index("Did you mean"):page.text.index("Where next")]
+        for href in re.findall(r'href="([^"]+)"', offered):
+            assert get(site, href.replace("&amp;", "&")).status_code == 200, (path, href)
+
+
 # -- the whole site under a sub-path, and from the database alone -----------------------------------------------
 PAGES = ["/", "/-/search?q=care&council_types=district-council", "/-/search", "/kb/cases", "/kb/lessons",
          "/kb/figures", "/kb/sources", "/kb/cases/brighton-hove-reablement", "/kb/sources/dclg-2014-good-practice-savings",
