@@ -233,6 +233,43 @@ def test_other_row_pages_are_labelled_fields(site):
     assert '<dt>Case</dt><dd><a href="/kb/cases/brighton-hove-reablement">Brighton and Hove' in html
 
 
+def _fields(html: str) -> dict[str, str]:
+    main = html[html.index("<main"):html.index("</main>")]
+    return {dt: dd for dt, dd in re.findall(r"<dt>(.*?)</dt>\s*<dd>(.*?)</dd>", main, re.S)}
+
+
+@pytest.mark.parametrize("path", ["/kb/lessons/2020-vision-partnership-joint-commissioning-shared-services~23lesson-1",
+                                  "/kb/figures/brighton-hove-reablement~231", "/kb/organisations/brighton-hove-reablement,1",
+                                  "/kb/terms/approaches,agile-working"])
+def test_row_pages_show_no_keys_positions_file_paths_or_raw_arrays(site, path):
+    """A reader's row page: its key is its address and its order within the case means nothing alone
+    (both stay in the JSON); a case's lesson is not sent to a file of the repository; the title of
+    the case it links to is not repeated under another name; lists are lists, never JSON."""
+    html = get(site, path).text
+    fields = _fields(html)
+    assert fields and "Id" not in fields and "Position" not in fields and "Title" not in fields, list(fields)
+    main = html[html.index("<main"):html.index("</main>")]
+    assert ".md:" not in main and '["' not in main and "This data as json" not in main
+    assert "_" not in "".join(fields)  # labels, not column names
+    if "figures" in path:  # the JSON keeps every column
+        assert {"id", "position"} <= set(get(site, path + ".json?_shape=array").json()[0])
+
+
+def test_a_case_lesson_row_links_to_its_case_text(site):
+    html = get(site, "/kb/lessons/brighton-hove-reablement~23lesson-1").text
+    assert 'Lessons of <a href="/kb/cases/brighton-hove-reablement">the case</a>' in html
+
+
+def test_column_help_never_only_repeats_the_label(site):
+    for table in ("cases", "lessons", "figures", "sources", "organisations", "terms"):
+        html = get(site, f"/kb/{table}").text
+        if 'class="kb-column-help"' not in html:
+            continue
+        helped = html[html.index('class="kb-column-help"'):]
+        for dt, dd in re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", helped[:helped.index("</details>")]):
+            assert dd.strip().rstrip(".").lower() != dt.lower(), (table, dt, dd)
+
+
 # -- search -------------------------------------------------------------------------------------------------
 def test_search_page_html_json_csv_agree(site):
     q = "/-/search{}?q=leisure+centres+run+by+the+community&council_types=district-council"
