@@ -112,6 +112,14 @@ def test_search_from_the_home_page(server, page):
     check(page, "search")
 
 
+def test_home_page_sources_fit_the_screen(server, page):
+    """The sources table is read without scrolling it sideways: on a phone each report is a card."""
+    page.goto(server + "/")
+    hidden = page.evaluate("""() => { const w = document.querySelector('.kb-sources-table').closest('.kb-table-wrap');
+        return w.scrollWidth - w.clientWidth; }""")
+    assert hidden <= 0, f"the sources table hides {hidden} px to the side at {page.kb_width}"
+
+
 def _unticked_values(page) -> list[tuple[str, str, int]]:
     """Every value with a count in the facets that have nothing ticked yet."""
     return page.evaluate("""() => Array.from(document.querySelectorAll('#kb-filters fieldset[data-facet]'))

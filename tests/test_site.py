@@ -63,6 +63,17 @@ def test_home_page_says_what_this_is_and_lists_sources_with_licences(site):
     assert '<label for="q">' in page.text and "/-/charts" in page.text
 
 
+def test_home_page_sources_keep_licence_and_status_apart_and_say_when_built_in_words(corpus_db, site):
+    html = get(site, "/").text
+    table = html[html.index('<table class="kb-sources-table">'):html.index("</table>")]
+    licences = re.findall(r'<td data-label="Licence">(.*?)</td>', table)
+    assert len(licences) == sqlite3.connect(corpus_db).execute("select count(*) from sources").fetchone()[0]
+    assert not any(l.endswith(")") and "(published" in l or "(draft)" in l for l in licences), licences
+    assert '<span class="kb-sub">Published</span>' in table and '<span class="kb-sub">Draft</span>' in table
+    assert re.search(r"Last built on \d{1,2} [A-Z][a-z]+ \d{4};", html)
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:", html) and "sentence-transformers/" not in html
+
+
 # -- table pages made for readers -----------------------------------------------------------------------
 def test_cases_table_has_the_derived_facets(site):
     data = get(site, "/kb/cases.json?_size=0&_extra=facet_results").json()
