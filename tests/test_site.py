@@ -523,6 +523,38 @@ def test_a_mistyped_address_is_page_not_found_in_plain_words_and_every_suggestio
             assert get(site, href.replace("&amp;", "&")).status_code == 200, (path, href)
 
 
+@pytest.mark.parametrize("path, trail", [
+    ("/", []),
+    ("/-/search?q=care&page=2", ["Search"]),
+    ("/kb/cases", ["Case studies"]),
+    ("/kb/cases/brighton-hove-reablement", ["Case studies", "Brighton and Hove scales up an open-door reablement service for older people"]),
+    ("/kb/sources/dclg-2014-good-practice-savings", ["Source reports", "Good Practice in Local Government Savings"]),
+    ("/kb/figures/brighton-hove-reablement~231", ["Money figures", "around £313,000"]),
+    ("/kb/terms/approaches,agile-working", ["Vocabulary terms", "Agile working"]),
+    ("/-/compare?id=brighton-hove-reablement&id=hertfordshire-social-care-access-model", ["Compare cases"]),
+    ("/-/charts", ["Savings and cases in charts"]),
+    ("/about", ["About this site"]),
+    ("/kb/cases/nothing", ["Page not found"]),
+])
+def test_breadcrumbs_say_where_the_page_sits(site, path, trail):
+    """Home, the list the page belongs to (a link), then the page itself (not a link); on the home
+    page no trail at all. Never Datasette's lone lowercase "home" on a reader's page."""
+    html = get(site, path).text
+    nav = html[html.index('<nav class="kb-crumbs"'):]
+    nav = nav[:nav.index("</nav>")]
+    assert ">home<" not in nav
+    ol = re.search(r'<ol class="kb-trail">.*?</ol>', nav, re.S)
+    items = re.findall(r"<li( aria-current=\"page\")?>(?:<a href=\"([^\"]+)\">)?([^<]+)", ol.group(0) if ol else "")
+    if not trail:
+        assert items == []
+        return
+    assert [label for _, _, label in items] == ["Home"] + trail
+    assert [bool(current) for current, _, _ in items] == [False] * len(trail) + [True]
+    assert all(href for current, href, _ in items if not current) and not items[-1][1]
+    if len(trail) == 2:
+        assert get(site, items[1][1]).status_code == 200
+
+
 # -- the whole site under a sub-path, and from the database alone -----------------------------------------------
 PAGES = ["/", "/-/search?q=care&council_types=district-council", "/-/search", "/kb/cases", "/kb/lessons",
          "/kb/figures", "/kb/sources", "/kb/cases/brighton-hove-reablement", "/kb/sources/dclg-2014-good-practice-savings",
