@@ -367,6 +367,15 @@ def test_about_this_search_is_in_a_readers_words(site, mode):
     assert get(site, f"/-/search.json?q=shared+services&mode={mode}").json()["rule"].startswith("Result set")
 
 
+@pytest.mark.parametrize("query, title", [("q=care", "care - search case studies"),
+                                          ("q=care&page=2", "care - search case studies, page 2"),
+                                          ("q=leadership&target=lessons", "leadership - search lessons"),
+                                          ("page=3", "Browse case studies, page 3")])
+def test_search_page_titles_name_what_is_searched_and_the_page(site, query, title):
+    """Tabs, history and a screen reader's first words tell page 2 from page 1, lessons from cases."""
+    assert parsed(get(site, f"/-/search?{query}").text).title.strip().startswith(title + " - ")
+
+
 def test_browse_with_no_query_lists_every_case_sorted_by_achieved_saving(site):
     data = get(site, "/-/search.json").json()
     cases = get(site, "/kb/cases.json?_size=0").json()["filtered_table_rows_count"]
