@@ -498,6 +498,13 @@ def test_charts_keep_achieved_and_planned_apart_each_with_a_table(corpus_db, sit
     assert row and row.group(1) == f"£{expected:,.0f}"
 
 
+def test_chart_captions_read_as_english(site):
+    html = get(site, "/-/charts").text
+    captions = re.findall(r'<figcaption class="kb-note">(.*?)</figcaption>', html, re.S)
+    assert captions and all(" a n " not in c and "  " not in c for c in captions), captions
+    assert "with an achieved yearly saving" in html and "with a planned or projected yearly saving" in html
+
+
 @pytest.mark.parametrize("path, status, hint", [
     ("/kb/cases/brighton-hove-reablment", 404, 'href="/kb/cases/brighton-hove-reablement"'),
     ("/kb/casess", 404, 'href="/kb/cases"'),
