@@ -38,10 +38,12 @@ async def _suggestions(datasette, request, message: str) -> list[dict]:
         return []
     parts = _route_path(datasette, request)
     out = []
-    if parts and parts[0] != db.name and "Database not found" in message:
+    tables = set(await db.table_names())
+    if parts and parts[0] != db.name and "Database not found" in message and (len(parts) == 1 or parts[1] in tables):
+        # the address with the database's name put right, offered only where that page is a table's
         rest = "/".join(parts[1:])
-        out.append({"label": f"the same page in {db.name}",
-                    "href": datasette.urls.database(db.name) + (f"/{rest}" if rest else "")})
+        href = datasette.urls.database(db.name) + (f"/{rest}" if rest else "")
+        out.append({"label": href, "href": href})
     hidden = set(await db.hidden_table_names())
     public = [t for t in await db.table_names() if t not in hidden and present.table_meta(db.path, t).get("kb_columns")]
     if len(parts) >= 2 and parts[0] == db.name and parts[1] not in public:
@@ -61,6 +63,15 @@ async def _suggestions(datasette, request, message: str) -> list[dict]:
             out.append({"label": f"the {column} column",
                         "href": datasette.urls.table(db.name, parts[1]) + "?" + urlencode(fixed)})
     return out
+
+
+async def _no_such_table(datasette, request) -> bool:
+    """Whether the address names a table the served database does not have."""
+    db = present.kb_database(datasette)
+    parts = _route_path(datasette, request)
+    if db is None or len(parts) < 2 or parts[0] != db.name:
+        return False
+    return re.sub(r"\.(json|csv)$", "", parts[1]) not in await db.table_names()
 
 
 @hookimpl(hookwrapper=True)
@@ -87,14 +98,18 @@ def _answer(datasette, request, exception):
         else:
             traceback.print_exception(exception)
             status, message = 500, "The page could not be built. Please try again, or go back and try another way."
+        if status == 400 and not request.args.get("sql") and await _no_such_table(datasette, request):
+            # a row address under a table that does not exist (/kb/such/page): SQLite's complaint
+            # ("no such table", or a syntax error where the name is an SQL word) is not the reader's
+            status, message = 404, "Not found"
         raw = message
         if status == 404 and message in ("Page not found", "Not found", ""):
             message = "There is no page at this address. It may have been mistyped, or the page may have moved."
         elif status == 404 and message.startswith("Record not found"):
             message = "There is no record at this address: the id may be mistyped."
         elif status == 404 and message.startswith("Database not found"):
-            asked = _route_path(datasette, request)
-            message = f"There is no database called \u201c{asked[0] if asked else ''}\u201d on this site."
+            # a mistyped address to a reader, whichever part of it Datasette reads as a database
+            message = "There is no page at this address. It may have been mistyped, or the page may have moved."
         elif status == 404 and message.startswith("Table not found"):
             asked = _route_path(datasette, request)
             message = f"There is no table called \u201c{asked[1] if len(asked) > 1 else ''}\u201d."

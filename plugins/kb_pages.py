@@ -3,6 +3,8 @@ text, figures in words, sources, similar cases, how to cite it) and each source 
 its public address, what its line numbers refer to, the cases drawn from it). Read from kb.db."""
 from __future__ import annotations
 
+import datetime
+
 
 from datasette import hookimpl
 
@@ -112,6 +114,15 @@ async def _source_page(datasette, db, source_id: str) -> dict | None:
     return source
 
 
+def _day(stamp) -> str:
+    """A build time (2026-12-02T03:48:24Z) as a reader writes the day: 2 December 2026."""
+    try:
+        day = datetime.date.fromisoformat(str(stamp)[:10])
+    except ValueError:
+        return str(stamp or "")
+    return f"{day.day} {day:%B %Y}"
+
+
 @hookimpl
 def extra_template_vars(template, database, table, view_name, request, datasette):
     async def inner():
@@ -121,8 +132,10 @@ def extra_template_vars(template, database, table, view_name, request, datasette
                 return {}
             rows = (await db.execute("select * from sources order by date")).rows
             info = (await db.execute("select * from build_info")).rows
-            return {"kb_sources": [dict(r) for r in rows], "kb_database": db.name,
-                    "kb_build": dict(info[0]) if info else {},
+            build = dict(info[0]) if info else {}
+            build["built_on"] = _day(build.get("built_at"))
+            build["model_name"] = str(build.get("model") or "").rsplit("/", 1)[-1]
+            return {"kb_sources": [dict(r) for r in rows], "kb_database": db.name, "kb_build": build,
                     "kb_facets": present.facet_catalogue(db.path)}
         if view_name == "row" and request is not None and table in ("cases", "sources"):
             key = request.url_vars.get("pks")

@@ -9,6 +9,7 @@ import csv
 import io
 import os
 import re
+from html import unescape as html_unescape
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 
@@ -19,13 +20,22 @@ from markupsafe import Markup
 
 from kb.site import plugin_module
 
-from search.engine import EXPORT_LIMIT, MODES, SORTS, Engine, QueryError
+from search.engine import EXPORT_LIMIT, MODES, SEMANTIC_NEIGHBOURS, SORTS, Engine, QueryError
 
 PAGE_SIZE = 20
 # How many values of a facet show before "show all" (selected values always show).
 TOP_VALUES = 5
 SORT_LABELS = {"relevance": "relevance", "saving": "achieved yearly saving", "year": "newest first"}
 TARGET_NOUNS = {"cases": ("case study", "case studies"), "lessons": ("lesson", "lessons")}
+# What each mode puts in the result set, in a reader's words (the engine's own rule, with its
+# thresholds, stays in the JSON as `rule`).
+_WORDS_RULE = ("contain at least half of your words (leaving out words that nearly every {one} has) or two of "
+               "them side by side; if none does, any of them")
+_MEANING_RULE = "{n} {many} nearest in meaning to your search, and any other with a passage near it in meaning"
+MODE_RULES = {"keyword": "The results are the {many} that " + _WORDS_RULE + ".",
+              "semantic": "The results are the " + _MEANING_RULE + ".",
+              "hybrid": "The results are the {many} that " + _WORDS_RULE + ". To those are added the " + _MEANING_RULE + "."}
+MARKED = re.compile(r"<mark>(.*?)</mark>", re.S)
 EXPORT_COLUMNS = ["rank", "id", "title", "url", "close_match", "organisations", "council_types", "regions", "services",
                   "approaches", "period", "year_start", "year_end", "status", "outcome", "headline_saving",
                   "achieved_annual_saving_gbp", "case_title", "source_title", "passage"]
@@ -230,6 +240,7 @@ def _page(datasette, engine, found, error: str | None, p: dict, request, databas
         item = dict(r.as_dict(), rank=(p["page"] - 1) * PAGE_SIZE + n + 1)
         card = item.get("card") or {}
         item["years"] = present.years(card.get("year_start"), card.get("year_end")) if card else ""
+        item["why"] = "" if found.browse else why_listed(r.matched_by, r.passage_html)
         item["href"] = (datasette.urls.row(database, "cases", r.id) if p["target"] == "cases" else
                         datasette.urls.row(database, "cases", r.case_id) if r.case_id else
                         datasette.urls.row(database, "sources", r.source_id) if r.source_id else None)
@@ -241,6 +252,8 @@ def _page(datasette, engine, found, error: str | None, p: dict, request, databas
         "q": p["q"], "mode": p["mode"], "target": p["target"], "modes": MODES, "error": error,
         "results": results, "total": total, "close_total": found.close_total if found else 0,
         "browse": found.browse if found else not p["q"], "rule": found.rule if found else "",
+        "rule_words": MODE_RULES.get(p["mode"], "").format(one=noun[0], many=noun[1], n=SEMANTIC_NEIGHBOURS),
+        "by_words": any("keyword" in r.matched_by for r in (found.results if found else [])),
         "noun": noun[0] if total == 1 else noun[1], "nouns": noun,
         "facets": blocks, "chips": chips, "narrowing": _narrowing(engine, found, p["filters"], state, base) if engine else [], "clear_url": _url(base, {"q": p["q"], "target": state["target"],
                                                                    "mode": state["mode"], "sort": p["sort"]}),
@@ -267,6 +280,24 @@ def _page(datasette, engine, found, error: str | None, p: dict, request, databas
     }
     context["body_html"] = Markup(_body_template(datasette).render(context))
     return context
+
+
+def why_listed(matched_by: list[str], passage_html: str) -> str:
+    """Why a result is on the list, in words (highlighting alone is lost on a screen reader and says
+    nothing of a result found by meaning): the words of the search in its passage, words of the search
+    elsewhere in it, or its meaning alone."""
+    if "keyword" not in matched_by:
+        return "Found by meaning, not by your words." if matched_by else ""
+    seen: dict[str, str] = {}
+    for word in MARKED.findall(passage_html or ""):
+        word = html_unescape(re.sub(r"<[^>]+>", "", word)).strip()
+        if word and word.lower() not in seen:
+            seen[word.lower()] = word
+    if not seen:
+        return "Has words of your search outside the passage shown."
+    words = list(seen.values())
+    quoted = ", ".join(f"\u201c{w}\u201d" for w in words[:8]) + (" and more" if len(words) > 8 else "")
+    return f"Has words of your search: {quoted} (highlighted)."
 
 
 def _body_template(datasette):

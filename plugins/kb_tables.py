@@ -44,6 +44,8 @@ LISTED = {
 SUBTITLE = {"cases": "organisation_names"}
 SORT_BY = {"years": "year_start", "title": None}
 LOOKUPS = ("exact", "arraycontains")
+# A place in a case file of the repository ("cases/<id>.md:93"), as the build records a case's lesson
+CASE_FILE = re.compile(r"cases/([\w-]+)\.md:\d+")
 
 
 @hookimpl
@@ -81,6 +83,19 @@ def _table_names(path: str) -> tuple[str, ...]:
     return _NAMES[key]
 
 
+# The vocabulary terms are the build's declarations, not a schema table: their labels are set here.
+TERMS_META = {"label_column": "label",
+              "kb_labels": {"vocabulary_label": "Vocabulary", "label": "Term", "definition": "Definition",
+                            "vocabulary": "Vocabulary", "aliases": "Also called", "family": "Family",
+                            "synonyms": "Everyday words that find it"},
+              "kb_columns": ["vocabulary_label", "label", "definition", "aliases", "family", "synonyms"],
+              "kb_types": {"aliases": "list", "synonyms": "list"}}
+
+
+def _meta(db_path: str, table: str) -> dict:
+    return TERMS_META if table == "terms" else present.table_meta(db_path, table)
+
+
 # -- cells -----------------------------------------------------------------------------------------
 @hookimpl
 def render_cell(row, value, column, table, database, datasette):
@@ -89,7 +104,7 @@ def render_cell(row, value, column, table, database, datasette):
     db = datasette.databases.get(database)
     if db is None or not db.path:
         return None
-    meta = present.table_meta(db.path, table)
+    meta = _meta(db.path, table)
     if not meta:
         return None
     kind = meta.get("kb_types", {}).get(column)
@@ -109,6 +124,11 @@ def render_cell(row, value, column, table, database, datasette):
         return linked()
     if value in (None, ""):
         return Markup("")
+    in_case_file = CASE_FILE.fullmatch(value) if isinstance(value, str) else None
+    if in_case_file:
+        # a case's own lesson points at its line in the case file: to a reader, the case's text
+        href = datasette.urls.row(database, "cases", tilde_encode(in_case_file.group(1)))
+        return Markup(f'From the lessons of <a href="{escape(href)}">its case</a>')
     if kind == "list":
         items = present.as_list(value)
         if vocabulary or column == "source_ids":
@@ -239,15 +259,15 @@ def _columns(table: str, meta: dict, label_column: str | None) -> list[dict]:
                         "sort": None if meta.get("kb_types", {}).get(name) == "list" else name, "help": help_.get(name),
                         # amounts, counts and dates read best largest or newest first
                         "desc_first": meta.get("kb_types", {}).get(name) in ("float", "integer") or name == "date"})
+    for column in out:  # help that only says the label again ("Title: Title.") tells a reader nothing
+        if (column["help"] or "").strip().rstrip(".").lower() == column["label"].lower():
+            column["help"] = None
     return out
 
 
 async def _table_vars(datasette, database: str, table: str, request) -> dict:
     db = datasette.get_database(database)
-    meta = present.table_meta(db.path, table)
-    if table == "terms":
-        meta = {"label_column": "label", "kb_labels": {"vocabulary_label": "Vocabulary", "label": "Term",
-                                                      "definition": "Definition", "vocabulary": "Vocabulary"}}
+    meta = _meta(db.path, table)
     pairs = parse_qsl(request.query_string, keep_blank_values=False)
     base = datasette.urls.table(database, table)
     chips, misspelt = _filters(db.path, table, meta, pairs, base)
@@ -286,9 +306,17 @@ def extra_template_vars(template, database, table, view_name, request, datasette
         if view_name == "table":
             return await _table_vars(datasette, database, table, request)
         if view_name == "row":
-            meta = present.table_meta(db.path, table)
+            meta = _meta(db.path, table)
+            references = meta.get("kb_references", {})
+            # what a reader's row page leaves to the JSON: the row's own key (it is the address) and
+            # its order within its case; and, where the row links to its case or report, that one's
+            # title again under another name
+            skip = [c for c in await db.primary_keys(table) if c not in references] + ["position"]
+            if references and meta.get("label_column") != "title":
+                skip.append("title")
             return {"kb_row_meta": {"title": TITLES.get(table, table), "labels": meta.get("kb_labels", {}),
-                                    "label_column": meta.get("label_column"), "public": meta.get("kb_columns")}}
+                                    "label_column": meta.get("label_column"), "public": meta.get("kb_columns"),
+                                    "skip": skip}}
         return {}
     return inner
 

@@ -112,6 +112,14 @@ def test_search_from_the_home_page(server, page):
     check(page, "search")
 
 
+def test_home_page_sources_fit_the_screen(server, page):
+    """The sources table is read without scrolling it sideways: on a phone each report is a card."""
+    page.goto(server + "/")
+    hidden = page.evaluate("""() => { const w = document.querySelector('.kb-sources-table').closest('.kb-table-wrap');
+        return w.scrollWidth - w.clientWidth; }""")
+    assert hidden <= 0, f"the sources table hides {hidden} px to the side at {page.kb_width}"
+
+
 def _unticked_values(page) -> list[tuple[str, str, int]]:
     """Every value with a count in the facets that have nothing ticked yet."""
     return page.evaluate("""() => Array.from(document.querySelectorAll('#kb-filters fieldset[data-facet]'))
@@ -233,6 +241,10 @@ def test_compare_three_cases(server, page):
     for case_id in ids:
         assert page.locator(f'table.kb-compare thead a[href$="/kb/cases/{case_id}"]').count() == 1
     check(page, "compare")
+    # tags are tags: no list bullet drawn over the tag before it or hanging in the cell's margin
+    bullets = page.evaluate("""() => Array.from(document.querySelectorAll('table.kb-compare ul.kb-tag-list li'))
+        .map(li => getComputedStyle(li).listStyleType).filter(t => t !== 'none')""")
+    assert page.locator("table.kb-compare ul.kb-tag-list li").count() > 3 and bullets == []
     # also from a case page
     page.goto(server + "/kb/cases/brighton-hove-reablement")
     page.locator(".kb-actions a", has_text="Compare").click()

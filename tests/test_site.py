@@ -63,6 +63,17 @@ def test_home_page_says_what_this_is_and_lists_sources_with_licences(site):
     assert '<label for="q">' in page.text and "/-/charts" in page.text
 
 
+def test_home_page_sources_keep_licence_and_status_apart_and_say_when_built_in_words(corpus_db, site):
+    html = get(site, "/").text
+    table = html[html.index('<table class="kb-sources-table">'):html.index("</table>")]
+    licences = re.findall(r'<td data-label="Licence">(.*?)</td>', table)
+    assert len(licences) == sqlite3.connect(corpus_db).execute("select count(*) from sources").fetchone()[0]
+    assert not any(l.endswith(")") and "(published" in l or "(draft)" in l for l in licences), licences
+    assert '<span class="kb-sub">Published</span>' in table and '<span class="kb-sub">Draft</span>' in table
+    assert re.search(r"Last built on \d{1,2} [A-Z][a-z]+ \d{4};", html)
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:", html) and "sentence-transformers/" not in html
+
+
 # -- table pages made for readers -----------------------------------------------------------------------
 def test_cases_table_has_the_derived_facets(site):
     data = get(site, "/kb/cases.json?_size=0&_extra=facet_results").json()
@@ -187,6 +198,16 @@ def test_case_page_is_made_to_be_found_cited_compared_and_printed(site):
     assert "@media print" in css
 
 
+def test_a_figure_that_is_not_yearly_is_not_called_a_total(corpus_db, site):
+    """A figure that is not a yearly amount may be weekly, monthly or for one year only: the page says
+    only what per_year says, never "a total or one-off" (untrue of "£2,065 a week")."""
+    conn = sqlite3.connect(corpus_db)
+    case_id, period = conn.execute("select case_id, period from figures where per_year = 0 and period like 'per week%'").fetchone()
+    html = get(site, f"/kb/cases/{case_id}").text
+    assert "a total or one-off" not in html
+    assert f"Period: {period} (not a yearly amount)" in html
+
+
 def test_case_page_json(site):
     data = get(site, "/kb/cases/brighton-hove-reablement.json?_shape=array").json()
     assert data[0]["id"] == "brighton-hove-reablement" and "body_html" in data[0]
@@ -223,6 +244,43 @@ def test_other_row_pages_are_labelled_fields(site):
     assert '<dt>Case</dt><dd><a href="/kb/cases/brighton-hove-reablement">Brighton and Hove' in html
 
 
+def _fields(html: str) -> dict[str, str]:
+    main = html[html.index("<main"):html.index("</main>")]
+    return {dt: dd for dt, dd in re.findall(r"<dt>(.*?)</dt>\s*<dd>(.*?)</dd>", main, re.S)}
+
+
+@pytest.mark.parametrize("path", ["/kb/lessons/2020-vision-partnership-joint-commissioning-shared-services~23lesson-1",
+                                  "/kb/figures/brighton-hove-reablement~231", "/kb/organisations/brighton-hove-reablement,1",
+                                  "/kb/terms/approaches,agile-working"])
+def test_row_pages_show_no_keys_positions_file_paths_or_raw_arrays(site, path):
+    """A reader's row page: its key is its address and its order within the case means nothing alone
+    (both stay in the JSON); a case's lesson is not sent to a file of the repository; the title of
+    the case it links to is not repeated under another name; lists are lists, never JSON."""
+    html = get(site, path).text
+    fields = _fields(html)
+    assert fields and "Id" not in fields and "Position" not in fields and "Title" not in fields, list(fields)
+    main = html[html.index("<main"):html.index("</main>")]
+    assert ".md:" not in main and '["' not in main and "This data as json" not in main
+    assert "_" not in "".join(fields)  # labels, not column names
+    if "figures" in path:  # the JSON keeps every column
+        assert {"id", "position"} <= set(get(site, path + ".json?_shape=array").json()[0])
+
+
+def test_a_case_lesson_row_links_to_its_case_text(site):
+    html = get(site, "/kb/lessons/brighton-hove-reablement~23lesson-1").text
+    assert 'Lessons of <a href="/kb/cases/brighton-hove-reablement">the case</a>' in html
+
+
+def test_column_help_never_only_repeats_the_label(site):
+    for table in ("cases", "lessons", "figures", "sources", "organisations", "terms"):
+        html = get(site, f"/kb/{table}").text
+        if 'class="kb-column-help"' not in html:
+            continue
+        helped = html[html.index('class="kb-column-help"'):]
+        for dt, dd in re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", helped[:helped.index("</details>")]):
+            assert dd.strip().rstrip(".").lower() != dt.lower(), (table, dt, dd)
+
+
 # -- search -------------------------------------------------------------------------------------------------
 def test_search_page_html_json_csv_agree(site):
     q = "/-/search{}?q=leisure+centres+run+by+the+community&council_types=district-council"
@@ -252,6 +310,72 @@ def test_close_matches_come_first_and_the_rest_are_also_related(site):
     html = get(site, "/-/search?q=shared+staffing+structure+between+two+district+councils").text
     assert html.index("Close matches") < html.index("Also related")
     assert f"{data['close_total']} close match" in html
+
+
+def _results(html: str) -> list[str]:
+    return re.findall(r'<li class="kb-result".*?</li>', html, re.S)
+
+
+@pytest.mark.parametrize("query", ["q=shared+chief+executive+between+two+districts", "q=bin+collections",
+                                   "q=leadership&target=lessons", "q=reablment"])
+def test_every_result_says_why_it_is_listed(site, query):
+    """Highlighting alone says nothing to a screen reader, nor of a result found by meaning: each
+    result says in words whether its passage has the search's words (naming them), has them
+    elsewhere, or was found by meaning alone, as the JSON's matched_by says."""
+    html = get(site, f"/-/search?{query}").text
+    data = get(site, f"/-/search.json?{query}").json()["results"]
+    shown = _results(html)
+    assert shown and len(shown) == min(20, len(data))
+    for li, r in zip(shown, data):
+        why = re.search(r'<p class="kb-why-match">([^<]+)</p>', li)
+        assert why, li[:200]
+        marked = re.findall(r"<mark>([^<]+)</mark>", r["passage_html"])
+        if "keyword" not in r["matched_by"]:
+            assert why.group(1) == "Found by meaning, not by your words."
+        elif marked:
+            assert why.group(1).startswith("Has words of your search: ")
+            named = {w.lower() for w in re.findall(r"\u201c([^\u201d]+)\u201d", why.group(1))}
+            assert named and named <= {m.lower() for m in marked}
+        else:
+            assert why.group(1) == "Has words of your search outside the passage shown."
+
+
+def test_results_found_by_meaning_alone_are_not_said_to_share_words(site):
+    """A misspelt or unknown word finds nothing by its words: the notice says so and suggests checking
+    the spelling, instead of claiming the results share the search's words."""
+    # (a misspelt word is corrected unless the reader asks for the words as typed)
+    for q, spelling in (("reablment", "off"), ("xyzzy quantum blockchain", None)):
+        args = urlencode({"q": q, **({"spelling": spelling} if spelling else {})})
+        data = get(site, "/-/search.json?" + args).json()
+        assert data["total"] and not any("keyword" in r["matched_by"] for r in data["results"])
+        html = get(site, "/-/search?" + args).text
+        assert "share some of its words" not in html
+        assert "was found by your words" in html and "Check the spelling" in html
+    html = get(site, "/-/search?q=bin+collections+in+a+rural+district").text
+    if "none is a close match" in html:
+        assert "share some of its words" in html
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "keyword", "semantic"])
+def test_about_this_search_is_in_a_readers_words(site, mode):
+    """The engine's rule, with its thresholds and "OR-ed" facets, is for the JSON; the page says
+    what the results are in plain words."""
+    html = get(site, f"/-/search?q=shared+services&mode={mode}").text
+    about = html[html.index('<details class="kb-about">'):]
+    about = about[:about.index("</details>")]
+    assert "The results are the" in about
+    for jargon in ("Result set", "OR-ed", "AND-ed", "facet", "documents", "0.35"):
+        assert jargon not in about, jargon
+    assert get(site, f"/-/search.json?q=shared+services&mode={mode}").json()["rule"].startswith("Result set")
+
+
+@pytest.mark.parametrize("query, title", [("q=care", "care - search case studies"),
+                                          ("q=care&page=2", "care - search case studies, page 2"),
+                                          ("q=leadership&target=lessons", "leadership - search lessons"),
+                                          ("page=3", "Browse case studies, page 3")])
+def test_search_page_titles_name_what_is_searched_and_the_page(site, query, title):
+    """Tabs, history and a screen reader's first words tell page 2 from page 1, lessons from cases."""
+    assert parsed(get(site, f"/-/search?{query}").text).title.strip().startswith(title + " - ")
 
 
 def test_browse_with_no_query_lists_every_case_sorted_by_achieved_saving(site):
@@ -376,6 +500,13 @@ def test_charts_keep_achieved_and_planned_apart_each_with_a_table(corpus_db, sit
     assert row and row.group(1) == f"£{expected:,.0f}"
 
 
+def test_chart_captions_read_as_english(site):
+    html = get(site, "/-/charts").text
+    captions = re.findall(r'<figcaption class="kb-note">(.*?)</figcaption>', html, re.S)
+    assert captions and all(" a n " not in c and "  " not in c for c in captions), captions
+    assert "with an achieved yearly saving" in html and "with a planned or projected yearly saving" in html
+
+
 @pytest.mark.parametrize("path, status, hint", [
     ("/kb/cases/brighton-hove-reablment", 404, 'href="/kb/cases/brighton-hove-reablement"'),
     ("/kb/casess", 404, 'href="/kb/cases"'),
@@ -393,6 +524,53 @@ def test_error_pages_are_in_the_sites_layout_with_a_way_back(site, path, status,
     if hint:
         assert "Did you mean" in html and hint in html
     assert get(site, path.split("?")[0] + ".json" + ("?" + path.split("?")[1] if "?" in path else "")).status_code == status
+
+
+@pytest.mark.parametrize("path", ["/no/such/page", "/kbb", "/kbb/cases", "/kbb/nothing/here", "/kb/nothing/here",
+                                  "/kb/casess/brighton-hove-reablement"])
+def test_a_mistyped_address_is_page_not_found_in_plain_words_and_every_suggestion_works(site, path):
+    """A reader who mistypes an address hears of no "database" or SQLite message, gets a 404 (not
+    a 400), and is never offered a "did you mean" page that is itself missing."""
+    page = get(site, path)
+    assert page.status_code == 404 and get(site, path + ".json").status_code == 404
+    box = re.search(r'<div class="kb-error-box"><p>(.*?)</p>', page.text, re.S).group(1)
+    assert "database" not in box and "no such table" not in box
+    if "Did you mean" in page.text:
+        offered = page.text[page.text.index("Did you mean"):page.text.index("Where next")]
+        for href in re.findall(r'href="([^"]+)"', offered):
+            assert get(site, href.replace("&amp;", "&")).status_code == 200, (path, href)
+
+
+@pytest.mark.parametrize("path, trail", [
+    ("/", []),
+    ("/-/search?q=care&page=2", ["Search"]),
+    ("/kb/cases", ["Case studies"]),
+    ("/kb/cases/brighton-hove-reablement", ["Case studies", "Brighton and Hove scales up an open-door reablement service for older people"]),
+    ("/kb/sources/dclg-2014-good-practice-savings", ["Source reports", "Good Practice in Local Government Savings"]),
+    ("/kb/figures/brighton-hove-reablement~231", ["Money figures", "around £313,000"]),
+    ("/kb/terms/approaches,agile-working", ["Vocabulary terms", "Agile working"]),
+    ("/-/compare?id=brighton-hove-reablement&id=hertfordshire-social-care-access-model", ["Compare cases"]),
+    ("/-/charts", ["Savings and cases in charts"]),
+    ("/about", ["About this site"]),
+    ("/kb/cases/nothing", ["Page not found"]),
+])
+def test_breadcrumbs_say_where_the_page_sits(site, path, trail):
+    """Home, the list the page belongs to (a link), then the page itself (not a link); on the home
+    page no trail at all. Never Datasette's lone lowercase "home" on a reader's page."""
+    html = get(site, path).text
+    nav = html[html.index('<nav class="kb-crumbs"'):]
+    nav = nav[:nav.index("</nav>")]
+    assert ">home<" not in nav
+    ol = re.search(r'<ol class="kb-trail">.*?</ol>', nav, re.S)
+    items = re.findall(r"<li( aria-current=\"page\")?>(?:<a href=\"([^\"]+)\">)?([^<]+)", ol.group(0) if ol else "")
+    if not trail:
+        assert items == []
+        return
+    assert [label for _, _, label in items] == ["Home"] + trail
+    assert [bool(current) for current, _, _ in items] == [False] * len(trail) + [True]
+    assert all(href for current, href, _ in items if not current) and not items[-1][1]
+    if len(trail) == 2:
+        assert get(site, items[1][1]).status_code == 200
 
 
 # -- the whole site under a sub-path, and from the database alone -----------------------------------------------
