@@ -268,7 +268,7 @@ def test_row_pages_show_no_keys_positions_file_paths_or_raw_arrays(site, path):
 
 def test_a_case_lesson_row_links_to_its_case_text(site):
     html = get(site, "/kb/lessons/brighton-hove-reablement~23lesson-1").text
-    assert 'Lessons of <a href="/kb/cases/brighton-hove-reablement">the case</a>' in html
+    assert 'From the lessons of <a href="/kb/cases/brighton-hove-reablement">its case</a>' in html
 
 
 def test_column_help_never_only_repeats_the_label(site):
