@@ -141,6 +141,18 @@ def close_matches(scores: np.ndarray, members: np.ndarray, population: np.ndarra
     return close
 
 
+def never_overtaken(scores: np.ndarray, members: np.ndarray, close: np.ndarray) -> np.ndarray:
+    """Close matches come first, so a result scoring higher than one of them is close too: otherwise
+    a close match with weaker evidence of relevance would be put above a better-scored result."""
+    if not close.any():
+        return close
+    order = best_first(np.where(members, scores, np.nan), CLOSE_RANKS)
+    flagged = np.flatnonzero(close[order])
+    out = close.copy()
+    out[order[:flagged.max() + 1]] = True
+    return out
+
+
 @dataclass
 class Ranking:
     """Every document's place for one query, before any filter."""
@@ -750,7 +762,8 @@ class Engine:
         # in keyword mode the result set can be a single case: stand out from every document, those
         # holding none of the words scoring 0
         population = np.nan_to_num(keyword, nan=0.0) if mode == "keyword" else None
-        return Ranking(scores, members, close_matches(scores, members, population) & evidence, keyword, semantic, sims,
+        return Ranking(scores, members, never_overtaken(scores, members, close_matches(scores, members, population) & evidence),
+                       keyword, semantic, sims,
                        col.precision != "float32" and mode != "keyword")
 
     def _refine(self, col: DocumentIndex, query: str, terms, mode: str, ranking: "Ranking", page: np.ndarray) -> "Ranking":

@@ -278,3 +278,25 @@ def test_a_phrase_in_double_quotes_must_be_found_as_written(engine):
     # meaning alone does not read quotes; a phrase no case holds finds nothing
     assert engine.search('"whole place"', mode="semantic").total > 1
     assert engine.search('"zanzibar lemur conservation"', mode="hybrid").total == 0
+
+
+def test_no_result_scoring_higher_than_a_close_match_is_put_below_it():
+    import numpy as np
+
+    from search.engine import never_overtaken
+
+    scores = np.array([0.9, 1.0, 0.5, np.nan, 0.8])
+    members = np.array([True, True, True, False, True])
+    # the evidence rule flagged the 0.9 but not the better-scored 1.0
+    close = np.array([True, False, False, False, False])
+    assert never_overtaken(scores, members, close).tolist() == [True, True, False, False, False]
+    assert not never_overtaken(scores, members, np.zeros(5, bool)).any()
+
+
+def test_close_matches_head_the_list_in_score_order(engine):
+    for query in ("shared staffing structure between two district councils", "in lockdown we redeployed librarians",
+                  "reablement for older people", "charging other councils for our lawyers"):
+        for mode in ("hybrid", "semantic", "keyword"):
+            results = engine.search(query, mode=mode, limit=20).results
+            close = [r.score for r in results if r.close]
+            assert not close or all(r.score < min(close) or r.close for r in results), (query, mode)
