@@ -425,7 +425,7 @@ def publish_cmd(target, db_path, metadata_path, brand_dir, base_url, out, tag, d
 
     from .onnx_model import OnnxError
     from .publish import PublishError, check_out, check_publisher, docker_context, publish_command, show, stage
-    from .site import SiteError
+    from .site import SiteError, load_brand
 
     if target == "docker" and extra:
         raise click.UsageError(f"docker takes no further options ({' '.join(extra)}); they are for the hosted targets")
@@ -446,6 +446,9 @@ def publish_cmd(target, db_path, metadata_path, brand_dir, base_url, out, tag, d
     except (PublishError, SiteError, OnnxError) as err:
         click.echo(str(err), err=True)
         sys.exit(1)
+    if not any(link["key"] == "contact" for link in load_brand(site.brand_dir).links):
+        click.echo(f"Note: {site.brand_dir / 'brand.yml'} gives no contact, so readers have no way to report a problem; "
+                   "add `contact: {title: Report a problem, url: https://...}` to show one in every footer.", err=True)
     if dry_run:
         click.echo(show(command, cwd))
         return

@@ -10,7 +10,6 @@ served as static files at <base_url>kb-brand/ and read from there by plugins/kb_
 from __future__ import annotations
 
 import json
-import json
 import os
 import re
 import sqlite3
@@ -143,12 +142,14 @@ class Brand:
     logo_alt: str
     colours: dict[str, str]
     pages: dict[str, dict] = field(default_factory=dict)  # slug -> {"title", "file"}
+    links: list[dict] = field(default_factory=list)  # {"key", "title", "url"}: contact and repository, where given
 
     def template_vars(self, urls) -> dict:
         """What base.html and the brand pages need, with every URL under the base URL."""
         return {"name": self.name, "logo_alt": self.logo_alt, "colours": self.colours,
                 "logo_url": urls.path(f"{BRAND_MOUNT}/{self.logo}") if self.logo else None,
-                "pages": [{"slug": slug, "title": page["title"], "url": urls.path(slug)} for slug, page in self.pages.items()]}
+                "pages": [{"slug": slug, "title": page["title"], "url": urls.path(slug)} for slug, page in self.pages.items()],
+                "links": list(self.links)}
 
     def page_html(self, slug: str) -> str:
         from markdown_it import MarkdownIt
@@ -176,6 +177,10 @@ def _hex(value) -> str | None:
     if re.fullmatch(r"#[0-9a-f]{3}", value):
         value = "#" + "".join(c * 2 for c in value[1:])
     return value if re.fullmatch(r"#[0-9a-f]{6}", value) else None
+
+
+# Links a publisher may give in brand.yml, each shown in every footer, with its default title.
+BRAND_LINKS = {"contact": "Report a problem", "repository": "Source and contributions"}
 
 
 def load_brand(directory: Path = BRAND) -> Brand:
@@ -226,8 +231,19 @@ def load_brand(directory: Path = BRAND) -> Brand:
         if not (directory / page["file"]).is_file():
             fail(slug, f"pages.{slug}.file {page['file']!r} is not a file in {directory} - write it beside brand.yml")
         pages[slug] = {"title": page["title"], "file": page["file"]}
+    links = []
+    for key, default in BRAND_LINKS.items():
+        link = data.get(key)
+        if link is None:
+            continue
+        if isinstance(link, str):
+            link = {"url": link}
+        url = link.get("url") if isinstance(link, dict) else None
+        if not isinstance(url, str) or not re.match(r"(https?://[^\s/]+\S*|mailto:[^\s@]+@[^\s@]+)$", url.strip()):
+            fail(key, f"{key} needs a url (https://... or mailto:...), e.g. `{key}: {{title: {default}, url: https://example.org/...}}`")
+        links.append({"key": key, "title": str(link.get("title") or default).strip(), "url": url.strip()})
     return Brand(directory=directory, name=name.strip(), logo=logo, logo_alt=str(data.get("logo_alt") or ""),
-                 colours=colours, pages=pages)
+                 colours=colours, pages=pages, links=links)
 
 
 @lru_cache(maxsize=8)

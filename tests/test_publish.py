@@ -75,6 +75,8 @@ def test_dry_run_prints_the_command_and_runs_nothing(corpus_db, tmp_path):
     command = shlex.split(printed.split(" && ", 1)[1])
     assert command[1:5] == ["-m", "datasette", "publish", "cloudrun"] and command[-2:] == ["--service", "kb-test"]
     assert (out / corpus_db.name).is_file() and (out / "plugins" / command[command.index("--install") + 1].split("/")[-1]).is_file()
+    # the default brand gives readers no contact: the publisher is told how to add one
+    assert "gives no contact" in result.stderr and "contact: {title: Report a problem" in result.stderr
 
 
 def test_docker_context_is_datasettes_own_and_kept_where_docker_is_missing(corpus_db, tmp_path, monkeypatch):

@@ -40,6 +40,8 @@ pages:
   about: {title: About Northshire's library, file: about.md}
   privacy: {title: Northshire privacy notice, file: privacy.md}
   accessibility: {title: Northshire accessibility statement, file: accessibility.md}
+contact: {title: Tell the improvement team, url: "mailto:evidence@northshire.example"}
+repository: https://git.northshire.example/evidence
 """)
     (d / "about.md").write_text("# About Northshire's library\n\nRun by the Northshire improvement team.\n")
     (d / "privacy.md").write_text("# Northshire privacy notice\n\nWe keep server logs for 30 days.\n")
@@ -104,6 +106,9 @@ def test_another_brand_names_the_site_everywhere_and_no_default_text_leaks(brand
     for slug, title in [("about", "About Northshire&#39;s library"), ("privacy", "Northshire privacy notice"),
                         ("accessibility", "Northshire accessibility statement")]:
         assert f'<a href="/evidence/{slug}">{title}</a>' in footer
+    # the publisher's contact and repository, in every footer; the default brand gives neither
+    assert '<a href="mailto:evidence@northshire.example">Tell the improvement team</a>' in footer
+    assert '<a href="https://git.northshire.example/evidence">Source and contributions</a>' in footer
     assert get(branded, "/kb-brand/crest.png").content == PNG
 
 
@@ -116,6 +121,7 @@ def test_the_default_brand_is_unchanged_and_every_text_colour_reaches_aa(corpus_
     assert '<html lang="en-GB">' in page.text
     assert '<a class="kb-skip" href="#main">Skip to main content</a>' in page.text and '<main id="main"' in page.text
     assert "Powered by Datasette" not in page.text and '<a href="/about">About this site</a>' in page.text
+    assert brand.links == [] and "Report a problem</a>" not in page.text
 
 
 def test_contrast_is_wcag_arithmetic():
@@ -140,6 +146,8 @@ def _brand_copy(tmp_path, replace=None):
     (("logo: logo.svg", "logo: crest.png"), r"brand\.yml:6: logo 'crest\.png' is not a file in .* - put the image beside brand\.yml"),
     (("file: privacy.md", "file: privacy-notice.md"), r"brand\.yml:\d+: pages\.privacy\.file 'privacy-notice\.md' is not a file"),
     (('text: "#1f2328"', "text: dark grey"), r"brand\.yml:10: colours\.text is 'dark grey' - give it as #rrggbb"),
+    (("#   contact: {title", "contact: {title: Report a problem, url: our website}\n#   contact: {title"),
+     r"brand\.yml:\d+: contact needs a url \(https://\.\.\. or mailto:\.\.\.\)"),
 ])
 def test_a_bad_brand_is_one_line_naming_file_line_and_fix(tmp_path, replace, message):
     d = _brand_copy(tmp_path, replace)
