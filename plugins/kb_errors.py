@@ -57,10 +57,13 @@ async def _suggestions(datasette, request, message: str) -> list[dict]:
             out.append({"label": titles.get(found, found), "href": datasette.urls.row(db.name, parts[1], found)})
     missing = re.search(r"(?:no such column:|Cannot sort table by) (\w+)", message or "")
     if len(parts) >= 2 and parts[0] == db.name and missing:
-        columns = present.table_meta(db.path, parts[1]).get("kb_columns") or []
+        meta = present.table_meta(db.path, parts[1])
+        columns = meta.get("kb_columns") or []
+        labels = meta.get("kb_labels") or {}
         for column in difflib.get_close_matches(missing.group(1), columns, n=2, cutoff=0.5):
             fixed = [(k, column if v == missing.group(1) else v) for k, v in parse_qsl(request.query_string) if k != "_nocol"]
-            out.append({"label": f"the {column} column",
+            # the column as its table page heads it ("Year end"), not its name in the database
+            out.append({"label": f"the \u201c{labels.get(column) or column.replace('_', ' ').capitalize()}\u201d column",
                         "href": datasette.urls.table(db.name, parts[1]) + "?" + urlencode(fixed)})
     return out
 
