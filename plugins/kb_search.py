@@ -262,6 +262,7 @@ def _page(datasette, engine, found, error: str | None, p: dict, request, databas
         "sort": sort, "sort_param": p["sort"] or "", "spelling_param": p["spelling"] or "",
         # the query searched, when misspelt words were corrected; and the links between the two
         "corrected_q": found.query if found and found.corrected_from else None,
+        "corrections": found.corrections if found and found.corrected_from else [],
         "as_typed_url": _url(base, state, spelling="off", page=None) if found and found.corrected_from else None,
         "suggestion": found.suggestion if found else None,
         "suggestion_url": _url(base, {**state, "q": found.suggestion, "spelling": None}, page=None)

@@ -664,12 +664,12 @@ def test_level_headings_moves_a_skipped_level_up_with_its_closing_tag():
 
 def test_a_misspelt_search_says_what_it_searched_and_links_to_the_words_as_typed(site):
     page = get(site, "/-/search?q=libary+services&council_types=county-council").text
-    assert "Showing results for <strong>library services</strong>" in page
+    assert re.search(r"spelling corrected:\s*<strong>library</strong> for &ldquo;libary&rdquo;\.", page)
     assert "for &ldquo;library services&rdquo;" in page  # the count says what was searched
-    typed = re.search(r'<a href="([^"]+)">Search instead for &ldquo;libary services&rdquo;</a>', page)
+    typed = re.search(r'<a href="([^"]+)">Search for your words as typed</a>', page)
     assert typed and "spelling=off" in typed.group(1) and "council_types=county-council" in typed.group(1)
     as_typed = get(site, typed.group(1).replace("&amp;", "&")).text
-    assert "Showing results for" not in as_typed and "Did you mean" in as_typed
+    assert "spelling corrected" not in as_typed and "Did you mean" in as_typed
     assert 'name="spelling" value="off"' in as_typed  # a filter applied next keeps searching as typed
     body = get(site, "/-/search.json?q=libary+services").json()
     assert (body["query"], body["corrected_query"]) == ("libary services", "library services")
