@@ -691,3 +691,12 @@ def test_a_search_naming_a_council_type_or_region_offers_it_as_a_filter(site):
     chosen = get(site, "/-/search?" + urlencode({"q": query, "council_types": "london-borough"})).text
     assert "Council type: District council (" not in chosen.split("kb-filters")[0]
     assert 'class="kb-narrowing"' not in get(site, "/-/search?q=reablement").text
+
+
+def test_a_paragraph_query_is_not_repeated_whole_in_the_count(site):
+    query = ("Our contact centre has separate teams for every service and residents are passed from one to "
+             "another; we want one front door that resolves most calls first time and moves simple requests online")
+    page = get(site, "/-/search?" + urlencode({"q": query})).text
+    count = re.search(r'<p class="kb-count" id="kb-count">(.*?)</p>', page, re.S).group(1)
+    assert "\u2026&rdquo;" in count and len(re.sub(r"<[^>]+>", "", count)) < 160
+    assert f'value="{query}"' in page.replace("&#39;", "'")  # the search box keeps it whole
