@@ -32,13 +32,13 @@ def terms_of(query: str) -> list[str]:
     return list(dict.fromkeys(w for w in _words(query) if _is_term(w)))
 
 
-_QUOTED = re.compile(r'["\u201c\u201d]([^"\u201c\u201d]*)["\u201c\u201d]')
+QUOTED = re.compile(r'["\u201c\u201d]([^"\u201c\u201d]*)["\u201c\u201d]')
 
 
 def quoted_of(query: str) -> list[str]:
     """The phrases the query puts in double quotes (straight or curly), which a reader means to be
     found as written; an unpaired quote mark is only punctuation."""
-    return list(dict.fromkeys(" ".join(_words(m.group(1))) for m in _QUOTED.finditer(query) if _words(m.group(1))))
+    return list(dict.fromkeys(" ".join(_words(m.group(1))) for m in QUOTED.finditer(query) if _words(m.group(1))))
 
 
 def phrases_of(query: str) -> list[str]:
