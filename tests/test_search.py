@@ -298,6 +298,14 @@ def test_a_phrase_in_double_quotes_must_be_found_as_written(engine):
     assert engine.search('"zanzibar lemur conservation"', mode="hybrid").total == 0
 
 
+def test_a_quoted_phrase_is_split_as_the_index_splits_it(engine):
+    """ "£4.3m" is the words 4 and 3m to the index; quotes around punctuation alone ask for nothing."""
+    for mode in ("keyword", "hybrid"):
+        assert ids(engine.search('"£4.3m of the planned"', mode=mode)) == ["london-pilot-learning-disability-partnership"]
+    assert engine.search('council "%"', mode="keyword").total == engine.search("council", mode="keyword").total > 0
+    assert engine.search('council "%"', mode="hybrid").total > 0
+
+
 def test_no_result_scoring_higher_than_a_close_match_is_put_below_it():
     import numpy as np
 
