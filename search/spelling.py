@@ -5,9 +5,11 @@ typed one click away.
 A word is left alone when it is in the collection (spelling_words, written by ingest/spelling.py),
 when its stem is in the full-text index, when it is an English word or an inflection of one (the
 frequency dictionary that ships with symspellpy), when it is typed in capitals (an acronym such as
-MTFS), or when it is shorter than MIN_LETTERS. Otherwise it becomes the collection's word fewest
-edits away (deletions, insertions, substitutions, swaps of two letters: one edit for a word of fewer
-than LONG letters, two from LONG on), the most common one on a tie; with none that near, it stays.
+MTFS), when it is shorter than MIN_LETTERS, when it holds a digit, or when it is in double quotes (a
+phrase to be found as written). Otherwise it becomes the collection's word fewest edits away
+(deletions, insertions, substitutions, swaps of two letters: one edit for a word of fewer than LONG
+letters, two from LONG on), the most common one on a tie, never a function word that search leaves
+out; with none that near, it stays.
 An American spelling ("organization", "center", "behavior") becomes the British one the collection
 uses, when the collection has that and not the word as typed."""
 from __future__ import annotations
@@ -18,9 +20,13 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .text import QUOTED, STOPWORDS
+
 MIN_LETTERS = 4
 LONG = 9
-_WORD = re.compile(r"[^\W\d_]+")
+# a run of letters and digits, as the index's tokenizer reads one word: a part of "c0uncil" or
+# "123libary" is no word to correct
+_WORD = re.compile(r"[^\W_]+")
 # endings taken off an unknown word before looking it up again ("hived" -> "hive", "hiving" -> "hiv"+"e")
 _ENDINGS = ("ing", "ed", "es", "s", "d", "er", "ers", "ly")
 
@@ -103,15 +109,21 @@ class Speller:
 
         symspell = self._load()
         fixes: list[tuple[str, str]] = []
+        # a phrase in double quotes is to be found as written, so its words are not changed
+        quoted = [m.span() for m in QUOTED.finditer(query)]
 
         def fix(match: re.Match) -> str:
             typed = match.group(0)
             word = typed.lower()
+            if any(c.isdigit() for c in typed) or any(a < match.start() < b for a, b in quoted):
+                return typed
             better = self._british(word) if len(word) >= MIN_LETTERS else None
             if better is None:
                 if not self._misspelt(typed):
                     return typed
                 found = symspell.lookup(word, Verbosity.CLOSEST, max_edit_distance=1 if len(word) < LONG else 2)
+                # search leaves function words out, so a word corrected to one ("Wyre" -> "were") is lost
+                found = [s for s in found if s.term not in STOPWORDS]
                 if not found:
                     return typed
                 better = found[0].term

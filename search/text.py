@@ -32,13 +32,16 @@ def terms_of(query: str) -> list[str]:
     return list(dict.fromkeys(w for w in _words(query) if _is_term(w)))
 
 
-_QUOTED = re.compile(r'["\u201c\u201d]([^"\u201c\u201d]*)["\u201c\u201d]')
+QUOTED = re.compile(r'["\u201c\u201d]([^"\u201c\u201d]*)["\u201c\u201d]')
 
 
 def quoted_of(query: str) -> list[str]:
     """The phrases the query puts in double quotes (straight or curly), which a reader means to be
-    found as written; an unpaired quote mark is only punctuation."""
-    return list(dict.fromkeys(" ".join(_words(m.group(1))) for m in _QUOTED.finditer(query) if _words(m.group(1))))
+    found as written; an unpaired quote mark is only punctuation. The text is kept as typed, for the
+    index's own tokenizer to split ("£4.3m" is the words 4 and 3m there, as in every document), and
+    a phrase of punctuation alone is none."""
+    return list(dict.fromkeys(" ".join(m.group(1).split()) for m in QUOTED.finditer(query)
+                              if re.search(r"[^\W_]", m.group(1))))
 
 
 def phrases_of(query: str) -> list[str]:

@@ -252,6 +252,24 @@ def test_what_is_not_misspelt_is_left_alone(engine, query):
     assert engine.speller.correct(query).words == []
 
 
+def test_words_in_double_quotes_are_searched_as_written(engine):
+    assert engine.speller.correct('"libary" services').words == []
+    assert engine.speller.correct('\u201clibary services\u201d').words == []
+    found = engine.speller.correct('"libary services" near the libary')
+    assert found.query == '"libary services" near the library' and found.words == [("libary", "library")]
+
+
+@pytest.mark.parametrize("query", ["c0uncil tax", "123libary", "l0ndon boroughs"])
+def test_a_word_with_digits_is_not_corrected_in_part(engine, query):
+    """The index reads "c0uncil" as one word: correcting its letters after the digit makes "c0until"."""
+    assert engine.speller.correct(query).words == []
+
+
+def test_no_word_is_corrected_to_a_function_word(engine):
+    """Search leaves out "were": Wyre (a council the collection does not name) corrected to it is lost."""
+    assert engine.speller.correct("Wyre council").words == []
+
+
 def test_no_query_of_the_judged_sets_is_corrected(engine):
     """The 242 judged queries are spelt right (some in officers' slang and acronyms): a correction of
     any of them is a false one."""
@@ -278,6 +296,14 @@ def test_a_phrase_in_double_quotes_must_be_found_as_written(engine):
     # meaning alone does not read quotes; a phrase no case holds finds nothing
     assert engine.search('"whole place"', mode="semantic").total > 1
     assert engine.search('"zanzibar lemur conservation"', mode="hybrid").total == 0
+
+
+def test_a_quoted_phrase_is_split_as_the_index_splits_it(engine):
+    """ "£4.3m" is the words 4 and 3m to the index; quotes around punctuation alone ask for nothing."""
+    for mode in ("keyword", "hybrid"):
+        assert ids(engine.search('"£4.3m of the planned"', mode=mode)) == ["london-pilot-learning-disability-partnership"]
+    assert engine.search('council "%"', mode="keyword").total == engine.search("council", mode="keyword").total > 0
+    assert engine.search('council "%"', mode="hybrid").total > 0
 
 
 def test_no_result_scoring_higher_than_a_close_match_is_put_below_it():

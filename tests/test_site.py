@@ -677,6 +677,15 @@ def test_a_misspelt_search_says_what_it_searched_and_links_to_the_words_as_typed
     assert get(site, "/-/search.json?q=library+services").json()["corrected_query"] is None
 
 
+def test_searching_as_typed_is_kept_by_every_link_that_keeps_the_query(site):
+    """Clearing the filters or switching to lessons keeps the words: it keeps searching them as typed."""
+    page = get(site, "/-/search?q=libary+services&spelling=off&council_types=county-council").text
+    links = [u.replace("&amp;", "&") for u in parsed(page).urls if "/-/search" in u and "q=" in u]
+    kept = [u for u in links if "q=libary" in u]
+    assert any("target=lessons" in u for u in kept) and any("council_types" not in u for u in kept)
+    assert all("spelling=off" in u for u in kept), [u for u in kept if "spelling=off" not in u]
+
+
 def test_a_search_naming_a_council_type_or_region_offers_it_as_a_filter(site):
     query = "We are a district council in the East of England sharing waste collection"
     page = get(site, "/-/search?" + urlencode({"q": query})).text
