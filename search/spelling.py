@@ -8,8 +8,9 @@ frequency dictionary that ships with symspellpy), when it is typed in capitals (
 MTFS), when it is shorter than MIN_LETTERS, when it holds a digit, or when it is in double quotes (a
 phrase to be found as written). Otherwise it becomes the collection's word fewest edits away
 (deletions, insertions, substitutions, swaps of two letters: one edit for a word of fewer than LONG
-letters, two from LONG on), the most common one on a tie, never a function word that search leaves
-out; with none that near, it stays.
+letters, two from LONG on) with the same first letter, the most common one on a tie, never a
+function word that search leaves out; with none that near, it stays. A capitalised word inside a
+sentence is taken for a name and left alone.
 An American spelling ("organization", "center", "behavior") becomes the British one the collection
 uses, when the collection has that and not the word as typed."""
 from __future__ import annotations
@@ -117,13 +118,18 @@ class Speller:
             word = typed.lower()
             if any(c.isdigit() for c in typed) or any(a < match.start() < b for a, b in quoted):
                 return typed
+            before = query[:match.start()].rstrip(" \t\n\"'\u201c\u2018(")
+            if typed[0].isupper() and before and before[-1] not in ".!?:;":
+                return typed  # a capital inside a sentence marks a name ("savings in Arun")
             better = self._british(word) if len(word) >= MIN_LETTERS else None
             if better is None:
                 if not self._misspelt(typed):
                     return typed
                 found = symspell.lookup(word, Verbosity.CLOSEST, max_edit_distance=1 if len(word) < LONG else 2)
-                # search leaves function words out, so a word corrected to one ("Wyre" -> "were") is lost
-                found = [s for s in found if s.term not in STOPWORDS]
+                # search leaves function words out, so a word corrected to one ("Wyre" -> "were") is lost;
+                # and a slip seldom changes a word's first letter, while a name or a compound the
+                # collection lacks would ("Arun" -> "run", "coproduction" -> "production")
+                found = [s for s in found if s.term not in STOPWORDS and s.term[0] == word[0]]
                 if not found:
                     return typed
                 better = found[0].term

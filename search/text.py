@@ -138,10 +138,19 @@ class TermMatcher:
     def __init__(self, vocabularies: dict):
         """vocabularies: the ones whose terms a query may name (the engine passes the tag facets')."""
         self.phrases: dict[tuple[str, ...], set[tuple[str, str]]] = {}
+        # names that leaving out stopwords would cut to one common word ("it services", "how we work",
+        # "Other organisation"): they name their term only whole, compared with every word kept
+        self.whole: dict[tuple[str, ...], set[tuple[str, str]]] = {}
         for key, vocab in vocabularies.items():
             for term in vocab.terms.values():
                 for name in (term.label, *term.aliases, *term.synonyms, term.slug.replace("-", " ")):
-                    words = self._key(_words_of(name))
+                    kept = _words_of(name)
+                    every = re.findall(r"[\w£%]+", name.lower())
+                    if len(kept) == 1 and len(every) > 1:
+                        if len(every) <= self.MAX_WORDS:
+                            self.whole.setdefault(tuple(stem(w) for w in every), set()).add((key, term.slug))
+                        continue
+                    words = self._key(kept)
                     if words and len(words) <= self.MAX_WORDS:
                         self.phrases.setdefault(words, set()).add((key, term.slug))
 
@@ -166,4 +175,8 @@ class TermMatcher:
                     break
             else:
                 start += 1
+        every = [stem(w) for w in re.findall(r"[\w£%]+", query.lower())]
+        for size in range(2, self.MAX_WORDS + 1):
+            for start in range(len(every) - size + 1):
+                found += [t for t in sorted(self.whole.get(tuple(every[start:start + size]), ())) if t not in found]
         return found

@@ -247,6 +247,8 @@ def test_corrections(engine, typed, searched):
     "careline alarms",                        # eight letters: one edit at most, and none is that near
     "Wokingham and Sevenoaks",                # names
     "smart meter installation",               # not "metre": a meter is a thing of its own
+    "savings in Arun",                        # a capital inside a sentence: a name, not "run"
+    "coproduction with residents",            # not "production": a slip seldom changes the first letter
 ])
 def test_what_is_not_misspelt_is_left_alone(engine, query):
     assert engine.speller.correct(query).words == []
@@ -326,3 +328,13 @@ def test_close_matches_head_the_list_in_score_order(engine):
             results = engine.search(query, mode=mode, limit=20).results
             close = [r.score for r in results if r.close]
             assert not close or all(r.score < min(close) or r.close for r in results), (query, mode)
+
+
+def test_a_name_cut_to_one_common_word_by_its_stopwords_names_its_term_only_whole(engine):
+    """"Other organisation", "IT services", "how we work": without their stopwords they would be
+    "organisation", "services", "work", which most queries hold."""
+    matcher = engine.term_matcher
+    assert matcher.terms_in("which organisation ran the service and how did staff work") == []
+    assert ("services", "central-services") in matcher.terms_in("moving IT services to a shared team")
+    assert ("council_types", "other-organisation") in matcher.terms_in("an other organisation")
+    assert ("key_attributes", "culture-ways-of-working") in matcher.terms_in("changing how we work")
