@@ -20,7 +20,7 @@ _STEMMERS = threading.local()
 
 
 def _words(query: str) -> list[str]:
-    return re.findall(r"[\w£%]+(?:[.,]\d+)?", query.lower())
+    return re.findall(r"[\w£%]+(?:[.,]\d[\w%]*)*", query.lower())
 
 
 def _is_term(word: str) -> bool:

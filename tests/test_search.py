@@ -338,3 +338,11 @@ def test_a_name_cut_to_one_common_word_by_its_stopwords_names_its_term_only_whol
     assert ("services", "central-services") in matcher.terms_in("moving IT services to a shared team")
     assert ("council_types", "other-organisation") in matcher.terms_in("an other organisation")
     assert ("key_attributes", "culture-ways-of-working") in matcher.terms_in("changing how we work")
+
+
+def test_an_amount_with_a_decimal_point_is_one_word_as_the_index_reads_it(engine):
+    """"£4.3m" is split by the index into "4" and "3m": read as "£4.3" and "m" it matched nothing."""
+    found = engine.search("£4.3m savings", mode="keyword", limit=20)
+    assert found.total and all("4.3m" in engine.conn.execute(
+        "select title || ' ' || summary || ' ' || body_text from cases where id = ?", [r.id]).fetchone()[0]
+        for r in found.results[:1])
