@@ -272,7 +272,7 @@ def _page(datasette, engine, found, error: str | None, p: dict, request, databas
         "sort_label": SORT_LABELS.get(sort, sort),
         "other_target": {"label": "lessons" if p["target"] == "cases" else "case studies",
                          "href": _url(base, {"q": p["q"], "target": "lessons" if p["target"] == "cases" else None,
-                                             "spelling": p["spelling"]})},
+                                             "mode": state["mode"], "spelling": p["spelling"]})},
         "json_url": _url(datasette.urls.path("/-/search.json"), state),
         "csv_url": _url(datasette.urls.path("/-/search.csv"), state),
         "next_url": _url(base, state, page=p["page"] + 1) if total > p["page"] * PAGE_SIZE else None,

@@ -684,6 +684,9 @@ def test_searching_as_typed_is_kept_by_every_link_that_keeps_the_query(site):
     kept = [u for u in links if "q=libary" in u]
     assert any("target=lessons" in u for u in kept) and any("council_types" not in u for u in kept)
     assert all("spelling=off" in u for u in kept), [u for u in kept if "spelling=off" not in u]
+    # and the way of matching the words goes with them to lessons
+    lessons = parsed(get(site, "/-/search?q=reablement&mode=keyword").text).urls
+    assert any("target=lessons" in u and "mode=keyword" in u for u in lessons)
 
 
 def test_a_search_naming_a_council_type_or_region_offers_it_as_a_filter(site):
