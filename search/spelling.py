@@ -127,8 +127,9 @@ class Speller:
                     return typed
                 found = symspell.lookup(word, Verbosity.CLOSEST, max_edit_distance=1 if len(word) < LONG else 2)
                 # search leaves function words out, so a word corrected to one ("Wyre" -> "were") is lost;
-                # and a slip seldom changes a word's first letter, while a name or a compound the
-                # collection lacks would ("Arun" -> "run", "coproduction" -> "production")
+                # and a slip seldom changes a word's first letter, while turning a name or a compound
+                # into another word would ("Arun" -> "run"; "coproduction" is one edit from the
+                # collection's "co-production", two from "production")
                 found = [s for s in found if s.term not in STOPWORDS and s.term[0] == word[0]]
                 if not found:
                     return typed
