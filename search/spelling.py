@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.resources
 import re
+import sqlite3
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -82,7 +83,7 @@ class Speller:
             with self._lock:
                 try:
                     rows = self._conn.execute("select word, documents from spelling_words").fetchall()
-                except Exception:  # a database built before spelling_words: nothing to correct to
+                except sqlite3.OperationalError:  # built before spelling_words: nothing to correct to
                     rows = []
             for word, documents in rows:
                 symspell.create_dictionary_entry(word, documents)
