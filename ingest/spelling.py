@@ -3,9 +3,8 @@ what search corrects a misspelt query word to (search/spelling.py).
 
 spelling_words: one row per word of letters only (or words of letters joined by hyphens), three or
 more long, found in any full-text column the schema declares (cases and lessons); `documents` counts
-the rows holding it. Words come from a
-scratch full-text index with FTS5's own tokenizer (unicode61, without stemming), so they split where
-search's index splits them."""
+the rows holding it. Words come from a scratch full-text index with FTS5's own tokenizer (unicode61,
+without stemming), so they split where search's index splits them."""
 from __future__ import annotations
 
 from collections import Counter
@@ -27,12 +26,13 @@ _READINGS = (("unicode61 remove_diacritics 2", lambda w: w.isalpha()),
              ("unicode61 remove_diacritics 2 tokenchars '-'", lambda w: "-" in w and all(p.isalpha() for p in w.split("-"))))
 
 
-def _count(conn, where: dict[str, str]) -> Counter:
-    """Documents holding each word, over the rows of each table that `where` selects."""
+def rows_words(conn, where: dict[str, str]) -> Counter:
+    """Documents holding each word, over the rows of each table that `where` selects (all of them for
+    a build; for a patch, the rows it replaces, then the rows it wrote: see patch_words)."""
     counts: Counter = Counter()
     for tokenize, keep in _READINGS:
-        conn.execute("create virtual table temp.spelling_scratch using fts5(t, content='', detail=none, tokenize=?)"
-                     .replace("?", "'" + tokenize.replace("'", "''") + "'"))
+        quoted = tokenize.replace("'", "''")
+        conn.execute(f"create virtual table temp.spelling_scratch using fts5(t, content='', detail=none, tokenize='{quoted}')")
         conn.execute("create virtual table temp.spelling_vocab using fts5vocab(temp, spelling_scratch, 'row')")
         try:
             for table, text in _sources():
@@ -49,13 +49,8 @@ def _count(conn, where: dict[str, str]) -> Counter:
 def write_spelling_words(conn) -> None:
     conn.execute(f"drop table if exists {TABLE}")
     conn.execute(f"create table {TABLE} (word text primary key, documents integer)")
-    counts = _count(conn, {table: "1" for table, _ in _sources()})
+    counts = rows_words(conn, {table: "1" for table, _ in _sources()})
     conn.executemany(f"insert into {TABLE} values (?, ?)", sorted(counts.items()))
-
-
-def rows_words(conn, where: dict[str, str]) -> Counter:
-    """The words of the rows a patch is about to replace (then of the rows it wrote): see patch_words."""
-    return _count(conn, where)
 
 
 def patch_words(conn, before: Counter, after: Counter) -> None:

@@ -40,7 +40,9 @@ def facet_catalogue() -> list[dict]:
     out = []
     for facet in facets("case"):
         vocab = vocabularies.get(facet.vocabulary) if facet.vocabulary else None
+        # a facet of the organisation's own fields (council type, region) says what kind of council it is
         out.append({"column": facet.column, "label": facet.label, "vocabulary": facet.vocabulary, "many": facet.many,
+                    "organisation": facet.path[0] == "organisations",
                     "values": {t.slug: {"label": t.label, "definition": t.definition} for t in vocab.terms.values()}
                     if vocab else {}})
     return out

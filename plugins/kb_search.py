@@ -198,20 +198,17 @@ def _facet_blocks(engine, found, filters: dict, state: dict, base: str) -> tuple
     return blocks, chips
 
 
-# What makes another council comparable: a query naming one of these is offered it as a filter.
-NARROWING = ("council_types", "regions")
-
-
 def _narrowing(engine, found, filters: dict, state: dict, base: str) -> list[dict]:
-    """A one-click filter for each council type or region the query names ("we are a district
-    council in the East of England"), where that facet has no filter yet and the filter would keep
-    some of the results but not all."""
+    """A one-click filter for each value of a facet of the organisation (council type, region: what
+    makes another council comparable) that the query names ("we are a district council in the East
+    of England"), where that facet has no filter yet and the filter would keep some of the results
+    but not all."""
     offers = []
     for column, value in (found.named if found else []):
-        count = found.facet_counts.get(column, {}).get(value, 0)
-        if column not in NARROWING or filters.get(column) or not 0 < count < found.total:
-            continue
         f = engine.facets[column]
+        count = found.facet_counts.get(column, {}).get(value, 0)
+        if not f.get("organisation") or filters.get(column) or not 0 < count < found.total:
+            continue
         name = f["values"].get(value, {}).get("label") or value
         offers.append({"name": name, "label": f"{f['label']}: {name}", "count": count,
                        "href": _url(base, {**state, column: [value]}, page=None)})
@@ -255,9 +252,10 @@ def _page(datasette, engine, found, error: str | None, p: dict, request, databas
         "rule_words": MODE_RULES.get(p["mode"], "").format(one=noun[0], many=noun[1], n=SEMANTIC_NEIGHBOURS),
         "by_words": any("keyword" in r.matched_by for r in (found.results if found else [])),
         "noun": noun[0] if total == 1 else noun[1], "nouns": noun,
-        "facets": blocks, "chips": chips, "narrowing": _narrowing(engine, found, p["filters"], state, base) if engine else [], "clear_url": _url(base, {"q": p["q"], "target": state["target"],
-                                                                   "mode": state["mode"], "sort": p["sort"],
-                                                                   "spelling": p["spelling"]}),
+        "facets": blocks, "chips": chips,
+        "narrowing": _narrowing(engine, found, p["filters"], state, base) if engine else [],
+        "clear_url": _url(base, {"q": p["q"], "target": state["target"], "mode": state["mode"], "sort": p["sort"],
+                                 "spelling": p["spelling"]}),
         "min_savings": request.args.get("min_savings") or "", "max_savings": request.args.get("max_savings") or "",
         "page": p["page"], "pages": max(1, -(-total // PAGE_SIZE)), "start": (p["page"] - 1) * PAGE_SIZE + 1,
         "sort": sort, "sort_param": p["sort"] or "", "spelling_param": p["spelling"] or "",

@@ -258,6 +258,7 @@ class Engine:
         # vocabulary terms a query may name in everyday words: those of the tag facets
         self.term_matcher = TermMatcher({f["vocabulary"]: self.vocabularies[f["vocabulary"]]
                                          for f in self.facets.values() if f["many"] and f["vocabulary"]})
+        self._facet_of = {f["vocabulary"]: column for column, f in self.facets.items() if f["vocabulary"]}
         self.speller = Speller(self.conn, self._lock, self._known_stem)
 
     def _known_stem(self, word: str) -> bool:
@@ -658,8 +659,6 @@ class Engine:
         if not 1 <= limit <= EXPORT_LIMIT:
             raise QueryError(f"limit must be between 1 and {EXPORT_LIMIT:,}")
         correction = self.speller.correct(query) if query else None
-        # the facet values the query names ("a district council in Kent"), for the site to offer as filters
-        of_vocabulary = {f["vocabulary"]: column for column, f in self.facets.items() if f["vocabulary"]}
         corrected_from = suggestion = None
         if correction and correction.words:
             if spelling:
@@ -689,7 +688,8 @@ class Engine:
         if ranking.approximate:
             ranking = self._refine(col, query, terms, mode, ranking, ranked[:min(offset + limit, RESCORE_PAGES)])
             ranked = self._sorted(col, np.flatnonzero(shown), ranking, sort, offset + limit)
-        named = [(of_vocabulary[v], slug) for v, slug in self.term_matcher.terms_in(query) if v in of_vocabulary] if query else []
+        # the facet values the query names ("a district council in Kent"), for the site to offer as filters
+        named = [(self._facet_of[v], slug) for v, slug in self.term_matcher.terms_in(query) if v in self._facet_of] if query else []
         stems = query_stems(terms)
         results = [self._result(col, int(i), ranking, terms, stems) for i in ranked[offset: offset + limit]]
         self._add_cards(col, results)

@@ -121,8 +121,12 @@ def _stems_in(text: str) -> frozenset[str]:
     return frozenset(map(stem, set(_WORDS.findall(text.lower()))))
 
 
+def _every_word(text: str) -> list[str]:
+    return re.findall(r"[\w£%]+", text.lower())
+
+
 def _words_of(text: str) -> list[str]:
-    return [w for w in re.findall(r"[\w£%]+", text.lower()) if w not in STOPWORDS or w.isdigit()]
+    return [w for w in _every_word(text) if w not in STOPWORDS or w.isdigit()]
 
 
 def _singular(word: str) -> str:
@@ -145,7 +149,7 @@ class TermMatcher:
             for term in vocab.terms.values():
                 for name in (term.label, *term.aliases, *term.synonyms, term.slug.replace("-", " ")):
                     kept = _words_of(name)
-                    every = re.findall(r"[\w£%]+", name.lower())
+                    every = _every_word(name)
                     if len(kept) == 1 and len(every) > 1:
                         if len(every) <= self.MAX_WORDS:
                             self.whole.setdefault(tuple(stem(w) for w in every), set()).add((key, term.slug))
@@ -175,7 +179,7 @@ class TermMatcher:
                     break
             else:
                 start += 1
-        every = [stem(w) for w in re.findall(r"[\w£%]+", query.lower())]
+        every = [stem(w) for w in _every_word(query)]
         for size in range(2, self.MAX_WORDS + 1):
             for start in range(len(every) - size + 1):
                 found += [t for t in sorted(self.whole.get(tuple(every[start:start + size]), ())) if t not in found]
