@@ -79,8 +79,12 @@ EXPANSION = 0.3
 KEYWORD_WEIGHT = {"cases": 1.25, "lessons": 1.0}
 COVERAGE_POWER = {"cases": 1.0, "lessons": 0.5}
 # Below this coverage the words are taken to be incidental (a query in other words than the
-# documents' that shares only a common word or two) and the keyword side is left out.
+# documents' that shares only a common word or two) and the keyword side is left out. No one
+# document can hold most of a paragraph's words, so past SHORT_QUERY informative words the floor
+# falls with the square root of their number (a 40-word situation paragraph, 0.4 -> 0.2); chosen
+# on search/queries.yml, where any power from 0.25 to 1 and any length from 10 to 20 did the same.
 MIN_COVERAGE = {"cases": 0.4, "lessons": 0.0}
+SHORT_QUERY = 10
 # A case's lesson is read with its case: its semantic score gains CASE_CONTEXT x the case's semantic
 # score (standardised over the cases, in units of the lessons' spread), since a lesson of a case
 # about the question is more likely to answer it than one that only shares its words.
@@ -97,16 +101,17 @@ CLOSE_RANKS = 5
 CLOSE_MIN_COSINE = 0.3
 CLOSE_MIN_COVERAGE = 0.6
 
-def hybrid_scores(semantic: np.ndarray, keyword: np.ndarray, coverage: float, target: str) -> np.ndarray:
+def hybrid_scores(semantic: np.ndarray, keyword: np.ndarray, coverage: float, target: str, query_words: int = 1) -> np.ndarray:
     """Semantic scaled to 0-1 over the documents, plus KEYWORD_WEIGHT x coverage^COVERAGE_POWER x
-    the keyword score scaled to the best (see KEYWORD_WEIGHT), unless coverage is below MIN_COVERAGE."""
+    the keyword score scaled to the best (see KEYWORD_WEIGHT), unless coverage is below the floor
+    for a query of that many informative words (`query_words`, see MIN_COVERAGE)."""
     sem = np.nan_to_num(semantic, nan=np.nanmin(semantic) if np.isfinite(semantic).any() else 0.0)
     low, high = sem.min(), sem.max()
     sem = (sem - low) / (high - low) if high > low else np.zeros_like(sem)
     words = np.nan_to_num(keyword, nan=0.0)
     top = words.max()
     words = words / top if top > 0 else words
-    if coverage < MIN_COVERAGE[target]:
+    if coverage < MIN_COVERAGE[target] * min(1.0, (SHORT_QUERY / max(query_words, 1)) ** 0.5):
         return sem
     return sem + KEYWORD_WEIGHT[target] * coverage ** COVERAGE_POWER[target] * words
 
@@ -442,16 +447,16 @@ class Engine:
         return np.where(matched, total, np.nan)
 
     def keyword_scores(self, col: DocumentIndex, terms: list[str], phrases: list[str] = (),
-                       expansion: list[str] = ()) -> tuple[np.ndarray, np.ndarray, float]:
+                       expansion: list[str] = ()) -> tuple[np.ndarray, np.ndarray, float, int]:
         """BM25 over an OR of the informative terms and the query's word pairs as phrases, plus
         EXPANSION x BM25 of the expansion phrases (NaN where nothing matches); which documents are
         members (at least half of the terms or one of the pairs; else any term; else any expansion
-        phrase); and the
-        rarity-weighted share of the terms held by the best-covered document."""
+        phrase); the rarity-weighted share of the terms held by the best-covered document; and how
+        many informative terms there are."""
         n = len(col.ids)
         terms, documents = self.informative(col, terms)
         if not terms:
-            return np.full(n, np.nan), np.zeros(n, dtype=bool), 0.0
+            return np.full(n, np.nan), np.zeros(n, dtype=bool), 0.0, 0
         quoted = ['"' + t.replace('"', "") + '"' for t in terms]
         paired = ['"' + p.replace('"', "") + '"' for p in phrases]
         scores = self._bm25(col, quoted + paired)
@@ -477,7 +482,7 @@ class Engine:
             members = matched  # a plain OR of the words rather than nothing
         if not members.any():
             members = ~np.isnan(scores)  # then the everyday words of the terms the query names
-        return scores, members, coverage
+        return scores, members, coverage, len(terms)
 
     def query_vector(self, query: str) -> np.ndarray:
         return self.query_vectors([query])[0]
@@ -737,8 +742,8 @@ class Engine:
         n = len(col.ids)
         named = self.term_matcher.terms_in(query)
         nothing = np.full(n, np.nan)
-        keyword, keyword_members, coverage = (self.keyword_scores(col, terms, phrases_of(query), self._expansion(named))
-                                              if mode != "semantic" else (nothing, np.zeros(n, bool), 0.0))
+        keyword, keyword_members, coverage, words = (self.keyword_scores(col, terms, phrases_of(query), self._expansion(named))
+                                                     if mode != "semantic" else (nothing, np.zeros(n, bool), 0.0, 0))
         semantic, best, sims = (self.semantic_scores(col, query, named, exact) if mode != "keyword"
                                 else (nothing, nothing, None))
         semantic_members = np.nan_to_num(best, nan=-1.0) >= SEMANTIC_THRESHOLD
@@ -748,7 +753,7 @@ class Engine:
         elif mode == "semantic":
             scores, members = semantic, semantic_members
         else:
-            scores = hybrid_scores(semantic, keyword, coverage, col.target)
+            scores = hybrid_scores(semantic, keyword, coverage, col.target, words)
             members = keyword_members | semantic_members
         if mode != "semantic":
             for phrase in quoted_of(query):  # "whole place": only documents with the words as written
