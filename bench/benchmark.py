@@ -95,8 +95,9 @@ def report(m: dict, label: str) -> None:
         print(f"    {m['target']} {name:<16} p50 {v['p50']:7.1f} ms   p95 {v['p95']:7.1f} ms   p99 {v['p99']:7.1f} ms")
     f = m["floors_p50_ms"]
     floors = f.get("embed", 0) + f.get("scan", 0) + f.get("fts", 0)
-    print(f"    floors p50: embed {f.get('embed', 0):.1f} ms, bare scan {f.get('scan', 0):.1f} ms, one FTS5 query "
-          f"{f.get('fts', 0):.1f} ms; hybrid p50 / their sum {m['latency_ms']['hybrid']['p50'] / floors:.2f}")
+    print(f"    floors p50: embed {f.get('embed', 0):.1f} ms, bare scan {f.get('scan', 0):.1f} ms "
+          f"({f.get('scan, every core', 0):.1f} ms on {m.get('cores', 1)} cores, as a search running alone scans), "
+          f"one FTS5 query {f.get('fts', 0):.1f} ms; hybrid p50 / their sum {m['latency_ms']['hybrid']['p50'] / floors:.2f}")
 
 
 def recall_at_10(exact: dict, approx: dict) -> dict:

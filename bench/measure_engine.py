@@ -92,7 +92,8 @@ def main():
     out["top10"] = tops
     # the floors: one query embedding, a bare scan of the collection's vectors, one raw FTS5 query
     col = engine.index(target)
-    floors = {"embed": [], "scan": [], "fts": []}
+    floors = {"embed": [], "scan": [], "scan, every core": [], "fts": []}
+    out["cores"] = engine.cores  # a search running alone scans on this many
     for q in queries[:60]:
         t = time.perf_counter()
         qv = embedder.encode([q])[0]
@@ -100,6 +101,9 @@ def main():
         t = time.perf_counter()
         engine._scan(col.vectors, qv)
         floors["scan"].append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        engine._scan(col.vectors, qv, threads=engine.cores)
+        floors["scan, every core"].append((time.perf_counter() - t) * 1000)
         words = " OR ".join('"' + w.replace('"', "") + '"' for w in terms_of(q))
         if words:
             t = time.perf_counter()

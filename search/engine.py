@@ -7,10 +7,12 @@ Who is in the result set is decided before any filter; filters are boolean masks
 saving), so facet counts are exactly what ticking a value shows."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +34,10 @@ EXPORT_LIMIT = 100_000  # the most results one call returns: an export returns e
 SORTS = ("relevance", "saving", "year")
 QUERY_CACHE = 1024  # query vectors kept, so a facet click or a page turn does not embed again
 QUERY_THREADS = 1
+# A search that runs alone uses the machine's other cores: its passages are scanned on every core and
+# its query embedded while the keyword side runs. With searches in flight together each keeps to one
+# core, since they already fill them (see Engine._cores_free).
+CORES = max(1, min(os.cpu_count() or 1, int(os.environ.get("KB_SEARCH_CORES") or 64)))
 TOKENS_KEPT = 65536  # phrases whose stemmed tokens are kept (see _tokens)
 PHRASE_CACHE_BYTES = 64 * 2**20  # each query word's matches and BM25 terms, kept until this is full
 # How cosines are computed: "exact" (float32), "float16" (half the memory, about 1e-4 off) or "int8"
@@ -222,6 +228,20 @@ class SearchResponse:
     named: list[tuple[str, str]] = field(default_factory=list)  # (facet column, value) the query names
 
 
+def _counted(method):
+    """Keeps the engine's count of searches in flight (see CORES)."""
+    @functools.wraps(method)
+    def counted(self, *args, **kwargs):
+        with self._lock:
+            self._in_flight += 1
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+    return counted
+
+
 class Engine:
     def __init__(self, db_path: Path, embedder=None, vectors: str | None = None, arrays: bool | None = None):
         self.db_path = Path(db_path)
@@ -245,6 +265,9 @@ class Engine:
         self._phrase_tokens: dict[str, list[str]] = {}
         self._case_rows: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
+        self.cores = CORES
+        self._in_flight = 0  # searches running now (see CORES)
+        self._helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-embed") if self.cores > 1 else None
         # An empty FTS5 table with the corpus's tokenizer: it stems query words the way the index did.
         self._stemmer = sqlite3.connect(":memory:", check_same_thread=False)
         self._stemmer.execute("create virtual table q using fts5(t, tokenize='porter')")
@@ -503,7 +526,7 @@ class Engine:
         return [found[q] for q in queries]
 
     @staticmethod
-    def _scan(matrix: np.ndarray, qv: np.ndarray, scales: np.ndarray | None = None) -> np.ndarray:
+    def _scan(matrix: np.ndarray, qv: np.ndarray, scales: np.ndarray | None = None, threads: int = 1) -> np.ndarray:
         """matrix @ qv by SimSIMD on one thread, for one query vector or several (rows of qv, a column
         of the result each): float32 within 1e-7 of numpy's product and twice as fast as it here, and
         several query vectors in one pass over memory; float16 (numpy has no fast float16 product)
@@ -518,13 +541,13 @@ class Engine:
             step = np.abs(queries).max(axis=1) / 127
             step[step == 0] = 1.0
             codes = np.clip(np.rint(queries / step[:, None]), -127, 127).astype(np.int8)
-            found = np.asarray(simsimd.cdist(matrix, codes, metric="dot", threads=1, out_dtype="float32"))
+            found = np.asarray(simsimd.cdist(matrix, codes, metric="dot", threads=threads, out_dtype="float32"))
             found *= step
             if scales is not None:
                 found *= scales[:, None]
         else:
             queries = np.ascontiguousarray(queries, dtype=matrix.dtype)
-            found = np.asarray(simsimd.cdist(matrix, queries, metric="dot", threads=1, out_dtype="float32"))
+            found = np.asarray(simsimd.cdist(matrix, queries, metric="dot", threads=threads, out_dtype="float32"))
         return found if qv.ndim == 2 else found.reshape(-1)
 
     def _prescan(self, col: DocumentIndex, vectors: list[np.ndarray]) -> list[tuple[np.ndarray, ...]]:
@@ -537,7 +560,9 @@ class Engine:
         todo = [k for k, key in enumerate(keys) if key not in found]
         if todo:
             queries = np.stack([vectors[k] for k in todo])
-            sims, whole = self._scan(col.vectors, queries, col.scales), self._scan(col.doc_vectors, queries, col.doc_scales)
+            cores = self._cores_free()
+            sims = self._scan(col.vectors, queries, col.scales, cores)
+            whole = self._scan(col.doc_vectors, queries, col.doc_scales, cores)
             for j, k in enumerate(todo):
                 passages = np.ascontiguousarray(sims[:, j])
                 found[keys[k]] = (passages, np.ascontiguousarray(whole[:, j]),
@@ -600,15 +625,11 @@ class Engine:
         n = len(col.ids)
         if not len(col.vectors):
             return np.full(n, np.nan), np.full(n, np.nan), None
-        labels = [self.vocabularies[v].terms[slug].label for v, slug in named]
-        sentences = sentences_of(query)
-        sentences = sentences if len(sentences) > 1 else []
-        statement = statement_of(query) if QUESTION_SHARE[col.target] else None
+        readings, sentences, statement = self._readings(col.target, query, named)
         # every reading of the query embedded in one batch and scanned in one pass
-        readings = [query] + ([f"{query} ({'; '.join(labels)})"] if labels else [])
         self._prescan(col, self.query_vectors(readings + sentences + ([statement] if statement else [])))
         blended, best, sims = self._semantic(col, self.query_vector(query), exact)
-        if labels:
+        if len(readings) > 1:  # read again with the labels of the terms it names
             labelled, _, _ = self._semantic(col, self.query_vector(readings[1]), exact)
             blended = (1 - LABELLED_QUERY_SHARE) * blended + LABELLED_QUERY_SHARE * labelled
         for vocabulary, slug in named:
@@ -624,6 +645,29 @@ class Engine:
         if statement:
             blended = _mixed(blended, self._semantic(col, self.query_vector(statement), exact)[0], QUESTION_SHARE[col.target])
         return blended, best, sims
+
+    def _readings(self, target: str, query: str, named) -> tuple[list[str], list[str], str | None]:
+        """The texts a query is read as: as typed (and with the labels of the terms it names), each
+        of its sentences if it has several, and a lesson query's question without its opening."""
+        labels = [self.vocabularies[v].terms[slug].label for v, slug in named]
+        readings = [query] + ([f"{query} ({'; '.join(labels)})"] if labels else [])
+        sentences = sentences_of(query)
+        sentences = sentences if len(sentences) > 1 else []
+        statement = statement_of(query) if QUESTION_SHARE[target] else None
+        return readings, sentences, statement
+
+    def _embed_aside(self, target: str, query: str, named):
+        """Every reading of the query embedded on another core while this one runs the keyword
+        side (the embedding model lets go of Python's lock), when this search runs alone."""
+        if self._helper is None or self._cores_free() < 2:
+            return None
+        readings, sentences, statement = self._readings(target, query, named)
+        return self._helper.submit(self.query_vectors, readings + sentences + ([statement] if statement else []))
+
+    def _cores_free(self) -> int:
+        """The cores this search may use: all of them when it is the only one running."""
+        with self._lock:
+            return self.cores if self._in_flight <= 1 else 1
 
     def _case_context(self, col: DocumentIndex, query: str, named) -> np.ndarray:
         """Each lesson's case's semantic score, standardised over the cases (0 for a report's finding)."""
@@ -645,6 +689,7 @@ class Engine:
         return words
 
     # -- the one entry point --------------------------------------------------------------------
+    @_counted
     def search(self, query: str, mode: str = "hybrid", target: str = "cases", filters=None,
                min_savings: float | None = None, max_savings: float | None = None, limit: int = 10,
                offset: int = 0, with_facets: bool = False, sort: str | None = None,
@@ -742,8 +787,11 @@ class Engine:
         n = len(col.ids)
         named = self.term_matcher.terms_in(query)
         nothing = np.full(n, np.nan)
+        aside = self._embed_aside(col.target, query, named) if mode == "hybrid" and exact is None else None
         keyword, keyword_members, coverage, words = (self.keyword_scores(col, terms, phrases_of(query), self._expansion(named))
                                                      if mode != "semantic" else (nothing, np.zeros(n, bool), 0.0, 0))
+        if aside is not None:
+            aside.result()  # its vectors are in the cache now
         semantic, best, sims = (self.semantic_scores(col, query, named, exact) if mode != "keyword"
                                 else (nothing, nothing, None))
         semantic_members = np.nan_to_num(best, nan=-1.0) >= SEMANTIC_THRESHOLD

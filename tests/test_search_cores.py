@@ -1,0 +1,99 @@
+"""A search running alone uses the machine's other cores; searches running together keep to one
+each; either way the answers are the same."""
+import threading
+
+import numpy as np
+import pytest
+
+import search.engine as engine_module
+from search.engine import Engine
+
+QUERIES = ["shared services with a neighbouring district", "bin collections", "How did councils keep "
+           "libraries open? We have two branches to run. Our budget is cut by a third next year."]
+
+
+def answers(engine, query, mode="hybrid", target="cases"):
+    found = engine.search(query, mode=mode, target=target, limit=20, with_facets=True)
+    return ([(r.id, r.score, r.close, r.passage) for r in found.results], found.total, found.facet_counts)
+
+
+@pytest.fixture
+def engines(corpus_db, monkeypatch):
+    """An engine that may use two cores and one that keeps to one."""
+    monkeypatch.setattr(engine_module, "CORES", 2)
+    spread = Engine(corpus_db)
+    monkeypatch.setattr(engine_module, "CORES", 1)
+    single = Engine(corpus_db)
+    monkeypatch.setattr(engine_module, "CORES", 2)
+    return spread, single
+
+
+def scans(monkeypatch) -> list[int]:
+    """The number of threads each passage scan was given."""
+    given: list[int] = []
+    scan = Engine._scan
+
+    def recorded(matrix, qv, scales=None, threads=1):
+        given.append(threads)
+        return scan(matrix, qv, scales, threads)
+
+    monkeypatch.setattr(Engine, "_scan", staticmethod(recorded))
+    return given
+
+
+def embedding_threads(engine) -> list[str]:
+    """The name of the thread each embedding call ran on."""
+    names: list[str] = []
+    encode = engine.embedder.encode
+
+    def recorded(texts, *args, **kwargs):
+        names.append(threading.current_thread().name)
+        return encode(texts, *args, **kwargs)
+
+    engine.embedder.encode = recorded
+    return names
+
+
+@pytest.mark.parametrize("target", ["cases", "lessons"])
+@pytest.mark.parametrize("mode", ["hybrid", "semantic", "keyword"])
+def test_the_answers_do_not_depend_on_the_cores(engines, mode, target):
+    spread, single = engines
+    for query in QUERIES:
+        assert answers(spread, query, mode, target) == answers(single, query, mode, target), query
+
+
+def test_a_search_alone_embeds_beside_the_keyword_side_and_scans_on_every_core(engines, monkeypatch):
+    spread, _ = engines
+    given = scans(monkeypatch)
+    threads = embedding_threads(spread)
+    spread.search("councils sharing a chief executive", mode="hybrid")
+    assert threads and all(name.startswith("kb-embed") for name in threads)
+    assert given and set(given) == {2}
+
+
+def test_searches_in_flight_together_keep_to_one_core(engines, monkeypatch):
+    spread, _ = engines
+    given = scans(monkeypatch)
+    threads = embedding_threads(spread)
+    spread._in_flight = 1  # another search is running
+    try:
+        spread.search("councils sharing a finance director", mode="hybrid")
+    finally:
+        spread._in_flight = 0
+    assert threads and not any(name.startswith("kb-embed") for name in threads)
+    assert given and set(given) == {1}
+
+
+def test_the_count_of_searches_in_flight_comes_back_after_an_error(engines):
+    spread, _ = engines
+    with pytest.raises(engine_module.QueryError):
+        spread.search("x", mode="no-such-mode")
+    assert spread._in_flight == 0
+    spread.search("shared services")
+    assert spread._in_flight == 0
+
+
+def test_one_core_means_no_helper_thread(engines):
+    _, single = engines
+    assert single._helper is None and single._cores_free() == 1
+    assert np.isfinite(single.search("shared services").results[0].score)
