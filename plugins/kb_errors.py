@@ -60,10 +60,16 @@ async def _suggestions(datasette, request, message: str) -> list[dict]:
         meta = present.table_meta(db.path, parts[1])
         columns = meta.get("kb_columns") or []
         labels = meta.get("kb_labels") or {}
+        offered = set()
         for column in difflib.get_close_matches(missing.group(1), columns, n=2, cutoff=0.5):
+            # the column as its table page heads it ("Year end"), not its name in the database; two
+            # columns a reader knows by one name (a term's vocabulary) are offered once, the nearer
+            label = labels.get(column) or column.replace("_", " ").capitalize()
+            if label in offered:
+                continue
+            offered.add(label)
             fixed = [(k, column if v == missing.group(1) else v) for k, v in parse_qsl(request.query_string) if k != "_nocol"]
-            # the column as its table page heads it ("Year end"), not its name in the database
-            out.append({"label": f"the \u201c{labels.get(column) or column.replace('_', ' ').capitalize()}\u201d column",
+            out.append({"label": f"the \u201c{label}\u201d column",
                         "href": datasette.urls.table(db.name, parts[1]) + "?" + urlencode(fixed)})
     return out
 

@@ -593,6 +593,13 @@ def test_error_pages_are_in_the_sites_layout_with_a_way_back(site, path, status,
     assert get(site, path.split("?")[0] + ".json" + ("?" + path.split("?")[1] if "?" in path else "")).status_code == status
 
 
+def test_a_misspelt_column_is_offered_once_under_each_name(site):
+    """The terms' vocabulary key and label are both "Vocabulary" to a reader: one suggestion, the nearer."""
+    html = get(site, "/kb/terms?_sort=vocabluary").text
+    offered = re.findall(r'<a href="([^"]+)">the \u201c([^<]+)\u201d column</a>', html)
+    assert offered == [("/kb/terms?_sort=vocabulary", "Vocabulary")]
+
+
 @pytest.mark.parametrize("path", ["/no/such/page", "/kbb", "/kbb/cases", "/kbb/nothing/here", "/kb/nothing/here",
                                   "/kb/casess/brighton-hove-reablement"])
 def test_a_mistyped_address_is_page_not_found_in_plain_words_and_every_suggestion_works(site, path):
