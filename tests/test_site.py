@@ -600,6 +600,17 @@ def test_a_misspelt_column_is_offered_once_under_each_name(site):
     assert offered == [("/kb/terms?_sort=vocabulary", "Vocabulary")]
 
 
+@pytest.mark.parametrize("path, offered", [("/kb/terms.csv?_sort=labl", "/kb/terms.csv?_sort=label"),
+                                           ("/kb/cases.csv?_sort=titel&_size=max", "/kb/cases.csv?_sort=title&amp;_size=max")])
+def test_a_misspelt_column_of_an_export_is_offered_as_that_export(site, path, offered):
+    """Not "the cases table" for /kb/cases.csv: the same CSV with the column put right."""
+    page = get(site, path)
+    assert page.status_code == 400
+    suggestions = page.text[page.text.index("Did you mean"):page.text.index("Where next")]
+    assert re.findall(r'href="([^"]+)"', suggestions) == [offered]
+    assert get(site, offered.replace("&amp;", "&")).status_code == 200
+
+
 @pytest.mark.parametrize("path", ["/no/such/page", "/kbb", "/kbb/cases", "/kbb/nothing/here", "/kb/nothing/here",
                                   "/kb/casess/brighton-hove-reablement"])
 def test_a_mistyped_address_is_page_not_found_in_plain_words_and_every_suggestion_works(site, path):
