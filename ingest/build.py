@@ -192,6 +192,14 @@ def source_rows(sources: list[Record], cited_by: dict[str, int]) -> Iterable[dic
                                  "path": r.document.display}) for r in sources)
 
 
+def term_rows() -> Iterable[dict]:
+    table = tables()["terms"]
+    return (_row(table, {}, {"vocabulary": v.key, "vocabulary_label": v.label, "slug": t.slug, "label": t.label,
+                             "definition": t.definition, "aliases": list(t.aliases), "family": t.family,
+                             "synonyms": list(t.synonyms)})
+            for v in load_vocabularies().values() for t in v.terms.values())
+
+
 def _write_tables(db: sqlite_utils.Database, records: list[Record], history: dict[str, tuple[str, str]]) -> dict[str, list]:
     sources = [r for r in records if r.kind == "source"]
     cases = [r for r in records if r.kind == "case"]
@@ -199,12 +207,7 @@ def _write_tables(db: sqlite_utils.Database, records: list[Record], history: dic
     # referenced tables first, so foreign keys resolve
     for table in sorted(declared.values(), key=lambda t: any(c.references for c in t.columns)):
         _create(db, table)
-    vocabularies = load_vocabularies()
-    db["terms"].insert_all(
-        ({"vocabulary": v.key, "vocabulary_label": v.label, "slug": t.slug, "label": t.label, "definition": t.definition,
-          "aliases": list(t.aliases), "family": t.family,
-          "synonyms": list(t.synonyms)} for v in vocabularies.values() for t in v.terms.values()),
-        pk=("vocabulary", "slug"))
+    db["terms"].insert_all(term_rows())
     db["sources"].insert_all(source_rows(sources, _cited_by(cases, sources)))
     for name, rows in case_rows(cases, history).items():
         if name == "sections":

@@ -16,7 +16,7 @@ def site_metadata() -> dict:
         public = [c for c in table.columns if c.public]
         meta = {
             "description": table.description,
-            "columns": {c.name: c.help for c in public},
+            "columns": {c.name: c.help for c in public if c.help},
             "facets": [{"array": c.name} if c.type == "list" else c.name for c in table.columns if c.facet],
             # the table page shows the columns a reader compares on; body text stays on the case page
             "kb_columns": [c.name for c in public],
@@ -29,8 +29,6 @@ def site_metadata() -> dict:
         if table.label_column:
             meta["label_column"] = table.label_column
         out[table.name] = meta
-    out["terms"] = {"label_column": "label", "facets": ["vocabulary"],
-                    "description": "The controlled vocabularies: every term with its label and definition."}
     return out
 
 

@@ -31,6 +31,12 @@ def _route_path(datasette, request) -> list[str]:
     return [tilde_decode(unquote(p)) for p in path.strip("/").split("/") if p]
 
 
+def _table_asked(name: str) -> tuple[str, str | None]:
+    """The table an address names and the format it asks for: "cases.csv" is the cases table as CSV."""
+    found = re.fullmatch(r"(.+?)\.(json|csv)", name)
+    return (found.group(1), found.group(2)) if found else (name, None)
+
+
 async def _suggestions(datasette, request, message: str) -> list[dict]:
     """Nearest things to what the address asked for: a case, a source, a table or a facet."""
     db = present.kb_database(datasette)
@@ -46,8 +52,9 @@ async def _suggestions(datasette, request, message: str) -> list[dict]:
         out.append({"label": href, "href": href})
     hidden = set(await db.hidden_table_names())
     public = [t for t in await db.table_names() if t not in hidden and present.table_meta(db.path, t).get("kb_columns")]
-    if len(parts) >= 2 and parts[0] == db.name and parts[1] not in public:
-        for table in difflib.get_close_matches(parts[1], public, n=2, cutoff=0.5):
+    asked, form = _table_asked(parts[1]) if len(parts) >= 2 else (None, None)
+    if len(parts) >= 2 and parts[0] == db.name and asked not in public:
+        for table in difflib.get_close_matches(asked, public, n=2, cutoff=0.5):
             out.append({"label": f"the {table} table", "href": datasette.urls.table(db.name, table)})
     if len(parts) >= 3 and parts[0] == db.name and parts[1] in ("cases", "sources"):
         wanted = parts[2].removesuffix(".json")
@@ -57,14 +64,20 @@ async def _suggestions(datasette, request, message: str) -> list[dict]:
             out.append({"label": titles.get(found, found), "href": datasette.urls.row(db.name, parts[1], found)})
     missing = re.search(r"(?:no such column:|Cannot sort table by) (\w+)", message or "")
     if len(parts) >= 2 and parts[0] == db.name and missing:
-        meta = present.table_meta(db.path, parts[1])
+        meta = present.table_meta(db.path, asked)
         columns = meta.get("kb_columns") or []
         labels = meta.get("kb_labels") or {}
+        offered = set()
         for column in difflib.get_close_matches(missing.group(1), columns, n=2, cutoff=0.5):
+            # the column as its table page heads it ("Year end"), not its name in the database; two
+            # columns a reader knows by one name (a term's vocabulary) are offered once, the nearer
+            label = labels.get(column) or column.replace("_", " ").capitalize()
+            if label in offered:
+                continue
+            offered.add(label)
             fixed = [(k, column if v == missing.group(1) else v) for k, v in parse_qsl(request.query_string) if k != "_nocol"]
-            # the column as its table page heads it ("Year end"), not its name in the database
-            out.append({"label": f"the \u201c{labels.get(column) or column.replace('_', ' ').capitalize()}\u201d column",
-                        "href": datasette.urls.table(db.name, parts[1]) + "?" + urlencode(fixed)})
+            out.append({"label": f"the \u201c{label}\u201d column",
+                        "href": datasette.urls.table(db.name, asked, format=form) + "?" + urlencode(fixed)})
     return out
 
 
@@ -74,7 +87,7 @@ async def _no_such_table(datasette, request) -> bool:
     parts = _route_path(datasette, request)
     if db is None or len(parts) < 2 or parts[0] != db.name:
         return False
-    return re.sub(r"\.(json|csv)$", "", parts[1]) not in await db.table_names()
+    return _table_asked(parts[1])[0] not in await db.table_names()
 
 
 @hookimpl(hookwrapper=True)

@@ -83,19 +83,6 @@ def _table_names(path: str) -> tuple[str, ...]:
     return _NAMES[key]
 
 
-# The vocabulary terms are the build's declarations, not a schema table: their labels are set here.
-TERMS_META = {"label_column": "label",
-              "kb_labels": {"vocabulary_label": "Vocabulary", "label": "Term", "definition": "Definition",
-                            "vocabulary": "Vocabulary", "aliases": "Also called", "family": "Family",
-                            "synonyms": "Everyday words that find it"},
-              "kb_columns": ["vocabulary_label", "label", "definition", "aliases", "family", "synonyms"],
-              "kb_types": {"aliases": "list", "synonyms": "list"}}
-
-
-def _meta(db_path: str, table: str) -> dict:
-    return TERMS_META if table == "terms" else present.table_meta(db_path, table)
-
-
 # -- cells -----------------------------------------------------------------------------------------
 @hookimpl
 def render_cell(row, value, column, table, database, datasette):
@@ -104,7 +91,7 @@ def render_cell(row, value, column, table, database, datasette):
     db = datasette.databases.get(database)
     if db is None or not db.path:
         return None
-    meta = _meta(db.path, table)
+    meta = present.table_meta(db.path, table)
     if not meta:
         return None
     kind = meta.get("kb_types", {}).get(column)
@@ -193,7 +180,7 @@ def _close(value: str, options: list[str]) -> list[str]:
 
 def _row_view(datasette, database: str, table: str, meta: dict):
     """A function the template calls for each row: its link, title, the line under it and its cells."""
-    label_column = meta.get("label_column") or ("label" if table == "terms" else None)
+    label_column = meta.get("label_column")
     labels = meta.get("kb_labels", {})
     subtitle = SUBTITLE.get(table)
 
@@ -267,7 +254,7 @@ def _columns(table: str, meta: dict, label_column: str | None) -> list[dict]:
 
 async def _table_vars(datasette, database: str, table: str, request) -> dict:
     db = datasette.get_database(database)
-    meta = _meta(db.path, table)
+    meta = present.table_meta(db.path, table)
     pairs = parse_qsl(request.query_string, keep_blank_values=False)
     base = datasette.urls.table(database, table)
     chips, misspelt = _filters(db.path, table, meta, pairs, base)
@@ -306,7 +293,7 @@ def extra_template_vars(template, database, table, view_name, request, datasette
         if view_name == "table":
             return await _table_vars(datasette, database, table, request)
         if view_name == "row":
-            meta = _meta(db.path, table)
+            meta = present.table_meta(db.path, table)
             references = meta.get("kb_references", {})
             # what a reader's row page leaves to the JSON: the row's own key (it is the address) and
             # its order within its case; and, where the row links to its case or report, that one's

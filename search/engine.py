@@ -20,6 +20,7 @@ import numpy as np
 
 from kb.arrays import Sidecar
 from kb.embedding import Embedder
+from kb.schema import Column, tables
 from kb.vocabulary import vocabularies_from_rows
 
 from .index import DocumentIndex
@@ -50,6 +51,12 @@ EXACT_CHUNKS = 250_000
 RESCORE = 100
 SCANS_KEPT = 8  # scans kept, for the refining pass and a repeated query (a few MB each at 100,000 cases)
 RESCORE_PAGES = 2000  # an export beyond this many results is ordered by float16 or int8 cosines after them
+# What a result's card shows of its case (a lesson's, of the case it comes from): columns of the cases
+# table, read as kb/schema.yml declares them, under the keys the templates, the search CSV and
+# `kb search --json` know them by.
+CARD_COLUMNS = {"organisations": "organisation_names", "council_types": "council_types", "regions": "regions",
+                "year_start": "year_start", "year_end": "year_end", "outcome": "outcome",
+                "headline_saving": "headline_saving"}
 # Who belongs to the result set (decided before any filter, so facet counts are exact): in keyword
 # mode, documents with at least half the query's informative words (a "minimum should match") or
 # one of its adjacent word pairs as a phrase, or any word when none has that many; in semantic
@@ -106,6 +113,13 @@ CLOSE_RANKS = 5
 # best cosine 0.15) get no close match, and the page says so.
 CLOSE_MIN_COSINE = 0.3
 CLOSE_MIN_COVERAGE = 0.6
+
+
+def card_columns() -> dict[str, Column]:
+    """CARD_COLUMNS as kb/schema.yml declares them (a KeyError names a card column it does not declare)."""
+    declared = {c.name: c for c in tables()["cases"].columns}
+    return {key: declared[name] for key, name in CARD_COLUMNS.items()}
+
 
 def hybrid_scores(semantic: np.ndarray, keyword: np.ndarray, coverage: float, target: str, query_words: int = 1) -> np.ndarray:
     """Semantic scaled to 0-1 over the documents, plus KEYWORD_WEIGHT x coverage^COVERAGE_POWER x
@@ -854,28 +868,32 @@ class Engine:
         types, regions, years, outcome and headline saving (a lesson shows its case's)."""
         case_ids = [r.id if col.target == "cases" else r.case_id for r in results]
         wanted = sorted({c for c in case_ids if c})
+        columns = card_columns()
         rows = {}
         if wanted:
-            found = self.conn.execute(
-                f"""select id, title, organisation_names, council_types, regions, year_start, year_end, outcome,
-                    headline_saving from cases where id in ({','.join('?' * len(wanted))})""", wanted).fetchall()
-            rows = {r[0]: r for r in found}
-        label = lambda column, value: self.facets.get(column, {}).get("values", {}).get(value, {}).get("label", value)
+            names = ["id", "title", *(c.name for c in columns.values())]
+            found = self.conn.execute(f"select {', '.join(names)} from cases where id in ({','.join('?' * len(wanted))})",
+                                      wanted).fetchall()
+            rows = {r[0]: dict(zip(names, r)) for r in found}
         source_titles = dict(self.conn.execute("select id, title from sources").fetchall())
         for result, case_id in zip(results, case_ids):
             row = rows.get(case_id)
             card: dict = {}
             if row:
-                card = {"organisations": json.loads(row[2] or "[]"),
-                        "council_types": [label("council_types", v) for v in json.loads(row[3] or "[]")],
-                        "regions": [label("regions", v) for v in json.loads(row[4] or "[]")],
-                        "year_start": row[5], "year_end": row[6], "outcome": label("outcome", row[7]),
-                        "headline_saving": row[8]}
+                card = {key: self._card_value(column, row[column.name]) for key, column in columns.items()}
                 if col.target != "cases":
-                    card["case_title"] = row[1]
+                    card["case_title"] = row["title"]
             if result.source_id:
                 card["source_title"] = source_titles.get(result.source_id)
             result.card = card
+
+    def _card_value(self, column: Column, stored):
+        """A stored value as a card shows it: a list as a list, a vocabulary's slugs as their labels."""
+        values = json.loads(stored or "[]") if column.type == "list" else [stored]
+        if column.vocabulary:
+            labels = self.facets.get(column.name, {}).get("values", {})
+            values = [labels.get(v, {}).get("label", v) for v in values]
+        return values if column.type == "list" else values[0]
 
     def _facet_counts(self, col: DocumentIndex, members: np.ndarray, by_facet: dict[str, np.ndarray]) -> dict[str, dict[str, int]]:
         """Disjunctive counts: beside each value of a facet, how many results there are with that value

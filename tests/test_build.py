@@ -35,6 +35,19 @@ def test_tables_fts_and_foreign_keys(small_root, tmp_path):
     assert chunk[0] == "test/hash-embedder" and chunk[1] == 8 and chunk[2] == 32 and len(chunk[3]) == 64
 
 
+def test_every_declared_table_is_written_as_kb_schema_yml_declares_it(small_root, tmp_path):
+    """The terms table too: its columns, keys and labels on the site come from the one declaration."""
+    from kb.schema import tables
+
+    out = tmp_path / "kb.db"
+    build(small_root, out, progress=False, embedder=HashEmbedder())
+    db = sqlite_utils.Database(out)
+    for table in tables().values():
+        assert [c.name for c in db[table.name].columns] == table.names, table.name
+        assert db[table.name].pks == list(table.pk), table.name
+    assert db.execute("select count(*) from terms where vocabulary = 'approaches' and label = 'Agile working'").fetchone() == (1,)
+
+
 def test_body_html_cannot_inject_script(small_root, tmp_path):
     case = small_root / "cases" / "brighton-hove-reablement.md"
     case.write_text(case.read_text().replace("## Context\n", "## Context\n\n<script>alert(1)</script> [x](javascript:alert(1))\n"))

@@ -86,6 +86,49 @@ def test_results_carry_a_card_and_close_matches_come_first(engine):
     assert lesson.card["case_title"] and lesson.card["organisations"]
 
 
+def test_a_card_is_its_cases_columns_read_as_kb_schema_yml_declares_them(engine, corpus_db):
+    """Keys, order and values: a list column as a list, a vocabulary's slugs as their labels (from
+    kb/vocabulary.yml here, from the database in the engine), a lesson's card with its case's title."""
+    import sqlite3
+
+    from kb.schema import tables
+    from kb.vocabulary import load_vocabularies
+    from search.engine import CARD_COLUMNS
+
+    declared = {c.name: c for c in tables()["cases"].columns}
+    assert set(CARD_COLUMNS.values()) <= set(declared)
+    vocabularies = load_vocabularies()
+    conn = sqlite3.connect(corpus_db)
+    conn.row_factory = sqlite3.Row
+    checked = 0
+    for target in ("cases", "lessons"):
+        for result in engine.search("", target=target, limit=1000).results:
+            case_id = result.id if target == "cases" else result.case_id
+            if case_id is None:
+                continue
+            row = conn.execute("select * from cases where id = ?", [case_id]).fetchone()
+            expected = {}
+            for key, name in CARD_COLUMNS.items():
+                column = declared[name]
+                values = json.loads(row[name] or "[]") if column.type == "list" else [row[name]]
+                if column.vocabulary:
+                    values = [vocabularies[column.vocabulary].label_of(v) for v in values]
+                expected[key] = values if column.type == "list" else values[0]
+            if target == "lessons":
+                expected["case_title"] = row["title"]
+            assert list(result.card.items()) == list(expected.items()), result.id
+            checked += 1
+    every = "select (select count(*) from cases) + (select count(*) from lessons where case_id is not null)"
+    assert checked == conn.execute(every).fetchone()[0]
+
+
+def test_a_cases_card_in_full(engine):
+    card = engine.search("Brighton reablement", mode="keyword").results[0].card
+    assert card == {"organisations": ["Brighton and Hove City Council"], "council_types": ["Unitary authority"],
+                    "regions": ["South East"], "year_start": 2008, "year_end": None, "outcome": "Succeeded",
+                    "headline_saving": "£577,000 a year, achieved (2013/14)"}
+
+
 def test_a_query_from_outside_the_field_has_no_close_match(engine):
     found = engine.search("banana bread recipe")
     assert found.close_total == 0 and not any(r.close for r in found.results)

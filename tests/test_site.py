@@ -2,6 +2,7 @@
 import asyncio
 import csv
 import io
+import json
 import re
 import shutil
 import sqlite3
@@ -271,6 +272,69 @@ def test_a_case_lesson_row_links_to_its_case_text(site):
     assert 'From the lessons of <a href="/kb/cases/brighton-hove-reablement">its case</a>' in html
 
 
+# -- the vocabulary terms: declared in kb/schema.yml like every other table -----------------------------------
+def _with_stored_terms(corpus_db, tmp_path, change) -> Path:
+    """A copy of the corpus database whose stored site metadata for the terms table is `change`d
+    (None: a database with no site metadata at all)."""
+    db = tmp_path / "kb.db"
+    shutil.copy(corpus_db, db)
+    conn = sqlite3.connect(db)
+    if change is None:
+        conn.execute("delete from kb_meta where key in ('site_metadata', 'facets')")
+    else:
+        stored = json.loads(conn.execute("select value from kb_meta where key = 'site_metadata'").fetchone()[0])
+        stored["terms"] = change(stored["terms"])
+        conn.execute("update kb_meta set value = ? where key = 'site_metadata'", [json.dumps(stored)])
+    conn.commit()
+    conn.close()
+    return db
+
+
+def test_terms_pages_show_the_declared_labels(site):
+    from kb.schema import tables
+
+    terms = tables()["terms"]
+    shown = [c for c in terms.columns if c.name not in terms.pk and c.name != terms.label_column]
+    fields = _fields(get(site, "/kb/terms/approaches,agile-working").text)
+    assert list(fields) == [c.label for c in shown]
+    html = get(site, "/kb/terms").text
+    heads = dict(re.findall(r'<a href="/kb/terms\?_sort=(\w+)" rel="nofollow">([^<]+?)\s*<', html))
+    assert heads == {"label": terms.column("label").label, "vocabulary_label": terms.column("vocabulary_label").label,
+                     "definition": terms.column("definition").label}
+    assert f'<p class="kb-lede">{terms.description}</p>' in html
+
+
+def test_terms_pages_take_their_labels_from_the_database_they_serve(corpus_db, tmp_path):
+    db = _with_stored_terms(corpus_db, tmp_path, lambda t: {**t, "kb_labels": {**t["kb_labels"], "definition": "Meaning"}})
+    served = make_datasette(db)
+    assert "<dt>Meaning</dt>" in get(served, "/kb/terms/approaches,agile-working").text
+    assert 'rel="nofollow">Meaning</a>' in get(served, "/kb/terms").text
+
+
+def test_terms_json_and_csv_keep_every_column(site):
+    from kb.schema import tables
+
+    names = tables()["terms"].names
+    assert list(get(site, "/kb/terms.json?_shape=array").json()[0]) == names
+    assert next(csv.reader(io.StringIO(get(site, "/kb/terms.csv").text))) == names
+
+
+@pytest.mark.parametrize("older", [lambda t: {k: t[k] for k in ("label_column", "facets", "description")}, None],
+                         ids=["terms-undeclared", "no-site-metadata"])
+def test_terms_pages_of_a_database_built_before_the_terms_were_declared_still_render(corpus_db, tmp_path, older):
+    """Without the labels a newer build stores, the terms show as any table the database does not
+    describe does (Datasette's names for its columns) until `kb build` writes the database again."""
+    served = make_datasette(_with_stored_terms(corpus_db, tmp_path, older))
+    for path, status in [("/kb/terms", 200), ("/kb/terms?vocabulary=approaches", 200), ("/kb/terms.json", 200),
+                         ("/kb/terms.csv", 200), ("/kb/terms/approaches,agile-working", 200),
+                         ("/kb/terms?_sort=defintion", 400)]:
+        page = get(served, path)
+        assert page.status_code == status, path
+        assert status != 200 or "agile-working" in page.text, path
+    if older is not None:  # the label column was stored before the labels were
+        assert ">Agile working</a>" in get(served, "/kb/terms").text
+
+
 def test_column_help_never_only_repeats_the_label(site):
     for table in ("cases", "lessons", "figures", "sources", "organisations", "terms"):
         html = get(site, f"/kb/{table}").text
@@ -514,6 +578,8 @@ def test_chart_captions_read_as_english(site):
     ("/no/such/page", 404, None),
     ("/kb/cases?_facet=servicess", 400, "_facet=services"),
     ("/kb/cases?_sort=yeer_start", 400, "_sort=year_start"),
+    ("/kb/terms?_sort=defintion", 400, 'href="/kb/terms?_sort=definition">the \u201cDefinition\u201d column'),
+    ("/kb/term", 404, 'href="/kb/terms"'),
 ])
 def test_error_pages_are_in_the_sites_layout_with_a_way_back(site, path, status, hint):
     page = get(site, path)
@@ -525,6 +591,24 @@ def test_error_pages_are_in_the_sites_layout_with_a_way_back(site, path, status,
         assert "Did you mean" in html and hint in html
     assert "_start column" not in html  # a column is named as its table heads it, not by its name in SQLite
     assert get(site, path.split("?")[0] + ".json" + ("?" + path.split("?")[1] if "?" in path else "")).status_code == status
+
+
+def test_a_misspelt_column_is_offered_once_under_each_name(site):
+    """The terms' vocabulary key and label are both "Vocabulary" to a reader: one suggestion, the nearer."""
+    html = get(site, "/kb/terms?_sort=vocabluary").text
+    offered = re.findall(r'<a href="([^"]+)">the \u201c([^<]+)\u201d column</a>', html)
+    assert offered == [("/kb/terms?_sort=vocabulary", "Vocabulary")]
+
+
+@pytest.mark.parametrize("path, offered", [("/kb/terms.csv?_sort=labl", "/kb/terms.csv?_sort=label"),
+                                           ("/kb/cases.csv?_sort=titel&_size=max", "/kb/cases.csv?_sort=title&amp;_size=max")])
+def test_a_misspelt_column_of_an_export_is_offered_as_that_export(site, path, offered):
+    """Not "the cases table" for /kb/cases.csv: the same CSV with the column put right."""
+    page = get(site, path)
+    assert page.status_code == 400
+    suggestions = page.text[page.text.index("Did you mean"):page.text.index("Where next")]
+    assert re.findall(r'href="([^"]+)"', suggestions) == [offered]
+    assert get(site, offered.replace("&amp;", "&")).status_code == 200
 
 
 @pytest.mark.parametrize("path", ["/no/such/page", "/kbb", "/kbb/cases", "/kbb/nothing/here", "/kb/nothing/here",
