@@ -5,6 +5,7 @@ compare on under each title, close matches first and the rest as "also related",
 filter with the count each value would give, chips for the filters in force, and an Apply button:
 nothing reloads until the reader asks. With no query it browses every case."""
 import asyncio
+import contextlib
 import csv
 import io
 import os
@@ -336,6 +337,14 @@ async def search_view(request, datasette):
             spelling=p["spelling"] != "off"))
     except QueryError as err:
         error = str(err)
+    # the rest of the request counts as a search in flight, so a search beside it keeps to one core
+    with engine.occupied() if engine else contextlib.nullcontext():
+        return await _respond(datasette, request, fmt, db, database, engine, found, error, p)
+
+
+async def _respond(datasette, request, fmt, db, database, engine, found, error, p) -> Response:
+    """The search's answer as JSON, CSV or the page."""
+    loop = asyncio.get_running_loop()
     if fmt in ("json", "csv"):
         rows = await _export_rows(datasette, db, found, request) if found else []
         if fmt == "json":

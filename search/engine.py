@@ -7,6 +7,7 @@ Who is in the result set is decided before any filter; filters are boolean masks
 saving), so facet counts are exactly what ticking a value shows."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -246,13 +247,8 @@ def _counted(method):
     """Keeps the engine's count of searches in flight (see CORES)."""
     @functools.wraps(method)
     def counted(self, *args, **kwargs):
-        with self._lock:
-            self._in_flight += 1
-        try:
+        with self.occupied():
             return method(self, *args, **kwargs)
-        finally:
-            with self._lock:
-                self._in_flight -= 1
     return counted
 
 
@@ -676,7 +672,23 @@ class Engine:
         if self._helper is None or self._cores_free() < 2:
             return None
         readings, sentences, statement = self._readings(target, query, named)
-        return self._helper.submit(self.query_vectors, readings + sentences + ([statement] if statement else []))
+        texts = readings + sentences + ([statement] if statement else [])
+        with self._lock:
+            if all(t in self._query_vectors for t in texts):
+                return None  # a facet click or the next page: nothing to embed
+        return self._helper.submit(self.query_vectors, texts)
+
+    @contextlib.contextmanager
+    def occupied(self):
+        """Counts as a search in flight while it lasts: a server wraps the rest of a request's work
+        (the page around the results) in it, so a search beside it keeps to one core."""
+        with self._lock:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
 
     def _cores_free(self) -> int:
         """The cores this search may use: all of them when it is the only one running."""

@@ -97,3 +97,20 @@ def test_one_core_means_no_helper_thread(engines):
     _, single = engines
     assert single._helper is None and single._cores_free() == 1
     assert np.isfinite(single.search("shared services").results[0].score)
+
+
+def test_a_request_s_other_work_counts_as_a_search_in_flight(engines, monkeypatch):
+    spread, _ = engines
+    given = scans(monkeypatch)
+    with spread.occupied():  # a server rendering another request's page
+        spread.search("councils sharing a head of legal services", mode="hybrid")
+    assert given and set(given) == {1}
+    assert spread._in_flight == 0
+
+
+def test_a_repeated_query_embeds_nothing_aside(engines):
+    spread, _ = engines
+    spread.search("councils sharing a monitoring officer", mode="hybrid")
+    threads = embedding_threads(spread)
+    spread.search("councils sharing a monitoring officer", mode="hybrid", filters={"regions": ["london"]})
+    assert threads == []
