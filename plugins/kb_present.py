@@ -87,6 +87,12 @@ def label(db_path, vocabulary: str | None, slug) -> str:
     return vocab.label_of(slug) if vocab else slug
 
 
+def vocabulary_label(db_path, key) -> str:
+    """The label of a vocabulary (e.g. "Approach" for approaches); the key itself if unknown."""
+    vocab = terms(db_path).get(key)
+    return vocab.label if vocab else key
+
+
 def table_meta(db_path, table: str) -> dict:
     """The build's metadata for one table: description, column help, labels, vocabularies, types."""
     return stored_metadata(db_path).get("site_metadata", {}).get(table) or {}

@@ -319,6 +319,53 @@ def test_terms_json_and_csv_keep_every_column(site):
     assert next(csv.reader(io.StringIO(get(site, "/kb/terms.csv").text))) == names
 
 
+def _chips(html: str) -> list[str]:
+    return [c.strip() for c in re.findall(r'class="kb-chip"[^>]*><span class="kb-visually-hidden">[^<]*</span>([^<]*)<', html)]
+
+
+def _facet_values(html: str, column: str) -> list[str]:
+    """The values a table page's facet offers, as a reader reads them (ticked ones too)."""
+    section = re.search(rf'aria-labelledby="facet-{column}">.*?</section>', html, re.S).group(0)
+    return [v.strip() for v in re.findall(r'>([^<>]*)<span class="kb-count-n">', section)]
+
+
+def _vocabulary_labels(db) -> dict[str, str]:
+    conn = sqlite3.connect(db)
+    try:
+        return dict(conn.execute("select distinct vocabulary, vocabulary_label from terms"))
+    finally:
+        conn.close()
+
+
+def test_terms_filtered_by_vocabulary_name_it_by_its_label(site, corpus_db):
+    """The vocabulary column holds keys (kb/schema.yml says so, `vocabulary_key`): a reader reads the
+    vocabulary's label in the facet and in the filter's chip."""
+    labels = _vocabulary_labels(corpus_db)
+    assert labels["approaches"] != "approaches"
+    assert sorted(_facet_values(get(site, "/kb/terms").text, "vocabulary")) == sorted(labels.values())
+    html = get(site, "/kb/terms?vocabulary=approaches").text
+    assert _chips(html) == [f"Vocabulary: {labels['approaches']}"]
+    assert _facet_values(html, "vocabulary") == [labels["approaches"]]
+    assert _chips(get(site, "/kb/terms?vocabulary=aproaches").text) == ["Vocabulary: aproaches"]
+
+
+def test_a_column_reads_as_vocabulary_labels_only_where_the_database_declares_it(corpus_db, tmp_path):
+    """No table or column is special-cased: without the stored declaration the keys show as stored."""
+    served = make_datasette(_with_stored_terms(corpus_db, tmp_path, lambda t: {**t, "kb_vocabulary_keys": []}))
+    assert "approaches" in _facet_values(get(served, "/kb/terms").text, "vocabulary")
+    assert _chips(get(served, "/kb/terms?vocabulary=approaches").text) == ["Vocabulary: approaches"]
+
+
+def test_terms_json_and_csv_keep_the_vocabulary_key(site):
+    rows = get(site, "/kb/terms.json?vocabulary=approaches&_shape=array&_size=max").json()
+    assert rows and {r["vocabulary"] for r in rows} == {"approaches"}
+    facet = get(site, "/kb/terms.json?_extra=facet_results").json()["facet_results"]
+    facet = (facet.get("results") or facet)["vocabulary"]["results"]
+    assert "approaches" in {v["value"] for v in facet} and "approaches" in {v["label"] for v in facet}
+    csv_rows = list(csv.DictReader(io.StringIO(get(site, "/kb/terms.csv?vocabulary=approaches").text)))
+    assert csv_rows and {r["vocabulary"] for r in csv_rows} == {"approaches"}
+
+
 @pytest.mark.parametrize("older", [lambda t: {k: t[k] for k in ("label_column", "facets", "description")}, None],
                          ids=["terms-undeclared", "no-site-metadata"])
 def test_terms_pages_of_a_database_built_before_the_terms_were_declared_still_render(corpus_db, tmp_path, older):
