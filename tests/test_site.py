@@ -366,6 +366,79 @@ def test_terms_json_and_csv_keep_the_vocabulary_key(site):
     assert csv_rows and {r["vocabulary"] for r in csv_rows} == {"approaches"}
 
 
+def _vocabularies_read_by_position(db) -> dict:
+    """The vocabularies as the site and the engine read them before they read the terms by name."""
+    from kb.vocabulary import Term, Vocabulary
+
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("select vocabulary, vocabulary_label, slug, label, definition, aliases, synonyms "
+                            "from terms").fetchall()
+    finally:
+        conn.close()
+    out: dict = {}
+    for key, vocabulary_label, slug, label, definition, aliases, synonyms in rows:
+        vocab = out.setdefault(key, Vocabulary(key=key, label=vocabulary_label, description=""))
+        vocab.terms[slug] = Term(slug, label, definition, tuple(json.loads(aliases or "[]")),
+                                 synonyms=tuple(json.loads(synonyms or "[]")))
+    return out
+
+
+def _present():
+    from kb.site import PLUGINS, plugin_module
+
+    return plugin_module(str(PLUGINS / "kb_present.py"), "kb_present")
+
+
+def test_the_engine_and_the_site_read_the_vocabularies_the_build_wrote(corpus_db, engine):
+    import dataclasses
+
+    from kb.vocabulary import load_vocabularies
+
+    before, declared = _vocabularies_read_by_position(corpus_db), load_vocabularies()
+    for read in (engine.vocabularies, _present().terms(corpus_db)):
+        assert list(read) == list(before) == list(declared)
+        for key, vocab in read.items():
+            assert (vocab.key, vocab.label, vocab.description) == (before[key].key, before[key].label, "")
+            assert list(vocab.terms.items()) == list(before[key].terms.items()), key
+            # what kb/vocabulary.yml says, all but each term's family (not read back from the database)
+            assert list(vocab.terms.values()) == [dataclasses.replace(t, family=None)
+                                                  for t in declared[key].terms.values()], key
+
+
+def test_a_database_built_before_a_terms_column_loads_as_it_did(corpus_db, tmp_path):
+    """The site's labels fall back to the stored slugs and the engine asks for `kb build` again."""
+    from search.engine import Engine, QueryError
+
+    db = tmp_path / "kb.db"
+    shutil.copy(corpus_db, db)
+    conn = sqlite3.connect(db)
+    conn.execute("alter table terms drop column synonyms")
+    conn.commit()
+    conn.close()
+    assert _present().terms(db) == {} and _present().source_titles(db) == {}
+    with pytest.raises(QueryError, match=r"no such column: synonyms.*run `kb build` again"):
+        Engine(db)
+
+
+def test_the_vocabularies_are_read_by_the_names_kb_schema_declares(corpus_db, monkeypatch):
+    import dataclasses
+
+    import kb.schema
+    from kb.vocabulary import stored_vocabularies
+
+    terms = kb.schema.tables()["terms"]
+    renamed = dataclasses.replace(terms, columns=tuple(dataclasses.replace(c, name="everyday_words")
+                                                       if c.name == "synonyms" else c for c in terms.columns))
+    monkeypatch.setattr(kb.schema, "tables", lambda: {"terms": renamed})
+    conn = sqlite3.connect(corpus_db)
+    try:
+        with pytest.raises(KeyError, match="declares no synonyms"):
+            stored_vocabularies(conn)
+    finally:
+        conn.close()
+
+
 @pytest.mark.parametrize("older", [lambda t: {k: t[k] for k in ("label_column", "facets", "description")}, None],
                          ids=["terms-undeclared", "no-site-metadata"])
 def test_terms_pages_of_a_database_built_before_the_terms_were_declared_still_render(corpus_db, tmp_path, older):
