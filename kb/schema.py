@@ -168,6 +168,7 @@ class Column:
     vocabulary: str | None = None
     references: str | None = None   # foreign key to that table's primary key
     label: str = ""
+    vocabulary_key: bool = False    # holds a vocabulary's own key (kb/vocabulary.yml), not a term's slug
 
     def value(self, obj: dict):
         node = obj
@@ -215,7 +216,7 @@ def tables() -> dict[str, Table]:
     for name, spec in load_schema()["tables"].items():
         declared = [Column(name, col, c.get("type", "text"), c.get("help", ""), c.get("field"), c.get("fts"),
                            bool(c.get("facet")), c.get("public", True), c.get("vocabulary"), c.get("references"),
-                           c.get("label") or col.replace("_", " ").capitalize())
+                           c.get("label") or col.replace("_", " ").capitalize(), bool(c.get("vocabulary_key")))
                     for col, c in spec["columns"].items()]
         mode = spec.get("facets")
         if mode:

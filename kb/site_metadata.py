@@ -23,6 +23,7 @@ def site_metadata() -> dict:
             "kb_labels": {c.name: c.label for c in public},
             # so the site shows labels, tags, £ and yes/no for the stored slugs, arrays and numbers
             "kb_vocabularies": {c.name: c.vocabulary for c in public if c.vocabulary},
+            "kb_vocabulary_keys": [c.name for c in public if c.vocabulary_key],
             "kb_types": {c.name: c.type for c in public},
             "kb_references": {c.name: c.references for c in public if c.references},
         }

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -89,14 +90,32 @@ def load_vocabularies(path: Path = VOCABULARY_FILE) -> dict[str, Vocabulary]:
     return vocabularies
 
 
-def vocabularies_from_rows(rows) -> dict[str, Vocabulary]:
-    """Vocabularies as a database stores them: (vocabulary, vocabulary label, slug, label, definition,
-    aliases as JSON, synonyms as JSON)."""
-    import json
+# The terms table's columns (declared in kb/schema.yml) that a database's vocabularies are read back from
+STORED_COLUMNS = ("vocabulary", "vocabulary_label", "slug", "label", "definition", "aliases", "synonyms")
 
+
+def vocabularies_from_rows(rows) -> dict[str, Vocabulary]:
+    """Vocabularies as a database stores them: rows of the terms table as dicts by column name, with
+    aliases and synonyms as JSON."""
     out: dict[str, Vocabulary] = {}
-    for key, vocabulary_label, slug, label, definition, aliases, synonyms in rows:
-        vocab = out.setdefault(key, Vocabulary(key=key, label=vocabulary_label, description=""))
-        vocab.terms[slug] = Term(slug, label, definition, tuple(json.loads(aliases or "[]")),
-                                 synonyms=tuple(json.loads(synonyms or "[]")))
+    for row in rows:
+        vocab = out.setdefault(row["vocabulary"], Vocabulary(key=row["vocabulary"], label=row["vocabulary_label"],
+                                                             description=""))
+        vocab.terms[row["slug"]] = Term(row["slug"], row["label"], row["definition"],
+                                        tuple(json.loads(row["aliases"] or "[]")),
+                                        synonyms=tuple(json.loads(row["synonyms"] or "[]")))
     return out
+
+
+def stored_vocabularies(conn) -> dict[str, Vocabulary]:
+    """The vocabularies a database was built with, from its terms table. A KeyError names a column
+    kb/schema.yml does not declare; a database built without one of them raises sqlite3.OperationalError,
+    and each caller decides what an older database gets."""
+    from .schema import tables  # not at the top: kb.schema imports this module
+
+    declared = tables()["terms"].names
+    missing = [name for name in STORED_COLUMNS if name not in declared]
+    if missing:
+        raise KeyError(f"kb/schema.yml declares no {', '.join(missing)} in the terms table")
+    cursor = conn.execute(f"select {', '.join(STORED_COLUMNS)} from terms")
+    return vocabularies_from_rows(dict(zip(STORED_COLUMNS, row)) for row in cursor)

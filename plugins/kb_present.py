@@ -17,7 +17,7 @@ from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
 from kb.site import stored_metadata
-from kb.vocabulary import Vocabulary, vocabularies_from_rows
+from kb.vocabulary import Vocabulary, stored_vocabularies
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 STATIC_FILES = {"site.css": "text/css; charset=utf-8", "site.js": "text/javascript; charset=utf-8"}
@@ -56,8 +56,7 @@ def years(start, end) -> str:
 def _stored_terms(path: str, mtime: float) -> tuple[dict[str, Vocabulary], dict[str, str]]:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        vocabularies = vocabularies_from_rows(conn.execute(
-            "select vocabulary, vocabulary_label, slug, label, definition, aliases, synonyms from terms").fetchall())
+        vocabularies = stored_vocabularies(conn)
         sources = dict(conn.execute("select id, title from sources").fetchall())
     except sqlite3.Error:
         return {}, {}
@@ -85,6 +84,12 @@ def label(db_path, vocabulary: str | None, slug) -> str:
         return source_titles(db_path).get(slug, slug)
     vocab = terms(db_path).get(vocabulary)
     return vocab.label_of(slug) if vocab else slug
+
+
+def vocabulary_label(db_path, key) -> str:
+    """The label of a vocabulary (e.g. "Approach" for approaches); the key itself if unknown."""
+    vocab = terms(db_path).get(key)
+    return vocab.label if vocab else key
 
 
 def table_meta(db_path, table: str) -> dict:

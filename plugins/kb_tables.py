@@ -155,7 +155,10 @@ def _filters(db_path, table: str, meta: dict, pairs: list[tuple[str, str]], base
             continue
         vocabulary = meta.get("kb_vocabularies", {}).get(column)
         is_source = column in ("source_ids", "source_id")
-        shown = present.label(db_path, vocabulary, value) if vocabulary or is_source else value
+        if column in meta.get("kb_vocabulary_keys", ()):
+            shown = present.vocabulary_label(db_path, value)
+        else:
+            shown = present.label(db_path, vocabulary, value) if vocabulary or is_source else value
         chips.append({"label": f"{labels[column]}: {shown}", "href": base + _query_without(pairs, (key, value))})
         if vocabulary and vocabulary in vocabularies and value not in vocabularies[vocabulary].terms:
             vocab = vocabularies[vocabulary]
@@ -213,11 +216,10 @@ def _row_view(datasette, database: str, table: str, meta: dict):
     return view
 
 
-def _value_label(db_path, table: str, meta: dict, column: str, value) -> str:
+def _value_label(db_path, meta: dict, column: str, value) -> str:
     """A facet value in words: a term's label, a report's title, yes or no, a vocabulary's name."""
-    if table == "terms" and column == "vocabulary":
-        vocab = present.terms(db_path).get(value)
-        return vocab.label if vocab else value
+    if column in meta.get("kb_vocabulary_keys", ()):
+        return present.vocabulary_label(db_path, value)
     vocabulary = meta.get("kb_vocabularies", {}).get(column)
     if vocabulary or column == "source_ids" or meta.get("kb_references", {}).get(column) == "sources":
         return present.label(db_path, vocabulary, value)
@@ -273,7 +275,7 @@ async def _table_vars(datasette, database: str, table: str, request) -> dict:
         "clear_url": base + _query_without(pairs, keep_only=("_sort", "_sort_desc")),
         "misspelt": misspelt,
         "facet_label": lambda name: facet_labels.get(name, name.replace("_", " ").capitalize()),
-        "value_label": lambda name, value: _value_label(db.path, table, meta, name, value),
+        "value_label": lambda name, value: _value_label(db.path, meta, name, value),
         "listed": table in LISTED,
         # facets in the order the schema declares them
         # the facets a search offers first, in their order, then the table's own

@@ -22,7 +22,7 @@ import numpy as np
 from kb.arrays import Sidecar
 from kb.embedding import Embedder
 from kb.schema import Column, tables
-from kb.vocabulary import vocabularies_from_rows
+from kb.vocabulary import stored_vocabularies
 
 from .index import DocumentIndex
 from .spelling import Speller
@@ -286,8 +286,7 @@ class Engine:
             self.sources = {r[0] for r in self.conn.execute("select id from sources")}
             self.case_ids = {r[0] for r in self.conn.execute("select id from cases")}
             # the vocabulary the database was built with, not the one in kb/vocabulary.yml today
-            self.vocabularies = vocabularies_from_rows(self.conn.execute(
-                "select vocabulary, vocabulary_label, slug, label, definition, aliases, synonyms from terms").fetchall())
+            self.vocabularies = stored_vocabularies(self.conn)
             facets = dict(self.conn.execute("select key, value from kb_meta where key = 'facets'").fetchall())
         except sqlite3.DatabaseError as err:
             raise QueryError(f"{self.db_path.name} is not a knowledge base built by this version ({err}); "

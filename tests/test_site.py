@@ -319,6 +319,126 @@ def test_terms_json_and_csv_keep_every_column(site):
     assert next(csv.reader(io.StringIO(get(site, "/kb/terms.csv").text))) == names
 
 
+def _chips(html: str) -> list[str]:
+    return [c.strip() for c in re.findall(r'class="kb-chip"[^>]*><span class="kb-visually-hidden">[^<]*</span>([^<]*)<', html)]
+
+
+def _facet_values(html: str, column: str) -> list[str]:
+    """The values a table page's facet offers, as a reader reads them (ticked ones too)."""
+    section = re.search(rf'aria-labelledby="facet-{column}">.*?</section>', html, re.S).group(0)
+    return [v.strip() for v in re.findall(r'>([^<>]*)<span class="kb-count-n">', section)]
+
+
+def _vocabulary_labels(db) -> dict[str, str]:
+    conn = sqlite3.connect(db)
+    try:
+        return dict(conn.execute("select distinct vocabulary, vocabulary_label from terms"))
+    finally:
+        conn.close()
+
+
+def test_terms_filtered_by_vocabulary_name_it_by_its_label(site, corpus_db):
+    """The vocabulary column holds keys (kb/schema.yml says so, `vocabulary_key`): a reader reads the
+    vocabulary's label in the facet and in the filter's chip."""
+    labels = _vocabulary_labels(corpus_db)
+    assert labels["approaches"] != "approaches"
+    assert sorted(_facet_values(get(site, "/kb/terms").text, "vocabulary")) == sorted(labels.values())
+    html = get(site, "/kb/terms?vocabulary=approaches").text
+    assert _chips(html) == [f"Vocabulary: {labels['approaches']}"]
+    assert _facet_values(html, "vocabulary") == [labels["approaches"]]
+    assert _chips(get(site, "/kb/terms?vocabulary=aproaches").text) == ["Vocabulary: aproaches"]
+
+
+def test_a_column_reads_as_vocabulary_labels_only_where_the_database_declares_it(corpus_db, tmp_path):
+    """No table or column is special-cased: without the stored declaration the keys show as stored."""
+    served = make_datasette(_with_stored_terms(corpus_db, tmp_path, lambda t: {**t, "kb_vocabulary_keys": []}))
+    assert "approaches" in _facet_values(get(served, "/kb/terms").text, "vocabulary")
+    assert _chips(get(served, "/kb/terms?vocabulary=approaches").text) == ["Vocabulary: approaches"]
+
+
+def test_terms_json_and_csv_keep_the_vocabulary_key(site):
+    rows = get(site, "/kb/terms.json?vocabulary=approaches&_shape=array&_size=max").json()
+    assert rows and {r["vocabulary"] for r in rows} == {"approaches"}
+    facet = get(site, "/kb/terms.json?_extra=facet_results").json()["facet_results"]
+    facet = (facet.get("results") or facet)["vocabulary"]["results"]
+    assert "approaches" in {v["value"] for v in facet} and "approaches" in {v["label"] for v in facet}
+    csv_rows = list(csv.DictReader(io.StringIO(get(site, "/kb/terms.csv?vocabulary=approaches").text)))
+    assert csv_rows and {r["vocabulary"] for r in csv_rows} == {"approaches"}
+
+
+def _vocabularies_read_by_position(db) -> dict:
+    """The vocabularies as the site and the engine read them before they read the terms by name."""
+    from kb.vocabulary import Term, Vocabulary
+
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("select vocabulary, vocabulary_label, slug, label, definition, aliases, synonyms "
+                            "from terms").fetchall()
+    finally:
+        conn.close()
+    out: dict = {}
+    for key, vocabulary_label, slug, label, definition, aliases, synonyms in rows:
+        vocab = out.setdefault(key, Vocabulary(key=key, label=vocabulary_label, description=""))
+        vocab.terms[slug] = Term(slug, label, definition, tuple(json.loads(aliases or "[]")),
+                                 synonyms=tuple(json.loads(synonyms or "[]")))
+    return out
+
+
+def _present():
+    from kb.site import PLUGINS, plugin_module
+
+    return plugin_module(str(PLUGINS / "kb_present.py"), "kb_present")
+
+
+def test_the_engine_and_the_site_read_the_vocabularies_the_build_wrote(corpus_db, engine):
+    import dataclasses
+
+    from kb.vocabulary import load_vocabularies
+
+    before, declared = _vocabularies_read_by_position(corpus_db), load_vocabularies()
+    for read in (engine.vocabularies, _present().terms(corpus_db)):
+        assert list(read) == list(before) == list(declared)
+        for key, vocab in read.items():
+            assert (vocab.key, vocab.label, vocab.description) == (before[key].key, before[key].label, "")
+            assert list(vocab.terms.items()) == list(before[key].terms.items()), key
+            # what kb/vocabulary.yml says, all but each term's family (not read back from the database)
+            assert list(vocab.terms.values()) == [dataclasses.replace(t, family=None)
+                                                  for t in declared[key].terms.values()], key
+
+
+def test_a_database_built_before_a_terms_column_loads_as_it_did(corpus_db, tmp_path):
+    """The site's labels fall back to the stored slugs and the engine asks for `kb build` again."""
+    from search.engine import Engine, QueryError
+
+    db = tmp_path / "kb.db"
+    shutil.copy(corpus_db, db)
+    conn = sqlite3.connect(db)
+    conn.execute("alter table terms drop column synonyms")
+    conn.commit()
+    conn.close()
+    assert _present().terms(db) == {} and _present().source_titles(db) == {}
+    with pytest.raises(QueryError, match=r"no such column: synonyms.*run `kb build` again"):
+        Engine(db)
+
+
+def test_the_vocabularies_are_read_by_the_names_kb_schema_declares(corpus_db, monkeypatch):
+    import dataclasses
+
+    import kb.schema
+    from kb.vocabulary import stored_vocabularies
+
+    terms = kb.schema.tables()["terms"]
+    renamed = dataclasses.replace(terms, columns=tuple(dataclasses.replace(c, name="everyday_words")
+                                                       if c.name == "synonyms" else c for c in terms.columns))
+    monkeypatch.setattr(kb.schema, "tables", lambda: {"terms": renamed})
+    conn = sqlite3.connect(corpus_db)
+    try:
+        with pytest.raises(KeyError, match="declares no synonyms"):
+            stored_vocabularies(conn)
+    finally:
+        conn.close()
+
+
 @pytest.mark.parametrize("older", [lambda t: {k: t[k] for k in ("label_column", "facets", "description")}, None],
                          ids=["terms-undeclared", "no-site-metadata"])
 def test_terms_pages_of_a_database_built_before_the_terms_were_declared_still_render(corpus_db, tmp_path, older):
