@@ -536,8 +536,9 @@ class Engine:
 
     @staticmethod
     def _scan(matrix: np.ndarray, qv: np.ndarray, scales: np.ndarray | None = None, threads: int = 1) -> np.ndarray:
-        """matrix @ qv by SimSIMD on one thread, for one query vector or several (rows of qv, a column
-        of the result each): float32 within 1e-7 of numpy's product and twice as fast as it here, and
+        """matrix @ qv by SimSIMD on `threads` threads (more only for a search running alone, see
+        CORES; each product is the same on any number), for one query vector or several (rows of qv,
+        a column of the result each): float32 within 1e-7 of numpy's product and twice as fast as it here, and
         several query vectors in one pass over memory; float16 (numpy has no fast float16 product)
         about 1e-4 off, from the inputs' rounding; int8 codes (times their `scales`) with the query
         coded the same way, about 1e-3 off."""
