@@ -108,9 +108,16 @@ def test_a_request_s_other_work_counts_as_a_search_in_flight(engines, monkeypatc
     assert spread._in_flight == 0
 
 
-def test_a_repeated_query_embeds_nothing_aside(engines):
+def test_a_repeated_query_embeds_nothing_aside(engines, monkeypatch):
+    """Nothing is handed to the helper thread (the cache would answer it there too, so the embedder
+    alone cannot tell)."""
     spread, _ = engines
     spread.search("councils sharing a monitoring officer", mode="hybrid")
     threads = embedding_threads(spread)
+    handed: list = []
+    submit = spread._helper.submit
+    monkeypatch.setattr(spread._helper, "submit", lambda *args, **kwargs: handed.append(args) or submit(*args, **kwargs))
     spread.search("councils sharing a monitoring officer", mode="hybrid", filters={"regions": ["london"]})
-    assert threads == []
+    assert threads == [] and handed == []
+    spread.search("councils sharing a head of paid service", mode="hybrid")
+    assert len(handed) == 1  # a new query is handed over
