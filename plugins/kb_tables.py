@@ -222,7 +222,11 @@ def _value_label(db_path, meta: dict, column: str, value) -> str:
     if vocabulary or column == "source_ids" or meta.get("kb_references", {}).get(column) == "sources":
         return present.label(db_path, vocabulary, value)
     if meta.get("kb_types", {}).get(column) == "boolean":
-        return "Yes" if value in (1, "1", True) else "No"
+        # a chip's value is whatever the address says: "review_due=yes" matches no row, so it is not "No"
+        if value in (1, "1", True):
+            return "Yes"
+        if value in (0, "0", False, None):
+            return "No"
     return value
 
 

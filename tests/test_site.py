@@ -922,3 +922,5 @@ def test_a_yes_or_no_filter_s_chip_says_yes_or_no_as_its_facet_does(site):
     assert _chips(get(site, "/kb/cases?review_due=1").text) == ["Review due: Yes"]
     assert _chips(get(site, "/kb/cases?review_due=0").text) == ["Review due: No"]
     assert _chips(get(site, "/kb/cases?anonymised=1").text) == ["Anonymised: Yes"]
+    # a value that is neither (typed into the address) matches nothing: shown as typed, not as "No"
+    assert _chips(get(site, "/kb/cases?review_due=yes").text) == ["Review due: yes"]
