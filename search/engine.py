@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -39,7 +40,26 @@ QUERY_THREADS = 1
 # A search that runs alone uses the machine's other cores: its passages are scanned on every core and
 # its query embedded while the keyword side runs. With searches in flight together each keeps to one
 # core, since they already fill them (see Engine._cores_free).
-CORES = max(1, min(os.cpu_count() or 1, int(os.environ.get("KB_SEARCH_CORES") or 64)))
+CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # a container's CPU quota (cgroup v2): "quota period" or "max period"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on, fewer under a container's CPU quota (Cloud Run, Fly and
+    Docker's --cpus set one; os.cpu_count() gives the host's cores, which would oversubscribe it)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = CPU_MAX.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
+CORES = max(1, min(usable_cores(), int(os.environ.get("KB_SEARCH_CORES") or 64)))
 TOKENS_KEPT = 65536  # phrases whose stemmed tokens are kept (see _tokens)
 PHRASE_CACHE_BYTES = 64 * 2**20  # each query word's matches and BM25 terms, kept until this is full
 # How cosines are computed: "exact" (float32), "float16" (half the memory, about 1e-4 off) or "int8"

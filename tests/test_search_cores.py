@@ -121,3 +121,17 @@ def test_a_repeated_query_embeds_nothing_aside(engines, monkeypatch):
     assert threads == [] and handed == []
     spread.search("councils sharing a head of paid service", mode="hybrid")
     assert len(handed) == 1  # a new query is handed over
+
+
+@pytest.mark.parametrize("cpu_max, expected", [("50000 100000\n", 1), ("150000 100000\n", 2), ("max 100000\n", None),
+                                               ("garbled\n", None)])
+def test_a_container_s_cpu_quota_caps_the_cores(tmp_path, monkeypatch, cpu_max, expected):
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    quota = tmp_path / "cpu.max"
+    quota.write_text(cpu_max)
+    monkeypatch.setattr(engine_module, "CPU_MAX", quota)
+    assert engine_module.usable_cores() == (expected or 4)
+    monkeypatch.setattr(engine_module, "CPU_MAX", tmp_path / "none")  # no cgroup v2: the cores it may run on
+    assert engine_module.usable_cores() == 4
