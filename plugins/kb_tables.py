@@ -165,6 +165,12 @@ def _filters(db_path, table: str, meta: dict, pairs: list[tuple[str, str]], base
             misspelt.append({"column": labels[column].lower(), "value": value, "kind": vocab.label.lower(),
                              "guess": vocab.label_of(guess) if guess else None,
                              "href": base + _query_without(fixed) if fixed else None})
+        elif column in meta.get("kb_vocabulary_keys", ()) and vocabularies and value not in vocabularies:
+            guess = next(iter(_close(value, list(vocabularies))), None)
+            fixed = [(k, guess if (k, v) == (key, value) else v) for k, v in pairs] if guess else None
+            misspelt.append({"column": labels[column].lower(), "value": value, "kind": "vocabulary",
+                             "guess": vocabularies[guess].label if guess else None,
+                             "href": base + _query_without(fixed) if fixed else None})
         elif is_source and value not in sources:
             guess = next(iter(_close(value, list(sources))), None)
             fixed = [(k, guess if (k, v) == (key, value) else v) for k, v in pairs] if guess else None

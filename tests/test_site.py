@@ -346,7 +346,11 @@ def test_terms_filtered_by_vocabulary_name_it_by_its_label(site, corpus_db):
     html = get(site, "/kb/terms?vocabulary=approaches").text
     assert _chips(html) == [f"Vocabulary: {labels['approaches']}"]
     assert _facet_values(html, "vocabulary") == [labels["approaches"]]
-    assert _chips(get(site, "/kb/terms?vocabulary=aproaches").text) == ["Vocabulary: aproaches"]
+    misspelt = get(site, "/kb/terms?vocabulary=aproaches").text
+    assert _chips(misspelt) == ["Vocabulary: aproaches"]
+    # as a misspelt term is: the nearest vocabulary offered, with the filter put right
+    assert "There is no vocabulary called &ldquo;aproaches&rdquo;" in misspelt
+    assert re.search(rf'Did you mean <a href="[^"]*vocabulary=approaches[^"]*">{labels["approaches"]}</a>\?', misspelt)
 
 
 def test_a_column_reads_as_vocabulary_labels_only_where_the_database_declares_it(corpus_db, tmp_path):
