@@ -156,7 +156,7 @@ def _filters(db_path, table: str, meta: dict, pairs: list[tuple[str, str]], base
         vocabulary = meta.get("kb_vocabularies", {}).get(column)
         is_source = column in ("source_ids", "source_id")
         # a chip names the value as its facet does ("Review due: Yes", not "Review due: 1")
-        shown = present.label(db_path, vocabulary, value) if is_source else _value_label(db_path, meta, column, value)
+        shown = _value_label(db_path, meta, column, value)
         chips.append({"label": f"{labels[column]}: {shown}", "href": base + _query_without(pairs, (key, value))})
         if vocabulary and vocabulary in vocabularies and value not in vocabularies[vocabulary].terms:
             vocab = vocabularies[vocabulary]
