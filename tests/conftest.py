@@ -1,6 +1,7 @@
 import hashlib
 import os
 import shutil
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,21 @@ def tree(tmp_path):
         shutil.copy(path, root / "cases" / path.name)
     return root
 
+
+
+def altered_copy(db: Path, folder: Path, *statements: str) -> Path:
+    """A copy of a built database (folder/kb.db) with the SQL statements run on it: an older build,
+    a build from a tarball, a hand-edited one."""
+    copy = folder / "kb.db"
+    shutil.copy(db, copy)
+    conn = sqlite3.connect(copy)
+    try:
+        for statement in statements:
+            conn.execute(statement)
+        conn.commit()
+    finally:
+        conn.close()
+    return copy
 
 @pytest.fixture(scope="session")
 def corpus_db(tmp_path_factory):

@@ -9,6 +9,8 @@ from search.engine import Engine, best_first
 from search.evaluate import LESSON_QUERIES_FILE, load_queries
 from search.text import phrases_of, terms_of
 
+from .conftest import altered_copy
+
 QUERIES = [q["query"] for q in load_queries()] + [q["query"] for q in load_queries(LESSON_QUERIES_FILE)]
 ODD = ["3.5", "£5m", "e_mail", "50%", "council's", "naïve", "x", "2014", "café"]
 
@@ -54,14 +56,7 @@ def test_keyword_scores_are_the_same_with_or_without_postings(corpus_db, target)
 
 
 def test_a_database_without_postings_is_searched_through_fts5(corpus_db, tmp_path):
-    import shutil
-    import sqlite3
-
-    old = tmp_path / "old.db"
-    shutil.copy(corpus_db, old)
-    with sqlite3.connect(old) as conn:
-        conn.execute("drop table term_postings")
-        conn.execute("drop table document_lengths")
+    old = altered_copy(corpus_db, tmp_path, "drop table term_postings", "drop table document_lengths")
     engine, current = Engine(old), Engine(corpus_db)
     assert engine.index("cases").postings is None
     a = engine.search("shared back office services", mode="keyword", limit=20)

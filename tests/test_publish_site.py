@@ -13,6 +13,8 @@ from click.testing import CliRunner
 from kb.cli import cli
 from kb.site import BRAND, COLOUR_PAIRS, MIN_CONTRAST, SiteError, contrast, load_brand, load_metadata, make_datasette
 
+from .conftest import altered_copy
+
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                     "1f15c4890000000d49444154789c6360f8cf00000301010018dd8db00000000049454e44ae426082")
 DEFAULT_TEXT = ["Council transformation case studies", "Powered by Datasette", "searchable knowledge base of English"]
@@ -283,12 +285,7 @@ def _feed(site):
 
 def test_feed_falls_back_to_the_build_time_without_git_dates(corpus_db, tmp_path):
     # a build from a tarball has no git history, so no dates
-    db = tmp_path / "kb.db"
-    shutil.copy(corpus_db, db)
-    conn = sqlite3.connect(db)
-    conn.execute("update cases set first_added = null, last_changed = null")
-    conn.commit()
-    conn.close()
+    db = altered_copy(corpus_db, tmp_path, "update cases set first_added = null, last_changed = null")
     feed = _feed(make_datasette(db))
     built = sqlite3.connect(db).execute("select built_at from build_info").fetchone()[0]
     entries = feed.findall(f"{ATOM}entry")
@@ -300,14 +297,10 @@ def test_feed_falls_back_to_the_build_time_without_git_dates(corpus_db, tmp_path
 
 
 def test_feed_uses_first_added_and_last_changed_when_the_build_wrote_them(corpus_db, tmp_path):
-    db = tmp_path / "kb.db"
-    shutil.copy(corpus_db, db)
-    conn = sqlite3.connect(db)
-    conn.execute("update cases set first_added = '2023-01-05', last_changed = '2023-01-05T10:00:00+00:00'")
-    conn.execute("update cases set last_changed = '2025-06-01T09:30:00+01:00' where id = 'brighton-hove-reablement'")
-    conn.execute("update cases set first_added = '2025-03-02', last_changed = '2025-03-02' where id = 'barnet-capita-outsourcing'")
-    conn.commit()
-    conn.close()
+    db = altered_copy(corpus_db, tmp_path,
+                      "update cases set first_added = '2023-01-05', last_changed = '2023-01-05T10:00:00+00:00'",
+                      "update cases set last_changed = '2025-06-01T09:30:00+01:00' where id = 'brighton-hove-reablement'",
+                      "update cases set first_added = '2025-03-02', last_changed = '2025-03-02' where id = 'barnet-capita-outsourcing'")
     site = make_datasette(db)
     entries = _feed(site).findall(f"{ATOM}entry")
     first, second = entries[0], entries[1]

@@ -15,6 +15,8 @@ import yaml
 
 from kb.site import METADATA, PLUGINS, SETTINGS, TEMPLATES, make_datasette
 
+from .conftest import altered_copy
+
 
 @pytest.fixture(scope="module")
 def site(corpus_db):
@@ -227,13 +229,7 @@ def test_source_page_explains_line_numbers_and_lists_its_cases(corpus_db, site):
 
 @pytest.mark.parametrize("change", ["update sources set url = null", "alter table sources drop column url"])
 def test_source_page_without_the_reports_address(corpus_db, tmp_path, change):
-    db = tmp_path / "kb.db"
-    shutil.copy(corpus_db, db)
-    conn = sqlite3.connect(db)
-    conn.execute(change)
-    conn.commit()
-    conn.close()
-    served = make_datasette(db)
+    served = make_datasette(altered_copy(corpus_db, tmp_path, change))
     assert "No public address is recorded" in get(served, "/kb/sources/dclg-2014-good-practice-savings").text
     case = get(served, "/kb/cases/brighton-hove-reablement")
     assert case.status_code == 200 and "the report itself" not in case.text
@@ -414,12 +410,7 @@ def test_a_database_built_before_a_terms_column_loads_as_it_did(corpus_db, tmp_p
     """The site's labels fall back to the stored slugs and the engine asks for `kb build` again."""
     from search.engine import Engine, QueryError
 
-    db = tmp_path / "kb.db"
-    shutil.copy(corpus_db, db)
-    conn = sqlite3.connect(db)
-    conn.execute("alter table terms drop column synonyms")
-    conn.commit()
-    conn.close()
+    db = altered_copy(corpus_db, tmp_path, "alter table terms drop column synonyms")
     assert _present().terms(db) == {} and _present().source_titles(db) == {}
     with pytest.raises(QueryError, match=r"no such column: synonyms.*run `kb build` again"):
         Engine(db)
