@@ -16,7 +16,7 @@ from .postings import Postings
 SAVINGS_COLUMN = "achieved_annual_saving_gbp"
 YEAR_COLUMN = "year_start"
 # Bump when what DocumentIndex saves beside a database (kb/arrays.py) changes, so older copies are read again.
-SAVED_FORMAT = 1
+SAVED_FORMAT = 2
 READ_BATCH = 8192  # vectors read at a time: one array operation each, a few MB of blobs in memory at once
 
 
@@ -116,6 +116,7 @@ class DocumentIndex:
         # int8: each vector is its codes times its scale
         self.scales, self.doc_scales = arrays.get("scales"), arrays.get("doc_scales")
         self.dims = self.vectors.shape[1]
+        self.centroid, self.passage_hub, self.doc_hub = arrays["centroid"], arrays["passage_hub"], arrays["doc_hub"]
 
     def _read_chunks(self, conn, arrays: dict[str, np.ndarray], position: dict[str, int]) -> str | None:
         """Which chunks belong to which document, and their vectors: float32 as stored (exact), or the
@@ -146,7 +147,32 @@ class DocumentIndex:
                 arrays["scales"], arrays["doc_scales"] = scales, doc_scales
         else:
             arrays["doc_vectors"] = self.mean_vectors(arrays["vectors"], arrays["chunk_start"])
+        arrays["centroid"], arrays["passage_hub"], arrays["doc_hub"] = self._hubs(conn, arrays)
         return model[0] if model else None
+
+    def _hubs(self, conn, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Where the collection as a whole sits (the mean of its documents' mean vectors, from the
+        build's float16 copy, so that every precision centres on the same vector), and each
+        passage's and each document's mean vector's dot product with it: how far it would match any
+        query on the collection's subject, whatever the query asks (see CENTRING in
+        search/engine.py)."""
+        vectors, scales = arrays["vectors"], arrays.get("scales")
+        dims = vectors.shape[1] if vectors.ndim == 2 else 0
+        total, count = np.zeros(dims, dtype=np.float64), 0
+        for (blob,) in conn.execute("select vectors from vector_blocks where collection = ? order by block",
+                                    [f"{self.target}:documents"]):
+            part = np.frombuffer(blob, dtype=np.float16).reshape(-1, dims)
+            total += part.astype(np.float64).sum(axis=0)
+            count += len(part)
+        centroid = (total / max(count, 1)).astype(np.float32)
+
+        def dots(matrix: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
+            out = np.empty(len(matrix), dtype=np.float32)
+            for at in range(0, len(matrix), READ_BATCH):  # in blocks: a float copy of int8 codes is 4x their size
+                out[at:at + READ_BATCH] = matrix[at:at + READ_BATCH].astype(np.float32) @ centroid
+            return out * scale if scale is not None else out
+
+        return centroid, dots(vectors, scales), dots(arrays["doc_vectors"], arrays.get("doc_scales"))
 
     def _blocks(self, conn, collection: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """Document rowids, chunk rowids, vectors (float16, or int8 codes) and int8 scales of one

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ingest.chunks import cut_at_sentences
-from search.engine import _mixed, close_matches, hybrid_scores
+from search.engine import _mixed, centred, close_matches, hybrid_scores
 from search.evaluate import ndcg_at, recall_at, reciprocal_rank
 from search.text import highlight, phrases_of, query_stems, sentences_of, statement_of, term_hits, terms_of
 
@@ -46,6 +46,21 @@ def test_hybrid_fusion():
     assert hybrid_scores(semantic, keyword, 0.19, "cases", query_words=40) == pytest.approx([0, 0.5, 1, 0])
     # lessons: weight 1, coverage to the power 0.5, no floor
     assert hybrid_scores(semantic, keyword, 0.25, "lessons") == pytest.approx([0, 0.75, 1.5, 0.125])
+
+
+def test_centring_demotes_what_matches_any_query_and_keeps_the_plain_cosine_for_membership():
+    # document 0: one passage, cosine 0.6 with the query but 0.8 with the collection's centre (an
+    # overview); document 1: two passages, 0.55 (centre 0.2) and 0.5 (centre 0.1)
+    passages, hub = np.array([0.6, 0.55, 0.5], dtype=np.float32), np.array([0.8, 0.2, 0.1], dtype=np.float32)
+    whole, doc_hub = np.array([0.6, 0.5], dtype=np.float32), np.array([0.8, 0.2], dtype=np.float32)
+    starts, counts = np.array([0, 1]), np.array([1, 2])
+    sims, centred_whole, top, second, plain = centred(0.25, passages, whole, hub, doc_hub, starts, counts)
+    assert sims == pytest.approx([0.4, 0.5, 0.475])
+    assert centred_whole == pytest.approx([0.4, 0.45])
+    assert top == pytest.approx([0.4, 0.5]) and second == pytest.approx([0.4, 0.475])  # the overview falls behind
+    assert plain == pytest.approx([0.6, 0.55])  # the result set goes by the cosines as they are
+    sims, _, top, second, plain = centred(0.0, passages, whole, hub, doc_hub, starts, counts)
+    assert sims is passages and top == pytest.approx([0.6, 0.55]) and plain == pytest.approx([0.6, 0.55])
 
 
 def test_close_matches_stand_out_from_the_result_set():

@@ -369,20 +369,25 @@ def test_int8_codes_hold_every_vector_within_half_a_step(engines):
 def test_rescoring_some_documents_equals_scoring_every_passage_again(engines):
     """The refining pass recomputes the best two passages of the re-scored documents only; the same
     numbers come from recomputing every document's from the patched cosines."""
-    from search.engine import SECOND_PASSAGE, WHOLE_DOCUMENT
+    from search.engine import CENTRING, SECOND_PASSAGE, WHOLE_DOCUMENT
 
     coded = engines["int8"]
     col = coded.index("cases")
+    share = CENTRING["cases"]
+    assert share > 0  # so the centring is checked too
     qv = coded.query_vector("shared back office services")
     exact = coded._exact(col, np.arange(0, len(col.ids), 3))
     blended, best, sims = coded._semantic(col, qv, exact)
     at, chunks, vectors, means = exact
-    passages, whole = coded._prescan(col, [qv])[0][:2]
-    passages, whole = passages.copy(), whole.copy()
-    passages[chunks], whole[at] = vectors @ qv, means @ qv
+    plain, whole = coded._scan(col.vectors, qv, col.scales), coded._scan(col.doc_vectors, qv, col.doc_scales)
+    passage_hub, doc_hub = col.passage_hub.copy(), col.doc_hub.copy()
+    plain[chunks], whole[at] = vectors @ qv, means @ qv
+    passage_hub[chunks], doc_hub[at] = vectors @ col.centroid, means @ col.centroid
+    passages = plain - share * passage_hub
     top, second = coded._best_two(passages, col.chunk_start, col.chunk_count)
-    assert np.array_equal(sims, passages) and np.array_equal(best[col.doc_with_chunks], top)
-    assert np.array_equal(blended[col.doc_with_chunks], top + SECOND_PASSAGE * second + WHOLE_DOCUMENT * whole)
+    assert np.array_equal(sims, passages)
+    assert np.array_equal(best[col.doc_with_chunks], np.maximum.reduceat(plain, col.chunk_start))
+    assert np.array_equal(blended[col.doc_with_chunks], top + SECOND_PASSAGE * second + WHOLE_DOCUMENT * (whole - share * doc_hub))
     assert not np.array_equal(top, coded._prescan(col, [qv])[0][2])  # the re-scoring changed something
 
 
