@@ -159,11 +159,18 @@ class DocumentIndex:
         vectors, scales = arrays["vectors"], arrays.get("scales")
         dims = vectors.shape[1] if vectors.ndim == 2 else 0
         total, count = np.zeros(dims, dtype=np.float64), 0
-        for (blob,) in conn.execute("select vectors from vector_blocks where collection = ? order by block",
-                                    [f"{self.target}:documents"]):
-            part = np.frombuffer(blob, dtype=np.float16).reshape(-1, dims)
-            total += part.astype(np.float64).sum(axis=0)
-            count += len(part)
+        try:
+            for (blob,) in conn.execute("select vectors from vector_blocks where collection = ? order by block",
+                                        [f"{self.target}:documents"]):
+                part = np.frombuffer(blob, dtype=np.float16).reshape(-1, dims)
+                total += part.astype(np.float64).sum(axis=0)
+                count += len(part)
+        except sqlite3.OperationalError:  # an older build, without the float16 copy: the mean vectors held
+            pass
+        if not count and len(arrays["doc_vectors"]):
+            held = arrays["doc_vectors"].astype(np.float64)
+            total = (held * arrays["doc_scales"][:, None] if "doc_scales" in arrays else held).sum(axis=0)
+            count = len(held)
         centroid = (total / max(count, 1)).astype(np.float32)
 
         def dots(matrix: np.ndarray, scale: np.ndarray | None) -> np.ndarray:

@@ -65,6 +65,17 @@ def test_a_database_without_postings_is_searched_through_fts5(corpus_db, tmp_pat
     assert [r.score for r in a.results] == [r.score for r in b.results]
 
 
+def test_a_database_without_the_float16_copy_centres_on_the_mean_vectors_it_holds(corpus_db, tmp_path):
+    engine, current = Engine(altered_copy(corpus_db, tmp_path, "drop table vector_blocks")), Engine(corpus_db)
+    old, new = engine.index("cases"), current.index("cases")
+    assert np.allclose(old.centroid, new.doc_vectors.astype(np.float64).mean(axis=0), atol=1e-6)
+    assert np.allclose(old.centroid, new.centroid, atol=1e-3)  # the build's float16 copy, rounded
+    assert old.passage_hub.shape == new.passage_hub.shape and np.abs(old.passage_hub).max() > 0
+    a = engine.search("shared back office services", limit=10)
+    b = current.search("shared back office services", limit=10)
+    assert [r.id for r in a.results][:5] == [r.id for r in b.results][:5]
+
+
 def test_vectors_and_mean_vectors_load_as_stored(corpus_db):
     """The engine's vectors are the stored float32 ones, and its mean vectors are np.add.reduceat's to
     the bit (it computes them another, faster way)."""
