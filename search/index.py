@@ -117,6 +117,7 @@ class DocumentIndex:
         self.scales, self.doc_scales = arrays.get("scales"), arrays.get("doc_scales")
         self.dims = self.vectors.shape[1]
         self.centroid, self.passage_hub, self.doc_hub = arrays["centroid"], arrays["passage_hub"], arrays["doc_hub"]
+        self.log_passages = np.log(np.maximum(self.chunk_count, 1))  # see MANY_PASSAGES in search/engine.py
 
     def _read_chunks(self, conn, arrays: dict[str, np.ndarray], position: dict[str, int]) -> str | None:
         """Which chunks belong to which document, and their vectors: float32 as stored (exact), or the

@@ -369,7 +369,7 @@ def test_int8_codes_hold_every_vector_within_half_a_step(engines):
 def test_rescoring_some_documents_equals_scoring_every_passage_again(engines):
     """The refining pass recomputes the best two passages of the re-scored documents only; the same
     numbers come from recomputing every document's from the patched cosines."""
-    from search.engine import CENTRING, SECOND_PASSAGE, WHOLE_DOCUMENT
+    from search.engine import CENTRING, MANY_PASSAGES, SECOND_PASSAGE, WHOLE_DOCUMENT
 
     coded = engines["int8"]
     col = coded.index("cases")
@@ -387,7 +387,9 @@ def test_rescoring_some_documents_equals_scoring_every_passage_again(engines):
     top, second = coded._best_two(passages, col.chunk_start, col.chunk_count)
     assert np.array_equal(sims, passages)
     assert np.array_equal(best[col.doc_with_chunks], np.maximum.reduceat(plain, col.chunk_start))
-    assert np.array_equal(blended[col.doc_with_chunks], top + SECOND_PASSAGE * second + WHOLE_DOCUMENT * (whole - share * doc_hub))
+    assert MANY_PASSAGES > 0 and len(set(col.chunk_count)) > 1  # so the penalty for many passages is checked too
+    assert np.array_equal(blended[col.doc_with_chunks], top + SECOND_PASSAGE * second + WHOLE_DOCUMENT * (whole - share * doc_hub)
+                          - MANY_PASSAGES * np.log(col.chunk_count))
     assert not np.array_equal(top, coded._prescan(col, [qv])[0][2])  # the re-scoring changed something
 
 
