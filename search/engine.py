@@ -464,6 +464,9 @@ class Engine:
             f"select term, documents from term_documents where collection = ? and term in ({','.join('?' * len(wanted))})",
             [col.target, *wanted]).fetchall()) if wanted else {}
         documents = {t: max((counts.get(s, 0) for s in by_term.get(k, [])), default=0) for k, t in enumerate(terms)}
+        for t in terms:
+            if " " in t:  # a compound's words as a phrase (see terms_of)
+                documents[t] = len(self._phrase(col, '"' + t + '"')[0])
         if len(terms) < 2:
             return terms, documents
         kept = [t for t in terms if documents[t] <= len(col.ids) * COMMON_TERM_SHARE]

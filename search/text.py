@@ -27,9 +27,20 @@ def _is_term(word: str) -> bool:
     return word not in STOPWORDS and len(word) > 1 or word.isdigit()
 
 
+_COMPOUND = re.compile(r"\w+(?:-\w+)+")
+
+
 def terms_of(query: str) -> list[str]:
-    """The query's distinct content words, in order."""
-    return list(dict.fromkeys(w for w in _words(query) if _is_term(w)))
+    """The query's distinct content words, in order; a hyphenated compound with a function word in
+    it ("in-house", "face-to-face", "buy-or-build") is one term, its words as a phrase: its parts
+    alone say something else ("house" is not "in-house")."""
+    out = []
+    for token in re.split(r"(\w+(?:-\w+)+)", query.lower()):
+        if _COMPOUND.fullmatch(token) and any(p in STOPWORDS for p in token.split("-")):
+            out.append(token.replace("-", " "))
+        else:
+            out.extend(w for w in _words(token) if _is_term(w))
+    return list(dict.fromkeys(out))
 
 
 QUOTED = re.compile(r'["\u201c\u201d]([^"\u201c\u201d]*)["\u201c\u201d]')
@@ -92,16 +103,26 @@ STEMMED_PASSAGES = 4096
 
 
 def highlight(text: str, terms: list[str]) -> str:
-    """HTML-escaped text with query words (and their simple inflections) in <mark>."""
-    stems = {stem(t) for t in terms if len(t) > 1}
+    """HTML-escaped text with query words (and their simple inflections) in <mark>, and a
+    compound's words (see terms_of) where they stand together."""
+    stems = {stem(t) for t in terms if len(t) > 1 and " " not in t}
+    compounds = [[stem(w) for w in t.split()] for t in terms if " " in t]
     # split on one group: the text between words at even places, words (nothing in them to escape) at odd
     parts = _WORD.split(text)
+    marked = [stem(parts[k].lower()) in stems for k in range(1, len(parts), 2)] if stems else [False] * (len(parts) // 2)
+    if compounds:
+        words = [stem(parts[k].lower()) for k in range(1, len(parts), 2)]
+        for compound in compounds:
+            n = len(compound)
+            for i in range(len(words) - n + 1):
+                # side by side: only a hyphen or spaces between them
+                if words[i:i + n] == compound and all(parts[2 * j + 2].strip() in ("", "-") for j in range(i, i + n - 1)):
+                    marked[i:i + n] = [True] * n
     for k in range(0, len(parts), 2):
         parts[k] = html.escape(parts[k])
-    if stems:
-        for k in range(1, len(parts), 2):
-            if stem(parts[k].lower()) in stems:
-                parts[k] = f"<mark>{parts[k]}</mark>"
+    for i, mark in enumerate(marked):
+        if mark:
+            parts[2 * i + 1] = f"<mark>{parts[2 * i + 1]}</mark>"
     return "".join(parts)
 
 

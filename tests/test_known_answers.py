@@ -10,6 +10,15 @@ from search.evaluate import ndcg_at, recall_at, reciprocal_rank
 from search.text import highlight, phrases_of, query_stems, sentences_of, statement_of, term_hits, terms_of
 
 
+def test_query_terms_keep_a_compound_with_a_function_word_whole():
+    assert terms_of("charging for our in-house lawyers") == ["charging", "in house", "lawyers"]
+    assert terms_of("a buy-or-build appraisal, face-to-face") == ["buy or build", "appraisal", "face to face"]
+    assert terms_of("back-office and long-term plans") == ["back", "office", "long", "term", "plans"]  # parts kept
+    # highlighted where its words stand together, not word by word
+    assert (highlight("An in-house team, housing in the house; in house.", ["in house"])
+            == "An <mark>in</mark>-<mark>house</mark> team, housing in the house; <mark>in</mark> <mark>house</mark>.")
+
+
 def test_ndcg_with_grades():
     # gains 2^g - 1: a (2) -> 3 at rank 1, c (1) -> 1 at rank 3; ideal: 3 at rank 1, 1 at rank 2
     expected = (3 / 1 + 1 / math.log2(4)) / (3 / 1 + 1 / math.log2(3))

@@ -232,6 +232,21 @@ def test_everyday_words_name_vocabulary_terms(engine):
     assert "cheshire-west-chester-online-refuse-channel-shift" in found
 
 
+def test_a_hyphenated_compound_with_a_function_word_is_matched_whole(engine):
+    """"in-house" is not "house": a case about housing holds the one, not the other."""
+    conn = engine.conn
+    holding = lambda phrase: {r[0] for r in conn.execute(
+        "select c.id from cases_fts f join cases c on c.rowid = f.rowid where cases_fts match ?", [phrase])}
+    in_house, housing = holding('"in house"'), holding('"housing"') - holding('"in house"')
+    assert in_house and housing
+    found = set(ids(engine.search("in-house", mode="keyword", limit=200)))
+    assert found == in_house
+    # its rarity is the phrase's, not that of its commonest word ("in", in every case)
+    assert engine.informative(engine.index("cases"), ["in house", "lawyers"])[1]["in house"] == len(in_house)
+    found = set(ids(engine.search("in-house lawyers", mode="keyword", limit=200)))
+    assert found and not found & housing - holding('"lawyers"')
+
+
 def test_keyword_mode_falls_back_to_any_word(engine):
     # no lesson holds half of these words, but some hold one: keyword mode must not return nothing
     query = "leadership zebra quokka narwhal"
@@ -246,12 +261,12 @@ def test_evaluation_meets_its_floors(model_engine, model_corpus_db):
 
     cases = evaluate(None, load_queries(), engine=model_engine)
     assert cases["hybrid"]["all"]["queries"] >= 150
-    assert cases["hybrid"]["all"]["ndcg@10"] >= 0.83
+    assert cases["hybrid"]["all"]["ndcg@10"] >= 0.845
     for form in ("keyword", "question", "situation", "paraphrase"):
         best_single = max(cases[m][f"form:{form}"]["ndcg@10"] for m in ("keyword", "semantic"))
         assert cases["hybrid"][f"form:{form}"]["ndcg@10"] >= best_single, form
     lessons = evaluate(None, load_queries(LESSON_QUERIES_FILE), target="lessons", engine=model_engine)
-    assert lessons["hybrid"]["all"]["ndcg@10"] >= 0.67
+    assert lessons["hybrid"]["all"]["ndcg@10"] >= 0.69
     for form in ("keyword", "question", "situation"):
         best_single = max(lessons[m][f"form:{form}"]["ndcg@10"] for m in ("keyword", "semantic"))
         assert lessons["hybrid"][f"form:{form}"]["ndcg@10"] >= best_single, form
