@@ -19,28 +19,41 @@ might without within between through""".split())
 _STEMMERS = threading.local()
 
 
+_WORD_PATTERN = r"[\w£%]+(?:[.,]\d[\w%]*)*"  # a word, a figure ("£4.3m", "1,200") whole
+
+
 def _words(query: str) -> list[str]:
-    return re.findall(r"[\w£%]+(?:[.,]\d[\w%]*)*", query.lower())
+    return re.findall(_WORD_PATTERN, query.lower())
 
 
 def _is_term(word: str) -> bool:
     return word not in STOPWORDS and len(word) > 1 or word.isdigit()
 
 
-_COMPOUND = re.compile(r"\w+(?:-\w+)+")
+# words joined by single hyphens, each word as _words reads it: a compound is found only among the
+# query's own words, never inside a figure ("£1.2m-a-year" is the words £1.2m, a and year)
+_HYPHENATED = re.compile(f"{_WORD_PATTERN}(?:-{_WORD_PATTERN})*")
+_PLAIN = re.compile(r"\w+")
+
+
+def _units(query: str) -> list[tuple[str, bool]]:
+    """The query's words in order, a hyphenated compound with a function word in it as one unit (its
+    words joined by spaces) marked True: see terms_of."""
+    out: list[tuple[str, bool]] = []
+    for match in _HYPHENATED.finditer(query.lower()):
+        parts = match.group().split("-")
+        if len(parts) > 1 and all(_PLAIN.fullmatch(p) for p in parts) and any(p in STOPWORDS for p in parts):
+            out.append((" ".join(parts), True))
+        else:
+            out.extend((w, False) for w in _words(match.group()))
+    return out
 
 
 def terms_of(query: str) -> list[str]:
     """The query's distinct content words, in order; a hyphenated compound with a function word in
     it ("in-house", "face-to-face", "buy-or-build") is one term, its words as a phrase: its parts
     alone say something else ("house" is not "in-house")."""
-    out = []
-    for token in re.split(r"(\w+(?:-\w+)+)", query.lower()):
-        if _COMPOUND.fullmatch(token) and any(p in STOPWORDS for p in token.split("-")):
-            out.append(token.replace("-", " "))
-        else:
-            out.extend(w for w in _words(token) if _is_term(w))
-    return list(dict.fromkeys(out))
+    return list(dict.fromkeys(u for u, compound in _units(query) if compound or _is_term(u)))
 
 
 QUOTED = re.compile(r'["\u201c\u201d]([^"\u201c\u201d]*)["\u201c\u201d]')
@@ -58,8 +71,10 @@ def quoted_of(query: str) -> list[str]:
 def phrases_of(query: str) -> list[str]:
     """Pairs of content words that stand side by side in the query ("one council", "channel shift"):
     a document with the pair as a phrase matches the query more closely than one with both apart."""
-    words = _words(query)
-    pairs = (f"{a} {b}" for a, b in zip(words, words[1:]) if _is_term(a) and _is_term(b))
+    # a compound's words pair with nothing outside it: "in-house provider" is not "house provider"
+    # (which "housing providers" holds); the compound is a phrase of its own (see terms_of)
+    units = _units(query)
+    pairs = (f"{a} {b}" for (a, x), (b, y) in zip(units, units[1:]) if not x and not y and _is_term(a) and _is_term(b))
     return list(dict.fromkeys(pairs))
 
 

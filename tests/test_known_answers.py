@@ -19,6 +19,18 @@ def test_query_terms_keep_a_compound_with_a_function_word_whole():
             == "An <mark>in</mark>-<mark>house</mark> team, housing in the house; <mark>in</mark> <mark>house</mark>.")
 
 
+def test_a_compound_is_found_among_the_query_s_words_only():
+    # a figure joined to a function word by a hyphen keeps its words as before: no compound is cut
+    # out of the middle of "£1.2m"
+    assert terms_of("£1.2m-a-year savings") == ["£1.2m", "year", "savings"]
+    assert terms_of("saving 1,200-a-year") == ["saving", "1,200", "year"]
+    assert terms_of("-in-house, in--house") == ["in house", "house"]
+    # a compound's words do not pair with its neighbours: "house provider" is what "housing
+    # providers" holds
+    assert phrases_of("in-house provider") == [] and phrases_of("bring services in-house") == ["bring services"]
+    assert phrases_of("back-office and long-term plans") == ["back office", "long term", "term plans"]
+
+
 def test_ndcg_with_grades():
     # gains 2^g - 1: a (2) -> 3 at rank 1, c (1) -> 1 at rank 3; ideal: 3 at rank 1, 1 at rank 2
     expected = (3 / 1 + 1 / math.log2(4)) / (3 / 1 + 1 / math.log2(3))
