@@ -142,19 +142,38 @@ def highlight(text: str, terms: list[str]) -> str:
 
 
 def query_stems(terms: list[str]) -> frozenset[str]:
-    return frozenset(stem(t) for t in terms)
+    """The stems of the query's terms; a compound's (see terms_of) as its words' stems joined by spaces."""
+    return frozenset(" ".join(map(stem, t.split())) if " " in t else stem(t) for t in terms)
 
 
 def term_hits(text: str, stems: frozenset[str]) -> int:
-    """How many of the query's stems the text contains."""
+    """How many of the query's stems the text contains (a compound's words side by side, as
+    highlight marks them)."""
     if not stems:
         return 0
-    return len(stems & _stems_in(text))
+    found = len(stems & _stems_in(text))
+    compounds = [s for s in stems if " " in s]
+    if compounds:
+        line = _stem_line(text)
+        found += sum(f" {s} " in line for s in compounds)
+    return found
 
 
 @lru_cache(maxsize=STEMMED_PASSAGES)
 def _stems_in(text: str) -> frozenset[str]:
     return frozenset(map(stem, set(_WORDS.findall(text.lower()))))
+
+
+@lru_cache(maxsize=256)
+def _stem_line(text: str) -> str:
+    """The text's word stems in order, one space between words standing side by side (nothing or a
+    hyphen or spaces between them) and " | " where anything else parts them."""
+    parts = _WORD.split(text.lower())
+    out = [" "]
+    for k in range(1, len(parts), 2):
+        out.append(stem(parts[k]))
+        out.append(" " if parts[k + 1].strip() in ("", "-") else " | ")
+    return "".join(out)
 
 
 def _every_word(text: str) -> list[str]:

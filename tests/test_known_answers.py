@@ -31,6 +31,15 @@ def test_a_compound_is_found_among_the_query_s_words_only():
     assert phrases_of("back-office and long-term plans") == ["back office", "long term", "term plans"]
 
 
+def test_term_hits_count_a_compound_where_its_words_stand_together():
+    """The passage shown with a result leans towards those holding the query's words; a compound
+    counts where highlight marks it."""
+    stems = query_stems(terms_of("in-house lawyers"))
+    assert term_hits("We built an In-House legal team of lawyers.", stems) == 2
+    assert term_hits("Lawyers at the house; in. House", stems) == 1  # its words apart
+    assert term_hits("Housing lawyers", stems) == 1
+
+
 def test_ndcg_with_grades():
     # gains 2^g - 1: a (2) -> 3 at rank 1, c (1) -> 1 at rank 3; ideal: 3 at rank 1, 1 at rank 2
     expected = (3 / 1 + 1 / math.log2(4)) / (3 / 1 + 1 / math.log2(3))
