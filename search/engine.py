@@ -102,7 +102,8 @@ MANY_PASSAGES = 0.04
 # were moved away from the centre: text that would match any query on councils' savings (a
 # programme-wide overview) no longer outscores the case about what was asked. Both sides gain
 # (cases 0.844 -> 0.851, lessons 0.699 -> 0.702; chosen by 5-fold cross-validation, flat from 0.15
-# to 0.3). The result set and the close-match evidence keep the plain cosine.
+# to 0.3). The result set's passage threshold (SEMANTIC_THRESHOLD) and the close-match evidence
+# (CLOSE_MIN_COSINE) keep the plain cosine; its SEMANTIC_NEIGHBOURS nearest go by the centred score.
 CENTRING = {"cases": 0.25, "lessons": 0.25}
 # The query is also read with the labels of the vocabulary terms it names in everyday words
 # ("bins" -> Environmental and regulatory) and the two readings averaged; documents tagged with a
@@ -654,8 +655,9 @@ class Engine:
         return top, np.where(np.isinf(second), top, second)
 
     def _semantic(self, col: DocumentIndex, qv: np.ndarray, exact=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per document: the blended score (see SECOND_PASSAGE), the best passage's cosine; and every
-        passage's cosine. `exact` (from _exact) replaces float16 or int8 cosines by float32 ones."""
+        """Per document: the blended score (see SECOND_PASSAGE), the best passage's plain cosine; and
+        every passage's centred cosine (see CENTRING). `exact` (from _exact) replaces float16 or int8
+        cosines by float32 ones."""
         if len(qv) != col.dims:
             raise QueryError(f"the query model gives {len(qv)} dimensions but the database holds {col.dims}; "
                              "rebuild with the same model")
@@ -678,8 +680,8 @@ class Engine:
 
     def semantic_scores(self, col: DocumentIndex, query: str, named: list[tuple[str, str]] = (), exact=None
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Blended semantic score per document (NaN without passages), best-passage cosine, and every
-        passage's cosine; the query read as typed and with the labels of the terms it names."""
+        """Blended semantic score per document (NaN without passages), best-passage plain cosine, and
+        every passage's centred cosine; the query read as typed and with the labels of the terms it names."""
         n = len(col.ids)
         if not len(col.vectors):
             return np.full(n, np.nan), np.full(n, np.nan), None
