@@ -34,13 +34,15 @@ def _is_term(word: str) -> bool:
 # query's own words, never inside a figure ("£1.2m-a-year" is the words £1.2m, a and year)
 _HYPHENATED = re.compile(f"{_WORD_PATTERN}(?:-{_WORD_PATTERN})*")
 _PLAIN = re.compile(r"\w+")
+# a hyphen however typed or pasted (from a PDF: U+2010 hyphen, U+2011 non-breaking hyphen) is "-"
+HYPHENS = str.maketrans({"\u2010": "-", "\u2011": "-"})
 
 
 def _units(query: str) -> list[tuple[str, bool]]:
     """The query's words in order, a hyphenated compound with a function word in it as one unit (its
     words joined by spaces) marked True: see terms_of."""
     out: list[tuple[str, bool]] = []
-    for match in _HYPHENATED.finditer(query.lower()):
+    for match in _HYPHENATED.finditer(query.lower().translate(HYPHENS)):
         parts = match.group().split("-")
         if len(parts) > 1 and all(_PLAIN.fullmatch(p) for p in parts) and any(p in STOPWORDS for p in parts):
             out.append((" ".join(parts), True))
@@ -131,7 +133,7 @@ def highlight(text: str, terms: list[str]) -> str:
             n = len(compound)
             for i in range(len(words) - n + 1):
                 # side by side: only a hyphen or spaces between them
-                if words[i:i + n] == compound and all(parts[2 * j + 2].strip() in ("", "-") for j in range(i, i + n - 1)):
+                if words[i:i + n] == compound and all(parts[2 * j + 2].translate(HYPHENS).strip() in ("", "-") for j in range(i, i + n - 1)):
                     marked[i:i + n] = [True] * n
     for k in range(0, len(parts), 2):
         parts[k] = html.escape(parts[k])
@@ -172,7 +174,7 @@ def _stem_line(text: str) -> str:
     out = [" "]
     for k in range(1, len(parts), 2):
         out.append(stem(parts[k]))
-        out.append(" " if parts[k + 1].strip() in ("", "-") else " | ")
+        out.append(" " if parts[k + 1].translate(HYPHENS).strip() in ("", "-") else " | ")
     return "".join(out)
 
 

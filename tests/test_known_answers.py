@@ -14,6 +14,9 @@ def test_query_terms_keep_a_compound_with_a_function_word_whole():
     assert terms_of("charging for our in-house lawyers") == ["charging", "in house", "lawyers"]
     assert terms_of("a buy-or-build appraisal, face-to-face") == ["buy or build", "appraisal", "face to face"]
     assert terms_of("back-office and long-term plans") == ["back", "office", "long", "term", "plans"]  # parts kept
+    assert terms_of("in\u2010house lawyers") == terms_of("in\u2011house lawyers") == ["in house", "lawyers"]  # pasted from a PDF
+    assert highlight("an in\u2010house team", ["in house"]) == "an <mark>in</mark>\u2010<mark>house</mark> team"
+    assert term_hits("an in\u2010house team", query_stems(["in house"])) == 1
     # highlighted where its words stand together, not word by word
     assert (highlight("An in-house team, housing in the house; in house.", ["in house"])
             == "An <mark>in</mark>-<mark>house</mark> team, housing in the house; <mark>in</mark> <mark>house</mark>.")
