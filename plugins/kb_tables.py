@@ -158,23 +158,23 @@ def _filters(db_path, table: str, meta: dict, pairs: list[tuple[str, str]], base
         # a chip names the value as its facet does ("Review due: Yes", not "Review due: 1")
         shown = _value_label(db_path, meta, column, value)
         chips.append({"label": f"{labels[column]}: {shown}", "href": base + _query_without(pairs, (key, value))})
+        # a value that names nothing known: (the column in words, what it should name, the nearest
+        # known value, that value in words)
+        unknown = None
         if vocabulary and vocabulary in vocabularies and value not in vocabularies[vocabulary].terms:
             vocab = vocabularies[vocabulary]
             guess = vocab.suggest(value)
-            fixed = [(k, guess if (k, v) == (key, value) else v) for k, v in pairs] if guess else None
-            misspelt.append({"column": labels[column].lower(), "value": value, "kind": vocab.label.lower(),
-                             "guess": vocab.label_of(guess) if guess else None,
-                             "href": base + _query_without(fixed) if fixed else None})
+            unknown = (labels[column].lower(), vocab.label.lower(), guess, vocab.label_of(guess) if guess else None)
         elif column in meta.get("kb_vocabulary_keys", ()) and vocabularies and value not in vocabularies:
             guess = next(iter(_close(value, list(vocabularies))), None)
-            fixed = [(k, guess if (k, v) == (key, value) else v) for k, v in pairs] if guess else None
-            misspelt.append({"column": labels[column].lower(), "value": value, "kind": "vocabulary",
-                             "guess": vocabularies[guess].label if guess else None,
-                             "href": base + _query_without(fixed) if fixed else None})
+            unknown = (labels[column].lower(), "vocabulary", guess, vocabularies[guess].label if guess else None)
         elif is_source and value not in sources:
             guess = next(iter(_close(value, list(sources))), None)
+            unknown = ("source", "source", guess, sources.get(guess))
+        if unknown:
+            name, kind, guess, guess_label = unknown
             fixed = [(k, guess if (k, v) == (key, value) else v) for k, v in pairs] if guess else None
-            misspelt.append({"column": "source", "value": value, "kind": "source", "guess": sources.get(guess),
+            misspelt.append({"column": name, "value": value, "kind": kind, "guess": guess_label,
                              "href": base + _query_without(fixed) if fixed else None})
     return chips, misspelt
 

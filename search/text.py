@@ -33,9 +33,13 @@ def _is_term(word: str) -> bool:
 # words joined by single hyphens, each word as _words reads it: a compound is found only among the
 # query's own words, never inside a figure ("£1.2m-a-year" is the words £1.2m, a and year)
 _HYPHENATED = re.compile(f"{_WORD_PATTERN}(?:-{_WORD_PATTERN})*")
-_PLAIN = re.compile(r"\w+")
 # a hyphen however typed or pasted (from a PDF: U+2010 hyphen, U+2011 non-breaking hyphen) is "-"
 HYPHENS = str.maketrans({"\u2010": "-", "\u2011": "-"})
+
+
+def _side_by_side(between: str) -> bool:
+    """Whether two words with this between them stand together: nothing, spaces or a hyphen."""
+    return between.translate(HYPHENS).strip() in ("", "-")
 
 
 def _units(query: str) -> list[tuple[str, bool]]:
@@ -44,7 +48,7 @@ def _units(query: str) -> list[tuple[str, bool]]:
     out: list[tuple[str, bool]] = []
     for match in _HYPHENATED.finditer(query.lower().translate(HYPHENS)):
         parts = match.group().split("-")
-        if len(parts) > 1 and all(_PLAIN.fullmatch(p) for p in parts) and any(p in STOPWORDS for p in parts):
+        if len(parts) > 1 and all(_WORDS.fullmatch(p) for p in parts) and any(p in STOPWORDS for p in parts):
             out.append((" ".join(parts), True))
         else:
             out.extend((w, False) for w in _words(match.group()))
@@ -133,7 +137,7 @@ def highlight(text: str, terms: list[str]) -> str:
             n = len(compound)
             for i in range(len(words) - n + 1):
                 # side by side: only a hyphen or spaces between them
-                if words[i:i + n] == compound and all(parts[2 * j + 2].translate(HYPHENS).strip() in ("", "-") for j in range(i, i + n - 1)):
+                if words[i:i + n] == compound and all(_side_by_side(parts[2 * j + 2]) for j in range(i, i + n - 1)):
                     marked[i:i + n] = [True] * n
     for k in range(0, len(parts), 2):
         parts[k] = html.escape(parts[k])
@@ -174,7 +178,7 @@ def _stem_line(text: str) -> str:
     out = [" "]
     for k in range(1, len(parts), 2):
         out.append(stem(parts[k]))
-        out.append(" " if parts[k + 1].translate(HYPHENS).strip() in ("", "-") else " | ")
+        out.append(" " if _side_by_side(parts[k + 1]) else " | ")
     return "".join(out)
 
 
