@@ -531,10 +531,11 @@ def _patch_tables(db, changed: list[Record], records: list[Record], history, emb
     # the rows replaced (their passages, vectors and full-text postings change), and the terms they
     # hold before they are
     indexed = {"cases": f"id in (select id from {patch.PATCHED})", "lessons": mine}
-    has = {r[0] for r in db.execute("select name from sqlite_master where name in (?, ?, ?)",
-                                    ["term_postings", "vector_codes", SPELLING])}
+    has = {r[0] for r in db.execute("select name from sqlite_master where name in (?, ?, ?, ?)",
+                                    ["term_postings", "pair_postings", "vector_codes", SPELLING])}
+    postings = {"term_postings", "pair_postings"} <= has
     replaced = {c: [r[0] for r in db.execute(f"select rowid from {c} where {where}")] for c, where in indexed.items()}
-    before = {c: rows_terms(db.conn, c, ids) for c, ids in replaced.items()} if "term_postings" in has else {}
+    before = {c: rows_terms(db.conn, c, ids) for c, ids in replaced.items()} if postings else {}
     words_before = rows_words(db.conn, indexed) if SPELLING in has else None
     for name, rows in case_rows(changed, history).items():
         where = f"id in (select id from {patch.PATCHED})" if name == "cases" else mine
@@ -557,7 +558,7 @@ def _patch_tables(db, changed: list[Record], records: list[Record], history, emb
     for collection, terms in before.items():
         patch_postings(db.conn, collection, replaced[collection], terms)
     # a database from before postings or codes were written gets them whole
-    if "term_postings" not in has:
+    if not postings:
         write_postings(db.conn)
     if "vector_codes" not in has:
         write_codes(db.conn)

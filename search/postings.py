@@ -7,8 +7,9 @@
 with N the indexed rows, n those holding the phrase, f its occurrences weighted by column, D the row's
 tokens and avgdl the mean of D; k1 = 1.2, b = 0.75 (FTS5's fts5_aux.c). The operations are done in
 the same order on IEEE doubles (the logarithm by the C library, as SQLite does), so the numbers are
-FTS5's to the last bit (tests/test_postings.py). A word costs one row read, where FTS5 calls bm25()
-once per matching document; a phrase is where its words' offsets follow one another in one column."""
+FTS5's to the last bit (tests/test_postings.py). A word or a pair of words costs one row read, where
+FTS5 calls bm25() once per matching document; a longer phrase is where its words' offsets follow one
+another in one column."""
 from __future__ import annotations
 
 import math
@@ -26,13 +27,14 @@ class Postings:
     """One collection's postings, read a word at a time; `load` gives None for a database without them."""
 
     def __init__(self, conn: sqlite3.Connection, collection: str, weights: list[float], rows: int, tokens: int,
-                 lengths: np.ndarray):
+                 lengths: np.ndarray, pairs: bool = True):
         self.conn = conn
         self.collection = collection
         self.weights = np.asarray(weights, dtype=np.float64)
         self.rows = rows
         self.avgdl = float(tokens) / float(rows) if rows else 1.0
         self.lengths = lengths
+        self.pairs = pairs  # whether pair_postings holds every two words side by side (a database from before does not)
         self._kept: dict[str, np.ndarray] = {}
         self._kept_bytes = 0
         self._lock = threading.Lock()
@@ -48,11 +50,13 @@ class Postings:
             return None  # built before postings were written: search asks FTS5
         if found is None:
             return None
-        return cls(conn, collection, weights, found[0], found[1], np.frombuffer(found[2], dtype=np.int32))
+        pairs = conn.execute("select 1 from sqlite_master where name = 'pair_postings'").fetchone() is not None
+        return cls(conn, collection, weights, found[0], found[1], np.frombuffer(found[2], dtype=np.int32), pairs)
 
-    def _read(self, term: str, offsets: bool):
-        found = self.conn.execute(f"select docs, counts{', offsets' if offsets else ''} from term_postings "
-                                  "where collection = ? and term = ?", [self.collection, term]).fetchone()
+    def _read(self, term: str, offsets: bool, pair: bool = False):
+        table, key = ("pair_postings", "pair") if pair else ("term_postings", "term")
+        found = self.conn.execute(f"select docs, counts{', offsets' if offsets else ''} from {table} "
+                                  f"where collection = ? and {key} = ?", [self.collection, term]).fetchone()
         if found is None:
             return None
         rowids = np.frombuffer(found[0], dtype=np.int32).astype(np.int64)
@@ -61,8 +65,8 @@ class Postings:
 
     def bm25(self, terms: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """The rowids holding the stemmed terms as a phrase (ascending) and its BM25 in each."""
-        if len(terms) == 1:
-            found = self._read(terms[0], offsets=False)
+        if len(terms) == 1 or (len(terms) == 2 and self.pairs):
+            found = self._read(" ".join(terms), offsets=False, pair=len(terms) == 2)
             if found is None:
                 return np.zeros(0, dtype=np.int64), np.zeros(0)
             rowids, counts, _ = found

@@ -1,5 +1,6 @@
 """Keyword scores from the stored postings (search/postings.py) are FTS5's bm25() to the last bit,
 word by word and for whole queries, so ranking does not depend on which of the two computed them."""
+import copy
 import re
 
 import numpy as np
@@ -53,6 +54,32 @@ def test_keyword_scores_are_the_same_with_or_without_postings(corpus_db, target)
         a = with_postings.keyword_scores(with_postings.index(target), *args)
         b = without.keyword_scores(without.index(target), *args)
         assert np.array_equal(a[0], b[0], equal_nan=True) and np.array_equal(a[1], b[1]) and a[2:] == b[2:], query
+
+
+@pytest.mark.parametrize("target", ["cases", "lessons"])
+def test_a_pair_read_whole_is_what_its_words_offsets_give(engine, target):
+    """pair_postings (a two-word phrase read as one row) against the phrase found from its words'
+    offsets, as for a longer phrase: the same rows and the same numbers."""
+    col = engine.index(target)
+    assert col.postings.pairs
+    by_offsets = copy.copy(col.postings)
+    by_offsets.pairs = False
+    compared = 0
+    for text in _phrases(engine, target):
+        tokens = engine._tokens('"' + text.replace('"', "") + '"')
+        if len(tokens) == 2:
+            a, b = col.postings.bm25(tokens), by_offsets.bm25(tokens)
+            assert a[0].tolist() == b[0].tolist() and a[1].tolist() == b[1].tolist(), text
+            compared += len(a[0])
+    assert compared > 100
+
+
+def test_a_database_without_pair_postings_finds_pairs_from_offsets(corpus_db, tmp_path):
+    engine, current = Engine(altered_copy(corpus_db, tmp_path, "drop table pair_postings")), Engine(corpus_db)
+    assert not engine.index("cases").postings.pairs and current.index("cases").postings.pairs
+    for query in QUERIES[:40]:
+        a, b = engine.search(query, mode="keyword", limit=20), current.search(query, mode="keyword", limit=20)
+        assert [(r.id, r.score) for r in a.results] == [(r.id, r.score) for r in b.results] and a.total == b.total, query
 
 
 def test_a_database_without_postings_is_searched_through_fts5(corpus_db, tmp_path):
