@@ -26,6 +26,7 @@ from kb.schema import Column, tables
 from kb.vocabulary import stored_vocabularies
 
 from .index import DocumentIndex
+from .kernels import centred_best
 from .spelling import Speller
 from .text import (TermMatcher, highlight, phrases_of, query_stems, quoted_of, sentences_of, statement_of, term_hits,
                    terms_of)
@@ -173,14 +174,13 @@ def hybrid_scores(semantic: np.ndarray, keyword: np.ndarray, coverage: float, ta
 def centred(share: float, passages: np.ndarray, whole: np.ndarray, passage_hub: np.ndarray, doc_hub: np.ndarray,
             starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, ...]:
     """Passages' and mean vectors' cosines less `share` x their hub values (see CENTRING), each
-    document's best two of the former (see Engine._best_two), and its best plain cosine (what the
-    result set and the close-match evidence go by)."""
-    if not share:
-        top, second = Engine._best_two(passages, starts, counts)
-        return passages, whole, top, second, top
-    plain = np.maximum.reduceat(passages, starts) if len(passages) else passages
-    passages = passages - share * passage_hub
-    return (passages, whole - share * doc_hub, *Engine._best_two(passages, starts, counts), plain)
+    document's best two of the former (the second: the best once the document's best is set aside,
+    or the best again for a document of one passage), and its best plain cosine (what the result
+    set and the close-match evidence go by)."""
+    sims, top, second, plain = centred_best(np.asarray(passages, dtype=np.float32), np.asarray(passage_hub, dtype=np.float32),
+                                            np.float32(share), np.asarray(starts, dtype=np.int64),
+                                            np.asarray(counts, dtype=np.int64))
+    return sims, whole - np.float32(share) * doc_hub, top, second, plain
 
 
 def _mixed(a: np.ndarray, b: np.ndarray, share: float) -> np.ndarray:
@@ -235,6 +235,7 @@ class Ranking:
     semantic: np.ndarray        # best-passage cosine, NaN without passages
     sims: np.ndarray | None = None  # every passage's cosine
     approximate: bool = False  # cosines from float16 or int8 vectors (see VECTORS)
+    keyword_side: tuple | None = None  # keyword_scores' answer, which the refining pass (_refine) reuses
 
     @classmethod
     def everything(cls, n: int) -> "Ranking":
@@ -611,7 +612,7 @@ class Engine:
 
     def _prescan(self, col: DocumentIndex, vectors: list[np.ndarray]) -> list[tuple[np.ndarray, ...]]:
         """Every passage's and every document's mean vector's cosine with each query vector, and each
-        document's best two passages' (see _best_two): the last SCANS_KEPT are kept, the others scanned
+        document's best two passages' (see centred): the last SCANS_KEPT are kept, the others scanned
         in one pass (a query that names a vocabulary term is read twice, see LABELLED_QUERY_SHARE)."""
         keys = [(col.target, qv.tobytes()) for qv in vectors]
         with self._lock:
@@ -623,8 +624,8 @@ class Engine:
             sims = self._scan(col.vectors, queries, col.scales, cores)
             whole = self._scan(col.doc_vectors, queries, col.doc_scales, cores)
             for j, k in enumerate(todo):
-                found[keys[k]] = centred(CENTRING[col.target], np.ascontiguousarray(sims[:, j]), np.ascontiguousarray(whole[:, j]),
-                                         col.passage_hub, col.doc_hub, col.chunk_start, col.chunk_count)
+                found[keys[k]] = centred(CENTRING[col.target], sims[:, j], whole[:, j], col.passage_hub, col.doc_hub,
+                                         col.chunk_start, col.chunk_count)
         with self._lock:
             self._scans.update(found)  # most recently used last
             while len(self._scans) > SCANS_KEPT:
@@ -644,15 +645,6 @@ class Engine:
         vectors = col.read_vectors(self.conn, col.chunk_rowid[chunks]) if len(chunks) else None
         means = col.mean_vectors(vectors, np.concatenate([[0], np.cumsum(counts)[:-1]])) if len(chunks) else None
         return at, chunks, vectors, means
-
-    @staticmethod
-    def _best_two(sims: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each document's best passage cosine and its second best: the best once the document's best
-        is set aside (the best again for a document of one passage)."""
-        top = np.maximum.reduceat(sims, starts)
-        others = np.where(sims == np.repeat(top, counts), -np.inf, sims)
-        second = np.maximum.reduceat(others, starts)
-        return top, np.where(np.isinf(second), top, second)
 
     def _semantic(self, col: DocumentIndex, qv: np.ndarray, exact=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per document: the blended score (see SECOND_PASSAGE), the best passage's plain cosine; and
@@ -857,15 +849,18 @@ class Engine:
         keys.append(~ranking.close[ranked])
         return ranked[np.lexsort(keys)][:first]
 
-    def rank(self, col: DocumentIndex, query: str, terms: list[str], mode: str, exact=None) -> "Ranking":
+    def rank(self, col: DocumentIndex, query: str, terms: list[str], mode: str, exact=None, keyword_side=None) -> "Ranking":
         """Scores, result-set membership and close matches for every document, before any filter
-        (`exact`: documents whose float16 or int8 cosines are replaced by float32 ones, see _refine)."""
+        (`exact`: documents whose float16 or int8 cosines are replaced by float32 ones, and
+        `keyword_side` the keyword side's answer for the same query, see _refine)."""
         n = len(col.ids)
         named = self.term_matcher.terms_in(query)
         nothing = np.full(n, np.nan)
         aside = self._embed_aside(col.target, query, named) if mode == "hybrid" and exact is None else None
-        keyword, keyword_members, coverage, words = (self.keyword_scores(col, terms, phrases_of(query), self._expansion(named))
-                                                     if mode != "semantic" else (nothing, np.zeros(n, bool), 0.0, 0))
+        if keyword_side is None:
+            keyword_side = (self.keyword_scores(col, terms, phrases_of(query), self._expansion(named))
+                            if mode != "semantic" else (nothing, np.zeros(n, bool), 0.0, 0))
+        keyword, keyword_members, coverage, words = keyword_side
         if aside is not None:
             aside.result()  # its vectors are in the cache now
         semantic, best, sims = (self.semantic_scores(col, query, named, exact) if mode != "keyword"
@@ -893,7 +888,7 @@ class Engine:
         population = np.nan_to_num(keyword, nan=0.0) if mode == "keyword" else None
         return Ranking(scores, members, never_overtaken(scores, members, close_matches(scores, members, population) & evidence),
                        keyword, semantic, sims,
-                       col.precision != "float32" and mode != "keyword")
+                       col.precision != "float32" and mode != "keyword", keyword_side)
 
     def _refine(self, col: DocumentIndex, query: str, terms, mode: str, ranking: "Ranking", page: np.ndarray) -> "Ranking":
         """Rank again with float32 cosines for the documents that decide what is shown: the page,
@@ -902,7 +897,7 @@ class Engine:
         best = best_first(ranking.scores, RESCORE)
         nearest = best_first(ranking.semantic, RESCORE)
         docs = np.unique(np.concatenate([page, best, nearest]).astype(np.int64))
-        return self.rank(col, query, terms, mode, exact=self._exact(col, docs))
+        return self.rank(col, query, terms, mode, exact=self._exact(col, docs), keyword_side=ranking.keyword_side)
 
     def _result(self, col: DocumentIndex, i: int, ranking: "Ranking", terms, stems) -> Result:
         """The document with its best passage: most similar to the query, nudged towards passages

@@ -93,7 +93,26 @@ def test_centring_demotes_what_matches_any_query_and_keeps_the_plain_cosine_for_
     assert top == pytest.approx([0.4, 0.5]) and second == pytest.approx([0.4, 0.475])  # the overview falls behind
     assert plain == pytest.approx([0.6, 0.55])  # the result set goes by the cosines as they are
     sims, _, top, second, plain = centred(0.0, passages, whole, hub, doc_hub, starts, counts)
-    assert sims is passages and top == pytest.approx([0.6, 0.55]) and plain == pytest.approx([0.6, 0.55])
+    assert np.array_equal(sims, passages) and top == pytest.approx([0.6, 0.55]) and plain == pytest.approx([0.6, 0.55])
+
+
+def test_the_compiled_loop_gives_numpy_s_numbers_ties_included():
+    """centred (search/kernels.py) against the same steps in numpy, on cosines rounded so that a
+    document's best passage is often tied: the second best is the best below the best."""
+    rng = np.random.default_rng(7)
+    counts = rng.integers(1, 6, size=400)
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    passages = np.round(rng.uniform(-0.2, 0.8, size=counts.sum()), 1).astype(np.float32)
+    hub = np.round(rng.uniform(0, 0.8, size=counts.sum()), 1).astype(np.float32) * np.float32(rng.integers(0, 2))
+    whole, doc_hub = rng.uniform(size=400).astype(np.float32), rng.uniform(size=400).astype(np.float32)
+    sims, _, top, second, plain = centred(0.25, passages, whole, hub, doc_hub, starts, counts)
+    moved = passages - np.float32(0.25) * hub
+    best = np.maximum.reduceat(moved, starts)
+    below = np.maximum.reduceat(np.where(moved == np.repeat(best, counts), -np.inf, moved), starts)
+    assert np.array_equal(sims, moved) and np.array_equal(top, best)
+    assert np.array_equal(second, np.where(np.isinf(below), best, below))
+    assert np.array_equal(plain, np.maximum.reduceat(passages, starts))
+    assert (second == top).sum() > 50 and (second < top).sum() > 50  # ties and no ties both met
 
 
 def test_close_matches_stand_out_from_the_result_set():
