@@ -7,7 +7,17 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True, nogil=True)
+def _compiled(function):
+    """Compiled once and kept on disk (beside this file, or in the user's cache) for the next
+    process; where neither can be written (a read-only host such as a serverless function), compiled
+    in each process instead (about half a second, at its first search)."""
+    try:
+        return numba.njit(cache=True, nogil=True)(function)
+    except RuntimeError:  # Numba found nowhere to keep it
+        return numba.njit(nogil=True)(function)
+
+
+@_compiled
 def centred_best(passages, hub, share, starts, counts):
     """For each document (its passages from starts[d], counts[d] of them): every passage's cosine
     less share x its hub value; the best of those, the second best (the best of those below the

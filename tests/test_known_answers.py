@@ -174,3 +174,30 @@ def test_cut_at_sentences():
         ["One two three.", "Four five six seven.", "Eight."]
     assert cut_at_sentences("a b c d e f", limit=4) == ["a b c d", "e f"]
     assert cut_at_sentences("a b. c d.", limit=4) == ["a b. c d."]
+
+
+def test_the_compiled_loop_still_runs_where_nothing_can_be_written(monkeypatch):
+    """A host without a writable place for Numba's cache (a read-only file system) compiles the loop
+    in the process instead of failing to start."""
+    import importlib
+
+    import numba
+
+    import search.kernels as kernels
+
+    plain = numba.njit
+
+    def njit(*args, **kwargs):
+        if kwargs.get("cache"):
+            raise RuntimeError("cannot cache function: no locator available")
+        return plain(*args, **kwargs)
+
+    monkeypatch.setattr(numba, "njit", njit)
+    try:
+        reloaded = importlib.reload(kernels)
+        _, top, second, plain_best = reloaded.centred_best(np.array([0.5, 0.7, 0.1], dtype=np.float32), np.zeros(3, np.float32),
+                                                           np.float32(0.25), np.array([0, 2]), np.array([2, 1]))
+        assert top.tolist() == pytest.approx([0.7, 0.1]) and second.tolist() == pytest.approx([0.5, 0.1])
+    finally:
+        monkeypatch.undo()
+        importlib.reload(kernels)
