@@ -1,27 +1,39 @@
-"""Per-document loops over every passage's cosine, compiled by Numba: numpy needs eight passes over
-the passages for what one loop does here (773,000 passages at 100,000 cases, for every reading of a
-query), which made these steps a fifth of a search at that size."""
+"""Each document's best passages for one reading of a query (see centred in search/engine.py): numpy
+needs eight passes over the passages for what one loop does, which at 100,000 cases (773,000
+passages, for every reading of a query) was a fifth of a search. The loop is compiled by Numba for
+large collections only: Numba costs about 125 MB of memory once loaded, and below COMPILED_FROM
+passages numpy's passes take a few milliseconds at most."""
 from __future__ import annotations
 
-import numba
+import functools
+
 import numpy as np
 
-
-def _compiled(function):
-    """Compiled once and kept on disk (beside this file, or in the user's cache) for the next
-    process; where neither can be written (a read-only host such as a serverless function), compiled
-    in each process instead (about half a second, at its first search)."""
-    try:
-        return numba.njit(cache=True, nogil=True)(function)
-    except RuntimeError:  # Numba found nowhere to keep it
-        return numba.njit(nogil=True)(function)
+COMPILED_FROM = 50_000  # passages in a collection (about 6,500 cases)
 
 
-@_compiled
-def centred_best(passages, hub, share, starts, counts):
+def centred_best(passages: np.ndarray, hub: np.ndarray, share: np.float32, starts: np.ndarray, counts: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """For each document (its passages from starts[d], counts[d] of them): every passage's cosine
     less share x its hub value; the best of those, the second best (the best of those below the
     best, or the best again when there are none) and the best cosine as it is."""
+    if len(passages) >= COMPILED_FROM:
+        return compiled()(passages, hub, share, starts, counts)
+    return in_numpy(passages, hub, share, starts, counts)
+
+
+def in_numpy(passages, hub, share, starts, counts):
+    if not len(starts):
+        empty = np.zeros(0, dtype=np.float32)
+        return passages - share * hub, empty, empty, empty
+    plain = np.maximum.reduceat(passages, starts)
+    centred = passages - share * hub
+    top = np.maximum.reduceat(centred, starts)
+    below = np.maximum.reduceat(np.where(centred == np.repeat(top, counts), -np.inf, centred), starts)
+    return centred, top, np.where(np.isinf(below), top, below).astype(np.float32), plain
+
+
+def _loop(passages, hub, share, starts, counts):
     centred = np.empty(len(passages), dtype=np.float32)
     top = np.empty(len(starts), dtype=np.float32)
     second = np.empty(len(starts), dtype=np.float32)
@@ -40,3 +52,16 @@ def centred_best(passages, hub, share, starts, counts):
         top[d], plain[d] = best, highest
         second[d] = best if below == -np.inf else below
     return centred, top, second, plain
+
+
+@functools.cache
+def compiled():
+    """_loop compiled, and kept on disk (beside this file, or in the user's cache) for the next
+    process; where neither can be written (a read-only host such as a serverless function),
+    compiled in each process instead (about half a second, at its first search)."""
+    import numba
+
+    try:
+        return numba.njit(cache=True, nogil=True)(_loop)
+    except RuntimeError:  # Numba found nowhere to keep it
+        return numba.njit(nogil=True)(_loop)

@@ -159,3 +159,19 @@ def test_the_first_page_is_the_first_page_of_the_full_sort(engine):
         full = engine._sorted(col, shown, ranking, sort)
         for first in (1, 10, 20, 60):
             assert engine._sorted(col, shown, ranking, sort, first).tolist() == full[:first].tolist()
+
+
+def test_a_large_collection_s_compiled_loop_ranks_as_numpy_does(corpus_db, monkeypatch):
+    """The compiled loop a large collection's passages go through (search/kernels.py) gives the
+    rankings the numpy steps give, scores to the bit."""
+    import search.kernels as kernels
+
+    queries = QUERIES[::6]
+    small = Engine(corpus_db)
+    expected = [small.search(q, limit=20) for q in queries]
+    monkeypatch.setattr(kernels, "COMPILED_FROM", 0)
+    large = Engine(corpus_db)
+    for query, before in zip(queries, expected):
+        after = large.search(query, limit=20)
+        assert [(r.id, r.score, r.close) for r in after.results] == [(r.id, r.score, r.close) for r in before.results], query
+        assert after.total == before.total
