@@ -36,6 +36,9 @@ TARGETS = ("cases", "lessons")
 MAX_QUERY_CHARS = 1000
 EXPORT_LIMIT = 100_000  # the most results one call returns: an export returns every result
 SORTS = ("relevance", "saving", "year")
+# Embedding backends that may be called from two threads at once (ONNX Runtime's sessions are;
+# the stand-in is numpy), so that a query's readings can be shared between two cores.
+CONCURRENT_BACKENDS = ("onnx", "stand-in")
 QUERY_CACHE = 1024  # query vectors kept, so a facet click or a page turn does not embed again
 QUERY_THREADS = 1
 # A search that runs alone uses the machine's other cores: its passages are scanned on every core and
@@ -709,16 +712,37 @@ class Engine:
         return readings, sentences, statement
 
     def _embed_aside(self, target: str, query: str, named):
-        """Every reading of the query embedded on another core while this one runs the keyword
-        side (the embedding model lets go of Python's lock), when this search runs alone."""
+        """Starts embedding the query's readings on the helper thread while this one runs the
+        keyword side (the embedding model lets go of Python's lock), when this search runs alone;
+        gives the function this thread calls when its own work is done, which embeds the readings
+        the helper has not started and waits for the helper. Readings go longest first, one at a
+        time, so that a paragraph's sentences are shared between both cores; a PyTorch model, not
+        known to be safe to call from two threads at once, gets them all in one call on the helper."""
         if self._helper is None or self._cores_free() < 2:
             return None
         readings, sentences, statement = self._readings(target, query, named)
         texts = readings + sentences + ([statement] if statement else [])
         with self._lock:
-            if all(t in self._query_vectors for t in texts):
-                return None  # a facet click or the next page: nothing to embed
-        return self._helper.submit(self.query_vectors, texts)
+            missing = list(dict.fromkeys(t for t in texts if t not in self._query_vectors))
+        if not missing:
+            return None  # a facet click or the next page: nothing to embed
+        alone = getattr(self.embedder, "backend", None) in CONCURRENT_BACKENDS
+        work = [[t] for t in sorted(missing, key=len, reverse=True)] if alone else [missing]
+
+        def embed():
+            while True:
+                with self._lock:
+                    if not work:
+                        return
+                    some = work.pop(0)
+                self.query_vectors(some)
+
+        helper = self._helper.submit(embed)
+
+        def finish():
+            embed()
+            helper.result()  # every vector is in the cache now
+        return finish
 
     @contextlib.contextmanager
     def occupied(self):
@@ -856,13 +880,13 @@ class Engine:
         n = len(col.ids)
         named = self.term_matcher.terms_in(query)
         nothing = np.full(n, np.nan)
-        aside = self._embed_aside(col.target, query, named) if mode == "hybrid" and exact is None else None
+        aside = self._embed_aside(col.target, query, named) if mode != "keyword" and exact is None else None
         if keyword_side is None:
             keyword_side = (self.keyword_scores(col, terms, phrases_of(query), self._expansion(named))
                             if mode != "semantic" else (nothing, np.zeros(n, bool), 0.0, 0))
         keyword, keyword_members, coverage, words = keyword_side
         if aside is not None:
-            aside.result()  # its vectors are in the cache now
+            aside()
         semantic, best, sims = (self.semantic_scores(col, query, named, exact) if mode != "keyword"
                                 else (nothing, nothing, None))
         semantic_members = np.nan_to_num(best, nan=-1.0) >= SEMANTIC_THRESHOLD

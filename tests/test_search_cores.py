@@ -67,8 +67,36 @@ def test_a_search_alone_embeds_beside_the_keyword_side_and_scans_on_every_core(e
     given = scans(monkeypatch)
     threads = embedding_threads(spread)
     spread.search("councils sharing a chief executive", mode="hybrid")
-    assert threads and all(name.startswith("kb-embed") for name in threads)
+    assert threads and threads[0].startswith("kb-embed")  # the helper starts at once
     assert given and set(given) == {2}
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "semantic"])
+def test_a_paragraph_s_readings_are_shared_between_both_cores(engines, mode):
+    """The helper takes the longest reading first; this thread, its own work done, takes the next
+    ones while the helper is busy, one reading a call."""
+    spread, _ = engines
+    calls: list[tuple[str, list[str]]] = []
+    encode = spread.embedder.encode
+    started = threading.Event()
+
+    def slow(texts, *args, **kwargs):
+        calls.append((threading.current_thread().name, list(texts)))
+        if threading.current_thread().name.startswith("kb-embed") and not started.is_set():
+            started.set()
+            threading.Event().wait(0.5)  # the helper is busy with the paragraph as a whole
+        return encode(texts, *args, **kwargs)
+
+    spread.embedder.encode = slow
+    query = ("Our contact centre has separate teams for every service. Callers are passed between them "
+             "and wait too long. We want one front door for residents without losing specialist advice.")
+    spread.search(query, mode=mode)
+    helper = [texts for name, texts in calls if name.startswith("kb-embed")]
+    here = [texts for name, texts in calls if not name.startswith("kb-embed")]
+    assert all(len(texts) == 1 for _, texts in calls)
+    every = [t for _, texts in calls for t in texts]
+    assert len(every) == len(set(every)) >= 4  # each reading embedded once: the paragraph and its sentences
+    assert helper[0] == [max(every, key=len)] and len(here) >= 2  # the longest there, the sentences here
 
 
 def test_searches_in_flight_together_keep_to_one_core(engines, monkeypatch):
