@@ -58,8 +58,12 @@ def _loop(passages, hub, share, starts, counts):
 def compiled():
     """_loop compiled, and kept on disk (beside this file, or in the user's cache) for the next
     process; where neither can be written (a read-only host such as a serverless function),
-    compiled in each process instead (about half a second, at its first search)."""
-    import numba
+    compiled in each process instead (about half a second, at its first search). Without Numba
+    (a platform it has no build for), numpy's passes."""
+    try:
+        import numba
+    except ImportError:
+        return in_numpy
 
     try:
         return numba.njit(cache=True, nogil=True)(_loop)

@@ -203,3 +203,16 @@ def test_the_compiled_loop_still_runs_where_nothing_can_be_written(monkeypatch):
         assert top.tolist() == pytest.approx([0.7, 0.1]) and second.tolist() == pytest.approx([0.5, 0.1])
     finally:
         kernels.compiled.cache_clear()
+
+
+def test_without_numba_a_large_collection_takes_numpy_s_passes(monkeypatch):
+    import sys
+
+    import search.kernels as kernels
+
+    monkeypatch.setitem(sys.modules, "numba", None)  # import numba raises ImportError
+    kernels.compiled.cache_clear()
+    try:
+        assert kernels.compiled() is kernels.in_numpy
+    finally:
+        kernels.compiled.cache_clear()
