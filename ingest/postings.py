@@ -195,7 +195,7 @@ def _merged(row, new, changed: np.ndarray, width: int):
         parts.append((docs[keep], counts[keep], offsets))
     if new is not None:
         parts.append(new)
-    docs = np.concatenate([p[0] for p in parts])
+    docs = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
     if not len(docs):
         return None
     counts = np.concatenate([p[1] for p in parts]).reshape(len(docs), width)

@@ -726,8 +726,8 @@ class Engine:
             missing = list(dict.fromkeys(t for t in texts if t not in self._query_vectors))
         if not missing:
             return None  # a facet click or the next page: nothing to embed
-        alone = getattr(self.embedder, "backend", None) in CONCURRENT_BACKENDS
-        work = [[t] for t in sorted(missing, key=len, reverse=True)] if alone else [missing]
+        shareable = getattr(self.embedder, "backend", None) in CONCURRENT_BACKENDS
+        work = [[t] for t in sorted(missing, key=len, reverse=True)] if shareable else [missing]
 
         def embed():
             while True:
