@@ -127,6 +127,8 @@ def _pairs(postings: list[tuple], width: int):
     keys, ids = keys[order], ids[order]
     del order
     follows = np.flatnonzero(keys[1:] == keys[:-1] + 1)
+    if not len(follows):
+        return  # no two words side by side anywhere (every column of one word)
     code = ids[follows].astype(np.int64) * len(terms) + ids[follows + 1]
     docs, cols = keys[follows] >> 36, (keys[follows] >> 32) & 0xF
     del keys, ids, follows

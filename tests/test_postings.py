@@ -175,3 +175,21 @@ def test_a_large_collection_s_compiled_loop_ranks_as_numpy_does(corpus_db, monke
         after = large.search(query, limit=20)
         assert [(r.id, r.score, r.close) for r in after.results] == [(r.id, r.score, r.close) for r in before.results], query
         assert after.total == before.total
+
+
+def test_an_index_where_no_two_words_stand_side_by_side_has_no_pairs():
+    """Rows of one word a column (a lesson of one-word fields, a patched row's scratch index) hold
+    words but no pairs: the pairs are none, not an error."""
+    import sqlite3
+
+    from ingest.postings import _write
+
+    conn = sqlite3.connect(":memory:")
+    conn.execute("create virtual table t_fts using fts5(a, b, tokenize='porter')")
+    conn.executemany("insert into t_fts(rowid, a, b) values (?, ?, ?)", [(1, "care", "homes"), (2, "council", ""), (3, "", "care")])
+    conn.execute("create table term_postings (collection text, term text, docs blob, counts blob, offsets blob)")
+    conn.execute("create table pair_postings (collection text, pair text, docs blob, counts blob)")
+    conn.execute("create table document_lengths (collection text, documents integer, tokens integer, lengths blob)")
+    _write(conn, "t", "t_fts", ["a", "b"])
+    assert [r[0] for r in conn.execute("select term from term_postings order by term")] == ["care", "council", "home"]
+    assert conn.execute("select count(*) from pair_postings").fetchone()[0] == 0
