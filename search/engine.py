@@ -717,7 +717,8 @@ class Engine:
         gives the function this thread calls when its own work is done, which embeds the readings
         the helper has not started and waits for the helper. Readings go longest first, one at a
         time, so that a paragraph's sentences are shared between both cores; a PyTorch model, not
-        known to be safe to call from two threads at once, gets them all in one call on the helper."""
+        known to be safe to call from two threads at once, gets them all in one call, on whichever
+        thread takes them first."""
         if self._helper is None or self._cores_free() < 2:
             return None
         readings, sentences, statement = self._readings(target, query, named)
