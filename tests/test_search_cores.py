@@ -72,7 +72,7 @@ def test_a_search_alone_embeds_beside_the_keyword_side_and_scans_on_every_core(e
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "semantic"])
-def test_a_paragraph_s_readings_are_shared_between_both_cores(engines, mode):
+def test_a_paragraph_s_readings_are_shared_between_both_cores(engines, mode, monkeypatch):
     """The helper takes the longest reading first; this thread, its own work done, takes the next
     ones while the helper is busy, one reading a call."""
     spread, _ = engines
@@ -87,7 +87,7 @@ def test_a_paragraph_s_readings_are_shared_between_both_cores(engines, mode):
             threading.Event().wait(0.5)  # the helper is busy with the paragraph as a whole
         return encode(texts, *args, **kwargs)
 
-    spread.embedder.encode = slow
+    monkeypatch.setattr(spread.embedder, "encode", slow)
     query = ("Our contact centre has separate teams for every service. Callers are passed between them "
              "and wait too long. We want one front door for residents without losing specialist advice.")
     spread.search(query, mode=mode)
