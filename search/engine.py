@@ -834,7 +834,12 @@ class Engine:
         # the facet values the query names ("a district council in Kent"), for the site to offer as filters
         named = [(self._facet_of[v], slug) for v, slug in self.term_matcher.terms_in(query) if v in self._facet_of] if query else []
         stems = query_stems(terms)
-        results = [self._result(col, int(i), ranking, terms, stems) for i in ranked[offset: offset + limit]]
+        page = [int(i) for i in ranked[offset: offset + limit]]
+        # browsing shows each document's first passage (its summary); a query weighs them all
+        spans = [tuple(np.searchsorted(col.chunk_doc, [i, i + 1])) for i in page]
+        spans = [(lo, hi if ranking.sims is not None or stems else min(hi, lo + 1)) for lo, hi in spans]
+        results = [self._result(col, i, ranking, terms, stems, lo, texts)
+                   for i, (lo, _), texts in zip(page, spans, col.chunk_texts(self.conn, spans))]
         self._add_cards(col, results)
         counts = self._facet_counts(col, ranking.members & in_range, by_facet) if with_facets else {}
         return SearchResponse(query, mode, target, results, int(shown.sum()), counts, self._rule(mode, browse),
@@ -924,18 +929,14 @@ class Engine:
         docs = np.unique(np.concatenate([page, best, nearest]).astype(np.int64))
         return self.rank(col, query, terms, mode, exact=self._exact(col, docs), keyword_side=ranking.keyword_side)
 
-    def _result(self, col: DocumentIndex, i: int, ranking: "Ranking", terms, stems) -> Result:
-        """The document with its best passage: most similar to the query, nudged towards passages
-        that contain its words."""
-        lo, hi = np.searchsorted(col.chunk_doc, [i, i + 1])
+    def _result(self, col: DocumentIndex, i: int, ranking: "Ranking", terms, stems, lo: int, texts: list[str]) -> Result:
+        """The document with its best passage (`texts`, its passages from chunk `lo` on): most similar
+        to the query, nudged towards passages that contain its words."""
         best_text, best_value = "", -np.inf
-        texts = col.chunk_texts(self.conn, lo, hi if ranking.sims is not None or stems else min(hi, lo + 1))
-        for c, text in zip(range(lo, hi), texts):
+        for c, text in zip(range(lo, lo + len(texts)), texts):
             value = (float(ranking.sims[c]) if ranking.sims is not None else 0.0) + 0.15 * term_hits(text, stems)
             if value > best_value:
                 best_text, best_value = text, value
-            if ranking.sims is None and not stems:
-                break  # browsing: the first passage (the summary) will do
         title = col.title(i)
         passage = best_text[len(title) + 2:] if best_text.startswith(title + ". ") else best_text
         matched = [m for m, arr in (("keyword", ranking.keyword), ("semantic", ranking.semantic)) if not np.isnan(arr[i])]

@@ -244,12 +244,13 @@ class DocumentIndex:
             out[at[keep]] = block[keep]
         return out
 
-    def chunk_texts(self, conn, lo: int, hi: int) -> list[str]:
-        """The text of chunks lo..hi-1 (read when a result is shown, not held in memory)."""
-        rowids = [int(r) for r in self.chunk_rowid[lo:hi]]
-        found = dict(conn.execute(f"select rowid, text from chunks where rowid in ({','.join('?' * len(rowids))})",
-                                  rowids).fetchall()) if rowids else {}
-        return [found[r] for r in rowids]
+    def chunk_texts(self, conn, spans: list[tuple[int, int]]) -> list[list[str]]:
+        """The texts of chunks lo..hi-1 for each (lo, hi), read in one query when a page is shown
+        (passages are not held in memory)."""
+        rowids = [int(r) for lo, hi in spans for r in self.chunk_rowid[lo:hi]]
+        found = dict(conn.execute("select rowid, text from chunks where rowid in (select value from json_each(?))",
+                                  [json.dumps(rowids)]).fetchall()) if rowids else {}
+        return [[found[int(r)] for r in self.chunk_rowid[lo:hi]] for lo, hi in spans]
 
     def title(self, i: int) -> str:
         return self.titles[i]
