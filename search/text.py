@@ -118,9 +118,9 @@ def stem(word: str) -> str:
 
 _WORD = re.compile(r"(\w+)")
 _WORDS = re.compile(r"\w+")
-# Passages whose word stems are kept: choosing a result's passage weighs every passage of the
-# document by the query words it holds, on every page shown (a few MB; see term_hits).
-STEMMED_PASSAGES = 4096
+# Porter2 stems whose word does not begin with the stem less its last letter (checked over the
+# 82,834 words of symspellpy's English list: these are all; see _could_stem_to)
+IRREGULAR_STEMS = {"die": "dying", "lie": "lying", "tie": "tying", "vie": "vying"}
 
 
 def highlight(text: str, terms: list[str]) -> str:
@@ -157,7 +157,7 @@ def term_hits(text: str, stems: frozenset[str]) -> int:
     highlight marks them)."""
     if not stems:
         return 0
-    found = len(stems & _stems_in(text))
+    found = len(stems & {stem(w) for w in _could_stem_to(stems).findall(text.lower())})
     compounds = [s for s in stems if " " in s]
     if compounds:
         line = _stem_line(text)
@@ -165,9 +165,15 @@ def term_hits(text: str, stems: frozenset[str]) -> int:
     return found
 
 
-@lru_cache(maxsize=STEMMED_PASSAGES)
-def _stems_in(text: str) -> frozenset[str]:
-    return frozenset(map(stem, set(_WORDS.findall(text.lower()))))
+@lru_cache(maxsize=256)
+def _could_stem_to(stems: frozenset[str]) -> re.Pattern:
+    """The words that could have one of these stems (a compound's words aside): those beginning with
+    the stem less its last letter ("hope" from "hoping", "happi" from "happy"), and the few
+    irregular ones. Choosing a passage stems only these, not every word of every passage shown
+    (about 7 microseconds a passage instead of 25 to 90)."""
+    words = [s for s in stems if " " not in s]
+    heads = sorted({re.escape(s[:-1] if len(s) > 1 else s) for s in words} | {IRREGULAR_STEMS[s] for s in words if s in IRREGULAR_STEMS})
+    return re.compile(r"\b(?:" + "|".join(heads) + r")\w*") if heads else re.compile(r"(?!)")
 
 
 @lru_cache(maxsize=256)
