@@ -366,6 +366,22 @@ def test_int8_codes_hold_every_vector_within_half_a_step(engines):
         assert np.abs(coded._scan(b.doc_vectors, qv, b.doc_scales) - a.doc_vectors @ qv).max() < 0.02
 
 
+def test_several_query_vectors_scanned_in_one_pass_give_each_its_own_scan(engines):
+    """A query's readings are scanned together, a row of the result each: every row is exactly the
+    scan of that vector alone, in float32 and in int8 (scaled by the query's and each row's step)."""
+    for name in ("exact", "int8"):
+        engine = engines[name]
+        col = engine.index("cases")
+        queries = np.stack([engine.query_vector(q) for q in ("shared back office", "libraries run by volunteers",
+                                                           "adult social care reablement")])
+        together = engine._scan(col.vectors, queries, col.scales)
+        assert together.shape == (3, len(col.vectors)) and together.flags["C_CONTIGUOUS"]
+        for row, qv in zip(together, queries):
+            assert np.array_equal(row, engine._scan(col.vectors, qv, col.scales))
+            assert np.array_equal(row, engine._scan(col.vectors, qv[None, :], col.scales)[0])
+        assert np.abs(together - queries @ engines["exact"].index("cases").vectors.T).max() < (0.02 if name == "int8" else 1e-5)
+
+
 def test_rescoring_some_documents_equals_scoring_every_passage_again(engines):
     """The refining pass recomputes the best two passages of the re-scored documents only; the same
     numbers come from recomputing every document's from the patched cosines."""
