@@ -366,6 +366,27 @@ def test_int8_codes_hold_every_vector_within_half_a_step(engines):
         assert np.abs(coded._scan(b.doc_vectors, qv, b.doc_scales) - a.doc_vectors @ qv).max() < 0.02
 
 
+def test_the_best_few_found_from_a_sample_are_those_a_full_sort_gives():
+    """best_first and kth_best partition only the values at least as good as a sample's k-th best:
+    on arrays with ties, NaN and -inf, of every size around the sample's, the same as sorting all."""
+    from search.engine import SAMPLE_STRIDE, best_first, kth_best
+
+    rng = np.random.default_rng(7)
+    for _ in range(2000):
+        n = int(rng.integers(0, 40 * SAMPLE_STRIDE))
+        scores = rng.standard_normal(n).round(int(rng.integers(0, 3)))  # rounded: many ties
+        scores[rng.random(n) < rng.random()] = np.nan
+        if rng.random() < 0.2:
+            scores[rng.random(n) < 0.5] = -np.inf
+        valid = np.flatnonzero(~np.isnan(scores))
+        everything = valid[np.argsort(-scores[valid], kind="stable")]
+        assert np.array_equal(best_first(scores), everything)
+        for k in (1, 5, 10, 100):
+            assert np.array_equal(best_first(scores, k), everything[:k])
+            if len(valid) >= k:
+                assert kth_best(scores, k) == np.sort(scores[valid])[-k]
+
+
 def test_several_query_vectors_scanned_in_one_pass_give_each_its_own_scan(engines):
     """A query's readings are scanned together, a row of the result each: every row is exactly the
     scan of that vector alone, in float32 and in int8 (scaled by the query's and each row's step)."""
