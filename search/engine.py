@@ -27,6 +27,7 @@ from kb.vocabulary import stored_vocabularies
 
 from .index import DocumentIndex
 from .kernels import centred_best
+from .scan import SharedScan, scan
 from .spelling import Speller
 from .text import (TermMatcher, highlight, phrases_of, query_stems, quoted_of, sentences_of, statement_of, term_hits,
                    terms_of)
@@ -602,53 +603,29 @@ class Engine:
                     self._query_vectors[q] = found[q]
         return [found[q] for q in queries]
 
-    @staticmethod
-    def _scan(matrix: np.ndarray, qv: np.ndarray, scales: np.ndarray | None = None, threads: int = 1) -> np.ndarray:
-        """matrix @ qv by SimSIMD on `threads` threads (more only for a search running alone, see
-        CORES; each product is the same on any number), for one query vector or several (rows of qv,
-        a row of the result each): float32 within 1e-7 of numpy's product and twice as fast as it here, and
-        several query vectors in one pass over memory; float16 (numpy has no fast float16 product)
-        about 1e-4 off, from the inputs' rounding; int8 codes (times their `scales`) with the query
-        coded the same way, about 1e-3 off."""
-        import simsimd
+    _scan = staticmethod(scan)  # see search/scan.py
 
-        queries = np.asarray(qv, dtype=np.float32).reshape(-1, qv.shape[-1])
-        if not len(matrix):
-            return np.zeros((len(queries), 0) if qv.ndim == 2 else 0, dtype=np.float32)
-        if matrix.dtype == np.int8:
-            step = np.abs(queries).max(axis=1) / 127
-            step[step == 0] = 1.0
-            codes = np.clip(np.rint(queries / step[:, None]), -127, 127).astype(np.int8)
-            found = np.asarray(simsimd.cdist(matrix, codes, metric="dot", threads=threads, out_dtype="float32"))
-        else:
-            queries = np.ascontiguousarray(queries, dtype=matrix.dtype)
-            found = np.asarray(simsimd.cdist(matrix, queries, metric="dot", threads=threads, out_dtype="float32"))
-        # a row a query vector: scaling the (passages x queries) product column by column was a loop
-        # over rows of two or three numbers (3-5 ms a pass at 100,000 cases), and each query's cosines
-        # are then contiguous; cdist(queries, matrix) would pass over the matrix once per query
-        found = np.ascontiguousarray(found.T)
-        if matrix.dtype == np.int8:
-            found *= step[:, None]
-            if scales is not None:
-                found *= scales
-        return found if qv.ndim == 2 else found[0]
-
-    def _prescan(self, col: DocumentIndex, vectors: list[np.ndarray]) -> list[tuple[np.ndarray, ...]]:
+    def _prescan(self, col: DocumentIndex, vectors: list[np.ndarray], scanned: dict | None = None
+                 ) -> list[tuple[np.ndarray, ...]]:
         """Every passage's and every document's mean vector's cosine with each query vector, and each
         document's best two passages' (see centred): the last SCANS_KEPT are kept, the others scanned
-        in one pass (a query that names a vocabulary term is read twice, see LABELLED_QUERY_SHARE)."""
+        in one pass (a query that names a vocabulary term is read twice, see LABELLED_QUERY_SHARE)
+        unless `scanned` (see _embed_aside) holds their cosines."""
         keys = [(col.target, qv.tobytes()) for qv in vectors]
         with self._lock:
             found = {key: self._scans.pop(key) for key in keys if key in self._scans}
         todo = [k for k, key in enumerate(keys) if key not in found]
-        if todo:
-            queries = np.stack([vectors[k] for k in todo])
+        scanned = dict(scanned or {})
+        rest = [k for k in todo if keys[k] not in scanned]
+        if rest:
+            queries = np.stack([vectors[k] for k in rest])
             cores = self._cores_free()
             sims = self._scan(col.vectors, queries, col.scales, cores)
             whole = self._scan(col.doc_vectors, queries, col.doc_scales, cores)
-            for j, k in enumerate(todo):
-                found[keys[k]] = centred(CENTRING[col.target], sims[j], whole[j], col.passage_hub, col.doc_hub,
-                                         col.chunk_start, col.chunk_count)
+            scanned.update((keys[k], (sims[j], whole[j])) for j, k in enumerate(rest))
+        for k in todo:
+            found[keys[k]] = centred(CENTRING[col.target], *scanned[keys[k]], col.passage_hub, col.doc_hub,
+                                     col.chunk_start, col.chunk_count)
         with self._lock:
             self._scans.update(found)  # most recently used last
             while len(self._scans) > SCANS_KEPT:
@@ -693,16 +670,17 @@ class Engine:
                                         - MANY_PASSAGES * col.log_passages)
         return blended, best, sims
 
-    def semantic_scores(self, col: DocumentIndex, query: str, named: list[tuple[str, str]] = (), exact=None
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def semantic_scores(self, col: DocumentIndex, query: str, named: list[tuple[str, str]] = (), exact=None,
+                        scanned: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Blended semantic score per document (NaN without passages), best-passage plain cosine, and
-        every passage's centred cosine; the query read as typed and with the labels of the terms it names."""
+        every passage's centred cosine; the query read as typed and with the labels of the terms it
+        names (`scanned`: cosines already scanned, see _embed_aside)."""
         n = len(col.ids)
         if not len(col.vectors):
             return np.full(n, np.nan), np.full(n, np.nan), None
         readings, sentences, statement = self._readings(col.target, query, named)
         # every reading of the query embedded in one batch and scanned in one pass
-        self._prescan(col, self.query_vectors(readings + sentences + ([statement] if statement else [])))
+        self._prescan(col, self.query_vectors(readings + sentences + ([statement] if statement else [])), scanned)
         blended, best, sims = self._semantic(col, self.query_vector(query), exact)
         if len(readings) > 1:  # read again with the labels of the terms it names
             labelled, _, _ = self._semantic(col, self.query_vector(readings[1]), exact)
@@ -731,17 +709,19 @@ class Engine:
         statement = statement_of(query) if QUESTION_SHARE[target] else None
         return readings, sentences, statement
 
-    def _embed_aside(self, target: str, query: str, named):
+    def _embed_aside(self, col: DocumentIndex, query: str, named):
         """Starts embedding the query's readings on the helper thread while this one runs the
         keyword side (the embedding model lets go of Python's lock), when this search runs alone;
         gives the function this thread calls when its own work is done, which embeds the readings
         the helper has not started and waits for the helper. Readings go longest first, one at a
         time, so that a paragraph's sentences are shared between both cores; a PyTorch model, not
         known to be safe to call from two threads at once, gets them all in one call, on whichever
-        thread takes them first."""
+        thread takes them first. A helper that has every reading's vector before this thread is done
+        goes on to scan the passages (SimSIMD lets go of the lock too), in blocks that this thread
+        shares once it is done; the function then gives those scans (see _prescan), else None."""
         if self._helper is None or self._cores_free() < 2:
             return None
-        readings, sentences, statement = self._readings(target, query, named)
+        readings, sentences, statement = self._readings(col.target, query, named)
         texts = readings + sentences + ([statement] if statement else [])
         with self._lock:
             missing = list(dict.fromkeys(t for t in texts if t not in self._query_vectors))
@@ -749,6 +729,7 @@ class Engine:
             return None  # a facet click or the next page: nothing to embed
         shareable = getattr(self.embedder, "backend", None) in CONCURRENT_BACKENDS
         work = [[t] for t in sorted(missing, key=len, reverse=True)] if shareable else [missing]
+        shared: dict = {"done": False, "scan": None, "keys": []}
 
         def embed():
             while True:
@@ -758,11 +739,34 @@ class Engine:
                     some = work.pop(0)
                 self.query_vectors(some)
 
-        helper = self._helper.submit(embed)
+        def aside():
+            embed()
+            with self._lock:
+                vectors = [self._query_vectors.get(t) for t in dict.fromkeys(texts)]
+                if shared["done"] or not len(col.vectors) or any(v is None for v in vectors):
+                    return  # this thread is done (or still embedding one): it scans with both cores
+                keys = [(col.target, v.tobytes()) for v in vectors]
+                todo = [(key, v) for key, v in zip(keys, vectors) if key not in self._scans]
+                if not todo:
+                    return
+                shared["keys"] = [key for key, _ in todo]
+                shared["scan"] = SharedScan(col.vectors, col.scales, col.doc_vectors, col.doc_scales,
+                                            np.stack([v for _, v in todo]))
+            shared["scan"].work()
+
+        helper = self._helper.submit(aside)
 
         def finish():
             embed()
-            helper.result()  # every vector is in the cache now
+            with self._lock:
+                shared["done"] = True
+                scan = shared["scan"]
+            if scan is not None:
+                scan.work()
+            helper.result()  # every vector is in the cache now, and every block scanned
+            if scan is None:
+                return None
+            return {key: (scan.passages[j], scan.documents[j]) for j, key in enumerate(shared["keys"])}
         return finish
 
     @contextlib.contextmanager
@@ -906,14 +910,13 @@ class Engine:
         n = len(col.ids)
         named = self.term_matcher.terms_in(query)
         nothing = np.full(n, np.nan)
-        aside = self._embed_aside(col.target, query, named) if mode != "keyword" and exact is None else None
+        aside = self._embed_aside(col, query, named) if mode != "keyword" and exact is None else None
         if keyword_side is None:
             keyword_side = (self.keyword_scores(col, terms, phrases_of(query), self._expansion(named))
                             if mode != "semantic" else (nothing, np.zeros(n, bool), 0.0, 0))
         keyword, keyword_members, coverage, words = keyword_side
-        if aside is not None:
-            aside()
-        semantic, best, sims = (self.semantic_scores(col, query, named, exact) if mode != "keyword"
+        scanned = aside() if aside is not None else None
+        semantic, best, sims = (self.semantic_scores(col, query, named, exact, scanned) if mode != "keyword"
                                 else (nothing, nothing, None))
         semantic_members = np.nan_to_num(best, nan=-1.0) >= SEMANTIC_THRESHOLD
         semantic_members[best_first(semantic, SEMANTIC_NEIGHBOURS)] = True

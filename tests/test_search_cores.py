@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import search.engine as engine_module
+import search.scan as scan_module
 from search.engine import Engine
 
 QUERIES = ["shared services with a neighbouring district", "bin collections", "How did councils keep "
@@ -62,13 +63,57 @@ def test_the_answers_do_not_depend_on_the_cores(engines, mode, target):
         assert answers(spread, query, mode, target) == answers(single, query, mode, target), query
 
 
+def shared_blocks(monkeypatch, block: int = 64, helper_pause: float = 0.0) -> list[str]:
+    """The thread each block of a shared scan ran on (blocks of `block` rows, so that the small
+    corpus has several; the helper pauses after each, so that this thread can join in)."""
+    names: list[str] = []
+    scan = scan_module.scan
+
+    def recorded(*args, **kwargs):
+        name = threading.current_thread().name
+        names.append(name)
+        if helper_pause and name.startswith("kb-embed"):
+            threading.Event().wait(helper_pause)
+        return scan(*args, **kwargs)
+
+    monkeypatch.setattr(scan_module, "BLOCK", block)
+    monkeypatch.setattr(scan_module, "scan", recorded)
+    return names
+
+
 def test_a_search_alone_embeds_beside_the_keyword_side_and_scans_on_every_core(engines, monkeypatch):
     spread, _ = engines
     given = scans(monkeypatch)
+    blocks = shared_blocks(monkeypatch)
     threads = embedding_threads(spread)
     spread.search("councils sharing a chief executive", mode="hybrid")
     assert threads and threads[0].startswith("kb-embed")  # the helper starts at once
-    assert given and set(given) == {2}
+    # both cores: one scan on two threads once the keyword side is done, or blocks both threads take
+    assert (given or blocks) and set(given) <= {2}
+
+
+@pytest.mark.parametrize("target", ["cases", "lessons"])
+def test_the_helper_scans_beside_a_slow_keyword_side_and_this_thread_joins_it(engines, monkeypatch, target):
+    """A helper that has the query's vectors while the keyword side still runs scans the passages
+    in blocks; this thread takes the blocks left once it is done. The answers are the same."""
+    spread, single = engines
+    blocks = shared_blocks(monkeypatch, helper_pause=0.02)
+    keyword_scores = Engine.keyword_scores
+
+    def slow(self, *args, **kwargs):
+        deadline = threading.Event()
+        for _ in range(250):  # until the helper has scanned a block (5 s at most)
+            if any(name.startswith("kb-embed") for name in blocks):
+                break
+            deadline.wait(0.02)
+        return keyword_scores(self, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "keyword_scores", slow)
+    query = "councils sharing a chief executive and a management team"
+    found = answers(spread, query, "hybrid", target)
+    assert blocks and blocks[0].startswith("kb-embed")
+    assert any(not name.startswith("kb-embed") for name in blocks)  # this thread took some
+    assert found == answers(single, query, "hybrid", target)
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "semantic"])
