@@ -646,10 +646,12 @@ class Engine:
         means = col.mean_vectors(vectors, np.concatenate([[0], np.cumsum(counts)[:-1]])) if len(chunks) else None
         return at, chunks, vectors, means
 
-    def _semantic(self, col: DocumentIndex, qv: np.ndarray, exact=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _semantic(self, col: DocumentIndex, qv: np.ndarray, exact=None, passages: bool = True
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Per document: the blended score (see SECOND_PASSAGE), the best passage's plain cosine; and
-        every passage's centred cosine (see CENTRING). `exact` (from _exact) replaces float16 or int8
-        cosines by float32 ones."""
+        every passage's centred cosine (see CENTRING), unless `passages` is False (a reading only
+        blended in: re-scored, its 750,000 passages' cosines were copied for nothing at 100,000
+        cases). `exact` (from _exact) replaces float16 or int8 cosines by float32 ones."""
         if len(qv) != col.dims:
             raise QueryError(f"the query model gives {len(qv)} dimensions but the database holds {col.dims}; "
                              "rebuild with the same model")
@@ -658,17 +660,20 @@ class Engine:
         if exact is not None and exact[1] is not None and len(exact[1]):
             # only the re-scored documents' passages change: the others keep their best two
             at, chunks, vectors, means = exact
-            sims, whole, top, second, plain = sims.copy(), whole.copy(), top.copy(), second.copy(), plain.copy()
+            whole, top, second, plain = whole.copy(), top.copy(), second.copy(), plain.copy()
             counts = col.chunk_count[at]
-            sims[chunks], whole[at], top[at], second[at], plain[at] = centred(
+            rescored, whole[at], top[at], second[at], plain[at] = centred(
                 CENTRING[col.target], vectors @ qv, means @ qv, vectors @ col.centroid, means @ col.centroid,
                 np.r_[0, np.cumsum(counts)[:-1]], counts)
+            if passages:
+                sims = sims.copy()
+                sims[chunks] = rescored
         best = np.full(len(col.ids), np.nan)
         blended = np.full(len(col.ids), np.nan)
         best[col.doc_with_chunks] = plain
         blended[col.doc_with_chunks] = (top + SECOND_PASSAGE * second + WHOLE_DOCUMENT * whole
                                         - MANY_PASSAGES * col.log_passages)
-        return blended, best, sims
+        return blended, best, sims if passages else None
 
     def semantic_scores(self, col: DocumentIndex, query: str, named: list[tuple[str, str]] = (), exact=None,
                         scanned: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -683,7 +688,7 @@ class Engine:
         self._prescan(col, self.query_vectors(readings + sentences + ([statement] if statement else [])), scanned)
         blended, best, sims = self._semantic(col, self.query_vector(query), exact)
         if len(readings) > 1:  # read again with the labels of the terms it names
-            labelled, _, _ = self._semantic(col, self.query_vector(readings[1]), exact)
+            labelled, _, _ = self._semantic(col, self.query_vector(readings[1]), exact, passages=False)
             blended = (1 - LABELLED_QUERY_SHARE) * blended + LABELLED_QUERY_SHARE * labelled
         for vocabulary, slug in named:
             column = next((f["column"] for f in self.facets.values() if f["vocabulary"] == vocabulary), None)
@@ -693,10 +698,12 @@ class Engine:
         if col.target != "cases" and col.links["case_id"]:
             blended = blended + CASE_CONTEXT * self._case_context(col, query, named) * np.nanstd(blended)
         if sentences:
-            each = np.mean([self._semantic(col, self.query_vector(s), exact)[0] for s in sentences], axis=0)
+            each = np.mean([self._semantic(col, self.query_vector(s), exact, passages=False)[0] for s in sentences],
+                           axis=0)
             blended = _mixed(blended, each, SENTENCE_SHARE)
         if statement:
-            blended = _mixed(blended, self._semantic(col, self.query_vector(statement), exact)[0], QUESTION_SHARE[col.target])
+            blended = _mixed(blended, self._semantic(col, self.query_vector(statement), exact, passages=False)[0],
+                             QUESTION_SHARE[col.target])
         return blended, best, sims
 
     def _readings(self, target: str, query: str, named) -> tuple[list[str], list[str], str | None]:
