@@ -623,9 +623,17 @@ class Engine:
             sims = self._scan(col.vectors, queries, col.scales, cores)
             whole = self._scan(col.doc_vectors, queries, col.doc_scales, cores)
             scanned.update((keys[k], (sims[j], whole[j])) for j, k in enumerate(rest))
-        for k in todo:
-            found[keys[k]] = centred(CENTRING[col.target], *scanned[keys[k]], col.passage_hub, col.doc_hub,
-                                     col.chunk_start, col.chunk_count)
+        def best_two(some: list[int]) -> dict:
+            return {keys[k]: centred(CENTRING[col.target], *scanned[keys[k]], col.passage_hub, col.doc_hub,
+                                     col.chunk_start, col.chunk_count) for k in some}
+
+        # several readings: the helper finds every other one's best passages (the compiled loop lets
+        # go of Python's lock), when this search runs alone
+        aside = (self._helper.submit(best_two, todo[1::2])
+                 if len(todo) > 1 and self._helper is not None and self._cores_free() > 1 else None)
+        found.update(best_two(todo[0::2] if aside is not None else todo))
+        if aside is not None:
+            found.update(aside.result())
         with self._lock:
             self._scans.update(found)  # most recently used last
             while len(self._scans) > SCANS_KEPT:

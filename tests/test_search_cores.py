@@ -144,6 +144,26 @@ def test_a_paragraph_s_readings_are_shared_between_both_cores(engines, mode, mon
     assert helper[0] == [max(every, key=len)] and len(here) >= 2  # the longest there, the sentences here
 
 
+def test_a_search_alone_finds_every_other_reading_s_best_passages_on_the_helper(engines, monkeypatch):
+    """A paragraph is read several times (as typed, each sentence): the helper finds the best passages
+    for every other reading, this thread for the rest, and the answers are those of one core."""
+    spread, single = engines
+    names: list[str] = []
+    centred = engine_module.centred
+
+    def recorded(*args, **kwargs):
+        names.append(threading.current_thread().name)
+        return centred(*args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "centred", recorded)
+    query = QUERIES[2]
+    found = answers(spread, query)
+    assert any(n.startswith("kb-embed") for n in names) and any(not n.startswith("kb-embed") for n in names)
+    names.clear()
+    assert found == answers(single, query)
+    assert names and not any(n.startswith("kb-embed") for n in names)  # one core: no helper
+
+
 def test_searches_in_flight_together_keep_to_one_core(engines, monkeypatch):
     spread, _ = engines
     given = scans(monkeypatch)
