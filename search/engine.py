@@ -623,6 +623,7 @@ class Engine:
             sims = self._scan(col.vectors, queries, col.scales, cores)
             whole = self._scan(col.doc_vectors, queries, col.doc_scales, cores)
             scanned.update((keys[k], (sims[j], whole[j])) for j, k in enumerate(rest))
+
         def best_two(some: list[int]) -> dict:
             return {keys[k]: centred(CENTRING[col.target], *scanned[keys[k]], col.passage_hub, col.doc_hub,
                                      col.chunk_start, col.chunk_count) for k in some}
