@@ -26,7 +26,7 @@ from kb.schema import Column, tables
 from kb.vocabulary import stored_vocabularies
 
 from .index import DocumentIndex
-from .kernels import centred_best
+from .kernels import COMPILED_FROM, centred_best
 from .scan import SharedScan, scan
 from .spelling import Speller
 from .text import (TermMatcher, highlight, phrases_of, query_stems, quoted_of, sentences_of, statement_of, term_hits,
@@ -611,7 +611,7 @@ class Engine:
         document's best two passages' (see centred): the last SCANS_KEPT are kept, the others scanned
         in one pass (a query that names a vocabulary term is read twice, see LABELLED_QUERY_SHARE)
         unless `scanned` (see _embed_aside) holds their cosines."""
-        keys = [(col.target, qv.tobytes()) for qv in vectors]
+        keys = [self._scan_key(col, qv) for qv in vectors]
         with self._lock:
             found = {key: self._scans.pop(key) for key in keys if key in self._scans}
         todo = [k for k, key in enumerate(keys) if key not in found]
@@ -628,10 +628,12 @@ class Engine:
             return {keys[k]: centred(CENTRING[col.target], *scanned[keys[k]], col.passage_hub, col.doc_hub,
                                      col.chunk_start, col.chunk_count) for k in some}
 
-        # several readings: the helper finds every other one's best passages (the compiled loop lets
-        # go of Python's lock), when this search runs alone
+        # several readings of a large collection: the helper finds every other one's best passages
+        # (the compiled loop lets go of Python's lock), when this search runs alone; for a small one
+        # handing work over costs more than it saves
+        alone = self._helper is not None and self._cores_free() > 1
         aside = (self._helper.submit(best_two, todo[1::2])
-                 if len(todo) > 1 and self._helper is not None and self._cores_free() > 1 else None)
+                 if len(todo) > 1 and len(col.vectors) >= COMPILED_FROM and alone else None)
         found.update(best_two(todo[0::2] if aside is not None else todo))
         if aside is not None:
             found.update(aside.result())
@@ -640,6 +642,11 @@ class Engine:
             while len(self._scans) > SCANS_KEPT:
                 self._scans.pop(next(iter(self._scans)))
         return [found[key] for key in keys]
+
+    @staticmethod
+    def _scan_key(col: DocumentIndex, qv: np.ndarray) -> tuple[str, bytes]:
+        """What a scan is kept under (SCANS_KEPT) and shared by (_embed_aside)."""
+        return col.target, qv.tobytes()
 
     def _exact(self, col: DocumentIndex, docs: np.ndarray) -> tuple:
         """For documents held in float16 or int8: their chunks' positions, float32 vectors and mean vectors,
@@ -745,7 +752,7 @@ class Engine:
             return None  # a facet click or the next page: nothing to embed
         shareable = getattr(self.embedder, "backend", None) in CONCURRENT_BACKENDS
         work = [[t] for t in sorted(missing, key=len, reverse=True)] if shareable else [missing]
-        shared: dict = {"done": False, "scan": None, "keys": []}
+        shared: dict = {"done": False, "scan": None}  # the scan: (its vectors' keys, SharedScan)
 
         def embed():
             while True:
@@ -761,14 +768,14 @@ class Engine:
                 vectors = [self._query_vectors.get(t) for t in dict.fromkeys(texts)]
                 if shared["done"] or not len(col.vectors) or any(v is None for v in vectors):
                     return  # this thread is done (or still embedding one): it scans with both cores
-                keys = [(col.target, v.tobytes()) for v in vectors]
-                todo = [(key, v) for key, v in zip(keys, vectors) if key not in self._scans]
+                keyed = [(self._scan_key(col, v), v) for v in vectors]
+                todo = [(key, v) for key, v in keyed if key not in self._scans]
                 if not todo:
                     return
-                shared["keys"] = [key for key, _ in todo]
-                shared["scan"] = SharedScan(col.vectors, col.scales, col.doc_vectors, col.doc_scales,
-                                            np.stack([v for _, v in todo]))
-            shared["scan"].work()
+                shared["scan"] = ([key for key, _ in todo],
+                                  SharedScan(col.vectors, col.scales, col.doc_vectors, col.doc_scales,
+                                             np.stack([v for _, v in todo])))
+            shared["scan"][1].work()
 
         helper = self._helper.submit(aside)
 
@@ -776,13 +783,14 @@ class Engine:
             embed()
             with self._lock:
                 shared["done"] = True
-                scan = shared["scan"]
-            if scan is not None:
-                scan.work()
+                started = shared["scan"]
+            if started is not None:
+                started[1].work()
             helper.result()  # every vector is in the cache now, and every block scanned
-            if scan is None:
+            if started is None:
                 return None
-            return {key: (scan.passages[j], scan.documents[j]) for j, key in enumerate(shared["keys"])}
+            keys, scan = started
+            return {key: (scan.passages[j], scan.documents[j]) for j, key in enumerate(keys)}
         return finish
 
     @contextlib.contextmanager

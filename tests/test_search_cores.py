@@ -145,8 +145,9 @@ def test_a_paragraph_s_readings_are_shared_between_both_cores(engines, mode, mon
 
 
 def test_a_search_alone_finds_every_other_reading_s_best_passages_on_the_helper(engines, monkeypatch):
-    """A paragraph is read several times (as typed, each sentence): the helper finds the best passages
-    for every other reading, this thread for the rest, and the answers are those of one core."""
+    """A paragraph is read several times (as typed, each sentence): in a large collection the helper
+    finds the best passages for every other reading, this thread for the rest, and the answers are
+    those of one core; in a small one this thread finds them all."""
     spread, single = engines
     names: list[str] = []
     centred = engine_module.centred
@@ -156,12 +157,18 @@ def test_a_search_alone_finds_every_other_reading_s_best_passages_on_the_helper(
         return centred(*args, **kwargs)
 
     monkeypatch.setattr(engine_module, "centred", recorded)
+    monkeypatch.setattr(engine_module, "COMPILED_FROM", 0)  # the small corpus counts as a large one
     query = QUERIES[2]
     found = answers(spread, query)
     assert any(n.startswith("kb-embed") for n in names) and any(not n.startswith("kb-embed") for n in names)
     names.clear()
     assert found == answers(single, query)
     assert names and not any(n.startswith("kb-embed") for n in names)  # one core: no helper
+    monkeypatch.setattr(engine_module, "COMPILED_FROM", len(spread.index("cases").vectors) + 1)
+    names.clear()
+    spread._scans.clear()
+    assert answers(spread, query) == found
+    assert names and not any(n.startswith("kb-embed") for n in names)  # too small to hand over
 
 
 def test_searches_in_flight_together_keep_to_one_core(engines, monkeypatch):
