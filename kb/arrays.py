@@ -27,6 +27,53 @@ MANIFEST = "manifest.json"
 TEMPORARY = ".tmp-"
 
 
+class Rows:
+    """An array to save that is never whole in memory: its shape, its type and its blocks of rows,
+    in order (the saved file is then read back a few rows at a time, see RowFile)."""
+
+    def __init__(self, shape: tuple[int, ...], dtype, blocks):
+        self.shape, self.dtype, self.blocks = tuple(shape), np.dtype(dtype), blocks
+
+
+class RowFile:
+    """A saved array read a few rows at a time with pread, never mapped: the float32 vectors search
+    re-scores a few hundred documents from (1.2 GB at 100,000 cases) would otherwise add every page
+    ever read to the process's memory. Eight times faster than reading the same rows from SQLite."""
+
+    def __init__(self, path: Path, shape: list[int], dtype: str):
+        self._file = open(path, "rb")  # noqa: SIM115 - open while the index lives, as a mapping would be
+        try:
+            version = np.lib.format.read_magic(self._file)
+            read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+            found, fortran, kind = read[version](self._file)
+        except (ValueError, KeyError):
+            self._file.close()
+            raise
+        self.dtype = np.dtype(kind)
+        self.shape = tuple(found)
+        self._offset = self._file.tell()
+        self._row = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+        if (fortran or list(found) != shape or self.dtype.str != dtype
+                or os.fstat(self._file.fileno()).st_size != self._offset + self.shape[0] * self._row):
+            self._file.close()
+            raise ValueError(f"{path} is not as its manifest says")
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def spans(self, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """Rows starts[i] .. starts[i] + counts[i] - 1 for each i, one after another."""
+        out = np.empty((int(np.sum(counts)), *self.shape[1:]), dtype=self.dtype)
+        view = memoryview(out.reshape(-1).view(np.uint8))
+        at = 0
+        for start, count in zip(np.asarray(starts).tolist(), np.asarray(counts).tolist()):
+            size = count * self._row
+            if os.preadv(self._file.fileno(), [view[at:at + size]], self._offset + start * self._row) != size:
+                raise OSError(f"{self._file.name} ended early")
+            at += size
+        return out
+
+
 def folder(db_path: Path) -> Path:
     """The sidecar folder of a database, hidden beside it like its record cache."""
     db_path = Path(db_path)
@@ -84,6 +131,9 @@ class Sidecar:
             arrays = {}
             for name, (shape, dtype) in manifest["arrays"].items():
                 path = where / f"{name}.npy"
+                if name in manifest.get("rows", []):
+                    arrays[name] = RowFile(path, shape, dtype)
+                    continue
                 # an empty array cannot be mapped; anything else is mapped, never read whole
                 found = np.load(path, mmap_mode="r" if np.prod(shape) else None, allow_pickle=False)
                 if list(found.shape) != shape or found.dtype.str != dtype:
@@ -110,15 +160,20 @@ class Sidecar:
             self.root.mkdir(exist_ok=True)
             self._remove_stale()
             temp.mkdir()
-            shapes = {}
+            shapes, rows = {}, []
             for name, array in arrays.items():
-                array = np.ascontiguousarray(array)
                 with open(temp / f"{name}.npy", "wb") as out:
-                    np.save(out, array, allow_pickle=False)
+                    if isinstance(array, Rows):
+                        _write_rows(out, array)
+                        rows.append(name)
+                    else:
+                        array = np.ascontiguousarray(array)
+                        np.save(out, array, allow_pickle=False)
                     out.flush()
                     os.fsync(out.fileno())
                 shapes[name] = [list(array.shape), array.dtype.str]
-            (temp / MANIFEST).write_text(json.dumps({"key": self.key, "arrays": shapes, "info": info}), encoding="utf-8")
+            (temp / MANIFEST).write_text(json.dumps({"key": self.key, "arrays": shapes, "rows": rows, "info": info}),
+                                         encoding="utf-8")
             _fsync(temp / MANIFEST)
             _fsync(temp)
             self.here.mkdir(exist_ok=True)
@@ -188,6 +243,20 @@ def process_alive(pid: str) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _write_rows(out, array: Rows) -> None:
+    np.lib.format.write_array_header_1_0(out, {"descr": np.lib.format.dtype_to_descr(array.dtype),
+                                               "fortran_order": False, "shape": array.shape})
+    written = 0
+    for block in array.blocks:
+        block = np.ascontiguousarray(block, dtype=array.dtype)
+        if block.shape[1:] != array.shape[1:]:
+            raise ValueError(f"a block of shape {block.shape} for rows of shape {array.shape[1:]}")
+        out.write(block.tobytes())
+        written += len(block)
+    if written != array.shape[0]:
+        raise ValueError(f"{written} rows written of {array.shape[0]}")
 
 
 def _fsync(path: Path) -> None:

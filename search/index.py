@@ -7,7 +7,7 @@ import sqlite3
 
 import numpy as np
 
-from kb.arrays import Sidecar
+from kb.arrays import RowFile, Rows, Sidecar
 from kb.schema import facets, tables
 
 from .postings import Postings
@@ -16,8 +16,9 @@ from .postings import Postings
 SAVINGS_COLUMN = "achieved_annual_saving_gbp"
 YEAR_COLUMN = "year_start"
 # Bump when what DocumentIndex saves beside a database (kb/arrays.py) changes, so older copies are read again.
-SAVED_FORMAT = 2
+SAVED_FORMAT = 3
 READ_BATCH = 8192  # vectors read at a time: one array operation each, a few MB of blobs in memory at once
+EXACT_BATCH = 65536  # float32 vectors read at a time to save them (see Rows): 100 MB
 
 
 class DocumentIndex:
@@ -45,8 +46,8 @@ class DocumentIndex:
         saved = sidecar.load(part) if sidecar is not None else None
         if saved is None or saved[1].get("layout") != layout:
             saved = self._read(conn, set(many), title, layout["case"], layout["links"])
-            if sidecar is not None:
-                sidecar.save(part, saved[0], {**saved[1], "layout": layout})
+            if sidecar is not None and sidecar.save(part, saved[0], {**saved[1], "layout": layout}):
+                saved = sidecar.load(part) or saved  # the float32 vectors are read from the saved file (RowFile)
         self._adopt(*saved)
 
     def _read(self, conn, many: set[str], title: str, case: str, links: bool) -> tuple[dict[str, np.ndarray], dict]:
@@ -99,7 +100,11 @@ class DocumentIndex:
 
     def _adopt(self, arrays: dict[str, np.ndarray], info: dict) -> None:
         for array in arrays.values():
-            array.flags.writeable = False  # as the saved ones are mapped: nothing may write into either
+            if isinstance(array, np.ndarray):
+                array.flags.writeable = False  # as the saved ones are mapped: nothing may write into either
+        # int8 or float16 collections: the float32 vectors, to re-score a few documents exactly
+        # (search/engine.py, _exact); read from the database where no saved copy could be written
+        self.exact = arrays.get("exact") if isinstance(arrays.get("exact"), RowFile) else None
         self.ids = info["ids"]
         self.titles = info["titles"]
         self.links = info["links"]
@@ -129,6 +134,11 @@ class DocumentIndex:
         if self.precision != "float32":
             docs, arrays["chunk_rowid"], arrays["vectors"], scales = self._blocks(conn, self.target)
             arrays["chunk_doc"] = arrays["rowid_to_index"][docs]
+            rowids, dims = arrays["chunk_rowid"], arrays["vectors"].shape[1]
+            # read only if saved beside the database (kb/arrays.py): 1.2 GB at 100,000 cases
+            arrays["exact"] = Rows((len(rowids), dims), np.float32,
+                                   (self.read_vectors(conn, rowids[lo:lo + EXACT_BATCH]).reshape(-1, dims)
+                                    for lo in range(0, len(rowids), EXACT_BATCH)))
         else:
             rows = conn.execute(f"select {key}, rowid from chunks where {key} is not null order by rowid").fetchall()
             keep = sorted(((position[r[0]], r[1]) for r in rows if r[0] in position), key=lambda r: r[0])

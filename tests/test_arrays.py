@@ -264,3 +264,39 @@ def test_the_manifest_records_the_file_it_came_from(db):
     manifest = json.loads((arrays.folder(db) / _parts(db)[0] / "manifest.json").read_text())
     build_id = json.loads(sqlite3.connect(db).execute("select value from kb_meta where key = 'build_id'").fetchone()[0])
     assert manifest["key"] == f"{build_id}-{db.stat().st_size}-{db.stat().st_mtime_ns}"
+
+
+def test_int8_search_re_scores_from_the_saved_float32_vectors_read_a_few_rows_at_a_time(db):
+    """The float32 vectors that an int8 collection re-scores from are saved beside it and read with
+    pread (never mapped): the same rows as the database holds. A truncated copy is passed over."""
+    fresh = Engine(db, vectors="int8", arrays=False)
+    assert all(col.exact is None for col in _loaded(fresh))
+    _loaded(Engine(db, vectors="int8"))
+    saved = Engine(db, vectors="int8")
+    for col in _loaded(saved):
+        assert isinstance(col.exact, arrays.RowFile) and len(col.exact) == len(col.vectors)
+        docs = np.arange(0, len(col.doc_with_chunks), 3)
+        starts, counts = col.chunk_start[docs], col.chunk_count[docs]
+        rows = np.concatenate([np.arange(a, a + c) for a, c in zip(starts, counts)])
+        assert np.array_equal(col.exact.spans(starts, counts), col.read_vectors(saved.conn, col.chunk_rowid[rows]))
+    expected = _results(fresh)
+    assert _results(saved) == expected
+    exact = arrays.folder(db) / [p for p in _parts(db) if p.endswith("cases-int8")][0] / "exact.npy"
+    os.truncate(exact, exact.stat().st_size - 4)
+    assert _results(Engine(db, vectors="int8")) == expected  # read afresh, and saved again
+    assert isinstance(Engine(db, vectors="int8").index("cases").exact, arrays.RowFile)
+
+
+def test_rows_written_block_by_block_are_read_back_as_saved(tmp_path):
+    db = tmp_path / "x.db"
+    sqlite3.connect(db).close()
+    side = arrays.Sidecar(db, "k" + arrays._stamp(db))
+    matrix = np.arange(60, dtype=np.float32).reshape(20, 3)
+    assert side.save("p", {"small": np.arange(4), "rows": arrays.Rows((20, 3), np.float32,
+                                                                      (matrix[i:i + 7] for i in range(0, 20, 7)))}, {})
+    loaded, _ = side.load("p")
+    assert isinstance(loaded["rows"], arrays.RowFile) and np.array_equal(loaded["small"], np.arange(4))
+    assert np.array_equal(loaded["rows"].spans(np.array([0, 5, 19]), np.array([2, 3, 1])), matrix[[0, 1, 5, 6, 7, 19]])
+    short = arrays.Rows((20, 3), np.float32, iter([matrix[:10]]))
+    assert not side.save("q", {"rows": short}, {})  # fewer rows than declared: nothing saved
+    assert side.load("q") is None

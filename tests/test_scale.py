@@ -443,3 +443,80 @@ def test_the_record_cache_holds_only_the_last_build_s_records(tree, tmp_path, mo
     build(tree, out, model="hash:384", progress=False)
     assert count() == len(list(tree.glob("*/*.md")))
     assert cache_path(out).stat().st_size < 1.5 * size  # the old records' space given back
+
+
+PARAGRAPH = ("Our libraries cost too much to run. Volunteers have offered to help. "
+             "We want to keep every branch open without a big saving plan.")
+
+
+def test_other_readings_read_among_some_documents_score_them_as_every_passage_would(engines, monkeypatch):
+    """In a large int8 collection, a query's other readings (here its sentences) are scored for the
+    best by the reading as typed, a sample spread over the collection and the documents re-scored in
+    float32: each of those exactly as reading every passage gives, the rest left to be predicted."""
+    import search.engine as engine_module
+
+    coded = engines["int8"]
+    col = coded.index("cases")
+    monkeypatch.setattr(engine_module, "OTHER_READINGS", 8)
+    monkeypatch.setattr(engine_module, "OTHER_READINGS_SAMPLE", 16)
+    assert coded._reads_others_among(col) and not engines["exact"]._reads_others_among(engines["exact"].index("cases"))
+    main = coded.query_vector(PARAGRAPH)
+    blended = coded._semantic(col, main)[0]
+    sentences = engine_module.sentences_of(PARAGRAPH)
+    vectors = dict(zip(sentences, coded.query_vectors(sentences)))
+    coded._scans.clear()
+    for exact in (None, coded._exact(col, np.arange(1, len(col.ids), 5))):
+        scores, sample = coded._among(col, vectors, main, blended, exact)
+        known = ~np.isnan(scores[sentences[0]])
+        assert known[engine_module.best_first(blended, 8)].all() and known[sample].all()
+        assert 16 <= len(sample) <= 20 and 16 < known.sum() < len(col.ids)
+        if exact is not None:
+            assert known[col.doc_with_chunks[exact[0]]].all()
+        for text, qv in vectors.items():
+            every = coded._semantic(col, qv, exact, passages=False)[0]
+            assert np.array_equal(np.isnan(scores[text]), ~known)
+            assert np.array_equal(scores[text][known], every[known])
+
+
+def test_a_reading_known_for_some_documents_is_completed_by_the_reading_as_typed():
+    from search.engine import _completed, _mixed
+
+    rng = np.random.default_rng(3)
+    main = rng.standard_normal(1000)
+    main[[5, 501]] = np.nan  # documents without passages (never in the sample)
+    b = 2 * main + 1
+    sample = np.arange(0, 1000, 10)
+    partly = np.where(np.isin(np.arange(1000), np.r_[sample, np.arange(990, 1000)]), b, np.nan)
+    completed, unexplained = _completed(partly, main, sample)
+    assert np.allclose(completed, b, equal_nan=True) and unexplained == pytest.approx(0, abs=1e-12)
+    noisy = np.where(np.isnan(partly), np.nan, partly + rng.standard_normal(1000))
+    completed, unexplained = _completed(noisy, main, sample)
+    assert unexplained == pytest.approx(np.isnan(noisy[~np.isnan(main)]).mean(), rel=0.35)  # the noise's variance, 1
+    a = rng.standard_normal(1000)
+    assert np.allclose(_mixed(a, b, 0.5, (main, sample)), _mixed(a, b, 0.5), equal_nan=True)
+
+
+def test_in_a_large_int8_collection_only_the_query_as_typed_reads_every_passage(engines, monkeypatch):
+    import search.engine as engine_module
+
+    coded = engines["int8"]
+    col = coded.index("cases")
+    scanned: list[int] = []
+    scan = engine_module.Engine._scan
+
+    def recorded(matrix, qv, scales=None, threads=1):
+        if len(matrix) == len(col.vectors):
+            scanned.append(len(qv) if qv.ndim == 2 else 1)
+        return scan(matrix, qv, scales, threads)
+
+    monkeypatch.setattr(engine_module.Engine, "_scan", staticmethod(recorded))
+    monkeypatch.setattr(coded, "cores", 1)  # no helper scanning in blocks
+    coded._scans.clear()
+    coded.search(PARAGRAPH, mode="semantic")
+    assert scanned and all(n >= 3 for n in scanned)  # the paragraph and its sentences
+    monkeypatch.setattr(engine_module, "OTHER_READINGS", 8)
+    monkeypatch.setattr(engine_module, "OTHER_READINGS_SAMPLE", 16)
+    scanned.clear()
+    coded._scans.clear()
+    found = coded.search(PARAGRAPH, mode="semantic", limit=5)
+    assert scanned == [1] and len(found.results) == 5

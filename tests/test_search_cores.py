@@ -235,3 +235,43 @@ def test_a_container_s_cpu_quota_caps_the_cores(tmp_path, monkeypatch, cpu_max, 
     assert engine_module.usable_cores() == (expected or 4)
     monkeypatch.setattr(engine_module, "CPU_MAX", tmp_path / "none")  # no cgroup v2: the cores it may run on
     assert engine_module.usable_cores() == 4
+
+
+@pytest.mark.parametrize("target", ["cases", "lessons"])
+def test_in_a_large_int8_collection_the_helper_scans_the_query_as_typed_while_the_rest_are_embedded(
+        corpus_db, monkeypatch, target):
+    """Only the query as typed is read over every passage there (see OTHER_READINGS): the helper
+    embeds it first and scans with it while the other readings are still to embed. The answers
+    are those of one core."""
+    monkeypatch.setattr(engine_module, "OTHER_READINGS", 8)
+    monkeypatch.setattr(engine_module, "OTHER_READINGS_SAMPLE", 16)
+    monkeypatch.setattr(engine_module, "CORES", 1)
+    single = Engine(corpus_db, vectors="int8")
+    monkeypatch.setattr(engine_module, "CORES", 2)
+    spread = Engine(corpus_db, vectors="int8")
+    assert spread._reads_others_among(spread.index(target))
+    calls: list[tuple[str, list[str]]] = []
+    encode = spread.embedder.encode
+
+    def recorded(texts, *args, **kwargs):
+        calls.append((threading.current_thread().name, list(texts)))
+        return encode(texts, *args, **kwargs)
+
+    monkeypatch.setattr(spread.embedder, "encode", recorded)
+    blocks = shared_blocks(monkeypatch, helper_pause=0.02)
+    keyword_scores = Engine.keyword_scores
+
+    def slow(self, *args, **kwargs):
+        for _ in range(250):  # until the helper has scanned a block (5 s at most)
+            if any(name.startswith("kb-embed") for name in blocks):
+                break
+            threading.Event().wait(0.02)
+        return keyword_scores(self, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "keyword_scores", slow)
+    query = QUERIES[2]
+    found = answers(spread, query, "hybrid", target)
+    assert calls[0] == ("kb-embed_0", [query])
+    assert len({tuple(texts) for _, texts in calls}) >= 4  # the query, its sentences (and a question without its opening)
+    assert blocks and blocks[0].startswith("kb-embed")
+    assert found == answers(single, query, "hybrid", target)
