@@ -19,6 +19,7 @@ import os
 import shutil
 import sqlite3
 import uuid
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,7 @@ class RowFile:
                 or os.fstat(self._file.fileno()).st_size != self._offset + self.shape[0] * self._row):
             self._file.close()
             raise ValueError(f"{path} is not as its manifest says")
+        weakref.finalize(self, self._file.close)
 
     def __len__(self) -> int:
         return self.shape[0]
