@@ -75,13 +75,6 @@ PHRASE_CACHE_BYTES = 64 * 2**20  # each query word's matches and BM25 terms, kep
 VECTORS = ("auto", "exact", "float16", "int8")
 EXACT_CHUNKS = 250_000
 RESCORE = 100
-# In a collection held in int8 or float16, a query's other readings (with the labels of the terms
-# it names, each of its sentences, a question without its opening) are scored only for the
-# OTHER_READINGS documents its reading as typed puts first, and those re-scored in float32; every
-# other document keeps its score as typed for them. They only reorder documents near the top, and
-# each cost a scan of every passage (11 ms a core at 100,000 cases, where a paragraph has six).
-OTHER_READINGS = 2000
-OTHER_READINGS_SAMPLE = 2000  # documents spread over the collection that their spread is taken from
 SAMPLE_STRIDE = 64  # see kth_best
 SCANS_KEPT = 8  # scans kept, for the refining pass and a repeated query (a few MB each at 100,000 cases)
 RESCORE_PAGES = 2000  # an export beyond this many results is ordered by float16 or int8 cosines after them
@@ -195,36 +188,11 @@ def centred(share: float, passages: np.ndarray, whole: np.ndarray, passage_hub: 
     return sims, whole - np.float32(share) * doc_hub, top, second, plain
 
 
-def _blend(col: DocumentIndex, top: np.ndarray, second: np.ndarray, whole: np.ndarray, at=slice(None)) -> np.ndarray:
-    """A document's semantic score from its best two passages' and its mean vector's centred cosines
-    (`at`: the documents' places among those with passages)."""
-    return top + SECOND_PASSAGE * second + WHOLE_DOCUMENT * whole - MANY_PASSAGES * col.log_passages[at]
-
-
-def _completed(b: np.ndarray, main: np.ndarray, sample: np.ndarray) -> tuple[np.ndarray, float]:
-    """Another reading's scores `b`, known only for some documents (see OTHER_READINGS), completed by
-    what the reading as typed (`main`, known for all) predicts: the straight line fitted on the
-    `sample`, spread evenly over the collection, that knows both. With the variance the line leaves
-    unexplained, as a share of the documents (the completed scores' spread is short of it)."""
-    x, y = main[sample].astype(np.float64), b[sample].astype(np.float64)
-    slope = np.cov(x, y, bias=True)[0, 1] / (x.var() or 1.0)
-    predicted = y.mean() + slope * (main - x.mean())
-    missing = np.isnan(b) & ~np.isnan(main)
-    return np.where(np.isnan(b), predicted, b), float((y - y.mean() - slope * (x - x.mean())).var()) * missing.mean()
-
-
-def _mixed(a: np.ndarray, b: np.ndarray, share: float, known: tuple | None = None) -> np.ndarray:
-    """(1 - share) x a + share x b, each standardised over the documents, on a's scale. With b
-    known only for some documents, `known` (the reading as typed's scores and the sample) completes
-    it (see _completed)."""
+def _mixed(a: np.ndarray, b: np.ndarray, share: float) -> np.ndarray:
+    """(1 - share) x a + share x b, each standardised over the documents, on a's scale."""
     mean, spread = np.nanmean(a), np.nanstd(a) or 1.0
     z = lambda x: (x - np.nanmean(x)) / (np.nanstd(x) or 1.0)
-    if known is None:
-        zb = z(b)
-    else:
-        b, unexplained = _completed(b, *known)
-        zb = (b - np.nanmean(b)) / (np.sqrt(np.nanvar(b) + unexplained) or 1.0)
-    return ((1 - share) * z(a) + share * zb) * spread + mean
+    return ((1 - share) * z(a) + share * z(b)) * spread + mean
 
 
 def kth_best(values: np.ndarray, k: int) -> float:
@@ -710,25 +678,21 @@ class Engine:
         sims, whole, top, second, plain = self._prescan(col, [qv])[0]
         if exact is not None and exact[1] is not None and len(exact[1]):
             # only the re-scored documents' passages change: the others keep their best two
-            at, chunks = exact[:2]
+            at, chunks, vectors, means = exact
             whole, top, second, plain = whole.copy(), top.copy(), second.copy(), plain.copy()
-            rescored, whole[at], top[at], second[at], plain[at] = self._rescored(col, qv, exact)
+            counts = col.chunk_count[at]
+            rescored, whole[at], top[at], second[at], plain[at] = centred(
+                CENTRING[col.target], vectors @ qv, means @ qv, vectors @ col.centroid, means @ col.centroid,
+                np.r_[0, np.cumsum(counts)[:-1]], counts)
             if passages:
                 sims = sims.copy()
                 sims[chunks] = rescored
         best = np.full(len(col.ids), np.nan)
         blended = np.full(len(col.ids), np.nan)
         best[col.doc_with_chunks] = plain
-        blended[col.doc_with_chunks] = _blend(col, top, second, whole)
+        blended[col.doc_with_chunks] = (top + SECOND_PASSAGE * second + WHOLE_DOCUMENT * whole
+                                        - MANY_PASSAGES * col.log_passages)
         return blended, best, sims if passages else None
-
-    @staticmethod
-    def _rescored(col: DocumentIndex, qv: np.ndarray, exact) -> tuple[np.ndarray, ...]:
-        """centred() for the documents of `exact` (see _exact), from their float32 vectors."""
-        at, _, vectors, means = exact
-        counts = col.chunk_count[at]
-        return centred(CENTRING[col.target], vectors @ qv, means @ qv, vectors @ col.centroid, means @ col.centroid,
-                       np.r_[0, np.cumsum(counts)[:-1]], counts)
 
     def semantic_scores(self, col: DocumentIndex, query: str, named: list[tuple[str, str]] = (), exact=None,
                         scanned: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -739,19 +703,11 @@ class Engine:
         if not len(col.vectors):
             return np.full(n, np.nan), np.full(n, np.nan), None
         readings, sentences, statement = self._readings(col.target, query, named)
-        others = readings[1:] + sentences + ([statement] if statement else [])
-        # every reading of the query embedded in one batch; those read over every passage scanned in one pass
-        vectors = self.query_vectors(readings[:1] + others)
-        self._prescan(col, vectors[:1] if self._reads_others_among(col) else vectors, scanned)
-        blended, best, sims = self._semantic(col, vectors[0], exact)
-        known = None  # the other readings are scored for every document
-        if self._reads_others_among(col) and others:
-            score, sample = self._among(col, dict(zip(others, vectors[1:])), vectors[0], blended, exact)
-            known = (blended, sample)
-        else:
-            score = {text: self._semantic(col, v, exact, passages=False)[0] for text, v in zip(others, vectors[1:])}
+        # every reading of the query embedded in one batch and scanned in one pass
+        self._prescan(col, self.query_vectors(readings + sentences + ([statement] if statement else [])), scanned)
+        blended, best, sims = self._semantic(col, self.query_vector(query), exact)
         if len(readings) > 1:  # read again with the labels of the terms it names
-            labelled = score[readings[1]] if known is None else _completed(score[readings[1]], *known)[0]
+            labelled, _, _ = self._semantic(col, self.query_vector(readings[1]), exact, passages=False)
             blended = (1 - LABELLED_QUERY_SHARE) * blended + LABELLED_QUERY_SHARE * labelled
         for vocabulary, slug in named:
             column = next((f["column"] for f in self.facets.values() if f["vocabulary"] == vocabulary), None)
@@ -761,55 +717,13 @@ class Engine:
         if col.target != "cases" and col.links["case_id"]:
             blended = blended + CASE_CONTEXT * self._case_context(col, query, named) * np.nanstd(blended)
         if sentences:
-            blended = _mixed(blended, np.mean([score[s] for s in sentences], axis=0), SENTENCE_SHARE, known)
+            each = np.mean([self._semantic(col, self.query_vector(s), exact, passages=False)[0] for s in sentences],
+                           axis=0)
+            blended = _mixed(blended, each, SENTENCE_SHARE)
         if statement:
-            blended = _mixed(blended, score[statement], QUESTION_SHARE[col.target], known)
+            blended = _mixed(blended, self._semantic(col, self.query_vector(statement), exact, passages=False)[0],
+                             QUESTION_SHARE[col.target])
         return blended, best, sims
-
-    @staticmethod
-    def _reads_others_among(col: DocumentIndex) -> bool:
-        """Whether a query's other readings are scored for some documents only (see OTHER_READINGS)."""
-        return col.precision != "float32" and len(col.doc_with_chunks) > OTHER_READINGS + OTHER_READINGS_SAMPLE
-
-    def _among(self, col: DocumentIndex, vectors: dict[str, np.ndarray], main: np.ndarray, blended: np.ndarray,
-               exact) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Each other reading's blended score (as _semantic gives it) for some documents, NaN for the
-        rest (see OTHER_READINGS), and the sample among them that their spread is taken from: the
-        OTHER_READINGS best by the reading as typed (`main`, scoring `blended`), as many spread
-        evenly over the collection, and those re-scored in float32 (`exact`). Kept with the scans,
-        so the refining pass re-scores only the documents it reads in float32."""
-        key = ("other readings", *self._scan_key(col, main), *(v.tobytes() for v in vectors.values()))
-        with self._lock:
-            kept = self._scans.pop(key, None)
-        if kept is None:
-            sample = col.doc_with_chunks[::max(1, len(col.doc_with_chunks) // OTHER_READINGS_SAMPLE)]
-            at = np.searchsorted(col.doc_with_chunks, np.union1d(best_first(blended, OTHER_READINGS), sample))
-            counts = col.chunk_count[at]
-            starts = np.r_[0, np.cumsum(counts)[:-1]]
-            rows = np.repeat(col.chunk_start[at] - starts, counts) + np.arange(int(counts.sum()))
-            queries = np.stack(list(vectors.values()))
-            sims = self._scan(col.vectors[rows], queries, None if col.scales is None else col.scales[rows])
-            whole = self._scan(col.doc_vectors[at], queries, None if col.doc_scales is None else col.doc_scales[at])
-            values = []
-            for j in range(len(queries)):
-                _, means, top, second, _ = centred(CENTRING[col.target], sims[j], whole[j], col.passage_hub[rows],
-                                                   col.doc_hub[at], starts, counts)
-                values.append(_blend(col, top, second, means, at))
-            kept = (at, sample, values)
-        with self._lock:
-            self._scans[key] = kept
-            while len(self._scans) > SCANS_KEPT:
-                self._scans.pop(next(iter(self._scans)))
-        at, sample, values = kept
-        rescored = exact is not None and exact[1] is not None and len(exact[1]) > 0
-        out = {}
-        for (text, qv), known in zip(vectors.items(), values):
-            out[text] = np.full(len(col.ids), np.nan)
-            out[text][col.doc_with_chunks[at]] = known
-            if rescored:
-                _, means, top, second, _ = self._rescored(col, qv, exact)
-                out[text][col.doc_with_chunks[exact[0]]] = _blend(col, top, second, means, exact[0])
-        return out, sample
 
     def _readings(self, target: str, query: str, named) -> tuple[list[str], list[str], str | None]:
         """The texts a query is read as: as typed (and with the labels of the terms it names), each
@@ -828,10 +742,9 @@ class Engine:
         the helper has not started and waits for the helper. Readings go longest first, one at a
         time, so that a paragraph's sentences are shared between both cores; a PyTorch model, not
         known to be safe to call from two threads at once, gets them all in one call, on whichever
-        thread takes them first. A helper that has the vectors of every reading read over all the
-        passages (see OTHER_READINGS) before this thread is done goes on to scan them (SimSIMD lets
-        go of the lock too), in blocks that this thread shares once it is done; the function then
-        gives those scans (see _prescan), else None."""
+        thread takes them first. A helper that has every reading's vector before this thread is done
+        goes on to scan the passages (SimSIMD lets go of the lock too), in blocks that this thread
+        shares once it is done; the function then gives those scans (see _prescan), else None."""
         if self._helper is None or self._cores_free() < 2:
             return None
         readings, sentences, statement = self._readings(col.target, query, named)
@@ -840,13 +753,8 @@ class Engine:
             missing = list(dict.fromkeys(t for t in texts if t not in self._query_vectors))
         if not missing:
             return None  # a facet click or the next page: nothing to embed
-        # the readings read over every passage: all of them, or only the query as typed (see OTHER_READINGS),
-        # which is then embedded first so that its scan can start while the others are embedded
-        scanned = [query] if self._reads_others_among(col) else list(dict.fromkeys(texts))
         shareable = getattr(self.embedder, "backend", None) in CONCURRENT_BACKENDS
-        first = [query] if len(scanned) == 1 and query in missing else []
-        work = ([[t] for t in first + sorted((t for t in missing if t not in first), key=len, reverse=True)]
-                if shareable else [missing])
+        work = [[t] for t in sorted(missing, key=len, reverse=True)] if shareable else [missing]
         shared: dict = {"done": False, "scan": None}  # the scan: (its vectors' keys, SharedScan)
 
         def embed():
@@ -857,29 +765,20 @@ class Engine:
                     some = work.pop(0)
                 self.query_vectors(some)
 
-        def start_scan():  # with the lock held
-            vectors = [self._query_vectors.get(t) for t in scanned]
-            if shared["scan"] is not None or shared["done"] or not len(col.vectors) or any(v is None for v in vectors):
-                return  # begun, or this thread is done (it scans with both cores), or a vector is missing
-            keyed = [(self._scan_key(col, v), v) for v in vectors]
-            todo = [(key, v) for key, v in keyed if key not in self._scans]
-            if todo:
+        def aside():
+            embed()
+            with self._lock:
+                vectors = [self._query_vectors.get(t) for t in dict.fromkeys(texts)]
+                if shared["done"] or not len(col.vectors) or any(v is None for v in vectors):
+                    return  # this thread is done (or still embedding one): it scans with both cores
+                keyed = [(self._scan_key(col, v), v) for v in vectors]
+                todo = [(key, v) for key, v in keyed if key not in self._scans]
+                if not todo:
+                    return
                 shared["scan"] = ([key for key, _ in todo],
                                   SharedScan(col.vectors, col.scales, col.doc_vectors, col.doc_scales,
                                              np.stack([v for _, v in todo])))
-
-        def aside():
-            while True:  # scan once the vectors to scan are there, embed while there is nothing to scan
-                with self._lock:
-                    start_scan()
-                    started = shared["scan"]
-                if started is not None:
-                    started[1].work()
-                with self._lock:
-                    if not work:
-                        return
-                    some = work.pop(0)
-                self.query_vectors(some)
+            shared["scan"][1].work()
 
         helper = self._helper.submit(aside)
 
