@@ -742,9 +742,9 @@ class Engine:
         the helper has not started and waits for the helper. Readings go longest first, one at a
         time, so that a paragraph's sentences are shared between both cores; a PyTorch model, not
         known to be safe to call from two threads at once, gets them all in one call, on whichever
-        thread takes them first. A helper that has every reading's vector before this thread is done
-        goes on to scan the passages (SimSIMD lets go of the lock too), in blocks that this thread
-        shares once it is done; the function then gives those scans (see _prescan), else None."""
+        thread takes them first. Each reading's scan of the passages is queued in blocks as soon as
+        its vector is there (SimSIMD lets go of the lock too), so that a thread with no reading left
+        to embed scans while the other embeds; the function then gives those scans (see _prescan)."""
         if self._helper is None or self._cores_free() < 2:
             return None
         readings, sentences, statement = self._readings(col.target, query, named)
@@ -755,45 +755,50 @@ class Engine:
             return None  # a facet click or the next page: nothing to embed
         shareable = getattr(self.embedder, "backend", None) in CONCURRENT_BACKENDS
         work = [[t] for t in sorted(missing, key=len, reverse=True)] if shareable else [missing]
-        shared: dict = {"done": False, "scan": None}  # the scan: (its vectors' keys, SharedScan)
+        plan = SharedScan(col.vectors, col.scales, col.doc_vectors, col.doc_scales) if len(col.vectors) else None
+        state = {"embedding": 0, "queued": set()}
+        ready = threading.Condition(self._lock)
 
-        def embed():
+        def queue(some: list[str]):  # with the lock held: scans for the readings whose vectors are there
+            for text in some:
+                vector = self._query_vectors.get(text)
+                if plan is None or vector is None or text in state["queued"]:
+                    continue
+                state["queued"].add(text)
+                if self._scan_key(col, vector) not in self._scans:
+                    plan.add(self._scan_key(col, vector), vector)
+
+        def run():  # embed while there is a reading to embed, scan while there is a block; wait while one is embedded
             while True:
-                with self._lock:
-                    if not work:
+                with ready:
+                    while True:
+                        some = work.pop(0) if work else None
+                        block = plan.take() if some is None and plan is not None else None
+                        if some is not None or block is not None or not state["embedding"]:
+                            break
+                        ready.wait()
+                    if some is None and block is None:
                         return
-                    some = work.pop(0)
-                self.query_vectors(some)
+                    state["embedding"] += some is not None
+                if some is not None:
+                    try:
+                        self.query_vectors(some)
+                    finally:
+                        with ready:
+                            state["embedding"] -= 1
+                            queue(some)
+                            ready.notify_all()
+                else:
+                    plan.scan(block)
 
-        def aside():
-            embed()
-            with self._lock:
-                vectors = [self._query_vectors.get(t) for t in dict.fromkeys(texts)]
-                if shared["done"] or not len(col.vectors) or any(v is None for v in vectors):
-                    return  # this thread is done (or still embedding one): it scans with both cores
-                keyed = [(self._scan_key(col, v), v) for v in vectors]
-                todo = [(key, v) for key, v in keyed if key not in self._scans]
-                if not todo:
-                    return
-                shared["scan"] = ([key for key, _ in todo],
-                                  SharedScan(col.vectors, col.scales, col.doc_vectors, col.doc_scales,
-                                             np.stack([v for _, v in todo])))
-            shared["scan"][1].work()
-
-        helper = self._helper.submit(aside)
+        with ready:
+            queue(texts)  # those embedded before
+        helper = self._helper.submit(run)
 
         def finish():
-            embed()
-            with self._lock:
-                shared["done"] = True
-                started = shared["scan"]
-            if started is not None:
-                started[1].work()
+            run()
             helper.result()  # every vector is in the cache now, and every block scanned
-            if started is None:
-                return None
-            keys, scan = started
-            return {key: (scan.passages[j], scan.documents[j]) for j, key in enumerate(keys)}
+            return dict(plan.found) if plan is not None and plan.found else None
         return finish
 
     @contextlib.contextmanager

@@ -41,28 +41,33 @@ def scan(matrix: np.ndarray, qv: np.ndarray, scales: np.ndarray | None = None, t
 
 
 class SharedScan:
-    """The scans of a collection's passages and mean vectors for several query vectors, in blocks
-    of rows that any thread calling `work` takes in turn: SimSIMD lets go of Python's lock, so one
-    thread can scan while another runs the keyword side, and both scan once it is done. Each row's
-    cosine is the same whichever block or thread computes it."""
+    """The scans of a collection's passages and mean vectors for query vectors added one at a time
+    (as each reading of a query is embedded), in blocks of rows that any thread takes in turn
+    (`take`, then `scan`): SimSIMD lets go of Python's lock, so one thread can scan while another
+    embeds or runs the keyword side. Each row's cosine is the same whichever block, thread or
+    batch of query vectors computes it."""
 
-    def __init__(self, passages: np.ndarray, passage_scales, documents: np.ndarray, document_scales,
-                 queries: np.ndarray):
-        self.queries = queries
-        self.passages = np.empty((len(queries), len(passages)), dtype=np.float32)
-        self.documents = np.empty((len(queries), len(documents)), dtype=np.float32)
-        self._blocks = [(matrix, scales, out, lo)
-                        for matrix, scales, out in ((passages, passage_scales, self.passages),
-                                                    (documents, document_scales, self.documents))
-                        for lo in range(0, len(matrix), BLOCK)]
+    def __init__(self, passages: np.ndarray, passage_scales, documents: np.ndarray, document_scales):
+        self._matrices = ((passages, passage_scales), (documents, document_scales))
+        self.found: dict = {}  # a vector's key -> (its passages' cosines, its documents')
+        self._blocks: list = []
         self._lock = threading.Lock()
 
-    def work(self) -> None:
-        """Scans blocks until none is left to take (others may still be scanning theirs)."""
-        while True:
-            with self._lock:
-                if not self._blocks:
-                    return
-                matrix, scales, out, lo = self._blocks.pop(0)
-            hi = lo + BLOCK
-            out[:, lo:hi] = scan(matrix[lo:hi], self.queries, None if scales is None else scales[lo:hi], 1)
+    def add(self, key, vector: np.ndarray) -> None:
+        """Queues the blocks of one query vector's scan."""
+        out = tuple(np.empty(len(matrix), dtype=np.float32) for matrix, _ in self._matrices)
+        with self._lock:
+            self.found[key] = out
+            self._blocks += [(vector, matrix, scales, into, lo) for (matrix, scales), into in zip(self._matrices, out)
+                             for lo in range(0, len(matrix), BLOCK)]
+
+    def take(self):
+        """The next block to scan, or None."""
+        with self._lock:
+            return self._blocks.pop(0) if self._blocks else None
+
+    @staticmethod
+    def scan(block) -> None:
+        vector, matrix, scales, into, lo = block
+        hi = lo + BLOCK
+        into[lo:hi] = scan(matrix[lo:hi], vector, None if scales is None else scales[lo:hi], 1)

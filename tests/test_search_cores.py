@@ -235,3 +235,26 @@ def test_a_container_s_cpu_quota_caps_the_cores(tmp_path, monkeypatch, cpu_max, 
     assert engine_module.usable_cores() == (expected or 4)
     monkeypatch.setattr(engine_module, "CPU_MAX", tmp_path / "none")  # no cgroup v2: the cores it may run on
     assert engine_module.usable_cores() == 4
+
+
+def test_a_reading_s_scan_starts_while_another_reading_is_embedded(engines, monkeypatch):
+    """Each reading's blocks are queued as soon as its vector is there: while one thread embeds a
+    slow reading, the other scans the readings already embedded. The answers are those of one core."""
+    spread, single = engines
+    blocks = shared_blocks(monkeypatch)
+    query = QUERIES[2]
+    shortest = min(spread._readings("cases", query, spread.term_matcher.terms_in(query))[1], key=len)
+    events: list[str] = []
+    encode = spread.embedder.encode
+
+    def slow(texts, *args, **kwargs):
+        if texts == [shortest]:
+            events.append("slow reading starts")
+            threading.Event().wait(0.5)
+            events.append(f"slow reading done, {len(blocks)} blocks scanned")
+        return encode(texts, *args, **kwargs)
+
+    monkeypatch.setattr(spread.embedder, "encode", slow)
+    found = answers(spread, query)
+    assert events[0] == "slow reading starts" and not events[1].startswith("slow reading done, 0 ")
+    assert found == answers(single, query)
