@@ -29,11 +29,12 @@ TEMPORARY = ".tmp-"
 
 
 class Rows:
-    """An array to save that is never whole in memory: its shape, its type and its blocks of rows,
-    in order (the saved file is then read back a few rows at a time, see RowFile)."""
+    """An array to save that is never whole in memory: its shape, its type and the function that
+    fills it, given the saved file's rows mapped (it is then read back a few rows at a time, see
+    RowFile)."""
 
-    def __init__(self, shape: tuple[int, ...], dtype, blocks):
-        self.shape, self.dtype, self.blocks = tuple(shape), np.dtype(dtype), blocks
+    def __init__(self, shape: tuple[int, ...], dtype, fill):
+        self.shape, self.dtype, self.fill = tuple(shape), np.dtype(dtype), fill
 
 
 class RowFile:
@@ -164,7 +165,7 @@ class Sidecar:
             temp.mkdir()
             shapes, rows = {}, []
             for name, array in arrays.items():
-                with open(temp / f"{name}.npy", "wb") as out:
+                with open(temp / f"{name}.npy", "w+b") as out:
                     if isinstance(array, Rows):
                         _write_rows(out, array)
                         rows.append(name)
@@ -250,15 +251,17 @@ def process_alive(pid: str) -> bool:
 def _write_rows(out, array: Rows) -> None:
     np.lib.format.write_array_header_1_0(out, {"descr": np.lib.format.dtype_to_descr(array.dtype),
                                                "fortran_order": False, "shape": array.shape})
-    written = 0
-    for block in array.blocks:
-        block = np.ascontiguousarray(block, dtype=array.dtype)
-        if block.shape[1:] != array.shape[1:]:
-            raise ValueError(f"a block of shape {block.shape} for rows of shape {array.shape[1:]}")
-        out.write(block.tobytes())
-        written += len(block)
-    if written != array.shape[0]:
-        raise ValueError(f"{written} rows written of {array.shape[0]}")
+    out.flush()
+    offset = out.tell()
+    out.truncate(offset + int(np.prod(array.shape, dtype=np.int64)) * array.dtype.itemsize)
+    if not np.prod(array.shape):
+        return
+    rows = np.memmap(out, dtype=array.dtype, mode="r+", offset=offset, shape=array.shape)
+    try:
+        array.fill(rows)
+        rows.flush()
+    finally:
+        del rows
 
 
 def _fsync(path: Path) -> None:

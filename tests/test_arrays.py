@@ -292,11 +292,17 @@ def test_rows_written_block_by_block_are_read_back_as_saved(tmp_path):
     sqlite3.connect(db).close()
     side = arrays.Sidecar(db, "k" + arrays._stamp(db))
     matrix = np.arange(60, dtype=np.float32).reshape(20, 3)
-    assert side.save("p", {"small": np.arange(4), "rows": arrays.Rows((20, 3), np.float32,
-                                                                      (matrix[i:i + 7] for i in range(0, 20, 7)))}, {})
+    def fill(out):
+        for i in range(0, 20, 7):
+            out[i:i + 7] = matrix[i:i + 7]
+
+    assert side.save("p", {"small": np.arange(4), "rows": arrays.Rows((20, 3), np.float32, fill)}, {})
     loaded, _ = side.load("p")
     assert isinstance(loaded["rows"], arrays.RowFile) and np.array_equal(loaded["small"], np.arange(4))
     assert np.array_equal(loaded["rows"].spans(np.array([0, 5, 19]), np.array([2, 3, 1])), matrix[[0, 1, 5, 6, 7, 19]])
-    short = arrays.Rows((20, 3), np.float32, iter([matrix[:10]]))
-    assert not side.save("q", {"rows": short}, {})  # fewer rows than declared: nothing saved
+    def fails(out):
+        out[:10] = matrix[:10]
+        raise ValueError("10 of 20 chunks' vectors found")
+
+    assert not side.save("q", {"rows": arrays.Rows((20, 3), np.float32, fails)}, {})  # nothing saved
     assert side.load("q") is None
