@@ -44,30 +44,40 @@ class SharedScan:
     """The scans of a collection's passages and mean vectors for query vectors added one at a time
     (as each reading of a query is embedded), in blocks of rows that any thread takes in turn
     (`take`, then `scan`): SimSIMD lets go of Python's lock, so one thread can scan while another
-    embeds or runs the keyword side. Each row's cosine is the same whichever block, thread or
-    batch of query vectors computes it."""
+    embeds or runs the keyword side. A block is scanned at once for every vector waiting for it,
+    so that its rows are read from memory once for all of them. Each row's cosine is the same
+    whichever block, thread or batch of query vectors computes it."""
 
     def __init__(self, passages: np.ndarray, passage_scales, documents: np.ndarray, document_scales):
         self._matrices = ((passages, passage_scales), (documents, document_scales))
         self.found: dict = {}  # a vector's key -> (its passages' cosines, its documents')
-        self._blocks: list = []
+        # each block of rows (which matrix, first row) and the vectors (and outputs) waiting for it
+        self._waiting = {(m, lo): [] for m, (matrix, _) in enumerate(self._matrices)
+                         for lo in range(0, len(matrix), BLOCK)}
         self._lock = threading.Lock()
 
     def add(self, key, vector: np.ndarray) -> None:
-        """Queues the blocks of one query vector's scan."""
+        """Queues one query vector's scan."""
         out = tuple(np.empty(len(matrix), dtype=np.float32) for matrix, _ in self._matrices)
         with self._lock:
             self.found[key] = out
-            self._blocks += [(vector, matrix, scales, into, lo) for (matrix, scales), into in zip(self._matrices, out)
-                             for lo in range(0, len(matrix), BLOCK)]
+            for (m, _), waiting in self._waiting.items():
+                waiting.append((vector, out[m]))
 
     def take(self):
-        """The next block to scan, or None."""
+        """The next block to scan, with every vector waiting for it, or None."""
         with self._lock:
-            return self._blocks.pop(0) if self._blocks else None
+            for block, waiting in self._waiting.items():
+                if waiting:
+                    self._waiting[block] = []
+                    return block, waiting
+        return None
 
-    @staticmethod
-    def scan(block) -> None:
-        vector, matrix, scales, into, lo = block
+    def scan(self, taken) -> None:
+        (m, lo), waiting = taken
+        matrix, scales = self._matrices[m]
         hi = lo + BLOCK
-        into[lo:hi] = scan(matrix[lo:hi], vector, None if scales is None else scales[lo:hi], 1)
+        found = scan(matrix[lo:hi], np.stack([vector for vector, _ in waiting]),
+                     None if scales is None else scales[lo:hi], 1)
+        for (_, into), row in zip(waiting, found):
+            into[lo:hi] = row

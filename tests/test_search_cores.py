@@ -258,3 +258,25 @@ def test_a_reading_s_scan_starts_while_another_reading_is_embedded(engines, monk
     found = answers(spread, query)
     assert events[0] == "slow reading starts" and not events[1].startswith("slow reading done, 0 ")
     assert found == answers(single, query)
+
+
+def test_a_shared_scan_reads_each_block_once_for_every_vector_waiting_for_it(corpus_db, monkeypatch):
+    engine = Engine(corpus_db, vectors="int8")
+    col = engine.index("cases")
+    monkeypatch.setattr(scan_module, "BLOCK", 64)
+    plan = scan_module.SharedScan(col.vectors, col.scales, col.doc_vectors, col.doc_scales)
+    queries = [engine.query_vector(t) for t in ("shared services", "libraries run by volunteers", "reablement")]
+    plan.add("a", queries[0])
+    plan.add("b", queries[1])
+    first = plan.take()
+    plan.scan(first)
+    assert len(first[1]) == 2  # both vectors from one read of the block
+    plan.add("c", queries[2])
+    taken = []
+    while (block := plan.take()) is not None:
+        taken.append(len(block[1]))
+        plan.scan(block)
+    assert taken[0] == 1 and taken[1:] and all(n == 3 for n in taken[1:])  # the first block again for c alone
+    for key, qv in zip("abc", queries):
+        assert np.array_equal(plan.found[key][0], engine._scan(col.vectors, qv, col.scales))
+        assert np.array_equal(plan.found[key][1], engine._scan(col.doc_vectors, qv, col.doc_scales))
