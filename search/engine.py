@@ -687,11 +687,14 @@ class Engine:
             if passages:
                 sims = sims.copy()
                 sims[chunks] = rescored
-        best = np.full(len(col.ids), np.nan)
-        blended = np.full(len(col.ids), np.nan)
-        best[col.doc_with_chunks] = plain
-        blended[col.doc_with_chunks] = (top + SECOND_PASSAGE * second + WHOLE_DOCUMENT * whole
-                                        - MANY_PASSAGES * col.log_passages)
+        scored = top + SECOND_PASSAGE * second + WHOLE_DOCUMENT * whole - MANY_PASSAGES * col.log_passages
+        if len(col.doc_with_chunks) == len(col.ids):  # every document has passages (no scatter needed)
+            best, blended = plain.astype(np.float64), scored.astype(np.float64)
+        else:
+            best = np.full(len(col.ids), np.nan)
+            blended = np.full(len(col.ids), np.nan)
+            best[col.doc_with_chunks] = plain
+            blended[col.doc_with_chunks] = scored
         return blended, best, sims if passages else None
 
     def semantic_scores(self, col: DocumentIndex, query: str, named: list[tuple[str, str]] = (), exact=None,
@@ -950,7 +953,7 @@ class Engine:
         scanned = aside() if aside is not None else None
         semantic, best, sims = (self.semantic_scores(col, query, named, exact, scanned) if mode != "keyword"
                                 else (nothing, nothing, None))
-        semantic_members = np.nan_to_num(best, nan=-1.0) >= SEMANTIC_THRESHOLD
+        semantic_members = best >= SEMANTIC_THRESHOLD  # NaN (no passages) is never
         semantic_members[best_first(semantic, SEMANTIC_NEIGHBOURS)] = True
         if mode == "keyword":
             scores, members = keyword, keyword_members
@@ -965,7 +968,7 @@ class Engine:
                 holding[self._phrase(col, '"' + phrase.replace('"', "") + '"')[0]] = True
                 members = members & holding
         scores = np.where(members, scores, np.nan)
-        evidence = np.nan_to_num(best, nan=0.0) >= CLOSE_MIN_COSINE
+        evidence = best >= CLOSE_MIN_COSINE
         if coverage >= CLOSE_MIN_COVERAGE:
             evidence |= keyword_members
         # in keyword mode the result set can be a single case: stand out from every document, those

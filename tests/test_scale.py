@@ -443,3 +443,20 @@ def test_the_record_cache_holds_only_the_last_build_s_records(tree, tmp_path, mo
     build(tree, out, model="hash:384", progress=False)
     assert count() == len(list(tree.glob("*/*.md")))
     assert cache_path(out).stat().st_size < 1.5 * size  # the old records' space given back
+
+
+def test_a_document_without_passages_scores_nan_and_leaves_the_others_as_they_were(engines):
+    """_semantic skips the scatter when every document has passages; with one that has none (a
+    stand-in added to a copy of the index) the others' scores are the same and its own are NaN."""
+    import copy
+
+    for name in ("exact", "int8"):
+        engine = engines[name]
+        col = engine.index("cases")
+        qv = engine.query_vector("shared back office services")
+        blended, best, _ = engine._semantic(col, qv)
+        ghost = copy.copy(col)
+        ghost.ids = [*col.ids, "a-document-without-passages"]
+        with_ghost, best_ghost, _ = engine._semantic(ghost, qv)
+        assert len(col.doc_with_chunks) == len(col.ids) and np.isnan(with_ghost[-1]) and np.isnan(best_ghost[-1])
+        assert np.array_equal(with_ghost[:-1], blended) and np.array_equal(best_ghost[:-1], best)
