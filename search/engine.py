@@ -768,8 +768,9 @@ class Engine:
                 if plan is None or vector is None or text in state["queued"]:
                     continue
                 state["queued"].add(text)
-                if self._scan_key(col, vector) not in self._scans:
-                    plan.add(self._scan_key(col, vector), vector)
+                key = self._scan_key(col, vector)
+                if key not in self._scans:
+                    plan.add(key, vector)
 
         def run():  # embed while there is a reading to embed, scan while there is a block; wait while one is embedded
             while True:
