@@ -99,10 +99,10 @@ def main():
         qv = embedder.encode([q])[0]
         floors["embed"].append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
-        engine._scan(col.vectors, qv)
+        engine._scan(col.vectors, qv, col.scales, 1, col.sums)
         floors["scan"].append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
-        engine._scan(col.vectors, qv, threads=engine.cores)
+        engine._scan(col.vectors, qv, col.scales, engine.cores, col.sums)
         floors["scan, every core"].append((time.perf_counter() - t) * 1000)
         words = " OR ".join('"' + w.replace('"', "") + '"' for w in terms_of(q))
         if words:

@@ -620,8 +620,8 @@ class Engine:
         if rest:
             queries = np.stack([vectors[k] for k in rest])
             cores = self._cores_free()
-            sims = self._scan(col.vectors, queries, col.scales, cores)
-            whole = self._scan(col.doc_vectors, queries, col.doc_scales, cores)
+            sims = self._scan(col.vectors, queries, col.scales, cores, col.sums)
+            whole = self._scan(col.doc_vectors, queries, col.doc_scales, cores, col.doc_sums)
             scanned.update((keys[k], (sims[j], whole[j])) for j, k in enumerate(rest))
 
         def best_two(some: list[int]) -> dict:
@@ -758,7 +758,8 @@ class Engine:
             return None  # a facet click or the next page: nothing to embed
         shareable = getattr(self.embedder, "backend", None) in CONCURRENT_BACKENDS
         work = [[t] for t in sorted(missing, key=len, reverse=True)] if shareable else [missing]
-        plan = SharedScan(col.vectors, col.scales, col.doc_vectors, col.doc_scales) if len(col.vectors) else None
+        plan = (SharedScan(col.vectors, col.scales, col.doc_vectors, col.doc_scales, col.sums, col.doc_sums)
+                if len(col.vectors) else None)
         state = {"embedding": 0, "queued": set()}
         ready = threading.Condition(self._lock)
 

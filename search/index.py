@@ -11,12 +11,13 @@ from kb.arrays import RowFile, Rows, Sidecar
 from kb.schema import facets, tables
 
 from .postings import Postings
+from .scan import OFFSET
 
 # The saving that the savings range filters on: a lesson takes its case's.
 SAVINGS_COLUMN = "achieved_annual_saving_gbp"
 YEAR_COLUMN = "year_start"
 # Bump when what DocumentIndex saves beside a database (kb/arrays.py) changes, so older copies are read again.
-SAVED_FORMAT = 3
+SAVED_FORMAT = 4
 READ_BATCH = 8192  # vectors read at a time: one array operation each, a few MB of blobs in memory at once
 
 
@@ -117,8 +118,10 @@ class DocumentIndex:
         for name in ("chunk_doc", "chunk_rowid", "vectors", "doc_with_chunks", "chunk_start", "chunk_count",
                      "doc_vectors"):
             setattr(self, name, arrays[name])
-        # int8: each vector is its codes times its scale
+        # int8: each vector is its codes times its scale; the codes held plus OFFSET as unsigned bytes,
+        # with each row's sum as held (see search/scan.py)
         self.scales, self.doc_scales = arrays.get("scales"), arrays.get("doc_scales")
+        self.sums, self.doc_sums = arrays.get("sums"), arrays.get("doc_sums")
         self.dims = self.vectors.shape[1]
         self.centroid, self.passage_hub, self.doc_hub = arrays["centroid"], arrays["passage_hub"], arrays["doc_hub"]
         self.log_passages = np.log(np.maximum(self.chunk_count, 1))  # see MANY_PASSAGES in search/engine.py
@@ -155,6 +158,7 @@ class DocumentIndex:
                 raise sqlite3.OperationalError("vector_blocks holds no mean vector for some documents")
             if scales is not None:
                 arrays["scales"], arrays["doc_scales"] = scales, doc_scales
+                arrays["sums"], arrays["doc_sums"] = self.row_sums(arrays["vectors"]), self.row_sums(arrays["doc_vectors"])
         else:
             arrays["doc_vectors"] = self.mean_vectors(arrays["vectors"], arrays["chunk_start"])
         arrays["centroid"], arrays["passage_hub"], arrays["doc_hub"] = self._hubs(conn, arrays)
@@ -186,7 +190,10 @@ class DocumentIndex:
         def dots(matrix: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
             out = np.empty(len(matrix), dtype=np.float32)
             for at in range(0, len(matrix), READ_BATCH):  # in blocks: a float copy of int8 codes is 4x their size
-                out[at:at + READ_BATCH] = matrix[at:at + READ_BATCH].astype(np.float32) @ centroid
+                part = matrix[at:at + READ_BATCH].astype(np.float32)
+                if matrix.dtype == np.uint8:
+                    part -= OFFSET  # the codes themselves, exactly
+                out[at:at + READ_BATCH] = part @ centroid
             return out * scale if scale is not None else out
 
         return centroid, dots(vectors, scales), dots(arrays["doc_vectors"], arrays.get("doc_scales"))
@@ -207,19 +214,31 @@ class DocumentIndex:
             rowids[at:at + n] = np.frombuffer(chunk_blob, dtype=np.int64)
             at += n
         int8 = self.precision == "int8"
-        vectors = np.empty((total, dims), dtype=np.int8 if int8 else np.float16)
+        vectors = np.empty((total, dims), dtype=np.uint8 if int8 else np.float16)
         scales = np.empty(total, dtype=np.float32) if int8 else None
         sql = ("select scales, codes from vector_codes" if int8 else "select null, vectors from vector_blocks")
         at = 0
         for scale_blob, blob in conn.execute(f"{sql} where collection = ? order by block", [collection]):
-            part = np.frombuffer(blob, dtype=vectors.dtype).reshape(-1, dims)
-            vectors[at:at + len(part)] = part
+            part = np.frombuffer(blob, dtype=np.int8 if int8 else np.float16).reshape(-1, dims)
+            vectors[at:at + len(part)] = part.view(np.uint8) ^ np.uint8(OFFSET) if int8 else part
             if int8:
                 scales[at:at + len(part)] = np.frombuffer(scale_blob, dtype=np.float32)
             at += len(part)
         if at != total:
             raise sqlite3.OperationalError(f"{'vector_codes' if int8 else 'vector_blocks'} does not match vector_blocks")
         return docs, rowids, vectors, scales
+
+    @staticmethod
+    def row_sums(matrix: np.ndarray) -> np.ndarray:
+        """Each row's sum, in blocks (for the one-vector scan of codes held plus OFFSET)."""
+        out = np.empty(len(matrix), dtype=np.int32)
+        for at in range(0, len(matrix), READ_BATCH):
+            out[at:at + READ_BATCH] = matrix[at:at + READ_BATCH].sum(axis=1, dtype=np.int32)
+        return out
+
+    def codes(self, which: str = "vectors") -> np.ndarray:
+        """An int8 collection's codes as int8 (a copy; `which`: "vectors" or "doc_vectors")."""
+        return (getattr(self, which) ^ np.uint8(OFFSET)).view(np.int8)
 
     @staticmethod
     def mean_vectors(vectors: np.ndarray, starts: np.ndarray) -> np.ndarray:

@@ -34,9 +34,9 @@ def scans(monkeypatch) -> list[int]:
     given: list[int] = []
     scan = Engine._scan
 
-    def recorded(matrix, qv, scales=None, threads=1):
+    def recorded(matrix, qv, scales=None, threads=1, sums=None):
         given.append(threads)
-        return scan(matrix, qv, scales, threads)
+        return scan(matrix, qv, scales, threads, sums)
 
     monkeypatch.setattr(Engine, "_scan", staticmethod(recorded))
     return given
