@@ -15,7 +15,8 @@ BLOCK = 32768  # rows a thread takes at a time in a shared scan (about 12 MB of 
 # 100,000 cases a block scanned for five or six of a paragraph's readings took 3.5 ms instead of
 # 5 to 6, with both threads scanning. For one vector SimSIMD is faster (2.6 ms against 3.0), on the
 # same bytes read as unsigned and corrected by each row's sum. Both give the exact integer dot
-# products of the codes, so the cosines are the same to the bit whichever computes them.
+# products of the codes, so the cosines are the same to the bit whichever computes them (where
+# ONNX Runtime's would not be exact, see _dots_exact, SimSIMD computes them all).
 OFFSET = 128
 # MatMulInteger(rows: uint8 [n, d], queries: int8 [d, k]) -> int32 [n, k], one node, serialised
 # here rather than built with the onnx package (not a runtime dependency; tests/test_scan.py builds
@@ -40,6 +41,23 @@ def _dots(threads: int):
     return onnxruntime.InferenceSession(DOTS_MODEL, options, providers=["CPUExecutionProvider"])
 
 
+@functools.cache
+def _dots_exact() -> bool:
+    """Whether ONNX Runtime's product is exact on this CPU, tried on the largest products there are:
+    on x86 without VNNI its unsigned-by-signed kernel adds pairs of products in saturating 16-bit
+    arithmetic (vpmaddubsw, as ONNX Runtime's quantisation notes warn), which codes plus 128 would
+    overflow. Where it is not, SimSIMD scans for any number of vectors, as before."""
+    rows = np.full((4, 384), 255, dtype=np.uint8)
+    rows[1], rows[2, ::2] = 1, 1
+    queries = np.full((3, 384), 127, dtype=np.int8)
+    queries[1], queries[2, 1::2] = -127, -127
+    try:
+        found = _dots(1).run(None, {"rows": rows, "queries": np.ascontiguousarray(queries.T)})[0]
+    except Exception:  # noqa: BLE001 - any failure of the product means: do without it
+        return False
+    return bool(np.array_equal(found, rows.astype(np.int64) @ queries.astype(np.int64).T))
+
+
 def code_query(queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Query vectors as int8 codes, each scaled to its largest component, and their steps."""
     step = np.abs(queries).max(axis=1) / 127
@@ -52,13 +70,15 @@ def offset_dots(matrix: np.ndarray, codes: np.ndarray, threads: int = 1, sums: n
     as held) with int8 query codes, exactly, as float32, a row per query."""
     import simsimd
 
-    if len(codes) == 1 and sums is not None:
+    if (len(codes) == 1 and sums is not None) or not _dots_exact():
+        if sums is None:
+            sums = matrix.sum(axis=1, dtype=np.int32)
         # (c + o).(q + o) = c.q + o * (row's sum as held) + o * sum(q): exact in float64
         raw = np.asarray(simsimd.cdist(matrix, codes.view(np.uint8) ^ np.uint8(OFFSET), metric="dot",
-                                       threads=threads, out_dtype="float64"))[:, 0]
-        raw -= OFFSET * sums
-        raw -= OFFSET * float(codes.sum(dtype=np.int64))
-        return raw.astype(np.float32)[None, :]
+                                       threads=threads, out_dtype="float64"))
+        raw -= OFFSET * sums[:, None].astype(np.float64)
+        raw -= OFFSET * codes.sum(axis=1, dtype=np.int64).astype(np.float64)
+        return np.ascontiguousarray(raw.T).astype(np.float32)
     # (c + o).q = c.q + o * sum(q)
     found = _dots(threads).run(None, {"rows": matrix, "queries": np.ascontiguousarray(codes.T)})[0]
     found -= (OFFSET * codes.sum(axis=1, dtype=np.int32)).astype(np.int32)

@@ -39,6 +39,42 @@ def test_offset_codes_give_the_signed_codes_dot_products_exactly(k, threads):
         assert np.array_equal(found, expected)
 
 
+@pytest.mark.parametrize("k", [1, 3])
+def test_without_an_exact_integer_product_simsimd_gives_the_same_numbers(monkeypatch, k):
+    """Where ONNX Runtime's product would saturate (x86 without VNNI), SimSIMD scans for any number
+    of vectors, with or without the row sums, to the same numbers."""
+    rng = np.random.default_rng(10 + k)
+    codes = _codes(rng, 3000)
+    held, sums = _held(codes)
+    queries = rng.integers(-127, 128, size=(k, 384), dtype=np.int8)
+    expected = offset_dots(held, queries, 1, None)  # ONNX Runtime here, for every k
+    monkeypatch.setattr(scan_module, "_dots_exact", lambda: False)
+    for given in (sums, None):
+        assert np.array_equal(offset_dots(held, queries, 1, given), expected)
+        assert np.array_equal(expected, _signed(codes, queries).T.astype(np.float32))
+
+
+def test_the_product_is_checked_on_the_largest_products_before_it_is_used(monkeypatch):
+    """_dots_exact compares ONNX Runtime's product with numpy's on rows of 255 and 1 against columns
+    of 127 and -127: a product that saturated, or failed, is not used."""
+    assert scan_module._dots_exact() in (True, False)
+
+    class Saturating:
+        def run(self, _, feeds):
+            exact = feeds["rows"].astype(np.int64) @ feeds["queries"].astype(np.int64)
+            return [np.clip(exact, -32768 * 192, 32767 * 192).astype(np.int32)]  # pairs capped at 16 bits
+
+    class Failing:
+        def run(self, *_):
+            raise RuntimeError("no kernel")
+
+    for fake in (Saturating(), Failing()):
+        scan_module._dots_exact.cache_clear()
+        monkeypatch.setattr(scan_module, "_dots", lambda threads, fake=fake: fake)
+        assert scan_module._dots_exact() is False
+    scan_module._dots_exact.cache_clear()
+
+
 def test_a_scan_of_offset_codes_equals_the_float_product_of_the_codes_it_holds():
     """scan() codes the query, takes the exact dot products and scales them: the same float32
     numbers for one vector (SimSIMD) and for the same vector among several (ONNX Runtime)."""
