@@ -158,7 +158,8 @@ class DocumentIndex:
                 raise sqlite3.OperationalError("vector_blocks holds no mean vector for some documents")
             if scales is not None:
                 arrays["scales"], arrays["doc_scales"] = scales, doc_scales
-                arrays["sums"], arrays["doc_sums"] = self.row_sums(arrays["vectors"]), self.row_sums(arrays["doc_vectors"])
+                arrays["sums"] = arrays["vectors"].sum(axis=1, dtype=np.int32)  # see search/scan.py, OFFSET
+                arrays["doc_sums"] = arrays["doc_vectors"].sum(axis=1, dtype=np.int32)
         else:
             arrays["doc_vectors"] = self.mean_vectors(arrays["vectors"], arrays["chunk_start"])
         arrays["centroid"], arrays["passage_hub"], arrays["doc_hub"] = self._hubs(conn, arrays)
@@ -227,18 +228,6 @@ class DocumentIndex:
         if at != total:
             raise sqlite3.OperationalError(f"{'vector_codes' if int8 else 'vector_blocks'} does not match vector_blocks")
         return docs, rowids, vectors, scales
-
-    @staticmethod
-    def row_sums(matrix: np.ndarray) -> np.ndarray:
-        """Each row's sum, in blocks (for the one-vector scan of codes held plus OFFSET)."""
-        out = np.empty(len(matrix), dtype=np.int32)
-        for at in range(0, len(matrix), READ_BATCH):
-            out[at:at + READ_BATCH] = matrix[at:at + READ_BATCH].sum(axis=1, dtype=np.int32)
-        return out
-
-    def codes(self, which: str = "vectors") -> np.ndarray:
-        """An int8 collection's codes as int8 (a copy; `which`: "vectors" or "doc_vectors")."""
-        return (getattr(self, which) ^ np.uint8(OFFSET)).view(np.int8)
 
     @staticmethod
     def mean_vectors(vectors: np.ndarray, starts: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ from ingest.build import BuildFailed, build
 from ingest.cache import cache_path
 from ingest.similar import _raw_scores, _Similarity
 from kb import ROOT
+from search.scan import OFFSET
 
 FILTERS = [{"council_types": ["district-council", "unitary-authority"]},
            {"services": ["adult-social-care", "whole-council"], "outcome": ["succeeded"]}]
@@ -356,7 +357,7 @@ def test_int8_codes_hold_every_vector_within_half_a_step(engines):
     for target in ("cases", "lessons"):
         a, b = exact.index(target), coded.index(target)
         assert np.array_equal(a.chunk_rowid, b.chunk_rowid) and np.array_equal(a.chunk_doc, b.chunk_doc)
-        codes = b.codes()  # held plus 128 as unsigned bytes (search/scan.py, OFFSET)
+        codes = (b.vectors ^ np.uint8(OFFSET)).view(np.int8)  # held plus 128 as unsigned bytes
         assert b.vectors.dtype == np.uint8 and codes.dtype == np.int8 and np.abs(codes).max() == 127
         restored = codes.astype(np.float32) * b.scales[:, None]
         assert np.all(np.abs(restored - a.vectors) <= b.scales[:, None] * 0.5 + 1e-3 * np.abs(a.vectors))
