@@ -29,8 +29,8 @@ from .index import DocumentIndex
 from .kernels import COMPILED_FROM, centred_best
 from .scan import SharedScan, scan
 from .spelling import Speller
-from .text import (TermMatcher, highlight, phrases_of, query_stems, quoted_of, sentences_of, statement_of, term_hits,
-                   terms_of)
+from .text import (PASSAGES_STEMMED, TermMatcher, highlight, phrases_of, query_stems, quoted_of, sentences_of,
+                   statement_of, term_hits, terms_of)
 
 MODES = ("hybrid", "keyword", "semantic")
 TARGETS = ("cases", "lessons")
@@ -993,8 +993,9 @@ class Engine:
         """The document with its best passage (`texts`, its passages from chunk `lo` on): most similar
         to the query, nudged towards passages that contain its words."""
         best_text, best_value = "", -np.inf
+        kept = len(col.chunk_doc) <= PASSAGES_STEMMED // 2  # room for both collections' passages
         for c, text in zip(range(lo, lo + len(texts)), texts):
-            value = (float(ranking.sims[c]) if ranking.sims is not None else 0.0) + 0.15 * term_hits(text, stems)
+            value = (float(ranking.sims[c]) if ranking.sims is not None else 0.0) + 0.15 * term_hits(text, stems, kept)
             if value > best_value:
                 best_text, best_value = text, value
         title = col.title(i)

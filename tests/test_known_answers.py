@@ -38,9 +38,10 @@ def test_term_hits_count_a_compound_where_its_words_stand_together():
     """The passage shown with a result leans towards those holding the query's words; a compound
     counts where highlight marks it."""
     stems = query_stems(terms_of("in-house lawyers"))
-    assert term_hits("We built an In-House legal team of lawyers.", stems) == 2
-    assert term_hits("Lawyers at the house; in. House", stems) == 1  # its words apart
-    assert term_hits("Housing lawyers", stems) == 1
+    for kept in (False, True):  # the words that could match stemmed, or every word stemmed and kept
+        assert term_hits("We built an In-House legal team of lawyers.", stems, kept) == 2
+        assert term_hits("Lawyers at the house; in. House", stems, kept) == 1  # its words apart
+        assert term_hits("Housing lawyers", stems, kept) == 1
 
 
 def test_ndcg_with_grades():
@@ -163,10 +164,11 @@ def test_highlight_marks_inflections_and_escapes_html():
 
 def test_term_hits_counts_the_query_stems_a_passage_holds_each_time_it_is_asked():
     stems = query_stems(["sharing", "staff", "budget"])
-    assert term_hits("Shared staff, and staff shared.", stems) == 2
-    assert term_hits("Shared staff, and staff shared.", stems) == 2  # from the kept stems
-    assert term_hits("Shared staff, and staff shared.", query_stems(["budgets"])) == 0
-    assert term_hits("anything", frozenset()) == 0
+    for kept in (False, True):
+        assert term_hits("Shared staff, and staff shared.", stems, kept) == 2
+        assert term_hits("Shared staff, and staff shared.", stems, kept) == 2  # from the kept stems
+        assert term_hits("Shared staff, and staff shared.", query_stems(["budgets"]), kept) == 0
+        assert term_hits("anything", frozenset(), kept) == 0
 
 
 def test_query_words_and_pairs():

@@ -38,6 +38,8 @@ def test_highlight_and_term_hits_match_their_definitions(corpus_db):
             got = highlight(text, terms)
             assert got == plain_highlight(text, terms), (query, text)
             assert term_hits(text, stems) == plain_term_hits(text, stems)
+            assert term_hits(text, stems, kept=True) == plain_term_hits(text, stems)  # stemmed whole, and again kept
+            assert term_hits(text, stems, kept=True) == plain_term_hits(text, stems)
             marked += "<mark>" in got
             hits += term_hits(text, stems)
     assert marked > 100 and hits > 100
