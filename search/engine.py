@@ -1042,7 +1042,8 @@ class Engine:
     def _facet_counts(self, col: DocumentIndex, members: np.ndarray, by_facet: dict[str, np.ndarray]) -> dict[str, dict[str, int]]:
         """Disjunctive counts: beside each value of a facet, how many results there are with that value
         under the other facets' filters only, which is what ticking it shows when none of the facet's
-        values is ticked (and what it adds to the others' when some are)."""
+        values is ticked. When some are, ticking it shows the results with any of them (a case can
+        have several), so the page says what the number is rather than what ticking gives."""
         counts = {}
         for column, values in col.masks.items():
             others = members.copy()

@@ -548,6 +548,23 @@ def test_about_this_search_is_in_a_readers_words(site, mode):
     assert get(site, f"/-/search.json?q=shared+services&mode={mode}").json()["rule"].startswith("Result set")
 
 
+def test_the_number_beside_a_filter_value_is_what_the_page_says_it_is(site):
+    """With a value of a facet ticked, another value's number is the results with that value (what
+    ticking it alone shows), not what ticking it too would show (the results with either): the page
+    says which."""
+    base = "/-/search.json?q=shared+services"
+    ticked = get(site, base + "&council_types=district-council").json()
+    others = {v: n for v, n in ticked["facets"]["council_types"].items() if v != "district-council"}
+    assert others
+    for value, number in others.items():
+        assert get(site, f"{base}&council_types={value}").json()["total"] == number
+        both = get(site, f"{base}&council_types=district-council&council_types={value}").json()["total"]
+        assert both >= max(number, ticked["total"])
+    about = get(site, "/-/search?q=shared+services&council_types=district-council").text
+    assert "how many results have that value" in about and "results with any of them" in about
+    assert "how many results you will have after ticking it" not in about
+
+
 @pytest.mark.parametrize("query, title", [("q=care", "care - search case studies"),
                                           ("q=care&page=2", "care - search case studies, page 2"),
                                           ("q=leadership&target=lessons", "leadership - search lessons"),
