@@ -153,6 +153,11 @@ CLOSE_RANKS = 5
 # best cosine 0.15) get no close match, and the page says so.
 CLOSE_MIN_COSINE = 0.3
 CLOSE_MIN_COVERAGE = 0.6
+# A short query whose every informative word is in a document's name (its title or its organisations,
+# "Barnet", "Essex county council") asks for that document: among the first CLOSE_RANKS it is a close
+# match, though several such documents together never stand out from the rest (no judged query moved).
+NAME_COLUMNS = ("title", "organisation_names")
+NAME_WORDS = 4
 
 
 def card_columns() -> dict[str, Column]:
@@ -976,9 +981,35 @@ class Engine:
         # in keyword mode the result set can be a single case: stand out from every document, those
         # holding none of the words scoring 0
         population = np.nan_to_num(keyword, nan=0.0) if mode == "keyword" else None
-        return Ranking(scores, members, never_overtaken(scores, members, close_matches(scores, members, population) & evidence),
-                       keyword, semantic, sims,
+        close = close_matches(scores, members, population) & evidence
+        if mode != "semantic":
+            first = np.zeros(n, dtype=bool)
+            first[best_first(scores, CLOSE_RANKS)] = True
+            close |= first & self._named_in(col, terms)
+        return Ranking(scores, members, never_overtaken(scores, members, close), keyword, semantic, sims,
                        col.precision != "float32" and mode != "keyword", keyword_side)
+
+    def _named_in(self, col: DocumentIndex, terms: list[str]) -> np.ndarray:
+        """The documents whose name (NAME_COLUMNS) holds every informative word of a short query."""
+        named = np.zeros(len(col.ids), dtype=bool)
+        words = self.informative(col, terms)[0] if terms else []
+        columns = [k for k, c in enumerate(c.name for c in tables()[col.target].fts) if c in NAME_COLUMNS]
+        if not words or len(words) > NAME_WORDS or not columns:
+            return named
+        named[:] = True
+        for word in words:
+            if col.postings is not None and len(tokens := self._tokens(f'"{word}"')) == 1:
+                rowids = col.postings.rows_in(tokens[0], columns)
+            else:  # a compound, or a database built before the postings: FTS5's column filter
+                names = " ".join(tables()[col.target].fts[k].name for k in columns)
+                rowids = np.array([r[0] for r in self.conn.execute(
+                    f"select rowid from {col.fts} where {col.fts} match ?", [f'{{{names}}} : "{word}"'])], dtype=np.int64)
+            holding = np.zeros(len(col.ids), dtype=bool)
+            holding[col.rowid_to_index[rowids]] = True
+            named &= holding
+            if not named.any():
+                break
+        return named
 
     def _refine(self, col: DocumentIndex, query: str, terms, mode: str, ranking: "Ranking", page: np.ndarray) -> "Ranking":
         """Rank again with float32 cosines for the documents that decide what is shown: the page,

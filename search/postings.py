@@ -79,6 +79,14 @@ class Postings:
         length = self.lengths[rowids].astype(np.float64)
         return rowids, idf * ((freq * (K1 + 1.0)) / (freq + K1 * (1 - B + B * length / self.avgdl)))
 
+    def rows_in(self, term: str, columns: list[int]) -> np.ndarray:
+        """The rowids holding the stemmed term in any of these columns (by position)."""
+        found = self._read(term, offsets=False)
+        if found is None or not columns:
+            return np.zeros(0, dtype=np.int64)
+        rowids, counts, _ = found
+        return rowids[counts[:, columns].any(axis=1)]
+
     def forget(self) -> None:
         """Drop the kept keys (the benchmark's cold passes start without them)."""
         with self._lock:

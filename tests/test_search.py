@@ -134,6 +134,28 @@ def test_a_query_from_outside_the_field_has_no_close_match(engine):
     assert found.close_total == 0 and not any(r.close for r in found.results)
 
 
+@pytest.mark.parametrize("name", ["Barnet", "Stevenage", "Essex county council"])
+def test_a_search_for_a_council_by_name_finds_its_cases_as_close_matches(corpus_db, name):
+    """Several cases of one council score alike, so none stands out from the rest; the query's words
+    all in their name (title or organisations) make them close matches, with postings or, in a
+    database built before them, FTS5's column filter."""
+    import sqlite3
+
+    from search.engine import Engine
+
+    word = name.split()[0]
+    named = {r[0] for r in sqlite3.connect(corpus_db).execute(
+        "select id from cases where title like ? or organisation_names like ?", [f"%{word}%", f"%{word}%"])}
+    assert len(named) >= 3
+    with_postings, without = Engine(corpus_db), Engine(corpus_db)
+    without.index("cases").postings = None
+    for engine in (with_postings, without):
+        for mode in ("hybrid", "keyword"):
+            found = engine.search(name, mode=mode)
+            close = {r.id for r in found.results if r.close}
+            assert named & set(ids(found)[:5]) <= close and close & named, (mode, close)
+
+
 def test_a_repeated_query_is_not_embedded_again(engine):
     engine.search("a query about bins", mode="semantic")
     vector = engine._query_vectors["a query about bins"]
