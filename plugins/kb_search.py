@@ -361,7 +361,9 @@ async def _respond(datasette, request, fmt, db, database, engine, found, error, 
             return Response.json(body, status=400 if error else 200)
         if error:
             return Response.text(f"error: {error}\n", status=400)
-        out = io.StringIO()
+        # a byte-order mark first: without it Excel reads UTF-8 as the system's code page ("£" as "Â£")
+        out = io.StringIO("\ufeff")
+        out.seek(0, io.SEEK_END)
         writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)

@@ -14,6 +14,7 @@ from datasette import hookimpl
 from datasette.utils import tilde_encode
 from markupsafe import Markup, escape
 
+from kb.schema import facets
 from kb.site import plugin_module
 
 
@@ -44,6 +45,11 @@ LISTED = {
 SUBTITLE = {"cases": "organisation_names"}
 SORT_BY = {"years": "year_start", "title": None}
 LOOKUPS = ("exact", "arraycontains")
+# The table's CSV is the stored data (codes, lists as JSON) for programs; the search's CSV names
+# everything in words, for a spreadsheet. Offered where the table's filters are all ones the
+# search has (a word search of the table ranks differently, so it is not passed on).
+SPREADSHEET = {"cases": [], "lessons": [("target", "lessons")]}
+PAGING = ("_sort", "_sort_desc", "_next", "_size", "_nocol", "_col", "_stream", "_facet")
 # A place in a case file of the repository ("cases/<id>.md:93"), as the build records a case's lesson
 CASE_FILE = re.compile(r"cases/([\w-]+)\.md:\d+")
 
@@ -262,6 +268,22 @@ def _columns(table: str, meta: dict, label_column: str | None) -> list[dict]:
     return out
 
 
+def _spreadsheet(datasette, table: str, pairs: list[tuple[str, str]]) -> str | None:
+    """The search's CSV of the same rows (see SPREADSHEET), or None."""
+    if table not in SPREADSHEET:
+        return None
+    searchable = {f.column for f in facets("case")}
+    params = list(SPREADSHEET[table])
+    for key, value in pairs:
+        column, _, lookup = key.partition("__")
+        if key.startswith(PAGING):
+            continue
+        if column not in searchable or lookup not in ("", *LOOKUPS):
+            return None
+        params.append((column, value))
+    return datasette.urls.path("/-/search.csv") + (f"?{urlencode(params)}" if params else "")
+
+
 async def _table_vars(datasette, database: str, table: str, request) -> dict:
     db = datasette.get_database(database)
     meta = present.table_meta(db.path, table)
@@ -278,6 +300,7 @@ async def _table_vars(datasette, database: str, table: str, request) -> dict:
         "columns": _columns(table, meta, label_column),
         "row": _row_view(datasette, database, table, meta),
         "chips": chips,
+        "spreadsheet": _spreadsheet(datasette, table, pairs),
         # what a new search keeps: the filters and sort in force
         "hidden": [(k, v) for k, v in pairs if k not in ("_search", "_next", "_nocol", "_col")],
         "clear_url": base + _query_without(pairs, keep_only=("_sort", "_sort_desc")),

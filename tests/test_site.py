@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import sqlite3
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -635,13 +636,32 @@ def test_search_filters_never_reload_by_themselves_and_every_control_is_labelled
 def test_export_is_the_whole_result_set_with_what_a_spreadsheet_needs(site):
     data = get(site, "/-/search.json?q=care").json()
     assert data["total"] > 20 and len(data["results"]) == data["total"]
-    rows = list(csv.DictReader(io.StringIO(get(site, "/-/search.csv?q=care").text)))
+    exported = get(site, "/-/search.csv?q=care").content
+    assert exported.startswith("\ufeff".encode())  # so that Excel reads it as UTF-8, "£" and all
+    rows = list(csv.DictReader(io.StringIO(exported.decode("utf-8-sig"))))
     assert len(rows) == data["total"]
     for column in ("url", "organisations", "council_types", "services", "headline_saving", "status", "period"):
         assert column in rows[0], column
     assert rows[0]["url"].endswith("/kb/cases/" + rows[0]["id"]) and rows[0]["organisations"]
-    lessons = list(csv.DictReader(io.StringIO(get(site, "/-/search.csv?q=leadership&target=lessons").text)))
+    lessons = list(csv.DictReader(io.StringIO(get(site, "/-/search.csv?q=leadership&target=lessons").content.decode("utf-8-sig"))))
     assert lessons and all(r["url"] for r in lessons)
+
+
+@pytest.mark.parametrize("table, query, offered", [
+    ("cases", "", True), ("cases", "?council_types__arraycontains=district-council&_sort=title", True),
+    ("lessons", "?services__arraycontains=adult-social-care", True), ("cases", "?_search=care", False),
+    ("cases", "?figures_count__gt=2", False), ("figures", "", False)])
+def test_a_table_offers_the_same_rows_as_a_csv_for_a_spreadsheet(site, table, query, offered):
+    """The table's own CSV holds codes and JSON lists (for programs); the search's names them in
+    words. Offered only where it holds the very rows the table lists."""
+    page = get(site, f"/kb/{table}{query}").text
+    link = re.search(r'<a href="([^"]+)">CSV for a spreadsheet</a>', page)
+    assert bool(link) == offered
+    if offered:
+        rows = list(csv.DictReader(io.StringIO(get(site, unescape(link.group(1))).content.decode("utf-8-sig"))))
+        expected = get(site, f"/kb/{table}.json{query}{'&' if query else '?'}_size=max&_shape=objects").json()["rows"]
+        assert sorted(r["id"] for r in rows) == sorted(r["id"] for r in expected)
+        assert all(not r["council_types"].startswith("[") for r in rows)
 
 
 @pytest.mark.parametrize("query", ["q=" + "x" * 20_000, "q=care&services=nonsense", "q=care&min_savings=9&max_savings=1",
