@@ -291,3 +291,48 @@ def test_reader_pages(server, page, name, path):
         page.screenshot(path=str(OUTPUT / f"{name}-filters-open-{page.kb_width}.png"))
         page.keyboard.press("Escape")
         assert page.locator("#kb-filters").is_hidden()
+
+
+# -- keyboard, targets and charts on particular screens ------------------------------------------------
+
+def _screen(browser, width, height):
+    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+    page.set_default_timeout(10_000)
+    return page
+
+
+# What the focused element shows: the centre of each of its boxes (a link wrapped over two lines has
+# two) must be the element itself, not a sticky bar drawn over it.
+FOCUS_HIDDEN_BY = """() => { const el = document.activeElement;
+    for (const r of el.getClientRects()) {
+        const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+        if (!hit || !(hit === el || el.contains(hit)))
+            return [el.outerHTML.slice(0, 100), hit ? hit.outerHTML.slice(0, 60) : 'off the screen'];
+    }
+    return null; }"""
+
+
+def _tab_stops(page, limit=300):
+    """Press Tab until focus reaches the footer (or leaves the page); yield after each press."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement === document.body || document.activeElement.closest('footer') !== null"):
+            return
+        yield
+
+
+@pytest.mark.parametrize("width", [1280, 800, 390])  # 800: the compare bar's note wraps to a second line
+def test_keyboard_focus_is_never_behind_the_sticky_bars(server, browser, width):
+    page = _screen(browser, width, 800)
+    page.goto(server + "/-/search?" + urlencode({"q": QUERY}))
+    if width == 390:  # the filters over the screen, with their Apply bar
+        page.locator(".kb-filters-toggle").click()
+    hidden, stops = [], 0
+    for _ in _tab_stops(page):
+        stops += 1
+        where = page.evaluate(FOCUS_HIDDEN_BY)
+        if where:
+            hidden.append(where)
+    assert stops > (20 if width == 390 else 60) and hidden == [], hidden
+    page.context.close()
+
