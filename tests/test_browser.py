@@ -336,3 +336,30 @@ def test_keyboard_focus_is_never_behind_the_sticky_bars(server, browser, width):
     assert stops > (20 if width == 390 else 60) and hidden == [], hidden
     page.context.close()
 
+
+def test_a_keyboard_skips_from_the_results_to_the_filters_on_a_desk(server, browser):
+    page = _screen(browser, 1280, 800)
+    page.goto(server + "/-/search?" + urlencode({"q": QUERY}))
+    skip = page.locator(".kb-skip-filters")
+    assert skip.bounding_box()["x"] < 0  # out of sight until it has focus
+    page.focus(".kb-search-bar button")
+    for _ in range(5):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('kb-skip-filters')"):
+            break
+    else:
+        raise AssertionError("no Skip to filters link within five tab stops of the Search button")
+    box = skip.bounding_box()
+    assert skip.inner_text() == "Skip to filters" and 0 <= box["x"] and box["y"] + box["height"] <= 800
+    assert page.evaluate("document.activeElement.compareDocumentPosition(document.querySelector('.kb-result a')) & Node.DOCUMENT_POSITION_FOLLOWING")
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "kb-filters-heading"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('#kb-filters') !== null")
+    assert page.evaluate("document.activeElement.name") == page.locator("#kb-filters input").first.get_attribute("name")
+    page.context.close()
+    phone = _screen(browser, 375, 812)  # a phone has its Filters button instead
+    phone.goto(server + "/-/search?" + urlencode({"q": QUERY}))
+    assert phone.locator(".kb-skip-filters").is_hidden()
+    phone.context.close()
+
