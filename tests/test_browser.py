@@ -363,3 +363,36 @@ def test_a_keyboard_skips_from_the_results_to_the_filters_on_a_desk(server, brow
     assert phone.locator(".kb-skip-filters").is_hidden()
     phone.context.close()
 
+
+def test_the_open_filters_keep_the_keyboard_until_closed_on_a_phone(server, browser):
+    page = _screen(browser, 375, 812)
+    page.goto(server + "/-/search?" + urlencode({"q": QUERY}))
+    toggle = page.locator(".kb-filters-toggle")
+    toggle.click()
+    assert page.evaluate("document.activeElement.id") == "kb-filters-heading"
+    inside = "document.activeElement.closest('#kb-filters') !== null"
+    # forwards past the panel's last control and round again, then backwards: never behind the panel
+    seen = []
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        seen.append(page.evaluate(f"{inside} ? 'panel' : document.activeElement === document.body ? 'browser' : document.activeElement.outerHTML.slice(0, 80)"))
+    assert set(seen) <= {"panel", "browser"} and "browser" in seen, [s for s in seen if s not in ("panel", "browser")]
+    for _ in range(10):
+        page.keyboard.press("Shift+Tab")
+        assert page.evaluate(f"{inside} || document.activeElement === document.body")
+    # a screen reader's virtual cursor: the page behind is inert
+    assert page.evaluate("document.querySelector('footer').closest('[inert]') !== null")
+    page.keyboard.press("Escape")
+    assert page.locator("#kb-filters").is_hidden() and toggle.get_attribute("aria-expanded") == "false"
+    assert page.evaluate("document.activeElement.classList.contains('kb-filters-toggle')")
+    assert page.evaluate("document.querySelectorAll('[inert]').length") == 0
+    # Escape with focus past the panel (in the browser's own controls) closes it too
+    toggle.click()
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement === document.body"):
+            break
+    page.keyboard.press("Escape")
+    assert page.locator("#kb-filters").is_hidden()
+    page.context.close()
+
