@@ -396,3 +396,34 @@ def test_the_open_filters_keep_the_keyboard_until_closed_on_a_phone(server, brow
     assert page.locator("#kb-filters").is_hidden()
     page.context.close()
 
+
+# Every target a finger can press that is smaller than 24 by 24 px, save a link inside a sentence
+# (WCAG 2.2 exempts those: the line of text sets its height).
+SMALL_TARGETS = """() => {
+    const inSentence = el => {
+        if (el.tagName !== 'A' || getComputedStyle(el).display !== 'inline') return false;
+        let block = el.parentElement;
+        while (getComputedStyle(block).display === 'inline') block = block.parentElement;
+        return block.textContent.trim().length > el.textContent.trim().length;
+    };
+    return Array.from(document.querySelectorAll('a[href], button, input[type=checkbox], input[type=radio], summary, label'))
+        .filter(el => el.checkVisibility({visibilityProperty: true}) && !inSentence(el))
+        .map(el => [el, el.getBoundingClientRect()])
+        .filter(([el, r]) => r.right > 0 && r.bottom > 0 && r.width > 0 && (r.width < 24 || r.height < 24))
+        .map(([el, r]) => `${el.outerHTML.slice(0, 70)} ${Math.round(r.width)}x${Math.round(r.height)}`);
+}"""
+
+
+def test_every_target_on_a_phone_is_at_least_24_px(server, browser):
+    page = _screen(browser, 375, 812)
+    page.goto(server + "/-/search?" + urlencode({"q": QUERY}))
+    page.locator(".kb-about summary").click()  # its choice of how to match
+    assert page.evaluate(SMALL_TARGETS) == []
+    assert page.locator(".kb-compare-pick input").first.bounding_box()["height"] >= 24
+    page.locator(".kb-filters-toggle").click()
+    page.locator("#kb-filters details.kb-more summary").first.click()
+    assert page.evaluate(SMALL_TARGETS) == []
+    page.goto(server + "/kb/cases/brighton-hove-reablement")
+    assert page.locator("ul.kb-tag-list a").count() > 3 and page.evaluate(SMALL_TARGETS) == []
+    page.context.close()
+
