@@ -427,3 +427,26 @@ def test_every_target_on_a_phone_is_at_least_24_px(server, browser):
     assert page.locator("ul.kb-tag-list a").count() > 3 and page.evaluate(SMALL_TARGETS) == []
     page.context.close()
 
+
+# Every chart label and figure: each line of its text inside the chart and the screen, none cut off.
+CLIPPED_CHART_TEXT = """() => {
+    const edge = Math.min(document.documentElement.clientWidth, document.querySelector('.kb-bars').getBoundingClientRect().right);
+    const clipped = [];
+    for (const el of document.querySelectorAll('.kb-bar-label, .kb-bar-value')) {
+        const range = document.createRange();
+        range.selectNodeContents(el);
+        if (Array.from(range.getClientRects()).some(r => r.left < 0 || r.right > edge + 0.5)) clipped.push(el.textContent);
+    }
+    return clipped;
+}"""
+
+
+@pytest.mark.parametrize("width", [375, 188, 640])  # a phone, the phone at 200% zoom, a 1280 px desk at 200%
+def test_chart_labels_are_never_cut_off(server, browser, width):
+    page = _screen(browser, width, 800)
+    page.goto(server + "/-/charts")
+    labels = page.locator(".kb-bar-label").all_inner_texts()
+    assert any(len(label) > 50 for label in labels)  # a long label, such as "Changes to organisational ..."
+    assert page.evaluate(CLIPPED_CHART_TEXT) == []
+    assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
+    page.context.close()
