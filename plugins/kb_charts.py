@@ -1,6 +1,6 @@
 """The charts page, /-/charts: achieved and planned savings by approach and by service (kept apart:
-a plan is not a saving), and cases by start year. Each chart is an SVG drawn here, on the server,
-with the same numbers in a table beside it; no script and nothing from another host."""
+a plan is not a saving), and cases by start year. Each chart is drawn here, on the server (bars in
+SVG, labels in HTML), with the same numbers in a table beside it; no script and nothing from another host."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -18,28 +18,26 @@ present = plugin_module(__file__, "kb_present")
 
 # Which figure statuses each chart adds up: achieved apart from planned and projected.
 GROUPS = {"achieved": ("achieved",), "planned": ("planned", "projected")}
-# Drawing: a label line above each bar, so long labels stay readable when the chart shrinks on a phone.
-LABEL_H, BAR_H, GAP, FONT = 20, 16, 10, 14
+# Drawing: each bar's label is HTML above it, so a long label wraps on a narrow or zoomed screen
+# instead of running off the edge of a drawing.
+BAR_H = 16
 ROOM = 62  # the longest bar, in per cent of the width: the rest holds its figure
 
 
-def bar_chart(rows: list[dict], css: str, title: str, value_text) -> Markup:
+def bar_chart(rows: list[dict], css: str, value_text) -> Markup:
     """Horizontal bars, longest first: rows are {'label', 'value', ...}; value_text(row) is the figure
-    printed at the end of the bar. Widths are in per cent and text in pixels, so the chart fills a
-    phone or a desk and its words stay readable. Hidden from screen readers, who get the table."""
+    printed after the bar (on the next line when the screen is too narrow for both). Each bar is an SVG
+    whose width is in per cent, so the chart fills a phone or a desk. Hidden from screen readers, who
+    get the table."""
     top = max((r["value"] for r in rows), default=0) or 1
-    step = LABEL_H + BAR_H + GAP
-    height = step * len(rows) + 4
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="100%" height="{height}" '
-             f'aria-hidden="true" focusable="false"><title>{escape(title)}</title>']
-    for i, r in enumerate(rows):
-        y = i * step
+    parts = ['<div class="kb-bars" aria-hidden="true">']
+    for r in rows:
         width = max(0.5, ROOM * r["value"] / top) if r["value"] else 0
-        parts.append(f'<text x="0" y="{y + LABEL_H - 5}" font-size="{FONT}">{escape(r["label"])}</text>')
-        if width:
-            parts.append(f'<rect class="{css}" x="0" y="{y + LABEL_H}" width="{width:.1f}%" height="{BAR_H}"></rect>')
-        parts.append(f'<text x="{width:.1f}%" dx="6" y="{y + LABEL_H + BAR_H - 3}" font-size="{FONT}">{escape(value_text(r))}</text>')
-    parts.append("</svg>")
+        bar = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.1f}%" height="{BAR_H}" focusable="false">'
+               f'<rect class="{css}" width="100%" height="100%"></rect></svg>') if width else ""
+        parts.append(f'<div class="kb-bar-row"><p class="kb-bar-label">{escape(r["label"])}</p>'
+                     f'<p class="kb-bar-line">{bar}<span class="kb-bar-value">{escape(value_text(r))}</span></p></div>')
+    parts.append("</div>")
     return Markup("".join(parts))
 
 
@@ -88,7 +86,7 @@ async def charts_view(request, datasette):
             title = f"{words[group]} yearly savings by {facet}"
             charts.append({
                 "id": f"{group}-by-{column}", "title": title, "group": group, "facet": facet, "column": column,
-                "svg": bar_chart(drawn, f"kb-bar-{group}", title,
+                "svg": bar_chart(drawn, f"kb-bar-{group}",
                                  lambda r: f"{present.short_money(r['yearly'])} ({r['yearly_cases']} case{'s' if r['yearly_cases'] != 1 else ''})"),
                 "rows": rows, "drawn": len(drawn),
             })
@@ -99,7 +97,7 @@ async def charts_view(request, datasette):
     span = range(min(counts), max(counts) + 1) if counts else range(0)
     year_rows = [{"label": str(y), "value": counts.get(y, 0)} for y in span]
     year_chart = {"id": "cases-by-year", "title": "Cases by the year they started",
-                  "svg": bar_chart(year_rows, "kb-bar-count", "Cases by the year they started",
+                  "svg": bar_chart(year_rows, "kb-bar-count",
                                    lambda r: f"{r['value']} case{'s' if r['value'] != 1 else ''}"),
                   "rows": year_rows, "unknown": unknown}
     context = {"charts": charts, "years": year_chart, "database": db.name, "cases_with_savings": len(cases),

@@ -12,13 +12,28 @@
     toggle.setAttribute("role", "button");
     toggle.setAttribute("aria-controls", panel.id);
     toggle.setAttribute("aria-expanded", "false");
+    // The open panel covers the whole screen: what is behind it is made inert, so that neither Tab nor a
+    // screen reader wanders off to a page the reader cannot see.
+    var behind = [];
+    function setBehind(on) {
+      behind.forEach(function (el) { el.inert = false; });
+      behind = [];
+      if (!on) return;
+      for (var node = panel; node.parentElement && node !== document.body; node = node.parentElement) {
+        Array.prototype.forEach.call(node.parentElement.children, function (el) {
+          if (el !== node && !el.inert && el.tagName !== "SCRIPT") { el.inert = true; behind.push(el); }
+        });
+      }
+    }
     function open() {
       panel.classList.add("is-open");
       toggle.setAttribute("aria-expanded", "true");
+      setBehind(true);
       if (heading) heading.focus();
     }
     function shut() {
       panel.classList.remove("is-open");
+      setBehind(false);
       toggle.setAttribute("aria-expanded", "false");
       if (window.location.hash === "#" + panel.id) {
         history.replaceState(null, "", window.location.pathname + window.location.search);
@@ -36,8 +51,14 @@
       close.hidden = false;
       close.addEventListener("click", shut);
     }
-    panel.addEventListener("keydown", function (event) {
+    // on the document, not the panel: Tab past the panel's last control leaves the page itself
+    document.addEventListener("keydown", function (event) {
       if (event.key === "Escape" && panel.classList.contains("is-open")) { shut(); }
+    });
+    // the panel covers the screen only on a phone: widened, the page behind is live again
+    var phone = window.matchMedia("(max-width: 40rem)");
+    phone.addEventListener("change", function () {
+      if (!phone.matches && panel.classList.contains("is-open")) { shut(); }
     });
   }
 

@@ -291,3 +291,162 @@ def test_reader_pages(server, page, name, path):
         page.screenshot(path=str(OUTPUT / f"{name}-filters-open-{page.kb_width}.png"))
         page.keyboard.press("Escape")
         assert page.locator("#kb-filters").is_hidden()
+
+
+# -- keyboard, targets and charts on particular screens ------------------------------------------------
+
+def _screen(browser, width, height):
+    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+    page.set_default_timeout(10_000)
+    return page
+
+
+# What the focused element shows: the centre of each of its boxes (a link wrapped over two lines has
+# two) must be the element itself, not a sticky bar drawn over it.
+FOCUS_HIDDEN_BY = """() => { const el = document.activeElement;
+    for (const r of el.getClientRects()) {
+        const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+        if (!hit || !(hit === el || el.contains(hit)))
+            return [el.outerHTML.slice(0, 100), hit ? hit.outerHTML.slice(0, 60) : 'off the screen'];
+    }
+    return null; }"""
+
+
+def _tab_stops(page, limit=300):
+    """Press Tab until focus reaches the footer (or leaves the page); yield after each press."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement === document.body || document.activeElement.closest('footer') !== null"):
+            return
+        yield
+
+
+@pytest.mark.parametrize("width", [1280, 800, 390])  # 800: the compare bar's note wraps to a second line
+def test_keyboard_focus_is_never_behind_the_sticky_bars(server, browser, width):
+    page = _screen(browser, width, 800)
+    page.goto(server + "/-/search?" + urlencode({"q": QUERY}))
+    if width == 390:  # the filters over the screen, with their Apply bar
+        page.locator(".kb-filters-toggle").click()
+    hidden, stops = [], 0
+    for _ in _tab_stops(page):
+        stops += 1
+        where = page.evaluate(FOCUS_HIDDEN_BY)
+        if where:
+            hidden.append(where)
+    assert stops > (20 if width == 390 else 60) and hidden == [], hidden
+    page.context.close()
+
+
+def test_a_keyboard_skips_from_the_results_to_the_filters_on_a_desk(server, browser):
+    page = _screen(browser, 1280, 800)
+    page.goto(server + "/-/search?" + urlencode({"q": QUERY}))
+    skip = page.locator(".kb-skip-filters")
+    assert skip.bounding_box()["x"] < 0  # out of sight until it has focus
+    page.focus(".kb-search-bar button")
+    for _ in range(5):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('kb-skip-filters')"):
+            break
+    else:
+        raise AssertionError("no Skip to filters link within five tab stops of the Search button")
+    box = skip.bounding_box()
+    assert skip.inner_text() == "Skip to filters" and 0 <= box["x"] and box["y"] + box["height"] <= 800
+    assert page.evaluate("document.activeElement.compareDocumentPosition(document.querySelector('.kb-result a')) & Node.DOCUMENT_POSITION_FOLLOWING")
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "kb-filters-heading"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('#kb-filters') !== null")
+    assert page.evaluate("document.activeElement.name") == page.locator("#kb-filters input").first.get_attribute("name")
+    page.context.close()
+    phone = _screen(browser, 375, 812)  # a phone has its Filters button instead
+    phone.goto(server + "/-/search?" + urlencode({"q": QUERY}))
+    assert phone.locator(".kb-skip-filters").is_hidden()
+    phone.context.close()
+
+
+def test_the_open_filters_keep_the_keyboard_until_closed_on_a_phone(server, browser):
+    page = _screen(browser, 375, 812)
+    page.goto(server + "/-/search?" + urlencode({"q": QUERY}))
+    toggle = page.locator(".kb-filters-toggle")
+    toggle.click()
+    assert page.evaluate("document.activeElement.id") == "kb-filters-heading"
+    inside = "document.activeElement.closest('#kb-filters') !== null"
+    # forwards past the panel's last control and round again, then backwards: never behind the panel
+    seen = []
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        seen.append(page.evaluate(f"{inside} ? 'panel' : document.activeElement === document.body ? 'browser' : document.activeElement.outerHTML.slice(0, 80)"))
+    assert set(seen) <= {"panel", "browser"} and "browser" in seen, [s for s in seen if s not in ("panel", "browser")]
+    for _ in range(10):
+        page.keyboard.press("Shift+Tab")
+        assert page.evaluate(f"{inside} || document.activeElement === document.body")
+    # a screen reader's virtual cursor: the page behind is inert
+    assert page.evaluate("document.querySelector('footer').closest('[inert]') !== null")
+    page.keyboard.press("Escape")
+    assert page.locator("#kb-filters").is_hidden() and toggle.get_attribute("aria-expanded") == "false"
+    assert page.evaluate("document.activeElement.classList.contains('kb-filters-toggle')")
+    assert page.evaluate("document.querySelectorAll('[inert]').length") == 0
+    # Escape with focus past the panel (in the browser's own controls) closes it too
+    toggle.click()
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement === document.body"):
+            break
+    page.keyboard.press("Escape")
+    assert page.locator("#kb-filters").is_hidden()
+    page.context.close()
+
+
+# Every target a finger can press that is smaller than 24 by 24 px, save a link inside a sentence
+# (WCAG 2.2 exempts those: the line of text sets its height).
+SMALL_TARGETS = """() => {
+    const inSentence = el => {
+        if (el.tagName !== 'A' || getComputedStyle(el).display !== 'inline') return false;
+        let block = el.parentElement;
+        while (getComputedStyle(block).display === 'inline') block = block.parentElement;
+        return block.textContent.trim().length > el.textContent.trim().length;
+    };
+    return Array.from(document.querySelectorAll('a[href], button, input[type=checkbox], input[type=radio], summary, label'))
+        .filter(el => el.checkVisibility({visibilityProperty: true}) && !inSentence(el))
+        .map(el => [el, el.getBoundingClientRect()])
+        .filter(([el, r]) => r.right > 0 && r.bottom > 0 && r.width > 0 && (r.width < 24 || r.height < 24))
+        .map(([el, r]) => `${el.outerHTML.slice(0, 70)} ${Math.round(r.width)}x${Math.round(r.height)}`);
+}"""
+
+
+def test_every_target_on_a_phone_is_at_least_24_px(server, browser):
+    page = _screen(browser, 375, 812)
+    page.goto(server + "/-/search?" + urlencode({"q": QUERY}))
+    page.locator(".kb-about summary").click()  # its choice of how to match
+    assert page.evaluate(SMALL_TARGETS) == []
+    assert page.locator(".kb-compare-pick input").first.bounding_box()["height"] >= 24
+    page.locator(".kb-filters-toggle").click()
+    page.locator("#kb-filters details.kb-more summary").first.click()
+    assert page.evaluate(SMALL_TARGETS) == []
+    page.goto(server + "/kb/cases/brighton-hove-reablement")
+    assert page.locator("ul.kb-tag-list a").count() > 3 and page.evaluate(SMALL_TARGETS) == []
+    page.context.close()
+
+
+# Every chart label and figure: each line of its text inside the chart and the screen, none cut off.
+CLIPPED_CHART_TEXT = """() => {
+    const edge = Math.min(document.documentElement.clientWidth, document.querySelector('.kb-bars').getBoundingClientRect().right);
+    const clipped = [];
+    for (const el of document.querySelectorAll('.kb-bar-label, .kb-bar-value')) {
+        const range = document.createRange();
+        range.selectNodeContents(el);
+        if (Array.from(range.getClientRects()).some(r => r.left < 0 || r.right > edge + 0.5)) clipped.push(el.textContent);
+    }
+    return clipped;
+}"""
+
+
+@pytest.mark.parametrize("width", [375, 188, 640])  # a phone, the phone at 200% zoom, a 1280 px desk at 200%
+def test_chart_labels_are_never_cut_off(server, browser, width):
+    page = _screen(browser, width, 800)
+    page.goto(server + "/-/charts")
+    labels = page.locator(".kb-bar-label").all_inner_texts()
+    assert any(len(label) > 50 for label in labels)  # a long label, such as "Changes to organisational ..."
+    assert page.evaluate(CLIPPED_CHART_TEXT) == []
+    assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
+    page.context.close()

@@ -2,12 +2,14 @@
 base_url /evidence/ behind a stand-in for the publisher's proxy that answers only paths under
 /evidence/ (anything else is a 404, as it would be on their host), on 127.0.0.1, stopped after."""
 import asyncio
+import contextlib
+import shutil
 import threading
 import time
 
 import pytest
 
-from kb.site import make_datasette
+from kb.site import BRAND, make_datasette
 from tests.live_server import free_port, launch_chromium, require_chromium
 
 require_chromium()
@@ -31,14 +33,18 @@ def only_under(prefix, app):
     return proxy
 
 
-@pytest.fixture(scope="module")
-def server(corpus_db):
+@contextlib.contextmanager
+def serving(site, prefix="/"):
+    """The site on a free 127.0.0.1 port, behind the proxy of `prefix`; stopped on exit."""
     import uvicorn
 
-    site = make_datasette(corpus_db, base_url=PREFIX)
-    asyncio.run(site.invoke_startup())  # as `datasette serve` does before it starts uvicorn
+    # as `datasette serve` does before it starts uvicorn; in a thread of its own, as Playwright may
+    # already be running an event loop in this one
+    startup = threading.Thread(target=asyncio.run, args=(site.invoke_startup(),))
+    startup.start()
+    startup.join()
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(only_under(PREFIX, site.app()), host="127.0.0.1", port=port,
+    server = uvicorn.Server(uvicorn.Config(only_under(prefix, site.app()), host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -46,9 +52,17 @@ def server(corpus_db):
     while not server.started:
         assert time.monotonic() < deadline and thread.is_alive(), "the site did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=20)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def server(corpus_db):
+    with serving(make_datasette(corpus_db, base_url=PREFIX), PREFIX) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +133,23 @@ def test_search_a_result_and_its_exports_under_the_prefix(server, page):
     page.locator(".kb-result a").first.click()
     page.wait_for_selector("h2#similar")
     assert page.kb_failures == []
+
+
+def test_a_publishers_colours_reach_the_body_of_the_page(corpus_db, browser, tmp_path):
+    """The brand's link and focus colours win over the site's own stylesheet, not only in the header."""
+    brand = tmp_path / "brand"
+    shutil.copytree(BRAND, brand)
+    text = (brand / "brand.yml").read_text()
+    (brand / "brand.yml").write_text(text.replace('link: "#1d4f91"', 'link: "#7a1f5c"').replace('focus: "#ffbf47"', 'focus: "#00ffaa"'))
+    with serving(make_datasette(corpus_db, brand=brand)) as base:
+        page = browser.new_page()
+        page.goto(base + "/kb/cases/brighton-hove-reablement")
+        link = page.locator("main ul.kb-tag-list a").first
+        assert link.evaluate("a => getComputedStyle(a).color") == "rgb(122, 31, 92)"
+        page.locator("main ol.kb-similar a").first.focus()
+        for _ in range(3):  # from the keyboard, as :focus-visible wants
+            page.keyboard.press("Tab")
+        focused = page.evaluate("""() => { const s = getComputedStyle(document.activeElement);
+            return [document.activeElement.closest('main') !== null, s.outlineStyle, s.outlineColor]; }""")
+        assert focused == [True, "solid", "rgb(0, 255, 170)"]
+        page.close()
