@@ -15,6 +15,7 @@ from pathlib import Path
 
 from jsonschema import Draft202012Validator, validators
 
+from .amounts import printed_amount
 from .parse import Document, Problem, Section, parse_document, read_bytes, shown, split_sections
 from .schema import body_sections, field_spec, json_schema, lessons_section, load_schema
 from .vocabulary import load_vocabularies
@@ -317,6 +318,7 @@ def _check_case(doc: Document, data: dict, known_sources: set[str] | None = None
             problems.append(Problem(doc.display, doc.line_of(("savings", i, "source")),
                                     f"savings[{i}] cites source '{source}', which is not among this case's sources",
                                     f"add it under `sources:` or use one of: {', '.join(map(str, usable)) or '(none listed)'}"))
+        problems += _check_amount(doc, i, item)
         if "amount" not in item and "percent" not in item:
             problems.append(Problem(doc.display, doc.line_of(("savings", i)), f"savings[{i}] has neither amount nor percent",
                                     "give `amount:` in GBP as a number, or `percent:` for a percentage-only figure"))
@@ -326,6 +328,19 @@ def _check_case(doc: Document, data: dict, known_sources: set[str] | None = None
         problems.append(Problem(doc.display, doc.line_of(("years", "end")), f"years.end {years['end']} is before years.start {years['start']}",
                                 "swap them or correct the year"))
     return problems
+
+
+def _check_amount(doc: Document, i: int, figure: dict) -> list[Problem]:
+    """The amount against the one its text prints, where the text prints exactly one (see kb/amounts.py)."""
+    amount, text = figure.get("amount"), figure.get("text")
+    if not isinstance(text, str) or not _is_number(None, amount):
+        return []
+    printed = printed_amount(text)
+    if printed is None or abs(amount - printed) < 0.005:
+        return []
+    return [Problem(doc.display, doc.line_of(("savings", i, "amount")),
+                    f"savings[{i}].amount {amount} does not match its text {shown(text)} ({printed:,})",
+                    "copy the figure exactly as printed, or correct the amount")]
 
 
 def discover(root: Path) -> dict[str, list[Path]]:

@@ -91,6 +91,14 @@ BROKEN = {
         edit("    amount: 313000\n", ""),
         ["cases/{name}.md:16: savings[0] has neither amount nor percent - give `amount:` in GBP as a number, or "
          "`percent:` for a percentage-only figure"]),
+    "amount not the one its text prints": (
+        edit('    amount: 313000\n    text: "around £313,000"', '    amount: 2491000\n    text: "£2.419Million"'),
+        ["cases/{name}.md:17: savings[0].amount 2491000 does not match its text '£2.419Million' (2,419,000) - copy the "
+         "figure exactly as printed, or correct the amount"]),
+    "amount in thousands for a text in K": (
+        edit('    amount: 313000\n    text: "around £313,000"', '    amount: 949\n    text: "£949K"'),
+        ["cases/{name}.md:17: savings[0].amount 949 does not match its text '£949K' (949,000) - copy the figure exactly "
+         "as printed, or correct the amount"]),
     "no front matter": (
         GOOD.split("---\n", 2)[2],
         ["cases/{name}.md:1: file does not start with front matter - make the first line `---`, then the YAML "
@@ -177,3 +185,23 @@ def test_kb_validate_cli_exit_codes(small_root):
     bad.write_text(GOOD, encoding="utf-8")
     result = CliRunner().invoke(cli, ["--root", str(small_root), "validate"])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("amount, text", [
+    (2000000, "£2-3 million per year"),                   # a range: the amount may be either end
+    (10000000, "between £10 million and £15 million"),    # several figures
+    (3000000, "£3 million to £5 million"),
+    (841000, "0.841"),                                    # a table cell in £ millions: no £, no unit
+    (2419000, "£2.419Million"), (949000, "£949K"), (2065, "£2,065 a week"),
+])
+def test_amounts_the_text_does_not_contradict_pass(small_root, amount, text):
+    records, problems = run(small_root, {NAME: edit('    amount: 313000\n    text: "around £313,000"',
+                                                    f'    amount: {amount}\n    text: "{text}"')})
+    assert [str(p) for p in problems] == []
+
+
+def test_kb_new_and_validate_read_amounts_alike():
+    from kb import amounts, scaffold
+
+    assert scaffold.amount_of is amounts.amount_of
+    assert amounts.amount_of("£2.419Million") == {"amount": 2419000} and amounts.printed_amount("£949K") == 949000
