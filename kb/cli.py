@@ -131,14 +131,28 @@ def verify_cmd(ctx, paths, texts, fmt):
         _emit(fmt, "kb verify", problems)
         click.echo(f"{len(problems)} problem(s) found by `kb validate`: fix them first.", err=True)
         sys.exit(1)
-    found, problems, notes = find_texts(root, [r for r in records if r.kind == "source"], list(texts))
-    report = verify([r for r in records if r.kind == "case"], found)
-    _emit(fmt, "kb verify", problems + report.problems, notes=notes,
-          extra={"figures_verified": report.figures, "numbers_verified": report.numbers})
-    click.echo(f"Verified {report.figures} figure(s) against {len(found)} source text(s), and {report.numbers} "
-               f"number(s) in the Results of {len(cases) - report.cases_skipped} case(s)"
-               + (f"; {report.figures_skipped} figure(s) not checked for want of a text" if report.figures_skipped else "")
+    checked = [r for r in records if r.kind == "case"]
+    # only the sources these cases cite (and any record given): a note about another source's text, or
+    # counting its text as used, would mislead
+    cited = {src["id"] for r in checked for src in r.data["sources"]}
+    given_sources = {p.resolve() for p in given if p.parent.name == "sources"}
+    used = [r for r in records if r.kind == "source" and (r.id in cited or r.document.path.resolve() in given_sources)]
+    found, problems, notes = find_texts(root, used, list(texts))
+    report = verify(checked, found, addresses={r.id: r.data["url"] for r in used})
+    unchecked = (f"{report.figures_skipped} figure(s) NOT checked against their source, whose text is not here: "
+                 "a reviewer must check each by hand at the address and place its warning gives") if report.unchecked else ""
+    _emit(fmt, "kb verify", problems + report.problems, report.unchecked, notes=notes,
+          extra={"figures_verified": report.figures, "figures_unchecked": report.figures_skipped,
+                 "numbers_verified": report.numbers})
+    if unchecked and fmt == "github":
+        from .annotations import summary
+
+        click.echo(summary(unchecked, "kb verify"))
+    click.echo(f"Verified {report.figures} figure(s) against {len({f for f in found if f in cited})} source text(s), "
+               f"and {report.numbers} number(s) in the Results of {len(checked) - report.cases_skipped} case(s)"
                + (f"; {len(problems) + len(report.problems)} problem(s)." if problems or report.problems else "."), err=True)
+    if unchecked:
+        click.echo(f"Warning: {unchecked}.", err=True)
     if problems or report.problems:
         sys.exit(1)
 

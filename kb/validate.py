@@ -16,6 +16,7 @@ from pathlib import Path
 from jsonschema import Draft202012Validator, validators
 
 from .amounts import printed_amount
+from .citations import backwards, ranges, where_ranges
 from .parse import Document, Problem, Section, parse_document, read_bytes, shown, split_sections
 from .schema import body_sections, field_spec, json_schema, lessons_section, load_schema
 from .vocabulary import load_vocabularies
@@ -319,15 +320,29 @@ def _check_case(doc: Document, data: dict, known_sources: set[str] | None = None
                                     f"savings[{i}] cites source '{source}', which is not among this case's sources",
                                     f"add it under `sources:` or use one of: {', '.join(map(str, usable)) or '(none listed)'}"))
         problems += _check_amount(doc, i, item)
+        if isinstance(item.get("where"), str):
+            problems += _backwards(doc, ("savings", i, "where"), where_ranges(item["where"]))
         if "amount" not in item and "percent" not in item:
             problems.append(Problem(doc.display, doc.line_of(("savings", i)), f"savings[{i}] has neither amount nor percent",
                                     "give `amount:` in GBP as a number, or `percent:` for a percentage-only figure"))
+    for i, src in enumerate(data.get("sources") or []):
+        if isinstance(src, dict) and isinstance(src.get("lines"), str):
+            problems += _backwards(doc, ("sources", i, "lines"), ranges(src["lines"]))
     years = data.get("years")
     if isinstance(years, dict) and isinstance(years.get("start"), int) and isinstance(years.get("end"), int) \
             and years["end"] < years["start"]:
         problems.append(Problem(doc.display, doc.line_of(("years", "end")), f"years.end {years['end']} is before years.start {years['start']}",
                                 "swap them or correct the year"))
     return problems
+
+
+def _backwards(doc: Document, path: tuple, cited: list[tuple[int, int]]) -> list[Problem]:
+    found = backwards(cited)
+    if found is None:
+        return []
+    first, last = found
+    return [Problem(doc.display, doc.line_of(path), f"{_path_text(path)} cites lines {first}-{last}, which run backwards",
+                    f"write the first line first: {last}-{first}")]
 
 
 def _check_amount(doc: Document, i: int, figure: dict) -> list[Problem]:

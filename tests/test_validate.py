@@ -99,6 +99,14 @@ BROKEN = {
         edit('    amount: 313000\n    text: "around £313,000"', '    amount: 949\n    text: "£949K"'),
         ["cases/{name}.md:17: savings[0].amount 949 does not match its text '£949K' (949,000) - copy the figure exactly "
          "as printed, or correct the amount"]),
+    "a line range that runs backwards": (
+        edit('lines: "1674-1768, 764-767"', 'lines: "1674-1768, 767-764"'),
+        ["cases/{name}.md:67: sources[0].lines cites lines 767-764, which run backwards - write the first line first: "
+         "764-767"]),
+    "a where whose lines run backwards": (
+        edit("financial details table, line 1759", "financial details table, lines 1759-1757"),
+        ["cases/{name}.md:34: savings[1].where cites lines 1759-1757, which run backwards - write the first line "
+         "first: 1757-1759"]),
     "no front matter": (
         GOOD.split("---\n", 2)[2],
         ["cases/{name}.md:1: file does not start with front matter - make the first line `---`, then the YAML "
