@@ -161,6 +161,8 @@ def _schema_problem(doc: Document, kind: str, error) -> Problem | list[Problem]:
         if error.validator_value == "array" and isinstance(error.instance, str):
             fix = f"write it as a list: [{error.instance}]"
         return Problem(doc.display, line, f"{where} must be {expected}, not {got}", fix)
+    if v in ("pattern", "minLength") and isinstance(error.instance, str) and not error.instance.strip():
+        return Problem(doc.display, line, f"{where} is empty", field_hint(kind, path))
     if v == "pattern":
         return Problem(doc.display, line, f"{where} {shown(error.instance)} is not in the expected form",
                        spec.get("description") or f"it must match {error.validator_value}")

@@ -107,6 +107,21 @@ BROKEN = {
         edit("financial details table, line 1759", "financial details table, lines 1759-1757"),
         ["cases/{name}.md:34: savings[1].where cites lines 1759-1757, which run backwards - write the first line "
          "first: 1757-1759"]),
+    "an empty figure text": (
+        edit('    text: "around £313,000"', '    text: ""'),
+        ['cases/{name}.md:18: savings[0].text is empty - The figure exactly as the source prints it, e.g. "£125.4 '
+         'million over ten years".']),
+    "a blank period": (
+        edit('    period: "2013/14"', '    period: "  "'),
+        ['cases/{name}.md:19: savings[0].period is empty - The period the figure covers as the source puts it, e.g. '
+         '"2013/14", "over ten years", "per year".']),
+    "an empty where": (
+        edit("    where: \"Appendix D, 2. Brighton and Hove, financial details table, line 1759\"", '    where: ""'),
+        ['cases/{name}.md:34: savings[1].where is empty - Where in that source, e.g. "Appendix D, Barnet, line 1530".']),
+    "an empty section": (
+        edit('    section: "Appendix D - Case studies annex, 2. Brighton and Hove; summary box in section 4.10"',
+             '    section: ""'),
+        ["cases/{name}.md:66: sources[0].section is empty - Section or heading in the report."]),
     "no front matter": (
         GOOD.split("---\n", 2)[2],
         ["cases/{name}.md:1: file does not start with front matter - make the first line `---`, then the YAML "
@@ -213,3 +228,14 @@ def test_kb_new_and_validate_read_amounts_alike():
 
     assert scaffold.amount_of is amounts.amount_of
     assert amounts.amount_of("£2.419Million") == {"amount": 2419000} and amounts.printed_amount("£949K") == 949000
+
+
+def test_the_json_schema_also_refuses_empty_texts():
+    # editors validate with schema/case.schema.json: it must refuse what kb validate refuses
+    from jsonschema import Draft202012Validator
+
+    from kb.schema import json_schema
+
+    figure = json_schema("case")["properties"]["savings"]["items"]
+    for value, ok in (("", False), ("   ", False), ("£1 million", True)):
+        assert Draft202012Validator(figure["properties"]["text"]).is_valid(value) is ok, value
