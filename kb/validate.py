@@ -256,8 +256,11 @@ def _check_body(doc: Document, kind: str) -> tuple[list[Section], list[Problem]]
             problems.append(Problem(doc.display, s.line, f"section '## {s.heading}' is empty",
                                     "write at least one sentence (say so if the source does not cover it)"))
     known = [h for h in found if h in wanted]
+    # a misspelt heading is reported once, as unknown with the name to rename it to, not also as missing
+    renamed = {near for s in sections if s.heading not in wanted
+               for near in difflib.get_close_matches(s.heading, wanted, n=1)}
     for n, name in enumerate(wanted):
-        if name not in found and name not in misleveled:
+        if name not in found and name not in misleveled and name not in renamed:
             following = next((s for s in sections if s.heading in wanted[n + 1:]), None)
             line = following.line if following else doc.body_line + doc.body.rstrip("\n").count("\n")
             problems.append(Problem(doc.display, line, f"missing section '## {name}'",
@@ -275,6 +278,10 @@ def _check_body(doc: Document, kind: str) -> tuple[list[Section], list[Problem]]
         if lessons and lessons.markdown and not lessons.bullets:
             problems.append(Problem(doc.display, lessons.line, f"the {lessons.heading} section has no bullet points",
                                     "write each lesson as its own line starting with '- '"))
+        for line, text in lessons.bullets if lessons else []:
+            if not text:  # each bullet is a lesson record: a bare '-' would be an empty lesson
+                problems.append(Problem(doc.display, line, f"empty bullet in the {lessons.heading} section",
+                                        "write the lesson after the '- ', or delete the line"))
     return sections, problems
 
 

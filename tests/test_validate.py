@@ -122,6 +122,13 @@ BROKEN = {
         edit('    section: "Appendix D - Case studies annex, 2. Brighton and Hove; summary box in section 4.10"',
              '    section: ""'),
         ["cases/{name}.md:66: sources[0].section is empty - Section or heading in the report."]),
+    "a misspelt section heading": (
+        edit("## Challenges\n", "## Challenge\n"),
+        ["cases/{name}.md:109: unknown section '## Challenge' - rename it to '## Challenges'"]),
+    "an empty lesson bullet": (
+        edit("\n- Build reablement", "\n-\n- Build reablement"),
+        ["cases/{name}.md:" + str(GOOD[:GOOD.index("\n- Build reablement")].count("\n") + 2) + ": empty bullet in the Lessons section - write "
+         "the lesson after the '- ', or delete the line"]),
     "no front matter": (
         GOOD.split("---\n", 2)[2],
         ["cases/{name}.md:1: file does not start with front matter - make the first line `---`, then the YAML "
