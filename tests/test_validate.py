@@ -183,6 +183,28 @@ def test_duplicate_ids(small_root):
     assert "cases/copy.md:2: duplicate id 'brighton-hove-reablement', also used by cases/brighton-hove-reablement.md - give each file its own id (and matching file name)" in messages
 
 
+TITLE = "title 'Brighton and Hove scales up an open-door reablement service for older people' is also the title of "
+
+
+def test_a_duplicate_title_is_reported_on_both_files(small_root):
+    # it was reported only on whichever file sorted later
+    _, problems = run(small_root, {NAME: GOOD, "copy": edit(f"id: {NAME}", "id: copy")})
+    assert [str(p) for p in problems] == [
+        f"cases/{NAME}.md:3: {TITLE}cases/copy.md - give each case its own title, saying who did what",
+        f"cases/copy.md:3: {TITLE}cases/{NAME}.md - give each case its own title, saying who did what"]
+
+
+def test_checking_one_file_compares_its_title_with_every_case(small_root):
+    # `kb new` suggests `kb validate cases/<id>.md`: a duplicate title passed when checked alone
+    (small_root / "cases" / "copy.md").write_text(edit(f"id: {NAME}", "id: copy"), encoding="utf-8")
+    records, problems = check_collection([small_root / "cases" / "copy.md"], small_root)
+    assert [str(p) for p in problems] == [
+        f"cases/copy.md:3: {TITLE}cases/{NAME}.md - give each case its own title, saying who did what"]
+    records, problems = check_collection([small_root / "cases" / f"{NAME}.md"], small_root)
+    assert [str(p) for p in problems] == [
+        f"cases/{NAME}.md:3: {TITLE}cases/copy.md - give each case its own title, saying who did what"]
+
+
 def test_not_utf8(small_root):
     raw = GOOD.encode("utf-8").replace("Brighton and Hove turned".encode(), "Brighton and Hove turn\xe9d".encode("latin-1"))
     _, problems = run(small_root, {NAME: raw})
