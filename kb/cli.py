@@ -234,10 +234,11 @@ def new_cmd(ctx, case_id, title, organisations, council_types, regions, services
             no_key_attributes, start, end, status, outcome, evidence, figures, sources, interactive, force):
     """Write cases/<id>.md with every field and section, TODO wherever a person must write;
     `kb validate` then lists each TODO as a line to fill in."""
+    import os
     import re
 
     from .scaffold import Answers, render, slug
-    from .validate import TODO, discover
+    from .validate import TODO, case_titles, discover, title_key
 
     root = ctx.obj["root"]
     known = [p.stem for p in discover(root)["source"]]
@@ -286,11 +287,18 @@ def new_cmd(ctx, case_id, title, organisations, council_types, regions, services
                       [] if no_key_attributes else (list(key_attributes) or None), start, end, status, outcome, evidence,
                       list(figures), cited)
     text = render(answers)
+    same = case_titles(root, {os.path.abspath(target)}).get(title_key(title), []) if title else []
     target.parent.mkdir(parents=True, exist_ok=True)
+    replaced = target.exists()
     target.write_text(text, encoding="utf-8")
     todo = len(re.findall(rf"\b{TODO}\b", text))
     click.echo(f"Wrote {target.relative_to(root)} with {todo} place(s) to fill in (marked TODO); "
                f"`kb validate {target.relative_to(root)}` lists them.", err=True)
+    if replaced:
+        click.echo(f"Warning: it replaced the existing case {target.relative_to(root)} (--force).", err=True)
+    if same:
+        click.echo(f"Warning: the title is also the title of {', '.join(same)}: if it is the same initiative, add to "
+                   "that case instead; if not, give this one a title saying what differs.", err=True)
 
 
 @cli.group(name="source")

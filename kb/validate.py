@@ -373,17 +373,18 @@ def discover(root: Path) -> dict[str, list[Path]]:
     return {"source": sorted((root / "sources").glob("*.md"), key=str), "case": sorted((root / "cases").glob("*.md"), key=str)}
 
 
-def _title_key(title: str) -> str:
+def title_key(title: str) -> str:
     return " ".join(title.casefold().split())
 
 
-def _titles(root: Path, checked: set[str], under: str) -> dict[str, list[str]]:
-    """The titles of the cases not being checked, each with its files, read from the `title:` line
-    alone: quick enough to run on every check of a few files in a large collection."""
+def case_titles(root: Path, skip: set[str] = frozenset()) -> dict[str, list[str]]:
+    """The titles of the cases in root (but those at the absolute paths `skip`), each with its files,
+    read from the `title:` line alone: quick enough to run on every check of a few files."""
+    under = str(root.resolve()).rstrip(os.sep) + os.sep
     out: dict[str, list[str]] = {}
     for path in discover(root)["case"]:
         lexical = os.path.abspath(path)
-        if lexical in checked:
+        if lexical in skip:
             continue
         display = lexical[len(under):] if lexical.startswith(under) else str(path)
         raw, _ = read_bytes(path, display, root)  # a file it cannot read is reported when it is checked
@@ -394,7 +395,7 @@ def _titles(root: Path, checked: set[str], under: str) -> dict[str, list[str]]:
         except yaml.YAMLError:
             continue
         if isinstance(title, str) and not title.startswith(TODO):
-            out.setdefault(_title_key(title), []).append(display)
+            out.setdefault(title_key(title), []).append(display)
     return out
 
 
@@ -445,12 +446,12 @@ def check_collection(paths: list[Path], root: Path, known_sources: set[str] | No
                 seen[key] = display
         title = doc.data.get("title")
         if kind_of(path) == "case" and isinstance(title, str) and not title.startswith(TODO):
-            titles.setdefault(_title_key(title), []).append((display, doc.line_of(("title",)), title))
+            titles.setdefault(title_key(title), []).append((display, doc.line_of(("title",)), title))
             checked.add(os.path.abspath(path))
         if record:
             records.append(record)
     # checking one file (as `kb new` suggests) still compares its title with every other case's
-    others = _titles(root, checked, under) if titles else {}
+    others = case_titles(root, checked) if titles else {}
     for key, holders in titles.items():
         everyone = [display for display, _, _ in holders] + others.get(key, [])
         for display, line, title in holders if len(everyone) > 1 else []:
