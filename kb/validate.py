@@ -453,10 +453,12 @@ def check_collection(paths: list[Path], root: Path, known_sources: set[str] | No
     # checking one file (as `kb new` suggests) still compares its title with every other case's
     others = case_titles(root, checked) if titles else {}
     for key, holders in titles.items():
-        everyone = [display for display, _, _ in holders] + others.get(key, [])
-        for display, line, title in holders if len(everyone) > 1 else []:
+        # another file shown under the same name (a copy outside root given on the command line) by its full path
+        everyone = [display for display, _, _ in holders] + [str(root / d) if d in {h[0] for h in holders} else d
+                                                            for d in others.get(key, [])]
+        for n, (display, line, title) in enumerate(holders if len(everyone) > 1 else []):
             problems.append(Problem(display, line, f"title '{title}' is also the title of "
-                                                   f"{', '.join(d for d in everyone if d != display)}",
+                                                   f"{', '.join(d for k, d in enumerate(everyone) if k != n)}",
                                     "give each case its own title, saying who did what"))
     for record in records:
         if record.kind != "case":

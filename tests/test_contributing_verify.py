@@ -100,7 +100,7 @@ def test_each_figure_not_checked_is_a_warning_on_its_line_for_the_reviewer(small
     # with one notice; now each figure is a warning on its line, saying where to check it by hand
     case = "suffolk-coastal-enabling-communities-budget"
     shutil.copy(ROOT / "cases" / f"{case}.md", small_root / "cases")
-    result = kb(small_root, "verify", "--format", "github", f"cases/{case}.md")
+    result = kb(small_root, "verify", "--format", "github", str(small_root / "cases" / f"{case}.md"))
     assert result.exit_code == 0, result.output
     lines = result.stdout.split("\n")
     assert lines[0] == (
