@@ -20,6 +20,11 @@ def github(problem: Problem, level: str = "error", title: str = "kb") -> str:
             f"{_escape(f'{problem.message} - {problem.fix}')}")
 
 
+def summary(message: str, title: str = "kb") -> str:
+    """A warning about the whole run, shown at the top of the pull request's checks."""
+    return f"::warning title={_escape(title, True)}::{_escape(message)}"
+
+
 def text(problem: Problem, level: str = "error") -> str:
     return str(problem) if level == "error" else f"{problem.path}:{problem.line}: {level}: {problem.message} - {problem.fix}"
 

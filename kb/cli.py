@@ -131,14 +131,28 @@ def verify_cmd(ctx, paths, texts, fmt):
         _emit(fmt, "kb verify", problems)
         click.echo(f"{len(problems)} problem(s) found by `kb validate`: fix them first.", err=True)
         sys.exit(1)
-    found, problems, notes = find_texts(root, [r for r in records if r.kind == "source"], list(texts))
-    report = verify([r for r in records if r.kind == "case"], found)
-    _emit(fmt, "kb verify", problems + report.problems, notes=notes,
-          extra={"figures_verified": report.figures, "numbers_verified": report.numbers})
-    click.echo(f"Verified {report.figures} figure(s) against {len(found)} source text(s), and {report.numbers} "
-               f"number(s) in the Results of {len(cases) - report.cases_skipped} case(s)"
-               + (f"; {report.figures_skipped} figure(s) not checked for want of a text" if report.figures_skipped else "")
+    checked = [r for r in records if r.kind == "case"]
+    # only the sources these cases cite (and any record given): a note about another source's text, or
+    # counting its text as used, would mislead
+    cited = {src["id"] for r in checked for src in r.data["sources"]}
+    given_sources = {p.resolve() for p in given if p.parent.name == "sources"}
+    used = [r for r in records if r.kind == "source" and (r.id in cited or r.document.path.resolve() in given_sources)]
+    found, problems, notes = find_texts(root, used, list(texts))
+    report = verify(checked, found, addresses={r.id: r.data["url"] for r in used})
+    unchecked = (f"{report.figures_skipped} figure(s) NOT checked against their source, whose text is not here: "
+                 "a reviewer must check each by hand at the address and place its warning gives") if report.unchecked else ""
+    _emit(fmt, "kb verify", problems + report.problems, report.unchecked, notes=notes,
+          extra={"figures_verified": report.figures, "figures_unchecked": report.figures_skipped,
+                 "numbers_verified": report.numbers})
+    if unchecked and fmt == "github":
+        from .annotations import summary
+
+        click.echo(summary(unchecked, "kb verify"))
+    click.echo(f"Verified {report.figures} figure(s) against {len({f for f in found if f in cited})} source text(s), "
+               f"and {report.numbers} number(s) in the Results of {len(checked) - report.cases_skipped} case(s)"
                + (f"; {len(problems) + len(report.problems)} problem(s)." if problems or report.problems else "."), err=True)
+    if unchecked:
+        click.echo(f"Warning: {unchecked}.", err=True)
     if problems or report.problems:
         sys.exit(1)
 
@@ -220,10 +234,11 @@ def new_cmd(ctx, case_id, title, organisations, council_types, regions, services
             no_key_attributes, start, end, status, outcome, evidence, figures, sources, interactive, force):
     """Write cases/<id>.md with every field and section, TODO wherever a person must write;
     `kb validate` then lists each TODO as a line to fill in."""
+    import os
     import re
 
     from .scaffold import Answers, render, slug
-    from .validate import TODO, discover
+    from .validate import TODO, case_titles, discover, title_key
 
     root = ctx.obj["root"]
     known = [p.stem for p in discover(root)["source"]]
@@ -272,11 +287,18 @@ def new_cmd(ctx, case_id, title, organisations, council_types, regions, services
                       [] if no_key_attributes else (list(key_attributes) or None), start, end, status, outcome, evidence,
                       list(figures), cited)
     text = render(answers)
+    same = case_titles(root, {os.path.abspath(target)}).get(title_key(title), []) if title else []
     target.parent.mkdir(parents=True, exist_ok=True)
+    replaced = target.exists()
     target.write_text(text, encoding="utf-8")
     todo = len(re.findall(rf"\b{TODO}\b", text))
     click.echo(f"Wrote {target.relative_to(root)} with {todo} place(s) to fill in (marked TODO); "
                f"`kb validate {target.relative_to(root)}` lists them.", err=True)
+    if replaced:
+        click.echo(f"Warning: it replaced the existing case {target.relative_to(root)} (--force).", err=True)
+    if same:
+        click.echo(f"Warning: the title is also the title of {', '.join(same)}: if it is the same initiative, add to "
+                   "that case instead; if not, give this one a title saying what differs.", err=True)
 
 
 @cli.group(name="source")

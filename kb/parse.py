@@ -365,7 +365,7 @@ def split_sections(body: str, body_line: int) -> tuple[list[Section], list[tuple
                 depth -= 1
             elif t.type == "list_item_open" and depth == 1 and t.map:
                 item = "\n".join(lines[t.map[0]:t.map[1]])
-                item = re.sub(r"^\s*(?:[-*+]|\d+[.)])\s+", "", item, count=1)
+                item = re.sub(r"^\s*(?:[-*+]|\d+[.)])(?:\s+|$)", "", item, count=1)  # a bare "-" too
                 bullets.append((body_line + t.map[0], " ".join(item.split())))
         last = heads[k + 1][0] if k + 1 < len(heads) else len(tokens)
         html = MARKDOWN.renderer.render(tokens[i + 3:last], MARKDOWN.options, {})

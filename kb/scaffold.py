@@ -7,11 +7,10 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from .amounts import amount_of
 from .schema import body_sections, lessons_section, load_schema
 from .validate import TODO, field_hint, vocabulary_of
 from .vocabulary import load_vocabularies
-
-UNITS = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "bn": 1e9, "billion": 1e9}
 
 
 @dataclass
@@ -45,18 +44,6 @@ def choose(path: tuple, value: str) -> str:
     near = vocab.suggest(value)
     raise ValueError(f"'{value}' is not a known {vocab.label.lower()}" + (f" - did you mean '{near}'?" if near else
                      f" - use one of {', '.join(vocab.terms)}"))
-
-
-def amount_of(text: str) -> dict:
-    """`amount` (GBP) or `percent` read from a figure as printed: "£125.4 million" -> 125400000."""
-    percent = re.search(r"(\d+(?:\.\d+)?)\s*(?:%|per ?cent)", text, re.I)
-    money = re.search(r"£\s*(\d[\d,]*(?:\.\d+)?)\s*(k|thousand|m|million|bn|billion)?\b", text, re.I)
-    if money:
-        value = round(float(money.group(1).replace(",", "")) * UNITS.get((money.group(2) or "").lower(), 1), 2)
-        return {"amount": int(value) if value == int(value) else value}
-    if percent:
-        return {"percent": float(percent.group(1)) if "." in percent.group(1) else int(percent.group(1))}
-    return {}
 
 
 def _value(value) -> str:

@@ -12,6 +12,7 @@ from .vocabulary import load_vocabularies
 
 SCHEMA_FILE = Path(__file__).with_name("schema.yml")
 KINDS = ("case", "source")
+NOT_BLANK = r"\S"  # JSON Schema patterns search: somewhere in the text, a character that is not a space
 JSON_TYPES = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean",
               "list": "array", "object": "object"}
 
@@ -65,6 +66,11 @@ def _json_schema(spec: dict) -> dict:
         out[low] = spec["min"]
     if high and "max" in spec:
         out[high] = spec["max"]
+    if spec.get("required") and spec.get("type", "string") == "string":
+        # a required text may not be empty or blank ("" would even pass `kb verify`: every text contains it)
+        out.setdefault("minLength", 1)
+        if "pattern" not in out and "enum" not in out:
+            out["pattern"] = NOT_BLANK
     if spec.get("type") == "list":
         out["items"] = _json_schema(spec.get("items", {"type": "string"}))
     if spec.get("type") == "object":

@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import yaml
 from jsonschema import Draft202012Validator, validators
 
+from .amounts import printed_amount
+from .citations import backwards, ranges, where_ranges
 from .parse import Document, Problem, Section, parse_document, read_bytes, shown, split_sections
 from .schema import body_sections, field_spec, json_schema, lessons_section, load_schema
 from .vocabulary import load_vocabularies
@@ -159,6 +162,8 @@ def _schema_problem(doc: Document, kind: str, error) -> Problem | list[Problem]:
         if error.validator_value == "array" and isinstance(error.instance, str):
             fix = f"write it as a list: [{error.instance}]"
         return Problem(doc.display, line, f"{where} must be {expected}, not {got}", fix)
+    if v in ("pattern", "minLength") and isinstance(error.instance, str) and not error.instance.strip():
+        return Problem(doc.display, line, f"{where} is empty", field_hint(kind, path))
     if v == "pattern":
         return Problem(doc.display, line, f"{where} {shown(error.instance)} is not in the expected form",
                        spec.get("description") or f"it must match {error.validator_value}")
@@ -252,8 +257,11 @@ def _check_body(doc: Document, kind: str) -> tuple[list[Section], list[Problem]]
             problems.append(Problem(doc.display, s.line, f"section '## {s.heading}' is empty",
                                     "write at least one sentence (say so if the source does not cover it)"))
     known = [h for h in found if h in wanted]
+    # a misspelt heading is reported once, as unknown with the name to rename it to, not also as missing
+    renamed = {near for s in sections if s.heading not in wanted
+               for near in difflib.get_close_matches(s.heading, wanted, n=1)}
     for n, name in enumerate(wanted):
-        if name not in found and name not in misleveled:
+        if name not in found and name not in misleveled and name not in renamed:
             following = next((s for s in sections if s.heading in wanted[n + 1:]), None)
             line = following.line if following else doc.body_line + doc.body.rstrip("\n").count("\n")
             problems.append(Problem(doc.display, line, f"missing section '## {name}'",
@@ -271,6 +279,10 @@ def _check_body(doc: Document, kind: str) -> tuple[list[Section], list[Problem]]
         if lessons and lessons.markdown and not lessons.bullets:
             problems.append(Problem(doc.display, lessons.line, f"the {lessons.heading} section has no bullet points",
                                     "write each lesson as its own line starting with '- '"))
+        for line, text in lessons.bullets if lessons else []:
+            if not text:  # each bullet is a lesson record: a bare '-' would be an empty lesson
+                problems.append(Problem(doc.display, line, f"empty bullet in the {lessons.heading} section",
+                                        "write the lesson after the '- ', or delete the line"))
     return sections, problems
 
 
@@ -317,9 +329,15 @@ def _check_case(doc: Document, data: dict, known_sources: set[str] | None = None
             problems.append(Problem(doc.display, doc.line_of(("savings", i, "source")),
                                     f"savings[{i}] cites source '{source}', which is not among this case's sources",
                                     f"add it under `sources:` or use one of: {', '.join(map(str, usable)) or '(none listed)'}"))
+        problems += _check_amount(doc, i, item)
+        if isinstance(item.get("where"), str):
+            problems += _backwards(doc, ("savings", i, "where"), where_ranges(item["where"]))
         if "amount" not in item and "percent" not in item:
             problems.append(Problem(doc.display, doc.line_of(("savings", i)), f"savings[{i}] has neither amount nor percent",
                                     "give `amount:` in GBP as a number, or `percent:` for a percentage-only figure"))
+    for i, src in enumerate(data.get("sources") or []):
+        if isinstance(src, dict) and isinstance(src.get("lines"), str):
+            problems += _backwards(doc, ("sources", i, "lines"), ranges(src["lines"]))
     years = data.get("years")
     if isinstance(years, dict) and isinstance(years.get("start"), int) and isinstance(years.get("end"), int) \
             and years["end"] < years["start"]:
@@ -328,9 +346,57 @@ def _check_case(doc: Document, data: dict, known_sources: set[str] | None = None
     return problems
 
 
+def _backwards(doc: Document, path: tuple, cited: list[tuple[int, int]]) -> list[Problem]:
+    found = backwards(cited)
+    if found is None:
+        return []
+    first, last = found
+    return [Problem(doc.display, doc.line_of(path), f"{_path_text(path)} cites lines {first}-{last}, which run backwards",
+                    f"write the first line first: {last}-{first}")]
+
+
+def _check_amount(doc: Document, i: int, figure: dict) -> list[Problem]:
+    """The amount against the one its text prints, where the text prints exactly one (see kb/amounts.py)."""
+    amount, text = figure.get("amount"), figure.get("text")
+    if not isinstance(text, str) or not _is_number(None, amount):
+        return []
+    printed = printed_amount(text)
+    if printed is None or abs(amount - printed) < 0.005:
+        return []
+    return [Problem(doc.display, doc.line_of(("savings", i, "amount")),
+                    f"savings[{i}].amount {amount} does not match its text {shown(text)} ({printed:,})",
+                    "copy the figure exactly as printed, or correct the amount")]
+
+
 def discover(root: Path) -> dict[str, list[Path]]:
     # by name as text: the order of Paths of one folder, a tenth of the time for 100,000 files
     return {"source": sorted((root / "sources").glob("*.md"), key=str), "case": sorted((root / "cases").glob("*.md"), key=str)}
+
+
+def title_key(title: str) -> str:
+    return " ".join(title.casefold().split())
+
+
+def case_titles(root: Path, skip: set[str] = frozenset()) -> dict[str, list[str]]:
+    """The titles of the cases in root (but those at the absolute paths `skip`), each with its files,
+    read from the `title:` line alone: quick enough to run on every check of a few files."""
+    under = str(root.resolve()).rstrip(os.sep) + os.sep
+    out: dict[str, list[str]] = {}
+    for path in discover(root)["case"]:
+        lexical = os.path.abspath(path)
+        if lexical in skip:
+            continue
+        display = lexical[len(under):] if lexical.startswith(under) else str(path)
+        raw, _ = read_bytes(path, display, root)  # a file it cannot read is reported when it is checked
+        head = (raw or b"").decode("utf-8", errors="replace").split("\n---", 1)[0]
+        found = re.search(r"^title:[ \t]*(.+?)[ \t]*$", head, re.M)
+        try:
+            title = yaml.safe_load(found.group(1)) if found else None
+        except yaml.YAMLError:
+            continue
+        if isinstance(title, str) and not title.startswith(TODO):
+            out.setdefault(title_key(title), []).append(display)
+    return out
 
 
 def kind_of(path: Path) -> str:
@@ -344,7 +410,8 @@ def check_collection(paths: list[Path], root: Path, known_sources: set[str] | No
     records: list[Record] = []
     problems: list[Problem] = []
     seen: dict[tuple[str, str], str] = {}
-    titles: dict[str, str] = {}
+    titles: dict[str, list[tuple[str, int, str]]] = {}  # each checked case's title: (file, line, title)
+    checked: set[str] = set()
     if known_sources is None:
         known_sources = {p.stem for p in (root / "sources").glob("*.md")}
     under = str(root.resolve()).rstrip(os.sep) + os.sep
@@ -379,12 +446,20 @@ def check_collection(paths: list[Path], root: Path, known_sources: set[str] | No
                 seen[key] = display
         title = doc.data.get("title")
         if kind_of(path) == "case" and isinstance(title, str) and not title.startswith(TODO):
-            same = titles.setdefault(" ".join(title.casefold().split()), display)
-            if same != display:
-                problems.append(Problem(display, doc.line_of(("title",)), f"title '{title}' is also the title of {same}",
-                                        "give each case its own title, saying who did what"))
+            titles.setdefault(title_key(title), []).append((display, doc.line_of(("title",)), title))
+            checked.add(os.path.abspath(path))
         if record:
             records.append(record)
+    # checking one file (as `kb new` suggests) still compares its title with every other case's
+    others = case_titles(root, checked) if titles else {}
+    for key, holders in titles.items():
+        # another file shown under the same name (a copy outside root given on the command line) by its full path
+        everyone = [display for display, _, _ in holders] + [str(root / d) if d in {h[0] for h in holders} else d
+                                                            for d in others.get(key, [])]
+        for n, (display, line, title) in enumerate(holders if len(everyone) > 1 else []):
+            problems.append(Problem(display, line, f"title '{title}' is also the title of "
+                                                   f"{', '.join(d for k, d in enumerate(everyone) if k != n)}",
+                                    "give each case its own title, saying who did what"))
     for record in records:
         if record.kind != "case":
             continue

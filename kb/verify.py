@@ -14,6 +14,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .citations import line_set, ranges, where_lines, where_ranges
 from .parse import Problem
 from .validate import Record
 
@@ -45,22 +46,6 @@ def without_references(text: str) -> str:
     return REFERENCE.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), text)
 
 
-def line_set(spec: str) -> set[int]:
-    """Line numbers of a range list such as "1674-1768, 764-767"."""
-    out: set[int] = set()
-    for first, last in re.findall(r"(\d+)(?:\s*[-\u2013]\s*(\d+))?", spec):
-        out.update(range(int(first), int(last or first) + 1))
-    return out
-
-
-def where_lines(where: str) -> set[int]:
-    """The lines a figure's `where` names: "..., line 1710; table, lines 1743-1744"."""
-    out: set[int] = set()
-    for m in re.finditer(r"\blines?\s+(\d+(?:\s*[-\u2013]\s*\d+)?(?:\s*(?:,|and)\s*\d+(?:\s*[-\u2013]\s*\d+)?)*)", where):
-        out |= line_set(m.group(1))
-    return out
-
-
 @dataclass
 class SourceText:
     id: str
@@ -70,6 +55,8 @@ class SourceText:
 
     def __post_init__(self):
         self.normalised = [normalise(line) for line in self.lines]
+        # a text ending in a line break has no line after it, though split() gives an empty one
+        self.last = len(self.lines) - (len(self.lines) > 1 and self.lines[-1] == "")
 
     def place(self, line: int) -> str:
         page = sum(1 for start in self.page_lines if start <= line)
@@ -149,10 +136,14 @@ def find_texts(root: Path, sources: list[Record], folders: list[Path] = ()) -> t
 @dataclass
 class Report:
     problems: list[Problem] = field(default_factory=list)
+    unchecked: list[Problem] = field(default_factory=list)  # figures whose source has no text here: a warning each
     figures: int = 0           # figures whose text was found in their cited lines
-    figures_skipped: int = 0   # figures whose source has no text here
     numbers: int = 0           # numbers in Results found in the cited lines
     cases_skipped: int = 0     # cases whose Results could not be checked (a source without text)
+
+    @property
+    def figures_skipped(self) -> int:
+        return len(self.unchecked)
 
 
 def _figure_problem(record: Record, i: int, figure: dict, text: SourceText, cited: set[int]) -> Problem:
@@ -180,12 +171,50 @@ def _ranges(lines: set[int]) -> list[str]:
     return [f"{a}-{b}" if a != b else str(a) for a, b in out]
 
 
-def verify(cases: list[Record], texts: dict[str, SourceText], results_section: str = "Results") -> Report:
+def _beyond(record: Record, path: tuple, cited: list[tuple[int, int]], text: SourceText, fix: str) -> list[Problem]:
+    """A problem when a citation names a line past the end of the source's text."""
+    past = max((last for _, last in cited), default=0)
+    if past <= text.last:
+        return []
+    return [Problem(record.document.display, record.document.line_of(path),
+                    f"{path[0]}[{path[1]}].{path[2]} cites line {past}, but {text.path.name} "
+                    f"({text.id}) ends at line {text.last}", fix)]
+
+
+def _off_where(record: Record, i: int, figure: dict, text: SourceText, cited: set[int]) -> Problem | None:
+    """A problem when the figure is in the cited lines but not within one line of those its `where` names."""
+    named = where_lines(figure["where"])
+    near = {n + d for n in named for d in (-1, 0, 1)}
+    needle = normalise(figure["text"])
+    if not named or text.contains(needle, near):
+        return None
+    found = [n for n in text.occurrences(needle) if n in cited] or text.occurrences(needle)
+    at = min(found, key=lambda n: min(abs(n - w) for w in named)) if found else None
+    return Problem(record.document.display, record.document.line_of(("savings", i, "where")),
+                   f"savings[{i}] \"{figure['text']}\" is not at line {', '.join(_ranges(named))} of {figure['source']}, "
+                   "where its `where` says it is",
+                   f"it is at {text.place(at)}: give that line in `where`" if at else "give the line the figure is printed on")
+
+
+def _unchecked(record: Record, i: int, figure: dict, addresses: dict[str, str]) -> Problem:
+    address = addresses.get(figure["source"]) or f"the address in sources/{figure['source']}.md"
+    return Problem(record.document.display, record.document.line_of(("savings", i, "text")),
+                   f"savings[{i}] \"{figure['text']}\" was not checked against {figure['source']}: its text is not here",
+                   f"the reviewer must check it by hand in the report at {address}, at {figure['where']}")
+
+
+def verify(cases: list[Record], texts: dict[str, SourceText], results_section: str = "Results",
+           addresses: dict[str, str] | None = None) -> Report:
+    """Check the cases' figures and Results numbers against the texts; `addresses` (source id -> url)
+    tells a reviewer where to check by hand the figures whose source has no text here."""
     report = Report()
     for record in cases:
         cited = {}
-        for src in record.data["sources"]:
+        for k, src in enumerate(record.data["sources"]):
             cited.setdefault(src["id"], set()).update(line_set(src["lines"]))
+            if src["id"] in texts:
+                report.problems += _beyond(record, ("sources", k, "lines"), ranges(src["lines"]), texts[src["id"]],
+                                           "check the line numbers against the source's text")
         allowed: set[str] = set()
         for src_id, lines in cited.items():
             if src_id in texts:
@@ -193,18 +222,24 @@ def verify(cases: list[Record], texts: dict[str, SourceText], results_section: s
         for i, figure in enumerate(record.data["savings"]):
             text = texts.get(figure["source"])
             if text is None:
-                report.figures_skipped += 1
+                report.unchecked.append(_unchecked(record, i, figure, addresses or {}))
                 continue
             lines = cited.get(figure["source"], set()) | where_lines(figure["where"])
             allowed |= {n for _, block in text.blocks(lines) for n in numbers(block)}
-            if text.contains(normalise(figure["text"]), lines):
-                report.figures += 1
-            else:
+            beyond = _beyond(record, ("savings", i, "where"), where_ranges(figure["where"]), text,
+                             "give the line of the text the figure is printed on")
+            off = None if beyond else _off_where(record, i, figure, text, lines)
+            if not text.contains(normalise(figure["text"]), lines):
                 report.problems.append(_figure_problem(record, i, figure, text, lines))
+            elif beyond or off:
+                report.problems += beyond or [off]
+            else:
+                report.figures += 1
         if not all(src_id in texts for src_id in cited):
             report.cases_skipped += 1
             continue
         report.problems += _check_results(record, texts, cited, allowed, results_section, report)
+    report.problems.sort(key=lambda p: (p.path, p.line))  # in file order, as `kb validate` gives them
     return report
 
 

@@ -179,7 +179,8 @@ def test_from_kb_new_to_the_case_page_and_a_search_hit(bare_root, tmp_path):
     assert result.stdout == ""
     result = kb(root, "verify", str(case))
     assert result.exit_code == 0, result.output
-    assert "Verified 2 figure(s) against 2 source text(s), and 4 number(s) in the Results of 1 case(s)" in result.stderr
+    # the one text the case cites (the DCLG text beside it is not counted)
+    assert "Verified 2 figure(s) against 1 source text(s), and 4 number(s) in the Results of 1 case(s)" in result.stderr
 
     # build with the stand-in model; the case's page and a search find it
     db = root / "kb.db"
@@ -201,3 +202,33 @@ def test_kb_new_checks_the_source_id(root):
     assert result.exit_code == 2
     assert "'dclg-2014-good-practise-savings' is not a source in sources/ - did you mean " \
            "'dclg-2014-good-practice-savings'?" in result.output
+
+
+def test_kb_new_warns_of_an_existing_cases_title(bare_root):
+    result = kb(bare_root, "new", "--no-interactive", "--title",
+                "Brighton and Hove scales up an open-door reablement service for older people")
+    assert result.exit_code == 0, result.output
+    assert ("Warning: the title is also the title of cases/brighton-hove-reablement.md: if it is the same initiative, "
+            "add to that case instead; if not, give this one a title saying what differs.") in result.stderr
+    assert "Warning" not in kb(bare_root, "new", "--no-interactive", "--title", TITLE).stderr
+
+
+def test_the_guides_worked_example_is_true_when_run(tmp_path):
+    # the guide said `kb new` wrote cases/brighton-hove-reablement.md; as written it wrote a file named
+    # after the whole title, a duplicate of that case
+    import shlex
+
+    guide = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    example = guide.split("## A worked example")[1].split("\n## ")[0]
+    command = re.search(r"```sh\n(kb new .+?)\n```", example, re.S).group(1).replace("\\\n", " ")
+    written = re.search(r"It writes `(cases/[^`]+)`", example).group(1)
+    listed = re.search(r"```\n(cases/.+?)\n```", example, re.S).group(1).split("\n")
+    root = tmp_path / "kb"
+    shutil.copytree(ROOT / "sources", root / "sources")
+    shutil.copytree(ROOT / "cases", root / "cases")
+    (root / written).unlink()  # as the guide says to, first
+    result = kb(root, *shlex.split(command)[1:], "--no-interactive")
+    assert result.exit_code == 0, result.output
+    assert "Warning" not in result.stderr and (root / written).is_file()
+    found = kb(root, "validate", str(root / written)).stdout.split("\n")
+    assert [line for line in listed if line != "..."] == [line for line in found if line in listed]

@@ -45,8 +45,13 @@ def test_the_whole_corpus_verifies_with_the_seed_texts():
     assert result.stderr.startswith(f"Verified {report.figures} figure(s) against {len(texts)} source text(s)")
 
 
+def made_up():
+    """The fixture with its first figure not the one the source prints (its amount changed with it)."""
+    return GOOD.replace('amount: 313000\n    text: "around £313,000"', 'amount: 314000\n    text: "around £314,000"')
+
+
 def test_a_made_up_figure_fails(small_root):
-    write_case(small_root, GOOD.replace('text: "around £313,000"', 'text: "around £314,000"'))
+    write_case(small_root, made_up())
     result = kb(small_root, "verify")
     assert result.exit_code == 1
     assert result.stdout == (
@@ -87,7 +92,61 @@ def test_a_source_without_its_text_is_noted_once_and_does_not_fail(small_root):
     notes = [line for line in result.stderr.split("\n") if "lga-2016-transformational-models" in line]
     assert notes == ["note: no text for source lga-2016-transformational-models (004_eddb96ce043ce060.txt is not in "
                      "sources/text, sources/text-local): its figures are not checked"]
-    assert "figure(s) not checked for want of a text" in result.stderr
+    assert "Warning: 2 figure(s) NOT checked against their source" in result.stderr
+
+
+def test_each_figure_not_checked_is_a_warning_on_its_line_for_the_reviewer(small_root):
+    # on a pull request a wrong figure of a report whose text is not in the repository went green
+    # with one notice; now each figure is a warning on its line, saying where to check it by hand
+    case = "suffolk-coastal-enabling-communities-budget"
+    shutil.copy(ROOT / "cases" / f"{case}.md", small_root / "cases")
+    result = kb(small_root, "verify", "--format", "github", str(small_root / "cases" / f"{case}.md"))
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.split("\n")
+    assert lines[0] == (
+        f'::warning file=cases/{case}.md,line=18,title=kb verify::savings[0] "£277,000" was not checked against '
+        "lga-2016-transformational-models: its text is not here - the reviewer must check it by hand in the report at "
+        "https://localis.org.uk/research/local-authority-transformational-models, at 5.4 Case studies, Suffolk Coastal "
+        "District Council, line 254")
+    assert lines[1].startswith(f"::warning file=cases/{case}.md,line=28,")
+    assert "::warning title=kb verify::2 figure(s) NOT checked against their source" in result.stdout
+    assert json.loads(kb(small_root, "verify", "--format", "json").stdout)["figures_unchecked"] == 2
+
+
+def test_only_the_sources_the_cases_cite_are_noted_and_counted(small_root):
+    # the fixture cites only the DCLG report: the other four sources' texts are neither noted nor counted
+    result = kb(small_root, "verify")
+    assert result.exit_code == 0, result.output
+    assert "no text" not in result.stderr and "NOT checked" not in result.stderr
+    assert result.stderr.startswith("Verified 5 figure(s) against 1 source text(s)")
+    result = kb(small_root, "verify", "--texts", str(seeds()))
+    assert result.stderr.startswith("Verified 5 figure(s) against 1 source text(s)")
+
+
+def test_a_citation_past_the_end_of_the_text_fails(small_root):
+    write_case(small_root, GOOD.replace('lines: "1674-1768, 764-767"', 'lines: "1674-27680, 764-767"').replace(
+        "financial details table, line 1759", "financial details table, line 17590"))
+    result = kb(small_root, "verify")
+    assert result.exit_code == 1
+    assert result.stdout == (
+        f"cases/{NAME}.md:34: savings[1].where cites line 17590, but 003_5ee2102b45daad8d.txt "
+        "(dclg-2014-good-practice-savings) ends at line 2756 - give the line of the text the figure is printed on\n"
+        f"cases/{NAME}.md:67: sources[0].lines cites line 27680, but 003_5ee2102b45daad8d.txt "
+        "(dclg-2014-good-practice-savings) ends at line 2756 - check the line numbers against the source's text\n")
+
+
+def test_a_figure_not_at_the_line_its_where_names_fails(small_root):
+    # the figure is printed at line 1759, inside the cited lines, but not where `where` says
+    write_case(small_root, GOOD.replace("financial details table, line 1759", "financial details table, line 1700"))
+    result = kb(small_root, "verify")
+    assert result.exit_code == 1
+    assert result.stdout == (
+        f'cases/{NAME}.md:34: savings[1] "£264,000 over the year" is not at line 1700 of '
+        "dclg-2014-good-practice-savings, where its `where` says it is - it is at line 1759: give that line in "
+        "`where`\n")
+    # within one line of it is enough (a figure may run on from the line before)
+    write_case(small_root, GOOD.replace("financial details table, line 1759", "financial details table, line 1760"))
+    assert kb(small_root, "verify").exit_code == 0
 
 
 def test_another_version_of_a_text_fails(small_root, tmp_path):
@@ -104,7 +163,7 @@ def test_another_version_of_a_text_fails(small_root, tmp_path):
 
 
 def test_github_annotations_and_json(small_root):
-    write_case(small_root, GOOD.replace('text: "around £313,000"', 'text: "around £314,000"'))
+    write_case(small_root, made_up())
     line = kb(small_root, "verify", "--format", "github").stdout.split("\n")[0]
     assert line.startswith(f"::error file=cases/{NAME}.md,line=18,title=kb verify::savings[0] \"around £314,000\" is not in")
     data = json.loads(kb(small_root, "verify", "--format", "json").stdout)

@@ -91,6 +91,46 @@ BROKEN = {
         edit("    amount: 313000\n", ""),
         ["cases/{name}.md:16: savings[0] has neither amount nor percent - give `amount:` in GBP as a number, or "
          "`percent:` for a percentage-only figure"]),
+    "amount not the one its text prints": (
+        edit('    amount: 313000\n    text: "around £313,000"', '    amount: 2491000\n    text: "£2.419Million"'),
+        ["cases/{name}.md:17: savings[0].amount 2491000 does not match its text '£2.419Million' (2,419,000) - copy the "
+         "figure exactly as printed, or correct the amount"]),
+    "amount in thousands for a text in K": (
+        edit('    amount: 313000\n    text: "around £313,000"', '    amount: 949\n    text: "£949K"'),
+        ["cases/{name}.md:17: savings[0].amount 949 does not match its text '£949K' (949,000) - copy the figure exactly "
+         "as printed, or correct the amount"]),
+    "a line range that runs backwards": (
+        edit('lines: "1674-1768, 764-767"', 'lines: "1674-1768, 767-764"'),
+        ["cases/{name}.md:67: sources[0].lines cites lines 767-764, which run backwards - write the first line first: "
+         "764-767"]),
+    "a where whose lines run backwards": (
+        edit("financial details table, line 1759", "financial details table, lines 1759-1757"),
+        ["cases/{name}.md:34: savings[1].where cites lines 1759-1757, which run backwards - write the first line "
+         "first: 1757-1759"]),
+    "an empty figure text": (
+        edit('    text: "around £313,000"', '    text: ""'),
+        ['cases/{name}.md:18: savings[0].text is empty - The figure exactly as the source prints it, e.g. "£125.4 '
+         'million over ten years".']),
+    "a blank period": (
+        edit('    period: "2013/14"', '    period: "  "'),
+        ['cases/{name}.md:19: savings[0].period is empty - The period the figure covers as the source puts it, e.g. '
+         '"2013/14", "over ten years", "per year".']),
+    "an empty where": (
+        edit("    where: \"Appendix D, 2. Brighton and Hove, financial details table, line 1759\"", '    where: ""'),
+        ['cases/{name}.md:34: savings[1].where is empty - Where in that source, e.g. "Appendix D, Barnet, line 1530". '
+         '`kb verify` checks that the figure is printed within one line of a line named here, and that the line is in '
+         'the text.']),
+    "an empty section": (
+        edit('    section: "Appendix D - Case studies annex, 2. Brighton and Hove; summary box in section 4.10"',
+             '    section: ""'),
+        ["cases/{name}.md:66: sources[0].section is empty - Section or heading in the report."]),
+    "a misspelt section heading": (
+        edit("## Challenges\n", "## Challenge\n"),
+        ["cases/{name}.md:109: unknown section '## Challenge' - rename it to '## Challenges'"]),
+    "an empty lesson bullet": (
+        edit("\n- Build reablement", "\n-\n- Build reablement"),
+        ["cases/{name}.md:" + str(GOOD[:GOOD.index("\n- Build reablement")].count("\n") + 2) + ": empty bullet in the Lessons section - write "
+         "the lesson after the '- ', or delete the line"]),
     "no front matter": (
         GOOD.split("---\n", 2)[2],
         ["cases/{name}.md:1: file does not start with front matter - make the first line `---`, then the YAML "
@@ -145,6 +185,20 @@ def test_duplicate_ids(small_root):
     assert "cases/copy.md:2: duplicate id 'brighton-hove-reablement', also used by cases/brighton-hove-reablement.md - give each file its own id (and matching file name)" in messages
 
 
+TITLE = "title 'Brighton and Hove scales up an open-door reablement service for older people' is also the title of "
+
+
+def test_checking_one_file_compares_its_title_with_every_case(small_root):
+    # `kb new` suggests `kb validate cases/<id>.md`: a duplicate title passed when checked alone
+    (small_root / "cases" / "copy.md").write_text(edit(f"id: {NAME}", "id: copy"), encoding="utf-8")
+    records, problems = check_collection([small_root / "cases" / "copy.md"], small_root)
+    assert [str(p) for p in problems] == [
+        f"cases/copy.md:3: {TITLE}cases/{NAME}.md - give each case its own title, saying who did what"]
+    records, problems = check_collection([small_root / "cases" / f"{NAME}.md"], small_root)
+    assert [str(p) for p in problems] == [
+        f"cases/{NAME}.md:3: {TITLE}cases/copy.md - give each case its own title, saying who did what"]
+
+
 def test_not_utf8(small_root):
     raw = GOOD.encode("utf-8").replace("Brighton and Hove turned".encode(), "Brighton and Hove turn\xe9d".encode("latin-1"))
     _, problems = run(small_root, {NAME: raw})
@@ -177,3 +231,34 @@ def test_kb_validate_cli_exit_codes(small_root):
     bad.write_text(GOOD, encoding="utf-8")
     result = CliRunner().invoke(cli, ["--root", str(small_root), "validate"])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("amount, text", [
+    (2000000, "£2-3 million per year"),                   # a range: the amount may be either end
+    (10000000, "between £10 million and £15 million"),    # several figures
+    (3000000, "£3 million to £5 million"),
+    (841000, "0.841"),                                    # a table cell in £ millions: no £, no unit
+    (2419000, "£2.419Million"), (949000, "£949K"), (2065, "£2,065 a week"),
+])
+def test_amounts_the_text_does_not_contradict_pass(small_root, amount, text):
+    records, problems = run(small_root, {NAME: edit('    amount: 313000\n    text: "around £313,000"',
+                                                    f'    amount: {amount}\n    text: "{text}"')})
+    assert [str(p) for p in problems] == []
+
+
+def test_kb_new_and_validate_read_amounts_alike():
+    from kb import amounts, scaffold
+
+    assert scaffold.amount_of is amounts.amount_of
+    assert amounts.amount_of("£2.419Million") == {"amount": 2419000} and amounts.printed_amount("£949K") == 949000
+
+
+def test_the_json_schema_also_refuses_empty_texts():
+    # editors validate with schema/case.schema.json: it must refuse what kb validate refuses
+    from jsonschema import Draft202012Validator
+
+    from kb.schema import json_schema
+
+    figure = json_schema("case")["properties"]["savings"]["items"]
+    for value, ok in (("", False), ("   ", False), ("£1 million", True)):
+        assert Draft202012Validator(figure["properties"]["text"]).is_valid(value) is ok, value

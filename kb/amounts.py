@@ -1,0 +1,40 @@
+"""The amount a figure's printed text gives: "£125.4 million" -> 125400000, "£949K" -> 949000.
+
+One reader for both `kb new`, which fills in `amount` from the text, and `kb validate`, which checks
+that the amount written is the one the text prints."""
+from __future__ import annotations
+
+import re
+
+UNITS = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "bn": 1e9, "billion": 1e9}
+NUMBER = r"\d[\d,]*(?:\.\d+)?"
+# A range ("£2-3 million", "£2 to 3m") takes the unit after its second number, so it is read with it.
+MONEY = re.compile(rf"£\s*({NUMBER})(\s*(?:-|\u2013|to)\s*£?\s*{NUMBER})?\s*(k|thousand|m|million|bn|billion)?\b", re.I)
+PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:%|per ?cent)", re.I)
+
+
+def _money(match: re.Match) -> int | float:
+    value = round(float(match.group(1).replace(",", "")) * UNITS.get((match.group(3) or "").lower(), 1), 2)
+    return int(value) if value == int(value) else value
+
+
+def amount_of(text: str) -> dict:
+    """`amount` (GBP) or `percent` read from a figure as printed: "£125.4 million" -> 125400000; the
+    first and lower amount of a range ("£2-3 million" -> 2000000)."""
+    money = MONEY.search(text)
+    if money:
+        return {"amount": _money(money)}
+    percent = PERCENT.search(text)
+    if percent:
+        return {"percent": float(percent.group(1)) if "." in percent.group(1) else int(percent.group(1))}
+    return {}
+
+
+def printed_amount(text: str) -> int | float | None:
+    """The amount the text prints when it prints exactly one, plainly: None for a text with no £
+    figure, a range, or several £ figures ("between £10 million and £15 million"), which the amount
+    may fairly read more than one way."""
+    found = list(MONEY.finditer(text))
+    if len(found) != 1 or found[0].group(2):
+        return None
+    return _money(found[0])
