@@ -246,6 +246,7 @@ def _page(datasette, engine, found, error: str | None, p: dict, request, databas
     sort = found.sort if found else (p["sort"] or "relevance")
     sorts = [s for s in SORTS if not (found and found.browse and s == "relevance")]
     noun = TARGET_NOUNS.get(p["target"], ("result", "results"))
+    pages = max(1, -(-total // PAGE_SIZE))
     context = {
         "q": p["q"], "mode": p["mode"], "target": p["target"], "modes": MODES, "error": error,
         "results": results, "total": total, "close_total": found.close_total if found else 0,
@@ -258,7 +259,10 @@ def _page(datasette, engine, found, error: str | None, p: dict, request, databas
         "clear_url": _url(base, {"q": p["q"], "target": state["target"], "mode": state["mode"], "sort": p["sort"],
                                  "spelling": p["spelling"]}),
         "min_savings": request.args.get("min_savings") or "", "max_savings": request.args.get("max_savings") or "",
-        "page": p["page"], "pages": max(1, -(-total // PAGE_SIZE)), "start": (p["page"] - 1) * PAGE_SIZE + 1,
+        "page": p["page"], "pages": pages, "start": (p["page"] - 1) * PAGE_SIZE + 1,
+        # a page past the last (an old link, a typed address) says so and leads back to the last one
+        "past_end": bool(total) and p["page"] > pages,
+        "last_url": _url(base, state, page=pages if pages > 1 else None),
         "sort": sort, "sort_param": p["sort"] or "", "spelling_param": p["spelling"] or "",
         # the query searched, when misspelt words were corrected; and the links between the two
         "corrected_q": found.query if found and found.corrected_from else None,

@@ -557,6 +557,24 @@ def test_search_page_titles_name_what_is_searched_and_the_page(site, query, titl
     assert parsed(get(site, f"/-/search?{query}").text).title.strip().startswith(title + " - ")
 
 
+@pytest.mark.parametrize("query", ["q=care&council_types=county-council&mode=keyword", "q=shared+services&council_types=district-council",
+                                   "q=care&target=lessons", ""])
+def test_a_page_past_the_last_says_so_and_links_to_the_last(site, query):
+    """Not a count of results over an empty page with no way back."""
+    total = get(site, f"/-/search.json?{query}").json()["total"]
+    pages = -(-total // 20)
+    html = get(site, f"/-/search?{query}&page=99").text
+    only = f"there are only {pages} pages" if pages > 1 else "there is only 1 page"
+    assert f"There is no page 99: {only} of results." in html
+    last = re.search(r'<a href="([^"]+)">Go to the last page \(page (\d+)\)</a>', html)
+    assert last and int(last.group(2)) == pages
+    href = last.group(1).replace("&amp;", "&")
+    assert sorted(parse_qsl(href.split("?")[1])) == sorted(parse_qsl(query) + [("page", str(pages))] * (pages > 1))
+    followed = get(site, href).text
+    assert (pages == 1 or f"Page {pages} of {pages}" in followed) and _results(followed) and "There is no page" not in followed
+    assert "There is no page" not in get(site, f"/-/search?{query}&page={pages}").text
+
+
 def test_browse_with_no_query_lists_every_case_sorted_by_achieved_saving(site):
     data = get(site, "/-/search.json").json()
     cases = get(site, "/kb/cases.json?_size=0").json()["filtered_table_rows_count"]
