@@ -274,8 +274,9 @@ def _page(datasette, engine, found, error: str | None, p: dict, request, databas
         "sorts": [{"key": s, "label": SORT_LABELS[s], "href": _url(base, state, sort=s)} for s in sorts],
         "sort_label": SORT_LABELS.get(sort, sort),
         "other_target": {"label": "lessons" if p["target"] == "cases" else "case studies",
-                         "href": _url(base, {"q": p["q"], "target": "lessons" if p["target"] == "cases" else None,
-                                             "mode": state["mode"], "spelling": p["spelling"]})},
+                         # lessons take their case's facets, so every filter and the range mean the same there
+                         "href": _url(base, {**state, "target": "lessons" if p["target"] == "cases" else None,
+                                             "sort": None})},
         "json_url": _url(datasette.urls.path("/-/search.json"), state),
         "csv_url": _url(datasette.urls.path("/-/search.csv"), state),
         "next_url": _url(base, state, page=p["page"] + 1) if total > p["page"] * PAGE_SIZE else None,

@@ -918,6 +918,20 @@ def test_searching_as_typed_is_kept_by_every_link_that_keeps_the_query(site):
     assert any("target=lessons" in u and "mode=keyword" in u for u in lessons)
 
 
+@pytest.mark.parametrize("query", ["q=shared+services&council_types=district-council&services=environmental-and-regulatory"
+                                   "&min_savings=1000&max_savings=90000000&mode=keyword",
+                                   "q=leadership&target=lessons&council_types=district-council&regions=east-of-england&mode=semantic"])
+def test_switching_between_cases_and_lessons_keeps_every_filter_the_range_and_the_mode(site, query):
+    html = get(site, f"/-/search?{query}").text
+    switch = re.search(r'<a href="([^"]+)">Search (?:lessons|case studies) instead</a>', html).group(1).replace("&amp;", "&")
+    kept = sorted(parse_qsl(urlsplit(switch).query))
+    to_lessons = "target=lessons" not in query
+    assert kept == sorted([(k, v) for k, v in parse_qsl(query) if k != "target"] + [("target", "lessons")] * to_lessons)
+    back = get(site, switch).text
+    assert 'name="council_types" value="district-council" form="kb-search" checked' in back
+    assert get(site, "/-/search.json?" + urlsplit(switch).query).json()["filters"]["council_types"] == ["district-council"]
+
+
 def test_a_search_naming_a_council_type_or_region_offers_it_as_a_filter(site):
     # a query whose results mix council types and regions (with the stand-in model, ranking is by words)
     query = "We are a district council in the East of England looking at shared services"
