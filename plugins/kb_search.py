@@ -292,18 +292,22 @@ def _page(datasette, engine, found, error: str | None, p: dict, request, databas
 def why_listed(matched_by: list[str], passage_html: str) -> str:
     """Why a result is on the list, in words (highlighting alone is lost on a screen reader and says
     nothing of a result found by meaning): the words of the search in its passage, words of the search
-    elsewhere in it, or its meaning alone."""
-    if "keyword" not in matched_by:
-        return "Found by meaning, not by your words." if matched_by else ""
+    elsewhere in it, or its meaning alone. A result ranked by meaning may still show words of the
+    search highlighted (words too common in the query to rank by): then it is not "not by your words"."""
+    if not matched_by:
+        return ""
     seen: dict[str, str] = {}
     for word in MARKED.findall(passage_html or ""):
         word = html_unescape(re.sub(r"<[^>]+>", "", word)).strip()
         if word and word.lower() not in seen:
             seen[word.lower()] = word
-    if not seen:
-        return "Has words of your search outside the passage shown."
     words = list(seen.values())
     quoted = ", ".join(f"\u201c{w}\u201d" for w in words[:8]) + (" and more" if len(words) > 8 else "")
+    if "keyword" not in matched_by:
+        return f"Found by meaning; it also has words of your search: {quoted} (highlighted)." if words else \
+            "Found by meaning, not by your words."
+    if not words:
+        return "Has words of your search outside the passage shown."
     return f"Has words of your search: {quoted} (highlighted)."
 
 

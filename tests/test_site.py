@@ -509,14 +509,45 @@ def test_every_result_says_why_it_is_listed(site, query):
         why = re.search(r'<p class="kb-why-match">([^<]+)</p>', li)
         assert why, li[:200]
         marked = re.findall(r"<mark>([^<]+)</mark>", r["passage_html"])
-        if "keyword" not in r["matched_by"]:
+        if "keyword" not in r["matched_by"] and not marked:
             assert why.group(1) == "Found by meaning, not by your words."
+        elif "keyword" not in r["matched_by"]:
+            assert why.group(1).startswith("Found by meaning; it also has words of your search: ")
         elif marked:
             assert why.group(1).startswith("Has words of your search: ")
             named = {w.lower() for w in re.findall(r"\u201c([^\u201d]+)\u201d", why.group(1))}
             assert named and named <= {m.lower() for m in marked}
         else:
             assert why.group(1) == "Has words of your search outside the passage shown."
+
+
+def test_a_result_ranked_by_meaning_with_words_of_the_search_in_its_passage_is_not_said_to_lack_them(site):
+    """Ranked by meaning (here the reader asked for meaning only), a passage may still hold words of
+    the search, highlighted: its note names them instead of saying "not by your words" above them."""
+    _meaning_notes_name_the_words_shown(site, "q=shared+services&mode=semantic")
+
+
+@pytest.mark.model
+def test_a_result_whose_words_were_left_out_as_incidental_names_the_words_its_passage_shows(model_corpus_db):
+    """With the real model, page 2 of this search lists cases ranked by meaning alone (their few
+    shared words, "council" and "services", too common to rank by) whose passages show those words."""
+    _meaning_notes_name_the_words_shown(make_datasette(model_corpus_db), "q=shared+services+between+district+councils&page=2")
+
+
+def _meaning_notes_name_the_words_shown(site, query):
+    html = get(site, f"/-/search?{query}").text
+    data = get(site, f"/-/search.json?{query.replace('&page=2', '')}").json()["results"]
+    shown = _results(html)
+    meaning = [li for li in shown if "<mark>" in li.split('class="kb-passage"')[-1]
+               and re.search(r'kb-why-match">Found by meaning', li)]
+    assert meaning, "no result ranked by meaning shows words of the search"
+    assert any("<mark>" in r["passage_html"] and "keyword" not in r["matched_by"] for r in data)
+    for li in meaning:
+        why = re.search(r'<p class="kb-why-match">([^<]+)</p>', li).group(1)
+        assert "not by your words" not in why
+        named = {w.lower() for w in re.findall(r"\u201c([^\u201d]+)\u201d", why)}
+        marked = {m.lower() for m in re.findall(r"<mark>([^<]+)</mark>", li.split('class="kb-passage"')[-1])}
+        assert named and named <= marked
 
 
 def test_results_found_by_meaning_alone_are_not_said_to_share_words(site):
