@@ -37,6 +37,9 @@ def figure_words(db_path, f: dict) -> dict:
         "kind": label("figure_kinds", f.get("kind")),
         "status": label("figure_statuses", f.get("status")),
         "status_slug": f.get("status"),
+        "kind_slug": f.get("kind"),
+        "amount_gbp": f.get("amount_gbp"),
+        "percent": f.get("percent"),
         "recurrence": {"recurring": "recurs every year", "one-off": "one-off"}.get(
             f.get("recurrence"), "whether it recurs is not stated"),
         "period": f.get("period") or "period not stated",
@@ -47,6 +50,22 @@ def figure_words(db_path, f: dict) -> dict:
         "source_title": present.source_titles(db_path).get(f.get("source_id"), f.get("source_id")),
         "where": f.get("where_in_source"),
     }
+
+
+def achieved_not_yearly(case: dict) -> str | None:
+    """Why a case with a saving achieved has no achieved yearly saving: the sources give it only as a
+    total, or not in pounds. None when it has a yearly one, or none was achieved ("None reported as
+    achieved" would be untrue beside "£3.8 million total since 2013, achieved")."""
+    if case.get("achieved_annual_saving_gbp") is not None:
+        return None
+    achieved = [f for f in case["figures"] if f["kind_slug"] == "saving" and f["status_slug"] == "achieved"]
+    if not achieved:
+        return None
+    if any(f["amount_gbp"] is not None for f in achieved):
+        return "No yearly figure: the saving achieved is reported as a total"
+    if any(f["percent"] is not None for f in achieved):
+        return "No yearly figure in pounds: the saving achieved is reported as a percentage"
+    return "No yearly figure in pounds: the saving achieved is reported without an amount"
 
 
 async def case_data(datasette, db, case_id: str) -> dict | None:
@@ -78,6 +97,7 @@ async def case_data(datasette, db, case_id: str) -> dict | None:
                     for column in CASE_TAGS if column in catalogue]
     for column in ("status", "outcome", "evidence"):
         case[f"{column}_label"] = label(catalogue.get(column, {}).get("vocabulary"), case.get(column))
+    case["achieved_not_yearly"] = achieved_not_yearly(case)
     case["years_words"] = present.years(case.get("year_start"), case.get("year_end"))
     case["url"] = datasette.urls.row(db.name, "cases", case_id)
     return case

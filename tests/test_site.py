@@ -211,6 +211,30 @@ def test_a_figure_that_is_not_yearly_is_not_called_a_total(corpus_db, site):
     assert f"Period: {period} (not a yearly amount)" in html
 
 
+def test_a_saving_achieved_only_as_a_total_is_not_said_to_be_none(corpus_db, site):
+    """"Headline saving: £3.8 million total since 2013, achieved" is not followed by "None reported as
+    achieved": the yearly line says the saving achieved is a total, on the case page and the compare view."""
+    conn = sqlite3.connect(corpus_db)
+    achieved = lambda amount: {r[0] for r in conn.execute(
+        f"""select c.id from cases c join figures f on f.case_id = c.id where c.achieved_annual_saving_gbp is null
+            and f.kind = 'saving' and f.status = 'achieved' and f.amount_gbp is {amount}""")}
+    totals, others = achieved("not null"), achieved("null")
+    none = {r[0] for r in conn.execute("""select id from cases where id not in (select case_id from figures
+                                          where kind = 'saving' and status = 'achieved')""")}
+    assert "west-suffolk-shared-staffing-structure" in totals and len(totals) >= 4 and others - totals and none
+    line = lambda html: re.search(r"<dt>Achieved yearly saving</dt><dd>(.*?)</dd>", html).group(1)
+    for case_id in totals:
+        assert line(get(site, f"/kb/cases/{case_id}").text) == \
+            'No yearly figure: the saving achieved is reported as a total (see <a href="#figures">Figures</a>)'
+    for case_id in others - totals:
+        assert line(get(site, f"/kb/cases/{case_id}").text).startswith("No yearly figure in pounds: the saving achieved is reported")
+    assert line(get(site, f"/kb/cases/{sorted(none)[0]}").text) == "None reported as achieved"
+    compared = get(site, f"/-/compare?id=west-suffolk-shared-staffing-structure&id={sorted(none)[0]}").text
+    row = re.search(r'<th scope="row">Achieved yearly saving</th>(.*?)</tr>', compared).group(1)
+    assert re.findall(r'<td data-label="Case \d">([^<]*)</td>', row) == [
+        "No yearly figure: the saving achieved is reported as a total (see Figures, below)", "None reported as achieved"]
+
+
 def test_case_page_json(site):
     data = get(site, "/kb/cases/brighton-hove-reablement.json?_shape=array").json()
     assert data[0]["id"] == "brighton-hove-reablement" and "body_html" in data[0]
