@@ -14,6 +14,7 @@ from kb.site import plugin_module
 
 
 present = plugin_module(__file__, "kb_present")
+mentions = plugin_module(__file__, "kb_mentions")
 
 # The facts shown at the top of a case page and in the compare view, in this order.
 CASE_TAGS = ("council_types", "regions", "services", "approaches", "key_attributes")
@@ -45,7 +46,7 @@ def figure_words(db_path, f: dict) -> dict:
         "period": f.get("period") or "period not stated",
         "yearly": bool(f.get("per_year")),
         "text": f.get("text"),
-        "note": f.get("note"),
+        "note": mentions.name_cases(db_path, f.get("note")),
         "source_id": f.get("source_id"),
         "source_title": present.source_titles(db_path).get(f.get("source_id"), f.get("source_id")),
         "where": f.get("where_in_source"),
@@ -100,6 +101,8 @@ async def case_data(datasette, db, case_id: str) -> dict | None:
     case["achieved_not_yearly"] = achieved_not_yearly(case)
     case["years_words"] = present.years(case.get("year_start"), case.get("year_end"))
     case["url"] = datasette.urls.row(db.name, "cases", case_id)
+    case["body_html"] = mentions.link_cases(db.path, case.get("body_html"), lambda i: datasette.urls.row(db.name, "cases", i))
+    case["summary"] = mentions.name_cases(db.path, case.get("summary"))
     return case
 
 

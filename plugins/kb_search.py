@@ -45,6 +45,7 @@ EXPORT_COLUMNS = ["rank", "id", "title", "url", "close_match", "organisations", 
 
 
 present = plugin_module(__file__, "kb_present")
+mentions = plugin_module(__file__, "kb_mentions")
 # Searches and the pages' main parts run on worker threads (KB_SEARCH_THREADS; asyncio's default
 # number), so the event loop stays free to read requests and send pages.
 SEARCH_THREADS = int(os.environ.get("KB_SEARCH_THREADS") or min(32, (os.cpu_count() or 1) + 4))
@@ -174,7 +175,7 @@ async def _export_rows(datasette, db, found, request) -> list[dict]:
             "headline_saving": card.get("headline_saving") or "",
             "achieved_annual_saving_gbp": case.get("achieved_annual_saving_gbp"),
             "case_title": card.get("case_title") or "", "source_title": card.get("source_title") or "",
-            "passage": r.passage,
+            "passage": mentions.name_cases(db.path, r.passage),
         })
     return out
 
@@ -236,9 +237,10 @@ def _page(datasette, engine, found, error: str | None, p: dict, request, databas
     results = []
     for n, r in enumerate(found.results if found else []):
         item = dict(r.as_dict(), rank=(p["page"] - 1) * PAGE_SIZE + n + 1)
+        item["passage_html"] = mentions.name_cases_in_passage(engine.db_path, item.get("passage_html"))
         card = item.get("card") or {}
         item["years"] = present.years(card.get("year_start"), card.get("year_end")) if card else ""
-        item["why"] = "" if found.browse else why_listed(r.matched_by, r.passage_html)
+        item["why"] = "" if found.browse else why_listed(r.matched_by, item["passage_html"])
         item["href"] = (datasette.urls.row(database, "cases", r.id) if p["target"] == "cases" else
                         datasette.urls.row(database, "cases", r.case_id) if r.case_id else
                         datasette.urls.row(database, "sources", r.source_id) if r.source_id else None)
@@ -357,7 +359,9 @@ async def _respond(datasette, request, fmt, db, database, engine, found, error, 
     if fmt in ("json", "csv"):
         rows = await _export_rows(datasette, db, found, request) if found else []
         if fmt == "json":
-            results = [{**row, **r.as_dict()} for r, row in zip(found.results, rows)] if found else []
+            results = [{**row, **r.as_dict(), "passage": row["passage"],
+                        "passage_html": mentions.name_cases_in_passage(db.path, r.passage_html)}
+                       for r, row in zip(found.results, rows)] if found else []
             body = {"query": p["q"], "corrected_query": found.query if found and found.corrected_from else None,
                     "corrections": [{"typed": a, "corrected": b} for a, b in found.corrections] if found else [],
                     "suggested_query": found.suggestion if found else None,

@@ -235,6 +235,83 @@ def test_a_saving_achieved_only_as_a_total_is_not_said_to_be_none(corpus_db, sit
         "No yearly figure: the saving achieved is reported as a total (see Figures, below)", "None reported as achieved"]
 
 
+def _case_titles(db) -> dict[str, str]:
+    return dict(sqlite3.connect(db).execute("select id, title from cases"))
+
+
+def _case_id_pattern(titles) -> re.Pattern:
+    return re.compile(r"(?<![\w/-])(" + "|".join(map(re.escape, sorted(titles, key=len, reverse=True))) + r")(?![\w-])")
+
+
+def _mentions(db, titles) -> dict[str, set[str]]:
+    """Each case whose text or figure notes name another case by its id, and the ids named."""
+    pattern, conn, out = _case_id_pattern(titles), sqlite3.connect(db), {}
+    for case_id, text in conn.execute("""select id, body_html || ' ' || summary from cases union all
+                                         select case_id, note from figures where note is not null"""):
+        named = {m for m in pattern.findall(text) if m != case_id}
+        if named:
+            out.setdefault(case_id, set()).update(named)
+    return out
+
+
+def test_a_case_named_by_its_id_reads_as_its_title_linked_from_the_case_text(corpus_db, site):
+    """"told in detail in the separate case barnet-capita-outsourcing": a reader sees the title."""
+    from markupsafe import escape
+
+    titles = _case_titles(corpus_db)
+    mentions = _mentions(corpus_db, titles)
+    assert {"barnet-commissioning-council", "oldham-cooperative-council-model", "tri-borough-community-budget-pilot",
+            "suffolk-coastal-enabling-communities-budget"} <= set(mentions)
+    pattern = _case_id_pattern(titles)
+    body_links = 0
+    for case_id, named in mentions.items():
+        html = get(site, f"/kb/cases/{case_id}").text
+        main = html[html.index("<main"):html.index("</main>")]
+        shown = re.sub(r"<[^>]+>", " ", main.replace(f"case {case_id}.", ""))  # the citation names the case itself
+        assert not pattern.findall(shown), (case_id, pattern.findall(shown))
+        assert escape(case_id) not in html.split('<meta name="description" content="')[1].split('"')[0]
+        for other in named:
+            assert escape(titles[other]) in main, (case_id, other)
+        body_links += sum(f'<a href="/kb/cases/{other}">{escape(titles[other])}</a>' in main for other in named)
+    assert body_links >= 5
+    # a figure's note, on its own page too
+    conn = sqlite3.connect(corpus_db)
+    figure = conn.execute("select id from figures where note like '%barnet-capita-outsourcing%'").fetchone()[0]
+    from datasette.utils import tilde_encode
+    page = get(site, f"/kb/figures/{tilde_encode(figure)}").text
+    assert "barnet-capita-outsourcing" not in re.sub(r"<[^>]+>", " ", page) and escape(titles["barnet-capita-outsourcing"]) in page
+
+
+@pytest.mark.parametrize("query", ["q=separate+case&mode=keyword", "q=told+in+its+own+case&mode=keyword",
+                                   "q=separate+case+capita+outsourcing&mode=keyword", "q=shared+services+tri-borough"])
+def test_search_passages_name_a_case_by_its_title_not_its_id(corpus_db, site, query):
+    titles = _case_titles(corpus_db)
+    pattern = _case_id_pattern(titles)
+    html = get(site, f"/-/search?{query}").text
+    passages = re.findall(r'<p class="kb-passage">(.*?)</p>', html, re.S)
+    data = get(site, f"/-/search.json?{query}").json()["results"]
+    assert passages and data
+    for passage in passages + [r["passage_html"] for r in data] + [r["passage"] for r in data]:
+        assert not pattern.findall(re.sub(r"</?mark>", "", passage)), passage
+        assert passage.count("<mark>") == passage.count("</mark>")
+    assert any(titles[other] in r["passage"] for r in data for other in ("barnet-capita-outsourcing", "tri-borough-shared-services",
+                                                                          "suffolk-coastal-lowestoft-multi-agency-working"))
+
+
+def test_no_case_speaks_of_the_reports_conversion_to_text(corpus_db, site):
+    """Notes written while reading a report's plain-text version ("The diagram did not survive the
+    text conversion") say what the reader is missing instead."""
+    conn = sqlite3.connect(corpus_db)
+    wording = re.compile(r"conversion|did not survive|garbled|text version", re.I)
+    texts = conn.execute("""select id, body_html || ' ' || summary from cases union all
+                            select case_id, note from figures where note is not null union all
+                            select id, text from lessons union all select id, text from chunks""").fetchall()
+    assert not [(key, wording.search(text).group(0)) for key, text in texts if text and wording.search(text)]
+    assert "diagram is not reproduced here" in " ".join(get(site, "/kb/cases/barnet-commissioning-council").text.split())
+    data = get(site, "/-/search.json?q=diagram+did+not+survive+the+text+conversion&mode=keyword").json()["results"]
+    assert data and not any(wording.search(r["passage"]) for r in data)
+
+
 def test_case_page_json(site):
     data = get(site, "/kb/cases/brighton-hove-reablement.json?_shape=array").json()
     assert data[0]["id"] == "brighton-hove-reablement" and "body_html" in data[0]
