@@ -152,10 +152,21 @@ class Brand:
                 "links": list(self.links)}
 
     def page_html(self, slug: str) -> str:
+        """A page's Markdown, first filled in as a template whose `contact` and `repository` are the
+        brand's links (None where not given): a page promises a link only when the brand gives it."""
         from markdown_it import MarkdownIt
 
-        text = (self.directory / self.pages[slug]["file"]).read_text(encoding="utf-8")
+        text = _page_template(self.directory / self.pages[slug]["file"]).render(
+            {key: None for key in BRAND_LINKS} | {link["key"]: link for link in self.links})
         return MarkdownIt("commonmark").render(text)
+
+
+def _page_template(path: Path):
+    # sandboxed: a brand folder may come from anyone, and its pages only need `if` and the links
+    from jinja2.sandbox import SandboxedEnvironment
+
+    env = SandboxedEnvironment(autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    return env.from_string(path.read_text(encoding="utf-8"))
 
 
 def _luminance(hex_colour: str) -> float:
@@ -230,6 +241,11 @@ def load_brand(directory: Path = BRAND) -> Brand:
             fail(slug, f"pages.{slug} needs a title and a file, e.g. `{slug}: {{title: ..., file: {slug}.md}}`")
         if not (directory / page["file"]).is_file():
             fail(slug, f"pages.{slug}.file {page['file']!r} is not a file in {directory} - write it beside brand.yml")
+        try:
+            _page_template(directory / page["file"])
+        except Exception as err:  # jinja2's TemplateSyntaxError, with its line in the page
+            fail(slug, f"pages.{slug}.file {page['file']}:{getattr(err, 'lineno', 1)}: {err} - "
+                       "a page may use {% if contact %}...{% endif %} and {{ contact.url }}; write a literal {{ as {{ '{{' }}")
         pages[slug] = {"title": page["title"], "file": page["file"]}
     links = []
     for key, default in BRAND_LINKS.items():

@@ -59,7 +59,15 @@ async def _savings(db) -> dict:
     return cases
 
 
-def _by(cases: dict, column: str, group: str, label) -> list[dict]:
+async def _statuses(db) -> dict:
+    """Per case, its tags and the statuses of its savings as the search filters on them (a saving
+    given only as a percentage counts there too), so each row's link states what it opens."""
+    rows = (await db.execute("select id, approaches, services, saving_statuses from cases")).rows
+    return {r["id"]: {"approaches": present.as_list(r["approaches"]), "services": present.as_list(r["services"]),
+                      "statuses": set(present.as_list(r["saving_statuses"]))} for r in rows}
+
+
+def _by(cases: dict, column: str, group: str, label, statuses: dict) -> list[dict]:
     sums: dict = defaultdict(lambda: {"yearly": 0.0, "yearly_cases": 0, "total": 0.0, "total_cases": 0})
     for case in cases.values():
         for value in case[column]:
@@ -67,7 +75,9 @@ def _by(cases: dict, column: str, group: str, label) -> list[dict]:
                 if kind in case[group]:
                     sums[value][kind] += case[group][kind]
                     sums[value][f"{kind}_cases"] += 1
-    rows = [{"slug": v, "label": label(v), "value": s["yearly"], **s} for v, s in sums.items()]
+    rows = [{"slug": v, "label": label(v), "value": s["yearly"], **s,
+             "cases": sum(1 for c in statuses.values() if v in c[column] and c["statuses"] & set(GROUPS[group]))}
+            for v, s in sums.items()]
     return sorted(rows, key=lambda r: (-r["yearly"], -r["total"], r["label"]))
 
 
@@ -75,17 +85,20 @@ async def charts_view(request, datasette):
     db = present.kb_database(datasette)
     catalogue = {f["column"]: f for f in present.facet_catalogue(db.path)}
     cases = await _savings(db)
+    statuses = await _statuses(db)
     charts = []
     words = {"achieved": "Achieved", "planned": "Planned or projected"}
     for column in ("approaches", "services"):
         vocabulary = catalogue.get(column, {}).get("vocabulary")
         facet = catalogue.get(column, {}).get("label", column).lower()
         for group in ("achieved", "planned"):
-            rows = _by(cases, column, group, lambda v: present.label(db.path, vocabulary, v))
+            rows = _by(cases, column, group, lambda v: present.label(db.path, vocabulary, v), statuses)
             drawn = [r for r in rows if r["yearly"]]
             title = f"{words[group]} yearly savings by {facet}"
             charts.append({
                 "id": f"{group}-by-{column}", "title": title, "group": group, "facet": facet, "column": column,
+                # every status the row adds up goes into its link, so the link opens the cases counted
+                "query": "&".join(f"saving_statuses={s}" for s in GROUPS[group]),
                 "svg": bar_chart(drawn, f"kb-bar-{group}",
                                  lambda r: f"{present.short_money(r['yearly'])} ({r['yearly_cases']} case{'s' if r['yearly_cases'] != 1 else ''})"),
                 "rows": rows, "drawn": len(drawn),

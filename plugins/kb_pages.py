@@ -14,6 +14,7 @@ from kb.site import plugin_module
 
 
 present = plugin_module(__file__, "kb_present")
+mentions = plugin_module(__file__, "kb_mentions")
 
 # The facts shown at the top of a case page and in the compare view, in this order.
 CASE_TAGS = ("council_types", "regions", "services", "approaches", "key_attributes")
@@ -37,16 +38,35 @@ def figure_words(db_path, f: dict) -> dict:
         "kind": label("figure_kinds", f.get("kind")),
         "status": label("figure_statuses", f.get("status")),
         "status_slug": f.get("status"),
+        "kind_slug": f.get("kind"),
+        "amount_gbp": f.get("amount_gbp"),
+        "percent": f.get("percent"),
         "recurrence": {"recurring": "recurs every year", "one-off": "one-off"}.get(
             f.get("recurrence"), "whether it recurs is not stated"),
         "period": f.get("period") or "period not stated",
         "yearly": bool(f.get("per_year")),
         "text": f.get("text"),
-        "note": f.get("note"),
+        "note": mentions.name_cases(db_path, f.get("note")),
         "source_id": f.get("source_id"),
         "source_title": present.source_titles(db_path).get(f.get("source_id"), f.get("source_id")),
         "where": f.get("where_in_source"),
     }
+
+
+def achieved_not_yearly(case: dict) -> str | None:
+    """Why a case with a saving achieved has no achieved yearly saving: the sources give it only as a
+    total, or not in pounds. None when it has a yearly one, or none was achieved ("None reported as
+    achieved" would be untrue beside "£3.8 million total since 2013, achieved")."""
+    if case.get("achieved_annual_saving_gbp") is not None:
+        return None
+    achieved = [f for f in case["figures"] if f["kind_slug"] == "saving" and f["status_slug"] == "achieved"]
+    if not achieved:
+        return None
+    if any(f["amount_gbp"] is not None for f in achieved):
+        return "No yearly figure: the saving achieved is reported as a total"
+    if any(f["percent"] is not None for f in achieved):
+        return "No yearly figure in pounds: the saving achieved is reported as a percentage"
+    return "No yearly figure in pounds: the saving achieved is reported without an amount"
 
 
 async def case_data(datasette, db, case_id: str) -> dict | None:
@@ -78,8 +98,11 @@ async def case_data(datasette, db, case_id: str) -> dict | None:
                     for column in CASE_TAGS if column in catalogue]
     for column in ("status", "outcome", "evidence"):
         case[f"{column}_label"] = label(catalogue.get(column, {}).get("vocabulary"), case.get(column))
+    case["achieved_not_yearly"] = achieved_not_yearly(case)
     case["years_words"] = present.years(case.get("year_start"), case.get("year_end"))
     case["url"] = datasette.urls.row(db.name, "cases", case_id)
+    case["body_html"] = mentions.link_cases(db.path, case.get("body_html"), lambda i: datasette.urls.row(db.name, "cases", i))
+    case["summary"] = mentions.name_cases(db.path, case.get("summary"))
     return case
 
 

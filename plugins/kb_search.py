@@ -45,6 +45,7 @@ EXPORT_COLUMNS = ["rank", "id", "title", "url", "close_match", "organisations", 
 
 
 present = plugin_module(__file__, "kb_present")
+mentions = plugin_module(__file__, "kb_mentions")
 # Searches and the pages' main parts run on worker threads (KB_SEARCH_THREADS; asyncio's default
 # number), so the event loop stays free to read requests and send pages.
 SEARCH_THREADS = int(os.environ.get("KB_SEARCH_THREADS") or min(32, (os.cpu_count() or 1) + 4))
@@ -174,7 +175,7 @@ async def _export_rows(datasette, db, found, request) -> list[dict]:
             "headline_saving": card.get("headline_saving") or "",
             "achieved_annual_saving_gbp": case.get("achieved_annual_saving_gbp"),
             "case_title": card.get("case_title") or "", "source_title": card.get("source_title") or "",
-            "passage": r.passage,
+            "passage": mentions.name_cases(db.path, r.passage),
         })
     return out
 
@@ -236,9 +237,10 @@ def _page(datasette, engine, found, error: str | None, p: dict, request, databas
     results = []
     for n, r in enumerate(found.results if found else []):
         item = dict(r.as_dict(), rank=(p["page"] - 1) * PAGE_SIZE + n + 1)
+        item["passage_html"] = mentions.name_cases_in_passage(engine.db_path, item.get("passage_html"))
         card = item.get("card") or {}
         item["years"] = present.years(card.get("year_start"), card.get("year_end")) if card else ""
-        item["why"] = "" if found.browse else why_listed(r.matched_by, r.passage_html)
+        item["why"] = "" if found.browse else why_listed(r.matched_by, item["passage_html"])
         item["href"] = (datasette.urls.row(database, "cases", r.id) if p["target"] == "cases" else
                         datasette.urls.row(database, "cases", r.case_id) if r.case_id else
                         datasette.urls.row(database, "sources", r.source_id) if r.source_id else None)
@@ -246,6 +248,7 @@ def _page(datasette, engine, found, error: str | None, p: dict, request, databas
     sort = found.sort if found else (p["sort"] or "relevance")
     sorts = [s for s in SORTS if not (found and found.browse and s == "relevance")]
     noun = TARGET_NOUNS.get(p["target"], ("result", "results"))
+    pages = max(1, -(-total // PAGE_SIZE))
     context = {
         "q": p["q"], "mode": p["mode"], "target": p["target"], "modes": MODES, "error": error,
         "results": results, "total": total, "close_total": found.close_total if found else 0,
@@ -258,7 +261,10 @@ def _page(datasette, engine, found, error: str | None, p: dict, request, databas
         "clear_url": _url(base, {"q": p["q"], "target": state["target"], "mode": state["mode"], "sort": p["sort"],
                                  "spelling": p["spelling"]}),
         "min_savings": request.args.get("min_savings") or "", "max_savings": request.args.get("max_savings") or "",
-        "page": p["page"], "pages": max(1, -(-total // PAGE_SIZE)), "start": (p["page"] - 1) * PAGE_SIZE + 1,
+        "page": p["page"], "pages": pages, "start": (p["page"] - 1) * PAGE_SIZE + 1,
+        # a page past the last (an old link, a typed address) says so and leads back to the last one
+        "past_end": bool(total) and p["page"] > pages,
+        "last_url": _url(base, state, page=pages if pages > 1 else None),
         "sort": sort, "sort_param": p["sort"] or "", "spelling_param": p["spelling"] or "",
         # the query searched, when misspelt words were corrected; and the links between the two
         "corrected_q": found.query if found and found.corrected_from else None,
@@ -270,8 +276,9 @@ def _page(datasette, engine, found, error: str | None, p: dict, request, databas
         "sorts": [{"key": s, "label": SORT_LABELS[s], "href": _url(base, state, sort=s)} for s in sorts],
         "sort_label": SORT_LABELS.get(sort, sort),
         "other_target": {"label": "lessons" if p["target"] == "cases" else "case studies",
-                         "href": _url(base, {"q": p["q"], "target": "lessons" if p["target"] == "cases" else None,
-                                             "mode": state["mode"], "spelling": p["spelling"]})},
+                         # lessons take their case's facets, so every filter and the range mean the same there
+                         "href": _url(base, {**state, "target": "lessons" if p["target"] == "cases" else None,
+                                             "sort": None})},
         "json_url": _url(datasette.urls.path("/-/search.json"), state),
         "csv_url": _url(datasette.urls.path("/-/search.csv"), state),
         "next_url": _url(base, state, page=p["page"] + 1) if total > p["page"] * PAGE_SIZE else None,
@@ -287,18 +294,22 @@ def _page(datasette, engine, found, error: str | None, p: dict, request, databas
 def why_listed(matched_by: list[str], passage_html: str) -> str:
     """Why a result is on the list, in words (highlighting alone is lost on a screen reader and says
     nothing of a result found by meaning): the words of the search in its passage, words of the search
-    elsewhere in it, or its meaning alone."""
-    if "keyword" not in matched_by:
-        return "Found by meaning, not by your words." if matched_by else ""
+    elsewhere in it, or its meaning alone. A result ranked by meaning may still show words of the
+    search highlighted (words too common in the query to rank by): then it is not "not by your words"."""
+    if not matched_by:
+        return ""
     seen: dict[str, str] = {}
     for word in MARKED.findall(passage_html or ""):
         word = html_unescape(re.sub(r"<[^>]+>", "", word)).strip()
         if word and word.lower() not in seen:
             seen[word.lower()] = word
-    if not seen:
-        return "Has words of your search outside the passage shown."
     words = list(seen.values())
     quoted = ", ".join(f"\u201c{w}\u201d" for w in words[:8]) + (" and more" if len(words) > 8 else "")
+    if "keyword" not in matched_by:
+        return f"Found by meaning; it also has words of your search: {quoted} (highlighted)." if words else \
+            "Found by meaning, not by your words."
+    if not words:
+        return "Has words of your search outside the passage shown."
     return f"Has words of your search: {quoted} (highlighted)."
 
 
@@ -348,7 +359,9 @@ async def _respond(datasette, request, fmt, db, database, engine, found, error, 
     if fmt in ("json", "csv"):
         rows = await _export_rows(datasette, db, found, request) if found else []
         if fmt == "json":
-            results = [{**row, **r.as_dict()} for r, row in zip(found.results, rows)] if found else []
+            results = [{**row, **r.as_dict(), "passage": row["passage"],
+                        "passage_html": mentions.name_cases_in_passage(db.path, r.passage_html)}
+                       for r, row in zip(found.results, rows)] if found else []
             body = {"query": p["q"], "corrected_query": found.query if found and found.corrected_from else None,
                     "corrections": [{"typed": a, "corrected": b} for a, b in found.corrections] if found else [],
                     "suggested_query": found.suggestion if found else None,

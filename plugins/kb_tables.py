@@ -21,6 +21,7 @@ from kb.site import plugin_module
 
 
 present = plugin_module(__file__, "kb_present")
+mentions = plugin_module(__file__, "kb_mentions")
 
 # What each public table is called on the site, how it sorts and how many rows a page shows.
 TITLES = {"cases": "Case studies", "lessons": "Lessons and findings", "figures": "Money figures",
@@ -135,6 +136,10 @@ def render_cell(row, value, column, table, database, datasette):
         return present.money(value)
     if column == "percent":
         return f"{value:g}%"
+    if isinstance(value, str) and " " in value:
+        # prose (a figure's note) may name another case by its id; a key or an address has no space
+        named = mentions.name_cases(db.path, value)
+        return escape(named) if named != value else None
     return None
 
 

@@ -159,6 +159,38 @@ def test_a_bad_brand_is_one_line_naming_file_line_and_fix(tmp_path, replace, mes
     assert "\n" not in str(err.value)
 
 
+def _without_markup(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html))
+
+
+def test_the_brand_pages_promise_a_contact_or_repository_link_only_where_the_brand_gives_one(corpus_db, tmp_path):
+    """The accessibility statement spoke of a "Report a problem" link at the foot of each page, and
+    About of a public repository, whether or not the brand gives either."""
+    plain = make_datasette(corpus_db, brand=_brand_copy(tmp_path / "plain"))
+    about, statement = get(plain, "/about").text, get(plain, "/accessibility").text
+    assert "repository" not in _without_markup(about) and "pull request" not in about
+    assert "Report a problem" not in statement and "foot of each page" not in statement
+    assert "please tell the site&#39;s publisher" in statement or "please tell the site's publisher" in statement
+    assert "{%" not in about + statement and "{{" not in about + statement
+    given = _brand_copy(tmp_path / "given", ("#   contact: {title", 'contact: {title: Report a problem, url: "https://example.org/issues"}\n'
+                                             'repository: https://example.org/kb\n#   contact: {title'))
+    served = make_datasette(corpus_db, brand=given)
+    about, statement = get(served, "/about").text, get(served, "/accessibility").text
+    assert '<a href="https://example.org/kb">public repository</a>' in about
+    assert '<a href="https://example.org/issues">Report a problem</a>' in about
+    assert '<a href="https://example.org/issues">Report a problem</a> (also at the foot of each page)' in statement
+    footer = statement.split('<footer class="ft kb-footer">')[1]
+    assert '<a href="https://example.org/issues">Report a problem</a>' in footer
+    assert '<a href="https://example.org/kb">Source and contributions</a>' in footer
+
+
+def test_a_brand_page_that_is_not_a_valid_template_is_refused_naming_its_line(tmp_path):
+    d = _brand_copy(tmp_path)
+    (d / "about.md").write_text("# About\n\nWrite to us{% if contact %} at {{ contact.url }}.\n")
+    with pytest.raises(SiteError, match=r"brand\.yml:\d+: pages\.about\.file about\.md:3: .*a literal"):
+        load_brand(d)
+
+
 def test_kb_serve_refuses_a_bad_brand_before_starting(corpus_db, tmp_path):
     d = _brand_copy(tmp_path, ('link: "#1d4f91"', 'link: "#cccccc"'))
     result = CliRunner().invoke(cli, ["serve", "--db", str(corpus_db), "--brand", str(d)])

@@ -212,6 +212,107 @@ def test_a_figure_that_is_not_yearly_is_not_called_a_total(corpus_db, site):
     assert f"Period: {period} (not a yearly amount)" in html
 
 
+def test_a_saving_achieved_only_as_a_total_is_not_said_to_be_none(corpus_db, site):
+    """"Headline saving: £3.8 million total since 2013, achieved" is not followed by "None reported as
+    achieved": the yearly line says the saving achieved is a total, on the case page and the compare view."""
+    conn = sqlite3.connect(corpus_db)
+    achieved = lambda amount: {r[0] for r in conn.execute(
+        f"""select c.id from cases c join figures f on f.case_id = c.id where c.achieved_annual_saving_gbp is null
+            and f.kind = 'saving' and f.status = 'achieved' and f.amount_gbp is {amount}""")}
+    totals, others = achieved("not null"), achieved("null")
+    none = {r[0] for r in conn.execute("""select id from cases where id not in (select case_id from figures
+                                          where kind = 'saving' and status = 'achieved')""")}
+    assert "west-suffolk-shared-staffing-structure" in totals and len(totals) >= 4 and others - totals and none
+    line = lambda html: re.search(r"<dt>Achieved yearly saving</dt><dd>(.*?)</dd>", html).group(1)
+    for case_id in totals:
+        assert line(get(site, f"/kb/cases/{case_id}").text) == \
+            'No yearly figure: the saving achieved is reported as a total (see <a href="#figures">Figures</a>)'
+    for case_id in others - totals:
+        assert line(get(site, f"/kb/cases/{case_id}").text).startswith("No yearly figure in pounds: the saving achieved is reported")
+    assert line(get(site, f"/kb/cases/{sorted(none)[0]}").text) == "None reported as achieved"
+    compared = get(site, f"/-/compare?id=west-suffolk-shared-staffing-structure&id={sorted(none)[0]}").text
+    row = re.search(r'<th scope="row">Achieved yearly saving</th>(.*?)</tr>', compared).group(1)
+    assert re.findall(r'<td data-label="Case \d">([^<]*)</td>', row) == [
+        "No yearly figure: the saving achieved is reported as a total (see Figures, below)", "None reported as achieved"]
+
+
+def _case_titles(db) -> dict[str, str]:
+    return dict(sqlite3.connect(db).execute("select id, title from cases"))
+
+
+def _case_id_pattern(titles) -> re.Pattern:
+    return re.compile(r"(?<![\w/-])(" + "|".join(map(re.escape, sorted(titles, key=len, reverse=True))) + r")(?![\w-])")
+
+
+def _mentions(db, titles) -> dict[str, set[str]]:
+    """Each case whose text or figure notes name another case by its id, and the ids named."""
+    pattern, conn, out = _case_id_pattern(titles), sqlite3.connect(db), {}
+    for case_id, text in conn.execute("""select id, body_html || ' ' || summary from cases union all
+                                         select case_id, note from figures where note is not null"""):
+        named = {m for m in pattern.findall(text) if m != case_id}
+        if named:
+            out.setdefault(case_id, set()).update(named)
+    return out
+
+
+def test_a_case_named_by_its_id_reads_as_its_title_linked_from_the_case_text(corpus_db, site):
+    """"told in detail in the separate case barnet-capita-outsourcing": a reader sees the title."""
+    from markupsafe import escape
+
+    titles = _case_titles(corpus_db)
+    mentions = _mentions(corpus_db, titles)
+    assert {"barnet-commissioning-council", "oldham-cooperative-council-model", "tri-borough-community-budget-pilot",
+            "suffolk-coastal-enabling-communities-budget"} <= set(mentions)
+    pattern = _case_id_pattern(titles)
+    body_links = 0
+    for case_id, named in mentions.items():
+        html = get(site, f"/kb/cases/{case_id}").text
+        main = html[html.index("<main"):html.index("</main>")]
+        shown = re.sub(r"<[^>]+>", " ", main.replace(f"case {case_id}.", ""))  # the citation names the case itself
+        assert not pattern.findall(shown), (case_id, pattern.findall(shown))
+        assert escape(case_id) not in html.split('<meta name="description" content="')[1].split('"')[0]
+        for other in named:
+            assert escape(titles[other]) in main, (case_id, other)
+        body_links += sum(f'<a href="/kb/cases/{other}">{escape(titles[other])}</a>' in main for other in named)
+    assert body_links >= 5
+    # a figure's note, on its own page too
+    conn = sqlite3.connect(corpus_db)
+    figure = conn.execute("select id from figures where note like '%barnet-capita-outsourcing%'").fetchone()[0]
+    from datasette.utils import tilde_encode
+    page = get(site, f"/kb/figures/{tilde_encode(figure)}").text
+    assert "barnet-capita-outsourcing" not in re.sub(r"<[^>]+>", " ", page) and escape(titles["barnet-capita-outsourcing"]) in page
+
+
+@pytest.mark.parametrize("query", ["q=separate+case&mode=keyword", "q=told+in+its+own+case&mode=keyword",
+                                   "q=separate+case+capita+outsourcing&mode=keyword", "q=shared+services+tri-borough"])
+def test_search_passages_name_a_case_by_its_title_not_its_id(corpus_db, site, query):
+    titles = _case_titles(corpus_db)
+    pattern = _case_id_pattern(titles)
+    html = get(site, f"/-/search?{query}").text
+    passages = re.findall(r'<p class="kb-passage">(.*?)</p>', html, re.S)
+    data = get(site, f"/-/search.json?{query}").json()["results"]
+    assert passages and data
+    for passage in passages + [r["passage_html"] for r in data] + [r["passage"] for r in data]:
+        assert not pattern.findall(re.sub(r"</?mark>", "", passage)), passage
+        assert passage.count("<mark>") == passage.count("</mark>")
+    assert any(titles[other] in r["passage"] for r in data for other in ("barnet-capita-outsourcing", "tri-borough-shared-services",
+                                                                          "suffolk-coastal-lowestoft-multi-agency-working"))
+
+
+def test_no_case_speaks_of_the_reports_conversion_to_text(corpus_db, site):
+    """Notes written while reading a report's plain-text version ("The diagram did not survive the
+    text conversion") say what the reader is missing instead."""
+    conn = sqlite3.connect(corpus_db)
+    wording = re.compile(r"conversion|did not survive|garbled|text version", re.I)
+    texts = conn.execute("""select id, body_html || ' ' || summary from cases union all
+                            select case_id, note from figures where note is not null union all
+                            select id, text from lessons union all select id, text from chunks""").fetchall()
+    assert not [(key, wording.search(text).group(0)) for key, text in texts if text and wording.search(text)]
+    assert "diagram is not reproduced here" in " ".join(get(site, "/kb/cases/barnet-commissioning-council").text.split())
+    data = get(site, "/-/search.json?q=diagram+did+not+survive+the+text+conversion&mode=keyword").json()["results"]
+    assert data and not any(wording.search(r["passage"]) for r in data)
+
+
 def test_case_page_json(site):
     data = get(site, "/kb/cases/brighton-hove-reablement.json?_shape=array").json()
     assert data[0]["id"] == "brighton-hove-reablement" and "body_html" in data[0]
@@ -510,14 +611,45 @@ def test_every_result_says_why_it_is_listed(site, query):
         why = re.search(r'<p class="kb-why-match">([^<]+)</p>', li)
         assert why, li[:200]
         marked = re.findall(r"<mark>([^<]+)</mark>", r["passage_html"])
-        if "keyword" not in r["matched_by"]:
+        if "keyword" not in r["matched_by"] and not marked:
             assert why.group(1) == "Found by meaning, not by your words."
+        elif "keyword" not in r["matched_by"]:
+            assert why.group(1).startswith("Found by meaning; it also has words of your search: ")
         elif marked:
             assert why.group(1).startswith("Has words of your search: ")
             named = {w.lower() for w in re.findall(r"\u201c([^\u201d]+)\u201d", why.group(1))}
             assert named and named <= {m.lower() for m in marked}
         else:
             assert why.group(1) == "Has words of your search outside the passage shown."
+
+
+def test_a_result_ranked_by_meaning_with_words_of_the_search_in_its_passage_is_not_said_to_lack_them(site):
+    """Ranked by meaning (here the reader asked for meaning only), a passage may still hold words of
+    the search, highlighted: its note names them instead of saying "not by your words" above them."""
+    _meaning_notes_name_the_words_shown(site, "q=shared+services&mode=semantic")
+
+
+@pytest.mark.model
+def test_a_result_whose_words_were_left_out_as_incidental_names_the_words_its_passage_shows(model_corpus_db):
+    """With the real model, page 2 of this search lists cases ranked by meaning alone (their few
+    shared words, "council" and "services", too common to rank by) whose passages show those words."""
+    _meaning_notes_name_the_words_shown(make_datasette(model_corpus_db), "q=shared+services+between+district+councils&page=2")
+
+
+def _meaning_notes_name_the_words_shown(site, query):
+    html = get(site, f"/-/search?{query}").text
+    data = get(site, f"/-/search.json?{query.replace('&page=2', '')}").json()["results"]
+    shown = _results(html)
+    meaning = [li for li in shown if "<mark>" in li.split('class="kb-passage"')[-1]
+               and re.search(r'kb-why-match">Found by meaning', li)]
+    assert meaning, "no result ranked by meaning shows words of the search"
+    assert any("<mark>" in r["passage_html"] and "keyword" not in r["matched_by"] for r in data)
+    for li in meaning:
+        why = re.search(r'<p class="kb-why-match">([^<]+)</p>', li).group(1)
+        assert "not by your words" not in why
+        named = {w.lower() for w in re.findall(r"\u201c([^\u201d]+)\u201d", why)}
+        marked = {m.lower() for m in re.findall(r"<mark>([^<]+)</mark>", li.split('class="kb-passage"')[-1])}
+        assert named and named <= marked
 
 
 def test_results_found_by_meaning_alone_are_not_said_to_share_words(site):
@@ -573,6 +705,24 @@ def test_the_number_beside_a_filter_value_is_what_the_page_says_it_is(site):
 def test_search_page_titles_name_what_is_searched_and_the_page(site, query, title):
     """Tabs, history and a screen reader's first words tell page 2 from page 1, lessons from cases."""
     assert parsed(get(site, f"/-/search?{query}").text).title.strip().startswith(title + " - ")
+
+
+@pytest.mark.parametrize("query", ["q=care&council_types=county-council&mode=keyword", "q=shared+services&council_types=district-council",
+                                   "q=care&target=lessons", ""])
+def test_a_page_past_the_last_says_so_and_links_to_the_last(site, query):
+    """Not a count of results over an empty page with no way back."""
+    total = get(site, f"/-/search.json?{query}").json()["total"]
+    pages = -(-total // 20)
+    html = get(site, f"/-/search?{query}&page=99").text
+    only = f"there are only {pages} pages" if pages > 1 else "there is only 1 page"
+    assert f"There is no page 99: {only} of results." in html
+    last = re.search(r'<a href="([^"]+)">Go to the last page \(page (\d+)\)</a>', html)
+    assert last and int(last.group(2)) == pages
+    href = last.group(1).replace("&amp;", "&")
+    assert sorted(parse_qsl(href.split("?")[1])) == sorted(parse_qsl(query) + [("page", str(pages))] * (pages > 1))
+    followed = get(site, href).text
+    assert (pages == 1 or f"Page {pages} of {pages}" in followed) and _results(followed) and "There is no page" not in followed
+    assert "There is no page" not in get(site, f"/-/search?{query}&page={pages}").text
 
 
 def test_browse_with_no_query_lists_every_case_sorted_by_achieved_saving(site):
@@ -711,9 +861,21 @@ def test_charts_keep_achieved_and_planned_apart_each_with_a_table(corpus_db, sit
                                and exists (select 1 from json_each(c.services) where value = 'adult-social-care')
                                group by c.id)""").fetchone()[0]
     section = html[html.index('id="achieved-by-services"'):html.index('id="planned-by-services"')]
-    row = re.search(r'services=adult-social-care&amp;saving_statuses=achieved">Adult social care</a></th>\s*'
+    row = re.search(r'services=adult-social-care&amp;saving_statuses=achieved">Adult social care \(\d+ cases?\)</a></th>\s*'
                     r'<td class="kb-num">([^<]+)</td>', section)
     assert row and row.group(1) == f"£{expected:,.0f}"
+
+
+def test_every_chart_link_opens_as_many_cases_as_it_states(site):
+    """A planned row adds up planned and projected savings: its link asks for both, so "1 case" opens
+    that case (it opened none when the case's saving was projected)."""
+    html = get(site, "/-/charts").text
+    links = re.findall(r'<a href="(/-/search\?[^"]+)">[^<]*\((\d+) cases?\)</a>', html)
+    assert len(links) == html.count('href="/-/search?') and links
+    assert any("saving_statuses=planned&amp;saving_statuses=projected" in href for href, _ in links)
+    for href, stated in links:
+        total = get(site, href.replace("&amp;", "&").replace("/-/search?", "/-/search.json?")).json()["total"]
+        assert total == int(stated), (href, stated, total)
 
 
 def test_chart_captions_read_as_english(site):
@@ -923,6 +1085,20 @@ def test_searching_as_typed_is_kept_by_every_link_that_keeps_the_query(site):
     # and the way of matching the words goes with them to lessons
     lessons = parsed(get(site, "/-/search?q=reablement&mode=keyword").text).urls
     assert any("target=lessons" in u and "mode=keyword" in u for u in lessons)
+
+
+@pytest.mark.parametrize("query", ["q=shared+services&council_types=district-council&services=environmental-and-regulatory"
+                                   "&min_savings=1000&max_savings=90000000&mode=keyword",
+                                   "q=leadership&target=lessons&council_types=district-council&regions=east-of-england&mode=semantic"])
+def test_switching_between_cases_and_lessons_keeps_every_filter_the_range_and_the_mode(site, query):
+    html = get(site, f"/-/search?{query}").text
+    switch = re.search(r'<a href="([^"]+)">Search (?:lessons|case studies) instead</a>', html).group(1).replace("&amp;", "&")
+    kept = sorted(parse_qsl(urlsplit(switch).query))
+    to_lessons = "target=lessons" not in query
+    assert kept == sorted([(k, v) for k, v in parse_qsl(query) if k != "target"] + [("target", "lessons")] * to_lessons)
+    back = get(site, switch).text
+    assert 'name="council_types" value="district-council" form="kb-search" checked' in back
+    assert get(site, "/-/search.json?" + urlsplit(switch).query).json()["filters"]["council_types"] == ["district-council"]
 
 
 def test_a_search_naming_a_council_type_or_region_offers_it_as_a_filter(site):
