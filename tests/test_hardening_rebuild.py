@@ -49,6 +49,12 @@ def second_build(root, good):
         path.write_text(text.replace(title, title + SECOND, 1), encoding="utf-8")
 
 
+def wait_for(condition, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 @pytest.mark.slow
 def test_rebuild_while_serving_never_mixes_builds(small_root, tmp_path):
     good = make_corpus(small_root)
@@ -78,11 +84,12 @@ def test_rebuild_while_serving_never_mixes_builds(small_root, tmp_path):
         threads = [threading.Thread(target=client, args=(mode,)) for mode in ("keyword", "hybrid", "keyword")]
         for t in threads:
             t.start()
-        time.sleep(0.5)
+        # wait on the requests, not the clock: a first search warms the engine, slowly on a busy machine
+        wait_for(lambda: len(seen) > 10)
         before = len(seen)
         second_build(small_root, good)
         build(small_root, db, model=STAND_IN, progress=False)  # swapped in under the running server
-        time.sleep(1.0)
+        wait_for(lambda: len(seen) > before + 10)
         stop.set()
         for t in threads:
             t.join(60)

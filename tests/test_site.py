@@ -1133,3 +1133,26 @@ def test_a_yes_or_no_filter_s_chip_says_yes_or_no_as_its_facet_does(site):
     assert _chips(get(site, "/kb/cases?anonymised=1").text) == ["Anonymised: Yes"]
     # a value that is neither (typed into the address) matches nothing: shown as typed, not as "No"
     assert _chips(get(site, "/kb/cases?review_due=yes").text) == ["Review due: yes"]
+
+
+@pytest.mark.parametrize("ids", [("shire-hall-hub", "hub", "hub-x-y"), ("shire-hall-hub", "hub-x-y")])
+def test_naming_cases_looks_up_each_word_run_whatever_the_ids_look_like(tmp_path, ids):
+    """The id lookup works word run by word run (its cost does not grow with the number of cases), both
+    when every id has a hyphen and when one has none; a run that only begins with an id is left alone."""
+    from kb.site import PLUGINS, plugin_module
+    mentions = plugin_module(str(PLUGINS / "kb_mentions.py"), "kb_mentions")
+    db = tmp_path / "kb.db"
+    conn = sqlite3.connect(db)
+    conn.execute("create table cases (id text primary key, title text)")
+    conn.executemany("insert into cases values (?, ?)", [(i, f"Title of {i} & co") for i in ids])
+    conn.commit()
+    conn.close()
+    assert mentions.name_cases(db, "see shire-hall-hub, not shire-hall-hub-2 or xshire-hall-hub") == \
+        "see Title of shire-hall-hub & co, not shire-hall-hub-2 or xshire-hall-hub"
+    assert mentions.name_cases(db, "the hub (hub)") == ("the Title of hub & co (Title of hub & co)" if "hub" in ids else "the hub (hub)")
+    split = mentions.name_cases_in_passage(db, "a shire-<mark>hall</mark>-hub and <mark>shire</mark>-hall-hub-2 and <mark>shire-hall</mark>-hub")
+    assert split == "a Title of shire-hall-hub &amp; co and <mark>shire</mark>-hall-hub-2 and Title of shire-hall-hub &amp; co"
+    # a highlight that opens inside the id and closes after it stays balanced
+    assert mentions.name_cases_in_passage(db, "x shire-<mark>hall-hub y</mark>") == "x Title of shire-hall-hub &amp; co<mark> y</mark>"
+    linked = mentions.link_cases(db, '<p>hub-x-y and <a href="/a">hub-x-y</a></p>', lambda i: f"/c/{i}")
+    assert linked == '<p><a href="/c/hub-x-y">Title of hub-x-y &amp; co</a> and <a href="/a">hub-x-y</a></p>'
