@@ -10,7 +10,8 @@ UNITS = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "bn": 1e9, "billio
 NUMBER = r"\d[\d,]*(?:\.\d+)?"
 # A range ("£2-3 million", "£2 to 3m") takes the unit after its second number, so it is read with it.
 MONEY = re.compile(rf"£\s*({NUMBER})(\s*(?:-|\u2013|to)\s*£?\s*{NUMBER})?\s*(k|thousand|m|million|bn|billion)?\b", re.I)
-PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:%|per ?cent)", re.I)
+# ...and so is a range of percentages ("2-3%", "20 to 30 per cent"), so its lower end is read, as for money
+PERCENT = re.compile(r"(\d+(?:\.\d+)?)(\s*(?:-|\u2013|to)\s*\d+(?:\.\d+)?)?\s*(?:%|per ?cent)", re.I)
 
 
 def _money(match: re.Match) -> int | float:
@@ -20,7 +21,7 @@ def _money(match: re.Match) -> int | float:
 
 def amount_of(text: str) -> dict:
     """`amount` (GBP) or `percent` read from a figure as printed: "£125.4 million" -> 125400000; the
-    first and lower amount of a range ("£2-3 million" -> 2000000)."""
+    first and lower amount of a range ("£2-3 million" -> 2000000, "2-3%" -> 2)."""
     money = MONEY.search(text)
     if money:
         return {"amount": _money(money)}
@@ -38,3 +39,12 @@ def printed_amount(text: str) -> int | float | None:
     if len(found) != 1 or found[0].group(2):
         return None
     return _money(found[0])
+
+
+def printed_percent(text: str) -> int | float | None:
+    """The percentage the text prints when it prints exactly one, plainly (None otherwise, as for
+    `printed_amount`)."""
+    found = list(PERCENT.finditer(text))
+    if len(found) != 1 or found[0].group(2):
+        return None
+    return float(found[0].group(1))

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft202012Validator, validators
 
-from .amounts import printed_amount
+from .amounts import printed_amount, printed_percent
 from .citations import backwards, ranges, where_ranges
 from .parse import Document, Problem, Section, parse_document, read_bytes, shown, split_sections
 from .schema import body_sections, field_spec, json_schema, lessons_section, load_schema
@@ -356,16 +356,20 @@ def _backwards(doc: Document, path: tuple, cited: list[tuple[int, int]]) -> list
 
 
 def _check_amount(doc: Document, i: int, figure: dict) -> list[Problem]:
-    """The amount against the one its text prints, where the text prints exactly one (see kb/amounts.py)."""
-    amount, text = figure.get("amount"), figure.get("text")
-    if not isinstance(text, str) or not _is_number(None, amount):
+    """The amount, or the percentage, against the one its text prints, where the text prints exactly
+    one (see kb/amounts.py)."""
+    text = figure.get("text")
+    if not isinstance(text, str):
         return []
-    printed = printed_amount(text)
-    if printed is None or abs(amount - printed) < 0.005:
-        return []
-    return [Problem(doc.display, doc.line_of(("savings", i, "amount")),
-                    f"savings[{i}].amount {amount} does not match its text {shown(text)} ({printed:,})",
-                    "copy the figure exactly as printed, or correct the amount")]
+    problems = []
+    for key, printed, shown_as in (("amount", printed_amount(text), "{:,}"), ("percent", printed_percent(text), "{:g}%")):
+        value = figure.get(key)
+        if printed is None or not _is_number(None, value) or abs(value - printed) < 0.005:
+            continue
+        problems.append(Problem(doc.display, doc.line_of(("savings", i, key)),
+                                f"savings[{i}].{key} {value} does not match its text {shown(text)} ({shown_as.format(printed)})",
+                                f"copy the figure exactly as printed, or correct the {'amount' if key == 'amount' else 'percentage'}"))
+    return problems
 
 
 def discover(root: Path) -> dict[str, list[Path]]:

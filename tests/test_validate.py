@@ -99,6 +99,10 @@ BROKEN = {
         edit('    amount: 313000\n    text: "around £313,000"', '    amount: 949\n    text: "£949K"'),
         ["cases/{name}.md:17: savings[0].amount 949 does not match its text '£949K' (949,000) - copy the figure exactly "
          "as printed, or correct the amount"]),
+    "percentage not the one its text prints": (
+        edit('    amount: 313000\n    text: "around £313,000"', '    percent: 12\n    text: "a 21% cut"'),
+        ["cases/{name}.md:17: savings[0].percent 12 does not match its text 'a 21% cut' (21%) - copy the figure exactly "
+         "as printed, or correct the percentage"]),
     "a line range that runs backwards": (
         edit('lines: "1674-1768, 764-767"', 'lines: "1674-1768, 767-764"'),
         ["cases/{name}.md:67: sources[0].lines cites lines 767-764, which run backwards - write the first line first: "
@@ -262,3 +266,13 @@ def test_the_json_schema_also_refuses_empty_texts():
     figure = json_schema("case")["properties"]["savings"]["items"]
     for value, ok in (("", False), ("   ", False), ("£1 million", True)):
         assert Draft202012Validator(figure["properties"]["text"]).is_valid(value) is ok, value
+
+
+@pytest.mark.parametrize("text, read", [
+    ("2-3% efficiency gain", {"percent": 2}), ("20 to 30 per cent", {"percent": 20}), ("2.5\u20133.5%", {"percent": 2.5}),
+    ("a 15% cut", {"percent": 15}), ("£2-3 million per year", {"amount": 2000000}),
+])
+def test_a_range_of_percentages_is_read_by_its_lower_end_as_a_range_of_money_is(text, read):
+    from kb import amounts
+
+    assert amounts.amount_of(text) == read
