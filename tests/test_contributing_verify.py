@@ -169,3 +169,15 @@ def test_github_annotations_and_json(small_root):
     data = json.loads(kb(small_root, "verify", "--format", "json").stdout)
     assert data["problems"][0]["file"] == f"cases/{NAME}.md" and data["problems"][0]["line"] == 18
     assert data["figures_verified"] == 4
+
+
+def test_over_the_whole_collection_figures_not_checked_are_counted_not_listed(small_root):
+    # 65 lines about other people's figures buried what a contributor needed; a case given still lists its own
+    case = "suffolk-coastal-enabling-communities-budget"
+    shutil.copy(ROOT / "cases" / f"{case}.md", small_root / "cases")
+    whole = kb(small_root, "verify")
+    assert whole.exit_code == 0 and "was not checked" not in whole.output
+    assert ("Warning: 2 figure(s) NOT checked against their source, whose text is not here: `kb verify FILE` lists a "
+            "case's, each with the report's address and the place to check it by hand.") in whole.stderr
+    one = kb(small_root, "verify", str(small_root / "cases" / f"{case}.md"))
+    assert one.output.count("was not checked against lga-2016-transformational-models") == 2
