@@ -29,7 +29,7 @@ from .index import DocumentIndex
 from .kernels import COMPILED_FROM, centred_best
 from .scan import SharedScan, scan
 from .spelling import Speller
-from .text import (PASSAGES_STEMMED, TermMatcher, highlight, phrases_of, query_stems, quoted_of, sentences_of,
+from .text import (PASSAGES_STEMMED, TermMatcher, highlight, normalised, phrases_of, query_stems, quoted_of, sentences_of,
                    statement_of, term_hits, terms_of)
 
 MODES = ("hybrid", "keyword", "semantic")
@@ -858,7 +858,7 @@ class Engine:
 
         Who is in the result set does not depend on the filters: a filter only keeps some of them, so
         the count beside a facet value is exactly what ticking it shows (see _facet_counts)."""
-        query = (query or "").strip()
+        query = normalised(query or "").strip()
         if mode not in MODES:
             raise QueryError(f"unknown mode '{mode}'; use one of {', '.join(MODES)}")
         if target not in TARGETS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import html
 import re
 import threading
+import unicodedata
 from functools import lru_cache
 
 import snowballstemmer
@@ -17,6 +18,19 @@ might without within between through""".split())
 # A snowball stemmer keeps its word in the object while it works: one per thread (the site searches
 # from several threads at once; a shared one raised IndexError under load).
 _STEMMERS = threading.local()
+
+
+# Marks a pasted query carries inside its words that the index never sees there: the soft hyphen
+# (a line-break point from a web page or PDF: "re\u00adablement" is one word), the word joiner and
+# byte-order mark, and the marks that set the direction of text. Left in, each split a word in two.
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u2060\ufeff\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+
+
+def normalised(query: str) -> str:
+    """The query in the characters the collection is written in: compatibility forms folded (NFKC: a
+    ligature pasted from a PDF, "eﬃciency", is "efficiency"; full-width "ＡＳＣ" from a phone's
+    keyboard is "ASC"; a no-break space is a space) and the invisible marks above left out."""
+    return unicodedata.normalize("NFKC", query.translate(_INVISIBLE))
 
 
 _WORD_PATTERN = r"[\w£%]+(?:[.,]\d[\w%]*)*"  # a word, a figure ("£4.3m", "1,200") whole

@@ -428,3 +428,16 @@ def test_an_amount_with_a_decimal_point_is_one_word_as_the_index_reads_it(engine
     assert found.total and all("4.3m" in engine.conn.execute(
         "select title || ' ' || summary || ' ' || body_text from cases where id = ?", [r.id]).fetchone()[0]
         for r in found.results[:1])
+
+
+@pytest.mark.parametrize("pasted, plain", [
+    ("e\ufb03ciency savings", "efficiency savings"),  # a ligature pasted from a PDF
+    ("\uff21\uff33\uff23", "ASC"),  # full-width letters from a phone's keyboard
+    ("re\u00adablement", "reablement"),  # a soft hyphen from a web page
+    ("adult\u00a0social\u00a0care", "adult social care"),
+    ("\u202eshared services\u202c", "shared services"),
+])
+def test_a_pasted_query_is_read_in_the_collection_s_characters(engine, pasted, plain):
+    for mode in ("keyword", "hybrid"):
+        found = engine.search(pasted, mode=mode, limit=20)
+        assert found.total and ids(found) == ids(engine.search(plain, mode=mode, limit=20)), (pasted, mode)
