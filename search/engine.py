@@ -29,7 +29,7 @@ from .index import DocumentIndex
 from .kernels import COMPILED_FROM, centred_best
 from .scan import SharedScan, scan
 from .spelling import Speller
-from .text import (PASSAGES_STEMMED, TermMatcher, highlight, normalised, phrases_of, query_stems, quoted_of, sentences_of,
+from .text import (PASSAGES_STEMMED, TermMatcher, excluded_of, highlight, normalised, phrases_of, query_stems, quoted_of, sentences_of,
                    statement_of, term_hits, terms_of)
 
 MODES = ("hybrid", "keyword", "semantic")
@@ -312,6 +312,7 @@ class SearchResponse:
     corrections: list[tuple[str, str]] = field(default_factory=list)  # (as typed, as corrected)
     suggestion: str | None = None         # the corrected query, when asked to search as typed
     named: list[tuple[str, str]] = field(default_factory=list)  # (facet column, value) the query names
+    excluded: list[str] = field(default_factory=list)  # words and phrases asked to be left out ("-Barnet")
 
 
 def _counted(method):
@@ -874,6 +875,8 @@ class Engine:
                 corrected_from, query = query, correction.query
             else:
                 suggestion = correction.query
+        # "-Barnet" or "NOT Barnet": searched without it, and no document holding it is shown
+        asked, (query, excluded) = query, excluded_of(query)
         browse = not query
         sort = sort or ("saving" if browse and target == "cases" else "relevance" if not browse else "year")
         if sort not in SORTS:
@@ -890,6 +893,8 @@ class Engine:
             ranking = Ranking.nothing(n)
         else:
             ranking = self.rank(col, query, terms, mode)
+        if excluded:
+            in_range = in_range & ~self._holding(col, excluded)
         shown = ranking.members & in_range
         for mask in by_facet.values():
             shown &= mask
@@ -908,14 +913,23 @@ class Engine:
                    for i, (lo, _), texts in zip(page, spans, col.chunk_texts(self.conn, spans))]
         self._add_cards(col, results)
         counts = self._facet_counts(col, ranking.members & in_range, by_facet) if with_facets else {}
-        return SearchResponse(query, mode, target, results, int(shown.sum()), counts, self._rule(mode, browse),
+        return SearchResponse(asked, mode, target, results, int(shown.sum()), counts, self._rule(mode, browse, excluded),
                               int((shown & ranking.close).sum()), browse, sort, corrected_from,
-                              correction.words if correction else [], suggestion, named)
+                              correction.words if correction else [], suggestion, named, excluded)
+
+    def _holding(self, col: DocumentIndex, phrases: list[str]) -> np.ndarray:
+        """The documents holding any of the phrases (each word in any of its forms, as everywhere)."""
+        holding = np.zeros(len(col.ids), dtype=bool)
+        for phrase in phrases:
+            holding[self._phrase(col, '"' + phrase.replace('"', "") + '"')[0]] = True
+        return holding
 
     @staticmethod
-    def _rule(mode: str, browse: bool) -> str:
+    def _rule(mode: str, browse: bool, excluded: list[str] = ()) -> str:
+        without = (f"; those holding {' or '.join(repr(e) for e in excluded)} (asked for with - or NOT) are left out"
+                   if excluded else "")
         if browse:
-            return "Every document that passes the filters (values of one facet OR-ed, facets AND-ed)."
+            return f"Every document that passes the filters (values of one facet OR-ed, facets AND-ed){without}."
         near = f"the {SEMANTIC_NEIGHBOURS} nearest in meaning plus any with a passage at least {SEMANTIC_THRESHOLD} similar"
         words = ("at least half of the query's words (leaving out words found in most documents) "
                  "or two of its words side by side (if none does, any of its words; if none, the everyday "
@@ -924,7 +938,7 @@ class Engine:
                 "hybrid": f"documents containing {words}, and {near}"}[mode]
         if mode != "semantic":
             rule += "; a phrase in double quotes must be in the document as written"
-        return f"Result set: {rule}; then the filters keep those passing every one (values of one facet OR-ed, facets AND-ed)."
+        return f"Result set: {rule}{without}; then the filters keep those passing every one (values of one facet OR-ed, facets AND-ed)."
 
     def _sorted(self, col: DocumentIndex, ranked: np.ndarray, ranking: "Ranking", sort: str,
                 first: int | None = None) -> np.ndarray:

@@ -76,6 +76,32 @@ def terms_of(query: str) -> list[str]:
     return list(dict.fromkeys(u for u, compound in _units(query) if compound or _is_term(u)))
 
 
+# "-word", -"a phrase" or "NOT word" asks for documents without it, as search boxes everywhere read
+# it: the minus sign stands first in the query or after a space ("in-house" and "cost-effective"
+# hold none) before a letter ("-5%" is a figure), and NOT is in capitals ("what did not work" asks
+# for nothing to be left out) in a query that is not in capitals throughout.
+_EXCLUDED = re.compile(r'(?<!\S)(?:[-\u2212]|NOT\s+)(?:["\u201c]([^"\u201c\u201d]*)["\u201d]|([^\W\d_][\w\'\u2019-]*))')
+
+
+def excluded_of(query: str) -> tuple[str, list[str]]:
+    """The query without the words and phrases it asks to leave out (see _EXCLUDED), and those."""
+    if query.upper() == query:  # in capitals throughout, "NOT" is a word like the others
+        found = [m for m in _EXCLUDED.finditer(query) if not m.group().startswith("NOT")]
+    else:
+        found = list(_EXCLUDED.finditer(query))
+    if not found:
+        return query, []
+    left, rest, at = [], [], 0
+    for m in found:
+        phrase = " ".join((m.group(1) if m.group(1) is not None else m.group(2)).split())
+        if re.search(r"[^\W_]", phrase):
+            left.append(phrase)
+        rest.append(query[at:m.start()])
+        at = m.end()
+    rest.append(query[at:])
+    return " ".join("".join(rest).split()), list(dict.fromkeys(left))
+
+
 QUOTED = re.compile(r'["\u201c\u201d]([^"\u201c\u201d]*)["\u201c\u201d]')
 
 

@@ -441,3 +441,29 @@ def test_a_pasted_query_is_read_in_the_collection_s_characters(engine, pasted, p
     for mode in ("keyword", "hybrid"):
         found = engine.search(pasted, mode=mode, limit=20)
         assert found.total and ids(found) == ids(engine.search(plain, mode=mode, limit=20)), (pasted, mode)
+
+
+@pytest.mark.parametrize("query", ["outsourcing -Barnet", "outsourcing NOT Barnet", "outsourcing -barnet"])
+def test_a_word_after_minus_or_not_leaves_out_the_documents_holding_it(engine, query):
+    barnet = {r[0] for r in engine.conn.execute(
+        "select c.id from cases_fts f join cases c on c.rowid = f.rowid where cases_fts match 'barnet'")}
+    assert barnet & set(ids(engine.search("outsourcing", mode="keyword", limit=100)))
+    for mode in ("keyword", "hybrid", "semantic"):
+        found = engine.search(query, mode=mode, limit=100, with_facets=True)
+        assert found.total and not set(ids(found)) & barnet, (query, mode)
+        assert found.excluded == ["Barnet" if "Barnet" in query else "barnet"] and found.query == query
+        # the facet counts are what ticking shows, with the word still left out
+        kind, value = next((k, v) for k, counts in found.facet_counts.items() for v, c in counts.items() if c)
+        assert found.facet_counts[kind][value] == engine.search(query, mode=mode, limit=100, filters={kind: [value]}).total
+    # the rest of the query is searched as if typed alone
+    plain = [i for i in ids(engine.search("outsourcing", mode="keyword", limit=100)) if i not in barnet]
+    assert ids(engine.search(query, mode="keyword", limit=100)) == plain
+    # with nothing else asked, every case but those
+    assert engine.search("-Barnet", mode="hybrid").total == len(engine.index("cases").ids) - len(barnet)
+
+
+@pytest.mark.parametrize("query", ["what did not work", "in-house lawyers", "savings -5%", "cost - benefit",
+                                   "WHAT DID NOT WORK"])
+def test_a_hyphen_or_not_that_is_no_operator_leaves_nothing_out(engine, query):
+    found = engine.search(query, mode="keyword")
+    assert found.excluded == []
