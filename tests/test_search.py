@@ -467,3 +467,14 @@ def test_a_word_after_minus_or_not_leaves_out_the_documents_holding_it(engine, q
 def test_a_hyphen_or_not_that_is_no_operator_leaves_nothing_out(engine, query):
     found = engine.search(query, mode="keyword")
     assert found.excluded == []
+
+
+@pytest.mark.parametrize("query, term", [
+    ("ICS", ("council_types", "health-body")), ("working with the integrated care system", ("council_types", "health-body")),
+    ("PCN", ("council_types", "health-body")), ("DToC", ("services", "adult-social-care")),
+    ("delayed discharge from hospital", ("services", "adult-social-care")), ("LD day services", ("services", "adult-social-care")),
+    ("EHC plans", ("services", "education")),
+])
+def test_the_sector_s_shorthand_names_its_term(engine, query, term):
+    """Acronyms every council officer uses for one term (and only that term) read as that term."""
+    assert term in engine.term_matcher.terms_in(query)
