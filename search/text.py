@@ -47,6 +47,8 @@ def _is_term(word: str) -> bool:
 # words joined by single hyphens, each word as _words reads it: a compound is found only among the
 # query's own words, never inside a figure ("£1.2m-a-year" is the words £1.2m, a and year)
 _HYPHENATED = re.compile(f"{_WORD_PATTERN}(?:-{_WORD_PATTERN})*")
+# letters joined by single hyphens, as the collection's hyphenated words are read (ingest/spelling.py)
+HYPHENATED_WORD = re.compile(r"(?<![\w-])[^\W\d_]+(?:-[^\W\d_]+)+(?![\w-])")
 # a hyphen however typed or pasted (from a PDF: U+2010 hyphen, U+2011 non-breaking hyphen) is "-"
 HYPHENS = str.maketrans({"\u2010": "-", "\u2011": "-"})
 

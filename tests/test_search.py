@@ -478,3 +478,19 @@ def test_a_hyphen_or_not_that_is_no_operator_leaves_nothing_out(engine, query):
 def test_the_sector_s_shorthand_names_its_term(engine, query, term):
     """Acronyms every council officer uses for one term (and only that term) read as that term."""
     assert term in engine.term_matcher.terms_in(query)
+
+
+@pytest.mark.parametrize("closed, hyphenated", [("cooperative", "co-operative"), ("frontline", "front-line")])
+def test_a_word_the_collection_writes_closed_and_hyphenated_finds_both(engine, closed, hyphenated):
+    holding = lambda phrase: {r[0] for r in engine.conn.execute(
+        "select c.id from cases_fts f join cases c on c.rowid = f.rowid where cases_fts match ?", [phrase])}
+    both = holding(f'"{closed}"') | holding('"' + hyphenated.replace("-", " ") + '"')
+    assert holding(f'"{closed}"') != both  # the collection has each form in cases the other misses
+    for typed in (closed, hyphenated, closed.capitalize()):
+        found = engine.search(typed, mode="keyword", limit=100)
+        assert set(ids(found)) == both, typed
+    marked = {r.id for r in engine.search(closed, mode="keyword", limit=100).results if "<mark>" in r.passage_html}
+    assert marked & holding('"' + hyphenated.replace("-", " ") + '"') - holding(f'"{closed}"')
+    # a query word keeps the weight of one word: the documents holding either form, as one
+    n = engine.informative(engine.index("cases"), [closed, "council"])[1][closed]
+    assert n == len(both)
