@@ -29,7 +29,7 @@ from .index import DocumentIndex
 from .kernels import COMPILED_FROM, centred_best
 from .scan import SharedScan, scan
 from .spelling import Speller
-from .text import (HYPHENATED_WORD, PASSAGES_STEMMED, TermMatcher, excluded_of, highlight, normalised, phrases_of, query_stems, quoted_of, sentences_of,
+from .text import (HYPHENATED_WORD, PASSAGES_STEMMED, TermMatcher, amount_forms, excluded_of, highlight, normalised, phrases_of, query_stems, quoted_of, sentences_of,
                    statement_of, term_hits, terms_of)
 
 MODES = ("hybrid", "keyword", "semantic")
@@ -391,10 +391,10 @@ class Engine:
                                    else m.group(), query) if apart and "-" in query else query
 
     def _variants(self, terms: list[str]) -> dict[str, list[str]]:
-        """Each query term as the phrases that count as it: itself, and its hyphenated form where the
-        collection writes it both ways."""
+        """Each query term as the phrases that count as it: itself, its hyphenated form where the
+        collection writes it both ways, and a sum of money in each way reports write it."""
         apart = self._written_apart
-        return {t: [t, apart[t]] if t in apart else [t] for t in terms}
+        return {t: [t, apart[t]] if t in apart else list(dict.fromkeys([t, *amount_forms(t)])) for t in terms}
 
     def _known_stem(self, word: str) -> bool:
         """Whether any full-text index holds the word's stem (its other forms are in the collection)."""

@@ -47,6 +47,26 @@ def _is_term(word: str) -> bool:
 # words joined by single hyphens, each word as _words reads it: a compound is found only among the
 # query's own words, never inside a figure ("£1.2m-a-year" is the words £1.2m, a and year)
 _HYPHENATED = re.compile(f"{_WORD_PATTERN}(?:-{_WORD_PATTERN})*")
+# A sum of money in the short form a query gives it ("£2m", "£1.5bn", "£500k"); reports print the same
+# sum as "£2 million", "£2million" or "£2m", and the index reads each as other words ("2m"; "2",
+# "million"; "2million").
+_AMOUNT = re.compile(r"£?(\d+(?:\.\d+)?)(m|mn|million|bn|billion|k)")
+_UNITS = {"m": ("m", "million"), "mn": ("m", "million"), "million": ("m", "million"),
+          "bn": ("bn", "billion"), "billion": ("bn", "billion"), "k": ("k", "000")}
+
+
+def amount_forms(term: str) -> list[str]:
+    """The ways a report writes the sum of money a query term gives in short ("£2m": "£2m", "£2
+    million", "£2million"; "£500k": "£500k", "£500,000"), or none when the term is no such sum."""
+    match = _AMOUNT.fullmatch(term)
+    if not match:
+        return []
+    number, (short, long) = match.group(1), _UNITS[match.group(2)]
+    if long == "000":
+        return [f"£{number}k"] + ([f"£{number},000"] if "." not in number else [])
+    return [f"£{number}{short}", f"£{number} {long}", f"£{number}{long}"]
+
+
 # letters joined by single hyphens, as the collection's hyphenated words are read (ingest/spelling.py)
 HYPHENATED_WORD = re.compile(r"(?<![\w-])[^\W\d_]+(?:-[^\W\d_]+)+(?![\w-])")
 # a hyphen however typed or pasted (from a PDF: U+2010 hyphen, U+2011 non-breaking hyphen) is "-"

@@ -494,3 +494,18 @@ def test_a_word_the_collection_writes_closed_and_hyphenated_finds_both(engine, c
     # a query word keeps the weight of one word: the documents holding either form, as one
     n = engine.informative(engine.index("cases"), [closed, "council"])[1][closed]
     assert n == len(both)
+
+
+def test_a_sum_of_money_in_short_finds_it_however_a_report_writes_it(engine):
+    """"£2m" is "£2 million" or "£2million" in most reports; the index reads them as other words."""
+    from search.text import amount_forms
+
+    assert amount_forms("£1.5bn") == ["£1.5bn", "£1.5 billion", "£1.5billion"]
+    assert amount_forms("£500k") == ["£500k", "£500,000"] and amount_forms("2015") == []
+    holding = lambda phrase: {r[0] for r in engine.conn.execute(
+        "select c.id from cases_fts f join cases c on c.rowid = f.rowid where cases_fts match ?", [phrase])}
+    written = holding('"2m"') | holding('"2 million"') | holding('"2million"')
+    assert written - holding('"2m"')
+    for mode in ("keyword", "hybrid"):
+        found = set(ids(engine.search("£2m", mode=mode, limit=100)))
+        assert written <= found, mode
