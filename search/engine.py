@@ -29,7 +29,7 @@ from .index import DocumentIndex
 from .kernels import COMPILED_FROM, centred_best
 from .scan import SharedScan, scan
 from .spelling import Speller
-from .text import (PASSAGES_STEMMED, TermMatcher, highlight, phrases_of, query_stems, quoted_of, sentences_of,
+from .text import (HYPHENATED_WORD, PASSAGES_STEMMED, TermMatcher, amount_forms, excluded_of, highlight, normalised, phrases_of, query_stems, quoted_of, sentences_of,
                    statement_of, term_hits, terms_of)
 
 MODES = ("hybrid", "keyword", "semantic")
@@ -312,6 +312,7 @@ class SearchResponse:
     corrections: list[tuple[str, str]] = field(default_factory=list)  # (as typed, as corrected)
     suggestion: str | None = None         # the corrected query, when asked to search as typed
     named: list[tuple[str, str]] = field(default_factory=list)  # (facet column, value) the query names
+    excluded: list[str] = field(default_factory=list)  # words and phrases asked to be left out ("-Barnet")
 
 
 def _counted(method):
@@ -368,6 +369,32 @@ class Engine:
                                          for f in self.facets.values() if f["many"] and f["vocabulary"]})
         self._facet_of = {f["vocabulary"]: column for column, f in self.facets.items() if f["vocabulary"]}
         self.speller = Speller(self.conn, self._lock, self._known_stem)
+
+    @functools.cached_property
+    def _written_apart(self) -> dict[str, str]:
+        """Words the collection writes both closed and hyphenated ("cooperative" and "co-operative",
+        "frontline" and "front-line"): the closed form and the other's words as a phrase. A query's
+        word in either form finds both (see _variants)."""
+        with self._lock:
+            try:
+                rows = self.conn.execute("select a.word from spelling_words a join spelling_words b "
+                                         "on b.word = replace(a.word, '-', '') where a.word like '%-%'").fetchall()
+            except sqlite3.OperationalError:  # built before spelling_words
+                rows = []
+        return {w.replace("-", ""): w.replace("-", " ") for (w,) in rows}
+
+    def _closed(self, query: str) -> str:
+        """The query with each hyphenated word the collection also writes closed in its closed form,
+        so that it is one query word (with both forms: see _variants), not its parts."""
+        apart = self._written_apart
+        return HYPHENATED_WORD.sub(lambda m: m.group().replace("-", "") if m.group().replace("-", "").lower() in apart
+                                   else m.group(), query) if apart and "-" in query else query
+
+    def _variants(self, terms: list[str]) -> dict[str, list[str]]:
+        """Each query term as the phrases that count as it: itself, its hyphenated form where the
+        collection writes it both ways, and a sum of money in each way reports write it."""
+        apart = self._written_apart
+        return {t: [t, apart[t]] if t in apart else list(dict.fromkeys([t, *amount_forms(t)])) for t in terms}
 
     def _known_stem(self, word: str) -> bool:
         """Whether any full-text index holds the word's stem (its other forms are in the collection)."""
@@ -490,9 +517,11 @@ class Engine:
             f"select term, documents from term_documents where collection = ? and term in ({','.join('?' * len(wanted))})",
             [col.target, *wanted]).fetchall()) if wanted else {}
         documents = {t: max((counts.get(s, 0) for s in by_term.get(k, [])), default=0) for k, t in enumerate(terms)}
-        for t in terms:
+        for t, forms in self._variants(terms).items():
             if " " in t:  # a compound's words as a phrase (see terms_of)
                 documents[t] = len(self._phrase(col, '"' + t + '"')[0])
+            if len(forms) > 1:  # written both ways: the documents holding either
+                documents[t] = len(np.unique(np.concatenate([self._phrase(col, f'"{f}"')[0] for f in forms])))
         if len(terms) < 2:
             return terms, documents
         kept = [t for t in terms if documents[t] <= len(col.ids) * COMMON_TERM_SHARE]
@@ -563,9 +592,10 @@ class Engine:
         terms, documents = self.informative(col, terms)
         if not terms:
             return np.full(n, np.nan), np.zeros(n, dtype=bool), 0.0, 0
-        quoted = ['"' + t.replace('"', "") + '"' for t in terms]
+        variants = self._variants(terms)
+        quoted = [['"' + f.replace('"', "") + '"' for f in variants[t]] for t in terms]
         paired = ['"' + p.replace('"', "") + '"' for p in phrases]
-        scores = self._bm25(col, quoted + paired)
+        scores = self._bm25(col, [f for forms in quoted for f in forms] + paired)
         matched = ~np.isnan(scores)
         if expansion:
             extra = self._bm25(col, ['"' + e.replace('"', "") + '"' for e in expansion])
@@ -574,8 +604,8 @@ class Engine:
         rarity = np.array([np.log((n + 1) / (documents.get(t, 0) + 1)) for t in terms])
         held = np.zeros(n)
         hits = np.zeros(n, dtype=np.int32)
-        for term, weight in zip(quoted, rarity):
-            docs = self._phrase(col, term)[0]
+        for forms, weight in zip(quoted, rarity):
+            docs = np.unique(np.concatenate([self._phrase(col, f)[0] for f in forms]))
             hits[docs] += 1
             held[docs] += weight
         coverage = float(held.max() / rarity.sum()) if rarity.sum() > 0 else 0.0
@@ -858,7 +888,7 @@ class Engine:
 
         Who is in the result set does not depend on the filters: a filter only keeps some of them, so
         the count beside a facet value is exactly what ticking it shows (see _facet_counts)."""
-        query = (query or "").strip()
+        query = normalised(query or "").strip()
         if mode not in MODES:
             raise QueryError(f"unknown mode '{mode}'; use one of {', '.join(MODES)}")
         if target not in TARGETS:
@@ -874,6 +904,8 @@ class Engine:
                 corrected_from, query = query, correction.query
             else:
                 suggestion = correction.query
+        # "-Barnet" or "NOT Barnet": searched without it, and no document holding it is shown
+        asked, (query, excluded) = query, excluded_of(query)
         browse = not query
         sort = sort or ("saving" if browse and target == "cases" else "relevance" if not browse else "year")
         if sort not in SORTS:
@@ -883,13 +915,15 @@ class Engine:
         by_facet = {column: self._any_of(col, column, values) for column, values in filters.items()}
         in_range = self.savings_mask(col, min_savings, max_savings)
         n = len(col.ids)
-        terms = terms_of(query)
+        terms = terms_of(self._closed(query))
         if browse:
             ranking = Ranking.everything(n)
         elif mode == "keyword" and not terms:
             ranking = Ranking.nothing(n)
         else:
             ranking = self.rank(col, query, terms, mode)
+        if excluded:
+            in_range = in_range & ~self._holding(col, excluded)
         shown = ranking.members & in_range
         for mask in by_facet.values():
             shown &= mask
@@ -899,23 +933,33 @@ class Engine:
             ranked = self._sorted(col, np.flatnonzero(shown), ranking, sort, offset + limit)
         # the facet values the query names ("a district council in Kent"), for the site to offer as filters
         named = [(self._facet_of[v], slug) for v, slug in self.term_matcher.terms_in(query) if v in self._facet_of] if query else []
-        stems = query_stems(terms)
+        terms_shown = list(dict.fromkeys(f for forms in self._variants(terms).values() for f in forms))
+        stems = query_stems(terms_shown)
         page = [int(i) for i in ranked[offset: offset + limit]]
         # browsing shows each document's first passage (its summary); a query weighs them all
         spans = [tuple(np.searchsorted(col.chunk_doc, [i, i + 1])) for i in page]
         spans = [(lo, hi if ranking.sims is not None or stems else min(hi, lo + 1)) for lo, hi in spans]
-        results = [self._result(col, i, ranking, terms, stems, lo, texts)
+        results = [self._result(col, i, ranking, terms_shown, stems, lo, texts)
                    for i, (lo, _), texts in zip(page, spans, col.chunk_texts(self.conn, spans))]
         self._add_cards(col, results)
         counts = self._facet_counts(col, ranking.members & in_range, by_facet) if with_facets else {}
-        return SearchResponse(query, mode, target, results, int(shown.sum()), counts, self._rule(mode, browse),
+        return SearchResponse(asked, mode, target, results, int(shown.sum()), counts, self._rule(mode, browse, excluded),
                               int((shown & ranking.close).sum()), browse, sort, corrected_from,
-                              correction.words if correction else [], suggestion, named)
+                              correction.words if correction else [], suggestion, named, excluded)
+
+    def _holding(self, col: DocumentIndex, phrases: list[str]) -> np.ndarray:
+        """The documents holding any of the phrases (each word in any of its forms, as everywhere)."""
+        holding = np.zeros(len(col.ids), dtype=bool)
+        for phrase in phrases:
+            holding[self._phrase(col, '"' + phrase.replace('"', "") + '"')[0]] = True
+        return holding
 
     @staticmethod
-    def _rule(mode: str, browse: bool) -> str:
+    def _rule(mode: str, browse: bool, excluded: list[str] = ()) -> str:
+        without = (f"; those holding {' or '.join(repr(e) for e in excluded)} (asked for with - or NOT) are left out"
+                   if excluded else "")
         if browse:
-            return "Every document that passes the filters (values of one facet OR-ed, facets AND-ed)."
+            return f"Every document that passes the filters (values of one facet OR-ed, facets AND-ed){without}."
         near = f"the {SEMANTIC_NEIGHBOURS} nearest in meaning plus any with a passage at least {SEMANTIC_THRESHOLD} similar"
         words = ("at least half of the query's words (leaving out words found in most documents) "
                  "or two of its words side by side (if none does, any of its words; if none, the everyday "
@@ -924,7 +968,7 @@ class Engine:
                 "hybrid": f"documents containing {words}, and {near}"}[mode]
         if mode != "semantic":
             rule += "; a phrase in double quotes must be in the document as written"
-        return f"Result set: {rule}; then the filters keep those passing every one (values of one facet OR-ed, facets AND-ed)."
+        return f"Result set: {rule}{without}; then the filters keep those passing every one (values of one facet OR-ed, facets AND-ed)."
 
     def _sorted(self, col: DocumentIndex, ranked: np.ndarray, ranking: "Ranking", sort: str,
                 first: int | None = None) -> np.ndarray:

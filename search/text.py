@@ -4,6 +4,7 @@ from __future__ import annotations
 import html
 import re
 import threading
+import unicodedata
 from functools import lru_cache
 
 import snowballstemmer
@@ -17,6 +18,19 @@ might without within between through""".split())
 # A snowball stemmer keeps its word in the object while it works: one per thread (the site searches
 # from several threads at once; a shared one raised IndexError under load).
 _STEMMERS = threading.local()
+
+
+# Marks a pasted query carries inside its words that the index never sees there: the soft hyphen
+# (a line-break point from a web page or PDF: "re\u00adablement" is one word), the word joiner and
+# byte-order mark, and the marks that set the direction of text. Left in, each split a word in two.
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u2060\ufeff\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+
+
+def normalised(query: str) -> str:
+    """The query in the characters the collection is written in: compatibility forms folded (NFKC: a
+    ligature pasted from a PDF, "eﬃciency", is "efficiency"; full-width "ＡＳＣ" from a phone's
+    keyboard is "ASC"; a no-break space is a space) and the invisible marks above left out."""
+    return unicodedata.normalize("NFKC", query.translate(_INVISIBLE))
 
 
 _WORD_PATTERN = r"[\w£%]+(?:[.,]\d[\w%]*)*"  # a word, a figure ("£4.3m", "1,200") whole
@@ -33,6 +47,28 @@ def _is_term(word: str) -> bool:
 # words joined by single hyphens, each word as _words reads it: a compound is found only among the
 # query's own words, never inside a figure ("£1.2m-a-year" is the words £1.2m, a and year)
 _HYPHENATED = re.compile(f"{_WORD_PATTERN}(?:-{_WORD_PATTERN})*")
+# A sum of money in the short form a query gives it ("£2m", "£1.5bn", "£500k"); reports print the same
+# sum as "£2 million", "£2million" or "£2m", and the index reads each as other words ("2m"; "2",
+# "million"; "2million").
+_AMOUNT = re.compile(r"£?(\d+(?:\.\d+)?)(m|mn|million|bn|billion|k)")
+_UNITS = {"m": ("m", "million"), "mn": ("m", "million"), "million": ("m", "million"),
+          "bn": ("bn", "billion"), "billion": ("bn", "billion"), "k": ("k", "000")}
+
+
+def amount_forms(term: str) -> list[str]:
+    """The ways a report writes the sum of money a query term gives in short ("£2m": "£2m", "£2
+    million", "£2million"; "£500k": "£500k", "£500,000"), or none when the term is no such sum."""
+    match = _AMOUNT.fullmatch(term)
+    if not match:
+        return []
+    number, (short, long) = match.group(1), _UNITS[match.group(2)]
+    if long == "000":
+        return [f"£{number}k"] + ([f"£{number},000"] if "." not in number else [])
+    return [f"£{number}{short}", f"£{number} {long}", f"£{number}{long}"]
+
+
+# letters joined by single hyphens, as the collection's hyphenated words are read (ingest/spelling.py)
+HYPHENATED_WORD = re.compile(r"(?<![\w-])[^\W\d_]+(?:-[^\W\d_]+)+(?![\w-])")
 # a hyphen however typed or pasted (from a PDF: U+2010 hyphen, U+2011 non-breaking hyphen) is "-"
 HYPHENS = str.maketrans({"\u2010": "-", "\u2011": "-"})
 
@@ -60,6 +96,32 @@ def terms_of(query: str) -> list[str]:
     it ("in-house", "face-to-face", "buy-or-build") is one term, its words as a phrase: its parts
     alone say something else ("house" is not "in-house")."""
     return list(dict.fromkeys(u for u, compound in _units(query) if compound or _is_term(u)))
+
+
+# "-word", -"a phrase" or "NOT word" asks for documents without it, as search boxes everywhere read
+# it: the minus sign stands first in the query or after a space ("in-house" and "cost-effective"
+# hold none) before a letter ("-5%" is a figure), and NOT is in capitals ("what did not work" asks
+# for nothing to be left out) in a query that is not in capitals throughout.
+_EXCLUDED = re.compile(r'(?<!\S)(?:[-\u2212]|NOT\s+)(?:["\u201c]([^"\u201c\u201d]*)["\u201d]|([^\W\d_][\w\'\u2019-]*))')
+
+
+def excluded_of(query: str) -> tuple[str, list[str]]:
+    """The query without the words and phrases it asks to leave out (see _EXCLUDED), and those."""
+    if query.upper() == query:  # in capitals throughout, "NOT" is a word like the others
+        found = [m for m in _EXCLUDED.finditer(query) if not m.group().startswith("NOT")]
+    else:
+        found = list(_EXCLUDED.finditer(query))
+    if not found:
+        return query, []
+    left, rest, at = [], [], 0
+    for m in found:
+        phrase = " ".join((m.group(1) if m.group(1) is not None else m.group(2)).split())
+        if re.search(r"[^\W_]", phrase):
+            left.append(phrase)
+        rest.append(query[at:m.start()])
+        at = m.end()
+    rest.append(query[at:])
+    return " ".join("".join(rest).split()), list(dict.fromkeys(left))
 
 
 QUOTED = re.compile(r'["\u201c\u201d]([^"\u201c\u201d]*)["\u201c\u201d]')

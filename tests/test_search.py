@@ -428,3 +428,84 @@ def test_an_amount_with_a_decimal_point_is_one_word_as_the_index_reads_it(engine
     assert found.total and all("4.3m" in engine.conn.execute(
         "select title || ' ' || summary || ' ' || body_text from cases where id = ?", [r.id]).fetchone()[0]
         for r in found.results[:1])
+
+
+@pytest.mark.parametrize("pasted, plain", [
+    ("e\ufb03ciency savings", "efficiency savings"),  # a ligature pasted from a PDF
+    ("\uff21\uff33\uff23", "ASC"),  # full-width letters from a phone's keyboard
+    ("re\u00adablement", "reablement"),  # a soft hyphen from a web page
+    ("adult\u00a0social\u00a0care", "adult social care"),
+    ("\u202eshared services\u202c", "shared services"),
+])
+def test_a_pasted_query_is_read_in_the_collection_s_characters(engine, pasted, plain):
+    for mode in ("keyword", "hybrid"):
+        found = engine.search(pasted, mode=mode, limit=20)
+        assert found.total and ids(found) == ids(engine.search(plain, mode=mode, limit=20)), (pasted, mode)
+
+
+@pytest.mark.parametrize("query", ["outsourcing -Barnet", "outsourcing NOT Barnet", "outsourcing -barnet"])
+def test_a_word_after_minus_or_not_leaves_out_the_documents_holding_it(engine, query):
+    barnet = {r[0] for r in engine.conn.execute(
+        "select c.id from cases_fts f join cases c on c.rowid = f.rowid where cases_fts match 'barnet'")}
+    assert barnet & set(ids(engine.search("outsourcing", mode="keyword", limit=100)))
+    for mode in ("keyword", "hybrid", "semantic"):
+        found = engine.search(query, mode=mode, limit=100, with_facets=True)
+        assert found.total and not set(ids(found)) & barnet, (query, mode)
+        assert found.excluded == ["Barnet" if "Barnet" in query else "barnet"] and found.query == query
+        # the facet counts are what ticking shows, with the word still left out
+        kind, value = next((k, v) for k, counts in found.facet_counts.items() for v, c in counts.items() if c)
+        assert found.facet_counts[kind][value] == engine.search(query, mode=mode, limit=100, filters={kind: [value]}).total
+    # the rest of the query is searched as if typed alone
+    plain = [i for i in ids(engine.search("outsourcing", mode="keyword", limit=100)) if i not in barnet]
+    assert ids(engine.search(query, mode="keyword", limit=100)) == plain
+    # with nothing else asked, every case but those
+    assert engine.search("-Barnet", mode="hybrid").total == len(engine.index("cases").ids) - len(barnet)
+
+
+@pytest.mark.parametrize("query", ["what did not work", "in-house lawyers", "savings -5%", "cost - benefit",
+                                   "WHAT DID NOT WORK"])
+def test_a_hyphen_or_not_that_is_no_operator_leaves_nothing_out(engine, query):
+    found = engine.search(query, mode="keyword")
+    assert found.excluded == []
+
+
+@pytest.mark.parametrize("query, term", [
+    ("ICS", ("council_types", "health-body")), ("working with the integrated care system", ("council_types", "health-body")),
+    ("PCN", ("council_types", "health-body")), ("DToC", ("services", "adult-social-care")),
+    ("delayed discharge from hospital", ("services", "adult-social-care")), ("LD day services", ("services", "adult-social-care")),
+    ("EHC plans", ("services", "education")),
+])
+def test_the_sector_s_shorthand_names_its_term(engine, query, term):
+    """Acronyms every council officer uses for one term (and only that term) read as that term."""
+    assert term in engine.term_matcher.terms_in(query)
+
+
+@pytest.mark.parametrize("closed, hyphenated", [("cooperative", "co-operative"), ("frontline", "front-line")])
+def test_a_word_the_collection_writes_closed_and_hyphenated_finds_both(engine, closed, hyphenated):
+    holding = lambda phrase: {r[0] for r in engine.conn.execute(
+        "select c.id from cases_fts f join cases c on c.rowid = f.rowid where cases_fts match ?", [phrase])}
+    both = holding(f'"{closed}"') | holding('"' + hyphenated.replace("-", " ") + '"')
+    assert holding(f'"{closed}"') != both  # the collection has each form in cases the other misses
+    for typed in (closed, hyphenated, closed.capitalize()):
+        found = engine.search(typed, mode="keyword", limit=100)
+        assert set(ids(found)) == both, typed
+    marked = {r.id for r in engine.search(closed, mode="keyword", limit=100).results if "<mark>" in r.passage_html}
+    assert marked & holding('"' + hyphenated.replace("-", " ") + '"') - holding(f'"{closed}"')
+    # a query word keeps the weight of one word: the documents holding either form, as one
+    n = engine.informative(engine.index("cases"), [closed, "council"])[1][closed]
+    assert n == len(both)
+
+
+def test_a_sum_of_money_in_short_finds_it_however_a_report_writes_it(engine):
+    """"£2m" is "£2 million" or "£2million" in most reports; the index reads them as other words."""
+    from search.text import amount_forms
+
+    assert amount_forms("£1.5bn") == ["£1.5bn", "£1.5 billion", "£1.5billion"]
+    assert amount_forms("£500k") == ["£500k", "£500,000"] and amount_forms("2015") == []
+    holding = lambda phrase: {r[0] for r in engine.conn.execute(
+        "select c.id from cases_fts f join cases c on c.rowid = f.rowid where cases_fts match ?", [phrase])}
+    written = holding('"2m"') | holding('"2 million"') | holding('"2million"')
+    assert written - holding('"2m"')
+    for mode in ("keyword", "hybrid"):
+        found = set(ids(engine.search("£2m", mode=mode, limit=100)))
+        assert written <= found, mode

@@ -574,6 +574,15 @@ def test_search_page_html_json_csv_agree(site):
     assert data["facets"]["council_types"]["district-council"] == data["total"] == len(rows)
 
 
+def test_a_word_asked_to_be_left_out_is_left_out_and_the_page_says_so(site):
+    data = get(site, "/-/search.json?q=outsourcing+-Barnet").json()
+    assert data["excluded"] == ["Barnet"] and data["total"] and data["query"] == "outsourcing -Barnet"
+    assert not [r for r in data["results"] if r["id"].startswith("barnet-")]
+    html = get(site, "/-/search?q=outsourcing+NOT+Barnet").text
+    assert "Leaving out every case study that mentions &ldquo;Barnet&rdquo;" in html
+    assert 'data-id="barnet-' not in html
+
+
 def test_results_show_what_officers_compare_on_and_scores_stay_in_json(site):
     html = get(site, "/-/search?q=reablement+for+older+people").text
     first = html[html.index('class="kb-result" data-id="brighton-hove-reablement"'):]
