@@ -27,6 +27,15 @@ HEADERS = [
 NAMES = {name for name, _ in HEADERS}
 
 
+def _bracketed(value: bytes) -> bytes:
+    """A Link header with its URI in <...> as RFC 8288 requires: Datasette 0.65 writes the HTML pages'
+    JSON alternate bare (`Link: https://...; rel="alternate"`), which clients and CDNs cannot parse."""
+    if value.lstrip().startswith(b"<"):
+        return value
+    uri, sep, params = value.strip().partition(b";")
+    return b"<" + uri.strip() + b">" + sep + params
+
+
 @hookimpl
 def asgi_wrapper():
     def wrap(app):
@@ -36,7 +45,8 @@ def asgi_wrapper():
 
             async def send_with_headers(event):
                 if event["type"] == "http.response.start":
-                    kept = [(k, v) for k, v in event.get("headers", []) if k.lower() not in NAMES]
+                    kept = [(k, _bracketed(v) if k.lower() == b"link" else v)
+                            for k, v in event.get("headers", []) if k.lower() not in NAMES]
                     event = dict(event, headers=kept + HEADERS)
                 await send(event)
 

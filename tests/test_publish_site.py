@@ -363,3 +363,24 @@ def test_kb_serve_passes_metadata_brand_settings_and_base_url_to_datasette(corpu
     settings = [tuple(args[i + 1:i + 3]) for i, a in enumerate(args) if a == "--setting"]
     assert ("allow_download", "off") in settings and ("sql_time_limit_ms", "800") in settings
     assert ("base_url", "/evidence/") in settings and ("facet_time_limit_ms", "500") in settings
+
+
+def _link_header_urls(value):
+    """The URIs of an RFC 8288 Link header, each of which must sit in <...>."""
+    assert all(part.strip().startswith("<") for part in re.split(r",\s*(?=<|https?:)", value)), value
+    return re.findall(r"<([^>]+)>", value)
+
+
+@pytest.mark.parametrize("path", ["/", "/kb/cases", "/kb/cases/brighton-hove-reablement", "/kb/cases.json"])
+def test_link_headers_keep_the_base_url_once_and_are_well_formed(branded, path):
+    """Datasette 0.65 put the prefix twice into the Link headers (the JSON alternate of every page,
+    the next page of JSON) under a sub-path, and wrote the HTML pages' one without the <...> that
+    RFC 8288 requires, so a client or CDN following them got a 400 or could not parse them."""
+    response = get(branded, path)
+    assert response.status_code == 200
+    urls = _link_header_urls(response.headers["link"])
+    assert urls
+    for url in urls:
+        assert url.startswith("http://localhost/evidence/") and "/evidence/evidence/" not in url
+        assert not url.startswith("http://localhost/evidence/kb/kb/"), url
+        assert get(branded, url.removeprefix("http://localhost/evidence")).status_code == 200, url
