@@ -29,6 +29,8 @@ def site_vars(datasette) -> dict | None:
         return None
     urls = datasette.urls
     out = brand.template_vars(urls)
+    # the site's title: the metadata file's where it gives one, else the brand's name (never the project's)
+    out["title"] = datasette.metadata("title") or brand.name
     database = _database(datasette)
     nav = [{"label": "Search", "url": urls.path("-/search")}]
     if database:

@@ -384,3 +384,21 @@ def test_link_headers_keep_the_base_url_once_and_are_well_formed(branded, path):
         assert url.startswith("http://localhost/evidence/") and "/evidence/evidence/" not in url
         assert not url.startswith("http://localhost/evidence/kb/kb/"), url
         assert get(branded, url.removeprefix("http://localhost/evidence")).status_code == 200, url
+
+
+def test_a_metadata_file_without_a_title_names_the_site_by_the_brand_not_the_default(corpus_db, other_brand, tmp_path):
+    """README: `--metadata FILE` replaces metadata.yml; a publisher's file without `title:` put the
+    project's own name into the home page's title and heading, og:title, og:site_name and how to cite a case."""
+    brand, _ = other_brand
+    metadata = tmp_path / "untitled.yml"
+    metadata.write_text("license: OGL v3.0\nsource: Northshire County Council\n")
+    site = make_datasette(corpus_db, metadata=metadata, brand=brand)
+    home, case = get(site, "/").text, get(site, "/kb/cases/brighton-hove-reablement").text
+    for page in (home, case):
+        for leaked in DEFAULT_TEXT:
+            assert leaked not in page, leaked
+    assert "<title>Northshire Evidence Library</title>" in home
+    assert '<meta property="og:title" content="Northshire Evidence Library">' in home
+    assert re.search(r"<h1>\s*Northshire Evidence Library\s*</h1>", home)
+    assert '<meta property="og:site_name" content="Northshire Evidence Library">' in case
+    assert "&rdquo;. Northshire Evidence Library, case brighton-hove-reablement." in case
