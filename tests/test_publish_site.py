@@ -321,11 +321,11 @@ def test_feed_falls_back_to_the_build_time_without_git_dates(corpus_db, tmp_path
     feed = _feed(make_datasette(db))
     built = sqlite3.connect(db).execute("select built_at from build_info").fetchone()[0]
     entries = feed.findall(f"{ATOM}entry")
-    assert feed.find(f"{ATOM}title").text == "New and changed cases"
+    assert feed.find(f"{ATOM}title").text == "New and changed cases - Council transformation case studies"
     assert len(entries) == 50
     assert {e.find(f"{ATOM}updated").text[:19] for e in entries} == {built[:19]}
     assert all(e.find(f"{ATOM}id").text.startswith("urn:uuid:") for e in entries)
-    assert entries[0].find(f"{ATOM}link").get("href").startswith("/kb/cases/")
+    assert entries[0].find(f"{ATOM}link").get("href").startswith("http://localhost/kb/cases/")
 
 
 def test_feed_uses_first_added_and_last_changed_when_the_build_wrote_them(corpus_db, tmp_path):
@@ -336,10 +336,10 @@ def test_feed_uses_first_added_and_last_changed_when_the_build_wrote_them(corpus
     site = make_datasette(db)
     entries = _feed(site).findall(f"{ATOM}entry")
     first, second = entries[0], entries[1]
-    assert first.find(f"{ATOM}link").get("href") == "/kb/cases/brighton-hove-reablement"
+    assert first.find(f"{ATOM}link").get("href") == "http://localhost/kb/cases/brighton-hove-reablement"
     assert first.find(f"{ATOM}updated").text.startswith("2025-06-01T08:30:00")
     assert first.find(f"{ATOM}content").text.startswith("Added 2023-01-05; changed 2025-06-01. ")
-    assert second.find(f"{ATOM}link").get("href") == "/kb/cases/barnet-capita-outsourcing"
+    assert second.find(f"{ATOM}link").get("href") == "http://localhost/kb/cases/barnet-capita-outsourcing"
     assert second.find(f"{ATOM}content").text.startswith("Added 2025-03-02. ")
     # every page links the feed, and the home page's template gets the newest few as kb_recent
     home = get(site, "/").text
@@ -402,3 +402,24 @@ def test_a_metadata_file_without_a_title_names_the_site_by_the_brand_not_the_def
     assert re.search(r"<h1>\s*Northshire Evidence Library\s*</h1>", home)
     assert '<meta property="og:site_name" content="Northshire Evidence Library">' in case
     assert "&rdquo;. Northshire Evidence Library, case brighton-hove-reablement." in case
+
+
+def test_the_feed_names_its_publisher_and_links_every_entry_absolutely(branded, corpus_db):
+    """A feed is read away from the site (feed readers, aggregators, e-mail digests): its entries
+    linked bare paths (/evidence/kb/cases/...), it named no author (RFC 4287 requires one) and its
+    title said nothing of whose feed it was."""
+    response = get(branded, "/kb/recent_cases.atom")
+    assert response.status_code == 200
+    feed = ET.fromstring(response.text)
+    assert feed.find(f"{ATOM}title").text == "New and changed cases - Northshire evidence"
+    assert feed.find(f"{ATOM}author/{ATOM}name").text == "Northshire Evidence Library"
+    alternate = [link.get("href") for link in feed.findall(f"{ATOM}link") if link.get("rel") == "alternate"]
+    assert alternate == ["http://localhost/evidence/"]
+    ids = {r[0] for r in sqlite3.connect(corpus_db).execute("select id from cases")}
+    links = [e.find(f"{ATOM}link").get("href") for e in feed.findall(f"{ATOM}entry")]
+    assert len(links) == 50
+    for link in links:
+        assert link.startswith("http://localhost/evidence/kb/cases/") and link.rsplit("/", 1)[1] in ids, link
+    assert get(branded, links[0].removeprefix("http://localhost/evidence")).status_code == 200
+    for leaked in DEFAULT_TEXT:
+        assert leaked not in response.text
