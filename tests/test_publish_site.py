@@ -423,3 +423,27 @@ def test_the_feed_names_its_publisher_and_links_every_entry_absolutely(branded, 
     assert get(branded, links[0].removeprefix("http://localhost/evidence")).status_code == 200
     for leaked in DEFAULT_TEXT:
         assert leaked not in response.text
+
+
+def test_responses_can_be_cached_by_a_cdn_even_for_readers_who_carry_cookies(branded):
+    """Under a sub-path of a council's own site, readers send that site's cookies (consent, analytics);
+    Datasette then marked every response `private, no-store`, so no CDN or browser kept any page. The
+    search page, the home page, robots.txt, the sitemap and the brand's files said nothing at all, and
+    Datasette's own pages were cacheable for 5 s. The site reads no cookie, so they are dropped, and
+    every successful answer may be kept for the cache TTL; an error is never kept."""
+    ttl = branded.setting("default_cache_ttl")
+    assert ttl >= 300
+    cookies = {"_ga": "GA1.2.3", "cookie_consent": "yes"}
+    for path in ["/", "/kb/cases", "/kb/cases/brighton-hove-reablement", "/-/search?q=sharing+staff", "/kb/cases.json",
+                 "/kb/recent_cases.atom", "/sitemap.xml", "/robots.txt", "/about", "/kb-brand/crest.png", "/-/static/app.css"]:
+        response = asyncio.run(branded.client.get(path, cookies=cookies))
+        assert response.status_code == 200, path
+        assert response.headers.get("cache-control") == f"public, max-age={ttl}", (path, response.headers.get("cache-control"))
+        assert "cookie" not in response.headers.get("vary", "").lower(), path
+        assert "set-cookie" not in response.headers
+    for path in ["/kb/cases/no-such-case", "/kb/cases?_sort=nope"]:
+        response = asyncio.run(branded.client.get(path, cookies=cookies))
+        assert response.status_code >= 400 and response.headers.get("cache-control") == "no-store", path
+    # a versioned asset keeps its own year-long, immutable policy
+    css = re.search(r'href="/evidence(/-/kb-static/site\.css\?v=[^"]+)"', get(branded, "/").text).group(1)
+    assert get(branded, css).headers["cache-control"] == "public, max-age=31536000, immutable"
