@@ -184,6 +184,9 @@ def docker_context(parts: Parts, out: Path, port: int = 8001) -> Path:
     """Datasette's own Docker build context for the staged parts, kept in out."""
     from datasette.utils import temporary_docker_directory
 
+    # temporary_docker_directory changes into its own folder while open: a relative out (the default,
+    # dist/docker) would otherwise name a folder inside the context being copied
+    out = Path(out).absolute()
     d = parts.directory
     with (d / parts.metadata).open(encoding="utf-8") as metadata:
         with temporary_docker_directory(

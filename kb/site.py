@@ -36,6 +36,9 @@ SETTINGS = {
     # Datasette would try every column of a table page as a facet (a query each) to suggest more;
     # the declared facets are shown anyway, and one request should not fan out into dozens of queries.
     "suggest_facets": False,
+    # How long a browser or CDN may keep an answer (Cache-Control max-age, plugins/kb_headers.py).
+    # kb.db is immutable: a page changes only when a new build is rolled out. Datasette's default is 5 s.
+    "default_cache_ttl": 300,
 }
 # The two decisions a publisher may want the other way (README, "Security decisions"): arbitrary SQL
 # (on, within the limits below) and downloading the whole database file (on: it is open data, and one

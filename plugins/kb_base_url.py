@@ -5,13 +5,15 @@ and the JSON alternate come out as /kb/kb/... (fixed upstream for 1.0: simonw/da
 
 The wrong form is exact: base_url followed by the request's own path. This rewrites that string, where
 it ends a URL or is followed by its format, query or fragment, to the request's path, in HTML and
-JSON bodies and in Location headers. Nothing else is touched; with base_url '/' it does nothing.
+JSON bodies and in Location and Link headers. Nothing else is touched; with base_url '/' it does nothing.
 Drop this plugin when the site moves to a Datasette with the upstream fix."""
 import re
 
 from datasette import hookimpl
 
 REWRITTEN = (b"text/html", b"application/json")
+# headers that carry the site's own URLs: redirects, and the JSON alternate and next page (Link)
+URL_HEADERS = (b"location", b"link")
 
 
 def _header(headers, name: bytes):
@@ -36,7 +38,7 @@ def asgi_wrapper(datasette):
 
             async def rewrite(event):
                 if event["type"] == "http.response.start":
-                    headers = [(k, wrong.sub(lambda _: path, v) if k.lower() == b"location" else v) for k, v in event.get("headers", [])]
+                    headers = [(k, wrong.sub(lambda _: path, v) if k.lower() in URL_HEADERS else v) for k, v in event.get("headers", [])]
                     event = dict(event, headers=headers)
                     if _header(headers, b"content-type").startswith(REWRITTEN):
                         held["start"], held["body"] = event, []

@@ -23,12 +23,19 @@ def _database(datasette):
     return None
 
 
+def site_title(datasette) -> str | None:
+    """The site's title: the metadata file's where it gives one, else the brand's name (never the project's)."""
+    brand = _brand(datasette)
+    return datasette.metadata("title") or (brand.name if brand else None)
+
+
 def site_vars(datasette) -> dict | None:
     brand = _brand(datasette)
     if brand is None:
         return None
     urls = datasette.urls
     out = brand.template_vars(urls)
+    out["title"] = site_title(datasette)
     database = _database(datasette)
     nav = [{"label": "Search", "url": urls.path("-/search")}]
     if database:

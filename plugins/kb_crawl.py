@@ -3,25 +3,28 @@
 lets crawlers read pages but keeps them off SQL, exports, downloads and facet combinations; and an
 Atom feed of new and changed cases (the kept datasette-atom plugin renders the canned query
 `recent_cases`, declared here as metadata, as <database>/recent_cases.atom), whose newest few the home page may list as
-`kb_recent`.
+`kb_recent`. The feed leaves the site (feed readers, aggregators), so each response is finished here
+with what datasette-atom cannot know: absolute links, the site's name in its title and as its author.
 
 A case's date is its `last_changed` (else `first_added`) column, from git history, where the build
 wrote them; otherwise the build's own time, so the feed still lists every case once."""
 import sqlite3
 import uuid
+import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
 from datasette import hookimpl
-from datasette.utils.asgi import Response
+from datasette.utils.asgi import Request, Response
 
-from kb.site import FEED_QUERY, PAGES
+from kb.site import FEED_QUERY, PAGES, plugin_module
 
 FEED_SIZE = 50
 RECENT_SIZE = 5
 DATE_COLUMNS = ("last_changed", "first_added")
 ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "council-transformation-kb/cases")
+ATOM = "http://www.w3.org/2005/Atom"
 
 
 def kb_rfc3339(value):
@@ -152,3 +155,59 @@ async def robots_txt(request, datasette):
 @hookimpl
 def register_routes():
     return [(r"^/robots\.txt$", robots_txt)]
+
+
+def finished_feed(datasette, request, body: bytes) -> bytes:
+    """datasette-atom's feed with every link absolute (entries link paths under the base URL), the
+    site's title after the feed's own, the brand as its author (RFC 4287 wants one) and the home page
+    as its alternate link."""
+    ET.register_namespace("", ATOM)
+    root = ET.fromstring(body)
+    brand_plugin = plugin_module(__file__, "kb_brand")
+    name, brand = brand_plugin.site_title(datasette), brand_plugin._brand(datasette)
+    home = datasette.absolute_url(request, datasette.urls.instance())
+    title = root.find(f"{{{ATOM}}}title")
+    if name and title is not None and name not in (title.text or ""):
+        title.text = f"{title.text} - {name}"
+    if brand is not None and root.find(f"{{{ATOM}}}author") is None:
+        author = ET.Element(f"{{{ATOM}}}author")
+        ET.SubElement(author, f"{{{ATOM}}}name").text = brand.name
+        ET.SubElement(author, f"{{{ATOM}}}uri").text = home
+        root.insert(list(root).index(title) + 1 if title is not None else 0, author)
+    ET.SubElement(root, f"{{{ATOM}}}link", {"rel": "alternate", "href": home})
+    for link in root.iter(f"{{{ATOM}}}link"):
+        href = link.get("href") or ""
+        if href.startswith("/") and not href.startswith("//"):
+            link.set("href", datasette.absolute_url(request, href))
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    def wrap(app):
+        async def feed(scope, receive, send):
+            db = _kb_database(datasette) if scope["type"] == "http" else None
+            raw = scope.get("raw_path") or scope.get("path", "").encode("latin-1")
+            if db is None or raw.partition(b"?")[0].decode("latin-1") != datasette.urls.query(db.name, FEED_QUERY, format="atom"):
+                return await app(scope, receive, send)
+            held = {"body": []}
+
+            async def finish(event):
+                if event["type"] == "http.response.start":
+                    held["start"] = event
+                    return
+                if event["type"] != "http.response.body":
+                    return await send(event)
+                held["body"].append(event.get("body", b""))
+                if event.get("more_body"):
+                    return
+                start, body = held["start"], b"".join(held["body"])
+                if start["status"] == 200:
+                    body = finished_feed(datasette, Request(scope, receive), body)
+                headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+                await send(dict(start, headers=headers + [(b"content-length", str(len(body)).encode())]))
+                await send({"type": "http.response.body", "body": body})
+
+            await app(scope, receive, finish)
+        return feed
+    return wrap

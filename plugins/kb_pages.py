@@ -166,8 +166,7 @@ def extra_template_vars(template, database, table, view_name, request, datasette
             if not key:
                 return {}
             if table == "cases":
-                return {"kb_case": await _case_page(datasette, db, key, request),
-                        "kb_site_title": datasette.metadata("title") or "Council transformation case studies"}
+                return {"kb_case": await _case_page(datasette, db, key, request)}
             return {"kb_source": await _source_page(datasette, db, key)}
         return {}
     return inner

@@ -136,3 +136,26 @@ def test_folders_the_plugins_read_beside_them_travel_with_the_site(corpus_db, tm
     assert result.exit_code == 0, result.output
     assert (out / "static" / "site.css").read_text() == "body { color: black; }"
     assert "--static static:static" in (out / "Dockerfile").read_text()
+
+
+def test_the_readmes_docker_command_works_from_the_project_folder_with_relative_paths(corpus_db, tmp_path, monkeypatch):
+    """`kb publish docker --brand my-brand --metadata my-metadata.yml` with the default --out (dist/docker,
+    relative): Datasette's temporary_docker_directory changes into its own folder, so a relative --out
+    was resolved inside the context being copied and the copy recursed until Python gave up."""
+    import shutil as sh
+
+    from kb.site import BRAND, METADATA
+
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    monkeypatch.chdir(tmp_path)
+    sh.copytree(BRAND, tmp_path / "my-brand")
+    sh.copy(METADATA, tmp_path / "my-metadata.yml")
+    sh.copy(corpus_db, tmp_path / "kb.db")
+    result = run("publish", "docker", "--brand", "my-brand", "--metadata", "my-metadata.yml", "--base-url", "/kb/",
+                 "--tag", "my-kb")
+    assert result.exit_code == 0, result.output
+    context = tmp_path / "dist" / "docker"
+    assert (context / "Dockerfile").is_file() and (context / "kb.db").is_file()
+    assert not (context / "dist").exists()
+    assert result.stdout.strip() == f"docker build -t my-kb {context}"
+    assert Path.cwd() == tmp_path

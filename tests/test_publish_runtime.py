@@ -164,5 +164,7 @@ def test_the_docker_context_runs_as_its_dockerfile_says_without_pytorch(model_co
         sitemap = fetch(f"{base}/evidence/sitemap.xml")[2]
         assert f"{base}/evidence/{db}/cases/brighton-hove-reablement</loc>" in sitemap
         assert f"Sitemap: {base}/evidence/sitemap.xml" in fetch(f"{base}/evidence/robots.txt")[2]
-        assert "<title>New and changed cases</title>" in fetch(f"{base}/evidence/{db}/recent_cases.atom")[2]
+        feed = fetch(f"{base}/evidence/{db}/recent_cases.atom")[2]
+        assert "<title>New and changed cases - Northshire evidence</title>" in feed
+        assert f'<link href="{base}/evidence/{db}/cases/' in feed
         assert fetch(f"{base}/evidence/{db}.db")[0] == 403

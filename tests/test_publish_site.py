@@ -321,11 +321,11 @@ def test_feed_falls_back_to_the_build_time_without_git_dates(corpus_db, tmp_path
     feed = _feed(make_datasette(db))
     built = sqlite3.connect(db).execute("select built_at from build_info").fetchone()[0]
     entries = feed.findall(f"{ATOM}entry")
-    assert feed.find(f"{ATOM}title").text == "New and changed cases"
+    assert feed.find(f"{ATOM}title").text == "New and changed cases - Council transformation case studies"
     assert len(entries) == 50
     assert {e.find(f"{ATOM}updated").text[:19] for e in entries} == {built[:19]}
     assert all(e.find(f"{ATOM}id").text.startswith("urn:uuid:") for e in entries)
-    assert entries[0].find(f"{ATOM}link").get("href").startswith("/kb/cases/")
+    assert entries[0].find(f"{ATOM}link").get("href").startswith("http://localhost/kb/cases/")
 
 
 def test_feed_uses_first_added_and_last_changed_when_the_build_wrote_them(corpus_db, tmp_path):
@@ -336,10 +336,10 @@ def test_feed_uses_first_added_and_last_changed_when_the_build_wrote_them(corpus
     site = make_datasette(db)
     entries = _feed(site).findall(f"{ATOM}entry")
     first, second = entries[0], entries[1]
-    assert first.find(f"{ATOM}link").get("href") == "/kb/cases/brighton-hove-reablement"
+    assert first.find(f"{ATOM}link").get("href") == "http://localhost/kb/cases/brighton-hove-reablement"
     assert first.find(f"{ATOM}updated").text.startswith("2025-06-01T08:30:00")
     assert first.find(f"{ATOM}content").text.startswith("Added 2023-01-05; changed 2025-06-01. ")
-    assert second.find(f"{ATOM}link").get("href") == "/kb/cases/barnet-capita-outsourcing"
+    assert second.find(f"{ATOM}link").get("href") == "http://localhost/kb/cases/barnet-capita-outsourcing"
     assert second.find(f"{ATOM}content").text.startswith("Added 2025-03-02. ")
     # every page links the feed, and the home page's template gets the newest few as kb_recent
     home = get(site, "/").text
@@ -363,3 +363,87 @@ def test_kb_serve_passes_metadata_brand_settings_and_base_url_to_datasette(corpu
     settings = [tuple(args[i + 1:i + 3]) for i, a in enumerate(args) if a == "--setting"]
     assert ("allow_download", "off") in settings and ("sql_time_limit_ms", "800") in settings
     assert ("base_url", "/evidence/") in settings and ("facet_time_limit_ms", "500") in settings
+
+
+def _link_header_urls(value):
+    """The URIs of an RFC 8288 Link header, each of which must sit in <...>."""
+    assert all(part.strip().startswith("<") for part in re.split(r",\s*(?=<|https?:)", value)), value
+    return re.findall(r"<([^>]+)>", value)
+
+
+@pytest.mark.parametrize("path", ["/", "/kb/cases", "/kb/cases/brighton-hove-reablement", "/kb/cases.json"])
+def test_link_headers_keep_the_base_url_once_and_are_well_formed(branded, path):
+    """Datasette 0.65 put the prefix twice into the Link headers (the JSON alternate of every page,
+    the next page of JSON) under a sub-path, and wrote the HTML pages' one without the <...> that
+    RFC 8288 requires, so a client or CDN following them got a 400 or could not parse them."""
+    response = get(branded, path)
+    assert response.status_code == 200
+    urls = _link_header_urls(response.headers["link"])
+    assert urls
+    for url in urls:
+        assert url.startswith("http://localhost/evidence/") and "/evidence/evidence/" not in url
+        assert not url.startswith("http://localhost/evidence/kb/kb/"), url
+        assert get(branded, url.removeprefix("http://localhost/evidence")).status_code == 200, url
+
+
+def test_a_metadata_file_without_a_title_names_the_site_by_the_brand_not_the_default(corpus_db, other_brand, tmp_path):
+    """README: `--metadata FILE` replaces metadata.yml; a publisher's file without `title:` put the
+    project's own name into the home page's title and heading, og:title, og:site_name and how to cite a case."""
+    brand, _ = other_brand
+    metadata = tmp_path / "untitled.yml"
+    metadata.write_text("license: OGL v3.0\nsource: Northshire County Council\n")
+    site = make_datasette(corpus_db, metadata=metadata, brand=brand)
+    home, case = get(site, "/").text, get(site, "/kb/cases/brighton-hove-reablement").text
+    for page in (home, case):
+        for leaked in DEFAULT_TEXT:
+            assert leaked not in page, leaked
+    assert "<title>Northshire Evidence Library</title>" in home
+    assert '<meta property="og:title" content="Northshire Evidence Library">' in home
+    assert re.search(r"<h1>\s*Northshire Evidence Library\s*</h1>", home)
+    assert '<meta property="og:site_name" content="Northshire Evidence Library">' in case
+    assert "&rdquo;. Northshire Evidence Library, case brighton-hove-reablement." in case
+
+
+def test_the_feed_names_its_publisher_and_links_every_entry_absolutely(branded, corpus_db):
+    """A feed is read away from the site (feed readers, aggregators, e-mail digests): its entries
+    linked bare paths (/evidence/kb/cases/...), it named no author (RFC 4287 requires one) and its
+    title said nothing of whose feed it was."""
+    response = get(branded, "/kb/recent_cases.atom")
+    assert response.status_code == 200
+    feed = ET.fromstring(response.text)
+    assert feed.find(f"{ATOM}title").text == "New and changed cases - Northshire evidence"
+    assert feed.find(f"{ATOM}author/{ATOM}name").text == "Northshire Evidence Library"
+    alternate = [link.get("href") for link in feed.findall(f"{ATOM}link") if link.get("rel") == "alternate"]
+    assert alternate == ["http://localhost/evidence/"]
+    ids = {r[0] for r in sqlite3.connect(corpus_db).execute("select id from cases")}
+    links = [e.find(f"{ATOM}link").get("href") for e in feed.findall(f"{ATOM}entry")]
+    assert len(links) == 50
+    for link in links:
+        assert link.startswith("http://localhost/evidence/kb/cases/") and link.rsplit("/", 1)[1] in ids, link
+    assert get(branded, links[0].removeprefix("http://localhost/evidence")).status_code == 200
+    for leaked in DEFAULT_TEXT:
+        assert leaked not in response.text
+
+
+def test_responses_can_be_cached_by_a_cdn_even_for_readers_who_carry_cookies(branded):
+    """Under a sub-path of a council's own site, readers send that site's cookies (consent, analytics);
+    Datasette then marked every response `private, no-store`, so no CDN or browser kept any page. The
+    search page, the home page, robots.txt, the sitemap and the brand's files said nothing at all, and
+    Datasette's own pages were cacheable for 5 s. The site reads no cookie, so they are dropped, and
+    every successful answer may be kept for the cache TTL; an error is never kept."""
+    ttl = branded.setting("default_cache_ttl")
+    assert ttl >= 300
+    cookies = {"_ga": "GA1.2.3", "cookie_consent": "yes"}
+    for path in ["/", "/kb/cases", "/kb/cases/brighton-hove-reablement", "/-/search?q=sharing+staff", "/kb/cases.json",
+                 "/kb/recent_cases.atom", "/sitemap.xml", "/robots.txt", "/about", "/kb-brand/crest.png", "/-/static/app.css"]:
+        response = asyncio.run(branded.client.get(path, cookies=cookies))
+        assert response.status_code == 200, path
+        assert response.headers.get("cache-control") == f"public, max-age={ttl}", (path, response.headers.get("cache-control"))
+        assert "cookie" not in response.headers.get("vary", "").lower(), path
+        assert "set-cookie" not in response.headers
+    for path in ["/kb/cases/no-such-case", "/kb/cases?_sort=nope"]:
+        response = asyncio.run(branded.client.get(path, cookies=cookies))
+        assert response.status_code >= 400 and response.headers.get("cache-control") == "no-store", path
+    # a versioned asset keeps its own year-long, immutable policy
+    css = re.search(r'href="/evidence(/-/kb-static/site\.css\?v=[^"]+)"', get(branded, "/").text).group(1)
+    assert get(branded, css).headers["cache-control"] == "public, max-age=31536000, immutable"
