@@ -48,3 +48,48 @@ def test_a_table_longer_than_one_json_page_says_its_json_comes_in_pages(corpus_d
     assert re.search(r"JSON</a> \(in pages of 100, each linking the next\)", page)
     first = get(small, links(page)["JSON"]).json()
     assert len(first["rows"]) == 100 and first["next_url"]
+
+
+# -- a search that cannot run is not a dead end ---------------------------------------------------------
+def _error_box(html: str) -> str:
+    return re.search(r'<div class="kb-error-box" role="alert">(.*?)</div>', html, re.S).group(1)
+
+
+@pytest.mark.parametrize("bad, kept", [
+    ("min_savings=lots", {"q": ["care"], "council_types": ["district-council"]}),
+    ("max_savings=1e9", {"q": ["care"], "council_types": ["district-council"]}),
+    ("council_types=bogus", {"q": ["care"], "council_types": ["district-council"]}),
+    ("regions=nowhere", {"q": ["care"], "council_types": ["district-council"]}),
+    ("source_ids=no-such-report", {"q": ["care"], "council_types": ["district-council"]}),
+    ("mode=psychic", {"q": ["care"], "council_types": ["district-council"]}),
+    ("sort=sideways", {"q": ["care"], "council_types": ["district-council"]}),
+    ("target=people", {"q": ["care"], "council_types": ["district-council"]}),
+])
+def test_a_search_that_cannot_run_offers_the_same_search_without_the_bad_input(site, bad, kept):
+    """From an old or hand-edited address the page said only what was wrong ("unknown mode 'psychic'"),
+    with no filters shown to put it right: a reader had to edit the address."""
+    page = get(site, f"/-/search?q=care&council_types=district-council&{bad}")
+    assert page.status_code == 400
+    box = _error_box(page.text)
+    way = links(box)
+    assert len(way) >= 1, box
+    label, href = next((k, v) for k, v in way.items() if k.startswith("Search again without"))
+    assert "facet" not in box and "_" not in re.sub(r"<[^>]+>", "", box), box
+    again = get(site, href)
+    assert again.status_code == 200, (label, href)
+    assert parse_qs(urlsplit(href).query) == kept, href
+
+
+def test_a_misspelt_filter_value_is_offered_as_the_value_it_probably_means(site):
+    page = get(site, "/-/search?q=care&council_types=distric")
+    box = _error_box(page.text)
+    meant = links(box)["Search with the council type District council instead"]
+    assert parse_qs(urlsplit(meant).query) == {"q": ["care"], "council_types": ["district-council"]}
+    assert get(site, meant).status_code == 200
+
+
+def test_an_amount_typed_in_digits_reads_as_money_in_the_filters_in_force(site):
+    """The chip said "Achieved yearly saving at least 1000000"."""
+    page = get(site, "/-/search?min_savings=1000000&max_savings=2500000.5").text
+    chips = [re.sub(r"<[^>]+>|\s+", " ", c).strip() for c in re.findall(r'class="kb-chip"[^>]*>(.*?)</a>', page, re.S)]
+    assert any("at least £1,000,000" in c for c in chips) and any("at most £2,500,000.50" in c for c in chips), chips
