@@ -93,3 +93,31 @@ def test_an_amount_typed_in_digits_reads_as_money_in_the_filters_in_force(site):
     page = get(site, "/-/search?min_savings=1000000&max_savings=2500000.5").text
     chips = [re.sub(r"<[^>]+>|\s+", " ", c).strip() for c in re.findall(r'class="kb-chip"[^>]*>(.*?)</a>', page, re.S)]
     assert any("at least £1,000,000" in c for c in chips) and any("at most £2,500,000.50" in c for c in chips), chips
+
+
+# -- the headline saving says each thing once ---------------------------------------------------------
+def _figure(**kw):
+    return {"kind": "saving", "amount": 2_000_000, "status": "achieved", "per_year": True, "period": "per year", **kw}
+
+
+@pytest.mark.parametrize("figure, headline", [
+    (_figure(period="per year"), "£2 million a year, achieved"),
+    (_figure(period="per annum"), "£2 million a year, achieved"),
+    (_figure(period="annually"), "£2 million a year, achieved"),
+    (_figure(period="2013/14 (£ millions, financial details table)"), "£2 million a year, achieved (2013/14)"),
+    (_figure(period="per annum since 2011"), "£2 million a year, achieved (per annum since 2011)"),
+    (_figure(period="not stated", per_year=False, amount=2_600_000), "£2.6 million, achieved (period not stated)"),
+    (_figure(period="over ten years", per_year=False, status="planned"), "£2 million over ten years, planned"),
+])
+def test_the_headline_saving_says_its_period_once_and_in_words(figure, headline):
+    """Headlines read "£2 million a year, achieved (per year)" and "£2.6 million not stated, achieved"."""
+    from ingest.build import headline_saving
+    assert headline_saving([figure]) == headline
+
+
+def test_no_headline_in_the_corpus_repeats_a_year_or_calls_its_period_not_stated(corpus_db):
+    import sqlite3
+    headlines = [h for (h,) in sqlite3.connect(corpus_db).execute("select headline_saving from cases where headline_saving is not null")]
+    assert headlines
+    for h in headlines:
+        assert not re.search(r"a year, \w+ \((?:a|per|each) (?:year|annum)\)", h) and " not stated," not in h, h
