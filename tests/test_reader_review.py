@@ -121,3 +121,28 @@ def test_no_headline_in_the_corpus_repeats_a_year_or_calls_its_period_not_stated
     assert headlines
     for h in headlines:
         assert not re.search(r"a year, \w+ \((?:a|per|each) (?:year|annum)\)", h) and " not stated," not in h, h
+
+
+# -- row pages lead somewhere ---------------------------------------------------------------------------
+@pytest.mark.parametrize("term, column", [("approaches,demand-management", "approaches"),
+                                          ("services,adult-social-care", "services"),
+                                          ("council_types,district-council", "council_types"),
+                                          ("outcomes,failed", "outcome")])
+def test_a_terms_page_leads_to_the_cases_and_lessons_it_tags(site, term, column):
+    """The page of "Demand management" gave a definition and its everyday words, and nothing to follow."""
+    page = get(site, f"/kb/terms/{term}")
+    assert page.status_code == 200
+    offered = links(page.text)
+    cases = next(k for k in offered if re.fullmatch(r"[\d,]+ case stud(y|ies) with the .+", k))
+    lessons = next(k for k in offered if re.fullmatch(r"[\d,]+ lessons? from case studies with the .+", k))
+    for label in (cases, lessons):
+        n = int(label.split()[0].replace(",", ""))
+        data = get(site, offered[label].replace("/-/search?", "/-/search.json?")).json()
+        assert data["total"] == n and list(data["filters"]) == [column], (label, data["total"])
+
+
+def test_row_pages_name_what_they_show_not_a_row(site):
+    for path, noun in (("/kb/lessons/brighton-hove-reablement~23lesson-1", "lesson or finding"),
+                       ("/kb/figures/brighton-hove-reablement~231", "money figure"), ("/kb/terms/approaches,insourcing", "term")):
+        page = get(site, path).text
+        assert "This row as" not in page and f"This {noun} as <a" in page, path
