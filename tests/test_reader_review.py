@@ -146,3 +146,25 @@ def test_row_pages_name_what_they_show_not_a_row(site):
                        ("/kb/figures/brighton-hove-reablement~231", "money figure"), ("/kb/terms/approaches,insourcing", "term")):
         page = get(site, path).text
         assert "This row as" not in page and f"This {noun} as <a" in page, path
+
+
+# -- compare ---------------------------------------------------------------------------------------------
+def test_a_misspelt_case_in_a_comparison_is_offered_by_title_as_the_comparison_put_right(site):
+    """It offered the raw id ("brighton-hove-reablement"), linking away to that one case."""
+    page = get(site, "/-/compare?id=brighton-hove-reablment&id=west-suffolk-shared-staffing-structure")
+    assert page.status_code == 404
+    offered = links(page.text)
+    label = "Brighton and Hove scales up an open-door reablement service for older people"
+    assert label in offered and "brighton-hove-reablement" not in offered
+    fixed = offered[label]
+    assert parse_qs(urlsplit(fixed).query) == {"id": ["brighton-hove-reablement", "west-suffolk-shared-staffing-structure"]}
+    assert get(site, fixed).status_code == 200
+
+
+def test_a_comparison_of_one_case_offers_it_with_its_most_similar(site):
+    page = get(site, "/-/compare?id=brighton-hove-reablement")
+    assert page.status_code == 400
+    offer = next(v for k, v in links(page.text).items() if k.startswith("Compare \u201cBrighton and Hove"))
+    ids = parse_qs(urlsplit(offer).query)["id"]
+    assert ids[0] == "brighton-hove-reablement" and len(ids) == 3
+    assert get(site, offer).status_code == 200
