@@ -168,3 +168,21 @@ def test_a_comparison_of_one_case_offers_it_with_its_most_similar(site):
     ids = parse_qs(urlsplit(offer).query)["id"]
     assert ids[0] == "brighton-hove-reablement" and len(ids) == 3
     assert get(site, offer).status_code == 200
+
+
+def test_a_source_page_writes_its_status_as_a_label(site):
+    page = get(site, "/kb/sources/london-councils-2020-transformation-savings").text
+    assert re.search(r"<dt>Status</dt><dd>Draft</dd>", page)
+
+
+def test_a_table_filter_that_cannot_narrow_is_left_out(site):
+    """The cases table offered "Review due: No (75)", a filter every case passes."""
+    page = get(site, "/kb/cases").text
+    total = int(re.search(r'<p class="kb-count"><strong>([\d,]+)</strong>', page).group(1).replace(",", ""))
+    panel = page[page.index('id="kb-filters"'):]
+    for section in re.findall(r'<section class="kb-facet".*?</section>', panel, re.S):
+        counts = [int(n.replace(",", "")) for n in re.findall(r'<span class="kb-count-n">([\d,]+)</span>', section)]
+        assert len(counts) > 1 or counts[0] < total, re.search(r"<h3[^>]*>(.*?)</h3>", section).group(1)
+    assert "<h3" in panel
+    # in force, it stays, so that it can be taken off
+    assert "Review due" in get(site, "/kb/cases?review_due=0").text.split('id="kb-filters"')[1]
