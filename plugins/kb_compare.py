@@ -50,6 +50,12 @@ async def compare_view(request, datasette):
             break
         case["lessons"] = [lesson["text"] for lesson in case["lessons"]]
         cases.append(case)
+    for n, case in enumerate(cases, 1):
+        # on a phone each answer sits under its case's label, far from the titles at the top: "Case 2"
+        # alone leaves the reader scrolling back to find which case that was
+        names = [o["name"] for o in case["organisations"]]
+        case["label"] = f"Case {n}: " + (names[0] + (f" and {len(names) - 1} more" if len(names) > 1 else "")
+                                         if names else case["title"])
     for case in cases:
         others = [c["id"] for c in cases if c["id"] != case["id"]]
         case["remove_url"] = datasette.urls.path("/-/compare") + "?" + "&".join(f"id={i}" for i in others)

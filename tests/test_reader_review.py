@@ -186,3 +186,12 @@ def test_a_table_filter_that_cannot_narrow_is_left_out(site):
     assert "<h3" in panel
     # in force, it stays, so that it can be taken off
     assert "Review due" in get(site, "/kb/cases?review_due=0").text.split('id="kb-filters"')[1]
+
+
+def test_on_a_phone_each_answer_of_a_comparison_names_its_case(site):
+    """On a phone every answer sat under "Case 1" or "Case 2" alone, screens below the titles."""
+    html = get(site, "/-/compare?id=brighton-hove-reablement&id=london-pilot-adult-social-care-turnaround"
+                     "&id=west-suffolk-shared-staffing-structure").text
+    labels = set(re.findall(r'<td data-label="([^"]*)"', html))
+    assert labels == {"Case 1: Brighton and Hove City Council", "Case 2: Anonymised London pilot borough",
+                      "Case 3: Forest Heath District Council and 1 more"}, labels
