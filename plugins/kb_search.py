@@ -258,6 +258,15 @@ def _ways_out(engine, error: QueryError, state: dict, base: str) -> list[dict]:
     return out
 
 
+def _error_words(engine, error) -> str:
+    """What went wrong, for the page: a filter value by its filter's label, without the engine's
+    codes ("did you mean 'district-council'?": the link under it says that in words)."""
+    facet = (engine.facets.get(getattr(error, "param", None)) if engine else None) or {}
+    if facet and error.value is not None:
+        return f"There is no {facet['label'].lower()} \u201c{error.value}\u201d."
+    return str(error)[:1].upper() + str(error)[1:]
+
+
 def _page(datasette, engine, found, error: QueryError | None, p: dict, request, database: str) -> dict:
     """The search page's context, and its main part rendered (see _body_template)."""
     state = {"q": p["q"], "target": p["target"] if p["target"] != "cases" else None,
@@ -288,7 +297,7 @@ def _page(datasette, engine, found, error: QueryError | None, p: dict, request, 
     pages = max(1, -(-total // PAGE_SIZE))
     context = {
         "q": p["q"], "mode": p["mode"], "target": p["target"], "modes": MODES,
-        "error": (str(error)[:1].upper() + str(error)[1:]) if error else None,
+        "error": _error_words(engine, error) if error else None,
         "ways_out": _ways_out(engine, error, state, base) if error else [],
         "results": results, "total": total, "close_total": found.close_total if found else 0,
         "browse": found.browse if found else not p["q"], "rule": found.rule if found else "",

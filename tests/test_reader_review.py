@@ -83,6 +83,7 @@ def test_a_search_that_cannot_run_offers_the_same_search_without_the_bad_input(s
 def test_a_misspelt_filter_value_is_offered_as_the_value_it_probably_means(site):
     page = get(site, "/-/search?q=care&council_types=distric")
     box = _error_box(page.text)
+    assert "district-council" not in re.sub(r"<[^>]+>", "", box), box
     meant = links(box)["Search with the council type District council instead"]
     assert parse_qs(urlsplit(meant).query) == {"q": ["care"], "council_types": ["district-council"]}
     assert get(site, meant).status_code == 200
