@@ -232,10 +232,9 @@ SETTING_NAMES = {"mode": "way of matching your words", "sort": "order", "target"
 
 def _amount_words(raw: str) -> str:
     """An amount as typed into the savings range, as the page writes money (250000 -> £250,000)."""
-    try:
-        value = float(raw.replace(",", "").replace("£", "").strip())
-    except ValueError:
-        return raw
+    if len(raw) > 40 or not AMOUNT.fullmatch(raw.strip()):
+        return raw  # not an amount (the page says so): as typed
+    value = float(raw.replace(",", "").replace("£", "").strip())
     return f"£{value:,.0f}" if value == int(value) else f"£{value:,.2f}"
 
 
