@@ -78,6 +78,11 @@ def _money(amount: float) -> str:
     return f"£{amount:,.0f}"
 
 
+# A printed period that only says "yearly", and one that says nothing: the headline words them itself.
+YEARLY_WORDS = re.compile(r"(?:a|per|each|every) (?:year|annum)|annual(?:ly)?|yearly|p\.?a\.?", re.I)
+PERIOD_UNKNOWN = re.compile(r"(?:period |years? )?not (?:stated|given|known)\b", re.I)
+
+
 def headline_saving(figures: list[dict]) -> str | None:
     """The saving a reader should see first, in words: the largest achieved yearly saving, else the
     largest achieved one, else the largest planned or projected one, always with period and status."""
@@ -87,9 +92,14 @@ def headline_saving(figures: list[dict]) -> str | None:
         return None
     # the period as printed, without the notes some carry in brackets ("2013/14 (£ millions, table)")
     printed = re.sub(r"\s*\(.*\)\s*$", "", best["period"]).strip() or best["period"]
-    period = "a year" if best["per_year"] else printed
     status = load_vocabularies()["figure_statuses"].label_of(best["status"]).lower()
-    return f"{_money(best['amount'])} {period}, {status}" + (f" ({printed})" if best["per_year"] else "")
+    if best["per_year"]:
+        # "a year" says it already: "£2 million a year, achieved (per year)" said it twice
+        said = "" if YEARLY_WORDS.fullmatch(printed) else f" ({printed})"
+        return f"{_money(best['amount'])} a year, {status}{said}"
+    if PERIOD_UNKNOWN.match(printed):
+        return f"{_money(best['amount'])}, {status} (period not stated)"  # not "£2.6 million not stated"
+    return f"{_money(best['amount'])} {printed}, {status}"
 
 
 def _row(table: Table, obj: dict, computed: dict, facet_source: dict | None = None) -> dict:

@@ -91,18 +91,22 @@ def _engine(db) -> Engine:
 # exponents (1e309 is inf), no nan or inf, no minus, no stray commas ("1,0,0").
 AMOUNT = re.compile(r"£?\s*(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?", re.ASCII)
 MAX_AMOUNT = 1e15
+# the range's boxes as the filters name them
+BOUND_NAMES = {"min_savings": "\u201cAt least\u201d (achieved yearly saving)",
+               "max_savings": "\u201cAt most\u201d (achieved yearly saving)"}
 
 
 def _number(request, name):
     raw = (request.args.get(name) or "").strip()
     if not raw:
         return None
-    label = name.replace("_", " ").capitalize()
+    label = BOUND_NAMES.get(name) or name.replace("_", " ").capitalize()
     if len(raw) > 40 or not AMOUNT.fullmatch(raw):
-        raise QueryError(f"{label} must be an amount in pounds written in digits, such as 250000 or £250,000")
+        raise QueryError(f"{label} must be an amount in pounds written in digits, such as 250000 or £250,000",
+                         param=name, value=raw)
     value = float(raw.replace(",", "").replace("£", "").strip())
     if value > MAX_AMOUNT:
-        raise QueryError(f"{label} must be at most £{MAX_AMOUNT:,.0f}")
+        raise QueryError(f"{label} must be at most £{MAX_AMOUNT:,.0f}", param=name, value=raw)
     return value
 
 
@@ -221,7 +225,48 @@ def engine_source_title(engine, source_id: str) -> str:
     return present.source_titles(engine.db_path).get(source_id, source_id)
 
 
-def _page(datasette, engine, found, error: str | None, p: dict, request, database: str) -> dict:
+# What each of the search's own settings is called when a link takes it away (filters go by their label).
+SETTING_NAMES = {"mode": "way of matching your words", "sort": "order", "target": "kind of result",
+                 "min_savings": "lowest saving", "max_savings": "highest saving"}
+
+
+def _amount_words(raw: str) -> str:
+    """An amount as typed into the savings range, as the page writes money (250000 -> £250,000)."""
+    if len(raw) > 40 or not AMOUNT.fullmatch(raw.strip()):
+        return raw  # not an amount (the page says so): as typed
+    value = float(raw.replace(",", "").replace("£", "").strip())
+    return f"£{value:,.0f}" if value == int(value) else f"£{value:,.2f}"
+
+
+def _ways_out(engine, error: QueryError, state: dict, base: str) -> list[dict]:
+    """Links that run the search again without the input at fault, or with the value it probably
+    meant: a search from an old or hand-edited address is not a dead end (its filters are not shown
+    to put right when the search cannot run)."""
+    if not isinstance(error, QueryError) or error.param in (None, "q"):
+        return []
+    facet = (engine.facets.get(error.param) if engine else None) or {}
+    name = facet.get("label", "").lower() or SETTING_NAMES.get(error.param, "setting")
+    out = []
+    if error.suggestion and facet:
+        meant = facet["values"].get(error.suggestion, {}).get("label") or error.suggestion
+        values = [error.suggestion if v == error.value else v for v in state.get(error.param) or []]
+        out.append({"label": f"Search with the {name} {meant} instead",
+                    "href": _url(base, {**state, error.param: values}, page=None)})
+    out.append({"label": f"Search again without that {name}",
+                "href": _url(base, _without(state, error.param, error.value), page=None)})
+    return out
+
+
+def _error_words(engine, error) -> str:
+    """What went wrong, for the page: a filter value by its filter's label, without the engine's
+    codes ("did you mean 'district-council'?": the link under it says that in words)."""
+    facet = (engine.facets.get(getattr(error, "param", None)) if engine else None) or {}
+    if facet and error.value is not None:
+        return f"There is no {facet['label'].lower()} \u201c{error.value}\u201d."
+    return str(error)[:1].upper() + str(error)[1:]
+
+
+def _page(datasette, engine, found, error: QueryError | None, p: dict, request, database: str) -> dict:
     """The search page's context, and its main part rendered (see _body_template)."""
     state = {"q": p["q"], "target": p["target"] if p["target"] != "cases" else None,
              "mode": p["mode"] if p["mode"] != "hybrid" else None, "sort": p["sort"], "spelling": p["spelling"],
@@ -231,7 +276,7 @@ def _page(datasette, engine, found, error: str | None, p: dict, request, databas
     blocks, chips = _facet_blocks(engine, found, p["filters"], state, base) if engine else ([], [])
     for bound, words in (("min_savings", "at least"), ("max_savings", "at most")):
         if request.args.get(bound):
-            chips.append({"label": f"Achieved yearly saving {words} {request.args.get(bound)}",
+            chips.append({"label": f"Achieved yearly saving {words} {_amount_words(request.args.get(bound))}",
                           "href": _url(base, _without(state, bound))})
     total = found.total if found else 0
     results = []
@@ -250,7 +295,9 @@ def _page(datasette, engine, found, error: str | None, p: dict, request, databas
     noun = TARGET_NOUNS.get(p["target"], ("result", "results"))
     pages = max(1, -(-total // PAGE_SIZE))
     context = {
-        "q": p["q"], "mode": p["mode"], "target": p["target"], "modes": MODES, "error": error,
+        "q": p["q"], "mode": p["mode"], "target": p["target"], "modes": MODES,
+        "error": _error_words(engine, error) if error else None,
+        "ways_out": _ways_out(engine, error, state, base) if error else [],
         "results": results, "total": total, "close_total": found.close_total if found else 0,
         "browse": found.browse if found else not p["q"], "rule": found.rule if found else "",
         "rule_words": MODE_RULES.get(p["mode"], "").format(one=noun[0], many=noun[1], n=SEMANTIC_NEIGHBOURS),
@@ -336,11 +383,11 @@ async def search_view(request, datasette):
     p = _params(request, [])
     loop = asyncio.get_running_loop()
     try:
-        min_savings, max_savings = _number(request, "min_savings"), _number(request, "max_savings")
         db = _kb_database(datasette)
         database = db.name
         engine = _engine(db)
         p = _params(request, list(engine.facets))
+        min_savings, max_savings = _number(request, "min_savings"), _number(request, "max_savings")
         export = fmt in ("json", "csv")
         limit, offset = (EXPORT_LIMIT, 0) if export else (PAGE_SIZE, (p["page"] - 1) * PAGE_SIZE)
         found = await loop.run_in_executor(_WORKERS, lambda: engine.search(
@@ -348,7 +395,7 @@ async def search_view(request, datasette):
             max_savings=max_savings, limit=limit, offset=offset, with_facets=not fmt == "csv", sort=p["sort"],
             spelling=p["spelling"] != "off"))
     except QueryError as err:
-        error = str(err)
+        error = err
     # the rest of the request counts as a search in flight, so a search beside it keeps to one core
     with engine.occupied() if engine else contextlib.nullcontext():
         return await _respond(datasette, request, fmt, db, database, engine, found, error, p)
@@ -363,6 +410,7 @@ async def _respond(datasette, request, fmt, db, database, engine, found, error, 
             results = [{**row, **r.as_dict(), "passage": row["passage"],
                         "passage_html": mentions.name_cases_in_passage(db.path, r.passage_html)}
                        for r, row in zip(found.results, rows)] if found else []
+            error = str(error) if error else None
             body = {"query": p["q"], "corrected_query": found.query if found and found.corrected_from else None,
                     "corrections": [{"typed": a, "corrected": b} for a, b in found.corrections] if found else [],
                     "suggested_query": found.suggestion if found else None,

@@ -11,7 +11,7 @@ import sqlite3
 from urllib.parse import parse_qsl, urlencode
 
 from datasette import hookimpl
-from datasette.utils import tilde_encode
+from datasette.utils import tilde_encode, urlsafe_components
 from markupsafe import Markup, escape
 
 from kb.schema import facets
@@ -341,9 +341,42 @@ def extra_template_vars(template, database, table, view_name, request, datasette
                 skip.append("title")
             return {"kb_row_meta": {"title": TITLES.get(table, table), "labels": meta.get("kb_labels", {}),
                                     "label_column": meta.get("label_column"), "public": meta.get("kb_columns"),
-                                    "skip": skip}}
+                                    "skip": skip, "noun": NOUNS.get(table, ("row", "rows"))[0],
+                                    "tagged": await _tagged(datasette, db, table, request)}}
         return {}
     return inner
+
+
+async def _tagged(datasette, db, table: str, request) -> list[dict]:
+    """A term's page leads to what it tags: the case studies and the lessons a search with that filter
+    finds, with how many (the page of "Demand management" was a definition and nothing to follow)."""
+    if table != "terms":
+        return []
+    keys = urlsafe_components(request.url_vars.get("pks", ""))
+    if len(keys) != 2:
+        return []
+    vocabulary, slug = keys
+    facet = next((f for f in present.facet_catalogue(db.path) if f.get("vocabulary") == vocabulary), None)
+    if facet is None:
+        return []
+    column = facet["column"]
+    if column not in present.table_columns(db.path, "cases"):
+        return []
+    holds = (f"exists (select 1 from json_each({column}) where value = :slug)" if facet.get("many")
+             else f"{column} = :slug")
+    term = facet.get("values", {}).get(slug, {}).get("label") or slug
+    out = []
+    for target, noun in (("cases", ("case study", "case studies")),
+                         ("lessons", ("lesson from case studies", "lessons from case studies"))):
+        if column not in present.table_columns(db.path, target):
+            continue
+        n = (await db.execute(f"select count(*) from [{target}] where {holds}", {"slug": slug})).rows[0][0]
+        if n:
+            query = urlencode([("target", "lessons")] * (target == "lessons") + [(column, slug)])
+            # the link says all it leads to, read alone from a screen reader's list of links
+            out.append({"label": f"{n:,} {noun[0] if n == 1 else noun[1]} with the {facet['label'].lower()} {term}",
+                        "href": datasette.urls.path("/-/search") + "?" + query})
+    return out
 
 
 # -- body columns stay off table pages ---------------------------------------------------------------

@@ -273,7 +273,14 @@ class Ranking:
 
 
 class QueryError(ValueError):
-    """Bad input, with a message fit to show the user."""
+    """Bad input, with a message fit to show the user; `param` names the input at fault (a filter's
+    column, "mode", "sort", "min_savings") and `value` the value given (and `suggestion` the one
+    probably meant), so that a page can offer the same search without it, or with the suggestion."""
+
+    def __init__(self, message: str, param: str | None = None, value: str | None = None,
+                 suggestion: str | None = None):
+        super().__init__(message)
+        self.param, self.value, self.suggestion = param, value, suggestion
 
 
 @dataclass
@@ -447,7 +454,7 @@ class Engine:
             if not values:
                 continue
             if column not in known:
-                raise QueryError(f"unknown filter '{column}'; filters are {', '.join(known)}")
+                raise QueryError(f"unknown filter '{column}'; filters are {', '.join(known)}", param=column)
             facet = known[column]
             out = []
             for value in values:
@@ -457,10 +464,12 @@ class Engine:
                     if slug is None:
                         guess = vocab.suggest(value)
                         raise QueryError(f"unknown {vocab.label.lower()} '{value}'" +
-                                         (f"; did you mean '{guess}'?" if guess else f"; see the {column} facet for valid values"))
+                                         (f"; did you mean '{guess}'?" if guess else f"; choose one from the {facet['label'].lower()} filter"),
+                                         param=column, value=value, suggestion=guess)
                     out.append(slug)
                 elif value not in self.sources:
-                    raise QueryError(f"unknown source '{value}'; sources are {', '.join(sorted(self.sources))}")
+                    raise QueryError(f"unknown source '{value}'; sources are {', '.join(sorted(self.sources))}",
+                                     param=column, value=value)
                 else:
                     out.append(value)
             clean[column] = out
@@ -482,7 +491,8 @@ class Engine:
             if bound is not None and not np.isfinite(bound):
                 raise QueryError(f"a savings bound must be a finite number of pounds, not {bound}")
         if min_savings is not None and max_savings is not None and min_savings > max_savings:
-            raise QueryError(f"minimum savings £{min_savings:,.0f} is above the maximum £{max_savings:,.0f}; swap them")
+            raise QueryError(f"minimum savings £{min_savings:,.0f} is above the maximum £{max_savings:,.0f}; swap them",
+                             param="max_savings")
         with np.errstate(invalid="ignore"):
             if min_savings is not None:
                 mask &= col.savings >= min_savings
@@ -890,11 +900,12 @@ class Engine:
         the count beside a facet value is exactly what ticking it shows (see _facet_counts)."""
         query = normalised(query or "").strip()
         if mode not in MODES:
-            raise QueryError(f"unknown mode '{mode}'; use one of {', '.join(MODES)}")
+            raise QueryError(f"unknown mode '{mode}'; use one of {', '.join(MODES)}", param="mode", value=mode)
         if target not in TARGETS:
-            raise QueryError(f"unknown target '{target}'; use cases or lessons")
+            raise QueryError(f"unknown target '{target}'; use cases or lessons", param="target", value=target)
         if len(query) > MAX_QUERY_CHARS:
-            raise QueryError(f"query is {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,} - shorten it to the key words")
+            raise QueryError(f"query is {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,} - shorten it to the key words",
+                             param="q")
         if not 1 <= limit <= EXPORT_LIMIT:
             raise QueryError(f"limit must be between 1 and {EXPORT_LIMIT:,}")
         correction = self.speller.correct(query) if query else None
@@ -909,7 +920,7 @@ class Engine:
         browse = not query
         sort = sort or ("saving" if browse and target == "cases" else "relevance" if not browse else "year")
         if sort not in SORTS:
-            raise QueryError(f"unknown sort '{sort}'; use one of {', '.join(SORTS)}")
+            raise QueryError(f"unknown sort '{sort}'; use one of {', '.join(SORTS)}", param="sort", value=sort)
         col = self.index(target)
         filters = self.check_filters(filters)
         by_facet = {column: self._any_of(col, column, values) for column, values in filters.items()}

@@ -1,0 +1,198 @@
+"""What a reader met on the published site and found wrong: each test a page as a council officer
+reads it (a download that holds less than it says, a search that cannot be put right, a raw number or
+code where words belong, a page that leads nowhere)."""
+import asyncio
+import re
+from html import unescape
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from kb.site import make_datasette
+
+
+@pytest.fixture(scope="module")
+def site(corpus_db):
+    return make_datasette(corpus_db)
+
+
+def get(site, path):
+    return asyncio.run(site.client.get(path))
+
+
+def links(html: str) -> dict[str, str]:
+    """Each link's text (tags stripped, spaces squeezed) and its address."""
+    return {re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", unescape(text))).strip(): unescape(href)
+            for href, text in re.findall(r'<a [^>]*href="([^"]*)"[^>]*>(.*?)</a>', html, re.S)}
+
+
+# -- table pages: "Download all N" holds N --------------------------------------------------------------
+@pytest.mark.parametrize("table, query", [("cases", ""), ("lessons", ""), ("figures", ""), ("figures", "?status=achieved"),
+                                          ("lessons", "?services__arraycontains=adult-social-care")])
+def test_a_tables_download_links_hold_every_row_they_promise(site, table, query):
+    """"Download all 75: JSON" gave the first 25 (a page of Datasette's JSON)."""
+    page = get(site, f"/kb/{table}{query}").text
+    count = int(re.search(r"Download (?:all|these) ([\d,]+):", page).group(1).replace(",", ""))
+    offered = links(page)
+    data = get(site, offered["JSON"]).json()
+    assert len(data["rows"]) == count and not data.get("next"), (table, query, len(data["rows"]), count)
+    csv_rows = get(site, offered["CSV"]).text.strip().splitlines()
+    assert len(csv_rows) >= count + 1
+
+
+def test_a_table_longer_than_one_json_page_says_its_json_comes_in_pages(corpus_db, tmp_path):
+    """Past Datasette's max_returned_rows the JSON cannot hold every row: the link says it is in pages."""
+    small = make_datasette(corpus_db)
+    small._settings["max_returned_rows"] = small.max_returned_rows = 100
+    page = get(small, "/kb/lessons").text
+    assert re.search(r"JSON</a> \(in pages of 100, each linking the next\)", page)
+    first = get(small, links(page)["JSON"]).json()
+    assert len(first["rows"]) == 100 and first["next_url"]
+
+
+# -- a search that cannot run is not a dead end ---------------------------------------------------------
+def _error_box(html: str) -> str:
+    return re.search(r'<div class="kb-error-box" role="alert">(.*?)</div>', html, re.S).group(1)
+
+
+@pytest.mark.parametrize("bad, kept", [
+    ("min_savings=lots", {"q": ["care"], "council_types": ["district-council"]}),
+    ("max_savings=1e9", {"q": ["care"], "council_types": ["district-council"]}),
+    ("council_types=bogus", {"q": ["care"], "council_types": ["district-council"]}),
+    ("regions=nowhere", {"q": ["care"], "council_types": ["district-council"]}),
+    ("source_ids=no-such-report", {"q": ["care"], "council_types": ["district-council"]}),
+    ("mode=psychic", {"q": ["care"], "council_types": ["district-council"]}),
+    ("sort=sideways", {"q": ["care"], "council_types": ["district-council"]}),
+    ("target=people", {"q": ["care"], "council_types": ["district-council"]}),
+])
+def test_a_search_that_cannot_run_offers_the_same_search_without_the_bad_input(site, bad, kept):
+    """From an old or hand-edited address the page said only what was wrong ("unknown mode 'psychic'"),
+    with no filters shown to put it right: a reader had to edit the address."""
+    page = get(site, f"/-/search?q=care&council_types=district-council&{bad}")
+    assert page.status_code == 400
+    box = _error_box(page.text)
+    way = links(box)
+    assert len(way) >= 1, box
+    label, href = next((k, v) for k, v in way.items() if k.startswith("Search again without"))
+    assert "facet" not in box and "_" not in re.sub(r"<[^>]+>", "", box), box
+    again = get(site, href)
+    assert again.status_code == 200, (label, href)
+    assert parse_qs(urlsplit(href).query) == kept, href
+
+
+def test_a_misspelt_filter_value_is_offered_as_the_value_it_probably_means(site):
+    page = get(site, "/-/search?q=care&council_types=distric")
+    box = _error_box(page.text)
+    assert "district-council" not in re.sub(r"<[^>]+>", "", box), box
+    meant = links(box)["Search with the council type District council instead"]
+    assert parse_qs(urlsplit(meant).query) == {"q": ["care"], "council_types": ["district-council"]}
+    assert get(site, meant).status_code == 200
+
+
+def test_an_amount_typed_in_digits_reads_as_money_in_the_filters_in_force(site):
+    """The chip said "Achieved yearly saving at least 1000000"."""
+    page = get(site, "/-/search?min_savings=1000000&max_savings=2500000.5").text
+    chips = [re.sub(r"<[^>]+>|\s+", " ", c).strip() for c in re.findall(r'class="kb-chip"[^>]*>(.*?)</a>', page, re.S)]
+    assert any("at least £1,000,000" in c for c in chips) and any("at most £2,500,000.50" in c for c in chips), chips
+
+
+# -- the headline saving says each thing once ---------------------------------------------------------
+def _figure(**kw):
+    return {"kind": "saving", "amount": 2_000_000, "status": "achieved", "per_year": True, "period": "per year", **kw}
+
+
+@pytest.mark.parametrize("figure, headline", [
+    (_figure(period="per year"), "£2 million a year, achieved"),
+    (_figure(period="per annum"), "£2 million a year, achieved"),
+    (_figure(period="annually"), "£2 million a year, achieved"),
+    (_figure(period="2013/14 (£ millions, financial details table)"), "£2 million a year, achieved (2013/14)"),
+    (_figure(period="per annum since 2011"), "£2 million a year, achieved (per annum since 2011)"),
+    (_figure(period="not stated", per_year=False, amount=2_600_000), "£2.6 million, achieved (period not stated)"),
+    (_figure(period="over ten years", per_year=False, status="planned"), "£2 million over ten years, planned"),
+])
+def test_the_headline_saving_says_its_period_once_and_in_words(figure, headline):
+    """Headlines read "£2 million a year, achieved (per year)" and "£2.6 million not stated, achieved"."""
+    from ingest.build import headline_saving
+    assert headline_saving([figure]) == headline
+
+
+def test_no_headline_in_the_corpus_repeats_a_year_or_calls_its_period_not_stated(corpus_db):
+    import sqlite3
+    headlines = [h for (h,) in sqlite3.connect(corpus_db).execute("select headline_saving from cases where headline_saving is not null")]
+    assert headlines
+    for h in headlines:
+        assert not re.search(r"a year, \w+ \((?:a|per|each) (?:year|annum)\)", h) and " not stated," not in h, h
+
+
+# -- row pages lead somewhere ---------------------------------------------------------------------------
+@pytest.mark.parametrize("term, column", [("approaches,demand-management", "approaches"),
+                                          ("services,adult-social-care", "services"),
+                                          ("council_types,district-council", "council_types"),
+                                          ("outcomes,failed", "outcome")])
+def test_a_terms_page_leads_to_the_cases_and_lessons_it_tags(site, term, column):
+    """The page of "Demand management" gave a definition and its everyday words, and nothing to follow."""
+    page = get(site, f"/kb/terms/{term}")
+    assert page.status_code == 200
+    offered = links(page.text)
+    cases = next(k for k in offered if re.fullmatch(r"[\d,]+ case stud(y|ies) with the .+", k))
+    lessons = next(k for k in offered if re.fullmatch(r"[\d,]+ lessons? from case studies with the .+", k))
+    for label in (cases, lessons):
+        n = int(label.split()[0].replace(",", ""))
+        data = get(site, offered[label].replace("/-/search?", "/-/search.json?")).json()
+        assert data["total"] == n and list(data["filters"]) == [column], (label, data["total"])
+
+
+def test_row_pages_name_what_they_show_not_a_row(site):
+    for path, noun in (("/kb/lessons/brighton-hove-reablement~23lesson-1", "lesson or finding"),
+                       ("/kb/figures/brighton-hove-reablement~231", "money figure"), ("/kb/terms/approaches,insourcing", "term")):
+        page = get(site, path).text
+        assert "This row as" not in page and f"This {noun} as <a" in page, path
+
+
+# -- compare ---------------------------------------------------------------------------------------------
+def test_a_misspelt_case_in_a_comparison_is_offered_by_title_as_the_comparison_put_right(site):
+    """It offered the raw id ("brighton-hove-reablement"), linking away to that one case."""
+    page = get(site, "/-/compare?id=brighton-hove-reablment&id=west-suffolk-shared-staffing-structure")
+    assert page.status_code == 404
+    offered = links(page.text)
+    label = "Brighton and Hove scales up an open-door reablement service for older people"
+    assert label in offered and "brighton-hove-reablement" not in offered
+    fixed = offered[label]
+    assert parse_qs(urlsplit(fixed).query) == {"id": ["brighton-hove-reablement", "west-suffolk-shared-staffing-structure"]}
+    assert get(site, fixed).status_code == 200
+
+
+def test_a_comparison_of_one_case_offers_it_with_its_most_similar(site):
+    page = get(site, "/-/compare?id=brighton-hove-reablement")
+    assert page.status_code == 400
+    offer = next(v for k, v in links(page.text).items() if k.startswith("Compare \u201cBrighton and Hove"))
+    ids = parse_qs(urlsplit(offer).query)["id"]
+    assert ids[0] == "brighton-hove-reablement" and len(ids) == 3
+    assert get(site, offer).status_code == 200
+
+
+def test_a_source_page_writes_its_status_as_a_label(site):
+    page = get(site, "/kb/sources/london-councils-2020-transformation-savings").text
+    assert re.search(r"<dt>Status</dt><dd>Draft</dd>", page)
+
+
+def test_a_table_filter_that_cannot_narrow_is_left_out(site):
+    """The cases table offered "Review due: No (75)", a filter every case passes."""
+    page = get(site, "/kb/cases").text
+    total = int(re.search(r'<p class="kb-count"><strong>([\d,]+)</strong>', page).group(1).replace(",", ""))
+    panel = page[page.index('id="kb-filters"'):]
+    for section in re.findall(r'<section class="kb-facet".*?</section>', panel, re.S):
+        counts = [int(n.replace(",", "")) for n in re.findall(r'<span class="kb-count-n">([\d,]+)</span>', section)]
+        assert len(counts) > 1 or counts[0] < total, re.search(r"<h3[^>]*>(.*?)</h3>", section).group(1)
+    assert "<h3" in panel
+    # in force, it stays, so that it can be taken off
+    assert "Review due" in get(site, "/kb/cases?review_due=0").text.split('id="kb-filters"')[1]
+
+
+def test_on_a_phone_each_answer_of_a_comparison_names_its_case(site):
+    """On a phone every answer sat under "Case 1" or "Case 2" alone, screens below the titles."""
+    html = get(site, "/-/compare?id=brighton-hove-reablement&id=london-pilot-adult-social-care-turnaround"
+                     "&id=west-suffolk-shared-staffing-structure").text
+    labels = set(re.findall(r'<td data-label="([^"]*)"', html))
+    assert labels == {"Case 1: Brighton and Hove City Council", "Case 2: Anonymised London pilot borough",
+                      "Case 3: Forest Heath District Council and 1 more"}, labels
