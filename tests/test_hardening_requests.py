@@ -218,10 +218,12 @@ def test_sql_waits_three_times_its_duration_before_the_next(site, monkeypatch):
 
 def test_a_client_that_keeps_failing_is_slowed_down(corpus_db, monkeypatch):
     monkeypatch.setitem(LIMITS, "errors_per_window", 5)
-    monkeypatch.setitem(LIMITS, "error_penalty_s", 0.25)
+    monkeypatch.setitem(LIMITS, "error_penalty_s", 0.5)
     site = make_datasette(corpus_db)
 
     async def run():
+        # the site's first answer starts it up (over a second on a loaded machine): not an error to time
+        assert (await site.client.get("/kb/cases/brighton-hove-reablement")).status_code == 200
         times = []
         for n in range(8):
             started = time.perf_counter()
@@ -231,7 +233,7 @@ def test_a_client_that_keeps_failing_is_slowed_down(corpus_db, monkeypatch):
         return times
 
     times = asyncio.run(run())
-    assert max(times[:5]) < 0.25 <= min(times[5:]), times
+    assert max(times[:5]) < 0.5 <= min(times[5:]), times
 
 
 @pytest.mark.slow
