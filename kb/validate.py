@@ -166,8 +166,10 @@ def _schema_problem(doc: Document, kind: str, error) -> Problem | list[Problem]:
     if v in ("pattern", "minLength") and isinstance(error.instance, str) and not error.instance.strip():
         return Problem(doc.display, line, f"{where} is empty", field_hint(kind, path))
     if v == "pattern":
-        return Problem(doc.display, line, f"{where} {shown(error.instance)} is not in the expected form",
-                       spec.get("description") or f"it must match {error.validator_value}")
+        fix = spec.get("description") or f"it must match {error.validator_value}"
+        if spec.get("format") == "date":
+            fix = f"write the date as {_iso_hint(error.instance, error.validator_value)}"
+        return Problem(doc.display, line, f"{where} {shown(error.instance)} is not in the expected form", fix)
     if v in ("minItems", "minLength"):
         return Problem(doc.display, line, f"{where} is too short or empty",
                        f"give at least {error.validator_value} {'item' if v == 'minItems' else 'characters'}")
@@ -177,6 +179,19 @@ def _schema_problem(doc: Document, kind: str, error) -> Problem | list[Problem]:
         bound = "at least" if v == "minimum" else "at most"
         return Problem(doc.display, line, f"{where} is {error.instance}, out of range", f"it must be {bound} {error.validator_value}")
     return Problem(doc.display, line, f"{where}: {error.message}", "see docs/contributing.md")
+
+
+def _iso_hint(value: str, pattern: str) -> str:
+    """How to write a date the pattern refuses: "03/12/2026" (day first, as in Britain) -> 2026-12-03."""
+    form = "YYYY-MM-DD" if pattern.count("[0-9]{2}") == 2 and "?" not in pattern else "YYYY, YYYY-MM or YYYY-MM-DD"
+    found = re.fullmatch(r"\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s*", value)
+    if found:
+        day, month, year = (int(x) for x in found.groups())
+        try:
+            return f"{form}: {datetime.date(year, month, day).isoformat()} for {value.strip()} read day first"
+        except ValueError:
+            pass
+    return form
 
 
 def _too_large(doc: Document) -> list[Problem]:

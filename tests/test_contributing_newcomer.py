@@ -79,3 +79,14 @@ def test_an_amount_in_thousands_names_the_amount_to_write(small_root):
     assert messages(small_root, text) == [
         f"cases/{NAME}.md:17: savings[0].amount 313 does not match its text 'around £313,000' (313,000) - amounts "
         "are in pounds: write `amount: 313000`, or correct the text to the figure as printed"]
+
+
+def test_a_date_written_day_first_is_given_back_in_the_right_form(small_root):
+    # the message repeated the field's description instead of saying what to write
+    text = edit('reviewed: "2026-11-22"', "reviewed: 03/12/2026")
+    assert messages(small_root, text) == [
+        f"cases/{NAME}.md:68: reviewed '03/12/2026' is not in the expected form - write the date as YYYY-MM-DD: "
+        "2026-12-03 for 03/12/2026 read day first"]
+    text = edit('reviewed: "2026-11-22"', 'reviewed: "22 Nov 2026"')
+    assert messages(small_root, text) == [
+        f"cases/{NAME}.md:68: reviewed '22 Nov 2026' is not in the expected form - write the date as YYYY-MM-DD"]
