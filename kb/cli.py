@@ -116,6 +116,7 @@ def validate_cmd(ctx, paths, fmt, stale, db_path):
 def verify_cmd(ctx, paths, texts, fmt):
     """Check every figure (and every number in Results) against the cited lines of its source's text:
     of the cases given (of every case when none is given, or when a source record is)."""
+    from .parse import Problem
     from .validate import check_collection, discover
     from .verify import find_texts, verify
 
@@ -126,11 +127,16 @@ def verify_cmd(ctx, paths, texts, fmt):
     cases = [p for p in given if p.parent.name != "sources"]
     if not given or len(cases) < len(given):
         cases = discover(root)["case"]
-    records, problems = check_collection(sources + cases, root)
-    if problems:
-        _emit(fmt, "kb verify", problems)
-        click.echo(f"{len(problems)} problem(s) found by `kb validate`: fix them first.", err=True)
+    records, invalid = check_collection(sources + cases, root)
+    if invalid and (not records or any(p.path.startswith("sources") for p in invalid)):
+        _emit(fmt, "kb verify", invalid)
+        click.echo(f"{len(invalid)} problem(s) found by `kb validate`: fix them first.", err=True)
         sys.exit(1)
+    if fmt == "github":
+        # the validate step has annotated these problems already: one error a file says why it was not verified
+        first = {p.path: p for p in reversed(invalid)}
+        invalid = [Problem(p.path, p.line, "not verified: `kb validate` finds problems in this file",
+                           "fix them, and its figures are checked on the next push") for p in first.values()]
     checked = [r for r in records if r.kind == "case"]
     # only the sources these cases cite (and any record given): a note about another source's text, or
     # counting its text as used, would mislead
@@ -139,18 +145,21 @@ def verify_cmd(ctx, paths, texts, fmt):
     used = [r for r in records if r.kind == "source" and (r.id in cited or r.document.path.resolve() in given_sources)]
     found, problems, notes = find_texts(root, used, list(texts))
     report = verify(checked, found, addresses={r.id: r.data["url"] for r in used})
-    unchecked = (f"{report.figures_skipped} figure(s) NOT checked against their source, whose text is not here: "
-                 "a reviewer must check each by hand at the address and place its warning gives") if report.unchecked else ""
-    warnings = report.unchecked
-    if fmt == "text" and not given and report.unchecked:
+    what = " and ".join(part for part in (
+        f"{report.figures_skipped} figure(s)" if report.unchecked else "",
+        f"the Results of {len(report.results_unchecked)} case(s)" if report.results_unchecked else "") if part)
+    unchecked = (f"{what} NOT checked against their source, whose text is not here: a reviewer must check each by "
+                 "hand at the address and place its warning gives") if what else ""
+    warnings = sorted(report.unchecked + report.results_unchecked, key=lambda p: (p.path, p.line))
+    if fmt == "text" and not given and warnings:
         # over the whole collection a line for every figure of every case (65 here) would bury the
         # problems; the notes name each source without its text, and a case given lists its own
-        unchecked = (f"{report.figures_skipped} figure(s) NOT checked against their source, whose text is not here: "
-                     "`kb verify FILE` lists a case's, each with the report's address and the place to check it by hand")
+        unchecked = (f"{what} NOT checked against their source, whose text is not here: `kb verify FILE` lists a "
+                     "case's, each with the report's address and the place to check it by hand")
         warnings = []
-    _emit(fmt, "kb verify", problems + report.problems, warnings, notes=notes,
+    _emit(fmt, "kb verify", invalid + problems + report.problems, warnings, notes=notes,
           extra={"figures_verified": report.figures, "figures_unchecked": report.figures_skipped,
-                 "numbers_verified": report.numbers})
+                 "numbers_verified": report.numbers, "results_unchecked": len(report.results_unchecked)})
     if unchecked and fmt == "github":
         from .annotations import summary
 
@@ -158,9 +167,12 @@ def verify_cmd(ctx, paths, texts, fmt):
     click.echo(f"Verified {report.figures} figure(s) against {len({f for f in found if f in cited})} source text(s), "
                f"and {report.numbers} number(s) in the Results of {len(checked) - report.cases_skipped} case(s)"
                + (f"; {len(problems) + len(report.problems)} problem(s)." if problems or report.problems else "."), err=True)
+    if invalid:
+        click.echo(f"{len({p.path for p in invalid})} file(s) not verified: fix what `kb validate` finds in them first.",
+                   err=True)
     if unchecked:
         click.echo(f"Warning: {unchecked}.", err=True)
-    if problems or report.problems:
+    if invalid or problems or report.problems:
         sys.exit(1)
 
 

@@ -38,7 +38,8 @@ def contributing_md() -> str:
            "lists each TODO as a line to fill in (and every problem as `file:line: what is wrong - how to fix it`), and",
            "`kb verify` checks every figure against the cited lines of its source's text.",
            "A **required** text field may not be empty or blank, and no two cases may share a title (`kb validate` compares",
-           "even a single file's title with every case's).",
+           "even a single file's title with every case's). Quote text with straight quotes (\" or '): curly quotes from a",
+           "word processor are kept as part of the text, and `kb validate` reports a value wrapped in them.",
            "Editors that understand JSON Schema can autocomplete the front matter from `schema/case.schema.json`.", "",
            "Rules for content: facts and figures exactly as the source prints them, with the source and the place",
            "(line numbers of the source's text); every sentence in your own words; anonymised councils stay anonymised.", ""]

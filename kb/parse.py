@@ -26,6 +26,8 @@ STR_TAG = "tag:yaml.org,2002:str"
 HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 MESSAGE_CHARS = 400
+# a value that opens with a word processor's quote mark: "key: \u201ctext" or "- \u2018text"
+CURLY_QUOTED = re.compile("(?:^|:|-)[ \t]+[\u201c\u2018\u201e]")
 
 
 def one_line(text: str, limit: int = MESSAGE_CHARS) -> str:
@@ -304,8 +306,11 @@ def parse_document(raw: bytes, path: Path, display: str) -> tuple[Document | Non
         line = mark.line + 2 if mark else 2
         what = " ".join((err.problem or "malformed YAML").split())
         fix = "check the indentation and quoting on this line and the one before (quote text containing ': ' or '#')"
-        if "\t" in "".join(lines[max(1, line - 2):line]):  # the line reported and the one before
+        reported = "".join(lines[max(1, line - 2):line])  # the line reported and the one before
+        if "\t" in reported:
             fix = "use spaces, not a tab: YAML indents with spaces only"
+        elif CURLY_QUOTED.search(lines[line - 1] if line <= len(lines) else ""):  # quoted, with a word processor's quotes
+            fix = "curly quotes \u201c \u201d \u2018 \u2019 do not quote text in YAML: retype them as straight quotes \" or '"
         return None, [Problem(display, line, f"malformed YAML: {what}", fix)]
     except yaml.YAMLError as err:
         return None, [Problem(display, 2, f"malformed YAML: {' '.join(str(err).split())}", "check the front matter's syntax")]

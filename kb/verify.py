@@ -137,6 +137,7 @@ def find_texts(root: Path, sources: list[Record], folders: list[Path] = ()) -> t
 class Report:
     problems: list[Problem] = field(default_factory=list)
     unchecked: list[Problem] = field(default_factory=list)  # figures whose source has no text here: a warning each
+    results_unchecked: list[Problem] = field(default_factory=list)  # Results sections not checked, likewise
     figures: int = 0           # figures whose text was found in their cited lines
     numbers: int = 0           # numbers in Results found in the cited lines
     cases_skipped: int = 0     # cases whose Results could not be checked (a source without text)
@@ -196,8 +197,12 @@ def _off_where(record: Record, i: int, figure: dict, text: SourceText, cited: se
                    f"it is at {text.place(at)}: give that line in `where`" if at else "give the line the figure is printed on")
 
 
+def _address(source: str, addresses: dict[str, str]) -> str:
+    return addresses.get(source) or f"the address in sources/{source}.md"
+
+
 def _unchecked(record: Record, i: int, figure: dict, addresses: dict[str, str]) -> Problem:
-    address = addresses.get(figure["source"]) or f"the address in sources/{figure['source']}.md"
+    address = _address(figure["source"], addresses)
     return Problem(record.document.display, record.document.line_of(("savings", i, "text")),
                    f"savings[{i}] \"{figure['text']}\" was not checked against {figure['source']}: its text is not here",
                    f"the reviewer must check it by hand in the report at {address}, at {figure['where']}")
@@ -237,24 +242,48 @@ def verify(cases: list[Record], texts: dict[str, SourceText], results_section: s
                 report.figures += 1
         if not all(src_id in texts for src_id in cited):
             report.cases_skipped += 1
+            report.results_unchecked += _results_unchecked(record, texts, results_section, addresses or {})
             continue
         report.problems += _check_results(record, texts, cited, allowed, results_section, report)
     report.problems.sort(key=lambda p: (p.path, p.line))  # in file order, as `kb validate` gives them
     return report
 
 
-def _check_results(record: Record, texts: dict[str, SourceText], cited: dict[str, set[int]], allowed: set[str],
-                   heading: str, report: Report) -> list[Problem]:
-    problems = []
+def _results(record: Record, heading: str) -> tuple[int, list[str]] | None:
+    """The Results section as (its first line after the heading, its lines with references blanked)."""
     section = next((s for s in record.sections if s.heading == heading), None)
     if section is None:
-        return problems
+        return None
     later = [s.line for s in record.sections if s.line > section.line]
     doc = record.document
     body = doc.body.split("\n")
     first, stop = section.line + 1, min(later, default=doc.body_line + len(body))
-    text = without_references("\n".join(body[first - doc.body_line:stop - doc.body_line])).split("\n")
-    for line in range(first, stop):
+    return first, without_references("\n".join(body[first - doc.body_line:stop - doc.body_line])).split("\n")
+
+
+def _results_unchecked(record: Record, texts: dict[str, SourceText], heading: str, addresses: dict[str, str]
+                       ) -> list[Problem]:
+    """A warning at the Results heading when it prints numbers that no text here can confirm."""
+    found = _results(record, heading)
+    if found is None or not any(numbers(line) for line in found[1]):
+        return []
+    missing = [src for src in record.data["sources"] if src["id"] not in texts]
+    ids = list(dict.fromkeys(src["id"] for src in missing))
+    places = "; and ".join(f"{_address(src['id'], addresses)}, lines {src['lines']}" for src in missing)
+    return [Problem(record.document.display, found[0] - 1,
+                    f"the numbers in {heading} were not checked: there is no text here for {', '.join(ids)}",
+                    f"the reviewer must check each by hand in the report at {places}")]
+
+
+def _check_results(record: Record, texts: dict[str, SourceText], cited: dict[str, set[int]], allowed: set[str],
+                   heading: str, report: Report) -> list[Problem]:
+    problems = []
+    found = _results(record, heading)
+    if found is None:
+        return problems
+    first, text = found
+    doc = record.document
+    for line in range(first, first + len(text)):
         for number in sorted(numbers(text[line - first])):
             if number in allowed:
                 report.numbers += 1

@@ -92,7 +92,7 @@ def test_a_source_without_its_text_is_noted_once_and_does_not_fail(small_root):
     notes = [line for line in result.stderr.split("\n") if "lga-2016-transformational-models" in line]
     assert notes == ["note: no text for source lga-2016-transformational-models (004_eddb96ce043ce060.txt is not in "
                      "sources/text, sources/text-local): its figures are not checked"]
-    assert "Warning: 2 figure(s) NOT checked against their source" in result.stderr
+    assert "Warning: 2 figure(s) and the Results of 1 case(s) NOT checked against their source" in result.stderr
 
 
 def test_each_figure_not_checked_is_a_warning_on_its_line_for_the_reviewer(small_root):
@@ -109,7 +109,8 @@ def test_each_figure_not_checked_is_a_warning_on_its_line_for_the_reviewer(small
         "https://localis.org.uk/research/local-authority-transformational-models, at 5.4 Case studies, Suffolk Coastal "
         "District Council, line 254")
     assert lines[1].startswith(f"::warning file=cases/{case}.md,line=28,")
-    assert "::warning title=kb verify::2 figure(s) NOT checked against their source" in result.stdout
+    assert "::warning title=kb verify::2 figure(s) and the Results of 1 case(s) NOT checked against their source" \
+        in result.stdout
     assert json.loads(kb(small_root, "verify", "--format", "json").stdout)["figures_unchecked"] == 2
 
 
@@ -177,7 +178,7 @@ def test_over_the_whole_collection_figures_not_checked_are_counted_not_listed(sm
     shutil.copy(ROOT / "cases" / f"{case}.md", small_root / "cases")
     whole = kb(small_root, "verify")
     assert whole.exit_code == 0 and "was not checked" not in whole.output
-    assert ("Warning: 2 figure(s) NOT checked against their source, whose text is not here: `kb verify FILE` lists a "
+    assert ("Warning: 2 figure(s) and the Results of 1 case(s) NOT checked against their source, whose text is not here: `kb verify FILE` lists a "
             "case's, each with the report's address and the place to check it by hand.") in whole.stderr
     one = kb(small_root, "verify", str(small_root / "cases" / f"{case}.md"))
     assert one.output.count("was not checked against lga-2016-transformational-models") == 2

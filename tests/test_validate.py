@@ -93,16 +93,16 @@ BROKEN = {
          "`percent:` for a percentage-only figure"]),
     "amount not the one its text prints": (
         edit('    amount: 313000\n    text: "around £313,000"', '    amount: 2491000\n    text: "£2.419Million"'),
-        ["cases/{name}.md:17: savings[0].amount 2491000 does not match its text '£2.419Million' (2,419,000) - copy the "
-         "figure exactly as printed, or correct the amount"]),
+        ["cases/{name}.md:17: savings[0].amount 2491000 does not match its text '£2.419Million' (2,419,000) - amounts "
+         "are in pounds: write `amount: 2419000`, or correct the text to the figure as printed"]),
     "amount in thousands for a text in K": (
         edit('    amount: 313000\n    text: "around £313,000"', '    amount: 949\n    text: "£949K"'),
-        ["cases/{name}.md:17: savings[0].amount 949 does not match its text '£949K' (949,000) - copy the figure exactly "
-         "as printed, or correct the amount"]),
+        ["cases/{name}.md:17: savings[0].amount 949 does not match its text '£949K' (949,000) - amounts are in "
+         "pounds: write `amount: 949000`, or correct the text to the figure as printed"]),
     "percentage not the one its text prints": (
         edit('    amount: 313000\n    text: "around £313,000"', '    percent: 12\n    text: "a 21% cut"'),
-        ["cases/{name}.md:17: savings[0].percent 12 does not match its text 'a 21% cut' (21%) - copy the figure exactly "
-         "as printed, or correct the percentage"]),
+        ["cases/{name}.md:17: savings[0].percent 12 does not match its text 'a 21% cut' (21%) - write `percent: "
+         "21`, or correct the text to the figure as printed"]),
     "a line range that runs backwards": (
         edit('lines: "1674-1768, 764-767"', 'lines: "1674-1768, 767-764"'),
         ["cases/{name}.md:67: sources[0].lines cites lines 767-764, which run backwards - write the first line first: "
