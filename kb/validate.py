@@ -234,6 +234,46 @@ def _curly_wrapped(doc: Document) -> list[Problem]:
     return sorted(problems, key=lambda p: p.line)
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (`=HYPERLINK(...)`, `-2+3+cmd|...`),
+# and every CSV export (the search's, each table's) carries titles, names, figures and text as written.
+FORMULA_STARTS = ("=", "+", "-", "@")
+_BLOCK_START = re.compile(r"[ \t]*(?:(?:[-*+]|\d+[.)])[ \t]+)?(.*)")
+_RULE_OR_UNDERLINE = re.compile(r"[ \t]*(?:[-=]+|[-*_][ \t]*(?:[-*_][ \t]*){2,})[ \t]*")
+
+
+def _formula(text: str) -> str | None:
+    start = text.lstrip()[:1]
+    return start if start in FORMULA_STARTS else None
+
+
+def _formulas(doc: Document) -> list[Problem]:
+    """Text that would start a CSV cell with a formula: any value of the front matter, and the start of
+    every paragraph and bullet of the body (a passage, a lesson)."""
+    problems = []
+    fix = "start it with a word: a sign or symbol goes after the first word, or in words"
+    stack: list[tuple[tuple, object]] = [((), doc.data)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            stack += [(path + (k,), v) for k, v in node.items()]
+        elif isinstance(node, list):
+            stack += [(path + (i,), v) for i, v in enumerate(node)]
+        elif isinstance(node, str) and _formula(node):
+            problems.append(Problem(doc.display, doc.line_of(path), f"{_path_text(path)} starts with '{_formula(node)}', "
+                                    "which a spreadsheet opening the CSV export runs as a formula", fix))
+    previous = ""
+    for n, line in enumerate(doc.body.split("\n")):
+        listed = re.match(r"[ \t]*(?:[-*+]|\d+[.)])[ \t]+", line)
+        starts_block = listed or not previous.strip() or previous.lstrip().startswith("#")
+        text = _BLOCK_START.fullmatch(line).group(1)
+        if starts_block and _formula(text) and not _RULE_OR_UNDERLINE.fullmatch(line):
+            what = "a bullet point" if listed else "a paragraph"
+            problems.append(Problem(doc.display, doc.body_line + n, f"{what} starts with '{_formula(text)}', "
+                                    "which a spreadsheet opening the CSV export runs as a formula", fix))
+        previous = line
+    return problems
+
+
 def _normalise(kind: str, data: dict) -> dict:
     """Replace aliases with their slugs, wherever a field is vocabulary-backed."""
     vocabularies = load_vocabularies()
@@ -337,13 +377,17 @@ def check_document(doc: Document, kind: str, known_sources: set[str] | None = No
             continue  # reported once, as "fill in"
         made = _schema_problem(doc, kind, error)
         found += [p for p in (made if isinstance(made, list) else [made]) if p not in found]
-    found += [p for p in _too_large(doc) + _curly_wrapped(doc) if p not in found]
+    found += [p for p in _too_large(doc) + _curly_wrapped(doc) + _formulas(doc) if p not in found]
     problems = sorted(found, key=lambda p: p.line)
     data = _normalise(kind, doc.data)
     stem = doc.path.stem
     if isinstance(data.get("id"), str) and data["id"] != stem:
+        # `id: Weird Name (copy)` would only be refused next: offered only where the name is an id
+        pattern = (field_spec(kind, ("id",)) or {}).get("pattern")
+        fix = f"rename the file to {data['id']}.md" if pattern and not re.search(pattern, stem) else \
+            f"set `id: {stem}` or rename the file to {data['id']}.md"
         problems.append(Problem(doc.display, doc.line_of(("id",)), f"id '{data['id']}' does not match the file name '{doc.path.name}'",
-                                f"set `id: {stem}` or rename the file to {data['id']}.md"))
+                                fix))
     problems += _check_dates(doc, kind, data)
     if kind == "case":
         problems += _check_case(doc, data, known_sources)

@@ -7,9 +7,14 @@ LIMITS in kb/site.py.
 - Arbitrary SQL runs one query at a time with a cool-down after each, so a client looping slow
   queries holds one of Datasette's SQL threads a quarter of the time at most; a short queue, then 503.
   Datasette's time limit is checked less often, so a runaway query stops taking the GIL.
+- Streamed CSV (`_stream=`), many queries and a row of Python work per row under one request, shares
+  that gate.
 - Bad parameters (NUL, oversized query strings, malformed `_facet`/`_through` JSON, unknown `_sort`
   columns, misused SQL) get a 4xx, never a 500; errors are logged without `rich`'s locals; a client
   whose requests keep failing is slowed down.
+- The site is read-only: any method but GET and HEAD gets 405. A parameter repeated with the same
+  value counts once. Datasette's pages that show the server's file paths (/-/databases, /-/threads)
+  are not served.
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ import datasette.database as datasette_database
 import datasette.handle_exception as default_errors
 from datasette import hookimpl
 from datasette.plugins import pm
+from datasette.utils.asgi import NotFound
 from datasette.views.base import DatasetteError
 
 from kb.site import LIMITS
@@ -212,9 +218,13 @@ def handle_exception(datasette, request, exception):
 
 # -- requests, before Datasette sees them ---------------------------------------------------------
 FACET_TYPES = {"column", "simple", "array", "date"}
+READ_METHODS = ("GET", "HEAD")
 
 
 def _problem(scope) -> tuple[int, str] | None:
+    if scope.get("method", "GET") not in READ_METHODS:
+        # nothing here writes; Datasette answered a POST to a table with a 500 (an assertion)
+        return 405, "this site is read-only: use GET"
     raw = scope.get("query_string", b"")
     if len(raw) > LIMITS["max_query_string_bytes"]:
         return 414, f"the query string is over {LIMITS['max_query_string_bytes'] // 1024} KB"
@@ -243,9 +253,25 @@ def _problem(scope) -> tuple[int, str] | None:
     return None
 
 
-def _runs_arbitrary_sql(scope) -> bool:
+def _without_repeats(raw: bytes) -> bytes:
+    """The query string with each repeat of a parameter and value taken out (as written, the first
+    kept): Datasette computes and draws `_facet=x` once per repeat, and no parameter means more for
+    being given twice."""
+    seen, kept = set(), []
+    for part in raw.split(b"&"):
+        key = tuple(parse_qsl(part.decode("utf-8", "replace"), keep_blank_values=True)) or part
+        if key not in seen:
+            seen.add(key)
+            kept.append(part)
+    return b"&".join(kept)
+
+
+def _runs_long(scope) -> bool:
+    """Arbitrary SQL, and a streamed CSV: pages of queries and Python work for every row of a table,
+    22 s of CPU for the largest (Datasette's `_stream` takes any non-empty value)."""
     raw = scope.get("query_string", b"")
-    return any(key in ("sql", "_where") for key, _ in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+    return any(key in ("sql", "_where") or (key == "_stream" and value)
+               for key, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
 
 
 async def _send_text(send, status: int, text: str, path: str, headers=()):
@@ -336,8 +362,11 @@ def asgi_wrapper(datasette):
 async def _answer(app, scope, receive, send):
     problem = _problem(scope)
     if problem:
-        return await _send_text(send, *problem, scope.get("path", ""))
-    if not _runs_arbitrary_sql(scope):
+        allow = [(b"allow", ", ".join(READ_METHODS).encode())] if problem[0] == 405 else []
+        return await _send_text(send, *problem, scope.get("path", ""), allow)
+    if scope.get("query_string"):
+        scope = dict(scope, query_string=_without_repeats(scope["query_string"]))
+    if not _runs_long(scope):
         return await app(scope, receive, send)
     gate = _gate.get(asyncio.get_running_loop())
     if gate[1] >= LIMITS["sql_queue"]:
@@ -355,3 +384,16 @@ async def _answer(app, scope, receive, send):
         # the answer is sent at once; the next query waits (see _SqlGate)
         cooldown = min(LIMITS["sql_cooldown"] * (time.monotonic() - started), 10)
         asyncio.get_running_loop().call_later(cooldown, gate[0].release)
+
+
+# -- Datasette's pages that show where the server keeps its files -----------------------------------
+async def _not_served(request):
+    raise NotFound("Not found")
+
+
+@hookimpl
+def register_routes():
+    # /-/databases gives the served file's path, /-/threads the Python installation's (in its tasks'
+    # descriptions): what pragma_database_list's `file` column is refused for above. Plugins' routes
+    # come before Datasette's own.
+    return [(r"^/-/(databases|threads)(\.json)?$", _not_served)]

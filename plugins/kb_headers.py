@@ -1,7 +1,7 @@
 """Security headers for a read-only public site, on every response. The content-security policy
 allows scripts, styles, images and fonts from this site only (Datasette's pages need inline scripts
 and styles, and no page needs anything from another host), no plugins, no framing, and forms that
-post only back to this site.
+post only back to this site. A redirect stays on this site.
 
 Caching, for a public site behind a CDN: every successful answer may be kept by browsers and shared
 caches for Datasette's `default_cache_ttl` (kb/site.py) unless it says otherwise (versioned assets
@@ -57,6 +57,16 @@ def _bracketed(value: bytes) -> bytes:
     return b"<" + uri.strip() + b">" + sep + params
 
 
+def local_location(value: bytes) -> bytes:
+    """A redirect to a path, kept a path of this site: browsers drop tabs and newlines from an address
+    and read a backslash as a slash, so the `/\\evil.example` that Datasette makes of a request for
+    `/\\evil.example/` (dropping the trailing slash) would take the reader to another host."""
+    if not value.startswith((b"/", b"\\")):
+        return value
+    value = value.translate(None, b"\t\r\n").replace(b"\\", b"%5C")
+    return b"/" + value.lstrip(b"/")
+
+
 @hookimpl
 def asgi_wrapper(datasette):
     def wrap(app):
@@ -67,7 +77,7 @@ def asgi_wrapper(datasette):
 
             async def send_with_headers(event):
                 if event["type"] == "http.response.start":
-                    kept = [(k, _bracketed(v) if k.lower() == b"link" else v)
+                    kept = [(k, _bracketed(v) if k.lower() == b"link" else local_location(v) if k.lower() == b"location" else v)
                             for k, v in event.get("headers", []) if k.lower() not in NAMES]
                     kept = _cache_headers(kept, event["status"], datasette.setting("default_cache_ttl"))
                     event = dict(event, headers=kept + HEADERS)

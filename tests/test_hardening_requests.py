@@ -197,6 +197,100 @@ def test_one_arbitrary_sql_query_at_a_time(site, monkeypatch):
     assert page[0] == 200 and page[2] < finished[-1]  # the page did not wait behind the queue
 
 
+ROUTES = ["/", "/-/search", "/-/search.json?q=care", "/-/search.csv?q=care", "/-/compare?id=a&id=b", "/-/charts",
+          "/about", "/robots.txt", "/sitemap.xml", "/-/kb-static/site.css", "/kb", "/kb/cases", "/kb/cases.csv",
+          "/kb/cases.json", "/kb/cases/brighton-hove-reablement", "/kb/recent_cases", "/kb/recent_cases.atom",
+          "/kb.db", "/-/versions.json", "/kb/nope", "/nope"]
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+def test_a_read_only_site_answers_other_methods_with_405(site, method, capfd):
+    """Nothing on the site writes: every route answers GET and HEAD only. Datasette answered a POST to a
+    table or a canned query with a 500 and a traceback (an assertion), and the plugins' routes with 200."""
+    async def run():
+        return [(path, await site.client.request(method, path)) for path in ROUTES]
+
+    for path, response in asyncio.run(run()):
+        assert response.status_code == 405, (method, path, response.status_code)
+        assert response.headers["allow"] == "GET, HEAD", (method, path)
+        assert "content-security-policy" in response.headers
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
+    assert get(site, "/kb/cases").status_code == 200
+    assert asyncio.run(site.client.request("HEAD", "/-/search")).status_code == 200
+
+
+def test_a_repeated_parameter_counts_once(site):
+    """`?_facet=status` fifty times made Datasette count and draw the facet fifty times (seconds of work
+    and megabytes of page from a short address); a filter value ticked twice showed twice."""
+    one = get(site, "/kb/cases?_facet=status")
+    fifty = get(site, "/kb/cases?" + "&".join(["_facet=status"] * 50))
+    assert one.status_code == fifty.status_code == 200
+    assert len(fifty.text) < len(one.text) * 1.1, (len(one.text), len(fifty.text))
+    found = get(site, "/-/search.json?q=care&" + "&".join(["services=adult-social-care"] * 30)).json()
+    assert found["filters"] == {"services": ["adult-social-care"]}
+    page = get(site, "/-/search?q=care&services=adult-social-care&services=adult-social-care")
+    assert page.text.count('value="adult-social-care"') == 1
+    # distinct values still all count, in their order
+    both = get(site, "/-/search.json?q=care&services=housing&services=adult-social-care&services=housing").json()
+    assert both["filters"] == {"services": ["housing", "adult-social-care"]}
+
+
+def test_a_streamed_csv_waits_its_turn_like_sql(site, monkeypatch):
+    """A streamed CSV of a table is many queries and a row of Python work per row under one request:
+    the postings table took 22 s of the server's CPU. Streams share arbitrary SQL's gate (one at a
+    time, a short queue, then 503) while pages go straight through."""
+    monkeypatch.setitem(LIMITS, "sql_cooldown", 0.2)
+    waves = LIMITS["concurrent_sql_queries"] + LIMITS["sql_queue"] + 3
+
+    async def run():
+        tasks = [asyncio.create_task(site.client.get("/kb/lessons.csv?_stream=on")) for _ in range(waves)]
+        await asyncio.sleep(0.05)
+        page = await site.client.get("/kb/cases/brighton-hove-reablement.json")
+        return [r.status_code for r in await asyncio.gather(*tasks)], page.status_code
+
+    statuses, page = asyncio.run(run())
+    assert page == 200
+    assert sorted(statuses).count(503) == waves - LIMITS["concurrent_sql_queries"] - LIMITS["sql_queue"], statuses
+    assert all(s in (200, 503) for s in statuses), statuses
+
+
+@pytest.mark.parametrize("path", ["/-/databases", "/-/databases.json", "/-/threads", "/-/threads.json"])
+def test_the_server_s_files_stay_private(site, corpus_db, path):
+    """Datasette's /-/databases gives the served file's path and /-/threads the Python installation's
+    (in its tasks): the same fact pragma_database_list's `file` column is refused for."""
+    response = get(site, path)
+    assert response.status_code == 404, (path, response.status_code)
+    assert str(corpus_db.parent) not in response.text
+
+
+@pytest.mark.parametrize("path", ["/\\evil.example/", "/kb/\\evil.example/", "//evil.example/", "/\\/evil.example/",
+                                  "/\\\\evil.example/x/"])
+def test_a_redirect_stays_on_the_site(site, path):
+    """Datasette drops a trailing slash by redirecting to the path as given: `/\\evil.example` (a
+    backslash) is what it sent back, and a browser reads that as `//evil.example`, another host. The
+    request is sent as a client may send it, not as httpx would tidy it."""
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "http_version": "1.1", "method": "GET", "scheme": "http", "path": path,
+             "raw_path": path.encode(), "root_path": "", "query_string": b"", "headers": [(b"host", b"localhost")],
+             "client": ("127.0.0.1", 1), "server": ("localhost", 80)}
+    asyncio.run(site.app()(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    assert start["status"] == 302, start
+    location = {k.lower(): v for k, v in start["headers"]}[b"location"].decode()
+    # as a browser reads it (WHATWG URL): tabs and newlines dropped, a backslash a slash, and a path
+    # starting with two slashes another host
+    read = location.replace("\t", "").replace("\n", "").replace("\r", "").replace("\\", "/")
+    assert read.startswith("/") and not read.startswith("//"), (path, location)
+
+
 @pytest.mark.slow
 def test_sql_waits_three_times_its_duration_before_the_next(site, monkeypatch):
     from urllib.parse import quote

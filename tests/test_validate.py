@@ -189,6 +189,14 @@ def test_duplicate_ids(small_root):
     assert "cases/copy.md:2: duplicate id 'brighton-hove-reablement', also used by cases/brighton-hove-reablement.md - give each file its own id (and matching file name)" in messages
 
 
+def test_a_file_name_that_is_no_id_is_not_offered_as_one(small_root):
+    """`Weird Name (copy).md` with the id of another: setting the id to the file's name would only be
+    refused next (ids are lower-case words joined by hyphens), so the fix is the rename alone."""
+    _, problems = run(small_root, {NAME: GOOD, "Weird Name (copy)": GOOD})
+    messages = [str(p) for p in problems]
+    assert "cases/Weird Name (copy).md:2: id 'brighton-hove-reablement' does not match the file name 'Weird Name (copy).md' - rename the file to brighton-hove-reablement.md" in messages, messages
+
+
 TITLE = "title 'Brighton and Hove scales up an open-door reablement service for older people' is also the title of "
 
 
