@@ -66,6 +66,7 @@ LIMITS = {
     "error_penalty_s": 1.0,            # ... waits this long before each further request
     "tracked_clients": 10_000,
     "max_query_string_bytes": 32_768,
+    "max_facets": 10,                  # facets asked for in one table page's address (each draws up to 1,000 values)
 }
 
 
