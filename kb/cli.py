@@ -468,7 +468,7 @@ def publish_cmd(target, db_path, metadata_path, brand_dir, base_url, out, tag, b
     import tempfile
 
     from .onnx_model import OnnxError
-    from .publish import (IMAGE_TARGETS, PublishError, check_out, check_publisher, docker_context,
+    from .publish import (IMAGE_TARGETS, PublishError, check_options, check_out, check_publisher, docker_context,
                           publish_command, show, stage)
     from .publish_image import BASE_IMAGE, DockerfileShapeError, check_image
     from .site import SiteError, load_brand
@@ -489,6 +489,7 @@ def publish_cmd(target, db_path, metadata_path, brand_dir, base_url, out, tag, b
             command, cwd = ["docker", "build", "-t", tag, str(context)], None
             click.echo(f"Wrote the Docker build context to {context}.", err=True)
         else:
+            check_options(target, site.db_path, list(extra))
             parts = stage(site, out)
             command, cwd = publish_command(target, parts, list(extra), base_image=image), parts.directory
             click.echo(f"Staged the parts in {parts.directory}.", err=True)

@@ -13,7 +13,8 @@ Datasette `--setting` options.
   Docker exists.
 - cloudrun, fly, vercel: `datasette publish TARGET` (built in for Cloud Run; the datasette-publish-fly
   and datasette-publish-vercel plugins for the others) run in the staged folder, with any further
-  options (--service, --app, --project, ...) passed through. Cloud Run and Fly run through kb.publish_image, which sets their Dockerfile's base.
+  options (--service, --app, --project, ...) passed through, read first as the publisher will read them
+  (check_options). Cloud Run and Fly run through kb.publish_image, which sets their Dockerfile's base.
 
 Every image starts FROM a supported base (kb.publish_image.BASE_IMAGE) and pip installs with
 constraints.txt, the versions CI tests.
@@ -255,3 +256,33 @@ def check_publisher(target: str) -> None:
         raise PublishError(f"`datasette publish {target}` needs the {module.replace('_', '-')} plugin - "
                            "install the publish extra (pip install '.[publish]')")
 
+
+# Options a publisher does not require but asks for at a prompt, which a script or CI cannot answer.
+PROMPTED = {"cloudrun": "service"}
+
+
+def check_options(target: str, db_path: Path, extra: list[str]) -> None:
+    """Read the options meant for `datasette publish TARGET` as it will, before anything is staged: a
+    missing required option (Fly's --app, Vercel's --project, Cloud Run's --service) or a wrong one
+    is said now, with an example, not after staging by the publisher itself."""
+    import click
+    from datasette.cli import publish
+
+    command = publish.commands[target]
+    example = f"kb publish {target} --brand my-brand --metadata my-metadata.yml"
+
+    def needs(param) -> PublishError:
+        flag = max(param.opts, key=len)
+        what = f' ("{param.help}")' if param.help else ""
+        return PublishError(f"kb publish {target}: give {flag} NAME{what}, e.g. `{example} {flag} my-kb`")
+
+    try:
+        ctx = command.make_context(f"datasette publish {target}", [str(db_path), *extra])
+    except click.MissingParameter as err:
+        raise needs(err.param)
+    except click.UsageError as err:
+        raise PublishError(f"kb publish {target}: {err.format_message()} - see `datasette publish {target} --help` "
+                           "for the options it takes")
+    prompted = PROMPTED.get(target)
+    if prompted and not ctx.params.get(prompted):
+        raise needs(next(p for p in command.params if p.name == prompted))

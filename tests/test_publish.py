@@ -320,3 +320,32 @@ def test_the_docker_context_installs_exactly_the_versions_ci_tests(corpus_db, tm
 
         assert urllib.request.urlopen(base + "/-/versions.json", timeout=10).status == 200
 
+
+# -- the publisher's options, read before anything is staged --------------------------------------------------
+
+@pytest.mark.parametrize("target, extra, option", [
+    ("fly", [], "--app"),
+    ("vercel", [], "--project"),
+    # Datasette's Cloud Run publisher would stop at a prompt for it, which a script or CI never answers
+    ("cloudrun", ["--memory", "1Gi"], "--service"),
+])
+def test_a_missing_required_option_is_named_with_an_example_before_anything_is_staged(corpus_db, tmp_path, target, extra, option):
+    out = tmp_path / target
+    result = run("publish", target, "--db", str(corpus_db), "--out", str(out), "--dry-run", *extra)
+    assert result.exit_code == 1, result.output
+    message = result.stderr.strip()
+    assert message.startswith(f'kb publish {target}: give {option} NAME ("') and "\n" not in message
+    assert message.endswith(f"e.g. `kb publish {target} --brand my-brand --metadata my-metadata.yml {option} my-kb`")
+    assert not out.exists() and "Traceback" not in result.output
+
+
+def test_an_option_the_publisher_does_not_take_is_refused_before_anything_is_staged(corpus_db, tmp_path):
+    out = tmp_path / "cloudrun"
+    result = run("publish", "cloudrun", "--db", str(corpus_db), "--out", str(out), "--dry-run", "--service", "kb",
+                 "--memroy", "1Gi")
+    assert result.exit_code == 1
+    assert "No such option '--memroy'. Did you mean '--memory'?" in result.stderr and "datasette publish cloudrun --help" in result.stderr
+    result = run("publish", "cloudrun", "--db", str(corpus_db), "--out", str(out), "--dry-run", "--service", "kb",
+                 "--memory", "lots")
+    assert result.exit_code == 1 and "--memory should be a number then Gi/G/Mi/M e.g 1Gi" in result.stderr
+    assert not out.exists()
