@@ -470,7 +470,7 @@ def publish_cmd(target, db_path, metadata_path, brand_dir, base_url, out, tag, b
     from .onnx_model import OnnxError
     from .publish import (IMAGE_TARGETS, PublishError, check_options, check_out, check_publisher, docker_context,
                           publish_command, show, stage)
-    from .publish_image import BASE_IMAGE, DockerfileShapeError, check_image
+    from .publish_image import BASE_IMAGE, ImageError, check_image
     from .site import SiteError, load_brand
 
     if target == "docker" and extra:
@@ -493,7 +493,7 @@ def publish_cmd(target, db_path, metadata_path, brand_dir, base_url, out, tag, b
             parts = stage(site, out)
             command, cwd = publish_command(target, parts, list(extra), base_image=image), parts.directory
             click.echo(f"Staged the parts in {parts.directory}.", err=True)
-    except (PublishError, SiteError, OnnxError, DockerfileShapeError) as err:
+    except (PublishError, SiteError, OnnxError, ImageError) as err:
         click.echo(str(err), err=True)
         sys.exit(1)
     if not any(link["key"] == "contact" for link in load_brand(site.brand_dir).links):

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ROOT
-from .publish_image import BASE_IMAGE, DockerfileShapeError, from_image
+from .publish_image import BASE_IMAGE, ImageError, from_image
 from .site import BRAND_MOUNT, PLUGINS, TEMPLATES, Site, SiteError
 
 TARGETS = ("docker", "cloudrun", "fly", "vercel")
@@ -168,6 +168,9 @@ def _fresh(directory: Path) -> Path:
 def stage(site: Site, out: Path) -> Parts:
     """Copy every part the published site needs into out (cleared first)."""
     site.check()
+    if not CONSTRAINTS.is_file():
+        raise PublishError(f"{CONSTRAINTS}: missing - the image would install untested versions; restore it from "
+                           "the repository (git checkout constraints.txt)")
     if not site.db_path.is_file():
         raise PublishError(f"{site.db_path}: no such database - run `kb build` first or give --db")
     model = database_model(site.db_path)
@@ -190,9 +193,6 @@ def stage(site: Site, out: Path) -> Parts:
         if export is not None:
             shutil.copytree(export, out / "plugins" / MODEL_DIR)
     wheel = build_wheel(out / "plugins")
-    if not CONSTRAINTS.is_file():
-        raise PublishError(f"{CONSTRAINTS}: missing - the image would install untested versions; restore it from "
-                           "the repository (git checkout constraints.txt)")
     shutil.copy2(CONSTRAINTS, out / "plugins" / CONSTRAINTS.name)
     return Parts(directory=out, database=site.db_path.name, metadata=metadata, wheel=wheel.name,
                  constraints=CONSTRAINTS.name, static=static, settings=site.settings(), model=model)
@@ -217,7 +217,7 @@ def docker_context(parts: Parts, out: Path, port: int = 8001, base_image: str = 
     dockerfile = out / "Dockerfile"
     try:
         dockerfile.write_text(from_image(dockerfile.read_text(encoding="utf-8"), base_image), encoding="utf-8")
-    except DockerfileShapeError as err:
+    except ImageError as err:
         raise PublishError(str(err))
     return out
 

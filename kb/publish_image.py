@@ -19,13 +19,13 @@ import click
 BASE_IMAGE = "python:3.11-slim-bookworm"
 
 
-class DockerfileShapeError(ValueError):
-    pass
+class ImageError(ValueError):
+    """A base image kb cannot use, or a Dockerfile whose FROM line it cannot find."""
 
 
 def check_image(image: str) -> str:
     if not re.fullmatch(r"\w[\w.\-/:@]*", image or ""):
-        raise DockerfileShapeError(f"base image {image!r}: give an image reference such as {BASE_IMAGE}")
+        raise ImageError(f"base image {image!r}: give an image reference such as {BASE_IMAGE}")
     return image
 
 
@@ -36,7 +36,7 @@ def from_image(dockerfile: str, image: str) -> str:
     found = [n for n, line in enumerate(lines) if re.match(r"FROM\s", line.strip(), re.IGNORECASE)]
     if len(found) != 1:
         # a Datasette upgrade changed the Dockerfile it writes: publish nothing rather than the old base
-        raise DockerfileShapeError(f"Datasette's Dockerfile has {len(found)} FROM lines, not one - kb.publish_image "
+        raise ImageError(f"Datasette's Dockerfile has {len(found)} FROM lines, not one - kb.publish_image "
                                    "needs updating for this Datasette version")
     lines[found[0]] = f"FROM {image}"
     return "\n".join(lines) + ("\n" if dockerfile.endswith("\n") else "")
@@ -54,7 +54,7 @@ def main(base_image, args):
     def make_dockerfile(*a, **kw):
         try:
             return from_image(written_by_datasette(*a, **kw), base_image)
-        except DockerfileShapeError as err:
+        except ImageError as err:
             raise click.ClickException(str(err))
 
     # temporary_docker_directory looks make_dockerfile up in datasette.utils when it runs, so every

@@ -227,6 +227,19 @@ def test_a_publisher_can_choose_another_base_image(corpus_db, tmp_path):
     assert result.exit_code == 2 and "vercel builds no image" in result.output
 
 
+def test_without_its_pins_or_with_a_dockerfile_of_another_shape_nothing_is_published(corpus_db, tmp_path, monkeypatch):
+    from kb.publish_image import ImageError, from_image
+
+    monkeypatch.setattr("kb.publish.CONSTRAINTS", tmp_path / "constraints.txt")
+    result = run("publish", "docker", "--db", str(corpus_db), "--out", str(tmp_path / "docker"), "--dry-run")
+    assert result.exit_code == 1 and "constraints.txt: missing - the image would install untested versions" in result.stderr
+    assert not (tmp_path / "docker").exists()
+    # a later Datasette writing two stages, or none, is refused rather than published from its own base
+    for dockerfile in ("COPY . /app\nRUN pip install datasette\n", "FROM a AS build\nFROM b\n"):
+        with pytest.raises(ImageError, match="needs updating for this Datasette version"):
+            from_image(dockerfile, "python:3.11-slim-bookworm")
+
+
 def _fake_command(folder: Path, name: str, script: str) -> None:
     folder.mkdir(exist_ok=True)
     path = folder / name
