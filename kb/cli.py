@@ -454,9 +454,12 @@ def serve_cmd(db_path, host, port, allow_sql, allow_download, metadata_path, bra
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for the staged parts (docker: the build context) [default: dist/TARGET].")
 @click.option("--tag", default="council-kb", show_default=True, help="docker: the image's name.")
+@click.option("--base-image", default=None,
+              help="docker, cloudrun, fly: the image the site's Dockerfile starts FROM "
+                   "[default: python:3.11-slim-bookworm, the Python CI tests; see README 'Publishing'].")
 @click.option("--dry-run", is_flag=True, help="Stage the parts and print the command, without running it.")
 @click.argument("extra", nargs=-1, type=click.UNPROCESSED)
-def publish_cmd(target, db_path, metadata_path, brand_dir, base_url, out, tag, dry_run, extra):
+def publish_cmd(target, db_path, metadata_path, brand_dir, base_url, out, tag, base_image, dry_run, extra):
     """Publish the site: a Docker build context (built where Docker exists), or `datasette publish`
     to Cloud Run, Fly or Vercel. Options after the target that kb does not know (--service, --app,
     --project, --memory, ...) go to `datasette publish`."""
@@ -465,26 +468,32 @@ def publish_cmd(target, db_path, metadata_path, brand_dir, base_url, out, tag, d
     import tempfile
 
     from .onnx_model import OnnxError
-    from .publish import PublishError, check_out, check_publisher, docker_context, publish_command, show, stage
+    from .publish import (IMAGE_TARGETS, PublishError, check_options, check_out, check_publisher, docker_context,
+                          publish_command, show, stage)
+    from .publish_image import BASE_IMAGE, ImageError, check_image
     from .site import SiteError, load_brand
 
     if target == "docker" and extra:
         raise click.UsageError(f"docker takes no further options ({' '.join(extra)}); they are for the hosted targets")
+    if base_image is not None and target not in IMAGE_TARGETS:
+        raise click.UsageError(f"{target} builds no image from a Dockerfile, so --base-image does not apply to it")
     site = _site(db_path, metadata_path, brand_dir, base_url)
     out = out or Path("dist") / target
     try:
+        image = check_image(base_image or BASE_IMAGE)
         check_out(out)
         check_publisher(target)
         if target == "docker":
             with tempfile.TemporaryDirectory(prefix="kb-stage-") as work:
-                context = docker_context(stage(site, Path(work) / "parts"), out)
+                context = docker_context(stage(site, Path(work) / "parts"), out, base_image=image)
             command, cwd = ["docker", "build", "-t", tag, str(context)], None
             click.echo(f"Wrote the Docker build context to {context}.", err=True)
         else:
+            check_options(target, site.db_path, list(extra))
             parts = stage(site, out)
-            command, cwd = publish_command(target, parts, list(extra)), parts.directory
+            command, cwd = publish_command(target, parts, list(extra), base_image=image), parts.directory
             click.echo(f"Staged the parts in {parts.directory}.", err=True)
-    except (PublishError, SiteError, OnnxError) as err:
+    except (PublishError, SiteError, OnnxError, ImageError) as err:
         click.echo(str(err), err=True)
         sys.exit(1)
     if not any(link["key"] == "contact" for link in load_brand(site.brand_dir).links):

@@ -13,7 +13,11 @@ Datasette `--setting` options.
   Docker exists.
 - cloudrun, fly, vercel: `datasette publish TARGET` (built in for Cloud Run; the datasette-publish-fly
   and datasette-publish-vercel plugins for the others) run in the staged folder, with any further
-  options (--service, --app, --project, ...) passed through.
+  options (--service, --app, --project, ...) passed through, read first as the publisher will read them
+  (check_options). Cloud Run and Fly run through kb.publish_image, which sets their Dockerfile's base.
+
+Every image starts FROM a supported base (kb.publish_image.BASE_IMAGE) and pip installs with
+constraints.txt, the versions CI tests.
 
 Nothing here touches the network itself; `--dry-run` stages the parts and prints the command."""
 from __future__ import annotations
@@ -29,14 +33,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ROOT
+from .publish_image import BASE_IMAGE, ImageError, from_image
 from .site import BRAND_MOUNT, PLUGINS, TEMPLATES, Site, SiteError
 
 TARGETS = ("docker", "cloudrun", "fly", "vercel")
+# The targets that build an image from a Dockerfile (Vercel installs requirements.txt into its own runtime).
+IMAGE_TARGETS = ("docker", "cloudrun", "fly")
 # What the wheel is built from: the project's packages and the files its metadata names.
 SOURCE = ("pyproject.toml", "README.md", "LICENSE", "kb", "ingest", "search")
 MARKER = ".kb-publish"
 APP_NAME = "kb-site"
 MODEL_DIR = "kb-model"  # beside the plugins; plugins/kb_model.py knows the name
+# The versions CI tests: the image installs exactly these (pip's --constraint), not whatever is newest
+# on the day it is built. Shipped beside the wheel, where every publisher copies the plugins folder.
+CONSTRAINTS = ROOT / "constraints.txt"
 # Project folders that plugins read beside their own folder (as ../static): shipped next to plugins/
 # through Datasette's --static, the one way every publisher copies a folder into the site.
 SITE_FOLDERS = {"static": ROOT / "static"}
@@ -55,13 +65,17 @@ class Parts:
     templates: str = "templates"
     plugins: str = "plugins"
     wheel: str = ""
+    constraints: str = ""
     static: list[tuple[str, str]] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
     model: str | None = None
 
     @property
     def install(self) -> list[str]:
-        return [f"./{self.plugins}/{self.wheel}"]
+        """What `pip install` gets beside Datasette: the wheel, and the pins as one word (Datasette puts
+        these on the Dockerfile's pip line; the Vercel plugin writes each as a line of requirements.txt)."""
+        pins = [f"--constraint=./{self.plugins}/{self.constraints}"] if self.constraints else []
+        return [f"./{self.plugins}/{self.wheel}", *pins]
 
     @property
     def extra_options(self) -> str:
@@ -154,6 +168,9 @@ def _fresh(directory: Path) -> Path:
 def stage(site: Site, out: Path) -> Parts:
     """Copy every part the published site needs into out (cleared first)."""
     site.check()
+    if not CONSTRAINTS.is_file():
+        raise PublishError(f"{CONSTRAINTS}: missing - the image would install untested versions; restore it from "
+                           "the repository (git checkout constraints.txt)")
     if not site.db_path.is_file():
         raise PublishError(f"{site.db_path}: no such database - run `kb build` first or give --db")
     model = database_model(site.db_path)
@@ -176,12 +193,13 @@ def stage(site: Site, out: Path) -> Parts:
         if export is not None:
             shutil.copytree(export, out / "plugins" / MODEL_DIR)
     wheel = build_wheel(out / "plugins")
+    shutil.copy2(CONSTRAINTS, out / "plugins" / CONSTRAINTS.name)
     return Parts(directory=out, database=site.db_path.name, metadata=metadata, wheel=wheel.name,
-                 static=static, settings=site.settings(), model=model)
+                 constraints=CONSTRAINTS.name, static=static, settings=site.settings(), model=model)
 
 
-def docker_context(parts: Parts, out: Path, port: int = 8001) -> Path:
-    """Datasette's own Docker build context for the staged parts, kept in out."""
+def docker_context(parts: Parts, out: Path, port: int = 8001, base_image: str = BASE_IMAGE) -> Path:
+    """Datasette's own Docker build context for the staged parts, kept in out, FROM base_image."""
     from datasette.utils import temporary_docker_directory
 
     # temporary_docker_directory changes into its own folder while open: a relative out (the default,
@@ -196,12 +214,19 @@ def docker_context(parts: Parts, out: Path, port: int = 8001) -> Path:
                 spatialite=False, version_note=None, secret=secrets.token_hex(32), port=port) as context:
             out = _fresh(Path(out))
             shutil.copytree(context, out, dirs_exist_ok=True)
+    dockerfile = out / "Dockerfile"
+    try:
+        dockerfile.write_text(from_image(dockerfile.read_text(encoding="utf-8"), base_image), encoding="utf-8")
+    except ImageError as err:
+        raise PublishError(str(err))
     return out
 
 
-def publish_command(target: str, parts: Parts, extra: list[str]) -> list[str]:
-    """The `datasette publish TARGET` command for the staged parts (run in parts.directory)."""
-    command = [sys.executable, "-m", "datasette", "publish", target, parts.database, "--metadata", parts.metadata,
+def publish_command(target: str, parts: Parts, extra: list[str], base_image: str = BASE_IMAGE) -> list[str]:
+    """The `datasette publish TARGET` command for the staged parts (run in parts.directory); for the
+    publishers that write a Dockerfile, run through kb.publish_image so that it starts FROM base_image."""
+    datasette = ["-m", "datasette"] if target not in IMAGE_TARGETS else ["-m", "kb.publish_image", "--base-image", base_image]
+    command = [sys.executable, *datasette, "publish", target, parts.database, "--metadata", parts.metadata,
                "--template-dir", parts.templates, "--plugins-dir", parts.plugins]
     for mount, path in parts.static:
         command += ["--static", f"{mount}:{path}"]
@@ -230,3 +255,34 @@ def check_publisher(target: str) -> None:
     except ImportError:
         raise PublishError(f"`datasette publish {target}` needs the {module.replace('_', '-')} plugin - "
                            "install the publish extra (pip install '.[publish]')")
+
+
+# Options a publisher does not require but asks for at a prompt, which a script or CI cannot answer.
+PROMPTED = {"cloudrun": "service"}
+
+
+def check_options(target: str, db_path: Path, extra: list[str]) -> None:
+    """Read the options meant for `datasette publish TARGET` as it will, before anything is staged: a
+    missing required option (Fly's --app, Vercel's --project, Cloud Run's --service) or a wrong one
+    is said now, with an example, not after staging by the publisher itself."""
+    import click
+    from datasette.cli import publish
+
+    command = publish.commands[target]
+    example = f"kb publish {target} --brand my-brand --metadata my-metadata.yml"
+
+    def needs(param) -> PublishError:
+        flag = max(param.opts, key=len)
+        what = f' ("{param.help}")' if param.help else ""
+        return PublishError(f"kb publish {target}: give {flag} NAME{what}, e.g. `{example} {flag} my-kb`")
+
+    try:
+        ctx = command.make_context(f"datasette publish {target}", [str(db_path), *extra])
+    except click.MissingParameter as err:
+        raise needs(err.param)
+    except click.UsageError as err:
+        raise PublishError(f"kb publish {target}: {err.format_message()} - see `datasette publish {target} --help` "
+                           "for the options it takes")
+    prompted = PROMPTED.get(target)
+    if prompted and not ctx.params.get(prompted):
+        raise needs(next(p for p in command.params if p.name == prompted))

@@ -111,7 +111,7 @@ def load_metadata(path: Path = METADATA) -> tuple[dict, dict]:
 
     for name in settings:
         if name not in DEFAULT_SETTINGS:
-            raise SiteError(f"{path}:{_line_of(path, name)}: '{name}' is not a Datasette setting - "
+            raise SiteError(f"{path}:{_line_of(path, 'settings', name)}: '{name}' is not a Datasette setting - "
                             "see https://docs.datasette.io/en/stable/settings.html")
     return data, settings
 
@@ -124,16 +124,23 @@ def normal_base_url(base_url: str | None) -> str:
     return "/" + "".join(p + "/" for p in parts)
 
 
-def _line_of(path: Path, key: str) -> int:
-    """The line of a top-level or nested mapping key in a YAML file (1 if not found)."""
+def _line_of(path: Path, *keys: str) -> int:
+    """The line where a fix to the mapping key at keys (e.g. "pages", "privacy") goes: the key's own
+    line, or, where it is missing, the line of the nearest mapping above it that is there (a missing
+    pages.privacy goes under `pages:`); 1 for a missing top-level key or a file YAML cannot read."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError:
+        node = yaml.compose(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
         return 1
-    for n, line in enumerate(text.splitlines(), 1):
-        if re.match(rf"\s*['\"]?{re.escape(key)}['\"]?\s*:", line):
-            return n
-    return 1
+    line = 1
+    for key in keys:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        found = next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key), None)
+        if found is None:
+            break
+        line, node = found[0].start_mark.line + 1, found[1]
+    return line
 
 
 # -- brand -------------------------------------------------------------------------------------------
@@ -212,8 +219,9 @@ def load_brand(directory: Path = BRAND) -> Brand:
     if not isinstance(data, dict):
         raise SiteError(f"{path}:1: brand.yml must be a mapping (name, logo, colours, pages) - see brand/brand.yml")
 
-    def fail(key: str, problem: str):
-        raise SiteError(f"{path}:{_line_of(path, key)}: {problem}")
+    def fail(keys: str | tuple, problem: str):
+        # the line where the fix goes: the key's own, or, when it is missing, the mapping it belongs in
+        raise SiteError(f"{path}:{_line_of(path, *((keys,) if isinstance(keys, str) else keys))}: {problem}")
 
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
@@ -228,12 +236,12 @@ def load_brand(directory: Path = BRAND) -> Brand:
     for key in COLOURS:
         value = _hex(colours_in.get(key))
         if value is None:
-            fail(key, f"colours.{key} is {colours_in.get(key)!r} - give it as #rrggbb, e.g. '#1d4f91'")
+            fail(("colours", key), f"colours.{key} is {colours_in.get(key)!r} - give it as #rrggbb, e.g. '#1d4f91'")
         colours[key] = value
     for fg, bg in COLOUR_PAIRS:
         ratio = contrast(colours[fg], colours[bg])
         if ratio < MIN_CONTRAST:
-            fail(fg, f"colours.{fg} {colours[fg]} on {bg} {colours[bg]} has contrast {ratio:.1f}:1 - "
+            fail(("colours", fg), f"colours.{fg} {colours[fg]} on {bg} {colours[bg]} has contrast {ratio:.1f}:1 - "
                      f"choose colours with at least {MIN_CONTRAST}:1 (WCAG AA)")
     pages_in = data.get("pages")
     if not isinstance(pages_in, dict):
@@ -242,13 +250,13 @@ def load_brand(directory: Path = BRAND) -> Brand:
     for slug in PAGES:
         page = pages_in.get(slug)
         if not isinstance(page, dict) or not isinstance(page.get("title"), str) or not isinstance(page.get("file"), str):
-            fail(slug, f"pages.{slug} needs a title and a file, e.g. `{slug}: {{title: ..., file: {slug}.md}}`")
+            fail(("pages", slug), f"pages.{slug} needs a title and a file, e.g. `{slug}: {{title: ..., file: {slug}.md}}`")
         if not (directory / page["file"]).is_file():
-            fail(slug, f"pages.{slug}.file {page['file']!r} is not a file in {directory} - write it beside brand.yml")
+            fail(("pages", slug, "file"), f"pages.{slug}.file {page['file']!r} is not a file in {directory} - write it beside brand.yml")
         try:
             _page_template(directory / page["file"])
         except Exception as err:  # jinja2's TemplateSyntaxError, with its line in the page
-            fail(slug, f"pages.{slug}.file {page['file']}:{getattr(err, 'lineno', 1)}: {err} - "
+            fail(("pages", slug, "file"), f"pages.{slug}.file {page['file']}:{getattr(err, 'lineno', 1)}: {err} - "
                        "a page may use {% if contact %}...{% endif %} and {{ contact.url }}; write a literal {{ as {{ '{{' }}")
         pages[slug] = {"title": page["title"], "file": page["file"]}
     links = []
@@ -260,7 +268,7 @@ def load_brand(directory: Path = BRAND) -> Brand:
             link = {"url": link}
         url = link.get("url") if isinstance(link, dict) else None
         if not isinstance(url, str) or not re.match(r"(https?://[^\s/]+\S*|mailto:[^\s@]+@[^\s@]+)$", url.strip()):
-            fail(key, f"{key} needs a url (https://... or mailto:...), e.g. `{key}: {{title: {default}, url: https://example.org/...}}`")
+            fail((key, "url"), f"{key} needs a url (https://... or mailto:...), e.g. `{key}: {{title: {default}, url: https://example.org/...}}`")
         links.append({"key": key, "title": str(link.get("title") or default).strip(), "url": url.strip()})
     return Brand(directory=directory, name=name.strip(), logo=logo, logo_alt=str(data.get("logo_alt") or ""),
                  colours=colours, pages=pages, links=links)

@@ -159,6 +159,30 @@ def test_a_bad_brand_is_one_line_naming_file_line_and_fix(tmp_path, replace, mes
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("replace, line, message", [
+    # a missing entry is reported where it goes: under its mapping's key
+    (("  privacy: {title: Privacy, file: privacy.md}\n", ""), 21, "pages.privacy needs a title and a file"),
+    (('  focus: "#ffbf47"\n', ""), 9, "colours.focus is None"),
+    (("privacy: {title: Privacy, file: privacy.md}", "privacy: {file: privacy.md}"), 23, "pages.privacy needs a title"),
+    (("file: privacy.md", "file: privacy-notice.md"), 23, "pages.privacy.file 'privacy-notice.md' is not a file"),
+    # a mapping written on one line: its keys are on that line
+    (('colours:\n  text: "#1f2328"\n  background: "#ffffff"\n  link: "#1d4f91"\n  header_text: "#ffffff"\n'
+      '  header_background: "#1d4f91"\n  # the outline round whatever has keyboard focus\n  focus: "#ffbf47"\n',
+      'colours: {text: "#1f2328", background: "#ffffff", link: "#8ab4f8",\n'
+      '  header_text: "#ffffff", header_background: "#1d4f91", focus: "#ffbf47"}\n'), 9, "colours.link #8ab4f8"),
+    # a key is found in its own mapping, not wherever its name first appears in the file
+    (("#   contact: {title", "repository: {title: Our files, url: https://example.org/kb}\n"
+                          "contact:\n  title: Report a problem\n  url: our website\n#   contact: {title"), 30,
+     "contact needs a url"),
+    (("name: Council transformation case studies\n", ""), 1, "name is missing"),
+])
+def test_a_brand_error_names_the_line_where_the_fix_goes(tmp_path, replace, line, message):
+    d = _brand_copy(tmp_path, replace)
+    with pytest.raises(SiteError) as err:
+        load_brand(d)
+    assert str(err.value).startswith(f"{d / 'brand.yml'}:{line}: {message}"), str(err.value)
+
+
 def _without_markup(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html))
 
@@ -219,6 +243,9 @@ def test_a_bad_setting_names_its_line(tmp_path):
     metadata = tmp_path / "m.yml"
     metadata.write_text("title: x\nsettings:\n  allow_downloads: false\n")
     with pytest.raises(SiteError, match=r"m\.yml:3: 'allow_downloads' is not a Datasette setting"):
+        load_metadata(metadata)
+    metadata.write_text("title: x\nsettings: {allow_downloads: false}\n")
+    with pytest.raises(SiteError, match=r"m\.yml:2: 'allow_downloads' is not a Datasette setting"):
         load_metadata(metadata)
 
 

@@ -1,0 +1,69 @@
+"""The image a published site runs in: the base image its Dockerfile starts from.
+
+Datasette 0.65 writes every Dockerfile (`datasette package`, `datasette publish cloudrun`, and the
+Fly plugin, all through datasette.utils.make_dockerfile) FROM python:3.11.0-slim-bullseye, fixed in
+its code: Debian 11 is past its support and Python 3.11.0 lacks years of security fixes. kb rewrites
+that line: in the Docker context it writes itself, and, for the publishers that write their own, by
+running `datasette publish` through `python -m kb.publish_image --base-image IMAGE publish TARGET ...`,
+which is Datasette's own command with make_dockerfile's FROM line replaced.
+
+BASE_IMAGE is the Python minor version CI tests (.github/workflows/*.yml run in python:3.11-bookworm;
+constraints.txt was frozen there) on Debian 12: a floating tag, so each build of the image takes
+Python's and Debian's latest security fixes. `kb publish --base-image` chooses another."""
+from __future__ import annotations
+
+import re
+
+import click
+
+BASE_IMAGE = "python:3.11-slim-bookworm"
+
+
+class ImageError(ValueError):
+    """A base image kb cannot use, or a Dockerfile whose FROM line it cannot find."""
+
+
+def check_image(image: str) -> str:
+    if not re.fullmatch(r"\w[\w.\-/:@]*", image or ""):
+        raise ImageError(f"base image {image!r}: give an image reference such as {BASE_IMAGE}")
+    return image
+
+
+def from_image(dockerfile: str, image: str) -> str:
+    """The Dockerfile with its one FROM line starting from image instead."""
+    check_image(image)
+    lines = dockerfile.splitlines()
+    found = [n for n, line in enumerate(lines) if re.match(r"FROM\s", line.strip(), re.IGNORECASE)]
+    if len(found) != 1:
+        # a Datasette upgrade changed the Dockerfile it writes: publish nothing rather than the old base
+        raise ImageError(f"Datasette's Dockerfile has {len(found)} FROM lines, not one - kb.publish_image "
+                                   "needs updating for this Datasette version")
+    lines[found[0]] = f"FROM {image}"
+    return "\n".join(lines) + ("\n" if dockerfile.endswith("\n") else "")
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.option("--base-image", default=BASE_IMAGE, show_default=True)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def main(base_image, args):
+    """`datasette ARGS...` (e.g. `publish cloudrun ...`), every Dockerfile it writes FROM base_image."""
+    import datasette.utils
+
+    written_by_datasette = datasette.utils.make_dockerfile
+
+    def make_dockerfile(*a, **kw):
+        try:
+            return from_image(written_by_datasette(*a, **kw), base_image)
+        except ImageError as err:
+            raise click.ClickException(str(err))
+
+    # temporary_docker_directory looks make_dockerfile up in datasette.utils when it runs, so every
+    # publisher (cloudrun built in, the Fly plugin) writes its Dockerfile through this one
+    datasette.utils.make_dockerfile = make_dockerfile
+    from datasette.cli import cli
+
+    cli.main(list(args), prog_name="datasette")
+
+
+if __name__ == "__main__":
+    main()
