@@ -384,14 +384,15 @@ def source_add_cmd(ctx, pdf, source_id, url, title, publisher, date, licence, ke
               help="SQLite file to write; an existing file is replaced only if `kb build` wrote it (or with --force).")
 @click.option("--force", is_flag=True, help="Replace --db even if it is not a database `kb build` wrote.")
 @click.option("--model", default=None, help="Embedding model name or path (default: the packaged all-MiniLM-L6-v2; env KB_MODEL).")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--quiet", is_flag=True, help="No progress bars (they are shown only at a terminal).")
 @click.pass_context
 def build_cmd(ctx, db_path, force, model, quiet):
     """Validate, then write the SQLite database (swapped in only when complete)."""
     from ingest.build import BuildFailed, DatabaseNotChanged, build as run_build
 
     try:
-        report = run_build(ctx.obj["root"], db_path, model=model, progress=not quiet, force=force)
+        # a log (CI, a redirect) gets no bars either: their redraws are noise there
+        report = run_build(ctx.obj["root"], db_path, model=model, progress=not quiet and sys.stderr.isatty(), force=force)
     except BuildFailed as failed:
         for problem in failed.problems:
             click.echo(str(problem))
