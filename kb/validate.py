@@ -76,11 +76,14 @@ def vocabulary_of(kind: str, path: tuple) -> str | None:
 
 
 def field_hint(kind: str, path: tuple) -> str:
-    """What a field holds: its vocabulary's terms, else its description."""
+    """What to write in a field: its vocabulary's terms, else its `fill`, else its description."""
     vocabulary = vocabulary_of(kind, path)
     if vocabulary:
         return f"one of {_terms(load_vocabularies()[vocabulary])}; definitions in docs/contributing.md"
-    return (field_spec(kind, path) or {}).get("description") or "see docs/contributing.md"
+    spec = field_spec(kind, path) or {}
+    if spec.get("fill"):
+        return spec["fill"].replace("{today}", datetime.date.today().isoformat())
+    return spec.get("description") or "see docs/contributing.md"
 
 
 def _todos(node, path: tuple = ()) -> list[tuple]:

@@ -135,7 +135,7 @@ FILLED = {
     "kind": ["saving", "investment"], "period": ["per year from 2023/24", "one-off"], "per_year": ["true", "false"],
     "status": ["achieved", "achieved"], "recurrence": ["recurring", "one-off"],
     "where": ['"1. Library service redesign, line 5"', '"2. What it cost, line 7"'],
-    "section": ['"1. Library service redesign; 2. What it cost"'],
+    "section": ['"1. Library service redesign; 2. What it cost"'], "reviewed": ['"2026-11-22"'],
 }
 SECTIONS = {
     "Summary": "Testshire replaced twelve mobile library routes with four community hubs.",
