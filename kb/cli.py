@@ -355,7 +355,7 @@ def source_group():
 @click.argument("pdf", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--id", "source_id", required=True, help="Lower-case words joined by hyphens, e.g. lga-2016-transformational-models.")
 @click.option("--url", required=True, help="The report's public address.")
-@click.option("--title", help="Title (default: the PDF's own, where it has one).")
+@click.option("--title", help="Title as the cover prints it (default: TODO, with the PDF's own title to confirm).")
 @click.option("--publisher")
 @click.option("--date", help="Publication date as YYYY, YYYY-MM or YYYY-MM-DD.")
 @click.option("--licence", help="The report's licence as it states it, e.g. 'Open Government Licence v3.0'.")

@@ -44,3 +44,33 @@ def test_a_missing_review_date_is_answered_with_what_to_write(root):
     path.write_text("\n".join(line for line in path.read_text().split("\n") if not line.startswith("reviewed:")))
     [line] = [line for line in kb(root, "validate", str(path)).stdout.split("\n") if "reviewed" in line]
     assert "missing field 'reviewed' - add `reviewed:` (once you have read the case against its sources" in line
+
+
+def test_what_source_add_read_from_the_pdf_is_marked_for_checking(bare_root, tmp_path):
+    # the PDF's own title ("rep.html", the name of the file it was printed from) went into the record
+    # as if it were the report's, and validate had nothing to say about it
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=11)
+    pdf.add_page()
+    pdf.cell(0, 8, "Testshire County Council: Efficiency report 2024")
+    pdf.set_title("rep.html")
+    pdf.set_author("jsmith")
+    pdf.output(str(tmp_path / "report.pdf"))
+    options = ["--url", "https://www.testshire.gov.uk/efficiency-2024.pdf", "--publisher", "Testshire County Council",
+               "--date", "2024", "--licence", "Open Government Licence v3.0"]
+    result = kb(bare_root, "source", "add", str(tmp_path / "report.pdf"), "--id", "testshire-2024", *options)
+    assert result.exit_code == 0, result.output
+    record = bare_root / "sources" / "testshire-2024.md"
+    front = front_matter(record)
+    assert front["title"].startswith("TODO") and front["authors"][0].startswith("TODO")
+    lines = kb(bare_root, "validate", str(record)).stdout.strip().split("\n")
+    assert [line.split(": ", 1)[1] for line in lines if "section" not in line] == [
+        "fill in title - the PDF's own metadata says \"rep.html\"; write the title as the report prints it on its cover",
+        "fill in authors[0] - the PDF's own metadata says \"jsmith\"; write each author as the report names them, "
+        "or delete the authors line"]
+    # what the contributor gives is theirs, and is not marked
+    result = kb(bare_root, "source", "add", str(tmp_path / "report.pdf"), "--id", "testshire-2024", "--force",
+                "--title", "Efficiency report 2024", *options)
+    assert front_matter(record)["title"] == "Efficiency report 2024"

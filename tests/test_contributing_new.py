@@ -68,7 +68,8 @@ def add_source(root, pdf):
                 "--licence", "Open Government Licence v3.0", "--date", "2024", "--publisher", "Testshire County Council")
     assert result.exit_code == 0, result.output
     record = root / "sources" / f"{SOURCE}.md"
-    record.write_text(record.read_text().replace("TODO: What the report is", "Testshire's own account of its savings."))
+    text = record.read_text().replace("TODO: What the report is", "Testshire's own account of its savings.")
+    record.write_text(re.sub(r"(?m)^title: .*$", 'title: "Efficiency report 2024"', text))  # confirmed on the cover
     return record
 
 
