@@ -42,7 +42,9 @@ def _emit(fmt: str, title: str, errors, warnings=(), notes=(), extra=None, summa
     Markdown under `headline`, with `more` lines that the command prints on its own."""
     from .annotations import markdown, render
 
-    summarised = fmt == "github" and summary is not None
+    if summary is not None and fmt != "github":
+        raise click.UsageError("--summary is for --format github (a workflow's job summary)")
+    summarised = summary is not None
     out, err = render(fmt, title, errors, warnings, notes, extra, summarised)
     for line in out:
         click.echo(line)

@@ -125,3 +125,9 @@ def test_a_pipe_in_a_message_does_not_break_the_table():
     text = markdown("kb validate", [Problem("cases/a|b.md", 3, "title 'A | B' has a pipe", "write it\nplainly")])
     [row] = [line for line in text.split("\n") if line.startswith("| error")]
     assert row == r"| error | `cases/a\|b.md:3` | title 'A \| B' has a pipe | write it plainly |"
+
+
+def test_a_summary_without_the_github_format_is_refused(small_root, tmp_path):
+    result = kb(small_root, "validate", "--summary", str(tmp_path / "summary.md"))
+    assert result.exit_code == 2 and "--summary is for --format github" in result.output
+    assert not (tmp_path / "summary.md").exists()
