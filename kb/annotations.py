@@ -2,6 +2,7 @@
 code host shows as file:line annotations on a pull request (`--format github`), or JSON records."""
 from __future__ import annotations
 
+import html
 import json
 
 from .parse import Problem
@@ -35,8 +36,10 @@ def record(problem: Problem, level: str = "error") -> dict:
     return {"level": level, "file": problem.path, "line": problem.line, "message": problem.message, "fix": problem.fix}
 
 
-def _cell(value) -> str:
-    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+def _cell(value, code: bool = False) -> str:
+    # a file's own words (a title, a value) are shown as written, not read as HTML or as the table's edges
+    text = str(value) if code else html.escape(str(value), quote=False).replace("\\", "\\\\")
+    return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
 def markdown(headline: str, errors: list[Problem], warnings: list[Problem] = (), notes: list[str] = ()) -> str:
@@ -46,7 +49,8 @@ def markdown(headline: str, errors: list[Problem], warnings: list[Problem] = (),
     found = [(p, "error") for p in errors] + [(p, "warning") for p in warnings]
     if found:
         out += ["| | where | problem | how to fix it |", "|---|---|---|---|"]
-        out += [f"| {level} | `{_cell(p.path)}:{p.line}` | {_cell(p.message)} | {_cell(p.fix)} |" for p, level in found]
+        out += [f"| {level} | `{_cell(p.path, code=True)}:{p.line}` | {_cell(p.message)} | {_cell(p.fix)} |"
+                for p, level in found]
         out.append("")
     out += [f"- {_cell(n)}" for n in notes]
     return "\n".join(out).rstrip("\n") + "\n\n"

@@ -190,14 +190,15 @@ def verify_cmd(ctx, paths, texts, fmt, summary_path):
         closing.append(f"{len({p.path for p in invalid})} file(s) not verified: fix what `kb validate` finds in them first.")
     if unchecked:
         closing.append(f"Warning: {unchecked}.")
+    if unchecked and fmt == "github":
+        from .annotations import summary
+
+        # first: GitHub shows only the first 10 warnings of a step, and there is one for each figure
+        click.echo(summary(unchecked, "kb verify"))
     _emit(fmt, "kb verify", invalid + problems + report.problems, warnings, notes=notes,
           extra={"figures_verified": report.figures, "figures_unchecked": report.figures_skipped,
                  "numbers_verified": report.numbers, "results_unchecked": len(report.results_unchecked)},
           summary=summary_path, headline=closing[0], more=closing[1:])
-    if unchecked and fmt == "github":
-        from .annotations import summary
-
-        click.echo(summary(unchecked, "kb verify"))
     for line in closing:
         click.echo(line, err=True)
     if invalid or problems or report.problems:

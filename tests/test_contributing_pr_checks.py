@@ -118,13 +118,26 @@ def test_verify_adds_its_problems_and_what_it_could_not_check_to_the_summary(sma
     assert re.search(rf'^\| error \| `cases/{NAME}.md:18` \| savings\[0\] "around £314,000" is not in lines', table, re.M)
 
 
-def test_a_pipe_in_a_message_does_not_break_the_table():
+def test_a_files_own_words_are_shown_as_written_in_the_summary():
     from kb.annotations import markdown
     from kb.parse import Problem
 
-    text = markdown("kb validate", [Problem("cases/a|b.md", 3, "title 'A | B' has a pipe", "write it\nplainly")])
+    text = markdown("kb validate", [Problem("cases/a|b.md", 3, "title 'A | B <b>& C</b> \\o/' is odd", "write it\nplainly")])
     [row] = [line for line in text.split("\n") if line.startswith("| error")]
-    assert row == r"| error | `cases/a\|b.md:3` | title 'A \| B' has a pipe | write it plainly |"
+    assert row == r"| error | `cases/a\|b.md:3` | title 'A \| B &lt;b&gt;&amp; C&lt;/b&gt; \\o/' is odd | write it plainly |"
+
+
+def test_what_verify_could_not_check_is_among_the_warnings_github_shows(small_root):
+    # one warning for each figure whose source's text is absent came first, and the one that says how
+    # many went unchecked came last, past the ten GitHub shows
+    cases = sorted(path for path in (ROOT / "cases").glob("*.md")
+                   if "lga-2016-transformational-models" in path.read_text(encoding="utf-8"))
+    for path in cases:
+        (small_root / "cases" / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    result = kb(small_root, "verify", "--format", "github", *(str(small_root / "cases" / p.name) for p in cases))
+    warnings = [line for line in result.stdout.split("\n") if line.startswith("::warning")]
+    assert len(warnings) > SHOWN
+    assert warnings[0].startswith("::warning title=kb verify::") and "NOT checked against their source" in warnings[0]
 
 
 def test_a_summary_without_the_github_format_is_refused(small_root, tmp_path):
