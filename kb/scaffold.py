@@ -2,7 +2,6 @@
 gave and marked TODO wherever a person must still write (`kb validate` lists each TODO as "fill in")."""
 from __future__ import annotations
 
-import datetime
 import json
 import re
 from dataclasses import dataclass, field
@@ -28,7 +27,6 @@ class Answers:
     evidence: str | None = None
     figures: list[str] = field(default_factory=list)           # each figure's text exactly as printed
     sources: list[dict] = field(default_factory=list)          # id, lines
-    reviewed: datetime.date = field(default_factory=datetime.date.today)
 
 
 def slug(title: str) -> str:
@@ -97,7 +95,8 @@ def render(a: Answers) -> str:
         out.append(_line("  - ", "id", src.get("id"), ("sources", 0, "id")))
         out.append(_line("    ", "section", None, ("sources", 0, "section")))
         out.append(_line("    ", "lines", src.get("lines"), ("sources", 0, "lines")))
-    out += [f'reviewed: "{a.reviewed.isoformat()}"', "---", ""]
+    # a date only once someone has read the case against its sources: the scaffold is not that
+    out += [_line("", "reviewed", None, ("reviewed",)), "---", ""]
     guidance = load_schema()["case"]["body"].get("guidance", {})
     for heading in body_sections("case"):
         bullet = "- " if heading == lessons_section("case") else ""

@@ -67,11 +67,21 @@ def _field(name: str, value) -> str:
     return f"{name}: {json.dumps(value, ensure_ascii=False) if value else TODO}"
 
 
+def _guessed(value: str, what: str) -> str:
+    """A value read from the PDF's own metadata (often a file name, or the template's), kept as a TODO
+    that `kb validate` lists with it, until the contributor has confirmed it against the report."""
+    return json.dumps(f"{TODO}: the PDF's own metadata says {json.dumps(value, ensure_ascii=False)}; {what}",
+                      ensure_ascii=False)
+
+
 def record_text(source_id: str, url: str, text: ExtractedText, text_file: str, meta: dict, title: str | None,
                 publisher: str | None, date: str | None, licence: str | None) -> str:
-    out = ["---", f"id: {source_id}", _field("title", title or meta.get("title")), _field("publisher", publisher)]
+    out = ["---", f"id: {source_id}",
+           _field("title", title) if title or not meta.get("title") else
+           f"title: {_guessed(meta['title'], 'write the title as the report prints it on its cover')}",
+           _field("publisher", publisher)]
     if meta.get("author"):
-        out.append(f"authors: [{json.dumps(meta['author'], ensure_ascii=False)}]")
+        out.append(f"authors: [{_guessed(meta['author'], 'write each author as the report names them, or delete the authors line')}]")
     out += [_field("date", date), _field("licence", licence), f"url: {json.dumps(url)}",
             f"text_file: {text_file}", f"text_sha256: {text.sha256}",
             f"page_lines: [{', '.join(map(str, text.page_lines))}]",

@@ -76,17 +76,21 @@ def vocabulary_of(kind: str, path: tuple) -> str | None:
 
 
 def field_hint(kind: str, path: tuple) -> str:
-    """What a field holds: its vocabulary's terms, else its description."""
+    """What to write in a field: its vocabulary's terms, else its `fill`, else its description."""
     vocabulary = vocabulary_of(kind, path)
     if vocabulary:
         return f"one of {_terms(load_vocabularies()[vocabulary])}; definitions in docs/contributing.md"
-    return (field_spec(kind, path) or {}).get("description") or "see docs/contributing.md"
+    spec = field_spec(kind, path) or {}
+    if spec.get("fill"):
+        return spec["fill"].replace("{today}", datetime.date.today().isoformat())
+    return spec.get("description") or "see docs/contributing.md"
 
 
-def _todos(node, path: tuple = ()) -> list[tuple]:
-    """Paths of the front-matter values that are still TODO markers."""
+def _todos(node, path: tuple = ()) -> list[tuple[tuple, str]]:
+    """(path, what the marker says after "TODO:") of the front-matter values that are still TODO
+    markers; a tool that guessed a value says so there, e.g. `kb source add` of a PDF's own title."""
     if isinstance(node, str):
-        return [path] if node.startswith(TODO) else []
+        return [(path, node[len(TODO):].lstrip(" :").strip())] if node.startswith(TODO) else []
     items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
     return [found for key, value in items for found in _todos(value, path + (key,))]
 
@@ -369,9 +373,9 @@ def _check_body(doc: Document, kind: str) -> tuple[list[Section], list[Problem]]
 def check_document(doc: Document, kind: str, known_sources: set[str] | None = None) -> tuple[Record | None, list[Problem]]:
     """Checks of one file on its own; cross-file checks are in check_collection."""
     validator = _validator(kind)
-    todos = _todos(doc.data)
-    found: list[Problem] = [Problem(doc.display, doc.line_of(path), f"fill in {_path_text(path)}", field_hint(kind, path))
-                            for path in todos]
+    todos = [path for path, _ in _todos(doc.data)]
+    found: list[Problem] = [Problem(doc.display, doc.line_of(path), f"fill in {_path_text(path)}",
+                                    said or field_hint(kind, path)) for path, said in _todos(doc.data)]
     for error in validator.iter_errors(doc.data):
         if any(tuple(error.absolute_path)[:len(path)] == path for path in todos):
             continue  # reported once, as "fill in"

@@ -68,7 +68,8 @@ def add_source(root, pdf):
                 "--licence", "Open Government Licence v3.0", "--date", "2024", "--publisher", "Testshire County Council")
     assert result.exit_code == 0, result.output
     record = root / "sources" / f"{SOURCE}.md"
-    record.write_text(record.read_text().replace("TODO: What the report is", "Testshire's own account of its savings."))
+    text = record.read_text().replace("TODO: What the report is", "Testshire's own account of its savings.")
+    record.write_text(re.sub(r"(?m)^title: .*$", 'title: "Efficiency report 2024"', text))  # confirmed on the cover
     return record
 
 
@@ -135,7 +136,7 @@ FILLED = {
     "kind": ["saving", "investment"], "period": ["per year from 2023/24", "one-off"], "per_year": ["true", "false"],
     "status": ["achieved", "achieved"], "recurrence": ["recurring", "one-off"],
     "where": ['"1. Library service redesign, line 5"', '"2. What it cost, line 7"'],
-    "section": ['"1. Library service redesign; 2. What it cost"'],
+    "section": ['"1. Library service redesign; 2. What it cost"'], "reviewed": ['"2026-11-22"'],
 }
 SECTIONS = {
     "Summary": "Testshire replaced twelve mobile library routes with four community hubs.",
