@@ -196,3 +196,74 @@ def test_on_a_phone_each_answer_of_a_comparison_names_its_case(site):
     labels = set(re.findall(r'<td data-label="([^"]*)"', html))
     assert labels == {"Case 1: Brighton and Hove City Council", "Case 2: Anonymised London pilot borough",
                       "Case 3: Forest Heath District Council and 1 more"}, labels
+
+
+# -- a saving printed as a range reads as printed -------------------------------------------------------
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html)))
+
+
+@pytest.mark.parametrize("text, printed", [("£2-3 million per year", "£2-3 million"), ("2-3% efficiency gain", "2-3%"),
+                                           ("between £10 million and £15 million", "between £10 million and £15 million"),
+                                           ("£3 million to £5 million", "£3 million to £5 million"),
+                                           ("£2 million", None), ("0.841", None), ("£1m and £2m from two projects", None)])
+def test_a_figures_printed_range_is_read_as_printed(text, printed):
+    from kb.amounts import printed_range
+    assert printed_range(text) == printed
+
+
+def test_a_headline_saving_printed_as_a_range_reads_as_the_range():
+    """Adur and Worthing's "£2-3 million per year" was headlined "£2 million a year, achieved"."""
+    from ingest.build import headline_saving
+    assert headline_saving([_figure(text="£2-3 million per year")]) == "£2-3 million a year, achieved"
+    assert headline_saving([_figure(text="between £10 million and £15 million", per_year=False, status="projected",
+                                    period="by 2015/16")]) == "between £10 million and £15 million by 2015/16, projected"
+
+
+def _range_figures(corpus_db):
+    import sqlite3
+    from kb.amounts import printed_range
+    rows = sqlite3.connect(corpus_db).execute("select id, case_id, text, amount_gbp from figures").fetchall()
+    found = [(i, c, printed_range(t), a) for i, c, t, a in rows if printed_range(t)]
+    assert found
+    return found
+
+
+def test_every_figure_printed_as_a_range_reads_as_the_range_wherever_its_amount_is_shown(site, corpus_db):
+    from kb.amounts import printed_range
+    for figure_id, case_id, printed, amount in _range_figures(corpus_db):
+        page = get(site, f"/kb/cases/{case_id}").text
+        listed = re.search(r'<ul class="kb-figures">(.*?)</ul>', page, re.S).group(1)
+        assert f'<span class="kb-figure-amount">{printed}</span>' in unescape(listed), (case_id, printed)
+        table = _text(get(site, f"/kb/figures?case_id={case_id}").text)
+        if amount is not None:
+            assert f"{printed} (counted as £{amount:,.0f})" in table, (figure_id, printed)
+    # the headline, the search card and the compare view, for each case headlined by a range
+    headlined = [(i, h) for i, h in __import__("sqlite3").connect(corpus_db).execute(
+        "select id, headline_saving from cases where headline_saving is not null")]
+    by_range = [(i, h) for i, h in headlined if printed_range(h)]
+    assert any(i == "adur-worthing-shared-services-single-officer-structure" and h.startswith("£2-3 million a year")
+               for i, h in by_range), by_range
+    for case_id, headline in by_range:
+        page = _text(get(site, f"/kb/cases/{case_id}").text)
+        assert f"Headline saving: {headline}" in page
+        title = re.search(r"<h1>(.*?)</h1>", get(site, f"/kb/cases/{case_id}").text).group(1)
+        cards = _text(get(site, f"/-/search?q={title}").text)
+        assert headline in cards, (case_id, headline)
+        compare = _text(get(site, f"/-/compare?id={case_id}&id=brighton-hove-reablement").text)
+        assert headline in compare
+
+
+def test_an_achieved_yearly_saving_printed_as_a_range_says_so_and_the_lower_end_it_counts_as(site):
+    page = _text(get(site, "/kb/cases/adur-worthing-shared-services-single-officer-structure").text)
+    assert "Achieved yearly saving £2-3 million a year (counted as £2,000,000, the lower end)" in page, page[:3000]
+    compare = _text(get(site, "/-/compare?id=adur-worthing-shared-services-single-officer-structure"
+                               "&id=brighton-hove-reablement").text)
+    assert "£2-3 million a year (counted as £2,000,000, the lower end)" in compare
+    table = _text(get(site, "/kb/cases?id=adur-worthing-shared-services-single-officer-structure").text)
+    assert "£2-3 million (counted as £2,000,000)" in table
+
+
+def test_the_savings_filter_says_a_range_counts_at_its_lower_end(site):
+    page = _text(get(site, "/-/search?q=care").text)
+    assert re.search(r"printed as a range [^.]* counts at its lower end", page)
