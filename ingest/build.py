@@ -209,7 +209,7 @@ def term_rows() -> Iterable[dict]:
     table = tables()["terms"]
     return (_row(table, {}, {"vocabulary": v.key, "vocabulary_label": v.label, "slug": t.slug, "label": t.label,
                              "definition": t.definition, "aliases": list(t.aliases), "family": t.family,
-                             "synonyms": list(t.synonyms)})
+                             "synonyms": list(t.synonyms), "other_kinds_label": t.other_kinds_label})
             for v in load_vocabularies().values() for t in v.terms.values())
 
 

@@ -40,7 +40,9 @@ def figure_words(db_path, f: dict) -> dict:
     return {
         "amount": amount,
         "kind": label("figure_kinds", f.get("kind")),
-        "status": label("figure_statuses", f.get("status")),
+        "status": present.figure_status(db_path, f.get("status"), f.get("kind")),
+        # only a saving is coloured as a success or a target: a cost is neither
+        "status_class": f"kb-status-{f.get('status')}" if f.get("kind") == "saving" else "kb-status-other",
         "status_slug": f.get("status"),
         "kind_slug": f.get("kind"),
         "amount_gbp": f.get("amount_gbp"),

@@ -86,6 +86,14 @@ def label(db_path, vocabulary: str | None, slug) -> str:
     return vocab.label_of(slug) if vocab else slug
 
 
+def figure_status(db_path, status, kind) -> str:
+    """A figure's status as it reads on a figure of its kind: a cost is "Actual", a saving "Achieved"."""
+    if status is None:
+        return ""
+    vocab = terms(db_path).get("figure_statuses")
+    return vocab.status_label(status, kind) if vocab else status
+
+
 def vocabulary_label(db_path, key) -> str:
     """The label of a vocabulary (e.g. "Approach" for approaches); the key itself if unknown."""
     vocab = terms(db_path).get(key)

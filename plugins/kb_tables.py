@@ -129,6 +129,8 @@ def render_cell(row, value, column, table, database, datasette):
         if vocabulary or column == "source_ids":
             items = [present.label(db.path, vocabulary, v) for v in items]
         return present.tags(items)
+    if vocabulary == "figure_statuses":
+        return _status_cell(db, row, value)
     if vocabulary:
         return escape(present.label(db.path, vocabulary, value))
     if kind == "boolean":
@@ -163,6 +165,20 @@ def _amount_cell(db, table: str, row, column: str, value):
         printed = next((r for r in map(printed_range, texts) if r), None)
         return escape(f"{printed} (counted as {counted})") if printed else counted
     return as_printed()
+
+
+def _status_cell(db, row, status):
+    """A figure's status in the words of its kind (a cost is "Actual", not "Achieved")."""
+    keys = row.keys() if hasattr(row, "keys") else ()
+    if "kind" in keys:
+        return escape(present.figure_status(db.path, status, row["kind"]))
+    if "id" not in keys:
+        return escape(present.label(db.path, "figure_statuses", status))
+
+    async def of_its_kind():
+        rows = (await db.execute("select kind from figures where id = ?", [row["id"]])).rows
+        return escape(present.figure_status(db.path, status, rows[0][0] if rows else None))
+    return of_its_kind()
 
 
 # -- the table page --------------------------------------------------------------------------------

@@ -267,3 +267,42 @@ def test_an_achieved_yearly_saving_printed_as_a_range_says_so_and_the_lower_end_
 def test_the_savings_filter_says_a_range_counts_at_its_lower_end(site):
     page = _text(get(site, "/-/search?q=care").text)
     assert re.search(r"printed as a range [^.]* counts at its lower end", page)
+
+
+# -- a figure that is not a saving is not labelled with a saving's status --------------------------------
+def test_a_status_reads_in_the_words_of_its_figures_kind():
+    from kb.vocabulary import load_vocabularies
+    statuses = load_vocabularies()["figure_statuses"]
+    assert statuses.status_label("achieved", "saving") == "Achieved"
+    assert statuses.status_label("achieved", "cost") == "Actual"
+    assert statuses.status_label("projected", "investment") == "Forecast"
+    assert all(t.other_kinds_label for t in statuses.terms.values()), "every figure status says how it reads on a cost"
+
+
+def test_no_cost_budget_investment_or_income_figure_is_labelled_achieved_or_projected(site, corpus_db):
+    """Brighton and Hove's "£52,600,000 cost or budget a year, Achieved" read as if a cost were a success."""
+    import sqlite3
+    from kb.vocabulary import load_vocabularies
+    statuses = load_vocabularies()["figure_statuses"]
+    rows = sqlite3.connect(corpus_db).execute("select id, case_id, kind, status from figures where kind != 'saving'").fetchall()
+    assert {k for _, _, k, _ in rows} >= {"cost", "investment", "income"}
+    for case_id in {c for _, c, _, _ in rows}:
+        ours = [(i, k, s) for i, c, k, s in rows if c == case_id]
+        page = get(site, f"/kb/cases/{case_id}").text
+        items = re.findall(r"<li class=\"[^\"]*\">\s*<span class=\"kb-figure-amount\">.*?</li>", page, re.S)
+        for item in items:
+            status = re.search(r'<span class="kb-status ([^"]+)">([^<]+)</span>', item)
+            words = _text(item)
+            if " saving" not in words.split(" Period:")[0]:
+                assert status.group(1) == "kb-status-other", words
+                assert status.group(2) in {t.other_kinds_label for t in statuses.terms.values()}, words
+                assert 'class="kb-achieved"' not in item
+        compare = get(site, f"/-/compare?id={case_id}&id=brighton-hove-reablement").text
+        for kind in {k for _, k, _ in ours}:
+            label = load_vocabularies()["figure_kinds"].label_of(kind).lower()
+            for shown in re.findall(rf"{re.escape(label)}(?: a year)?, <span class=\"kb-status [^\"]+\">([^<]+)</span>", compare):
+                assert shown in {"Actual", "Planned", "Forecast"}, (case_id, kind, shown)
+    table = get(site, "/kb/figures?kind=cost&status=achieved").text
+    cells = re.findall(r'<td data-label="Status">(.*?)</td>', table, re.S)
+    assert cells and {c.strip() for c in cells} == {"Actual"}, cells
+    assert "Actual" in _text(get(site, "/kb/figures/brighton-hove-reablement~235").text)
