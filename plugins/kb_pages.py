@@ -50,7 +50,8 @@ def figure_words(db_path, f: dict) -> dict:
         "range": bool(printed),
         "recurrence": {"recurring": "recurs every year", "one-off": "one-off"}.get(
             f.get("recurrence"), "whether it recurs is not stated"),
-        "period": f.get("period") or "period not stated",
+        # shown in brackets in the compare view: its own asides must not nest in them
+        "period": present.unbracketed(f.get("period")) or "period not stated",
         "yearly": bool(f.get("per_year")),
         "text": f.get("text"),
         "note": mentions.name_cases(db_path, f.get("note")),

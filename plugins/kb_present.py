@@ -41,6 +41,18 @@ def short_money(amount) -> str:
     return f"£{amount:,.0f}"
 
 
+_BRACKETED = re.compile(r"\s*\(([^()]*)\)")
+
+
+def unbracketed(text) -> str:
+    """A phrase whose bracketed asides become dashed ones ("2013/14 (£ millions, table)" -> "2013/14 –
+    £ millions, table"), so that a page may put it in brackets without nesting them."""
+    text = str(text or "")
+    while _BRACKETED.search(text):
+        text = _BRACKETED.sub(lambda m: f" \u2013 {m.group(1).strip()}", text)
+    return text.strip()
+
+
 def years(start, end) -> str:
     if not start and not end:
         return "years not stated"
@@ -174,6 +186,7 @@ def extra_js_urls(datasette):
 def prepare_jinja2_environment(env):
     env.filters["money"] = money
     env.filters["short_money"] = short_money
+    env.filters["unbracketed"] = unbracketed
     env.globals["kb_years"] = years
     env.filters["clean_url"] = clean_url
     env.filters["rebase"] = rebase

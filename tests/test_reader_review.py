@@ -306,3 +306,38 @@ def test_no_cost_budget_investment_or_income_figure_is_labelled_achieved_or_proj
     cells = re.findall(r'<td data-label="Status">(.*?)</td>', table, re.S)
     assert cells and {c.strip() for c in cells} == {"Actual"}, cells
     assert "Actual" in _text(get(site, "/kb/figures/brighton-hove-reablement~235").text)
+
+
+# -- no bracket inside a bracket --------------------------------------------------------------------------
+def _nested_brackets(text: str) -> list[str]:
+    """Each passage where a bracket opens inside another (a quotation as printed aside)."""
+    text = re.sub(r"<(script|style)\b.*?</\1>", "", text, flags=re.S)
+    text = _text(text)
+    text = re.sub(r"\u201c[^\u201d]*\u201d", "\u201c\u201d", text)
+    found, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+            if depth == 1:
+                start = i
+            elif depth == 2:
+                found.append(text[max(0, start - 40):i + 60])
+        elif ch == ")" and depth:
+            depth -= 1
+    return found
+
+
+def test_no_figure_period_or_comparison_nests_a_bracket_in_a_bracket(site, corpus_db):
+    """Compare read "(cumulative to 2013/14 (£ millions, financial details table))"."""
+    import sqlite3
+    ids = [i for (i,) in sqlite3.connect(corpus_db).execute("select id from cases order by id")]
+    assert _nested_brackets("a (b (c)) d") and not _nested_brackets("a (b) (c) \u201c(x (y))\u201d")
+    for case_id in ids:
+        page = get(site, f"/kb/cases/{case_id}").text
+        page = re.sub(r'<div class="kb-body">.*?</div>', "", page, flags=re.S)  # the case's own prose
+        assert not _nested_brackets(page), (case_id, _nested_brackets(page))
+    for i in range(0, len(ids), 3):
+        query = "&".join(f"id={c}" for c in ids[i:i + 3])
+        page = get(site, f"/-/compare?{query}")
+        if page.status_code == 200:
+            assert not _nested_brackets(page.text), (query, _nested_brackets(page.text))
