@@ -65,16 +65,18 @@ def years(start, end) -> str:
 
 # -- what the build stored ---------------------------------------------------------------------
 @lru_cache(maxsize=8)
-def _stored_terms(path: str, mtime: float) -> tuple[dict[str, Vocabulary], dict[str, str]]:
+def _stored_terms(path: str, mtime: float) -> tuple[dict[str, Vocabulary], dict[str, str], dict[str, str]]:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         vocabularies = stored_vocabularies(conn)
-        sources = dict(conn.execute("select id, title from sources").fetchall())
+        rows = conn.execute("select id, title, publisher, date from sources").fetchall()
     except sqlite3.Error:
-        return {}, {}
+        return {}, {}, {}
     finally:
         conn.close()
-    return vocabularies, sources
+    # whose report and when, as the source record gives them: "Stevenage Borough Council, 2021"
+    by = {i: ", ".join(str(x) for x in (publisher, str(date or "")[:4]) if x) for i, _, publisher, date in rows}
+    return vocabularies, {i: title for i, title, _, _ in rows}, by
 
 
 def terms(db_path) -> dict[str, Vocabulary]:
@@ -86,6 +88,13 @@ def terms(db_path) -> dict[str, Vocabulary]:
 def source_titles(db_path) -> dict[str, str]:
     path = Path(db_path)
     return _stored_terms(str(path), path.stat().st_mtime)[1]
+
+
+def source_by(db_path, source_id) -> str:
+    """Whose report it is and its year ("Stevenage Borough Council, 2021"), so that a finding quoted
+    away from its report is attributed; '' for an unknown report."""
+    path = Path(db_path)
+    return _stored_terms(str(path), path.stat().st_mtime)[2].get(source_id, "")
 
 
 def label(db_path, vocabulary: str | None, slug) -> str:

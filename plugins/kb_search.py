@@ -39,7 +39,7 @@ MODE_RULES = {"keyword": "The results are the {many} that " + _WORDS_RULE + ".",
 MARKED = re.compile(r"<mark>(.*?)</mark>", re.S)
 EXPORT_COLUMNS = ["rank", "id", "title", "url", "close_match", "organisations", "council_types", "regions", "services",
                   "approaches", "period", "year_start", "year_end", "status", "outcome", "headline_saving",
-                  "achieved_annual_saving_gbp", "case_title", "source_title", "passage"]
+                  "achieved_annual_saving_gbp", "case_title", "source_title", "source_by", "passage"]
 
 
 
@@ -179,6 +179,7 @@ async def _export_rows(datasette, db, found, request) -> list[dict]:
             "headline_saving": card.get("headline_saving") or "",
             "achieved_annual_saving_gbp": case.get("achieved_annual_saving_gbp"),
             "case_title": card.get("case_title") or "", "source_title": card.get("source_title") or "",
+            "source_by": present.source_by(db.path, r.source_id) if r.source_id and not case_id else "",
             "passage": mentions.name_cases(db.path, r.passage),
         })
     return out
@@ -286,6 +287,7 @@ def _page(datasette, engine, found, error: QueryError | None, p: dict, request, 
         card = item.get("card") or {}
         item["years"] = present.years(card.get("year_start"), card.get("year_end")) if card else ""
         item["why"] = "" if found.browse else why_listed(r.matched_by, item["passage_html"])
+        item["source_by"] = present.source_by(engine.db_path, r.source_id) if r.source_id and not r.case_id else ""
         item["href"] = (datasette.urls.row(database, "cases", r.id) if p["target"] == "cases" else
                         datasette.urls.row(database, "cases", r.case_id) if r.case_id else
                         datasette.urls.row(database, "sources", r.source_id) if r.source_id else None)

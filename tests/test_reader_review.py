@@ -341,3 +341,20 @@ def test_no_figure_period_or_comparison_nests_a_bracket_in_a_bracket(site, corpu
         page = get(site, f"/-/compare?{query}")
         if page.status_code == 200:
             assert not _nested_brackets(page.text), (query, _nested_brackets(page.text))
+
+
+# -- a report's finding says whose report it is --------------------------------------------------------
+@pytest.mark.parametrize("source_id", ["stevenage-2021-transformation-report", "dclg-2014-good-practice-savings"])
+def test_a_reports_finding_in_lesson_results_names_the_publisher_and_year(site, corpus_db, source_id):
+    """A finding read "From Transformation": whose transformation, and when?"""
+    import sqlite3
+    title, publisher, date = sqlite3.connect(corpus_db).execute(
+        "select title, publisher, date from sources where id = ?", [source_id]).fetchone()
+    page = get(site, f"/-/search?q=transformation+savings&target=lessons&source_ids={source_id}").text
+    cards = [_text(c) for c in re.findall(r'<p class="kb-card">From (.*?)</p>', page, re.S)
+             if f"/kb/sources/{source_id}" in c]
+    assert cards, page[:2000]
+    for card in cards:
+        assert re.sub(r"\s+,", ",", card).strip() == f"{title}, a report by {publisher}, {date[:4]}", card
+    csv_text = get(site, f"/-/search.csv?q=transformation+savings&target=lessons&source_ids={source_id}").text
+    assert f"{publisher}, {date[:4]}" in csv_text
