@@ -358,3 +358,20 @@ def test_a_reports_finding_in_lesson_results_names_the_publisher_and_year(site, 
         assert re.sub(r"\s+,", ",", card).strip() == f"{title}, a report by {publisher}, {date[:4]}", card
     csv_text = get(site, f"/-/search.csv?q=transformation+savings&target=lessons&source_ids={source_id}").text
     assert f"{publisher}, {date[:4]}" in csv_text
+
+
+# -- a query naming a council type and a region is offered both at once -------------------------------
+def test_a_search_naming_a_council_type_and_a_region_offers_both_filters_in_one_link(site):
+    """"district council in the South East" offered each filter on its own, never the two together."""
+    q = "shared services for a district council in the South East"
+    page = get(site, f"/-/search?q={q.replace(' ', '+')}").text
+    line = re.search(r'<p class="kb-narrowing">(.*?)</p>', page, re.S).group(1)
+    offered = links(line)
+    both = next(k for k in offered if k.startswith("Both: District council and South East"))
+    count = int(re.search(r"\(([\d,]+)\)$", both).group(1).replace(",", ""))
+    query = parse_qs(urlsplit(offered[both]).query)
+    assert query["council_types"] == ["district-council"] and query["regions"] == ["south-east"], query
+    data = get(site, offered[both].replace("/-/search?", "/-/search.json?")).json()
+    assert data["total"] == count > 0
+    alone = [int(re.search(r"\(([\d,]+)\)$", k).group(1)) for k in offered if not k.startswith("Both")]
+    assert len(alone) == 2 and count <= min(alone)
