@@ -375,3 +375,27 @@ def test_a_search_naming_a_council_type_and_a_region_offers_both_filters_in_one_
     assert data["total"] == count > 0
     alone = [int(re.search(r"\(([\d,]+)\)$", k).group(1)) for k in offered if not k.startswith("Both")]
     assert len(alone) == 2 and count <= min(alone)
+
+
+# -- text written for contributors stays out of readers' pages ----------------------------------------
+CONTRIBUTOR_WORDS = [r"`", r"\b(?:LC|LGA|DCLG) 20\d\d\b", r"\bseed text\b", r"\bnever link\b",
+                     r"\b(?:amount|percent|per_year)\b (?:records|is the lower)", r"\b(?:LGA|DCLG) (?:approach|model|attribute)\)"]
+
+
+def test_no_text_shown_to_readers_speaks_to_contributors(site, corpus_db):
+    """A source's "Notes on the text" said "never link them"; definitions said "(LC 2020 savings category)",
+    a contributor's shorthand for a report; figure notes named the field `percent`."""
+    import sqlite3
+    conn = sqlite3.connect(corpus_db)
+    shown = [("source", i, n) for i, n in conn.execute("select id, note from sources where note is not null")]
+    shown += [("figure", i, n) for i, n in conn.execute("select id, note from figures where note is not null")]
+    shown += [("term", f"{v}/{s}", t) for v, s, d, fam in conn.execute("select vocabulary, slug, definition, family from terms")
+              for t in (d, fam) if t]
+    from kb.vocabulary import load_vocabularies
+    shown += [("vocabulary", v.key, v.description) for v in load_vocabularies().values()]
+    assert len(shown) > 300
+    bad = [(kind, where, text) for kind, where, text in shown
+           if any(re.search(p, text) for p in CONTRIBUTOR_WORDS)]
+    assert not bad, bad
+    page = _text(get(site, "/kb/sources/london-councils-2020-transformation-savings").text)
+    assert "Notes on the text" in page and "never link" not in page
