@@ -399,3 +399,15 @@ def test_no_text_shown_to_readers_speaks_to_contributors(site, corpus_db):
     assert not bad, bad
     page = _text(get(site, "/kb/sources/london-councils-2020-transformation-savings").text)
     assert "Notes on the text" in page and "never link" not in page
+
+
+def test_a_database_built_before_statuses_had_labels_for_other_kinds_reads_as_before(corpus_db, tmp_path):
+    import shutil
+    import sqlite3
+    from kb.vocabulary import stored_vocabularies
+    old = tmp_path / "old.db"
+    shutil.copy(corpus_db, old)
+    conn = sqlite3.connect(old)
+    conn.execute("alter table terms drop column other_kinds_label")
+    statuses = stored_vocabularies(conn)["figure_statuses"]
+    assert statuses.status_label("achieved", "cost") == "Achieved"
