@@ -37,6 +37,7 @@ from kb.schema import SQL_TYPES, Table, facets, lessons_section, summary_section
 from kb.site import is_project_database, ro_uri
 from kb.site_metadata import facet_catalogue, site_metadata
 from kb.validate import Record, check_collection, discover
+from kb.amounts import printed_range
 from kb.vocabulary import load_vocabularies
 
 from . import patch
@@ -93,13 +94,15 @@ def headline_saving(figures: list[dict]) -> str | None:
     # the period as printed, without the notes some carry in brackets ("2013/14 (£ millions, table)")
     printed = re.sub(r"\s*\(.*\)\s*$", "", best["period"]).strip() or best["period"]
     status = load_vocabularies()["figure_statuses"].label_of(best["status"]).lower()
+    # a range reads as printed ("£2-3 million"); its amount, the lower end, only ranks it
+    amount = printed_range(best.get("text")) or _money(best["amount"])
     if best["per_year"]:
         # "a year" says it already: "£2 million a year, achieved (per year)" said it twice
         said = "" if YEARLY_WORDS.fullmatch(printed) else f" ({printed})"
-        return f"{_money(best['amount'])} a year, {status}{said}"
+        return f"{amount} a year, {status}{said}"
     if PERIOD_UNKNOWN.match(printed):
-        return f"{_money(best['amount'])}, {status} (period not stated)"  # not "£2.6 million not stated"
-    return f"{_money(best['amount'])} {printed}, {status}"
+        return f"{amount}, {status} (period not stated)"  # not "£2.6 million not stated"
+    return f"{amount} {printed}, {status}"
 
 
 def _row(table: Table, obj: dict, computed: dict, facet_source: dict | None = None) -> dict:
@@ -206,7 +209,7 @@ def term_rows() -> Iterable[dict]:
     table = tables()["terms"]
     return (_row(table, {}, {"vocabulary": v.key, "vocabulary_label": v.label, "slug": t.slug, "label": t.label,
                              "definition": t.definition, "aliases": list(t.aliases), "family": t.family,
-                             "synonyms": list(t.synonyms)})
+                             "synonyms": list(t.synonyms), "other_kinds_label": t.other_kinds_label})
             for v in load_vocabularies().values() for t in v.terms.values())
 
 

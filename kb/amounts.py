@@ -48,3 +48,29 @@ def printed_percent(text: str) -> int | float | None:
     if len(found) != 1 or found[0].group(2):
         return None
     return float(found[0].group(1))
+
+
+# what may stand between the two ends of a range printed as two amounts ("£3 million to £5 million");
+# "and" only after "between" ("£1m and £2m" may be two sums)
+RANGE_JOIN = re.compile(r"\s*(?:-|\u2013|to)\s*", re.I)
+BETWEEN_JOIN = re.compile(r"\s*and\s*", re.I)
+
+
+def printed_range(text: str | None) -> str | None:
+    """The range a figure's text prints, exactly as printed ("£2-3 million", "between £10 million and
+    £15 million", "2-3%"); None when it prints one amount, several that are no range, or none. Pages
+    show this where they would show the figure's amount, which holds the range's lower end only."""
+    if not text:
+        return None
+    found = list(MONEY.finditer(text))
+    if len(found) == 1 and found[0].group(2):
+        return found[0].group(0).strip()
+    if len(found) == 2:
+        start, join = found[0].start(), text[found[0].end():found[1].start()]
+        between = re.search(r"\bbetween\s+$", text[:start], re.I)
+        if RANGE_JOIN.fullmatch(join) or (between and BETWEEN_JOIN.fullmatch(join)):
+            return text[between.start() if between else start:found[1].end()].strip()
+    percents = list(PERCENT.finditer(text))
+    if not found and len(percents) == 1 and percents[0].group(2):
+        return percents[0].group(0).strip()
+    return None

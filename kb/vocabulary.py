@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 VOCABULARY_FILE = Path(__file__).with_name("vocabulary.yml")
+SAVING = "saving"  # the one figure kind whose statuses read as a saving's (kb/vocabulary.yml, figure_kinds)
 FILLER = {"and", "the", "of", "services", "service", "council", "with", "a"}
 
 
@@ -21,6 +22,7 @@ class Term:
     aliases: tuple[str, ...] = ()
     family: str | None = None
     synonyms: tuple[str, ...] = ()  # everyday words for the term, used to read queries only
+    other_kinds_label: str | None = None  # a figure status's label on a figure that is not a saving
 
 
 @dataclass
@@ -70,6 +72,13 @@ class Vocabulary:
         term = self.terms.get(slug)
         return term.label if term else slug
 
+    def status_label(self, slug: str, kind: str | None) -> str:
+        """A figure status as it reads on a figure of this kind: a cost is "Actual", not "Achieved"."""
+        term = self.terms.get(slug)
+        if term is None:
+            return slug
+        return term.other_kinds_label if kind != SAVING and term.other_kinds_label else term.label
+
 
 @lru_cache(maxsize=None)
 def load_vocabularies(path: Path = VOCABULARY_FILE) -> dict[str, Vocabulary]:
@@ -85,6 +94,7 @@ def load_vocabularies(path: Path = VOCABULARY_FILE) -> dict[str, Vocabulary]:
                 aliases=tuple(term.get("aliases") or ()),
                 family=term.get("family"),
                 synonyms=tuple(term.get("synonyms") or ()),
+                other_kinds_label=term.get("other_kinds_label"),
             )
         vocabularies[key] = vocab
     return vocabularies
@@ -92,6 +102,7 @@ def load_vocabularies(path: Path = VOCABULARY_FILE) -> dict[str, Vocabulary]:
 
 # The terms table's columns (declared in kb/schema.yml) that a database's vocabularies are read back from
 STORED_COLUMNS = ("vocabulary", "vocabulary_label", "slug", "label", "definition", "aliases", "synonyms")
+OPTIONAL_COLUMNS = ("other_kinds_label",)  # read where the database has them (older builds do not)
 
 
 def vocabularies_from_rows(rows) -> dict[str, Vocabulary]:
@@ -103,7 +114,8 @@ def vocabularies_from_rows(rows) -> dict[str, Vocabulary]:
                                                              description=""))
         vocab.terms[row["slug"]] = Term(row["slug"], row["label"], row["definition"],
                                         tuple(json.loads(row["aliases"] or "[]")),
-                                        synonyms=tuple(json.loads(row["synonyms"] or "[]")))
+                                        synonyms=tuple(json.loads(row["synonyms"] or "[]")),
+                                        other_kinds_label=row.get("other_kinds_label"))
     return out
 
 
@@ -117,5 +129,7 @@ def stored_vocabularies(conn) -> dict[str, Vocabulary]:
     missing = [name for name in STORED_COLUMNS if name not in declared]
     if missing:
         raise KeyError(f"kb/schema.yml declares no {', '.join(missing)} in the terms table")
-    cursor = conn.execute(f"select {', '.join(STORED_COLUMNS)} from terms")
-    return vocabularies_from_rows(dict(zip(STORED_COLUMNS, row)) for row in cursor)
+    present = {r[1] for r in conn.execute("select * from pragma_table_info('terms')")}
+    columns = STORED_COLUMNS + tuple(c for c in OPTIONAL_COLUMNS if c in present and c in declared)
+    cursor = conn.execute(f"select {', '.join(columns)} from terms")
+    return vocabularies_from_rows(dict(zip(columns, row)) for row in cursor)

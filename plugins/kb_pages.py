@@ -8,6 +8,7 @@ import datetime
 
 from datasette import hookimpl
 
+from kb.amounts import printed_range
 from kb.site import plugin_module
 
 
@@ -27,7 +28,10 @@ def _columns(db_path, table: str) -> set[str]:
 def figure_words(db_path, f: dict) -> dict:
     """One money figure in words: amount, what it is, its status and period, and where it is printed."""
     label = lambda vocabulary, slug: present.label(db_path, vocabulary, slug)
-    if f.get("amount_gbp") is not None:
+    printed = printed_range(f.get("text"))
+    if printed:
+        amount = printed  # as printed: the stored amount is only the range's lower end
+    elif f.get("amount_gbp") is not None:
         amount = present.money(f["amount_gbp"])
     elif f.get("percent") is not None:
         amount = f"{f['percent']:g}%"
@@ -36,14 +40,18 @@ def figure_words(db_path, f: dict) -> dict:
     return {
         "amount": amount,
         "kind": label("figure_kinds", f.get("kind")),
-        "status": label("figure_statuses", f.get("status")),
+        "status": present.figure_status(db_path, f.get("status"), f.get("kind")),
+        # only a saving is coloured as a success or a target: a cost is neither
+        "status_class": f"kb-status-{f.get('status')}" if f.get("kind") == "saving" else "kb-status-other",
         "status_slug": f.get("status"),
         "kind_slug": f.get("kind"),
         "amount_gbp": f.get("amount_gbp"),
         "percent": f.get("percent"),
+        "range": bool(printed),
         "recurrence": {"recurring": "recurs every year", "one-off": "one-off"}.get(
             f.get("recurrence"), "whether it recurs is not stated"),
-        "period": f.get("period") or "period not stated",
+        # shown in brackets in the compare view: its own asides must not nest in them
+        "period": present.unbracketed(f.get("period")) or "period not stated",
         "yearly": bool(f.get("per_year")),
         "text": f.get("text"),
         "note": mentions.name_cases(db_path, f.get("note")),
@@ -67,6 +75,20 @@ def achieved_not_yearly(case: dict) -> str | None:
     if any(f["percent"] is not None for f in achieved):
         return "No yearly figure in pounds: the saving achieved is reported as a percentage"
     return "No yearly figure in pounds: the saving achieved is reported without an amount"
+
+
+def achieved_yearly_words(case: dict) -> str | None:
+    """The achieved yearly saving as the figure behind it prints it: "£2-3 million a year (counted as
+    £2,000,000)" for a range, whose lower end is what sorting and the savings filter use."""
+    amount = case.get("achieved_annual_saving_gbp")
+    if amount is None:
+        return None
+    counted = present.money(amount)
+    behind = next((f for f in case["figures"] if f["kind_slug"] == "saving" and f["status_slug"] == "achieved"
+                   and f["yearly"] and f["amount_gbp"] == amount and f["range"]), None)
+    if behind is None:
+        return f"{counted} a year"
+    return f"{behind['amount']} a year (counted as {counted}, the lower end)"
 
 
 async def case_data(datasette, db, case_id: str) -> dict | None:
@@ -99,6 +121,7 @@ async def case_data(datasette, db, case_id: str) -> dict | None:
     for column in ("status", "outcome", "evidence"):
         case[f"{column}_label"] = label(catalogue.get(column, {}).get("vocabulary"), case.get(column))
     case["achieved_not_yearly"] = achieved_not_yearly(case)
+    case["achieved_yearly_words"] = achieved_yearly_words(case)
     case["years_words"] = present.years(case.get("year_start"), case.get("year_end"))
     case["url"] = datasette.urls.row(db.name, "cases", case_id)
     case["body_html"] = mentions.link_cases(db.path, case.get("body_html"), lambda i: datasette.urls.row(db.name, "cases", i))

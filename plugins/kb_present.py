@@ -41,6 +41,18 @@ def short_money(amount) -> str:
     return f"£{amount:,.0f}"
 
 
+_BRACKETED = re.compile(r"\s*\(([^()]*)\)")
+
+
+def unbracketed(text) -> str:
+    """A phrase whose bracketed asides become dashed ones ("2013/14 (£ millions, table)" -> "2013/14 –
+    £ millions, table"), so that a page may put it in brackets without nesting them."""
+    text = str(text or "")
+    while _BRACKETED.search(text):
+        text = _BRACKETED.sub(lambda m: f" \u2013 {m.group(1).strip()}", text)
+    return text.strip()
+
+
 def years(start, end) -> str:
     if not start and not end:
         return "years not stated"
@@ -53,16 +65,18 @@ def years(start, end) -> str:
 
 # -- what the build stored ---------------------------------------------------------------------
 @lru_cache(maxsize=8)
-def _stored_terms(path: str, mtime: float) -> tuple[dict[str, Vocabulary], dict[str, str]]:
+def _stored_terms(path: str, mtime: float) -> tuple[dict[str, Vocabulary], dict[str, str], dict[str, str]]:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         vocabularies = stored_vocabularies(conn)
-        sources = dict(conn.execute("select id, title from sources").fetchall())
+        rows = conn.execute("select id, title, publisher, date from sources").fetchall()
     except sqlite3.Error:
-        return {}, {}
+        return {}, {}, {}
     finally:
         conn.close()
-    return vocabularies, sources
+    # whose report and when, as the source record gives them: "Stevenage Borough Council, 2021"
+    by = {i: ", ".join(str(x) for x in (publisher, str(date or "")[:4]) if x) for i, _, publisher, date in rows}
+    return vocabularies, {i: title for i, title, _, _ in rows}, by
 
 
 def terms(db_path) -> dict[str, Vocabulary]:
@@ -76,6 +90,13 @@ def source_titles(db_path) -> dict[str, str]:
     return _stored_terms(str(path), path.stat().st_mtime)[1]
 
 
+def source_by(db_path, source_id) -> str:
+    """Whose report it is and its year ("Stevenage Borough Council, 2021"), so that a finding quoted
+    away from its report is attributed; '' for an unknown report."""
+    path = Path(db_path)
+    return _stored_terms(str(path), path.stat().st_mtime)[2].get(source_id, "")
+
+
 def label(db_path, vocabulary: str | None, slug) -> str:
     """The label of a slug in a vocabulary (the source's title for a source id); the slug itself if unknown."""
     if slug is None:
@@ -84,6 +105,14 @@ def label(db_path, vocabulary: str | None, slug) -> str:
         return source_titles(db_path).get(slug, slug)
     vocab = terms(db_path).get(vocabulary)
     return vocab.label_of(slug) if vocab else slug
+
+
+def figure_status(db_path, status, kind) -> str:
+    """A figure's status as it reads on a figure of its kind: a cost is "Actual", a saving "Achieved"."""
+    if status is None:
+        return ""
+    vocab = terms(db_path).get("figure_statuses")
+    return vocab.status_label(status, kind) if vocab else status
 
 
 def vocabulary_label(db_path, key) -> str:
@@ -166,6 +195,7 @@ def extra_js_urls(datasette):
 def prepare_jinja2_environment(env):
     env.filters["money"] = money
     env.filters["short_money"] = short_money
+    env.filters["unbracketed"] = unbracketed
     env.globals["kb_years"] = years
     env.filters["clean_url"] = clean_url
     env.filters["rebase"] = rebase

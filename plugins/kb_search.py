@@ -39,7 +39,7 @@ MODE_RULES = {"keyword": "The results are the {many} that " + _WORDS_RULE + ".",
 MARKED = re.compile(r"<mark>(.*?)</mark>", re.S)
 EXPORT_COLUMNS = ["rank", "id", "title", "url", "close_match", "organisations", "council_types", "regions", "services",
                   "approaches", "period", "year_start", "year_end", "status", "outcome", "headline_saving",
-                  "achieved_annual_saving_gbp", "case_title", "source_title", "passage"]
+                  "achieved_annual_saving_gbp", "case_title", "source_title", "source_by", "passage"]
 
 
 
@@ -179,6 +179,7 @@ async def _export_rows(datasette, db, found, request) -> list[dict]:
             "headline_saving": card.get("headline_saving") or "",
             "achieved_annual_saving_gbp": case.get("achieved_annual_saving_gbp"),
             "case_title": card.get("case_title") or "", "source_title": card.get("source_title") or "",
+            "source_by": present.source_by(db.path, r.source_id) if r.source_id and not case_id else "",
             "passage": mentions.name_cases(db.path, r.passage),
         })
     return out
@@ -216,9 +217,25 @@ def _narrowing(engine, found, filters: dict, state: dict, base: str) -> list[dic
         if not f.get("organisation") or filters.get(column) or not 0 < count < found.total:
             continue
         name = f["values"].get(value, {}).get("label") or value
-        offers.append({"name": name, "label": f"{f['label']}: {name}", "count": count,
+        offers.append({"name": name, "label": f"{f['label']}: {name}", "count": count, "column": column, "value": value,
                        "href": _url(base, {**state, column: [value]}, page=None)})
     return offers
+
+
+def _together(offers: list[dict], filters: dict, state: dict, base: str, count_with) -> dict | None:
+    """One link applying every offered filter at once ("a district council in Kent": both), with the
+    count it leaves; None for fewer than two, or when no result has them all."""
+    if len(offers) < 2:
+        return None
+    combined = {column: list(values) for column, values in filters.items()}
+    for o in offers:
+        combined.setdefault(o["column"], []).append(o["value"])
+    count = count_with(combined)
+    if not count:
+        return None
+    names = ", ".join(o["name"] for o in offers[:-1]) + " and " + offers[-1]["name"]
+    return {"label": f"{'Both' if len(offers) == 2 else 'All'}: {names}", "count": count,
+            "href": _url(base, {**state, **{c: v for c, v in combined.items() if c not in filters}}, page=None)}
 
 
 def engine_source_title(engine, source_id: str) -> str:
@@ -279,6 +296,13 @@ def _page(datasette, engine, found, error: QueryError | None, p: dict, request, 
             chips.append({"label": f"Achieved yearly saving {words} {_amount_words(request.args.get(bound))}",
                           "href": _url(base, _without(state, bound))})
     total = found.total if found else 0
+    narrowing = _narrowing(engine, found, p["filters"], state, base) if engine else []
+
+    def count_with(filters: dict) -> int:
+        """How many results the same search leaves with these filters."""
+        return engine.search(p["q"], mode=p["mode"], target=p["target"], filters=filters,
+                             min_savings=_number(request, "min_savings"), max_savings=_number(request, "max_savings"),
+                             limit=1, with_facets=False, sort=p["sort"], spelling=p["spelling"] != "off").total
     results = []
     for n, r in enumerate(found.results if found else []):
         item = dict(r.as_dict(), rank=(p["page"] - 1) * PAGE_SIZE + n + 1)
@@ -286,6 +310,7 @@ def _page(datasette, engine, found, error: QueryError | None, p: dict, request, 
         card = item.get("card") or {}
         item["years"] = present.years(card.get("year_start"), card.get("year_end")) if card else ""
         item["why"] = "" if found.browse else why_listed(r.matched_by, item["passage_html"])
+        item["source_by"] = present.source_by(engine.db_path, r.source_id) if r.source_id and not r.case_id else ""
         item["href"] = (datasette.urls.row(database, "cases", r.id) if p["target"] == "cases" else
                         datasette.urls.row(database, "cases", r.case_id) if r.case_id else
                         datasette.urls.row(database, "sources", r.source_id) if r.source_id else None)
@@ -304,7 +329,8 @@ def _page(datasette, engine, found, error: QueryError | None, p: dict, request, 
         "by_words": any("keyword" in r.matched_by for r in (found.results if found else [])),
         "noun": noun[0] if total == 1 else noun[1], "nouns": noun,
         "facets": blocks, "chips": chips,
-        "narrowing": _narrowing(engine, found, p["filters"], state, base) if engine else [],
+        "narrowing": narrowing,
+        "narrowing_together": _together(narrowing, p["filters"], state, base, count_with) if narrowing else None,
         "clear_url": _url(base, {"q": p["q"], "target": state["target"], "mode": state["mode"], "sort": p["sort"],
                                  "spelling": p["spelling"]}),
         "min_savings": request.args.get("min_savings") or "", "max_savings": request.args.get("max_savings") or "",

@@ -14,6 +14,7 @@ from datasette import hookimpl
 from datasette.utils import tilde_encode, urlsafe_components
 from markupsafe import Markup, escape
 
+from kb.amounts import printed_range
 from kb.schema import facets
 from kb.site import plugin_module
 
@@ -128,12 +129,14 @@ def render_cell(row, value, column, table, database, datasette):
         if vocabulary or column == "source_ids":
             items = [present.label(db.path, vocabulary, v) for v in items]
         return present.tags(items)
+    if vocabulary == "figure_statuses":
+        return _status_cell(db, row, value)
     if vocabulary:
         return escape(present.label(db.path, vocabulary, value))
     if kind == "boolean":
         return "Yes" if value else "No"
     if column.endswith("_gbp"):
-        return present.money(value)
+        return _amount_cell(db, table, row, column, value)
     if column == "percent":
         return f"{value:g}%"
     if isinstance(value, str) and " " in value:
@@ -141,6 +144,41 @@ def render_cell(row, value, column, table, database, datasette):
         named = mentions.name_cases(db.path, value)
         return escape(named) if named != value else None
     return None
+
+
+# The figure texts behind an amount column, for a row: a range's amount is only its lower end.
+BEHIND = {("figures", "amount_gbp"): "select text from figures where id = :id",
+          ("cases", "achieved_annual_saving_gbp"): """select text from figures where case_id = :id and kind = 'saving'
+              and status = 'achieved' and per_year and amount_gbp = :amount"""}
+
+
+def _amount_cell(db, table: str, row, column: str, value):
+    """£ with separators; a saving printed as a range as printed, with the lower end it counts as."""
+    counted = present.money(value)
+    sql = BEHIND.get((table, column))
+    keys = row.keys() if hasattr(row, "keys") else ()
+    if sql is None or "id" not in keys:
+        return counted
+
+    async def as_printed():
+        texts = [t for (t,) in (await db.execute(sql, {"id": row["id"], "amount": value})).rows]
+        printed = next((r for r in map(printed_range, texts) if r), None)
+        return escape(f"{printed} (counted as {counted})") if printed else counted
+    return as_printed()
+
+
+def _status_cell(db, row, status):
+    """A figure's status in the words of its kind (a cost is "Actual", not "Achieved")."""
+    keys = row.keys() if hasattr(row, "keys") else ()
+    if "kind" in keys:
+        return escape(present.figure_status(db.path, status, row["kind"]))
+    if "id" not in keys:
+        return escape(present.label(db.path, "figure_statuses", status))
+
+    async def of_its_kind():
+        rows = (await db.execute("select kind from figures where id = ?", [row["id"]])).rows
+        return escape(present.figure_status(db.path, status, rows[0][0] if rows else None))
+    return of_its_kind()
 
 
 # -- the table page --------------------------------------------------------------------------------

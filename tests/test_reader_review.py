@@ -196,3 +196,218 @@ def test_on_a_phone_each_answer_of_a_comparison_names_its_case(site):
     labels = set(re.findall(r'<td data-label="([^"]*)"', html))
     assert labels == {"Case 1: Brighton and Hove City Council", "Case 2: Anonymised London pilot borough",
                       "Case 3: Forest Heath District Council and 1 more"}, labels
+
+
+# -- a saving printed as a range reads as printed -------------------------------------------------------
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html)))
+
+
+@pytest.mark.parametrize("text, printed", [("£2-3 million per year", "£2-3 million"), ("2-3% efficiency gain", "2-3%"),
+                                           ("between £10 million and £15 million", "between £10 million and £15 million"),
+                                           ("£3 million to £5 million", "£3 million to £5 million"),
+                                           ("£2 million", None), ("0.841", None), ("£1m and £2m from two projects", None)])
+def test_a_figures_printed_range_is_read_as_printed(text, printed):
+    from kb.amounts import printed_range
+    assert printed_range(text) == printed
+
+
+def test_a_headline_saving_printed_as_a_range_reads_as_the_range():
+    """Adur and Worthing's "£2-3 million per year" was headlined "£2 million a year, achieved"."""
+    from ingest.build import headline_saving
+    assert headline_saving([_figure(text="£2-3 million per year")]) == "£2-3 million a year, achieved"
+    assert headline_saving([_figure(text="between £10 million and £15 million", per_year=False, status="projected",
+                                    period="by 2015/16")]) == "between £10 million and £15 million by 2015/16, projected"
+
+
+def _range_figures(corpus_db):
+    import sqlite3
+    from kb.amounts import printed_range
+    rows = sqlite3.connect(corpus_db).execute("select id, case_id, text, amount_gbp from figures").fetchall()
+    found = [(i, c, printed_range(t), a) for i, c, t, a in rows if printed_range(t)]
+    assert found
+    return found
+
+
+def test_every_figure_printed_as_a_range_reads_as_the_range_wherever_its_amount_is_shown(site, corpus_db):
+    from kb.amounts import printed_range
+    for figure_id, case_id, printed, amount in _range_figures(corpus_db):
+        page = get(site, f"/kb/cases/{case_id}").text
+        listed = re.search(r'<ul class="kb-figures">(.*?)</ul>', page, re.S).group(1)
+        assert f'<span class="kb-figure-amount">{printed}</span>' in unescape(listed), (case_id, printed)
+        table = _text(get(site, f"/kb/figures?case_id={case_id}").text)
+        if amount is not None:
+            assert f"{printed} (counted as £{amount:,.0f})" in table, (figure_id, printed)
+    # the headline, the search card and the compare view, for each case headlined by a range
+    headlined = [(i, h) for i, h in __import__("sqlite3").connect(corpus_db).execute(
+        "select id, headline_saving from cases where headline_saving is not null")]
+    by_range = [(i, h) for i, h in headlined if printed_range(h)]
+    assert any(i == "adur-worthing-shared-services-single-officer-structure" and h.startswith("£2-3 million a year")
+               for i, h in by_range), by_range
+    for case_id, headline in by_range:
+        page = _text(get(site, f"/kb/cases/{case_id}").text)
+        assert f"Headline saving: {headline}" in page
+        title = re.search(r"<h1>(.*?)</h1>", get(site, f"/kb/cases/{case_id}").text).group(1)
+        cards = _text(get(site, f"/-/search?q={title}").text)
+        assert headline in cards, (case_id, headline)
+        compare = _text(get(site, f"/-/compare?id={case_id}&id=brighton-hove-reablement").text)
+        assert headline in compare
+
+
+def test_an_achieved_yearly_saving_printed_as_a_range_says_so_and_the_lower_end_it_counts_as(site):
+    page = _text(get(site, "/kb/cases/adur-worthing-shared-services-single-officer-structure").text)
+    assert "Achieved yearly saving £2-3 million a year (counted as £2,000,000, the lower end)" in page, page[:3000]
+    compare = _text(get(site, "/-/compare?id=adur-worthing-shared-services-single-officer-structure"
+                               "&id=brighton-hove-reablement").text)
+    assert "£2-3 million a year (counted as £2,000,000, the lower end)" in compare
+    table = _text(get(site, "/kb/cases?id=adur-worthing-shared-services-single-officer-structure").text)
+    assert "£2-3 million (counted as £2,000,000)" in table
+
+
+def test_the_savings_filter_says_a_range_counts_at_its_lower_end(site):
+    page = _text(get(site, "/-/search?q=care").text)
+    assert re.search(r"printed as a range [^.]* counts at its lower end", page)
+
+
+# -- a figure that is not a saving is not labelled with a saving's status --------------------------------
+def test_a_status_reads_in_the_words_of_its_figures_kind():
+    from kb.vocabulary import load_vocabularies
+    statuses = load_vocabularies()["figure_statuses"]
+    assert statuses.status_label("achieved", "saving") == "Achieved"
+    assert statuses.status_label("achieved", "cost") == "Actual"
+    assert statuses.status_label("projected", "investment") == "Forecast"
+    assert all(t.other_kinds_label for t in statuses.terms.values()), "every figure status says how it reads on a cost"
+
+
+def test_no_cost_budget_investment_or_income_figure_is_labelled_achieved_or_projected(site, corpus_db):
+    """Brighton and Hove's "£52,600,000 cost or budget a year, Achieved" read as if a cost were a success."""
+    import sqlite3
+    from kb.vocabulary import load_vocabularies
+    statuses = load_vocabularies()["figure_statuses"]
+    rows = sqlite3.connect(corpus_db).execute("select id, case_id, kind, status from figures where kind != 'saving'").fetchall()
+    assert {k for _, _, k, _ in rows} >= {"cost", "investment", "income"}
+    for case_id in {c for _, c, _, _ in rows}:
+        ours = [(i, k, s) for i, c, k, s in rows if c == case_id]
+        page = get(site, f"/kb/cases/{case_id}").text
+        items = re.findall(r"<li class=\"[^\"]*\">\s*<span class=\"kb-figure-amount\">.*?</li>", page, re.S)
+        for item in items:
+            status = re.search(r'<span class="kb-status ([^"]+)">([^<]+)</span>', item)
+            words = _text(item)
+            if " saving" not in words.split(" Period:")[0]:
+                assert status.group(1) == "kb-status-other", words
+                assert status.group(2) in {t.other_kinds_label for t in statuses.terms.values()}, words
+                assert 'class="kb-achieved"' not in item
+        compare = get(site, f"/-/compare?id={case_id}&id=brighton-hove-reablement").text
+        for kind in {k for _, k, _ in ours}:
+            label = load_vocabularies()["figure_kinds"].label_of(kind).lower()
+            for shown in re.findall(rf"{re.escape(label)}(?: a year)?, <span class=\"kb-status [^\"]+\">([^<]+)</span>", compare):
+                assert shown in {"Actual", "Planned", "Forecast"}, (case_id, kind, shown)
+    table = get(site, "/kb/figures?kind=cost&status=achieved").text
+    cells = re.findall(r'<td data-label="Status">(.*?)</td>', table, re.S)
+    assert cells and {c.strip() for c in cells} == {"Actual"}, cells
+    assert "Actual" in _text(get(site, "/kb/figures/brighton-hove-reablement~235").text)
+
+
+# -- no bracket inside a bracket --------------------------------------------------------------------------
+def _nested_brackets(text: str) -> list[str]:
+    """Each passage where a bracket opens inside another (a quotation as printed aside)."""
+    text = re.sub(r"<(script|style)\b.*?</\1>", "", text, flags=re.S)
+    text = _text(text)
+    text = re.sub(r"\u201c[^\u201d]*\u201d", "\u201c\u201d", text)
+    found, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+            if depth == 1:
+                start = i
+            elif depth == 2:
+                found.append(text[max(0, start - 40):i + 60])
+        elif ch == ")" and depth:
+            depth -= 1
+    return found
+
+
+def test_no_figure_period_or_comparison_nests_a_bracket_in_a_bracket(site, corpus_db):
+    """Compare read "(cumulative to 2013/14 (£ millions, financial details table))"."""
+    import sqlite3
+    ids = [i for (i,) in sqlite3.connect(corpus_db).execute("select id from cases order by id")]
+    assert _nested_brackets("a (b (c)) d") and not _nested_brackets("a (b) (c) \u201c(x (y))\u201d")
+    for case_id in ids:
+        page = get(site, f"/kb/cases/{case_id}").text
+        page = re.sub(r'<div class="kb-body">.*?</div>', "", page, flags=re.S)  # the case's own prose
+        assert not _nested_brackets(page), (case_id, _nested_brackets(page))
+    for i in range(0, len(ids), 3):
+        query = "&".join(f"id={c}" for c in ids[i:i + 3])
+        page = get(site, f"/-/compare?{query}")
+        if page.status_code == 200:
+            assert not _nested_brackets(page.text), (query, _nested_brackets(page.text))
+
+
+# -- a report's finding says whose report it is --------------------------------------------------------
+@pytest.mark.parametrize("source_id", ["stevenage-2021-transformation-report", "dclg-2014-good-practice-savings"])
+def test_a_reports_finding_in_lesson_results_names_the_publisher_and_year(site, corpus_db, source_id):
+    """A finding read "From Transformation": whose transformation, and when?"""
+    import sqlite3
+    title, publisher, date = sqlite3.connect(corpus_db).execute(
+        "select title, publisher, date from sources where id = ?", [source_id]).fetchone()
+    page = get(site, f"/-/search?q=transformation+savings&target=lessons&source_ids={source_id}").text
+    cards = [_text(c) for c in re.findall(r'<p class="kb-card">From (.*?)</p>', page, re.S)
+             if f"/kb/sources/{source_id}" in c]
+    assert cards, page[:2000]
+    for card in cards:
+        assert re.sub(r"\s+,", ",", card).strip() == f"{title}, a report by {publisher}, {date[:4]}", card
+    csv_text = get(site, f"/-/search.csv?q=transformation+savings&target=lessons&source_ids={source_id}").text
+    assert f"{publisher}, {date[:4]}" in csv_text
+
+
+# -- a query naming a council type and a region is offered both at once -------------------------------
+def test_a_search_naming_a_council_type_and_a_region_offers_both_filters_in_one_link(site):
+    """"district council in the South East" offered each filter on its own, never the two together."""
+    q = "shared services for a district council in the South East"
+    page = get(site, f"/-/search?q={q.replace(' ', '+')}").text
+    line = re.search(r'<p class="kb-narrowing">(.*?)</p>', page, re.S).group(1)
+    offered = links(line)
+    both = next(k for k in offered if k.startswith("Both: District council and South East"))
+    count = int(re.search(r"\(([\d,]+)\)$", both).group(1).replace(",", ""))
+    query = parse_qs(urlsplit(offered[both]).query)
+    assert query["council_types"] == ["district-council"] and query["regions"] == ["south-east"], query
+    data = get(site, offered[both].replace("/-/search?", "/-/search.json?")).json()
+    assert data["total"] == count > 0
+    alone = [int(re.search(r"\(([\d,]+)\)$", k).group(1)) for k in offered if not k.startswith("Both")]
+    assert len(alone) == 2 and count <= min(alone)
+
+
+# -- text written for contributors stays out of readers' pages ----------------------------------------
+CONTRIBUTOR_WORDS = [r"`", r"\b(?:LC|LGA|DCLG) 20\d\d\b", r"\bseed text\b", r"\bnever link\b",
+                     r"\b(?:amount|percent|per_year)\b (?:records|is the lower)", r"\b(?:LGA|DCLG) (?:approach|model|attribute)\)"]
+
+
+def test_no_text_shown_to_readers_speaks_to_contributors(site, corpus_db):
+    """A source's "Notes on the text" said "never link them"; definitions said "(LC 2020 savings category)",
+    a contributor's shorthand for a report; figure notes named the field `percent`."""
+    import sqlite3
+    conn = sqlite3.connect(corpus_db)
+    shown = [("source", i, n) for i, n in conn.execute("select id, note from sources where note is not null")]
+    shown += [("figure", i, n) for i, n in conn.execute("select id, note from figures where note is not null")]
+    shown += [("term", f"{v}/{s}", t) for v, s, d, fam in conn.execute("select vocabulary, slug, definition, family from terms")
+              for t in (d, fam) if t]
+    from kb.vocabulary import load_vocabularies
+    shown += [("vocabulary", v.key, v.description) for v in load_vocabularies().values()]
+    assert len(shown) > 300
+    bad = [(kind, where, text) for kind, where, text in shown
+           if any(re.search(p, text) for p in CONTRIBUTOR_WORDS)]
+    assert not bad, bad
+    page = _text(get(site, "/kb/sources/london-councils-2020-transformation-savings").text)
+    assert "Notes on the text" in page and "never link" not in page
+
+
+def test_a_database_built_before_statuses_had_labels_for_other_kinds_reads_as_before(corpus_db, tmp_path):
+    import shutil
+    import sqlite3
+    from kb.vocabulary import stored_vocabularies
+    old = tmp_path / "old.db"
+    shutil.copy(corpus_db, old)
+    conn = sqlite3.connect(old)
+    conn.execute("alter table terms drop column other_kinds_label")
+    statuses = stored_vocabularies(conn)["figure_statuses"]
+    assert statuses.status_label("achieved", "cost") == "Achieved"
