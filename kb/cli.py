@@ -509,18 +509,21 @@ def publish_cmd(target, db_path, metadata_path, brand_dir, base_url, out, tag, b
         raise click.UsageError(f"{target} builds no image from a Dockerfile, so --base-image does not apply to it")
     site = _site(db_path, metadata_path, brand_dir, base_url)
     out = out or Path("dist") / target
+    from search.kernels import uses_compiled_loop
+
+    extras = ("scale",) if uses_compiled_loop(site.db_path) else ()
     try:
         image = check_image(base_image or BASE_IMAGE)
         check_out(out)
         check_publisher(target)
         if target == "docker":
             with tempfile.TemporaryDirectory(prefix="kb-stage-") as work:
-                context = docker_context(stage(site, Path(work) / "parts"), out, base_image=image)
+                context = docker_context(stage(site, Path(work) / "parts", extras), out, base_image=image)
             command, cwd = ["docker", "build", "-t", tag, str(context)], None
             click.echo(f"Wrote the Docker build context to {context}.", err=True)
         else:
             check_options(target, site.db_path, list(extra))
-            parts = stage(site, out)
+            parts = stage(site, out, extras)
             command, cwd = publish_command(target, parts, list(extra), base_image=image), parts.directory
             click.echo(f"Staged the parts in {parts.directory}.", err=True)
     except (PublishError, SiteError, OnnxError, ImageError) as err:

@@ -69,13 +69,15 @@ class Parts:
     static: list[tuple[str, str]] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
     model: str | None = None
+    extras: tuple[str, ...] = ()  # the wheel's optional dependencies the site needs (pyproject.toml)
 
     @property
     def install(self) -> list[str]:
         """What `pip install` gets beside Datasette: the wheel, and the pins as one word (Datasette puts
         these on the Dockerfile's pip line; the Vercel plugin writes each as a line of requirements.txt)."""
         pins = [f"--constraint=./{self.plugins}/{self.constraints}"] if self.constraints else []
-        return [f"./{self.plugins}/{self.wheel}", *pins]
+        extras = f"[{','.join(self.extras)}]" if self.extras else ""
+        return [f"./{self.plugins}/{self.wheel}{extras}", *pins]
 
     @property
     def extra_options(self) -> str:
@@ -165,8 +167,9 @@ def _fresh(directory: Path) -> Path:
     return directory
 
 
-def stage(site: Site, out: Path) -> Parts:
-    """Copy every part the published site needs into out (cleared first)."""
+def stage(site: Site, out: Path, extras: tuple[str, ...] = ()) -> Parts:
+    """Copy every part the published site needs into out (cleared first); extras are the project's
+    optional dependencies the image installs too (`scale` for a large collection)."""
     site.check()
     if not CONSTRAINTS.is_file():
         raise PublishError(f"{CONSTRAINTS}: missing - the image would install untested versions; restore it from "
@@ -195,7 +198,8 @@ def stage(site: Site, out: Path) -> Parts:
     wheel = build_wheel(out / "plugins")
     shutil.copy2(CONSTRAINTS, out / "plugins" / CONSTRAINTS.name)
     return Parts(directory=out, database=site.db_path.name, metadata=metadata, wheel=wheel.name,
-                 constraints=CONSTRAINTS.name, static=static, settings=site.settings(), model=model)
+                 constraints=CONSTRAINTS.name, static=static, settings=site.settings(), model=model,
+                 extras=tuple(extras))
 
 
 def docker_context(parts: Parts, out: Path, port: int = 8001, base_image: str = BASE_IMAGE) -> Path:

@@ -1,11 +1,15 @@
 """Each document's best passages for one reading of a query (see centred in search/engine.py): numpy
 needs eight passes over the passages for what one loop does, which at 100,000 cases (773,000
 passages, for every reading of a query) was a fifth of a search. The loop is compiled by Numba for
-large collections only: Numba costs about 125 MB of memory once loaded, and below COMPILED_FROM
+large collections only: Numba costs about 125 MB of memory once loaded (and 208 MB on disk, so it is
+the `scale` extra, which `kb publish` installs only for such a collection), and below COMPILED_FROM
 passages numpy's passes take a few milliseconds at most."""
 from __future__ import annotations
 
 import functools
+import logging
+import sqlite3
+from pathlib import Path
 
 import numpy as np
 
@@ -20,6 +24,21 @@ def centred_best(passages: np.ndarray, hub: np.ndarray, share: np.float32, start
     if len(passages) >= COMPILED_FROM:
         return compiled()(passages, hub, share, starts, counts)
     return in_numpy(passages, hub, share, starts, counts)
+
+
+def uses_compiled_loop(db_path: Path) -> bool:
+    """Whether a collection in kb.db (cases' passages or lessons') is large enough for the compiled
+    loop, so that its site needs Numba (the `scale` extra). A database that cannot be read says no:
+    publishing reports that itself."""
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            cases, lessons = conn.execute("select count(case_id), count(lesson_id) from chunks").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+    return max(cases, lessons) >= COMPILED_FROM
 
 
 def in_numpy(passages, hub, share, starts, counts):
@@ -59,10 +78,12 @@ def compiled():
     """_loop compiled, and kept on disk (beside this file, or in the user's cache) for the next
     process; where neither can be written (a read-only host such as a serverless function),
     compiled in each process instead (about half a second, at its first search). Without Numba
-    (a platform it has no build for), numpy's passes."""
+    (installed without the `scale` extra, or a platform it has no build for), numpy's passes."""
     try:
         import numba
     except ImportError:
+        logging.getLogger(__name__).warning(
+            "a collection of %d passages or more searches faster with Numba: pip install '.[scale]'", COMPILED_FROM)
         return in_numpy
 
     try:

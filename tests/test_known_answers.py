@@ -207,7 +207,7 @@ def test_the_compiled_loop_still_runs_where_nothing_can_be_written(monkeypatch):
         kernels.compiled.cache_clear()
 
 
-def test_without_numba_a_large_collection_takes_numpy_s_passes(monkeypatch):
+def test_without_numba_a_large_collection_takes_numpy_s_passes_and_says_how_to_speed_it_up(monkeypatch, caplog):
     import sys
 
     import search.kernels as kernels
@@ -216,5 +216,6 @@ def test_without_numba_a_large_collection_takes_numpy_s_passes(monkeypatch):
     kernels.compiled.cache_clear()
     try:
         assert kernels.compiled() is kernels.in_numpy
+        assert "pip install '.[scale]'" in caplog.text
     finally:
         kernels.compiled.cache_clear()

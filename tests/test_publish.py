@@ -214,6 +214,32 @@ def test_the_docker_image_starts_from_a_supported_python_and_installs_the_tested
     _assert_installs_the_tested_versions(out, _dockerfile_pip_words(dockerfile))
 
 
+def test_numba_goes_into_the_image_only_for_a_collection_large_enough_to_load_it(corpus_db, tmp_path, monkeypatch):
+    """The compiled loop (the `scale` extra, 208 MB with llvmlite) is installed only where a collection
+    reaches search.kernels.COMPILED_FROM passages; the 75-case site's image goes without it."""
+    import search.kernels
+
+    monkeypatch.setattr("shutil.which", lambda name: None)
+
+    def wheel_word(out):
+        assert run("publish", "docker", "--db", str(corpus_db), "--out", str(out)).exit_code == 0
+        words = _dockerfile_pip_words((out / "Dockerfile").read_text())
+        return next(w for w in words if ".whl" in w)
+
+    assert wheel_word(tmp_path / "small").endswith(".whl")
+    monkeypatch.setattr(search.kernels, "COMPILED_FROM", 1)  # the test corpus counts as a large one
+    assert wheel_word(tmp_path / "large").endswith(".whl[scale]")
+    assert not search.kernels.uses_compiled_loop(tmp_path / "missing.db")
+
+
+def test_numba_is_an_extra_of_the_project_not_a_dependency_of_the_runtime():
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    assert not any(dep.lower().startswith("numba") for dep in project["dependencies"])
+    assert any(dep.lower().startswith("numba") for dep in project["optional-dependencies"]["scale"])
+
+
 def test_a_publisher_can_choose_another_base_image(corpus_db, tmp_path):
     out = tmp_path / "docker"
     result = run("publish", "docker", "--db", str(corpus_db), "--out", str(out), "--dry-run",
@@ -328,6 +354,7 @@ def test_the_docker_context_installs_exactly_the_versions_ci_tests(corpus_db, tm
     differ = {name: (version, pins[name]) for name, version in installed.items() if name in pins and version != pins[name]}
     assert not differ, differ
     assert "datasette" in installed and "onnxruntime" in installed and "torch" not in installed
+    assert "numba" not in installed and "llvmlite" not in installed  # the 75-case site never loads them
     with image.running() as (base, _, _):
         import urllib.request
 
