@@ -1,0 +1,38 @@
+"""What a newcomer meets first: `./run` on a fresh clone, each `kb` command's --help, the README's map
+of the code, and the errors a mistyped value gives."""
+import os
+import re
+import subprocess
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from kb import ROOT
+from kb.cli import cli
+from kb.vocabulary import load_vocabularies
+
+
+
+@pytest.fixture
+def fake_clone(tmp_path):
+    """`./run` in a folder whose .venv already has a python and a pip that only record their calls."""
+    clone = tmp_path / "clone"
+    bin_dir = clone / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (clone / "run").write_bytes((ROOT / "run").read_bytes())
+    (clone / "run").chmod(0o755)
+    for name in ("python", "pip"):
+        (bin_dir / name).write_text(f"#!/bin/sh\necho {name} \"$@\" >> \"$(dirname \"$0\")/calls\"\n")
+        (bin_dir / name).chmod(0o755)
+    return clone
+
+
+def test_run_says_what_it_is_doing_before_the_silent_install(fake_clone):
+    done = subprocess.run(["./run", "setup"], cwd=fake_clone, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHON": sys.executable})
+    assert done.returncode == 0, done.stderr
+    assert "pip install" in (fake_clone / ".venv" / "bin" / "calls").read_text()
+    first = done.stderr.splitlines()[0]
+    assert ".venv" in first and "minutes" in first
