@@ -15,6 +15,15 @@ from kb.vocabulary import load_vocabularies
 
 
 
+def test_the_readme_names_every_module_in_how_the_code_is_laid_out():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("### How the code is laid out", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`((?:kb|ingest|search)/\w+\.py)`", table))
+    modules = {f"{p.parent.name}/{p.name}" for package in ("kb", "ingest", "search")
+               for p in (ROOT / package).glob("*.py") if not p.name.startswith("__")}
+    assert sorted(modules - named) == [] and sorted(named - modules) == []
+
+
 @pytest.fixture
 def fake_clone(tmp_path):
     """`./run` in a folder whose .venv already has a python and a pip that only record their calls."""
