@@ -15,6 +15,14 @@ from kb.vocabulary import load_vocabularies
 
 
 
+def test_a_filter_value_that_is_no_term_is_answered_with_the_terms(engine):
+    from search.engine import QueryError
+
+    with pytest.raises(QueryError) as raised:
+        engine.check_filters({"council_types": ["nonsense"]})
+    assert all(slug in str(raised.value) for slug in load_vocabularies()["council_types"].terms)
+
+
 def test_the_readme_names_every_module_in_how_the_code_is_laid_out():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     table = readme.split("### How the code is laid out", 1)[1].split("\n## ", 1)[0]
