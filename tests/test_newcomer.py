@@ -14,6 +14,40 @@ from kb.cli import cli
 from kb.vocabulary import load_vocabularies
 
 
+def commands(group=cli, prefix=("kb",)):
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from commands(command, prefix + (name,))
+        else:
+            yield prefix + (name,), command
+
+
+def test_every_option_of_every_command_says_what_it_is_for():
+    silent = [f"{' '.join(path)} {param.opts[0]}" for path, command in commands() for param in command.params
+              if isinstance(param, click.Option) and not param.hidden
+              and not re.sub(r"\[(default|required)\b[^]]*\]", "", param.get_help_record(click.Context(command))[1]).strip()]
+    assert silent == []
+
+
+def help_of(command: str, option: str) -> str:
+    cmd = cli.commands[command]
+    param = next(p for p in cmd.params if option in p.opts)
+    return param.get_help_record(click.Context(cmd))[1]
+
+
+def test_an_option_taking_terms_lists_them_in_its_help():
+    vocabularies = load_vocabularies()
+    for command, option, vocabulary in (("new", "--status", "statuses"), ("new", "--council-type", "council_types"),
+                                        ("search", "--regions", "regions"), ("search", "--outcome", "outcomes")):
+        shown = help_of(command, option)
+        assert all(slug in shown for slug in vocabularies[vocabulary].terms), (option, shown)
+        assert "docs/contributing.md" in shown
+
+
+def test_a_long_vocabulary_is_shown_in_part_with_its_count():
+    count = len(load_vocabularies()["approaches"].terms)
+    assert count > 15 and f"({count} in all" in help_of("new", "--approach")
+
 
 def test_a_filter_value_that_is_no_term_is_answered_with_the_terms(engine):
     from search.engine import QueryError
