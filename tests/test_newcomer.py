@@ -87,3 +87,16 @@ def test_run_says_what_it_is_doing_before_the_silent_install(fake_clone):
     assert "pip install" in (fake_clone / ".venv" / "bin" / "calls").read_text()
     first = done.stderr.splitlines()[0]
     assert ".venv" in first and "minutes" in first
+
+
+def test_the_readme_says_what_each_declared_library_does():
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Which library does what", 1)[1].split("\n## ", 1)[0].lower()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    names = [Requirement(r).name.lower() for r in
+             project["dependencies"] + sum(project["optional-dependencies"].values(), [])]
+    assert [n for n in names if n not in table and n not in table.replace(" ", "")] == []
