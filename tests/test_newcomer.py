@@ -100,3 +100,19 @@ def test_the_readme_says_what_each_declared_library_does():
     names = [Requirement(r).name.lower() for r in
              project["dependencies"] + sum(project["optional-dependencies"].values(), [])]
     assert [n for n in names if n not in table and n not in table.replace(" ", "")] == []
+
+
+BENCH = sorted(p for p in (ROOT / "bench").glob("*.py") if "ArgumentParser(" in p.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("script", BENCH, ids=lambda p: p.name)
+def test_a_benchmark_s_help_gives_its_whole_description_and_says_what_each_option_is(script):
+    import ast
+
+    tree = ast.parse(script.read_text(encoding="utf-8"))
+    silent = [node.args[0].value for node in ast.walk(tree) if isinstance(node, ast.Call)
+              and getattr(node.func, "attr", "") == "add_argument" and not any(k.arg == "help" for k in node.keywords)]
+    assert silent == []
+    shown = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120,
+                           cwd=ROOT).stdout
+    assert " ".join(ast.get_docstring(tree, clean=False).split()) in " ".join(shown.split())
