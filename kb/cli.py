@@ -568,7 +568,12 @@ def publish_cmd(target, db_path, metadata_path, brand_dir, base_url, out, tag, b
         click.echo("Docker is not installed here; build the image where it is with:", err=True)
         click.echo(show(command))
         return
-    sys.exit(subprocess.call(command, cwd=cwd))
+    code = subprocess.call(command, cwd=cwd)
+    if code:
+        # the tool's own error is above; what was staged is kept, so the same command can be run again
+        click.echo(f"{command[0]} failed (exit code {code}); what was staged is kept. Once what it says above is put "
+                   f"right, run:\n{show(command, cwd)}", err=True)
+    sys.exit(code)
 
 
 @cli.command(name="export-onnx")
