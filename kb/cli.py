@@ -14,6 +14,17 @@ from .site import BRAND, METADATA
 DB_HELP = "The database `kb build` wrote."
 
 
+def _built(ctx, param, value: Path) -> Path:
+    if not value.is_file():
+        raise click.BadParameter(f"{value} {'is not a file' if value.exists() else 'does not exist'} - "
+                                 "run `kb build` first, or give --db PATH")
+    return value
+
+
+_db_option = click.option("--db", "db_path", type=click.Path(path_type=Path), default=Path("kb.db"), show_default=True,
+                          callback=_built, help=DB_HELP)
+
+
 def _paths(paths: tuple[str, ...], root: Path) -> list[Path]:
     # imported here: the published site's lean install runs `kb` without the validator's libraries
     from .validate import discover
@@ -510,8 +521,7 @@ def serve_cmd(db_path, host, port, allow_sql, allow_download, metadata_path, bra
 
 @cli.command(name="publish", context_settings={"ignore_unknown_options": True})
 @click.argument("target", type=click.Choice(["docker", "cloudrun", "fly", "vercel"]))
-@click.option("--db", "db_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=Path("kb.db"),
-              show_default=True, help=DB_HELP)
+@_db_option
 @_site_options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for the staged parts (docker: the build context) [default: dist/TARGET].")
@@ -594,6 +604,7 @@ def export_onnx_cmd(out, model):
     click.echo(f"Exported to {path} ({size / 1e6:.0f} MB).", err=True)
 
 
+
 def _fail(message: str) -> SystemExit:
     click.echo(message, err=True)
     return SystemExit(1)
@@ -650,8 +661,7 @@ def _print_table(results: list[dict]) -> None:
 
 @cli.command(name="search")
 @click.argument("query")
-@click.option("--db", "db_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=Path("kb.db"), show_default=True,
-              help=DB_HELP)
+@_db_option
 @click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True,
               help="hybrid: the words and their meaning; keyword: the words only; semantic: the meaning only "
                    "(README 'Search').")
@@ -685,8 +695,7 @@ def search_cmd(query, db_path, mode, limit, lessons, min_savings, max_savings, a
 
 @cli.command(name="similar")
 @click.argument("case_id")
-@click.option("--db", "db_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=Path("kb.db"), show_default=True,
-              help=DB_HELP)
+@_db_option
 @click.option("--limit", default=5, show_default=True, type=int, help="How many cases to print.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a list.")
 def similar_cmd(case_id, db_path, limit, as_json):
@@ -698,8 +707,7 @@ def similar_cmd(case_id, db_path, limit, as_json):
 
 
 @cli.command(name="evaluate")
-@click.option("--db", "db_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=Path("kb.db"), show_default=True,
-              help=DB_HELP)
+@_db_option
 @click.option("--queries", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Query set (default: search/queries.yml, or search/lesson_queries.yml with --lessons).")
 @click.option("--lessons", is_flag=True, help="Evaluate lesson search instead of case search.")

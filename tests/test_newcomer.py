@@ -116,3 +116,12 @@ def test_a_benchmark_s_help_gives_its_whole_description_and_says_what_each_optio
     shown = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120,
                            cwd=ROOT).stdout
     assert " ".join(ast.get_docstring(tree, clean=False).split()) in " ".join(shown.split())
+
+
+@pytest.mark.parametrize("args", [["search", "libraries"], ["similar", "barnet-capita-outsourcing"], ["evaluate"],
+                                  ["publish", "docker", "--dry-run"]])
+def test_a_command_run_before_kb_build_says_to_build_first(args, tmp_path):
+    missing = tmp_path / "kb.db"
+    result = CliRunner().invoke(cli, [*args, "--db", str(missing)])
+    assert result.exit_code == 2
+    assert str(missing) in result.output and "run `kb build` first" in result.output
