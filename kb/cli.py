@@ -534,7 +534,11 @@ def serve_cmd(db_path, host, port, allow_sql, allow_download, metadata_path, bra
 def publish_cmd(target, db_path, metadata_path, brand_dir, base_url, out, tag, base_image, dry_run, extra):
     """Publish the site: a Docker build context (built where Docker exists), or `datasette publish`
     to Cloud Run, Fly or Vercel. Options after the target that kb does not know (--service, --app,
-    --project, --memory, ...) go to `datasette publish`."""
+    --project, --memory, ...) go to `datasette publish`. For example (README 'Publishing'):
+
+    \b
+      kb publish docker --brand my-brand --metadata my-metadata.yml --base-url /kb/ --tag my-kb
+      kb publish cloudrun --brand my-brand --metadata my-metadata.yml --service my-kb --memory 1Gi"""
     import shutil
     import subprocess
     import tempfile
@@ -674,7 +678,11 @@ def _print_table(results: list[dict]) -> None:
 @_facet_options
 def search_cmd(query, db_path, mode, limit, lessons, min_savings, max_savings, as_json, exact_spelling, **filters):
     """Search cases (or lessons) for QUERY; QUERY '-' reads one query per line from stdin and
-    prints one JSON line per query. A corrected spelling is said on stderr."""
+    prints one JSON line per query. A corrected spelling is said on stderr. For example:
+
+    \b
+      kb search "district council sharing waste collection with a neighbour"
+      kb search "reablement" --council-types unitary-authority --min-savings 250000 --json"""
     from search.engine import engine_for
 
     engine = engine_for(db_path)

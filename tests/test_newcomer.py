@@ -125,3 +125,21 @@ def test_a_command_run_before_kb_build_says_to_build_first(args, tmp_path):
     result = CliRunner().invoke(cli, [*args, "--db", str(missing)])
     assert result.exit_code == 2
     assert str(missing) in result.output and "run `kb build` first" in result.output
+
+
+def test_the_examples_in_kb_help_are_commands_kb_takes(corpus_db, tmp_path, monkeypatch):
+    import shlex
+    import shutil
+
+    monkeypatch.chdir(tmp_path)  # as the README's publishing steps leave the folder
+    shutil.copytree(ROOT / "brand", "my-brand")
+    shutil.copy(ROOT / "metadata.yml", "my-metadata.yml")
+    shutil.copy(corpus_db, "kb.db")
+    examples = {}
+    for path, command in commands():
+        shown = CliRunner().invoke(cli, [*path[1:], "--help"], terminal_width=200).output
+        examples[path[-1]] = re.findall(rf"^\s+{' '.join(path)} (.+)$", shown, flags=re.M)
+        for line in examples[path[-1]]:
+            with command.make_context(path[-1], shlex.split(line)) as ctx:
+                assert ctx.params, line
+    assert examples["search"] and examples["publish"]
