@@ -200,11 +200,13 @@ def synthetic(size: int, workdir: Path, real_db: Path) -> None:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000],
+                        help="synthetic corpora, in cases (default 10000)")
     parser.add_argument("--real-db", type=Path, help="a kb.db built with the real model, to reuse its vectors")
-    parser.add_argument("--clients", type=int, nargs="*", default=[4, 8, 16])
-    parser.add_argument("--requests", type=int, default=240, help="requests per server run")
+    parser.add_argument("--clients", type=int, nargs="*", default=[4, 8, 16],
+                        help="concurrent clients of each server run (default 4 8 16)")
+    parser.add_argument("--requests", type=int, default=240, help="requests per server run (default 240)")
     parser.add_argument("--workdir", type=Path, help="keep the corpora here (default: a temporary folder)")
     parser.add_argument("--server-only", action="store_true", help="only the server figures, on --real-db")
     args = parser.parse_args()

@@ -156,7 +156,7 @@ def peak_memory_mb(pid: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10, help="length of each phase (default 10)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of (without, with) phases (default 3)")
     parser.add_argument("--clients", type=int, default=4, help="normal clients (default 4)")

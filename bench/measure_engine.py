@@ -2,7 +2,7 @@
 unfiltered and filtered, with facet counts, the floors beside them, RSS, and each query's top 10
 for recall against another run. Run by bench/benchmark.py; prints one JSON object.
 
-    .venv/bin/python bench/measure_engine.py DB [--vectors auto|exact|float16] [--lessons]"""
+    .venv/bin/python bench/measure_engine.py DB [--vectors auto|exact|int8|float16] [--lessons]"""
 from __future__ import annotations
 
 import argparse
@@ -31,10 +31,10 @@ def pct(values, p):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("db", type=Path)
-    parser.add_argument("--vectors", default="auto")
-    parser.add_argument("--lessons", action="store_true")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("db", type=Path, help="the database to search")
+    parser.add_argument("--vectors", default="auto", help="auto, exact, int8 or float16 (as KB_VECTORS; default auto)")
+    parser.add_argument("--lessons", action="store_true", help="search lessons instead of cases")
     parser.add_argument("--queries", type=int, default=0, help="use only the first N queries")
     args = parser.parse_args()
     from kb.embedding import Embedder

@@ -94,7 +94,7 @@ def first_search(start, base_of, query_url) -> float:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", type=Path, help="kb.db built with the real model (default: build one now)")
-    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients of each load run (default 8)")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each load run")
     parser.add_argument("--starts", type=int, default=5, help="cold starts timed for start-to-first-search")
     parser.add_argument("--base-url", default="/", help="serve under this base URL, e.g. /kb/")

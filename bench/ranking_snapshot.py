@@ -89,10 +89,11 @@ def compare(before: dict, after: dict) -> int:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--db", type=Path)
-    parser.add_argument("--out", type=Path)
-    parser.add_argument("--compare", nargs=2, type=Path)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", type=Path, help="the database to snapshot")
+    parser.add_argument("--out", type=Path, help="the JSON file to write")
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"),
+                        help="compare two snapshots; exit 1 if they differ")
     args = parser.parse_args()
     if args.compare:
         sys.exit(compare(*(json.loads(p.read_text()) for p in args.compare)))

@@ -36,9 +36,9 @@ def misspell(query: str, rng: random.Random) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--db", default="kb.db")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", default="kb.db", help="a database built with the real model (default kb.db)")
+    parser.add_argument("--seeds", type=int, default=3, help="how many random slips of each query (default 3)")
     args = parser.parse_args()
     engine = engine_for(Path(args.db))
     for target, queries in (("cases", load_queries()), ("lessons", load_queries(LESSON_QUERIES_FILE))):

@@ -11,6 +11,19 @@ from search.engine import MODES, save_arrays
 
 from .site import BRAND, METADATA
 
+DB_HELP = "The database `kb build` wrote."
+
+
+def _built(ctx, param, value: Path) -> Path:
+    if not value.is_file():
+        raise click.BadParameter(f"{value} {'is not a file' if value.exists() else 'does not exist'} - "
+                                 "run `kb build` first, or give --db PATH")
+    return value
+
+
+_db_option = click.option("--db", "db_path", type=click.Path(path_type=Path), default=Path("kb.db"), show_default=True,
+                          callback=_built, help=DB_HELP)
+
 
 def _paths(paths: tuple[str, ...], root: Path) -> list[Path]:
     # imported here: the published site's lean install runs `kb` without the validator's libraries
@@ -27,7 +40,7 @@ def _paths(paths: tuple[str, ...], root: Path) -> list[Path]:
 
 @click.group()
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder holding cases/ and sources/ (default: the project folder).")
+              help="Folder holding cases/ and sources/ (default: the current folder if it has cases/, else the project folder).")
 @click.pass_context
 def cli(ctx, root):
     """Build, check, search and serve the council transformation knowledge base."""
@@ -109,8 +122,8 @@ def _stale(records) -> list:
 @_summary_option
 @click.pass_context
 def validate_cmd(ctx, paths, fmt, stale, db_path, duplicates, summary_path):
-    """Check case and source files; print every problem as file:line: problem - fix, and warn of
-    near-duplicate cases."""
+    """Check case and source files (every one when no PATH is given); print every problem as
+    file:line: problem - fix, and warn of near-duplicate cases."""
     from .validate import check_collection
 
     root = ctx.obj["root"]
@@ -135,7 +148,8 @@ def validate_cmd(ctx, paths, fmt, stale, db_path, duplicates, summary_path):
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--texts", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A folder holding source texts (by their `text_file` names), e.g. ../shared/seeds; repeatable.")
-@click.option("--format", "fmt", type=click.Choice(["text", "github", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "github", "json"]), default="text", show_default=True,
+              help="text: file:line: problem - fix; github: annotations on a pull request; json: the counts and problems.")
 @_summary_option
 @click.pass_context
 def verify_cmd(ctx, paths, texts, fmt, summary_path):
@@ -228,6 +242,30 @@ def _ask_choice(path: tuple, prompt: str, many: bool = False, optional: bool = F
             return picked if many else picked[0]
 
 
+class _TermsOption(click.Option):
+    """An option that takes a vocabulary's terms: its help lists them, read from kb/vocabulary.yml only
+    when help is shown (loading the vocabularies would slow every command)."""
+
+    def __init__(self, *args, vocabulary: str | tuple, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.vocabulary, self.lead = vocabulary, self.help or ""
+
+    def get_help_record(self, ctx):
+        from .vocabulary import load_vocabularies
+
+        name = self.vocabulary
+        if isinstance(name, tuple):  # the field at this path of a case file
+            from .validate import vocabulary_of
+
+            name = vocabulary_of("case", name)
+        vocab = load_vocabularies()[name]
+        terms = list(vocab.terms)
+        shown = ", ".join(terms) if len(terms) <= 15 else f"{', '.join(terms[:5])}, ... ({len(terms)} in all;"
+        lead = self.lead or vocab.description.split(". ")[0].rstrip(".") + "."
+        self.help = f"{lead} One of {shown}{' (' if len(terms) <= 15 else ' '}definitions in docs/contributing.md)."
+        return super().get_help_record(ctx)
+
+
 def _vocab_option(path: tuple):
     """A click callback turning aliases and labels into slugs, with "did you mean" for typos."""
     from .scaffold import choose
@@ -258,19 +296,23 @@ def _cited(sources: tuple[str, ...], known: list[str]) -> list[dict]:
 @click.option("--title", help="A plain headline saying who did what.")
 @click.option("--organisation", "organisations", multiple=True, help="Organisation as the source names it; repeatable.")
 @click.option("--council-type", "council_types", multiple=True, callback=_vocab_option(("organisations", 0, "council_type")),
+              cls=_TermsOption, vocabulary=("organisations", 0, "council_type"),
               help="Council type of each --organisation, in the same order.")
 @click.option("--region", "regions", multiple=True, callback=_vocab_option(("organisations", 0, "region")),
+              cls=_TermsOption, vocabulary=("organisations", 0, "region"),
               help="Region of each --organisation, in the same order.")
-@click.option("--service", "services", multiple=True, callback=_vocab_option(("services",)), help="Repeatable.")
-@click.option("--approach", "approaches", multiple=True, callback=_vocab_option(("approaches",)), help="Repeatable.")
+@click.option("--service", "services", multiple=True, callback=_vocab_option(("services",)),
+              cls=_TermsOption, vocabulary=("services",), help="A service area of the case; repeatable.")
+@click.option("--approach", "approaches", multiple=True, callback=_vocab_option(("approaches",)),
+              cls=_TermsOption, vocabulary=("approaches",), help="How the savings or change were made; repeatable.")
 @click.option("--key-attribute", "key_attributes", multiple=True, callback=_vocab_option(("key_attributes",)),
-              help="Repeatable.")
+              cls=_TermsOption, vocabulary=("key_attributes",), help="What made it work; repeatable.")
 @click.option("--no-key-attributes", is_flag=True, help="The source says nothing of what made it work.")
 @click.option("--start", type=int, help="First year.")
 @click.option("--end", type=int, help="Last year, if it has ended.")
-@click.option("--status", callback=_vocab_option(("status",)))
-@click.option("--outcome", callback=_vocab_option(("outcome",)))
-@click.option("--evidence", callback=_vocab_option(("evidence",)))
+@click.option("--status", callback=_vocab_option(("status",)), cls=_TermsOption, vocabulary=("status",))
+@click.option("--outcome", callback=_vocab_option(("outcome",)), cls=_TermsOption, vocabulary=("outcome",))
+@click.option("--evidence", callback=_vocab_option(("evidence",)), cls=_TermsOption, vocabulary=("evidence",))
 @click.option("--figure", "figures", multiple=True, help="A money figure exactly as printed, e.g. '£1.2 million a year'; repeatable.")
 @click.option("--source", "sources", multiple=True, metavar="ID[:LINES]",
               help="A source id with the line range(s) that tell the case, e.g. dclg-2014-good-practice-savings:1674-1768.")
@@ -359,7 +401,7 @@ def source_group():
 @click.option("--id", "source_id", required=True, help="Lower-case words joined by hyphens, e.g. lga-2016-transformational-models.")
 @click.option("--url", required=True, help="The report's public address.")
 @click.option("--title", help="Title as the cover prints it (default: TODO, with the PDF's own title to confirm).")
-@click.option("--publisher")
+@click.option("--publisher", help="The organisation that published the report, as the report names it.")
 @click.option("--date", help="Publication date as YYYY, YYYY-MM or YYYY-MM-DD.")
 @click.option("--licence", help="The report's licence as it states it, e.g. 'Open Government Licence v3.0'.")
 @click.option("--keep/--no-keep", default=None,
@@ -441,9 +483,10 @@ def _site(db_path, metadata_path, brand_dir, base_url):
 
 
 @cli.command(name="serve")
-@click.option("--db", "db_path", default="kb.db", show_default=True, type=click.Path(path_type=Path))
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8001, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--db", "db_path", default="kb.db", show_default=True, type=click.Path(path_type=Path), help=DB_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on: this machine only by default (put a proxy in front to publish it).")
+@click.option("--port", default=8001, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 @click.option("--sql/--no-sql", "allow_sql", default=None,
               help="Allow arbitrary SQL queries (default: on, with the limits in README 'Security decisions'; env KB_SQL).")
 @click.option("--download/--no-download", "allow_download", default=None,
@@ -478,8 +521,7 @@ def serve_cmd(db_path, host, port, allow_sql, allow_download, metadata_path, bra
 
 @cli.command(name="publish", context_settings={"ignore_unknown_options": True})
 @click.argument("target", type=click.Choice(["docker", "cloudrun", "fly", "vercel"]))
-@click.option("--db", "db_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=Path("kb.db"),
-              show_default=True)
+@_db_option
 @_site_options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for the staged parts (docker: the build context) [default: dist/TARGET].")
@@ -492,7 +534,11 @@ def serve_cmd(db_path, host, port, allow_sql, allow_download, metadata_path, bra
 def publish_cmd(target, db_path, metadata_path, brand_dir, base_url, out, tag, base_image, dry_run, extra):
     """Publish the site: a Docker build context (built where Docker exists), or `datasette publish`
     to Cloud Run, Fly or Vercel. Options after the target that kb does not know (--service, --app,
-    --project, --memory, ...) go to `datasette publish`."""
+    --project, --memory, ...) go to `datasette publish`. For example (README 'Publishing'):
+
+    \b
+      kb publish docker --brand my-brand --metadata my-metadata.yml --base-url /kb/ --tag my-kb
+      kb publish cloudrun --brand my-brand --metadata my-metadata.yml --service my-kb --memory 1Gi"""
     import shutil
     import subprocess
     import tempfile
@@ -539,7 +585,12 @@ def publish_cmd(target, db_path, metadata_path, brand_dir, base_url, out, tag, b
         click.echo("Docker is not installed here; build the image where it is with:", err=True)
         click.echo(show(command))
         return
-    sys.exit(subprocess.call(command, cwd=cwd))
+    code = subprocess.call(command, cwd=cwd)
+    if code:
+        # the tool's own error is above; what was staged is kept, so the same command can be run again
+        click.echo(f"{command[0]} failed (exit code {code}); what was staged is kept. Once what it says above is put "
+                   f"right, run:\n{show(command, cwd)}", err=True)
+    sys.exit(code)
 
 
 @cli.command(name="export-onnx")
@@ -560,6 +611,7 @@ def export_onnx_cmd(out, model):
     click.echo(f"Exported to {path} ({size / 1e6:.0f} MB).", err=True)
 
 
+
 def _fail(message: str) -> SystemExit:
     click.echo(message, err=True)
     return SystemExit(1)
@@ -571,8 +623,11 @@ def _facet_options(func):
 
     for facet in reversed(facets()):
         name = facet.column.replace("_", "-")
-        func = click.option(f"--{name}", facet.column, multiple=True,
-                            help=f"Filter by {facet.label.lower()} (repeat to allow several).")(func)
+        lead = f"Filter by {facet.label.lower()} (repeat to allow several)."
+        func = (click.option(f"--{name}", facet.column, multiple=True, cls=_TermsOption, vocabulary=facet.vocabulary,
+                             help=lead) if facet.vocabulary else
+                click.option(f"--{name}", facet.column, multiple=True,
+                             help=f"{lead[:-1]}: a file name in sources/ without .md."))(func)
     return func
 
 
@@ -613,9 +668,11 @@ def _print_table(results: list[dict]) -> None:
 
 @cli.command(name="search")
 @click.argument("query")
-@click.option("--db", "db_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=Path("kb.db"), show_default=True)
-@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
-@click.option("--limit", default=10, show_default=True, type=int)
+@_db_option
+@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True,
+              help="hybrid: the words and their meaning; keyword: the words only; semantic: the meaning only "
+                   "(README 'Search').")
+@click.option("--limit", default=10, show_default=True, type=int, help="How many results to print.")
 @click.option("--lessons", is_flag=True, help="Search lessons instead of cases.")
 @click.option("--min-savings", type=float, default=None, help="Achieved yearly saving of at least this many £.")
 @click.option("--max-savings", type=float, default=None, help="Achieved yearly saving of at most this many £.")
@@ -624,7 +681,11 @@ def _print_table(results: list[dict]) -> None:
 @_facet_options
 def search_cmd(query, db_path, mode, limit, lessons, min_savings, max_savings, as_json, exact_spelling, **filters):
     """Search cases (or lessons) for QUERY; QUERY '-' reads one query per line from stdin and
-    prints one JSON line per query. A corrected spelling is said on stderr."""
+    prints one JSON line per query. A corrected spelling is said on stderr. For example:
+
+    \b
+      kb search "district council sharing waste collection with a neighbour"
+      kb search "reablement" --council-types unitary-authority --min-savings 250000 --json"""
     from search.engine import engine_for
 
     engine = engine_for(db_path)
@@ -645,9 +706,9 @@ def search_cmd(query, db_path, mode, limit, lessons, min_savings, max_savings, a
 
 @cli.command(name="similar")
 @click.argument("case_id")
-@click.option("--db", "db_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=Path("kb.db"), show_default=True)
-@click.option("--limit", default=5, show_default=True, type=int)
-@click.option("--json", "as_json", is_flag=True)
+@_db_option
+@click.option("--limit", default=5, show_default=True, type=int, help="How many cases to print.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a list.")
 def similar_cmd(case_id, db_path, limit, as_json):
     """Cases most like CASE_ID (precomputed at build time); '-' reads ids from stdin, one JSON line each."""
     from search.engine import engine_for
@@ -657,11 +718,11 @@ def similar_cmd(case_id, db_path, limit, as_json):
 
 
 @cli.command(name="evaluate")
-@click.option("--db", "db_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=Path("kb.db"), show_default=True)
+@_db_option
 @click.option("--queries", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Query set (default: search/queries.yml, or search/lesson_queries.yml with --lessons).")
 @click.option("--lessons", is_flag=True, help="Evaluate lesson search instead of case search.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def evaluate_cmd(db_path, queries, lessons, as_json):
     """nDCG@10, recall@5 and MRR per mode, by query form and voice; and nDCG@5 of similar cases."""
     import json

@@ -464,7 +464,7 @@ class Engine:
                     if slug is None:
                         guess = vocab.suggest(value)
                         raise QueryError(f"unknown {vocab.label.lower()} '{value}'" +
-                                         (f"; did you mean '{guess}'?" if guess else f"; choose one from the {facet['label'].lower()} filter"),
+                                         (f"; did you mean '{guess}'?" if guess else f"; choose one of {', '.join(vocab.terms)}"),
                                          param=column, value=value, suggestion=guess)
                     out.append(slug)
                 elif value not in self.sources:

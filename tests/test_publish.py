@@ -389,3 +389,14 @@ def test_an_option_the_publisher_does_not_take_is_refused_before_anything_is_sta
                  "--memory", "lots")
     assert result.exit_code == 1 and "--memory should be a number then Gi/G/Mi/M e.g 1Gi" in result.stderr
     assert not out.exists()
+
+
+def test_a_failed_docker_build_says_where_the_context_is_and_how_to_build_it_again(corpus_db, tmp_path, monkeypatch):
+    """Docker installed but its daemon not running (or the build failing): Docker's own error is not all."""
+    monkeypatch.setattr("shutil.which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr("subprocess.call", lambda command, cwd=None: 1)
+    out = tmp_path / "docker"
+    result = run("publish", "docker", "--db", str(corpus_db), "--out", str(out), "--tag", "my-kb")
+    assert result.exit_code == 1
+    assert f"docker build -t my-kb {out}" in result.stderr
+    assert "failed" in result.stderr and (out / "Dockerfile").is_file()
