@@ -1,7 +1,8 @@
 """The amount a figure's printed text gives: "£125.4 million" -> 125400000, "£949K" -> 949000.
 
 One reader for both `kb new`, which fills in `amount` from the text, and `kb validate`, which checks
-that the amount written is the one the text prints."""
+that the amount written is the one the text prints; and `typed_pounds`, the savings bounds a reader
+types on the search page or gives `kb search`."""
 from __future__ import annotations
 
 import re
@@ -74,3 +75,20 @@ def printed_range(text: str | None) -> str | None:
     if not found and len(percents) == 1 and percents[0].group(2):
         return percents[0].group(0).strip()
     return None
+
+
+# An amount of pounds as people type it: 250000, 250,000, £250,000 or 1500000.50. Nothing else: no
+# exponents (1e309 is inf), no nan or inf, no minus, no stray commas ("1,0,0").
+TYPED = re.compile(r"£?\s*(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?", re.ASCII)
+MAX_TYPED = 1e15
+
+
+def typed_pounds(raw: str) -> float:
+    """A savings bound as typed ("£250,000") in pounds; ValueError saying how to write it otherwise."""
+    raw = raw.strip()
+    if len(raw) > 40 or not TYPED.fullmatch(raw):
+        raise ValueError("must be an amount in pounds written in digits, such as 250000 or £250,000")
+    value = float(raw.replace(",", "").replace("£", "").strip())
+    if value > MAX_TYPED:
+        raise ValueError(f"must be at most £{MAX_TYPED:,.0f}")
+    return value

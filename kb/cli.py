@@ -666,6 +666,21 @@ def _print_table(results: list[dict]) -> None:
             click.echo("    " + (passage[:220] + ("..." if len(passage) > 220 else "")))
 
 
+class _Pounds(click.ParamType):
+    """A savings bound typed as on the search page (250000, 250,000 or £250,000)."""
+    name = "pounds"
+
+    def convert(self, value, param, ctx):
+        from .amounts import typed_pounds
+
+        if isinstance(value, float):
+            return value
+        try:
+            return typed_pounds(str(value))
+        except ValueError as err:
+            self.fail(f"{value!r} {err}", param, ctx)
+
+
 @cli.command(name="search")
 @click.argument("query")
 @_db_option
@@ -674,8 +689,9 @@ def _print_table(results: list[dict]) -> None:
                    "(README 'Search').")
 @click.option("--limit", default=10, show_default=True, type=int, help="How many results to print.")
 @click.option("--lessons", is_flag=True, help="Search lessons instead of cases.")
-@click.option("--min-savings", type=float, default=None, help="Achieved yearly saving of at least this many £.")
-@click.option("--max-savings", type=float, default=None, help="Achieved yearly saving of at most this many £.")
+@click.option("--min-savings", type=_Pounds(), default=None,
+              help="Achieved yearly saving of at least this many pounds, e.g. 250000 or £250,000.")
+@click.option("--max-savings", type=_Pounds(), default=None, help="Achieved yearly saving of at most this many pounds.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of results, best first.")
 @click.option("--exact-spelling", is_flag=True, help="Search the words as typed (misspelt words are corrected otherwise).")
 @_facet_options

@@ -19,6 +19,7 @@ from datasette.utils.asgi import Response
 from jinja2 import Environment
 from markupsafe import Markup
 
+from kb.amounts import typed_pounds
 from kb.site import plugin_module
 
 from search.engine import EXPORT_LIMIT, MODES, SEMANTIC_NEIGHBOURS, SORTS, Engine, QueryError
@@ -87,10 +88,6 @@ def _engine(db) -> Engine:
     return _ENGINES[db.path]
 
 
-# An amount of pounds as people type it: 250000, 250,000, £250,000 or 1500000.50. Nothing else: no
-# exponents (1e309 is inf), no nan or inf, no minus, no stray commas ("1,0,0").
-AMOUNT = re.compile(r"£?\s*(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?", re.ASCII)
-MAX_AMOUNT = 1e15
 # the range's boxes as the filters name them
 BOUND_NAMES = {"min_savings": "\u201cAt least\u201d (achieved yearly saving)",
                "max_savings": "\u201cAt most\u201d (achieved yearly saving)"}
@@ -101,13 +98,10 @@ def _number(request, name):
     if not raw:
         return None
     label = BOUND_NAMES.get(name) or name.replace("_", " ").capitalize()
-    if len(raw) > 40 or not AMOUNT.fullmatch(raw):
-        raise QueryError(f"{label} must be an amount in pounds written in digits, such as 250000 or £250,000",
-                         param=name, value=raw)
-    value = float(raw.replace(",", "").replace("£", "").strip())
-    if value > MAX_AMOUNT:
-        raise QueryError(f"{label} must be at most £{MAX_AMOUNT:,.0f}", param=name, value=raw)
-    return value
+    try:
+        return typed_pounds(raw)
+    except ValueError as err:
+        raise QueryError(f"{label} {err}", param=name, value=raw)
 
 
 def _params(request, facet_columns):
@@ -249,9 +243,10 @@ SETTING_NAMES = {"mode": "way of matching your words", "sort": "order", "target"
 
 def _amount_words(raw: str) -> str:
     """An amount as typed into the savings range, as the page writes money (250000 -> £250,000)."""
-    if len(raw) > 40 or not AMOUNT.fullmatch(raw.strip()):
+    try:
+        value = typed_pounds(raw)
+    except ValueError:
         return raw  # not an amount (the page says so): as typed
-    value = float(raw.replace(",", "").replace("£", "").strip())
     return f"£{value:,.0f}" if value == int(value) else f"£{value:,.2f}"
 
 

@@ -231,6 +231,21 @@ def test_cli_json_stdin_and_errors(corpus_db):
     assert out.exit_code == 2 and "unknown case id" in out.output
 
 
+def test_kb_search_takes_savings_bounds_as_the_search_page_does(corpus_db):
+    """The command line reads "£250,000" as the site's savings boxes do, and refuses what they refuse."""
+    runner = CliRunner()
+
+    def ids(*bounds):
+        out = runner.invoke(cli, ["search", "savings", "--db", str(corpus_db), "--json", "--limit", "50", *bounds])
+        assert out.exit_code == 0, out.output
+        return [r["id"] for r in json.loads(out.output)]
+
+    assert ids("--min-savings", "£250,000") == ids("--min-savings", "250000") != ids()
+    for typed in ("nan", "1e309", "-5", "1,0,0"):
+        out = runner.invoke(cli, ["search", "savings", "--db", str(corpus_db), "--max-savings", typed])
+        assert out.exit_code == 2 and "such as 250000 or £250,000" in out.output, (typed, out.output)
+
+
 # -- with the real model -------------------------------------------------------------------------
 @pytest.mark.model
 def test_semantic_finds_a_case_with_no_shared_words(model_engine):
