@@ -5,6 +5,7 @@ import html
 import re
 import threading
 import unicodedata
+from decimal import Decimal
 from functools import lru_cache
 
 import snowballstemmer
@@ -51,20 +52,76 @@ _HYPHENATED = re.compile(f"{_WORD_PATTERN}(?:-{_WORD_PATTERN})*")
 # sum as "£2 million", "£2million" or "£2m", and the index reads each as other words ("2m"; "2",
 # "million"; "2million").
 _AMOUNT = re.compile(r"£?(\d+(?:\.\d+)?)(m|mn|million|bn|billion|k)")
-_UNITS = {"m": ("m", "million"), "mn": ("m", "million"), "million": ("m", "million"),
-          "bn": ("bn", "billion"), "billion": ("bn", "billion"), "k": ("k", "000")}
+_UNITS = {"m": "m", "mn": "m", "million": "m", "bn": "bn", "billion": "bn", "k": "k"}
+_LONG = {"m": "million", "bn": "billion"}
+
+
+def _figure(value: Decimal) -> str:
+    """A number as a report prints it: no trailing zeros after the point ("2.50" is "2.5", "2.0" is "2")."""
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _written(number: str, unit: str) -> list[str]:
+    if unit == "k":
+        return [f"£{number}k"] + ([f"£{int(number) * 1000:,}"] if number.isdigit() else [])
+    return [f"£{number}{unit}", f"£{number} {_LONG[unit]}", f"£{number}{_LONG[unit]}"]
 
 
 def amount_forms(term: str) -> list[str]:
     """The ways a report writes the sum of money a query term gives in short ("£2m": "£2m", "£2
-    million", "£2million"; "£500k": "£500k", "£500,000"), or none when the term is no such sum."""
+    million", "£2million"; "£500k": "£500k", "£500,000"), or none when the term is no such sum. A
+    sum below a million is written in thousands or as part of a million ("£750k", "£0.75 million"),
+    and one below a billion in millions or as part of a billion: each finds the other."""
     match = _AMOUNT.fullmatch(term)
     if not match:
         return []
-    number, (short, long) = match.group(1), _UNITS[match.group(2)]
-    if long == "000":
-        return [f"£{number}k"] + ([f"£{number},000"] if "." not in number else [])
-    return [f"£{number}{short}", f"£{number} {long}", f"£{number}{long}"]
+    number, unit = _figure(Decimal(match.group(1))), _UNITS[match.group(2)]
+    value = Decimal(number)
+    forms = _written(number, unit)
+    if unit in ("m", "bn") and value < 1:
+        forms += _written(_figure(value * 1000), "k" if unit == "m" else "m")
+    elif unit == "k" and 100 <= value < 1000 and value % 10 == 0:  # £750k is £0.75m, not £0.756m
+        forms += _written(_figure(value / 1000), "m")
+    elif unit == "m" and value >= 1000 and value % 100 == 0:
+        forms += _written(_figure(value / 1000), "bn")
+    return forms
+
+
+# A sum of money typed out ("£2 million", "2 million pounds", "half a million", "£500,000", "two
+# billion") is read as its short form ("£2m", "£0.5m", "£500k", "£2bn"), one query word whose forms
+# (amount_forms) are searched: as typed it would be the words "2", in any figure of any report, and
+# "million". A figure before "thousand" or "k" is money only with "£" or "pounds" ("2,000 staff" is not).
+_SPELT = {"a": "1", "an": "1", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
+          "seven": "7", "eight": "8", "nine": "9", "ten": "10", "half a": "0.5", "a half": "0.5",
+          "quarter of a": "0.25", "a quarter of a": "0.25", "three quarters of a": "0.75"}
+_NUMBER = r"\d+(?:\.\d+)?|" + "|".join(sorted((w.replace(" ", r"\s+") for w in _SPELT), key=len, reverse=True))
+_POUNDS = r"(?:\s+(?:pounds?|gbp|sterling)\b)"
+_SPELT_SUM = re.compile(
+    rf"(?<![\w.,£-])(£\s?)?({_NUMBER})(?:\s*(million|billion|thousand|mn|bn)|(m|k))\b({_POUNDS})?"
+    rf"|(?<![\w.,£-])(£)?(\d{{1,3}}(?:,\d{{3}})+)\b(?!,\d|\.\d)({_POUNDS})?", re.I)
+_SHORT = {"million": "m", "mn": "m", "m": "m", "billion": "bn", "bn": "bn", "thousand": "k", "k": "k"}
+
+
+def _short_sum(match: re.Match) -> str:
+    pound, number, long, short, pounds, pound2, grouped, pounds2 = match.groups()
+    if grouped:  # "£500,000", "1,500,000 pounds"
+        value = int(grouped.replace(",", ""))
+        if not (pound2 or pounds2) or value % 1000:
+            return match.group()
+        return f"£{_figure(Decimal(value) / 1000000)}m" if value >= 1000000 else f"£{value // 1000}k"
+    spelt = _SPELT.get(" ".join(number.lower().split()))
+    if spelt and (long or "").lower() not in ("million", "billion", "thousand"):
+        return match.group()  # "am" is no sum of money, nor "a bn"
+    if (long or "").lower() == "thousand" and not (pound or pounds):
+        return match.group()  # "2 thousand staff"
+    number = spelt or number
+    return f"£{_figure(Decimal(number))}{_SHORT[(long or short).lower()]}"
+
+
+def money_in_short(query: str) -> str:
+    """The query with each sum of money typed out in the short form amount_forms reads (see _SPELT_SUM)."""
+    return _SPELT_SUM.sub(_short_sum, query) if re.search(r"\d|million|billion|thousand", query, re.I) else query
 
 
 # letters joined by single hyphens, as the collection's hyphenated words are read (ingest/spelling.py)
@@ -82,7 +139,7 @@ def _units(query: str) -> list[tuple[str, bool]]:
     """The query's words in order, a hyphenated compound with a function word in it as one unit (its
     words joined by spaces) marked True: see terms_of."""
     out: list[tuple[str, bool]] = []
-    for match in _HYPHENATED.finditer(query.lower().translate(HYPHENS)):
+    for match in _HYPHENATED.finditer(money_in_short(query).lower().translate(HYPHENS)):
         parts = match.group().split("-")
         if len(parts) > 1 and all(_WORDS.fullmatch(p) for p in parts) and any(p in STOPWORDS for p in parts):
             out.append((" ".join(parts), True))

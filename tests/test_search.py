@@ -501,7 +501,8 @@ def test_a_sum_of_money_in_short_finds_it_however_a_report_writes_it(engine):
     from search.text import amount_forms
 
     assert amount_forms("£1.5bn") == ["£1.5bn", "£1.5 billion", "£1.5billion"]
-    assert amount_forms("£500k") == ["£500k", "£500,000"] and amount_forms("2015") == []
+    assert amount_forms("£500k") == ["£500k", "£500,000", "£0.5m", "£0.5 million", "£0.5million"]
+    assert amount_forms("2015") == []
     holding = lambda phrase: {r[0] for r in engine.conn.execute(
         "select c.id from cases_fts f join cases c on c.rowid = f.rowid where cases_fts match ?", [phrase])}
     written = holding('"2m"') | holding('"2 million"') | holding('"2million"')
@@ -509,3 +510,36 @@ def test_a_sum_of_money_in_short_finds_it_however_a_report_writes_it(engine):
     for mode in ("keyword", "hybrid"):
         found = set(ids(engine.search("£2m", mode=mode, limit=100)))
         assert written <= found, mode
+
+
+def test_a_sum_below_a_million_finds_it_in_thousands_or_as_part_of_a_million():
+    """Reports print £200k as "£200,000" or "£0.2 million"; a query may give either."""
+    from search.text import amount_forms
+
+    assert {"£0.2 million", "£200,000"} <= set(amount_forms("£200k"))
+    assert {"£750k", "£750,000"} <= set(amount_forms("£0.75m"))
+    assert "£500 million" in amount_forms("£0.5bn")
+    assert amount_forms("£556k") == ["£556k", "£556,000"]  # never "£0.556m": no report writes a sum so
+    assert amount_forms("£2.50m") == ["£2.5m", "£2.5 million", "£2.5million"]
+
+
+@pytest.mark.parametrize("typed, short", [
+    ("£2 million savings", "£2m savings"), ("2 million pounds", "£2m"), ("£2million", "£2m"),
+    ("half a million saved", "£0.5m saved"), ("quarter of a million", "£0.25m"), ("two million", "£2m"),
+    ("£500,000 a year", "£500k a year"), ("500,000 pounds", "£500k"), ("£1,500,000", "£1.5m"),
+    ("£1.2 billion budget", "£1.2bn budget"), ("£3 thousand", "£3k"), ("£2 bn", "£2bn"),
+    # not sums of money, or not to be read as one
+    ("2,000 staff", "2,000 staff"), ("3 thousand staff", "3 thousand staff"), ("I am here", "I am here"),
+    ("£2-3 million", "£2-3 million"), ("2015", "2015"), ("£4.3m", "£4.3m")])
+def test_a_sum_of_money_typed_out_is_read_as_its_short_form(typed, short):
+    from search.text import money_in_short, terms_of
+
+    assert money_in_short(typed) == short
+    assert terms_of(typed) == terms_of(short)
+
+
+def test_a_sum_typed_in_words_finds_what_its_short_form_finds(engine):
+    """"£2 million" as words is "2", in any figure of any report, and "million"."""
+    for typed in ("£2 million", "2 million pounds", "£2million"):
+        found = engine.search(typed, mode="keyword", limit=100)
+        assert ids(found) == ids(engine.search("£2m", mode="keyword", limit=100)), typed
