@@ -9,7 +9,10 @@ MTFS), when it is shorter than MIN_LETTERS, when it holds a digit, or when it is
 phrase to be found as written). Otherwise it becomes the collection's word fewest edits away
 (deletions, insertions, substitutions, swaps of two letters: one edit for a word of fewer than LONG
 letters, two from LONG on) with the same first letter, the most common one on a tie, never a
-function word that search leaves out; with none that near, it stays. A capitalised word inside a
+function word that search leaves out; with none that near, it stays. A word of a vocabulary term's
+names, aliases or everyday words (kb/vocabulary.yml: "mtfs") is a word of its own that a query may use
+though no document does, and becomes only the collection's hyphenated form of itself ("coproduction":
+"co-production"), never another word ("mtfs" is not "mtfp"). A capitalised word inside a
 sentence is taken for a name and left alone.
 An American spelling ("organization", "center", "behavior") becomes the British one the collection
 uses, when the collection has that and not the word as typed."""
@@ -69,9 +72,11 @@ class Correction:
 class Speller:
     """Corrects a query against one database's words; the words and the lookup are read on first use."""
 
-    def __init__(self, conn, lock: threading.Lock, known_stem):
-        """known_stem(word): whether the full-text index holds the word's stem."""
-        self._conn, self._lock, self._known_stem = conn, lock, known_stem
+    def __init__(self, conn, lock: threading.Lock, known_stem, names: frozenset[str] = frozenset()):
+        """known_stem(word): whether the full-text index holds the word's stem; names: the words of the
+        vocabulary's names, aliases and everyday words, which a query may use though no document does
+        ("mtfs" is no slip for the collection's "mtfp")."""
+        self._conn, self._lock, self._known_stem, self._names = conn, lock, known_stem, names
         self._symspell = None
         self._words: set[str] = set()
 
@@ -132,6 +137,8 @@ class Speller:
                 # into another word would ("Arun" -> "run"; "coproduction" is one edit from the
                 # collection's "co-production", two from "production")
                 found = [s for s in found if s.term not in STOPWORDS and s.term[0] == word[0]]
+                if word in self._names:  # a term's own word ("mtfs") becomes only the collection's way of writing it
+                    found = [s for s in found if s.term.replace("-", "") == word]
                 if not found:
                     return typed
                 better = found[0].term

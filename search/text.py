@@ -135,24 +135,39 @@ def _side_by_side(between: str) -> bool:
     return between.translate(HYPHENS).strip() in ("", "-")
 
 
-def _units(query: str) -> list[tuple[str, bool]]:
+def capitals_of(query: str) -> frozenset[str]:
+    """The words a query types in capitals ("IT", "SEND"; a plural "EHCPs" as "ehcp"), in lower case:
+    a reader's sign of an acronym. None in a query of several words in capitals throughout, where
+    capitals say nothing."""
+    words = re.findall(r"\b([A-Z]{2,})(?:s)?\b", query)
+    if not words or (query.upper() == query and len(query.split()) > 1):
+        return frozenset()
+    return frozenset(w.lower() for w in words)
+
+
+def _units(query: str, capitals: frozenset[str] = frozenset()) -> list[tuple[str, bool]]:
     """The query's words in order, a hyphenated compound with a function word in it as one unit (its
-    words joined by spaces) marked True: see terms_of."""
+    words joined by spaces) marked True: see terms_of. A word of `capitals` typed in capitals stays in
+    capitals (see terms_of)."""
+    typed = capitals_of(query) & capitals
     out: list[tuple[str, bool]] = []
-    for match in _HYPHENATED.finditer(money_in_short(query).lower().translate(HYPHENS)):
-        parts = match.group().split("-")
+    for match in _HYPHENATED.finditer(money_in_short(query).translate(HYPHENS)):
+        parts = match.group().lower().split("-")
         if len(parts) > 1 and all(_WORDS.fullmatch(p) for p in parts) and any(p in STOPWORDS for p in parts):
             out.append((" ".join(parts), True))
         else:
-            out.extend((w, False) for w in _words(match.group()))
+            out.extend((w.upper() if w.lower() in typed and w.isupper() else w.lower(), False)
+                       for w in re.findall(_WORD_PATTERN, match.group()))
     return out
 
 
-def terms_of(query: str) -> list[str]:
+def terms_of(query: str, capitals: frozenset[str] = frozenset()) -> list[str]:
     """The query's distinct content words, in order; a hyphenated compound with a function word in
     it ("in-house", "face-to-face", "buy-or-build") is one term, its words as a phrase: its parts
-    alone say something else ("house" is not "in-house")."""
-    return list(dict.fromkeys(u for u, compound in _units(query) if compound or _is_term(u)))
+    alone say something else ("house" is not "in-house"). `capitals`: acronyms that are also words
+    ("it", "send"), read as the acronym only when typed in capitals ("IT", "SEND"), and then kept in
+    capitals, even a function word ("IT" is information technology, "it" nothing)."""
+    return list(dict.fromkeys(u for u, compound in _units(query, capitals) if compound or _is_term(u)))
 
 
 # "-word", -"a phrase" or "NOT word" asks for documents without it, as search boxes everywhere read
@@ -193,13 +208,14 @@ def quoted_of(query: str) -> list[str]:
                               if re.search(r"[^\W_]", m.group(1))))
 
 
-def phrases_of(query: str) -> list[str]:
-    """Pairs of content words that stand side by side in the query ("one council", "channel shift"):
-    a document with the pair as a phrase matches the query more closely than one with both apart."""
+def phrases_of(query: str, capitals: frozenset[str] = frozenset()) -> list[str]:
+    """Pairs of content words that stand side by side in the query ("one council", "channel shift";
+    with `capitals` as in terms_of, "IT system"): a document with the pair as a phrase matches the
+    query more closely than one with both apart."""
     # a compound's words pair with nothing outside it: "in-house provider" is not "house provider"
     # (which "housing providers" holds); the compound is a phrase of its own (see terms_of)
-    units = _units(query)
-    pairs = (f"{a} {b}" for (a, x), (b, y) in zip(units, units[1:]) if not x and not y and _is_term(a) and _is_term(b))
+    units = _units(query, capitals)
+    pairs = (f"{a.lower()} {b.lower()}" for (a, x), (b, y) in zip(units, units[1:]) if not x and not y and _is_term(a) and _is_term(b))
     return list(dict.fromkeys(pairs))
 
 
@@ -359,11 +375,20 @@ class TermMatcher:
         # names that leaving out stopwords would cut to one common word ("it services", "how we work",
         # "Other organisation"): they name their term only whole, compared with every word kept
         self.whole: dict[tuple[str, ...], set[tuple[str, str]]] = {}
+        # a name that is one function word ("it", for IT) names its term when a query types it in capitals
+        self.in_capitals: dict[str, set[tuple[str, str]]] = {}
+        # what each acronym among the names stands for (see acronyms_of)
+        self.expansions: dict[str, list[str]] = {}
         for key, vocab in vocabularies.items():
             for term in vocab.terms.values():
-                for name in (term.label, *term.aliases, *term.synonyms, term.slug.replace("-", " ")):
+                names = (term.label, *term.aliases, *term.synonyms, term.slug.replace("-", " "))
+                for acronym, expansions in acronyms_of(names).items():
+                    self.expansions[acronym] = list(dict.fromkeys(self.expansions.get(acronym, []) + expansions))
+                for name in names:
                     kept = _words_of(name)
                     every = _every_word(name)
+                    if not kept and len(every) == 1:
+                        self.in_capitals.setdefault(every[0], set()).add((key, term.slug))
                     if len(kept) == 1 and len(every) > 1:
                         if len(every) <= self.MAX_WORDS:
                             self.whole.setdefault(tuple(stem(w) for w in every), set()).add((key, term.slug))
@@ -397,4 +422,34 @@ class TermMatcher:
         for size in range(2, self.MAX_WORDS + 1):
             for start in range(len(every) - size + 1):
                 found += [t for t in sorted(self.whole.get(tuple(every[start:start + size]), ())) if t not in found]
+        for word in sorted(capitals_of(query) & self.in_capitals.keys()):
+            found += [t for t in sorted(self.in_capitals[word]) if t not in found]
         return found
+
+
+_NAME_WORDS = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)?")  # "children's" is one word
+
+
+def acronyms_of(names) -> dict[str, list[str]]:
+    """The acronyms among one term's names and the names they stand for: a one-word name of two to six
+    letters that is the initials of a longer name, of all its words or of all but its function words
+    ("mtfp": "medium-term financial plan"; "ehcp": "education health and care plan"). An acronym also
+    stands for a longer acronym whose name holds every word of its own ("it", information technology,
+    for "ict", information and communications technology): a document that writes the longer one is
+    about the shorter one's thing. Declared once, as names of the term in kb/vocabulary.yml."""
+    names = [n.lower() for n in names]
+    found: dict[str, list[str]] = {}
+    for acronym in names:
+        if not re.fullmatch(r"[^\W\d_]{2,6}", acronym):
+            continue
+        for name in names:
+            words = _NAME_WORDS.findall(name)
+            if len(words) > 1 and acronym in ("".join(w[0] for w in words),
+                                              "".join(w[0] for w in words if w not in STOPWORDS)):
+                found.setdefault(acronym, []).append(name)
+    content = {a: [set(_NAME_WORDS.findall(n)) - STOPWORDS for n in ns] for a, ns in found.items()}
+    for a in found:
+        for b in found:
+            if a != b and any(x < y for x in content[a] for y in content[b]):
+                found[a] = list(dict.fromkeys(found[a] + [b] + found[b]))
+    return found

@@ -543,3 +543,72 @@ def test_a_sum_typed_in_words_finds_what_its_short_form_finds(engine):
     for typed in ("£2 million", "2 million pounds", "£2million"):
         found = engine.search(typed, mode="keyword", limit=100)
         assert ids(found) == ids(engine.search("£2m", mode="keyword", limit=100)), typed
+
+
+def test_an_acronym_among_a_terms_names_stands_for_the_name_it_abbreviates():
+    """Declared once, as names of one term in kb/vocabulary.yml: no list of acronyms of its own."""
+    from search.text import acronyms_of
+
+    found = acronyms_of(["Central services", "it", "information technology", "ict",
+                         "information and communications technology", "hr", "human resources", "finance"])
+    assert found["hr"] == ["human resources"]
+    assert found["ict"] == ["information and communications technology"]
+    # IT is part of ICT: a document that writes ICT is about IT, not the other way round
+    assert found["it"] == ["information technology", "ict", "information and communications technology"]
+    assert acronyms_of(["ehcp", "education health and care plan"]) == {"ehcp": ["education health and care plan"]}
+    assert acronyms_of(["csc", "Children's social care"]) == {"csc": ["children's social care"]}
+    assert acronyms_of(["mtfp", "medium-term financial plan"]) == {"mtfp": ["medium-term financial plan"]}
+    assert acronyms_of(["finance", "human resources"]) == {}
+
+
+def test_an_acronym_that_is_also_a_word_is_read_as_one_only_in_capitals():
+    from search.text import phrases_of, terms_of
+
+    acronyms = frozenset({"it", "send"})
+    assert terms_of("Who shares their IT service?", acronyms) == ["shares", "IT", "service"]
+    assert phrases_of("new IT system", acronyms) == ["new it", "it system"]
+    assert terms_of("was it worth it", acronyms) == ["worth"]
+    assert terms_of("SEND transport", acronyms) == ["SEND", "transport"]
+    assert terms_of("send reminders", acronyms) == ["send", "reminders"]
+    # in a query in capitals throughout, capitals say nothing
+    assert terms_of("HOW DID IT GO", acronyms) == ["did", "go"]
+    assert terms_of("IT", acronyms) == ["IT"]
+    assert terms_of("IT", frozenset()) == []  # not declared: a function word as before
+
+
+def test_it_in_capitals_finds_information_technology_and_ict(engine):
+    """"IT" was the function word "it", left out of every query: "IT" alone found nothing by its words."""
+    holding = lambda phrase: {r[0] for r in engine.conn.execute(
+        "select c.id from cases_fts f join cases c on c.rowid = f.rowid where cases_fts match ?", [phrase])}
+    ict = holding('"ict"') | holding('"information technology"')
+    assert ict
+    assert set(ids(engine.search("IT", mode="keyword", limit=100))) == ict
+    assert ids(engine.search("it", mode="keyword", limit=100)) == []
+    # a case writing "IT project" holds IT, through the query's pair
+    project = holding('"it project"')
+    assert project and project <= set(ids(engine.search("IT project", mode="keyword", limit=100)))
+    assert "it" not in engine._expansion(engine.term_matcher.terms_in("IT"))
+    # the pronoun is not marked in the passages shown
+    assert not any("<mark>it</mark>" in r.passage_html for r in engine.search("IT shared service", mode="keyword").results)
+
+
+def test_an_acronym_finds_what_it_stands_for(engine):
+    """Reports write "Medium Term Financial Strategy" where an officer types MTFS."""
+    holding = lambda phrase: {r[0] for r in engine.conn.execute(
+        "select c.id from cases_fts f join cases c on c.rowid = f.rowid where cases_fts match ?", [phrase])}
+    written = holding('"medium term financial strategy"')
+    assert written and not holding('"mtfs"')
+    for typed in ("MTFS", "mtfs", "MTFS savings"):
+        assert written <= set(ids(engine.search(typed, mode="keyword", limit=100))), typed
+    # one query word: its documents are those holding any of its forms
+    assert engine.informative(engine.index("cases"), ["mtfs", "council"])[1]["mtfs"] == len(written)
+    spelt = holding('"special educational needs and disabilities"') | holding('"send"')
+    assert set(ids(engine.search("SEND", mode="keyword", limit=100))) == spelt
+
+
+def test_a_word_the_vocabulary_declares_is_no_misspelling(engine):
+    """"mtfs" (a medium term financial strategy, declared beside its term) was "corrected" to the
+    collection's "mtfp", a plan; a name of a term is a word a query may use though no case does."""
+    assert engine.search("mtfs", mode="keyword").corrections == []
+    assert engine.search("latco", mode="keyword").corrections == []
+    assert engine.search("libary", mode="keyword").corrections == [("libary", "library")]
