@@ -395,10 +395,20 @@ class Engine:
 
     def _closed(self, query: str) -> str:
         """The query with each hyphenated word the collection also writes closed in its closed form,
-        so that it is one query word (with both forms: see _variants), not its parts."""
-        apart = self._written_apart
-        return HYPHENATED_WORD.sub(lambda m: m.group().replace("-", "") if m.group().replace("-", "").lower() in apart
-                                   else m.group(), query) if apart and "-" in query else query
+        so that it is one query word (with both forms: see _variants), not its parts; and each one the
+        collection writes only closed ("re-ablement", "well-being": its parts are in no document as a
+        word of their own) in the collection's form."""
+        if "-" not in query:
+            return query
+        apart, words = self._written_apart, self.speller.collection_words()
+
+        def closed(match: re.Match) -> str:
+            typed = match.group()
+            joined = typed.replace("-", "")
+            both = joined.lower() in apart
+            return joined if both or (joined.lower() in words and typed.lower() not in words) else typed
+
+        return HYPHENATED_WORD.sub(closed, query)
 
     @functools.cached_property
     def _in_capitals(self) -> frozenset[str]:

@@ -25,7 +25,7 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .text import QUOTED, STOPWORDS
+from .text import HYPHENATED_WORD, QUOTED, STOPWORDS
 
 MIN_LETTERS = 4
 LONG = 9
@@ -96,6 +96,11 @@ class Speller:
             self._symspell = symspell
         return self._symspell
 
+    def collection_words(self) -> set[str]:
+        """Every word of the collection, as FTS5 splits them, and its hyphenated words."""
+        self._load()
+        return self._words
+
     def _british(self, word: str) -> str | None:
         if word in self._words:
             return None
@@ -118,11 +123,16 @@ class Speller:
         fixes: list[tuple[str, str]] = []
         # a phrase in double quotes is to be found as written, so its words are not changed
         quoted = [m.span() for m in QUOTED.finditer(query)]
+        # a part of a hyphenated word the collection writes, hyphenated or closed ("tele-care" for
+        # "telecare"), is no word of its own: "tele" is not a slip for "tell"
+        written = [m.span() for m in HYPHENATED_WORD.finditer(query)
+                   if m.group().lower() in self._words or m.group().replace("-", "").lower() in self._words]
 
         def fix(match: re.Match) -> str:
             typed = match.group(0)
             word = typed.lower()
-            if any(c.isdigit() for c in typed) or any(a < match.start() < b for a, b in quoted):
+            if (any(c.isdigit() for c in typed) or any(a < match.start() < b for a, b in quoted)
+                    or any(a <= match.start() < b for a, b in written)):
                 return typed
             before = query[:match.start()].rstrip(" \t\n\"'\u201c\u2018(")
             if typed[0].isupper() and before and before[-1] not in ".!?:;":

@@ -612,3 +612,14 @@ def test_a_word_the_vocabulary_declares_is_no_misspelling(engine):
     assert engine.search("mtfs", mode="keyword").corrections == []
     assert engine.search("latco", mode="keyword").corrections == []
     assert engine.search("libary", mode="keyword").corrections == [("libary", "library")]
+
+
+@pytest.mark.parametrize("typed, written", [("re-ablement", "reablement"), ("tele-care", "telecare"),
+                                            ("well-being", "wellbeing"), ("on-line", "online")])
+def test_a_hyphenated_word_the_collection_writes_only_closed_finds_it(engine, typed, written):
+    """"re-ablement" was the words "re" and "ablement", in no case; "tele-care" was "corrected" to "tell care"."""
+    words = {w for (w,) in engine.conn.execute("select word from spelling_words")}
+    assert written in words and typed not in words
+    found = engine.search(typed, mode="keyword", limit=100)
+    assert found.corrections == []
+    assert ids(found) == ids(engine.search(written, mode="keyword", limit=100)) != []
