@@ -119,9 +119,17 @@ def _short_sum(match: re.Match) -> str:
     return f"£{_figure(Decimal(number))}{_SHORT[(long or short).lower()]}"
 
 
-def money_in_short(query: str) -> str:
-    """The query with each sum of money typed out in the short form amount_forms reads (see _SPELT_SUM)."""
-    return _SPELT_SUM.sub(_short_sum, query) if re.search(r"\d|million|billion|thousand", query, re.I) else query
+# A share written out ("20 per cent", "20 percent") is "20%", as most reports print it: the index reads
+# each as the figure ("20"), and "per" and "cent" are no words of the query's subject.
+_PER_CENT = re.compile(r"(?<![\w.,-])(\d+(?:\.\d+)?)\s*(?:per\s*cent|percent|pc)\b", re.I)
+
+
+def figures_in_short(query: str) -> str:
+    """The query with each sum of money typed out in the short form amount_forms reads (see _SPELT_SUM),
+    and each share in per cent as "N%"."""
+    if not re.search(r"\d|million|billion|thousand", query, re.I):
+        return query
+    return _PER_CENT.sub(r"\1%", _SPELT_SUM.sub(_short_sum, query))
 
 
 # letters joined by single hyphens, as the collection's hyphenated words are read (ingest/spelling.py)
@@ -151,7 +159,7 @@ def _units(query: str, capitals: frozenset[str] = frozenset()) -> list[tuple[str
     capitals (see terms_of)."""
     typed = capitals_of(query) & capitals
     out: list[tuple[str, bool]] = []
-    for match in _HYPHENATED.finditer(money_in_short(query).translate(HYPHENS)):
+    for match in _HYPHENATED.finditer(figures_in_short(query).translate(HYPHENS)):
         parts = match.group().lower().split("-")
         if len(parts) > 1 and all(_WORDS.fullmatch(p) for p in parts) and any(p in STOPWORDS for p in parts):
             out.append((" ".join(parts), True))
