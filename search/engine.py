@@ -426,10 +426,12 @@ class Engine:
         out = {}
         for t in terms:
             word = t.lower()
+            if word not in expansions and word[:-1] in expansions and word.endswith("s") and len(word) > 3:
+                word = word[:-1]  # "EHCPs", "ccgs": a plural of an acronym ("hrs" is hours)
             if t in apart:
                 out[t] = [t, apart[t]]
             elif word in expansions and (t.isupper() or word not in self._in_capitals):
-                own = [word] if word not in STOPWORDS else [p for p in pairs if word in p.split()]
+                own = [t.lower()] if word not in STOPWORDS else [p for p in pairs if word in p.split()]
                 out[t] = list(dict.fromkeys(own + expansions[word]))
             else:
                 out[t] = list(dict.fromkeys([t, *amount_forms(t)]))

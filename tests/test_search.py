@@ -634,3 +634,10 @@ def test_a_share_written_in_per_cent_is_read_as_a_figure(typed, short):
 
     assert figures_in_short(typed) == short
     assert terms_of(typed) == terms_of(short)
+
+
+def test_a_plural_acronym_finds_what_it_stands_for(engine):
+    found = engine._variants(["ehcps", "ccgs", "hrs"])
+    assert "education health and care plan" in found["ehcps"]
+    assert "clinical commissioning group" in found["ccgs"]
+    assert found["hrs"] == ["hrs"]  # hours, not human resources
