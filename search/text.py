@@ -37,10 +37,6 @@ def normalised(query: str) -> str:
 _WORD_PATTERN = r"[\w£%]+(?:[.,]\d[\w%]*)*"  # a word, a figure ("£4.3m", "1,200") whole
 
 
-def _words(query: str) -> list[str]:
-    return re.findall(_WORD_PATTERN, query.lower())
-
-
 def _is_term(word: str) -> bool:
     return word not in STOPWORDS and len(word) > 1 or word.isdigit()
 
@@ -164,7 +160,7 @@ def _units(query: str, capitals: frozenset[str] = frozenset()) -> list[tuple[str
         if len(parts) > 1 and all(_WORDS.fullmatch(p) for p in parts) and any(p in STOPWORDS for p in parts):
             out.append((" ".join(parts), True))
         else:
-            out.extend((w.upper() if w.lower() in typed and w.isupper() else w.lower(), False)
+            out.extend((w if w.isupper() and w.lower() in typed else w.lower(), False)
                        for w in re.findall(_WORD_PATTERN, match.group()))
     return out
 
