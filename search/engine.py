@@ -12,6 +12,7 @@ import functools
 import json
 import math
 import os
+import re
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -28,8 +29,8 @@ from kb.vocabulary import stored_vocabularies
 from .index import DocumentIndex
 from .kernels import COMPILED_FROM, centred_best
 from .scan import SharedScan, scan
-from .spelling import Speller
-from .text import (HYPHENATED_WORD, PASSAGES_STEMMED, TermMatcher, amount_forms, excluded_of, highlight, normalised, phrases_of, query_stems, quoted_of, sentences_of,
+from .spelling import Speller, english_words
+from .text import (HYPHENATED_WORD, PASSAGES_STEMMED, STOPWORDS, TermMatcher, amount_forms, excluded_of, highlight, normalised, phrases_of, query_stems, quoted_of, sentences_of,
                    statement_of, term_hits, terms_of)
 
 MODES = ("hybrid", "keyword", "semantic")
@@ -375,7 +376,9 @@ class Engine:
         self.term_matcher = TermMatcher({f["vocabulary"]: self.vocabularies[f["vocabulary"]]
                                          for f in self.facets.values() if f["many"] and f["vocabulary"]})
         self._facet_of = {f["vocabulary"]: column for column, f in self.facets.items() if f["vocabulary"]}
-        self.speller = Speller(self.conn, self._lock, self._known_stem)
+        self.speller = Speller(self.conn, self._lock, self._known_stem, frozenset(
+            w for vocabulary in self.vocabularies.values() for term in vocabulary.terms.values()
+            for name in (term.label, *term.aliases, *term.synonyms) for w in re.findall(r"[^\W_]+", name.lower())))
 
     @functools.cached_property
     def _written_apart(self) -> dict[str, str]:
@@ -392,16 +395,47 @@ class Engine:
 
     def _closed(self, query: str) -> str:
         """The query with each hyphenated word the collection also writes closed in its closed form,
-        so that it is one query word (with both forms: see _variants), not its parts."""
-        apart = self._written_apart
-        return HYPHENATED_WORD.sub(lambda m: m.group().replace("-", "") if m.group().replace("-", "").lower() in apart
-                                   else m.group(), query) if apart and "-" in query else query
+        so that it is one query word (with both forms: see _variants), not its parts; and each one the
+        collection writes only closed ("re-ablement", "well-being": its parts are in no document as a
+        word of their own) in the collection's form."""
+        if "-" not in query:
+            return query
+        apart, words = self._written_apart, self.speller.collection_words()
 
-    def _variants(self, terms: list[str]) -> dict[str, list[str]]:
+        def closed(match: re.Match) -> str:
+            typed = match.group()
+            joined = typed.replace("-", "")
+            both = joined.lower() in apart
+            return joined if both or (joined.lower() in words and typed.lower() not in words) else typed
+
+        return HYPHENATED_WORD.sub(closed, query)
+
+    @functools.cached_property
+    def _in_capitals(self) -> frozenset[str]:
+        """The vocabulary's acronyms that are also words ("it", "send", "tom"): read as the acronym only
+        when typed in capitals (see terms_of)."""
+        return frozenset(a for a in self.term_matcher.expansions if a in STOPWORDS or a in english_words())
+
+    def _variants(self, terms: list[str], pairs: list[str] = ()) -> dict[str, list[str]]:
         """Each query term as the phrases that count as it: itself, its hyphenated form where the
-        collection writes it both ways, and a sum of money in each way reports write it."""
-        apart = self._written_apart
-        return {t: [t, apart[t]] if t in apart else list(dict.fromkeys([t, *amount_forms(t)])) for t in terms}
+        collection writes it both ways, a sum of money in each way reports write it, and an acronym
+        with what it stands for ("MTFP", "medium-term financial plan"; an acronym that is a function
+        word, "IT", only what it stands for and the query's word pairs holding it, "IT project": as a
+        word the index holds it in every document)."""
+        apart, expansions = self._written_apart, self.term_matcher.expansions
+        out = {}
+        for t in terms:
+            word = t.lower()
+            if word not in expansions and word[:-1] in expansions and word.endswith("s") and len(word) > 3:
+                word = word[:-1]  # "EHCPs", "ccgs": a plural of an acronym ("hrs" is hours)
+            if t in apart:
+                out[t] = [t, apart[t]]
+            elif word in expansions and (t.isupper() or word not in self._in_capitals):
+                own = [t.lower()] if word not in STOPWORDS else [p for p in pairs if word in p.split()]
+                out[t] = list(dict.fromkeys(own + expansions[word]))
+            else:
+                out[t] = list(dict.fromkeys([t, *amount_forms(t)]))
+        return out
 
     def _known_stem(self, word: str) -> bool:
         """Whether any full-text index holds the word's stem (its other forms are in the collection)."""
@@ -508,9 +542,9 @@ class Engine:
         return mask
 
     # -- rankers ------------------------------------------------------------------------------
-    def informative(self, col: DocumentIndex, terms: list[str]) -> tuple[list[str], dict[str, int]]:
+    def informative(self, col: DocumentIndex, terms: list[str], pairs: list[str] = ()) -> tuple[list[str], dict[str, int]]:
         """The query words that are in at most half of the documents (all of them if none is), and
-        how many documents hold each query word.
+        how many documents hold each query word (the query's word pairs, for _variants).
 
         Words in most documents barely move BM25 but make every query scan nearly every row."""
         if not terms:
@@ -527,10 +561,10 @@ class Engine:
             f"select term, documents from term_documents where collection = ? and term in ({','.join('?' * len(wanted))})",
             [col.target, *wanted]).fetchall()) if wanted else {}
         documents = {t: max((counts.get(s, 0) for s in by_term.get(k, [])), default=0) for k, t in enumerate(terms)}
-        for t, forms in self._variants(terms).items():
+        for t, forms in self._variants(terms, pairs).items():
             if " " in t:  # a compound's words as a phrase (see terms_of)
                 documents[t] = len(self._phrase(col, '"' + t + '"')[0])
-            if len(forms) > 1:  # written both ways: the documents holding either
+            if forms != [t]:  # written in several ways: the documents holding any
                 documents[t] = len(np.unique(np.concatenate([self._phrase(col, f'"{f}"')[0] for f in forms])))
         if len(terms) < 2:
             return terms, documents
@@ -599,13 +633,14 @@ class Engine:
         phrase); the rarity-weighted share of the terms held by the best-covered document; and how
         many informative terms there are."""
         n = len(col.ids)
-        terms, documents = self.informative(col, terms)
+        terms, documents = self.informative(col, terms, phrases)
         if not terms:
             return np.full(n, np.nan), np.zeros(n, dtype=bool), 0.0, 0
-        variants = self._variants(terms)
+        variants = self._variants(terms, phrases)
         quoted = [['"' + f.replace('"', "") + '"' for f in variants[t]] for t in terms]
         paired = ['"' + p.replace('"', "") + '"' for p in phrases]
-        scores = self._bm25(col, [f for forms in quoted for f in forms] + paired)
+        # a pair may also be a form of a term ("it project" of IT): counted once, as FTS5 would
+        scores = self._bm25(col, list(dict.fromkeys([f for forms in quoted for f in forms] + paired)))
         matched = ~np.isnan(scores)
         if expansion:
             extra = self._bm25(col, ['"' + e.replace('"', "") + '"' for e in expansion])
@@ -884,7 +919,8 @@ class Engine:
         words: list[str] = []
         for vocabulary, slug in named:
             term = self.vocabularies[vocabulary].terms[slug]
-            words += [w for w in (term.label, *term.aliases, *term.synonyms) if w not in words]
+            # a name that is a function word ("it", for IT) would match every document as a phrase
+            words += [w for w in (term.label, *term.aliases, *term.synonyms) if w not in words and w.lower() not in STOPWORDS]
         return words
 
     # -- the one entry point --------------------------------------------------------------------
@@ -926,7 +962,7 @@ class Engine:
         by_facet = {column: self._any_of(col, column, values) for column, values in filters.items()}
         in_range = self.savings_mask(col, min_savings, max_savings)
         n = len(col.ids)
-        terms = terms_of(self._closed(query))
+        terms = terms_of(self._closed(query), self._in_capitals)
         if browse:
             ranking = Ranking.everything(n)
         elif mode == "keyword" and not terms:
@@ -944,7 +980,8 @@ class Engine:
             ranked = self._sorted(col, np.flatnonzero(shown), ranking, sort, offset + limit)
         # the facet values the query names ("a district council in Kent"), for the site to offer as filters
         named = [(self._facet_of[v], slug) for v, slug in self.term_matcher.terms_in(query) if v in self._facet_of] if query else []
-        terms_shown = list(dict.fromkeys(f for forms in self._variants(terms).values() for f in forms))
+        pairs = phrases_of(query, self._in_capitals) if query else []
+        terms_shown = list(dict.fromkeys(f for forms in self._variants(terms, pairs).values() for f in forms))
         stems = query_stems(terms_shown)
         page = [int(i) for i in ranked[offset: offset + limit]]
         # browsing shows each document's first passage (its summary); a query weighs them all
@@ -1009,7 +1046,7 @@ class Engine:
         nothing = np.full(n, np.nan)
         aside = self._embed_aside(col, query, named) if mode != "keyword" and exact is None else None
         if keyword_side is None:
-            keyword_side = (self.keyword_scores(col, terms, phrases_of(query), self._expansion(named))
+            keyword_side = (self.keyword_scores(col, terms, phrases_of(query, self._in_capitals), self._expansion(named))
                             if mode != "semantic" else (nothing, np.zeros(n, bool), 0.0, 0))
         keyword, keyword_members, coverage, words = keyword_side
         scanned = aside() if aside is not None else None

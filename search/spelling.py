@@ -9,7 +9,10 @@ MTFS), when it is shorter than MIN_LETTERS, when it holds a digit, or when it is
 phrase to be found as written). Otherwise it becomes the collection's word fewest edits away
 (deletions, insertions, substitutions, swaps of two letters: one edit for a word of fewer than LONG
 letters, two from LONG on) with the same first letter, the most common one on a tie, never a
-function word that search leaves out; with none that near, it stays. A capitalised word inside a
+function word that search leaves out; with none that near, it stays. A word of a vocabulary term's
+names, aliases or everyday words (kb/vocabulary.yml: "mtfs") is a word of its own that a query may use
+though no document does, and becomes only the collection's hyphenated form of itself ("coproduction":
+"co-production"), never another word ("mtfs" is not "mtfp"). A capitalised word inside a
 sentence is taken for a name and left alone.
 An American spelling ("organization", "center", "behavior") becomes the British one the collection
 uses, when the collection has that and not the word as typed."""
@@ -22,7 +25,7 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .text import QUOTED, STOPWORDS
+from .text import HYPHENATED_WORD, QUOTED, STOPWORDS
 
 MIN_LETTERS = 4
 LONG = 9
@@ -69,9 +72,11 @@ class Correction:
 class Speller:
     """Corrects a query against one database's words; the words and the lookup are read on first use."""
 
-    def __init__(self, conn, lock: threading.Lock, known_stem):
-        """known_stem(word): whether the full-text index holds the word's stem."""
-        self._conn, self._lock, self._known_stem = conn, lock, known_stem
+    def __init__(self, conn, lock: threading.Lock, known_stem, names: frozenset[str] = frozenset()):
+        """known_stem(word): whether the full-text index holds the word's stem; names: the words of the
+        vocabulary's names, aliases and everyday words, which a query may use though no document does
+        ("mtfs" is no slip for the collection's "mtfp")."""
+        self._conn, self._lock, self._known_stem, self._names = conn, lock, known_stem, names
         self._symspell = None
         self._words: set[str] = set()
 
@@ -90,6 +95,11 @@ class Speller:
             self._words = {w for w, _ in rows}
             self._symspell = symspell
         return self._symspell
+
+    def collection_words(self) -> set[str]:
+        """Every word of the collection, as FTS5 splits them, and its hyphenated words."""
+        self._load()
+        return self._words
 
     def _british(self, word: str) -> str | None:
         if word in self._words:
@@ -113,11 +123,16 @@ class Speller:
         fixes: list[tuple[str, str]] = []
         # a phrase in double quotes is to be found as written, so its words are not changed
         quoted = [m.span() for m in QUOTED.finditer(query)]
+        # a part of a hyphenated word the collection writes, hyphenated or closed ("tele-care" for
+        # "telecare"), is no word of its own: "tele" is not a slip for "tell"
+        written = [m.span() for m in HYPHENATED_WORD.finditer(query)
+                   if m.group().lower() in self._words or m.group().replace("-", "").lower() in self._words]
 
         def fix(match: re.Match) -> str:
             typed = match.group(0)
             word = typed.lower()
-            if any(c.isdigit() for c in typed) or any(a < match.start() < b for a, b in quoted):
+            if (any(c.isdigit() for c in typed) or any(a < match.start() < b for a, b in quoted)
+                    or any(a <= match.start() < b for a, b in written)):
                 return typed
             before = query[:match.start()].rstrip(" \t\n\"'\u201c\u2018(")
             if typed[0].isupper() and before and before[-1] not in ".!?:;":
@@ -132,6 +147,8 @@ class Speller:
                 # into another word would ("Arun" -> "run"; "coproduction" is one edit from the
                 # collection's "co-production", two from "production")
                 found = [s for s in found if s.term not in STOPWORDS and s.term[0] == word[0]]
+                if word in self._names:  # a term's own word ("mtfs") becomes only the collection's way of writing it
+                    found = [s for s in found if s.term.replace("-", "") == word]
                 if not found:
                     return typed
                 better = found[0].term

@@ -5,6 +5,7 @@ import html
 import re
 import threading
 import unicodedata
+from decimal import Decimal
 from functools import lru_cache
 
 import snowballstemmer
@@ -36,10 +37,6 @@ def normalised(query: str) -> str:
 _WORD_PATTERN = r"[\w£%]+(?:[.,]\d[\w%]*)*"  # a word, a figure ("£4.3m", "1,200") whole
 
 
-def _words(query: str) -> list[str]:
-    return re.findall(_WORD_PATTERN, query.lower())
-
-
 def _is_term(word: str) -> bool:
     return word not in STOPWORDS and len(word) > 1 or word.isdigit()
 
@@ -51,20 +48,84 @@ _HYPHENATED = re.compile(f"{_WORD_PATTERN}(?:-{_WORD_PATTERN})*")
 # sum as "£2 million", "£2million" or "£2m", and the index reads each as other words ("2m"; "2",
 # "million"; "2million").
 _AMOUNT = re.compile(r"£?(\d+(?:\.\d+)?)(m|mn|million|bn|billion|k)")
-_UNITS = {"m": ("m", "million"), "mn": ("m", "million"), "million": ("m", "million"),
-          "bn": ("bn", "billion"), "billion": ("bn", "billion"), "k": ("k", "000")}
+_UNITS = {"m": "m", "mn": "m", "million": "m", "bn": "bn", "billion": "bn", "k": "k"}
+_LONG = {"m": "million", "bn": "billion"}
+
+
+def _figure(value: Decimal) -> str:
+    """A number as a report prints it: no trailing zeros after the point ("2.50" is "2.5", "2.0" is "2")."""
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _written(number: str, unit: str) -> list[str]:
+    if unit == "k":
+        return [f"£{number}k"] + ([f"£{int(number) * 1000:,}"] if number.isdigit() else [])
+    return [f"£{number}{unit}", f"£{number} {_LONG[unit]}", f"£{number}{_LONG[unit]}"]
 
 
 def amount_forms(term: str) -> list[str]:
     """The ways a report writes the sum of money a query term gives in short ("£2m": "£2m", "£2
-    million", "£2million"; "£500k": "£500k", "£500,000"), or none when the term is no such sum."""
+    million", "£2million"; "£500k": "£500k", "£500,000"), or none when the term is no such sum. A
+    sum below a million is written in thousands or as part of a million ("£750k", "£0.75 million"),
+    and one below a billion in millions or as part of a billion: each finds the other."""
     match = _AMOUNT.fullmatch(term)
     if not match:
         return []
-    number, (short, long) = match.group(1), _UNITS[match.group(2)]
-    if long == "000":
-        return [f"£{number}k"] + ([f"£{number},000"] if "." not in number else [])
-    return [f"£{number}{short}", f"£{number} {long}", f"£{number}{long}"]
+    number, unit = _figure(Decimal(match.group(1))), _UNITS[match.group(2)]
+    value = Decimal(number)
+    forms = _written(number, unit)
+    if unit in ("m", "bn") and value < 1:
+        forms += _written(_figure(value * 1000), "k" if unit == "m" else "m")
+    elif unit == "k" and 100 <= value < 1000 and value % 10 == 0:  # £750k is £0.75m, not £0.756m
+        forms += _written(_figure(value / 1000), "m")
+    elif unit == "m" and value >= 1000 and value % 100 == 0:
+        forms += _written(_figure(value / 1000), "bn")
+    return forms
+
+
+# A sum of money typed out ("£2 million", "2 million pounds", "half a million", "£500,000", "two
+# billion") is read as its short form ("£2m", "£0.5m", "£500k", "£2bn"), one query word whose forms
+# (amount_forms) are searched: as typed it would be the words "2", in any figure of any report, and
+# "million". A figure before "thousand" or "k" is money only with "£" or "pounds" ("2,000 staff" is not).
+_SPELT = {"a": "1", "an": "1", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
+          "seven": "7", "eight": "8", "nine": "9", "ten": "10", "half a": "0.5", "a half": "0.5",
+          "quarter of a": "0.25", "a quarter of a": "0.25", "three quarters of a": "0.75"}
+_NUMBER = r"\d+(?:\.\d+)?|" + "|".join(sorted((w.replace(" ", r"\s+") for w in _SPELT), key=len, reverse=True))
+_POUNDS = r"(?:\s+(?:pounds?|gbp|sterling)\b)"
+_SPELT_SUM = re.compile(
+    rf"(?<![\w.,£-])(£\s?)?({_NUMBER})(?:\s*(million|billion|thousand|mn|bn)|(m|k))\b({_POUNDS})?"
+    rf"|(?<![\w.,£-])(£)?(\d{{1,3}}(?:,\d{{3}})+)\b(?!,\d|\.\d)({_POUNDS})?", re.I)
+_SHORT = {"million": "m", "mn": "m", "m": "m", "billion": "bn", "bn": "bn", "thousand": "k", "k": "k"}
+
+
+def _short_sum(match: re.Match) -> str:
+    pound, number, long, short, pounds, pound2, grouped, pounds2 = match.groups()
+    if grouped:  # "£500,000", "1,500,000 pounds"
+        value = int(grouped.replace(",", ""))
+        if not (pound2 or pounds2) or value % 1000:
+            return match.group()
+        return f"£{_figure(Decimal(value) / 1000000)}m" if value >= 1000000 else f"£{value // 1000}k"
+    spelt = _SPELT.get(" ".join(number.lower().split()))
+    if spelt and (long or "").lower() not in ("million", "billion", "thousand"):
+        return match.group()  # "am" is no sum of money, nor "a bn"
+    if (long or "").lower() == "thousand" and not (pound or pounds):
+        return match.group()  # "2 thousand staff"
+    number = spelt or number
+    return f"£{_figure(Decimal(number))}{_SHORT[(long or short).lower()]}"
+
+
+# A share written out ("20 per cent", "20 percent") is "20%", as most reports print it: the index reads
+# each as the figure ("20"), and "per" and "cent" are no words of the query's subject.
+_PER_CENT = re.compile(r"(?<![\w.,-])(\d+(?:\.\d+)?)\s*(?:per\s*cent|percent|pc)\b", re.I)
+
+
+def figures_in_short(query: str) -> str:
+    """The query with each sum of money typed out in the short form amount_forms reads (see _SPELT_SUM),
+    and each share in per cent as "N%"."""
+    if not re.search(r"\d|million|billion|thousand", query, re.I):
+        return query
+    return _PER_CENT.sub(r"\1%", _SPELT_SUM.sub(_short_sum, query))
 
 
 # letters joined by single hyphens, as the collection's hyphenated words are read (ingest/spelling.py)
@@ -78,24 +139,39 @@ def _side_by_side(between: str) -> bool:
     return between.translate(HYPHENS).strip() in ("", "-")
 
 
-def _units(query: str) -> list[tuple[str, bool]]:
+def capitals_of(query: str) -> frozenset[str]:
+    """The words a query types in capitals ("IT", "SEND"; a plural "EHCPs" as "ehcp"), in lower case:
+    a reader's sign of an acronym. None in a query of several words in capitals throughout, where
+    capitals say nothing."""
+    words = re.findall(r"\b([A-Z]{2,})(?:s)?\b", query)
+    if not words or (query.upper() == query and len(query.split()) > 1):
+        return frozenset()
+    return frozenset(w.lower() for w in words)
+
+
+def _units(query: str, capitals: frozenset[str] = frozenset()) -> list[tuple[str, bool]]:
     """The query's words in order, a hyphenated compound with a function word in it as one unit (its
-    words joined by spaces) marked True: see terms_of."""
+    words joined by spaces) marked True: see terms_of. A word of `capitals` typed in capitals stays in
+    capitals (see terms_of)."""
+    typed = capitals_of(query) & capitals
     out: list[tuple[str, bool]] = []
-    for match in _HYPHENATED.finditer(query.lower().translate(HYPHENS)):
-        parts = match.group().split("-")
+    for match in _HYPHENATED.finditer(figures_in_short(query).translate(HYPHENS)):
+        parts = match.group().lower().split("-")
         if len(parts) > 1 and all(_WORDS.fullmatch(p) for p in parts) and any(p in STOPWORDS for p in parts):
             out.append((" ".join(parts), True))
         else:
-            out.extend((w, False) for w in _words(match.group()))
+            out.extend((w if w.isupper() and w.lower() in typed else w.lower(), False)
+                       for w in re.findall(_WORD_PATTERN, match.group()))
     return out
 
 
-def terms_of(query: str) -> list[str]:
+def terms_of(query: str, capitals: frozenset[str] = frozenset()) -> list[str]:
     """The query's distinct content words, in order; a hyphenated compound with a function word in
     it ("in-house", "face-to-face", "buy-or-build") is one term, its words as a phrase: its parts
-    alone say something else ("house" is not "in-house")."""
-    return list(dict.fromkeys(u for u, compound in _units(query) if compound or _is_term(u)))
+    alone say something else ("house" is not "in-house"). `capitals`: acronyms that are also words
+    ("it", "send"), read as the acronym only when typed in capitals ("IT", "SEND"), and then kept in
+    capitals, even a function word ("IT" is information technology, "it" nothing)."""
+    return list(dict.fromkeys(u for u, compound in _units(query, capitals) if compound or _is_term(u)))
 
 
 # "-word", -"a phrase" or "NOT word" asks for documents without it, as search boxes everywhere read
@@ -136,13 +212,14 @@ def quoted_of(query: str) -> list[str]:
                               if re.search(r"[^\W_]", m.group(1))))
 
 
-def phrases_of(query: str) -> list[str]:
-    """Pairs of content words that stand side by side in the query ("one council", "channel shift"):
-    a document with the pair as a phrase matches the query more closely than one with both apart."""
+def phrases_of(query: str, capitals: frozenset[str] = frozenset()) -> list[str]:
+    """Pairs of content words that stand side by side in the query ("one council", "channel shift";
+    with `capitals` as in terms_of, "IT system"): a document with the pair as a phrase matches the
+    query more closely than one with both apart."""
     # a compound's words pair with nothing outside it: "in-house provider" is not "house provider"
     # (which "housing providers" holds); the compound is a phrase of its own (see terms_of)
-    units = _units(query)
-    pairs = (f"{a} {b}" for (a, x), (b, y) in zip(units, units[1:]) if not x and not y and _is_term(a) and _is_term(b))
+    units = _units(query, capitals)
+    pairs = (f"{a.lower()} {b.lower()}" for (a, x), (b, y) in zip(units, units[1:]) if not x and not y and _is_term(a) and _is_term(b))
     return list(dict.fromkeys(pairs))
 
 
@@ -302,11 +379,20 @@ class TermMatcher:
         # names that leaving out stopwords would cut to one common word ("it services", "how we work",
         # "Other organisation"): they name their term only whole, compared with every word kept
         self.whole: dict[tuple[str, ...], set[tuple[str, str]]] = {}
+        # a name that is one function word ("it", for IT) names its term when a query types it in capitals
+        self.in_capitals: dict[str, set[tuple[str, str]]] = {}
+        # what each acronym among the names stands for (see acronyms_of)
+        self.expansions: dict[str, list[str]] = {}
         for key, vocab in vocabularies.items():
             for term in vocab.terms.values():
-                for name in (term.label, *term.aliases, *term.synonyms, term.slug.replace("-", " ")):
+                names = (term.label, *term.aliases, *term.synonyms, term.slug.replace("-", " "))
+                for acronym, expansions in acronyms_of(names).items():
+                    self.expansions[acronym] = list(dict.fromkeys(self.expansions.get(acronym, []) + expansions))
+                for name in names:
                     kept = _words_of(name)
                     every = _every_word(name)
+                    if not kept and len(every) == 1:
+                        self.in_capitals.setdefault(every[0], set()).add((key, term.slug))
                     if len(kept) == 1 and len(every) > 1:
                         if len(every) <= self.MAX_WORDS:
                             self.whole.setdefault(tuple(stem(w) for w in every), set()).add((key, term.slug))
@@ -340,4 +426,34 @@ class TermMatcher:
         for size in range(2, self.MAX_WORDS + 1):
             for start in range(len(every) - size + 1):
                 found += [t for t in sorted(self.whole.get(tuple(every[start:start + size]), ())) if t not in found]
+        for word in sorted(capitals_of(query) & self.in_capitals.keys()):
+            found += [t for t in sorted(self.in_capitals[word]) if t not in found]
         return found
+
+
+_NAME_WORDS = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)?")  # "children's" is one word
+
+
+def acronyms_of(names) -> dict[str, list[str]]:
+    """The acronyms among one term's names and the names they stand for: a one-word name of two to six
+    letters that is the initials of a longer name, of all its words or of all but its function words
+    ("mtfp": "medium-term financial plan"; "ehcp": "education health and care plan"). An acronym also
+    stands for a longer acronym whose name holds every word of its own ("it", information technology,
+    for "ict", information and communications technology): a document that writes the longer one is
+    about the shorter one's thing. Declared once, as names of the term in kb/vocabulary.yml."""
+    names = [n.lower() for n in names]
+    found: dict[str, list[str]] = {}
+    for acronym in names:
+        if not re.fullmatch(r"[^\W\d_]{2,6}", acronym):
+            continue
+        for name in names:
+            words = _NAME_WORDS.findall(name)
+            if len(words) > 1 and acronym in ("".join(w[0] for w in words),
+                                              "".join(w[0] for w in words if w not in STOPWORDS)):
+                found.setdefault(acronym, []).append(name)
+    content = {a: [set(_NAME_WORDS.findall(n)) - STOPWORDS for n in ns] for a, ns in found.items()}
+    for a in found:
+        for b in found:
+            if a != b and any(x < y for x in content[a] for y in content[b]):
+                found[a] = list(dict.fromkeys(found[a] + [b] + found[b]))
+    return found

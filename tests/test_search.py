@@ -511,12 +511,13 @@ def test_a_word_the_collection_writes_closed_and_hyphenated_finds_both(engine, c
     assert n == len(both)
 
 
-def test_a_sum_of_money_in_short_finds_it_however_a_report_writes_it(engine):
+def test_a_sum_of_figures_in_short_finds_it_however_a_report_writes_it(engine):
     """"£2m" is "£2 million" or "£2million" in most reports; the index reads them as other words."""
     from search.text import amount_forms
 
     assert amount_forms("£1.5bn") == ["£1.5bn", "£1.5 billion", "£1.5billion"]
-    assert amount_forms("£500k") == ["£500k", "£500,000"] and amount_forms("2015") == []
+    assert amount_forms("£500k") == ["£500k", "£500,000", "£0.5m", "£0.5 million", "£0.5million"]
+    assert amount_forms("2015") == []
     holding = lambda phrase: {r[0] for r in engine.conn.execute(
         "select c.id from cases_fts f join cases c on c.rowid = f.rowid where cases_fts match ?", [phrase])}
     written = holding('"2m"') | holding('"2 million"') | holding('"2million"')
@@ -524,3 +525,134 @@ def test_a_sum_of_money_in_short_finds_it_however_a_report_writes_it(engine):
     for mode in ("keyword", "hybrid"):
         found = set(ids(engine.search("£2m", mode=mode, limit=100)))
         assert written <= found, mode
+
+
+def test_a_sum_below_a_million_finds_it_in_thousands_or_as_part_of_a_million():
+    """Reports print £200k as "£200,000" or "£0.2 million"; a query may give either."""
+    from search.text import amount_forms
+
+    assert {"£0.2 million", "£200,000"} <= set(amount_forms("£200k"))
+    assert {"£750k", "£750,000"} <= set(amount_forms("£0.75m"))
+    assert "£500 million" in amount_forms("£0.5bn")
+    assert amount_forms("£556k") == ["£556k", "£556,000"]  # never "£0.556m": no report writes a sum so
+    assert amount_forms("£2.50m") == ["£2.5m", "£2.5 million", "£2.5million"]
+
+
+@pytest.mark.parametrize("typed, short", [
+    ("£2 million savings", "£2m savings"), ("2 million pounds", "£2m"), ("£2million", "£2m"),
+    ("half a million saved", "£0.5m saved"), ("quarter of a million", "£0.25m"), ("two million", "£2m"),
+    ("£500,000 a year", "£500k a year"), ("500,000 pounds", "£500k"), ("£1,500,000", "£1.5m"),
+    ("£1.2 billion budget", "£1.2bn budget"), ("£3 thousand", "£3k"), ("£2 bn", "£2bn"),
+    # not sums of money, or not to be read as one
+    ("2,000 staff", "2,000 staff"), ("3 thousand staff", "3 thousand staff"), ("I am here", "I am here"),
+    ("£2-3 million", "£2-3 million"), ("2015", "2015"), ("£4.3m", "£4.3m")])
+def test_a_sum_of_money_typed_out_is_read_as_its_short_form(typed, short):
+    from search.text import figures_in_short, terms_of
+
+    assert figures_in_short(typed) == short
+    assert terms_of(typed) == terms_of(short)
+
+
+def test_a_sum_typed_in_words_finds_what_its_short_form_finds(engine):
+    """"£2 million" as words is "2", in any figure of any report, and "million"."""
+    for typed in ("£2 million", "2 million pounds", "£2million"):
+        found = engine.search(typed, mode="keyword", limit=100)
+        assert ids(found) == ids(engine.search("£2m", mode="keyword", limit=100)), typed
+
+
+def test_an_acronym_among_a_terms_names_stands_for_the_name_it_abbreviates():
+    """Declared once, as names of one term in kb/vocabulary.yml: no list of acronyms of its own."""
+    from search.text import acronyms_of
+
+    found = acronyms_of(["Central services", "it", "information technology", "ict",
+                         "information and communications technology", "hr", "human resources", "finance"])
+    assert found["hr"] == ["human resources"]
+    assert found["ict"] == ["information and communications technology"]
+    # IT is part of ICT: a document that writes ICT is about IT, not the other way round
+    assert found["it"] == ["information technology", "ict", "information and communications technology"]
+    assert acronyms_of(["ehcp", "education health and care plan"]) == {"ehcp": ["education health and care plan"]}
+    assert acronyms_of(["csc", "Children's social care"]) == {"csc": ["children's social care"]}
+    assert acronyms_of(["mtfp", "medium-term financial plan"]) == {"mtfp": ["medium-term financial plan"]}
+    assert acronyms_of(["finance", "human resources"]) == {}
+
+
+def test_an_acronym_that_is_also_a_word_is_read_as_one_only_in_capitals():
+    from search.text import phrases_of, terms_of
+
+    acronyms = frozenset({"it", "send"})
+    assert terms_of("Who shares their IT service?", acronyms) == ["shares", "IT", "service"]
+    assert phrases_of("new IT system", acronyms) == ["new it", "it system"]
+    assert terms_of("was it worth it", acronyms) == ["worth"]
+    assert terms_of("SEND transport", acronyms) == ["SEND", "transport"]
+    assert terms_of("send reminders", acronyms) == ["send", "reminders"]
+    # in a query in capitals throughout, capitals say nothing
+    assert terms_of("HOW DID IT GO", acronyms) == ["did", "go"]
+    assert terms_of("IT", acronyms) == ["IT"]
+    assert terms_of("IT", frozenset()) == []  # not declared: a function word as before
+
+
+def test_it_in_capitals_finds_information_technology_and_ict(engine):
+    """"IT" was the function word "it", left out of every query: "IT" alone found nothing by its words."""
+    holding = lambda phrase: {r[0] for r in engine.conn.execute(
+        "select c.id from cases_fts f join cases c on c.rowid = f.rowid where cases_fts match ?", [phrase])}
+    ict = holding('"ict"') | holding('"information technology"')
+    assert ict
+    assert set(ids(engine.search("IT", mode="keyword", limit=100))) == ict
+    assert ids(engine.search("it", mode="keyword", limit=100)) == []
+    # a case writing "IT project" holds IT, through the query's pair
+    project = holding('"it project"')
+    assert project and project <= set(ids(engine.search("IT project", mode="keyword", limit=100)))
+    assert "it" not in engine._expansion(engine.term_matcher.terms_in("IT"))
+    # the pronoun is not marked in the passages shown
+    assert not any("<mark>it</mark>" in r.passage_html for r in engine.search("IT shared service", mode="keyword").results)
+
+
+def test_an_acronym_finds_what_it_stands_for(engine):
+    """Reports write "Medium Term Financial Strategy" where an officer types MTFS."""
+    holding = lambda phrase: {r[0] for r in engine.conn.execute(
+        "select c.id from cases_fts f join cases c on c.rowid = f.rowid where cases_fts match ?", [phrase])}
+    written = holding('"medium term financial strategy"')
+    assert written and not holding('"mtfs"')
+    for typed in ("MTFS", "mtfs", "MTFS savings"):
+        assert written <= set(ids(engine.search(typed, mode="keyword", limit=100))), typed
+    # one query word: its documents are those holding any of its forms
+    assert engine.informative(engine.index("cases"), ["mtfs", "council"])[1]["mtfs"] == len(written)
+    spelt = holding('"special educational needs and disabilities"') | holding('"send"')
+    assert set(ids(engine.search("SEND", mode="keyword", limit=100))) == spelt
+
+
+def test_a_word_the_vocabulary_declares_is_no_misspelling(engine):
+    """"mtfs" (a medium term financial strategy, declared beside its term) was "corrected" to the
+    collection's "mtfp", a plan; a name of a term is a word a query may use though no case does."""
+    assert engine.search("mtfs", mode="keyword").corrections == []
+    assert engine.search("latco", mode="keyword").corrections == []
+    assert engine.search("libary", mode="keyword").corrections == [("libary", "library")]
+
+
+@pytest.mark.parametrize("typed, written", [("re-ablement", "reablement"), ("tele-care", "telecare"),
+                                            ("well-being", "wellbeing"), ("on-line", "online")])
+def test_a_hyphenated_word_the_collection_writes_only_closed_finds_it(engine, typed, written):
+    """"re-ablement" was the words "re" and "ablement", in no case; "tele-care" was "corrected" to "tell care"."""
+    words = {w for (w,) in engine.conn.execute("select word from spelling_words")}
+    assert written in words and typed not in words
+    found = engine.search(typed, mode="keyword", limit=100)
+    assert found.corrections == []
+    assert ids(found) == ids(engine.search(written, mode="keyword", limit=100)) != []
+
+
+@pytest.mark.parametrize("typed, short", [("cut by 38 per cent", "cut by 38%"), ("99 percent online", "99% online"),
+                                          ("a 20pc saving", "a 20% saving"), ("a few percent", "a few percent")])
+def test_a_share_written_in_per_cent_is_read_as_a_figure(typed, short):
+    """Reports print "38%", "38 per cent" or "38 percent"; the index reads each as "38", so "per" and
+    "cent" were two more query words that only some of the cases hold."""
+    from search.text import figures_in_short, terms_of
+
+    assert figures_in_short(typed) == short
+    assert terms_of(typed) == terms_of(short)
+
+
+def test_a_plural_acronym_finds_what_it_stands_for(engine):
+    found = engine._variants(["ehcps", "ccgs", "hrs"])
+    assert "education health and care plan" in found["ehcps"]
+    assert "clinical commissioning group" in found["ccgs"]
+    assert found["hrs"] == ["hrs"]  # hours, not human resources
