@@ -330,6 +330,7 @@ def test_a_misspelt_word_is_corrected_to_the_collection_s_word_and_said(engine):
     # American spellings, where the collection has the British one and not the American
     ("neighborhood program for behavior change", "neighbourhood programme for behaviour change"),
     ("customer center", "customer centre"),
+    ("aging population", "ageing population"),
     # a compound the collection writes with a hyphen (not "production": a slip seldom changes the first letter)
     ("coproduction with residents", "co-production with residents"),
     ("selfservice portal", "self-service portal"),
