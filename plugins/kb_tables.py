@@ -135,10 +135,8 @@ def render_cell(row, value, column, table, database, datasette):
         return escape(present.label(db.path, vocabulary, value))
     if kind == "boolean":
         return "Yes" if value else "No"
-    if column.endswith("_gbp"):
+    if column.endswith("_gbp") or column == "percent":
         return _amount_cell(db, table, row, column, value)
-    if column == "percent":
-        return f"{value:g}%"
     if isinstance(value, str) and " " in value:
         # prose (a figure's note) may name another case by its id; a key or an address has no space
         named = mentions.name_cases(db.path, value)
@@ -148,13 +146,15 @@ def render_cell(row, value, column, table, database, datasette):
 
 # The figure texts behind an amount column, for a row: a range's amount is only its lower end.
 BEHIND = {("figures", "amount_gbp"): "select text from figures where id = :id",
+          ("figures", "percent"): "select text from figures where id = :id",
           ("cases", "achieved_annual_saving_gbp"): """select text from figures where case_id = :id and kind = 'saving'
               and status = 'achieved' and per_year and amount_gbp = :amount"""}
 
 
 def _amount_cell(db, table: str, row, column: str, value):
-    """£ with separators; a saving printed as a range as printed, with the lower end it counts as."""
-    counted = present.money(value)
+    """£ with separators, or a percentage; a figure printed as a range as printed ("2-3%"), with the
+    lower end it counts as."""
+    counted = f"{value:g}%" if column == "percent" else present.money(value)
     sql = BEHIND.get((table, column))
     keys = row.keys() if hasattr(row, "keys") else ()
     if sql is None or "id" not in keys:
