@@ -47,3 +47,44 @@ def test_a_percentage_printed_as_a_range_reads_as_printed_on_its_page(site, corp
     for figure_id, printed in ranged:
         page = text(get(site, "/kb/figures/" + figure_id.replace("#", "~23")).text)
         assert re.search(r"Percent \d+(?:\.\d+)?\s*[-\u2013]\s*\d+(?:\.\d+)?% \(counted as \d+(?:\.\d+)?%\)", page), (figure_id, page[:800])
+
+
+# -- a page's title, the first thing a screen reader says, says what and where ------------------------
+def title(html: str) -> str:
+    return unescape(re.search(r"<title>(.*?)</title>", html, re.S).group(1)).strip()
+
+
+def own_title(html: str) -> str:
+    """The title without the site's name after it."""
+    return re.sub(r" - [^-]+$", "", title(html))
+
+
+@pytest.mark.parametrize("path", ["/-/search?q=care&min_savings=lots", "/-/search?q=care&mode=psychic",
+                                  "/-/compare?id=brighton-hove-reablement",
+                                  "/-/compare?id=brighton-hove-reablment&id=west-suffolk-shared-staffing-structure"])
+def test_a_page_that_could_not_do_what_was_asked_says_so_in_its_title(site, path):
+    """A search that could not run was titled "care - search case studies", as if it had: a screen reader
+    reads the title when the page opens, and the alert under it is not read on a page's first load."""
+    page = get(site, path)
+    assert page.status_code >= 400
+    assert title(page.text).startswith("Error: "), title(page.text)
+
+
+def test_a_working_search_is_not_titled_as_an_error(site):
+    assert not title(get(site, "/-/search?q=care").text).startswith("Error")
+
+
+def test_a_long_query_or_lesson_gives_a_title_that_can_be_read_out(site, corpus_db):
+    """A pasted paragraph made the whole paragraph the title, before the words that say which page this is;
+    a lesson's page was titled with the whole lesson."""
+    paragraph = ("We are a small district council in the East of England facing a budget gap of three million "
+                 "pounds over the next three years and are considering sharing a chief executive with a neighbour")
+    for path in (f"/-/search?q={paragraph.replace(' ', '+')}", f"/-/search?q={'care+' * 400}"):
+        said = own_title(get(site, path).text)
+        assert len(said) <= 100 and said.endswith(" - search case studies"), said
+    lesson_id, lesson = max(sqlite3.connect(corpus_db).execute("select id, text from lessons"), key=lambda r: len(r[1]))
+    assert len(lesson) > 200
+    page = get(site, "/kb/lessons/" + lesson_id.replace("#", "~23")).text
+    said = own_title(page)
+    assert len(said) <= 110 and said.startswith("Lessons and findings: "), said
+    assert lesson in text(re.search(r"<h1>(.*?)</h1>", page, re.S).group(1)), "the heading keeps the whole lesson"
