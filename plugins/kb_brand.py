@@ -40,7 +40,8 @@ def site_vars(datasette) -> dict | None:
     nav = [{"label": "Search", "url": urls.path("-/search")}]
     if database:
         nav += [{"label": "Cases", "url": urls.table(database, "cases")},
-                {"label": "Lessons", "url": urls.table(database, "lessons")}]
+                {"label": "Lessons", "url": urls.table(database, "lessons")},
+                {"label": "Charts", "url": urls.path("-/charts")}]
     out["nav"] = nav + [{"label": "About", "url": urls.path("about")}]
     out["feed_url"] = urls.query(database, FEED_QUERY, format="atom") if database else None
     return out

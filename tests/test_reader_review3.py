@@ -88,3 +88,19 @@ def test_a_long_query_or_lesson_gives_a_title_that_can_be_read_out(site, corpus_
     said = own_title(page)
     assert len(said) <= 110 and said.startswith("Lessons and findings: "), said
     assert lesson in text(re.search(r"<h1>(.*?)</h1>", page, re.S).group(1)), "the heading keeps the whole lesson"
+
+
+# -- every page of the site is reachable from the site's navigation ---------------------------------------
+@pytest.mark.parametrize("path", ["/", "/-/search?q=care", "/kb/cases", "/kb/cases/brighton-hove-reablement", "/-/charts",
+                                  "/about", "/kb", "/no/such/page"])
+def test_the_site_navigation_leads_everywhere_and_the_breadcrumbs_hold_only_the_trail(site, path):
+    """The charts were reachable only from an unlabelled icon (Datasette's menu, "☰"), and that menu sat
+    inside the Breadcrumbs landmark, so a screen reader announced it as part of where the page sits."""
+    page = get(site, path).text
+    nav = re.search(r'<nav class="kb-nav" aria-label="Site">(.*?)</nav>', page, re.S).group(1)
+    hrefs = re.findall(r'href="([^"]+)"', nav)
+    assert {"/-/search", "/kb/cases", "/kb/lessons", "/-/charts", "/about"} <= set(hrefs), hrefs
+    assert len(hrefs) == len(set(hrefs)), hrefs
+    crumbs = re.search(r'<nav class="kb-crumbs" aria-label="Breadcrumbs">(.*?)</nav>', page, re.S).group(1)
+    assert re.fullmatch(r'\s*(<ol class="kb-trail">.*?</ol>)?\s*', crumbs, re.S), crumbs
+    assert 'class="nav-menu"' not in page
