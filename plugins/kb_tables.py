@@ -122,8 +122,14 @@ def render_cell(row, value, column, table, database, datasette):
     in_case_file = CASE_FILE.fullmatch(value) if isinstance(value, str) else None
     if in_case_file:
         # a case's own lesson points at its line in the case file: to a reader, the case's text
-        href = datasette.urls.row(database, "cases", tilde_encode(in_case_file.group(1)))
-        return Markup(f'From the lessons of <a href="{escape(href)}">its case</a>')
+        case_id = in_case_file.group(1)
+        href = datasette.urls.row(database, "cases", tilde_encode(case_id))
+
+        async def in_its_case():
+            # by the case's title: "its case" said nothing in a screen reader's list of links
+            rows = (await db.execute("select title from cases where id = ?", [case_id])).rows
+            return Markup(f'From the lessons of <a href="{escape(href)}">{escape(rows[0][0] if rows else case_id)}</a>')
+        return in_its_case()
     if kind == "list":
         items = present.as_list(value)
         if vocabulary or column == "source_ids":

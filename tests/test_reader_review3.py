@@ -104,3 +104,47 @@ def test_the_site_navigation_leads_everywhere_and_the_breadcrumbs_hold_only_the_
     crumbs = re.search(r'<nav class="kb-crumbs" aria-label="Breadcrumbs">(.*?)</nav>', page, re.S).group(1)
     assert re.fullmatch(r'\s*(<ol class="kb-trail">.*?</ol>)?\s*', crumbs, re.S), crumbs
     assert 'class="nav-menu"' not in page
+
+
+# -- each link says where it goes when read alone, as in a screen reader's list of links -----------------
+def link_names(html: str) -> list[tuple[str, str]]:
+    """Each link's accessible name (its aria-label, else its text with visually hidden words) and address."""
+    html = re.sub(r"<(script|style)\b.*?</\1>", "", html, flags=re.S)
+    main = re.search(r"<main\b.*?</main>", html, re.S).group(0)
+    out = []
+    for attrs, inner in re.findall(r"<a ([^>]*)>(.*?)</a>", main, re.S):
+        href = re.search(r'href="([^"]*)"', attrs)
+        label = re.search(r'aria-label="([^"]*)"', attrs)
+        name = unescape(label.group(1)) if label else text(inner)
+        out.append((name, unescape(href.group(1)) if href else ""))
+    return out
+
+
+VAGUE = {"json", "csv", "its case", "the report itself", "here", "more", "link", "this"}
+
+
+@pytest.mark.parametrize("path", ["/-/search?q=shared+services", "/-/search?q=digital&target=lessons", "/kb/cases",
+                                  "/kb/lessons?council_types__arraycontains=district-council", "/kb/figures",
+                                  "/kb/sources/lga-2016-transformational-models",
+                                  "/kb/lessons/barnet-capita-outsourcing~23lesson-1",
+                                  "/kb/figures/barnet-capita-outsourcing~231", "/kb/terms/approaches,insourcing"])
+def test_no_link_is_named_only_json_csv_or_its_case(site, path):
+    """"JSON", "CSV", "its case" and "the report itself" say nothing in a list of a page's links."""
+    names = [n for n, _ in link_names(get(site, path).text)]
+    assert names
+    vague = [n for n in names if n.lower() in VAGUE]
+    assert not vague, vague
+
+
+def test_no_two_links_on_a_case_page_share_a_name_but_lead_apart(site, corpus_db):
+    """Barnet's page had two links called "the report itself", to two reports."""
+    ids = [i for (i,) in sqlite3.connect(corpus_db).execute("select id from cases order by id")]
+    for case_id in ids:
+        names = link_names(get(site, f"/kb/cases/{case_id}").text)
+        vague = [n for n, _ in names if n.lower() in VAGUE]
+        assert not vague, (case_id, vague)
+        targets: dict = {}
+        for name, href in names:
+            targets.setdefault(name.lower(), set()).add(href)
+        clash = {n: t for n, t in targets.items() if len(t) > 1}
+        assert not clash, (case_id, clash)
