@@ -333,6 +333,23 @@ def _spreadsheet(datasette, table: str, pairs: list[tuple[str, str]]) -> str | N
     return datasette.urls.path("/-/search.csv") + (f"?{urlencode(params)}" if params else "")
 
 
+def _search_instead(datasette, table: str, pairs: list[tuple[str, str]]) -> dict | None:
+    """The site's search for the words of a table's own word search, with the filters in force that
+    the search has: it corrects spelling and searches by meaning, where the table's search matches
+    words as typed (offered when that finds nothing, rather than a dead end)."""
+    words = next((v for k, v in pairs if k == "_search" and v.strip()), None)
+    if table not in SPREADSHEET or words is None:
+        return None
+    searchable = {f.column for f in facets("case")}
+    params = list(SPREADSHEET[table]) + [("q", words)]
+    for key, value in pairs:
+        column, _, lookup = key.partition("__")
+        if column in searchable and lookup in ("", *LOOKUPS):
+            params.append((column, value))
+    return {"label": f"Search {TITLES[table].lower()} for \u201c{words}\u201d",
+            "href": datasette.urls.path("/-/search") + "?" + urlencode(params)}
+
+
 async def _table_vars(datasette, database: str, table: str, request) -> dict:
     db = datasette.get_database(database)
     meta = present.table_meta(db.path, table)
@@ -350,6 +367,7 @@ async def _table_vars(datasette, database: str, table: str, request) -> dict:
         "row": _row_view(datasette, database, table, meta),
         "chips": chips,
         "spreadsheet": _spreadsheet(datasette, table, pairs),
+        "search_instead": _search_instead(datasette, table, pairs),
         # what a new search keeps: the filters and sort in force
         "hidden": [(k, v) for k, v in pairs if k not in ("_search", "_next", "_nocol", "_col")],
         "clear_url": base + _query_without(pairs, keep_only=("_sort", "_sort_desc")),

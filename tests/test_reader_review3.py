@@ -148,3 +148,23 @@ def test_no_two_links_on_a_case_page_share_a_name_but_lead_apart(site, corpus_db
             targets.setdefault(name.lower(), set()).add(href)
         clash = {n: t for n, t in targets.items() if len(t) > 1}
         assert not clash, (case_id, clash)
+
+
+# -- a table's word search that finds nothing is not a dead end -----------------------------------------
+@pytest.mark.parametrize("path, target", [("/kb/lessons?_search=digtal", "lessons"),
+                                          ("/kb/cases?_search=outsorcing&council_types__arraycontains=london-borough", "cases")])
+def test_a_table_search_that_finds_nothing_offers_the_site_search_for_the_same_words(site, path, target):
+    """The lessons table's search box found nothing for "digtal" and said only "Nothing matches these
+    filters": the site's search, which corrects the spelling and searches by meaning, was not offered."""
+    from urllib.parse import parse_qs, urlsplit
+    page = get(site, path).text
+    empty = re.search(r'<p class="kb-empty">(.*?)</p>', page, re.S).group(1)
+    offer = next((href for name, href in link_names(f"<main>{empty}</main>") if name.startswith("Search ")), None)
+    assert offer, empty
+    asked = parse_qs(urlsplit(offer).query)
+    words = parse_qs(urlsplit(path).query)["_search"]
+    assert asked["q"] == words and asked.get("target", ["cases"]) == [target], offer
+    found = get(site, offer.replace("/-/search?", "/-/search.json?")).json()
+    assert found["total"] > 0 and found.get("corrected_query"), found.get("corrected_query")
+    if "council_types__arraycontains" in path:
+        assert asked["council_types"] == ["london-borough"]
