@@ -191,8 +191,18 @@ def extra_js_urls(datasette):
     return [{"url": static_url(datasette, "site.js"), "module": False}]
 
 
+def plural(noun: str) -> str:
+    """A noun of the site's own labels ("approach", "council type") in the plural, for a count of them."""
+    if noun.endswith(("s", "x", "ch", "sh")):
+        return noun + "es"
+    if noun.endswith("y") and noun[-2:-1] not in tuple("aeiou"):
+        return noun[:-1] + "ies"
+    return noun + "s"
+
+
 @hookimpl
 def prepare_jinja2_environment(env):
+    env.filters["plural"] = plural
     env.filters["money"] = money
     env.filters["short_money"] = short_money
     env.filters["unbracketed"] = unbracketed

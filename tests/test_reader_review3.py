@@ -168,3 +168,12 @@ def test_a_table_search_that_finds_nothing_offers_the_site_search_for_the_same_w
     assert found["total"] > 0 and found.get("corrected_query"), found.get("corrected_query")
     if "council_types__arraycontains" in path:
         assert asked["council_types"] == ["london-borough"]
+
+
+# -- a reader's words, not the database's ------------------------------------------------------------------
+@pytest.mark.parametrize("path", ["/-/charts", "/kb/cases", "/kb/terms", "/kb/organisations", "/kb/lessons"])
+def test_counts_are_of_things_a_reader_knows_not_rows_or_values(site, path):
+    """The charts said "20 approach values with an achieved yearly saving"; every table's filters said
+    "Each number is how many rows you will see"."""
+    page = text(re.search(r"<main\b.*?</main>", get(site, path).text, re.S).group(0))
+    assert not re.search(r"\b\d+ [a-z ]+ values with\b|how many rows\b", page), re.findall(r".{40}(?:values|rows)\b.{20}", page)
