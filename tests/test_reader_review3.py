@@ -177,3 +177,19 @@ def test_counts_are_of_things_a_reader_knows_not_rows_or_values(site, path):
     "Each number is how many rows you will see"."""
     page = text(re.search(r"<main\b.*?</main>", get(site, path).text, re.S).group(0))
     assert not re.search(r"\b\d+ [a-z ]+ values with\b|how many rows\b", page), re.findall(r".{40}(?:values|rows)\b.{20}", page)
+
+
+# -- summed figures say when and where they come from -------------------------------------------------------
+def test_the_charts_say_which_years_and_reports_their_savings_come_from(site, corpus_db):
+    """The charts added up savings from cases of different years and five reports, and said neither when
+    they were made nor where they were printed, nor that pounds of 2008 and of 2020 are added as printed."""
+    conn = sqlite3.connect(corpus_db)
+    counted = """from figures f join cases c on c.id = f.case_id
+                 where f.kind = 'saving' and f.amount_gbp is not null and f.status in ('achieved', 'planned', 'projected')"""
+    first, last = conn.execute(f"select min(c.year_start), max(coalesce(c.year_end, c.year_start)) {counted}").fetchone()
+    sources = [r for r in conn.execute(f"select distinct f.source_id {counted}")]
+    page = get(site, "/-/charts").text
+    lede = text(re.search(r'<p class="kb-lede">.*?<ul class="kb-charts-nav">', page, re.S).group(0))
+    assert f"{first} to {last}" in lede and "not adjusted for inflation" in lede, lede
+    for (source_id,) in sources:
+        assert f'href="/kb/sources/{source_id}"' in page, source_id
