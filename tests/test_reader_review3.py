@@ -193,3 +193,5 @@ def test_the_charts_say_which_years_and_reports_their_savings_come_from(site, co
     assert f"{first} to {last}" in lede and "not adjusted for inflation" in lede, lede
     for (source_id,) in sources:
         assert f'href="/kb/sources/{source_id}"' in page, source_id
+    from tests.test_reader_review import _nested_brackets
+    assert not _nested_brackets(page), _nested_brackets(page)  # "(Localis (with the support of Civica), 2013)"
