@@ -143,6 +143,8 @@ def render_cell(row, value, column, table, database, datasette):
         return "Yes" if value else "No"
     if column.endswith("_gbp") or column == "percent":
         return _amount_cell(db, table, row, column, value)
+    if column == "date":  # a report's date, stored as the file writes it ("2014-12")
+        return escape(present.date_words(value))
     if isinstance(value, str) and " " in value:
         # prose (a figure's note) may name another case by its id; a key or an address has no space
         named = mentions.name_cases(db.path, value)

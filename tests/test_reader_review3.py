@@ -195,3 +195,26 @@ def test_the_charts_say_which_years_and_reports_their_savings_come_from(site, co
         assert f'href="/kb/sources/{source_id}"' in page, source_id
     from tests.test_reader_review import _nested_brackets
     assert not _nested_brackets(page), _nested_brackets(page)  # "(Localis (with the support of Civica), 2013)"
+
+
+# -- dates as a reader writes them ------------------------------------------------------------------------
+def test_date_words():
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location("kb_present_t", Path(__file__).parent.parent / "plugins" / "kb_present.py")
+    present = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(present)
+    assert present.date_words("2014-12") == "December 2014"
+    assert present.date_words("2021-08-11") == "11 August 2021"
+    assert present.date_words("2026-12-02T03:48:24Z") == "2 December 2026"
+    assert present.date_words("2016") == "2016"
+    assert present.date_words("spring 2016") == "spring 2016" and present.date_words(None) == ""
+
+
+@pytest.mark.parametrize("path", ["/", "/kb/sources", "/kb/sources/dclg-2014-good-practice-savings",
+                                  "/kb/cases/barnet-capita-outsourcing",
+                                  "/-/compare?id=barnet-capita-outsourcing&id=brighton-hove-reablement"])
+def test_a_reports_date_reads_in_words(site, path):
+    """Reports were dated "2014-12" and "2021-08-11", as a database stores them."""
+    page = text(re.search(r"<main\b.*?</main>", get(site, path).text, re.S).group(0))
+    assert "December 2014" in page and not re.search(r"\b(?:19|20)\d\d-(?:0[1-9]|1[0-2])\b", page), re.findall(r".{30}\b20\d\d-\d\d.{10}", page)
