@@ -225,6 +225,9 @@ def test_open_a_case(server, page):
     check(page, "case")
     page.emulate_media(media="print")  # the print style: the case, without the site's furniture
     assert page.locator(".kb-actions").is_hidden() and page.locator("#cite").is_visible()
+    # links print in black: the brand's link colour, set after the site's stylesheet, won on paper too
+    colours = set(page.evaluate("Array.from(document.querySelectorAll('main a')).filter(a => a.checkVisibility()).map(a => getComputedStyle(a).color)"))
+    assert colours == {"rgb(0, 0, 0)"}, colours
     page.screenshot(path=str(OUTPUT / f"case-print-{page.kb_width}.png"), full_page=True)
 
 
