@@ -218,3 +218,43 @@ def test_a_reports_date_reads_in_words(site, path):
     """Reports were dated "2014-12" and "2021-08-11", as a database stores them."""
     page = text(re.search(r"<main\b.*?</main>", get(site, path).text, re.S).group(0))
     assert "December 2014" in page and not re.search(r"\b(?:19|20)\d\d-(?:0[1-9]|1[0-2])\b", page), re.findall(r".{30}\b20\d\d-\d\d.{10}", page)
+
+
+# -- a page shared in an email, a chat or a post shows what it is ------------------------------------------
+def head_meta(html: str) -> dict:
+    head = re.search(r"<head>(.*?)</head>", html, re.S).group(1)
+    out = {}
+    for tag in re.findall(r"<(?:meta|link) [^>]*>", head):
+        key = re.search(r'(?:name|property|rel)="([^"]+)"', tag)
+        value = re.search(r'(?:content|href)="([^"]*)"', tag)
+        if key and value:
+            out.setdefault(key.group(1), []).append(unescape(value.group(1)))
+    return out
+
+
+@pytest.mark.parametrize("path", ["/", "/kb/cases/barnet-capita-outsourcing", "/kb/sources/dclg-2014-good-practice-savings",
+                                  "/-/charts", "/about", "/accessibility", "/kb/lessons/barnet-capita-outsourcing~23lesson-1"])
+def test_a_page_people_share_says_its_title_description_and_one_address(site, path):
+    """Only case pages had a canonical address and sharing title; a source page, the charts and the about
+    page shared as the bare address (and a source page's address with ?anything was a second page)."""
+    page = get(site, path + "?utm_source=newsletter").text
+    meta = head_meta(page)
+    here = "http://localhost" + path
+    assert meta.get("canonical") == [here] and meta.get("og:url") == [here], (meta.get("canonical"), meta.get("og:url"))
+    assert meta.get("og:title") == [own_title(page) if path != "/" else title(page)], meta.get("og:title")
+    assert meta.get("og:site_name") and meta.get("og:type")
+    assert len(meta.get("description", [])) == 1 and len(meta["description"][0]) > 40, meta.get("description")
+    assert meta.get("og:description") == meta["description"]
+
+
+@pytest.mark.parametrize("path", ["/-/search?q=care", "/kb/cases?council_types__arraycontains=district-council",
+                                  "/-/compare?id=barnet-capita-outsourcing&id=brighton-hove-reablement"])
+def test_a_page_made_by_its_query_names_itself_but_claims_no_single_address(site, path):
+    meta = head_meta(get(site, path).text)
+    assert "canonical" not in meta and meta.get("og:title"), meta
+
+
+def test_nothing_is_written_between_the_head_and_the_body(site):
+    for path in ("/", "/kb/cases/barnet-capita-outsourcing", "/about", "/-/charts", "/-/search?q=care", "/kb/cases"):
+        page = get(site, path).text
+        assert re.search(r"</head>\s*<body\b", page), (path, page[page.index("</head>"):page.index("</head>") + 120])
