@@ -258,3 +258,14 @@ def test_nothing_is_written_between_the_head_and_the_body(site):
     for path in ("/", "/kb/cases/barnet-capita-outsourcing", "/about", "/-/charts", "/-/search?q=care", "/kb/cases"):
         page = get(site, path).text
         assert re.search(r"</head>\s*<body\b", page), (path, page[page.index("</head>"):page.index("</head>") + 120])
+
+
+def test_no_filter_is_named_by_a_list_of_its_own_values(site):
+    """The savings filter was called "Savings (planned, achieved, projected)", so a chip read
+    "Savings (planned, achieved, projected): Achieved" and the home page offered filters by "savings
+    (planned, achieved, projected)"."""
+    page = get(site, "/-/search?q=care&saving_statuses=achieved").text
+    chip = text(re.search(r'class="kb-chip"[^>]*>(.*?)</a>', page, re.S).group(1))
+    assert chip.count("chieved") == 1 and "(" not in chip, chip
+    home = text(get(site, "/").text)
+    assert "(planned, achieved, projected)" not in home
