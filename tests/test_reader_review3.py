@@ -269,3 +269,16 @@ def test_no_filter_is_named_by_a_list_of_its_own_values(site):
     assert chip.count("chieved") == 1 and "(" not in chip, chip
     home = text(get(site, "/").text)
     assert "(planned, achieved, projected)" not in home
+
+
+def test_a_words_only_search_that_finds_nothing_offers_the_search_by_meaning(site):
+    """Searching only for pages containing the words found nothing and said only
+    "try other words"; the way to search by meaning too was behind "About this search"."""
+    from urllib.parse import parse_qs, urlsplit
+    page = get(site, "/-/search?q=zzqxv&mode=keyword&council_types=district-council").text
+    empty = re.search(r'<div class="kb-empty">(.*?)</div>', page, re.S).group(1)
+    offer = next((href for name, href in link_names(f"<main>{empty}</main>") if "by meaning" in name), None)
+    assert offer, empty
+    asked = parse_qs(urlsplit(offer).query)
+    assert "mode" not in asked and asked["q"] == ["zzqxv"] and asked["council_types"] == ["district-council"], asked
+    assert get(site, offer.replace("/-/search?", "/-/search.json?")).json()["total"] > 0
