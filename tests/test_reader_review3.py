@@ -282,3 +282,24 @@ def test_a_words_only_search_that_finds_nothing_offers_the_search_by_meaning(sit
     asked = parse_qs(urlsplit(offer).query)
     assert "mode" not in asked and asked["q"] == ["zzqxv"] and asked["council_types"] == ["district-council"], asked
     assert get(site, offer.replace("/-/search?", "/-/search.json?")).json()["total"] > 0
+
+
+# -- an address a reader cannot use says why in words, and offers the page it can ------------------------
+@pytest.mark.parametrize("path, setting", [("/kb/cases?council_types__arraycontains=district-council&_size=abc", "_size"),
+                                           ("/kb/cases?_size=100000", "_size"),
+                                           ("/kb/cases?_sort=title&_sort_desc=title", "_sort_desc"),
+                                           ("/kb/lessons?_search_nonsense=care", "_search_nonsense")])
+def test_a_table_address_with_a_setting_it_cannot_use_says_so_in_words_and_offers_the_page_without(site, path, setting):
+    """The page said "_size must be a positive integer" or "Cannot use _sort and _sort_desc at the same
+    time", Datasette's words for its own parameters, and offered only the home page."""
+    from urllib.parse import parse_qsl, urlsplit
+    page = get(site, path)
+    assert page.status_code == 400
+    box = text(re.search(r'<div class="kb-error-box">(.*?)</div>', page.text, re.S).group(1))
+    assert not re.search(r"\b_\w+ must\b|Cannot use _|Cannot search by that column", box), box
+    assert f"\u201c{setting}\u201d" in box, box
+    offer = next((href for name, href in link_names(page.text) if name.startswith("The same page without")), None)
+    assert offer, link_names(page.text)
+    kept = parse_qsl(urlsplit(offer).query)
+    assert setting not in dict(kept) and ("council_types__arraycontains" in dict(kept)) == ("council_types" in path), kept
+    assert get(site, offer).status_code == 200
