@@ -303,3 +303,12 @@ def test_a_table_address_with_a_setting_it_cannot_use_says_so_in_words_and_offer
     kept = parse_qsl(urlsplit(offer).query)
     assert setting not in dict(kept) and ("council_types__arraycontains" in dict(kept)) == ("council_types" in path), kept
     assert get(site, offer).status_code == 200
+
+
+def test_a_table_page_past_its_last_row_says_so_rather_than_that_nothing_matches(site):
+    """An old or edited "next page" address read "75 case studies" and then "Nothing matches these filters"."""
+    page = get(site, "/kb/cases?council_types__arraycontains=district-council&_next=zzz").text
+    empty = re.search(r'<p class="kb-empty">(.*?)</p>', page, re.S).group(1)
+    assert "Nothing matches" not in empty, empty
+    back = next((href for name, href in link_names(f"<main>{empty}</main>") if name == "Back to the first page"), None)
+    assert back == "/kb/cases?council_types__arraycontains=district-council", back
