@@ -47,6 +47,13 @@ LISTED = {
 SUBTITLE = {"cases": "organisation_names"}
 SORT_BY = {"years": "year_start", "title": None}
 LOOKUPS = ("exact", "arraycontains")
+# Every other condition Datasette reads from an address ("year_start__gt=2015"), in words for its chip
+CONDITIONS = {"not": "not {v}", "arraynotcontains": "not {v}", "contains": "contains \u201c{v}\u201d",
+              "startswith": "starts with \u201c{v}\u201d", "endswith": "ends with \u201c{v}\u201d",
+              "gt": "more than {v}", "gte": "at least {v}", "lt": "less than {v}", "lte": "at most {v}",
+              "like": "like \u201c{v}\u201d", "notlike": "not like \u201c{v}\u201d", "glob": "matches \u201c{v}\u201d",
+              "in": "one of {v}", "notin": "none of {v}", "date": "on {v}", "isnull": "empty", "notnull": "not empty",
+              "isblank": "blank", "notblank": "not blank"}
 # The table's CSV is the stored data (codes, lists as JSON) for programs; the search's CSV names
 # everything in words, for a spreadsheet. Offered where the table's filters are all ones the
 # search has (a word search of the table ranks differently, so it is not passed on).
@@ -205,16 +212,26 @@ def _filters(db_path, table: str, meta: dict, pairs: list[tuple[str, str]], base
         if key == "_search":
             chips.append({"label": f"Words: \u201c{value}\u201d", "href": base + _query_without(pairs, (key, value))})
             continue
+        if key == "_where":  # a data user's own SQL: shown as written, so that it can be taken off too
+            chips.append({"label": f"SQL condition: {value}", "href": base + _query_without(pairs, (key, value))})
+            continue
         if key.startswith("_"):
             continue
         column, _, lookup = key.partition("__")
-        if lookup and lookup not in LOOKUPS or column not in labels:
+        if lookup and lookup not in LOOKUPS + tuple(CONDITIONS) or column not in labels:
+            continue
+        # a chip names the value as its facet does ("Review due: Yes", not "Review due: 1"), and any
+        # other condition in words ("From: more than 2015"): a filter not shown was a table cut short unseen
+        shown = _value_label(db_path, meta, column, value)
+        if column.endswith("_gbp") and re.fullmatch(r"\d+(?:\.\d+)?", str(value)):
+            shown = present.money(float(value))
+        if lookup in CONDITIONS:
+            shown = CONDITIONS[lookup].format(v=shown)
+        chips.append({"label": f"{labels[column]}: {shown}", "href": base + _query_without(pairs, (key, value))})
+        if lookup in CONDITIONS:
             continue
         vocabulary = meta.get("kb_vocabularies", {}).get(column)
         is_source = column in ("source_ids", "source_id")
-        # a chip names the value as its facet does ("Review due: Yes", not "Review due: 1")
-        shown = _value_label(db_path, meta, column, value)
-        chips.append({"label": f"{labels[column]}: {shown}", "href": base + _query_without(pairs, (key, value))})
         # a value that names nothing known: (the column in words, what it should name, the nearest
         # known value, that value in words)
         unknown = None

@@ -312,3 +312,24 @@ def test_a_table_page_past_its_last_row_says_so_rather_than_that_nothing_matches
     assert "Nothing matches" not in empty, empty
     back = next((href for name, href in link_names(f"<main>{empty}</main>") if name == "Back to the first page"), None)
     assert back == "/kb/cases?council_types__arraycontains=district-council", back
+
+
+# -- every filter in force is shown, and can be taken off ---------------------------------------------------
+@pytest.mark.parametrize("path, chip", [("/kb/cases?year_start__gt=2015", "From: more than 2015"),
+                                        ("/kb/cases?title__contains=Barnet", "Title: contains \u201cBarnet\u201d"),
+                                        ("/kb/figures?amount_gbp__gte=1000000", "Amount (£): at least £1,000,000"),
+                                        ("/kb/cases?year_end__isnull=1", "To: empty"),
+                                        ("/kb/cases?status__not=implemented", "Status: not Implemented"),
+                                        ("/kb/cases?_where=year_start>2015", "SQL condition: year_start>2015")])
+def test_a_table_filtered_by_any_condition_shows_it_as_a_filter_in_force(site, path, chip):
+    """A shared address such as /kb/cases?year_start__gt=2015 showed "6 case studies", titled as the whole
+    table, with no filter in force to see or remove: only "=" and "contains in a list" were shown."""
+    page = get(site, path).text
+    assert "(filtered)" in title(page)
+    chips = [text(c).removeprefix("Remove filter: ").rstrip(" ×") for c in
+             re.findall(r'class="kb-chip"[^>]*>(.*?)</a>', page, re.S)]
+    assert chips == [chip], chips
+    everything = re.search(r'<p class="kb-count"><strong>([\d,]+)</strong>', get(site, path.split("?")[0]).text).group(1)
+    removed = re.search(r'class="kb-chip" href="([^"]*)"', page).group(1)
+    again = get(site, unescape(removed)).text
+    assert re.search(r'<p class="kb-count"><strong>([\d,]+)</strong>', again).group(1) == everything
