@@ -47,6 +47,7 @@ def site_vars(datasette) -> dict | None:
                 {"label": "Charts", "url": urls.path("-/charts")}]
     out["nav"] = nav + [{"label": "About", "url": urls.path("about")}]
     out["feed_url"] = urls.query(database, FEED_QUERY, format="atom") if database else None
+    out["credits"] = {key: datasette.metadata(key) for key in ("license", "license_url", "source", "source_url")}
     return out
 
 

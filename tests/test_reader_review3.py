@@ -333,3 +333,16 @@ def test_a_table_filtered_by_any_condition_shows_it_as_a_filter_in_force(site, p
     removed = re.search(r'class="kb-chip" href="([^"]*)"', page).group(1)
     again = get(site, unescape(removed)).text
     assert re.search(r'<p class="kb-count"><strong>([\d,]+)</strong>', again).group(1) == everything
+
+
+def test_every_page_footer_gives_the_licence_and_sources(site):
+    """The licence and the sources were at the foot of the home and table pages only: the search, the
+    charts, the compare view, the about pages and error pages had none."""
+    def footer(path):
+        return text(re.search(r"<footer\b.*?</footer>", get(site, path).text, re.S).group(0))
+    home = footer("/")
+    assert "Licence:" in home and "Sources:" in home
+    line = home[home.index("Licence:"):]
+    for path in ("/-/search?q=care", "/-/charts", "/about", "/-/compare?id=barnet-capita-outsourcing&id=brighton-hove-reablement",
+                 "/no/such/page", "/kb/cases", "/kb/cases/barnet-capita-outsourcing"):
+        assert line in footer(path), (path, footer(path))
