@@ -228,6 +228,11 @@ def test_open_a_case(server, page):
     # links print in black: the brand's link colour, set after the site's stylesheet, won on paper too
     colours = set(page.evaluate("Array.from(document.querySelectorAll('main a')).filter(a => a.checkVisibility()).map(a => getComputedStyle(a).color)"))
     assert colours == {"rgb(0, 0, 0)"}, colours
+    # the paper says whose site it came from: the brand's name, dark on white, without the navigation
+    brand = page.locator("a.kb-home")
+    assert brand.is_visible() and page.locator("nav.kb-nav").is_hidden() and page.locator("nav.kb-crumbs").is_hidden()
+    assert brand.evaluate("a => getComputedStyle(a).color") == "rgb(0, 0, 0)"
+    assert page.locator("header").evaluate("h => getComputedStyle(h).backgroundColor") in ("rgba(0, 0, 0, 0)", "rgb(255, 255, 255)")
     page.screenshot(path=str(OUTPUT / f"case-print-{page.kb_width}.png"), full_page=True)
 
 
