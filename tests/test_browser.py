@@ -345,6 +345,29 @@ def test_keyboard_focus_is_never_behind_the_sticky_bars(server, browser, width):
     page.context.close()
 
 
+@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize("path", ["/kb/cases", "/kb/sources", "/kb/figures?status=achieved",
+                                  "/-/compare?id=barnet-capita-outsourcing&id=brighton-hove-reablement&id=barnet-commissioning-council"])
+def test_every_tab_stop_on_a_table_or_comparison_is_seen(server, browser, width, path):
+    """On a phone the column headings are hidden (each row is a card), but their sort links, and the
+    comparison's "Remove from comparison" links, still took the keyboard's focus, out of sight; a phone
+    could neither sort a table nor remove a case from a comparison."""
+    page = _screen(browser, width, 800)
+    page.goto(server + path)
+    hidden, stops = [], 0
+    for _ in _tab_stops(page):
+        stops += 1
+        where = page.evaluate(FOCUS_HIDDEN_BY)
+        if where:
+            hidden.append(where)
+    assert stops > 5 and hidden == [], hidden
+    if "compare" in path:  # each case can still be removed, and on a phone too
+        assert page.locator("a:visible", has_text="Remove from comparison").count() == 3
+    else:  # and the table can be sorted
+        assert page.locator(".kb-table-sort a:visible, table.kb-table thead a:visible").count() >= 3
+    page.context.close()
+
+
 def test_a_keyboard_skips_from_the_results_to_the_filters_on_a_desk(server, browser):
     page = _screen(browser, 1280, 800)
     page.goto(server + "/-/search?" + urlencode({"q": QUERY}))
