@@ -180,6 +180,10 @@ class Column:
         node = obj
         for step in (self.field or "").split("."):
             node = node.get(step) if isinstance(node, dict) else None
+        if node is None and self.type == "boolean":
+            # a file writes a yes/no field only when it is yes (`anonymised: true`): left out, it is no,
+            # and a filter that read it as unknown counted most rows in neither Yes nor No
+            return False
         return node
 
 

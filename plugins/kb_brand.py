@@ -2,8 +2,11 @@
 footer's pages (as `kb_site` for templates/base.html), and those pages themselves at <base_url>about,
 privacy and accessibility. The brand folder is the one served as static files at kb-brand/ (see
 kb/site.py), so it travels with `kb serve --brand` and `kb publish --brand` alike."""
+import re
+
 from datasette import hookimpl
 from datasette.utils.asgi import NotFound, Response
+from markupsafe import Markup
 
 from kb.site import BRAND, BRAND_MOUNT, FEED_QUERY, PAGES, brand_at
 
@@ -40,15 +43,19 @@ def site_vars(datasette) -> dict | None:
     nav = [{"label": "Search", "url": urls.path("-/search")}]
     if database:
         nav += [{"label": "Cases", "url": urls.table(database, "cases")},
-                {"label": "Lessons", "url": urls.table(database, "lessons")}]
+                {"label": "Lessons", "url": urls.table(database, "lessons")},
+                {"label": "Charts", "url": urls.path("-/charts")}]
     out["nav"] = nav + [{"label": "About", "url": urls.path("about")}]
     out["feed_url"] = urls.query(database, FEED_QUERY, format="atom") if database else None
+    out["credits"] = {key: datasette.metadata(key) for key in ("license", "license_url", "source", "source_url")}
     return out
 
 
 @hookimpl
-def extra_template_vars(datasette):
-    return {"kb_site": site_vars(datasette)}
+def extra_template_vars(datasette, request):
+    # kb_here: this page's address without its query string, the canonical address of a page that
+    # shows the same whatever is appended to it (templates/base.html, block canonical)
+    return {"kb_site": site_vars(datasette), "kb_here": request.url.split("?")[0] if request else None}
 
 
 async def brand_page(request, datasette):
@@ -56,8 +63,12 @@ async def brand_page(request, datasette):
     brand = _brand(datasette)
     if brand is None or slug not in brand.pages:
         raise NotFound(f"No {slug} page")
+    page_html = brand.page_html(slug)
+    # shared, the page is described by its first paragraph
+    first = re.search(r"<p>(.*?)</p>", page_html, re.S)
     html = await datasette.render_template(
-        "kb_brand_page.html", {"page_title": brand.pages[slug]["title"], "page_html": brand.page_html(slug)},
+        "kb_brand_page.html", {"page_title": brand.pages[slug]["title"], "page_html": page_html,
+                               "page_description": Markup(first.group(1)).striptags() if first else ""},
         request=request)
     return Response.html(html)
 

@@ -81,6 +81,18 @@ def _by(cases: dict, column: str, group: str, label, statuses: dict) -> list[dic
     return sorted(rows, key=lambda r: (-r["yearly"], -r["total"], r["label"]))
 
 
+async def _provenance(db) -> dict:
+    """When and where the charted savings come from: the years of their cases and the reports that
+    print them (a sum of savings says neither by itself, and adds pounds of different years)."""
+    counted = """from figures f join cases c on c.id = f.case_id
+                 where f.kind = 'saving' and f.amount_gbp is not null and f.status in ({})""".format(
+        ", ".join(f"'{s}'" for statuses in GROUPS.values() for s in statuses))
+    first, last = (await db.execute(f"select min(c.year_start), max(coalesce(c.year_end, c.year_start)) {counted}")).rows[0]
+    sources = (await db.execute(f"""select s.id, s.title, s.publisher, s.date from sources s
+                                     where s.id in (select f.source_id {counted}) order by s.date, s.title""")).rows
+    return {"first": first, "last": last, "sources": [dict(r) for r in sources]}
+
+
 async def charts_view(request, datasette):
     db = present.kb_database(datasette)
     catalogue = {f["column"]: f for f in present.facet_catalogue(db.path)}
@@ -114,6 +126,7 @@ async def charts_view(request, datasette):
                                    lambda r: f"{r['value']} case{'s' if r['value'] != 1 else ''}"),
                   "rows": year_rows, "unknown": unknown}
     context = {"charts": charts, "years": year_chart, "database": db.name, "cases_with_savings": len(cases),
+               "provenance": await _provenance(db),
                "cases_total": (await db.execute("select count(*) from cases")).rows[0][0]}
     html = await datasette.render_template("kb_charts.html", context, request=request)
     return Response.html(html)

@@ -1,4 +1,4 @@
-"""Found and followed: /sitemap.xml of the home page, the brand's pages and every case and source page
+"""Found and followed: /sitemap.xml of the home page, the brand's pages, the charts and every case and source page
 (served by the kept datasette-sitemap plugin, which asks this one for its paths); /robots.txt that
 lets crawlers read pages but keeps them off SQL, exports, downloads and facet combinations; and an
 Atom feed of new and changed cases (the kept datasette-atom plugin renders the canned query
@@ -21,6 +21,7 @@ from datasette.utils.asgi import Request, Response
 from kb.site import FEED_QUERY, PAGES, plugin_module
 
 FEED_SIZE = 50
+CHARTS = "-/charts"
 RECENT_SIZE = 5
 DATE_COLUMNS = ("last_changed", "first_added")
 ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "council-transformation-kb/cases")
@@ -125,7 +126,7 @@ def extra_template_vars(datasette, view_name):
 def sitemap_extra_paths(datasette):
     async def inner():
         urls = datasette.urls
-        paths = [urls.instance(), *(urls.path(page) for page in PAGES)]
+        paths = [urls.instance(), *(urls.path(page) for page in PAGES), urls.path(CHARTS)]
         db = _kb_database(datasette)
         if db is not None:
             for table in ("cases", "sources"):
@@ -138,7 +139,8 @@ def sitemap_extra_paths(datasette):
 def robots_lines(datasette, sitemap_url: str) -> list[str]:
     base = datasette.urls.path("")
     db = _kb_database(datasette)
-    lines = ["User-agent: *", f"Allow: {base}-/static/", f"Disallow: {base}-/"]
+    # the charts are a reader's page (the rest of /-/ is the search's results and Datasette's own)
+    lines = ["User-agent: *", f"Allow: {base}-/static/", f"Allow: {base}{CHARTS}", f"Disallow: {base}-/"]
     if db is not None:
         database = datasette.urls.database(db.name)
         # arbitrary SQL, sorting, paging, filters and facet combinations all arrive as a query string

@@ -19,6 +19,31 @@ from kb.site import plugin_module
 
 
 present = plugin_module(__file__, "kb_present")
+# Datasette's words for a setting of its own in the address ("_size must be a positive integer"), in a
+# reader's, each with the settings to leave out of the page offered instead (its last one, where two clash)
+SETTINGS = [
+    (re.compile(r"_size must be a positive integer"),
+     lambda m: ("How many rows a page shows (\u201c_size\u201d in the address) must be a whole number above 0.", ["_size"])),
+    (re.compile(r"_size must be <= (\d+)"),
+     lambda m: (f"A page shows at most {int(m.group(1)):,} rows (\u201c_size\u201d in the address asks for more).", ["_size"])),
+    (re.compile(r"Cannot use _sort and _sort_desc at the same time"),
+     lambda m: ("The address asks to sort two ways at once (\u201c_sort\u201d and \u201c_sort_desc\u201d).", ["_sort_desc"])),
+]
+
+
+def _setting_words(message: str, request) -> tuple[str, list[str]] | None:
+    """A message about the address's own settings in words, and the settings to leave out; None if it is not one."""
+    for pattern, words in SETTINGS:
+        found = pattern.fullmatch(message)
+        if found:
+            return words(found)
+    if message == "Cannot search by that column":
+        asked = [k for k, _ in parse_qsl(request.query_string) if k.startswith("_search_")]
+        named = ", ".join(f"\u201c{k}\u201d" for k in asked) or "the address"
+        return f"This table has no word search for the column that {named} names.", asked
+    return None
+
+
 TITLES = {404: "Page not found", 400: "That address asks for something we cannot show", 403: "Not allowed",
           500: "Something went wrong on our side"}
 
@@ -131,6 +156,15 @@ def _answer(datasette, request, exception):
             message = f"There is no table called \u201c{asked[1] if len(asked) > 1 else ''}\u201d."
         if message.startswith("Cannot sort table by"):
             status = 400
+        setting = _setting_words(message, request) if status == 400 else None
+        without = []
+        if setting:
+            message, settings = setting
+            kept = [(k, v) for k, v in parse_qsl(request.query_string, keep_blank_values=True) if k not in settings]
+            dropped = "; ".join(f"\u201c{k}={v}\u201d" for k, v in parse_qsl(request.query_string, keep_blank_values=True)
+                                if k in settings)
+            without = [{"label": f"The same page without {dropped}",
+                        "href": request.path + ("?" + urlencode(kept) if kept else "")}]
         if status == 400 and message.startswith(("no such column", "Cannot sort table by")):
             asked = message.split(":", 1)[-1].strip() if ":" in message else message.rsplit(" ", 1)[-1]
             message = f"This table has no column called \u201c{asked}\u201d to filter, sort or count by."
@@ -138,7 +172,7 @@ def _answer(datasette, request, exception):
             return Response.json({"ok": False, "error": message, "status": status, "title": TITLES.get(status)},
                                  status=status)
         context = {"status": status, "title": TITLES.get(status, f"Error {status}"), "error": message,
-                   "suggestions": await _suggestions(datasette, request, raw) if status in (400, 404) else [],
+                   "suggestions": without + (await _suggestions(datasette, request, raw) if status in (400, 404) else []),
                    "kb_database": getattr(present.kb_database(datasette), "name", None)}
         html = await datasette.render_template("error.html", context, request=request)
         return Response.html(html, status=status)

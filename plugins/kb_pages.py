@@ -3,9 +3,6 @@ text, figures in words, sources, similar cases, how to cite it) and each source 
 its public address, what its line numbers refer to, the cases drawn from it). Read from kb.db."""
 from __future__ import annotations
 
-import datetime
-
-
 from datasette import hookimpl
 
 from kb.amounts import printed_range
@@ -160,15 +157,6 @@ async def _source_page(datasette, db, source_id: str) -> dict | None:
     return source
 
 
-def _day(stamp) -> str:
-    """A build time (2026-12-02T03:48:24Z) as a reader writes the day: 2 December 2026."""
-    try:
-        day = datetime.date.fromisoformat(str(stamp)[:10])
-    except ValueError:
-        return str(stamp or "")
-    return f"{day.day} {day:%B %Y}"
-
-
 @hookimpl
 def extra_template_vars(template, database, table, view_name, request, datasette):
     async def inner():
@@ -179,7 +167,7 @@ def extra_template_vars(template, database, table, view_name, request, datasette
             rows = (await db.execute("select * from sources order by date")).rows
             info = (await db.execute("select * from build_info")).rows
             build = dict(info[0]) if info else {}
-            build["built_on"] = _day(build.get("built_at"))
+            build["built_on"] = present.date_words(build.get("built_at"))
             build["model_name"] = str(build.get("model") or "").rsplit("/", 1)[-1]
             return {"kb_sources": [dict(r) for r in rows], "kb_database": db.name, "kb_build": build,
                     "kb_facets": present.facet_catalogue(db.path)}

@@ -5,6 +5,7 @@ Everything comes from the database being served, never from kb/*.yml. The other 
 this module by its path (plugin files are loaded by path, not as a package)."""
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import re
@@ -191,8 +192,34 @@ def extra_js_urls(datasette):
     return [{"url": static_url(datasette, "site.js"), "module": False}]
 
 
+def date_words(value) -> str:
+    """A date as a reader writes it ("December 2014", "11 August 2021") from the ISO forms the files and
+    the build keep ("2014-12", "2021-08-11", a build's time); a year, or anything else, as it is."""
+    text = str(value or "").strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}", text):
+            return f"{datetime.date.fromisoformat(text + '-01'):%B %Y}"
+        if re.match(r"\d{4}-\d{2}-\d{2}(?:[T ]|$)", text):
+            day = datetime.date.fromisoformat(text[:10])
+            return f"{day.day} {day:%B %Y}"
+    except ValueError:
+        pass
+    return text
+
+
+def plural(noun: str) -> str:
+    """A noun of the site's own labels ("approach", "council type") in the plural, for a count of them."""
+    if noun.endswith(("s", "x", "ch", "sh")):
+        return noun + "es"
+    if noun.endswith("y") and noun[-2:-1] not in tuple("aeiou"):
+        return noun[:-1] + "ies"
+    return noun + "s"
+
+
 @hookimpl
 def prepare_jinja2_environment(env):
+    env.filters["plural"] = plural
+    env.filters["date_words"] = date_words
     env.filters["money"] = money
     env.filters["short_money"] = short_money
     env.filters["unbracketed"] = unbracketed

@@ -344,6 +344,8 @@ def _page(datasette, engine, found, error: QueryError | None, p: dict, request, 
         if found and found.suggestion else None,
         "sorts": [{"key": s, "label": SORT_LABELS[s], "href": _url(base, state, sort=s)} for s in sorts],
         "sort_label": SORT_LABELS.get(sort, sort),
+        # a search by words alone (or by meaning alone) that finds nothing is offered the two together
+        "hybrid_url": _url(base, {**state, "mode": None}, page=None) if p["mode"] != "hybrid" and p["q"] else None,
         "other_target": {"label": "lessons" if p["target"] == "cases" else "case studies",
                          # lessons take their case's facets, so every filter and the range mean the same there
                          "href": _url(base, {**state, "target": "lessons" if p["target"] == "cases" else None,

@@ -47,6 +47,13 @@ LISTED = {
 SUBTITLE = {"cases": "organisation_names"}
 SORT_BY = {"years": "year_start", "title": None}
 LOOKUPS = ("exact", "arraycontains")
+# Every other condition Datasette reads from an address ("year_start__gt=2015"), in words for its chip
+CONDITIONS = {"not": "not {v}", "arraynotcontains": "not {v}", "contains": "contains \u201c{v}\u201d",
+              "startswith": "starts with \u201c{v}\u201d", "endswith": "ends with \u201c{v}\u201d",
+              "gt": "more than {v}", "gte": "at least {v}", "lt": "less than {v}", "lte": "at most {v}",
+              "like": "like \u201c{v}\u201d", "notlike": "not like \u201c{v}\u201d", "glob": "matches \u201c{v}\u201d",
+              "in": "one of {v}", "notin": "none of {v}", "date": "on {v}", "isnull": "empty", "notnull": "not empty",
+              "isblank": "blank", "notblank": "not blank"}
 # The table's CSV is the stored data (codes, lists as JSON) for programs; the search's CSV names
 # everything in words, for a spreadsheet. Offered where the table's filters are all ones the
 # search has (a word search of the table ranks differently, so it is not passed on).
@@ -122,8 +129,14 @@ def render_cell(row, value, column, table, database, datasette):
     in_case_file = CASE_FILE.fullmatch(value) if isinstance(value, str) else None
     if in_case_file:
         # a case's own lesson points at its line in the case file: to a reader, the case's text
-        href = datasette.urls.row(database, "cases", tilde_encode(in_case_file.group(1)))
-        return Markup(f'From the lessons of <a href="{escape(href)}">its case</a>')
+        case_id = in_case_file.group(1)
+        href = datasette.urls.row(database, "cases", tilde_encode(case_id))
+
+        async def in_its_case():
+            # by the case's title: "its case" said nothing in a screen reader's list of links
+            rows = (await db.execute("select title from cases where id = ?", [case_id])).rows
+            return Markup(f'From the lessons of <a href="{escape(href)}">{escape(rows[0][0] if rows else case_id)}</a>')
+        return in_its_case()
     if kind == "list":
         items = present.as_list(value)
         if vocabulary or column == "source_ids":
@@ -135,10 +148,10 @@ def render_cell(row, value, column, table, database, datasette):
         return escape(present.label(db.path, vocabulary, value))
     if kind == "boolean":
         return "Yes" if value else "No"
-    if column.endswith("_gbp"):
+    if column.endswith("_gbp") or column == "percent":
         return _amount_cell(db, table, row, column, value)
-    if column == "percent":
-        return f"{value:g}%"
+    if column == "date":  # a report's date, stored as the file writes it ("2014-12")
+        return escape(present.date_words(value))
     if isinstance(value, str) and " " in value:
         # prose (a figure's note) may name another case by its id; a key or an address has no space
         named = mentions.name_cases(db.path, value)
@@ -148,13 +161,15 @@ def render_cell(row, value, column, table, database, datasette):
 
 # The figure texts behind an amount column, for a row: a range's amount is only its lower end.
 BEHIND = {("figures", "amount_gbp"): "select text from figures where id = :id",
+          ("figures", "percent"): "select text from figures where id = :id",
           ("cases", "achieved_annual_saving_gbp"): """select text from figures where case_id = :id and kind = 'saving'
               and status = 'achieved' and per_year and amount_gbp = :amount"""}
 
 
 def _amount_cell(db, table: str, row, column: str, value):
-    """£ with separators; a saving printed as a range as printed, with the lower end it counts as."""
-    counted = present.money(value)
+    """£ with separators, or a percentage; a figure printed as a range as printed ("2-3%"), with the
+    lower end it counts as."""
+    counted = f"{value:g}%" if column == "percent" else present.money(value)
     sql = BEHIND.get((table, column))
     keys = row.keys() if hasattr(row, "keys") else ()
     if sql is None or "id" not in keys:
@@ -197,16 +212,26 @@ def _filters(db_path, table: str, meta: dict, pairs: list[tuple[str, str]], base
         if key == "_search":
             chips.append({"label": f"Words: \u201c{value}\u201d", "href": base + _query_without(pairs, (key, value))})
             continue
+        if key == "_where":  # a data user's own SQL: shown as written, so that it can be taken off too
+            chips.append({"label": f"SQL condition: {value}", "href": base + _query_without(pairs, (key, value))})
+            continue
         if key.startswith("_"):
             continue
         column, _, lookup = key.partition("__")
-        if lookup and lookup not in LOOKUPS or column not in labels:
+        if lookup and lookup not in LOOKUPS + tuple(CONDITIONS) or column not in labels:
+            continue
+        # a chip names the value as its facet does ("Review due: Yes", not "Review due: 1"), and any
+        # other condition in words ("From: more than 2015"): a filter not shown was a table cut short unseen
+        shown = _value_label(db_path, meta, column, value)
+        if column.endswith("_gbp") and re.fullmatch(r"\d+(?:\.\d+)?", str(value)):
+            shown = present.money(float(value))
+        if lookup in CONDITIONS:
+            shown = CONDITIONS[lookup].format(v=shown)
+        chips.append({"label": f"{labels[column]}: {shown}", "href": base + _query_without(pairs, (key, value))})
+        if lookup in CONDITIONS:
             continue
         vocabulary = meta.get("kb_vocabularies", {}).get(column)
         is_source = column in ("source_ids", "source_id")
-        # a chip names the value as its facet does ("Review due: Yes", not "Review due: 1")
-        shown = _value_label(db_path, meta, column, value)
-        chips.append({"label": f"{labels[column]}: {shown}", "href": base + _query_without(pairs, (key, value))})
         # a value that names nothing known: (the column in words, what it should name, the nearest
         # known value, that value in words)
         unknown = None
@@ -327,6 +352,23 @@ def _spreadsheet(datasette, table: str, pairs: list[tuple[str, str]]) -> str | N
     return datasette.urls.path("/-/search.csv") + (f"?{urlencode(params)}" if params else "")
 
 
+def _search_instead(datasette, table: str, pairs: list[tuple[str, str]]) -> dict | None:
+    """The site's search for the words of a table's own word search, with the filters in force that
+    the search has: it corrects spelling and searches by meaning, where the table's search matches
+    words as typed (offered when that finds nothing, rather than a dead end)."""
+    words = next((v for k, v in pairs if k == "_search" and v.strip()), None)
+    if table not in SPREADSHEET or words is None:
+        return None
+    searchable = {f.column for f in facets("case")}
+    params = list(SPREADSHEET[table]) + [("q", words)]
+    for key, value in pairs:
+        column, _, lookup = key.partition("__")
+        if column in searchable and lookup in ("", *LOOKUPS):
+            params.append((column, value))
+    return {"label": f"Search {TITLES[table].lower()} for \u201c{words}\u201d",
+            "href": datasette.urls.path("/-/search") + "?" + urlencode(params)}
+
+
 async def _table_vars(datasette, database: str, table: str, request) -> dict:
     db = datasette.get_database(database)
     meta = present.table_meta(db.path, table)
@@ -344,6 +386,7 @@ async def _table_vars(datasette, database: str, table: str, request) -> dict:
         "row": _row_view(datasette, database, table, meta),
         "chips": chips,
         "spreadsheet": _spreadsheet(datasette, table, pairs),
+        "search_instead": _search_instead(datasette, table, pairs),
         # what a new search keeps: the filters and sort in force
         "hidden": [(k, v) for k, v in pairs if k not in ("_search", "_next", "_nocol", "_col")],
         "clear_url": base + _query_without(pairs, keep_only=("_sort", "_sort_desc")),

@@ -225,6 +225,14 @@ def test_open_a_case(server, page):
     check(page, "case")
     page.emulate_media(media="print")  # the print style: the case, without the site's furniture
     assert page.locator(".kb-actions").is_hidden() and page.locator("#cite").is_visible()
+    # links print in black: the brand's link colour, set after the site's stylesheet, won on paper too
+    colours = set(page.evaluate("Array.from(document.querySelectorAll('main a')).filter(a => a.checkVisibility()).map(a => getComputedStyle(a).color)"))
+    assert colours == {"rgb(0, 0, 0)"}, colours
+    # the paper says whose site it came from: the brand's name, dark on white, without the navigation
+    brand = page.locator("a.kb-home")
+    assert brand.is_visible() and page.locator("nav.kb-nav").is_hidden() and page.locator("nav.kb-crumbs").is_hidden()
+    assert brand.evaluate("a => getComputedStyle(a).color") == "rgb(0, 0, 0)"
+    assert page.locator("header").evaluate("h => getComputedStyle(h).backgroundColor") in ("rgba(0, 0, 0, 0)", "rgb(255, 255, 255)")
     page.screenshot(path=str(OUTPUT / f"case-print-{page.kb_width}.png"), full_page=True)
 
 
@@ -334,6 +342,29 @@ def test_keyboard_focus_is_never_behind_the_sticky_bars(server, browser, width):
         if where:
             hidden.append(where)
     assert stops > (20 if width == 390 else 60) and hidden == [], hidden
+    page.context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize("path", ["/kb/cases", "/kb/sources", "/kb/figures?status=achieved",
+                                  "/-/compare?id=barnet-capita-outsourcing&id=brighton-hove-reablement&id=barnet-commissioning-council"])
+def test_every_tab_stop_on_a_table_or_comparison_is_seen(server, browser, width, path):
+    """On a phone the column headings are hidden (each row is a card), but their sort links, and the
+    comparison's "Remove from comparison" links, still took the keyboard's focus, out of sight; a phone
+    could neither sort a table nor remove a case from a comparison."""
+    page = _screen(browser, width, 800)
+    page.goto(server + path)
+    hidden, stops = [], 0
+    for _ in _tab_stops(page):
+        stops += 1
+        where = page.evaluate(FOCUS_HIDDEN_BY)
+        if where:
+            hidden.append(where)
+    assert stops > 5 and hidden == [], hidden
+    if "compare" in path:  # each case can still be removed, and on a phone too
+        assert page.locator("a:visible", has_text="Remove from comparison").count() == 3
+    else:  # and the table can be sorted
+        assert page.locator(".kb-table-sort a:visible, table.kb-table thead a:visible").count() >= 3
     page.context.close()
 
 

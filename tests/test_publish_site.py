@@ -321,7 +321,9 @@ def test_sitemap_lists_every_case_and_source_page_under_the_base_url(branded, co
     sources = [r[0] for r in conn.execute("select id from sources")]
     expected = {f"http://localhost/evidence/kb/cases/{c}" for c in cases} | {f"http://localhost/evidence/kb/sources/{s}" for s in sources}
     assert expected <= set(locs) and "http://localhost/evidence/about" in locs
-    assert len(locs) == len(set(locs)) == len(expected) + 4
+    # the charts are a reader's page too, not one of the search's or Datasette's own under /-/
+    assert "http://localhost/evidence/-/charts" in locs
+    assert len(locs) == len(set(locs)) == len(expected) + 5
 
 
 def test_robots_allows_pages_and_keeps_crawlers_off_sql_exports_and_facets(branded):
@@ -329,7 +331,8 @@ def test_robots_allows_pages_and_keeps_crawlers_off_sql_exports_and_facets(brand
     assert robots[0] == "User-agent: *"
     for line in ["Disallow: /evidence/kb?", "Disallow: /evidence/kb/*?", "Disallow: /evidence/*.json",
                  "Disallow: /evidence/*.csv", "Disallow: /evidence/kb.db", "Disallow: /evidence/-/",
-                 "Allow: /evidence/-/static/", "Allow: /evidence/", "Sitemap: http://localhost/evidence/sitemap.xml"]:
+                 "Allow: /evidence/-/static/", "Allow: /evidence/-/charts", "Allow: /evidence/",
+                 "Sitemap: http://localhost/evidence/sitemap.xml"]:
         assert line in robots
 
 

@@ -367,7 +367,8 @@ def test_row_pages_show_no_keys_positions_file_paths_or_raw_arrays(site, path):
 
 def test_a_case_lesson_row_links_to_its_case_text(site):
     html = get(site, "/kb/lessons/brighton-hove-reablement~23lesson-1").text
-    assert 'From the lessons of <a href="/kb/cases/brighton-hove-reablement">its case</a>' in html
+    assert ('From the lessons of <a href="/kb/cases/brighton-hove-reablement">Brighton and Hove scales up an '
+            'open-door reablement service for older people</a>') in html
 
 
 # -- the vocabulary terms: declared in kb/schema.yml like every other table -----------------------------------
