@@ -26,6 +26,7 @@ RECENT_SIZE = 5
 DATE_COLUMNS = ("last_changed", "first_added")
 ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "council-transformation-kb/cases")
 ATOM = "http://www.w3.org/2005/Atom"
+present = plugin_module(__file__, "kb_present")
 
 
 def kb_rfc3339(value):
@@ -51,6 +52,7 @@ def kb_feed_id(case_id):
 def prepare_connection(conn):
     conn.create_function("kb_rfc3339", 1, kb_rfc3339, deterministic=True)
     conn.create_function("kb_feed_id", 1, kb_feed_id, deterministic=True)
+    conn.create_function("kb_date_words", 1, present.date_words, deterministic=True)
 
 
 def _kb_database(datasette):
@@ -81,7 +83,7 @@ def feed_sql(datasette, db, limit: int) -> str:
     updated = f"coalesce({', '.join(choices)})" if len(choices) > 1 else choices[0]
     note = ""
     if "first_added" in dated:
-        day = "substr(kb_rfc3339({}), 1, 10)"
+        day = "kb_date_words(substr(kb_rfc3339({}), 1, 10))"  # "Added 5 January 2023", as the pages write dates
         changed = "last_changed" if "last_changed" in dated else "first_added"
         note = (f"'Added ' || {day.format('first_added')} || case when {day.format(changed)} != "
                 f"{day.format('first_added')} then '; changed ' || {day.format(changed)} else '' end || '. ' || ")

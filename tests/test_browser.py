@@ -445,6 +445,17 @@ SMALL_TARGETS = """() => {
 }"""
 
 
+def test_a_results_compare_box_is_named_for_its_case_as_a_screen_reader_reads_it(server, browser):
+    """Its name was "Compare : <title>": the hidden part is laid out as a block, so browsers put a
+    space before it."""
+    page = _screen(browser, 375, 812)
+    page.goto(server + "/-/search?" + urlencode({"q": QUERY}))
+    title = page.locator(".kb-result h3, .kb-result h2").first.inner_text().strip()
+    snapshot = page.locator(".kb-compare-pick").first.aria_snapshot()
+    assert f'checkbox "Compare \u201c{title}\u201d"' in snapshot, snapshot
+    page.context.close()
+
+
 def test_every_target_on_a_phone_is_at_least_24_px(server, browser):
     page = _screen(browser, 375, 812)
     page.goto(server + "/-/search?" + urlencode({"q": QUERY}))

@@ -368,9 +368,9 @@ def test_feed_uses_first_added_and_last_changed_when_the_build_wrote_them(corpus
     first, second = entries[0], entries[1]
     assert first.find(f"{ATOM}link").get("href") == "http://localhost/kb/cases/brighton-hove-reablement"
     assert first.find(f"{ATOM}updated").text.startswith("2025-06-01T08:30:00")
-    assert first.find(f"{ATOM}content").text.startswith("Added 2023-01-05; changed 2025-06-01. ")
+    assert first.find(f"{ATOM}content").text.startswith("Added 5 January 2023; changed 1 June 2025. ")
     assert second.find(f"{ATOM}link").get("href") == "http://localhost/kb/cases/barnet-capita-outsourcing"
-    assert second.find(f"{ATOM}content").text.startswith("Added 2025-03-02. ")
+    assert second.find(f"{ATOM}content").text.startswith("Added 2 March 2025. ")
     # every page links the feed, and the home page's template gets the newest few as kb_recent
     home = get(site, "/").text
     assert '<link rel="alternate" type="application/atom+xml" title="New and changed cases" href="/kb/recent_cases.atom">' in home
