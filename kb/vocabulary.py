@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -11,6 +12,12 @@ import yaml
 
 VOCABULARY_FILE = Path(__file__).with_name("vocabulary.yml")
 SAVING = "saving"  # the one figure kind whose statuses read as a saving's (kb/vocabulary.yml, figure_kinds)
+# function words: search leaves them out of a query, and an acronym may skip them ("ehcp")
+STOPWORDS = frozenset("""a an and are as at be been being but by can could do does doing done for from had has have
+how i in into is it its like me my of on onto or our ours so than that the their them then there these they this
+those to was we were what when where which while who whom whose why will with would you your yours about any some
+more most such all also after before during once other others over under only very just each should shall must
+might without within between through""".split())
 FILLER = {"and", "the", "of", "services", "service", "council", "with", "a"}
 
 
@@ -133,3 +140,31 @@ def stored_vocabularies(conn) -> dict[str, Vocabulary]:
     columns = STORED_COLUMNS + tuple(c for c in OPTIONAL_COLUMNS if c in present and c in declared)
     cursor = conn.execute(f"select {', '.join(columns)} from terms")
     return vocabularies_from_rows(dict(zip(columns, row)) for row in cursor)
+
+
+_NAME_WORDS = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)?")  # "children's" is one word
+
+
+def acronyms_of(names) -> dict[str, list[str]]:
+    """The acronyms among one term's names and the names they stand for: a one-word name of two to six
+    letters that is the initials of a longer name, of all its words or of all but its function words
+    ("mtfp": "medium-term financial plan"; "ehcp": "education health and care plan"). An acronym also
+    stands for a longer acronym whose name holds every word of its own ("it", information technology,
+    for "ict", information and communications technology): a document that writes the longer one is
+    about the shorter one's thing. Declared once, as names of the term in kb/vocabulary.yml."""
+    names = [n.lower() for n in names]
+    found: dict[str, list[str]] = {}
+    for acronym in names:
+        if not re.fullmatch(r"[^\W\d_]{2,6}", acronym):
+            continue
+        for name in names:
+            words = _NAME_WORDS.findall(name)
+            if len(words) > 1 and acronym in ("".join(w[0] for w in words),
+                                              "".join(w[0] for w in words if w not in STOPWORDS)):
+                found.setdefault(acronym, []).append(name)
+    content = {a: [set(_NAME_WORDS.findall(n)) - STOPWORDS for n in ns] for a, ns in found.items()}
+    for a in found:
+        for b in found:
+            if a != b and any(x < y for x in content[a] for y in content[b]):
+                found[a] = list(dict.fromkeys(found[a] + [b] + found[b]))
+    return found

@@ -10,12 +10,9 @@ from functools import lru_cache
 
 import snowballstemmer
 
+from kb.vocabulary import STOPWORDS, acronyms_of  # declared in the core: the site explains the same acronyms
+
 # Function words, left out of queries and of the evaluation set's no-shared-words check alike.
-STOPWORDS = frozenset("""a an and are as at be been being but by can could do does doing done for from had has have
-how i in into is it its like me my of on onto or our ours so than that the their them then there these they this
-those to was we were what when where which while who whom whose why will with would you your yours about any some
-more most such all also after before during once other others over under only very just each should shall must
-might without within between through""".split())
 # A snowball stemmer keeps its word in the object while it works: one per thread (the site searches
 # from several threads at once; a shared one raised IndexError under load).
 _STEMMERS = threading.local()
@@ -429,31 +426,3 @@ class TermMatcher:
         for word in sorted(capitals_of(query) & self.in_capitals.keys()):
             found += [t for t in sorted(self.in_capitals[word]) if t not in found]
         return found
-
-
-_NAME_WORDS = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)?")  # "children's" is one word
-
-
-def acronyms_of(names) -> dict[str, list[str]]:
-    """The acronyms among one term's names and the names they stand for: a one-word name of two to six
-    letters that is the initials of a longer name, of all its words or of all but its function words
-    ("mtfp": "medium-term financial plan"; "ehcp": "education health and care plan"). An acronym also
-    stands for a longer acronym whose name holds every word of its own ("it", information technology,
-    for "ict", information and communications technology): a document that writes the longer one is
-    about the shorter one's thing. Declared once, as names of the term in kb/vocabulary.yml."""
-    names = [n.lower() for n in names]
-    found: dict[str, list[str]] = {}
-    for acronym in names:
-        if not re.fullmatch(r"[^\W\d_]{2,6}", acronym):
-            continue
-        for name in names:
-            words = _NAME_WORDS.findall(name)
-            if len(words) > 1 and acronym in ("".join(w[0] for w in words),
-                                              "".join(w[0] for w in words if w not in STOPWORDS)):
-                found.setdefault(acronym, []).append(name)
-    content = {a: [set(_NAME_WORDS.findall(n)) - STOPWORDS for n in ns] for a, ns in found.items()}
-    for a in found:
-        for b in found:
-            if a != b and any(x < y for x in content[a] for y in content[b]):
-                found[a] = list(dict.fromkeys(found[a] + [b] + found[b]))
-    return found
