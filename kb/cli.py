@@ -435,6 +435,14 @@ def build_cmd(ctx, db_path, force, model, quiet):
     """Validate, then write the SQLite database (swapped in only when complete)."""
     from ingest.build import BuildFailed, DatabaseNotChanged, build as run_build
 
+    from . import abbreviations
+
+    try:  # the site reads the declared abbreviations on every page: a bad entry stops the build, not a page
+        abbreviations.load_abbreviations(abbreviations.ABBREVIATIONS_FILE)
+    except abbreviations.AbbreviationError as err:
+        click.echo(str(err))
+        click.echo(f"Build stopped: 1 problem(s); {db_path} was not changed.", err=True)
+        sys.exit(1)
     try:
         # a log (CI, a redirect) gets no bars either: their redraws are noise there
         report = run_build(ctx.obj["root"], db_path, model=model, progress=not quiet and sys.stderr.isatty(), force=force)
