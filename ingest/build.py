@@ -30,6 +30,7 @@ import sqlite_utils
 from tqdm import tqdm
 
 from kb import arrays
+from kb.abbreviations import load_abbreviations
 from kb.embedding import Embedder
 from kb.history import file_dates, review_due
 from kb.parse import Problem, plain_text
@@ -257,7 +258,8 @@ def write_term_documents(db: sqlite_utils.Database) -> None:
 def _write_site_metadata(db: sqlite_utils.Database) -> None:
     """What the site needs to know of the declarations, so it reads only the database it serves."""
     db["kb_meta"].insert_all([{"key": "site_metadata", "value": json.dumps(site_metadata())},
-                              {"key": "facets", "value": json.dumps(facet_catalogue())}], pk="key")
+                              {"key": "facets", "value": json.dumps(facet_catalogue())},
+                              {"key": "abbreviations", "value": json.dumps(load_abbreviations())}], pk="key")
 
 
 def _old_vectors(path: Path, model: str) -> dict[str, bytes]:

@@ -83,10 +83,10 @@ def load_abbreviations(path: Path = ABBREVIATIONS_FILE) -> dict[str, str]:
     return out
 
 
-def glossary(vocabularies: dict[str, Vocabulary]) -> dict[str, str]:
-    """Every abbreviation a page may explain, with what it stands for: the vocabularies' own (those a
-    database was built with, for the site) and the declared list."""
-    return {**from_vocabularies(vocabularies), **load_abbreviations()}
+def glossary(vocabularies: dict[str, Vocabulary], declared: dict[str, str]) -> dict[str, str]:
+    """Every abbreviation a page may explain, with what it stands for: the vocabularies' own and the
+    declared list (for the site, both as the database being served was built with them)."""
+    return {**from_vocabularies(vocabularies), **declared}
 
 
 @lru_cache(maxsize=8)

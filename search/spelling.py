@@ -42,7 +42,7 @@ _BRITISH = [(re.compile(a + "$"), b) for a, b in (
     ("or(s|ed|ing|al|hood|hoods|ly|ful|ite|ites)?", r"our\1"), ("(cent|theat|fib|lit|calib)er(s)?", r"\1re\2"),
     ("gram(s)?", r"gramme\1"), ("ense(s|d)?", r"ence\1"), ("og(s)?", r"ogue\1"),
     ("(?<=[aeiou])l(ed|ing|er|ers)", r"ll\1"), ("(?<=^a)g(ing)", r"ge\1"), ("dgment(s)?", r"dgement\1"),
-    ("(?<=[aeiou])llment(s)?", r"lment\1"), ("(?<=^)pedi(atric\w*)", r"paedi\1"))]
+    ("(?<=[aeiou])llment(s)?", r"lment\1"), (r"(?<=^)pedi(atric\w*)", r"paedi\1"))]
 
 
 @lru_cache(maxsize=1)

@@ -61,7 +61,7 @@ def test_a_source_page_says_what_its_abbreviations_stand_for(site):
 
 
 def test_a_word_in_lower_case_is_no_abbreviation(site):
-    known = glossary(load_vocabularies())
+    known = glossary(load_vocabularies(), load_abbreviations())
     assert {"IT", "SEND", "ASC", "MTFP", "EHCP", "LBC", "ICT", "ALMO", "DCLG", "TUPE", "LATCo"} <= known.keys()
     assert used_in(["We send it to the asc team; it will send word to Send and It."], known) == []
     assert [a for a, _ in used_in(["The IT team and SEND budgets; two EHCPs; a RAG-rated report; PRINCE2."], known)] \
@@ -96,6 +96,14 @@ def test_a_bad_declared_abbreviation_is_named_with_its_file_and_line(tmp_path, e
     assert str(raised.value).startswith(f"{path}:{line}: "), str(raised.value)
     assert says in str(raised.value)
     assert " - " in str(raised.value)  # and how to fix it
+
+
+def test_the_site_reads_the_declared_list_from_the_database_it_serves(corpus_db):
+    """The build stores the list beside the vocabularies (kb_meta), so a published site explains what
+    its database was built with, not what the installed package declares."""
+    from kb.site import stored_metadata
+
+    assert stored_metadata(corpus_db)["abbreviations"] == load_abbreviations()
 
 
 def test_the_declared_list_loads():
