@@ -329,18 +329,24 @@ def _tab_stops(page, limit=300):
         yield
 
 
-@pytest.mark.parametrize("width", [1280, 800, 390])  # 800: the compare bar's note wraps to a second line
-def test_keyboard_focus_is_never_behind_the_sticky_bars(server, browser, width):
-    page = _screen(browser, width, 800)
-    page.goto(server + "/-/search?" + urlencode({"q": QUERY}))
-    if width == 390:  # the filters over the screen, with their Apply bar
-        page.locator(".kb-filters-toggle").click()
+def _focus_out_of_sight(page) -> tuple[int, list]:
+    """Tab through the page: how many stops, and where focus went behind something or out of sight."""
     hidden, stops = [], 0
     for _ in _tab_stops(page):
         stops += 1
         where = page.evaluate(FOCUS_HIDDEN_BY)
         if where:
             hidden.append(where)
+    return stops, hidden
+
+
+@pytest.mark.parametrize("width", [1280, 800, 390])  # 800: the compare bar's note wraps to a second line
+def test_keyboard_focus_is_never_behind_the_sticky_bars(server, browser, width):
+    page = _screen(browser, width, 800)
+    page.goto(server + "/-/search?" + urlencode({"q": QUERY}))
+    if width == 390:  # the filters over the screen, with their Apply bar
+        page.locator(".kb-filters-toggle").click()
+    stops, hidden = _focus_out_of_sight(page)
     assert stops > (20 if width == 390 else 60) and hidden == [], hidden
     page.context.close()
 
@@ -354,12 +360,7 @@ def test_every_tab_stop_on_a_table_or_comparison_is_seen(server, browser, width,
     could neither sort a table nor remove a case from a comparison."""
     page = _screen(browser, width, 800)
     page.goto(server + path)
-    hidden, stops = [], 0
-    for _ in _tab_stops(page):
-        stops += 1
-        where = page.evaluate(FOCUS_HIDDEN_BY)
-        if where:
-            hidden.append(where)
+    stops, hidden = _focus_out_of_sight(page)
     assert stops > 5 and hidden == [], hidden
     if "compare" in path:  # each case can still be removed, and on a phone too
         assert page.locator("a:visible", has_text="Remove from comparison").count() == 3
