@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterator
 
 import yaml
 from jsonschema import Draft202012Validator, validators
@@ -198,17 +199,24 @@ def _iso_hint(value: str, pattern: str) -> str:
     return form
 
 
-def _too_large(doc: Document) -> list[Problem]:
-    """Whole numbers SQLite cannot store (the schema sets no upper bound on amounts)."""
-    problems = []
-    stack: list[tuple[tuple, object]] = [((), doc.data)]
+def _leaves(data) -> Iterator[tuple[tuple, object]]:
+    """Every value of the front matter that is neither a mapping nor a list, with its path."""
+    stack: list[tuple[tuple, object]] = [((), data)]
     while stack:
         path, node = stack.pop()
         if isinstance(node, dict):
             stack += [(path + (k,), v) for k, v in node.items()]
         elif isinstance(node, list):
             stack += [(path + (i,), v) for i, v in enumerate(node)]
-        elif isinstance(node, int) and not isinstance(node, bool) and abs(node) > MAX_INTEGER:
+        else:
+            yield path, node
+
+
+def _too_large(doc: Document) -> list[Problem]:
+    """Whole numbers SQLite cannot store (the schema sets no upper bound on amounts)."""
+    problems = []
+    for path, node in _leaves(doc.data):
+        if isinstance(node, int) and not isinstance(node, bool) and abs(node) > MAX_INTEGER:
             problems.append(Problem(doc.display, doc.line_of(path), f"{_path_text(path)} is too large a number to store",
                                     f"check the figure; whole numbers must stay below {MAX_INTEGER:,}"))
     return problems
@@ -222,14 +230,8 @@ def _curly_wrapped(doc: Document) -> list[Problem]:
     """Text values wrapped whole in curly quotes, which YAML keeps: a figure so quoted is then not the
     text the source prints, and a title shows its quotes on the site."""
     problems = []
-    stack: list[tuple[tuple, object]] = [((), doc.data)]
-    while stack:
-        path, node = stack.pop()
-        if isinstance(node, dict):
-            stack += [(path + (k,), v) for k, v in node.items()]
-        elif isinstance(node, list):
-            stack += [(path + (i,), v) for i, v in enumerate(node)]
-        elif isinstance(node, str) and len(node) > 1 and CURLY_PAIRS.get(node[0]) == node[-1]:
+    for path, node in _leaves(doc.data):
+        if isinstance(node, str) and len(node) > 1 and CURLY_PAIRS.get(node[0]) == node[-1]:
             inner = node[1:-1]
             problems.append(Problem(doc.display, doc.line_of(path),
                                     f"{_path_text(path)} is wrapped in curly quotes ({one_line(node, 120)}), which YAML "
@@ -255,14 +257,8 @@ def _formulas(doc: Document) -> list[Problem]:
     every paragraph and bullet of the body (a passage, a lesson)."""
     problems = []
     fix = "start it with a word: a sign or symbol goes after the first word, or in words"
-    stack: list[tuple[tuple, object]] = [((), doc.data)]
-    while stack:
-        path, node = stack.pop()
-        if isinstance(node, dict):
-            stack += [(path + (k,), v) for k, v in node.items()]
-        elif isinstance(node, list):
-            stack += [(path + (i,), v) for i, v in enumerate(node)]
-        elif isinstance(node, str) and _formula(node):
+    for path, node in _leaves(doc.data):
+        if isinstance(node, str) and _formula(node):
             problems.append(Problem(doc.display, doc.line_of(path), f"{_path_text(path)} starts with '{_formula(node)}', "
                                     "which a spreadsheet opening the CSV export runs as a formula", fix))
     previous = ""
