@@ -8,7 +8,7 @@ from markupsafe import Markup
 
 from kb import abbreviations
 from kb.amounts import printed_range
-from kb.site import plugin_module, stored_metadata
+from kb.site import plugin_module
 
 
 
@@ -132,7 +132,7 @@ def explain_abbreviations(db_path, page: dict, html_key: str, texts) -> None:
     """Give the page the abbreviations its text uses, with what they stand for ("Abbreviations on this
     page"), and mark their first use in its HTML text (page[html_key]). texts: everything else the page
     shows; the glossary is the served database's vocabularies' and the declared list's."""
-    known = abbreviations.glossary(present.terms(db_path), stored_metadata(db_path).get("abbreviations", {}))
+    known = present.glossary(db_path)
     html = page.get(html_key)
     page["abbreviations"] = abbreviations.used_in([Markup(html or "").striptags(), *texts], known)
     page[html_key] = abbreviations.mark_first(html, page["abbreviations"])

@@ -17,6 +17,7 @@ from datasette import hookimpl
 from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
+from kb import abbreviations
 from kb.site import stored_metadata
 from kb.vocabulary import Vocabulary, stored_vocabularies
 
@@ -84,6 +85,18 @@ def terms(db_path) -> dict[str, Vocabulary]:
     """The vocabularies the database was built with."""
     path = Path(db_path)
     return _stored_terms(str(path), path.stat().st_mtime)[0]
+
+
+@lru_cache(maxsize=8)
+def _glossary(path: str, mtime: float) -> dict[str, str]:
+    return abbreviations.glossary(_stored_terms(path, mtime)[0], stored_metadata(path).get("abbreviations", {}))
+
+
+def glossary(db_path) -> dict[str, str]:
+    """What each abbreviation the served database's text may use stands for, worked out once per
+    database (about 12 ms: every term's names are read for acronyms)."""
+    path = Path(db_path)
+    return _glossary(str(path), path.stat().st_mtime)
 
 
 def source_titles(db_path) -> dict[str, str]:

@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 from kb import abbreviations
 from kb.amounts import printed_range
 from kb.schema import facets
-from kb.site import plugin_module, stored_metadata
+from kb.site import plugin_module
 
 
 
@@ -443,7 +443,7 @@ async def _abbreviations(db, table: str, request, shown: list[str]) -> list[tupl
         return []
     row = dict(rows[0])
     return abbreviations.used_in([row.get(c) for c in shown if isinstance(row.get(c), str)],
-                                 abbreviations.glossary(present.terms(db.path), stored_metadata(db.path).get("abbreviations", {})))
+                                 present.glossary(db.path))
 
 
 async def _tagged(datasette, db, table: str, request) -> list[dict]:
