@@ -14,10 +14,13 @@ from .site import BRAND, METADATA
 DB_HELP = "The database `kb build` wrote."
 
 
+def _not_built(path: Path) -> str:
+    return f"{'is not a file' if path.exists() else 'does not exist'} - run `kb build` first, or give --db PATH"
+
+
 def _built(ctx, param, value: Path) -> Path:
     if not value.is_file():
-        raise click.BadParameter(f"{value} {'is not a file' if value.exists() else 'does not exist'} - "
-                                 "run `kb build` first, or give --db PATH")
+        raise click.BadParameter(f"{value} {_not_built(value)}")
     return value
 
 
@@ -508,7 +511,7 @@ def serve_cmd(db_path, host, port, allow_sql, allow_download, metadata_path, bra
     from .site import is_project_database, pin
 
     if not db_path.is_file():
-        raise _fail(f"{db_path}: {'is not a file' if db_path.exists() else 'does not exist'} - run `kb build` first, or give --db PATH")
+        raise _fail(f"{db_path}: {_not_built(db_path)}")
     if not is_project_database(db_path):
         raise _fail(f"{db_path}: is not a database `kb build` wrote - run `kb build --db {db_path}` or give another --db")
     try:
