@@ -163,6 +163,36 @@ def test_a_repeated_query_is_not_embedded_again(engine):
     assert engine._query_vectors["a query about bins"] is vector
 
 
+def test_a_case_query_s_labelled_reading_is_worked_out_from_kept_label_vectors(engine, monkeypatch):
+    """Case search does not embed the query again with its terms' labels: that reading's vector is
+    the query's plus LABEL_VECTOR x the mean of the labels' vectors, and a label is embedded once."""
+    import numpy as np
+    from search import engine as engine_module
+
+    embedded: list[str] = []
+    encode = engine.embedder.encode
+    monkeypatch.setattr(engine.embedder, "encode", lambda texts, *a, **k: embedded.extend(texts) or encode(texts, *a, **k))
+    scanned: list[np.ndarray] = []
+    prescan = engine._prescan
+    monkeypatch.setattr(engine, "_prescan", lambda col, vectors, *a: scanned.extend(vectors) or prescan(col, vectors, *a))
+    query = "kerbside bin collections in a rural district"
+    named = engine.term_matcher.terms_in(query)
+    label = engine.vocabularies["services"].terms["environmental-and-regulatory"].label
+    assert ("services", "environmental-and-regulatory") in named
+    engine.search(query, mode="semantic")
+    assert not any(text.startswith(query + " (") for text in embedded)  # no labelled text embedded
+    assert label in embedded
+    q, labels = engine._query_vectors[query], [engine._query_vectors[x] for x in engine._labels("cases", named)]
+    expected = q + engine_module.LABEL_VECTOR["cases"] * np.mean(labels, axis=0)
+    assert any(np.allclose(v, expected / np.linalg.norm(expected), atol=1e-6) for v in scanned)
+    embedded.clear()
+    engine.search("bin collections for flats", mode="semantic")
+    assert label not in embedded  # kept, as queries are
+    # lessons still embed the labelled reading as text
+    engine.search(query, mode="semantic", target="lessons")
+    assert any(text.startswith(query + " (") for text in embedded)
+
+
 def test_facet_counts_cover_the_result_set(engine):
     found = engine.search("adult social care", with_facets=True, limit=200)
     assert sum(found.facet_counts["outcome"].values()) == found.total
