@@ -169,6 +169,8 @@ def test_a_case_query_s_labelled_reading_is_worked_out_from_kept_label_vectors(e
     import numpy as np
     from search import engine as engine_module
 
+    monkeypatch.setattr(engine, "_query_vectors", {})  # nothing embedded before (the engine is shared)
+    monkeypatch.setattr(engine, "_scans", {})
     embedded: list[str] = []
     encode = engine.embedder.encode
     monkeypatch.setattr(engine.embedder, "encode", lambda texts, *a, **k: embedded.extend(texts) or encode(texts, *a, **k))
@@ -191,6 +193,33 @@ def test_a_case_query_s_labelled_reading_is_worked_out_from_kept_label_vectors(e
     # lessons still embed the labelled reading as text
     engine.search(query, mode="semantic", target="lessons")
     assert any(text.startswith(query + " (") for text in embedded)
+
+
+@pytest.mark.parametrize("target", ["cases", "lessons"])
+def test_a_paragraph_is_read_from_its_sentences_vectors_not_embedded_whole(engine, monkeypatch, target):
+    """A query of several sentences is not embedded whole: its vector is the mean of its sentences'
+    (embedded anyway), weighted by their words, so its end is read however long it is."""
+    import numpy as np
+    from search.text import sentences_of
+
+    monkeypatch.setattr(engine, "_query_vectors", {})
+    monkeypatch.setattr(engine, "_scans", {})
+    embedded: list[str] = []
+    encode = engine.embedder.encode
+    monkeypatch.setattr(engine.embedder, "encode", lambda texts, *a, **k: embedded.extend(texts) or encode(texts, *a, **k))
+    scanned: list[np.ndarray] = []
+    prescan = engine._prescan
+    monkeypatch.setattr(engine, "_prescan", lambda col, vectors, *a: scanned.extend(vectors) or prescan(col, vectors, *a))
+    query = ("Our district council has shared a chief executive with a neighbour for two years. "
+             "Members now want to merge the two management teams as well. What savings came from that elsewhere?")
+    sentences = sentences_of(query)
+    assert len(sentences) == 3
+    found = engine.search(query, target=target)
+    assert query not in embedded and set(sentences) <= set(embedded)
+    words = np.array([len(s.split()) for s in sentences], dtype=np.float32)
+    pooled = (np.stack([engine._query_vectors[s] for s in sentences]) * words[:, None]).sum(axis=0)
+    assert np.allclose(scanned[0], pooled / np.linalg.norm(pooled), atol=1e-6)
+    assert found.results
 
 
 def test_facet_counts_cover_the_result_set(engine):
