@@ -1,11 +1,11 @@
 """Synthetic corpora for the benchmark, made from the real one so that keyword statistics and
 nearest-neighbour structure resemble it.
 
-Text: synthetic case n is real case n mod 75 (front matter kept, so it validates, with its own id and
-a title ending "(variant n)"), with each bullet of its body kept with probability 0.85, a bullet
-from the same section of another real case added with probability 0.2 per section, and each
-paragraph's sentences dropped with probability 0.15 or swapped for a sentence of another real
-case's same section with probability 0.15.
+Text: synthetic case n is real case n modulo the number of real cases (front matter kept, so it
+validates, with its own id and a title ending "(variant n)"), with each bullet of its body kept
+with probability 0.85, a bullet from the same section of another real case added with probability
+0.2 per section, and each paragraph's sentences dropped with probability 0.15 or swapped for a
+sentence of another real case's same section with probability 0.15.
 
 Vectors: `PerturbedEmbedder` gives each chunk the word-weighted mean of the real-model vectors of
 the real chunks its sentences come from (looked up by sentence), plus Gaussian noise of norm

@@ -216,7 +216,7 @@ def test_the_docker_image_starts_from_a_supported_python_and_installs_the_tested
 
 def test_numba_goes_into_the_image_only_for_a_collection_large_enough_to_load_it(corpus_db, tmp_path, monkeypatch):
     """The compiled loop (the `scale` extra, 208 MB with llvmlite) is installed only where a collection
-    reaches search.kernels.COMPILED_FROM passages; the 75-case site's image goes without it."""
+    reaches search.kernels.COMPILED_FROM passages; the real collection's site, far below it, goes without it."""
     import search.kernels
 
     monkeypatch.setattr("shutil.which", lambda name: None)
@@ -354,7 +354,7 @@ def test_the_docker_context_installs_exactly_the_versions_ci_tests(corpus_db, tm
     differ = {name: (version, pins[name]) for name, version in installed.items() if name in pins and version != pins[name]}
     assert not differ, differ
     assert "datasette" in installed and "onnxruntime" in installed and "torch" not in installed
-    assert "numba" not in installed and "llvmlite" not in installed  # the 75-case site never loads them
+    assert "numba" not in installed and "llvmlite" not in installed  # the real collection's site never loads them
     with image.running() as (base, _, _):
         import urllib.request
 
