@@ -148,6 +148,16 @@ def _case_texts(case: dict) -> list:
             *(s.get(k) for s in case["similar"] for k in ("title", "why"))]
 
 
+async def _cited_when(db, case: dict) -> str:
+    """Which version of a case a citation is of: when its file last changed, as the build read it from
+    git, else when the site was built (a build from a tarball has no history)."""
+    changed = case.get("last_changed") or case.get("first_added")
+    if changed:
+        return f"last changed {present.date_words(changed)}"
+    info = (await db.execute("select built_at from build_info")).rows if "build_info" in await db.table_names() else []
+    return f"as published on {present.date_words(info[0][0])}" if info and info[0][0] else ""
+
+
 async def _case_page(datasette, db, case_id: str, request) -> dict | None:
     case = await case_data(datasette, db, case_id)
     if case is None:
@@ -158,6 +168,7 @@ async def _case_page(datasette, db, case_id: str, request) -> dict | None:
     case["absolute_url"] = request.url.split("?")[0] if request else case["url"]
     summary = (case.get("summary") or "").strip()
     case["description"] = summary if len(summary) <= 200 else summary[:197].rsplit(" ", 1)[0] + "\u2026"
+    case["cited_when"] = await _cited_when(db, case)
     explain_abbreviations(db.path, case, "body_html", _case_texts(case))
     return case
 

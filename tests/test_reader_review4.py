@@ -70,3 +70,40 @@ def test_help_in_a_terminal_of_60_columns_keeps_terms_whole():
     longest = max((w.strip(",.") for w in wide.split() if re.fullmatch(r"[a-z]+(-[a-z]+)+,?", w)), key=len)
     assert longest in narrow.replace(",", " ").split(), longest  # environmental-and-regulatory
     words_kept_whole(narrow, wide, 58)
+
+
+# -- a case's citation reads as a reader pastes it into a report ----------------------------------------
+def citation(page: str) -> str:
+    return text(re.search(r'<h2 id="cite">.*?</div>', page, re.S).group(0)).removeprefix("Cite this case ")
+
+
+def test_a_case_is_cited_by_its_title_the_sites_name_its_address_and_date_not_its_id(corpus_db, tmp_path):
+    """The citation read "..., case london-pilot-highways-workflow-redesign. ...": a slug a report's reader
+    cannot use, and no date to say which version was read."""
+    import sqlite3
+
+    from kb.site import METADATA, load_metadata
+    from tests.conftest import altered_copy
+
+    import yaml
+    metadata = load_metadata(METADATA)[0] | {"title": "Anytown Council's library of what worked"}
+    (tmp_path / "metadata.yml").write_text(yaml.safe_dump(metadata), encoding="utf-8")
+    site = make_datasette(corpus_db, metadata=tmp_path / "metadata.yml")
+    conn = sqlite3.connect(corpus_db)
+    cases = conn.execute("select id, title, coalesce(last_changed, first_added) from cases").fetchall()
+    built = conn.execute("select built_at from build_info").fetchone()[0]
+    from plugins.kb_present import date_words
+    for case_id, title, changed in cases:
+        address = f"http://localhost/kb/cases/{case_id}"
+        cited = citation(get(site, f"/kb/cases/{case_id}").text)
+        assert cited.startswith(f"\u201c{title}\u201d"), cited
+        assert "Anytown Council's library of what worked" in cited
+        assert cited.endswith(f"Available at: {address}"), cited
+        if changed:
+            assert f"last changed {date_words(changed)}" in cited, cited
+        assert case_id not in cited.replace(address, ""), cited  # the id only where it is of use: the address
+
+    # a database whose cases carry no dates from git (built from a tarball) cites the build's date
+    undated = altered_copy(corpus_db, tmp_path, "update cases set last_changed = null, first_added = null")
+    cited = citation(get(make_datasette(undated), f"/kb/cases/{cases[0][0]}").text)
+    assert f"as published on {date_words(built)}" in cited, cited
