@@ -152,6 +152,17 @@ def kb_database(datasette):
     return None
 
 
+def database_label(datasette, database: str) -> str:
+    """What the site calls a database's page (its metadata's title: "All tables and SQL"), not its file's name."""
+    return datasette.metadata("title", database=database, fallback=False) or database
+
+
+def table_label(datasette, database: str, table: str) -> str:
+    """A table as the site labels it ("Case studies", its metadata's title); one the site gives no label
+    (the build's own tables) by the name SQL knows it by."""
+    return datasette.metadata("title", database=database, table=table, fallback=False) or table
+
+
 def as_list(raw) -> list:
     if raw in (None, ""):
         return []
@@ -230,7 +241,9 @@ def plural(noun: str) -> str:
 
 
 @hookimpl
-def prepare_jinja2_environment(env):
+def prepare_jinja2_environment(env, datasette):
+    env.globals["kb_database_label"] = lambda database: database_label(datasette, database)
+    env.globals["kb_table_label"] = lambda database, table: table_label(datasette, database, table)
     env.filters["plural"] = plural
     env.filters["date_words"] = date_words
     env.filters["money"] = money

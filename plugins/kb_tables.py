@@ -421,7 +421,8 @@ def extra_template_vars(template, database, table, view_name, request, datasette
             skip = [c for c in await db.primary_keys(table) if c not in references] + ["position"]
             if references and meta.get("label_column") != "title":
                 skip.append("title")
-            return {"kb_row_meta": {"title": TITLES.get(table, table), "labels": meta.get("kb_labels", {}),
+            return {"kb_row_meta": {"title": TITLES.get(table, table), "listed": table in LISTED,
+                                    "labels": meta.get("kb_labels", {}),
                                     "label_column": meta.get("label_column"), "public": meta.get("kb_columns"),
                                     "skip": skip, "noun": NOUNS.get(table, ("row", "rows"))[0],
                                     "tagged": await _tagged(datasette, db, table, request),

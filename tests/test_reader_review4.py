@@ -107,3 +107,60 @@ def test_a_case_is_cited_by_its_title_the_sites_name_its_address_and_date_not_it
     undated = altered_copy(corpus_db, tmp_path, "update cases set last_changed = null, first_added = null")
     cited = citation(get(make_datasette(undated), f"/kb/cases/{cases[0][0]}").text)
     assert f"as published on {date_words(built)}" in cited, cited
+
+
+# -- Datasette's own pages read as the site does: its name and the tables' labels, never the file's ------
+CITED_ROW = "/kb/case_sources/brighton-hove-reablement,dclg-2014-good-practice-savings"
+
+
+def crumbs(page: str) -> list[str]:
+    nav = re.search(r'<nav class="kb-crumbs"[^>]*>(.*?)</nav>', page, re.S).group(1)
+    return [text(item) for item in re.findall(r"<li[^>]*>(.*?)</li>", nav, re.S)] or [text(nav)]
+
+
+@pytest.mark.parametrize("path, trail", [
+    ("/kb", ["Home", "All tables and SQL"]),
+    ("/kb?_show_hidden=1", ["Home", "All tables and SQL"]),
+    ("/kb?sql=select+id,+title+from+cases+limit+3", ["Home", "All tables and SQL", "SQL query"]),
+    ("/kb?sql=select+*+from+nothing", ["Home", "All tables and SQL", "SQL query"]),
+    ("/kb/recent_cases", ["Home", "All tables and SQL", "New and changed cases"]),
+    ("/kb/build_info", ["Home", "All tables and SQL", "build_info"]),
+    ("/kb/build_info/1", ["Home", "All tables and SQL", "build_info", "1"]),
+    ("/kb/similar_cases?case_id=brighton-hove-reablement", ["Home", "All tables and SQL", "similar_cases"]),
+    (CITED_ROW, ["Home", "All tables and SQL", "case_sources", "brighton-hove-reablement, dclg-2014-good-practice-savings"]),
+])
+def test_datasettes_own_pages_are_titled_by_the_site_not_the_database_file(site, path, trail):
+    """The SQL page was titled "kb: select ..." and its breadcrumbs read "home / kb"; the feed's page
+    was titled with its whole SQL, read aloud first by a screen reader; an internal table was "kb: build_info"."""
+    page = get(site, path).text
+    title = unescape(re.search(r"<title>(.*?)</title>", page, re.S).group(1))
+    headings = [text(h) for h in re.findall(r"<h[1-6][^>]*>(.*?)</h[1-6]>", page, re.S)]
+    for said in [title, *crumbs(page), *headings]:
+        assert not re.search(r"(?<![\w/.])kb(?![\w/.])", said), (path, said)
+    assert crumbs(page) == trail
+    assert title.endswith(" - Council transformation case studies") and len(title) < 160, title
+    if "recent_cases" in path:
+        assert title.startswith("New and changed cases - ")
+
+
+def test_the_all_tables_page_lists_the_readers_tables_by_their_labels(site):
+    """Its table headings were the SQL names ("cases", "lessons") where every other page says "Case studies"."""
+    page = get(site, "/kb").text
+    for table, label in (("cases", "Case studies"), ("lessons", "Lessons and findings"), ("figures", "Money figures")):
+        assert re.search(rf'<h3><a href="/kb/{table}">{label}</a> <code>{table}</code>', page), table
+
+
+@pytest.mark.parametrize("path, offered", [("/nothing", "All tables and SQL"), ("/kbb/cases", "Case studies"),
+                                           ("/kb/casess", "Case studies")])
+def test_an_address_put_right_is_offered_by_the_name_of_its_page(site, path, offered):
+    """"Did you mean /kb" and "the cases table": the database's file name and a table's SQL name."""
+    page = get(site, path).text
+    box = page[page.index("Did you mean"):page.index("Where next")]
+    assert [text(a) for a in re.findall(r"<a [^>]*>(.*?)</a>", box, re.S)] == [offered]
+
+
+def test_a_row_address_put_right_is_offered_by_the_rows_title(site):
+    page = get(site, "/kbb/cases/brighton-hove-reablement").text
+    box = page[page.index("Did you mean"):page.index("Where next")]
+    assert re.findall(r'<a href="([^"]+)">(.*?)</a>', box) == [
+        ("/kb/cases/brighton-hove-reablement", "Brighton and Hove scales up an open-door reablement service for older people")]
