@@ -240,8 +240,26 @@ def plural(noun: str) -> str:
     return noun + "s"
 
 
+# Where a page's "Abbreviations on this page" goes: after its body of text (templates write
+# {{ kb_abbreviations_here }}); base.html passes every page's main part through `kb_explained`.
+GLOSSARY_HERE = Markup("<!--kb:abbreviations-->")
+
+
+def explained(datasette, html) -> Markup:
+    """A page's main part with its abbreviations explained (kb/abbreviations.py's explain, from the
+    served database's glossary) and their list where the page's template asks for it."""
+    db = kb_database(datasette)
+    html = str(html)
+    if db is None:
+        return Markup(html.replace(GLOSSARY_HERE, ""))
+    marked, used = abbreviations.explain(html, glossary(db.path))
+    return Markup(marked.replace(GLOSSARY_HERE, abbreviations.glossary_html(used), 1).replace(GLOSSARY_HERE, ""))
+
+
 @hookimpl
 def prepare_jinja2_environment(env, datasette):
+    env.globals["kb_abbreviations_here"] = GLOSSARY_HERE
+    env.filters["kb_explained"] = lambda html: explained(datasette, html)
     env.globals["kb_database_label"] = lambda database: database_label(datasette, database)
     env.globals["kb_table_label"] = lambda database, table: table_label(datasette, database, table)
     env.filters["plural"] = plural

@@ -164,3 +164,80 @@ def test_a_row_address_put_right_is_offered_by_the_rows_title(site):
     box = page[page.index("Did you mean"):page.index("Where next")]
     assert re.findall(r'<a href="([^"]+)">(.*?)</a>', box) == [
         ("/kb/cases/brighton-hove-reablement", "Brighton and Hove scales up an open-door reablement service for older people")]
+
+
+# -- abbreviations: explained wherever the site writes them ----------------------------------------------
+SKIPPED = ("a", "button", "label", "summary", "legend", "select", "textarea", "script", "style", "svg", "code", "pre")
+
+
+def main_of(page: str) -> str:
+    main = page[page.index("<main"):page.index("</main>")]
+    return re.sub(r'<section class="kb-abbreviations-section".*?</section>', " ", main, flags=re.S)
+
+
+def outside(html: str, tags=SKIPPED) -> str:
+    """The HTML without the elements named (their text is a control's name, code or a picture)."""
+    for tag in tags:
+        html = re.sub(rf"<{tag}\b[^>]*>.*?</{tag}>", " ", html, flags=re.S)
+    return html
+
+
+def listed(page: str) -> dict[str, str]:
+    section = re.search(r'<section class="kb-abbreviations-section".*?</section>', page, re.S)
+    return {unescape(a): unescape(b) for a, b in re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", section.group(0))} if section else {}
+
+
+@pytest.fixture(scope="module")
+def known(corpus_db):
+    from plugins.kb_present import glossary
+    return glossary(corpus_db)
+
+
+READ_PAGES = ["/kb/cases/barnet-capita-outsourcing", "/kb/sources/dclg-2014-good-practice-savings",
+              "/kb/lessons/stevenage-east-herts-shared-ict-partnership~23lesson-1", "/kb/figures/barnet-capita-outsourcing~231",
+              "/-/compare?id=stevenage-east-herts-shared-ict-partnership&id=croydon-place-enforcement-integration",
+              "/-/search?q=shared+ICT+service", "/-/search?q=TUPE&target=lessons", "/kb/cases", "/kb/terms", "/"]
+
+
+@pytest.mark.parametrize("path", READ_PAGES)
+def test_every_abbreviation_a_page_writes_is_explained_once_and_listed(site, known, path):
+    """The compare view, search results, lesson pages and the money figures' pages wrote "ICT", "TUPE",
+    "DCLG" and "LGA" unexplained (no <abbr title>; the compare view and search no list either), and a
+    case page marked its text's first use, not the page's (its title came first)."""
+    from kb.abbreviations import used_in
+
+    page = get(site, path)
+    assert page.status_code == 200
+    main = main_of(page.text)
+    shown = used_in([text(main)], known)
+    assert shown, "the page was chosen for its abbreviations"
+    # all of them listed after the text, with what they stand for
+    assert listed(page.text) == dict(shown)
+    marks = re.findall(r'<abbr title="([^"]*)">([^<]*)</abbr>', main)
+    # each used outside a link or a control marked once, at its first use there, with its words
+    unmarked = outside(re.sub(r"<abbr title=\"[^\"]*\">([^<]*)</abbr>", r"\1", main))
+    first_uses = [a for a, _ in used_in([text(unmarked)], known)]
+    assert sorted(re.sub(r"s$", "", name) if re.sub(r"s$", "", name) in known else name for _, name in marks) == sorted(first_uses)
+    for title, name in marks:
+        name = name if name in known else name[:-1]
+        assert unescape(title) == known[name]
+        before = text(outside(main[:main.index(f">{name}")]))
+        assert not re.search(rf"(?<!\w){name}s?(?!\w)", before), (name, "marked after its first use")
+    # never inside a link, a control's name or a picture
+    for tag in SKIPPED:
+        for inner in re.findall(rf"<{tag}\b[^>]*>(.*?)</{tag}>", main, re.S):
+            assert "<abbr" not in inner, (tag, inner[:200])
+
+
+def test_explain_marks_the_first_use_outside_links_and_lists_every_use():
+    from kb.abbreviations import explain
+
+    known = {"ICT": "Information and communications technology", "LGA": "Local Government Association"}
+    html = ('<h1><a href="/ICT">Shared ICT</a></h1><p>An ICT team and ICT again; <abbr title="x">LGA</abbr> and LGA.</p>'
+            '<svg><text>ICT</text></svg><script>var ICT = 1;</script><label>ICT <input></label>')
+    marked, used = explain(html, known)
+    assert marked == ('<h1><a href="/ICT">Shared ICT</a></h1><p>An <abbr title="Information and communications technology">'
+                      'ICT</abbr> team and ICT again; <abbr title="x">LGA</abbr> and LGA.</p>'
+                      '<svg><text>ICT</text></svg><script>var ICT = 1;</script><label>ICT <input></label>')
+    assert used == [("ICT", known["ICT"]), ("LGA", known["LGA"])]
+    assert explain("<p>Nothing to explain</p>", known) == ("<p>Nothing to explain</p>", [])
