@@ -288,6 +288,10 @@ def test_error_page(server, page):
     ("cases-table", "/kb/cases"), ("lessons", "/kb/lessons"), ("figures", "/kb/figures"),
     ("source", "/kb/sources/dclg-2014-good-practice-savings"), ("charts", "/-/charts"),
     ("browse", "/-/search"), ("misspelt-search", "/-/search?q=libary+closures"), ("misspelt-facet", "/kb/cases?services__arraycontains=adult-socail-care"),
+    # abbreviations explained: <abbr> at their first use and the list after the text
+    ("lesson", "/kb/lessons/stevenage-east-herts-shared-ict-partnership~23lesson-1"), ("figure", "/kb/figures/barnet-capita-outsourcing~231"),
+    ("compare-abbreviations", "/-/compare?id=stevenage-east-herts-shared-ict-partnership&id=croydon-place-enforcement-integration"),
+    ("lessons-search", "/-/search?q=TUPE&target=lessons"),
     # Datasette's own pages for data users
     ("all-tables", "/kb"), ("sql", "/kb?sql=select+id,+title+from+cases+limit+3"), ("internal-table", "/kb/similar_cases?case_id=brighton-hove-reablement")])
 def test_reader_pages(server, page, name, path):
