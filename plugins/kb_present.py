@@ -99,6 +99,24 @@ def glossary(db_path) -> dict[str, str]:
     return _glossary(str(path), path.stat().st_mtime)
 
 
+@lru_cache(maxsize=16)
+def _titles(path: str, mtime: float, table: str, column: str) -> dict[str, str]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return dict(conn.execute(f"select id, [{column}] from [{table}]").fetchall())
+    except sqlite3.Error:
+        return {}
+    finally:
+        conn.close()
+
+
+def row_titles(db_path, table: str) -> dict[str, str]:
+    """Each row of a table by its label (a case by its title), by its id: what a filter naming the row shows."""
+    column = table_meta(db_path, table).get("label_column")
+    path = Path(db_path)
+    return _titles(str(path), path.stat().st_mtime, table, column) if column else {}
+
+
 def source_titles(db_path) -> dict[str, str]:
     path = Path(db_path)
     return _stored_terms(str(path), path.stat().st_mtime)[1]

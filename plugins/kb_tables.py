@@ -295,7 +295,10 @@ def _row_view(datasette, database: str, table: str, meta: dict):
 
 
 def _value_label(db_path, meta: dict, column: str, value) -> str:
-    """A facet value in words: a term's label, a report's title, yes or no, a vocabulary's name."""
+    """A facet value in words: a term's label, a case's or a report's title, yes or no, a vocabulary's name."""
+    reference = meta.get("kb_references", {}).get(column)
+    if reference and reference != "sources":
+        return present.row_titles(db_path, reference).get(value, value)
     if column in meta.get("kb_vocabulary_keys", ()):
         return present.vocabulary_label(db_path, value)
     vocabulary = meta.get("kb_vocabularies", {}).get(column)

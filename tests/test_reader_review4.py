@@ -241,3 +241,13 @@ def test_explain_marks_the_first_use_outside_links_and_lists_every_use():
                       '<svg><text>ICT</text></svg><script>var ICT = 1;</script><label>ICT <input></label>')
     assert used == [("ICT", known["ICT"]), ("LGA", known["LGA"])]
     assert explain("<p>Nothing to explain</p>", known) == ("<p>Nothing to explain</p>", [])
+
+
+# -- a filter in force names the case it is for, not the case's id ----------------------------------------
+@pytest.mark.parametrize("table", ["lessons", "figures", "organisations"])
+def test_a_table_filtered_to_one_case_names_the_case_in_its_filter(site, table):
+    """A case page's "its lessons as a table" led to a page whose filter read "Case: barnet-capita-outsourcing"."""
+    page = get(site, f"/kb/{table}?case_id=barnet-capita-outsourcing").text
+    chips = text(re.search(r'<ul class="kb-chips".*?</ul>', page, re.S).group(0))
+    assert "Case: Barnet outsources its back office and customer services to Capita for guaranteed savings" in chips, chips
+    assert "barnet-capita-outsourcing" not in chips
