@@ -497,3 +497,38 @@ def test_chart_labels_are_never_cut_off(server, browser, width):
     assert page.evaluate(CLIPPED_CHART_TEXT) == []
     assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
     page.context.close()
+
+
+# Where each wrapped link of a numbered list has its first line, and the strip left of it where its
+# number is drawn (a list's marker is not in the page's boxes: it is found by its pixels).
+WRAPPED_LIST_LINKS = """() => Array.from(document.querySelectorAll('main ol > li > a:first-child')).flatMap(link => {
+    const range = document.createRange();
+    range.selectNodeContents(link);
+    const lines = range.getClientRects();
+    const li = link.parentElement.getBoundingClientRect();
+    return lines.length < 2 ? [] : [{text: link.textContent.slice(0, 60), top: lines[0].top + scrollY, bottom: lines[0].bottom + scrollY,
+                                      left: li.left - 24, right: li.left, last: li.bottom + scrollY}];
+})"""
+
+
+def test_a_numbered_list_on_a_phone_numbers_each_link_on_its_first_line(server, browser):
+    """On a phone the similar cases' numbers sat beside the last line of each wrapped title (its link an
+    inline block, a thumb's target, lined up by its last line), so "2." read as the end of case 1."""
+    import io
+
+    from PIL import Image
+
+    page = _screen(browser, 375, 812)
+    page.goto(server + "/kb/cases/croydon-place-enforcement-integration")
+    links = page.evaluate(WRAPPED_LIST_LINKS)
+    assert len(links) >= 2
+    shot = Image.open(io.BytesIO(page.screenshot(full_page=True))).convert("L")
+    off = []
+    for link in links:
+        strip = shot.crop((int(link["left"]), int(link["top"]) - 2, int(link["right"]), int(link["last"])))
+        pixels = strip.tobytes()
+        inked = [y for y in range(strip.height) if min(pixels[y * strip.width:(y + 1) * strip.width]) < 128]
+        if not inked or inked[0] + int(link["top"]) - 2 > link["bottom"]:
+            off.append(link["text"])
+    assert off == []
+    page.context.close()
