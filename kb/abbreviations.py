@@ -90,44 +90,75 @@ def glossary(vocabularies: dict[str, Vocabulary], declared: dict[str, str]) -> d
 
 
 @lru_cache(maxsize=8)
-def _pattern(names: tuple[str, ...]) -> re.Pattern | None:
-    if not names:
-        return None
+def _pattern(names: tuple[str, ...]) -> re.Pattern:
     alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-    # a whole word, as written, or its plural ("EHCPs"); a hyphen joins ("RAG-rated"), a digit does not
-    return re.compile(r"(?<!\w)(" + alternatives + r")s?(?!\w)")
+    # as written, or its plural ("EHCPs"); a hyphen ends it ("RAG-rated"), a digit does not ("PRINCE2").
+    # What comes before is checked apart: a look-behind here keeps the engine from skipping straight
+    # to a letter a name can begin with, and made a page eight times slower to read.
+    return re.compile(r"(" + alternatives + r")s?(?!\w)")
+
+
+def _abbreviations_in(text: str, known: dict[str, str]):
+    """(match, abbreviation) for each use of one of `known` in the text, as a whole word, in order."""
+    if not known:
+        return
+    for m in _pattern(tuple(sorted(known))).finditer(text):
+        before = text[m.start() - 1] if m.start() else " "
+        if not (before.isalnum() or before == "_"):
+            yield m, m.group(1)
 
 
 def used_in(texts, known: dict[str, str]) -> list[tuple[str, str]]:
     """(abbreviation, what it stands for) for each of `known` the texts use, in alphabetical order."""
-    pattern = _pattern(tuple(sorted(known)))
-    if pattern is None:
-        return []
-    found = {m.group(1) for text in texts if text for m in pattern.finditer(str(text))}
+    found = {name for text in texts if text for _, name in _abbreviations_in(str(text), known)}
     return sorted(((a, known[a]) for a in found), key=lambda pair: pair[0].upper())
 
 
-def mark_first(html: str | None, used: list[tuple[str, str]]) -> str | None:
-    """HTML with the first use of each abbreviation in its text (not in a tag, nor already in an
-    <abbr>) put in <abbr title="what it stands for">."""
-    pattern = _pattern(tuple(sorted(a for a, _ in used)))
-    if not html or pattern is None:
-        return html
-    titles, seen, out, inside = dict(used), set(), [], 0
+# Elements whose text is left unmarked: a link's, a control's or a group's name (an <abbr> there
+# would be read, or not, as part of the name), code, pictures and an <abbr> already; a script's or a
+# style's text is no text at all.
+_UNMARKED = re.compile(r"<(/?)(a|button|label|summary|legend|select|textarea|code|pre|svg|abbr)\b[^>]*>")
+_NOT_TEXT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.I | re.S)
 
-    def first(m):
-        name = m.group(1)
-        if name in seen:
-            return m.group(0)
+
+def explain(html: str, known: dict[str, str]) -> tuple[str, list[tuple[str, str]]]:
+    """A page's HTML with the first use of each abbreviation it writes put in <abbr title="what it
+    stands for">, once for the whole page, in text a reader reads as running text (not in a tag, a
+    link, a control's name, code, a picture, nor one already in an <abbr>); and every abbreviation
+    its text uses, wherever, with what it stands for, in alphabetical order (used_in's list)."""
+    uses = list(_abbreviations_in(html or "", known))
+    if not uses:
+        return html, []
+    not_text = [m.span() for m in _NOT_TEXT.finditer(html)]
+    outside = lambda at: not any(start <= at < end for start, end in not_text)
+    # (where, +1 or -1, the element) for each opening and closing of an unmarked element
+    edges = [(m.start(), -1 if m.group(1) else 1, m.group(2).lower()) for m in _UNMARKED.finditer(html) if outside(m.start())]
+    depth = {name: 0 for _, _, name in edges}
+    seen, found, pieces, at, edge = set(), set(), [], 0, 0
+    for m, name in uses:
+        while edge < len(edges) and edges[edge][0] < m.start():
+            _, step, element = edges[edge]
+            depth[element] = max(0, depth[element] + step)
+            edge += 1
+        if not outside(m.start()) or html.rfind("<", 0, m.start()) > html.rfind(">", 0, m.start()):
+            continue  # a script, or a tag's own attributes
+        found.add(name)
+        if depth.get("abbr"):
+            seen.add(name)  # the page explains it there already
+        if name in seen or any(depth.values()):
+            continue
         seen.add(name)
-        return f'<abbr title="{escape(titles[name])}">{m.group(0)}</abbr>'
+        pieces += [html[at:m.start()], f'<abbr title="{escape(known[name])}">{m.group(0)}</abbr>']
+        at = m.end()
+    return "".join(pieces) + html[at:], sorted(((a, known[a]) for a in found), key=lambda pair: pair[0].upper())
 
-    for part in re.split(r"(<[^>]+>)", html):
-        if part.startswith("<"):
-            inside += 1 if re.match(r"<abbr[\s>]", part) else -1 if part.startswith("</abbr") else 0
-        elif inside:  # the text explains it already
-            seen.update(m.group(1) for m in pattern.finditer(part))
-        else:
-            part = pattern.sub(first, part)
-        out.append(part)
-    return "".join(out)
+
+def glossary_html(used: list[tuple[str, str]]) -> str:
+    """What each abbreviation a page uses stands for, as a list after its text ("Abbreviations on this
+    page"): a title on <abbr> alone reaches no keyboard or touch user."""
+    if not used:
+        return ""
+    items = "".join(f"\n  <dt>{escape(name)}</dt><dd>{escape(words)}</dd>" for name, words in used)
+    return ('<section class="kb-abbreviations-section" aria-labelledby="abbreviations">\n'
+            '<h2 id="abbreviations">Abbreviations on this page</h2>\n'
+            f'<dl class="kb-abbreviations">{items}\n</dl>\n</section>')

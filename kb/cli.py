@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from . import ROOT
+from .help_format import Group
 from search.engine import MODES, save_arrays
 
 from .site import BRAND, METADATA
@@ -41,7 +42,7 @@ def _paths(paths: tuple[str, ...], root: Path) -> list[Path]:
     return out
 
 
-@click.group()
+@click.group(cls=Group)
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder holding cases/ and sources/ (default: the current folder if it has cases/, else the project folder).")
 @click.pass_context

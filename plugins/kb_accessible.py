@@ -7,7 +7,11 @@ from __future__ import annotations
 import re
 
 from datasette import hookimpl
-from markupsafe import Markup
+from markupsafe import Markup, escape
+
+from kb.site import plugin_module
+
+present = plugin_module(__file__, "kb_present")
 
 _HEADING = re.compile(r"<(/?)h([1-6])\b", re.IGNORECASE)
 
@@ -52,6 +56,23 @@ def accessible(html) -> Markup:
     return Markup(add_labels(level_headings(str(html))))
 
 
+# the all-tables page heads each table with its SQL name, linked to its page
+_TABLE_HEADING = re.compile(r'(<h3><a href="([^"]+)">)([^<]+)</a>')
+
+
+def labelled_tables(html, table_label, table_url) -> Markup:
+    """Each table's heading on the all-tables page by the site's label for it ("Case studies"), its
+    SQL name after it for writing queries; a table with no label of its own keeps its name alone."""
+    def label(m):
+        name = m.group(3)
+        if m.group(2) != table_url(name) or table_label(name) == name:
+            return m.group(0)
+        return f"{m.group(1)}{escape(table_label(name))}</a> <code>{name}</code>"
+    return Markup(_TABLE_HEADING.sub(label, str(html)))
+
+
 @hookimpl
-def prepare_jinja2_environment(env):
+def prepare_jinja2_environment(env, datasette):
     env.filters["accessible"] = accessible
+    env.filters["kb_labelled_tables"] = lambda html, database: labelled_tables(
+        html, lambda t: present.table_label(datasette, database, t), lambda t: datasette.urls.table(database, t))

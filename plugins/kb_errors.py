@@ -62,6 +62,22 @@ def _table_asked(name: str) -> tuple[str, str | None]:
     return (found.group(1), found.group(2)) if found else (name, None)
 
 
+async def _page_name(datasette, db, parts: list[str]) -> str:
+    """A page of the database as the site names it, not by its address (which holds the database file's
+    name): all tables and SQL, a table's label, a row's title where its table has one."""
+    if not parts:
+        return present.database_label(datasette, db.name)
+    table = present.table_label(datasette, db.name, parts[0])
+    if len(parts) == 1:
+        return table
+    label_column = present.table_meta(db.path, parts[0]).get("label_column")
+    if label_column and len(parts) == 2 and await db.primary_keys(parts[0]) == ["id"]:
+        rows = (await db.execute(f"select [{label_column}] from [{parts[0]}] where id = ?", [parts[1]])).rows
+        if rows and rows[0][0]:
+            return str(rows[0][0])
+    return f"{table}: {'/'.join(parts[1:])}"
+
+
 async def _suggestions(datasette, request, message: str) -> list[dict]:
     """Nearest things to what the address asked for: a case, a source, a table or a facet."""
     db = present.kb_database(datasette)
@@ -74,13 +90,13 @@ async def _suggestions(datasette, request, message: str) -> list[dict]:
         # the address with the database's name put right, offered only where that page is a table's
         rest = "/".join(parts[1:])
         href = datasette.urls.database(db.name) + (f"/{rest}" if rest else "")
-        out.append({"label": href, "href": href})
+        out.append({"label": await _page_name(datasette, db, parts[1:]), "href": href})
     hidden = set(await db.hidden_table_names())
     public = [t for t in await db.table_names() if t not in hidden and present.table_meta(db.path, t).get("kb_columns")]
     asked, form = _table_asked(parts[1]) if len(parts) >= 2 else (None, None)
     if len(parts) >= 2 and parts[0] == db.name and asked not in public:
         for table in difflib.get_close_matches(asked, public, n=2, cutoff=0.5):
-            out.append({"label": f"the {table} table", "href": datasette.urls.table(db.name, table)})
+            out.append({"label": present.table_label(datasette, db.name, table), "href": datasette.urls.table(db.name, table)})
     if len(parts) >= 3 and parts[0] == db.name and parts[1] in ("cases", "sources"):
         wanted = parts[2].removesuffix(".json")
         ids = [r[0] for r in (await db.execute(f"select id from {parts[1]}")).rows]

@@ -1,12 +1,10 @@
 """The pages a reader lands on: the home page (search, browse, sources), each case page (its facts,
-text and what its abbreviations stand for, figures in words, sources, similar cases, how to cite it) and each source page (the report,
+text, figures in words, sources, similar cases, how to cite it) and each source page (the report,
 its public address, what its line numbers refer to, the cases drawn from it). Read from kb.db."""
 from __future__ import annotations
 
 from datasette import hookimpl
-from markupsafe import Markup
 
-from kb import abbreviations
 from kb.amounts import printed_range
 from kb.site import plugin_module
 
@@ -128,24 +126,14 @@ async def case_data(datasette, db, case_id: str) -> dict | None:
     return case
 
 
-def explain_abbreviations(db_path, page: dict, html_key: str, texts) -> None:
-    """Give the page the abbreviations its text uses, with what they stand for ("Abbreviations on this
-    page"), and mark their first use in its HTML text (page[html_key]). texts: everything else the page
-    shows; the glossary is the served database's vocabularies' and the declared list's."""
-    known = present.glossary(db_path)
-    html = page.get(html_key)
-    page["abbreviations"] = abbreviations.used_in([Markup(html or "").striptags(), *texts], known)
-    page[html_key] = abbreviations.mark_first(html, page["abbreviations"])
-
-
-def _case_texts(case: dict) -> list:
-    """What a case page shows besides its text (see templates/row.html)."""
-    return [case.get("title"), case.get("headline_saving"), case.get("achieved_yearly_words"),
-            *(o.get(k) for o in case["organisations"] for k in ("name", "role")),
-            *(label for _, _, pairs in case["tags"] for _, label in pairs),
-            *(f.get(k) for f in case["figures"] for k in ("amount", "text", "period", "note", "source_title", "where")),
-            *(s.get(k) for s in case["sources"] for k in ("title", "publisher", "section")),
-            *(s.get(k) for s in case["similar"] for k in ("title", "why"))]
+async def _cited_when(db, case: dict) -> str:
+    """Which version of a case a citation is of: when its file last changed, as the build read it from
+    git, else when the site was built (a build from a tarball has no history)."""
+    changed = case.get("last_changed") or case.get("first_added")
+    if changed:
+        return f"last changed {present.date_words(changed)}"
+    info = (await db.execute("select built_at from build_info")).rows if "build_info" in await db.table_names() else []
+    return f"as published on {present.date_words(info[0][0])}" if info and info[0][0] else ""
 
 
 async def _case_page(datasette, db, case_id: str, request) -> dict | None:
@@ -158,7 +146,7 @@ async def _case_page(datasette, db, case_id: str, request) -> dict | None:
     case["absolute_url"] = request.url.split("?")[0] if request else case["url"]
     summary = (case.get("summary") or "").strip()
     case["description"] = summary if len(summary) <= 200 else summary[:197].rsplit(" ", 1)[0] + "\u2026"
-    explain_abbreviations(db.path, case, "body_html", _case_texts(case))
+    case["cited_when"] = await _cited_when(db, case)
     return case
 
 
@@ -177,10 +165,6 @@ async def _source_page(datasette, db, source_id: str) -> dict | None:
     source["findings"] = [dict(r) for r in (await db.execute(
         "select id, theme, text, where_in_source from lessons where source_id = ? and case_id is null order by rowid",
         [source_id])).rows]
-    explain_abbreviations(db.path, source, "summary_html",
-                          [source.get("title"), source.get("publisher"), *source["authors"], source.get("note"),
-                           *(c.get(k) for c in source["cases"] for k in ("title", "organisations", "section")),
-                           *(f.get(k) for f in source["findings"] for k in ("theme", "text", "where_in_source"))])
     return source
 
 

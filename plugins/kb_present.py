@@ -99,6 +99,24 @@ def glossary(db_path) -> dict[str, str]:
     return _glossary(str(path), path.stat().st_mtime)
 
 
+@lru_cache(maxsize=16)
+def _titles(path: str, mtime: float, table: str, column: str) -> dict[str, str]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return dict(conn.execute(f"select id, [{column}] from [{table}]").fetchall())
+    except sqlite3.Error:
+        return {}
+    finally:
+        conn.close()
+
+
+def row_titles(db_path, table: str) -> dict[str, str]:
+    """Each row of a table by its label (a case by its title), by its id: what a filter naming the row shows."""
+    column = table_meta(db_path, table).get("label_column")
+    path = Path(db_path)
+    return _titles(str(path), path.stat().st_mtime, table, column) if column else {}
+
+
 def source_titles(db_path) -> dict[str, str]:
     path = Path(db_path)
     return _stored_terms(str(path), path.stat().st_mtime)[1]
@@ -150,6 +168,17 @@ def kb_database(datasette):
         if name != "_internal" and db.path:
             return db
     return None
+
+
+def database_label(datasette, database: str) -> str:
+    """What the site calls a database's page (its metadata's title: "All tables and SQL"), not its file's name."""
+    return datasette.metadata("title", database=database, fallback=False) or database
+
+
+def table_label(datasette, database: str, table: str) -> str:
+    """A table as the site labels it ("Case studies", its metadata's title); one the site gives no label
+    (the build's own tables) by the name SQL knows it by."""
+    return datasette.metadata("title", database=database, table=table, fallback=False) or table
 
 
 def as_list(raw) -> list:
@@ -229,8 +258,28 @@ def plural(noun: str) -> str:
     return noun + "s"
 
 
+# Where a page's "Abbreviations on this page" goes: after its body of text (templates write
+# {{ kb_abbreviations_here }}); base.html passes every page's main part through `kb_explained`.
+GLOSSARY_HERE = Markup("<!--kb:abbreviations-->")
+
+
+def explained(datasette, html) -> Markup:
+    """A page's main part with its abbreviations explained (kb/abbreviations.py's explain, from the
+    served database's glossary) and their list where the page's template asks for it."""
+    db = kb_database(datasette)
+    html = str(html)
+    if db is None:
+        return Markup(html.replace(GLOSSARY_HERE, ""))
+    marked, used = abbreviations.explain(html, glossary(db.path))
+    return Markup(marked.replace(GLOSSARY_HERE, abbreviations.glossary_html(used), 1).replace(GLOSSARY_HERE, ""))
+
+
 @hookimpl
-def prepare_jinja2_environment(env):
+def prepare_jinja2_environment(env, datasette):
+    env.globals["kb_abbreviations_here"] = GLOSSARY_HERE
+    env.filters["kb_explained"] = lambda html: explained(datasette, html)
+    env.globals["kb_database_label"] = lambda database: database_label(datasette, database)
+    env.globals["kb_table_label"] = lambda database, table: table_label(datasette, database, table)
     env.filters["plural"] = plural
     env.filters["date_words"] = date_words
     env.filters["money"] = money

@@ -14,7 +14,6 @@ from datasette import hookimpl
 from datasette.utils import tilde_encode, urlsafe_components
 from markupsafe import Markup, escape
 
-from kb import abbreviations
 from kb.amounts import printed_range
 from kb.schema import facets
 from kb.site import plugin_module
@@ -296,7 +295,10 @@ def _row_view(datasette, database: str, table: str, meta: dict):
 
 
 def _value_label(db_path, meta: dict, column: str, value) -> str:
-    """A facet value in words: a term's label, a report's title, yes or no, a vocabulary's name."""
+    """A facet value in words: a term's label, a case's or a report's title, yes or no, a vocabulary's name."""
+    reference = meta.get("kb_references", {}).get(column)
+    if reference and reference != "sources":
+        return present.row_titles(db_path, reference).get(value, value)
     if column in meta.get("kb_vocabulary_keys", ()):
         return present.vocabulary_label(db_path, value)
     vocabulary = meta.get("kb_vocabularies", {}).get(column)
@@ -421,29 +423,13 @@ def extra_template_vars(template, database, table, view_name, request, datasette
             skip = [c for c in await db.primary_keys(table) if c not in references] + ["position"]
             if references and meta.get("label_column") != "title":
                 skip.append("title")
-            return {"kb_row_meta": {"title": TITLES.get(table, table), "labels": meta.get("kb_labels", {}),
+            return {"kb_row_meta": {"title": TITLES.get(table, table), "listed": table in LISTED,
+                                    "labels": meta.get("kb_labels", {}),
                                     "label_column": meta.get("label_column"), "public": meta.get("kb_columns"),
                                     "skip": skip, "noun": NOUNS.get(table, ("row", "rows"))[0],
-                                    "tagged": await _tagged(datasette, db, table, request),
-                                    "abbreviations": await _abbreviations(db, table, request, [
-                                        c for c in meta.get("kb_columns") or []
-                                        if c not in skip or c == meta.get("label_column")])}}
+                                    "tagged": await _tagged(datasette, db, table, request)}}
         return {}
     return inner
-
-
-async def _abbreviations(db, table: str, request, shown: list[str]) -> list[tuple[str, str]]:
-    """What the abbreviations in a row's shown fields stand for (a lesson's "MTFP", a figure's "LGA")."""
-    keys = urlsafe_components(request.url_vars.get("pks", ""))
-    pks = await db.primary_keys(table) or ["rowid"]
-    if not shown or len(keys) != len(pks):
-        return []
-    rows = (await db.execute(f"select * from [{table}] where " + " and ".join(f"[{k}] = ?" for k in pks), keys)).rows
-    if not rows:
-        return []
-    row = dict(rows[0])
-    return abbreviations.used_in([row.get(c) for c in shown if isinstance(row.get(c), str)],
-                                 present.glossary(db.path))
 
 
 async def _tagged(datasette, db, table: str, request) -> list[dict]:

@@ -8,7 +8,7 @@ from html import unescape
 
 import pytest
 
-from kb.abbreviations import AbbreviationError, glossary, load_abbreviations, mark_first, used_in
+from kb.abbreviations import AbbreviationError, explain, glossary, load_abbreviations, used_in
 from kb.site import make_datasette
 from kb.vocabulary import load_vocabularies
 
@@ -73,11 +73,11 @@ def test_a_word_in_lower_case_is_no_abbreviation(site):
     assert "IT" not in listed(conn_page)
 
 
-def test_only_the_first_use_is_marked_and_never_inside_a_tag():
-    used = [("ICT", "Information and communications technology")]
+def test_only_the_first_use_is_marked_and_never_inside_a_tag_or_a_link():
+    used = {"ICT": "Information and communications technology"}
     html = '<p><a href="/ICT">ICT</a> and ICT again</p>'
-    assert mark_first(html, used) == ('<p><a href="/ICT"><abbr title="Information and communications technology">'
-                                      'ICT</abbr></a> and ICT again</p>')
+    assert explain(html, used)[0] == ('<p><a href="/ICT">ICT</a> and <abbr title="Information and communications technology">'
+                                      'ICT</abbr> again</p>')
 
 
 @pytest.mark.parametrize("entry, says", [

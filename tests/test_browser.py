@@ -288,6 +288,10 @@ def test_error_page(server, page):
     ("cases-table", "/kb/cases"), ("lessons", "/kb/lessons"), ("figures", "/kb/figures"),
     ("source", "/kb/sources/dclg-2014-good-practice-savings"), ("charts", "/-/charts"),
     ("browse", "/-/search"), ("misspelt-search", "/-/search?q=libary+closures"), ("misspelt-facet", "/kb/cases?services__arraycontains=adult-socail-care"),
+    # abbreviations explained: <abbr> at their first use and the list after the text
+    ("lesson", "/kb/lessons/stevenage-east-herts-shared-ict-partnership~23lesson-1"), ("figure", "/kb/figures/barnet-capita-outsourcing~231"),
+    ("compare-abbreviations", "/-/compare?id=stevenage-east-herts-shared-ict-partnership&id=croydon-place-enforcement-integration"),
+    ("lessons-search", "/-/search?q=TUPE&target=lessons"),
     # Datasette's own pages for data users
     ("all-tables", "/kb"), ("sql", "/kb?sql=select+id,+title+from+cases+limit+3"), ("internal-table", "/kb/similar_cases?case_id=brighton-hove-reablement")])
 def test_reader_pages(server, page, name, path):
@@ -492,4 +496,39 @@ def test_chart_labels_are_never_cut_off(server, browser, width):
     assert any(len(label) > 50 for label in labels)  # a long label, such as "Changes to organisational ..."
     assert page.evaluate(CLIPPED_CHART_TEXT) == []
     assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
+    page.context.close()
+
+
+# Where each wrapped link of a numbered list has its first line, and the strip left of it where its
+# number is drawn (a list's marker is not in the page's boxes: it is found by its pixels).
+WRAPPED_LIST_LINKS = """() => Array.from(document.querySelectorAll('main ol > li > a:first-child')).flatMap(link => {
+    const range = document.createRange();
+    range.selectNodeContents(link);
+    const lines = range.getClientRects();
+    const li = link.parentElement.getBoundingClientRect();
+    return lines.length < 2 ? [] : [{text: link.textContent.slice(0, 60), top: lines[0].top + scrollY, bottom: lines[0].bottom + scrollY,
+                                      left: li.left - 24, right: li.left, last: li.bottom + scrollY}];
+})"""
+
+
+def test_a_numbered_list_on_a_phone_numbers_each_link_on_its_first_line(server, browser):
+    """On a phone the similar cases' numbers sat beside the last line of each wrapped title (its link an
+    inline block, a thumb's target, lined up by its last line), so "2." read as the end of case 1."""
+    import io
+
+    from PIL import Image
+
+    page = _screen(browser, 375, 812)
+    page.goto(server + "/kb/cases/croydon-place-enforcement-integration")
+    links = page.evaluate(WRAPPED_LIST_LINKS)
+    assert len(links) >= 2
+    shot = Image.open(io.BytesIO(page.screenshot(full_page=True))).convert("L")
+    off = []
+    for link in links:
+        strip = shot.crop((int(link["left"]), int(link["top"]) - 2, int(link["right"]), int(link["last"])))
+        pixels = strip.tobytes()
+        inked = [y for y in range(strip.height) if min(pixels[y * strip.width:(y + 1) * strip.width]) < 128]
+        if not inked or inked[0] + int(link["top"]) - 2 > link["bottom"]:
+            off.append(link["text"])
+    assert off == []
     page.context.close()

@@ -192,7 +192,8 @@ def test_case_page_is_made_to_be_found_cited_compared_and_printed(site):
     text = get(site, "/kb/cases/brighton-hove-reablement").text
     assert '<meta name="description" content="Brighton and Hove' in text
     assert '<meta property="og:title" content="Brighton and Hove' in text and 'property="og:url"' in text
-    assert 'id="cite"' in text and "Council transformation case studies, case brighton-hove-reablement" in text
+    assert 'id="cite"' in text and "Council transformation case studies, last changed " in text
+    assert "Available at: http://localhost/kb/cases/brighton-hove-reablement</p>" in text
     assert 'href="/-/compare?id=brighton-hove-reablement&amp;id=' in text
     # figures in words: £ with separators, status and period; never the figures table's column names
     assert "£313,000</span>" in text and "Period: 2013/14" in text and "Achieved" in text
