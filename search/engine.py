@@ -27,11 +27,12 @@ from kb.schema import Column, tables
 from kb.vocabulary import stored_vocabularies
 
 from .index import DocumentIndex
+from .postings import B, K1
 from .kernels import COMPILED_FROM, centred_best
 from .scan import SharedScan, scan
 from .spelling import Speller, english_words
 from .text import (HYPHENATED_WORD, PASSAGES_STEMMED, STOPWORDS, TermMatcher, amount_forms, excluded_of, highlight, normalised, phrases_of, query_stems, quoted_of, sentences_of,
-                   statement_of, term_hits, terms_of)
+                   statement_of, stem, term_hits, terms_of)
 
 MODES = ("hybrid", "keyword", "semantic")
 TARGETS = ("cases", "lessons")
@@ -158,6 +159,9 @@ CLOSE_MIN_COVERAGE = 0.6
 # "Barnet", "Essex county council") asks for that document: among the first CLOSE_RANKS it is a close
 # match, though several such documents together never stand out from the rest (no judged query moved).
 NAME_COLUMNS = ("title", "organisation_names")
+# A query word naming a council type or a region is held by the cases whose organisations are of it
+# (see Engine._held_by_tags), with the BM25 of a word once in this column.
+TAG_COLUMN = "organisation_names"
 NAME_WORDS = 4
 
 
@@ -626,12 +630,14 @@ class Engine:
         return np.where(matched, total, np.nan)
 
     def keyword_scores(self, col: DocumentIndex, terms: list[str], phrases: list[str] = (),
-                       expansion: list[str] = ()) -> tuple[np.ndarray, np.ndarray, float, int]:
+                       expansion: list[str] = (), held_by: dict[str, np.ndarray] | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, float, int]:
         """BM25 over an OR of the informative terms and the query's word pairs as phrases, plus
         EXPANSION x BM25 of the expansion phrases (NaN where nothing matches); which documents are
         members (at least half of the terms or one of the pairs; else any term; else any expansion
         phrase); the rarity-weighted share of the terms held by the best-covered document; and how
-        many informative terms there are."""
+        many informative terms there are. `held_by`: query words that documents hold by their tags
+        though their text may not (see _held_by_tags)."""
         n = len(col.ids)
         terms, documents = self.informative(col, terms, phrases)
         if not terms:
@@ -641,16 +647,27 @@ class Engine:
         paired = ['"' + p.replace('"', "") + '"' for p in phrases]
         # a pair may also be a form of a term ("it project" of IT): counted once, as FTS5 would
         scores = self._bm25(col, list(dict.fromkeys([f for forms in quoted for f in forms] + paired)))
+        held_by = {t: m for t, m in (held_by or {}).items() if t in terms and m.any()}
+        for t, tagged in held_by.items():
+            # the tagged documents hold the word at least as if their organisations were named by it once
+            own = np.nan_to_num(self._bm25(col, quoted[terms.index(t)]), nan=0.0)
+            holding = int(np.count_nonzero(tagged | (own > 0)))
+            lift = np.where(tagged, np.maximum(0.0, self._tag_bm25(col, holding) - own), 0.0)
+            scores = np.where(tagged, np.nan_to_num(scores, nan=0.0) + lift, scores)
         matched = ~np.isnan(scores)
         if expansion:
             extra = self._bm25(col, ['"' + e.replace('"', "") + '"' for e in expansion])
             scores = np.where(np.isnan(scores), 0, scores) + EXPANSION * np.nan_to_num(extra, nan=0)
             scores[~matched & np.isnan(extra)] = np.nan
+        for t, tagged in held_by.items():
+            documents[t] = int(np.count_nonzero(tagged | ~np.isnan(self._bm25(col, quoted[terms.index(t)]))))
         rarity = np.array([np.log((n + 1) / (documents.get(t, 0) + 1)) for t in terms])
         held = np.zeros(n)
         hits = np.zeros(n, dtype=np.int32)
-        for forms, weight in zip(quoted, rarity):
+        for t, forms, weight in zip(terms, quoted, rarity):
             docs = np.unique(np.concatenate([self._phrase(col, f)[0] for f in forms]))
+            if t in held_by:
+                docs = np.union1d(docs, np.flatnonzero(held_by[t]))
             hits[docs] += 1
             held[docs] += weight
         coverage = float(held.max() / rarity.sum()) if rarity.sum() > 0 else 0.0
@@ -923,6 +940,38 @@ class Engine:
             words += [w for w in (term.label, *term.aliases, *term.synonyms) if w not in words and w.lower() not in STOPWORDS]
         return words
 
+    def _held_by_tags(self, col: DocumentIndex, terms: list[str], query: str) -> dict[str, np.ndarray]:
+        """The query words naming a council type or a region by a word of its label ("councils in
+        Yorkshire", "a met borough", "shire districts"), each with the cases whose organisations are
+        of it: a case holds those words by its tags, since its text seldom says what kind of council
+        it is or where ("Kirklees" never says Yorkshire). Only the label's words: another name may
+        be one kind within the type ("charity" of Other organisation, "mutual" of Council company),
+        which not every case of the type is. Only cases: a lesson's tags are its case's."""
+        if TAG_COLUMN not in (c.name for c in tables()[col.target].fts):
+            return {}
+        held: dict[str, np.ndarray] = {}
+        for vocabulary, slug, words in self.term_matcher.names_in(query):
+            column = self._facet_of.get(vocabulary)
+            tagged = col.masks.get(column, {}).get(slug) if self.facets.get(column, {}).get("organisation") else None
+            if tagged is None:
+                continue
+            label = {stem(w) for w in re.findall(r"\w+", self.vocabularies[vocabulary].terms[slug].label.lower())}
+            naming = {stem(w) for w in words} & label
+            for t in terms:
+                if " " not in t and stem(t.lower()) in naming:
+                    held[t] = held.get(t, np.zeros(len(col.ids), dtype=bool)) | tagged
+        return held
+
+    @staticmethod
+    def _tag_bm25(col: DocumentIndex, holding: int) -> float:
+        """FTS5's BM25 for a word once in the organisations' names of a document of average length,
+        held by `holding` documents (see search/postings.py)."""
+        fts = tables()[col.target].fts
+        weight = float(next(c.fts for c in fts if c.name == TAG_COLUMN))
+        idf = math.log((len(col.ids) - holding + 0.5) / (holding + 0.5))
+        idf = idf if idf > 0 else 1e-6
+        return idf * (weight * (K1 + 1.0)) / (weight + K1)
+
     # -- the one entry point --------------------------------------------------------------------
     @_counted
     def search(self, query: str, mode: str = "hybrid", target: str = "cases", filters=None,
@@ -1046,7 +1095,8 @@ class Engine:
         nothing = np.full(n, np.nan)
         aside = self._embed_aside(col, query, named) if mode != "keyword" and exact is None else None
         if keyword_side is None:
-            keyword_side = (self.keyword_scores(col, terms, phrases_of(query, self._in_capitals), self._expansion(named))
+            keyword_side = (self.keyword_scores(col, terms, phrases_of(query, self._in_capitals), self._expansion(named),
+                                                self._held_by_tags(col, terms, query))
                             if mode != "semantic" else (nothing, np.zeros(n, bool), 0.0, 0))
         keyword, keyword_members, coverage, words = keyword_side
         scanned = aside() if aside is not None else None

@@ -407,22 +407,28 @@ class TermMatcher:
     def terms_in(self, query: str) -> list[tuple[str, str]]:
         """(vocabulary, slug) of every term the query names, in order of mention. The longest name
         wins where names overlap ("bin collections" is one name, so "collections" is not read again)."""
+        return list(dict.fromkeys((vocabulary, slug) for vocabulary, slug, _ in self.names_in(query)))
+
+    def names_in(self, query: str) -> list[tuple[str, str, tuple[str, ...]]]:
+        """Each naming of a term in the query: (vocabulary, slug, the query's words that name it, in
+        lower case), in order of mention (see terms_in)."""
         words = _words_of(query)
-        found: list[tuple[str, str]] = []
+        found: list[tuple[str, str, tuple[str, ...]]] = []
         start = 0
         while start < len(words):
             for size in range(min(self.MAX_WORDS, len(words) - start), 0, -1):
                 terms = self.phrases.get(self._key(words[start:start + size]))
                 if terms:
-                    found += [t for t in sorted(terms) if t not in found]
+                    found += [(*t, tuple(words[start:start + size])) for t in sorted(terms)]
                     start += size
                     break
             else:
                 start += 1
-        every = [stem(w) for w in _every_word(query)]
+        typed = _every_word(query)
+        every = [stem(w) for w in typed]
         for size in range(2, self.MAX_WORDS + 1):
             for start in range(len(every) - size + 1):
-                found += [t for t in sorted(self.whole.get(tuple(every[start:start + size]), ())) if t not in found]
+                found += [(*t, tuple(typed[start:start + size])) for t in sorted(self.whole.get(tuple(every[start:start + size]), ()))]
         for word in sorted(capitals_of(query) & self.in_capitals.keys()):
-            found += [t for t in sorted(self.in_capitals[word]) if t not in found]
+            found += [(*t, (word,)) for t in sorted(self.in_capitals[word])]
         return found
