@@ -678,3 +678,40 @@ def test_a_council_type_or_region_named_by_its_label_finds_the_cases_tagged_with
     assert "barnet-capita-outsourcing" not in ids(engine.search("charity", mode="keyword", limit=100))
     # lessons take their case's tags, too broad to hold the words by
     assert not engine.search("councils in Yorkshire", target="lessons", mode="keyword").results
+
+
+@pytest.mark.parametrize("typed, worded, bounds", [
+    ("savings over a million a year", "savings £1m a year", {"£1m": (1e6, None)}),
+    ("at least £500,000 saved", "£500k saved", {"£500k": (5e5, None)}),
+    ("£10m+ savings", "£10m savings", {"£10m": (1e7, None)}),
+    ("£2m or more", "£2m", {"£2m": (2e6, None)}),
+    ("under £100k", "£100k", {"£100k": (None, 1e5)}),
+    ("up to half a million", "£0.5m", {"£0.5m": (None, 5e5)}),
+    ("between £5m and £1m", "£5m", {"£5m": (1e6, 5e6)}),
+    ("savings of £2m", "savings of £2m", {}),      # a sum, no bound
+    ("over 200 staff", "over 200 staff", {}),      # a bound, no sum
+])
+def test_a_sum_given_as_a_bound_is_read_as_one(typed, worded, bounds):
+    from search.text import bounds_of
+
+    assert bounds_of(typed) == (worded, bounds)
+
+
+def test_a_sum_given_as_a_bound_is_held_by_the_cases_with_a_figure_past_it(engine):
+    """"savings over a million a year" asks for any saving of a million or more a year, which no form
+    of "£1m" is: a report prints "£2.5 million a year"."""
+    conn = engine.conn
+    past = {r[0] for r in conn.execute("select case_id from figures where kind = 'saving' and per_year and amount_gbp >= 1000000")}
+    assert {"croydon-people-gateway", "adur-worthing-shared-services-single-officer-structure"} <= past
+    found = ids(engine.search("savings over a million a year", mode="keyword", limit=100))
+    assert set(found[:len(past)]) == past
+    # the sum as printed is no longer what is asked for, nor "least" a word of the query
+    assert "least" not in engine.search("at least £1m", mode="keyword").results[0].passage_html
+    # income named: the income figures count, not the savings
+    income = {r[0] for r in conn.execute("select case_id from figures where kind = 'income' and amount_gbp >= 1000000")}
+    assert set(ids(engine.search("income over £1m", mode="keyword", limit=100))) >= income
+    # the savings range the query asks for, with the count that setting it leaves
+    asked = engine.search("savings over a million a year", with_facets=True).savings_asked
+    assert asked[:2] == (1000000, None)
+    assert asked[2] == engine.search("savings over a million a year", min_savings=1000000).total
+    assert engine.search("savings over a million a year", min_savings=1).savings_asked is None
