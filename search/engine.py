@@ -403,6 +403,21 @@ class Engine:
                 rows = []
         return {w.replace("-", ""): w.replace("-", " ") for (w,) in rows}
 
+    @functools.cached_property
+    def _hyphenated_by_stem(self) -> dict[str, list[str]]:
+        """The collection's hyphenated words by the stem of their closed form ("in-sourced" under
+        "insourc"), each as its words: a query's closed word of that stem ("insourcing", "insourced")
+        finds them too, as it finds its other forms written closed."""
+        with self._lock:
+            try:
+                rows = self.conn.execute("select word from spelling_words where word like '%-%'").fetchall()
+            except sqlite3.OperationalError:  # built before spelling_words
+                rows = []
+        out: dict[str, list[str]] = {}
+        for (word,) in rows:
+            out.setdefault(stem(word.replace("-", "")), []).append(word.replace("-", " "))
+        return out
+
     def _closed(self, query: str) -> str:
         """The query with each hyphenated word the collection also writes closed in its closed form,
         so that it is one query word (with both forms: see _variants), not its parts; and each one the
@@ -448,7 +463,8 @@ class Engine:
                 own = [t.lower()] if word not in STOPWORDS else [p for p in pairs if word in p.split()]
                 out[t] = list(dict.fromkeys(own + expansions[word]))
             else:
-                out[t] = list(dict.fromkeys([t, *amount_forms(t)]))
+                hyphenated = self._hyphenated_by_stem.get(stem(word), []) if word.isalpha() else []
+                out[t] = list(dict.fromkeys([t, *amount_forms(t), *hyphenated]))
         return out
 
     def _known_stem(self, word: str) -> bool:

@@ -715,3 +715,15 @@ def test_a_sum_given_as_a_bound_is_held_by_the_cases_with_a_figure_past_it(engin
     assert asked[:2] == (1000000, None)
     assert asked[2] == engine.search("savings over a million a year", min_savings=1000000).total
     assert engine.search("savings over a million a year", min_savings=1).savings_asked is None
+
+
+def test_a_closed_word_finds_the_collection_s_hyphenated_form_of_its_stem(engine):
+    """Barnet "in-sourced" its waste service; a reader types "insourced" or "insourcing", which only
+    Stevenage's case writes closed."""
+    conn = engine.conn
+    holding = lambda phrase: {r[0] for r in conn.execute(
+        "select c.id from cases_fts f join cases c on c.rowid = f.rowid where cases_fts match ?", [phrase])}
+    in_sourced, insourcing = holding('"in sourced"'), holding("insourcing")
+    assert in_sourced and insourcing and not in_sourced & holding("insourced")
+    for typed in ("insourced", "insourcing"):
+        assert set(ids(engine.search(typed, mode="keyword", limit=100))) == in_sourced | insourcing
