@@ -388,7 +388,8 @@ class Engine:
         self.kind_matcher = TermMatcher({k: v for k, v in self.vocabularies.items() if k == "figure_kinds"})
         self.speller = Speller(self.conn, self._lock, self._known_stem, frozenset(
             w for vocabulary in self.vocabularies.values() for term in vocabulary.terms.values()
-            for name in (term.label, *term.aliases, *term.synonyms) for w in re.findall(r"[^\W_]+", name.lower())))
+            for name in (term.label, *term.aliases, *term.synonyms) for w in re.findall(r"[^\W_]+", name.lower())),
+            self._known_pair)
 
     @functools.cached_property
     def _written_apart(self) -> dict[str, str]:
@@ -466,6 +467,19 @@ class Engine:
                 hyphenated = self._hyphenated_by_stem.get(stem(word), []) if word.isalpha() else []
                 out[t] = list(dict.fromkeys([t, *amount_forms(t), *hyphenated]))
         return out
+
+    def _known_pair(self, first: str, second: str) -> bool:
+        """Whether any full-text index holds the two words side by side, in any of their forms."""
+        tokens = self._tokens(f'"{first} {second}"')
+        if len(tokens) != 2:
+            return False
+        with self._lock:
+            try:
+                return any(self.conn.execute("select 1 from pair_postings where collection = ? and pair = ?",
+                                             [target, " ".join(tokens)]).fetchone() for target in TARGETS)
+            except sqlite3.OperationalError:  # built before the pairs: FTS5 finds the phrase
+                return any(self.conn.execute(f"select 1 from {target}_fts where {target}_fts match ? limit 1",
+                                             [f'"{first} {second}"']).fetchone() for target in TARGETS)
 
     def _known_stem(self, word: str) -> bool:
         """Whether any full-text index holds the word's stem (its other forms are in the collection)."""

@@ -727,3 +727,22 @@ def test_a_closed_word_finds_the_collection_s_hyphenated_form_of_its_stem(engine
     assert in_sourced and insourcing and not in_sourced & holding("insourced")
     for typed in ("insourced", "insourcing"):
         assert set(ids(engine.search(typed, mode="keyword", limit=100))) == in_sourced | insourcing
+
+
+@pytest.mark.parametrize("typed, searched", [
+    ("libarys", "library"),                   # two edits as typed; one without its ending
+    ("chanel shift", "channel shift"),        # an English word no case holds, where the collection has
+    ("pubic health", "public health"),        # the correction beside the query's next word
+])
+def test_slips_in_an_inflected_word_and_slips_that_make_another_word(engine, typed, searched):
+    assert engine.speller.correct(typed).query == searched
+
+
+@pytest.mark.parametrize("query", [
+    "chanel",                                 # nothing beside it to say which word was meant
+    "contactless ID token",                   # without its ending, still two edits from "contacts"
+    "residents complain about bins",          # "complaint" is another form of the word, not a slip
+    "what have councils learnt",              # nor "learn"
+])
+def test_an_english_word_or_a_far_slip_is_left_alone(engine, query):
+    assert engine.speller.correct(query).words == []
