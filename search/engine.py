@@ -159,6 +159,7 @@ CLOSE_MIN_COVERAGE = 0.6
 # "Barnet", "Essex county council") asks for that document: among the first CLOSE_RANKS it is a close
 # match, though several such documents together never stand out from the rest (no judged query moved).
 NAME_COLUMNS = ("title", "organisation_names")
+WRITTEN_OUT = 5  # the names an acronym is read as, the commonest first (see Engine._variants)
 # A query word naming a council type or a region is held by the cases whose organisations are of it
 # (see Engine._held_by_tags), with the BM25 of a word once in this column.
 TAG_COLUMN = "organisation_names"
@@ -386,10 +387,18 @@ class Engine:
         self._facet_of = {f["vocabulary"]: column for column, f in self.facets.items() if f["vocabulary"]}
         # the kinds of money figure a query names ("income", "budget"), for a sum given as a bound
         self.kind_matcher = TermMatcher({k: v for k, v in self.vocabularies.items() if k == "figure_kinds"})
+        # names the collection writes out in capitals, by their acronym ("lgps": "local government pension scheme")
+        try:
+            rows = self.conn.execute("select acronym, phrase from acronym_phrases order by documents desc, phrase").fetchall()
+        except sqlite3.OperationalError:  # built before they were written
+            rows = []
+        self.written_out: dict[str, list[str]] = {}
+        for acronym, phrase in rows:
+            self.written_out.setdefault(acronym, []).append(phrase)
         self.speller = Speller(self.conn, self._lock, self._known_stem, frozenset(
             w for vocabulary in self.vocabularies.values() for term in vocabulary.terms.values()
-            for name in (term.label, *term.aliases, *term.synonyms) for w in re.findall(r"[^\W_]+", name.lower())),
-            self._known_pair)
+            for name in (term.label, *term.aliases, *term.synonyms) for w in re.findall(r"[^\W_]+", name.lower()))
+            | frozenset(self.written_out), self._known_pair)
 
     @functools.cached_property
     def _written_apart(self) -> dict[str, str]:
@@ -447,7 +456,9 @@ class Engine:
         collection writes it both ways, a sum of money in each way reports write it, and an acronym
         with what it stands for ("MTFP", "medium-term financial plan"; an acronym that is a function
         word, "IT", only what it stands for and the query's word pairs holding it, "IT project": as a
-        word the index holds it in every document). A sum given as a bound (`bounds`, see bounds_of)
+        word the index holds it in every document), as a name the collection writes out in capitals
+        does ("lgps", "Local Government Pension Scheme"; an English word only typed in capitals, since
+        "pay" is no acronym). A sum given as a bound (`bounds`, see bounds_of)
         is no phrase: the documents with a figure on its side of it hold it (see _held_by_sums)."""
         apart, expansions = self._written_apart, self.term_matcher.expansions
         out = {}
@@ -463,6 +474,8 @@ class Engine:
             elif word in expansions and (t.isupper() or word not in self._in_capitals):
                 own = [t.lower()] if word not in STOPWORDS else [p for p in pairs if word in p.split()]
                 out[t] = list(dict.fromkeys(own + expansions[word]))
+            elif word in self.written_out and (t.isupper() or word not in english_words()):
+                out[t] = [t.lower(), *self.written_out[word][:WRITTEN_OUT]]
             else:
                 hyphenated = self._hyphenated_by_stem.get(stem(word), []) if word.isalpha() else []
                 out[t] = list(dict.fromkeys([t, *amount_forms(t), *hyphenated]))

@@ -746,3 +746,26 @@ def test_slips_in_an_inflected_word_and_slips_that_make_another_word(engine, typ
 ])
 def test_an_english_word_or_a_far_slip_is_left_alone(engine, query):
     assert engine.speller.correct(query).words == []
+
+
+def test_names_in_capitals_are_found_by_their_acronyms():
+    from ingest.acronyms import acronyms_in
+
+    text = ("Staff no longer join the Local Government Pension Scheme. In the Dorset Councils Partnership, "
+            "Cheshire West and Chester shares a Joint Committee with Forest of Dean District Council.")
+    found = acronyms_in(text)
+    assert ("lgps", "local government pension scheme") in found
+    assert ("dcp", "dorset councils partnership") in found  # not "In the ...": a sentence's first word
+    assert {("cwc", "cheshire west and chester"), ("cwac", "cheshire west and chester")} <= found
+    assert ("fdddc", "forest of dean district council") not in found and ("fddc", "forest of dean district council") in found
+    assert not any(a == "jc" for a, _ in found)  # two words: too short an acronym to tell apart
+
+
+def test_an_acronym_the_collection_writes_out_finds_the_name(engine):
+    """Buckinghamshire's staff lose the Local Government Pension Scheme and its trust the Dedicated
+    Schools Grant: no case writes LGPS or DSG, which an officer types."""
+    assert engine.speller.correct("lgps").words == []
+    for typed in ("lgps", "LGPS", "dsg"):
+        assert ids(engine.search(typed, mode="keyword"))[:1] == ["buckinghamshire-learning-trust-commissioning"]
+    # an English word is no acronym unless typed in capitals
+    assert engine._variants(["pay"]) == {"pay": ["pay"]}
