@@ -160,6 +160,7 @@ CLOSE_MIN_COVERAGE = 0.6
 # match, though several such documents together never stand out from the rest (no judged query moved).
 NAME_COLUMNS = ("title", "organisation_names")
 WRITTEN_OUT = 5  # the names an acronym is read as, the commonest first (see Engine._variants)
+SECTION = re.compile(r"s\.?(\d{1,3}[a-z]?)")  # "s151 officer", "a s.114 notice": a section of an Act
 # A query word naming a council type or a region is held by the cases whose organisations are of it
 # (see Engine._held_by_tags), with the BM25 of a word once in this column.
 TAG_COLUMN = "organisation_names"
@@ -458,7 +459,8 @@ class Engine:
         word, "IT", only what it stands for and the query's word pairs holding it, "IT project": as a
         word the index holds it in every document), as a name the collection writes out in capitals
         does ("lgps", "Local Government Pension Scheme"; an English word only typed in capitals, since
-        "pay" is no acronym). A sum given as a bound (`bounds`, see bounds_of)
+        "pay" is no acronym), and a section of an Act as officers write it ("s151", "s.114": "section
+        151"). A sum given as a bound (`bounds`, see bounds_of)
         is no phrase: the documents with a figure on its side of it hold it (see _held_by_sums)."""
         apart, expansions = self._written_apart, self.term_matcher.expansions
         out = {}
@@ -478,7 +480,8 @@ class Engine:
                 out[t] = [t.lower(), *self.written_out[word][:WRITTEN_OUT]]
             else:
                 hyphenated = self._hyphenated_by_stem.get(stem(word), []) if word.isalpha() else []
-                out[t] = list(dict.fromkeys([t, *amount_forms(t), *hyphenated]))
+                section = [f"section {m.group(1)}"] if (m := SECTION.fullmatch(word)) else []
+                out[t] = list(dict.fromkeys([t, *amount_forms(t), *hyphenated, *section]))
         return out
 
     def _known_pair(self, first: str, second: str) -> bool:

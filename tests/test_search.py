@@ -769,3 +769,9 @@ def test_an_acronym_the_collection_writes_out_finds_the_name(engine):
         assert ids(engine.search(typed, mode="keyword"))[:1] == ["buckinghamshire-learning-trust-commissioning"]
     # an English word is no acronym unless typed in capitals
     assert engine._variants(["pay"]) == {"pay": ["pay"]}
+
+
+@pytest.mark.parametrize("typed", ["s151 officer", "S151 officer", "the s.151 officer"])
+def test_a_section_of_an_act_as_officers_write_it_finds_it_written_out(engine, typed):
+    """The case writes "section 151 officer"; an officer types "s151"."""
+    assert ids(engine.search(typed, mode="keyword"))[:1] == ["london-pilot-adult-social-care-turnaround"]
