@@ -1140,7 +1140,8 @@ class Engine:
         savings_asked = None
         if bounds and target == "cases" and min_savings is None and max_savings is None and "saving" in self._kinds(query):
             least, most = next(iter(bounds.values()))
-            savings_asked = (least, most, int((shown & self.savings_mask(col, least, most)).sum()))
+            if least or most is not None:  # "£0+" asks for nothing
+                savings_asked = (least, most, int((shown & self.savings_mask(col, least, most)).sum()))
         return SearchResponse(asked, mode, target, results, int(shown.sum()), counts, self._rule(mode, browse, excluded),
                               int((shown & ranking.close).sum()), browse, sort, corrected_from,
                               correction.words if correction else [], suggestion, named, excluded, savings_asked)

@@ -149,11 +149,15 @@ def bounds_of(query: str) -> tuple[str, dict[str, tuple[float | None, float | No
     """The query (sums in their short form, see figures_in_short) with the words that make a sum a
     bound left out ("over", "at least", "or more"), and each such sum as terms_of reads it with the
     least and the most it allows ("savings over a million": "savings £1m", {"£1m": (1000000, None)};
-    "between £1m and £5m": "£1m", {"£1m": (1000000, 5000000)})."""
+    "between £1m and £5m": "£1m", {"£1m": (1000000, 5000000)}). A phrase in double quotes is to be
+    found as written, bound or not."""
     short = figures_in_short(query)
     bounds: dict[str, tuple[float | None, float | None]] = {}
+    quoted = [m.span() for m in QUOTED.finditer(short)]
 
     def bound(match: re.Match) -> str:
+        if any(a < match.start() < b for a, b in quoted):
+            return match.group()
         low, high = match.group(1), match.group(2)
         if low and high:
             least, most = pounds(low), pounds(high)

@@ -690,6 +690,7 @@ def test_a_council_type_or_region_named_by_its_label_finds_the_cases_tagged_with
     ("between £5m and £1m", "£5m", {"£5m": (1e6, 5e6)}),
     ("savings of £2m", "savings of £2m", {}),      # a sum, no bound
     ("over 200 staff", "over 200 staff", {}),      # a bound, no sum
+    ('"over £1m"', '"over £1m"', {}),              # in double quotes: to be found as written
 ])
 def test_a_sum_given_as_a_bound_is_read_as_one(typed, worded, bounds):
     from search.text import bounds_of
@@ -715,6 +716,7 @@ def test_a_sum_given_as_a_bound_is_held_by_the_cases_with_a_figure_past_it(engin
     assert asked[:2] == (1000000, None)
     assert asked[2] == engine.search("savings over a million a year", min_savings=1000000).total
     assert engine.search("savings over a million a year", min_savings=1).savings_asked is None
+    assert engine.search("savings of £0k or more").savings_asked is None  # asks for nothing
 
 
 def test_a_closed_word_finds_the_collection_s_hyphenated_form_of_its_stem(engine):
