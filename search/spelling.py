@@ -198,11 +198,11 @@ class Speller:
                         if found:
                             break
                 better = found[0] if found else None
-            elif better is None and self._known_pair is not None and beside(k) and self._absent_word(typed):
-                # an English word no document holds: the correction the words beside it stand with ("chanel shift")
-                # and that is far commoner in English; a word that only adds or drops an ending is no
-                # slip ("complain" and "complaint", "learnt" and "learn": either may be meant)
-                near, used = beside(k), english_frequencies()
+            elif better is None and self._known_pair is not None and (near := beside(k)) and self._absent_word(typed):
+                # an English word no document holds: the correction the words beside it stand with
+                # ("chanel shift"), far commoner in English and no other form of the word ("complain"
+                # and "complaint", "learnt" and "learn": either may be meant)
+                used = english_frequencies()
                 better = next((t for t in self._nearest(word)
                                if not (t.startswith(word) or word.startswith(t)) and used.get(t, 0) >= COMMONER * used.get(word, 0)
                                and any(self._known_pair(w, t) if side == "before" else self._known_pair(t, w) for w, side in near)),
