@@ -777,3 +777,16 @@ def test_an_acronym_the_collection_writes_out_finds_the_name(engine):
 def test_a_section_of_an_act_as_officers_write_it_finds_it_written_out(engine, typed):
     """The case writes "section 151 officer"; an officer types "s151"."""
     assert ids(engine.search(typed, mode="keyword"))[:1] == ["london-pilot-adult-social-care-turnaround"]
+
+
+def test_a_region_in_everyday_words_names_it(engine):
+    """"the Midlands" is both Midlands regions, "the West Country" the South West, "the home
+    counties" the South East and the East: each is offered, and "Midlands", a word of both labels,
+    is held by their cases."""
+    assert {("regions", "east-midlands"), ("regions", "west-midlands")} <= set(engine.term_matcher.terms_in("councils in the Midlands"))
+    assert ("regions", "south-west") in engine.term_matcher.terms_in("West Country leisure")
+    assert {("regions", "south-east"), ("regions", "east-of-england")} <= set(engine.term_matcher.terms_in("home counties districts"))
+    midlands = {r[0] for r in engine.conn.execute(
+        "select c.id from cases c, json_each(c.regions) j where j.value in ('east-midlands', 'west-midlands')")}
+    assert midlands and set(ids(engine.search("councils in the Midlands", mode="keyword", limit=100))) == midlands
+    assert engine.term_matcher.terms_in("North Tyneside") == []  # "north" alone names no region
