@@ -399,7 +399,7 @@ class Engine:
         self.speller = Speller(self.conn, self._lock, self._known_stem, frozenset(
             w for vocabulary in self.vocabularies.values() for term in vocabulary.terms.values()
             for name in (term.label, *term.aliases, *term.synonyms) for w in re.findall(r"[^\W_]+", name.lower()))
-            | frozenset(self.written_out), self._known_pair)
+            | frozenset(self.written_out), self._known_pair, self._a_name)
 
     @functools.cached_property
     def _written_apart(self) -> dict[str, str]:
@@ -496,6 +496,28 @@ class Engine:
             except sqlite3.OperationalError:  # built before the pairs: FTS5 finds the phrase
                 return any(self.conn.execute(f"select 1 from {target}_fts where {target}_fts match ? limit 1",
                                              [f'"{first} {second}"']).fetchone() for target in TARGETS)
+
+    @functools.cached_property
+    def _name_words(self) -> frozenset[str]:
+        """The words of the names the collection writes in capitals (see written_out)."""
+        return frozenset(w for phrases in self.written_out.values() for p in phrases for w in p.split())
+
+    def _a_name(self, word: str) -> bool:
+        """Whether a case's name (its title or its organisations, NAME_COLUMNS) or a name the collection
+        writes in capitals ("London Borough of Harrow") holds the word."""
+        if word in self._name_words:
+            return True
+        col = self.index("cases")
+        columns = [k for k, c in enumerate(c.name for c in tables()["cases"].fts) if c in NAME_COLUMNS]
+        tokens = self._tokens(f'"{word}"')
+        if len(tokens) != 1 or not columns:
+            return False
+        if col.postings is not None:
+            return len(col.postings.rows_in(tokens[0], columns)) > 0
+        names = " ".join(tables()["cases"].fts[k].name for k in columns)
+        with self._lock:
+            return self.conn.execute(f"select 1 from {col.fts} where {col.fts} match ? limit 1",
+                                     [f'{{{names}}} : "{word}"']).fetchone() is not None
 
     def _known_stem(self, word: str) -> bool:
         """Whether any full-text index holds the word's stem (its other forms are in the collection)."""

@@ -13,7 +13,9 @@ function word that search leaves out; with none that near, it stays. A word of a
 names, aliases or everyday words (kb/vocabulary.yml: "mtfs") is a word of its own that a query may use
 though no document does, and becomes only the collection's hyphenated form of itself ("coproduction":
 "co-production"), never another word ("mtfs" is not "mtfp"). A capitalised word inside a
-sentence is taken for a name and left alone.
+sentence is taken for a name: it becomes only a name the collection has one edit away (a case's
+title or organisations, or a name it writes in capitals: "what did Barnett do" is Barnet's), never
+a word ("savings in Arun" is not "run").
 An American spelling ("organization", "center", "behavior") becomes the British one the collection
 uses, when the collection has that and not the word as typed.
 
@@ -90,13 +92,15 @@ class Correction:
 class Speller:
     """Corrects a query against one database's words; the words and the lookup are read on first use."""
 
-    def __init__(self, conn, lock: threading.Lock, known_stem, names: frozenset[str] = frozenset(), known_pair=None):
+    def __init__(self, conn, lock: threading.Lock, known_stem, names: frozenset[str] = frozenset(), known_pair=None,
+                 a_name=None):
         """known_stem(word): whether the full-text index holds the word's stem; names: the words of the
         vocabulary's names, aliases and everyday words, which a query may use though no document does
         ("mtfs" is no slip for the collection's "mtfp"); known_pair(a, b): whether the collection has
-        the two words side by side (in any of their forms)."""
+        the two words side by side (in any of their forms); a_name(word): whether a document's name (its
+        title or its organisations) holds the word."""
         self._conn, self._lock, self._known_stem, self._names = conn, lock, known_stem, names
-        self._known_pair = known_pair
+        self._known_pair, self._a_name = known_pair, a_name
         self._symspell = None
         self._words: set[str] = set()
 
@@ -188,7 +192,15 @@ class Speller:
                 return typed
             before = query[:match.start()].rstrip(" \t\n\"'\u201c\u2018(")
             if typed[0].isupper() and before and before[-1] not in ".!?:;":
-                return typed  # a capital inside a sentence marks a name ("savings in Arun")
+                # a capital inside a sentence marks a name ("savings in Arun"): corrected only to a name
+                # the collection has ("what did Barnett do": Barnet), never to a word ("Arun": "run")
+                if self._a_name is None or not self._absent_word(typed):
+                    return typed
+                better = next((t for t in self._nearest(word) if self._a_name(t)), None)
+                if better is None:
+                    return typed
+                fixes.append((typed, better.capitalize()))
+                return better.capitalize()
             better = self._british(word) if len(word) >= MIN_LETTERS else None
             if better is None and self._misspelt(typed):
                 found = self._nearest(word)

@@ -790,3 +790,12 @@ def test_a_region_in_everyday_words_names_it(engine):
         "select c.id from cases c, json_each(c.regions) j where j.value in ('east-midlands', 'west-midlands')")}
     assert midlands and set(ids(engine.search("councils in the Midlands", mode="keyword", limit=100))) == midlands
     assert engine.term_matcher.terms_in("North Tyneside") == []  # "north" alone names no region
+
+
+@pytest.mark.parametrize("typed, searched", [
+    ("what did Barnett do", "what did Barnet do"),        # a name inside a sentence, one edit from a council's
+    ("shared legal services with Harow", "shared legal services with Harrow"),  # a name the text writes in capitals
+    ("outsourcing in Barnett", "outsourcing in Barnet"),
+])
+def test_a_misspelt_name_is_corrected_to_a_name_the_collection_has(engine, typed, searched):
+    assert engine.speller.correct(typed).query == searched
