@@ -47,6 +47,7 @@ from .chunks import Chunk, case_chunks, finding_chunks
 from .codes import write_codes
 from .postings import patch_postings, rows_terms, write_postings
 from .spelling import TABLE as SPELLING, patch_words, rows_words, write_spelling_words
+from .acronyms import TABLE as ACRONYMS, patch_acronyms, rows_acronyms, write_acronyms
 from .similar import write_similar as _write_similar
 
 VECTOR_BLOCK = 8192  # chunks to a row of vector_blocks
@@ -546,12 +547,13 @@ def _patch_tables(db, changed: list[Record], records: list[Record], history, emb
     # the rows replaced (their passages, vectors and full-text postings change), and the terms they
     # hold before they are
     indexed = {"cases": f"id in (select id from {patch.PATCHED})", "lessons": mine}
-    has = {r[0] for r in db.execute("select name from sqlite_master where name in (?, ?, ?, ?)",
-                                    ["term_postings", "pair_postings", "vector_codes", SPELLING])}
+    has = {r[0] for r in db.execute("select name from sqlite_master where name in (?, ?, ?, ?, ?)",
+                                    ["term_postings", "pair_postings", "vector_codes", SPELLING, ACRONYMS])}
     postings = {"term_postings", "pair_postings"} <= has
     replaced = {c: [r[0] for r in db.execute(f"select rowid from {c} where {where}")] for c, where in indexed.items()}
     before = {c: rows_terms(db.conn, c, ids) for c, ids in replaced.items()} if postings else {}
     words_before = rows_words(db.conn, indexed) if SPELLING in has else None
+    acronyms_before = rows_acronyms(db.conn, indexed) if ACRONYMS in has else None
     for name, rows in case_rows(changed, history).items():
         where = f"id in (select id from {patch.PATCHED})" if name == "cases" else mine
         pk = declared[name].pk if name in declared else ("id",)
@@ -564,6 +566,10 @@ def _patch_tables(db, changed: list[Record], records: list[Record], history, emb
         patch_words(db.conn, words_before, rows_words(db.conn, indexed))
     else:
         write_spelling_words(db.conn)
+    if acronyms_before is not None:
+        patch_acronyms(db.conn, acronyms_before, rows_acronyms(db.conn, indexed))
+    else:
+        write_acronyms(db.conn)
     chunks = chunks_of(changed, lessons)
     vectors_by_hash, embedded = embed_chunks(chunks, old, embedder, progress)
     insert_chunks(db, chunks, vectors_by_hash, embedder.name)
@@ -661,6 +667,7 @@ def _build(root: Path, output, force: bool, found, cache, embedder, basis: str, 
                     parts = _write_tables(db, records, history)
                     write_postings(db.conn)
                     write_spelling_words(db.conn)
+                    write_acronyms(db.conn)
                     bar.update(1)
                     n_chunks, embedded, reused = _write_embeddings(db, parts, output, embedder, progress)
                     write_codes(db.conn)

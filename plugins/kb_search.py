@@ -216,6 +216,31 @@ def _narrowing(engine, found, filters: dict, state: dict, base: str) -> list[dic
     return offers
 
 
+def _savings_asked(found) -> dict | None:
+    """The achieved yearly savings range the query asks for ("savings over £1m"), with the results it
+    would leave, for JSON."""
+    if not found or not found.savings_asked:
+        return None
+    least, most, count = found.savings_asked
+    return {"min_savings": least, "max_savings": most, "count": count}
+
+
+def _savings_offer(found, state: dict, base: str) -> dict | None:
+    """The savings range the query asks for in words ("savings over a million"), offered as a
+    one-click filter on the achieved yearly saving with the count it would leave, where it would keep
+    some of the results but not all."""
+    asked = _savings_asked(found)
+    if not asked or not 0 < asked["count"] < found.total:
+        return None
+    least, most = asked["min_savings"], asked["max_savings"]
+    money = lambda v: f"£{v:,.0f}" if v == int(v) else f"£{v:,.2f}"
+    words = (f"between {money(least)} and {money(most)}" if least is not None and most is not None
+             else f"at least {money(least)}" if least is not None else f"at most {money(most)}")
+    bounds = {k: (f"{v:.0f}" if v == int(v) else f"{v}") for k, v in (("min_savings", least), ("max_savings", most)) if v is not None}
+    return {"words": f"of {words}", "label": f"Achieved yearly saving {words}", "count": asked["count"],
+            "href": _url(base, {**state, **bounds}, page=None)}
+
+
 def _together(offers: list[dict], filters: dict, state: dict, base: str, count_with) -> dict | None:
     """One link applying every offered filter at once ("a district council in Kent": both), with the
     count it leaves; None for fewer than two, or when no result has them all."""
@@ -325,6 +350,7 @@ def _page(datasette, engine, found, error: QueryError | None, p: dict, request, 
         "noun": noun[0] if total == 1 else noun[1], "nouns": noun,
         "facets": blocks, "chips": chips,
         "narrowing": narrowing,
+        "savings_offer": _savings_offer(found, state, base) if engine else None,
         "narrowing_together": _together(narrowing, p["filters"], state, base, count_with) if narrowing else None,
         "clear_url": _url(base, {"q": p["q"], "target": state["target"], "mode": state["mode"], "sort": p["sort"],
                                  "spelling": p["spelling"]}),
@@ -439,6 +465,7 @@ async def _respond(datasette, request, fmt, db, database, engine, found, error, 
                     "suggested_query": found.suggestion if found else None,
                     "mentions": [{"facet": c, "value": v} for c, v in found.named] if found else [],
                     "excluded": found.excluded if found else [],
+                    "savings_asked": _savings_asked(found),
                     "mode": p["mode"], "target": p["target"], "filters": p["filters"],
                     "sort": found.sort if found else p["sort"], "browse": found.browse if found else not p["q"],
                     "total": found.total if found else 0, "close_total": found.close_total if found else 0,

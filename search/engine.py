@@ -27,11 +27,12 @@ from kb.schema import Column, tables
 from kb.vocabulary import stored_vocabularies
 
 from .index import DocumentIndex
+from .postings import B, K1
 from .kernels import COMPILED_FROM, centred_best
 from .scan import SharedScan, scan
 from .spelling import Speller, english_words
-from .text import (HYPHENATED_WORD, PASSAGES_STEMMED, STOPWORDS, TermMatcher, amount_forms, excluded_of, highlight, normalised, phrases_of, query_stems, quoted_of, sentences_of,
-                   statement_of, term_hits, terms_of)
+from .text import (HYPHENATED_WORD, PASSAGES_STEMMED, STOPWORDS, YEARLY, TermMatcher, amount_forms, bounds_of, excluded_of, highlight, normalised, phrases_of,
+                   query_stems, quoted_of, sentences_of, statement_of, stem, term_hits, terms_of)
 
 MODES = ("hybrid", "keyword", "semantic")
 TARGETS = ("cases", "lessons")
@@ -170,6 +171,11 @@ CLOSE_MIN_COVERAGE = 0.6
 # "Barnet", "Essex county council") asks for that document: among the first CLOSE_RANKS it is a close
 # match, though several such documents together never stand out from the rest (no judged query moved).
 NAME_COLUMNS = ("title", "organisation_names")
+WRITTEN_OUT = 5  # the names an acronym is read as, the commonest first (see Engine._variants)
+SECTION = re.compile(r"s\.?(\d{1,3}[a-z]?)")  # "s151 officer", "a s.114 notice": a section of an Act
+# A query word naming a council type or a region is held by the cases whose organisations are of it
+# (see Engine._held_by_tags), with the BM25 of a word once in this column.
+TAG_COLUMN = "organisation_names"
 NAME_WORDS = 4
 
 
@@ -333,6 +339,9 @@ class SearchResponse:
     suggestion: str | None = None         # the corrected query, when asked to search as typed
     named: list[tuple[str, str]] = field(default_factory=list)  # (facet column, value) the query names
     excluded: list[str] = field(default_factory=list)  # words and phrases asked to be left out ("-Barnet")
+    # the achieved yearly savings the query asks for ("savings over £1m"): (at least, at most, results left),
+    # for the site to offer as the savings range; None when it asks for none or the range is already set
+    savings_asked: tuple[float | None, float | None, int] | None = None
 
 
 def _counted(method):
@@ -366,6 +375,7 @@ class Engine:
         self._phrase_bytes = 0
         self._phrase_tokens: dict[str, list[str]] = {}
         self._case_rows: dict[str, np.ndarray] = {}
+        self._figure_rows: dict[str, tuple] = {}
         self._lock = threading.Lock()
         self.cores = CORES
         self._in_flight = 0  # searches running now (see CORES)
@@ -388,9 +398,20 @@ class Engine:
         self.term_matcher = TermMatcher({f["vocabulary"]: self.vocabularies[f["vocabulary"]]
                                          for f in self.facets.values() if f["many"] and f["vocabulary"]})
         self._facet_of = {f["vocabulary"]: column for column, f in self.facets.items() if f["vocabulary"]}
+        # the kinds of money figure a query names ("income", "budget"), for a sum given as a bound
+        self.kind_matcher = TermMatcher({k: v for k, v in self.vocabularies.items() if k == "figure_kinds"})
+        # names the collection writes out in capitals, by their acronym ("lgps": "local government pension scheme")
+        try:
+            rows = self.conn.execute("select acronym, phrase from acronym_phrases order by documents desc, phrase").fetchall()
+        except sqlite3.OperationalError:  # built before they were written
+            rows = []
+        self.written_out: dict[str, list[str]] = {}
+        for acronym, phrase in rows:
+            self.written_out.setdefault(acronym, []).append(phrase)
         self.speller = Speller(self.conn, self._lock, self._known_stem, frozenset(
             w for vocabulary in self.vocabularies.values() for term in vocabulary.terms.values()
-            for name in (term.label, *term.aliases, *term.synonyms) for w in re.findall(r"[^\W_]+", name.lower())))
+            for name in (term.label, *term.aliases, *term.synonyms) for w in re.findall(r"[^\W_]+", name.lower()))
+            | frozenset(self.written_out), self._known_pair, self._a_name)
 
     @functools.cached_property
     def _written_apart(self) -> dict[str, str]:
@@ -404,6 +425,21 @@ class Engine:
             except sqlite3.OperationalError:  # built before spelling_words
                 rows = []
         return {w.replace("-", ""): w.replace("-", " ") for (w,) in rows}
+
+    @functools.cached_property
+    def _hyphenated_by_stem(self) -> dict[str, list[str]]:
+        """The collection's hyphenated words by the stem of their closed form ("in-sourced" under
+        "insourc"), each as its words: a query's closed word of that stem ("insourcing", "insourced")
+        finds them too, as it finds its other forms written closed."""
+        with self._lock:
+            try:
+                rows = self.conn.execute("select word from spelling_words where word like '%-%'").fetchall()
+            except sqlite3.OperationalError:  # built before spelling_words
+                rows = []
+        out: dict[str, list[str]] = {}
+        for (word,) in rows:
+            out.setdefault(stem(word.replace("-", "")), []).append(word.replace("-", " "))
+        return out
 
     def _closed(self, query: str) -> str:
         """The query with each hyphenated word the collection also writes closed in its closed form,
@@ -428,16 +464,23 @@ class Engine:
         when typed in capitals (see terms_of)."""
         return frozenset(a for a in self.term_matcher.expansions if a in STOPWORDS or a in english_words())
 
-    def _variants(self, terms: list[str], pairs: list[str] = ()) -> dict[str, list[str]]:
+    def _variants(self, terms: list[str], pairs: list[str] = (), bounds=()) -> dict[str, list[str]]:
         """Each query term as the phrases that count as it: itself, its hyphenated form where the
         collection writes it both ways, a sum of money in each way reports write it, and an acronym
         with what it stands for ("MTFP", "medium-term financial plan"; an acronym that is a function
         word, "IT", only what it stands for and the query's word pairs holding it, "IT project": as a
-        word the index holds it in every document)."""
+        word the index holds it in every document), as a name the collection writes out in capitals
+        does ("lgps", "Local Government Pension Scheme"; an English word only typed in capitals, since
+        "pay" is no acronym), and a section of an Act as officers write it ("s151", "s.114": "section
+        151"). A sum given as a bound (`bounds`, see bounds_of)
+        is no phrase: the documents with a figure on its side of it hold it (see _held_by_sums)."""
         apart, expansions = self._written_apart, self.term_matcher.expansions
         out = {}
         for t in terms:
             word = t.lower()
+            if word in bounds:
+                out[t] = []
+                continue
             if word not in expansions and word[:-1] in expansions and word.endswith("s") and len(word) > 3:
                 word = word[:-1]  # "EHCPs", "ccgs": a plural of an acronym ("hrs" is hours)
             if t in apart:
@@ -445,9 +488,48 @@ class Engine:
             elif word in expansions and (t.isupper() or word not in self._in_capitals):
                 own = [t.lower()] if word not in STOPWORDS else [p for p in pairs if word in p.split()]
                 out[t] = list(dict.fromkeys(own + expansions[word]))
+            elif word in self.written_out and (t.isupper() or word not in english_words()):
+                out[t] = [t.lower(), *self.written_out[word][:WRITTEN_OUT]]
             else:
-                out[t] = list(dict.fromkeys([t, *amount_forms(t)]))
+                hyphenated = self._hyphenated_by_stem.get(stem(word), []) if word.isalpha() else []
+                section = [f"section {m.group(1)}"] if (m := SECTION.fullmatch(word)) else []
+                out[t] = list(dict.fromkeys([t, *amount_forms(t), *hyphenated, *section]))
         return out
+
+    def _known_pair(self, first: str, second: str) -> bool:
+        """Whether any full-text index holds the two words side by side, in any of their forms."""
+        tokens = self._tokens(f'"{first} {second}"')
+        if len(tokens) != 2:
+            return False
+        with self._lock:
+            try:
+                return any(self.conn.execute("select 1 from pair_postings where collection = ? and pair = ?",
+                                             [target, " ".join(tokens)]).fetchone() for target in TARGETS)
+            except sqlite3.OperationalError:  # built before the pairs: FTS5 finds the phrase
+                return any(self.conn.execute(f"select 1 from {target}_fts where {target}_fts match ? limit 1",
+                                             [f'"{first} {second}"']).fetchone() for target in TARGETS)
+
+    @functools.cached_property
+    def _name_words(self) -> frozenset[str]:
+        """The words of the names the collection writes in capitals (see written_out)."""
+        return frozenset(w for phrases in self.written_out.values() for p in phrases for w in p.split())
+
+    def _a_name(self, word: str) -> bool:
+        """Whether a case's name (its title or its organisations, NAME_COLUMNS) or a name the collection
+        writes in capitals ("London Borough of Harrow") holds the word."""
+        if word in self._name_words:
+            return True
+        col = self.index("cases")
+        columns = [k for k, c in enumerate(c.name for c in tables()["cases"].fts) if c in NAME_COLUMNS]
+        tokens = self._tokens(f'"{word}"')
+        if len(tokens) != 1 or not columns:
+            return False
+        if col.postings is not None:
+            return len(col.postings.rows_in(tokens[0], columns)) > 0
+        names = " ".join(tables()["cases"].fts[k].name for k in columns)
+        with self._lock:
+            return self.conn.execute(f"select 1 from {col.fts} where {col.fts} match ? limit 1",
+                                     [f'{{{names}}} : "{word}"']).fetchone() is not None
 
     def _known_stem(self, word: str) -> bool:
         """Whether any full-text index holds the word's stem (its other forms are in the collection)."""
@@ -554,7 +636,7 @@ class Engine:
         return mask
 
     # -- rankers ------------------------------------------------------------------------------
-    def informative(self, col: DocumentIndex, terms: list[str], pairs: list[str] = ()) -> tuple[list[str], dict[str, int]]:
+    def informative(self, col: DocumentIndex, terms: list[str], pairs: list[str] = (), bounds=()) -> tuple[list[str], dict[str, int]]:
         """The query words that are in at most half of the documents (all of them if none is), and
         how many documents hold each query word (the query's word pairs, for _variants).
 
@@ -573,11 +655,11 @@ class Engine:
             f"select term, documents from term_documents where collection = ? and term in ({','.join('?' * len(wanted))})",
             [col.target, *wanted]).fetchall()) if wanted else {}
         documents = {t: max((counts.get(s, 0) for s in by_term.get(k, [])), default=0) for k, t in enumerate(terms)}
-        for t, forms in self._variants(terms, pairs).items():
+        for t, forms in self._variants(terms, pairs, bounds).items():
             if " " in t:  # a compound's words as a phrase (see terms_of)
                 documents[t] = len(self._phrase(col, '"' + t + '"')[0])
-            if forms != [t]:  # written in several ways: the documents holding any
-                documents[t] = len(np.unique(np.concatenate([self._phrase(col, f'"{f}"')[0] for f in forms])))
+            if forms != [t]:  # written in several ways: the documents holding any (a bound: see keyword_scores)
+                documents[t] = len(np.unique(np.concatenate([self._phrase(col, f'"{f}"')[0] for f in forms]))) if forms else 0
         if len(terms) < 2:
             return terms, documents
         kept = [t for t in terms if documents[t] <= len(col.ids) * COMMON_TERM_SHARE]
@@ -638,31 +720,45 @@ class Engine:
         return np.where(matched, total, np.nan)
 
     def keyword_scores(self, col: DocumentIndex, terms: list[str], phrases: list[str] = (),
-                       expansion: list[str] = ()) -> tuple[np.ndarray, np.ndarray, float, int]:
+                       expansion: list[str] = (), held_by: dict[str, np.ndarray] | None = None,
+                       bounds=()) -> tuple[np.ndarray, np.ndarray, float, int]:
         """BM25 over an OR of the informative terms and the query's word pairs as phrases, plus
         EXPANSION x BM25 of the expansion phrases (NaN where nothing matches); which documents are
         members (at least half of the terms or one of the pairs; else any term; else any expansion
         phrase); the rarity-weighted share of the terms held by the best-covered document; and how
-        many informative terms there are."""
+        many informative terms there are. `held_by`: query words that documents hold by their tags
+        or figures though their text may not (see _held_by_tags, _held_by_sums); `bounds`: the sums
+        given as bounds (see bounds_of), held only so."""
         n = len(col.ids)
-        terms, documents = self.informative(col, terms, phrases)
+        terms, documents = self.informative(col, terms, phrases, bounds)
         if not terms:
             return np.full(n, np.nan), np.zeros(n, dtype=bool), 0.0, 0
-        variants = self._variants(terms, phrases)
+        variants = self._variants(terms, phrases, bounds)
         quoted = [['"' + f.replace('"', "") + '"' for f in variants[t]] for t in terms]
         paired = ['"' + p.replace('"', "") + '"' for p in phrases]
         # a pair may also be a form of a term ("it project" of IT): counted once, as FTS5 would
         scores = self._bm25(col, list(dict.fromkeys([f for forms in quoted for f in forms] + paired)))
+        held_by = {t: m for t, m in (held_by or {}).items() if t in terms and m.any()}
+        for t, tagged in held_by.items():
+            # the tagged documents hold the word at least as if their organisations were named by it once
+            own = np.nan_to_num(self._bm25(col, quoted[terms.index(t)]), nan=0.0)
+            holding = int(np.count_nonzero(tagged | (own > 0)))
+            lift = np.where(tagged, np.maximum(0.0, self._tag_bm25(col, holding) - own), 0.0)
+            scores = np.where(tagged, np.nan_to_num(scores, nan=0.0) + lift, scores)
         matched = ~np.isnan(scores)
         if expansion:
             extra = self._bm25(col, ['"' + e.replace('"', "") + '"' for e in expansion])
             scores = np.where(np.isnan(scores), 0, scores) + EXPANSION * np.nan_to_num(extra, nan=0)
             scores[~matched & np.isnan(extra)] = np.nan
+        for t, tagged in held_by.items():
+            documents[t] = int(np.count_nonzero(tagged | ~np.isnan(self._bm25(col, quoted[terms.index(t)]))))
         rarity = np.array([np.log((n + 1) / (documents.get(t, 0) + 1)) for t in terms])
         held = np.zeros(n)
         hits = np.zeros(n, dtype=np.int32)
-        for forms, weight in zip(quoted, rarity):
-            docs = np.unique(np.concatenate([self._phrase(col, f)[0] for f in forms]))
+        for t, forms, weight in zip(terms, quoted, rarity):
+            docs = np.unique(np.concatenate([self._phrase(col, f)[0] for f in forms])) if forms else np.zeros(0, dtype=np.int64)
+            if t in held_by:
+                docs = np.union1d(docs, np.flatnonzero(held_by[t]))
             hits[docs] += 1
             held[docs] += weight
         coverage = float(held.max() / rarity.sum()) if rarity.sum() > 0 else 0.0
@@ -982,6 +1078,77 @@ class Engine:
             words += [w for w in (term.label, *term.aliases, *term.synonyms) if w not in words and w.lower() not in STOPWORDS]
         return words
 
+    def _held_by_tags(self, col: DocumentIndex, terms: list[str], query: str) -> dict[str, np.ndarray]:
+        """The query words naming a council type or a region by a word of its label ("councils in
+        Yorkshire", "a met borough", "shire districts"), each with the cases whose organisations are
+        of it: a case holds those words by its tags, since its text seldom says what kind of council
+        it is or where ("Kirklees" never says Yorkshire). Only the label's words: another name may
+        be one kind within the type ("charity" of Other organisation, "mutual" of Council company),
+        which not every case of the type is. Only cases: a lesson's tags are its case's."""
+        if TAG_COLUMN not in (c.name for c in tables()[col.target].fts):
+            return {}
+        held: dict[str, np.ndarray] = {}
+        for vocabulary, slug, words in self.term_matcher.names_in(query):
+            column = self._facet_of.get(vocabulary)
+            tagged = col.masks.get(column, {}).get(slug) if self.facets.get(column, {}).get("organisation") else None
+            if tagged is None:
+                continue
+            label = {stem(w) for w in re.findall(r"\w+", self.vocabularies[vocabulary].terms[slug].label.lower())}
+            naming = {stem(w) for w in words} & label
+            for t in terms:
+                if " " not in t and stem(t.lower()) in naming:
+                    held[t] = held.get(t, np.zeros(len(col.ids), dtype=bool)) | tagged
+        return held
+
+    def _held_by_sums(self, col: DocumentIndex, bounds: dict, query: str) -> dict[str, np.ndarray]:
+        """Each sum the query gives as a bound ("savings over £1m a year"), with the cases that have a
+        figure on its side of it: of the kinds of figure the query names ("income", "budget"), else
+        savings, the subject of the collection; per year if the query says so ("a year",
+        "annual"). A report prints "£2.5 million a year", which no form of "£1m" is."""
+        figures = self._figures(col)
+        if not bounds or figures is None:
+            return {}
+        doc, kind, amount, per_year = figures
+        fits = np.isin(kind, self._kinds(query)) & (per_year if YEARLY.search(query) else True)
+        held = {}
+        for term, (least, most) in bounds.items():
+            ok = fits & (amount >= least if least is not None else True) & (amount <= most if most is not None else True)
+            held[term] = np.zeros(len(col.ids), dtype=bool)
+            held[term][doc[ok]] = True
+        return held
+
+    def _kinds(self, query: str) -> list[str]:
+        """The kinds of money figure the query names ("income", "budget"), else savings."""
+        return [slug for _, slug in self.kind_matcher.terms_in(query)] or ["saving"]
+
+    def _figures(self, col: DocumentIndex):
+        """The cases' money figures as arrays: the case's place, kind, amount in pounds and whether per
+        year; None for lessons (their case's figures are not theirs) or a database without them."""
+        if col.target != "cases":
+            return None
+        with self._lock:
+            if col.target not in self._figure_rows:
+                try:
+                    rows = self.conn.execute("select case_id, kind, amount_gbp, per_year from figures "
+                                             "where amount_gbp is not null").fetchall()
+                except sqlite3.OperationalError:
+                    rows = []
+                rows = [r for r in rows if r[0] in col.position]
+                self._figure_rows[col.target] = (
+                    np.array([col.position[r[0]] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=object),
+                    np.array([r[2] for r in rows], dtype=np.float64), np.array([bool(r[3]) for r in rows], dtype=bool))
+            return self._figure_rows[col.target]
+
+    @staticmethod
+    def _tag_bm25(col: DocumentIndex, holding: int) -> float:
+        """FTS5's BM25 for a word once in the organisations' names of a document of average length,
+        held by `holding` documents (see search/postings.py)."""
+        fts = tables()[col.target].fts
+        weight = float(next(c.fts for c in fts if c.name == TAG_COLUMN))
+        idf = math.log((len(col.ids) - holding + 0.5) / (holding + 0.5))
+        idf = idf if idf > 0 else 1e-6
+        return idf * (weight * (K1 + 1.0)) / (weight + K1)
+
     # -- the one entry point --------------------------------------------------------------------
     @_counted
     def search(self, query: str, mode: str = "hybrid", target: str = "cases", filters=None,
@@ -1021,7 +1188,8 @@ class Engine:
         by_facet = {column: self._any_of(col, column, values) for column, values in filters.items()}
         in_range = self.savings_mask(col, min_savings, max_savings)
         n = len(col.ids)
-        terms = terms_of(self._closed(query), self._in_capitals)
+        worded, bounds = bounds_of(self._closed(query))
+        terms = terms_of(worded, self._in_capitals)
         if browse:
             ranking = Ranking.everything(n)
         elif mode == "keyword" and not terms:
@@ -1039,8 +1207,8 @@ class Engine:
             ranked = self._sorted(col, np.flatnonzero(shown), ranking, sort, offset + limit)
         # the facet values the query names ("a district council in Kent"), for the site to offer as filters
         named = [(self._facet_of[v], slug) for v, slug in self.term_matcher.terms_in(query) if v in self._facet_of] if query else []
-        pairs = phrases_of(query, self._in_capitals) if query else []
-        terms_shown = list(dict.fromkeys(f for forms in self._variants(terms, pairs).values() for f in forms))
+        pairs = phrases_of(worded, self._in_capitals) if query else []
+        terms_shown = list(dict.fromkeys(f for forms in self._variants(terms, pairs, bounds).values() for f in forms))
         stems = query_stems(terms_shown)
         page = [int(i) for i in ranked[offset: offset + limit]]
         # browsing shows each document's first passage (its summary); a query weighs them all
@@ -1050,9 +1218,14 @@ class Engine:
                    for i, (lo, _), texts in zip(page, spans, col.chunk_texts(self.conn, spans))]
         self._add_cards(col, results)
         counts = self._facet_counts(col, ranking.members & in_range, by_facet) if with_facets else {}
+        savings_asked = None
+        if bounds and target == "cases" and min_savings is None and max_savings is None and "saving" in self._kinds(query):
+            least, most = next(iter(bounds.values()))
+            if least or most is not None:  # "£0+" asks for nothing
+                savings_asked = (least, most, int((shown & self.savings_mask(col, least, most)).sum()))
         return SearchResponse(asked, mode, target, results, int(shown.sum()), counts, self._rule(mode, browse, excluded),
                               int((shown & ranking.close).sum()), browse, sort, corrected_from,
-                              correction.words if correction else [], suggestion, named, excluded)
+                              correction.words if correction else [], suggestion, named, excluded, savings_asked)
 
     def _holding(self, col: DocumentIndex, phrases: list[str]) -> np.ndarray:
         """The documents holding any of the phrases (each word in any of its forms, as everywhere)."""
@@ -1105,7 +1278,10 @@ class Engine:
         nothing = np.full(n, np.nan)
         aside = self._embed_aside(col, query, named) if mode != "keyword" and exact is None else None
         if keyword_side is None:
-            keyword_side = (self.keyword_scores(col, terms, phrases_of(query, self._in_capitals), self._expansion(named))
+            worded, bounds = bounds_of(self._closed(query))
+            keyword_side = (self.keyword_scores(col, terms, phrases_of(worded, self._in_capitals), self._expansion(named),
+                                                {**self._held_by_tags(col, terms, query), **self._held_by_sums(col, bounds, query)},
+                                                bounds)
                             if mode != "semantic" else (nothing, np.zeros(n, bool), 0.0, 0))
         keyword, keyword_members, coverage, words = keyword_side
         scanned = aside() if aside is not None else None

@@ -13,9 +13,19 @@ function word that search leaves out; with none that near, it stays. A word of a
 names, aliases or everyday words (kb/vocabulary.yml: "mtfs") is a word of its own that a query may use
 though no document does, and becomes only the collection's hyphenated form of itself ("coproduction":
 "co-production"), never another word ("mtfs" is not "mtfp"). A capitalised word inside a
-sentence is taken for a name and left alone.
+sentence is taken for a name: it becomes only a name the collection has one edit away (a case's
+title or organisations, or a name it writes in capitals: "what did Barnett do" is Barnet's), never
+a word ("savings in Arun" is not "run").
 An American spelling ("organization", "center", "behavior") becomes the British one the collection
-uses, when the collection has that and not the word as typed."""
+uses, when the collection has that and not the word as typed.
+
+A slip in an inflected word with no correction of its own is looked for, one edit at most, in the
+word without its ending ("libarys": "libary" is one edit from "library", "libarys" two). A slip that
+makes another English word ("chanel shift", "pubic health") is corrected only where the word is in no
+document, the correction stands in the collection beside the query's word next to it ("channel
+shift": the words around it say which word was meant, where an English word alone says nothing), is
+COMMONER times as common in English, and is no other form of the word ("complain" is not a slip for
+"complaint", nor "learnt" for "learn")."""
 from __future__ import annotations
 
 import importlib.resources
@@ -29,6 +39,9 @@ from .text import HYPHENATED_WORD, QUOTED, STOPWORDS
 
 MIN_LETTERS = 4
 LONG = 9
+# An English word is taken for a slip for another (see Speller.correct) only if that one is this many
+# times as common in English: "chanel" for "channel" (23 times), not "causal" for "casual" (7)
+COMMONER = 10
 # a run of letters and digits, as the index's tokenizer reads one word: a part of "c0uncil" or
 # "123libary" is no word to correct
 _WORD = re.compile(r"[^\W_]+")
@@ -46,10 +59,16 @@ _BRITISH = [(re.compile(a + "$"), b) for a, b in (
 
 
 @lru_cache(maxsize=1)
-def english_words() -> frozenset[str]:
+def english_frequencies() -> dict[str, int]:
+    """How often each English word is used (the frequency dictionary that ships with symspellpy)."""
     path = importlib.resources.files("symspellpy") / "frequency_dictionary_en_82_765.txt"
     with path.open(encoding="utf-8") as f:
-        return frozenset(line.split(" ", 1)[0] for line in f)
+        return {word: int(count) for word, count in (line.split()[:2] for line in f)}
+
+
+@lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    return frozenset(english_frequencies())
 
 
 def _english(word: str) -> bool:
@@ -73,11 +92,15 @@ class Correction:
 class Speller:
     """Corrects a query against one database's words; the words and the lookup are read on first use."""
 
-    def __init__(self, conn, lock: threading.Lock, known_stem, names: frozenset[str] = frozenset()):
+    def __init__(self, conn, lock: threading.Lock, known_stem, names: frozenset[str] = frozenset(), known_pair=None,
+                 a_name=None):
         """known_stem(word): whether the full-text index holds the word's stem; names: the words of the
         vocabulary's names, aliases and everyday words, which a query may use though no document does
-        ("mtfs" is no slip for the collection's "mtfp")."""
+        ("mtfs" is no slip for the collection's "mtfp"); known_pair(a, b): whether the collection has
+        the two words side by side (in any of their forms); a_name(word): whether a document's name (its
+        title or its organisations) holds the word."""
         self._conn, self._lock, self._known_stem, self._names = conn, lock, known_stem, names
+        self._known_pair, self._a_name = known_pair, a_name
         self._symspell = None
         self._words: set[str] = set()
 
@@ -117,10 +140,30 @@ class Speller:
             return False
         return not (word in self._words or _english(word) or self._known_stem(word))
 
-    def correct(self, query: str) -> Correction:
+    def _absent_word(self, typed: str) -> bool:
+        """An English word in no document, whose stem no index holds either ("chanel"): a slip for
+        another word, if the words beside it say so."""
+        word = typed.lower()
+        return (len(word) >= MIN_LETTERS and not (typed.isupper() and len(typed) > 1) and not any(c.isupper() for c in typed[1:])
+                and word not in self._words and word not in self._names and not self._known_stem(word))
+
+    def _nearest(self, word: str, edits: int | None = None) -> list[str]:
+        """The collection's words nearest the word (see the module's note), best first; at most `edits`
+        edits away if given."""
         from symspellpy import Verbosity
 
-        symspell = self._load()
+        found = self._symspell.lookup(word, Verbosity.CLOSEST, max_edit_distance=edits or (1 if len(word) < LONG else 2))
+        # search leaves function words out, so a word corrected to one ("Wyre" -> "were") is lost;
+        # and a slip seldom changes a word's first letter, while turning a name or a compound
+        # into another word would ("Arun" -> "run"; "coproduction" is one edit from the
+        # collection's "co-production", two from "production")
+        found = [s.term for s in found if s.term not in STOPWORDS and s.term[0] == word[0]]
+        if word in self._names:  # a term's own word ("mtfs") becomes only the collection's way of writing it
+            found = [t for t in found if t.replace("-", "") == word]
+        return found
+
+    def correct(self, query: str) -> Correction:
+        self._load()
         fixes: list[tuple[str, str]] = []
         # a phrase in double quotes is to be found as written, so its words are not changed
         quoted = [m.span() for m in QUOTED.finditer(query)]
@@ -129,7 +172,19 @@ class Speller:
         written = [m.span() for m in HYPHENATED_WORD.finditer(query)
                    if m.group().lower() in self._words or m.group().replace("-", "").lower() in self._words]
 
-        def fix(match: re.Match) -> str:
+        words = list(_WORD.finditer(query))
+
+        def beside(k: int) -> list[tuple[str, str]]:
+            """The query's content words either side of its k-th word, each with its side ("before")."""
+            out = []
+            for at in (k - 1, k + 1):
+                if 0 <= at < len(words):
+                    w = words[at].group().lower()
+                    if w not in STOPWORDS and not any(c.isdigit() for c in w):
+                        out.append((w, "before" if at < k else "after"))
+            return out
+
+        def fix(k: int, match: re.Match) -> str:
             typed = match.group(0)
             word = typed.lower()
             if (any(c.isdigit() for c in typed) or any(a < match.start() < b for a, b in quoted)
@@ -137,24 +192,41 @@ class Speller:
                 return typed
             before = query[:match.start()].rstrip(" \t\n\"'\u201c\u2018(")
             if typed[0].isupper() and before and before[-1] not in ".!?:;":
-                return typed  # a capital inside a sentence marks a name ("savings in Arun")
+                # a capital inside a sentence marks a name ("savings in Arun"): corrected only to a name
+                # the collection has ("what did Barnett do": Barnet), never to a word ("Arun": "run")
+                if self._a_name is None or not self._absent_word(typed):
+                    return typed
+                better = next((t for t in self._nearest(word) if self._a_name(t)), None)
+                if better is None:
+                    return typed
+                fixes.append((typed, better.capitalize()))
+                return better.capitalize()
             better = self._british(word) if len(word) >= MIN_LETTERS else None
+            if better is None and self._misspelt(typed):
+                found = self._nearest(word)
+                for ending in _ENDINGS if not found else ():  # "libarys": "libary" is one edit from "library"
+                    if word.endswith(ending) and len(word) - len(ending) >= MIN_LETTERS:
+                        found = self._nearest(word[:-len(ending)], edits=1)
+                        if found:
+                            break
+                better = found[0] if found else None
+            elif better is None and self._known_pair is not None and (near := beside(k)) and self._absent_word(typed):
+                # an English word no document holds: the correction the words beside it stand with
+                # ("chanel shift"), far commoner in English and no other form of the word ("complain"
+                # and "complaint", "learnt" and "learn": either may be meant)
+                used = english_frequencies()
+                better = next((t for t in self._nearest(word)
+                               if not (t.startswith(word) or word.startswith(t)) and used.get(t, 0) >= COMMONER * used.get(word, 0)
+                               and any(self._known_pair(w, t) if side == "before" else self._known_pair(t, w) for w, side in near)),
+                              None)
             if better is None:
-                if not self._misspelt(typed):
-                    return typed
-                found = symspell.lookup(word, Verbosity.CLOSEST, max_edit_distance=1 if len(word) < LONG else 2)
-                # search leaves function words out, so a word corrected to one ("Wyre" -> "were") is lost;
-                # and a slip seldom changes a word's first letter, while turning a name or a compound
-                # into another word would ("Arun" -> "run"; "coproduction" is one edit from the
-                # collection's "co-production", two from "production")
-                found = [s for s in found if s.term not in STOPWORDS and s.term[0] == word[0]]
-                if word in self._names:  # a term's own word ("mtfs") becomes only the collection's way of writing it
-                    found = [s for s in found if s.term.replace("-", "") == word]
-                if not found:
-                    return typed
-                better = found[0].term
+                return typed
             better = better.capitalize() if typed[0].isupper() else better
             fixes.append((typed, better))
             return better
 
-        return Correction(_WORD.sub(fix, query), fixes)
+        out, at = [], 0
+        for k, match in enumerate(words):
+            out += [query[at:match.start()], fix(k, match)]
+            at = match.end()
+        return Correction("".join(out) + query[at:], fixes)

@@ -125,6 +125,61 @@ def figures_in_short(query: str) -> str:
     return _PER_CENT.sub(r"\1%", _SPELT_SUM.sub(_short_sum, query))
 
 
+# A sum of money given as a bound ("over £1m", "at least £500k", "£10m+", "under £100k", "between £1m
+# and £5m"): the reader asks for any sum on that side of it, not for the sum as printed ("£1m" was
+# found only where a report printed £1 million, and "least" was a query word).
+_SUM = r"£\d+(?:\.\d+)?(?:m|bn|k)?"
+_ABOVE = (r"over|above|more\s+than|at\s+least|in\s+excess\s+of|upwards\s+of|exceeding|greater\s+than|bigger\s+than"
+          r"|no\s+less\s+than|not\s+less\s+than|(?:a\s+)?minimum\s+of")
+_BELOW = r"under|below|less\s+than|at\s+most|up\s+to|no\s+more\s+than|not\s+more\s+than|smaller\s+than|(?:a\s+)?maximum\s+of"
+_BOUND = re.compile(
+    rf"\bbetween\s+({_SUM})\s+and\s+({_SUM})(?!\w)"
+    rf"|\b(?P<above>{_ABOVE})\s+(?P<low>{_SUM})(?!\w)|(?<![\w£])(?P<low2>{_SUM})(?:\s*\+|\s+(?:or|and)\s+(?:more|over|above|upwards)\b)"
+    rf"|\b(?P<below>{_BELOW})\s+(?P<high>{_SUM})(?!\w)|(?<![\w£])(?P<high2>{_SUM})\s+(?:or|and)\s+(?:less|under|below)\b", re.I)
+_POUNDS_IN = {"k": 1e3, "m": 1e6, "bn": 1e9, "": 1.0}
+
+
+def pounds(term: str) -> float | None:
+    """The pounds a sum in its short form stands for ("£1.5m": 1,500,000), or None for no sum."""
+    match = re.fullmatch(r"£(\d+(?:\.\d+)?)(m|bn|k)?", term.strip().lower())
+    return float(Decimal(match.group(1)) * Decimal(str(_POUNDS_IN[match.group(2) or ""]))) if match else None
+
+
+def bounds_of(query: str) -> tuple[str, dict[str, tuple[float | None, float | None]]]:
+    """The query (sums in their short form, see figures_in_short) with the words that make a sum a
+    bound left out ("over", "at least", "or more"), and each such sum as terms_of reads it with the
+    least and the most it allows ("savings over a million": "savings £1m", {"£1m": (1000000, None)};
+    "between £1m and £5m": "£1m", {"£1m": (1000000, 5000000)}). A phrase in double quotes is to be
+    found as written, bound or not."""
+    short = figures_in_short(query)
+    bounds: dict[str, tuple[float | None, float | None]] = {}
+    quoted = [m.span() for m in QUOTED.finditer(short)]
+
+    def bound(match: re.Match) -> str:
+        if any(a < match.start() < b for a, b in quoted):
+            return match.group()
+        low, high = match.group(1), match.group(2)
+        if low and high:
+            least, most = pounds(low), pounds(high)
+            if least > most:
+                least, most = most, least
+            bounds[low.lower()] = (least, most)  # one bound of the query, not two sums
+            return low
+        low = match.group("low") or match.group("low2")
+        if low:
+            bounds[low.lower()] = (pounds(low), None)
+            return low
+        high = match.group("high") or match.group("high2")
+        bounds[high.lower()] = (None, pounds(high))
+        return high
+
+    return (_BOUND.sub(bound, short) if "£" in short else short), bounds
+
+
+# A bound on a yearly sum ("over £1m a year") asks for a figure per year.
+YEARLY = re.compile(r"\b(?:a|per|each|every)\s+(?:year|annum)\b|\bannual(?:ly)?\b|\byearly\b|\bp\.?a\.?(?!\w)", re.I)
+
+
 # letters joined by single hyphens, as the collection's hyphenated words are read (ingest/spelling.py)
 HYPHENATED_WORD = re.compile(r"(?<![\w-])[^\W\d_]+(?:-[^\W\d_]+)+(?![\w-])")
 # a hyphen however typed or pasted (from a PDF: U+2010 hyphen, U+2011 non-breaking hyphen) is "-"
@@ -407,22 +462,28 @@ class TermMatcher:
     def terms_in(self, query: str) -> list[tuple[str, str]]:
         """(vocabulary, slug) of every term the query names, in order of mention. The longest name
         wins where names overlap ("bin collections" is one name, so "collections" is not read again)."""
+        return list(dict.fromkeys((vocabulary, slug) for vocabulary, slug, _ in self.names_in(query)))
+
+    def names_in(self, query: str) -> list[tuple[str, str, tuple[str, ...]]]:
+        """Each naming of a term in the query: (vocabulary, slug, the query's words that name it, in
+        lower case), in order of mention (see terms_in)."""
         words = _words_of(query)
-        found: list[tuple[str, str]] = []
+        found: list[tuple[str, str, tuple[str, ...]]] = []
         start = 0
         while start < len(words):
             for size in range(min(self.MAX_WORDS, len(words) - start), 0, -1):
                 terms = self.phrases.get(self._key(words[start:start + size]))
                 if terms:
-                    found += [t for t in sorted(terms) if t not in found]
+                    found += [(*t, tuple(words[start:start + size])) for t in sorted(terms)]
                     start += size
                     break
             else:
                 start += 1
-        every = [stem(w) for w in _every_word(query)]
+        typed = _every_word(query)
+        every = [stem(w) for w in typed]
         for size in range(2, self.MAX_WORDS + 1):
             for start in range(len(every) - size + 1):
-                found += [t for t in sorted(self.whole.get(tuple(every[start:start + size]), ())) if t not in found]
+                found += [(*t, tuple(typed[start:start + size])) for t in sorted(self.whole.get(tuple(every[start:start + size]), ()))]
         for word in sorted(capitals_of(query) & self.in_capitals.keys()):
-            found += [t for t in sorted(self.in_capitals[word]) if t not in found]
+            found += [(*t, (word,)) for t in sorted(self.in_capitals[word])]
         return found

@@ -242,6 +242,22 @@ def test_a_word_a_patch_takes_out_of_every_case_leaves_the_postings(tree, tmp_pa
     assert _contents(out) == _contents(tmp_path / "fresh.db")
 
 
+def test_a_name_in_capitals_a_patch_brings_or_takes_out_follows_in_the_acronyms(tree, tmp_path):
+    out = tmp_path / "kb.db"
+    case = sorted((tree / "cases").glob("*.md"))[4]
+    build(tree, out, model="hash:384", progress=False)
+    names = lambda db: {r[0] for r in sqlite3.connect(db).execute("select phrase from acronym_phrases where acronym = 'zqb'")}
+    assert names(out) == set()
+    _edit(case, "## Challenges\n\n", "## Challenges\n\n- The Zanderwick Quixotic Board met twice.\n")
+    assert build(tree, out, model="hash:384", progress=False).patched == 1
+    assert names(out) == {"zanderwick quixotic board"}
+    _edit(case, "- The Zanderwick Quixotic Board met twice.\n", "")
+    assert build(tree, out, model="hash:384", progress=False).patched == 1
+    assert names(out) == set()
+    build(tree, tmp_path / "fresh.db", model="hash:384", progress=False)
+    assert _contents(out) == _contents(tmp_path / "fresh.db")
+
+
 def test_a_case_whose_lessons_change_in_number_is_written_afresh(tree, tmp_path):
     """A new lesson would take a rowid after every other: search would read it out of file order."""
     out = tmp_path / "kb.db"

@@ -716,3 +716,145 @@ def test_a_plural_acronym_finds_what_it_stands_for(engine):
     assert "education health and care plan" in found["ehcps"]
     assert "clinical commissioning group" in found["ccgs"]
     assert found["hrs"] == ["hrs"]  # hours, not human resources
+
+
+def test_a_council_type_or_region_named_by_its_label_finds_the_cases_tagged_with_it(engine):
+    """Kirklees's and Sheffield's text never says Yorkshire, nor Stevenage's that it is a district:
+    their organisations' tags do, and a query naming the region or the type finds them by its words."""
+    conn = engine.conn
+    tagged = lambda column, slug: {r[0] for r in conn.execute(
+        f"select c.id from cases c, json_each(c.{column}) j where j.value = ?", [slug])}
+    yorkshire = tagged("regions", "yorkshire-and-the-humber")
+    assert yorkshire and not {r[0] for r in conn.execute(
+        "select c.id from cases_fts f join cases c on c.rowid = f.rowid where cases_fts match 'yorkshire'")}
+    assert set(ids(engine.search("councils in Yorkshire", mode="keyword", limit=20))) == yorkshire
+    assert set(ids(engine.search("councils in Yorkshire", limit=len(yorkshire)))) == yorkshire
+    # "shire districts": the word of the label it shares ("district") is held by every district council's case
+    found = set(ids(engine.search("shire districts", mode="keyword", limit=100)))
+    assert tagged("council_types", "district-council") <= found
+    # another name of a type may be one kind within it: "charity" is Other organisation's, yet a case
+    # with a private partner (Capita) does not hold it
+    assert "barnet-capita-outsourcing" not in ids(engine.search("charity", mode="keyword", limit=100))
+    # lessons take their case's tags, too broad to hold the words by
+    assert not engine.search("councils in Yorkshire", target="lessons", mode="keyword").results
+
+
+@pytest.mark.parametrize("typed, worded, bounds", [
+    ("savings over a million a year", "savings £1m a year", {"£1m": (1e6, None)}),
+    ("at least £500,000 saved", "£500k saved", {"£500k": (5e5, None)}),
+    ("£10m+ savings", "£10m savings", {"£10m": (1e7, None)}),
+    ("£2m or more", "£2m", {"£2m": (2e6, None)}),
+    ("under £100k", "£100k", {"£100k": (None, 1e5)}),
+    ("up to half a million", "£0.5m", {"£0.5m": (None, 5e5)}),
+    ("between £5m and £1m", "£5m", {"£5m": (1e6, 5e6)}),
+    ("savings of £2m", "savings of £2m", {}),      # a sum, no bound
+    ("over 200 staff", "over 200 staff", {}),      # a bound, no sum
+    ('"over £1m"', '"over £1m"', {}),              # in double quotes: to be found as written
+])
+def test_a_sum_given_as_a_bound_is_read_as_one(typed, worded, bounds):
+    from search.text import bounds_of
+
+    assert bounds_of(typed) == (worded, bounds)
+
+
+def test_a_sum_given_as_a_bound_is_held_by_the_cases_with_a_figure_past_it(engine):
+    """"savings over a million a year" asks for any saving of a million or more a year, which no form
+    of "£1m" is: a report prints "£2.5 million a year"."""
+    conn = engine.conn
+    past = {r[0] for r in conn.execute("select case_id from figures where kind = 'saving' and per_year and amount_gbp >= 1000000")}
+    assert {"croydon-people-gateway", "adur-worthing-shared-services-single-officer-structure"} <= past
+    found = ids(engine.search("savings over a million a year", mode="keyword", limit=100))
+    assert set(found[:len(past)]) == past
+    # the sum as printed is no longer what is asked for, nor "least" a word of the query
+    assert "least" not in engine.search("at least £1m", mode="keyword").results[0].passage_html
+    # income named: the income figures count, not the savings
+    income = {r[0] for r in conn.execute("select case_id from figures where kind = 'income' and amount_gbp >= 1000000")}
+    assert set(ids(engine.search("income over £1m", mode="keyword", limit=100))) >= income
+    # the savings range the query asks for, with the count that setting it leaves
+    asked = engine.search("savings over a million a year", with_facets=True).savings_asked
+    assert asked[:2] == (1000000, None)
+    assert asked[2] == engine.search("savings over a million a year", min_savings=1000000).total
+    assert engine.search("savings over a million a year", min_savings=1).savings_asked is None
+    assert engine.search("savings of £0k or more").savings_asked is None  # asks for nothing
+
+
+def test_a_closed_word_finds_the_collection_s_hyphenated_form_of_its_stem(engine):
+    """Barnet "in-sourced" its waste service; a reader types "insourced" or "insourcing", which only
+    Stevenage's case writes closed."""
+    conn = engine.conn
+    holding = lambda phrase: {r[0] for r in conn.execute(
+        "select c.id from cases_fts f join cases c on c.rowid = f.rowid where cases_fts match ?", [phrase])}
+    in_sourced, insourcing = holding('"in sourced"'), holding("insourcing")
+    assert in_sourced and insourcing and not in_sourced & holding("insourced")
+    for typed in ("insourced", "insourcing"):
+        assert set(ids(engine.search(typed, mode="keyword", limit=100))) == in_sourced | insourcing
+
+
+@pytest.mark.parametrize("typed, searched", [
+    ("libarys", "library"),                   # two edits as typed; one without its ending
+    ("chanel shift", "channel shift"),        # an English word no case holds, where the collection has
+    ("pubic health", "public health"),        # the correction beside the query's next word
+])
+def test_slips_in_an_inflected_word_and_slips_that_make_another_word(engine, typed, searched):
+    assert engine.speller.correct(typed).query == searched
+
+
+@pytest.mark.parametrize("query", [
+    "chanel",                                 # nothing beside it to say which word was meant
+    "contactless ID token",                   # without its ending, still two edits from "contacts"
+    "residents complain about bins",          # "complaint" is another form of the word, not a slip
+    "what have councils learnt",              # nor "learn"
+])
+def test_an_english_word_or_a_far_slip_is_left_alone(engine, query):
+    assert engine.speller.correct(query).words == []
+
+
+def test_names_in_capitals_are_found_by_their_acronyms():
+    from ingest.acronyms import acronyms_in
+
+    text = ("Staff no longer join the Local Government Pension Scheme. In the Dorset Councils Partnership, "
+            "Cheshire West and Chester shares a Joint Committee with Forest of Dean District Council.")
+    found = acronyms_in(text)
+    assert ("lgps", "local government pension scheme") in found
+    assert ("dcp", "dorset councils partnership") in found  # not "In the ...": a sentence's first word
+    assert {("cwc", "cheshire west and chester"), ("cwac", "cheshire west and chester")} <= found
+    assert ("fdddc", "forest of dean district council") not in found and ("fddc", "forest of dean district council") in found
+    assert not any(a == "jc" for a, _ in found)  # two words: too short an acronym to tell apart
+
+
+def test_an_acronym_the_collection_writes_out_finds_the_name(engine):
+    """Buckinghamshire's staff lose the Local Government Pension Scheme and its trust the Dedicated
+    Schools Grant: no case writes LGPS or DSG, which an officer types."""
+    assert engine.speller.correct("lgps").words == []
+    for typed in ("lgps", "LGPS", "dsg"):
+        assert ids(engine.search(typed, mode="keyword"))[:1] == ["buckinghamshire-learning-trust-commissioning"]
+    # an English word is no acronym unless typed in capitals
+    assert engine._variants(["pay"]) == {"pay": ["pay"]}
+
+
+@pytest.mark.parametrize("typed", ["s151 officer", "S151 officer", "the s.151 officer"])
+def test_a_section_of_an_act_as_officers_write_it_finds_it_written_out(engine, typed):
+    """The case writes "section 151 officer"; an officer types "s151"."""
+    assert ids(engine.search(typed, mode="keyword"))[:1] == ["london-pilot-adult-social-care-turnaround"]
+
+
+def test_a_region_in_everyday_words_names_it(engine):
+    """"the Midlands" is both Midlands regions, "the West Country" the South West, "the home
+    counties" the South East and the East: each is offered, and "Midlands", a word of both labels,
+    is held by their cases."""
+    assert {("regions", "east-midlands"), ("regions", "west-midlands")} <= set(engine.term_matcher.terms_in("councils in the Midlands"))
+    assert ("regions", "south-west") in engine.term_matcher.terms_in("West Country leisure")
+    assert {("regions", "south-east"), ("regions", "east-of-england")} <= set(engine.term_matcher.terms_in("home counties districts"))
+    midlands = {r[0] for r in engine.conn.execute(
+        "select c.id from cases c, json_each(c.regions) j where j.value in ('east-midlands', 'west-midlands')")}
+    assert midlands and set(ids(engine.search("councils in the Midlands", mode="keyword", limit=100))) == midlands
+    assert engine.term_matcher.terms_in("North Tyneside") == []  # "north" alone names no region
+
+
+@pytest.mark.parametrize("typed, searched", [
+    ("what did Barnett do", "what did Barnet do"),        # a name inside a sentence, one edit from a council's
+    ("shared legal services with Harow", "shared legal services with Harrow"),  # a name the text writes in capitals
+    ("outsourcing in Barnett", "outsourcing in Barnet"),
+])
+def test_a_misspelt_name_is_corrected_to_a_name_the_collection_has(engine, typed, searched):
+    assert engine.speller.correct(typed).query == searched

@@ -1172,3 +1172,19 @@ def test_naming_cases_looks_up_each_word_run_whatever_the_ids_look_like(tmp_path
     assert mentions.name_cases_in_passage(db, "x shire-<mark>hall-hub y</mark>") == "x Title of shire-hall-hub &amp; co<mark> y</mark>"
     linked = mentions.link_cases(db, '<p>hub-x-y and <a href="/a">hub-x-y</a></p>', lambda i: f"/c/{i}")
     assert linked == '<p><a href="/c/hub-x-y">Title of hub-x-y &amp; co</a> and <a href="/a">hub-x-y</a></p>'
+
+
+def test_a_search_asking_for_savings_over_a_sum_offers_the_savings_range(site):
+    query = "savings over a million a year"
+    page = get(site, "/-/search?" + urlencode({"q": query})).text
+    offer = page.split("Your search asks for savings of at least £1,000,000.")[1].split("</p>")[0]
+    href, count = re.search(r'<a href="([^"]+)">Achieved yearly saving at least £1,000,000 \((\d+)\)</a>', offer).groups()
+    followed = get(site, href.replace("&amp;", "&")).text
+    # the count offered is the count the range gives, and once it is set it is not offered again
+    assert re.search(r'<strong>([\d,]+) case stud', followed).group(1) == count
+    assert "Your search asks for savings" not in followed
+    found = get(site, "/-/search.json?" + urlencode({"q": query})).json()["savings_asked"]
+    assert found == {"min_savings": 1000000, "max_savings": None, "count": int(count)}
+    # a sum that is no bound, or a bound on income, offers no savings range
+    assert "Your search asks for savings" not in get(site, "/-/search?" + urlencode({"q": "savings of £1m"})).text
+    assert get(site, "/-/search.json?" + urlencode({"q": "income over £1m"})).json()["savings_asked"] is None
