@@ -1,7 +1,6 @@
 """A third reading of the published site as a council officer, a screen-reader user, a keyboard-only
 user and a phone user would meet it: a filter whose counts leave most rows out, a figure shown as less
 than it prints, page titles a screen reader reads aloud, links that mean nothing read alone, dead ends."""
-import asyncio
 import re
 import sqlite3
 from html import unescape
@@ -10,18 +9,14 @@ import pytest
 
 from kb.site import make_datasette
 
+from .pages import get, text
+
 
 @pytest.fixture(scope="module")
 def site(corpus_db):
     return make_datasette(corpus_db)
 
 
-def get(site, path):
-    return asyncio.run(site.client.get(path))
-
-
-def text(html: str) -> str:
-    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
 
 
 # -- a yes/no field a file leaves out reads as no -------------------------------------------------------

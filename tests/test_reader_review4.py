@@ -2,7 +2,6 @@
 phone user would meet them: a citation to paste into a report, abbreviations explained wherever the
 site writes them, Datasette's own pages named as the site names them, help text whose terms can be
 copied whole."""
-import asyncio
 import re
 from html import unescape
 
@@ -13,18 +12,14 @@ from click.testing import CliRunner
 from kb.cli import cli
 from kb.site import make_datasette
 
+from .pages import get, text
+
 
 @pytest.fixture(scope="module")
 def site(corpus_db):
     return make_datasette(corpus_db)
 
 
-def get(site, path):
-    return asyncio.run(site.client.get(path))
-
-
-def text(html: str) -> str:
-    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
 
 
 # -- help text: a term is copied whole ----------------------------------------------------------------

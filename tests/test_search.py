@@ -163,20 +163,27 @@ def test_a_repeated_query_is_not_embedded_again(engine):
     assert engine._query_vectors["a query about bins"] is vector
 
 
+def _recorded(engine, monkeypatch) -> tuple[list[str], list]:
+    """The texts the engine embeds and the vectors it scans from now on, its caches emptied (the
+    engine is shared between tests)."""
+    monkeypatch.setattr(engine, "_query_vectors", {})
+    monkeypatch.setattr(engine, "_scans", {})
+    embedded: list[str] = []
+    encode = engine.embedder.encode
+    monkeypatch.setattr(engine.embedder, "encode", lambda texts, *a, **k: embedded.extend(texts) or encode(texts, *a, **k))
+    scanned: list = []
+    prescan = engine._prescan
+    monkeypatch.setattr(engine, "_prescan", lambda col, vectors, *a: scanned.extend(vectors) or prescan(col, vectors, *a))
+    return embedded, scanned
+
+
 def test_a_case_query_s_labelled_reading_is_worked_out_from_kept_label_vectors(engine, monkeypatch):
     """Case search does not embed the query again with its terms' labels: that reading's vector is
     the query's plus LABEL_VECTOR x the mean of the labels' vectors, and a label is embedded once."""
     import numpy as np
     from search import engine as engine_module
 
-    monkeypatch.setattr(engine, "_query_vectors", {})  # nothing embedded before (the engine is shared)
-    monkeypatch.setattr(engine, "_scans", {})
-    embedded: list[str] = []
-    encode = engine.embedder.encode
-    monkeypatch.setattr(engine.embedder, "encode", lambda texts, *a, **k: embedded.extend(texts) or encode(texts, *a, **k))
-    scanned: list[np.ndarray] = []
-    prescan = engine._prescan
-    monkeypatch.setattr(engine, "_prescan", lambda col, vectors, *a: scanned.extend(vectors) or prescan(col, vectors, *a))
+    embedded, scanned = _recorded(engine, monkeypatch)
     query = "kerbside bin collections in a rural district"
     named = engine.term_matcher.terms_in(query)
     label = engine.vocabularies["services"].terms["environmental-and-regulatory"].label
@@ -202,14 +209,7 @@ def test_a_paragraph_is_read_from_its_sentences_vectors_not_embedded_whole(engin
     import numpy as np
     from search.text import sentences_of
 
-    monkeypatch.setattr(engine, "_query_vectors", {})
-    monkeypatch.setattr(engine, "_scans", {})
-    embedded: list[str] = []
-    encode = engine.embedder.encode
-    monkeypatch.setattr(engine.embedder, "encode", lambda texts, *a, **k: embedded.extend(texts) or encode(texts, *a, **k))
-    scanned: list[np.ndarray] = []
-    prescan = engine._prescan
-    monkeypatch.setattr(engine, "_prescan", lambda col, vectors, *a: scanned.extend(vectors) or prescan(col, vectors, *a))
+    embedded, scanned = _recorded(engine, monkeypatch)
     query = ("Our district council has shared a chief executive with a neighbour for two years. "
              "Members now want to merge the two management teams as well. What savings came from that elsewhere?")
     sentences = sentences_of(query)
