@@ -24,10 +24,10 @@ import numpy as np
 from kb.arrays import Sidecar
 from kb.embedding import Embedder
 from kb.schema import Column, tables
-from kb.vocabulary import stored_vocabularies
+from kb.vocabulary import SAVING, stored_vocabularies
 
 from .index import DocumentIndex
-from .postings import B, K1
+from .postings import idf, saturated
 from .kernels import COMPILED_FROM, centred_best
 from .scan import SharedScan, scan
 from .spelling import Speller, english_words
@@ -399,7 +399,8 @@ class Engine:
                                          for f in self.facets.values() if f["many"] and f["vocabulary"]})
         self._facet_of = {f["vocabulary"]: column for column, f in self.facets.items() if f["vocabulary"]}
         # the kinds of money figure a query names ("income", "budget"), for a sum given as a bound
-        self.kind_matcher = TermMatcher({k: v for k, v in self.vocabularies.items() if k == "figure_kinds"})
+        kinds = next(c.vocabulary for c in tables()["figures"].columns if c.name == "kind")
+        self.kind_matcher = TermMatcher({kinds: self.vocabularies[kinds]})
         # names the collection writes out in capitals, by their acronym ("lgps": "local government pension scheme")
         try:
             rows = self.conn.execute("select acronym, phrase from acronym_phrases order by documents desc, phrase").fetchall()
@@ -519,17 +520,20 @@ class Engine:
         writes in capitals ("London Borough of Harrow") holds the word."""
         if word in self._name_words:
             return True
-        col = self.index("cases")
-        columns = [k for k, c in enumerate(c.name for c in tables()["cases"].fts) if c in NAME_COLUMNS]
-        tokens = self._tokens(f'"{word}"')
-        if len(tokens) != 1 or not columns:
-            return False
-        if col.postings is not None:
-            return len(col.postings.rows_in(tokens[0], columns)) > 0
-        names = " ".join(tables()["cases"].fts[k].name for k in columns)
+        return len(self._tokens(f'"{word}"')) == 1 and len(self._rows_named(self.index("cases"), word)) > 0
+
+    def _rows_named(self, col: DocumentIndex, word: str) -> np.ndarray:
+        """The rowids of the documents whose name (NAME_COLUMNS) holds the word."""
+        columns = [k for k, c in enumerate(c.name for c in tables()[col.target].fts) if c in NAME_COLUMNS]
+        if not columns:
+            return np.zeros(0, dtype=np.int64)
+        if col.postings is not None and len(tokens := self._tokens(f'"{word}"')) == 1:
+            return col.postings.rows_in(tokens[0], columns)
+        # a compound, or a database built before the postings: FTS5's column filter
+        names = " ".join(tables()[col.target].fts[k].name for k in columns)
         with self._lock:
-            return self.conn.execute(f"select 1 from {col.fts} where {col.fts} match ? limit 1",
-                                     [f'{{{names}}} : "{word}"']).fetchone() is not None
+            return np.array([r[0] for r in self.conn.execute(
+                f"select rowid from {col.fts} where {col.fts} match ?", [f'{{{names}}} : "{word}"'])], dtype=np.int64)
 
     def _known_stem(self, word: str) -> bool:
         """Whether any full-text index holds the word's stem (its other forms are in the collection)."""
@@ -648,9 +652,9 @@ class Engine:
             self._stemmer.executemany("insert into q(rowid, t) values (?, ?)", enumerate(terms))
             stems = self._stemmer.execute("select doc, term from qv").fetchall()
         by_term: dict[int, list[str]] = {}
-        for doc, stem in stems:
-            by_term.setdefault(doc, []).append(stem)
-        wanted = sorted({stem for values in by_term.values() for stem in values})
+        for doc, token in stems:
+            by_term.setdefault(doc, []).append(token)
+        wanted = sorted({token for values in by_term.values() for token in values})
         counts = dict(self.conn.execute(
             f"select term, documents from term_documents where collection = ? and term in ({','.join('?' * len(wanted))})",
             [col.target, *wanted]).fetchall()) if wanted else {}
@@ -1119,7 +1123,7 @@ class Engine:
 
     def _kinds(self, query: str) -> list[str]:
         """The kinds of money figure the query names ("income", "budget"), else savings."""
-        return [slug for _, slug in self.kind_matcher.terms_in(query)] or ["saving"]
+        return [slug for _, slug in self.kind_matcher.terms_in(query)] or [SAVING]
 
     def _figures(self, col: DocumentIndex):
         """The cases' money figures as arrays: the case's place, kind, amount in pounds and whether per
@@ -1143,11 +1147,8 @@ class Engine:
     def _tag_bm25(col: DocumentIndex, holding: int) -> float:
         """FTS5's BM25 for a word once in the organisations' names of a document of average length,
         held by `holding` documents (see search/postings.py)."""
-        fts = tables()[col.target].fts
-        weight = float(next(c.fts for c in fts if c.name == TAG_COLUMN))
-        idf = math.log((len(col.ids) - holding + 0.5) / (holding + 0.5))
-        idf = idf if idf > 0 else 1e-6
-        return idf * (weight * (K1 + 1.0)) / (weight + K1)
+        weight = float(next(c.fts for c in tables()[col.target].fts if c.name == TAG_COLUMN))
+        return idf(len(col.ids), holding) * saturated(weight, 1.0, 1.0)
 
     # -- the one entry point --------------------------------------------------------------------
     @_counted
@@ -1219,7 +1220,7 @@ class Engine:
         self._add_cards(col, results)
         counts = self._facet_counts(col, ranking.members & in_range, by_facet) if with_facets else {}
         savings_asked = None
-        if bounds and target == "cases" and min_savings is None and max_savings is None and "saving" in self._kinds(query):
+        if bounds and target == "cases" and min_savings is None and max_savings is None and SAVING in self._kinds(query):
             least, most = next(iter(bounds.values()))
             if least or most is not None:  # "£0+" asks for nothing
                 savings_asked = (least, most, int((shown & self.savings_mask(col, least, most)).sum()))
@@ -1325,14 +1326,8 @@ class Engine:
             return named
         named[:] = True
         for word in words:
-            if col.postings is not None and len(tokens := self._tokens(f'"{word}"')) == 1:
-                rowids = col.postings.rows_in(tokens[0], columns)
-            else:  # a compound, or a database built before the postings: FTS5's column filter
-                names = " ".join(tables()[col.target].fts[k].name for k in columns)
-                rowids = np.array([r[0] for r in self.conn.execute(
-                    f"select rowid from {col.fts} where {col.fts} match ?", [f'{{{names}}} : "{word}"'])], dtype=np.int64)
             holding = np.zeros(len(col.ids), dtype=bool)
-            holding[col.rowid_to_index[rowids]] = True
+            holding[col.rowid_to_index[self._rows_named(col, word)]] = True
             named &= holding
             if not named.any():
                 break

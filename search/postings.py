@@ -20,6 +20,17 @@ import numpy as np
 
 K1 = 1.2
 B = 0.75
+
+
+def idf(rows: int, holding: int) -> float:
+    """FTS5's inverse document frequency of a term `holding` of `rows` documents hold."""
+    value = math.log((rows - holding + 0.5) / (holding + 0.5))
+    return value if value > 0.0 else 1e-6
+
+
+def saturated(freq, length, avgdl):
+    """FTS5's weighted term frequency in a document of `length` tokens (`avgdl` on average)."""
+    return (freq * (K1 + 1.0)) / (freq + K1 * (1 - B + B * length / avgdl))
 KEYS_KEPT_BYTES = 128 * 2**20  # words' occurrence keys kept for phrases (a common word's are tens of MB at 100,000 cases)
 
 
@@ -73,11 +84,8 @@ class Postings:
             freq = counts @ self.weights  # whole-number weights: exact in any order of summation
         else:
             rowids, freq = self._phrase(terms)
-        idf = math.log((self.rows - len(rowids) + 0.5) / (len(rowids) + 0.5))
-        if idf <= 0.0:
-            idf = 1e-6
         length = self.lengths[rowids].astype(np.float64)
-        return rowids, idf * ((freq * (K1 + 1.0)) / (freq + K1 * (1 - B + B * length / self.avgdl)))
+        return rowids, idf(self.rows, len(rowids)) * saturated(freq, length, self.avgdl)
 
     def rows_in(self, term: str, columns: list[int]) -> np.ndarray:
         """The rowids holding the stemmed term in any of these columns (by position)."""

@@ -10,6 +10,7 @@ from functools import lru_cache
 
 import snowballstemmer
 
+from kb.amounts import printed_amount
 from kb.vocabulary import STOPWORDS, acronyms_of  # declared in the core: the site explains the same acronyms
 
 # Function words, left out of queries and of the evaluation set's no-shared-words check alike.
@@ -136,13 +137,13 @@ _BOUND = re.compile(
     rf"\bbetween\s+({_SUM})\s+and\s+({_SUM})(?!\w)"
     rf"|\b(?P<above>{_ABOVE})\s+(?P<low>{_SUM})(?!\w)|(?<![\w£])(?P<low2>{_SUM})(?:\s*\+|\s+(?:or|and)\s+(?:more|over|above|upwards)\b)"
     rf"|\b(?P<below>{_BELOW})\s+(?P<high>{_SUM})(?!\w)|(?<![\w£])(?P<high2>{_SUM})\s+(?:or|and)\s+(?:less|under|below)\b", re.I)
-_POUNDS_IN = {"k": 1e3, "m": 1e6, "bn": 1e9, "": 1.0}
 
 
 def pounds(term: str) -> float | None:
-    """The pounds a sum in its short form stands for ("£1.5m": 1,500,000), or None for no sum."""
-    match = re.fullmatch(r"£(\d+(?:\.\d+)?)(m|bn|k)?", term.strip().lower())
-    return float(Decimal(match.group(1)) * Decimal(str(_POUNDS_IN[match.group(2) or ""]))) if match else None
+    """The pounds a sum in its short form stands for ("£1.5m": 1,500,000), read as a figure's text is
+    (kb/amounts.py), or None for no sum."""
+    value = printed_amount(term)
+    return float(value) if value is not None else None
 
 
 def bounds_of(query: str) -> tuple[str, dict[str, tuple[float | None, float | None]]]:
