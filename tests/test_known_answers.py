@@ -72,12 +72,13 @@ def test_hybrid_fusion():
     # cases: semantic + 1.25 x coverage x keyword
     assert hybrid_scores(semantic, keyword, 1.0, "cases") == pytest.approx([0, 0.5 + 0.625, 1 + 1.25, 0.3125])
     assert hybrid_scores(semantic, keyword, 0.5, "cases") == pytest.approx([0, 0.5 + 0.3125, 1 + 0.625, 0.15625])
-    # under 40% coverage the words are left out
+    # under 50% coverage the words are left out
+    assert hybrid_scores(semantic, keyword, 0.45, "cases") == pytest.approx([0, 0.5, 1, 0])
     assert hybrid_scores(semantic, keyword, 0.3, "cases") == pytest.approx([0, 0.5, 1, 0])
     assert hybrid_scores(semantic, keyword, 0.3, "cases", query_words=10) == pytest.approx([0, 0.5, 1, 0])
-    # ...but a paragraph of 40 informative words needs only 20%: no one document holds most of them
+    # ...but a paragraph of 40 informative words needs only 25%: no one document holds most of them
     assert hybrid_scores(semantic, keyword, 0.3, "cases", query_words=40) == pytest.approx([0, 0.5 + 0.1875, 1 + 0.375, 0.09375])
-    assert hybrid_scores(semantic, keyword, 0.19, "cases", query_words=40) == pytest.approx([0, 0.5, 1, 0])
+    assert hybrid_scores(semantic, keyword, 0.24, "cases", query_words=40) == pytest.approx([0, 0.5, 1, 0])
     # lessons: weight 1, coverage to the power 0.5, no floor
     assert hybrid_scores(semantic, keyword, 0.25, "lessons") == pytest.approx([0, 0.75, 1.5, 0.125])
 
