@@ -1,7 +1,7 @@
 """Cases like this one, precomputed at build time so the site needs no model.
 
-A case's list is its SIMILAR_PER_CASE best by (1 - SIMILAR_TAG_WEIGHT) x cosine of the cases' mean
-passage vectors + SIMILAR_TAG_WEIGHT x cosine of their tags (kb/schema.yml similar_cases; each tag
+A case's list is its SIMILAR_PER_CASE best by the cosine of the cases' mean passage vectors + each
+tag group's weight x the cosine of the cases' tags in it (kb/schema.yml similar_cases; each tag
 weighted by its rarity), less half the mean of each case's SIMILAR_HUB best scores (CSLS), so a case
 that is near everything (a programme-wide overview) does not top every list. Chosen on
 search/similar_judgments.yml (README, "Search").
@@ -23,7 +23,6 @@ from kb.site_metadata import facet_catalogue
 from .patch import PATCHED, id_table, replace_rows
 
 SIMILAR_PER_CASE = 5
-SIMILAR_TAG_WEIGHT = 0.4
 SIMILAR_HUB = 5
 BLOCK = 1024  # rows at a time: the full case-by-case matrix would not fit in memory at 100,000 cases
 TOP_GROUPS = 256
@@ -51,16 +50,19 @@ def _tag_matrix(db, ids: list[str], columns: list[str]) -> tuple[np.ndarray, lis
     return tags, list(found)
 
 
+def _weighted_tags(db, ids: list[str]) -> np.ndarray:
+    """The tag groups' matrices side by side, each scaled by the square root of its weight, so that
+    the dot product of two rows is the weighted sum of the groups' cosines."""
+    groups = similar_spec()["tags"]
+    return np.hstack([np.sqrt(np.float32(weight)) * _tag_matrix(db, ids, [column])[0] for column, weight in groups.items()])
+
+
 def _raw_scores(vectors: np.ndarray, tags: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """(1 - SIMILAR_TAG_WEIGHT) x cosine of mean vectors + SIMILAR_TAG_WEIGHT x cosine of tags, of
-    these rows against every case (a case against itself: -inf)."""
-    # in place, the same numbers as the formula written out: a block of 1,024 x 100,000 scores is
-    # 400 MB, and three more such arrays took as long as the products
+    """Cosine of mean vectors + the tag groups' weighted cosines (see _weighted_tags), of these rows
+    against every case (a case against itself: -inf)."""
+    # in place: a block of 1,024 x 100,000 scores is 400 MB, and more such arrays took as long as the products
     scores = vectors[rows] @ vectors.T
-    scores *= 1 - SIMILAR_TAG_WEIGHT
-    tagged = tags[rows] @ tags.T
-    tagged *= SIMILAR_TAG_WEIGHT
-    scores += tagged
+    scores += tags[rows] @ tags.T
     scores[np.arange(len(rows)), rows] = -np.inf
     return scores
 
@@ -164,7 +166,7 @@ def _case_matrices(db, patched: list[str] | None = None) -> tuple[list[str], np.
         if new_ids:
             position = {case_id: n for n, case_id in enumerate(ids)}
             matrix[[position[i] for i in new_ids]] = _normalised(sums)
-    tags, _ = _tag_matrix(db, ids, similar_spec()["tags"])
+    tags = _weighted_tags(db, ids)
     return ids, matrix, tags
 
 
@@ -182,7 +184,7 @@ def _old_similarity(old_db: Path, basis: str):
             rows = conn.execute("select case_id, vector from case_vectors order by case_id").fetchall()
             ids = [r[0] for r in rows]
             vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1 if rows else 0)
-            tags, _ = _tag_matrix(conn, ids, similar_spec()["tags"])
+            tags = _weighted_tags(conn, ids)
             state = {r[0]: (r[1], json.loads(r[2])) for r in conn.execute("select case_id, hub, raw_top from similar_state")}
             lists: dict[str, list[tuple]] = {}  # rows of similar_cases by case, in rank order
             for r in conn.execute("select case_id, similar_id, rank, score, reason from similar_cases order by case_id, rank"):
