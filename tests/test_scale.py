@@ -13,8 +13,9 @@ from ingest import patch as patch_module
 from ingest import similar as similar_module
 from ingest.build import BuildFailed, build
 from ingest.cache import cache_path
-from ingest.similar import _raw_scores, _Similarity
+from ingest.similar import _raw_scores, _Similarity, _tag_matrix, _weighted_tags
 from kb import ROOT
+from kb.schema import similar_spec
 from search.scan import OFFSET
 
 FILTERS = [{"council_types": ["district-council", "unitary-authority"]},
@@ -34,9 +35,30 @@ def test_raw_scores_are_the_formula_bit_for_bit():
     vectors = rng.normal(size=(300, 24)).astype(np.float32)
     tags = (rng.random((300, 9)) < 0.3).astype(np.float32)
     rows = np.arange(40, 140)
-    written_out = 0.6 * (vectors[rows] @ vectors.T) + 0.4 * (tags[rows] @ tags.T)
+    written_out = (vectors[rows] @ vectors.T) + (tags[rows] @ tags.T)
     written_out[np.arange(len(rows)), rows] = -np.inf
     assert np.array_equal(_raw_scores(vectors, tags, rows), written_out)
+
+
+def test_tag_groups_count_at_their_declared_weights():
+    # the approach (the kind of change) counts twice the service: the dot product of two cases' rows
+    # is 0.4 x the cosine of their approaches + 0.2 x the cosine of their services
+    db = sqlite3.connect(":memory:")
+    db.execute("create table cases (id text, services text, approaches text)")
+    db.executemany("insert into cases values (?, ?, ?)", [
+        ("a", '["housing"]', '["insourcing", "service-redesign"]'),
+        ("b", '["housing"]', '["insourcing"]'),
+        ("c", '["libraries"]', '["insourcing", "service-redesign"]'),
+        ("d", '["housing"]', '["agile-working"]')])
+    ids = ["a", "b", "c", "d"]
+    weights = similar_spec()["tags"]
+    assert weights == {"approaches": 0.4, "services": 0.2}
+    tags = _weighted_tags(db, ids)
+    approaches, services = _tag_matrix(db, ids, ["approaches"])[0], _tag_matrix(db, ids, ["services"])[0]
+    expected = 0.4 * (approaches @ approaches.T) + 0.2 * (services @ services.T)
+    assert np.allclose(tags @ tags.T, expected, atol=1e-6)
+    # the same approaches in another service outrank the same service with another approach
+    assert (tags @ tags.T)[0, 2] == pytest.approx(0.4) and (tags @ tags.T)[0, 3] == pytest.approx(0.2)
 
 
 def test_similar_in_blocks_equals_the_formula_over_every_pair(monkeypatch):
