@@ -202,13 +202,34 @@ def capitals_of(query: str) -> frozenset[str]:
     return frozenset(w.lower() for w in words)
 
 
+# A contraction ("didn't", "doesn’t", "won't", "we're", "they've") is read as its words ("did not",
+# "will not", "we are"): the index splits it at the apostrophe, so its parts were query words of their
+# own that say nothing of a case ("didn", "doesn" and "re" were in no document and counted as the
+# rarest words of the query; "won't" was the word "won"). A possessive "'s" is no contraction.
+_CONTRACTION = re.compile(r"\b(?:(wo|ca|sha)|(\w+?))n['\u2019]t\b|\b(\w+)['\u2019](re|ve|ll|m|d)\b", re.I)
+_NEGATED = {"wo": "will", "ca": "can", "sha": "shall"}
+_CLITIC = {"re": "are", "ve": "have", "ll": "will", "m": "am", "d": "would"}
+
+
+def _written_out(match: re.Match) -> str:
+    irregular, stem_, word, clitic = match.groups()
+    if clitic:
+        return f"{word} {_CLITIC[clitic.lower()]}"
+    return f"{_NEGATED[irregular.lower()] if irregular else stem_} not"
+
+
+def contractions_written_out(query: str) -> str:
+    """The query with each contraction written out as its words (see _CONTRACTION)."""
+    return _CONTRACTION.sub(_written_out, query) if "'" in query or "\u2019" in query else query
+
+
 def _units(query: str, capitals: frozenset[str] = frozenset()) -> list[tuple[str, bool]]:
     """The query's words in order, a hyphenated compound with a function word in it as one unit (its
     words joined by spaces) marked True: see terms_of. A word of `capitals` typed in capitals stays in
     capitals (see terms_of)."""
     typed = capitals_of(query) & capitals
     out: list[tuple[str, bool]] = []
-    for match in _HYPHENATED.finditer(figures_in_short(query).translate(HYPHENS)):
+    for match in _HYPHENATED.finditer(figures_in_short(contractions_written_out(query)).translate(HYPHENS)):
         parts = match.group().lower().split("-")
         if len(parts) > 1 and all(_WORDS.fullmatch(p) for p in parts) and any(p in STOPWORDS for p in parts):
             out.append((" ".join(parts), True))
