@@ -32,11 +32,11 @@ from .kernels import COMPILED_FROM, centred_best
 from .scan import SharedScan, scan
 from .spelling import Speller, english_words
 from .text import (HYPHENATED_WORD, PASSAGES_STEMMED, STOPWORDS, YEARLY, TermMatcher, amount_forms, bounds_of, excluded_of, highlight, normalised, phrases_of,
-                   query_stems, quoted_of, sentences_of, statement_of, stem, term_hits, terms_of)
+                   query_stems, quoted_of, sentences_of, statement_of, stem, term_hits, terms_of, within)
 
 MODES = ("hybrid", "keyword", "semantic")
 TARGETS = ("cases", "lessons")
-MAX_QUERY_CHARS = 1000
+MAX_QUERY_CHARS = 1000  # the most of a query searched: a longer one is searched from its start this far (see text.within)
 EXPORT_LIMIT = 100_000  # the most results one call returns: an export returns every result
 SORTS = ("relevance", "saving", "year")
 # Embedding backends that may be called from two threads at once (ONNX Runtime's sessions are;
@@ -342,6 +342,8 @@ class SearchResponse:
     # the achieved yearly savings the query asks for ("savings over £1m"): (at least, at most, results left),
     # for the site to offer as the savings range; None when it asks for none or the range is already set
     savings_asked: tuple[float | None, float | None, int] | None = None
+    # the query's length as typed, when it was longer than MAX_QUERY_CHARS and only its start was searched
+    shortened_from: int | None = None
 
 
 def _counted(method):
@@ -1166,9 +1168,10 @@ class Engine:
             raise QueryError(f"unknown mode '{mode}'; use one of {', '.join(MODES)}", param="mode", value=mode)
         if target not in TARGETS:
             raise QueryError(f"unknown target '{target}'; use cases or lessons", param="target", value=target)
-        if len(query) > MAX_QUERY_CHARS:
-            raise QueryError(f"query is {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,} - shorten it to the key words",
-                             param="q")
+        # a longer query (an extract of a report pasted whole) is searched as far as the limit allows,
+        # and the answer says so: an error left the reader nothing, and the search box cut it unsaid
+        shortened_from = len(query) if len(query) > MAX_QUERY_CHARS else None
+        query = within(query, MAX_QUERY_CHARS)
         if not 1 <= limit <= EXPORT_LIMIT:
             raise QueryError(f"limit must be between 1 and {EXPORT_LIMIT:,}")
         correction = self.speller.correct(query) if query else None
@@ -1226,7 +1229,8 @@ class Engine:
                 savings_asked = (least, most, int((shown & self.savings_mask(col, least, most)).sum()))
         return SearchResponse(asked, mode, target, results, int(shown.sum()), counts, self._rule(mode, browse, excluded),
                               int((shown & ranking.close).sum()), browse, sort, corrected_from,
-                              correction.words if correction else [], suggestion, named, excluded, savings_asked)
+                              correction.words if correction else [], suggestion, named, excluded, savings_asked,
+                              shortened_from)
 
     def _holding(self, col: DocumentIndex, phrases: list[str]) -> np.ndarray:
         """The documents holding any of the phrases (each word in any of its forms, as everywhere)."""

@@ -314,6 +314,18 @@ def statement_of(query: str) -> str | None:
     return left if left != query.strip() and len(left.split()) >= 3 else None
 
 
+def within(query: str, limit: int) -> str:
+    """The query cut to at most `limit` characters: after the last sentence that fits, if that keeps
+    at least half of them, else at the last space that fits (a word is never cut in two), else at the
+    limit. A pasted extract of a report is read from its start, as far as the limit allows."""
+    if len(query) <= limit:
+        return query
+    head = query[:limit + 1]  # one more: a cut just before a space keeps the word before it whole
+    ends = [m.end() for m in re.finditer(r"[.?!;:](?=\s)|\n", head) if limit // 2 <= m.end() <= limit]
+    spaces = [m.start() for m in re.finditer(r"\s", head)]
+    return head[:ends[-1] if ends else spaces[-1] if spaces else limit].rstrip()
+
+
 def sentences_of(query: str, min_words: int = 4) -> list[str]:
     """The query's sentences of at least min_words words (a short fragment says too little to read
     on its own)."""

@@ -24,3 +24,43 @@ def test_a_contraction_is_read_as_its_words(engine, short, long):
     found = engine.search(short, mode="keyword")
     assert found.corrections == [] and found.corrected_from is None
     assert ids(found) == ids(engine.search(long, mode="keyword"))
+
+
+# -- a long paste is searched from its start, and the answer says so ----------------------------------
+EXTRACT = ("Report to Full Council: proposal for a shared management team with our neighbouring district. "
+           "Both councils face a combined funding gap over the next three years. Having already reduced "
+           "management costs separately, the two authorities believe the next step is a single chief executive "
+           "and one senior leadership team serving both councils, followed by joint service teams. ") * 5
+EXTRACT = EXTRACT.strip()
+
+
+def test_a_paste_longer_than_the_limit_is_searched_from_its_start(engine):
+    """A 300-word extract of a committee report (about 1,800 characters) was refused ("query is 1,509
+    characters; the limit is 1,000"), and the search box cut it at 1,000 without a word."""
+    from search.engine import MAX_QUERY_CHARS
+
+    assert len(EXTRACT) > 1.5 * MAX_QUERY_CHARS
+    found = engine.search(EXTRACT)
+    assert found.shortened_from == len(EXTRACT) and found.results
+    assert len(found.query) <= MAX_QUERY_CHARS and EXTRACT.startswith(found.query)
+    assert found.query.endswith("over the next three years.")  # after the last whole sentence that fits
+    assert engine.search(EXTRACT[:MAX_QUERY_CHARS]).shortened_from is None
+
+
+def test_the_site_says_how_much_of_a_long_paste_it_searched(corpus_db):
+    from urllib.parse import quote
+
+    from kb.site import make_datasette
+
+    from .pages import get, text
+
+    site = make_datasette(corpus_db)
+    body = get(site, "/-/search.json?q=" + quote(EXTRACT)).json()
+    assert body["error"] is None and body["results"]
+    searched = body["shortened"]["searched"]
+    assert body["shortened"]["typed"] == len(EXTRACT) and searched <= 1000
+    page = get(site, "/-/search?q=" + quote(EXTRACT))
+    assert page.status_code == 200
+    assert (f"Your search is {len(EXTRACT):,} characters long: its first {searched:,}, up to \u201c\u2026 combined "
+            "funding gap over the next three years.\u201d, were searched") in text(page.text)
+    assert 'maxlength="4000"' in page.text  # a paste reaches the engine, to be said so, not cut unsaid
