@@ -24,14 +24,14 @@ import numpy as np
 from kb.arrays import Sidecar
 from kb.embedding import Embedder
 from kb.schema import Column, tables
-from kb.vocabulary import SAVING, stored_vocabularies
+from kb.vocabulary import SAVING, spelt_out, stored_vocabularies
 
 from .index import DocumentIndex
 from .postings import idf, saturated
 from .kernels import COMPILED_FROM, centred_best
 from .scan import SharedScan, scan
 from .spelling import Speller, english_words
-from .text import (HYPHENATED_WORD, PASSAGES_STEMMED, STOPWORDS, YEARLY, TermMatcher, amount_forms, bounds_of, excluded_of, highlight, normalised, phrases_of,
+from .text import (HYPHENATED_WORD, WORD_PATTERN, capitals_of, PASSAGES_STEMMED, STOPWORDS, YEARLY, TermMatcher, amount_forms, bounds_of, excluded_of, highlight, normalised, phrases_of,
                    query_stems, quoted_of, sentences_of, statement_of, stem, term_hits, terms_of, within)
 
 MODES = ("hybrid", "keyword", "semantic")
@@ -391,7 +391,7 @@ class Engine:
             self.case_ids = {r[0] for r in self.conn.execute("select id from cases")}
             # the vocabulary the database was built with, not the one in kb/vocabulary.yml today
             self.vocabularies = stored_vocabularies(self.conn)
-            facets = dict(self.conn.execute("select key, value from kb_meta where key = 'facets'").fetchall())
+            facets = dict(self.conn.execute("select key, value from kb_meta where key in ('facets', 'abbreviations')").fetchall())
         except sqlite3.DatabaseError as err:
             raise QueryError(f"{self.db_path.name} is not a knowledge base built by this version ({err}); "
                              "run `kb build` again") from err
@@ -411,10 +411,15 @@ class Engine:
         self.written_out: dict[str, list[str]] = {}
         for acronym, phrase in rows:
             self.written_out.setdefault(acronym, []).append(phrase)
+        # the abbreviations the site explains that are no term's name (kb/abbreviations.yml, as built),
+        # by the words they are made of ("fte": "full-time equivalent", "latco": "local authority trading company")
+        self.abbreviated: dict[str, list[str]] = {
+            a.lower(): [words] for a, meaning in json.loads(facets.get("abbreviations") or "{}").items()
+            if (words := spelt_out(a, meaning))}
         self.speller = Speller(self.conn, self._lock, self._known_stem, frozenset(
             w for vocabulary in self.vocabularies.values() for term in vocabulary.terms.values()
             for name in (term.label, *term.aliases, *term.synonyms) for w in re.findall(r"[^\W_]+", name.lower()))
-            | frozenset(self.written_out), self._known_pair, self._a_name)
+            | frozenset(self.written_out) | frozenset(self.abbreviated), self._known_pair, self._a_name)
 
     @functools.cached_property
     def _written_apart(self) -> dict[str, str]:
@@ -465,7 +470,7 @@ class Engine:
     def _in_capitals(self) -> frozenset[str]:
         """The vocabulary's acronyms that are also words ("it", "send", "tom"): read as the acronym only
         when typed in capitals (see terms_of)."""
-        return frozenset(a for a in self.term_matcher.expansions if a in STOPWORDS or a in english_words())
+        return frozenset(a for a in (*self.term_matcher.expansions, *self.abbreviated) if a in STOPWORDS or a in english_words())
 
     def _variants(self, terms: list[str], pairs: list[str] = (), bounds=()) -> dict[str, list[str]]:
         """Each query term as the phrases that count as it: itself, its hyphenated form where the
@@ -474,7 +479,8 @@ class Engine:
         word, "IT", only what it stands for and the query's word pairs holding it, "IT project": as a
         word the index holds it in every document), as a name the collection writes out in capitals
         does ("lgps", "Local Government Pension Scheme"; an English word only typed in capitals, since
-        "pay" is no acronym), and a section of an Act as officers write it ("s151", "s.114": "section
+        "pay" is no acronym), as an abbreviation the site explains does (kb/abbreviations.yml: "FTE",
+        "full-time equivalent"; "TUPE"), and a section of an Act as officers write it ("s151", "s.114": "section
         151"). A sum given as a bound (`bounds`, see bounds_of)
         is no phrase: the documents with a figure on its side of it hold it (see _held_by_sums)."""
         apart, expansions = self._written_apart, self.term_matcher.expansions
@@ -484,8 +490,9 @@ class Engine:
             if word in bounds:
                 out[t] = []
                 continue
-            if word not in expansions and word[:-1] in expansions and word.endswith("s") and len(word) > 3:
-                word = word[:-1]  # "EHCPs", "ccgs": a plural of an acronym ("hrs" is hours)
+            known = word in expansions or word in self.abbreviated
+            if not known and (word[:-1] in expansions or word[:-1] in self.abbreviated) and word.endswith("s") and len(word) > 3:
+                word = word[:-1]  # "EHCPs", "ccgs", "FTEs": a plural of an acronym ("hrs" is hours)
             if t in apart:
                 out[t] = [t, apart[t]]
             elif word in expansions and (t.isupper() or word not in self._in_capitals):
@@ -493,11 +500,35 @@ class Engine:
                 out[t] = list(dict.fromkeys(own + expansions[word]))
             elif word in self.written_out and (t.isupper() or word not in english_words()):
                 out[t] = [t.lower(), *self.written_out[word][:WRITTEN_OUT]]
+            elif word in self.abbreviated and (t.isupper() or word not in english_words()):
+                out[t] = [t.lower(), *self.abbreviated[word]]
             else:
                 hyphenated = self._hyphenated_by_stem.get(stem(word), []) if word.isalpha() else []
                 section = [f"section {m.group(1)}"] if (m := SECTION.fullmatch(word)) else []
                 out[t] = list(dict.fromkeys([t, *amount_forms(t), *hyphenated, *section]))
         return out
+
+    def _spelt_out(self, query: str) -> str:
+        """The query as the model reads it: each acronym it names followed by what it stands for ("LATCo
+        (local authority trading company)", "FTE (full-time equivalent) reductions"), the acronyms and
+        their readings those of _variants. The model knows few of the sector's acronyms: "LATCo" alone
+        found the cases of any company, "FTE reductions" none about fewer posts."""
+        typed = capitals_of(query)
+        expansions, out, at, done = self.term_matcher.expansions, [], 0, set()
+        for match in re.finditer(WORD_PATTERN, query):
+            word = match.group().lower()
+            if word not in expansions and word not in self.written_out and word not in self.abbreviated and len(word) > 3:
+                word = word[:-1] if word.endswith("s") else word  # "EHCPs"
+            capitals = word in typed
+            words = ([e for e in expansions[word] if " " in e][:1] if word in expansions and (capitals or word not in self._in_capitals)
+                     else self.written_out[word][:1] if word in self.written_out and (capitals or word not in english_words())
+                     else self.abbreviated[word][:1] if word in self.abbreviated and (capitals or word not in english_words())
+                     else [])
+            if words and word not in done and words[0] not in query.lower():
+                done.add(word)
+                out += [query[at:match.end()], f" ({words[0]})"]
+                at = match.end()
+        return "".join(out) + query[at:] if out else query
 
     def _known_pair(self, first: str, second: str) -> bool:
         """Whether any full-text index holds the two words side by side, in any of their forms."""
@@ -1281,7 +1312,8 @@ class Engine:
         n = len(col.ids)
         named = self.term_matcher.terms_in(query)
         nothing = np.full(n, np.nan)
-        aside = self._embed_aside(col, query, named) if mode != "keyword" and exact is None else None
+        meaning = self._spelt_out(query)  # what the model reads (see _spelt_out)
+        aside = self._embed_aside(col, meaning, named) if mode != "keyword" and exact is None else None
         if keyword_side is None:
             worded, bounds = bounds_of(self._closed(query))
             keyword_side = (self.keyword_scores(col, terms, phrases_of(worded, self._in_capitals), self._expansion(named),
@@ -1290,7 +1322,7 @@ class Engine:
                             if mode != "semantic" else (nothing, np.zeros(n, bool), 0.0, 0))
         keyword, keyword_members, coverage, words = keyword_side
         scanned = aside() if aside is not None else None
-        semantic, best, sims = (self.semantic_scores(col, query, named, exact, scanned) if mode != "keyword"
+        semantic, best, sims = (self.semantic_scores(col, meaning, named, exact, scanned) if mode != "keyword"
                                 else (nothing, nothing, None))
         semantic_members = best >= SEMANTIC_THRESHOLD  # NaN (no passages) is never
         semantic_members[best_first(semantic, SEMANTIC_NEIGHBOURS)] = True

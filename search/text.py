@@ -32,7 +32,7 @@ def normalised(query: str) -> str:
     return unicodedata.normalize("NFKC", query.translate(_INVISIBLE))
 
 
-_WORD_PATTERN = r"[\w£%]+(?:[.,]\d[\w%]*)*"  # a word, a figure ("£4.3m", "1,200") whole
+WORD_PATTERN = r"[\w£%]+(?:[.,]\d[\w%]*)*"  # a word, a figure ("£4.3m", "1,200") whole
 
 
 def _is_term(word: str) -> bool:
@@ -41,7 +41,7 @@ def _is_term(word: str) -> bool:
 
 # words joined by single hyphens, each word as _words reads it: a compound is found only among the
 # query's own words, never inside a figure ("£1.2m-a-year" is the words £1.2m, a and year)
-_HYPHENATED = re.compile(f"{_WORD_PATTERN}(?:-{_WORD_PATTERN})*")
+_HYPHENATED = re.compile(f"{WORD_PATTERN}(?:-{WORD_PATTERN})*")
 # A sum of money in the short form a query gives it ("£2m", "£1.5bn", "£500k"); reports print the same
 # sum as "£2 million", "£2million" or "£2m", and the index reads each as other words ("2m"; "2",
 # "million"; "2million").
@@ -235,7 +235,7 @@ def _units(query: str, capitals: frozenset[str] = frozenset()) -> list[tuple[str
             out.append((" ".join(parts), True))
         else:
             out.extend((w if w.isupper() and w.lower() in typed else w.lower(), False)
-                       for w in re.findall(_WORD_PATTERN, match.group()))
+                       for w in re.findall(WORD_PATTERN, match.group()))
     return out
 
 

@@ -64,3 +64,54 @@ def test_the_site_says_how_much_of_a_long_paste_it_searched(corpus_db):
     assert (f"Your search is {len(EXTRACT):,} characters long: its first {searched:,}, up to \u201c\u2026 combined "
             "funding gap over the next three years.\u201d, were searched") in text(page.text)
     assert 'maxlength="4000"' in page.text  # a paste reaches the engine, to be said so, not cut unsaid
+
+
+# -- an acronym is read with what it stands for ---------------------------------------------------------
+@pytest.mark.parametrize("acronym, meaning, words", [
+    ("FTE", "Full-time equivalent (staff counted as full-time posts)", "full-time equivalent"),
+    ("LATCo", "Local authority trading company", "local authority trading company"),
+    ("TUPE", "Transfer of Undertakings (Protection of Employment) Regulations, which move staff",
+     "transfer of undertakings protection of employment"),
+    ("SOLACE", "Society of Local Authority Chief Executives and Senior Managers", "society of local authority chief executives"),
+    ("DCLG", "Department for Communities and Local Government (so named until 2018)",
+     "department for communities and local government"),
+    ("NAO", "Local Government Association", None),
+])
+def test_an_abbreviation_is_spelt_out_by_the_words_it_is_made_of(acronym, meaning, words):
+    from kb.vocabulary import spelt_out
+
+    assert spelt_out(acronym, meaning) == words
+
+
+def test_an_acronym_of_a_hyphenated_name_stands_for_it():
+    """"bpr" was no acronym of "business process re-engineering": its initials were read as b-p-r-e."""
+    from kb.vocabulary import acronyms_of
+
+    assert acronyms_of(["business process re-engineering", "bpr"]) == {"bpr": ["business process re-engineering"]}
+    assert acronyms_of(["medium-term financial plan", "mtfp"]) == {"mtfp": ["medium-term financial plan"]}
+
+
+def test_an_abbreviation_the_site_explains_finds_what_it_stands_for(engine):
+    """The site explains FTE, LATCo and TUPE (kb/abbreviations.yml); a query read them as letters alone."""
+    forms = engine._variants(["fte", "latcos", "RAG", "rag"])
+    assert forms["fte"] == ["fte", "full-time equivalent"] and forms["latcos"] == ["latcos", "local authority trading company"]
+    assert forms["RAG"] == ["rag", "red amber green"] and forms["rag"] == ["rag"]  # an English word only in capitals
+
+
+def test_the_model_reads_an_acronym_with_what_it_stands_for(engine, monkeypatch):
+    """The model knows few of the sector's acronyms: it read "LATCo" and "FTE" as letters."""
+    from .test_search import _recorded
+
+    embedded, _ = _recorded(engine, monkeypatch)
+    engine.search("LATCo", mode="semantic")
+    engine.search("FTE reductions and EHCPs", mode="semantic")
+    engine.search("send a letter", mode="semantic")
+    assert "LATCo (local authority trading company)" in embedded
+    assert "FTE (full-time equivalent) reductions and EHCPs (education health and care plan)" in embedded
+    assert "send a letter" in embedded  # "send" is an acronym only in capitals
+
+
+@pytest.mark.model
+def test_an_acronym_finds_the_cases_of_what_it_stands_for(model_engine):
+    assert "oldham-care-and-support-trading-company" in ids(model_engine.search("LATCo", limit=3))
+    assert "kirklees-one-council-back-office" in ids(model_engine.search("FTE reductions", mode="semantic", limit=3))
