@@ -775,10 +775,11 @@ class Engine:
         paired = ['"' + p.replace('"', "") + '"' for p in phrases]
         # a pair may also be a form of a term ("it project" of IT): counted once, as FTS5 would
         scores = self._bm25(col, list(dict.fromkeys([f for forms in quoted for f in forms] + paired)))
+        pairs_held = {p: m for p, m in (held_by or {}).items() if p in phrases and p not in terms and m.any()}
         held_by = {t: m for t, m in (held_by or {}).items() if t in terms and m.any()}
-        for t, tagged in held_by.items():
-            # the tagged documents hold the word at least as if their organisations were named by it once
-            own = np.nan_to_num(self._bm25(col, quoted[terms.index(t)]), nan=0.0)
+        for t, tagged in [*held_by.items(), *pairs_held.items()]:
+            # the tagged documents hold the word (or the pair) at least as if their organisations were named by it once
+            own = np.nan_to_num(self._bm25(col, quoted[terms.index(t)] if t in held_by else ['"' + t + '"']), nan=0.0)
             holding = int(np.count_nonzero(tagged | (own > 0)))
             lift = np.where(tagged, np.maximum(0.0, self._tag_bm25(col, holding) - own), 0.0)
             scores = np.where(tagged, np.nan_to_num(scores, nan=0.0) + lift, scores)
@@ -803,6 +804,8 @@ class Engine:
         phrase_match = np.zeros(n, dtype=bool)
         for pair in paired:
             phrase_match[self._phrase(col, pair)[0]] = True
+        for tagged in pairs_held.values():
+            phrase_match |= tagged
         members = matched & ((hits >= need) | phrase_match)
         if not members.any():
             members = matched  # a plain OR of the words rather than nothing
@@ -1115,7 +1118,7 @@ class Engine:
             words += [w for w in (term.label, *term.aliases, *term.synonyms) if w not in words and w.lower() not in STOPWORDS]
         return words
 
-    def _held_by_tags(self, col: DocumentIndex, terms: list[str], query: str) -> dict[str, np.ndarray]:
+    def _held_by_tags(self, col: DocumentIndex, terms: list[str], query: str, pairs: list[str] = ()) -> dict[str, np.ndarray]:
         """The query words naming a council type or a region by a word of its label ("councils in
         Yorkshire", "a met borough", "shire districts"), each with the cases whose organisations are
         of it: a case holds those words by its tags, since its text seldom says what kind of council
@@ -1135,6 +1138,12 @@ class Engine:
             for t in terms:
                 if " " not in t and stem(t.lower()) in naming:
                     held[t] = held.get(t, np.zeros(len(col.ids), dtype=bool)) | tagged
+            # and the query's word pairs of the label's words ("south east", "unitary authorities"): a text
+            # that wrote the pair (the "South East" of a national leisure mutual's centres) outranked
+            # every case tagged with it, which held the words one by one
+            for pair in pairs:
+                if all(stem(w) in naming for w in pair.split()):
+                    held[pair] = held.get(pair, np.zeros(len(col.ids), dtype=bool)) | tagged
         return held
 
     def _held_by_sums(self, col: DocumentIndex, bounds: dict, query: str) -> dict[str, np.ndarray]:
@@ -1316,8 +1325,9 @@ class Engine:
         aside = self._embed_aside(col, meaning, named) if mode != "keyword" and exact is None else None
         if keyword_side is None:
             worded, bounds = bounds_of(self._closed(query))
-            keyword_side = (self.keyword_scores(col, terms, phrases_of(worded, self._in_capitals), self._expansion(named),
-                                                {**self._held_by_tags(col, terms, query), **self._held_by_sums(col, bounds, query)},
+            pairs = phrases_of(worded, self._in_capitals)
+            keyword_side = (self.keyword_scores(col, terms, pairs, self._expansion(named),
+                                                {**self._held_by_tags(col, terms, query, pairs), **self._held_by_sums(col, bounds, query)},
                                                 bounds)
                             if mode != "semantic" else (nothing, np.zeros(n, bool), 0.0, 0))
         keyword, keyword_members, coverage, words = keyword_side

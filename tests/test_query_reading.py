@@ -115,3 +115,15 @@ def test_the_model_reads_an_acronym_with_what_it_stands_for(engine, monkeypatch)
 def test_an_acronym_finds_the_cases_of_what_it_stands_for(model_engine):
     assert "oldham-care-and-support-trading-company" in ids(model_engine.search("LATCo", limit=3))
     assert "kirklees-one-council-back-office" in ids(model_engine.search("FTE reductions", mode="semantic", limit=3))
+
+
+# -- a council type's or a region's words side by side are held by the cases tagged with it ----------------
+def test_a_region_named_in_two_words_is_held_as_a_pair_by_the_cases_tagged_with_it(engine):
+    """"South West" was held by each tagged case word by word, while a text that wrote the pair ("South
+    Worcestershire ... West Midlands", a national leisure mutual's centres) also had the pair: two cases
+    from other regions were in the first five for "councils in the south west"."""
+    index = engine.index("cases")
+    found = ids(engine.search("councils in the south west", mode="keyword", limit=5))
+    assert len(found) == 5 and all(index.masks["regions"]["south-west"][index.position[i]] for i in found)
+    held = engine._held_by_tags(index, ["councils", "south", "west"], "councils in the south west", ["south west"])
+    assert held["south west"].sum() == index.masks["regions"]["south-west"].sum()
