@@ -32,7 +32,7 @@ from .kernels import COMPILED_FROM, centred_best
 from .scan import SharedScan, scan
 from .spelling import Speller, english_words
 from .text import (HYPHENATED_WORD, WORD_PATTERN, capitals_of, PASSAGES_STEMMED, STOPWORDS, YEARLY, TermMatcher, amount_forms, bounds_of, excluded_of, highlight, normalised, phrases_of,
-                   query_stems, quoted_of, sentences_of, statement_of, stem, term_hits, terms_of, within)
+                   query_stems, quoted_of, sentences_of, statement_of, stem, term_hits, terms_of, unquoted, within)
 
 MODES = ("hybrid", "keyword", "semantic")
 TARGETS = ("cases", "lessons")
@@ -344,6 +344,7 @@ class SearchResponse:
     savings_asked: tuple[float | None, float | None, int] | None = None
     # the query's length as typed, when it was longer than MAX_QUERY_CHARS and only its start was searched
     shortened_from: int | None = None
+    unquoted: list[str] = field(default_factory=list)  # phrases in double quotes no document has, searched as words
 
 
 def _counted(method):
@@ -1228,6 +1229,11 @@ class Engine:
         if sort not in SORTS:
             raise QueryError(f"unknown sort '{sort}'; use one of {', '.join(SORTS)}", param="sort", value=sort)
         col = self.index(target)
+        # a phrase in double quotes that no document has as written is searched as words, and the answer
+        # says so: a quotation pasted from a report or a title typed from memory ("Tell us once") left
+        # nothing to show, however many documents had its words
+        unfound = [p for p in quoted_of(query) if not self._holding(col, [p]).any()] if mode != "semantic" else []
+        query = unquoted(query, unfound) if unfound else query
         filters = self.check_filters(filters)
         by_facet = {column: self._any_of(col, column, values) for column, values in filters.items()}
         in_range = self.savings_mask(col, min_savings, max_savings)
@@ -1270,7 +1276,7 @@ class Engine:
         return SearchResponse(asked, mode, target, results, int(shown.sum()), counts, self._rule(mode, browse, excluded),
                               int((shown & ranking.close).sum()), browse, sort, corrected_from,
                               correction.words if correction else [], suggestion, named, excluded, savings_asked,
-                              shortened_from)
+                              shortened_from, unfound)
 
     def _holding(self, col: DocumentIndex, phrases: list[str]) -> np.ndarray:
         """The documents holding any of the phrases (each word in any of its forms, as everywhere)."""

@@ -286,6 +286,11 @@ def quoted_of(query: str) -> list[str]:
                               if re.search(r"[^\W_]", m.group(1))))
 
 
+def unquoted(query: str, phrases: list[str]) -> str:
+    """The query with the double quotes around these phrases (as quoted_of gives them) taken off."""
+    return QUOTED.sub(lambda m: m.group(1) if " ".join(m.group(1).split()) in phrases else m.group(), query)
+
+
 def phrases_of(query: str, capitals: frozenset[str] = frozenset()) -> list[str]:
     """Pairs of content words that stand side by side in the query ("one council", "channel shift";
     with `capitals` as in terms_of, "IT system"): a document with the pair as a phrase matches the

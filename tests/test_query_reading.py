@@ -127,3 +127,27 @@ def test_a_region_named_in_two_words_is_held_as_a_pair_by_the_cases_tagged_with_
     assert len(found) == 5 and all(index.masks["regions"]["south-west"][index.position[i]] for i in found)
     held = engine._held_by_tags(index, ["councils", "south", "west"], "councils in the south west", ["south west"])
     assert held["south west"].sum() == index.masks["regions"]["south-west"].sum()
+
+
+# -- a phrase in quotation marks that no document has is searched as words -----------------------------------
+def test_a_quoted_phrase_no_document_has_is_searched_as_words_and_said(engine, corpus_db):
+    """A quotation pasted with its marks ("Tell us once", the name of a national scheme) left nothing:
+    no case writes it, though Croydon's joins up the services it names."""
+    from urllib.parse import quote
+
+    from kb.site import make_datasette
+
+    from .pages import get, text
+
+    query = "\u201cTell us once\u201d \u2013 joined-up services"
+    found = engine.search(query, mode="keyword")
+    assert found.unquoted == ["Tell us once"] and found.total and found.query == query
+    assert ids(found) == ids(engine.search("Tell us once \u2013 joined-up services", mode="keyword"))
+    held = engine.search('"whole place" community budgets', mode="keyword", limit=50)  # one has it: still required
+    index = engine.index("cases")
+    having = {index.ids[i] for i in engine._holding(index, ["whole place"]).nonzero()[0]}
+    assert held.unquoted == [] and 1 <= held.total and set(ids(held)) <= having
+    site = make_datasette(corpus_db)
+    assert ("No case study has \u201cTell us once\u201d as written, so its words were searched without the quotation marks"
+            in text(get(site, "/-/search?q=" + quote(query)).text))
+    assert get(site, "/-/search.json?q=" + quote(query)).json()["unquoted"] == ["Tell us once"]
