@@ -31,7 +31,7 @@ from .postings import idf, saturated
 from .kernels import COMPILED_FROM, centred_best
 from .scan import SharedScan, scan
 from .spelling import Speller, english_words
-from .text import (HYPHENATED_WORD, WORD_PATTERN, capitals_of, PASSAGES_STEMMED, STOPWORDS, YEARLY, TermMatcher, amount_forms, bounds_of, excluded_of, highlight, normalised, phrases_of,
+from .text import (HYPHENATED_WORD, URL, WORD_PATTERN, address, capitals_of, url_words, PASSAGES_STEMMED, STOPWORDS, YEARLY, TermMatcher, amount_forms, bounds_of, excluded_of, highlight, normalised, phrases_of,
                    query_stems, quoted_of, sentences_of, statement_of, stem, term_hits, terms_of, unquoted, within)
 
 MODES = ("hybrid", "keyword", "semantic")
@@ -530,6 +530,32 @@ class Engine:
                 out += [query[at:match.end()], f" ({words[0]})"]
                 at = match.end()
         return "".join(out) + query[at:] if out else query
+
+    @functools.cached_property
+    def _source_addresses(self) -> list[tuple[str, str]]:
+        """Each source's address (see text.address) and its title."""
+        with self._lock:
+            try:
+                rows = self.conn.execute("select url, title from sources where url is not null").fetchall()
+            except sqlite3.OperationalError:
+                rows = []
+        return [(address(url), title) for url, title in rows]
+
+    def _addresses_read(self, query: str) -> str:
+        """The query with each address in it read as words: a source's own address as its title (the
+        address of the DCLG's savings report as "Good Practice in Local Government Savings"), any other
+        as the words of its path (see text.url_words)."""
+        if "http" not in query.lower() and "www." not in query.lower():
+            return query
+
+        def read(match: re.Match) -> str:
+            url = match.group().rstrip(".,;:!?)")
+            at = address(url)
+            # a report's page (an address with a path), or its address exactly: a site's home is no report
+            title = next((t for a, t in self._source_addresses if at == a or ("/" in a and at.startswith(a + "/"))), None)
+            return (title or url_words(url)) + match.group()[len(url):]
+
+        return URL.sub(read, query)
 
     def _known_pair(self, first: str, second: str) -> bool:
         """Whether any full-text index holds the two words side by side, in any of their forms."""
@@ -1147,6 +1173,66 @@ class Engine:
                     held[pair] = held.get(pair, np.zeros(len(col.ids), dtype=bool)) | tagged
         return held
 
+    @functools.cached_property
+    def _source_names(self) -> list[tuple[str, tuple[str, ...]]]:
+        """Each source's id with each name a query may give it, as stems: its publisher ("Localis",
+        without "(with the support of Civica)"), each author by the first two words of the name
+        ("Grant Thornton"), and its title up to a dash or a bracket where that has two words of a
+        subject or more ("Changing Places"; "Transformation" alone is no name)."""
+        with self._lock:
+            try:
+                rows = self.conn.execute("select id, title, publisher, authors from sources").fetchall()
+            except sqlite3.OperationalError:
+                rows = []
+        out = []
+        for sid, title, publisher, authors in rows:
+            names = [re.sub(r"\s*\(.*?\)", "", publisher or "")]
+            names += [" ".join(re.findall(r"\w+", a)[:2]) for a in (json.loads(authors) if authors else [])]
+            main = re.split(r"\s+[-\u2013\u2014]\s+|\s*\(", title or "")[0]
+            if len([w for w in re.findall(r"\w+", main.lower()) if w not in STOPWORDS]) >= 2:
+                names.append(main)
+            for name in names:
+                words = tuple(stem(w) for w in re.findall(r"\w+", name.lower()))
+                if words:
+                    out.append((sid, words))
+        return out
+
+    def _sources_in(self, query: str) -> dict[str, set[str]]:
+        """The sources a query names (see _source_names), each with the query's words that name it; an
+        abbreviation names a source by what it stands for ("DCLG", the Department for Communities and
+        Local Government)."""
+        typed = capitals_of(query)
+        read: list[tuple[str, str]] = []  # (stem, the query's word)
+        for word in re.findall(r"\w+", query.lower()):
+            meaning = self.abbreviated.get(word) if word in typed or word not in english_words() else None
+            read += [(stem(w), word) for w in re.findall(r"\w+", meaning[0])] if meaning else [(stem(word), word)]
+        stems = [s for s, _ in read]
+        found: dict[str, set[str]] = {}
+        for sid, name in self._source_names:
+            for at in range(len(stems) - len(name) + 1):
+                if tuple(stems[at:at + len(name)]) == name:
+                    found.setdefault(sid, set()).update(w for _, w in read[at:at + len(name)])
+        return found
+
+    def _held_by_sources(self, col: DocumentIndex, terms: list[str], query: str) -> dict[str, np.ndarray]:
+        """The query words naming a source report ("the DCLG report", "Grant Thornton's validated
+        savings", "Localis changing places"), each with the documents of that report: the cases citing
+        it, or its own findings among the lessons. A case seldom names its report in full (none wrote
+        "Grant Thornton"), and its sources are no words of its text."""
+        named = self._sources_in(query)
+        if not named:
+            return {}
+        held: dict[str, np.ndarray] = {}
+        for sid, words in named.items():
+            mask = (col.masks.get("source_ids", {}).get(sid) if col.target == "cases"
+                    else np.array([s == sid for s in col.links.get("source_id", [])], dtype=bool))
+            if mask is None or len(mask) != len(col.ids) or not mask.any():
+                continue
+            for t in terms:
+                if " " not in t and t.lower() in words:
+                    held[t] = held.get(t, np.zeros(len(col.ids), dtype=bool)) | mask
+        return held
+
     def _held_by_sums(self, col: DocumentIndex, bounds: dict, query: str) -> dict[str, np.ndarray]:
         """Each sum the query gives as a bound ("savings over £1m a year"), with the cases that have a
         figure on its side of it: of the kinds of figure the query names ("income", "budget"), else
@@ -1188,9 +1274,11 @@ class Engine:
 
     @staticmethod
     def _tag_bm25(col: DocumentIndex, holding: int) -> float:
-        """FTS5's BM25 for a word once in the organisations' names of a document of average length,
-        held by `holding` documents (see search/postings.py)."""
-        weight = float(next(c.fts for c in tables()[col.target].fts if c.name == TAG_COLUMN))
+        """FTS5's BM25 for a word once in the organisations' names of a document of average length (in
+        the title of a lesson, which names its case or its report), held by `holding` documents (see
+        search/postings.py)."""
+        columns = {c.name: c.fts for c in tables()[col.target].fts}
+        weight = float(columns.get(TAG_COLUMN, columns.get("title")))
         return idf(len(col.ids), holding) * saturated(weight, 1.0, 1.0)
 
     # -- the one entry point --------------------------------------------------------------------
@@ -1212,7 +1300,7 @@ class Engine:
         # a longer query (an extract of a report pasted whole) is searched as far as the limit allows,
         # and the answer says so: an error left the reader nothing, and the search box cut it unsaid
         shortened_from = len(query) if len(query) > MAX_QUERY_CHARS else None
-        query = within(query, MAX_QUERY_CHARS)
+        query = self._addresses_read(within(query, MAX_QUERY_CHARS))
         if not 1 <= limit <= EXPORT_LIMIT:
             raise QueryError(f"limit must be between 1 and {EXPORT_LIMIT:,}")
         correction = self.speller.correct(query) if query else None
@@ -1333,7 +1421,8 @@ class Engine:
             worded, bounds = bounds_of(self._closed(query))
             pairs = phrases_of(worded, self._in_capitals)
             keyword_side = (self.keyword_scores(col, terms, pairs, self._expansion(named),
-                                                {**self._held_by_tags(col, terms, query, pairs), **self._held_by_sums(col, bounds, query)},
+                                                _either(self._held_by_tags(col, terms, query, pairs), self._held_by_sources(col, terms, query),
+                                                        self._held_by_sums(col, bounds, query)),
                                                 bounds)
                             if mode != "semantic" else (nothing, np.zeros(n, bool), 0.0, 0))
         keyword, keyword_members, coverage, words = keyword_side
@@ -1468,6 +1557,15 @@ class Engine:
                                     join cases c on c.id = s.similar_id where s.case_id = ? order by s.rank limit ?""",
                                  [case_id, limit]).fetchall()
         return [{"id": r[0], "title": r[1], "score": r[2], "why": r[3]} for r in rows]
+
+
+def _either(*held: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The documents holding each word by any of its ways (tags, sources, figures)."""
+    out: dict[str, np.ndarray] = {}
+    for one in held:
+        for word, mask in one.items():
+            out[word] = out[word] | mask if word in out else mask
+    return out
 
 
 def _one_thread(embedder):

@@ -331,6 +331,25 @@ def within(query: str, limit: int) -> str:
     return head[:ends[-1] if ends else spaces[-1] if spaces else limit].rstrip()
 
 
+# An address pasted into a query ("https://www.gov.uk/government/publications/good-practice-in-local-
+# government-savings"): its scheme and host were query words ("https", "www", "gov", "uk") in no
+# document, the rarest of the query, and its path one hyphenated compound no text writes.
+URL = re.compile(r"(?:\bhttps?://|\bwww\.)[^\s<>\"\u201c\u201d]+", re.I)
+
+
+def address(url: str) -> str:
+    """An address as compared with another: no scheme, no "www.", no slash at the end, in lower case."""
+    return re.sub(r"^(?:https?://)?(?:www\.)?", "", url.strip().lower()).rstrip("/")
+
+
+def url_words(url: str) -> str:
+    """The words of an address's path ("good practice in local government savings"): its scheme, host
+    and file endings are no words of its subject."""
+    path = address(url).partition("/")[2]
+    path = re.sub(r"\.(?:s?html?|aspx?|php|pdf|jsp|docx?)\b", " ", path)
+    return " ".join(w for w in re.split(r"[/\-_.?=&#+%]+", path) if w)
+
+
 def sentences_of(query: str, min_words: int = 4) -> list[str]:
     """The query's sentences of at least min_words words (a short fragment says too little to read
     on its own)."""

@@ -151,3 +151,41 @@ def test_a_quoted_phrase_no_document_has_is_searched_as_words_and_said(engine, c
     assert ("No case study has \u201cTell us once\u201d as written, so its words were searched without the quotation marks"
             in text(get(site, "/-/search?q=" + quote(query)).text))
     assert get(site, "/-/search.json?q=" + quote(query)).json()["unquoted"] == ["Tell us once"]
+
+
+# -- a query that names a report, or pastes its address ----------------------------------------------------
+def _citing(engine, source_id):
+    index = engine.index("cases")
+    return {index.ids[i] for i in index.masks["source_ids"][source_id].nonzero()[0]}
+
+
+def test_an_address_is_read_as_its_words_and_a_report_s_address_as_its_title(engine):
+    """A pasted address was the words "https", "www", "gov" and "uk", in no document and so the rarest of
+    the query, and its path one hyphenated compound no text writes."""
+    from search.text import url_words
+
+    assert url_words("https://www.lgcplus.com/politics/shared-services-save-millions/5012.article") == \
+        "politics shared services save millions 5012 article"
+    dclg = "https://www.gov.uk/government/publications/good-practice-in-local-government-savings"
+    assert engine._addresses_read(f"see {dclg}.") == "see Good Practice in Local Government Savings."
+    assert engine._addresses_read("www.londoncouncils.gov.uk/our-work") == "our work"  # a site's home is no report
+    found = ids(engine.search(dclg, mode="keyword", limit=5))
+    assert len(set(found) & _citing(engine, "dclg-2014-good-practice-savings")) >= 4
+
+
+@pytest.mark.parametrize("query, source", [
+    ("Grant Thornton validated savings", "dclg-2014-good-practice-savings"),   # an author
+    ("DCLG good practice", "dclg-2014-good-practice-savings"),                 # the publisher, by its acronym
+    ("31ten report", "london-councils-2020-transformation-savings"),
+])
+def test_a_report_named_by_its_publisher_or_authors_finds_the_cases_citing_it(engine, query, source):
+    """No case writes "Grant Thornton" or "31ten", and few the report's publisher in full: the cases
+    citing it held none of the words that name it."""
+    assert len(set(ids(engine.search(query, mode="keyword", limit=5))) & _citing(engine, source)) >= 4
+
+
+def test_a_report_named_in_lesson_search_holds_its_own_findings(engine):
+    index = engine.index("lessons")
+    held = engine._held_by_sources(index, ["localis", "recommendations", "technology"], "Localis recommendations on technology")
+    findings = {i for i, s in enumerate(index.links["source_id"]) if s in ("localis-2013-changing-places", "lga-2016-transformational-models")}
+    assert set(held["localis"].nonzero()[0]) == findings and "technology" not in held
