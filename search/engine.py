@@ -450,11 +450,32 @@ class Engine:
             out.setdefault(stem(word.replace("-", "")), []).append(word.replace("-", " "))
         return out
 
+    @functools.cached_property
+    def _compounds_apart(self) -> re.Pattern | None:
+        """The collection's hyphenated words of one word and function words ("in-house", "buy-in",
+        "at-risk") as a query may type them, with spaces for the hyphens."""
+        with self._lock:
+            try:
+                rows = self.conn.execute("select word from spelling_words where word like '%-%'").fetchall()
+            except sqlite3.OperationalError:  # built before spelling_words
+                rows = []
+        words = [w.split("-") for (w,) in rows if len(w.split("-")) <= 4]
+        # one word of a subject with function words: its word alone says something else ("house" finds
+        # housing), where "end to end" read as its words says what "end-to-end" does
+        apart = sorted((r"\s+".join(map(re.escape, parts)) for parts in words
+                        if sum(p not in STOPWORDS for p in parts) == 1 and all(p.isalpha() for p in parts)),
+                       key=len, reverse=True)
+        return re.compile(r"(?<![\w-])(?:" + "|".join(apart) + r")(?![\w-])", re.I) if apart else None
+
     def _closed(self, query: str) -> str:
         """The query with each hyphenated word the collection also writes closed in its closed form,
         so that it is one query word (with both forms: see _variants), not its parts; and each one the
         collection writes only closed ("re-ablement", "well-being": its parts are in no document as a
-        word of their own) in the collection's form."""
+        word of their own) in the collection's form. A hyphenated word of the collection with a function
+        word in it typed with spaces ("in house", "buy in") is read hyphenated, as one word (see terms_of):
+        "keeping services in house" was the word "house", which finds housing."""
+        if self._compounds_apart is not None:
+            query = self._compounds_apart.sub(lambda m: "-".join(m.group().split()), query)
         if "-" not in query:
             return query
         apart, words = self._written_apart, self.speller.collection_words()

@@ -189,3 +189,16 @@ def test_a_report_named_in_lesson_search_holds_its_own_findings(engine):
     held = engine._held_by_sources(index, ["localis", "recommendations", "technology"], "Localis recommendations on technology")
     findings = {i for i, s in enumerate(index.links["source_id"]) if s in ("localis-2013-changing-places", "lga-2016-transformational-models")}
     assert set(held["localis"].nonzero()[0]) == findings and "technology" not in held
+
+
+# -- a compound typed with a space ----------------------------------------------------------------------
+def test_a_compound_of_one_word_and_function_words_typed_with_spaces_is_read_whole(engine):
+    """"bringing services back in house" was the word "house", which finds housing: Croydon's
+    homelessness gateway and Sheffield's housing benefit were among the first five."""
+    assert engine._closed("bringing services back in house") == "bringing services back in-house"
+    assert engine._closed("handled end to end") == "handled end to end"  # its words say what it does
+    index = engine.index("cases")
+    holding = engine._holding(index, ["in house"])
+    found = ids(engine.search("bringing services back in house", mode="keyword", limit=5))
+    assert holding[index.position[found[0]]]
+    assert not {"croydon-people-gateway", "sheffield-housing-benefit-channel-shift"} & set(found)
