@@ -202,3 +202,24 @@ def test_a_compound_of_one_word_and_function_words_typed_with_spaces_is_read_who
     found = ids(engine.search("bringing services back in house", mode="keyword", limit=5))
     assert holding[index.position[found[0]]]
     assert not {"croydon-people-gateway", "sheffield-housing-benefit-channel-shift"} & set(found)
+
+
+# -- the sector's shorthand and American words name their terms ------------------------------------------
+@pytest.mark.parametrize("query, vocabulary, term", [
+    ("CYP services redesign", "services", "childrens-social-care"),
+    ("CHC funding disputes", "services", "adult-social-care"),
+    ("OBB", "approaches", "outcomes-based-commissioning"),
+    ("labor unions and layoffs", "approaches", "organisational-restructuring"),
+    ("commercial real estate", "approaches", "asset-rationalisation"),
+    ("leisure run by a nonprofit", "approaches", "not-for-profit-delivery"),
+])
+def test_sector_shorthand_and_american_words_name_their_terms(engine, query, vocabulary, term):
+    """"CYP", "CHC" and "OBB" were letters to the model and in no case; "layoffs" and "real estate" are
+    what an American-trained reader types for redundancies and property."""
+    assert (vocabulary, term) in engine.term_matcher.terms_in(query)
+
+
+def test_the_new_acronyms_stand_for_their_names(engine):
+    assert engine._variants(["cyp", "OBB", "chc"]) == {
+        "cyp": ["cyp", "children and young people"], "OBB": ["obb", "outcomes based budgeting", "outcome-based budgeting"],
+        "chc": ["chc", "continuing health care"]}
