@@ -378,6 +378,7 @@ class Engine:
         self._phrase_bytes = 0
         self._phrase_tokens: dict[str, list[str]] = {}
         self._case_rows: dict[str, np.ndarray] = {}
+        self._findings: dict[str, np.ndarray] = {}
         self._figure_rows: dict[str, tuple] = {}
         self._lock = threading.Lock()
         self.cores = CORES
@@ -1235,6 +1236,13 @@ class Engine:
                     found.setdefault(sid, set()).update(w for _, w in read[at:at + len(name)])
         return found
 
+    def _findings_of(self, col: DocumentIndex) -> np.ndarray:
+        """Each lesson's report, for a report's own findings (None for a case's lesson), kept."""
+        with self._lock:
+            if col.target not in self._findings:
+                self._findings[col.target] = np.array(col.links.get("source_id") or [None] * len(col.ids), dtype=object)
+            return self._findings[col.target]
+
     def _held_by_sources(self, col: DocumentIndex, terms: list[str], query: str) -> dict[str, np.ndarray]:
         """The query words naming a source report ("the DCLG report", "Grant Thornton's validated
         savings", "Localis changing places"), each with the documents of that report: the cases citing
@@ -1246,7 +1254,7 @@ class Engine:
         held: dict[str, np.ndarray] = {}
         for sid, words in named.items():
             mask = (col.masks.get("source_ids", {}).get(sid) if col.target == "cases"
-                    else np.array([s == sid for s in col.links.get("source_id", [])], dtype=bool))
+                    else self._findings_of(col) == sid)
             if mask is None or len(mask) != len(col.ids) or not mask.any():
                 continue
             for t in terms:
