@@ -723,6 +723,11 @@ def search_cmd(query, db_path, mode, limit, lessons, min_savings, max_savings, a
     def run(q):
         found = engine.search(q, mode=mode, target=target, filters=filters, min_savings=min_savings,
                               max_savings=max_savings, limit=limit, spelling=not exact_spelling)
+        if found.unquoted:
+            click.echo("No document has " + " or ".join(f'"{p}"' for p in found.unquoted) +
+                       " as written: searched its words without the quotation marks", err=True)
+        if found.shortened_from:
+            click.echo(f"Searched the first {len(found.query):,} of the query's {found.shortened_from:,} characters", err=True)
         if found.corrected_from:
             click.echo(f"Searched for: {found.query} (spelling corrected; --exact-spelling searches as typed)", err=True)
         elif found.suggestion:

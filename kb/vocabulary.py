@@ -143,12 +143,56 @@ def stored_vocabularies(conn) -> dict[str, Vocabulary]:
 
 
 _NAME_WORDS = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)?")  # "children's" is one word
+# a word with its hyphenated parts together ("re-engineering"), whose initial an acronym may take once
+_WHOLE_WORDS = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
+
+
+def _initials(words: list[str]) -> tuple[str, str]:
+    """The initials of every word, and of every word but the function words."""
+    return "".join(w[0] for w in words), "".join(w[0] for w in words if w not in STOPWORDS)
+
+
+def spelt_out(acronym: str, meaning: str) -> str | None:
+    """The words at the start of `meaning` that the acronym is made of, in lower case, or None: each
+    word gives its first letter or its first few ("Co" of company in "LATCo", "So" of society in
+    "SOLACE"), a function word may give none, a hyphenated word gives one letter or one for each part
+    ("FTE", "Full-time equivalent"), and what the acronym is not made of is left out ("TUPE", "Transfer
+    of Undertakings (Protection of Employment) Regulations, which move staff ...": "transfer of
+    undertakings protection of employment")."""
+    letters = acronym.lower()
+    words = _WHOLE_WORDS.findall(meaning.lower())
+
+    def spell(k: int, j: int, parts: list[str]) -> int | None:
+        """How many of the words spell letters[j:], from words[k] (parts: the rest of a hyphenated word)."""
+        if j == len(letters):
+            return k
+        if not parts and k == len(words):
+            return None
+        word, rest = (parts[0], parts[1:]) if parts else (words[k], [])
+        nxt = k if rest else k + 1
+        if not parts and "-" in word:  # its parts one at a time
+            split = word.split("-")
+            found = spell(k, j, split)
+            if found is not None:
+                return found
+        if word in STOPWORDS and (found := spell(nxt, j, rest)) is not None:
+            return found
+        for size in range(1, len(word) + 1):
+            if letters[j:j + size] != word[:size]:
+                break
+            if (found := spell(nxt, j + size, rest)) is not None:
+                return found
+        return None
+
+    used = spell(0, 0, []) if len(letters) >= 2 and words else None
+    return " ".join(words[:used]) if used else None
 
 
 def acronyms_of(names) -> dict[str, list[str]]:
     """The acronyms among one term's names and the names they stand for: a one-word name of two to six
     letters that is the initials of a longer name, of all its words or of all but its function words
-    ("mtfp": "medium-term financial plan"; "ehcp": "education health and care plan"). An acronym also
+    ("mtfp": "medium-term financial plan"; "ehcp": "education health and care plan"; a hyphenated word
+    gives one initial or one for each part: "bpr", "business process re-engineering"). An acronym also
     stands for a longer acronym whose name holds every word of its own ("it", information technology,
     for "ict", information and communications technology): a document that writes the longer one is
     about the shorter one's thing. Declared once, as names of the term in kb/vocabulary.yml."""
@@ -159,8 +203,9 @@ def acronyms_of(names) -> dict[str, list[str]]:
             continue
         for name in names:
             words = _NAME_WORDS.findall(name)
-            if len(words) > 1 and acronym in ("".join(w[0] for w in words),
-                                              "".join(w[0] for w in words if w not in STOPWORDS)):
+            # a hyphenated word gives one initial or one for each part ("bpr", "business process
+            # re-engineering"; "mtfp", "medium-term financial plan")
+            if len(words) > 1 and acronym in (*_initials(words), *_initials(_WHOLE_WORDS.findall(name))):
                 found.setdefault(acronym, []).append(name)
     content = {a: [set(_NAME_WORDS.findall(n)) - STOPWORDS for n in ns] for a, ns in found.items()}
     for a in found:

@@ -22,9 +22,13 @@ from markupsafe import Markup
 from kb.amounts import typed_pounds
 from kb.site import plugin_module
 
-from search.engine import EXPORT_LIMIT, MODES, SEMANTIC_NEIGHBOURS, SORTS, Engine, QueryError
+from search.engine import EXPORT_LIMIT, MAX_QUERY_CHARS, MODES, SEMANTIC_NEIGHBOURS, SORTS, Engine, QueryError
 
 PAGE_SIZE = 20
+# what the search box takes: a pasted extract longer than the engine reads (MAX_QUERY_CHARS) reaches it,
+# to be searched from its start and said so, rather than cut by the browser unsaid; four times as much
+# keeps the address well inside the guard's limit on a query string (kb_guard.py)
+PASTE_CHARS = 4 * MAX_QUERY_CHARS
 # How many values of a facet show before "show all" (selected values always show).
 TOP_VALUES = 5
 SORT_LABELS = {"relevance": "relevance", "saving": "achieved yearly saving", "year": "newest first"}
@@ -366,6 +370,9 @@ def _page(datasette, engine, found, error: QueryError | None, p: dict, request, 
         "as_typed_url": _url(base, state, spelling="off", page=None) if found and found.corrected_from else None,
         "suggestion": found.suggestion if found else None,
         "excluded": found.excluded if found else [],
+        "shortened": _shortened(found),
+        "unquoted": found.unquoted if found else [],
+        "paste_chars": PASTE_CHARS,
         "suggestion_url": _url(base, {**state, "q": found.suggestion, "spelling": None}, page=None)
         if found and found.suggestion else None,
         "sorts": [{"key": s, "label": SORT_LABELS[s], "href": _url(base, state, sort=s)} for s in sorts],
@@ -386,6 +393,16 @@ def _page(datasette, engine, found, error: QueryError | None, p: dict, request, 
     }
     context["body_html"] = Markup(_body_template(datasette).render(context))
     return context
+
+
+def _shortened(found) -> dict | None:
+    """What a search too long to read whole says of the part searched: its length as typed, the
+    characters searched and the words it ends with."""
+    if not found or not found.shortened_from:
+        return None
+    words = found.query.split()
+    return {"typed": found.shortened_from, "searched": len(found.query),
+            "ends": ("… " if len(words) > 8 else "") + " ".join(words[-8:])}
 
 
 def why_listed(matched_by: list[str], passage_html: str) -> str:
@@ -465,6 +482,8 @@ async def _respond(datasette, request, fmt, db, database, engine, found, error, 
                     "suggested_query": found.suggestion if found else None,
                     "mentions": [{"facet": c, "value": v} for c, v in found.named] if found else [],
                     "excluded": found.excluded if found else [],
+                    "shortened": _shortened(found),
+                    "unquoted": found.unquoted if found else [],
                     "savings_asked": _savings_asked(found),
                     "mode": p["mode"], "target": p["target"], "filters": p["filters"],
                     "sort": found.sort if found else p["sort"], "browse": found.browse if found else not p["q"],

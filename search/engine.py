@@ -24,19 +24,19 @@ import numpy as np
 from kb.arrays import Sidecar
 from kb.embedding import Embedder
 from kb.schema import Column, tables
-from kb.vocabulary import SAVING, stored_vocabularies
+from kb.vocabulary import SAVING, spelt_out, stored_vocabularies
 
 from .index import DocumentIndex
 from .postings import idf, saturated
 from .kernels import COMPILED_FROM, centred_best
 from .scan import SharedScan, scan
 from .spelling import Speller, english_words
-from .text import (HYPHENATED_WORD, PASSAGES_STEMMED, STOPWORDS, YEARLY, TermMatcher, amount_forms, bounds_of, excluded_of, highlight, normalised, phrases_of,
-                   query_stems, quoted_of, sentences_of, statement_of, stem, term_hits, terms_of)
+from .text import (HYPHENATED_WORD, URL, WORD_PATTERN, address, capitals_of, url_words, PASSAGES_STEMMED, STOPWORDS, YEARLY, TermMatcher, amount_forms, bounds_of, excluded_of, highlight, normalised, phrases_of,
+                   query_stems, quoted_of, sentences_of, statement_of, stem, term_hits, terms_of, unquoted, within)
 
 MODES = ("hybrid", "keyword", "semantic")
 TARGETS = ("cases", "lessons")
-MAX_QUERY_CHARS = 1000
+MAX_QUERY_CHARS = 1000  # the most of a query searched: a longer one is searched from its start this far (see text.within)
 EXPORT_LIMIT = 100_000  # the most results one call returns: an export returns every result
 SORTS = ("relevance", "saving", "year")
 # Embedding backends that may be called from two threads at once (ONNX Runtime's sessions are;
@@ -345,6 +345,9 @@ class SearchResponse:
     # the achieved yearly savings the query asks for ("savings over £1m"): (at least, at most, results left),
     # for the site to offer as the savings range; None when it asks for none or the range is already set
     savings_asked: tuple[float | None, float | None, int] | None = None
+    # the query's length as typed, when it was longer than MAX_QUERY_CHARS and only its start was searched
+    shortened_from: int | None = None
+    unquoted: list[str] = field(default_factory=list)  # phrases in double quotes no document has, searched as words
 
 
 def _counted(method):
@@ -378,6 +381,7 @@ class Engine:
         self._phrase_bytes = 0
         self._phrase_tokens: dict[str, list[str]] = {}
         self._case_rows: dict[str, np.ndarray] = {}
+        self._findings: dict[str, np.ndarray] = {}
         self._figure_rows: dict[str, tuple] = {}
         self._lock = threading.Lock()
         self.cores = CORES
@@ -392,7 +396,7 @@ class Engine:
             self.case_ids = {r[0] for r in self.conn.execute("select id from cases")}
             # the vocabulary the database was built with, not the one in kb/vocabulary.yml today
             self.vocabularies = stored_vocabularies(self.conn)
-            facets = dict(self.conn.execute("select key, value from kb_meta where key = 'facets'").fetchall())
+            facets = dict(self.conn.execute("select key, value from kb_meta where key in ('facets', 'abbreviations')").fetchall())
         except sqlite3.DatabaseError as err:
             raise QueryError(f"{self.db_path.name} is not a knowledge base built by this version ({err}); "
                              "run `kb build` again") from err
@@ -412,10 +416,15 @@ class Engine:
         self.written_out: dict[str, list[str]] = {}
         for acronym, phrase in rows:
             self.written_out.setdefault(acronym, []).append(phrase)
+        # the abbreviations the site explains that are no term's name (kb/abbreviations.yml, as built),
+        # by the words they are made of ("fte": "full-time equivalent", "latco": "local authority trading company")
+        self.abbreviated: dict[str, list[str]] = {
+            a.lower(): [words] for a, meaning in json.loads(facets.get("abbreviations") or "{}").items()
+            if (words := spelt_out(a, meaning))}
         self.speller = Speller(self.conn, self._lock, self._known_stem, frozenset(
             w for vocabulary in self.vocabularies.values() for term in vocabulary.terms.values()
             for name in (term.label, *term.aliases, *term.synonyms) for w in re.findall(r"[^\W_]+", name.lower()))
-            | frozenset(self.written_out), self._known_pair, self._a_name)
+            | frozenset(self.written_out) | frozenset(self.abbreviated), self._known_pair, self._a_name)
 
     @functools.cached_property
     def _written_apart(self) -> dict[str, str]:
@@ -445,11 +454,32 @@ class Engine:
             out.setdefault(stem(word.replace("-", "")), []).append(word.replace("-", " "))
         return out
 
+    @functools.cached_property
+    def _compounds_apart(self) -> re.Pattern | None:
+        """The collection's hyphenated words of one word and function words ("in-house", "buy-in",
+        "at-risk") as a query may type them, with spaces for the hyphens."""
+        with self._lock:
+            try:
+                rows = self.conn.execute("select word from spelling_words where word like '%-%'").fetchall()
+            except sqlite3.OperationalError:  # built before spelling_words
+                rows = []
+        words = [w.split("-") for (w,) in rows if len(w.split("-")) <= 4]
+        # one word of a subject with function words: its word alone says something else ("house" finds
+        # housing), where "end to end" read as its words says what "end-to-end" does
+        apart = sorted((r"\s+".join(map(re.escape, parts)) for parts in words
+                        if sum(p not in STOPWORDS for p in parts) == 1 and all(p.isalpha() for p in parts)),
+                       key=len, reverse=True)
+        return re.compile(r"(?<![\w-])(?:" + "|".join(apart) + r")(?![\w-])", re.I) if apart else None
+
     def _closed(self, query: str) -> str:
         """The query with each hyphenated word the collection also writes closed in its closed form,
         so that it is one query word (with both forms: see _variants), not its parts; and each one the
         collection writes only closed ("re-ablement", "well-being": its parts are in no document as a
-        word of their own) in the collection's form."""
+        word of their own) in the collection's form. A hyphenated word of the collection with a function
+        word in it typed with spaces ("in house", "buy in") is read hyphenated, as one word (see terms_of):
+        "keeping services in house" was the word "house", which finds housing."""
+        if self._compounds_apart is not None:
+            query = self._compounds_apart.sub(lambda m: "-".join(m.group().split()), query)
         if "-" not in query:
             return query
         apart, words = self._written_apart, self.speller.collection_words()
@@ -466,7 +496,7 @@ class Engine:
     def _in_capitals(self) -> frozenset[str]:
         """The vocabulary's acronyms that are also words ("it", "send", "tom"): read as the acronym only
         when typed in capitals (see terms_of)."""
-        return frozenset(a for a in self.term_matcher.expansions if a in STOPWORDS or a in english_words())
+        return frozenset(a for a in (*self.term_matcher.expansions, *self.abbreviated) if a in STOPWORDS or a in english_words())
 
     def _variants(self, terms: list[str], pairs: list[str] = (), bounds=()) -> dict[str, list[str]]:
         """Each query term as the phrases that count as it: itself, its hyphenated form where the
@@ -475,7 +505,8 @@ class Engine:
         word, "IT", only what it stands for and the query's word pairs holding it, "IT project": as a
         word the index holds it in every document), as a name the collection writes out in capitals
         does ("lgps", "Local Government Pension Scheme"; an English word only typed in capitals, since
-        "pay" is no acronym), and a section of an Act as officers write it ("s151", "s.114": "section
+        "pay" is no acronym), as an abbreviation the site explains does (kb/abbreviations.yml: "FTE",
+        "full-time equivalent"; "TUPE"), and a section of an Act as officers write it ("s151", "s.114": "section
         151"). A sum given as a bound (`bounds`, see bounds_of)
         is no phrase: the documents with a figure on its side of it hold it (see _held_by_sums)."""
         apart, expansions = self._written_apart, self.term_matcher.expansions
@@ -485,8 +516,9 @@ class Engine:
             if word in bounds:
                 out[t] = []
                 continue
-            if word not in expansions and word[:-1] in expansions and word.endswith("s") and len(word) > 3:
-                word = word[:-1]  # "EHCPs", "ccgs": a plural of an acronym ("hrs" is hours)
+            known = word in expansions or word in self.abbreviated
+            if not known and (word[:-1] in expansions or word[:-1] in self.abbreviated) and word.endswith("s") and len(word) > 3:
+                word = word[:-1]  # "EHCPs", "ccgs", "FTEs": a plural of an acronym ("hrs" is hours)
             if t in apart:
                 out[t] = [t, apart[t]]
             elif word in expansions and (t.isupper() or word not in self._in_capitals):
@@ -494,11 +526,61 @@ class Engine:
                 out[t] = list(dict.fromkeys(own + expansions[word]))
             elif word in self.written_out and (t.isupper() or word not in english_words()):
                 out[t] = [t.lower(), *self.written_out[word][:WRITTEN_OUT]]
+            elif word in self.abbreviated and (t.isupper() or word not in english_words()):
+                out[t] = [t.lower(), *self.abbreviated[word]]
             else:
                 hyphenated = self._hyphenated_by_stem.get(stem(word), []) if word.isalpha() else []
                 section = [f"section {m.group(1)}"] if (m := SECTION.fullmatch(word)) else []
                 out[t] = list(dict.fromkeys([t, *amount_forms(t), *hyphenated, *section]))
         return out
+
+    def _spelt_out(self, query: str) -> str:
+        """The query as the model reads it: each acronym it names followed by what it stands for ("LATCo
+        (local authority trading company)", "FTE (full-time equivalent) reductions"), the acronyms and
+        their readings those of _variants. The model knows few of the sector's acronyms: "LATCo" alone
+        found the cases of any company, "FTE reductions" none about fewer posts."""
+        typed = capitals_of(query)
+        expansions, out, at, done = self.term_matcher.expansions, [], 0, set()
+        for match in re.finditer(WORD_PATTERN, query):
+            word = match.group().lower()
+            if word not in expansions and word not in self.written_out and word not in self.abbreviated and len(word) > 3:
+                word = word[:-1] if word.endswith("s") else word  # "EHCPs"
+            capitals = word in typed
+            words = ([e for e in expansions[word] if " " in e][:1] if word in expansions and (capitals or word not in self._in_capitals)
+                     else self.written_out[word][:1] if word in self.written_out and (capitals or word not in english_words())
+                     else self.abbreviated[word][:1] if word in self.abbreviated and (capitals or word not in english_words())
+                     else [])
+            if words and word not in done and words[0] not in query.lower():
+                done.add(word)
+                out += [query[at:match.end()], f" ({words[0]})"]
+                at = match.end()
+        return "".join(out) + query[at:] if out else query
+
+    @functools.cached_property
+    def _source_addresses(self) -> list[tuple[str, str]]:
+        """Each source's address (see text.address) and its title."""
+        with self._lock:
+            try:
+                rows = self.conn.execute("select url, title from sources where url is not null").fetchall()
+            except sqlite3.OperationalError:
+                rows = []
+        return [(address(url), title) for url, title in rows]
+
+    def _addresses_read(self, query: str) -> str:
+        """The query with each address in it read as words: a source's own address as its title (the
+        address of the DCLG's savings report as "Good Practice in Local Government Savings"), any other
+        as the words of its path (see text.url_words)."""
+        if "http" not in query.lower() and "www." not in query.lower():
+            return query
+
+        def read(match: re.Match) -> str:
+            url = match.group().rstrip(".,;:!?)")
+            at = address(url)
+            # a report's page (an address with a path), or its address exactly: a site's home is no report
+            title = next((t for a, t in self._source_addresses if at == a or ("/" in a and at.startswith(a + "/"))), None)
+            return (title or url_words(url)) + match.group()[len(url):]
+
+        return URL.sub(read, query)
 
     def _known_pair(self, first: str, second: str) -> bool:
         """Whether any full-text index holds the two words side by side, in any of their forms."""
@@ -745,10 +827,11 @@ class Engine:
         paired = ['"' + p.replace('"', "") + '"' for p in phrases]
         # a pair may also be a form of a term ("it project" of IT): counted once, as FTS5 would
         scores = self._bm25(col, list(dict.fromkeys([f for forms in quoted for f in forms] + paired)))
+        pairs_held = {p: m for p, m in (held_by or {}).items() if p in phrases and p not in terms and m.any()}
         held_by = {t: m for t, m in (held_by or {}).items() if t in terms and m.any()}
-        for t, tagged in held_by.items():
-            # the tagged documents hold the word at least as if their organisations were named by it once
-            own = np.nan_to_num(self._bm25(col, quoted[terms.index(t)]), nan=0.0)
+        for t, tagged in [*held_by.items(), *pairs_held.items()]:
+            # the tagged documents hold the word (or the pair) at least as if their organisations were named by it once
+            own = np.nan_to_num(self._bm25(col, quoted[terms.index(t)] if t in held_by else ['"' + t + '"']), nan=0.0)
             holding = int(np.count_nonzero(tagged | (own > 0)))
             lift = np.where(tagged, np.maximum(0.0, self._tag_bm25(col, holding) - own), 0.0)
             scores = np.where(tagged, np.nan_to_num(scores, nan=0.0) + lift, scores)
@@ -773,6 +856,8 @@ class Engine:
         phrase_match = np.zeros(n, dtype=bool)
         for pair in paired:
             phrase_match[self._phrase(col, pair)[0]] = True
+        for tagged in pairs_held.values():
+            phrase_match |= tagged
         members = matched & ((hits >= need) | phrase_match)
         if not members.any():
             members = matched  # a plain OR of the words rather than nothing
@@ -1085,7 +1170,7 @@ class Engine:
             words += [w for w in (term.label, *term.aliases, *term.synonyms) if w not in words and w.lower() not in STOPWORDS]
         return words
 
-    def _held_by_tags(self, col: DocumentIndex, terms: list[str], query: str) -> dict[str, np.ndarray]:
+    def _held_by_tags(self, col: DocumentIndex, terms: list[str], query: str, pairs: list[str] = ()) -> dict[str, np.ndarray]:
         """The query words naming a council type or a region by a word of its label ("councils in
         Yorkshire", "a met borough", "shire districts"), each with the cases whose organisations are
         of it: a case holds those words by its tags, since its text seldom says what kind of council
@@ -1105,6 +1190,79 @@ class Engine:
             for t in terms:
                 if " " not in t and stem(t.lower()) in naming:
                     held[t] = held.get(t, np.zeros(len(col.ids), dtype=bool)) | tagged
+            # and the query's word pairs of the label's words ("south east", "unitary authorities"): a text
+            # that wrote the pair (the "South East" of a national leisure mutual's centres) outranked
+            # every case tagged with it, which held the words one by one
+            for pair in pairs:
+                if all(stem(w) in naming for w in pair.split()):
+                    held[pair] = held.get(pair, np.zeros(len(col.ids), dtype=bool)) | tagged
+        return held
+
+    @functools.cached_property
+    def _source_names(self) -> list[tuple[str, tuple[str, ...]]]:
+        """Each source's id with each name a query may give it, as stems: its publisher ("Localis",
+        without "(with the support of Civica)"), each author by the first two words of the name
+        ("Grant Thornton"), and its title up to a dash or a bracket where that has two words of a
+        subject or more ("Changing Places"; "Transformation" alone is no name)."""
+        with self._lock:
+            try:
+                rows = self.conn.execute("select id, title, publisher, authors from sources").fetchall()
+            except sqlite3.OperationalError:
+                rows = []
+        out = []
+        for sid, title, publisher, authors in rows:
+            names = [re.sub(r"\s*\(.*?\)", "", publisher or "")]
+            names += [" ".join(re.findall(r"\w+", a)[:2]) for a in (json.loads(authors) if authors else [])]
+            main = re.split(r"\s+[-\u2013\u2014]\s+|\s*\(", title or "")[0]
+            if len([w for w in re.findall(r"\w+", main.lower()) if w not in STOPWORDS]) >= 2:
+                names.append(main)
+            for name in names:
+                words = tuple(stem(w) for w in re.findall(r"\w+", name.lower()))
+                if words:
+                    out.append((sid, words))
+        return out
+
+    def _sources_in(self, query: str) -> dict[str, set[str]]:
+        """The sources a query names (see _source_names), each with the query's words that name it; an
+        abbreviation names a source by what it stands for ("DCLG", the Department for Communities and
+        Local Government)."""
+        typed = capitals_of(query)
+        read: list[tuple[str, str]] = []  # (stem, the query's word)
+        for word in re.findall(r"\w+", query.lower()):
+            meaning = self.abbreviated.get(word) if word in typed or word not in english_words() else None
+            read += [(stem(w), word) for w in re.findall(r"\w+", meaning[0])] if meaning else [(stem(word), word)]
+        stems = [s for s, _ in read]
+        found: dict[str, set[str]] = {}
+        for sid, name in self._source_names:
+            for at in range(len(stems) - len(name) + 1):
+                if tuple(stems[at:at + len(name)]) == name:
+                    found.setdefault(sid, set()).update(w for _, w in read[at:at + len(name)])
+        return found
+
+    def _findings_of(self, col: DocumentIndex) -> np.ndarray:
+        """Each lesson's report, for a report's own findings (None for a case's lesson), kept."""
+        with self._lock:
+            if col.target not in self._findings:
+                self._findings[col.target] = np.array(col.links.get("source_id") or [None] * len(col.ids), dtype=object)
+            return self._findings[col.target]
+
+    def _held_by_sources(self, col: DocumentIndex, terms: list[str], query: str) -> dict[str, np.ndarray]:
+        """The query words naming a source report ("the DCLG report", "Grant Thornton's validated
+        savings", "Localis changing places"), each with the documents of that report: the cases citing
+        it, or its own findings among the lessons. A case seldom names its report in full (none wrote
+        "Grant Thornton"), and its sources are no words of its text."""
+        named = self._sources_in(query)
+        if not named:
+            return {}
+        held: dict[str, np.ndarray] = {}
+        for sid, words in named.items():
+            mask = (col.masks.get("source_ids", {}).get(sid) if col.target == "cases"
+                    else self._findings_of(col) == sid)
+            if mask is None or len(mask) != len(col.ids) or not mask.any():
+                continue
+            for t in terms:
+                if " " not in t and t.lower() in words:
+                    held[t] = held.get(t, np.zeros(len(col.ids), dtype=bool)) | mask
         return held
 
     def _held_by_sums(self, col: DocumentIndex, bounds: dict, query: str) -> dict[str, np.ndarray]:
@@ -1148,9 +1306,11 @@ class Engine:
 
     @staticmethod
     def _tag_bm25(col: DocumentIndex, holding: int) -> float:
-        """FTS5's BM25 for a word once in the organisations' names of a document of average length,
-        held by `holding` documents (see search/postings.py)."""
-        weight = float(next(c.fts for c in tables()[col.target].fts if c.name == TAG_COLUMN))
+        """FTS5's BM25 for a word once in the organisations' names of a document of average length (in
+        the title of a lesson, which names its case or its report), held by `holding` documents (see
+        search/postings.py)."""
+        columns = {c.name: c.fts for c in tables()[col.target].fts}
+        weight = float(columns.get(TAG_COLUMN, columns.get("title")))
         return idf(len(col.ids), holding) * saturated(weight, 1.0, 1.0)
 
     # -- the one entry point --------------------------------------------------------------------
@@ -1169,9 +1329,10 @@ class Engine:
             raise QueryError(f"unknown mode '{mode}'; use one of {', '.join(MODES)}", param="mode", value=mode)
         if target not in TARGETS:
             raise QueryError(f"unknown target '{target}'; use cases or lessons", param="target", value=target)
-        if len(query) > MAX_QUERY_CHARS:
-            raise QueryError(f"query is {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,} - shorten it to the key words",
-                             param="q")
+        # a longer query (an extract of a report pasted whole) is searched as far as the limit allows,
+        # and the answer says so: an error left the reader nothing, and the search box cut it unsaid
+        shortened_from = len(query) if len(query) > MAX_QUERY_CHARS else None
+        query = self._addresses_read(within(query, MAX_QUERY_CHARS))
         if not 1 <= limit <= EXPORT_LIMIT:
             raise QueryError(f"limit must be between 1 and {EXPORT_LIMIT:,}")
         correction = self.speller.correct(query) if query else None
@@ -1188,6 +1349,11 @@ class Engine:
         if sort not in SORTS:
             raise QueryError(f"unknown sort '{sort}'; use one of {', '.join(SORTS)}", param="sort", value=sort)
         col = self.index(target)
+        # a phrase in double quotes that no document has as written is searched as words, and the answer
+        # says so: a quotation pasted from a report or a title typed from memory ("Tell us once") left
+        # nothing to show, however many documents had its words
+        unfound = [p for p in quoted_of(query) if not self._holding(col, [p]).any()] if mode != "semantic" else []
+        query = unquoted(query, unfound) if unfound else query
         filters = self.check_filters(filters)
         by_facet = {column: self._any_of(col, column, values) for column, values in filters.items()}
         in_range = self.savings_mask(col, min_savings, max_savings)
@@ -1229,7 +1395,8 @@ class Engine:
                 savings_asked = (least, most, int((shown & self.savings_mask(col, least, most)).sum()))
         return SearchResponse(asked, mode, target, results, int(shown.sum()), counts, self._rule(mode, browse, excluded),
                               int((shown & ranking.close).sum()), browse, sort, corrected_from,
-                              correction.words if correction else [], suggestion, named, excluded, savings_asked)
+                              correction.words if correction else [], suggestion, named, excluded, savings_asked,
+                              shortened_from, unfound)
 
     def _holding(self, col: DocumentIndex, phrases: list[str]) -> np.ndarray:
         """The documents holding any of the phrases (each word in any of its forms, as everywhere)."""
@@ -1280,16 +1447,19 @@ class Engine:
         n = len(col.ids)
         named = self.term_matcher.terms_in(query)
         nothing = np.full(n, np.nan)
-        aside = self._embed_aside(col, query, named) if mode != "keyword" and exact is None else None
+        meaning = self._spelt_out(query)  # what the model reads (see _spelt_out)
+        aside = self._embed_aside(col, meaning, named) if mode != "keyword" and exact is None else None
         if keyword_side is None:
             worded, bounds = bounds_of(self._closed(query))
-            keyword_side = (self.keyword_scores(col, terms, phrases_of(worded, self._in_capitals), self._expansion(named),
-                                                {**self._held_by_tags(col, terms, query), **self._held_by_sums(col, bounds, query)},
+            pairs = phrases_of(worded, self._in_capitals)
+            keyword_side = (self.keyword_scores(col, terms, pairs, self._expansion(named),
+                                                _either(self._held_by_tags(col, terms, query, pairs), self._held_by_sources(col, terms, query),
+                                                        self._held_by_sums(col, bounds, query)),
                                                 bounds)
                             if mode != "semantic" else (nothing, np.zeros(n, bool), 0.0, 0))
         keyword, keyword_members, coverage, words = keyword_side
         scanned = aside() if aside is not None else None
-        semantic, best, sims = (self.semantic_scores(col, query, named, exact, scanned) if mode != "keyword"
+        semantic, best, sims = (self.semantic_scores(col, meaning, named, exact, scanned) if mode != "keyword"
                                 else (nothing, nothing, None))
         semantic_members = best >= SEMANTIC_THRESHOLD  # NaN (no passages) is never
         semantic_members[best_first(semantic, SEMANTIC_NEIGHBOURS)] = True
@@ -1419,6 +1589,15 @@ class Engine:
                                     join cases c on c.id = s.similar_id where s.case_id = ? order by s.rank limit ?""",
                                  [case_id, limit]).fetchall()
         return [{"id": r[0], "title": r[1], "score": r[2], "why": r[3]} for r in rows]
+
+
+def _either(*held: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The documents holding each word by any of its ways (tags, sources, figures)."""
+    out: dict[str, np.ndarray] = {}
+    for one in held:
+        for word, mask in one.items():
+            out[word] = out[word] | mask if word in out else mask
+    return out
 
 
 def _one_thread(embedder):

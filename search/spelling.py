@@ -5,8 +5,8 @@ typed one click away.
 A word is left alone when it is in the collection (spelling_words, written by ingest/spelling.py),
 when its stem is in the full-text index, when it is an English word or an inflection of one (the
 frequency dictionary that ships with symspellpy), when it is typed in capitals (an acronym such as
-MTFS), when it is shorter than MIN_LETTERS, when it holds a digit, or when it is in double quotes (a
-phrase to be found as written). Otherwise it becomes the collection's word fewest edits away
+MTFS), when it is shorter than MIN_LETTERS, when it holds a digit, when it is in double quotes (a
+phrase to be found as written), or when it is the first part of a contraction ("didn" of "didn't"). Otherwise it becomes the collection's word fewest edits away
 (deletions, insertions, substitutions, swaps of two letters: one edit for a word of fewer than LONG
 letters, two from LONG on) with the same first letter, the most common one on a tie, never a
 function word that search leaves out; with none that near, it stays. A word of a vocabulary term's
@@ -45,6 +45,8 @@ COMMONER = 10
 # a run of letters and digits, as the index's tokenizer reads one word: a part of "c0uncil" or
 # "123libary" is no word to correct
 _WORD = re.compile(r"[^\W_]+")
+# the "n't" of a contraction after a word: "didn" of "didn't" is no slip for "did" (see search/text.py)
+_NOT = re.compile(r"['\u2019]t\b", re.I)
 # endings taken off an unknown word before looking it up again ("hived" -> "hive", "hiving" -> "hiv"+"e")
 _ENDINGS = ("ing", "ed", "es", "s", "d", "er", "ers", "ly")
 
@@ -188,7 +190,8 @@ class Speller:
             typed = match.group(0)
             word = typed.lower()
             if (any(c.isdigit() for c in typed) or any(a < match.start() < b for a, b in quoted)
-                    or any(a <= match.start() < b for a, b in written)):
+                    or any(a <= match.start() < b for a, b in written)
+                    or (word.endswith("n") and _NOT.match(query, match.end()))):
                 return typed
             before = query[:match.start()].rstrip(" \t\n\"'\u201c\u2018(")
             if typed[0].isupper() and before and before[-1] not in ".!?:;":

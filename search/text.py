@@ -32,7 +32,7 @@ def normalised(query: str) -> str:
     return unicodedata.normalize("NFKC", query.translate(_INVISIBLE))
 
 
-_WORD_PATTERN = r"[\w£%]+(?:[.,]\d[\w%]*)*"  # a word, a figure ("£4.3m", "1,200") whole
+WORD_PATTERN = r"[\w£%]+(?:[.,]\d[\w%]*)*"  # a word, a figure ("£4.3m", "1,200") whole
 
 
 def _is_term(word: str) -> bool:
@@ -41,7 +41,7 @@ def _is_term(word: str) -> bool:
 
 # words joined by single hyphens, each word as _words reads it: a compound is found only among the
 # query's own words, never inside a figure ("£1.2m-a-year" is the words £1.2m, a and year)
-_HYPHENATED = re.compile(f"{_WORD_PATTERN}(?:-{_WORD_PATTERN})*")
+_HYPHENATED = re.compile(f"{WORD_PATTERN}(?:-{WORD_PATTERN})*")
 # A sum of money in the short form a query gives it ("£2m", "£1.5bn", "£500k"); reports print the same
 # sum as "£2 million", "£2million" or "£2m", and the index reads each as other words ("2m"; "2",
 # "million"; "2million").
@@ -202,19 +202,40 @@ def capitals_of(query: str) -> frozenset[str]:
     return frozenset(w.lower() for w in words)
 
 
+# A contraction ("didn't", "doesn’t", "won't", "we're", "they've") is read as its words ("did not",
+# "will not", "we are"): the index splits it at the apostrophe, so its parts were query words of their
+# own that say nothing of a case ("didn", "doesn" and "re" were in no document and counted as the
+# rarest words of the query; "won't" was the word "won"). A possessive "'s" is no contraction.
+_CONTRACTION = re.compile(r"\b(?:(wo|ca|sha)|(\w+?))n['\u2019]t\b|\b(\w+)['\u2019](re|ve|ll|m|d)\b", re.I)
+_NEGATED = {"wo": "will", "ca": "can", "sha": "shall"}
+_CLITIC = {"re": "are", "ve": "have", "ll": "will", "m": "am", "d": "would"}
+
+
+def _written_out(match: re.Match) -> str:
+    irregular, stem_, word, clitic = match.groups()
+    if clitic:
+        return f"{word} {_CLITIC[clitic.lower()]}"
+    return f"{_NEGATED[irregular.lower()] if irregular else stem_} not"
+
+
+def contractions_written_out(query: str) -> str:
+    """The query with each contraction written out as its words (see _CONTRACTION)."""
+    return _CONTRACTION.sub(_written_out, query) if "'" in query or "\u2019" in query else query
+
+
 def _units(query: str, capitals: frozenset[str] = frozenset()) -> list[tuple[str, bool]]:
     """The query's words in order, a hyphenated compound with a function word in it as one unit (its
     words joined by spaces) marked True: see terms_of. A word of `capitals` typed in capitals stays in
     capitals (see terms_of)."""
     typed = capitals_of(query) & capitals
     out: list[tuple[str, bool]] = []
-    for match in _HYPHENATED.finditer(figures_in_short(query).translate(HYPHENS)):
+    for match in _HYPHENATED.finditer(figures_in_short(contractions_written_out(query)).translate(HYPHENS)):
         parts = match.group().lower().split("-")
         if len(parts) > 1 and all(_WORDS.fullmatch(p) for p in parts) and any(p in STOPWORDS for p in parts):
             out.append((" ".join(parts), True))
         else:
             out.extend((w if w.isupper() and w.lower() in typed else w.lower(), False)
-                       for w in re.findall(_WORD_PATTERN, match.group()))
+                       for w in re.findall(WORD_PATTERN, match.group()))
     return out
 
 
@@ -265,6 +286,11 @@ def quoted_of(query: str) -> list[str]:
                               if re.search(r"[^\W_]", m.group(1))))
 
 
+def unquoted(query: str, phrases: list[str]) -> str:
+    """The query with the double quotes around these phrases (as quoted_of gives them) taken off."""
+    return QUOTED.sub(lambda m: m.group(1) if " ".join(m.group(1).split()) in phrases else m.group(), query)
+
+
 def phrases_of(query: str, capitals: frozenset[str] = frozenset()) -> list[str]:
     """Pairs of content words that stand side by side in the query ("one council", "channel shift";
     with `capitals` as in terms_of, "IT system"): a document with the pair as a phrase matches the
@@ -291,6 +317,37 @@ def statement_of(query: str) -> str | None:
         return None
     left = _QUESTION_LEAD.sub("", query.strip().rstrip("? ")).strip()
     return left if left != query.strip() and len(left.split()) >= 3 else None
+
+
+def within(query: str, limit: int) -> str:
+    """The query cut to at most `limit` characters: after the last sentence that fits, if that keeps
+    at least half of them, else at the last space that fits (a word is never cut in two), else at the
+    limit. A pasted extract of a report is read from its start, as far as the limit allows."""
+    if len(query) <= limit:
+        return query
+    head = query[:limit + 1]  # one more: a cut just before a space keeps the word before it whole
+    ends = [m.end() for m in re.finditer(r"[.?!;:](?=\s)|\n", head) if limit // 2 <= m.end() <= limit]
+    spaces = [m.start() for m in re.finditer(r"\s", head)]
+    return head[:ends[-1] if ends else spaces[-1] if spaces else limit].rstrip()
+
+
+# An address pasted into a query ("https://www.gov.uk/government/publications/good-practice-in-local-
+# government-savings"): its scheme and host were query words ("https", "www", "gov", "uk") in no
+# document, the rarest of the query, and its path one hyphenated compound no text writes.
+URL = re.compile(r"(?:\bhttps?://|\bwww\.)[^\s<>\"\u201c\u201d]+", re.I)
+
+
+def address(url: str) -> str:
+    """An address as compared with another: no scheme, no "www.", no slash at the end, in lower case."""
+    return re.sub(r"^(?:https?://)?(?:www\.)?", "", url.strip().lower()).rstrip("/")
+
+
+def url_words(url: str) -> str:
+    """The words of an address's path ("good practice in local government savings"): its scheme, host
+    and file endings are no words of its subject."""
+    path = address(url).partition("/")[2]
+    path = re.sub(r"\.(?:s?html?|aspx?|php|pdf|jsp|docx?)\b", " ", path)
+    return " ".join(w for w in re.split(r"[/\-_.?=&#+%]+", path) if w)
 
 
 def sentences_of(query: str, min_words: int = 4) -> list[str]:
