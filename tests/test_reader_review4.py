@@ -166,7 +166,8 @@ SKIPPED = ("a", "button", "label", "summary", "legend", "select", "textarea", "s
 
 
 def main_of(page: str) -> str:
-    main = page[page.index("<main"):page.index("</main>")]
+    """The page's main part and its footer, as read (without the list of abbreviations)."""
+    main = page[page.index("<main"):page.index("</main>")] + page[page.index("<footer"):page.index("</footer>")]
     return re.sub(r'<section class="kb-abbreviations-section".*?</section>', " ", main, flags=re.S)
 
 

@@ -346,6 +346,7 @@ def test_other_row_pages_are_labelled_fields(site):
 
 def _fields(html: str) -> dict[str, str]:
     main = html[html.index("<main"):html.index("</main>")]
+    main = re.sub(r'<section class="kb-abbreviations-section".*?</section>', "", main, flags=re.S)  # not the row's
     return {dt: dd for dt, dd in re.findall(r"<dt>(.*?)</dt>\s*<dd>(.*?)</dd>", main, re.S)}
 
 

@@ -1,0 +1,45 @@
+"""A fifth reading of the site as a council officer on a phone, a keyboard-only user and a screen-reader
+user would meet it: the footer's abbreviations explained, counts in the page's title, links named for
+what they lead to, the build's join tables named by what they join, and a case's own text that says
+whose account it gives. (What needs a browser is in test_browser_review5.py.)"""
+import re
+from html import unescape
+
+import pytest
+
+from kb.site import make_datasette
+
+from .pages import get, text
+from .test_reader_review4 import listed, main_of
+
+
+@pytest.fixture(scope="module")
+def site(corpus_db):
+    return make_datasette(corpus_db)
+
+
+@pytest.fixture(scope="module")
+def known(corpus_db):
+    from plugins.kb_present import glossary
+    return glossary(corpus_db)
+
+
+# -- the footer's abbreviations are the page's too --------------------------------------------------------
+@pytest.mark.parametrize("path", ["/", "/kb", "/kb?sql=select+id+from+cases+limit+1", "/no/such/page", "/about",
+                                  "/-/charts", "/kb/cases/barnet-capita-outsourcing", "/kb/case_sources"])
+def test_the_footers_abbreviations_are_listed_and_explained(site, known, path):
+    """Every page's footer names the sources "(DCLG, LGA, ...)", and no page listed them: the SQL and
+    all-tables pages, 404s and the about pages had no list at all."""
+    from kb.abbreviations import used_in
+
+    page = get(site, path).text
+    footer = page[page.index("<footer"):page.index("</footer>")]
+    in_footer = dict(used_in([text(footer)], known))
+    assert {"DCLG", "LGA"} <= set(in_footer)
+    assert listed(page) == dict(used_in([text(main_of(page))], known))
+    # the list is the main part's, where a screen reader's heading list finds it
+    main = page[page.index("<main"):page.index("</main>")]
+    assert 'id="abbreviations"' in main
+    # each marked once, on its first use anywhere on the page, the footer's included
+    marked = re.findall(r'<abbr title="[^"]*">([^<]*)</abbr>', main + footer)
+    assert sorted(marked) == sorted(set(marked)) and {"DCLG", "LGA"} <= set(marked)
