@@ -43,3 +43,37 @@ def test_the_footers_abbreviations_are_listed_and_explained(site, known, path):
     # each marked once, on its first use anywhere on the page, the footer's included
     marked = re.findall(r'<abbr title="[^"]*">([^<]*)</abbr>', main + footer)
     assert sorted(marked) == sorted(set(marked)) and {"DCLG", "LGA"} <= set(marked)
+
+
+# -- a search or a filter says how many it found in the page's title -------------------------------------
+def title(html: str) -> str:
+    return unescape(re.search(r"<title>(.*?)</title>", html, re.S).group(1)).strip()
+
+
+def count_shown(html: str) -> int:
+    return int(re.sub(r"\D", "", re.search(r'<p class="kb-count"[^>]*><strong>([\d,]+)', html).group(1)))
+
+
+@pytest.mark.parametrize("path, says", [
+    ("/-/search?q=shared+ICT+service", "shared ICT service - search case studies: {n} found"),
+    ("/-/search?q=shared+ICT+service&council_types=district-council", "shared ICT service - search case studies: {n} found with your filters"),
+    ("/-/search?q=TUPE&target=lessons", "TUPE - search lessons: {n} found"),
+    ("/-/search", "Browse case studies: {n}"),
+    ("/-/search?council_types=district-council&services=central-services", "Browse case studies: {n} with your filters"),
+    ("/kb/cases?council_types__arraycontains=district-council", "Case studies: {n} match your filters"),
+    ("/kb/lessons?_search=leadership", "Lessons and findings: {n} match your filters"),
+    ("/kb/figures?status=achieved", "Money figures: {n} match your filters")])
+def test_a_search_or_a_filter_is_titled_with_how_many_it_found(site, path, says):
+    """Each search and each Apply of the filters opens a new page, and a screen reader reads its title
+    first: "shared ICT service - search case studies" and "Case studies (filtered)" said nothing of how
+    many were found, which was heard only by reading on to the count."""
+    page = get(site, path).text
+    n = count_shown(page)
+    assert n > 1
+    assert title(page) == f"{says.format(n=f'{n:,}')} - Council transformation case studies"
+
+
+def test_a_search_that_finds_nothing_says_none(site):
+    page = get(site, "/-/search?q=care&council_types=district-council&council_types=county-council&regions=london&mode=keyword").text
+    assert count_shown(page) == 0
+    assert title(page).startswith("care - search case studies: none found with your filters - ")

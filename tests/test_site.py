@@ -721,7 +721,7 @@ def test_the_number_beside_a_filter_value_is_what_the_page_says_it_is(site):
                                           ("page=3", "Browse case studies, page 3")])
 def test_search_page_titles_name_what_is_searched_and_the_page(site, query, title):
     """Tabs, history and a screen reader's first words tell page 2 from page 1, lessons from cases."""
-    assert parsed(get(site, f"/-/search?{query}").text).title.strip().startswith(title + " - ")
+    assert parsed(get(site, f"/-/search?{query}").text).title.strip().startswith(title + ": ")
 
 
 @pytest.mark.parametrize("query", ["q=care&council_types=county-council&mode=keyword", "q=shared+services&council_types=district-council",
