@@ -77,3 +77,27 @@ def test_a_search_that_finds_nothing_says_none(site):
     page = get(site, "/-/search?q=care&council_types=district-council&council_types=county-council&regions=london&mode=keyword").text
     assert count_shown(page) == 0
     assert title(page).startswith("care - search case studies: none found with your filters - ")
+
+
+# -- a link's name says where it leads, read alone in a screen reader's list of links ----------------------
+def links(html: str) -> dict[str, set[str]]:
+    """Each link's name as a screen reader gives it (its words, hidden ones too) and the addresses so named."""
+    main = html[html.index("<main"):html.index("</main>")]
+    out: dict[str, set[str]] = {}
+    for href, inner in re.findall(r'<a\b[^>]*?href="([^"]*)"[^>]*>(.*?)</a>', main, re.S):
+        label = re.search(r'aria-label="([^"]*)"', inner)
+        name = text(inner) if not label else unescape(label.group(1))
+        out.setdefault(name, set()).add(unescape(href))
+    return out
+
+
+@pytest.mark.parametrize("path", ["/", "/-/charts", "/kb/cases/barnet-capita-outsourcing", "/kb/sources/dclg-2014-good-practice-savings",
+                                  "/-/search?q=shared+ICT+service", "/-/search?q=TUPE&target=lessons",
+                                  "/-/compare?id=stevenage-east-herts-shared-ict-partnership&id=croydon-place-enforcement-integration"])
+def test_no_two_links_of_one_name_lead_to_different_places(site, path):
+    """The home page's counts of cases were "20 cases from this report" for two reports, and each chart's
+    table named its approaches' links "Service redesign (6 cases)" whether they led to achieved savings or
+    to planned ones: in a list of links, read without the row, no one could tell them apart."""
+    named = links(get(site, path).text)
+    assert named
+    assert {name: hrefs for name, hrefs in named.items() if len(hrefs) > 1} == {}
