@@ -101,3 +101,42 @@ def test_no_two_links_of_one_name_lead_to_different_places(site, path):
     named = links(get(site, path).text)
     assert named
     assert {name: hrefs for name, hrefs in named.items() if len(hrefs) > 1} == {}
+
+
+# -- the build's join tables name each row by the rows it joins ------------------------------------------
+def titles(corpus_db) -> dict[str, str]:
+    import sqlite3
+    conn = sqlite3.connect(corpus_db)
+    return dict(conn.execute("select id, title from cases union all select id, title from sources"))
+
+
+@pytest.mark.parametrize("table, keys", [("case_sources", ("case_id", "source_id")), ("similar_cases", ("case_id", "similar_id"))])
+def test_a_join_tables_rows_are_headed_by_what_they_join(site, corpus_db, table, keys):
+    """Which reports tell each case, and which cases are like which: each row was headed (and its page
+    titled and headed) by its key, "barnet-capita-outsourcing,dclg-2014-good-practice-savings"."""
+    import sqlite3
+
+    named = titles(corpus_db)
+    rows = sqlite3.connect(corpus_db).execute(f"select {', '.join(keys)} from {table} order by {', '.join(keys)} limit 3").fetchall()
+    page = get(site, f"/kb/{table}?_size=3").text
+    heads = [unescape(h) for h in re.findall(r'<td class="col-Link type-pk"><a href="[^"]+">(.*?)</a>', page)]
+    assert heads == [" \u2014 ".join(named[k] for k in row) for row in rows]
+    one = get(site, f"/kb/{table}/{','.join(rows[0])}").text
+    name = " \u2014 ".join(named[k] for k in rows[0])
+    h1 = text(re.search(r"<h1\b.*?</h1>", one, re.S).group(0))
+    assert name in h1 and rows[0][0] not in h1, h1
+    said = title(one)
+    assert named[rows[0][0]][:40] in said and rows[0][0] not in said, said
+    current = text(re.search(r'<li aria-current="page">(.*?)</li>', one, re.S).group(1))
+    assert current.startswith(named[rows[0][0]][:40]), current
+
+
+def test_a_table_keyed_by_no_other_table_keeps_its_key(site):
+    page = get(site, "/kb/term_documents/cases,0").text
+    assert "term_documents: cases, 0</h1>" in page
+
+
+def test_a_table_with_no_key_of_its_own_keeps_its_row_numbers(site):
+    """A table keyed by SQLite's rowid has no key columns: its rows were left with links of no name."""
+    page = get(site, "/kb/build_info").text
+    assert '<td class="col-Link type-pk"><a href="/kb/build_info/1">1</a></td>' in page
