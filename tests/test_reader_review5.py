@@ -140,3 +140,44 @@ def test_a_table_with_no_key_of_its_own_keeps_its_row_numbers(site):
     """A table keyed by SQLite's rowid has no key columns: its rows were left with links of no name."""
     page = get(site, "/kb/build_info").text
     assert '<td class="col-Link type-pk"><a href="/kb/build_info/1">1</a></td>' in page
+
+
+# -- a case says whose account it gives in words, not as "(LGA)" ------------------------------------------
+def test_an_abbreviation_in_brackets_after_words_it_does_not_stand_for_is_refused(small_root):
+    """Barnet's case read "... to achieve those results (LGA)": the site explained LGA there, and the
+    brackets read as what "those results" stand for, though they said whose account it was."""
+    from .conftest import FIXTURES
+    from .test_validate import run
+
+    good = (FIXTURES / "good-case.md").read_text(encoding="utf-8")
+    told = "of them need long-term home care, and the council counts the hours of care avoided as savings."
+    defined = "Demand for adult social care in the city is rising and needs are getting more complex."
+    note = 'note: "The council assumes each person\'s benefit lasts one year (line 1745)."'
+    assert good.count(told) == good.count(defined) == good.count(note) == 1
+    broken = (good.replace(told, told[:-1] + " (DCLG).")
+              .replace(defined, "Demand for Adult Social Care (ASC) in the city is rising.")  # a definition: kept
+              .replace(note, 'note: "The council assumes a year (LGA)."'))
+    line = 1 + good[:good.index(told)].count("\n")
+    note_line = 1 + good[:good.index(note)].count("\n")
+    records, problems = run(small_root, {"brighton-hove-reablement": broken})
+    assert records == []
+    assert [str(p) for p in problems] == [
+        f"cases/brighton-hove-reablement.md:{note_line}: '(LGA)' after 'council assumes a year' reads as what "
+        "those words stand for - say whose account it is in words, such as '(as the LGA report says)', or write out "
+        "what LGA stands for before the brackets",
+        f"cases/brighton-hove-reablement.md:{line}: '(DCLG)' after 'care avoided as savings' reads as what those "
+        "words stand for - say whose account it is in words, such as '(as the DCLG report says)', or write out "
+        "what DCLG stands for before the brackets"]
+
+
+@pytest.mark.parametrize("words, ok", [("special educational needs and disabilities (SEND)", True),
+                                       ("Voluntary and community sector (VCS)", True),
+                                       ("paid to Her Majesty's Revenue and Customs (HMRC)", True),
+                                       ("the Department for Education (DfE)", True),
+                                       ("to achieve those results (LGA)", False),
+                                       ("adults with learning disabilities (LGA)", False)])
+def test_what_an_abbreviation_in_brackets_defines(words, ok):
+    from kb.validate import _BRACKETED, _spelt_by
+
+    m = _BRACKETED.search(words)
+    assert _spelt_by(words[:m.start()], m.group(1)) is ok
