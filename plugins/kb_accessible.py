@@ -123,17 +123,20 @@ async def row_name(datasette, database: str, table: str, key_values) -> str | No
     return JOINED.join(names)
 
 
-def row_heading(html, table: str, key_values, name: str) -> Markup:
-    """Datasette's row page headed by the row's name ("similar_cases: <a case> \u2014 <another>"), not its key."""
-    keyed = f">{escape(table)}: {escape(', '.join(map(str, key_values)))}</h1>"
-    return Markup(str(html).replace(keyed, f">{escape(table)}: {escape(name)}</h1>", 1))
+_H1 = re.compile(r"(<h1\b[^>]*>).*?(</h1>)", re.S)
+
+
+def headed(html, words: str) -> Markup:
+    """Datasette's page with its heading saying what the page is, as its title does: a row by its name
+    ("similar_cases: <a case> \u2014 <another>", not its key), a query as an SQL query (not the database)."""
+    return Markup(_H1.sub(lambda m: f"{m.group(1)}{escape(words)}{m.group(2)}", str(html), count=1))
 
 
 @hookimpl
 def prepare_jinja2_environment(env, datasette):
     env.filters["accessible"] = accessible
     env.filters["kb_named_rows"] = named_rows
-    env.filters["kb_row_heading"] = row_heading
+    env.filters["kb_headed"] = headed
     env.globals["kb_row_name"] = lambda database, table, key_values: row_name(datasette, database, table, key_values)
     env.filters["kb_labelled_tables"] = lambda html, database: labelled_tables(
         html, lambda t: present.table_label(datasette, database, t), lambda t: datasette.urls.table(database, t))

@@ -181,3 +181,12 @@ def test_what_an_abbreviation_in_brackets_defines(words, ok):
 
     m = _BRACKETED.search(words)
     assert _spelt_by(words[:m.start()], m.group(1)) is ok
+
+
+@pytest.mark.parametrize("path, heading", [("/kb?sql=select+id+from+cases+limit+1", "SQL query"),
+                                           ("/kb/recent_cases", "New and changed cases")])
+def test_a_query_page_is_headed_as_it_is_titled(site, path, heading):
+    """An SQL query's page was titled "SQL query: ..." but headed "All tables and SQL", the page the
+    query was written on: a screen reader's list of headings said the wrong page."""
+    page = get(site, path).text
+    assert text(re.search(r"<h1\b.*?</h1>", page, re.S).group(0)) == heading
