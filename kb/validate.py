@@ -274,6 +274,43 @@ def _formulas(doc: Document) -> list[Problem]:
     return problems
 
 
+# An abbreviation alone in brackets defines the words before it ("special educational needs and
+# disabilities (SEND)"); after words it does not abbreviate it reads as what they stand for, though it
+# was meant as whose account this is: "to achieve those results (LGA)". Checked in the text written in
+# our own words (the body, notes, a report's findings), not in what quotes a source as printed.
+_BRACKETED = re.compile(r"\(([A-Z][A-Za-z]*[A-Z])s?\)")
+
+
+def _spelt_by(before: str, abbreviation: str) -> bool:
+    """Whether the last words before the brackets have the abbreviation's letters, in order, as their
+    initials (a function word may be passed over, and a word's own capitals count: SharePoint)."""
+    words = re.findall(r"[A-Za-z][\w'&-]*", before)[-(2 * len(abbreviation) + 2):]
+    initials = [c.lower() for w in words for c in [w[0], *re.findall(r"(?<=[a-z])[A-Z]", w)]]
+    letters = list(abbreviation.lower())
+    for initial in reversed(initials):
+        if letters and initial == letters[-1]:
+            letters.pop()
+    return not letters
+
+
+def _bracketed_attributions(doc: Document) -> list[Problem]:
+    texts = [(doc.line_of(path), node) for path, node in _leaves(doc.data) if isinstance(node, str)
+             and (path[-1] == "note" or path[:1] == ("findings",) and path[-1] == "text")]
+    texts.append((doc.body_line, doc.body))
+    problems = []
+    for line, text in texts:
+        for m in _BRACKETED.finditer(text):
+            before = text[:m.start()]
+            if _spelt_by(before, m.group(1)):
+                continue
+            words = " ".join(before.split()[-4:])
+            problems.append(Problem(doc.display, line + before.count("\n"),
+                                    f"'{m.group(0)}' after '{words}' reads as what those words stand for",
+                                    f"say whose account it is in words, such as '(as the {m.group(1)} report says)', "
+                                    f"or write out what {m.group(1)} stands for before the brackets"))
+    return problems
+
+
 def _normalise(kind: str, data: dict) -> dict:
     """Replace aliases with their slugs, wherever a field is vocabulary-backed."""
     vocabularies = load_vocabularies()
@@ -377,7 +414,8 @@ def check_document(doc: Document, kind: str, known_sources: set[str] | None = No
             continue  # reported once, as "fill in"
         made = _schema_problem(doc, kind, error)
         found += [p for p in (made if isinstance(made, list) else [made]) if p not in found]
-    found += [p for p in _too_large(doc) + _curly_wrapped(doc) + _formulas(doc) if p not in found]
+    found += [p for p in _too_large(doc) + _curly_wrapped(doc) + _formulas(doc) + _bracketed_attributions(doc)
+              if p not in found]
     problems = sorted(found, key=lambda p: p.line)
     data = _normalise(kind, doc.data)
     stem = doc.path.stem

@@ -5,6 +5,7 @@ keep a copy of each upstream template; a test checks every rule still finds its 
 from __future__ import annotations
 
 import re
+from html import unescape
 
 from datasette import hookimpl
 from markupsafe import Markup, escape
@@ -71,8 +72,71 @@ def labelled_tables(html, table_label, table_url) -> Markup:
     return Markup(_TABLE_HEADING.sub(label, str(html)))
 
 
+# A row keyed by rows of other tables (which reports tell each case, which cases are like which) is
+# named by their names, joined so: its key ("barnet-capita-outsourcing,dclg-2014-good-practice-savings")
+# headed each row and titled its page, and said nothing to a reader.
+JOINED = " \u2014 "
+
+
+_LINKED = re.compile(r'<a href="[^"]*">([^<]*)</a>')
+
+
+def _label(cell) -> str | None:
+    """The name a cell shows for the row its key points to: the label Datasette expanded it to, as it
+    links it (its raw value is the label and key, or the key alone when Datasette drew the link)."""
+    if isinstance(cell["raw"], dict):
+        return cell["raw"].get("label") or None
+    linked = _LINKED.match(str(cell["value"]))
+    label = unescape(linked.group(1)) if linked else None
+    return label if label and label != str(cell["raw"]) else None
+
+
+def named_rows(html, rows, primary_keys) -> Markup:
+    """Datasette's table page with each row's link named by the rows its key points to, as its own cells
+    show them (Datasette expands a key to its row's label); a row whose key is not wholly such is left."""
+    html = str(html)
+    for row in rows or []:
+        cells = list(row)
+        link = cells[0] if cells and cells[0].get("is_special_link_column") else None
+        labels = [_label(c) for c in cells if c["column"] in primary_keys]
+        if link is None or not labels or len(labels) != len(primary_keys) or not all(labels):
+            continue
+        old = str(link["value"])
+        html = html.replace(old, re.sub(r">[^<]*</a>$", f">{escape(JOINED.join(labels))}</a>", old), 1)
+    return Markup(html)
+
+
+async def row_name(datasette, database: str, table: str, key_values) -> str | None:
+    """A row's name from the rows its key points to (named_rows' name, for its own page), if its key is
+    wholly such."""
+    db = datasette.databases.get(database)
+    keys = await db.primary_keys(table) if db else []
+    references = {fk["column"] for fk in await db.foreign_keys_for_table(table)} if db else set()
+    if not keys or len(keys) != len(key_values or []) or not set(keys) <= references:
+        return None
+    names = []
+    for column, value in zip(keys, key_values):
+        label = (await datasette.expand_foreign_keys(database, table, column, [value])).get((column, value))
+        if not label or label == value:
+            return None
+        names.append(str(label))
+    return JOINED.join(names)
+
+
+_H1 = re.compile(r"(<h1\b[^>]*>).*?(</h1>)", re.S)
+
+
+def headed(html, words: str) -> Markup:
+    """Datasette's page with its heading saying what the page is, as its title does: a row by its name
+    ("similar_cases: <a case> \u2014 <another>", not its key), a query as an SQL query (not the database)."""
+    return Markup(_H1.sub(lambda m: f"{m.group(1)}{escape(words)}{m.group(2)}", str(html), count=1))
+
+
 @hookimpl
 def prepare_jinja2_environment(env, datasette):
     env.filters["accessible"] = accessible
+    env.filters["kb_named_rows"] = named_rows
+    env.filters["kb_headed"] = headed
+    env.globals["kb_row_name"] = lambda database, table, key_values: row_name(datasette, database, table, key_values)
     env.filters["kb_labelled_tables"] = lambda html, database: labelled_tables(
         html, lambda t: present.table_label(datasette, database, t), lambda t: datasette.urls.table(database, t))

@@ -259,7 +259,9 @@ def plural(noun: str) -> str:
 
 
 # Where a page's "Abbreviations on this page" goes: after its body of text (templates write
-# {{ kb_abbreviations_here }}); base.html passes every page's main part through `kb_explained`.
+# {{ kb_abbreviations_here }}; the first one on the page is used, and base.html writes one at the end of
+# the main part for pages that do not say); base.html passes the main part and the footer through
+# `kb_explained` together, so the footer's abbreviations are listed too.
 GLOSSARY_HERE = Markup("<!--kb:abbreviations-->")
 
 

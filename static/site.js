@@ -1,6 +1,7 @@
 // The site's one script (served by the site itself). Every page works without it; it only turns the
 // "Filters" link of a phone into a button that opens the filters over the page and closes them again,
-// and keeps the compare button's count honest. Nothing submits a form by itself.
+// keeps the compare button's count honest, and lets a keyboard open the column menus of Datasette's own
+// table pages. Nothing submits a form by itself.
 (function () {
   "use strict";
 
@@ -81,9 +82,64 @@
     update();
   }
 
+  // Datasette's own table pages give each column heading a menu (sort, facet, hide the column) behind
+  // an icon that only a mouse could open: the icon becomes a button the keyboard reaches and opens, the
+  // menu takes the focus, and Escape, or Tab past its ends, closes it and gives the focus back.
+  function setUpColumnMenus() {
+    var menu = document.querySelector("body > .dropdown-menu, #main > .dropdown-menu");
+    var icons = document.querySelectorAll(".rows-and-columns th svg.dropdown-menu-icon");
+    if (!menu || !icons.length) return;
+    // in the page's main part, not after its footer outside every landmark (Datasette places it by the
+    // page's own coordinates, which hold there too: nothing around it is positioned)
+    var main = document.getElementById("main");
+    if (main && getComputedStyle(main).position === "static") main.appendChild(menu);
+    var opener = null;
+    function items() {
+      return Array.prototype.filter.call(menu.querySelectorAll("a"), function (a) { return a.offsetParent !== null; });
+    }
+    function isOpen() { return menu.style.display !== "none"; }
+    function close() {
+      menu.style.display = "none";
+      if (opener) { opener.setAttribute("aria-expanded", "false"); opener.focus(); }
+    }
+    // however it closes (a click elsewhere, a scroll), the button says so
+    new MutationObserver(function () {
+      if (opener) opener.setAttribute("aria-expanded", isOpen() ? "true" : "false");
+    }).observe(menu, { attributes: true, attributeFilter: ["style"] });
+    icons.forEach(function (icon) {
+      var th = icon.closest("th");
+      icon.setAttribute("tabindex", "0");
+      icon.setAttribute("role", "button");
+      icon.setAttribute("focusable", "true");
+      icon.setAttribute("aria-label", "Column options: " + (th.getAttribute("data-column") || th.textContent.trim()));
+      icon.setAttribute("aria-haspopup", "true");
+      icon.setAttribute("aria-expanded", "false");
+      icon.addEventListener("click", function () { opener = icon; }, true);
+      icon.addEventListener("keydown", function (event) {
+        if (event.key !== "Enter" && event.key !== " ") return;
+        event.preventDefault();
+        opener = icon;
+        icon.dispatchEvent(new MouseEvent("click", { bubbles: true, cancelable: true }));
+        var first = items()[0];
+        if (first) first.focus();
+      });
+    });
+    menu.addEventListener("keydown", function (event) {
+      var all = items();
+      var at = all.indexOf(document.activeElement);
+      if (event.key === "Escape") {
+        event.preventDefault();
+        close();
+      } else if (event.key === "Tab" && ((event.shiftKey && at === 0) || (!event.shiftKey && at === all.length - 1))) {
+        close();  // the Tab itself then moves on from the button, as from any other control
+      }
+    });
+  }
+
   function start() {
     document.querySelectorAll("[data-kb-panel]").forEach(setUpPanel);
     document.querySelectorAll("form[data-kb-compare]").forEach(setUpCompare);
+    setUpColumnMenus();
   }
 
   if (document.readyState === "loading") {

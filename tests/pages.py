@@ -10,4 +10,5 @@ def get(site, path):
 
 def text(html: str) -> str:
     """A page's words as a reader meets them: no tags, entities read, spaces collapsed."""
+    html = re.sub(r"</?abbr\b[^>]*>", "", html)  # a marked abbreviation is a word of its sentence
     return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()

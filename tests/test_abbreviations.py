@@ -118,7 +118,9 @@ def test_a_lesson_page_says_what_its_abbreviations_stand_for(site, corpus_db):
     from datasette.utils import tilde_encode
     page = get(site, f"/kb/lessons/{tilde_encode(lesson_id)}")
     found = listed(page)
-    assert found and all(re.search(rf"(?<!\w){name}s?(?!\w)", text) for name in found), (lesson_id, found)
+    footer = page[page.index("<footer"):]  # the site's sources, on every page
+    assert found and all(re.search(rf"(?<!\w){name}s?(?!\w)", text + footer) for name in found), (lesson_id, found)
+    assert any(re.search(rf"(?<!\w){name}s?(?!\w)", text) for name in found)
 
 
 def test_a_bad_declared_abbreviation_stops_the_build_not_a_page(tmp_path, monkeypatch, small_root):
