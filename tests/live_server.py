@@ -67,3 +67,16 @@ def require_chromium() -> None:
 
 def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+@contextlib.contextmanager
+def chromium():
+    """Debian's Chromium under Playwright, closed on the way out (a module's `browser` fixture)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            yield browser
+        finally:
+            browser.close()

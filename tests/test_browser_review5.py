@@ -4,14 +4,13 @@ contrast, a reader who asks for no motion, a printed case, and axe-core with no 
 kind of page at 1280 and 375 px. Runs the real `kb serve` (stand-in-model corpus)."""
 import pytest
 
-from tests.live_server import launch_chromium, require_chromium, running_server
+from tests.live_server import chromium, require_chromium
 
 require_chromium()
 
 from axe_playwright_python.sync_playwright import Axe  # noqa: E402
-from playwright.sync_api import sync_playwright  # noqa: E402
 
-from tests.test_browser import _focus_out_of_sight  # noqa: E402
+from tests.test_browser import _focus_out_of_sight, server  # noqa: E402,F401 (server: the same served corpus)
 
 pytestmark = pytest.mark.slow
 
@@ -32,17 +31,9 @@ PAGES = [
 
 
 @pytest.fixture(scope="module")
-def server(corpus_db):
-    with running_server(corpus_db) as (base, _):
-        yield base
-
-
-@pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as p:
-        browser = launch_chromium(p)
-        yield browser
-        browser.close()
+    with chromium() as launched:
+        yield launched
 
 
 def screen(browser, width, height=800, **media):

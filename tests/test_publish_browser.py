@@ -10,11 +10,10 @@ import time
 import pytest
 
 from kb.site import BRAND, make_datasette
-from tests.live_server import free_port, launch_chromium, require_chromium
+from tests.live_server import chromium, free_port, require_chromium
 
 require_chromium()
 
-from playwright.sync_api import sync_playwright  # noqa: E402
 
 # a real browser costs seconds a test: run by `./run test` and CI, not by a bare `pytest`
 pytestmark = pytest.mark.slow
@@ -67,10 +66,8 @@ def server(corpus_db):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as p:
-        browser = launch_chromium(p)
-        yield browser
-        browser.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
