@@ -41,24 +41,25 @@ def test_raw_scores_are_the_formula_bit_for_bit():
 
 
 def test_tag_groups_count_at_their_declared_weights():
-    # the approach (the kind of change) counts twice the service: the dot product of two cases' rows
-    # is 0.4 x the cosine of their approaches + 0.2 x the cosine of their services
+    # the approach (the kind of change) counts twice the service, and how it was made (its key
+    # attributes) a little: the dot product of two cases' rows is 0.4 x the cosine of their approaches
+    # + 0.2 x the cosine of their services + 0.1 x the cosine of their key attributes
     db = sqlite3.connect(":memory:")
-    db.execute("create table cases (id text, services text, approaches text)")
-    db.executemany("insert into cases values (?, ?, ?)", [
-        ("a", '["housing"]', '["insourcing", "service-redesign"]'),
-        ("b", '["housing"]', '["insourcing"]'),
-        ("c", '["libraries"]', '["insourcing", "service-redesign"]'),
-        ("d", '["housing"]', '["agile-working"]')])
+    db.execute("create table cases (id text, services text, approaches text, key_attributes text)")
+    db.executemany("insert into cases values (?, ?, ?, ?)", [
+        ("a", '["housing"]', '["insourcing", "service-redesign"]', '["leadership"]'),
+        ("b", '["housing"]', '["insourcing"]', None),
+        ("c", '["libraries"]', '["insourcing", "service-redesign"]', None),
+        ("d", '["housing"]', '["agile-working"]', '["leadership"]')])
     ids = ["a", "b", "c", "d"]
-    weights = similar_spec()["tags"]
-    assert weights == {"approaches": 0.4, "services": 0.2}
-    tags = _weighted_tags(db, ids)
-    approaches, services = _tag_matrix(db, ids, ["approaches"])[0], _tag_matrix(db, ids, ["services"])[0]
-    expected = 0.4 * (approaches @ approaches.T) + 0.2 * (services @ services.T)
-    assert np.allclose(tags @ tags.T, expected, atol=1e-6)
-    # the same approaches in another service outrank the same service with another approach
-    assert (tags @ tags.T)[0, 2] == pytest.approx(0.4) and (tags @ tags.T)[0, 3] == pytest.approx(0.2)
+    assert similar_spec()["tags"] == {"approaches": 0.4, "services": 0.2, "key_attributes": 0.1}
+    scores = _weighted_tags(db, ids) @ _weighted_tags(db, ids).T
+    approaches, services, attributes = (_tag_matrix(db, ids, [c])[0] for c in ("approaches", "services", "key_attributes"))
+    expected = 0.4 * (approaches @ approaches.T) + 0.2 * (services @ services.T) + 0.1 * (attributes @ attributes.T)
+    assert np.allclose(scores, expected, atol=1e-6)
+    # the same approaches in another service outrank the same service with another approach and a
+    # shared key attribute
+    assert scores[0, 2] == pytest.approx(0.4) and scores[0, 3] == pytest.approx(0.3)
 
 
 def test_similar_in_blocks_equals_the_formula_over_every_pair(monkeypatch):
