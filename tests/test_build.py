@@ -153,5 +153,7 @@ def test_similar_cases_weigh_shared_tags_and_say_why(small_root, tmp_path):
     assert [s for s, _ in similar] == ["case-b", "case-c"]
     assert similar[0][1] == ("shared approach: Prevention and early intervention, Service redesign, "
                              "Shared services with other public bodies; "
-                             "shared service: Adult social care; shared council type: Unitary authority")
+                             "shared service: Adult social care; "
+                             "shared key attribute: Culture and ways of working, Part of a longer journey; "
+                             "shared council type: Unitary authority")
     assert "shared service" not in similar[1][1]
