@@ -521,18 +521,30 @@ class Engine:
                 word = word[:-1]  # "EHCPs", "ccgs", "FTEs": a plural of an acronym ("hrs" is hours)
             if t in apart:
                 out[t] = [t, apart[t]]
-            elif word in expansions and (t.isupper() or word not in self._in_capitals):
-                own = [t.lower()] if word not in STOPWORDS else [p for p in pairs if word in p.split()]
-                out[t] = list(dict.fromkeys(own + expansions[word]))
-            elif word in self.written_out and (t.isupper() or word not in english_words()):
-                out[t] = [t.lower(), *self.written_out[word][:WRITTEN_OUT]]
-            elif word in self.abbreviated and (t.isupper() or word not in english_words()):
-                out[t] = [t.lower(), *self.abbreviated[word]]
+            elif (meaning := self._meaning_of(word, t.isupper())) is not None:
+                names, of_term = meaning
+                if of_term:
+                    own = [t.lower()] if word not in STOPWORDS else [p for p in pairs if word in p.split()]
+                    out[t] = list(dict.fromkeys(own + names))
+                else:
+                    out[t] = [t.lower(), *names]
             else:
                 hyphenated = self._hyphenated_by_stem.get(stem(word), []) if word.isalpha() else []
                 section = [f"section {m.group(1)}"] if (m := SECTION.fullmatch(word)) else []
                 out[t] = list(dict.fromkeys([t, *amount_forms(t), *hyphenated, *section]))
         return out
+
+    def _meaning_of(self, word: str, capitals: bool) -> tuple[list[str], bool] | None:
+        """What an acronym the query names stands for, and whether it is a vocabulary term's: a term's
+        acronym, else a name the collection writes out in capitals (its WRITTEN_OUT commonest), else an
+        abbreviation the site explains; one that is also a word only when typed in capitals (`capitals`)."""
+        expansions = self.term_matcher.expansions
+        if word in expansions and (capitals or word not in self._in_capitals):
+            return expansions[word], True
+        for names in (self.written_out, self.abbreviated):
+            if word in names and (capitals or word not in english_words()):
+                return names[word][:WRITTEN_OUT], False
+        return None
 
     def _spelt_out(self, query: str) -> str:
         """The query as the model reads it: each acronym it names followed by what it stands for ("LATCo
@@ -545,11 +557,8 @@ class Engine:
             word = match.group().lower()
             if word not in expansions and word not in self.written_out and word not in self.abbreviated and len(word) > 3:
                 word = word[:-1] if word.endswith("s") else word  # "EHCPs"
-            capitals = word in typed
-            words = ([e for e in expansions[word] if " " in e][:1] if word in expansions and (capitals or word not in self._in_capitals)
-                     else self.written_out[word][:1] if word in self.written_out and (capitals or word not in english_words())
-                     else self.abbreviated[word][:1] if word in self.abbreviated and (capitals or word not in english_words())
-                     else [])
+            meaning = self._meaning_of(word, word in typed)
+            words = ([e for e in meaning[0] if " " in e][:1] if meaning[1] else meaning[0][:1]) if meaning else []
             if words and word not in done and words[0] not in query.lower():
                 done.add(word)
                 out += [query[at:match.end()], f" ({words[0]})"]
