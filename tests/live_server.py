@@ -80,3 +80,12 @@ def chromium():
             yield browser
         finally:
             browser.close()
+
+
+def tab_until(page, condition: str, limit: int) -> bool:
+    """Press Tab until the script `condition` holds on the page, at most `limit` times: whether it did."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate(condition):
+            return True
+    return False

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.live_server import launch_chromium, require_chromium, running_server
+from tests.live_server import launch_chromium, require_chromium, running_server, tab_until
 
 require_chromium()
 
@@ -379,11 +379,7 @@ def test_a_keyboard_skips_from_the_results_to_the_filters_on_a_desk(server, brow
     skip = page.locator(".kb-skip-filters")
     assert skip.bounding_box()["x"] < 0  # out of sight until it has focus
     page.focus(".kb-search-bar button")
-    for _ in range(5):
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.classList.contains('kb-skip-filters')"):
-            break
-    else:
+    if not tab_until(page, "document.activeElement.classList.contains('kb-skip-filters')", 5):
         raise AssertionError("no Skip to filters link within five tab stops of the Search button")
     box = skip.bounding_box()
     assert skip.inner_text() == "Skip to filters" and 0 <= box["x"] and box["y"] + box["height"] <= 800
@@ -424,10 +420,7 @@ def test_the_open_filters_keep_the_keyboard_until_closed_on_a_phone(server, brow
     assert page.evaluate("document.querySelectorAll('[inert]').length") == 0
     # Escape with focus past the panel (in the browser's own controls) closes it too
     toggle.click()
-    for _ in range(80):
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement === document.body"):
-            break
+    tab_until(page, "document.activeElement === document.body", 80)
     page.keyboard.press("Escape")
     assert page.locator("#kb-filters").is_hidden()
     page.context.close()

@@ -4,7 +4,7 @@ contrast, a reader who asks for no motion, a printed case, and axe-core with no 
 kind of page at 1280 and 375 px. Runs the real `kb serve` (stand-in-model corpus)."""
 import pytest
 
-from tests.live_server import chromium, require_chromium
+from tests.live_server import chromium, require_chromium, tab_until
 
 require_chromium()
 
@@ -115,11 +115,7 @@ def test_the_sql_editor_shows_where_the_keyboard_is(server, browser):
     """The SQL editor types into a hidden textarea: focused, the editor showed only a caret."""
     page = screen(browser, 1280)
     page.goto(server + "/kb")
-    for _ in range(40):
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.closest('.CodeMirror') !== null"):
-            break
-    else:
+    if not tab_until(page, "document.activeElement.closest('.CodeMirror') !== null", 40):
         pytest.fail("the editor was never focused")
     style = page.evaluate("(() => { const s = getComputedStyle(document.querySelector('.CodeMirror')); "
                           "return [s.outlineStyle, parseFloat(s.outlineWidth)]; })()")
@@ -132,11 +128,7 @@ def test_a_column_menu_opens_and_closes_from_the_keyboard(server, browser):
     icon only a mouse could open."""
     page = screen(browser, 1280)
     page.goto(server + "/kb/case_sources")
-    for _ in range(60):
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.getAttribute('role') === 'button' && document.activeElement.closest('th') !== null"):
-            break
-    else:
+    if not tab_until(page, "document.activeElement.getAttribute('role') === 'button' && document.activeElement.closest('th') !== null", 60):
         pytest.fail("no column menu button took the focus")
     icon = page.evaluate("document.activeElement.getAttribute('aria-label')")
     assert icon == "Column options: case_id"
