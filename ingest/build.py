@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from kb import arrays
 from kb.abbreviations import load_abbreviations
+from kb.thesaurus import load_thesaurus
 from kb.embedding import Embedder
 from kb.history import file_dates, review_due
 from kb.parse import Problem, plain_text
@@ -260,7 +261,8 @@ def _write_site_metadata(db: sqlite_utils.Database) -> None:
     """What the site needs to know of the declarations, so it reads only the database it serves."""
     db["kb_meta"].insert_all([{"key": "site_metadata", "value": json.dumps(site_metadata())},
                               {"key": "facets", "value": json.dumps(facet_catalogue())},
-                              {"key": "abbreviations", "value": json.dumps(load_abbreviations())}], pk="key")
+                              {"key": "abbreviations", "value": json.dumps(load_abbreviations())},
+                              {"key": "thesaurus", "value": json.dumps(load_thesaurus())}], pk="key")
 
 
 def _old_vectors(path: Path, model: str) -> dict[str, bytes]:

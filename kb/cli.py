@@ -439,11 +439,12 @@ def build_cmd(ctx, db_path, force, model, quiet):
     """Validate, then write the SQLite database (swapped in only when complete)."""
     from ingest.build import BuildFailed, DatabaseNotChanged, build as run_build
 
-    from . import abbreviations
+    from . import abbreviations, thesaurus
 
     try:  # the site reads the declared abbreviations on every page: a bad entry stops the build, not a page
         abbreviations.load_abbreviations(abbreviations.ABBREVIATIONS_FILE)
-    except abbreviations.AbbreviationError as err:
+        thesaurus.load_thesaurus(thesaurus.THESAURUS_FILE)
+    except (abbreviations.AbbreviationError, thesaurus.ThesaurusError) as err:
         click.echo(str(err))
         click.echo(f"Build stopped: 1 problem(s); {db_path} was not changed.", err=True)
         sys.exit(1)

@@ -396,7 +396,8 @@ class Engine:
             self.case_ids = {r[0] for r in self.conn.execute("select id from cases")}
             # the vocabulary the database was built with, not the one in kb/vocabulary.yml today
             self.vocabularies = stored_vocabularies(self.conn)
-            facets = dict(self.conn.execute("select key, value from kb_meta where key in ('facets', 'abbreviations')").fetchall())
+            facets = dict(self.conn.execute(
+                "select key, value from kb_meta where key in ('facets', 'abbreviations', 'thesaurus')").fetchall())
         except sqlite3.DatabaseError as err:
             raise QueryError(f"{self.db_path.name} is not a knowledge base built by this version ({err}); "
                              "run `kb build` again") from err
@@ -421,10 +422,19 @@ class Engine:
         self.abbreviated: dict[str, list[str]] = {
             a.lower(): [words] for a, meaning in json.loads(facets.get("abbreviations") or "{}").items()
             if (words := spelt_out(a, meaning))}
+        # words the sector uses for one thing (kb/thesaurus.yml, as built), by the stem of each single word:
+        # a query's "councillors" also finds the reports' "members"
+        self.equivalents: dict[str, list[str]] = {}
+        for group in json.loads(facets.get("thesaurus") or "[]"):
+            for word in group:
+                if " " not in word:
+                    self.equivalents.setdefault(stem(word), []).extend(w for w in group if w != word)
         self.speller = Speller(self.conn, self._lock, self._known_stem, frozenset(
             w for vocabulary in self.vocabularies.values() for term in vocabulary.terms.values()
             for name in (term.label, *term.aliases, *term.synonyms) for w in re.findall(r"[^\W_]+", name.lower()))
-            | frozenset(self.written_out) | frozenset(self.abbreviated), self._known_pair, self._a_name)
+            | frozenset(self.written_out) | frozenset(self.abbreviated)
+            | frozenset(w for same in self.equivalents.values() for name in same for w in name.split()),
+            self._known_pair, self._a_name)
 
     @functools.cached_property
     def _written_apart(self) -> dict[str, str]:
@@ -506,8 +516,8 @@ class Engine:
         word the index holds it in every document), as a name the collection writes out in capitals
         does ("lgps", "Local Government Pension Scheme"; an English word only typed in capitals, since
         "pay" is no acronym), as an abbreviation the site explains does (kb/abbreviations.yml: "FTE",
-        "full-time equivalent"; "TUPE"), and a section of an Act as officers write it ("s151", "s.114": "section
-        151"). A sum given as a bound (`bounds`, see bounds_of)
+        "full-time equivalent"; "TUPE"), a section of an Act as officers write it ("s151", "s.114": "section
+        151"), and a word as the sector's other words for it (kb/thesaurus.yml: "councillors", "members"). A sum given as a bound (`bounds`, see bounds_of)
         is no phrase: the documents with a figure on its side of it hold it (see _held_by_sums)."""
         apart, expansions = self._written_apart, self.term_matcher.expansions
         out = {}
@@ -531,7 +541,8 @@ class Engine:
             else:
                 hyphenated = self._hyphenated_by_stem.get(stem(word), []) if word.isalpha() else []
                 section = [f"section {m.group(1)}"] if (m := SECTION.fullmatch(word)) else []
-                out[t] = list(dict.fromkeys([t, *amount_forms(t), *hyphenated, *section]))
+                same = self.equivalents.get(stem(word), []) if word.isalpha() else []
+                out[t] = list(dict.fromkeys([t, *amount_forms(t), *hyphenated, *section, *same]))
         return out
 
     def _meaning_of(self, word: str, capitals: bool) -> tuple[list[str], bool] | None:

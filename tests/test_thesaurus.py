@@ -1,0 +1,70 @@
+"""Words the sector uses for one thing (kb/thesaurus.yml): a councillor types "councillors" where the
+reports write "members"; a query word finds every word of its group. Checked like every declaration."""
+import sqlite3
+
+import pytest
+
+from kb.thesaurus import ThesaurusError, load_thesaurus
+
+
+@pytest.mark.parametrize("entry, says", [
+    ("- [councillors]", "a group is two words or more"),
+    ("- councillors", "a group is two words or more"),
+    ("- [Councillors, members]", "'Councillors' is not a word in lower case"),
+    ("- [councillors, members]\n- [members, elected members]", "'members' is in two groups (first on line 2)"),
+    ("- [bins, rubbish]", "'bins' is already a name of the term"),
+    ("- [elected members, ward councillors]", "add the single word a reader types"),
+    ("- [councillors, [members]]", "a group is two words or more"),
+])
+def test_a_bad_group_is_named_with_its_file_and_line(tmp_path, entry, says):
+    path = tmp_path / "thesaurus.yml"
+    path.write_text("# words for one thing\n" + entry + "\n", encoding="utf-8")
+    with pytest.raises(ThesaurusError) as raised:
+        load_thesaurus(path)
+    line = 1 + entry.count("\n") + 1  # the comment, then the entry's last line
+    assert str(raised.value).startswith(f"{path}:{line}: "), str(raised.value)
+    assert says in str(raised.value)
+    assert " - " in str(raised.value)  # and how to fix it
+
+
+def test_the_declared_groups_load_and_the_build_stores_them(corpus_db):
+    """The engine reads the groups the database was built with (kb_meta), as it does the vocabulary."""
+    import json
+
+    groups = load_thesaurus()
+    assert ["councillors", "members", "elected members"] in groups
+    stored = sqlite3.connect(corpus_db).execute("select value from kb_meta where key = 'thesaurus'").fetchone()
+    assert json.loads(stored[0]) == groups
+
+
+def test_a_query_word_finds_the_reports_word_for_it(engine):
+    """A finding about what becomes of members' role when a company runs a service never says
+    "councillors", the word a councillor types: keyword search found it only by "role"."""
+    finding = "lga-2016-transformational-models#finding-30"
+    text = sqlite3.connect(engine.db_path).execute("select lower(title || theme || text) from lessons where id = ?",
+                                                   (finding,)).fetchone()[0]
+    assert "councillor" not in text and "members" in text
+    found = {r.id: r for r in engine.search("councillors", target="lessons", mode="keyword", limit=100).results}
+    assert finding in found
+    assert "<mark>members</mark>" in found[finding].passage_html  # the page shows why it was found
+
+
+def test_a_group_widens_only_its_own_words(engine):
+    """"members" finds "councillors" too, but a word of no group is only itself and its own forms."""
+    assert "councillors" in engine._variants(["members"])["members"]
+    assert engine._variants(["reablement"])["reablement"] == ["reablement"]
+
+
+def test_a_bad_group_stops_the_build(tmp_path, monkeypatch, small_root):
+    from click.testing import CliRunner
+
+    from kb import thesaurus
+    from kb.cli import cli
+    bad = tmp_path / "thesaurus.yml"
+    bad.write_text("- [councillors, members]\n- [Residents, citizens]\n", encoding="utf-8")
+    monkeypatch.setattr(thesaurus, "THESAURUS_FILE", bad)
+    out = tmp_path / "kb.db"
+    result = CliRunner().invoke(cli, ["--root", str(small_root), "build", "--db", str(out), "--quiet"])
+    assert result.exit_code == 1
+    assert f"{bad}:2: 'Residents' is not a word in lower case" in result.output
+    assert not out.exists()
