@@ -32,7 +32,7 @@ def test_the_declared_groups_load_and_the_build_stores_them(corpus_db):
     import json
 
     groups = load_thesaurus()
-    assert ["councillors", "members", "elected members"] in groups
+    assert any(group[:2] == ["councillors", "members"] for group in groups)
     stored = sqlite3.connect(corpus_db).execute("select value from kb_meta where key = 'thesaurus'").fetchone()
     assert json.loads(stored[0]) == groups
 
