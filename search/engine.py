@@ -176,7 +176,7 @@ CLOSE_MIN_COVERAGE = 0.6
 NAME_COLUMNS = ("title", "organisation_names")
 WRITTEN_OUT = 5  # the names an acronym is read as, the commonest first (see Engine._variants)
 SECTION = re.compile(r"s\.?(\d{1,3}[a-z]?)")  # "s151 officer", "a s.114 notice": a section of an Act
-# A query word naming a council type or a region is held by the cases whose organisations are of it
+# A query word naming a council type or a region is held by the cases whose organisations are of it, and their lessons
 # (see Engine._held_by_tags), with the BM25 of a word once in this column.
 TAG_COLUMN = "organisation_names"
 NAME_WORDS = 4
@@ -1196,9 +1196,8 @@ class Engine:
         of it: a case holds those words by its tags, since its text seldom says what kind of council
         it is or where ("Kirklees" never says Yorkshire). Only the label's words: another name may
         be one kind within the type ("charity" of Other organisation, "mutual" of Council company),
-        which not every case of the type is. Only cases: a lesson's tags are its case's."""
-        if TAG_COLUMN not in (c.name for c in tables()[col.target].fts):
-            return {}
+        which not every case of the type is. A case's lesson holds them by its case's tags too ("what
+        have district councils learnt about shared services"): a lesson's text names neither."""
         held: dict[str, np.ndarray] = {}
         for vocabulary, slug, words in self.term_matcher.names_in(query):
             column = self._facet_of.get(vocabulary)
@@ -1327,10 +1326,11 @@ class Engine:
     @staticmethod
     def _tag_bm25(col: DocumentIndex, holding: int) -> float:
         """FTS5's BM25 for a word once in the organisations' names of a document of average length (in
-        the title of a lesson, which names its case or its report), held by `holding` documents (see
+        the text of a lesson: held once in its title, weight 1 of the text's 4, a case's lessons came
+        after a finding that wrote one of the words in passing), held by `holding` documents (see
         search/postings.py)."""
         columns = {c.name: c.fts for c in tables()[col.target].fts}
-        weight = float(columns.get(TAG_COLUMN, columns.get("title")))
+        weight = float(columns.get(TAG_COLUMN, columns.get("text")))
         return idf(len(col.ids), holding) * saturated(weight, 1.0, 1.0)
 
     # -- the one entry point --------------------------------------------------------------------
