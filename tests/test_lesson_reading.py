@@ -30,3 +30,13 @@ def test_a_lesson_held_by_its_case_s_tags_outranks_one_whose_text_names_a_word_o
     both = index.masks["council_types"]["unitary-authority"] & index.masks["regions"]["south-east"]
     found = ids(engine.search("unitary authorities in the south east", target="lessons", mode="keyword", limit=5))
     assert len(found) == 5 and all(both[index.position[i]] for i in found)
+
+
+# -- the sector's other words -----------------------------------------------------------------------
+def test_the_pandemic_is_found_by_any_of_its_names(engine):
+    """"what did councils learn from lockdown" found nothing about the pandemic: the reports write
+    "Covid-19" and "the pandemic", never "lockdown" (kb/thesaurus.yml)."""
+    found = ids(engine.search("lessons from lockdown", target="lessons", mode="keyword", limit=10))
+    assert "london-councils-2020-transformation-savings#finding-28" in found  # "The pandemic hit commercial income ..."
+    assert "stevenage-covid-response-flexible-workforce#lesson-1" in found  # "... during the pandemic"
+    assert "covid" in engine._variants(["lockdown"])["lockdown"]
