@@ -31,7 +31,7 @@ from .postings import idf, saturated
 from .kernels import COMPILED_FROM, centred_best
 from .scan import SharedScan, scan
 from .spelling import Speller, english_words
-from .text import (HYPHENATED_WORD, URL, WORD_PATTERN, address, capitals_of, url_words, PASSAGES_STEMMED, STOPWORDS, YEARLY, TermMatcher, amount_forms, bounds_of, excluded_of, highlight, normalised, phrases_of,
+from .text import (HYPHENATED_WORD, URL, WORD_PATTERN, address, capitals_of, url_words, PASSAGES_STEMMED, STOPWORDS, YEARLY, TermMatcher, amount_forms, bounds_of, years_of, excluded_of, highlight, normalised, phrases_of,
                    query_stems, quoted_of, sentences_of, statement_of, stem, term_hits, terms_of, unquoted, within)
 
 MODES = ("hybrid", "keyword", "semantic")
@@ -383,6 +383,7 @@ class Engine:
         self._case_rows: dict[str, np.ndarray] = {}
         self._findings: dict[str, np.ndarray] = {}
         self._figure_rows: dict[str, tuple] = {}
+        self._year_spans: dict[str, tuple] = {}
         self._lock = threading.Lock()
         self.cores = CORES
         self._in_flight = 0  # searches running now (see CORES)
@@ -1301,6 +1302,47 @@ class Engine:
             held[term][doc[ok]] = True
         return held
 
+    def _held_by_years(self, col: DocumentIndex, years: dict) -> dict[str, np.ndarray]:
+        """Each year the query gives as a bound ("since 2015", "between 2010 and 2013"), with the
+        documents whose time meets it (see _spans): a report prints "2015/16" or "in 2013", and most
+        cases no year at all, so the year as a word found the few texts that happened to print it."""
+        if not years:
+            return {}
+        first, last = self._spans(col)
+        held = {}
+        for term, (least, most) in years.items():
+            held[term] = ((last >= least) if least is not None else ~np.isnan(last)) & \
+                         ((first <= most) if most is not None else ~np.isnan(first))
+        return held
+
+    def _spans(self, col: DocumentIndex) -> tuple[np.ndarray, np.ndarray]:
+        """Each document's first and last year (NaN where unknown), kept: a case's from its start to its
+        end, or to the year of the last report describing it (so far, it was under way); with no start,
+        from the year of its first report (it had begun by then). A case's lesson has its case's, and a
+        report's finding the report's year."""
+        with self._lock:
+            if col.target in self._year_spans:
+                return self._year_spans[col.target]
+        try:
+            published = {sid: int(date[:4]) for sid, date in self.conn.execute("select id, date from sources")
+                         if date and date[:4].isdigit()}
+            cases = {cid: (start, end, [published[s] for s in json.loads(ids or "[]") if s in published])
+                     for cid, start, end, ids in self.conn.execute("select id, year_start, year_end, source_ids from cases")}
+        except sqlite3.OperationalError:
+            published, cases = {}, {}
+        spans = {}
+        for cid, (start, end, reported) in cases.items():
+            first = start if start is not None else min(reported, default=None)
+            last = end if end is not None else max([*reported, *([start] if start is not None else [])], default=None)
+            spans[cid] = (first, last)
+        case_of = col.ids if col.target == "cases" else col.links.get("case_id") or [None] * len(col.ids)
+        source_of = [None] * len(col.ids) if col.target == "cases" else col.links.get("source_id") or [None] * len(col.ids)
+        pairs = [spans.get(c, (None, None)) if c else (published.get(s),) * 2 for c, s in zip(case_of, source_of)]
+        found = tuple(np.array([np.nan if p[k] is None else p[k] for p in pairs], dtype=np.float64) for k in (0, 1))
+        with self._lock:
+            self._year_spans[col.target] = found
+        return found
+
     def _kinds(self, query: str) -> list[str]:
         """The kinds of money figure the query names ("income", "budget"), else savings."""
         return [slug for _, slug in self.kind_matcher.terms_in(query)] or [SAVING]
@@ -1379,6 +1421,7 @@ class Engine:
         in_range = self.savings_mask(col, min_savings, max_savings)
         n = len(col.ids)
         worded, bounds = bounds_of(self._closed(query))
+        worded, years = years_of(worded)
         terms = terms_of(worded, self._in_capitals)
         if browse:
             ranking = Ranking.everything(n)
@@ -1471,10 +1514,11 @@ class Engine:
         aside = self._embed_aside(col, meaning, named) if mode != "keyword" and exact is None else None
         if keyword_side is None:
             worded, bounds = bounds_of(self._closed(query))
+            worded, years = years_of(worded)
             pairs = phrases_of(worded, self._in_capitals)
             keyword_side = (self.keyword_scores(col, terms, pairs, self._expansion(named),
                                                 _either(self._held_by_tags(col, terms, query, pairs), self._held_by_sources(col, terms, query),
-                                                        self._held_by_sums(col, bounds, query)),
+                                                        self._held_by_sums(col, bounds, query), self._held_by_years(col, years)),
                                                 bounds)
                             if mode != "semantic" else (nothing, np.zeros(n, bool), 0.0, 0))
         keyword, keyword_members, coverage, words = keyword_side

@@ -1,6 +1,7 @@
 """Lesson search as officers, councillors and researchers ask it (a fifth review, written blind
 against every lesson and finding): filter-like questions, the sector's other words, negation."""
 import numpy as np
+import pytest
 
 
 def ids(found):
@@ -40,3 +41,41 @@ def test_the_pandemic_is_found_by_any_of_its_names(engine):
     assert "london-councils-2020-transformation-savings#finding-28" in found  # "The pandemic hit commercial income ..."
     assert "stevenage-covid-response-flexible-workforce#lesson-1" in found  # "... during the pandemic"
     assert "covid" in engine._variants(["lockdown"])["lockdown"]
+
+
+# -- a year given as a bound is a time, not a word -------------------------------------------------------
+@pytest.mark.parametrize("typed, worded, years", [
+    ("lessons since 2015", "lessons 2015", {"2015": (2015, None)}),
+    ("shared services before 2015", "shared services 2015", {"2015": (None, 2014)}),
+    ("after 2015", "2015", {"2015": (2016, None)}),
+    ("from 2019 onwards", "2019", {"2019": (2019, None)}),
+    ("pre-2015 cases", "2015 cases", {"2015": (None, 2014)}),
+    ("until 2013", "2013", {"2013": (None, 2013)}),
+    ("the early austerity years 2010 to 2013", "the early austerity years 2010", {"2010": (2010, 2013)}),
+    ("between 2010 and 2013", "2010", {"2010": (2010, 2013)}),
+    ("2010-13 savings", "2010 savings", {"2010": (2010, 2013)}),
+    ("savings in 2015/16", "savings in 2015/16", {}),          # a financial year is printed as typed
+    ("savings in 2012 and 2014", "savings in 2012 and 2014", {}),  # two years, no span
+    ('"since 2015"', '"since 2015"', {}),                         # in double quotes: to be found as written
+])
+def test_a_year_given_as_a_bound_is_read_as_one(typed, worded, years):
+    from search.text import years_of
+
+    assert years_of(typed) == (worded, years)
+
+
+def test_a_year_given_as_a_bound_is_held_by_the_documents_of_that_time(engine):
+    """"shared services set up before 2010" found a case begun in 2019 whose text printed "2010" in
+    passing, and not South Worcestershire's, begun in 2007 (its text says so in other words): a case
+    is of its years (with no start, from its first report's), a lesson of its case's, a finding of its
+    report's year."""
+    found = ids(engine.search("shared services set up before 2010", mode="keyword", limit=5))
+    assert "south-worcestershire-shared-services" in found[:3]
+    assert "stevenage-east-herts-shared-ict-partnership" not in found
+    lessons = engine.index("lessons")
+    held = engine._held_by_years(lessons, {"2010": (2010, 2013)})["2010"]
+    at = lambda i: held[lessons.position[i]]
+    assert at("kirklees-one-council-back-office#lesson-1")  # 2009 to 2013
+    assert at("localis-2013-changing-places#finding-1")  # the report's year
+    assert not at("stevenage-2021-transformation-report#finding-1")
+    assert not at("stevenage-covid-response-flexible-workforce#lesson-1")  # 2020
