@@ -180,6 +180,11 @@ SECTION = re.compile(r"s\.?(\d{1,3}[a-z]?)")  # "s151 officer", "a s.114 notice"
 # (see Engine._held_by_tags), with the BM25 of a word once in this column.
 TAG_COLUMN = "organisation_names"
 NAME_WORDS = 4
+# The words that ask for lessons, no query word in lesson search, where every document is one: "lessons
+# from Yorkshire councils" put first a finding whose theme is "lessons from Covid-19", and "what did
+# councils learn from lockdown" the findings on learning from failure. Not "learning", a subject of its
+# own ("learning disabilities", "learning and development").
+ASKING_FOR_LESSONS = frozenset({"lesson", "lessons", "learn", "learnt", "learned"})
 
 
 def card_columns() -> dict[str, Column]:
@@ -1423,6 +1428,8 @@ class Engine:
         worded, bounds = bounds_of(self._closed(query))
         worded, years = years_of(worded)
         terms = terms_of(worded, self._in_capitals)
+        if target == "lessons":  # "what have councils learnt about ..." asks for lessons: every one is one
+            terms = [t for t in terms if t.lower() not in ASKING_FOR_LESSONS] or terms
         if browse:
             ranking = Ranking.everything(n)
         elif mode == "keyword" and not terms:

@@ -79,3 +79,15 @@ def test_a_year_given_as_a_bound_is_held_by_the_documents_of_that_time(engine):
     assert at("localis-2013-changing-places#finding-1")  # the report's year
     assert not at("stevenage-2021-transformation-report#finding-1")
     assert not at("stevenage-covid-response-flexible-workforce#lesson-1")  # 2020
+
+
+# -- the words that ask for lessons are no query words in lesson search ----------------------------------
+def test_the_words_that_ask_for_lessons_are_not_searched_for_in_them(engine):
+    """Every lesson is one: "lessons from Yorkshire councils" put first a finding whose theme is
+    "lessons from Covid-19", and "what have councils learnt" the lessons on learning from failure."""
+    index = engine.index("lessons")
+    yorkshire = index.masks["regions"]["yorkshire-and-the-humber"]
+    found = ids(engine.search("lessons from Yorkshire councils", target="lessons", mode="keyword", limit=int(yorkshire.sum())))
+    assert all(yorkshire[index.position[i]] for i in found)
+    # a query of nothing else is searched as typed
+    assert engine.search("lessons learnt", target="lessons", mode="keyword").results
