@@ -431,10 +431,15 @@ class Engine:
         # words the sector uses for one thing (kb/thesaurus.yml, as built), by the stem of each single word:
         # a query's "councillors" also finds the reports' "members"
         self.equivalents: dict[str, list[str]] = {}
+        # and a word of several words by the stems of its words, for a query that types it ("funding
+        # gap", "young people", "out of work": as one query word, see _grouped)
+        self.equivalent_phrases: dict[tuple[str, ...], tuple[str, list[str]]] = {}
         for group in json.loads(facets.get("thesaurus") or "[]"):
             for word in group:
                 if " " not in word:
                     self.equivalents.setdefault(stem(word), []).extend(w for w in group if w != word)
+                else:
+                    self.equivalent_phrases[tuple(stem(w) for w in word.split())] = (word, [w for w in group if w != word])
         self.speller = Speller(self.conn, self._lock, self._known_stem, frozenset(
             w for vocabulary in self.vocabularies.values() for term in vocabulary.terms.values()
             for name in (term.label, *term.aliases, *term.synonyms) for w in re.findall(r"[^\W_]+", name.lower()))
@@ -547,9 +552,30 @@ class Engine:
             else:
                 hyphenated = self._hyphenated_by_stem.get(stem(word), []) if word.isalpha() else []
                 section = [f"section {m.group(1)}"] if (m := SECTION.fullmatch(word)) else []
-                same = self.equivalents.get(stem(word), []) if word.isalpha() else []
+                same = (self.equivalents.get(stem(word), []) if word.isalpha() else
+                        self.equivalent_phrases.get(tuple(stem(w) for w in word.split()), ("", []))[1])
                 out[t] = list(dict.fromkeys([t, *amount_forms(t), *hyphenated, *section, *same]))
         return out
+
+    def _grouped(self, query: str, terms: list[str]) -> list[str]:
+        """The terms with the words of each thesaurus word of several words that the query types
+        ("funding gap", "young people", "out of work", in any of their forms) as that one word, which
+        finds its group ("shortfall", "youth"): the group was found only by a single word of it, so
+        "closing the funding gap" never found a "shortfall"."""
+        if not self.equivalent_phrases:
+            return terms
+        typed = [w.lower() for w in re.findall(WORD_PATTERN, query)]
+        stems = [stem(w) for w in typed]
+        out = list(terms)
+        for key, (phrase, _) in sorted(self.equivalent_phrases.items(), key=lambda kv: -len(kv[0])):
+            at = next((k for k in range(len(stems) - len(key) + 1) if tuple(stems[k:k + len(key)]) == key), None)
+            if at is None:
+                continue
+            words = set(typed[at:at + len(key)])
+            place = min((k for k, t in enumerate(out) if t in words), default=len(out))
+            out = [t for t in out if t not in words]
+            out.insert(min(place, len(out)), phrase)
+        return list(dict.fromkeys(out))
 
     def _meaning_of(self, word: str, capitals: bool) -> tuple[list[str], bool] | None:
         """What an acronym the query names stands for, and whether it is a vocabulary term's: a term's
@@ -1427,7 +1453,7 @@ class Engine:
         n = len(col.ids)
         worded, bounds = bounds_of(self._closed(query))
         worded, years = years_of(worded)
-        terms = terms_of(worded, self._in_capitals)
+        terms = self._grouped(worded, terms_of(worded, self._in_capitals))
         if target == "lessons":  # "what have councils learnt about ..." asks for lessons: every one is one
             terms = [t for t in terms if t.lower() not in ASKING_FOR_LESSONS] or terms
         if browse:
