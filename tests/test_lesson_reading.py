@@ -105,3 +105,14 @@ def test_a_thesaurus_word_of_several_words_typed_finds_its_group(engine):
     # the London pilots' case writes neither "funding" nor "gap", only "shortfall"
     assert "london-pilot-boroughs-transformation-savings" in ids(engine.search("funding gap", mode="keyword", limit=20))
     assert engine._grouped("young people out of work", terms_of("young people out of work")) == ["young people", "out of work"]
+
+
+@pytest.mark.parametrize("query, vocabulary, term", [
+    ("getting buy-in from the top team", "key_attributes", "leadership"),
+    ("job losses from going digital", "approaches", "organisational-restructuring"),
+])
+def test_the_sector_s_everyday_names_name_their_terms(engine, query, vocabulary, term):
+    """"the top team" is the senior leadership team, and "job losses" are job cuts, in any council's
+    words: neither named its term, so the lessons on leadership and on redundancies were found only
+    by meaning."""
+    assert (vocabulary, term) in engine.term_matcher.terms_in(query)
