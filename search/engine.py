@@ -31,7 +31,7 @@ from .postings import idf, saturated
 from .kernels import COMPILED_FROM, centred_best
 from .scan import SharedScan, scan
 from .spelling import Speller, english_words
-from .text import (HYPHENATED_WORD, URL, WORD_PATTERN, address, capitals_of, url_words, PASSAGES_STEMMED, STOPWORDS, YEARLY, TermMatcher, amount_forms, bounds_of, excluded_of, highlight, normalised, phrases_of,
+from .text import (HYPHENATED_WORD, URL, WORD_PATTERN, address, capitals_of, url_words, PASSAGES_STEMMED, STOPWORDS, YEARLY, TermMatcher, amount_forms, bounds_of, years_of, excluded_of, highlight, normalised, phrases_of,
                    query_stems, quoted_of, sentences_of, statement_of, stem, term_hits, terms_of, unquoted, within)
 
 MODES = ("hybrid", "keyword", "semantic")
@@ -176,10 +176,15 @@ CLOSE_MIN_COVERAGE = 0.6
 NAME_COLUMNS = ("title", "organisation_names")
 WRITTEN_OUT = 5  # the names an acronym is read as, the commonest first (see Engine._variants)
 SECTION = re.compile(r"s\.?(\d{1,3}[a-z]?)")  # "s151 officer", "a s.114 notice": a section of an Act
-# A query word naming a council type or a region is held by the cases whose organisations are of it
+# A query word naming a council type or a region is held by the cases whose organisations are of it, and their lessons
 # (see Engine._held_by_tags), with the BM25 of a word once in this column.
 TAG_COLUMN = "organisation_names"
 NAME_WORDS = 4
+# The words that ask for lessons, no query word in lesson search, where every document is one: "lessons
+# from Yorkshire councils" put first a finding whose theme is "lessons from Covid-19", and "what did
+# councils learn from lockdown" the findings on learning from failure. Not "learning", a subject of its
+# own ("learning disabilities", "learning and development").
+ASKING_FOR_LESSONS = frozenset({"lesson", "lessons", "learn", "learnt", "learned"})
 
 
 def card_columns() -> dict[str, Column]:
@@ -383,6 +388,7 @@ class Engine:
         self._case_rows: dict[str, np.ndarray] = {}
         self._findings: dict[str, np.ndarray] = {}
         self._figure_rows: dict[str, tuple] = {}
+        self._year_spans: dict[str, tuple] = {}
         self._lock = threading.Lock()
         self.cores = CORES
         self._in_flight = 0  # searches running now (see CORES)
@@ -425,10 +431,15 @@ class Engine:
         # words the sector uses for one thing (kb/thesaurus.yml, as built), by the stem of each single word:
         # a query's "councillors" also finds the reports' "members"
         self.equivalents: dict[str, list[str]] = {}
+        # and a word of several words by the stems of its words, for a query that types it ("funding
+        # gap", "young people", "out of work": as one query word, see _grouped)
+        self.equivalent_phrases: dict[tuple[str, ...], tuple[str, list[str]]] = {}
         for group in json.loads(facets.get("thesaurus") or "[]"):
             for word in group:
                 if " " not in word:
                     self.equivalents.setdefault(stem(word), []).extend(w for w in group if w != word)
+                else:
+                    self.equivalent_phrases[tuple(stem(w) for w in word.split())] = (word, [w for w in group if w != word])
         self.speller = Speller(self.conn, self._lock, self._known_stem, frozenset(
             w for vocabulary in self.vocabularies.values() for term in vocabulary.terms.values()
             for name in (term.label, *term.aliases, *term.synonyms) for w in re.findall(r"[^\W_]+", name.lower()))
@@ -541,9 +552,30 @@ class Engine:
             else:
                 hyphenated = self._hyphenated_by_stem.get(stem(word), []) if word.isalpha() else []
                 section = [f"section {m.group(1)}"] if (m := SECTION.fullmatch(word)) else []
-                same = self.equivalents.get(stem(word), []) if word.isalpha() else []
+                same = (self.equivalents.get(stem(word), []) if word.isalpha() else
+                        self.equivalent_phrases.get(tuple(stem(w) for w in word.split()), ("", []))[1])
                 out[t] = list(dict.fromkeys([t, *amount_forms(t), *hyphenated, *section, *same]))
         return out
+
+    def _grouped(self, query: str, terms: list[str]) -> list[str]:
+        """The terms with the words of each thesaurus word of several words that the query types
+        ("funding gap", "young people", "out of work", in any of their forms) as that one word, which
+        finds its group ("shortfall", "youth"): the group was found only by a single word of it, so
+        "closing the funding gap" never found a "shortfall"."""
+        if not self.equivalent_phrases:
+            return terms
+        typed = [w.lower() for w in re.findall(WORD_PATTERN, query)]
+        stems = [stem(w) for w in typed]
+        out = list(terms)
+        for key, (phrase, _) in sorted(self.equivalent_phrases.items(), key=lambda kv: -len(kv[0])):
+            at = next((k for k in range(len(stems) - len(key) + 1) if tuple(stems[k:k + len(key)]) == key), None)
+            if at is None:
+                continue
+            words = set(typed[at:at + len(key)])
+            place = min((k for k, t in enumerate(out) if t in words), default=len(out))
+            out = [t for t in out if t not in words]
+            out.insert(min(place, len(out)), phrase)
+        return list(dict.fromkeys(out))
 
     def _meaning_of(self, word: str, capitals: bool) -> tuple[list[str], bool] | None:
         """What an acronym the query names stands for, and whether it is a vocabulary term's: a term's
@@ -1196,9 +1228,8 @@ class Engine:
         of it: a case holds those words by its tags, since its text seldom says what kind of council
         it is or where ("Kirklees" never says Yorkshire). Only the label's words: another name may
         be one kind within the type ("charity" of Other organisation, "mutual" of Council company),
-        which not every case of the type is. Only cases: a lesson's tags are its case's."""
-        if TAG_COLUMN not in (c.name for c in tables()[col.target].fts):
-            return {}
+        which not every case of the type is. A case's lesson holds them by its case's tags too ("what
+        have district councils learnt about shared services"): a lesson's text names neither."""
         held: dict[str, np.ndarray] = {}
         for vocabulary, slug, words in self.term_matcher.names_in(query):
             column = self._facet_of.get(vocabulary)
@@ -1302,6 +1333,47 @@ class Engine:
             held[term][doc[ok]] = True
         return held
 
+    def _held_by_years(self, col: DocumentIndex, years: dict) -> dict[str, np.ndarray]:
+        """Each year the query gives as a bound ("since 2015", "between 2010 and 2013"), with the
+        documents whose time meets it (see _spans): a report prints "2015/16" or "in 2013", and most
+        cases no year at all, so the year as a word found the few texts that happened to print it."""
+        if not years:
+            return {}
+        first, last = self._spans(col)
+        held = {}
+        for term, (least, most) in years.items():
+            held[term] = ((last >= least) if least is not None else ~np.isnan(last)) & \
+                         ((first <= most) if most is not None else ~np.isnan(first))
+        return held
+
+    def _spans(self, col: DocumentIndex) -> tuple[np.ndarray, np.ndarray]:
+        """Each document's first and last year (NaN where unknown), kept: a case's from its start to its
+        end, or to the year of the last report describing it (so far, it was under way); with no start,
+        from the year of its first report (it had begun by then). A case's lesson has its case's, and a
+        report's finding the report's year."""
+        with self._lock:
+            if col.target in self._year_spans:
+                return self._year_spans[col.target]
+        try:
+            published = {sid: int(date[:4]) for sid, date in self.conn.execute("select id, date from sources")
+                         if date and date[:4].isdigit()}
+            cases = {cid: (start, end, [published[s] for s in json.loads(ids or "[]") if s in published])
+                     for cid, start, end, ids in self.conn.execute("select id, year_start, year_end, source_ids from cases")}
+        except sqlite3.OperationalError:
+            published, cases = {}, {}
+        spans = {}
+        for cid, (start, end, reported) in cases.items():
+            first = start if start is not None else min(reported, default=None)
+            last = end if end is not None else max([*reported, *([start] if start is not None else [])], default=None)
+            spans[cid] = (first, last)
+        case_of = col.ids if col.target == "cases" else col.links.get("case_id") or [None] * len(col.ids)
+        source_of = [None] * len(col.ids) if col.target == "cases" else col.links.get("source_id") or [None] * len(col.ids)
+        pairs = [spans.get(c, (None, None)) if c else (published.get(s),) * 2 for c, s in zip(case_of, source_of)]
+        found = tuple(np.array([np.nan if p[k] is None else p[k] for p in pairs], dtype=np.float64) for k in (0, 1))
+        with self._lock:
+            self._year_spans[col.target] = found
+        return found
+
     def _kinds(self, query: str) -> list[str]:
         """The kinds of money figure the query names ("income", "budget"), else savings."""
         return [slug for _, slug in self.kind_matcher.terms_in(query)] or [SAVING]
@@ -1327,10 +1399,11 @@ class Engine:
     @staticmethod
     def _tag_bm25(col: DocumentIndex, holding: int) -> float:
         """FTS5's BM25 for a word once in the organisations' names of a document of average length (in
-        the title of a lesson, which names its case or its report), held by `holding` documents (see
+        the text of a lesson: held once in its title, weight 1 of the text's 4, a case's lessons came
+        after a finding that wrote one of the words in passing), held by `holding` documents (see
         search/postings.py)."""
         columns = {c.name: c.fts for c in tables()[col.target].fts}
-        weight = float(columns.get(TAG_COLUMN, columns.get("title")))
+        weight = float(columns.get(TAG_COLUMN, columns.get("text")))
         return idf(len(col.ids), holding) * saturated(weight, 1.0, 1.0)
 
     # -- the one entry point --------------------------------------------------------------------
@@ -1379,7 +1452,10 @@ class Engine:
         in_range = self.savings_mask(col, min_savings, max_savings)
         n = len(col.ids)
         worded, bounds = bounds_of(self._closed(query))
-        terms = terms_of(worded, self._in_capitals)
+        worded, years = years_of(worded)
+        terms = self._grouped(worded, terms_of(worded, self._in_capitals))
+        if target == "lessons":  # "what have councils learnt about ..." asks for lessons: every one is one
+            terms = [t for t in terms if t.lower() not in ASKING_FOR_LESSONS] or terms
         if browse:
             ranking = Ranking.everything(n)
         elif mode == "keyword" and not terms:
@@ -1471,10 +1547,11 @@ class Engine:
         aside = self._embed_aside(col, meaning, named) if mode != "keyword" and exact is None else None
         if keyword_side is None:
             worded, bounds = bounds_of(self._closed(query))
+            worded, years = years_of(worded)
             pairs = phrases_of(worded, self._in_capitals)
             keyword_side = (self.keyword_scores(col, terms, pairs, self._expansion(named),
                                                 _either(self._held_by_tags(col, terms, query, pairs), self._held_by_sources(col, terms, query),
-                                                        self._held_by_sums(col, bounds, query)),
+                                                        self._held_by_sums(col, bounds, query), self._held_by_years(col, years)),
                                                 bounds)
                             if mode != "semantic" else (nothing, np.zeros(n, bool), 0.0, 0))
         keyword, keyword_members, coverage, words = keyword_side

@@ -177,6 +177,46 @@ def bounds_of(query: str) -> tuple[str, dict[str, tuple[float | None, float | No
     return (_BOUND.sub(bound, short) if "£" in short else short), bounds
 
 
+# A year given as a bound ("since 2015", "before 2010", "between 2010 and 2013", "2010 to 2013",
+# "from 2019 onwards", "pre-2015"): a time, not a word to find. A financial year ("2015/16") is a word.
+_YEAR = r"(?:19|20)\d\d"
+_YEAR_BOUND = re.compile(
+    rf"\b(?:between\s+(?P<first2>{_YEAR})\s+and\s+|(?:from\s+)?(?P<first>{_YEAR})\s*(?:-|\u2013|to|until)\s*)(?P<last>{_YEAR}|\d\d)(?![\w/])"
+    rf"|\b(?P<after>since|after|post|from)[\s-]+(?P<from>{_YEAR})(?:\s+(?:on|onwards|onward))?(?![\w/])"
+    rf"|(?<![\w/])(?P<from2>{_YEAR})\s+(?:onwards|onward|and\s+after|or\s+later)\b"
+    rf"|\b(?P<before>before|pre|until|till|up\s+to|prior\s+to)[\s-]+(?P<to>{_YEAR})(?![\w/])", re.I)
+
+
+def years_of(query: str) -> tuple[str, dict[str, tuple[int | None, int | None]]]:
+    """The query with each year given as a bound as its year alone, and each such year with the first
+    and the last year it allows ("lessons since 2015": "lessons 2015", {"2015": (2015, None)}; "before
+    2015": (None, 2014); "from 2010 to 2013", "2010-13": {"2010": (2010, 2013)}). A report prints
+    "2015/16" or "in 2013", which "since 2015" asks for no more than "2014/15". A phrase in double
+    quotes is to be found as written."""
+    years: dict[str, tuple[int | None, int | None]] = {}
+    quoted = [m.span() for m in QUOTED.finditer(query)]
+
+    def bound(match: re.Match) -> str:
+        if any(a < match.start() < b for a, b in quoted):
+            return match.group()
+        if match.group("last"):
+            first, last = match.group("first") or match.group("first2"), match.group("last")
+            least, most = int(first), int(first[:2] + last if len(last) == 2 else last)
+            if most < least:
+                return match.group()  # "2019-13" is no span of years
+            years[first] = (least, most)
+            return first
+        if match.group("from") or match.group("from2"):
+            year = match.group("from") or match.group("from2")
+            years[year] = (int(year) + (match.group("after") or "").lower().startswith("after"), None)
+            return year
+        year = match.group("to")
+        years[year] = (None, int(year) - (match.group("before").lower() not in ("until", "till", "up to")))
+        return year
+
+    return _YEAR_BOUND.sub(bound, query), years
+
+
 # A bound on a yearly sum ("over £1m a year") asks for a figure per year.
 YEARLY = re.compile(r"\b(?:a|per|each|every)\s+(?:year|annum)\b|\bannual(?:ly)?\b|\byearly\b|\bp\.?a\.?(?!\w)", re.I)
 

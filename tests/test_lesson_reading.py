@@ -1,0 +1,118 @@
+"""Lesson search as officers, councillors and researchers ask it (a fifth review, written blind
+against every lesson and finding): filter-like questions, the sector's other words, negation."""
+import numpy as np
+import pytest
+
+
+def ids(found):
+    return [r.id for r in found.results]
+
+
+# -- a lesson is held by its case's council types and regions ------------------------------------------
+def test_a_lesson_holds_its_case_s_council_type_and_region(engine):
+    """"lessons from Yorkshire councils" found nothing, and "what have district councils learnt about
+    shared services" only the lessons whose text said "district": a lesson's text seldom names what
+    kind of council its case is or where, and lessons did not take their case's tags as cases do."""
+    index = engine.index("lessons")
+    yorkshire = set(np.array(index.ids, dtype=object)[index.masks["regions"]["yorkshire-and-the-humber"]])
+    assert len(yorkshire) >= 8
+    found = ids(engine.search("lessons from Yorkshire councils", target="lessons", mode="keyword", limit=len(yorkshire) + 1))
+    assert len(yorkshire & set(found)) == len(yorkshire)
+    # a report's finding has no case, so no tags
+    held = engine._held_by_tags(index, ["district", "councils"], "district councils", ["district councils"])
+    assert not any(index.links["source_id"][i] for i in np.flatnonzero(held["district"]))
+
+
+def test_a_lesson_held_by_its_case_s_tags_outranks_one_whose_text_names_a_word_of_them(engine):
+    """Held as if the word were once in the lesson's title (weight 1 of the text's 4), the South East's
+    unitary authorities' lessons came after a Localis finding that mentions one council becoming a
+    unitary: a lesson holds its case's tags as it would a word of its text."""
+    index = engine.index("lessons")
+    both = index.masks["council_types"]["unitary-authority"] & index.masks["regions"]["south-east"]
+    found = ids(engine.search("unitary authorities in the south east", target="lessons", mode="keyword", limit=5))
+    assert len(found) == 5 and all(both[index.position[i]] for i in found)
+
+
+# -- the sector's other words -----------------------------------------------------------------------
+def test_the_pandemic_is_found_by_any_of_its_names(engine):
+    """"what did councils learn from lockdown" found nothing about the pandemic: the reports write
+    "Covid-19" and "the pandemic", never "lockdown" (kb/thesaurus.yml)."""
+    found = ids(engine.search("lessons from lockdown", target="lessons", mode="keyword", limit=10))
+    assert "london-councils-2020-transformation-savings#finding-28" in found  # "The pandemic hit commercial income ..."
+    assert "stevenage-covid-response-flexible-workforce#lesson-1" in found  # "... during the pandemic"
+    assert "covid" in engine._variants(["lockdown"])["lockdown"]
+
+
+# -- a year given as a bound is a time, not a word -------------------------------------------------------
+@pytest.mark.parametrize("typed, worded, years", [
+    ("lessons since 2015", "lessons 2015", {"2015": (2015, None)}),
+    ("shared services before 2015", "shared services 2015", {"2015": (None, 2014)}),
+    ("after 2015", "2015", {"2015": (2016, None)}),
+    ("from 2019 onwards", "2019", {"2019": (2019, None)}),
+    ("pre-2015 cases", "2015 cases", {"2015": (None, 2014)}),
+    ("until 2013", "2013", {"2013": (None, 2013)}),
+    ("the early austerity years 2010 to 2013", "the early austerity years 2010", {"2010": (2010, 2013)}),
+    ("between 2010 and 2013", "2010", {"2010": (2010, 2013)}),
+    ("2010-13 savings", "2010 savings", {"2010": (2010, 2013)}),
+    ("savings in 2015/16", "savings in 2015/16", {}),          # a financial year is printed as typed
+    ("savings in 2012 and 2014", "savings in 2012 and 2014", {}),  # two years, no span
+    ('"since 2015"', '"since 2015"', {}),                         # in double quotes: to be found as written
+])
+def test_a_year_given_as_a_bound_is_read_as_one(typed, worded, years):
+    from search.text import years_of
+
+    assert years_of(typed) == (worded, years)
+
+
+def test_a_year_given_as_a_bound_is_held_by_the_documents_of_that_time(engine):
+    """"shared services set up before 2010" found a case begun in 2019 whose text printed "2010" in
+    passing, and not South Worcestershire's, begun in 2007 (its text says so in other words): a case
+    is of its years (with no start, from its first report's), a lesson of its case's, a finding of its
+    report's year."""
+    found = ids(engine.search("shared services set up before 2010", mode="keyword", limit=5))
+    assert "south-worcestershire-shared-services" in found[:3]
+    assert "stevenage-east-herts-shared-ict-partnership" not in found
+    lessons = engine.index("lessons")
+    held = engine._held_by_years(lessons, {"2010": (2010, 2013)})["2010"]
+    at = lambda i: held[lessons.position[i]]
+    assert at("kirklees-one-council-back-office#lesson-1")  # 2009 to 2013
+    assert at("localis-2013-changing-places#finding-1")  # the report's year
+    assert not at("stevenage-2021-transformation-report#finding-1")
+    assert not at("stevenage-covid-response-flexible-workforce#lesson-1")  # 2020
+
+
+# -- the words that ask for lessons are no query words in lesson search ----------------------------------
+def test_the_words_that_ask_for_lessons_are_not_searched_for_in_them(engine):
+    """Every lesson is one: "lessons from Yorkshire councils" put first a finding whose theme is
+    "lessons from Covid-19", and "what have councils learnt" the lessons on learning from failure."""
+    index = engine.index("lessons")
+    yorkshire = index.masks["regions"]["yorkshire-and-the-humber"]
+    found = ids(engine.search("lessons from Yorkshire councils", target="lessons", mode="keyword", limit=int(yorkshire.sum())))
+    assert all(yorkshire[index.position[i]] for i in found)
+    # a query of nothing else is searched as typed
+    assert engine.search("lessons learnt", target="lessons", mode="keyword").results
+
+
+def test_a_thesaurus_word_of_several_words_typed_finds_its_group(engine):
+    """A group was found only by a single word of it: "funding gap" never found the London pilots' case,
+    which writes "shortfall", while "shortfall" found every "funding gap"."""
+    from search.text import terms_of
+
+    query = "closing the funding gaps"
+    terms = engine._grouped(query, terms_of(query))
+    assert terms == ["closing", "funding gap"]
+    assert "shortfall" in engine._variants(terms)["funding gap"]
+    # the London pilots' case writes neither "funding" nor "gap", only "shortfall"
+    assert "london-pilot-boroughs-transformation-savings" in ids(engine.search("funding gap", mode="keyword", limit=20))
+    assert engine._grouped("young people out of work", terms_of("young people out of work")) == ["young people", "out of work"]
+
+
+@pytest.mark.parametrize("query, vocabulary, term", [
+    ("getting buy-in from the top team", "key_attributes", "leadership"),
+    ("job losses from going digital", "approaches", "organisational-restructuring"),
+])
+def test_the_sector_s_everyday_names_name_their_terms(engine, query, vocabulary, term):
+    """"the top team" is the senior leadership team, and "job losses" are job cuts, in any council's
+    words: neither named its term, so the lessons on leadership and on redundancies were found only
+    by meaning."""
+    assert (vocabulary, term) in engine.term_matcher.terms_in(query)
