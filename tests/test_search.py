@@ -861,3 +861,15 @@ def test_a_region_in_everyday_words_names_it(engine):
 ])
 def test_a_misspelt_name_is_corrected_to_a_name_the_collection_has(engine, typed, searched):
     assert engine.speller.correct(typed).query == searched
+
+
+def test_a_word_held_by_tags_is_as_common_in_a_text_that_writes_it(engine):
+    """"unitary authorities in the south east": Greenwich Leisure's text writes "South East" (its
+    centres there), a pair only two texts write, so its BM25 put it above all five unitary
+    authorities tagged with the region, which hold the pair by their tags at the rarity of the
+    fourteen cases holding it either way. A text that writes a word its tags would hold now scores
+    it at that rarity too."""
+    found = ids(engine.search("unitary authorities in the south east", mode="keyword", limit=10))
+    tagged = {i for i in ids(engine.search("", mode="keyword", filters={"regions": ["south-east"], "council_types": ["unitary-authority"]}, limit=100))}
+    assert len(tagged) >= 4 and "greenwich-leisure-mutual-leisure-centres" not in tagged
+    assert set(found[:len(tagged)]) == tagged, found
