@@ -179,12 +179,13 @@ SECTION = re.compile(r"s\.?(\d{1,3}[a-z]?)")  # "s151 officer", "a s.114 notice"
 # A query word naming a council type or a region is held by the cases whose organisations are of it, and their lessons
 # (see Engine._held_by_tags), with the BM25 of a word once in this column.
 TAG_COLUMN = "organisation_names"
-# A word a case holds by its tags is as common as the documents holding it either way: a case's text
+# A word a case holds by its tags (a region's, a council type's; not a year's, a sum's or a report's name,
+# which a text writes as the fact itself) is as common as the documents holding it either way: a case's text
 # that writes it (Greenwich Leisure's centres in the "South East") scores it at that rarity, not at the
 # rarity of the few texts that write it, which put it above every case of the region ("unitary
-# authorities in the south east" 0.42 -> 0.82; 41 case queries written blind 0.807 -> 0.819; the judged
+# authorities in the south east" 0.42 -> 0.82; 41 case queries written blind 0.807 -> 0.818; the judged
 # sets unchanged). Not in lesson search: a lesson's tags are its case's, second-hand, and a lesson that
-# writes the word (a year, "company") is the better evidence (lessons 0.719 -> 0.718, blind 0.579 -> 0.575).
+# writes the word ("company", of the council company type) is the better evidence (lessons 0.719 -> 0.718, blind 0.579 -> 0.578).
 TAG_RARITY = {"cases": True, "lessons": False}
 NAME_WORDS = 4
 # The words that ask for lessons, no query word in lesson search, where every document is one: "lessons
@@ -869,14 +870,14 @@ class Engine:
 
     def keyword_scores(self, col: DocumentIndex, terms: list[str], phrases: list[str] = (),
                        expansion: list[str] = (), held_by: dict[str, np.ndarray] | None = None,
-                       bounds=()) -> tuple[np.ndarray, np.ndarray, float, int]:
+                       bounds=(), tagged_words=frozenset()) -> tuple[np.ndarray, np.ndarray, float, int]:
         """BM25 over an OR of the informative terms and the query's word pairs as phrases, plus
         EXPANSION x BM25 of the expansion phrases (NaN where nothing matches); which documents are
         members (at least half of the terms or one of the pairs; else any term; else any expansion
         phrase); the rarity-weighted share of the terms held by the best-covered document; and how
         many informative terms there are. `held_by`: query words that documents hold by their tags
-        or figures though their text may not (see _held_by_tags, _held_by_sums); `bounds`: the sums
-        given as bounds (see bounds_of), held only so."""
+        or figures though their text may not (see _held_by_tags, _held_by_sums), `tagged_words` those of
+        them held by tags (see TAG_RARITY); `bounds`: the sums given as bounds (see bounds_of), held only so."""
         n = len(col.ids)
         terms, documents = self.informative(col, terms, phrases, bounds)
         if not terms:
@@ -893,7 +894,7 @@ class Engine:
             own = np.nan_to_num(self._bm25(col, quoted[terms.index(t)] if t in held_by else ['"' + t + '"']), nan=0.0)
             holding = int(np.count_nonzero(tagged | (own > 0)))
             written = int(np.count_nonzero(own > 0))
-            if written and TAG_RARITY.get(col.target):
+            if written and TAG_RARITY.get(col.target) and t in tagged_words:
                 ratio = idf(n, holding) / idf(n, written)
                 scores = np.where(own > 0, scores - own * (1.0 - ratio), scores)
                 own = own * ratio
@@ -1561,10 +1562,11 @@ class Engine:
             worded, bounds = bounds_of(self._closed(query))
             worded, years = years_of(worded)
             pairs = phrases_of(worded, self._in_capitals)
+            tagged = self._held_by_tags(col, terms, query, pairs)
             keyword_side = (self.keyword_scores(col, terms, pairs, self._expansion(named),
-                                                _either(self._held_by_tags(col, terms, query, pairs), self._held_by_sources(col, terms, query),
+                                                _either(tagged, self._held_by_sources(col, terms, query),
                                                         self._held_by_sums(col, bounds, query), self._held_by_years(col, years)),
-                                                bounds)
+                                                bounds, frozenset(tagged))
                             if mode != "semantic" else (nothing, np.zeros(n, bool), 0.0, 0))
         keyword, keyword_members, coverage, words = keyword_side
         scanned = aside() if aside is not None else None
