@@ -29,8 +29,9 @@ TITLES = {"cases": "Case studies", "lessons": "Lessons and findings", "figures":
           "sources": "Source reports", "organisations": "Organisations", "terms": "Vocabulary terms"}
 NOUNS = {"cases": ("case study", "case studies"), "lessons": ("lesson or finding", "lessons and findings"),
          "figures": ("money figure", "money figures"), "sources": ("source report", "source reports"),
-         "organisations": ("organisation", "organisations"), "terms": ("term", "terms")}
-DEFAULT_SORT = {"sources": "date", "terms": "vocabulary"}  # cases: by id, which reads as the title
+         "organisations": ("organisation in a case", "organisations in cases"), "terms": ("term", "terms")}
+# cases: by id, which reads as the title; organisations by name, so that one council's cases sit together
+DEFAULT_SORT = {"sources": "date", "terms": "vocabulary", "organisations": "name"}
 PAGE_SIZE = 25
 # The columns a table page lists, in order (the rest are in JSON and CSV, and on each row's page).
 # "title" is the row's link; "years" is year_start and year_end in words; "from" the case or report.
@@ -45,6 +46,13 @@ LISTED = {
 }
 # The line under a row's title, where a table has one.
 SUBTITLE = {"cases": "organisation_names"}
+# A title other rows share ("£1 million", "Planned") names its row in words a screen reader reads after
+# it, from the row's own cells: a list of links held several of one name leading to different rows.
+SHARED_TITLE = {"figures": ", figure {position} of {case_id}", "terms": " ({vocabulary_label})",
+                "organisations": ", in {case_id}", "lessons": ", from {from}"}
+# A table whose rows are one thing's part in each case (an organisation in each of its cases): its title
+# is one link, to all its rows, wherever it is, unless the row's name is no one's (anonymised).
+ONE_THING = {"organisations": "anonymised"}
 SORT_BY = {"years": "year_start", "title": None}
 LOOKUPS = ("exact", "arraycontains")
 # Every other condition Datasette reads from an address ("year_start__gt=2015"), in words for its chip
@@ -259,11 +267,17 @@ def _close(value: str, options: list[str]) -> list[str]:
     return difflib.get_close_matches(value, options, n=3, cutoff=0.5)
 
 
-def _row_view(datasette, database: str, table: str, meta: dict):
+def _row_view(datasette, db, database: str, table: str, meta: dict):
     """A function the template calls for each row: its link, title, the line under it and its cells."""
     label_column = meta.get("label_column")
     labels = meta.get("kb_labels", {})
     subtitle = SUBTITLE.get(table)
+    shared = present.shared_labels(db.path, table, label_column) if label_column else frozenset()
+    base = datasette.urls.table(database, table)
+
+    def words(cell) -> str:
+        raw = (cell or {}).get("raw")
+        return str(raw.get("label") or raw.get("value")) if isinstance(raw, dict) else ("" if raw is None else str(raw))
 
     def view(row):
         cells = {c["column"]: c for c in row.cells}
@@ -273,7 +287,13 @@ def _row_view(datasette, database: str, table: str, meta: dict):
             found = re.search(r'href="([^"]+)"', str(link["value"]))
             href = found.group(1) if found else None
         title = cells[label_column]["raw"] if label_column in cells else (link["raw"] if link else "")
-        out = {"href": href, "title": title, "sub": None, "cells": []}
+        out = {"href": href, "title": title, "sub": None, "cells": [], "context": ""}
+        if table in ONE_THING and not (cells.get(ONE_THING[table]) or {}).get("raw"):
+            out["href"] = base + "?" + urlencode([(label_column, title)])
+        elif title in shared and table in SHARED_TITLE:
+            said = {c: words(cells.get(c)) for c in present.table_columns(db.path, table)}
+            said["from"] = said.get("case_id") or said.get("source_id", "")  # a case's lesson, or a report's finding
+            out["context"] = SHARED_TITLE[table].format_map(said)
         if subtitle in cells:
             out["sub"] = ", ".join(present.as_list(cells[subtitle]["raw"]))
         for name in LISTED.get(table, [c for c in cells if c != label_column]):
@@ -386,7 +406,7 @@ async def _table_vars(datasette, database: str, table: str, request) -> dict:
         "noun": lambda n: NOUNS.get(table, ("row", "rows"))[0 if n == 1 else 1],
         "description": meta.get("description"),
         "columns": _columns(table, meta, label_column),
-        "row": _row_view(datasette, database, table, meta),
+        "row": _row_view(datasette, db, database, table, meta),
         "chips": chips,
         "spreadsheet": _spreadsheet(datasette, table, pairs),
         "search_instead": _search_instead(datasette, table, pairs),

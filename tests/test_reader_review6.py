@@ -1,0 +1,136 @@
+"""A sixth reading of the site, as a data user meets Datasette's pages: no link that leads to "Page not
+found", one link for one organisation, and every link named for where it goes, read alone in a screen
+reader's list of links with the site's menu beside it. (What needs a browser is in test_browser_review6.py.)"""
+import re
+import sqlite3
+from html import unescape
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from kb.site import make_datasette
+
+from .pages import get, text
+
+
+@pytest.fixture(scope="module")
+def site(corpus_db):
+    return make_datasette(corpus_db)
+
+
+def body_links(html: str) -> list[tuple[str, str]]:
+    """Every link of the page (its menu and footer too) as (name, address): the name as a screen reader
+    gives it, hidden words included, aria-hidden ones not."""
+    body = html[html.index("<body"):]
+    out = []
+    for attrs, inner in re.findall(r"<a\b([^>]*)>(.*?)</a>", body, re.S):
+        href = re.search(r'href="([^"]*)"', attrs)
+        if href is None:
+            continue
+        label = re.search(r'aria-label="([^"]*)"', attrs)
+        inner = re.sub(r'<(\w+)[^>]*aria-hidden="true"[^>]*>.*?</\1>', "", inner, flags=re.S)
+        inner = re.sub(r"</?span\b[^>]*>", "", inner)  # inline: its words run on, as a screen reader reads them
+        out.append((unescape(label.group(1)) if label else text(inner), unescape(href.group(1))))
+    return out
+
+
+def same_name_elsewhere(html: str) -> dict[str, set[str]]:
+    named: dict[str, set[str]] = {}
+    for name, href in body_links(html):
+        named.setdefault(name.lower(), set()).add(href.split("#")[0])
+    return {name: hrefs for name, hrefs in named.items() if len(hrefs) > 1}
+
+
+def tables(corpus_db) -> list[str]:
+    conn = sqlite3.connect(corpus_db)
+    return [r[0] for r in conn.execute("select name from sqlite_master where type = 'table' order by name")]
+
+
+# -- no link leads to "Page not found" ---------------------------------------------------------------------
+def test_no_table_page_links_a_row_or_a_download_that_is_not_found(site, corpus_db):
+    """The search indexes' own tables (cases_fts_idx, lessons_fts_idx) linked each row, and each row's
+    term, by a key SQLite keeps as binary: every one of those links led to "Page not found". Each table's
+    page is checked, and the first rows and downloads it links."""
+    dead = {}
+    for table in tables(corpus_db):
+        page = get(site, f"/kb/{table}")
+        assert page.status_code == 200, table
+        hrefs = {h for _, h in body_links(page.text)}
+        rows = sorted(h for h in hrefs if urlsplit(h).path.startswith(f"/kb/{table}/"))
+        downloads = sorted(h for h in rows if ".blob" in h)
+        for href in [h for h in rows if ".blob" not in h][:4] + downloads[:4]:
+            status = get(site, href).status_code
+            if status >= 400:
+                dead.setdefault(table, []).append((status, href))
+    assert dead == {}
+
+
+def test_a_row_whose_key_is_binary_is_shown_not_linked(site):
+    """What such a row's link said (its key) is still there to read, as text."""
+    page = get(site, "/kb/cases_fts_idx").text
+    cells = re.findall(r'<td class="col-Link type-pk">(.*?)</td>', page, re.S)
+    assert cells and not any("<a " in c for c in cells)
+    assert re.search(r"&lt;Binary:&nbsp;\d+&nbsp;bytes?&gt;", page)
+
+
+def test_the_accessibility_statement_lists_no_problem_that_is_fixed(site):
+    page = text(get(site, "/accessibility").text)
+    assert "Page not found" not in page and "cases_fts_idx" not in page
+
+
+# -- one organisation, one link ----------------------------------------------------------------------------
+def test_an_organisation_is_one_link_to_all_its_cases(site, corpus_db):
+    """A council in several cases was as many links of its name, each to a page of its part in one case:
+    "Croydon LBC" led to two places, "Cheshire West and Chester Council" to three."""
+    conn = sqlite3.connect(corpus_db)
+    several = conn.execute("""select name, count(*) from organisations where not anonymised group by name
+                              having count(*) > 1 order by count(*) desc, name""").fetchall()
+    assert len(several) > 3
+    page = get(site, "/kb/organisations?_size=max").text
+    assert same_name_elsewhere(page) == {}
+    links = dict(body_links(page))
+    for name, n in several[:3] + [("Adur District Council", 1)]:
+        # its link lists every case it is in, and nothing else, and says how many
+        listed = get(site, links[name]).text
+        assert row_names(listed) == [name] * n
+        assert text(re.search(r'<p class="kb-count".*?</p>', listed, re.S).group(0)).startswith(f"{n} ")
+
+
+def test_an_anonymised_organisation_says_which_case_it_is_in(site, corpus_db):
+    """An anonymised name is no one's: "Anonymised London pilot borough" of fifteen cases is fifteen
+    organisations, each its own link, named by its case."""
+    cases = dict(sqlite3.connect(corpus_db).execute(
+        "select o.case_id, c.title from organisations o join cases c on c.id = o.case_id where o.name = ?",
+        ["Anonymised London pilot borough"]))
+    assert len(cases) > 1
+    page = get(site, "/kb/organisations?_size=max").text
+    named = {n for n, _ in body_links(page) if n.startswith("Anonymised London pilot borough")}
+    assert named == {f"Anonymised London pilot borough, in {title}" for title in cases.values()}
+
+
+def row_names(html: str) -> list[str]:
+    return [text(re.sub(r"</?span\b[^>]*>", "", n)) for n in re.findall(r'<th scope="row"><a href="[^"]*">(.*?)</a>', html)]
+
+
+def test_one_organisations_cases_sit_together(site):
+    """Sorted by name, a council's cases are side by side, where a reader comparing councils looks."""
+    names = [n.split(", in ")[0] for n in row_names(get(site, "/kb/organisations?_size=max").text)]
+    assert names == sorted(names)
+
+
+# -- every link's name says where it goes, the site's menu included ------------------------------------------
+PAGES = ["/kb/cases?_size=max", "/kb/lessons?_size=max", "/kb/figures?_size=max", "/kb/sources",
+         "/kb/organisations?_size=max", "/kb/terms?_size=max", "/kb", "/kb/case_sources?_size=max",
+         "/kb/similar_cases?_size=max", "/kb/build_info", "/kb/chunks", "/kb/cases_fts_idx", "/kb/cases_fts_data",
+         "/kb?sql=select+*+from+cases+limit+3", "/kb/figures/barnet-capita-outsourcing~231",
+         "/kb/cases?council_types__arraycontains=district-council", "/kb/figures?kind=saving&_sort=amount_gbp"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_no_two_links_of_one_name_lead_to_different_places_menu_included(site, path):
+    """On the reports' table, the sort link "Cases" shared its name with the menu's "Cases"; figures of
+    one amount ("£1 million") and terms of one label ("Planned") in two vocabularies were links of one
+    name to different rows; every binary value of a table was a download named "<Binary: 1,536 bytes>"."""
+    page = get(site, path)
+    assert page.status_code == 200
+    assert same_name_elsewhere(page.text) == {}
