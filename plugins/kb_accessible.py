@@ -53,8 +53,27 @@ def level_headings(html: str) -> str:
 _SORT_LINK = re.compile(r'(<th\b[^>]*scope="col"[^>]*>\s*<a href="[^"]*[?&]_sort(?:_desc)?=[^"]*" rel="nofollow">)')
 
 
+# Datasette's facets: a cross that takes a facet or a chosen value away was a link named "✖" (heavy
+# multiplication x), and its "…" showed all the values; the count after a facet's name, its number of
+# values, was a bare number.
+_FACET_CROSS = re.compile(r'(<strong>([^<]*?)\s*<span class="facet-info-total">([^<]*)</span>\s*</strong>\s*)'
+                          r'<a href="([^"]*)" class="cross">&#x2716;</a>')
+_MORE_VALUES = re.compile(r'(<li class="facet-truncated"><a href="[^"]*">)…</a>')
+_VALUE_CROSS = re.compile(r'<li>([^<]*?) &middot; ([\d,]+) <a href="([^"]*)" class="cross">&#x2716;</a></li>')
+
+
+def _facet_cross(m) -> str:
+    return (m.group(1).replace(f">{m.group(3)}</span>", f">{m.group(3)} values</span>", 1) +
+            f'<a href="{m.group(4)}" class="cross"><span aria-hidden="true">&#x2716;</span>'
+            f'<span class="kb-visually-hidden">Hide the counts of {m.group(2).strip()}</span></a>')
+
+
 def add_labels(html: str) -> str:
     html = _SORT_LINK.sub(r'\1<span class="kb-visually-hidden">Sort by </span>', html)
+    html = _FACET_CROSS.sub(_facet_cross, html)
+    html = _MORE_VALUES.sub(r'\1<span aria-hidden="true">…</span><span class="kb-visually-hidden">Show every value</span></a>', html)
+    html = _VALUE_CROSS.sub(r'<li>\1 &middot; \2 <a href="\3" class="cross"><span aria-hidden="true">&#x2716;</span>'
+                            r'<span class="kb-visually-hidden">Remove filter: \1</span></a></li>', html)
     for pattern, attribute in LABELS:
         html = pattern.sub(lambda m: f"{m.group(0)} {attribute}" if m.group(0).endswith('"') else f"{m.group(0)}{attribute}", html)
     return html
@@ -214,6 +233,8 @@ def headed(html, words: str) -> Markup:
 @hookimpl
 def prepare_jinja2_environment(env, datasette):
     env.filters["accessible"] = accessible
+    # Datasette's markup, a piece of it put right: Jinja's replace escapes the piece of markup it looks for
+    env.filters["kb_replace"] = lambda html, old, new: Markup(str(html).replace(str(old), str(new)))
     env.filters["kb_named_rows"] = named_rows
     env.filters["kb_unlinked_rows"] = lambda html, rows, pks, database, table: unlinked_rows(
         datasette, html, rows, pks, database, table)

@@ -21,7 +21,7 @@ def site(corpus_db):
 def body_links(html: str) -> list[tuple[str, str]]:
     """Every link of the page (its menu and footer too) as (name, address): the name as a screen reader
     gives it, hidden words included, aria-hidden ones not."""
-    body = html[html.index("<body"):]
+    body = html[html.index("<body"):] if "<body" in html else html
     out = []
     for attrs, inner in re.findall(r"<a\b([^>]*)>(.*?)</a>", body, re.S):
         href = re.search(r'href="([^"]*)"', attrs)
@@ -134,3 +134,41 @@ def test_no_two_links_of_one_name_lead_to_different_places_menu_included(site, p
     page = get(site, path)
     assert page.status_code == 200
     assert same_name_elsewhere(page.text) == {}
+
+
+DATA_PAGES = PAGES + ["/kb/case_sources?_facet=source_id", "/kb/case_sources?_facet=source_id&source_id=dclg-2014-good-practice-savings",
+                      "/kb/similar_cases?_facet=case_id", "/kb/chunks?_facet=case_id&_facet=kind", "/kb/case_sources?source_id=nope",
+                      "/kb/similar_cases/barnet-capita-outsourcing,sheffield-housing-benefit-channel-shift",
+                      "/kb/chunks/barnet-capita-outsourcing~2Fsummary~2F0", "/kb?sql=select+id+from+cases+where+0"]
+
+
+@pytest.mark.parametrize("path", DATA_PAGES)
+def test_every_link_has_a_name_in_words(site, path):
+    """Datasette's facets took a facet or a chosen value away with a link named "\u2716" (read as "heavy
+    multiplication x"), and showed more values with one named "\u2026"."""
+    page = get(site, path)
+    assert page.status_code == 200
+    assert [(name, href) for name, href in body_links(page.text) if not re.search(r"\w", name)] == []
+
+
+@pytest.mark.parametrize("path", ["/kb", "/kb/case_sources", "/kb/similar_cases", "/kb?sql=select+id+from+cases+limit+1",
+                                  "/kb/similar_cases/barnet-capita-outsourcing,sheffield-housing-benefit-channel-shift"])
+def test_the_sites_licence_is_said_once_in_the_footer(site, path):
+    """Every data user's page opened with the footer's licence and sources ("Data license: Code: MIT ...")."""
+    page = get(site, path).text
+    main = page[page.index("<main"):page.index("</main>")]
+    footer = page[page.index("<footer"):page.index("</footer>")]
+    assert "Code: MIT" not in main and "Code: MIT" in footer
+
+
+def test_a_table_page_that_finds_no_rows_says_why_and_where_to_go(site):
+    """Datasette said "0 records", under a heading that already said so."""
+    page = get(site, "/kb/case_sources?source_id=nope").text
+    said = re.search(r'<p class="zero-results">(.*?)</p>', page, re.S).group(1)
+    assert text(said).startswith('No rows where source_id = "nope".')
+    assert ("Show every row of case_sources", "/kb/case_sources") in body_links(said)
+
+
+def test_a_query_that_finds_no_rows_says_it_ran(site):
+    page = get(site, "/kb?sql=select+id+from+cases+where+0").text
+    assert text(re.search(r'<p class="zero-results">(.*?)</p>', page, re.S).group(1)) == "The query ran and returned no rows."
