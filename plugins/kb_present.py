@@ -337,6 +337,23 @@ def column_types(db_path, table: str) -> dict[str, str]:
     return _types_of(str(path), path.stat().st_mtime, table)
 
 
+@lru_cache(maxsize=64)
+def _references_of(path: str, mtime: float, table: str) -> dict[str, tuple[str, str]]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return {r[3]: (r[2], r[4]) for r in conn.execute("select * from pragma_foreign_key_list(?)", [table])}
+    except sqlite3.Error:
+        return {}
+    finally:
+        conn.close()
+
+
+def foreign_keys(db_path, table: str) -> dict[str, tuple[str, str]]:
+    """Each column of a table that refers to another table's row: (that table, its column)."""
+    path = Path(db_path)
+    return _references_of(str(path), path.stat().st_mtime, table)
+
+
 def table_columns(db_path, table: str) -> tuple[str, ...]:
     """Every column a table of the database has."""
     path = Path(db_path)

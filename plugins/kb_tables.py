@@ -32,6 +32,19 @@ NOUNS = {"cases": ("case study", "case studies"), "lessons": ("lesson or finding
          "organisations": ("organisation in a case", "organisations in cases"), "terms": ("term", "terms")}
 # cases: by id, which reads as the title; organisations by name, so that one council's cases sit together
 DEFAULT_SORT = {"sources": "date", "terms": "vocabulary", "organisations": "name"}
+# The build's join tables, for data users (off the public index, with the build's own tables): named in
+# words, and the similar cases, which the schema does not declare, with what their columns hold. A page
+# of "similar_cases" with a "score" of -0.0168 told a data user nothing.
+JOINS = {"case_sources": {"title": "Cases and their reports"},
+         "similar_cases": {
+             "title": "Similar cases",
+             "description": "For each case, the five cases most like it, in the order its page lists them.",
+             "columns": {"case_id": "The case.", "similar_id": "A case like it.",
+                         "rank": "Its place in the case's list: 1 is the most alike.",
+                         "score": "How alike the two cases are, by what their texts mean and the approaches, services "
+                                  "and key attributes they share, less how alike each is to every case (so that a case "
+                                  "near every other does not top every list): higher is more alike, and it may be below 0.",
+                         "reason": "What the two share, as the case's page says it."}}}
 PAGE_SIZE = 25
 # The columns a table page lists, in order (the rest are in JSON and CSV, and on each row's page).
 # "title" is the row's link; "years" is year_start and year_end in words; "from" the case or report.
@@ -84,7 +97,7 @@ def get_metadata(datasette, key, database, table):
     # the public index, whatever a later build adds
     for name in _table_names(db.path):
         if name not in TITLES:
-            tables[name] = {"hidden": True}
+            tables[name] = {"hidden": True, **{k: dict(v) if isinstance(v, dict) else v for k, v in JOINS.get(name, {}).items()}}
     out[db.name] = {"title": "All tables and SQL", "tables": tables}
     return {"databases": out}
 
@@ -116,7 +129,7 @@ def render_cell(row, value, column, table, database, datasette):
         return None
     meta = present.table_meta(db.path, table)
     if not meta:
-        return None
+        return _referred(datasette, db, database, table, column, value)
     kind = meta.get("kb_types", {}).get(column)
     vocabulary = meta.get("kb_vocabularies", {}).get(column)
     reference = meta.get("kb_references", {}).get(column)
@@ -165,6 +178,26 @@ def render_cell(row, value, column, table, database, datasette):
         named = mentions.name_cases(db.path, value)
         return escape(named) if named != value else None
     return None
+
+
+def _referred(datasette, db, database: str, table: str, column: str, value):
+    """A key of a table the schema does not declare (the similar cases) that names a row of one it does:
+    that row, linked by its label, as Datasette's table page shows it (its row page showed the raw key)."""
+    reference = present.foreign_keys(db.path, table).get(column)
+    if reference is None or not isinstance(value, (str, int)) or value == "":
+        return None
+    other, key = reference
+    label = present.table_meta(db.path, other).get("label_column")
+    if not label:
+        return None
+
+    async def linked():
+        rows = (await db.execute(f"select [{label}] from [{other}] where [{key}] = ?", [value])).rows
+        if not rows or not rows[0][0]:
+            return None
+        href = datasette.urls.row(database, other, tilde_encode(str(value)))
+        return Markup(f'<a href="{escape(href)}">{escape(rows[0][0])}</a>')
+    return linked()
 
 
 # The figure texts behind an amount column, for a row: a range's amount is only its lower end.

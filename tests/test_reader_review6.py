@@ -166,9 +166,43 @@ def test_a_table_page_that_finds_no_rows_says_why_and_where_to_go(site):
     page = get(site, "/kb/case_sources?source_id=nope").text
     said = re.search(r'<p class="zero-results">(.*?)</p>', page, re.S).group(1)
     assert text(said).startswith('No rows where source_id = "nope".')
-    assert ("Show every row of case_sources", "/kb/case_sources") in body_links(said)
+    assert ("Show every row of Cases and their reports", "/kb/case_sources") in body_links(said)
 
 
 def test_a_query_that_finds_no_rows_says_it_ran(site):
     page = get(site, "/kb?sql=select+id+from+cases+where+0").text
     assert text(re.search(r'<p class="zero-results">(.*?)</p>', page, re.S).group(1)) == "The query ran and returned no rows."
+
+
+# -- the build's join tables, in words -----------------------------------------------------------------------
+def test_the_similar_cases_table_is_named_and_its_columns_explained(site):
+    """"similar_cases", with a "score" of -0.0168 and no word of what any column held."""
+    page = get(site, "/kb/similar_cases").text
+    assert text(re.search(r"<h1\b.*?</h1>", page, re.S).group(0)) == "Similar cases"
+    notes = dict((text(dt), text(dd)) for dt, dd in re.findall(r"<dt>(.*?)</dt>\s*<dd>(.*?)</dd>", page, re.S))
+    assert {"case_id", "similar_id", "rank", "score", "reason"} <= set(notes)
+    assert "below 0" in notes["score"]
+    assert "Cases and their reports" in text(get(site, "/kb/case_sources").text)
+
+
+def test_a_similar_cases_row_links_the_cases_it_joins_by_their_titles(site, corpus_db):
+    """Its page showed the two cases' keys, unlinked."""
+    conn = sqlite3.connect(corpus_db)
+    case_id, similar_id = conn.execute("select case_id, similar_id from similar_cases order by case_id, rank limit 1").fetchone()
+    titles = dict(conn.execute("select id, title from cases where id in (?, ?)", [case_id, similar_id]))
+    page = get(site, f"/kb/similar_cases/{case_id},{similar_id}").text
+    cells = dict(re.findall(r'<td class="col-(case_id|similar_id) [^"]*">(.*?)</td>', page, re.S))
+    assert body_links(cells["case_id"]) == [(titles[case_id], f"/kb/cases/{case_id}")]
+    assert body_links(cells["similar_id"]) == [(titles[similar_id], f"/kb/cases/{similar_id}")]
+
+
+def test_serving_pages_leaves_what_the_build_declared_as_it_was(site, corpus_db):
+    """Datasette merged the site's titles and "hidden" into the build's stored metadata, so a table the
+    build does not declare (the similar cases) read as declared, with no column of its own."""
+    from kb.site import stored_metadata
+
+    for path in ("/kb", "/kb/similar_cases", "/kb/cases"):
+        get(site, path)
+    declared = stored_metadata(corpus_db)["site_metadata"]
+    assert "similar_cases" not in declared
+    assert not {"hidden", "title", "size"} & set(declared["cases"])
