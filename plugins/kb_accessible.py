@@ -68,8 +68,29 @@ def _facet_cross(m) -> str:
             f'<span class="kb-visually-hidden">Hide the counts of {m.group(2).strip()}</span></a>')
 
 
+# "This data as json, CSV (advanced)": links named by a format alone, or "advanced", said nothing of what
+# they download, read in a list of links; nor did the advanced export's "default", "array", "object".
+_EXPORTS = re.compile(r"(This data as )(.*?)(</p>)", re.S)
+_FORMAT = re.compile(r'<a href="([^"]*)">(json|CSV)</a>')
+
+
+_SHAPES = re.compile(r"(<p>JSON shape:)(.*?)(</p>)", re.S)
+_SHAPE = re.compile(r'(<a href="[^"]*">)([\w-]+)</a>')
+
+
+def _exports(m) -> str:
+    links = _FORMAT.sub(lambda f: f'<a href="{f.group(1)}">{f.group(2).upper()}'
+                                  f'<span class="kb-visually-hidden"> of this page\'s data</span></a>', m.group(2))
+    links = links.replace('<a href="#export">advanced</a>',
+                          '<a href="#export">advanced<span class="kb-visually-hidden"> download options</span></a>')
+    return m.group(1) + links + m.group(3)
+
+
 def add_labels(html: str) -> str:
     html = _SORT_LINK.sub(r'\1<span class="kb-visually-hidden">Sort by </span>', html)
+    html = _EXPORTS.sub(_exports, html)
+    html = _SHAPES.sub(lambda m: m.group(1) + _SHAPE.sub(r'\1\2<span class="kb-visually-hidden"> JSON shape</span></a>', m.group(2))
+                       + m.group(3), html)
     html = _FACET_CROSS.sub(_facet_cross, html)
     html = _MORE_VALUES.sub(r'\1<span aria-hidden="true">…</span><span class="kb-visually-hidden">Show every value</span></a>', html)
     html = _VALUE_CROSS.sub(r'<li>\1 &middot; \2 <a href="\3" class="cross"><span aria-hidden="true">&#x2716;</span>'

@@ -206,3 +206,13 @@ def test_serving_pages_leaves_what_the_build_declared_as_it_was(site, corpus_db)
     declared = stored_metadata(corpus_db)["site_metadata"]
     assert "similar_cases" not in declared
     assert not {"hidden", "title", "size"} & set(declared["cases"])
+
+
+@pytest.mark.parametrize("path", ["/kb/case_sources", "/kb/similar_cases/barnet-capita-outsourcing,sheffield-housing-benefit-channel-shift",
+                                  "/kb?sql=select+id+from+cases+limit+2"])
+def test_a_download_link_says_what_it_downloads(site, path):
+    """"This data as json, CSV (advanced)" and the advanced export's "default", "array", "object": each a
+    link named by a word that, read alone, said nothing of what it downloads."""
+    names = [name for name, href in body_links(get(site, path).text) if ".json" in href or ".csv" in href or href == "#export"]
+    assert names and all(len(name.split()) > 2 for name in names), names
+    assert "JSON of this page's data" in names
