@@ -62,6 +62,19 @@ _MORE_VALUES = re.compile(r'(<li class="facet-truncated"><a href="[^"]*">)…</a
 _VALUE_CROSS = re.compile(r'<li>([^<]*?) &middot; ([\d,]+) <a href="([^"]*)" class="cross">&#x2716;</a></li>')
 
 
+# A facet's values were links named by the value alone: the same words as a cell's link to that row, and
+# as the same value's link in another facet (a case in "case_id" and in "similar_id").
+_FACET = re.compile(r'(<div class="facet-info [^"]*" id="[^"]*" data-column="([^"]*)">)(.*?</ul>)', re.S)
+_FACET_VALUE = re.compile(r'<li><a href="([^"]*)">(.*?)</a> ([\d,]+)</li>', re.S)
+
+
+def _facet_values(m) -> str:
+    name = m.group(2)
+    return m.group(1) + _FACET_VALUE.sub(
+        lambda v: f'<li><a href="{v.group(1)}">{v.group(2)}<span class="kb-visually-hidden">: only the rows with this '
+                  f'{name}</span></a> {v.group(3)}</li>', m.group(3))
+
+
 def _facet_cross(m) -> str:
     return (m.group(1).replace(f">{m.group(3)}</span>", f">{m.group(3)} values</span>", 1) +
             f'<a href="{m.group(4)}" class="cross"><span aria-hidden="true">&#x2716;</span>'
@@ -71,7 +84,8 @@ def _facet_cross(m) -> str:
 # "This data as json, CSV (advanced)": links named by a format alone, or "advanced", said nothing of what
 # they download, read in a list of links; nor did the advanced export's "default", "array", "object".
 _EXPORTS = re.compile(r"(This data as )(.*?)(</p>)", re.S)
-_FORMAT = re.compile(r'<a href="([^"]*)">(json|CSV)</a>')
+_FORMAT = re.compile(r'<a href="([^"]*)">(\w+)</a>')
+FORMATS = {"json": "JSON", "csv": "CSV", "atom": "Atom feed"}
 
 
 _SHAPES = re.compile(r"(<p>JSON shape:)(.*?)(</p>)", re.S)
@@ -79,7 +93,7 @@ _SHAPE = re.compile(r'(<a href="[^"]*">)([\w-]+)</a>')
 
 
 def _exports(m) -> str:
-    links = _FORMAT.sub(lambda f: f'<a href="{f.group(1)}">{f.group(2).upper()}'
+    links = _FORMAT.sub(lambda f: f'<a href="{f.group(1)}">{FORMATS.get(f.group(2).lower(), f.group(2))}'
                                   f'<span class="kb-visually-hidden"> of this page\'s data</span></a>', m.group(2))
     links = links.replace('<a href="#export">advanced</a>',
                           '<a href="#export">advanced<span class="kb-visually-hidden"> download options</span></a>')
@@ -91,6 +105,7 @@ def add_labels(html: str) -> str:
     html = _EXPORTS.sub(_exports, html)
     html = _SHAPES.sub(lambda m: m.group(1) + _SHAPE.sub(r'\1\2<span class="kb-visually-hidden"> JSON shape</span></a>', m.group(2))
                        + m.group(3), html)
+    html = _FACET.sub(_facet_values, html)
     html = _FACET_CROSS.sub(_facet_cross, html)
     html = _MORE_VALUES.sub(r'\1<span aria-hidden="true">…</span><span class="kb-visually-hidden">Show every value</span></a>', html)
     html = _VALUE_CROSS.sub(r'<li>\1 &middot; \2 <a href="\3" class="cross"><span aria-hidden="true">&#x2716;</span>'

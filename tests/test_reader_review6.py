@@ -123,20 +123,22 @@ PAGES = ["/kb/cases?_size=max", "/kb/lessons?_size=max", "/kb/figures?_size=max"
          "/kb/organisations?_size=max", "/kb/terms?_size=max", "/kb", "/kb/case_sources?_size=max",
          "/kb/similar_cases?_size=max", "/kb/build_info", "/kb/chunks", "/kb/cases_fts_idx", "/kb/cases_fts_data",
          "/kb?sql=select+*+from+cases+limit+3", "/kb/figures/barnet-capita-outsourcing~231",
-         "/kb/cases?council_types__arraycontains=district-council", "/kb/figures?kind=saving&_sort=amount_gbp"]
+         "/kb/cases?council_types__arraycontains=district-council", "/kb/figures?kind=saving&_sort=amount_gbp",
+         "/kb/case_sources?_facet=source_id", "/kb/similar_cases?_facet=case_id&_facet=similar_id", "/kb/recent_cases"]
 
 
 @pytest.mark.parametrize("path", PAGES)
 def test_no_two_links_of_one_name_lead_to_different_places_menu_included(site, path):
     """On the reports' table, the sort link "Cases" shared its name with the menu's "Cases"; figures of
     one amount ("£1 million") and terms of one label ("Planned") in two vocabularies were links of one
-    name to different rows; every binary value of a table was a download named "<Binary: 1,536 bytes>"."""
+    name to different rows; every binary value of a table was a download named "<Binary: 1,536 bytes>";
+    a facet's value was named as a cell's link to its row, and as its link in another facet."""
     page = get(site, path)
     assert page.status_code == 200
     assert same_name_elsewhere(page.text) == {}
 
 
-DATA_PAGES = PAGES + ["/kb/case_sources?_facet=source_id", "/kb/case_sources?_facet=source_id&source_id=dclg-2014-good-practice-savings",
+DATA_PAGES = PAGES + ["/kb/case_sources?_facet=source_id&source_id=dclg-2014-good-practice-savings",
                       "/kb/similar_cases?_facet=case_id", "/kb/chunks?_facet=case_id&_facet=kind", "/kb/case_sources?source_id=nope",
                       "/kb/similar_cases/barnet-capita-outsourcing,sheffield-housing-benefit-channel-shift",
                       "/kb/chunks/barnet-capita-outsourcing~2Fsummary~2F0", "/kb?sql=select+id+from+cases+where+0"]
@@ -209,10 +211,18 @@ def test_serving_pages_leaves_what_the_build_declared_as_it_was(site, corpus_db)
 
 
 @pytest.mark.parametrize("path", ["/kb/case_sources", "/kb/similar_cases/barnet-capita-outsourcing,sheffield-housing-benefit-channel-shift",
-                                  "/kb?sql=select+id+from+cases+limit+2"])
+                                  "/kb?sql=select+id+from+cases+limit+2", "/kb/recent_cases"])
 def test_a_download_link_says_what_it_downloads(site, path):
     """"This data as json, CSV (advanced)" and the advanced export's "default", "array", "object": each a
     link named by a word that, read alone, said nothing of what it downloads."""
     names = [name for name, href in body_links(get(site, path).text) if ".json" in href or ".csv" in href or href == "#export"]
     assert names and all(len(name.split()) > 2 for name in names), names
     assert "JSON of this page's data" in names
+
+
+def test_the_new_and_changed_cases_list_opens_on_the_list_not_its_sql(site):
+    """The list of new and changed cases, linked from the all-tables page, opened on a screenful of the
+    feed's SQL."""
+    page = get(site, "/kb/recent_cases").text
+    assert "kb_rfc3339" not in text(page[page.index("<main"):page.index("</main>")])
+    assert '<td class="col-atom_title' in page
