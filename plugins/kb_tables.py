@@ -480,9 +480,30 @@ def extra_template_vars(template, database, table, view_name, request, datasette
                                     "labels": meta.get("kb_labels", {}),
                                     "label_column": meta.get("label_column"), "public": meta.get("kb_columns"),
                                     "skip": skip, "noun": NOUNS.get(table, ("row", "rows"))[0],
-                                    "tagged": await _tagged(datasette, db, table, request)}}
+                                    "tagged": await _tagged(datasette, db, table, request),
+                                    "context": await _row_context(db, table, meta, request)}}
         return {}
     return inner
+
+
+async def _row_context(db, table: str, meta: dict, request) -> str:
+    """What names a row whose title other rows share, as its table page says it (SHARED_TITLE): the four
+    "£1 million" figures' pages were all titled "Money figures: £1 million"."""
+    label = meta.get("label_column")
+    pks = await db.primary_keys(table)
+    keys = urlsafe_components(request.url_vars.get("pks", ""))
+    if table not in SHARED_TITLE or not label or not pks or len(keys) != len(pks):
+        return ""
+    where = " and ".join(f"[{pk}] = ?" for pk in pks)
+    rows = (await db.execute(f"select * from [{table}] where {where}", keys)).rows
+    if not rows or rows[0][label] not in present.shared_labels(db.path, table, label):
+        return ""
+    said = {column: "" if value is None else str(value) for column, value in dict(rows[0]).items()}
+    for column, other in meta.get("kb_references", {}).items():
+        if said.get(column):
+            said[column] = present.row_titles(db.path, other).get(said[column], said[column])
+    said["from"] = said.get("case_id") or said.get("source_id", "")
+    return SHARED_TITLE[table].format_map(said)
 
 
 async def _tagged(datasette, db, table: str, request) -> list[dict]:

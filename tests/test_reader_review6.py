@@ -226,3 +226,23 @@ def test_the_new_and_changed_cases_list_opens_on_the_list_not_its_sql(site):
     page = get(site, "/kb/recent_cases").text
     assert "kb_rfc3339" not in text(page[page.index("<main"):page.index("</main>")])
     assert '<td class="col-atom_title' in page
+
+
+@pytest.mark.parametrize("table, sql", [
+    ("figures", "select id from figures where text in (select text from figures group by text having count(*) > 1)"),
+    ("organisations", "select case_id || ',' || position from organisations where name = 'Anonymised London pilot borough'"),
+    ("terms", "select vocabulary || ',' || slug from terms where label in (select label from terms group by label having count(*) > 1)")])
+def test_rows_that_share_a_title_have_pages_of_their_own_titles(site, corpus_db, table, sql):
+    """The four "£1 million" figures' pages were each titled "Money figures: £1 million", the fifteen
+    anonymised boroughs' "Organisations: Anonymised London pilot borough": in a browser's tabs and
+    history, and the first thing a screen reader says, they were one page."""
+    from datasette.utils import tilde_encode
+
+    keys = [r[0] for r in sqlite3.connect(corpus_db).execute(sql)]
+    assert len(keys) > 1
+    said = [title(get(site, f"/kb/{table}/{tilde_encode(key) if table == 'figures' else key}").text) for key in keys]
+    assert len(set(said)) == len(said), said
+
+
+def title(html: str) -> str:
+    return unescape(re.search(r"<title>(.*?)</title>", html, re.S).group(1)).strip()
