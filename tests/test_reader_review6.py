@@ -171,6 +171,13 @@ def test_a_table_page_that_finds_no_rows_says_why_and_where_to_go(site):
     assert ("Show every row of Cases and their reports", "/kb/case_sources") in body_links(said)
 
 
+def test_a_page_past_a_tables_last_row_says_so_not_that_the_table_is_empty(site):
+    page = get(site, "/kb/similar_cases?_next=zzzz,zzzz").text
+    said = re.search(r'<p class="zero-results">(.*?)</p>', page, re.S).group(1)
+    assert text(said).startswith("There are no more rows after this point.")
+    assert body_links(said) == [("Back to the first page of Similar cases", "/kb/similar_cases")]
+
+
 def test_a_query_that_finds_no_rows_says_it_ran(site):
     page = get(site, "/kb?sql=select+id+from+cases+where+0").text
     assert text(re.search(r'<p class="zero-results">(.*?)</p>', page, re.S).group(1)) == "The query ran and returned no rows."
