@@ -105,6 +105,8 @@ def get_metadata(datasette, key, database, table):
         return {}
     return {"databases": {db.name: {"queries": {FEED_QUERY: {
         "title": "New and changed cases", "sql": sql,
+        # its SQL (the feed's date arithmetic) is a screenful a reader of the list need not read first
+        "hide_sql": True,
         "description": "The most recently added or changed case studies, newest first; "
                        "add .atom to the address for the feed."}}}}}
 

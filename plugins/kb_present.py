@@ -117,6 +117,23 @@ def row_titles(db_path, table: str) -> dict[str, str]:
     return _titles(str(path), path.stat().st_mtime, table, column) if column else {}
 
 
+@lru_cache(maxsize=16)
+def _shared(path: str, mtime: float, table: str, column: str) -> frozenset:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return frozenset(r[0] for r in conn.execute(f"select [{column}] from [{table}] group by 1 having count(*) > 1"))
+    except sqlite3.Error:
+        return frozenset()
+    finally:
+        conn.close()
+
+
+def shared_labels(db_path, table: str, column: str) -> frozenset:
+    """The values of a table's label column that more than one row has ("£1 million" of four figures)."""
+    path = Path(db_path)
+    return _shared(str(path), path.stat().st_mtime, table, column)
+
+
 def source_titles(db_path) -> dict[str, str]:
     path = Path(db_path)
     return _stored_terms(str(path), path.stat().st_mtime)[1]
@@ -301,6 +318,40 @@ def _columns_of(path: str, mtime: float, table: str) -> tuple[str, ...]:
         return ()
     finally:
         conn.close()
+
+
+@lru_cache(maxsize=64)
+def _types_of(path: str, mtime: float, table: str) -> dict[str, str]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return {r[1]: r[2] or "" for r in conn.execute("select * from pragma_table_info(?)", [table])}
+    except sqlite3.Error:
+        return {}
+    finally:
+        conn.close()
+
+
+def column_types(db_path, table: str) -> dict[str, str]:
+    """Each column of a table and the type it was declared with ('' for none)."""
+    path = Path(db_path)
+    return _types_of(str(path), path.stat().st_mtime, table)
+
+
+@lru_cache(maxsize=64)
+def _references_of(path: str, mtime: float, table: str) -> dict[str, tuple[str, str]]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return {r[3]: (r[2], r[4]) for r in conn.execute("select * from pragma_foreign_key_list(?)", [table])}
+    except sqlite3.Error:
+        return {}
+    finally:
+        conn.close()
+
+
+def foreign_keys(db_path, table: str) -> dict[str, tuple[str, str]]:
+    """Each column of a table that refers to another table's row: (that table, its column)."""
+    path = Path(db_path)
+    return _references_of(str(path), path.stat().st_mtime, table)
 
 
 def table_columns(db_path, table: str) -> tuple[str, ...]:

@@ -29,8 +29,22 @@ TITLES = {"cases": "Case studies", "lessons": "Lessons and findings", "figures":
           "sources": "Source reports", "organisations": "Organisations", "terms": "Vocabulary terms"}
 NOUNS = {"cases": ("case study", "case studies"), "lessons": ("lesson or finding", "lessons and findings"),
          "figures": ("money figure", "money figures"), "sources": ("source report", "source reports"),
-         "organisations": ("organisation", "organisations"), "terms": ("term", "terms")}
-DEFAULT_SORT = {"sources": "date", "terms": "vocabulary"}  # cases: by id, which reads as the title
+         "organisations": ("organisation in a case", "organisations in cases"), "terms": ("term", "terms")}
+# cases: by id, which reads as the title; organisations by name, so that one council's cases sit together
+DEFAULT_SORT = {"sources": "date", "terms": "vocabulary", "organisations": "name"}
+# The build's join tables, for data users (off the public index, with the build's own tables): named in
+# words, and the similar cases, which the schema does not declare, with what their columns hold. A page
+# of "similar_cases" with a "score" of -0.0168 told a data user nothing.
+JOINS = {"case_sources": {"title": "Cases and their reports"},
+         "similar_cases": {
+             "title": "Similar cases",
+             "description": "For each case, the five cases most like it, in the order its page lists them.",
+             "columns": {"case_id": "The case.", "similar_id": "A case like it.",
+                         "rank": "Its place in the case's list: 1 is the most alike.",
+                         "score": "How alike the two cases are, by what their texts mean and the approaches, services "
+                                  "and key attributes they share, less how alike each is to every case (so that a case "
+                                  "near every other does not top every list): higher is more alike, and it may be below 0.",
+                         "reason": "What the two share, as the case's page says it."}}}
 PAGE_SIZE = 25
 # The columns a table page lists, in order (the rest are in JSON and CSV, and on each row's page).
 # "title" is the row's link; "years" is year_start and year_end in words; "from" the case or report.
@@ -45,6 +59,13 @@ LISTED = {
 }
 # The line under a row's title, where a table has one.
 SUBTITLE = {"cases": "organisation_names"}
+# A title other rows share ("£1 million", "Planned") names its row in words a screen reader reads after
+# it, from the row's own cells: a list of links held several of one name leading to different rows.
+SHARED_TITLE = {"figures": ", figure {position} of {case_id}", "terms": " ({vocabulary_label})",
+                "organisations": ", in {case_id}", "lessons": ", from {from}"}
+# A table whose rows are one thing's part in each case (an organisation in each of its cases): its title
+# is one link, to all its rows, wherever it is, unless the row's name is no one's (anonymised).
+ONE_THING = {"organisations": "anonymised"}
 SORT_BY = {"years": "year_start", "title": None}
 LOOKUPS = ("exact", "arraycontains")
 # Every other condition Datasette reads from an address ("year_start__gt=2015"), in words for its chip
@@ -76,7 +97,7 @@ def get_metadata(datasette, key, database, table):
     # the public index, whatever a later build adds
     for name in _table_names(db.path):
         if name not in TITLES:
-            tables[name] = {"hidden": True}
+            tables[name] = {"hidden": True, **{k: dict(v) if isinstance(v, dict) else v for k, v in JOINS.get(name, {}).items()}}
     out[db.name] = {"title": "All tables and SQL", "tables": tables}
     return {"databases": out}
 
@@ -108,7 +129,7 @@ def render_cell(row, value, column, table, database, datasette):
         return None
     meta = present.table_meta(db.path, table)
     if not meta:
-        return None
+        return _referred(datasette, db, database, table, column, value)
     kind = meta.get("kb_types", {}).get(column)
     vocabulary = meta.get("kb_vocabularies", {}).get(column)
     reference = meta.get("kb_references", {}).get(column)
@@ -157,6 +178,26 @@ def render_cell(row, value, column, table, database, datasette):
         named = mentions.name_cases(db.path, value)
         return escape(named) if named != value else None
     return None
+
+
+def _referred(datasette, db, database: str, table: str, column: str, value):
+    """A key of a table the schema does not declare (the similar cases) that names a row of one it does:
+    that row, linked by its label, as Datasette's table page shows it (its row page showed the raw key)."""
+    reference = present.foreign_keys(db.path, table).get(column)
+    if reference is None or not isinstance(value, (str, int)) or value == "":
+        return None
+    other, key = reference
+    label = present.table_meta(db.path, other).get("label_column")
+    if not label:
+        return None
+
+    async def linked():
+        rows = (await db.execute(f"select [{label}] from [{other}] where [{key}] = ?", [value])).rows
+        if not rows or not rows[0][0]:
+            return None
+        href = datasette.urls.row(database, other, tilde_encode(str(value)))
+        return Markup(f'<a href="{escape(href)}">{escape(rows[0][0])}</a>')
+    return linked()
 
 
 # The figure texts behind an amount column, for a row: a range's amount is only its lower end.
@@ -259,11 +300,17 @@ def _close(value: str, options: list[str]) -> list[str]:
     return difflib.get_close_matches(value, options, n=3, cutoff=0.5)
 
 
-def _row_view(datasette, database: str, table: str, meta: dict):
+def _row_view(datasette, db, database: str, table: str, meta: dict):
     """A function the template calls for each row: its link, title, the line under it and its cells."""
     label_column = meta.get("label_column")
     labels = meta.get("kb_labels", {})
     subtitle = SUBTITLE.get(table)
+    shared = present.shared_labels(db.path, table, label_column) if label_column else frozenset()
+    base = datasette.urls.table(database, table)
+
+    def words(cell) -> str:
+        raw = (cell or {}).get("raw")
+        return str(raw.get("label") or raw.get("value")) if isinstance(raw, dict) else ("" if raw is None else str(raw))
 
     def view(row):
         cells = {c["column"]: c for c in row.cells}
@@ -273,7 +320,13 @@ def _row_view(datasette, database: str, table: str, meta: dict):
             found = re.search(r'href="([^"]+)"', str(link["value"]))
             href = found.group(1) if found else None
         title = cells[label_column]["raw"] if label_column in cells else (link["raw"] if link else "")
-        out = {"href": href, "title": title, "sub": None, "cells": []}
+        out = {"href": href, "title": title, "sub": None, "cells": [], "context": ""}
+        if table in ONE_THING and not (cells.get(ONE_THING[table]) or {}).get("raw"):
+            out["href"] = base + "?" + urlencode([(label_column, title)])
+        elif title in shared and table in SHARED_TITLE:
+            said = {c: words(cells.get(c)) for c in present.table_columns(db.path, table)}
+            said["from"] = said.get("case_id") or said.get("source_id", "")  # a case's lesson, or a report's finding
+            out["context"] = SHARED_TITLE[table].format_map(said)
         if subtitle in cells:
             out["sub"] = ", ".join(present.as_list(cells[subtitle]["raw"]))
         for name in LISTED.get(table, [c for c in cells if c != label_column]):
@@ -386,7 +439,7 @@ async def _table_vars(datasette, database: str, table: str, request) -> dict:
         "noun": lambda n: NOUNS.get(table, ("row", "rows"))[0 if n == 1 else 1],
         "description": meta.get("description"),
         "columns": _columns(table, meta, label_column),
-        "row": _row_view(datasette, database, table, meta),
+        "row": _row_view(datasette, db, database, table, meta),
         "chips": chips,
         "spreadsheet": _spreadsheet(datasette, table, pairs),
         "search_instead": _search_instead(datasette, table, pairs),
@@ -427,9 +480,30 @@ def extra_template_vars(template, database, table, view_name, request, datasette
                                     "labels": meta.get("kb_labels", {}),
                                     "label_column": meta.get("label_column"), "public": meta.get("kb_columns"),
                                     "skip": skip, "noun": NOUNS.get(table, ("row", "rows"))[0],
-                                    "tagged": await _tagged(datasette, db, table, request)}}
+                                    "tagged": await _tagged(datasette, db, table, request),
+                                    "context": await _row_context(db, table, meta, request)}}
         return {}
     return inner
+
+
+async def _row_context(db, table: str, meta: dict, request) -> str:
+    """What names a row whose title other rows share, as its table page says it (SHARED_TITLE): the four
+    "£1 million" figures' pages were all titled "Money figures: £1 million"."""
+    label = meta.get("label_column")
+    pks = await db.primary_keys(table)
+    keys = urlsafe_components(request.url_vars.get("pks", ""))
+    if table not in SHARED_TITLE or not label or not pks or len(keys) != len(pks):
+        return ""
+    where = " and ".join(f"[{pk}] = ?" for pk in pks)
+    rows = (await db.execute(f"select * from [{table}] where {where}", keys)).rows
+    if not rows or rows[0][label] not in present.shared_labels(db.path, table, label):
+        return ""
+    said = {column: "" if value is None else str(value) for column, value in dict(rows[0]).items()}
+    for column, other in meta.get("kb_references", {}).items():
+        if said.get(column):
+            said[column] = present.row_titles(db.path, other).get(said[column], said[column])
+    said["from"] = said.get("case_id") or said.get("source_id", "")
+    return SHARED_TITLE[table].format_map(said)
 
 
 async def _tagged(datasette, db, table: str, request) -> list[dict]:

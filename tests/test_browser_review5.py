@@ -147,7 +147,7 @@ def test_a_column_menu_opens_and_closes_from_the_keyboard(server, browser):
     for _ in range(items):
         page.keyboard.press("Tab")
     assert menu.is_hidden()
-    assert page.evaluate("document.activeElement.textContent.trim()") == "source_id"
+    assert page.evaluate("document.activeElement.textContent.trim()") == "Sort by source_id"
     # and an item does what it says
     page.keyboard.press("Shift+Tab")
     page.keyboard.press("Enter")

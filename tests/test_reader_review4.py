@@ -121,9 +121,9 @@ def crumbs(page: str) -> list[str]:
     ("/kb/recent_cases", ["Home", "All tables and SQL", "New and changed cases"]),
     ("/kb/build_info", ["Home", "All tables and SQL", "build_info"]),
     ("/kb/build_info/1", ["Home", "All tables and SQL", "build_info", "1"]),
-    ("/kb/similar_cases?case_id=brighton-hove-reablement", ["Home", "All tables and SQL", "similar_cases"]),
+    ("/kb/similar_cases?case_id=brighton-hove-reablement", ["Home", "All tables and SQL", "Similar cases"]),
     # a row of a join table by the rows it joins (reader5), not "brighton-hove-reablement, dclg-2014-..."
-    (CITED_ROW, ["Home", "All tables and SQL", "case_sources",
+    (CITED_ROW, ["Home", "All tables and SQL", "Cases and their reports",
                  "Brighton and Hove scales up an open-door reablement service for older people \u2014\u2026"]),
 ])
 def test_datasettes_own_pages_are_titled_by_the_site_not_the_database_file(site, path, trail):

@@ -402,7 +402,7 @@ def test_terms_pages_show_the_declared_labels(site):
         # a field the term leaves empty (an approach has no label for other kinds of figure) is left out
         assert list(fields) == [c.label for c in shown if row[c.name] not in (None, "", "[]")], term
     html = get(site, "/kb/terms").text
-    heads = dict(re.findall(r'<a href="/kb/terms\?_sort=(\w+)" rel="nofollow">([^<]+?)\s*<', html))
+    heads = dict(re.findall(r'<a href="/kb/terms\?_sort=(\w+)" rel="nofollow"><span class="kb-visually-hidden">Sort by </span>([^<]+?)\s*<', html))
     assert heads == {"label": terms.column("label").label, "vocabulary_label": terms.column("vocabulary_label").label,
                      "definition": terms.column("definition").label}
     assert f'<p class="kb-lede">{terms.description}</p>' in html
@@ -412,7 +412,7 @@ def test_terms_pages_take_their_labels_from_the_database_they_serve(corpus_db, t
     db = _with_stored_terms(corpus_db, tmp_path, lambda t: {**t, "kb_labels": {**t["kb_labels"], "definition": "Meaning"}})
     served = make_datasette(db)
     assert "<dt>Meaning</dt>" in get(served, "/kb/terms/approaches,agile-working").text
-    assert 'rel="nofollow">Meaning</a>' in get(served, "/kb/terms").text
+    assert 'rel="nofollow"><span class="kb-visually-hidden">Sort by </span>Meaning</a>' in get(served, "/kb/terms").text
 
 
 def test_terms_json_and_csv_keep_every_column(site):
