@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 from markupsafe import escape
 
-from . import ROOT
+from .declared import composed, shown
 from .vocabulary import Vocabulary, acronyms_of, load_vocabularies
 
 ABBREVIATIONS_FILE = Path(__file__).with_name("abbreviations.yml")
@@ -21,11 +21,6 @@ WRITTEN = re.compile(r"[A-Z][A-Za-z]{1,9}")
 
 class AbbreviationError(ValueError):
     """A bad entry in kb/abbreviations.yml, as file:line: what is wrong - how to fix it."""
-
-
-def _where(path: Path) -> str:
-    path = Path(path).resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def from_vocabularies(vocabularies: dict[str, Vocabulary]) -> dict[str, str]:
@@ -46,14 +41,8 @@ def from_vocabularies(vocabularies: dict[str, Vocabulary]) -> dict[str, str]:
 @lru_cache(maxsize=None)
 def load_abbreviations(path: Path = ABBREVIATIONS_FILE) -> dict[str, str]:
     """The declared list, checked: an AbbreviationError names the file, the line and the fix."""
-    where = _where(path)
-    text = Path(path).read_text(encoding="utf-8")
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError as e:
-        line = e.problem_mark.line + 1 if getattr(e, "problem_mark", None) else 1
-        raise AbbreviationError(f"{where}:{line}: not valid YAML ({getattr(e, 'problem', e)}) - "
-                                "write one 'ABBREVIATION: what it stands for' a line") from None
+    where = shown(path)
+    root = composed(path, AbbreviationError, "write one 'ABBREVIATION: what it stands for' a line")
     if root is None:
         return {}
     if not isinstance(root, yaml.MappingNode):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from . import ROOT
+from .declared import composed, shown
 from .vocabulary import load_vocabularies
 
 THESAURUS_FILE = Path(__file__).with_name("thesaurus.yml")
@@ -18,11 +18,6 @@ WORDS = re.compile(r"[a-z]+(?:[ '-][a-z]+)*")
 
 class ThesaurusError(ValueError):
     """A bad entry in kb/thesaurus.yml, as file:line: what is wrong - how to fix it."""
-
-
-def _where(path: Path) -> str:
-    path = Path(path).resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def _vocabulary_names() -> dict[str, str]:
@@ -34,13 +29,8 @@ def _vocabulary_names() -> dict[str, str]:
 @lru_cache(maxsize=None)
 def load_thesaurus(path: Path = THESAURUS_FILE) -> list[list[str]]:
     """The declared groups, checked: a ThesaurusError names the file, the line and the fix."""
-    where = _where(path)
-    try:
-        root = yaml.compose(Path(path).read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        line = e.problem_mark.line + 1 if getattr(e, "problem_mark", None) else 1
-        raise ThesaurusError(f"{where}:{line}: not valid YAML ({getattr(e, 'problem', e)}) - "
-                             "write one group a line: - [word, another word]") from None
+    where = shown(path)
+    root = composed(path, ThesaurusError, "write one group a line: - [word, another word]")
     if root is None:
         return []
     if not isinstance(root, yaml.SequenceNode):

@@ -12,6 +12,8 @@ from kb.abbreviations import AbbreviationError, explain, glossary, load_abbrevia
 from kb.site import make_datasette
 from kb.vocabulary import load_vocabularies
 
+from .declared import assert_refused
+
 
 @pytest.fixture(scope="module")
 def site(corpus_db):
@@ -88,14 +90,7 @@ def test_only_the_first_use_is_marked_and_never_inside_a_tag_or_a_link():
     ("NAO: [National, Audit]", "NAO says nothing of what it stands for"),
 ])
 def test_a_bad_declared_abbreviation_is_named_with_its_file_and_line(tmp_path, entry, says):
-    path = tmp_path / "abbreviations.yml"
-    path.write_text("# the declared list\n" + entry + "\n", encoding="utf-8")
-    with pytest.raises(AbbreviationError) as raised:
-        load_abbreviations(path)
-    line = 1 + entry.count("\n") + 1  # the comment, then the entry's last line
-    assert str(raised.value).startswith(f"{path}:{line}: "), str(raised.value)
-    assert says in str(raised.value)
-    assert " - " in str(raised.value)  # and how to fix it
+    assert_refused(tmp_path / "abbreviations.yml", entry, load_abbreviations, AbbreviationError, says)
 
 
 def test_the_site_reads_the_declared_list_from_the_database_it_serves(corpus_db):

@@ -6,6 +6,8 @@ import pytest
 
 from kb.thesaurus import ThesaurusError, load_thesaurus
 
+from .declared import assert_refused
+
 
 @pytest.mark.parametrize("entry, says", [
     ("- [councillors]", "a group is two words or more"),
@@ -17,14 +19,7 @@ from kb.thesaurus import ThesaurusError, load_thesaurus
     ("- [councillors, [members]]", "a group is two words or more"),
 ])
 def test_a_bad_group_is_named_with_its_file_and_line(tmp_path, entry, says):
-    path = tmp_path / "thesaurus.yml"
-    path.write_text("# words for one thing\n" + entry + "\n", encoding="utf-8")
-    with pytest.raises(ThesaurusError) as raised:
-        load_thesaurus(path)
-    line = 1 + entry.count("\n") + 1  # the comment, then the entry's last line
-    assert str(raised.value).startswith(f"{path}:{line}: "), str(raised.value)
-    assert says in str(raised.value)
-    assert " - " in str(raised.value)  # and how to fix it
+    assert_refused(tmp_path / "thesaurus.yml", entry, load_thesaurus, ThesaurusError, says)
 
 
 def test_the_declared_groups_load_and_the_build_stores_them(corpus_db):

@@ -1,0 +1,24 @@
+"""Reading a declared list (kb/abbreviations.yml, kb/thesaurus.yml) so that its errors name the file,
+as the repository shows it, and the line."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from . import ROOT
+
+
+def shown(path: Path) -> str:
+    """The path as a contributor sees it: under the repository's root where it is inside it."""
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def composed(path: Path, error: type[ValueError], fix: str) -> yaml.Node | None:
+    """The file's YAML as nodes (they know their lines), or `error` naming the file, the line and `fix`."""
+    try:
+        return yaml.compose(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        line = e.problem_mark.line + 1 if getattr(e, "problem_mark", None) else 1
+        raise error(f"{shown(path)}:{line}: not valid YAML ({getattr(e, 'problem', e)}) - {fix}") from None
