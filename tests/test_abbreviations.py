@@ -116,18 +116,3 @@ def test_a_lesson_page_says_what_its_abbreviations_stand_for(site, corpus_db):
     footer = page[page.index("<footer"):]  # the site's sources, on every page
     assert found and all(re.search(rf"(?<!\w){name}s?(?!\w)", text + footer) for name in found), (lesson_id, found)
     assert any(re.search(rf"(?<!\w){name}s?(?!\w)", text) for name in found)
-
-
-def test_a_bad_declared_abbreviation_stops_the_build_not_a_page(tmp_path, monkeypatch, small_root):
-    from click.testing import CliRunner
-
-    from kb import abbreviations
-    from kb.cli import cli
-    bad = tmp_path / "abbreviations.yml"
-    bad.write_text("LGA: Local Government Association\nlga: again\n", encoding="utf-8")
-    monkeypatch.setattr(abbreviations, "ABBREVIATIONS_FILE", bad)
-    out = tmp_path / "kb.db"
-    result = CliRunner().invoke(cli, ["--root", str(small_root), "build", "--db", str(out), "--quiet"])
-    assert result.exit_code == 1
-    assert f"{bad}:2: 'lga' is not an abbreviation as the text writes it" in result.output
-    assert not out.exists()

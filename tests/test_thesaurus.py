@@ -50,16 +50,24 @@ def test_a_group_widens_only_its_own_words(engine):
     assert engine._variants(["reablement"])["reablement"] == ["reablement"]
 
 
-def test_a_bad_group_stops_the_build(tmp_path, monkeypatch, small_root):
+@pytest.mark.parametrize("module, attribute, content, says", [
+    ("thesaurus", "THESAURUS_FILE", "- [councillors, members]\n- [Residents, citizens]\n", "2: 'Residents' is not a word in lower case"),
+    ("abbreviations", "ABBREVIATIONS_FILE", "LGA: Local Government Association\nlga: again\n",
+     "2: 'lga' is not an abbreviation as the text writes it"),
+])
+def test_a_bad_declared_list_stops_the_build_not_a_page(tmp_path, monkeypatch, small_root, module, attribute, content, says):
+    """The site and search read the lists on every page and query: a bad entry stops the build,
+    naming its file and line, and nothing is written."""
+    import importlib
+
     from click.testing import CliRunner
 
-    from kb import thesaurus
     from kb.cli import cli
-    bad = tmp_path / "thesaurus.yml"
-    bad.write_text("- [councillors, members]\n- [Residents, citizens]\n", encoding="utf-8")
-    monkeypatch.setattr(thesaurus, "THESAURUS_FILE", bad)
+    bad = tmp_path / f"{module}.yml"
+    bad.write_text(content, encoding="utf-8")
+    monkeypatch.setattr(importlib.import_module(f"kb.{module}"), attribute, bad)
     out = tmp_path / "kb.db"
     result = CliRunner().invoke(cli, ["--root", str(small_root), "build", "--db", str(out), "--quiet"])
     assert result.exit_code == 1
-    assert f"{bad}:2: 'Residents' is not a word in lower case" in result.output
+    assert f"{bad}:{says}" in result.output
     assert not out.exists()
