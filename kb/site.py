@@ -443,6 +443,13 @@ def stored_metadata(db_path: str | Path) -> dict:
         return {}
 
 
+def for_datasette(meta: dict) -> dict:
+    """A table's metadata as a plugin hands it to Datasette: copied two levels down, as deep as it goes,
+    since Datasette merges the other plugins' metadata into the dicts it is given (into the stored ones
+    it put titles and "hidden" into what the build declared)."""
+    return {key: dict(value) if isinstance(value, dict) else value for key, value in meta.items()}
+
+
 def plugin_module(beside: str, name: str):
     """The plugin file `name`.py in the folder of `beside` (a plugin's __file__), as a module.
 

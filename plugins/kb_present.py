@@ -99,15 +99,20 @@ def glossary(db_path) -> dict[str, str]:
     return _glossary(str(path), path.stat().st_mtime)
 
 
-@lru_cache(maxsize=16)
-def _titles(path: str, mtime: float, table: str, column: str) -> dict[str, str]:
+def _fetched(path: str, sql: str, params=()) -> list[tuple]:
+    """The rows of one query of the database, read only; none where it fails (a table it lacks)."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        return dict(conn.execute(f"select id, [{column}] from [{table}]").fetchall())
+        return conn.execute(sql, params).fetchall()
     except sqlite3.Error:
-        return {}
+        return []
     finally:
         conn.close()
+
+
+@lru_cache(maxsize=16)
+def _titles(path: str, mtime: float, table: str, column: str) -> dict[str, str]:
+    return dict(_fetched(path, f"select id, [{column}] from [{table}]"))
 
 
 def row_titles(db_path, table: str) -> dict[str, str]:
@@ -119,13 +124,7 @@ def row_titles(db_path, table: str) -> dict[str, str]:
 
 @lru_cache(maxsize=16)
 def _shared(path: str, mtime: float, table: str, column: str) -> frozenset:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return frozenset(r[0] for r in conn.execute(f"select [{column}] from [{table}] group by 1 having count(*) > 1"))
-    except sqlite3.Error:
-        return frozenset()
-    finally:
-        conn.close()
+    return frozenset(r[0] for r in _fetched(path, f"select [{column}] from [{table}] group by 1 having count(*) > 1"))
 
 
 def shared_labels(db_path, table: str, column: str) -> frozenset:
@@ -310,25 +309,8 @@ def prepare_jinja2_environment(env, datasette):
 
 
 @lru_cache(maxsize=64)
-def _columns_of(path: str, mtime: float, table: str) -> tuple[str, ...]:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return tuple(r[1] for r in conn.execute("select * from pragma_table_info(?)", [table]))
-    except sqlite3.Error:
-        return ()
-    finally:
-        conn.close()
-
-
-@lru_cache(maxsize=64)
 def _types_of(path: str, mtime: float, table: str) -> dict[str, str]:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return {r[1]: r[2] or "" for r in conn.execute("select * from pragma_table_info(?)", [table])}
-    except sqlite3.Error:
-        return {}
-    finally:
-        conn.close()
+    return {r[1]: r[2] or "" for r in _fetched(path, "select * from pragma_table_info(?)", [table])}
 
 
 def column_types(db_path, table: str) -> dict[str, str]:
@@ -339,13 +321,7 @@ def column_types(db_path, table: str) -> dict[str, str]:
 
 @lru_cache(maxsize=64)
 def _references_of(path: str, mtime: float, table: str) -> dict[str, tuple[str, str]]:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return {r[3]: (r[2], r[4]) for r in conn.execute("select * from pragma_foreign_key_list(?)", [table])}
-    except sqlite3.Error:
-        return {}
-    finally:
-        conn.close()
+    return {r[3]: (r[2], r[4]) for r in _fetched(path, "select * from pragma_foreign_key_list(?)", [table])}
 
 
 def foreign_keys(db_path, table: str) -> dict[str, tuple[str, str]]:
@@ -355,9 +331,8 @@ def foreign_keys(db_path, table: str) -> dict[str, tuple[str, str]]:
 
 
 def table_columns(db_path, table: str) -> tuple[str, ...]:
-    """Every column a table of the database has."""
-    path = Path(db_path)
-    return _columns_of(str(path), path.stat().st_mtime, table)
+    """Every column a table of the database has, in order."""
+    return tuple(column_types(db_path, table))
 
 
 _NOCOL = re.compile(r"(?<=[?&])_nocol=[^&#]*(&|(?=#)|$)")

@@ -16,7 +16,7 @@ from markupsafe import Markup, escape
 
 from kb.amounts import printed_range
 from kb.schema import facets
-from kb.site import plugin_module
+from kb.site import for_datasette, plugin_module
 
 
 
@@ -97,7 +97,7 @@ def get_metadata(datasette, key, database, table):
     # the public index, whatever a later build adds
     for name in _table_names(db.path):
         if name not in TITLES:
-            tables[name] = {"hidden": True, **{k: dict(v) if isinstance(v, dict) else v for k, v in JOINS.get(name, {}).items()}}
+            tables[name] = {"hidden": True, **for_datasette(JOINS.get(name, {}))}
     out[db.name] = {"title": "All tables and SQL", "tables": tables}
     return {"databases": out}
 
@@ -324,9 +324,7 @@ def _row_view(datasette, db, database: str, table: str, meta: dict):
         if table in ONE_THING and not (cells.get(ONE_THING[table]) or {}).get("raw"):
             out["href"] = base + "?" + urlencode([(label_column, title)])
         elif title in shared and table in SHARED_TITLE:
-            said = {c: words(cells.get(c)) for c in present.table_columns(db.path, table)}
-            said["from"] = said.get("case_id") or said.get("source_id", "")  # a case's lesson, or a report's finding
-            out["context"] = SHARED_TITLE[table].format_map(said)
+            out["context"] = _shared_title(table, {c: words(cells.get(c)) for c in present.table_columns(db.path, table)})
         if subtitle in cells:
             out["sub"] = ", ".join(present.as_list(cells[subtitle]["raw"]))
         for name in LISTED.get(table, [c for c in cells if c != label_column]):
@@ -502,8 +500,12 @@ async def _row_context(db, table: str, meta: dict, request) -> str:
     for column, other in meta.get("kb_references", {}).items():
         if said.get(column):
             said[column] = present.row_titles(db.path, other).get(said[column], said[column])
-    said["from"] = said.get("case_id") or said.get("source_id", "")
-    return SHARED_TITLE[table].format_map(said)
+    return _shared_title(table, said)
+
+
+def _shared_title(table: str, said: dict[str, str]) -> str:
+    """SHARED_TITLE's words for a row, from its cells' words by column."""
+    return SHARED_TITLE[table].format_map({**said, "from": said.get("case_id") or said.get("source_id", "")})  # a case's lesson, or a report's finding
 
 
 async def _tagged(datasette, db, table: str, request) -> list[dict]:
