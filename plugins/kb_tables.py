@@ -450,9 +450,18 @@ async def _table_vars(datasette, database: str, table: str, request) -> dict:
         "listed": table in LISTED,
         # facets in the order the schema declares them
         # the facets a search offers first, in their order, then the table's own
-        "ordered": lambda facets: sorted(facets, key=lambda f: (_position(catalogue, f["name"]),
-                                                                 _position(meta.get("kb_columns") or [], f["name"]))),
+        "ordered": lambda facets: sorted(_once(facets), key=lambda f: (_position(catalogue, f["name"]),
+                                                                        _position(meta.get("kb_columns") or [], f["name"]))),
     }}
+
+
+def _once(facets) -> list:
+    """Each facet once, where it first comes: an address may ask again for one the table offers
+    ("_facet=kind"), which Datasette then lists twice."""
+    first: dict = {}
+    for f in facets:
+        first.setdefault(f["name"], f)
+    return list(first.values())
 
 
 @hookimpl

@@ -253,3 +253,12 @@ def test_rows_that_share_a_title_have_pages_of_their_own_titles(site, corpus_db,
 
 def title(html: str) -> str:
     return unescape(re.search(r"<title>(.*?)</title>", html, re.S).group(1)).strip()
+
+
+@pytest.mark.parametrize("address", ["/kb/figures?_facet=kind", "/kb/cases?_facet=status&_facet=status"])
+def test_a_facet_asked_for_again_is_listed_once(site, address):
+    """An address that asks again for a filter the table already offers ("_facet=kind") listed it twice:
+    two regions of one name (axe: landmark-unique) and two headings of one id."""
+    page = get(site, address).text
+    ids = re.findall(r'<h3 id="(facet-[^"]*)"', page)
+    assert ids and len(ids) == len(set(ids)), ids
