@@ -103,7 +103,7 @@ class DocumentIndex:
             if isinstance(array, np.ndarray):
                 array.flags.writeable = False  # as the saved ones are mapped: nothing may write into either
         # int8 or float16 collections: the float32 vectors, to re-score a few documents exactly
-        # (search/engine.py, _exact); read from the database where no saved copy could be written
+        # (search/semantic.py, _exact); read from the database where no saved copy could be written
         self.exact = arrays.get("exact") if isinstance(arrays.get("exact"), RowFile) else None
         self.ids = info["ids"]
         self.titles = info["titles"]
@@ -124,7 +124,7 @@ class DocumentIndex:
         self.sums, self.doc_sums = arrays.get("sums"), arrays.get("doc_sums")
         self.dims = self.vectors.shape[1]
         self.centroid, self.passage_hub, self.doc_hub = arrays["centroid"], arrays["passage_hub"], arrays["doc_hub"]
-        self.log_passages = np.log(np.maximum(self.chunk_count, 1))  # see MANY_PASSAGES in search/engine.py
+        self.log_passages = np.log(np.maximum(self.chunk_count, 1))  # see MANY_PASSAGES in search/scoring.py
 
     def _read_chunks(self, conn, arrays: dict[str, np.ndarray], position: dict[str, int]) -> str | None:
         """Which chunks belong to which document, and their vectors: float32 as stored (exact), or the
@@ -170,7 +170,7 @@ class DocumentIndex:
         build's float16 copy, so that every precision centres on the same vector), and each
         passage's and each document's mean vector's dot product with it: how far it would match any
         query on the collection's subject, whatever the query asks (see CENTRING in
-        search/engine.py)."""
+        search/scoring.py)."""
         vectors, scales = arrays["vectors"], arrays.get("scales")
         dims = vectors.shape[1] if vectors.ndim == 2 else 0
         total, count = np.zeros(dims, dtype=np.float64), 0

@@ -1,4 +1,4 @@
-"""Each document's best passages for one reading of a query (see centred in search/engine.py): numpy
+"""Each document's best passages for one reading of a query (see centred in search/scoring.py): numpy
 needs eight passes over the passages for what one loop does, which at 100,000 cases (773,000
 passages, for every reading of a query) was a fifth of a search. The loop is compiled by Numba for
 large collections only: Numba costs about 125 MB of memory once loaded (and 208 MB on disk, so it is

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ingest.chunks import cut_at_sentences
-from search.engine import _mixed, centred, close_matches, hybrid_scores
+from search.scoring import _mixed, centred, close_matches, hybrid_scores
 from search.evaluate import ndcg_at, recall_at, reciprocal_rank
 from search.text import highlight, phrases_of, query_stems, sentences_of, statement_of, term_hits, terms_of
 

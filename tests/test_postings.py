@@ -6,7 +6,8 @@ import re
 import numpy as np
 import pytest
 
-from search.engine import Engine, best_first
+from search.engine import Engine
+from search.scoring import best_first
 from search.evaluate import LESSON_QUERIES_FILE, load_queries
 from search.text import phrases_of, terms_of
 
@@ -144,7 +145,7 @@ def test_the_first_page_is_the_first_page_of_the_full_sort(engine):
     """_sorted finds the first few without sorting every result: the same as sorting all of them."""
     from types import SimpleNamespace
 
-    from search.engine import Ranking
+    from search.scoring import Ranking
 
     rng = np.random.default_rng(4)
     n = 3000

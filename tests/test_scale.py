@@ -412,7 +412,7 @@ def test_int8_codes_hold_every_vector_within_half_a_step(engines):
 def test_the_best_few_found_from_a_sample_are_those_a_full_sort_gives():
     """best_first and kth_best partition only the values at least as good as a sample's k-th best:
     on arrays with ties, NaN and -inf, of every size around the sample's, the same as sorting all."""
-    from search.engine import SAMPLE_STRIDE, best_first, kth_best
+    from search.scoring import SAMPLE_STRIDE, best_first, kth_best
 
     rng = np.random.default_rng(7)
     for _ in range(2000):
@@ -449,7 +449,7 @@ def test_several_query_vectors_scanned_in_one_pass_give_each_its_own_scan(engine
 def test_rescoring_some_documents_equals_scoring_every_passage_again(engines):
     """The refining pass recomputes the best two passages of the re-scored documents only; the same
     numbers come from recomputing every document's from the patched cosines."""
-    from search.engine import CENTRING, MANY_PASSAGES, SECOND_PASSAGE, WHOLE_DOCUMENT
+    from search.scoring import CENTRING, MANY_PASSAGES, SECOND_PASSAGE, WHOLE_DOCUMENT
 
     coded = engines["int8"]
     col = coded.index("cases")

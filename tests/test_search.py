@@ -93,7 +93,7 @@ def test_a_card_is_its_cases_columns_read_as_kb_schema_yml_declares_them(engine,
 
     from kb.schema import tables
     from kb.vocabulary import load_vocabularies
-    from search.engine import CARD_COLUMNS
+    from search.results import CARD_COLUMNS
 
     declared = {c.name: c for c in tables()["cases"].columns}
     assert set(CARD_COLUMNS.values()) <= set(declared)
@@ -181,7 +181,7 @@ def test_a_case_query_s_labelled_reading_is_worked_out_from_kept_label_vectors(e
     """Case search does not embed the query again with its terms' labels: that reading's vector is
     the query's plus LABEL_VECTOR x the mean of the labels' vectors, and a label is embedded once."""
     import numpy as np
-    from search import engine as engine_module
+    from search import scoring
 
     embedded, scanned = _recorded(engine, monkeypatch)
     query = "kerbside bin collections in a rural district"
@@ -192,7 +192,7 @@ def test_a_case_query_s_labelled_reading_is_worked_out_from_kept_label_vectors(e
     assert not any(text.startswith(query + " (") for text in embedded)  # no labelled text embedded
     assert label in embedded
     q, labels = engine._query_vectors[query], [engine._query_vectors[x] for x in engine._labels("cases", named)]
-    expected = q + engine_module.LABEL_VECTOR["cases"] * np.mean(labels, axis=0)
+    expected = q + scoring.LABEL_VECTOR["cases"] * np.mean(labels, axis=0)
     assert any(np.allclose(v, expected / np.linalg.norm(expected), atol=1e-6) for v in scanned)
     embedded.clear()
     engine.search("bin collections for flats", mode="semantic")
@@ -469,7 +469,7 @@ def test_a_quoted_phrase_is_split_as_the_index_splits_it(engine):
 def test_no_result_scoring_higher_than_a_close_match_is_put_below_it():
     import numpy as np
 
-    from search.engine import never_overtaken
+    from search.scoring import never_overtaken
 
     scores = np.array([0.9, 1.0, 0.5, np.nan, 0.8])
     members = np.array([True, True, True, False, True])

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import search.engine as engine_module
+import search.semantic as semantic_module
 import search.scan as scan_module
 from search.engine import Engine
 
@@ -150,21 +151,21 @@ def test_a_search_alone_finds_every_other_reading_s_best_passages_on_the_helper(
     those of one core; in a small one this thread finds them all."""
     spread, single = engines
     names: list[str] = []
-    centred = engine_module.centred
+    centred = semantic_module.centred
 
     def recorded(*args, **kwargs):
         names.append(threading.current_thread().name)
         return centred(*args, **kwargs)
 
-    monkeypatch.setattr(engine_module, "centred", recorded)
-    monkeypatch.setattr(engine_module, "COMPILED_FROM", 0)  # the small corpus counts as a large one
+    monkeypatch.setattr(semantic_module, "centred", recorded)
+    monkeypatch.setattr(semantic_module, "COMPILED_FROM", 0)  # the small corpus counts as a large one
     query = QUERIES[2]
     found = answers(spread, query)
     assert any(n.startswith("kb-embed") for n in names) and any(not n.startswith("kb-embed") for n in names)
     names.clear()
     assert found == answers(single, query)
     assert names and not any(n.startswith("kb-embed") for n in names)  # one core: no helper
-    monkeypatch.setattr(engine_module, "COMPILED_FROM", len(spread.index("cases").vectors) + 1)
+    monkeypatch.setattr(semantic_module, "COMPILED_FROM", len(spread.index("cases").vectors) + 1)
     names.clear()
     spread._scans.clear()
     assert answers(spread, query) == found

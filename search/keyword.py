@@ -1,0 +1,209 @@
+"""The keyword side: BM25 over the full-text indexes, as FTS5 computes it (from the postings kept
+beside them, search/postings.py), with which documents belong to the result set and how much of the
+query the best of them covers. Part of the Engine (search/engine.py)."""
+from __future__ import annotations
+
+import numpy as np
+
+from kb.schema import tables
+
+from .index import DocumentIndex
+from .postings import idf, saturated
+from .scoring import COMMON_TERM_SHARE, EXPANSION, NAME_COLUMNS, NAME_WORDS, TAG_RARITY
+from .text import STOPWORDS
+
+TOKENS_KEPT = 65536  # phrases whose stemmed tokens are kept (see _tokens)
+PHRASE_CACHE_BYTES = 64 * 2**20  # each query word's matches and BM25 terms, kept until this is full
+# A query word naming a council type or a region is held by the cases whose organisations are of it, and their lessons
+# (see _held_by_tags in search/holds.py), with the BM25 of a word once in this column.
+TAG_COLUMN = "organisation_names"
+
+
+class KeywordSide:
+    """The Engine's keyword side (mixed into Engine, search/engine.py, whose connection, lock and caches it uses)."""
+
+    def informative(self, col: DocumentIndex, terms: list[str], pairs: list[str] = (), bounds=()) -> tuple[list[str], dict[str, int]]:
+        """The query words that are in at most half of the documents (all of them if none is), and
+        how many documents hold each query word (the query's word pairs, for _variants).
+
+        Words in most documents barely move BM25 but make every query scan nearly every row."""
+        if not terms:
+            return terms, {}
+        with self._lock:
+            self._stemmer.execute("delete from q")
+            self._stemmer.executemany("insert into q(rowid, t) values (?, ?)", enumerate(terms))
+            stems = self._stemmer.execute("select doc, term from qv").fetchall()
+        by_term: dict[int, list[str]] = {}
+        for doc, token in stems:
+            by_term.setdefault(doc, []).append(token)
+        wanted = sorted({token for values in by_term.values() for token in values})
+        counts = dict(self.conn.execute(
+            f"select term, documents from term_documents where collection = ? and term in ({','.join('?' * len(wanted))})",
+            [col.target, *wanted]).fetchall()) if wanted else {}
+        documents = {t: max((counts.get(s, 0) for s in by_term.get(k, [])), default=0) for k, t in enumerate(terms)}
+        for t, forms in self._variants(terms, pairs, bounds).items():
+            if " " in t:  # a compound's words as a phrase (see terms_of)
+                documents[t] = len(self._phrase(col, '"' + t + '"')[0])
+            if forms != [t]:  # written in several ways: the documents holding any (a bound: see keyword_scores)
+                documents[t] = len(np.unique(np.concatenate([self._phrase(col, f'"{f}"')[0] for f in forms]))) if forms else 0
+        if len(terms) < 2:
+            return terms, documents
+        kept = [t for t in terms if documents[t] <= len(col.ids) * COMMON_TERM_SHARE]
+        return kept or terms, documents
+
+    def _phrase(self, col: DocumentIndex, phrase: str) -> tuple[np.ndarray, np.ndarray]:
+        """The documents holding one quoted phrase and the phrase's BM25 term for each.
+
+        FTS5's bm25() of an OR of phrases is the sum, phrase by phrase in query order, of each
+        phrase's term (its IDF and frequency do not depend on the others), so summing these in the
+        same order gives the same numbers bit for bit; each phrase is asked once and kept
+        (PHRASE_CACHE_BYTES), so the words a query shares with earlier queries cost nothing."""
+        key = (col.target, phrase)
+        with self._lock:
+            found = self._phrases.pop(key, None)
+            if found is not None:
+                self._phrases[key] = found  # most recently used last
+                return found
+        tokens = self._tokens(phrase) if col.postings is not None else []
+        if tokens:
+            rowids, values = col.postings.bm25(tokens)  # FTS5's numbers, without a bm25() call per document
+        else:
+            sql = f"select rowid, -bm25({col.fts}, {col.weights}) from {col.fts} where {col.fts} match ?"
+            rows = np.array(self.conn.execute(sql, [phrase]).fetchall(), dtype=np.float64).reshape(-1, 2)
+            rowids, values = rows[:, 0].astype(np.int64), rows[:, 1].copy()
+        found = (col.rowid_to_index[rowids], values)
+        size = found[0].nbytes + found[1].nbytes
+        with self._lock:
+            self._phrases[key] = found
+            self._phrase_bytes += size
+            while self._phrase_bytes > PHRASE_CACHE_BYTES and len(self._phrases) > 1:
+                old = self._phrases.pop(next(iter(self._phrases)))
+                self._phrase_bytes -= old[0].nbytes + old[1].nbytes
+        return found
+
+    def _tokens(self, phrase: str) -> list[str]:
+        """The stemmed tokens of a quoted phrase as the index's tokenizer reads it, in order (kept:
+        a new query mostly repeats words earlier queries had)."""
+        with self._lock:
+            found = self._phrase_tokens.get(phrase)
+            if found is None:
+                self._stemmer.execute("delete from q")
+                self._stemmer.execute("insert into q(rowid, t) values (0, ?)", [phrase.strip('"')])
+                found = [r[0] for r in self._stemmer.execute("select term from qv order by offset")]
+                if len(self._phrase_tokens) >= TOKENS_KEPT:
+                    self._phrase_tokens.pop(next(iter(self._phrase_tokens)))
+                self._phrase_tokens[phrase] = found
+            return list(found)
+
+    def _bm25(self, col: DocumentIndex, phrases: list[str]) -> np.ndarray:
+        """BM25 of an OR of the phrases (NaN where none matches), as FTS5 computes it."""
+        total = np.zeros(len(col.ids))
+        matched = np.zeros(len(col.ids), dtype=bool)
+        for phrase in phrases:
+            docs, values = self._phrase(col, phrase)
+            total[docs] += values
+            matched[docs] = True
+        return np.where(matched, total, np.nan)
+
+    def keyword_scores(self, col: DocumentIndex, terms: list[str], phrases: list[str] = (),
+                       expansion: list[str] = (), held_by: dict[str, np.ndarray] | None = None,
+                       bounds=(), tagged_words=frozenset()) -> tuple[np.ndarray, np.ndarray, float, int]:
+        """BM25 over an OR of the informative terms and the query's word pairs as phrases, plus
+        EXPANSION x BM25 of the expansion phrases (NaN where nothing matches); which documents are
+        members (at least half of the terms or one of the pairs; else any term; else any expansion
+        phrase); the rarity-weighted share of the terms held by the best-covered document; and how
+        many informative terms there are. `held_by`: query words that documents hold by their tags
+        or figures though their text may not (see _held_by_tags, _held_by_sums), `tagged_words` those of
+        them held by tags (see TAG_RARITY); `bounds`: the sums given as bounds (see bounds_of), held only so."""
+        n = len(col.ids)
+        terms, documents = self.informative(col, terms, phrases, bounds)
+        if not terms:
+            return np.full(n, np.nan), np.zeros(n, dtype=bool), 0.0, 0
+        variants = self._variants(terms, phrases, bounds)
+        quoted = [['"' + f.replace('"', "") + '"' for f in variants[t]] for t in terms]
+        paired = ['"' + p.replace('"', "") + '"' for p in phrases]
+        # a pair may also be a form of a term ("it project" of IT): counted once, as FTS5 would
+        scores = self._bm25(col, list(dict.fromkeys([f for forms in quoted for f in forms] + paired)))
+        pairs_held = {p: m for p, m in (held_by or {}).items() if p in phrases and p not in terms and m.any()}
+        held_by = {t: m for t, m in (held_by or {}).items() if t in terms and m.any()}
+        for t, tagged in [*held_by.items(), *pairs_held.items()]:
+            # the tagged documents hold the word (or the pair) at least as if their organisations were named by it once
+            own = np.nan_to_num(self._bm25(col, quoted[terms.index(t)] if t in held_by else ['"' + t + '"']), nan=0.0)
+            holding = int(np.count_nonzero(tagged | (own > 0)))
+            written = int(np.count_nonzero(own > 0))
+            if written and TAG_RARITY.get(col.target) and t in tagged_words:
+                ratio = idf(n, holding) / idf(n, written)
+                scores = np.where(own > 0, scores - own * (1.0 - ratio), scores)
+                own = own * ratio
+            lift = np.where(tagged, np.maximum(0.0, self._tag_bm25(col, holding) - own), 0.0)
+            scores = np.where(tagged, np.nan_to_num(scores, nan=0.0) + lift, scores)
+        matched = ~np.isnan(scores)
+        if expansion:
+            extra = self._bm25(col, ['"' + e.replace('"', "") + '"' for e in expansion])
+            scores = np.where(np.isnan(scores), 0, scores) + EXPANSION * np.nan_to_num(extra, nan=0)
+            scores[~matched & np.isnan(extra)] = np.nan
+        for t, tagged in held_by.items():
+            documents[t] = int(np.count_nonzero(tagged | ~np.isnan(self._bm25(col, quoted[terms.index(t)]))))
+        rarity = np.array([np.log((n + 1) / (documents.get(t, 0) + 1)) for t in terms])
+        held = np.zeros(n)
+        hits = np.zeros(n, dtype=np.int32)
+        for t, forms, weight in zip(terms, quoted, rarity):
+            docs = np.unique(np.concatenate([self._phrase(col, f)[0] for f in forms])) if forms else np.zeros(0, dtype=np.int64)
+            if t in held_by:
+                docs = np.union1d(docs, np.flatnonzero(held_by[t]))
+            hits[docs] += 1
+            held[docs] += weight
+        coverage = float(held.max() / rarity.sum()) if rarity.sum() > 0 else 0.0
+        need = max(1, len(terms) // 2)
+        phrase_match = np.zeros(n, dtype=bool)
+        for pair in paired:
+            phrase_match[self._phrase(col, pair)[0]] = True
+        for tagged in pairs_held.values():
+            phrase_match |= tagged
+        members = matched & ((hits >= need) | phrase_match)
+        if not members.any():
+            members = matched  # a plain OR of the words rather than nothing
+        if not members.any():
+            members = ~np.isnan(scores)  # then the everyday words of the terms the query names
+        return scores, members, coverage, len(terms)
+
+    @staticmethod
+    def _tag_bm25(col: DocumentIndex, holding: int) -> float:
+        """FTS5's BM25 for a word once in the organisations' names of a document of average length (in
+        the text of a lesson: held once in its title, weight 1 of the text's 4, a case's lessons came
+        after a finding that wrote one of the words in passing), held by `holding` documents (see
+        search/postings.py)."""
+        columns = {c.name: c.fts for c in tables()[col.target].fts}
+        weight = float(columns.get(TAG_COLUMN, columns.get("text")))
+        return idf(len(col.ids), holding) * saturated(weight, 1.0, 1.0)
+
+    def _expansion(self, named: list[tuple[str, str]]) -> list[str]:
+        words: list[str] = []
+        for vocabulary, slug in named:
+            term = self.vocabularies[vocabulary].terms[slug]
+            # a name that is a function word ("it", for IT) would match every document as a phrase
+            words += [w for w in (term.label, *term.aliases, *term.synonyms) if w not in words and w.lower() not in STOPWORDS]
+        return words
+
+    def _holding(self, col: DocumentIndex, phrases: list[str]) -> np.ndarray:
+        """The documents holding any of the phrases (each word in any of its forms, as everywhere)."""
+        holding = np.zeros(len(col.ids), dtype=bool)
+        for phrase in phrases:
+            holding[self._phrase(col, '"' + phrase.replace('"', "") + '"')[0]] = True
+        return holding
+
+    def _named_in(self, col: DocumentIndex, terms: list[str]) -> np.ndarray:
+        """The documents whose name (NAME_COLUMNS) holds every informative word of a short query."""
+        named = np.zeros(len(col.ids), dtype=bool)
+        words = self.informative(col, terms)[0] if terms else []
+        columns = [k for k, c in enumerate(c.name for c in tables()[col.target].fts) if c in NAME_COLUMNS]
+        if not words or len(words) > NAME_WORDS or not columns:
+            return named
+        named[:] = True
+        for word in words:
+            holding = np.zeros(len(col.ids), dtype=bool)
+            holding[col.rowid_to_index[self._rows_named(col, word)]] = True
+            named &= holding
+            if not named.any():
+                break
+        return named

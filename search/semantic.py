@@ -1,0 +1,318 @@
+"""The semantic side: the query's readings embedded (cached, and shared between two cores while the
+keyword side runs), scanned against every passage and blended per document. Part of the Engine
+(search/engine.py)."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from .index import DocumentIndex
+from .kernels import COMPILED_FROM
+from .response import QueryError
+from .scan import SharedScan, scan
+from .scoring import (
+    CASE_CONTEXT,
+    CENTRING,
+    LABEL_VECTOR,
+    LABELLED_QUERY_SHARE,
+    MANY_PASSAGES,
+    NAMED_TAG,
+    QUESTION_SHARE,
+    SECOND_PASSAGE,
+    SENTENCE_SHARE,
+    WHOLE_DOCUMENT,
+    _mixed,
+    centred,
+)
+from .text import sentences_of, statement_of
+
+# Embedding backends that may be called from two threads at once (ONNX Runtime's sessions are;
+# the stand-in is numpy), so that a query's readings can be shared between two cores.
+CONCURRENT_BACKENDS = ("onnx", "stand-in")
+QUERY_CACHE = 1024  # query vectors kept, so a facet click or a page turn does not embed again
+SCANS_KEPT = 8  # scans kept, for the refining pass and a repeated query (a few MB each at 100,000 cases)
+
+
+class SemanticSide:
+    """The Engine's semantic side (mixed into Engine, search/engine.py, whose connection, lock and caches it uses)."""
+
+    def query_vector(self, query: str) -> np.ndarray:
+        return self.query_vectors([query])[0]
+
+    def query_vectors(self, queries: list[str]) -> list[np.ndarray]:
+        """Each text's vector, from the cache or embedded (those not cached in one batch)."""
+        with self._lock:
+            found = {q: self._query_vectors.get(q) for q in queries}
+        missing = list(dict.fromkeys(q for q, v in found.items() if v is None))
+        if missing:
+            for q, vector in zip(missing, self.embedder.encode(missing)):
+                found[q] = vector
+            with self._lock:
+                for q in missing:
+                    if len(self._query_vectors) >= QUERY_CACHE:
+                        self._query_vectors.pop(next(iter(self._query_vectors)))
+                    self._query_vectors[q] = found[q]
+        return [found[q] for q in queries]
+
+    @staticmethod
+    def _pooled(sentences: list[str], vectors: list[np.ndarray]) -> np.ndarray:
+        """A paragraph's vector worked out from its sentences' (see SENTENCE_SHARE)."""
+        words = np.array([max(len(s.split()), 1) for s in sentences], dtype=np.float32)
+        vector = (np.stack(vectors) * words[:, None]).sum(axis=0)
+        return (vector / np.linalg.norm(vector)).astype(np.float32)
+
+    def _labels(self, target: str, named) -> list[str]:
+        """The labels whose vectors a query's labelled reading is worked out from (see LABEL_VECTOR),
+        embedded and cached as queries are: none for a query that names no term, or in lesson search."""
+        if LABEL_VECTOR[target] is None or not named:
+            return []
+        return list(dict.fromkeys(self.vocabularies[v].terms[slug].label for v, slug in named))
+
+    def _with_labels(self, target: str, query_vector: np.ndarray, labels: list[np.ndarray]) -> np.ndarray:
+        """The query's vector plus LABEL_VECTOR x the mean of its labels', normalised."""
+        vector = query_vector + np.float32(LABEL_VECTOR[target]) * np.mean(labels, axis=0)
+        return (vector / np.linalg.norm(vector)).astype(np.float32)
+
+    _scan = staticmethod(scan)  # see search/scan.py
+
+    def _prescan(self, col: DocumentIndex, vectors: list[np.ndarray], scanned: dict | None = None
+                 ) -> list[tuple[np.ndarray, ...]]:
+        """Every passage's and every document's mean vector's cosine with each query vector, and each
+        document's best two passages' (see centred): the last SCANS_KEPT are kept, the others scanned
+        in one pass (a query that names a vocabulary term is read twice, see LABELLED_QUERY_SHARE)
+        unless `scanned` (see _embed_aside) holds their cosines."""
+        keys = [self._scan_key(col, qv) for qv in vectors]
+        with self._lock:
+            found = {key: self._scans.pop(key) for key in keys if key in self._scans}
+        todo = [k for k, key in enumerate(keys) if key not in found]
+        scanned = dict(scanned or {})
+        rest = [k for k in todo if keys[k] not in scanned]
+        if rest:
+            queries = np.stack([vectors[k] for k in rest])
+            cores = self._cores_free()
+            sims = self._scan(col.vectors, queries, col.scales, cores, col.sums)
+            whole = self._scan(col.doc_vectors, queries, col.doc_scales, cores, col.doc_sums)
+            scanned.update((keys[k], (sims[j], whole[j])) for j, k in enumerate(rest))
+
+        def best_two(some: list[int]) -> dict:
+            return {keys[k]: centred(CENTRING[col.target], *scanned[keys[k]], col.passage_hub, col.doc_hub,
+                                     col.chunk_start, col.chunk_count) for k in some}
+
+        # several readings of a large collection: the helper finds every other one's best passages
+        # (the compiled loop lets go of Python's lock), when this search runs alone; for a small one
+        # handing work over costs more than it saves
+        alone = self._helper is not None and self._cores_free() > 1
+        aside = (self._helper.submit(best_two, todo[1::2])
+                 if len(todo) > 1 and len(col.vectors) >= COMPILED_FROM and alone else None)
+        found.update(best_two(todo[0::2] if aside is not None else todo))
+        if aside is not None:
+            found.update(aside.result())
+        with self._lock:
+            self._scans.update(found)  # most recently used last
+            while len(self._scans) > SCANS_KEPT:
+                self._scans.pop(next(iter(self._scans)))
+        return [found[key] for key in keys]
+
+    @staticmethod
+    def _scan_key(col: DocumentIndex, qv: np.ndarray) -> tuple[str, bytes]:
+        """What a scan is kept under (SCANS_KEPT) and shared by (_embed_aside)."""
+        return col.target, qv.tobytes()
+
+    def _exact(self, col: DocumentIndex, docs: np.ndarray) -> tuple:
+        """For documents held in float16 or int8: their chunks' positions, float32 vectors and mean vectors,
+        read from the copy saved beside the database (else from the chunks table), to re-score them exactly."""
+        # those with passages (np.intersect1d, without sorting every document again)
+        docs = np.unique(docs)
+        at = np.minimum(np.searchsorted(col.doc_with_chunks, docs), max(len(col.doc_with_chunks) - 1, 0))
+        keep = col.doc_with_chunks[at] == docs if len(col.doc_with_chunks) else np.zeros(len(docs), bool)
+        docs, at = docs[keep], at[keep]
+        starts, counts = col.chunk_start[at], col.chunk_count[at]
+        chunks = np.concatenate([np.arange(a, a + c) for a, c in zip(starts, counts)]) if len(docs) else np.zeros(0, int)
+        vectors = None
+        if len(chunks):
+            vectors = (col.exact.spans(starts, counts) if col.exact is not None
+                       else col.read_vectors(self.conn, col.chunk_rowid[chunks]))
+        means = col.mean_vectors(vectors, np.concatenate([[0], np.cumsum(counts)[:-1]])) if len(chunks) else None
+        return at, chunks, vectors, means
+
+    def _semantic(self, col: DocumentIndex, qv: np.ndarray, exact=None, passages: bool = True
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Per document: the blended score (see SECOND_PASSAGE), the best passage's plain cosine; and
+        every passage's centred cosine (see CENTRING), unless `passages` is False (a reading only
+        blended in: re-scored, its 750,000 passages' cosines were copied for nothing at 100,000
+        cases). `exact` (from _exact) replaces float16 or int8 cosines by float32 ones."""
+        if len(qv) != col.dims:
+            raise QueryError(f"the query model gives {len(qv)} dimensions but the database holds {col.dims}; "
+                             "rebuild with the same model")
+        # kept for the refining pass (_refine) and a repeated query (a facet click, the next page)
+        sims, whole, top, second, plain = self._prescan(col, [qv])[0]
+        if exact is not None and exact[1] is not None and len(exact[1]):
+            # only the re-scored documents' passages change: the others keep their best two
+            at, chunks, vectors, means = exact
+            whole, top, second, plain = whole.copy(), top.copy(), second.copy(), plain.copy()
+            counts = col.chunk_count[at]
+            rescored, whole[at], top[at], second[at], plain[at] = centred(
+                CENTRING[col.target], vectors @ qv, means @ qv, vectors @ col.centroid, means @ col.centroid,
+                np.r_[0, np.cumsum(counts)[:-1]], counts)
+            if passages:
+                sims = sims.copy()
+                sims[chunks] = rescored
+        scored = top + SECOND_PASSAGE * second + WHOLE_DOCUMENT * whole - MANY_PASSAGES * col.log_passages
+        if len(col.doc_with_chunks) == len(col.ids):  # every document has passages (no scatter needed)
+            best, blended = plain.astype(np.float64), scored.astype(np.float64)
+        else:
+            best = np.full(len(col.ids), np.nan)
+            blended = np.full(len(col.ids), np.nan)
+            best[col.doc_with_chunks] = plain
+            blended[col.doc_with_chunks] = scored
+        return blended, best, sims if passages else None
+
+    def semantic_scores(self, col: DocumentIndex, query: str, named: list[tuple[str, str]] = (), exact=None,
+                        scanned: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Blended semantic score per document (NaN without passages), best-passage plain cosine, and
+        every passage's centred cosine; the query read as typed and with the labels of the terms it
+        names (`scanned`: cosines already scanned, see _embed_aside)."""
+        n = len(col.ids)
+        if not len(col.vectors):
+            return np.full(n, np.nan), np.full(n, np.nan), None
+        readings, sentences, statement = self._readings(col.target, query, named)
+        # every reading of the query embedded in one batch and scanned in one pass
+        labels = self._labels(col.target, named)
+        texts = readings[1:] + sentences + ([statement] if statement else [])
+        vectors = self.query_vectors(([] if sentences else [query]) + texts + labels)
+        if sentences:  # a paragraph: worked out from its sentences' vectors
+            at = len(readings) - 1
+            vectors.insert(0, self._pooled(sentences, vectors[at: at + len(sentences)]))
+        texts = [query] + texts
+        vectors, labelled = vectors[:len(texts)], vectors[len(texts):]
+        worked_out = self._with_labels(col.target, vectors[0], labelled) if labels else None
+        self._prescan(col, vectors + ([worked_out] if worked_out is not None else []), scanned)
+        blended, best, sims = self._semantic(col, vectors[0], exact)
+        reading = worked_out if worked_out is not None else self.query_vector(readings[1]) if len(readings) > 1 else None
+        if reading is not None:  # read again with the labels of the terms it names
+            labelled, _, _ = self._semantic(col, reading, exact, passages=False)
+            blended = (1 - LABELLED_QUERY_SHARE) * blended + LABELLED_QUERY_SHARE * labelled
+        for vocabulary, slug in named:
+            column = next((f["column"] for f in self.facets.values() if f["vocabulary"] == vocabulary), None)
+            tagged = col.masks.get(column, {}).get(slug)
+            if tagged is not None and tagged.any():
+                blended = blended + NAMED_TAG[col.target] * np.log(n / tagged.sum()) * tagged
+        if col.target != "cases" and col.links["case_id"]:
+            blended = blended + CASE_CONTEXT * self._case_context(col, query, named) * np.nanstd(blended)
+        if sentences:
+            each = np.mean([self._semantic(col, self.query_vector(s), exact, passages=False)[0] for s in sentences],
+                           axis=0)
+            blended = _mixed(blended, each, SENTENCE_SHARE)
+        if statement:
+            blended = _mixed(blended, self._semantic(col, self.query_vector(statement), exact, passages=False)[0],
+                             QUESTION_SHARE[col.target])
+        return blended, best, sims
+
+    def _readings(self, target: str, query: str, named) -> tuple[list[str], list[str], str | None]:
+        """The texts a query is read as: as typed (and with the labels of the terms it names, unless
+        that reading's vector is worked out: see LABEL_VECTOR), each of its sentences if it has
+        several, and a lesson query's question without its opening."""
+        labels = [self.vocabularies[v].terms[slug].label for v, slug in named] if LABEL_VECTOR[target] is None else []
+        readings = [query] + ([f"{query} ({'; '.join(labels)})"] if labels else [])
+        sentences = sentences_of(query)
+        sentences = sentences if len(sentences) > 1 else []
+        statement = statement_of(query) if QUESTION_SHARE[target] else None
+        return readings, sentences, statement
+
+    def _embed_aside(self, col: DocumentIndex, query: str, named):
+        """Starts embedding the query's readings on the helper thread while this one runs the
+        keyword side (the embedding model lets go of Python's lock), when this search runs alone;
+        gives the function this thread calls when its own work is done, which embeds the readings
+        the helper has not started and waits for the helper. Readings go longest first, one at a
+        time, so that a paragraph's sentences are shared between both cores; a PyTorch model, not
+        known to be safe to call from two threads at once, gets them all in one call, on whichever
+        thread takes them first. Each reading's scan of the passages is queued in blocks as soon as
+        its vector is there (SimSIMD lets go of the lock too), so that a thread with no reading left
+        to embed scans while the other embeds; the function then gives those scans (see _prescan)."""
+        if self._helper is None or self._cores_free() < 2:
+            return None
+        readings, sentences, statement = self._readings(col.target, query, named)
+        labels = self._labels(col.target, named)
+        texts = ([] if sentences else [query]) + readings[1:] + sentences + ([statement] if statement else []) + labels
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._query_vectors))
+        if not missing:
+            return None  # a facet click or the next page: nothing to embed
+        shareable = getattr(self.embedder, "backend", None) in CONCURRENT_BACKENDS
+        work = [[t] for t in sorted(missing, key=len, reverse=True)] if shareable else [missing]
+        plan = (SharedScan(col.vectors, col.scales, col.doc_vectors, col.doc_scales, col.sums, col.doc_sums)
+                if len(col.vectors) else None)
+        state = {"embedding": 0, "queued": set(), "labelled": False, "pooled": False}
+        ready = threading.Condition(self._lock)
+
+        def queue(some: list[str]):  # with the lock held: scans for the readings whose vectors are there
+            for text in some:
+                vector = self._query_vectors.get(text)
+                if plan is None or vector is None or text in state["queued"]:
+                    continue
+                state["queued"].add(text)
+                key = self._scan_key(col, vector)
+                if key not in self._scans:
+                    plan.add(key, vector)
+            # a paragraph's vector (see SENTENCE_SHARE), worked out once its sentences' vectors are there
+            found = [self._query_vectors.get(s) for s in sentences]
+            if plan is not None and sentences and not state["pooled"] and all(v is not None for v in found):
+                state["pooled"] = True
+                vector = self._query_vectors.setdefault(query, self._pooled(sentences, found))
+                key = self._scan_key(col, vector)
+                if key not in self._scans:
+                    plan.add(key, vector)
+            # the labelled reading (see LABEL_VECTOR), worked out once the query's and its labels' vectors are there
+            found = [self._query_vectors.get(x) for x in (query, *labels)]
+            if plan is not None and labels and not state["labelled"] and all(v is not None for v in found):
+                state["labelled"] = True
+                vector = self._with_labels(col.target, found[0], found[1:])
+                key = self._scan_key(col, vector)
+                if key not in self._scans:
+                    plan.add(key, vector)
+
+        def run():  # embed while there is a reading to embed, scan while there is a block; wait while one is embedded
+            while True:
+                with ready:
+                    while True:
+                        some = work.pop(0) if work else None
+                        block = plan.take() if some is None and plan is not None else None
+                        if some is not None or block is not None or not state["embedding"]:
+                            break
+                        ready.wait()
+                    if some is None and block is None:
+                        return
+                    state["embedding"] += some is not None
+                if some is not None:
+                    try:
+                        self.query_vectors(some)
+                    finally:
+                        with ready:
+                            state["embedding"] -= 1
+                            queue(some)
+                            ready.notify_all()
+                else:
+                    plan.scan(block)
+
+        with ready:
+            queue(texts)  # those embedded before
+        helper = self._helper.submit(run)
+
+        def finish():
+            run()
+            helper.result()  # every vector is in the cache now, and every block scanned
+            return dict(plan.found) if plan is not None and plan.found else None
+        return finish
+
+    def _case_context(self, col: DocumentIndex, query: str, named) -> np.ndarray:
+        """Each lesson's case's semantic score, standardised over the cases (0 for a report's finding)."""
+        cases = self.index("cases")
+        score, _, _ = self.semantic_scores(cases, query, named)
+        score = np.nan_to_num((score - np.nanmean(score)) / (np.nanstd(score) or 1.0))
+        with self._lock:
+            if col.target not in self._case_rows:  # each document's case's place among the cases, or -1
+                self._case_rows[col.target] = np.array([cases.position.get(c, -1) for c in col.links["case_id"]],
+                                                       dtype=np.int64)
+            at = self._case_rows[col.target]
+        return np.where(at >= 0, score[at], 0.0) if len(score) else np.zeros(len(at))
