@@ -35,3 +35,13 @@ def test_a_short_name_sharing_a_stem_with_another_word_is_no_county(engine):
     """"staffs" is staff, "beds" a care home's: neither is read as a county (see kb/thesaurus.yml)."""
     assert not any("staffordshire" in f for f in engine._variants(["staffs"])["staffs"])
     assert not any("bedfordshire" in f for f in engine._variants(["beds"])["beds"])
+
+
+def test_co_op_as_a_phone_clips_it_is_cooperative(engine):
+    """"co-op" was two query words, "co" and "op" (in no document): the cases of cooperative councils
+    were found by their other words only."""
+    query = "co-op values"
+    terms = engine._grouped(query, terms_of(query))
+    assert terms == ["co op", "values"]
+    assert {"cooperative", "co-operative"} <= set(engine._variants(terms)["co op"])
+    assert "plymouth-cooperative-council" in ids(engine.search(query, mode="keyword", limit=3))
