@@ -12,7 +12,7 @@ letters, two from LONG on) with the same first letter, the most common one on a 
 function word that search leaves out; with none that near, it stays. A word of a vocabulary term's
 names, aliases or everyday words (kb/vocabulary.yml: "mtfs") is a word of its own that a query may use
 though no document does, and becomes only the collection's hyphenated form of itself ("coproduction":
-"co-production"), never another word ("mtfs" is not "mtfp"). A capitalised word inside a
+"co-production"), never another word ("mtfs" is not "mtfp"; nor, without its ending, "worcs" "work"). A capitalised word inside a
 sentence is taken for a name: it becomes only a name the collection has one edit away (a case's
 title or organisations, or a name it writes in capitals: "what did Barnett do" is Barnet's), never
 a word ("savings in Arun" is not "run").
@@ -207,7 +207,9 @@ class Speller:
             better = self._british(word) if len(word) >= MIN_LETTERS else None
             if better is None and self._misspelt(typed):
                 found = self._nearest(word)
-                for ending in _ENDINGS if not found else ():  # "libarys": "libary" is one edit from "library"
+                # "libarys": "libary" is one edit from "library"; but a declared word is a word of its own
+                # with its ending ("worcs", "hants": not "work" and "hand" for "worc" and "hant")
+                for ending in _ENDINGS if not found and word not in self._names else ():
                     if word.endswith(ending) and len(word) - len(ending) >= MIN_LETTERS:
                         found = self._nearest(word[:-len(ending)], edits=1)
                         if found:
