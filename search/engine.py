@@ -376,9 +376,7 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
             members = keyword_members | semantic_members
         if mode != "semantic":
             for phrase in quoted_of(query):  # "whole place": only documents with the words as written
-                holding = np.zeros(n, dtype=bool)
-                holding[self._phrase(col, '"' + phrase.replace('"', "") + '"')[0]] = True
-                members = members & holding
+                members = members & self._holding(col, [phrase])
         scores = np.where(members, scores, np.nan)
         evidence = best >= CLOSE_MIN_COSINE
         if coverage >= CLOSE_MIN_COVERAGE:
