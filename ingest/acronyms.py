@@ -6,7 +6,8 @@ acronym_phrases: one row per acronym and name (in lower case), with how many doc
 name; a name of three to six words each beginning with a capital, one function word allowed between
 two of them ("Customer and Support Group"), read from every full-text column the schema declares.
 The acronym is the initials of its words without the function words ("csg"), and also with them
-where that differs ("Cheshire West and Chester": "cwc" and "cwac")."""
+where that differs ("Cheshire West and Chester": "cwc" and "cwac"); and two capitalised words joined by
+"and" by their initials joined by "&", as officers clip a council's name ("Brighton and Hove": "b&h")."""
 from __future__ import annotations
 
 import re
@@ -18,6 +19,8 @@ from kb.vocabulary import STOPWORDS
 TABLE = "acronym_phrases"
 _FUNCTION = ("of", "and", "for", "the", "to", "in", "on", "&")
 _CAPITALISED = r"[A-Z][a-z]+"
+_OF = ("of", "the")  # before a pair of names ("Borough of Kensington and Chelsea")
+_COUNCIL = ("city", "council", "borough", "county", "district")  # after one ("Brighton and Hove City Council")
 NAME = re.compile(rf"(?<![\w-]){_CAPITALISED}(?:\s+(?:(?:{'|'.join(_FUNCTION)})\s+)?{_CAPITALISED})+(?![\w-])")
 
 
@@ -30,6 +33,14 @@ def acronyms_in(text: str) -> set[tuple[str, str]]:
             words = words[1:]
         while words and words[-1].lower() in STOPWORDS:
             words = words[:-1]
+        # two names joined by "and" as officers clip them ("Hammersmith and Fulham": "h&f"), the pair the
+        # whole name or its end ("Royal Borough of Kensington and Chelsea", "Brighton and Hove City
+        # Council"), not part of a longer name ("Cheshire West and Chester" is no "w&c")
+        for k in range(len(words) - 2):
+            before, after = words[k - 1].lower() if k else None, words[k + 3].lower() if k + 3 < len(words) else None
+            if (words[k + 1] in ("and", "&") and words[k][0].isupper() and words[k + 2][0].isupper()
+                    and (before is None or before in _OF) and (after is None or after in _COUNCIL)):
+                found.add((f"{words[k][0]}&{words[k + 2][0]}".lower(), f"{words[k]} and {words[k + 2]}".lower()))
         content = [w for w in words if w.lower() not in _FUNCTION]
         if not 3 <= len(content) <= 6:
             continue

@@ -273,7 +273,7 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
         # a longer query (an extract of a report pasted whole) is searched as far as the limit allows,
         # and the answer says so: an error left the reader nothing, and the search box cut it unsaid
         shortened_from = len(query) if len(query) > MAX_QUERY_CHARS else None
-        query = self._addresses_read(within(query, MAX_QUERY_CHARS))
+        query = self._ampersands_read(self._addresses_read(within(query, MAX_QUERY_CHARS)))
         if not 1 <= limit <= EXPORT_LIMIT:
             raise QueryError(f"limit must be between 1 and {EXPORT_LIMIT:,}")
         correction = self.speller.correct(query) if query else None

@@ -24,6 +24,8 @@ SECTION = re.compile(r"s\.?(\d{1,3}[a-z]?)")  # "s151 officer", "a s.114 notice"
 # own ("learning disabilities", "learning and development").
 ASKING_FOR_LESSONS = frozenset({"lesson", "lessons", "learn", "learnt", "learned"})
 
+AMPERSAND = re.compile(r"(?<![\w&])([^\W\d_])\s*&\s*([^\W\d_])(?![\w&])")  # "h&f", "B & H"
+
 
 class QueryReading:
     """How the Engine reads a query's words (mixed into Engine, search/engine.py, whose connection, lock and caches it uses)."""
@@ -198,6 +200,19 @@ class QueryReading:
             except sqlite3.OperationalError:
                 rows = []
         return [(address(url), title) for url, title in rows]
+
+    def _ampersands_read(self, query: str) -> str:
+        """The query with each pair of initials joined by "&" that the collection writes out as two
+        names ("h&f", "B & H": "Hammersmith and Fulham", "Brighton and Hove"; see ingest/acronyms.py)
+        read as those names: the index holds no "&", so "h&f" was two single letters, no query words."""
+        if "&" not in query:
+            return query
+
+        def read(match: re.Match) -> str:
+            names = self.written_out.get(f"{match.group(1)}&{match.group(2)}".lower())
+            return names[0] if names else match.group()
+
+        return AMPERSAND.sub(read, query)
 
     def _addresses_read(self, query: str) -> str:
         """The query with each address in it read as words: a source's own address as its title (the

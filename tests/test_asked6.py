@@ -45,3 +45,25 @@ def test_co_op_as_a_phone_clips_it_is_cooperative(engine):
     assert terms == ["co op", "values"]
     assert {"cooperative", "co-operative"} <= set(engine._variants(terms)["co op"])
     assert "plymouth-cooperative-council" in ids(engine.search(query, mode="keyword", limit=3))
+
+
+# -- two names joined by "and", clipped to their initials ----------------------------------------------------
+def test_two_names_joined_by_and_are_written_out_by_their_initials():
+    """Only a pair that is a whole name or its end: "Cheshire West and Chester" is no "w&c"."""
+    from ingest.acronyms import acronyms_in
+
+    found = acronyms_in("The Royal Borough of Kensington and Chelsea. Brighton and Hove City Council. "
+                        "Cheshire West and Chester Council.")
+    assert {("k&c", "kensington and chelsea"), ("b&h", "brighton and hove")} <= found
+    assert not any(acronym == "w&c" for acronym, _ in found)
+
+
+@pytest.mark.parametrize("query", ["b&h reablement", "B & H reablement"])
+def test_initials_joined_by_and_find_the_council(engine, query):
+    """"b&h" was two single letters, no query words: keyword search found nothing of Brighton and Hove's."""
+    found = engine.search(query, mode="keyword", limit=3)
+    assert ids(found)[:1] == ["brighton-hove-reablement"]
+
+
+def test_initials_the_collection_does_not_write_out_are_left_as_typed(engine):
+    assert engine._ampersands_read("a&e waiting and r&d") == "a&e waiting and r&d"
