@@ -37,7 +37,7 @@ from .filters import Filters
 from .holds import Holds, _either
 from .index import DocumentIndex
 from .keyword import KeywordSide
-from .reading import ASKING_FOR_LESSONS, QueryReading
+from .reading import ASKING_FOR_LESSONS, QueryReading, Worded
 from .response import QueryError, SearchResponse
 from .results import Results
 from .scoring import (
@@ -57,17 +57,14 @@ from .semantic import SemanticSide
 from .spelling import Speller
 from .text import (
     TermMatcher,
-    bounds_of,
     excluded_of,
     normalised,
-    phrases_of,
     query_stems,
     quoted_of,
     stem,
     terms_of,
     unquoted,
     within,
-    years_of,
 )
 
 MODES = ("hybrid", "keyword", "semantic")
@@ -299,9 +296,8 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
         by_facet = {column: self._any_of(col, column, values) for column, values in filters.items()}
         in_range = self.savings_mask(col, min_savings, max_savings)
         n = len(col.ids)
-        worded, bounds = bounds_of(self._closed(query))
-        worded, years = years_of(worded)
-        terms = self._grouped(worded, terms_of(worded, self._in_capitals))
+        worded = self._worded(query)
+        terms = self._grouped(worded.text, terms_of(worded.text, self._in_capitals))
         if target == "lessons":  # "what have councils learnt about ..." asks for lessons: every one is one
             terms = [t for t in terms if t.lower() not in ASKING_FOR_LESSONS] or terms
         if browse:
@@ -309,7 +305,7 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
         elif mode == "keyword" and not terms:
             ranking = Ranking.nothing(n)
         else:
-            ranking = self.rank(col, query, terms, mode)
+            ranking = self.rank(col, query, terms, mode, worded=worded)
         if excluded:
             in_range = in_range & ~self._holding(col, excluded)
         shown = ranking.members & in_range
@@ -321,8 +317,8 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
             ranked = self._sorted(col, np.flatnonzero(shown), ranking, sort, offset + limit)
         # the facet values the query names ("a district council in Kent"), for the site to offer as filters
         named = [(self._facet_of[v], slug) for v, slug in self.term_matcher.terms_in(query) if v in self._facet_of] if query else []
-        pairs = phrases_of(worded, self._in_capitals) if query else []
-        terms_shown = list(dict.fromkeys(f for forms in self._variants(terms, pairs, bounds).values() for f in forms))
+        pairs = worded.pairs if query else []
+        terms_shown = list(dict.fromkeys(f for forms in self._variants(terms, pairs, worded.bounds).values() for f in forms))
         stems = query_stems(terms_shown)
         page = [int(i) for i in ranked[offset: offset + limit]]
         # browsing shows each document's first passage (its summary); a query weighs them all
@@ -333,8 +329,8 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
         self._add_cards(col, results)
         counts = self._facet_counts(col, ranking.members & in_range, by_facet) if with_facets else {}
         savings_asked = None
-        if bounds and target == "cases" and min_savings is None and max_savings is None and SAVING in self._kinds(query):
-            least, most = next(iter(bounds.values()))
+        if worded.bounds and target == "cases" and min_savings is None and max_savings is None and SAVING in self._kinds(query):
+            least, most = next(iter(worded.bounds.values()))
             if least or most is not None:  # "£0+" asks for nothing
                 savings_asked = (least, most, int((shown & self.savings_mask(col, least, most)).sum()))
         return SearchResponse(asked, mode, target, results, int(shown.sum()), counts, self._rule(mode, browse, excluded),
@@ -342,7 +338,8 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
                               correction.words if correction else [], suggestion, named, excluded, savings_asked,
                               shortened_from, unfound)
 
-    def rank(self, col: DocumentIndex, query: str, terms: list[str], mode: str, exact=None, keyword_side=None) -> "Ranking":
+    def rank(self, col: DocumentIndex, query: str, terms: list[str], mode: str, exact=None, keyword_side=None,
+             worded: Worded | None = None) -> "Ranking":
         """Scores, result-set membership and close matches for every document, before any filter
         (`exact`: documents whose float16 or int8 cosines are replaced by float32 ones, and
         `keyword_side` the keyword side's answer for the same query, see _refine)."""
@@ -352,14 +349,13 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
         meaning = self._spelt_out(query)  # what the model reads (see _spelt_out)
         aside = self._embed_aside(col, meaning, named) if mode != "keyword" and exact is None else None
         if keyword_side is None:
-            worded, bounds = bounds_of(self._closed(query))
-            worded, years = years_of(worded)
-            pairs = phrases_of(worded, self._in_capitals)
-            tagged = self._held_by_tags(col, terms, query, pairs)
-            keyword_side = (self.keyword_scores(col, terms, pairs, self._expansion(named),
+            worded = worded or self._worded(query)
+            tagged = self._held_by_tags(col, terms, query, worded.pairs)
+            keyword_side = (self.keyword_scores(col, terms, worded.pairs, self._expansion(named),
                                                 _either(tagged, self._held_by_sources(col, terms, query),
-                                                        self._held_by_sums(col, bounds, query), self._held_by_years(col, years)),
-                                                bounds, frozenset(tagged))
+                                                        self._held_by_sums(col, worded.bounds, query),
+                                                        self._held_by_years(col, worded.years)),
+                                                worded.bounds, frozenset(tagged))
                             if mode != "semantic" else (nothing, np.zeros(n, bool), 0.0, 0))
         keyword, keyword_members, coverage, words = keyword_side
         scanned = aside() if aside is not None else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -14,7 +15,20 @@ from kb.schema import tables
 from .index import DocumentIndex
 from .scoring import NAME_COLUMNS, TARGETS
 from .spelling import english_words
-from .text import HYPHENATED_WORD, STOPWORDS, URL, WORD_PATTERN, address, amount_forms, capitals_of, stem, url_words
+from .text import (
+    HYPHENATED_WORD,
+    STOPWORDS,
+    URL,
+    WORD_PATTERN,
+    address,
+    amount_forms,
+    bounds_of,
+    capitals_of,
+    phrases_of,
+    stem,
+    url_words,
+    years_of,
+)
 
 WRITTEN_OUT = 5  # the names an acronym is read as, the commonest first (see _variants)
 SECTION = re.compile(r"s\.?(\d{1,3}[a-z]?)")  # "s151 officer", "a s.114 notice": a section of an Act
@@ -25,6 +39,17 @@ SECTION = re.compile(r"s\.?(\d{1,3}[a-z]?)")  # "s151 officer", "a s.114 notice"
 ASKING_FOR_LESSONS = frozenset({"lesson", "lessons", "learn", "learnt", "learned"})
 
 AMPERSAND = re.compile(r"(?<![\w&])([^\W\d_])\s*&\s*([^\W\d_])(?![\w&])")  # "h&f", "B & H"
+
+
+
+@dataclass(frozen=True)
+class Worded:
+    """A query as its words are searched (see QueryReading._worded): its text with the sums and years it
+    gives as bounds taken out, those bounds, and its adjacent word pairs."""
+    text: str
+    bounds: dict
+    years: dict
+    pairs: list[str]
 
 
 class QueryReading:
@@ -200,6 +225,13 @@ class QueryReading:
             except sqlite3.OperationalError:
                 rows = []
         return [(address(url), title) for url, title in rows]
+
+    def _worded(self, query: str) -> Worded:
+        """The query as its words are searched (see Worded): read once a search, for the result set
+        and the keyword side alike."""
+        worded, bounds = bounds_of(self._closed(query))
+        worded, years = years_of(worded)
+        return Worded(worded, bounds, years, phrases_of(worded, self._in_capitals))
 
     def _ampersands_read(self, query: str) -> str:
         """The query with each pair of initials joined by "&" that the collection writes out as two
