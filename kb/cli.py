@@ -516,15 +516,16 @@ def serve_cmd(db_path, host, port, allow_sql, allow_download, metadata_path, bra
         raise _fail(f"{db_path}: {_not_built(db_path)}")
     if not is_project_database(db_path):
         raise _fail(f"{db_path}: is not a database `kb build` wrote - run `kb build --db {db_path}` or give another --db")
+    for name, value in (("KB_SQL", allow_sql), ("KB_DOWNLOAD", allow_download)):
+        if value is not None:
+            os.environ[name] = "on" if value else "off"
+    # what was asked for first (a bad brand or metadata is the reader's to mend), then the machine
+    site = _site(db_path, metadata_path, brand_dir, base_url)
     try:
         with socket.create_server((host, port)):
             pass
     except OSError as err:
         raise _fail(f"{host}:{port}: cannot listen there ({err.strerror or err}) - choose another --port, or stop what uses it")
-    for name, value in (("KB_SQL", allow_sql), ("KB_DOWNLOAD", allow_download)):
-        if value is not None:
-            os.environ[name] = "on" if value else "off"
-    site = _site(db_path, metadata_path, brand_dir, base_url)
     save_arrays(site.db_path)  # once per build (quick once saved): pin links them beside the served file
     site.db_path = pin(site.db_path)
     # exec, not a child process: signals (and a test's terminate()) reach Datasette itself; the
