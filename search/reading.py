@@ -30,6 +30,7 @@ from .text import (
     years_of,
 )
 
+SPLIT_LETTERS = 3  # the shortest part of a word typed as two read apart ("hotdesking": "hot desking")
 WRITTEN_OUT = 5  # the names an acronym is read as, the commonest first (see _variants)
 SECTION = re.compile(r"s\.?(\d{1,3}[a-z]?)")  # "s151 officer", "a s.114 notice": a section of an Act
 # The words that ask for lessons, no query word in lesson search, where every document is one: "lessons
@@ -137,7 +138,9 @@ class QueryReading:
         "pay" is no acronym), as an abbreviation the site explains does (kb/abbreviations.yml: "FTE",
         "full-time equivalent"; "TUPE"), a section of an Act as officers write it ("s151", "s.114": "section
         151"), and a word as the sector's other words for it (kb/thesaurus.yml: "councillors", "members"). A sum given as a bound (`bounds`, see bounds_of)
-        is no phrase: the documents with a figure on its side of it hold it (see _held_by_sums)."""
+        is no phrase: the documents with a figure on its side of it hold it (see _held_by_sums). A word
+        no document holds that is two of the collection's words typed together ("agileworking",
+        "workstream") is also those words as a phrase (see _typed_together)."""
         apart, expansions = self._written_apart, self.term_matcher.expansions
         out = {}
         for t in terms:
@@ -160,10 +163,24 @@ class QueryReading:
             else:
                 hyphenated = self._hyphenated_by_stem.get(stem(word), []) if word.isalpha() else []
                 section = [f"section {m.group(1)}"] if (m := SECTION.fullmatch(word)) else []
+                together = self._typed_together(word)
                 same = (self.equivalents.get(stem(word), []) if word.isalpha() else
                         self.equivalent_phrases.get(tuple(stem(w) for w in word.split()), ("", []))[1])
-                out[t] = list(dict.fromkeys([t, *amount_forms(t), *hyphenated, *section, *same]))
+                out[t] = list(dict.fromkeys([t, *amount_forms(t), *hyphenated, *section, *same, *together]))
         return out
+
+    def _typed_together(self, word: str) -> list[str]:
+        """A word no document holds, in any of its forms, as two of the collection's words that some
+        document has side by side ("agileworking": "agile working"; "costsavings", "workstream"), neither
+        a function word nor shorter than SPLIT_LETTERS; of several splits, the most even. A phone drops a
+        space as easily as it slips a letter, and the word, no two edits from any other, found nothing."""
+        if not word.isalpha() or len(word) < 2 * SPLIT_LETTERS or self._known_stem(word):
+            return []
+        words = self.speller.collection_words()
+        found = [(word[:k], word[k:]) for k in range(SPLIT_LETTERS, len(word) - SPLIT_LETTERS + 1)]
+        found = [(a, b) for a, b in found if a in words and b in words and a not in STOPWORDS
+                 and b not in STOPWORDS and self._known_pair(a, b)]
+        return [" ".join(max(found, key=lambda pair: min(map(len, pair))))] if found else []
 
     def _grouped(self, query: str, terms: list[str]) -> list[str]:
         """The terms with the words of each thesaurus word of several words that the query types
