@@ -31,6 +31,11 @@ from .text import (
 )
 
 SPLIT_LETTERS = 3  # the shortest part of a word typed as two read apart ("hotdesking": "hot desking")
+# A small number as a word and in figures: reports write "three years" and "3-year", "two councils" and
+# "2 councils", and a query found only the way it was typed. Not one (a word of most documents: "one
+# council", "One Barnet") nor any number past ten (written in figures throughout).
+_WORDS = ("two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+NUMBERS = {**{w: str(k) for k, w in enumerate(_WORDS, 2)}, **{str(k): w for k, w in enumerate(_WORDS, 2)}}
 WRITTEN_OUT = 5  # the names an acronym is read as, the commonest first (see _variants)
 SECTION = re.compile(r"s\.?(\d{1,3}[a-z]?)")  # "s151 officer", "a s.114 notice": a section of an Act
 # The words that ask for lessons, no query word in lesson search, where every document is one: "lessons
@@ -248,7 +253,11 @@ class QueryReading:
         and the keyword side alike."""
         worded, bounds = bounds_of(self._closed(query))
         worded, years = years_of(worded)
-        return Worded(worded, bounds, years, phrases_of(worded, self._in_capitals))
+        pairs = phrases_of(worded, self._in_capitals)
+        # a pair holding a small number is also the pair with the number written the other way
+        # ("3 councils", "three councils"; "three-year", "3-year")
+        other = [" ".join(NUMBERS.get(w, w) for w in p.split()) for p in pairs]
+        return Worded(worded, bounds, years, list(dict.fromkeys(pairs + other)))
 
     def _ampersands_read(self, query: str) -> str:
         """The query with each pair of initials joined by "&" that the collection writes out as two

@@ -62,3 +62,27 @@ def test_a_word_whose_parts_never_stand_together_is_not_split(engine, typed):
     """Only parts the collection writes side by side, neither of them a function word ("theservices"
     is no "the services": "the" is searched for nothing), and only a word no document holds."""
     assert engine._variants([typed])[typed] == [typed]
+
+
+# -- a small number in figures or in words ---------------------------------------------------------------------
+@pytest.mark.parametrize("query, pair", [
+    ("shared chief exec 2 councils", "two councils"),
+    ("three-year savings total", "3 year"),
+    ("a ten year contract", "10 year"),
+])
+def test_a_pair_with_a_small_number_is_also_the_number_written_the_other_way(engine, query, pair):
+    """Reports write "two councils" and "3-year" alike: "shared chief exec 2 councils" found only the
+    texts that wrote "2 councils" (none) as a phrase."""
+    assert pair in engine._worded(query).pairs
+
+
+def test_two_councils_typed_in_figures_find_the_councils_that_share_a_workforce(engine):
+    found = ids(engine.search("shared chief exec 2 councils", mode="keyword", limit=3))
+    assert {"adur-worthing-shared-services-single-officer-structure", "west-suffolk-shared-staffing-structure"} <= set(found)
+
+
+@pytest.mark.parametrize("query", ["one council", "council 1", "11 councils", "20 year"])
+def test_one_and_numbers_past_ten_are_left_as_typed(engine, query):
+    """"one" is in most documents ("one council", "One Barnet"), and numbers past ten are written in figures."""
+    worded = engine._worded(query)
+    assert worded.pairs == [" ".join(query.split())]
