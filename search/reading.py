@@ -115,6 +115,7 @@ class QueryReading:
         "keeping services in house" was the word "house", which finds housing."""
         if self._compounds_apart is not None:
             query = self._compounds_apart.sub(lambda m: "-".join(m.group().split()), query)
+        query = self._joined(query)
         if "-" not in query:
             return query
         apart, words = self._written_apart, self.speller.collection_words()
@@ -126,6 +127,27 @@ class QueryReading:
             return joined if both or (joined.lower() in words and typed.lower() not in words) else typed
 
         return HYPHENATED_WORD.sub(closed, query)
+
+    def _joined(self, query: str) -> str:
+        """The query with two words typed apart that the collection writes only as one ("well being",
+        "work force", "on line", "short fall") as that word: apart, "being" and "on" were function words
+        searched for nothing, "well" and "line" found what they say alone, and "work" and "force" every
+        text on work. Only where no document has the two words side by side, and not after a function
+        word ("any one council" is no "anyone", "in come" no "income")."""
+        words = list(re.finditer(r"[^\W\d_]+", query))
+        if len(words) < 2:
+            return query
+        known = self.speller.collection_words()
+        out, at = [], 0
+        for first, second in zip(words, words[1:]):
+            if first.start() < at or query[first.end():second.start()] != " ":
+                continue
+            joined = (first.group() + second.group()).lower()
+            if (joined in known and first.group().lower() not in STOPWORDS
+                    and not self._known_pair(first.group().lower(), second.group().lower())):
+                out += [query[at:first.start()], first.group() + second.group().lower()]
+                at = second.end()
+        return "".join(out) + query[at:] if out else query
 
     @functools.cached_property
     def _in_capitals(self) -> frozenset[str]:

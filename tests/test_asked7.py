@@ -86,3 +86,24 @@ def test_one_and_numbers_past_ten_are_left_as_typed(engine, query):
     """"one" is in most documents ("one council", "One Barnet"), and numbers past ten are written in figures."""
     worded = engine._worded(query)
     assert worded.pairs == [" ".join(query.split())]
+
+
+# -- one word typed as two -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("typed, read", [
+    ("staff well being", "staff wellbeing"),
+    ("work force planning", "workforce planning"),
+    ("budget short fall", "budget shortfall"),
+])
+def test_a_word_the_collection_writes_closed_typed_apart_is_one_word(engine, typed, read):
+    """"being" is a function word searched for nothing, so "staff well being" was "staff well"."""
+    assert engine._closed(typed) == read
+
+
+@pytest.mark.parametrize("typed", ["any one council", "in come generation", "health care", "cost cutting"])
+def test_words_the_collection_has_side_by_side_or_after_a_function_word_stay_apart(engine, typed):
+    assert engine._closed(typed) == typed
+
+
+def test_wellbeing_typed_apart_finds_the_findings_on_staff_wellbeing(engine):
+    found = ids(engine.search("staff well being", target="lessons", mode="keyword", limit=10))
+    assert "london-councils-2020-transformation-savings#finding-28" in found
