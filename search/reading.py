@@ -30,6 +30,12 @@ from .text import (
     years_of,
 )
 
+SPLIT_LETTERS = 3  # the shortest part of a word typed as two read apart ("hotdesking": "hot desking")
+# A small number as a word and in figures: reports write "three years" and "3-year", "two councils" and
+# "2 councils", and a query found only the way it was typed. Not one (a word of most documents: "one
+# council", "One Barnet") nor any number past ten (written in figures throughout).
+_WORDS = ("two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+NUMBERS = {**{w: str(k) for k, w in enumerate(_WORDS, 2)}, **{str(k): w for k, w in enumerate(_WORDS, 2)}}
 WRITTEN_OUT = 5  # the names an acronym is read as, the commonest first (see _variants)
 SECTION = re.compile(r"s\.?(\d{1,3}[a-z]?)")  # "s151 officer", "a s.114 notice": a section of an Act
 # The words that ask for lessons, no query word in lesson search, where every document is one: "lessons
@@ -109,6 +115,7 @@ class QueryReading:
         "keeping services in house" was the word "house", which finds housing."""
         if self._compounds_apart is not None:
             query = self._compounds_apart.sub(lambda m: "-".join(m.group().split()), query)
+        query = self._joined(query)
         if "-" not in query:
             return query
         apart, words = self._written_apart, self.speller.collection_words()
@@ -120,6 +127,27 @@ class QueryReading:
             return joined if both or (joined.lower() in words and typed.lower() not in words) else typed
 
         return HYPHENATED_WORD.sub(closed, query)
+
+    def _joined(self, query: str) -> str:
+        """The query with two words typed apart that the collection writes only as one ("well being",
+        "work force", "on line", "short fall") as that word: apart, "being" and "on" were function words
+        searched for nothing, "well" and "line" found what they say alone, and "work" and "force" every
+        text on work. Only where no document has the two words side by side, and not after a function
+        word ("any one council" is no "anyone", "in come" no "income")."""
+        words = list(re.finditer(r"[^\W\d_]+", query))
+        if len(words) < 2:
+            return query
+        known = self.speller.collection_words()
+        out, at = [], 0
+        for first, second in zip(words, words[1:]):
+            if first.start() < at or query[first.end():second.start()] != " ":
+                continue
+            joined = (first.group() + second.group()).lower()
+            if (joined in known and first.group().lower() not in STOPWORDS
+                    and not self._known_pair(first.group().lower(), second.group().lower())):
+                out += [query[at:first.start()], first.group() + second.group().lower()]
+                at = second.end()
+        return "".join(out) + query[at:] if out else query
 
     @functools.cached_property
     def _in_capitals(self) -> frozenset[str]:
@@ -137,7 +165,9 @@ class QueryReading:
         "pay" is no acronym), as an abbreviation the site explains does (kb/abbreviations.yml: "FTE",
         "full-time equivalent"; "TUPE"), a section of an Act as officers write it ("s151", "s.114": "section
         151"), and a word as the sector's other words for it (kb/thesaurus.yml: "councillors", "members"). A sum given as a bound (`bounds`, see bounds_of)
-        is no phrase: the documents with a figure on its side of it hold it (see _held_by_sums)."""
+        is no phrase: the documents with a figure on its side of it hold it (see _held_by_sums). A word
+        no document holds that is two of the collection's words typed together ("agileworking",
+        "workstream") is also those words as a phrase (see _typed_together)."""
         apart, expansions = self._written_apart, self.term_matcher.expansions
         out = {}
         for t in terms:
@@ -160,10 +190,24 @@ class QueryReading:
             else:
                 hyphenated = self._hyphenated_by_stem.get(stem(word), []) if word.isalpha() else []
                 section = [f"section {m.group(1)}"] if (m := SECTION.fullmatch(word)) else []
+                together = self._typed_together(word)
                 same = (self.equivalents.get(stem(word), []) if word.isalpha() else
                         self.equivalent_phrases.get(tuple(stem(w) for w in word.split()), ("", []))[1])
-                out[t] = list(dict.fromkeys([t, *amount_forms(t), *hyphenated, *section, *same]))
+                out[t] = list(dict.fromkeys([t, *amount_forms(t), *hyphenated, *section, *same, *together]))
         return out
+
+    def _typed_together(self, word: str) -> list[str]:
+        """A word no document holds, in any of its forms, as two of the collection's words that some
+        document has side by side ("agileworking": "agile working"; "costsavings", "workstream"), neither
+        a function word nor shorter than SPLIT_LETTERS; of several splits, the most even. A phone drops a
+        space as easily as it slips a letter, and the word, no two edits from any other, found nothing."""
+        if not word.isalpha() or len(word) < 2 * SPLIT_LETTERS or self._known_stem(word):
+            return []
+        words = self.speller.collection_words()
+        found = [(word[:k], word[k:]) for k in range(SPLIT_LETTERS, len(word) - SPLIT_LETTERS + 1)]
+        found = [(a, b) for a, b in found if a in words and b in words and a not in STOPWORDS
+                 and b not in STOPWORDS and self._known_pair(a, b)]
+        return [" ".join(max(found, key=lambda pair: min(map(len, pair))))] if found else []
 
     def _grouped(self, query: str, terms: list[str]) -> list[str]:
         """The terms with the words of each thesaurus word of several words that the query types
@@ -231,7 +275,11 @@ class QueryReading:
         and the keyword side alike."""
         worded, bounds = bounds_of(self._closed(query))
         worded, years = years_of(worded)
-        return Worded(worded, bounds, years, phrases_of(worded, self._in_capitals))
+        pairs = phrases_of(worded, self._in_capitals)
+        # a pair holding a small number is also the pair with the number written the other way
+        # ("3 councils", "three councils"; "three-year", "3-year")
+        other = [" ".join(NUMBERS.get(w, w) for w in p.split()) for p in pairs]
+        return Worded(worded, bounds, years, list(dict.fromkeys(pairs + other)))
 
     def _ampersands_read(self, query: str) -> str:
         """The query with each pair of initials joined by "&" that the collection writes out as two
