@@ -14,6 +14,7 @@ from kb.cli import cli
 from kb.site import BRAND, COLOUR_PAIRS, MIN_CONTRAST, SiteError, contrast, load_brand, load_metadata, make_datasette
 
 from .conftest import altered_copy
+from .live_server import free_port
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                     "1f15c4890000000d49444154789c6360f8cf00000301010018dd8db00000000049454e44ae426082")
@@ -217,7 +218,8 @@ def test_a_brand_page_that_is_not_a_valid_template_is_refused_naming_its_line(tm
 
 def test_kb_serve_refuses_a_bad_brand_before_starting(corpus_db, tmp_path):
     d = _brand_copy(tmp_path, ('link: "#1d4f91"', 'link: "#cccccc"'))
-    result = CliRunner().invoke(cli, ["serve", "--db", str(corpus_db), "--brand", str(d)])
+    # a free port: `kb serve` checks its port first, and 8001 may be another server's
+    result = CliRunner().invoke(cli, ["serve", "--db", str(corpus_db), "--brand", str(d), "--port", str(free_port())])
     assert result.exit_code == 1
     assert result.stderr.count("\n") == 1 and "colours.link #cccccc" in result.stderr and "Traceback" not in result.output
 
