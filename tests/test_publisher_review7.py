@@ -170,3 +170,15 @@ def test_the_buttons_take_the_brands_colour(site):
     """The search button stayed the site's default blue (#1d70b8) beside the hub's teal."""
     home = get(site, "/").text
     assert "--kb-button: #005a5b;" in home
+
+
+def test_a_name_with_an_ampersand_or_apostrophe_is_in_each_title_once(corpus_db, tmp_path):
+    """"Devon & Cornwall Councils' Hub" was compared, unescaped, with the escaped title of the page, so the
+    home page's title read the name twice."""
+    d = hub_brand(tmp_path)
+    (d / "brand.yml").write_text((d / "brand.yml").read_text().replace(f"name: {HUB}", "name: \"Devon & Cornwall Councils' Hub\""))
+    served = make_datasette(corpus_db, brand=d)
+    escaped = "Devon &amp; Cornwall Councils&#39; Hub"
+    for path in ["/", "/about", "/kb/cases/barnet-capita-outsourcing", "/-/search?q=ict"]:
+        title = re.search(r"<title>(.*?)</title>", get(served, path).text, re.S).group(1)
+        assert title.count(escaped) == 1 and title.endswith(escaped), (path, title)
