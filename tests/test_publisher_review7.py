@@ -177,8 +177,12 @@ def test_a_name_with_an_ampersand_or_apostrophe_is_in_each_title_once(corpus_db,
     home page's title read the name twice."""
     d = hub_brand(tmp_path)
     (d / "brand.yml").write_text((d / "brand.yml").read_text().replace(f"name: {HUB}", "name: \"Devon & Cornwall Councils' Hub\""))
-    served = make_datasette(corpus_db, brand=d)
+    untitled = tmp_path / "untitled.yml"  # the site named by the brand alone
+    untitled.write_text("license: OGL v3.0\n")
+    served = make_datasette(corpus_db, metadata=untitled, brand=d)
     escaped = "Devon &amp; Cornwall Councils&#39; Hub"
-    for path in ["/", "/about", "/kb/cases/barnet-capita-outsourcing", "/-/search?q=ict"]:
-        title = re.search(r"<title>(.*?)</title>", get(served, path).text, re.S).group(1)
+    titles = {path: re.search(r"<title>(.*?)</title>", get(served, path).text, re.S).group(1)
+              for path in ["/", "/about", "/kb/cases/barnet-capita-outsourcing", "/-/search?q=ict"]}
+    assert titles["/"] == escaped
+    for path, title in titles.items():
         assert title.count(escaped) == 1 and title.endswith(escaped), (path, title)
