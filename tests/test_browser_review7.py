@@ -65,7 +65,7 @@ def test_a_keyboard_reader_searches_from_the_hubs_home_page_and_stays_under_its_
 
 
 def test_the_hubs_colours_reach_its_buttons_and_focus_outline(server, browser, hub):
-    """The search button stayed the site's default blue beside the hub's teal."""
+    """The search button stayed the site's default blue beside the hub's teal, and so did a ticked box."""
     page = screen(browser, 1280)
     page.goto(server)
     button = page.locator("form button[type=submit], form input[type=submit]").first
@@ -73,6 +73,10 @@ def test_the_hubs_colours_reach_its_buttons_and_focus_outline(server, browser, h
     assert tab_until(page, "document.activeElement.closest('.kb-nav') !== null", 10)
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineColor")
     assert outline == _rgb("#f2c811")
+    # the search's compare boxes were the browser's own blue when ticked
+    page.goto(server + "-/search?q=shared+ICT+service")
+    box = page.locator("input[type=checkbox]").first
+    assert box.evaluate("b => getComputedStyle(b).accentColor") == _rgb("#005a5b")
     page.context.close()
 
 
@@ -86,3 +90,27 @@ def test_the_tab_shows_the_hubs_icon_from_under_its_path(server, browser):
     answer = page.request.get(icon)
     assert answer.status == 200 and answer.headers["content-type"].startswith("image/svg")
     page.context.close()
+
+
+# a sector body's logo is often a wordmark, many times wider than it is high
+WORDMARK = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 600 60" width="600" height="60" aria-hidden="true">'
+            '<rect width="600" height="60" fill="#ffffff"/><rect x="10" y="15" width="580" height="30" fill="#005a5b"/></svg>')
+NAME_SEEN = """() => { const s = document.querySelector('a.kb-home span'), r = s.getBoundingClientRect();
+    return {width: Math.round(r.width), clipped: s.scrollWidth > s.clientWidth + 1 || r.right > document.documentElement.clientWidth + 1}; }"""
+
+
+@pytest.mark.parametrize("width", [320, 375, 1280])
+def test_a_wide_logo_leaves_the_hubs_name_whole_on_a_phone(corpus_db, copied_metadata, tmp_path, browser, width):
+    """With a wordmark 10 times wider than high, the name beside it was squeezed to a column one letter
+    wide at 320 and 375 px: "S", "C", "I", "H" and the rest of each word cut off."""
+    brand = hub_brand(tmp_path)
+    (brand / "hub-logo.svg").write_text(WORDMARK)
+    with serving(make_datasette(corpus_db, metadata=copied_metadata, brand=brand, base_url=PREFIX), PREFIX) as base:
+        page = screen(browser, width)
+        page.goto(base + PREFIX)
+        seen = page.evaluate(NAME_SEEN)
+        over = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        logo = page.evaluate("document.querySelector('a.kb-home img').getBoundingClientRect().right")
+        page.context.close()
+    assert seen["width"] >= min(width - 40, 200) and not seen["clipped"], seen
+    assert over <= 0 and logo <= width, (over, logo)
