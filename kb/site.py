@@ -193,17 +193,32 @@ class Brand:
         brand's links (None where not given): a page promises a link only when the brand gives it."""
         from markdown_it import MarkdownIt
 
-        text = _page_template(self.directory / self.pages[slug]["file"]).render(
-            {key: None for key in BRAND_LINKS} | {link["key"]: link for link in self.links})
-        return MarkdownIt("commonmark").render(text)
+        return MarkdownIt("commonmark").render(_page_text(self.directory / self.pages[slug]["file"], self.links))
 
 
 def _page_template(path: Path):
-    # sandboxed: a brand folder may come from anyone, and its pages only need `if` and the links
+    # sandboxed: a brand folder may come from anyone, and its pages only need `if` and the links;
+    # strict: a misspelt name (`{{ contact.ulr }}`) is an error, not an empty link
+    from jinja2 import StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
-    env = SandboxedEnvironment(autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = SandboxedEnvironment(autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                               undefined=StrictUndefined)
     return env.from_string(path.read_text(encoding="utf-8"))
+
+
+def _page_text(path: Path, links: list[dict]) -> str:
+    return _page_template(path).render({key: None for key in BRAND_LINKS} | {link["key"]: link for link in links})
+
+
+def _template_line(err: Exception) -> int:
+    """The line of a brand page where rendering it failed (jinja2 puts the template's frames in the traceback)."""
+    line, tb = getattr(err, "lineno", None) or 1, err.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 def _luminance(hex_colour: str) -> float:
@@ -345,6 +360,15 @@ def load_brand(directory: Path = BRAND, stylesheet: Path = STYLESHEET) -> Brand:
         if not isinstance(url, str) or not re.match(r"(https?://[^\s/]+\S*|mailto:[^\s@]+@[^\s@]+)$", url.strip()):
             fail((key, "url"), f"{key} needs a url (https://... or mailto:...), e.g. `{key}: {{title: {default}, url: https://example.org/...}}`")
         links.append({"key": key, "title": str(link.get("title") or default).strip(), "url": url.strip()})
+    # each page filled in as a reader will get it, so a page that would fail (a 500 for every reader) or
+    # write an empty link is refused now
+    for slug, page in pages.items():
+        try:
+            _page_text(directory / page["file"], links)
+        except Exception as err:  # jinja2's UndefinedError, SecurityError, or any error of the page's own
+            fail(("pages", slug, "file"), f"pages.{slug}.file {page['file']}:{_template_line(err)}: {err} - a page may use "
+                 "only contact and repository (each with .title and .url), inside {% if contact %}...{% endif %} "
+                 "where the brand may not give it")
     return Brand(directory=directory, name=name.strip(), logo=logo, logo_alt=str(data.get("logo_alt") or ""),
                  colours=colours, pages=pages, links=links, favicon=favicon)
 

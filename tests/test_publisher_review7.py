@@ -186,3 +186,29 @@ def test_a_name_with_an_ampersand_or_apostrophe_is_in_each_title_once(corpus_db,
     assert titles["/"] == escaped
     for path, title in titles.items():
         assert title.count(escaped) == 1 and title.endswith(escaped), (path, title)
+
+
+@pytest.mark.parametrize("page, line, said", [
+    # a misspelt field made an empty link, and an unknown name nothing at all
+    ("# About\n\nHello.\n\nWrite to [us]({{ contact.ulr }}).\n", 5, "ulr"),
+    ("# About\n\nRun by {{ organisation }}.\n", 3, "organisation"),
+    # the repository's link outside `{% if repository %}`, in a brand that gives none
+    ("# About\n\nThe files: {{ repository.url }}\n", 3, "repository"),
+    # the sandbox's refusal, and an error of the page's own, came only when a reader asked: a 500 for each
+    ("# About\n\nHello {{ ''.__class__.__mro__ }}.\n", 3, "unsafe"),
+    ("# About\n\n{{ 1 // 0 }}\n", 3, "division"),
+])
+def test_a_brand_page_that_would_fail_or_write_nothing_is_refused_with_its_line(corpus_db, tmp_path, page, line, said):
+    d = hub_brand(tmp_path)
+    (d / "about.md").write_text(page)
+    with pytest.raises(SiteError) as err:
+        load_brand(d)
+    message = str(err.value)
+    assert re.match(rf"{re.escape(str(d / 'brand.yml'))}:\d+: pages\.about\.file about\.md:{line}: ", message), message
+    assert said in message, message
+
+
+def test_a_brand_page_may_use_its_links_inside_their_ifs_whether_or_not_the_brand_gives_them(tmp_path):
+    d = hub_brand(tmp_path)  # gives a contact, no repository, with the project's own pages
+    assert "mailto:casestudies@hub.example.org" in load_brand(d).page_html("accessibility")
+    assert "repository" not in load_brand(d).page_html("about")
