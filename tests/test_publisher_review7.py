@@ -212,3 +212,15 @@ def test_a_brand_page_may_use_its_links_inside_their_ifs_whether_or_not_the_bran
     d = hub_brand(tmp_path)  # gives a contact, no repository, with the project's own pages
     assert "mailto:casestudies@hub.example.org" in load_brand(d).page_html("accessibility")
     assert "repository" not in load_brand(d).page_html("about")
+
+
+def test_a_brand_page_written_without_a_heading_is_headed_by_its_title(corpus_db, tmp_path):
+    """A publisher's privacy.md of two paragraphs, no `# heading`, made a page without a main heading (a
+    screen reader's first way round a page; axe: page-has-heading-one)."""
+    d = hub_brand(tmp_path)
+    (d / "privacy.md").write_text("We keep the host's logs for 30 days.\n\nWe set no cookies.\n")
+    served = make_datasette(corpus_db, brand=d)
+    page = get(served, "/privacy").text
+    assert re.findall(r"<h1[^>]*>(.*?)</h1>", page, re.S) == ["Privacy"]
+    about = get(served, "/about").text  # one written with its own heading keeps it, once
+    assert len(re.findall(r"<h1[^>]*>", about)) == 1
