@@ -81,6 +81,27 @@ COLOUR_PAIRS = [("text", "background"), ("link", "background"), ("header_text", 
 COLOURS = ("text", "background", "link", "header_text", "header_background", "focus")
 PAGES = ("about", "privacy", "accessibility")
 MIN_CONTRAST = 4.5
+# Focus outlines are not text: WCAG's non-text contrast (1.4.11) asks 3:1 of them.
+MIN_NON_TEXT_CONTRAST = 3.0
+# The site's own colours that meet the brand's (static/site.css, :root): the panels, tags and highlights
+# the brand's text and links are written on, and the grey of notes written on the brand's background.
+# A "site:" colour is one of these; each pair is (foreground, background, minimum, where a reader sees it).
+STYLESHEET = ROOT / "static" / "site.css"
+SITE_PAIRS = [
+    ("text", "site:surface", MIN_CONTRAST, "on the site's white panels and tables"),
+    ("link", "site:surface", MIN_CONTRAST, "on the site's white panels and tables, and as the buttons' colour under white text"),
+    ("text", "site:pale", MIN_CONTRAST, "on the site's pale boxes (tags, the citation, the compare table's headings)"),
+    ("link", "site:pale", MIN_CONTRAST, "on the site's pale boxes (tags, the compare table's headings)"),
+    ("text", "site:mark", MIN_CONTRAST, "on the highlight of a search's words"),
+    ("text", "site:notice", MIN_CONTRAST, "on the site's notices"),
+    ("site:secondary", "background", MIN_CONTRAST, "(the site's grey for notes and counts) on the page"),
+    ("text", "focus", MIN_CONTRAST, "on a focused link, whose background is the focus colour"),
+    ("focus", "header_background", MIN_NON_TEXT_CONTRAST, "as the focus outline in the header and footer"),
+]
+# Every key brand.yml may hold, and what each mapping inside it may hold: anything else is a mistyped key.
+BRAND_KEYS = {"name": None, "logo": None, "logo_alt": None, "favicon": None, "colours": COLOURS, "pages": PAGES,
+              "contact": ("title", "url"), "repository": ("title", "url")}
+PAGE_KEYS = ("title", "file")
 
 
 class SiteError(ValueError):
@@ -154,11 +175,16 @@ class Brand:
     colours: dict[str, str]
     pages: dict[str, dict] = field(default_factory=dict)  # slug -> {"title", "file"}
     links: list[dict] = field(default_factory=list)  # {"key", "title", "url"}: contact and repository, where given
+    favicon: str | None = None  # the browser tab's icon: brand.yml's `favicon`, else the logo
+
+    def favicon_url(self, urls) -> str | None:
+        return urls.path(f"{BRAND_MOUNT}/{self.favicon}") if self.favicon else None
 
     def template_vars(self, urls) -> dict:
         """What base.html and the brand pages need, with every URL under the base URL."""
         return {"name": self.name, "logo_alt": self.logo_alt, "colours": self.colours,
                 "logo_url": urls.path(f"{BRAND_MOUNT}/{self.logo}") if self.logo else None,
+                "favicon_url": self.favicon_url(urls),
                 "pages": [{"slug": slug, "title": page["title"], "url": urls.path(slug)} for slug, page in self.pages.items()],
                 "links": list(self.links)}
 
@@ -167,17 +193,32 @@ class Brand:
         brand's links (None where not given): a page promises a link only when the brand gives it."""
         from markdown_it import MarkdownIt
 
-        text = _page_template(self.directory / self.pages[slug]["file"]).render(
-            {key: None for key in BRAND_LINKS} | {link["key"]: link for link in self.links})
-        return MarkdownIt("commonmark").render(text)
+        return MarkdownIt("commonmark").render(_page_text(self.directory / self.pages[slug]["file"], self.links))
 
 
 def _page_template(path: Path):
-    # sandboxed: a brand folder may come from anyone, and its pages only need `if` and the links
+    # sandboxed: a brand folder may come from anyone, and its pages only need `if` and the links;
+    # strict: a misspelt name (`{{ contact.ulr }}`) is an error, not an empty link
+    from jinja2 import StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
-    env = SandboxedEnvironment(autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = SandboxedEnvironment(autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                               undefined=StrictUndefined)
     return env.from_string(path.read_text(encoding="utf-8"))
+
+
+def _page_text(path: Path, links: list[dict]) -> str:
+    return _page_template(path).render({key: None for key in BRAND_LINKS} | {link["key"]: link for link in links})
+
+
+def _template_line(err: Exception) -> int:
+    """The line of a brand page where rendering it failed (jinja2 puts the template's frames in the traceback)."""
+    line, tb = getattr(err, "lineno", None) or 1, err.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 def _luminance(hex_colour: str) -> float:
@@ -190,6 +231,37 @@ def contrast(foreground: str, background: str) -> float:
     """WCAG 2 contrast ratio of two #rrggbb colours (1 to 21)."""
     lighter, darker = sorted((_luminance(foreground), _luminance(background)), reverse=True)
     return (lighter + 0.05) / (darker + 0.05)
+
+
+def site_colours(stylesheet: Path = STYLESHEET) -> dict[str, str]:
+    """The site's own colours, by name without --kb- (surface, pale, mark, secondary, ...), as
+    static/site.css declares them in its first :root block: the one place they are written."""
+    block = re.search(r":root\s*\{(.*?)\}", stylesheet.read_text(encoding="utf-8"), re.S)
+    return {name: _hex(value) for name, value in re.findall(r"--kb-([\w-]+)\s*:\s*(#[0-9a-fA-F]{3,6})\b", block.group(1) if block else "")}
+
+
+def _unknown_keys(data: dict, fail) -> None:
+    """A mistyped key (`contacts:`, `logo-alt:`, `colors:`) was read as no key at all: the footer lost its
+    contact link without a word. Refuse it, naming the key brand.yml means where one is close."""
+    import difflib
+
+    def check(mapping, known, where: tuple):
+        for key in mapping:
+            if key in known:
+                continue
+            name = ".".join((*where, str(key)))
+            close = difflib.get_close_matches(str(key).replace("-", "_"), list(known), n=1, cutoff=0.5)
+            hint = f"did you mean `{close[0]}`? " if close else ""
+            fail((*where, str(key)), f"{name} is not a key brand.yml knows - {hint}"
+                                     f"{'.'.join(where) + ' takes' if where else 'brand.yml takes'} {', '.join(known)}")
+
+    check(data, BRAND_KEYS, ())
+    for key, inner in BRAND_KEYS.items():
+        if inner and isinstance(data.get(key), dict):
+            check(data[key], inner, (key,))
+    for slug, page in (data.get("pages") or {}).items() if isinstance(data.get("pages"), dict) else ():
+        if isinstance(page, dict):
+            check(page, PAGE_KEYS, ("pages", str(slug)))
 
 
 def _hex(value) -> str | None:
@@ -205,8 +277,10 @@ def _hex(value) -> str | None:
 BRAND_LINKS = {"contact": "Report a problem", "repository": "Source and contributions"}
 
 
-def load_brand(directory: Path = BRAND) -> Brand:
-    """Read and check a brand folder; every problem is a SiteError naming brand.yml's line and the fix."""
+def load_brand(directory: Path = BRAND, stylesheet: Path = STYLESHEET) -> Brand:
+    """Read and check a brand folder; every problem is a SiteError naming brand.yml's line and the fix.
+    `stylesheet` is the site's site.css, whose colours the brand's must read on (a published site's
+    plugins name the one shipped beside them: an installed kb has no static/ of its own)."""
     directory = Path(directory)
     path = directory / "brand.yml"
     try:
@@ -223,12 +297,16 @@ def load_brand(directory: Path = BRAND) -> Brand:
         # the line where the fix goes: the key's own, or, when it is missing, the mapping it belongs in
         raise SiteError(f"{path}:{_line_of(path, *((keys,) if isinstance(keys, str) else keys))}: {problem}")
 
+    _unknown_keys(data, fail)
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
         fail("name", "name is missing - give the site's name as readers should see it, e.g. `name: Our council's cases`")
     logo = data.get("logo")
     if logo is not None and (not isinstance(logo, str) or not (directory / logo).is_file() or "/" in logo):
         fail("logo", f"logo {logo!r} is not a file in {directory} - put the image beside brand.yml and give its name")
+    favicon = data.get("favicon", logo)
+    if favicon is not None and (not isinstance(favicon, str) or not (directory / favicon).is_file() or "/" in favicon):
+        fail("favicon", f"favicon {favicon!r} is not a file in {directory} - put the icon (SVG, PNG or ICO) beside brand.yml and give its name")
     colours_in = data.get("colours")
     if not isinstance(colours_in, dict):
         fail("colours", f"colours is missing - give {', '.join(COLOURS)} as #rrggbb")
@@ -243,6 +321,18 @@ def load_brand(directory: Path = BRAND) -> Brand:
         if ratio < MIN_CONTRAST:
             fail(("colours", fg), f"colours.{fg} {colours[fg]} on {bg} {colours[bg]} has contrast {ratio:.1f}:1 - "
                      f"choose colours with at least {MIN_CONTRAST}:1 (WCAG AA)")
+    # the brand's colours also meet the site's own (its panels are white, its notes grey): a dark
+    # background or a dark focus colour passed the pairs above and left text unreadable elsewhere
+    site = site_colours(stylesheet)
+    for fg, bg, minimum, where in SITE_PAIRS:
+        pair = [(key, site[key[5:]], f"the site's {key[5:]} colour {site[key[5:]]} (static/site.css --kb-{key[5:]})")
+                if key.startswith("site:") else (key, colours[key], f"colours.{key} {colours[key]}") for key in (fg, bg)]
+        ratio = contrast(pair[0][1], pair[1][1])
+        if ratio < minimum:
+            # the colour to change: the focus colour where it is one of the two, else the brand's own
+            mine = "focus" if "focus" in (fg, bg) else next(key for key, _, _ in pair if not key.startswith("site:"))
+            fail(("colours", mine), f"{pair[0][2]} {where} has contrast {ratio:.1f}:1 against {pair[1][2]} - "
+                     f"choose colours.{mine} so that it reaches {minimum:g}:1 (WCAG AA)")
     pages_in = data.get("pages")
     if not isinstance(pages_in, dict):
         fail("pages", f"pages is missing - give {', '.join(PAGES)}, each with a title and a Markdown file")
@@ -270,19 +360,28 @@ def load_brand(directory: Path = BRAND) -> Brand:
         if not isinstance(url, str) or not re.match(r"(https?://[^\s/]+\S*|mailto:[^\s@]+@[^\s@]+)$", url.strip()):
             fail((key, "url"), f"{key} needs a url (https://... or mailto:...), e.g. `{key}: {{title: {default}, url: https://example.org/...}}`")
         links.append({"key": key, "title": str(link.get("title") or default).strip(), "url": url.strip()})
+    # each page filled in as a reader will get it, so a page that would fail (a 500 for every reader) or
+    # write an empty link is refused now
+    for slug, page in pages.items():
+        try:
+            _page_text(directory / page["file"], links)
+        except Exception as err:  # jinja2's UndefinedError, SecurityError, or any error of the page's own
+            fail(("pages", slug, "file"), f"pages.{slug}.file {page['file']}:{_template_line(err)}: {err} - a page may use "
+                 "only contact and repository (each with .title and .url), inside {% if contact %}...{% endif %} "
+                 "where the brand may not give it")
     return Brand(directory=directory, name=name.strip(), logo=logo, logo_alt=str(data.get("logo_alt") or ""),
-                 colours=colours, pages=pages, links=links)
+                 colours=colours, pages=pages, links=links, favicon=favicon)
 
 
 @lru_cache(maxsize=8)
-def _cached_brand(directory: str, mtime: float) -> Brand:
-    return load_brand(Path(directory))
+def _cached_brand(directory: str, mtime: float, stylesheet: str) -> Brand:
+    return load_brand(Path(directory), Path(stylesheet))
 
 
-def brand_at(directory: str | Path) -> Brand:
+def brand_at(directory: str | Path, stylesheet: Path = STYLESHEET) -> Brand:
     """The brand in a folder, read again only when its brand.yml changes (for the plugins)."""
     path = Path(directory)
-    return _cached_brand(str(path), (path / "brand.yml").stat().st_mtime)
+    return _cached_brand(str(path), (path / "brand.yml").stat().st_mtime, str(stylesheet))
 
 
 def pin(db_path: Path) -> Path:

@@ -3,6 +3,7 @@ footer's pages (as `kb_site` for templates/base.html), and those pages themselve
 privacy and accessibility. The brand folder is the one served as static files at kb-brand/ (see
 kb/site.py), so it travels with `kb serve --brand` and `kb publish --brand` alike."""
 import re
+from pathlib import Path
 
 from datasette import hookimpl
 from datasette.utils.asgi import NotFound, Response
@@ -10,13 +11,16 @@ from markupsafe import Markup
 
 from kb.site import BRAND, BRAND_MOUNT, FEED_QUERY, PAGES, brand_at
 
+# the site's stylesheet, beside plugins/ as in the repository and in a published context (kb/publish.py)
+SITE_CSS = Path(__file__).resolve().parent.parent / "static" / "site.css"
+
 
 def _brand(datasette):
     for mount, path in datasette.static_mounts:
         if mount == BRAND_MOUNT:
-            return brand_at(path)
+            return brand_at(path, SITE_CSS)
     # a bare `datasette serve` of the project, without --static: the project's own brand
-    return brand_at(BRAND) if (BRAND / "brand.yml").is_file() else None
+    return brand_at(BRAND, SITE_CSS) if (BRAND / "brand.yml").is_file() else None
 
 
 def _database(datasette):
@@ -73,6 +77,16 @@ async def brand_page(request, datasette):
     return Response.html(html)
 
 
+async def favicon(request, datasette):
+    """The brand's icon, not Datasette's: pages name it in their head, and this answers a browser or
+    crawler that asks the site's /favicon.ico all the same."""
+    brand = _brand(datasette)
+    url = brand.favicon_url(datasette.urls) if brand else None
+    if url is None:
+        raise NotFound("No icon")
+    return Response.redirect(url)
+
+
 @hookimpl
 def register_routes():
-    return [(rf"^/(?P<page>{'|'.join(PAGES)})$", brand_page)]
+    return [(rf"^/(?P<page>{'|'.join(PAGES)})$", brand_page), (r"^/favicon\.ico$", favicon)]

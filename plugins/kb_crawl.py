@@ -165,8 +165,8 @@ def register_routes():
 
 def finished_feed(datasette, request, body: bytes) -> bytes:
     """datasette-atom's feed with every link absolute (entries link paths under the base URL), the
-    site's title after the feed's own, the brand as its author (RFC 4287 wants one) and the home page
-    as its alternate link."""
+    site's title after the feed's own, the brand as its author (RFC 4287 wants one), the home page
+    as its alternate link, and no generator naming the tool."""
     ET.register_namespace("", ATOM)
     root = ET.fromstring(body)
     brand_plugin = plugin_module(__file__, "kb_brand")
@@ -181,6 +181,9 @@ def finished_feed(datasette, request, body: bytes) -> bytes:
         ET.SubElement(author, f"{{{ATOM}}}uri").text = home
         root.insert(list(root).index(title) + 1 if title is not None else 0, author)
     ET.SubElement(root, f"{{{ATOM}}}link", {"rel": "alternate", "href": home})
+    # datasette-atom names itself the feed's generator; the feed is the publisher's, not the tool's
+    for generator in root.findall(f"{{{ATOM}}}generator"):
+        root.remove(generator)
     for link in root.iter(f"{{{ATOM}}}link"):
         href = link.get("href") or ""
         if href.startswith("/") and not href.startswith("//"):
