@@ -45,18 +45,34 @@ def screen(browser, width, height=800, **media):
 
 
 _axe = Axe()
+SIDEWAYS = "document.documentElement.scrollWidth - document.documentElement.clientWidth"  # > 0: it scrolls sideways
+
+
+def violations(page) -> list:
+    """axe's violations on the page, each as its rule, its impact and the first two places."""
+    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"][:2]]) for v in _axe.run(page).response["violations"]]
+
+
+def read_pages(page, base: str, paths, axe: bool = True, each=None) -> tuple[dict, dict]:
+    """Each page's axe violations and how far it scrolls sideways, for the pages with any; `each(path)`
+    checks something more on every page."""
+    found, wide = {}, {}
+    for path in paths:
+        page.goto(base + path)
+        if each is not None:
+            each(path)
+        if axe and (seen := violations(page)):
+            found[path] = seen
+        if (over := page.evaluate(SIDEWAYS)) > 0:
+            wide[path] = over
+    return found, wide
 
 
 @pytest.mark.parametrize("width", [1280, 375])
 def test_no_page_has_any_axe_violation(server, browser, width):
     """The bar is none at all, of any impact, on every kind of page."""
     page = screen(browser, width)
-    found = {}
-    for path in PAGES:
-        page.goto(server + path)
-        violations = _axe.run(page).response["violations"]
-        if violations:
-            found[path] = [(v["id"], v["impact"], [n["target"] for n in v["nodes"][:2]]) for v in violations]
+    found, _ = read_pages(page, server, PAGES)
     page.context.close()
     assert found == {}
 
@@ -65,12 +81,7 @@ def test_no_page_has_any_axe_violation(server, browser, width):
 def test_no_page_scrolls_sideways_on_a_phone_or_zoomed(server, browser, width, height):
     """320 by 225 is a 1280 by 900 screen at 400%, 640 by 450 the same at 200%."""
     page = screen(browser, width, height)
-    wide = {}
-    for path in PAGES:
-        page.goto(server + path)
-        over = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-        if over > 0:
-            wide[path] = over
+    _, wide = read_pages(page, server, PAGES, axe=False)
     page.context.close()
     assert wide == {}
 

@@ -8,7 +8,7 @@ from tests.live_server import require_chromium
 require_chromium()
 
 from tests.test_browser import _focus_out_of_sight  # noqa: E402
-from tests.test_browser_review5 import _axe, browser, screen, server  # noqa: E402,F401 (the same fixtures)
+from tests.test_browser_review5 import browser, read_pages, screen, server  # noqa: E402,F401 (the same fixtures)
 
 pytestmark = pytest.mark.slow
 
@@ -25,15 +25,7 @@ def test_no_data_users_page_has_any_axe_violation_or_scrolls_sideways(server, br
     """A facet's cross, a link in a line of text, was not underlined (axe: link-in-text-block); the
     build's wide tables (chunks) must scroll in their own box, never the page."""
     page = screen(browser, width)
-    found, wide = {}, {}
-    for path in PAGES:
-        page.goto(server + path)
-        violations = _axe.run(page).response["violations"]
-        if violations:
-            found[path] = [(v["id"], v["impact"], [n["target"] for n in v["nodes"][:2]]) for v in violations]
-        over = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-        if over > 0:
-            wide[path] = over
+    found, wide = read_pages(page, server, PAGES)
     page.context.close()
     assert (found, wide) == ({}, {})
 

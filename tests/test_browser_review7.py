@@ -9,7 +9,7 @@ from tests.live_server import require_chromium, tab_until
 require_chromium()
 
 from kb.site import make_datasette  # noqa: E402
-from tests.test_browser_review5 import _axe, browser, screen  # noqa: E402,F401 (the same fixtures)
+from tests.test_browser_review5 import SIDEWAYS, browser, read_pages, screen  # noqa: E402,F401 (the same fixtures)
 from tests.test_publish_browser import serving  # noqa: E402
 from tests.test_publisher_review7 import HUB, PREFIX, copied_metadata, hub, hub_brand  # noqa: E402,F401
 
@@ -37,16 +37,11 @@ def test_the_hubs_pages_under_its_path_have_no_axe_violation_no_failed_request_a
     failed = []
     page.on("response", lambda r: r.status >= 400 and "no/such/page" not in r.url and failed.append(f"{r.status} {r.url}"))
     page.on("console", lambda m: "Content Security Policy" in m.text and failed.append(m.text))
-    found, wide = {}, {}
-    for path in PAGES:
-        page.goto(server + path)
+
+    def named_by_the_hub(path):
         assert HUB in page.title(), path
-        violations = _axe.run(page).response["violations"]
-        if violations:
-            found[path] = [(v["id"], v["impact"], [n["target"] for n in v["nodes"][:2]]) for v in violations]
-        over = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-        if over > 0:
-            wide[path] = over
+
+    found, wide = read_pages(page, server, PAGES, each=named_by_the_hub)
     page.context.close()
     assert (found, wide, failed) == ({}, {}, [])
 
@@ -109,7 +104,7 @@ def test_a_wide_logo_leaves_the_hubs_name_whole_on_a_phone(corpus_db, copied_met
         page = screen(browser, width)
         page.goto(base + PREFIX)
         seen = page.evaluate(NAME_SEEN)
-        over = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        over = page.evaluate(SIDEWAYS)
         logo = page.evaluate("document.querySelector('a.kb-home img').getBoundingClientRect().right")
         page.context.close()
     assert seen["width"] >= min(width - 40, 200) and not seen["clipped"], seen
