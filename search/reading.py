@@ -201,9 +201,11 @@ class QueryReading:
         document has side by side ("agileworking": "agile working"; "costsavings", "workstream"), neither
         a function word nor shorter than SPLIT_LETTERS; of several splits, the most even. A phone drops a
         space as easily as it slips a letter, and the word, no two edits from any other, found nothing."""
-        if not word.isalpha() or len(word) < 2 * SPLIT_LETTERS or self._known_stem(word):
-            return []
         words = self.speller.collection_words()
+        # a word the collection writes is known without asking the index (every query word of six letters
+        # or more comes here, in each of a search's three readings of its words)
+        if not word.isalpha() or len(word) < 2 * SPLIT_LETTERS or word in words or self._known_stem(word):
+            return []
         found = [(word[:k], word[k:]) for k in range(SPLIT_LETTERS, len(word) - SPLIT_LETTERS + 1)]
         found = [(a, b) for a, b in found if a in words and b in words and a not in STOPWORDS
                  and b not in STOPWORDS and self._known_pair(a, b)]
