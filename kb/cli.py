@@ -486,13 +486,16 @@ def _site_options(func):
 
 
 def _site(db_path, metadata_path, brand_dir, base_url):
-    from .site import Site, SiteError
+    from .site import Site, SiteError, load_brand
 
     try:
-        return Site(db_path, metadata_path, brand_dir, base_url).check()
+        site = Site(db_path, metadata_path, brand_dir, base_url).check()
     except SiteError as err:
         click.echo(str(err), err=True)
         sys.exit(1)
+    for note in load_brand(site.brand_dir).notes:
+        click.echo(f"Note: {note}", err=True)
+    return site
 
 
 @cli.command(name="serve")

@@ -9,6 +9,7 @@ folder holding brand.yml (name, logo, colours, pages), its logo and its pages in
 served as static files at <base_url>kb-brand/ and read from there by plugins/kb_brand.py."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -99,7 +100,8 @@ SITE_PAIRS = [
     ("focus", "header_background", MIN_NON_TEXT_CONTRAST, "as the focus outline in the header and footer"),
 ]
 # Every key brand.yml may hold, and what each mapping inside it may hold: anything else is a mistyped key.
-BRAND_KEYS = {"name": None, "logo": None, "logo_alt": None, "favicon": None, "colours": COLOURS, "pages": PAGES,
+BRAND_KEYS = {"name": None, "logo": None, "logo_alt": None, "favicon": None, "card": None, "card_alt": None,
+              "colours": COLOURS, "pages": PAGES,
               "contact": ("title", "url"), "repository": ("title", "url")}
 PAGE_KEYS = ("title", "file")
 
@@ -176,6 +178,9 @@ class Brand:
     pages: dict[str, dict] = field(default_factory=dict)  # slug -> {"title", "file"}
     links: list[dict] = field(default_factory=list)  # {"key", "title", "url"}: contact and repository, where given
     favicon: str | None = None  # the browser tab's icon: brand.yml's `favicon`, else the logo
+    card: str | None = None  # the picture a shared link shows (og:image): brand.yml's `card`
+    card_alt: str = ""
+    notes: list[str] = field(default_factory=list)  # what a publisher should hear, though nothing is wrong
 
     def favicon_url(self, urls) -> str | None:
         return urls.path(f"{BRAND_MOUNT}/{self.favicon}") if self.favicon else None
@@ -185,6 +190,8 @@ class Brand:
         return {"name": self.name, "logo_alt": self.logo_alt, "colours": self.colours,
                 "logo_url": urls.path(f"{BRAND_MOUNT}/{self.logo}") if self.logo else None,
                 "favicon_url": self.favicon_url(urls),
+                "card_path": urls.path(f"{BRAND_MOUNT}/{self.card}") if self.card else None,
+                "card_alt": self.card_alt or self.name,
                 "pages": [{"slug": slug, "title": page["title"], "url": urls.path(slug)} for slug, page in self.pages.items()],
                 "links": list(self.links)}
 
@@ -273,6 +280,33 @@ def _hex(value) -> str | None:
     return value if re.fullmatch(r"#[0-9a-f]{6}", value) else None
 
 
+# The picture a shared link shows: what chat, email and social sites read (og:image) and accept.
+CARD_FORMATS = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF8": "GIF"}
+# The project's own card (brand/card.png), which prints the project's name: a publisher who copies brand/
+# and renames the site must not have every shared link say the project's name (tests check the hash).
+PROJECT_CARD = {"sha256": "3e9e31c462c1def9fb9765b57c0d07360f32131b599b111d63552ac068d0b262", "name": "Council transformation case studies"}
+
+
+def _card(directory: Path, data: dict, name: str, fail) -> tuple[str | None, list[str]]:
+    """brand.yml's `card`, checked: a file beside it in a format link previews show (no SVG: chat and
+    social sites ignore it). The project's own card in a renamed brand is left out, with a note."""
+    card = data.get("card")
+    if card is None:
+        return None, []
+    if not isinstance(card, str) or "/" in card or not (directory / card).is_file():
+        fail("card", f"card {card!r} is not a file in {directory} - put the picture (PNG or JPEG, 1200 x 630 "
+                     "pixels) beside brand.yml and give its name")
+    content = (directory / card).read_bytes()
+    if not any(content.startswith(magic) for magic in CARD_FORMATS):
+        fail("card", f"card {card!r} is not a PNG, JPEG or GIF - link previews show no other kind (an SVG is "
+                     "ignored); save it as PNG or JPEG, 1200 x 630 pixels")
+    if hashlib.sha256(content).hexdigest() == PROJECT_CARD["sha256"] and name != PROJECT_CARD["name"]:
+        return None, [f"{directory / 'brand.yml'}: card {card} is the project's own picture, which shows the project's "
+                      "name, so shared links show no picture; make your own (PNG or JPEG, 1200 x 630 pixels) "
+                      "and give its name as `card:`."]
+    return card, []
+
+
 # Links a publisher may give in brand.yml, each shown in every footer, with its default title.
 BRAND_LINKS = {"contact": "Report a problem", "repository": "Source and contributions"}
 
@@ -307,6 +341,7 @@ def load_brand(directory: Path = BRAND, stylesheet: Path = STYLESHEET) -> Brand:
     favicon = data.get("favicon", logo)
     if favicon is not None and (not isinstance(favicon, str) or not (directory / favicon).is_file() or "/" in favicon):
         fail("favicon", f"favicon {favicon!r} is not a file in {directory} - put the icon (SVG, PNG or ICO) beside brand.yml and give its name")
+    card, notes = _card(directory, data, name.strip(), fail)
     colours_in = data.get("colours")
     if not isinstance(colours_in, dict):
         fail("colours", f"colours is missing - give {', '.join(COLOURS)} as #rrggbb")
@@ -370,7 +405,8 @@ def load_brand(directory: Path = BRAND, stylesheet: Path = STYLESHEET) -> Brand:
                  "only contact and repository (each with .title and .url), inside {% if contact %}...{% endif %} "
                  "where the brand may not give it")
     return Brand(directory=directory, name=name.strip(), logo=logo, logo_alt=str(data.get("logo_alt") or ""),
-                 colours=colours, pages=pages, links=links, favicon=favicon)
+                 colours=colours, pages=pages, links=links, favicon=favicon, card=card,
+                 card_alt=str(data.get("card_alt") or "").strip(), notes=notes)
 
 
 @lru_cache(maxsize=8)

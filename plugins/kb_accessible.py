@@ -134,6 +134,16 @@ def labelled_tables(html, table_label, table_url) -> Markup:
     return Markup(_TABLE_HEADING.sub(label, str(html)))
 
 
+_DOWNLOAD = re.compile(r'<p class="download-sqlite">\s*Download SQLite DB:\s*<a href="([^"]+)">[^<]*</a>\s*<em>([^<]*)</em>\s*</p>')
+
+
+def named_download(html) -> Markup:
+    """The all-tables page's offer of the whole database, said as a reader would look for it: Datasette
+    wrote "Download SQLite DB: kb.db", a link named by the file's name, which says nothing of what is in it."""
+    return Markup(_DOWNLOAD.sub(lambda m: f'<p class="download-sqlite"><a href="{m.group(1)}" download>Download all '
+                                          f'the data as one SQLite database file</a> ({m.group(2)})</p>', str(html)))
+
+
 # A row keyed by rows of other tables (which reports tell each case, which cases are like which) is
 # named by their names, joined so: its key ("barnet-capita-outsourcing,dclg-2014-good-practice-savings")
 # headed each row and titled its page, and said nothing to a reader.
@@ -272,6 +282,7 @@ def prepare_jinja2_environment(env, datasette):
     # Datasette's markup, a piece of it put right: Jinja's replace escapes the piece of markup it looks for
     env.filters["kb_replace"] = lambda html, old, new: Markup(str(html).replace(str(old), str(new)))
     env.filters["kb_named_rows"] = named_rows
+    env.filters["kb_named_download"] = named_download
     env.filters["kb_unlinked_rows"] = lambda html, rows, pks, database, table: unlinked_rows(
         datasette, html, rows, pks, database, table)
     env.filters["kb_headed"] = headed

@@ -59,7 +59,10 @@ def site_vars(datasette) -> dict | None:
 def extra_template_vars(datasette, request):
     # kb_here: this page's address without its query string, the canonical address of a page that
     # shows the same whatever is appended to it (templates/base.html, block canonical)
-    return {"kb_site": site_vars(datasette), "kb_here": request.url.split("?")[0] if request else None}
+    # kb_card: the brand's card at its full address, as link previews need it
+    site = site_vars(datasette)
+    card = site and site["card_path"] and request and datasette.absolute_url(request, site["card_path"])
+    return {"kb_site": site, "kb_here": request.url.split("?")[0] if request else None, "kb_card": card or None}
 
 
 async def brand_page(request, datasette):
