@@ -214,7 +214,12 @@ class Speller:
                         found = self._nearest(word[:-len(ending)], edits=1)
                         if found:
                             break
-                better = found[0] if found else None
+                # of the words as near as each other ("committe": committed, committee), the one that
+                # stands beside the query's next or last word in the collection ("scrutiny committee"),
+                # else the commonest
+                near = beside(k) if len(found) > 1 and self._known_pair is not None else []
+                better = next((t for t in found if any(self._known_pair(w, t) if side == "before" else self._known_pair(t, w)
+                                                       for w, side in near)), found[0] if found else None)
             elif better is None and self._known_pair is not None and (near := beside(k)) and self._absent_word(typed):
                 # an English word no document holds: the correction the words beside it stand with
                 # ("chanel shift"), far commoner in English and no other form of the word ("complain"

@@ -397,6 +397,17 @@ def test_corrections(engine, typed, searched):
     assert engine.speller.correct(typed).query == searched
 
 
+@pytest.mark.parametrize("typed, searched", [
+    ("spot heavy usrs early", "spot heavy users early"),   # "uses" is as near and commoner; "heavy users" is written
+    ("cross-pary backing", "cross-party backing"),         # "part" and "pay" as near
+    ("pper forms", "paper forms"),                         # "per" as near
+])
+def test_of_corrections_as_near_the_one_beside_the_next_word_is_taken(engine, typed, searched):
+    """Of the collection's words as near a slip as each other, the commonest was taken whatever stood
+    beside it; a word the collection writes beside the query's next or last word is the likelier."""
+    assert engine.speller.correct(typed).query == searched
+
+
 @pytest.mark.parametrize("query", [
     "MTFS gap over three years",              # an acronym
     "hiving off our grant team",              # an inflection of an English word the collection lacks
