@@ -142,6 +142,17 @@ class Speller:
             return False
         return not (word in self._words or _english(word) or self._known_stem(word))
 
+    def _beside(self, word: str, near: list[tuple[str, str]]) -> bool:
+        """Whether the collection writes the word beside any of `near` ((word, "before" or "after"))."""
+        return self._known_pair is not None and any(
+            self._known_pair(w, word) if side == "before" else self._known_pair(word, w) for w, side in near)
+
+    def _slip_of_a_stem(self, typed: str) -> bool:
+        """A word in no document and no dictionary, whose stem the index holds ("procurment")."""
+        word = typed.lower()
+        return (len(word) >= MIN_LETTERS and not (typed.isupper() and len(typed) > 1) and not any(c.isupper() for c in typed[1:])
+                and word not in self._words and word not in self._names and not _english(word) and self._known_stem(word))
+
     def _absent_word(self, typed: str) -> bool:
         """An English word in no document, whose stem no index holds either ("chanel"): a slip for
         another word, if the words beside it say so."""
@@ -217,9 +228,16 @@ class Speller:
                 # of the words as near as each other ("committe": committed, committee), the one that
                 # stands beside the query's next or last word in the collection ("scrutiny committee"),
                 # else the commonest
-                near = beside(k) if len(found) > 1 and self._known_pair is not None else []
-                better = next((t for t in found if any(self._known_pair(w, t) if side == "before" else self._known_pair(t, w)
-                                                       for w, side in near)), found[0] if found else None)
+                near = beside(k) if len(found) > 1 else []
+                better = next((t for t in found if self._beside(t, near)), found[0] if found else None)
+            elif better is None and self._slip_of_a_stem(typed):
+                # "procurment", "familis": a slip whose stem the index holds, so the keyword side found
+                # procurement all along, but the model read the slip and the page never said it; "cente"
+                # (centre) found every cent. Corrected as any slip, one edit at most; but a word the
+                # collection writes hyphenated is no slip ("insourced", "in-sourced": see text.py).
+                found = self._nearest(word, edits=1)
+                if not any(t.replace("-", "") == word for t in found):
+                    better = next((t for t in found if self._beside(t, beside(k))), found[0] if found else None)
             elif better is None and self._known_pair is not None and (near := beside(k)) and self._absent_word(typed):
                 # an English word no document holds: the correction the words beside it stand with
                 # ("chanel shift"), far commoner in English and no other form of the word ("complain"
@@ -227,7 +245,7 @@ class Speller:
                 used = english_frequencies()
                 better = next((t for t in self._nearest(word)
                                if not (t.startswith(word) or word.startswith(t)) and used.get(t, 0) >= COMMONER * used.get(word, 0)
-                               and any(self._known_pair(w, t) if side == "before" else self._known_pair(t, w) for w, side in near)),
+                               and self._beside(t, near)),
                               None)
             if better is None:
                 return typed
