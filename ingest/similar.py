@@ -24,7 +24,7 @@ from .patch import PATCHED, id_table, replace_rows
 
 SIMILAR_PER_CASE = 5
 SIMILAR_HUB = 5
-BLOCK = 1024  # rows at a time: the full case-by-case matrix would not fit in memory at 100,000 cases
+BLOCK = 512  # rows at a time: the full case-by-case matrix would not fit in memory at 100,000 cases
 TOP_GROUPS = 256
 
 
@@ -59,12 +59,22 @@ def _weighted_tags(db, ids: list[str]) -> np.ndarray:
 
 def _raw_scores(vectors: np.ndarray, tags: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Cosine of mean vectors + the tag groups' weighted cosines (see _weighted_tags), of these rows
-    against every case (a case against itself: -inf)."""
-    # in place: a block of 1,024 x 100,000 scores is 400 MB, and more such arrays took as long as the products
+    against every case (a case against itself: -inf), as float32 worked out in float64."""
+    # float64, rounded to float32 at the end: a float32 product's last bit depends on how many rows are
+    # multiplied at once and where a row sits among them (OpenBLAS's kernels on some processors, AMD's
+    # EPYC among them), so a patched build's scores differed from a fresh build's and a subset's from
+    # every row's; float64's differences are far below a float32's last bit.
+    # In place: a block of 512 x 100,000 scores is 400 MB, and more such arrays took as long as the products
+    vectors, tags = _float64(vectors), _float64(tags)
     scores = vectors[rows] @ vectors.T
     scores += tags[rows] @ tags.T
+    scores = scores.astype(np.float32)
     scores[np.arange(len(rows)), rows] = -np.inf
     return scores
+
+
+def _float64(matrix: np.ndarray) -> np.ndarray:
+    return matrix if matrix.dtype == np.float64 else matrix.astype(np.float64)
 
 
 def _top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -96,7 +106,7 @@ class _Similarity:
     candidates saves little (tried: most rows fall back to every pair)."""
 
     def __init__(self, vectors: np.ndarray, tags: np.ndarray):
-        self.vectors, self.tags = vectors, tags
+        self.vectors, self.tags = _float64(vectors), _float64(tags)  # once, not for every block
         self.n = len(vectors)
         self.hub_k = min(SIMILAR_HUB, self.n - 1)
         self.k = min(SIMILAR_PER_CASE, self.n - 1)

@@ -35,7 +35,8 @@ def test_raw_scores_are_the_formula_bit_for_bit():
     vectors = rng.normal(size=(300, 24)).astype(np.float32)
     tags = (rng.random((300, 9)) < 0.3).astype(np.float32)
     rows = np.arange(40, 140)
-    written_out = (vectors[rows] @ vectors.T) + (tags[rows] @ tags.T)
+    v, t = vectors.astype(np.float64), tags.astype(np.float64)
+    written_out = ((v[rows] @ v.T) + (t[rows] @ t.T)).astype(np.float32)
     written_out[np.arange(len(rows)), rows] = -np.inf
     assert np.array_equal(_raw_scores(vectors, tags, rows), written_out)
 
