@@ -1,0 +1,35 @@
+"""Queries in the styles an eighth blind review tried (written against the cases and findings before any
+ranking was seen): a negation, a choice between two ways, one's own council in filter-like words, old
+and colloquial words, a headline, a committee report pasted whole, a kind of evidence or a status, and
+the sector's acronyms as officers type them."""
+import pytest
+
+
+def ids(found):
+    return [r.id for r in found.results]
+
+
+# -- a word naming where a case stands is held by the cases that stand there -----------------------------------
+@pytest.mark.parametrize("query, case", [
+    ("transformation projects that failed", "london-pilot-it-system-without-redesign"),
+    ("transformation projects that failed", "london-pilot-community-hubs-commercial-rent"),
+])
+def test_a_status_outcome_or_evidence_word_finds_the_cases_tagged_with_it(engine, query, case):
+    """Neither failed case writes "failed" (its savings "would have come from the service redesign that
+    was not done"), so keyword search found neither in its first ten; a case's outcome and evidence are
+    its tags, as its council type and region are."""
+    assert case in ids(engine.search(query, mode="keyword", limit=5))
+
+
+def test_the_lessons_of_a_failed_case_hold_the_word_too(engine):
+    found = engine.search("lessons from transformation projects that failed", mode="keyword", target="lessons", limit=5)
+    assert "london-pilot-it-system-without-redesign#lesson-1" in ids(found)
+
+
+@pytest.mark.parametrize("query", ["savings targets", "budgeted savings"])
+def test_a_word_of_the_figures_is_no_evidence_tag(engine, query):
+    """"target" and "budgeted" are also names of the planned evidence, but a query of "savings targets"
+    is about targets, not about the cases whose figures are only a plan: only a label's words hold."""
+    col = engine.index("cases")
+    terms = query.split()
+    assert engine._held_by_tags(col, terms, query) == {}
