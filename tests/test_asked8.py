@@ -33,3 +33,19 @@ def test_a_word_of_the_figures_is_no_evidence_tag(engine, query):
     col = engine.index("cases")
     terms = query.split()
     assert engine._held_by_tags(col, terms, query) == {}
+
+
+# -- a sum is found where it is printed whole, not inside a decimal ----------------------------------------------
+@pytest.mark.parametrize("query, inside, whole", [
+    ("£3m", "colchester-commercial-trading-services", "dorset-councils-partnership-single-workforce"),
+    ("£2m", "merseyside-fire-police-joint-control-centre", "north-somerset-contract-consolidation"),
+])
+def test_a_sum_is_not_found_inside_a_decimal_figure(engine, query, inside, whole):
+    """The index drops a decimal point, so "£10.3 million" was the words "10", "3" and "million" and held
+    "£3m" (Colchester's lessons came first for "a £3m budget gap"), and "£0.2 million" held "£2m"."""
+    found = ids(engine.search(query, mode="keyword", limit=20))
+    assert whole in found and inside not in found
+
+
+def test_a_decimal_sum_typed_finds_itself(engine):
+    assert "colchester-commercial-trading-services" in ids(engine.search("£10.3 million", mode="keyword", limit=5))
