@@ -49,3 +49,33 @@ def test_a_sum_is_not_found_inside_a_decimal_figure(engine, query, inside, whole
 
 def test_a_decimal_sum_typed_finds_itself(engine):
     assert "colchester-commercial-trading-services" in ids(engine.search("£10.3 million", mode="keyword", limit=5))
+
+
+# -- the sector's colloquial words -------------------------------------------------------------------------------
+@pytest.mark.parametrize("typed, written", [("dole", "unemployed"), ("school leavers", "young people")])
+def test_a_colloquial_word_finds_the_word_reports_use(engine, typed, written):
+    """"the dole queue and getting school leavers into jobs" found neither Oldham's nor Plymouth's youth
+    employment work: their texts say unemployment and young people (kb/thesaurus.yml)."""
+    assert written in engine._variants([typed])[typed]
+
+
+def test_the_dole_finds_the_councils_tackling_unemployment(engine):
+    assert "oldham-cooperative-council-model" in ids(engine.search("the dole queue", mode="keyword", limit=5))
+
+
+@pytest.mark.parametrize("query, term", [
+    ("home helps for old people", ("services", "adult-social-care")),
+    ("the top brass", ("key_attributes", "leadership")),
+    ("kids in care", ("services", "childrens-social-care")),
+])
+def test_an_everyday_name_names_its_term(engine, query, term):
+    """"home helps getting old folk back on their feet" and "the top brass leading from the front" named
+    nothing: reablement and leadership were found only by meaning (kb/vocabulary.yml)."""
+    assert term in engine.term_matcher.terms_in(query)
+
+
+def test_the_bobbies_find_a_lesson_that_writes_the_police(engine):
+    """"bobbies" named the police force by "police force" and "constabulary" only, which a lesson
+    seldom writes: Hampshire's says "the police and fire service"."""
+    found = engine.search("the bobbies", mode="keyword", target="lessons", limit=10)
+    assert "hampshire-council-police-fire-shared-services#lesson-1" in ids(found)
