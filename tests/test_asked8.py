@@ -79,3 +79,23 @@ def test_the_bobbies_find_a_lesson_that_writes_the_police(engine):
     seldom writes: Hampshire's says "the police and fire service"."""
     found = engine.search("the bobbies", mode="keyword", target="lessons", limit=10)
     assert "hampshire-council-police-fire-shared-services#lesson-1" in ids(found)
+
+
+# -- officers' acronyms ---------------------------------------------------------------------------------------------
+def test_a_plural_acronym_of_a_name_the_collection_writes_out_is_that_name(engine):
+    """"SRO" found "senior responsible owners" (the collection writes it out in capitals); "SROs" nothing,
+    though the model's reading took it for the acronym."""
+    assert engine._variants(["sros"])["sros"] == ["sros", "senior responsible owners"]
+
+
+@pytest.mark.parametrize("typed, written", [
+    ("hb", "housing benefit"), ("eqia", "equalities impact assessment"), ("gf", "general fund"),
+    ("cmt", "corporate management team"), ("ifa", "independent fostering agency"),
+])
+def test_an_officer_s_acronym_finds_what_reports_write(engine, typed, written):
+    assert written in engine._variants([typed])[typed]
+
+
+def test_eqia_finds_the_equalities_impact_assessment(engine):
+    found = engine.search("EqIA on the transformation proposals", mode="keyword", target="lessons", limit=1)
+    assert "stevenage-2021-transformation-report#finding-20" in ids(found)
