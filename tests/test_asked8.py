@@ -99,3 +99,12 @@ def test_an_officer_s_acronym_finds_what_reports_write(engine, typed, written):
 def test_eqia_finds_the_equalities_impact_assessment(engine):
     found = engine.search("EqIA on the transformation proposals", mode="keyword", target="lessons", limit=1)
     assert "stevenage-2021-transformation-report#finding-20" in ids(found)
+
+
+# -- a headline's words ---------------------------------------------------------------------------------------------
+def test_a_headline_s_axe_finds_what_reports_abolish(engine):
+    """"Two councils axe departments and cut office staff by 30%" came third: South Hams and West Devon
+    "abolished traditional departments" (its title: "scrap"), and no text says "axe"."""
+    assert {"abolish", "scrap"} <= set(engine._variants(["axe"])["axe"])
+    found = engine.search("councils axe departments", mode="keyword", limit=1)
+    assert ids(found) == ["south-hams-west-devon-t18-case-management"]
