@@ -165,6 +165,10 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
         self.term_matcher = TermMatcher({f["vocabulary"]: self.vocabularies[f["vocabulary"]]
                                          for f in self.facets.values() if f["many"] and f["vocabulary"]})
         self._facet_of = {f["vocabulary"]: column for column, f in self.facets.items() if f["vocabulary"]}
+        # and the terms of the one-value facets saying where a case stands (status, outcome, evidence), which
+        # a query names by the words of its question ("projects that failed", "independently validated")
+        self.state_matcher = TermMatcher({f["vocabulary"]: self.vocabularies[f["vocabulary"]]
+                                          for f in self.facets.values() if not f["many"] and f["vocabulary"]})
         # the kinds of money figure a query names ("income", "budget"), for a sum given as a bound
         kinds = next(c.vocabulary for c in tables()["figures"].columns if c.name == "kind")
         self.kind_matcher = TermMatcher({kinds: self.vocabularies[kinds]})

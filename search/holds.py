@@ -54,6 +54,20 @@ class Holds:
             for pair in pairs:
                 if all(stem(w) in naming for w in pair.split()):
                     held[pair] = held.get(pair, np.zeros(len(col.ids), dtype=bool)) | tagged
+        # a word naming where a case stands ("failed", "abandoned", "validated", "in progress") is held by the
+        # cases tagged so, and by their lessons: a case says it failed in its own words ("the savings were not
+        # achieved"), so "transformation projects that failed" found neither failure by its words. Only the
+        # label's words, as above: another name is also a word of the figures ("savings targets", "budgeted"
+        # name the planned evidence), and held so it lifted every case whose figures are only a plan
+        for vocabulary, slug, words in self.state_matcher.names_in(query):
+            tagged = col.masks.get(self._facet_of.get(vocabulary), {}).get(slug)
+            if tagged is None:
+                continue
+            label = {stem(w) for w in re.findall(r"\w+", self.vocabularies[vocabulary].terms[slug].label.lower())}
+            naming = {stem(w) for w in words} & label
+            for t in terms:
+                if " " not in t and stem(t.lower()) in naming:
+                    held[t] = held.get(t, np.zeros(len(col.ids), dtype=bool)) | tagged
         return held
 
     @functools.cached_property

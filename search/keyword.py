@@ -3,6 +3,8 @@ beside them, search/postings.py), with which documents belong to the result set 
 query the best of them covers. Part of the Engine (search/engine.py)."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from kb.schema import tables
@@ -71,6 +73,8 @@ class KeywordSide:
             sql = f"select rowid, -bm25({col.fts}, {col.weights}) from {col.fts} where {col.fts} match ?"
             rows = np.array(self.conn.execute(sql, [phrase]).fetchall(), dtype=np.float64).reshape(-1, 2)
             rowids, values = rows[:, 0].astype(np.int64), rows[:, 1].copy()
+        if phrase.strip('"').startswith("£") and len(rowids):
+            rowids, values = self._printed_whole(col, phrase.strip('"'), rowids, values)
         found = (col.rowid_to_index[rowids], values)
         size = found[0].nbytes + found[1].nbytes
         with self._lock:
@@ -80,6 +84,20 @@ class KeywordSide:
                 old = self._phrases.pop(next(iter(self._phrases)))
                 self._phrase_bytes -= old[0].nbytes + old[1].nbytes
         return found
+
+    def _printed_whole(self, col: DocumentIndex, form: str, rowids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The documents matching a sum's form ("£3 million") that print it as a figure of its own: the
+        index drops the point of a decimal, so "£10.3 million" and "£4.3m" held "£3m" as the words "3
+        million", and "£0.2 million" and "£3.2 million" held "£2m"; "£1,500,000" held "£500,000"."""
+        parts = [re.escape(p) for p in re.findall(r"[^\W_]+", form)]
+        if not parts:
+            return rowids, values
+        printed = re.compile(r"(?<!\d[.,])(?<![\w])" + r"\W{0,3}".join(parts) + r"(?![\w])", re.I)
+        sql = f"select rowid, * from {col.fts} where rowid in ({','.join('?' * len(rowids))})"
+        whole = {row[0] for row in self.conn.execute(sql, [int(r) for r in rowids])
+                 if any(isinstance(v, str) and printed.search(v) for v in row[1:])}
+        keep = np.array([int(r) in whole for r in rowids], dtype=bool)
+        return rowids[keep], values[keep]
 
     def _tokens(self, phrase: str) -> list[str]:
         """The stemmed tokens of a quoted phrase as the index's tokenizer reads it, in order (kept:

@@ -175,8 +175,11 @@ class QueryReading:
             if word in bounds:
                 out[t] = []
                 continue
-            known = word in expansions or word in self.abbreviated
-            if not known and (word[:-1] in expansions or word[:-1] in self.abbreviated) and word.endswith("s") and len(word) > 3:
+            # a name the collection writes out in capitals too ("SROs": "SRO" found "senior responsible owners",
+            # its plural nothing, though the model's reading, _spelt_out, already took it for the acronym)
+            acronyms = (expansions, self.abbreviated, self.written_out)
+            known = any(word in names for names in acronyms)
+            if not known and any(word[:-1] in names for names in acronyms) and word.endswith("s") and len(word) > 3:
                 word = word[:-1]  # "EHCPs", "ccgs", "FTEs": a plural of an acronym ("hrs" is hours)
             if t in apart:
                 out[t] = [t, apart[t]]
