@@ -56,8 +56,5 @@ def load_thesaurus(path: Path = THESAURUS_FILE) -> list[list[str]]:
                 raise ThesaurusError(f"{where}:{line}: {word!r} is already a name of the term {named[word]} in "
                                      "kb/vocabulary.yml, which finds it - remove it here")
             first_line[word] = line
-        if all(" " in w for w in words):
-            raise ThesaurusError(f"{where}:{line}: every word of the group is several words, and a query is "
-                                 "read word by word - add the single word a reader types")
         groups.append(words)
     return groups
