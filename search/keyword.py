@@ -21,6 +21,9 @@ PHRASE_CACHE_BYTES = 64 * 2**20  # each query word's matches and BM25 terms, kep
 TAG_COLUMN = "organisation_names"
 
 
+PRINTED_BATCH = 5000  # documents read at a time to tell whether a sum is printed whole (see _printed_whole)
+
+
 class KeywordSide:
     """The Engine's keyword side (mixed into Engine, search/engine.py, whose connection, lock and caches it uses)."""
 
@@ -93,10 +96,16 @@ class KeywordSide:
         if not parts:
             return rowids, values
         printed = re.compile(r"(?<!\d[.,])(?<![\w])" + r"\W{0,3}".join(parts) + r"(?![\w])", re.I)
-        sql = f"select rowid, * from {col.fts} where rowid in ({','.join('?' * len(rowids))})"
-        whole = {row[0] for row in self.conn.execute(sql, [int(r) for r in rowids])
-                 if any(isinstance(v, str) and printed.search(v) for v in row[1:])}
-        keep = np.array([int(r) in whole for r in rowids], dtype=bool)
+        whole = []
+        # in batches: at 100,000 cases a sum's words are in tens of thousands of lessons, past the most
+        # variables SQLite takes in one statement (32,766)
+        for start in range(0, len(rowids), PRINTED_BATCH):
+            batch = [int(r) for r in rowids[start:start + PRINTED_BATCH]]
+            sql = f"select rowid, * from {col.fts} where rowid in ({','.join('?' * len(batch))})"
+            with self._lock:
+                rows = self.conn.execute(sql, batch).fetchall()
+            whole += [row[0] for row in rows if any(isinstance(v, str) and printed.search(v) for v in row[1:])]
+        keep = np.isin(rowids, np.array(whole, dtype=np.int64))
         return rowids[keep], values[keep]
 
     def _tokens(self, phrase: str) -> list[str]:

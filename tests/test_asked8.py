@@ -47,6 +47,19 @@ def test_a_sum_is_not_found_inside_a_decimal_figure(engine, query, inside, whole
     assert whole in found and inside not in found
 
 
+def test_a_sum_is_told_printed_whole_in_batches_as_at_once(corpus_db, monkeypatch):
+    """At 100,000 cases a sum's words are in more documents than SQLite takes variables in one statement:
+    read in batches, the documents kept are the same."""
+    import search.keyword
+    from search.engine import Engine
+
+    queries = ["£3m", "£2m savings", "£500k"]
+    at_once = [ids(Engine(corpus_db).search(q, mode="keyword", limit=50)) for q in queries]
+    monkeypatch.setattr(search.keyword, "PRINTED_BATCH", 2)
+    assert [ids(Engine(corpus_db).search(q, mode="keyword", limit=50)) for q in queries] == at_once
+    assert all(at_once)
+
+
 def test_a_decimal_sum_typed_finds_itself(engine):
     assert "colchester-commercial-trading-services" in ids(engine.search("£10.3 million", mode="keyword", limit=5))
 
