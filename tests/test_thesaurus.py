@@ -33,6 +33,12 @@ def test_a_group_of_words_of_several_words_is_read_whole(engine):
     assert "north-dorset-leisure-centres" not in [r.id for r in found.results]
 
 
+def test_a_readers_word_for_what_stands_in_the_way_finds_the_reports_barriers(engine):
+    """The DCLG report names "the main obstacles" and others "barriers"; a reader types "hurdles"."""
+    found = [r.id for r in engine.search("hurdles to moving services online", mode="keyword", target="lessons", limit=30).results]
+    assert "dclg-2014-good-practice-savings#finding-17" in found
+
+
 def test_the_declared_groups_load_and_the_build_stores_them(corpus_db):
     """The engine reads the groups the database was built with (kb_meta), as it does the vocabulary."""
     import json
