@@ -43,11 +43,7 @@ class Holds:
             tagged = col.masks.get(column, {}).get(slug) if self.facets.get(column, {}).get("organisation") else None
             if tagged is None:
                 continue
-            label = {stem(w) for w in re.findall(r"\w+", self.vocabularies[vocabulary].terms[slug].label.lower())}
-            naming = {stem(w) for w in words} & label
-            for t in terms:
-                if " " not in t and stem(t.lower()) in naming:
-                    held[t] = held.get(t, np.zeros(len(col.ids), dtype=bool)) | tagged
+            naming = self._label_words_held(held, vocabulary, slug, words, terms, tagged)
             # and the query's word pairs of the label's words ("south east", "unitary authorities"): a text
             # that wrote the pair (the "South East" of a national leisure mutual's centres) outranked
             # every case tagged with it, which held the words one by one
@@ -61,14 +57,20 @@ class Holds:
         # name the planned evidence), and held so it lifted every case whose figures are only a plan
         for vocabulary, slug, words in self.state_matcher.names_in(query):
             tagged = col.masks.get(self._facet_of.get(vocabulary), {}).get(slug)
-            if tagged is None:
-                continue
-            label = {stem(w) for w in re.findall(r"\w+", self.vocabularies[vocabulary].terms[slug].label.lower())}
-            naming = {stem(w) for w in words} & label
-            for t in terms:
-                if " " not in t and stem(t.lower()) in naming:
-                    held[t] = held.get(t, np.zeros(len(col.ids), dtype=bool)) | tagged
+            if tagged is not None:
+                self._label_words_held(held, vocabulary, slug, words, terms, tagged)
         return held
+
+    def _label_words_held(self, held: dict[str, np.ndarray], vocabulary: str, slug: str, words, terms: list[str],
+                          tagged: np.ndarray) -> set[str]:
+        """Each single query word that is a word of the term's label held (in `held`) by the `tagged`
+        documents; the stems of the label's words the query names."""
+        label = {stem(w) for w in re.findall(r"\w+", self.vocabularies[vocabulary].terms[slug].label.lower())}
+        naming = {stem(w) for w in words} & label
+        for t in terms:
+            if " " not in t and stem(t.lower()) in naming:
+                held[t] = held.get(t, np.zeros(len(tagged), dtype=bool)) | tagged
+        return naming
 
     @functools.cached_property
     def _source_names(self) -> list[tuple[str, tuple[str, ...]]]:
