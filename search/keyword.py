@@ -21,10 +21,10 @@ PHRASE_CACHE_BYTES = 64 * 2**20  # each query word's matches and BM25 terms, kep
 TAG_COLUMN = "organisation_names"
 
 
-PRINTED_BATCH = 5000  # documents read at a time to tell whether a sum is printed whole (see _printed_whole)
-# ...and where more documents than this hold a sum's words, all are kept: reading each one's text costs
-# about 0.2 ms a case, so a sum at 10,000 cases took 100 to 350 ms (the search without it 10 to 20 ms), and
-# would take seconds at 100,000; at 250, a new sum's first search took 12 to 78 ms at 10,000 cases
+# Where more documents than this hold a sum's words, all are kept (see _printed_whole): reading each one's
+# text costs about 0.2 ms a case, so a sum at 10,000 cases took 100 to 350 ms (the search without it 10 to
+# 20 ms), and at 100,000 one statement would pass the 32,766 variables SQLite takes; at 250, a new sum's
+# first search took 12 to 78 ms at 10,000 cases
 PRINTED_MOST = 250
 
 
@@ -100,15 +100,10 @@ class KeywordSide:
         if not parts:
             return rowids, values
         printed = re.compile(r"(?<!\d[.,])(?<![\w])" + r"\W{0,3}".join(parts) + r"(?![\w])", re.I)
-        whole = []
-        # in batches: at 100,000 cases a sum's words are in tens of thousands of lessons, past the most
-        # variables SQLite takes in one statement (32,766)
-        for start in range(0, len(rowids), PRINTED_BATCH):
-            batch = [int(r) for r in rowids[start:start + PRINTED_BATCH]]
-            sql = f"select rowid, * from {col.fts} where rowid in ({','.join('?' * len(batch))})"
-            with self._lock:
-                rows = self.conn.execute(sql, batch).fetchall()
-            whole += [row[0] for row in rows if any(isinstance(v, str) and printed.search(v) for v in row[1:])]
+        sql = f"select rowid, * from {col.fts} where rowid in ({','.join('?' * len(rowids))})"
+        with self._lock:
+            rows = self.conn.execute(sql, [int(r) for r in rowids]).fetchall()
+        whole = [row[0] for row in rows if any(isinstance(v, str) and printed.search(v) for v in row[1:])]
         keep = np.isin(rowids, np.array(whole, dtype=np.int64))
         return rowids[keep], values[keep]
 

@@ -47,19 +47,6 @@ def test_a_sum_is_not_found_inside_a_decimal_figure(engine, query, inside, whole
     assert whole in found and inside not in found
 
 
-def test_a_sum_is_told_printed_whole_in_batches_as_at_once(corpus_db, monkeypatch):
-    """At 100,000 cases a sum's words are in more documents than SQLite takes variables in one statement:
-    read in batches, the documents kept are the same."""
-    import search.keyword
-    from search.engine import Engine
-
-    queries = ["£3m", "£2m savings", "£500k"]
-    at_once = [ids(Engine(corpus_db).search(q, mode="keyword", limit=50)) for q in queries]
-    monkeypatch.setattr(search.keyword, "PRINTED_BATCH", 2)
-    assert [ids(Engine(corpus_db).search(q, mode="keyword", limit=50)) for q in queries] == at_once
-    assert all(at_once)
-
-
 def test_a_sum_in_more_documents_than_can_be_read_quickly_keeps_them_all(corpus_db, monkeypatch):
     """Reading each document's text costs about 0.2 ms a case: past PRINTED_MOST documents the sum's
     words are taken as they are, decimals included, rather than spend seconds at 100,000 cases."""
