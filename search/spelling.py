@@ -225,9 +225,8 @@ class Speller:
                         found = self._nearest(word[:-len(ending)], edits=1)
                         if found:
                             break
-                # of the words as near as each other ("committe": committed, committee), the one that
-                # stands beside the query's next or last word in the collection ("scrutiny committee"),
-                # else the commonest
+                # of the words as near as each other ("pper": per, paper, peer), the one that stands
+                # beside the query's next or last word in the collection ("paper forms"), else the commonest
                 near = beside(k) if len(found) > 1 else []
                 better = next((t for t in found if self._beside(t, near)), found[0] if found else None)
             elif better is None and self._slip_of_a_stem(typed):
