@@ -486,14 +486,14 @@ def _site_options(func):
 
 
 def _site(db_path, metadata_path, brand_dir, base_url):
-    from .site import Site, SiteError, load_brand
+    from .site import Site, SiteError
 
     try:
         site = Site(db_path, metadata_path, brand_dir, base_url).check()
     except SiteError as err:
         click.echo(str(err), err=True)
         sys.exit(1)
-    for note in load_brand(site.brand_dir).notes:
+    for note in site.brand.notes:
         click.echo(f"Note: {note}", err=True)
     return site
 
@@ -564,7 +564,7 @@ def publish_cmd(target, db_path, metadata_path, brand_dir, base_url, out, tag, b
     from .publish import (IMAGE_TARGETS, PublishError, check_options, check_out, check_publisher, docker_context,
                           publish_command, show, stage)
     from .publish_image import BASE_IMAGE, ImageError, check_image
-    from .site import SiteError, load_brand
+    from .site import SiteError
 
     if target == "docker" and extra:
         raise click.UsageError(f"docker takes no further options ({' '.join(extra)}); they are for the hosted targets")
@@ -592,7 +592,7 @@ def publish_cmd(target, db_path, metadata_path, brand_dir, base_url, out, tag, b
     except (PublishError, SiteError, OnnxError, ImageError) as err:
         click.echo(str(err), err=True)
         sys.exit(1)
-    if not any(link["key"] == "contact" for link in load_brand(site.brand_dir).links):
+    if not any(link["key"] == "contact" for link in site.brand.links):
         click.echo(f"Note: {site.brand_dir / 'brand.yml'} gives no contact, so readers have no way to report a problem; "
                    "add `contact: {title: Report a problem, url: https://...}` to show one in every footer.", err=True)
     if dry_run:

@@ -298,7 +298,8 @@ def _card(directory: Path, data: dict, name: str, fail) -> tuple[str | None, lis
                      "pixels) beside brand.yml and give its name")
     content = (directory / card).read_bytes()
     if not any(content.startswith(magic) for magic in CARD_FORMATS):
-        fail("card", f"card {card!r} is not a PNG, JPEG or GIF - link previews show no other kind (an SVG is "
+        kinds = list(CARD_FORMATS.values())
+        fail("card", f"card {card!r} is not a {', '.join(kinds[:-1])} or {kinds[-1]} - link previews show no other kind (an SVG is "
                      "ignored); save it as PNG or JPEG, 1200 x 630 pixels")
     if hashlib.sha256(content).hexdigest() == PROJECT_CARD["sha256"] and name != PROJECT_CARD["name"]:
         return None, [f"{directory / 'brand.yml'}: card {card} is the project's own picture, which shows the project's "
@@ -476,9 +477,10 @@ class Site:
         self.base_url = normal_base_url(self.base_url)
 
     def check(self) -> "Site":
-        """Raise SiteError for a bad metadata file or brand, before anything starts."""
+        """Raise SiteError for a bad metadata file or brand, before anything starts; the brand read
+        is kept (`brand`) for what `kb serve` and `kb publish` say of it."""
         self.metadata()
-        load_brand(self.brand_dir)
+        self.brand = load_brand(self.brand_dir)
         return self
 
     def metadata(self) -> dict:
