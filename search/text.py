@@ -418,6 +418,8 @@ def highlight(text: str, terms: list[str]) -> str:
     stems = {stem(t) for t in terms if len(t) > 1 and " " not in t}
     compounds = [[stem(w) for w in t.split()] for t in terms if " " in t]
     lower = text.lower()
+    if compounds:
+        compounds = _could_stand_together(compounds, lower)
     if not compounds and len(lower) == len(text):
         # only the words that could have a query word's stem are stemmed (see _could_stem_to), and
         # only what lies between marks is escaped: three times faster, the same HTML
@@ -462,9 +464,20 @@ def term_hits(text: str, stems: frozenset[str], kept: bool = False) -> int:
         words, line = _stemmed(text)
         found = len(stems & words)
     else:
-        found = len(stems & {stem(w) for w in _could_stem_to(stems).findall(text.lower())})
-        line = _stem_line(text) if compounds else ""
+        # the words that could have a query stem, a compound's words among them: a passage is stemmed
+        # whole only where every word of a compound is in it somewhere
+        held = {stem(w) for w in _could_stem_to(stems | {w for c in compounds for w in c.split()}).findall(text.lower())}
+        found = len(stems & held)
+        line = _stem_line(text) if any(all(w in held for w in c.split()) for c in compounds) else ""
     return found + sum(f" {s} " in line for s in compounds)
+
+
+def _could_stand_together(compounds: list[list[str]], lower: str) -> list[list[str]]:
+    """The compounds (each a list of stems) whose every word a lower-case text holds, side by side
+    or not: only these can be marked or counted, and finding the words that could have their stems
+    costs a tenth of stemming the whole text (a page of 20 results at 10,000 cases, 150 passages)."""
+    held = {stem(w) for w in _could_stem_to(frozenset(s for c in compounds for s in c)).findall(lower)}
+    return [c for c in compounds if all(s in held for s in c)]
 
 
 # Passages whose stems are kept (see term_hits): each search weighs every passage of the 20 documents
