@@ -108,23 +108,36 @@ class KeywordSide:
         return rowids[keep], values[keep]
 
     def _tokens(self, phrase: str) -> list[str]:
-        """The stemmed tokens of a quoted phrase as the index's tokenizer reads it, in order (kept:
-        a new query mostly repeats words earlier queries had)."""
+        """The stemmed tokens of a quoted phrase as the index's tokenizer reads it, in order."""
+        return list(self._tokens_of([phrase])[phrase])
+
+    def _tokens_of(self, phrases: list[str]) -> dict[str, list[str]]:
+        """Each quoted phrase's stemmed tokens (see _tokens), those not kept read in one pass of the
+        tokenizer: a query's words, their forms and the everyday words of the terms it names are
+        20 to 30 phrases, and three statements each cost 3 ms of a new query (kept: a new query
+        mostly repeats words earlier queries had)."""
         with self._lock:
-            found = self._phrase_tokens.get(phrase)
-            if found is None:
+            out = {p: self._phrase_tokens.get(p) for p in dict.fromkeys(phrases)}
+            todo = [p for p, found in out.items() if found is None]
+            if todo:
                 self._stemmer.execute("delete from q")
-                self._stemmer.execute("insert into q(rowid, t) values (0, ?)", [phrase.strip('"')])
-                found = [r[0] for r in self._stemmer.execute("select term from qv order by offset")]
-                if len(self._phrase_tokens) >= TOKENS_KEPT:
-                    self._phrase_tokens.pop(next(iter(self._phrase_tokens)))
-                self._phrase_tokens[phrase] = found
-            return list(found)
+                self._stemmer.executemany("insert into q(rowid, t) values (?, ?)",
+                                          [(k, p.strip('"')) for k, p in enumerate(todo)])
+                read: dict[int, list[str]] = {k: [] for k in range(len(todo))}
+                for doc, term in self._stemmer.execute("select doc, term from qv order by doc, offset"):
+                    read[doc].append(term)
+                for k, p in enumerate(todo):
+                    while len(self._phrase_tokens) >= TOKENS_KEPT:
+                        self._phrase_tokens.pop(next(iter(self._phrase_tokens)))
+                    self._phrase_tokens[p] = out[p] = read[k]
+            return out
 
     def _holding_quoted(self, col: DocumentIndex, quoted: list[str]) -> np.ndarray:
         """The documents holding any of the phrases, quoted for FTS5, as a mask: at 100,000 documents
         np.unique of a common word's documents took milliseconds a query word, a mask a tenth of one."""
         holding = np.zeros(len(col.ids), dtype=bool)
+        if col.postings is not None:
+            self._tokens_of(quoted)
         for phrase in quoted:
             holding[self._phrase(col, phrase)[0]] = True
         return holding
@@ -133,6 +146,8 @@ class KeywordSide:
         """BM25 of an OR of the phrases (NaN where none matches), as FTS5 computes it."""
         total = np.zeros(len(col.ids))
         matched = np.zeros(len(col.ids), dtype=bool)
+        if col.postings is not None:
+            self._tokens_of(phrases)
         for phrase in phrases:
             docs, values = self._phrase(col, phrase)
             total[docs] += values

@@ -45,6 +45,20 @@ def test_postings_give_fts5_bm25_for_words_and_phrases(engine, target):
     assert compared[1] > 2000 and compared[2] > 100 and compared[3] > 10, compared
 
 
+def test_phrases_tokenized_together_are_each_tokenized_alone(engine):
+    """A query's phrases go through the tokenizer in one pass (KeywordSide._tokens_of); each comes
+    back with its own tokens in order, as if it had been tokenized alone."""
+    phrases = ['"' + t.replace('"', "") + '"' for t in _phrases(engine, "cases")]
+    engine._phrase_tokens.clear()
+    together = engine._tokens_of(phrases + phrases[:5])  # a phrase twice is read once
+    alone = {}
+    for phrase in phrases:
+        engine._phrase_tokens.clear()
+        alone[phrase] = engine._tokens(phrase)
+    assert together == alone
+    assert sum(len(t) > 1 for t in alone.values()) > 100  # pairs and longer phrases among them
+
+
 @pytest.mark.parametrize("target", ["cases", "lessons"])
 def test_keyword_scores_are_the_same_with_or_without_postings(corpus_db, target):
     with_postings, without = Engine(corpus_db), Engine(corpus_db)
