@@ -352,11 +352,13 @@ _QUESTION_LEAD = re.compile(
 
 def statement_of(query: str) -> str | None:
     """A question without its opening ("How have councils cut repeat calls?" -> "cut repeat calls"),
-    or None if the query is not a question or little would be left."""
-    if not query.rstrip().endswith("?"):
+    or None if the query is not a question or little would be left. A question is one that ends in
+    a question mark or opens as one: typed on a phone, "how much did service redesign save" has none."""
+    query = query.strip()
+    if not query.endswith("?") and not _QUESTION_LEAD.match(query):
         return None
-    left = _QUESTION_LEAD.sub("", query.strip().rstrip("? ")).strip()
-    return left if left != query.strip() and len(left.split()) >= 3 else None
+    left = _QUESTION_LEAD.sub("", query.rstrip("? ")).strip()
+    return left if left != query and len(left.split()) >= 3 else None
 
 
 def within(query: str, limit: int) -> str:

@@ -140,6 +140,10 @@ def test_questions_read_as_statements():
     assert statement_of("Should we adopt another council's model?") == "adopt another council's model"
     assert statement_of("shared legal services") is None          # not a question
     assert statement_of("Who is it?") is None                     # nothing left to read
+    # typed without its question mark, as on a phone: still a question
+    assert statement_of("how much did service redesign save") == statement_of("how much did service redesign save?")
+    assert statement_of("what do cllrs do differently as commissioners") == "cllrs do differently as commissioners"
+    assert statement_of("how we work") is None and statement_of("shared services in the north") is None
 
 
 def test_long_queries_read_sentence_by_sentence():
