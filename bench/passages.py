@@ -16,8 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("db", type=Path)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("db", type=Path, help="a built kb.db (the real corpus or a synthetic one)")
+    parser.add_argument("--repeats", type=int, default=5, help="how many times the calls are timed (default 5)")
     args = parser.parse_args()
     from search import results, text
     from kb.embedding import Embedder
