@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from kb import arrays
 from kb.abbreviations import load_abbreviations
+from kb.shorthand import load_shorthand
 from kb.thesaurus import load_thesaurus
 from kb.embedding import Embedder
 from kb.history import file_dates, review_due
@@ -262,7 +263,8 @@ def _write_site_metadata(db: sqlite_utils.Database) -> None:
     db["kb_meta"].insert_all([{"key": "site_metadata", "value": json.dumps(site_metadata())},
                               {"key": "facets", "value": json.dumps(facet_catalogue())},
                               {"key": "abbreviations", "value": json.dumps(load_abbreviations())},
-                              {"key": "thesaurus", "value": json.dumps(load_thesaurus())}], pk="key")
+                              {"key": "thesaurus", "value": json.dumps(load_thesaurus())},
+                              {"key": "shorthand", "value": json.dumps(load_shorthand())}], pk="key")
 
 
 def _old_vectors(path: Path, model: str) -> dict[str, bytes]:

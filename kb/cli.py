@@ -439,12 +439,13 @@ def build_cmd(ctx, db_path, force, model, quiet):
     """Validate, then write the SQLite database (swapped in only when complete)."""
     from ingest.build import BuildFailed, DatabaseNotChanged, build as run_build
 
-    from . import abbreviations, thesaurus
+    from . import abbreviations, shorthand, thesaurus
 
     try:  # the site reads the declared abbreviations on every page: a bad entry stops the build, not a page
         abbreviations.load_abbreviations(abbreviations.ABBREVIATIONS_FILE)
         thesaurus.load_thesaurus(thesaurus.THESAURUS_FILE)
-    except (abbreviations.AbbreviationError, thesaurus.ThesaurusError) as err:
+        shorthand.load_shorthand(shorthand.SHORTHAND_FILE)
+    except (abbreviations.AbbreviationError, thesaurus.ThesaurusError, shorthand.ShorthandError) as err:
         click.echo(str(err))
         click.echo(f"Build stopped: 1 problem(s); {db_path} was not changed.", err=True)
         sys.exit(1)
@@ -734,7 +735,9 @@ def search_cmd(query, db_path, mode, limit, lessons, min_savings, max_savings, a
         if found.shortened_from:
             click.echo(f"Searched the first {len(found.query):,} of the query's {found.shortened_from:,} characters", err=True)
         if found.corrected_from:
-            click.echo(f"Searched for: {found.query} (spelling corrected; --exact-spelling searches as typed)", err=True)
+            what = " and ".join(w for w, did in (("spelling corrected", len(found.shorthand) < len(found.corrections)),
+                                                  ("shorthand written out", found.shorthand)) if did)
+            click.echo(f"Searched for: {found.query} ({what}; --exact-spelling searches as typed)", err=True)
         elif found.suggestion:
             click.echo(f"Did you mean: {found.suggestion}?", err=True)
         return [r.as_dict() for r in found.results]

@@ -1,4 +1,4 @@
-"""Reading a declared list (kb/abbreviations.yml, kb/thesaurus.yml) so that its errors name the file,
+"""Reading a declared list (kb/abbreviations.yml, kb/thesaurus.yml, kb/shorthand.yml) so that its errors name the file,
 as the repository shows it, and the line."""
 from __future__ import annotations
 

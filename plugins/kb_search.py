@@ -367,6 +367,9 @@ def _page(datasette, engine, found, error: QueryError | None, p: dict, request, 
         # the query searched, when misspelt words were corrected; and the links between the two
         "corrected_q": found.query if found and found.corrected_from else None,
         "corrections": found.corrections if found and found.corrected_from else [],
+        # what the correction was: misspelt words, shorthand written out ("cllrs"), or both
+        "spelling_fixed": bool(found and found.corrected_from and len(found.shorthand) < len(found.corrections)),
+        "shorthand_fixed": bool(found and found.corrected_from and found.shorthand),
         "as_typed_url": _url(base, state, spelling="off", page=None) if found and found.corrected_from else None,
         "suggestion": found.suggestion if found else None,
         "excluded": found.excluded if found else [],
@@ -478,7 +481,8 @@ async def _respond(datasette, request, fmt, db, database, engine, found, error, 
                        for r, row in zip(found.results, rows)] if found else []
             error = str(error) if error else None
             body = {"query": p["q"], "corrected_query": found.query if found and found.corrected_from else None,
-                    "corrections": [{"typed": a, "corrected": b} for a, b in found.corrections] if found else [],
+                    "corrections": [{"typed": a, "corrected": b, "shorthand": a in found.shorthand}
+                                    for a, b in found.corrections] if found else [],
                     "suggested_query": found.suggestion if found else None,
                     "mentions": [{"facet": c, "value": v} for c, v in found.named] if found else [],
                     "excluded": found.excluded if found else [],

@@ -156,7 +156,7 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
             # the vocabulary the database was built with, not the one in kb/vocabulary.yml today
             self.vocabularies = stored_vocabularies(self.conn)
             facets = dict(self.conn.execute(
-                "select key, value from kb_meta where key in ('facets', 'abbreviations', 'thesaurus')").fetchall())
+                "select key, value from kb_meta where key in ('facets', 'abbreviations', 'thesaurus', 'shorthand')").fetchall())
         except sqlite3.DatabaseError as err:
             raise QueryError(f"{self.db_path.name} is not a knowledge base built by this version ({err}); "
                              "run `kb build` again") from err
@@ -202,7 +202,7 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
             for name in (term.label, *term.aliases, *term.synonyms) for w in re.findall(r"[^\W_]+", name.lower()))
             | frozenset(self.written_out) | frozenset(self.abbreviated)
             | frozenset(w for same in self.equivalents.values() for name in same for w in name.split()),
-            self._known_pair, self._a_name)
+            self._known_pair, self._a_name, json.loads(facets.get("shorthand") or "{}"))
 
     def index(self, target: str) -> DocumentIndex:
         with self._lock:
@@ -340,7 +340,7 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
         return SearchResponse(asked, mode, target, results, int(shown.sum()), counts, self._rule(mode, browse, excluded),
                               int((shown & ranking.close).sum()), browse, sort, corrected_from,
                               correction.words if correction else [], suggestion, named, excluded, savings_asked,
-                              shortened_from, unfound)
+                              shortened_from, unfound, correction.shorthand if correction else [])
 
     def rank(self, col: DocumentIndex, query: str, terms: list[str], mode: str, exact=None, keyword_side=None,
              worded: Worded | None = None) -> "Ranking":

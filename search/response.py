@@ -59,3 +59,4 @@ class SearchResponse:
     # the query's length as typed, when it was longer than MAX_QUERY_CHARS and only its start was searched
     shortened_from: int | None = None
     unquoted: list[str] = field(default_factory=list)  # phrases in double quotes no document has, searched as words
+    shorthand: list[str] = field(default_factory=list)  # of the corrections' typed words, those that were shorthand ("cllrs")

@@ -17,7 +17,9 @@ sentence is taken for a name: it becomes only a name the collection has one edit
 title or organisations, or a name it writes in capitals: "what did Barnett do" is Barnet's), never
 a word ("savings in Arun" is not "run").
 An American spelling ("organization", "center", "behavior") becomes the British one the collection
-uses, when the collection has that and not the word as typed.
+uses, when the collection has that and not the word as typed. Shorthand that readers type
+(kb/shorthand.yml: "cllrs", "cx", "govt") becomes the words it stands for, in any case, unless the
+collection writes it so itself.
 
 A slip in an inflected word with no correction of its own is looked for, one edit at most, in the
 word without its ending ("libarys": "libary" is one edit from "library", "libarys" two). A slip that
@@ -32,7 +34,7 @@ import importlib.resources
 import re
 import sqlite3
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .text import HYPHENATED_WORD, QUOTED, STOPWORDS
@@ -89,19 +91,22 @@ def _english(word: str) -> bool:
 class Correction:
     query: str                            # the query with each misspelt word replaced
     words: list[tuple[str, str]]          # (as typed, as corrected)
+    shorthand: list[str] = field(default_factory=list)  # of those typed, the ones that were shorthand ("cllrs")
 
 
 class Speller:
     """Corrects a query against one database's words; the words and the lookup are read on first use."""
 
     def __init__(self, conn, lock: threading.Lock, known_stem, names: frozenset[str] = frozenset(), known_pair=None,
-                 a_name=None):
+                 a_name=None, shorthand: dict[str, str] | None = None):
         """known_stem(word): whether the full-text index holds the word's stem; names: the words of the
         vocabulary's names, aliases and everyday words, which a query may use though no document does
         ("mtfs" is no slip for the collection's "mtfp"); known_pair(a, b): whether the collection has
         the two words side by side (in any of their forms); a_name(word): whether a document's name (its
-        title or its organisations) holds the word."""
+        title or its organisations) holds the word; shorthand: words readers type short, with the words
+        they stand for (kb/shorthand.yml, as built)."""
         self._conn, self._lock, self._known_stem, self._names = conn, lock, known_stem, names
+        self._shorthand = shorthand or {}
         self._known_pair, self._a_name = known_pair, a_name
         self._symspell = None
         self._words: set[str] = set()
@@ -178,6 +183,7 @@ class Speller:
     def correct(self, query: str) -> Correction:
         self._load()
         fixes: list[tuple[str, str]] = []
+        short: list[str] = []
         # a phrase in double quotes is to be found as written, so its words are not changed
         quoted = [m.span() for m in QUOTED.finditer(query)]
         # a part of a hyphenated word the collection writes, hyphenated or closed ("tele-care" for
@@ -204,6 +210,13 @@ class Speller:
                     or any(a <= match.start() < b for a, b in written)
                     or (word.endswith("n") and _NOT.match(query, match.end()))):
                 return typed
+            full = self._shorthand.get(word)
+            if full is not None and word not in self._words:
+                # shorthand in any case ("Cllr", "CEO"), unless the collection writes it so itself
+                full = full.capitalize() if typed[0].isupper() and not typed.isupper() else full
+                fixes.append((typed, full))
+                short.append(typed)
+                return full
             before = query[:match.start()].rstrip(" \t\n\"'\u201c\u2018(")
             if typed[0].isupper() and before and before[-1] not in ".!?:;":
                 # a capital inside a sentence marks a name ("savings in Arun"): corrected only to a name
@@ -256,4 +269,4 @@ class Speller:
         for k, match in enumerate(words):
             out += [query[at:match.start()], fix(k, match)]
             at = match.end()
-        return Correction("".join(out) + query[at:], fixes)
+        return Correction("".join(out) + query[at:], fixes, short)

@@ -1089,8 +1089,19 @@ def test_a_misspelt_search_says_what_it_searched_and_links_to_the_words_as_typed
     assert 'name="spelling" value="off"' in as_typed  # a filter applied next keeps searching as typed
     body = get(site, "/-/search.json?q=libary+services").json()
     assert (body["query"], body["corrected_query"]) == ("libary services", "library services")
-    assert body["corrections"] == [{"typed": "libary", "corrected": "library"}]
+    assert body["corrections"] == [{"typed": "libary", "corrected": "library", "shorthand": False}]
     assert get(site, "/-/search.json?q=library+services").json()["corrected_query"] is None
+
+
+def test_the_search_page_says_shorthand_was_written_out(site):
+    page = get(site, "/-/search?q=what+do+cllrs+do+once+services+are+commissioned&target=lessons").text
+    assert re.search(r"your shorthand written out:\s*<strong>councillors</strong> for &ldquo;cllrs&rdquo;\.", page)
+    assert "spelling corrected" not in page
+    both = get(site, "/-/search?q=cllrs+and+libary+closures").text
+    assert "the spelling corrected and your shorthand written out:" in both
+    body = get(site, "/-/search.json?q=cllrs+and+libary+closures").json()
+    assert body["corrections"] == [{"typed": "cllrs", "corrected": "councillors", "shorthand": True},
+                                   {"typed": "libary", "corrected": "library", "shorthand": False}]
 
 
 def test_searching_as_typed_is_kept_by_every_link_that_keeps_the_query(site):

@@ -71,6 +71,7 @@ def test_a_group_widens_only_its_own_words(engine):
     ("thesaurus", "THESAURUS_FILE", "- [councillors, members]\n- [Residents, citizens]\n", "2: 'Residents' is not a word in lower case"),
     ("abbreviations", "ABBREVIATIONS_FILE", "LGA: Local Government Association\nlga: again\n",
      "2: 'lga' is not an abbreviation as the text writes it"),
+    ("shorthand", "SHORTHAND_FILE", "cllr: councillor\nCx: chief executive\n", "2: 'Cx' is not one word in small letters"),
 ])
 def test_a_bad_declared_list_stops_the_build_not_a_page(tmp_path, monkeypatch, small_root, module, attribute, content, says):
     """The site and search read the lists on every page and query: a bad entry stops the build,
