@@ -711,7 +711,7 @@ class _Pounds(click.ParamType):
               help="Achieved yearly saving of at least this many pounds, e.g. 250000 or £250,000.")
 @click.option("--max-savings", type=_Pounds(), default=None, help="Achieved yearly saving of at most this many pounds.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of results, best first.")
-@click.option("--exact-spelling", is_flag=True, help="Search the words as typed (misspelt words are corrected otherwise).")
+@click.option("--exact-spelling", is_flag=True, help="Search the words as typed (misspelt words are corrected and shorthand written out otherwise).")
 @_facet_options
 def search_cmd(query, db_path, mode, limit, lessons, min_savings, max_savings, as_json, exact_spelling, **filters):
     """Search cases (or lessons) for QUERY; QUERY '-' reads one query per line from stdin and

@@ -114,7 +114,7 @@ class KeywordSide:
     def _tokens_of(self, phrases: list[str]) -> dict[str, list[str]]:
         """Each quoted phrase's stemmed tokens (see _tokens), those not kept read in one pass of the
         tokenizer: a query's words, their forms and the everyday words of the terms it names are
-        20 to 30 phrases, and three statements each cost 3 ms of a new query (kept: a new query
+        20 to 30 phrases, and three statements a phrase cost a new query 3 ms (kept: a new query
         mostly repeats words earlier queries had)."""
         with self._lock:
             out = {p: self._phrase_tokens.get(p) for p in dict.fromkeys(phrases)}
