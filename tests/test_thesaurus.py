@@ -89,3 +89,14 @@ def test_a_bad_declared_list_stops_the_build_not_a_page(tmp_path, monkeypatch, s
     assert result.exit_code == 1
     assert f"{bad}:{says}" in result.output
     assert not out.exists()
+
+
+def test_childrens_centres_find_the_sure_start_centres_a_report_names(engine):
+    """Manchester kept its "Sure Start centres" open while cutting the cost of early years; an officer
+    types "children's centres", which no case writes: keyword search found the looked-after children
+    case first, by "children", "commissioning" and "keep"."""
+    text = sqlite3.connect(engine.db_path).execute(
+        "select lower(title || ' ' || body_text) from cases where id = 'manchester-early-years-commissioning'").fetchone()[0]
+    assert "sure start centres" in text and "children's centres" not in text
+    found = [r.id for r in engine.search("early years commissioning keep childrens centres", mode="keyword", limit=5).results]
+    assert found[0] == "manchester-early-years-commissioning"
