@@ -548,6 +548,9 @@ class TermMatcher:
         self.in_capitals: dict[str, set[tuple[str, str]]] = {}
         # what each acronym among the names stands for (see acronyms_of)
         self.expansions: dict[str, list[str]] = {}
+        # a name of several words typed as one ("hotdesking", "homeworking", "selfservice"), as a phone
+        # drops the space: no text writes them so, and they named nothing
+        closed: dict[tuple[str, ...], set[tuple[str, str]]] = {}
         for key, vocab in vocabularies.items():
             for term in vocab.terms.values():
                 names = (term.label, *term.aliases, *term.synonyms, term.slug.replace("-", " "))
@@ -565,6 +568,10 @@ class TermMatcher:
                     words = self._key(kept)
                     if words and len(words) <= self.MAX_WORDS:
                         self.phrases.setdefault(words, set()).add((key, term.slug))
+                    if 1 < len(every) <= self.MAX_WORDS:
+                        closed.setdefault(self._key(["".join(every)]), set()).add((key, term.slug))
+        for words, terms in closed.items():  # a name of one word keeps its own meaning ("insourcing")
+            self.phrases.setdefault(words, terms)
 
     @staticmethod
     def _key(words: list[str]) -> tuple[str, ...]:
@@ -586,6 +593,9 @@ class TermMatcher:
         while start < len(words):
             for size in range(min(self.MAX_WORDS, len(words) - start), 0, -1):
                 terms = self.phrases.get(self._key(words[start:start + size]))
+                if size == 1 and start + 1 < len(words) and not terms:
+                    # a name of one word typed as two ("tele care", "re ablement", "home working" of homeworking)
+                    terms, size = self.phrases.get(self._key([words[start] + words[start + 1]])), 2
                 if terms:
                     found += [(*t, tuple(words[start:start + size])) for t in sorted(terms)]
                     start += size

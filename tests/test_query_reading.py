@@ -223,3 +223,24 @@ def test_the_new_acronyms_stand_for_their_names(engine):
     assert engine._variants(["cyp", "OBB", "chc"]) == {
         "cyp": ["cyp", "children and young people"], "OBB": ["obb", "outcomes based budgeting", "outcome-based budgeting"],
         "chc": ["chc", "continuing health care"]}
+
+
+# -- a term's name typed without its space, or with one too many ------------------------------------------
+@pytest.mark.parametrize("query, vocabulary, term", [
+    ("hotdesking cut office costs", "approaches", "agile-working"),
+    ("homeworking after covid", "approaches", "agile-working"),
+    ("flytipping enforcement", "services", "environmental-and-regulatory"),
+    ("tele care for older people", "approaches", "prevention-early-intervention"),
+])
+def test_a_name_typed_closed_or_apart_names_its_term(engine, query, vocabulary, term):
+    """A phone drops a space ("hotdesking": the vocabulary's name is "hot desking") or adds one ("tele
+    care" for telecare): the query named no term, so neither the term's everyday words nor its tag
+    lifted the cases that are about it."""
+    assert (vocabulary, term) in engine.term_matcher.terms_in(query)
+
+
+def test_a_one_word_name_keeps_its_own_term_over_a_closed_name(engine):
+    """"insourcing" is a name of its own term; "in-sourcing" closed up is the same word and must not
+    name anything else."""
+    assert engine.term_matcher.terms_in("insourcing") == [("approaches", "insourcing")]
+    assert engine.term_matcher.terms_in("sourcing") == []
