@@ -17,7 +17,12 @@ STOPWORDS = frozenset("""a an and are as at be been being but by can could do do
 how i in into is it its like me my of on onto or our ours so than that the their them then there these they this
 those to was we were what when where which while who whom whose why will with would you your yours about any some
 more most such all also after before during once other others over under only very just each should shall must
-might without within between through""".split())
+might without within between through""".split()) | frozenset(
+    # "I am", and a contraction's parts ("don't": don, t) or the whole typed without its apostrophe on a
+    # phone ("dont", "weve"): in no text, they were each the rarest word of the query
+    """am don doesn didn isn aren wasn weren wouldn couldn shouldn haven hasn hadn ve re ll dont doesnt didnt isnt
+    arent wasnt werent wouldnt couldnt shouldnt havent hasnt hadnt im ive weve youve theyve youre theyre theres
+    thats whats""".split())
 FILLER = {"and", "the", "of", "services", "service", "council", "with", "a"}
 
 

@@ -244,3 +244,14 @@ def test_a_one_word_name_keeps_its_own_term_over_a_closed_name(engine):
     name anything else."""
     assert engine.term_matcher.terms_in("insourcing") == [("approaches", "insourcing")]
     assert engine.term_matcher.terms_in("sourcing") == []
+
+
+def test_i_am_and_a_contraction_typed_without_its_apostrophe_are_no_query_words(engine):
+    """"I am" opens many a situation, and a phone types "dont", "weve", "im": in no text, each was the
+    rarest word of the query, so it took the largest share of the words the best case must hold
+    before the keyword side counts."""
+    query = "I am a district finance officer and im worried we dont have a plan, weve not costed it, it's a mess"
+    assert not {"am", "im", "dont", "weve", "don", "s"} & set(terms_of(query))
+    col = engine.index("cases")
+    plain = engine.keyword_scores(col, terms_of("district finance officer worried plan costed mess"))[2]
+    assert engine.keyword_scores(col, terms_of(query))[2] == plain  # the coverage: the same words count
