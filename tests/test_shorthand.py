@@ -55,3 +55,12 @@ def test_shorthand_the_collection_writes_is_left_as_typed(engine):
     fixed = speller.correct("shared ict with cllrs")
     assert fixed.query == "shared ict with councillors" and fixed.shorthand == ["cllrs"]
 
+
+
+def test_a_function_word_typed_short_is_read_in_full_not_corrected_to_a_word_of_the_reports(engine):
+    """"shld" was "corrected" to "sold", the nearest word the reports write, and the page said it
+    searched for "how sold councillors explain service changes"."""
+    found = engine.search("how shld councillors explain service changes", target="lessons")
+    assert found.query == "how should councillors explain service changes"
+    assert found.shorthand == ["shld"]
+    assert engine.search("what cld we do esp on adult care").query == "what could we do especially on adult care"
