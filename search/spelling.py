@@ -51,6 +51,15 @@ _WORD = re.compile(r"[^\W_]+")
 _NOT = re.compile(r"['\u2019]t\b", re.I)
 # endings taken off an unknown word before looking it up again ("hived" -> "hive", "hiving" -> "hiv"+"e")
 _ENDINGS = ("ing", "ed", "es", "s", "d", "er", "ers", "ly")
+# a word typed without its vowels, as on a phone ("bdgt", "hsng", "shld"): its letters are the
+# skeleton of the word meant (doubled letters once), which edits find only far off or as another
+# word ("shld" was one edit from "sold")
+_VOWELS = re.compile(r"[aeiou]")
+
+
+def skeleton(word: str) -> str:
+    """A word's consonants in order, a doubled letter once ("commissioning" -> "cmsnng")."""
+    return re.sub(r"(.)\1+", r"\1", _VOWELS.sub("", word.lower()))
 
 
 # American endings and their British forms, tried in order on a word the collection lacks
@@ -124,6 +133,11 @@ class Speller:
             for word, documents in rows:
                 symspell.create_dictionary_entry(word, documents)
             self._words = {w for w, _ in rows}
+            # the collection's words by their skeletons, the commonest first (see skeleton)
+            self._skeletons: dict[str, list[str]] = {}
+            for word, _ in sorted(rows, key=lambda r: -r[1]):
+                if word.isalpha():
+                    self._skeletons.setdefault(skeleton(word), []).append(word)
             self._symspell = symspell
         return self._symspell
 
@@ -229,6 +243,9 @@ class Speller:
                 fixes.append((typed, better.capitalize()))
                 return better.capitalize()
             better = self._british(word) if len(word) >= MIN_LETTERS else None
+            if better is None and self._misspelt(typed) and not _VOWELS.search(word) and word not in self._names:
+                # "bdgt": budget; its first letter kept, as a slip's is ("nndr" is no "under")
+                better = next((w for w in self._skeletons.get(skeleton(word), []) if w[0] == word[0]), None)
             if better is None and self._misspelt(typed):
                 found = self._nearest(word)
                 # "libarys": "libary" is one edit from "library"; but a declared word is a word of its own
