@@ -594,7 +594,7 @@ class TermMatcher:
             for size in range(min(self.MAX_WORDS, len(words) - start), 0, -1):
                 terms = self.phrases.get(self._key(words[start:start + size]))
                 if size == 1 and start + 1 < len(words) and not terms:
-                    # a name of one word typed as two ("tele care", "re ablement", "home working" of homeworking)
+                    # a name of one word typed as two ("tele care", "re ablement")
                     terms, size = self.phrases.get(self._key([words[start] + words[start + 1]])), 2
                 if terms:
                     found += [(*t, tuple(words[start:start + size])) for t in sorted(terms)]

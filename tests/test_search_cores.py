@@ -1,6 +1,7 @@
 """A search running alone uses the machine's other cores; searches running together keep to one
 each; either way the answers are the same."""
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -251,7 +252,11 @@ def test_a_reading_s_scan_starts_while_another_reading_is_embedded(engines, monk
     def slow(texts, *args, **kwargs):
         if texts == [shortest]:
             events.append("slow reading starts")
-            threading.Event().wait(0.5)
+            # held until the other thread has scanned a block (or 5 s: on a busy machine a fixed half
+            # second could pass before that thread was given a core)
+            deadline = time.monotonic() + 5
+            while not blocks and time.monotonic() < deadline:
+                threading.Event().wait(0.01)
             events.append(f"slow reading done, {len(blocks)} blocks scanned")
         return encode(texts, *args, **kwargs)
 
