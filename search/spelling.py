@@ -40,6 +40,7 @@ from functools import lru_cache
 from .text import HYPHENATED_WORD, QUOTED, STOPWORDS
 
 MIN_LETTERS = 4
+FUNCTION_SLIP = 5  # letters a misspelt word needs before it may be corrected to a function word
 LONG = 9
 # An English word is taken for a slip for another (see Speller.correct) only if that one is this many
 # times as common in English: "chanel" for "channel" (23 times), not "causal" for "casual" (7)
@@ -179,9 +180,9 @@ class Speller:
         return (len(word) >= MIN_LETTERS and not (typed.isupper() and len(typed) > 1) and not any(c.isupper() for c in typed[1:])
                 and word not in self._words and word not in self._names and not self._known_stem(word))
 
-    def _nearest(self, word: str, edits: int | None = None) -> list[str]:
+    def _nearest(self, word: str, edits: int | None = None, function_words: bool = False) -> list[str]:
         """The collection's words nearest the word (see the module's note), best first; at most `edits`
-        edits away if given."""
+        edits away if given; function words among them only if `function_words`."""
         from symspellpy import Verbosity
 
         found = self._symspell.lookup(word, Verbosity.CLOSEST, max_edit_distance=edits or (1 if len(word) < LONG else 2))
@@ -189,7 +190,7 @@ class Speller:
         # and a slip seldom changes a word's first letter, while turning a name or a compound
         # into another word would ("Arun" -> "run"; "coproduction" is one edit from the
         # collection's "co-production", two from "production")
-        found = [s.term for s in found if s.term not in STOPWORDS and s.term[0] == word[0]]
+        found = [s.term for s in found if (function_words or s.term not in STOPWORDS) and s.term[0] == word[0]]
         if word in self._names:  # a term's own word ("mtfs") becomes only the collection's way of writing it
             found = [t for t in found if t.replace("-", "") == word]
         return found
@@ -247,7 +248,9 @@ class Speller:
                 # "bdgt": budget; its first letter kept, as a slip's is ("nndr" is no "under")
                 better = next((w for w in self._skeletons.get(skeleton(word), []) if w[0] == word[0]), None)
             if better is None and self._misspelt(typed):
-                found = self._nearest(word)
+                # a slip of a function word ("thier", "becuase") is the function word, read so by the
+                # model and left out by the keyword side; a shorter word is too near too many ("wyre")
+                found = self._nearest(word, function_words=len(word) >= FUNCTION_SLIP)
                 # "libarys": "libary" is one edit from "library"; but a declared word is a word of its own
                 # with its ending ("worcs", "hants": not "work" and "hand" for "worc" and "hant")
                 for ending in _ENDINGS if not found and word not in self._names else ():

@@ -465,9 +465,24 @@ def test_a_word_with_digits_is_not_corrected_in_part(engine, query):
     assert engine.speller.correct(query).words == []
 
 
-def test_no_word_is_corrected_to_a_function_word(engine):
-    """Search leaves out "were": Wyre (a council the collection does not name) corrected to it is lost."""
+def test_a_name_or_a_short_word_is_not_corrected_to_a_function_word(engine):
+    """Search leaves out "were": Wyre (a council the collection does not name) corrected to it is lost,
+    typed with its capital or not: a word of four letters is near too many function words."""
     assert engine.speller.correct("Wyre council").words == []
+    assert engine.speller.correct("wyre council").words == []
+
+
+@pytest.mark.parametrize("typed, searched", [
+    ("what did thier councils do", "what did their councils do"),  # not "tier"
+    ("ohter councils nearby", "other councils nearby"),  # not "outer"
+    ("becuase of cuts", "because of cuts"),
+    ("wothout closing libraries", "without closing libraries"),
+])
+def test_a_slip_of_a_function_word_is_the_function_word(engine, typed, searched):
+    """A slip of "their" or "without" was left as typed, a word in no text that the model misread and
+    that took the largest share of what the best case had to hold; or it became the nearest content
+    word ("thier": tier, "ohter": outer)."""
+    assert engine.speller.correct(typed).query == searched
 
 
 def test_no_query_of_the_judged_sets_is_corrected(engine):
