@@ -8,8 +8,10 @@ frequency dictionary that ships with symspellpy), when it is typed in capitals (
 MTFS), when it is shorter than MIN_LETTERS, when it holds a digit, when it is in double quotes (a
 phrase to be found as written), or when it is the first part of a contraction ("didn" of "didn't"). Otherwise it becomes the collection's word fewest edits away
 (deletions, insertions, substitutions, swaps of two letters: one edit for a word of fewer than LONG
-letters, two from LONG on) with the same first letter, the most common one on a tie, never a
-function word that search leaves out; with none that near, it stays. A word of a vocabulary term's
+letters, two from LONG on) with the same first letter, the most common one on a tie; a function
+word, which search leaves out, only for a word of FUNCTION_SLIP letters or more ("thier": their,
+but "wyre" is not "were"); with none that near, it stays. A word typed without its vowels ("bdgt")
+is the commonest word with its consonants and first letter. A word of a vocabulary term's
 names, aliases or everyday words (kb/vocabulary.yml: "mtfs") is a word of its own that a query may use
 though no document does, and becomes only the collection's hyphenated form of itself ("coproduction":
 "co-production"), never another word ("mtfs" is not "mtfp"; nor, without its ending, "worcs" "work"). A capitalised word inside a
