@@ -246,10 +246,11 @@ class Speller:
                 fixes.append((typed, better.capitalize()))
                 return better.capitalize()
             better = self._british(word) if len(word) >= MIN_LETTERS else None
-            if better is None and self._misspelt(typed) and not _VOWELS.search(word) and word not in self._names:
+            misspelt = better is None and self._misspelt(typed)
+            if misspelt and not _VOWELS.search(word) and word not in self._names:
                 # "bdgt": budget; its first letter kept, as a slip's is ("nndr" is no "under")
                 better = next((w for w in self._skeletons.get(skeleton(word), []) if w[0] == word[0]), None)
-            if better is None and self._misspelt(typed):
+            if misspelt and better is None:
                 # a slip of a function word ("thier", "becuase") is the function word, read so by the
                 # model and left out by the keyword side; a shorter word is too near too many ("wyre")
                 found = self._nearest(word, function_words=len(word) >= FUNCTION_SLIP)

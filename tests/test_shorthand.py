@@ -56,7 +56,6 @@ def test_shorthand_the_collection_writes_is_left_as_typed(engine):
     assert fixed.query == "shared ict with councillors" and fixed.shorthand == ["cllrs"]
 
 
-
 def test_a_function_word_typed_short_is_read_in_full_not_corrected_to_a_word_of_the_reports(engine):
     """"shld" was "corrected" to "sold", the nearest word the reports write, and the page said it
     searched for "how sold councillors explain service changes"."""
