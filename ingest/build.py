@@ -39,7 +39,7 @@ from kb.parse import Problem, plain_text
 from kb.schema import SQL_TYPES, Table, facets, lessons_section, summary_section, tables
 from kb.site import is_project_database, ro_uri
 from kb.site_metadata import facet_catalogue, site_metadata
-from kb.validate import Record, check_collection, discover
+from kb.validate import Record, check_collection, discover, strays
 from kb.amounts import printed_range
 from kb.vocabulary import load_vocabularies
 
@@ -619,6 +619,9 @@ def build(root: Path, output: Path, model: str | None = None, progress: bool = T
     is copied and patched (ingest/patch.py) instead of every table being written afresh."""
     started = time.perf_counter()
     found = discover(root)
+    misplaced = strays(root)
+    if misplaced:  # before the no-change check: a case saved as x.MD changes none of the files it hashes
+        raise BuildFailed(misplaced)
     embedder = embedder or Embedder(model)
     code = code_digest()
     basis = _code_basis(embedder.name, code)

@@ -128,11 +128,12 @@ def _stale(records) -> list:
 def validate_cmd(ctx, paths, fmt, stale, db_path, duplicates, summary_path):
     """Check case and source files (every one when no PATH is given); print every problem as
     file:line: problem - fix, and warn of near-duplicate cases."""
-    from .validate import check_collection
+    from .validate import check_collection, strays
 
     root = ctx.obj["root"]
     files = _paths(paths, root)
     records, problems = check_collection(files, root)
+    problems = strays(root, [*map(Path, paths), *files] if paths else None) + problems
     warnings, notes, checked = _similar(records, root, db_path or root / "kb.db", whole=not paths) if duplicates \
         else ([], [], None)
     if checked and fmt != "text":
@@ -160,12 +161,18 @@ def verify_cmd(ctx, paths, texts, fmt, summary_path):
     """Check every figure (and every number in Results) against the cited lines of its source's text:
     of the cases given (of every case when none is given, or when a source record is)."""
     from .parse import Problem
-    from .validate import check_collection, discover
+    from .validate import check_collection, discover, strays
     from .verify import find_texts, verify
 
     root = ctx.obj["root"]
     sources = discover(root)["source"]
     given = _paths(paths, root) if paths else []
+    misplaced = strays(root, [*map(Path, paths), *given]) if given else []
+    if misplaced:  # read as a case here, it would be verified though nothing else ever reads it
+        closing = f"{len(misplaced)} file(s) no check or build reads: fix them first."
+        _emit(fmt, "kb verify", misplaced, summary=summary_path, headline=closing)
+        click.echo(closing, err=True)
+        sys.exit(1)
     # a changed source record can break any case that cites it: then every case is verified
     cases = [p for p in given if p.parent.name != "sources"]
     if not given or len(cases) < len(given):

@@ -531,6 +531,50 @@ def discover(root: Path) -> dict[str, list[Path]]:
     return {"source": sorted((root / "sources").glob("*.md"), key=str), "case": sorted((root / "cases").glob("*.md"), key=str)}
 
 
+SOURCE_TEXT_FOLDERS = ("text", "text-local")  # sources/ subfolders of report texts (kb/verify.py), not records
+
+
+def strays(root: Path, only: list[Path] | None = None) -> list[Problem]:
+    """Files in cases/ or sources/ that discover() does not find, so that no check and no build reads
+    them: a case saved as x.MD or x.txt, or in a subfolder, was otherwise left out of the site
+    without a word while `kb validate` said every file was OK (`only`: just these paths, where they
+    are strays, or in these folders). Hidden files and editor backups (x.md~) are left alone."""
+    found = []
+    for kind, folder in (("case", root / "cases"), ("source", root / "sources")):
+        for here, dirs, files in os.walk(folder):
+            below = Path(here).relative_to(folder).parts
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                             and not (kind == "source" and not below and d in SOURCE_TEXT_FOLDERS))
+            for name in sorted(files):
+                if name.startswith(".") or name.endswith("~") or (not below and name.endswith(".md")):
+                    continue
+                if kind == "source" and below and not name.lower().endswith(".md"):
+                    continue  # a source's own subfolder (a report's PDF) holds more than records
+                found.append((kind, folder, Path(here) / name, below))
+    wanted = None if only is None else [os.path.abspath(p) for p in only]
+    under = str(root.resolve()).rstrip(os.sep) + os.sep
+    problems = []
+    for kind, folder, path, below in found:
+        lexical = os.path.abspath(path)
+        if wanted is not None and not any(lexical == w or lexical.startswith(w.rstrip(os.sep) + os.sep) for w in wanted):
+            continue
+        display = lexical[len(under):] if lexical.startswith(under) else str(path)
+        stem = path.name.split(".")[0] if "." in path.name else path.name
+        home = f"{folder.name}/{stem}.md"
+        if below:
+            problems.append(Problem(display, 1, f"not read as a {kind}: {kind} files sit directly in {folder.name}/, "
+                                                "and no check or build looks in its subfolders",
+                                    f"move it to {home}"))
+        elif path.suffix.lower() in (".md", ".markdown", ".txt", ".yml", ".yaml") or not path.suffix:
+            problems.append(Problem(display, 1, f"not read as a {kind}: only files named <id>.md (in small letters) are",
+                                    f"rename it to {home} if it is a {kind}, else move it out of {folder.name}/"))
+        else:
+            problems.append(Problem(display, 1, f"not a {kind} file, and no check or build reads it",
+                                    f"move it out of {folder.name}/ (keep a report's text in sources/text-local/)"
+                                    if kind == "source" else f"move it out of {folder.name}/"))
+    return problems
+
+
 def title_key(title: str) -> str:
     return " ".join(title.casefold().split())
 

@@ -16,10 +16,13 @@ SHARED = Path(os.environ.get("KB_SHARED") or ROOT.parent / "shared")
 
 
 def shared(name: str) -> Path:
-    """A file or folder of shared/: missing, it fails the run in CI and skips the test elsewhere."""
+    """A file or folder of shared/: missing, it fails the run in the project's CI and skips the test
+    elsewhere, GitHub's workflows included: the reports' texts and the case register are not the
+    project's to publish, so a pull request's checkout has no shared/ (its figures are verified
+    against the texts the repository keeps, and the rest by the reviewer, see CONTRIBUTING.md)."""
     path = SHARED / name
     if not path.exists():
-        if os.environ.get("CI"):
+        if os.environ.get("CI") and not os.environ.get("GITHUB_ACTIONS"):
             raise RuntimeError(f"{path} is missing: CI clones the project with shared/ beside it")
         pytest.skip(f"shared/{name} is not beside the project (KB_SHARED=/path/to/shared points at it)")
     return path
