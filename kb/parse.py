@@ -153,6 +153,7 @@ class Document:
     node: yaml.Node
     body: str
     body_line: int  # 1-based file line on which the body starts
+    front: str = ""  # the front matter's text, as YAML read it
 
     def line_of(self, json_path: tuple) -> int:
         """File line of the value at json_path, or of its nearest existing parent."""
@@ -311,6 +312,12 @@ def parse_document(raw: bytes, path: Path, display: str) -> tuple[Document | Non
             fix = "use spaces, not a tab: YAML indents with spaces only"
         elif CURLY_QUOTED.search(lines[line - 1] if line <= len(lines) else ""):  # quoted, with a word processor's quotes
             fix = "curly quotes \u201c \u201d \u2018 \u2019 do not quote text in YAML: retype them as straight quotes \" or '"
+        opened = unclosed_quote(lines[1:line])
+        if opened:  # YAML reads on past the line's end to the next quote, and fails lines later
+            return None, [Problem(display, opened + 1, f"malformed YAML: the quote opened on line {opened + 1} is "
+                                                       "not closed on that line",
+                                  "add the closing quote at the end of the value (a quote inside it is written twice: '' "
+                                  "in '...', or \\\" in \"...\")")]
         return None, [Problem(display, line, f"malformed YAML: {what}", fix)]
     except yaml.YAMLError as err:
         return None, [Problem(display, 2, f"malformed YAML: {' '.join(str(err).split())}", "check the front matter's syntax")]
@@ -318,7 +325,25 @@ def parse_document(raw: bytes, path: Path, display: str) -> tuple[Document | Non
         return None, [Problem(display, 2, "front matter is not a set of `field: value` lines",
                               "write the front matter as YAML fields, one `name: value` per line")]
     body = "\n".join(lines[end + 1:])
-    return Document(path, display, data, node, body, end + 2), []
+    return Document(path, display, data, node, body, end + 2, yaml_text), []
+
+
+OPENING_QUOTE = re.compile(r"^\s*(?:-\s+)?(?:[\w-]+:\s+)?([\"'])")
+
+
+def unclosed_quote(lines: list[str]) -> int | None:
+    """The number (from 1, in `lines`) of the first line whose value opens a quote it does not close.
+    YAML lets a quoted value run over several lines, but no file here needs one."""
+    for n, line in enumerate(lines, 1):
+        found = OPENING_QUOTE.match(line)
+        if not found:
+            continue
+        rest = line[found.end():]
+        if found.group(1) == '"' and not re.search(r'(?<!\\)"', rest.replace("\\\\", "")):
+            return n
+        if found.group(1) == "'" and "'" not in rest.replace("''", ""):
+            return n
+    return None
 
 
 # Raw HTML is off so a case file cannot inject script into the site; markdown-it also refuses

@@ -87,6 +87,21 @@ def field_hint(kind: str, path: tuple) -> str:
     return spec.get("description") or "see docs/contributing.md"
 
 
+# A note to self left inside a sentence ("... in 2013. TODO: check the year"), in any case: the
+# scaffold's own markers open a value or a line and are reported as "fill in"; these the site would
+# show to readers
+LEFT_MARKER = re.compile(r"\b(?:TODO|TBD|FIXME)\b", re.I)
+
+
+def _left_markers(node, path: tuple = ()) -> list[tuple[tuple, str]]:
+    """(path, the marker as written) of front-matter text that holds a note to self past its start."""
+    if isinstance(node, str):
+        found = LEFT_MARKER.search(node)
+        return [(path, found.group(0))] if found and not node.startswith(TODO) else []
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    return [found for key, value in items for found in _left_markers(value, path + (key,))]
+
+
 def _todos(node, path: tuple = ()) -> list[tuple[tuple, str]]:
     """(path, what the marker says after "TODO:") of the front-matter values that are still TODO
     markers; a tool that guessed a value says so there, e.g. `kb source add` of a PDF's own title."""
@@ -103,10 +118,16 @@ def _check_dates(doc: Document, kind: str, data: dict) -> list[Problem]:
         if spec.get("format") == "date" and isinstance(value, str) and re.fullmatch(spec["pattern"], value):
             parts = [int(x) for x in value.split("-")] + [1, 1]
             try:
-                datetime.date(*parts[:3])
+                date = datetime.date(*parts[:3])
             except ValueError:
                 problems.append(Problem(doc.display, doc.line_of((name,)), f"{name} '{value}' is not a real date",
                                         "write it as YYYY, YYYY-MM or YYYY-MM-DD with a month from 01 to 12 and a day that month has"))
+                continue
+            # a day's grace: a contributor's "today" may be tomorrow here
+            if date > datetime.date.today() + datetime.timedelta(days=1):
+                problems.append(Problem(doc.display, doc.line_of((name,)), f"{name} '{value}' is in the future",
+                                        "write the date it happened, today's or earlier, as YYYY-MM-DD"
+                                        if len(parts) == 5 else "write the date it happened, this year or earlier"))
     return problems
 
 
@@ -167,6 +188,12 @@ def _schema_problem(doc: Document, kind: str, error) -> Problem | list[Problem]:
                 fix = "write the percentage as a number only, without % (e.g. 12.5)"
         if error.validator_value == "array" and isinstance(error.instance, str):
             fix = f"write it as a list: [{error.instance}]"
+        if error.instance is None:  # `field:` with nothing after it, which YAML reads as null
+            return Problem(doc.display, line, f"{where} is empty",
+                           f"write {where} as {expected} after the colon ({field_hint(kind, path)})")
+        meant = {"true": "true", "yes": "true", "false": "false", "no": "false"}
+        if error.validator_value == "boolean" and isinstance(error.instance, str) and error.instance.strip().lower() in meant:
+            fix = f"take the quotes off: `{path[-1] if path else where}: {meant[error.instance.strip().lower()]}`"
         return Problem(doc.display, line, f"{where} must be {expected}, not {got}", fix)
     if v in ("pattern", "minLength") and isinstance(error.instance, str) and not error.instance.strip():
         return Problem(doc.display, line, f"{where} is empty", field_hint(kind, path))
@@ -293,6 +320,36 @@ def _spelt_by(before: str, abbreviation: str) -> bool:
     return not letters
 
 
+def _cut_by_comments(doc: Document) -> list[Problem]:
+    """Unquoted values that YAML cut short at ' #' ("where: Case studies, Plymouth #3, line 122" keeps
+    "Case studies, Plymouth"): a '#' straight after a space starts a comment, so the rest of the line
+    was dropped without a word. A comment proper ("# like this", as `kb new` writes after its hints) is
+    left alone."""
+    problems = []
+
+    def walk(node, name):
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                walk(value, key.value if isinstance(key, yaml.ScalarNode) else name)
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                walk(item, name)
+        elif isinstance(node, yaml.ScalarNode) and not node.style and not str(node.value).startswith(TODO) \
+                and node.end_mark.line < len(lines):
+            mark = node.end_mark
+            cut = re.match(r"[ \t]+(#\S.*)", lines[mark.line][mark.column:])
+            if cut and mark.column > 0:
+                problems.append(Problem(doc.display, mark.line + 2,
+                                        f"{name} stops before '{cut.group(1)[:40]}': YAML reads a ' #' as the start "
+                                        "of a comment and drops the rest of the line",
+                                        "put the whole value in double quotes"))
+
+    lines = doc.front.split("\n")
+    if doc.node is not None:
+        walk(doc.node, "the value")
+    return problems
+
+
 def _bracketed_attributions(doc: Document) -> list[Problem]:
     texts = [(doc.line_of(path), node) for path, node in _leaves(doc.data) if isinstance(node, str)
              and (path[-1] == "note" or path[:1] == ("findings",) and path[-1] == "text")]
@@ -360,6 +417,12 @@ def _check_body(doc: Document, kind: str) -> tuple[list[Section], list[Problem]]
             name = section.heading if section else wanted[0]
             problems.append(Problem(doc.display, line, f"fill in section '## {name}'",
                                     guidance.get(name, "write it in your own words")))
+        elif found_marker := LEFT_MARKER.search(text):
+            line = doc.body_line + n
+            section = next((s for s in reversed(sections) if s.line < line), None)
+            problems.append(Problem(doc.display, line, f"a note to self ('{found_marker.group(0)}') is left in "
+                                                       f"section '## {section.heading if section else wanted[0]}'",
+                                    "finish the text and take the note out: the site would show it to readers"))
     for line, text in stray[:1]:
         problems.append(Problem(doc.display, line, f"text before the first section: '{text[:40]}'",
                                 f"put it under '## {wanted[0]}' (the body is only `## ` sections)"))
@@ -414,8 +477,11 @@ def check_document(doc: Document, kind: str, known_sources: set[str] | None = No
             continue  # reported once, as "fill in"
         made = _schema_problem(doc, kind, error)
         found += [p for p in (made if isinstance(made, list) else [made]) if p not in found]
+    found += [Problem(doc.display, doc.line_of(path), f"{_path_text(path)} holds a note to self ('{marker}')",
+                      "finish it and take the note out: the site would show it to readers")
+              for path, marker in _left_markers(doc.data)]
     found += [p for p in _too_large(doc) + _curly_wrapped(doc) + _formulas(doc) + _bracketed_attributions(doc)
-              if p not in found]
+              + _cut_by_comments(doc) if p not in found]
     problems = sorted(found, key=lambda p: p.line)
     data = _normalise(kind, doc.data)
     stem = doc.path.stem

@@ -69,7 +69,7 @@ def test_verify_names_the_page_of_a_text_with_page_boundaries(small_root, tmp_pa
                         '    section: "2. What it cost"\n    lines: "1-3"')
     case = case.replace('''    source: dclg-2014-good-practice-savings
     where: "Appendix D, 2. Brighton and Hove, The context, line 1680"''', '''    source: testshire-2024
-    where: "2. What it cost"''').replace(
+    where: "2. What it cost, line 2"''').replace(
         'amount: 105400000\n    text: "£105.4 million"', 'amount: 120000\n    text: "£120,000"')
     (small_root / "cases" / "brighton-hove-reablement.md").write_text(case, encoding="utf-8")
     record = small_root / "sources" / "testshire-2024.md"

@@ -65,7 +65,7 @@ def test_a_made_up_figure_fails(small_root):
 def test_a_figure_outside_its_cited_lines_names_where_it_is(small_root):
     # the figure is printed at line 1680, outside the lines cited after this change
     text = GOOD.replace('lines: "1674-1768, 764-767"', 'lines: "1690-1768, 764-767"').replace(
-        "The context, line 1680", "The context")
+        "The context, line 1680", "The context, line 1700")
     write_case(small_root, text)
     result = kb(small_root, "verify")
     assert result.exit_code == 1

@@ -121,7 +121,7 @@ BROKEN = {
          '"2013/14", "over ten years", "per year".']),
     "an empty where": (
         edit("    where: \"Appendix D, 2. Brighton and Hove, financial details table, line 1759\"", '    where: ""'),
-        ['cases/{name}.md:34: savings[1].where is empty - Where in that source, e.g. "Appendix D, Barnet, line 1530". '
+        ['cases/{name}.md:34: savings[1].where is empty - Where in that source, with the line it is printed on, e.g. "Appendix D, Barnet, line 1530". '
          '`kb verify` checks that the figure is printed within one line of a line named here, and that the line is in '
          'the text.']),
     "an empty section": (
