@@ -117,7 +117,8 @@ def find_texts(root: Path, sources: list[Record], folders: list[Path] = ()) -> t
         path = next((p / name for p in places if (p / name).is_file()), None)
         if path is None:
             notes.append(f"no text for source {record.id} ({name} is not in {', '.join(map(shown, places))}): "
-                         "its figures are not checked")
+                         "its figures are not checked; put the text in sources/text-local/ or name its folder "
+                         "with --texts")
             continue
         raw = path.read_bytes()
         digest = hashlib.sha256(raw).hexdigest()

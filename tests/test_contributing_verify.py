@@ -91,7 +91,8 @@ def test_a_source_without_its_text_is_noted_once_and_does_not_fail(small_root):
     assert result.exit_code == 0, result.output
     notes = [line for line in result.stderr.split("\n") if "lga-2016-transformational-models" in line]
     assert notes == ["note: no text for source lga-2016-transformational-models (004_eddb96ce043ce060.txt is not in "
-                     "sources/text, sources/text-local): its figures are not checked"]
+                     "sources/text, sources/text-local): its figures are not checked; put the text in sources/text-local/ or name "
+                     "its folder with --texts"]
     assert "Warning: 2 figure(s) and the Results of 1 case(s) NOT checked against their source" in result.stderr
 
 
