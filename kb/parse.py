@@ -352,10 +352,16 @@ MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typograph
 
 
 def plain_text(markdown: str) -> str:
-    """Markdown as one line of plain text: list markers and emphasis marks dropped."""
-    text = re.sub(r"^\s*(?:[-*+]|\d+[.)])\s+", "", markdown, flags=re.M)
-    text = re.sub(r"[*_`#>]", "", text)
-    return " ".join(text.split())
+    """Markdown as one line of plain text, the words as the page shows them: list markers, emphasis
+    and link addresses dropped by markdown-it's own reading, so a wrapped line that starts with a
+    number ("  2007. They ...") keeps it, and a text's own "#" or ">" stays."""
+    words = []
+    for token in MARKDOWN.parse(markdown):
+        if token.type == "inline":
+            words += [child.content if child.type in ("text", "code_inline") else " "
+                      for child in token.children or [] if child.type in ("text", "code_inline", "softbreak", "hardbreak")]
+            words.append(" ")
+    return " ".join("".join(words).split())
 
 
 @dataclass

@@ -106,3 +106,15 @@ def test_compounds_are_marked_and_counted_only_where_their_words_stand_together(
             marked += "<mark>" in highlight(text, [t for t in terms if " " in t])
             counted += term_hits(text, query_stems([t for t in terms if " " in t]))
     assert marked > 10 and counted > 10
+
+
+def test_a_wrapped_line_that_starts_with_a_number_keeps_it():
+    """A bullet wrapped before a year ("has run since\\n  2007. They ...") reads as the page shows it:
+    the year was taken for a list's number and dropped from the passage, the search snippet and the
+    full text ("has run since They operate")."""
+    from kb.parse import plain_text
+
+    assert plain_text("- Three councils have shared services since\n  2007. They share one structure.") == \
+        "Three councils have shared services since 2007. They share one structure."
+    assert plain_text("1. *First* [step](https://example.org)\n2. second > third, # kept") == \
+        "First step second > third, # kept"
