@@ -9,11 +9,11 @@ import traceback
 from urllib.parse import parse_qsl, unquote, urlencode
 
 from datasette import hookimpl
-from datasette.utils import tilde_decode
+from datasette.utils import tilde_decode, tilde_encode
 from datasette.utils.asgi import Base400, Response
 from datasette.views.base import DatasetteError
 
-from kb.site import plugin_module
+from kb.site import PAGES, plugin_module
 
 
 
@@ -91,6 +91,16 @@ async def _suggestions(datasette, request, message: str) -> list[dict]:
         rest = "/".join(parts[1:])
         href = datasette.urls.database(db.name) + (f"/{rest}" if rest else "")
         out.append({"label": await _page_name(datasette, db, parts[1:]), "href": href})
+    if len(parts) == 1 and "Database not found" in message:
+        # a mistyped page of the site's own ("/serach", "/abut") before the database's tables
+        pages = {"search": ("Search", datasette.urls.path("-/search")), "charts": ("Charts", datasette.urls.path("-/charts")),
+                 "compare": ("Compare cases", datasette.urls.path("-/compare"))}
+        brand = plugin_module(__file__, "kb_brand")._brand(datasette)
+        for page in PAGES:
+            if brand and page in brand.pages:
+                pages[page] = (brand.pages[page]["title"], datasette.urls.path(page))
+        for name in difflib.get_close_matches(parts[0].lower(), list(pages), n=2, cutoff=0.6):
+            out.insert(0, {"label": pages[name][0], "href": pages[name][1]})
     hidden = set(await db.hidden_table_names())
     public = [t for t in await db.table_names() if t not in hidden and present.table_meta(db.path, t).get("kb_columns")]
     asked, form = _table_asked(parts[1]) if len(parts) >= 2 else (None, None)
@@ -103,6 +113,23 @@ async def _suggestions(datasette, request, message: str) -> list[dict]:
         titles = dict((await db.execute(f"select id, title from {parts[1]}")).rows)
         for found in difflib.get_close_matches(wanted, ids, n=3, cutoff=0.55):
             out.append({"label": titles.get(found, found), "href": datasette.urls.row(db.name, parts[1], found)})
+    if len(parts) == 3 and parts[0] == db.name and asked in public:
+        # a row of a table keyed by two columns (a term: its vocabulary and its slug) asked for by one
+        # of them: the rows that value names, to the three
+        keys = await db.primary_keys(asked)
+        label_column = present.table_meta(db.path, asked).get("label_column")
+        wanted = parts[2]
+        for column in keys if len(keys) > 1 else []:
+            shown = f"[{label_column}]" if label_column else "null"
+            found = (await db.execute(f"select {', '.join(f'[{k}]' for k in keys)}, {shown} from [{asked}] "
+                                      f"where [{column}] = ? limit 3", [wanted])).rows
+            for row in found:
+                values = [str(v) for v in row[:len(keys)]]
+                label = row[len(keys)] or ", ".join(values)
+                out.append({"label": f"{present.table_label(datasette, db.name, asked)}: {label}",
+                            "href": datasette.urls.row(db.name, asked, ",".join(tilde_encode(v) for v in values))})
+            if found:
+                break
     missing = re.search(r"(?:no such column:|Cannot sort table by) (\w+)", message or "")
     if len(parts) >= 2 and parts[0] == db.name and missing:
         meta = present.table_meta(db.path, asked)
@@ -155,6 +182,10 @@ def _answer(datasette, request, exception):
         else:
             traceback.print_exception(exception)
             status, message = 500, "The page could not be built. Please try again, or go back and try another way."
+        if status == 400 and not request.args.get("sql") and message.startswith("You did not supply a value for binding"):
+            # a row address with fewer parts than its table's key (/kb/terms/sharing-council for
+            # /kb/terms/approaches,sharing-council): SQLite's complaint is not the reader's
+            status, message = 404, "Record not found"
         if status == 400 and not request.args.get("sql") and await _no_such_table(datasette, request):
             # a row address under a table that does not exist (/kb/such/page): SQLite's complaint
             # ("no such table", or a syntax error where the name is an SQL word) is not the reader's

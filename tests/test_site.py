@@ -944,7 +944,8 @@ def test_a_misspelt_column_of_an_export_is_offered_as_that_export(site, path, of
 
 
 @pytest.mark.parametrize("path", ["/no/such/page", "/kbb", "/kbb/cases", "/kbb/nothing/here", "/kb/nothing/here",
-                                  "/kb/casess/brighton-hove-reablement"])
+                                  "/kb/casess/brighton-hove-reablement", "/kb/terms/sharing-council", "/kb/terms/x",
+                                  "/kb/organisations/brighton-hove-reablement", "/serach"])
 def test_a_mistyped_address_is_page_not_found_in_plain_words_and_every_suggestion_works(site, path):
     """A reader who mistypes an address hears of no "database" or SQLite message, gets a 404 (not
     a 400), and is never offered a "did you mean" page that is itself missing."""
@@ -956,6 +957,23 @@ def test_a_mistyped_address_is_page_not_found_in_plain_words_and_every_suggestio
         offered = page.text[page.text.index("Did you mean"):page.text.index("Where next")]
         for href in re.findall(r'href="([^"]+)"', offered):
             assert get(site, href.replace("&amp;", "&")).status_code == 200, (path, href)
+
+
+@pytest.mark.parametrize("path, offered", [
+    # a row of a table keyed by two columns, asked for by one: SQLite's "binding parameter" complaint
+    # was shown as a 400
+    ("/kb/terms/sharing-council", ["/kb/terms/approaches,sharing-council"]),
+    ("/kb/organisations/brighton-hove-reablement", ["/kb/organisations/brighton-hove-reablement,1"]),
+    # a mistyped page of the site's own, before the database's tables
+    ("/serach", ["/-/search", "/kb"]),
+    ("/abuot", ["/about", "/kb"]),
+    ("/privcy", ["/privacy", "/kb"]),
+])
+def test_a_near_miss_is_offered_the_page_it_meant(site, path, offered):
+    page = get(site, path)
+    assert page.status_code == 404
+    suggestions = page.text[page.text.index("Did you mean"):page.text.index("Where next")]
+    assert re.findall(r'href="([^"]+)"', suggestions) == offered
 
 
 @pytest.mark.parametrize("path, trail", [
