@@ -1,4 +1,5 @@
-"""The image a published site runs in: the base image its Dockerfile starts from.
+"""The image a published site runs in: the base image its Dockerfile starts from, and whose proxy
+it trusts for the reader's address.
 
 Datasette 0.65 writes every Dockerfile (`datasette package`, `datasette publish cloudrun`, and the
 Fly plugin, all through datasette.utils.make_dockerfile) FROM python:3.11.0-slim-bullseye, fixed in
@@ -38,7 +39,10 @@ def from_image(dockerfile: str, image: str) -> str:
         # a Datasette upgrade changed the Dockerfile it writes: publish nothing rather than the old base
         raise ImageError(f"Datasette's Dockerfile has {len(found)} FROM lines, not one - kb.publish_image "
                                    "needs updating for this Datasette version")
-    lines[found[0]] = f"FROM {image}"
+    # The container is reached only through the platform's proxy (Cloud Run, Fly, a host's nginx),
+    # never from 127.0.0.1, where uvicorn trusts X-Forwarded-For by default: without this every
+    # reader has the proxy's address, and one client's errors slow them all (kb_guard's throttle).
+    lines[found[0]:found[0] + 1] = [f"FROM {image}", 'ENV FORWARDED_ALLOW_IPS="*"']
     return "\n".join(lines) + ("\n" if dockerfile.endswith("\n") else "")
 
 

@@ -3,6 +3,7 @@ facet to what was asked for, and a way back. JSON requests keep Datasette's JSON
 from __future__ import annotations
 
 import difflib
+import html
 import re
 import sqlite3
 import traceback
@@ -46,6 +47,12 @@ def _setting_words(message: str, request) -> tuple[str, list[str]] | None:
 
 TITLES = {404: "Page not found", 400: "That address asks for something we cannot show", 403: "Not allowed",
           500: "Something went wrong on our side"}
+
+
+def _words_of_html(message: str) -> str:
+    """The text of an HTML message, without its scripts, its textareas and its tags."""
+    text = re.sub(r"<(script|textarea)\b.*?</\1>", " ", message, flags=re.S | re.I)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", text)).split())
 
 
 def _route_path(datasette, request) -> list[str]:
@@ -176,6 +183,13 @@ def _answer(datasette, request, exception):
             # Datasette raises its 500 for the client's parameter mistakes too (`_sort` with
             # `_sort_desc`, a bad `_through`): see kb_guard
             status, message = (400 if exception.status == 500 else exception.status), exception.message
+            if getattr(exception, "message_is_html", False):
+                # Datasette's own HTML (a time-out's message, the SQL in a textarea, a script), which the
+                # error page would print as text: its words only
+                message = _words_of_html(message)
+                if message.startswith("SQL query took too long"):
+                    message = (f"The query took too long and was stopped: the limit is "
+                               f"{datasette.setting('sql_time_limit_ms'):,} ms. Ask for less, or narrow it with filters.")
         elif isinstance(exception, (sqlite3.OperationalError, sqlite3.ProgrammingError, sqlite3.DataError)):
             # the request's parameters or SQL made SQLite refuse it, or the result passed kb_guard's cap
             status, message = 400, str(exception)

@@ -306,6 +306,7 @@ def prepare_jinja2_environment(env, datasette):
     env.globals["kb_years"] = years
     env.filters["clean_url"] = clean_url
     env.filters["rebase"] = rebase
+    env.filters["from_the_first"] = from_the_first
 
 
 @lru_cache(maxsize=64)
@@ -342,6 +343,16 @@ def clean_url(url) -> str:
     """A link without the `_nocol` arguments a table page adds for itself (see kb_tables.asgi_wrapper),
     so addresses people copy stay short; the page adds them again when followed."""
     out = _NOCOL.sub("", str(url))
+    return re.sub(r"[?&](?=#|$)", "", out).replace("?&", "?")
+
+
+_NEXT = re.compile(r"(?<=[?&])_next=[^&#]*(&|(?=#)|$)")
+
+
+def from_the_first(url) -> str:
+    """A link without the page it was made on (`_next`): a download of "all 76" from the second page
+    began at the 51st (JSON) or was refused (a CSV streams from the first row only)."""
+    out = _NEXT.sub("", str(url))
     return re.sub(r"[?&](?=#|$)", "", out).replace("?&", "?")
 
 
