@@ -12,14 +12,24 @@ from search.engine import MODES, save_arrays
 
 from .site import BRAND, METADATA
 
-DB_HELP = "The database `kb build` wrote."
+DB_HELP = "The database `kb build` wrote (in the --root folder when one is given)."
 
 
 def _not_built(path: Path) -> str:
     return f"{'is not a file' if path.exists() else 'does not exist'} - run `kb build` first, or give --db PATH"
 
 
+def _under_root(ctx, param, value):
+    """--db left at its default names kb.db in the folder --root gives, when it gives one (as `kb
+    validate` looks there): `kb --root DIR serve` run from elsewhere looked for ./kb.db."""
+    root_given = (ctx.find_root().obj or {}).get("root_given")
+    if root_given and ctx.get_parameter_source(param.name) == click.core.ParameterSource.DEFAULT:
+        return ctx.find_root().obj["root"] / Path(value) if isinstance(value, Path) else str(ctx.find_root().obj["root"] / value)
+    return value
+
+
 def _built(ctx, param, value: Path) -> Path:
+    value = _under_root(ctx, param, value)
     if not value.is_file():
         raise click.BadParameter(f"{value} {_not_built(value)}")
     return value
@@ -48,9 +58,8 @@ def _paths(paths: tuple[str, ...], root: Path) -> list[Path]:
 @click.pass_context
 def cli(ctx, root):
     """Build, check, search and serve the council transformation knowledge base."""
-    if root is None:
-        root = Path.cwd() if (Path.cwd() / "cases").is_dir() else ROOT
-    ctx.obj = {"root": root.resolve()}
+    ctx.obj = {"root": (root or (Path.cwd() if (Path.cwd() / "cases").is_dir() else ROOT)).resolve(),
+               "root_given": root is not None}
 
 
 def _emit(fmt: str, title: str, errors, warnings=(), notes=(), extra=None, summary: Path | None = None,
@@ -436,8 +445,8 @@ def source_add_cmd(ctx, pdf, source_id, url, title, publisher, date, licence, ke
 
 
 @cli.command(name="build")
-@click.option("--db", "db_path", default="kb.db", show_default=True,
-              help="SQLite file to write; an existing file is replaced only if `kb build` wrote it (or with --force).")
+@click.option("--db", "db_path", default="kb.db", show_default=True, callback=_under_root,
+              help="SQLite file to write (in the --root folder when one is given); an existing file is replaced only if `kb build` wrote it (or with --force).")
 @click.option("--force", is_flag=True, help="Replace --db even if it is not a database `kb build` wrote.")
 @click.option("--model", default=None, help="Embedding model name or path (default: the packaged all-MiniLM-L6-v2; env KB_MODEL).")
 @click.option("--quiet", is_flag=True, help="No progress bars (they are shown only at a terminal).")
@@ -511,7 +520,8 @@ def _site(db_path, metadata_path, brand_dir, base_url):
 
 
 @cli.command(name="serve")
-@click.option("--db", "db_path", default="kb.db", show_default=True, type=click.Path(path_type=Path), help=DB_HELP)
+@click.option("--db", "db_path", default="kb.db", show_default=True, type=click.Path(path_type=Path), help=DB_HELP,
+              callback=_under_root)
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on: this machine only by default (put a proxy in front to publish it).")
 @click.option("--port", default=8001, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")

@@ -256,3 +256,13 @@ def test_a_model_that_cannot_be_loaded_gets_one_line(small_root, tmp_path):
     assert line.startswith(f"Build stopped: cannot load the embedding model '{tmp_path / 'no-such-model'}'"), line
     assert "leave out --model and KB_MODEL" in line and line.endswith("was not changed.")
     assert not db.exists()
+
+
+def test_root_given_is_where_the_database_is_by_default(small_root, tmp_path_factory, monkeypatch):
+    """`kb --root DIR build` run from another folder wrote ./kb.db there, and `kb --root DIR serve` or
+    `search` looked for ./kb.db, while `kb validate` looked in DIR (a publisher's review)."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))
+    assert kb_build(small_root).exit_code == 0
+    assert (small_root / "kb.db").is_file() and os.listdir(".") == []
+    result = CliRunner().invoke(cli, ["--root", str(small_root), "search", "reablement", "--json"])
+    assert result.exit_code == 0, result.output
