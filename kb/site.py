@@ -343,6 +343,11 @@ def load_brand(directory: Path = BRAND, stylesheet: Path = STYLESHEET) -> Brand:
     if favicon is not None and (not isinstance(favicon, str) or not (directory / favicon).is_file() or "/" in favicon):
         fail("favicon", f"favicon {favicon!r} is not a file in {directory} - put the icon (SVG, PNG or ICO) beside brand.yml and give its name")
     card, notes = _card(directory, data, name.strip(), fail)
+    if not data.get("contact"):
+        # the accessibility statement asks readers to report a problem, and a public body's must say how
+        notes.append("brand.yml gives no `contact`: readers have nowhere to report a problem, which the "
+                     "accessibility statement asks them to do - add one, e.g. "
+                     "`contact: {title: Report a problem, url: \"mailto:team@example.org\"}`")
     colours_in = data.get("colours")
     if not isinstance(colours_in, dict):
         fail("colours", f"colours is missing - give {', '.join(COLOURS)} as #rrggbb")

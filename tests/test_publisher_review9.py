@@ -66,3 +66,18 @@ def test_a_query_that_runs_too_long_is_said_in_words(corpus_db):
     box = re.search(r'<div class="kb-error-box">(.*?)</div>', page.text, re.S).group(1)
     assert "&lt;" not in box and "script" not in box
     assert "The query took too long and was stopped: the limit is 1,000 ms." in box
+
+
+def test_a_brand_without_a_contact_is_told_so(tmp_path):
+    """A reader's review: the accessibility statement asks readers to report a problem, and no page said
+    how. A brand without `contact` gets a note from `kb serve` and `kb publish`; one with it, none."""
+    import shutil
+
+    from kb.site import BRAND, load_brand
+
+    d = tmp_path / "brand"
+    shutil.copytree(BRAND, d)
+    assert any("gives no `contact`" in note for note in load_brand(d).notes)
+    (d / "brand.yml").write_text((d / "brand.yml").read_text()
+                                 + 'contact: {title: Report a problem, url: "mailto:team@example.org"}\n')
+    assert not any("contact" in note for note in load_brand(d).notes)
