@@ -70,7 +70,9 @@ def test_a_search_or_a_filter_is_titled_with_how_many_it_found(site, path, says)
     page = get(site, path).text
     n = count_shown(page)
     assert n > 1
-    assert title(page) == f"{says.format(n=f'{n:,}')} - Council transformation case studies"
+    # a search none of whose results is a close match says so too (see the next test)
+    none_close = ", none a close match" if "none is a close match" in page else ""
+    assert title(page) == f"{says.format(n=f'{n:,}')}{none_close} - Council transformation case studies"
 
 
 def test_a_search_that_finds_nothing_says_none(site):
@@ -190,3 +192,10 @@ def test_a_query_page_is_headed_as_it_is_titled(site, path, heading):
     query was written on: a screen reader's list of headings said the wrong page."""
     page = get(site, path).text
     assert text(re.search(r"<h1\b.*?</h1>", page, re.S).group(0)) == heading
+
+
+def test_a_search_with_no_close_match_says_so_in_its_title(site):
+    """A reader's review: "zzqxyv" was titled "10 found", and the page then said none matched; a screen
+    reader hears the title first."""
+    page = get(site, "/-/search?q=zzqxyv").text
+    assert title(page) == "zzqxyv - search case studies: 10 found, none a close match - Council transformation case studies"
