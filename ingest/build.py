@@ -145,7 +145,9 @@ def _case_row(record: Record, table: Table, history: dict[str, tuple[str, str]])
         "figures_count": len(data["savings"]),
         "lessons_count": len(sections[lessons_section()].bullets) if lessons_section() in sections else 0,
         "body_text": "\n".join(f"{s.heading}. {plain_text(s.markdown)}" for s in record.sections),
-        "body_html": "\n".join(f"<h2>{html.escape(s.heading)}</h2>\n{s.html}" for s in record.sections),
+        "body_html": "\n".join(f"<h2>{html.escape(s.heading)}</h2>\n"
+                               + (lesson_anchors(s.html) if s.heading == lessons_section() else s.html)
+                               for s in record.sections),
         "path": record.document.display,
         "review_due": review_due(data["reviewed"]),
         "first_added": first_added,
@@ -158,6 +160,22 @@ def _create(db: sqlite_utils.Database, table: Table) -> None:
                           pk=table.pk[0] if len(table.pk) == 1 else table.pk,
                           foreign_keys=[(c.name, c.references, tables()[c.references].pk[0])
                                         for c in table.columns if c.references])
+
+
+def lesson_anchors(section_html: str) -> str:
+    """The Lessons section's HTML with each top-level bullet named as its lesson's id names it
+    (`id="lesson-2"` for case#lesson-2), so a lesson found by search, or cited, links to itself."""
+    depth, n, out = 0, 0, []
+    for piece in re.split(r"(</?(?:ul|ol|li)\b[^>]*>)", section_html):
+        if re.match(r"<(?:ul|ol)\b", piece):
+            depth += 1
+        elif re.match(r"</(?:ul|ol)>", piece):
+            depth -= 1
+        elif depth == 1 and re.match(r"<li\b", piece):
+            n += 1
+            piece = piece[:3] + f' id="lesson-{n}"' + piece[3:]
+        out.append(piece)
+    return "".join(out)
 
 
 def _lesson_rows(table: Table, cases: list[Record], sources: list[Record]) -> list[dict]:

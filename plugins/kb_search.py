@@ -162,8 +162,7 @@ async def _export_rows(datasette, db, found, request) -> list[dict]:
         card = r.card or {}
         out.append({
             "rank": rank, "id": r.id, "title": r.title,
-            "url": origin + (datasette.urls.row(db.name, "cases", case_id) if case_id else
-                             datasette.urls.row(db.name, "sources", r.source_id) if r.source_id else ""),
+            "url": origin + _lesson_href(datasette, db.name, found.target, r),
             "close_match": "yes" if r.close else "no",
             "organisations": "; ".join(card.get("organisations", [])),
             "council_types": "; ".join(card.get("council_types", [])),
@@ -335,9 +334,7 @@ def _page(datasette, engine, found, error: QueryError | None, p: dict, request, 
         item["years"] = present.years(card.get("year_start"), card.get("year_end")) if card else ""
         item["why"] = "" if found.browse else why_listed(r.matched_by, item["passage_html"])
         item["source_by"] = present.source_by(engine.db_path, r.source_id) if r.source_id and not r.case_id else ""
-        item["href"] = (datasette.urls.row(database, "cases", r.id) if p["target"] == "cases" else
-                        datasette.urls.row(database, "cases", r.case_id) if r.case_id else
-                        datasette.urls.row(database, "sources", r.source_id) if r.source_id else None)
+        item["href"] = _lesson_href(datasette, database, p["target"], r) or None
         results.append(item)
     sort = found.sort if found else (p["sort"] or "relevance")
     sorts = [s for s in SORTS if not (found and found.browse and s == "relevance")]
@@ -508,6 +505,17 @@ async def _respond(datasette, request, fmt, db, database, engine, found, error, 
     context = await loop.run_in_executor(_WORKERS, _page, datasette, engine, found, error, p, request, database)
     html = await datasette.render_template("kb_search.html", context, request=request)
     return Response.html(html, status=400 if error else 200)
+
+
+def _lesson_href(datasette, database: str, target: str, r) -> str:
+    """A case's page; a lesson's place on its case's page (case#lesson-2) or a finding's on its
+    report's (#finding-3), as its id names it, so that it can be followed and cited."""
+    if target == "cases":
+        return datasette.urls.row(database, "cases", r.id)
+    anchor = "#" + r.id.split("#", 1)[1] if "#" in r.id else ""
+    if r.case_id:
+        return datasette.urls.row(database, "cases", r.case_id) + anchor
+    return datasette.urls.row(database, "sources", r.source_id) + anchor if r.source_id else ""
 
 
 @hookimpl
