@@ -81,3 +81,13 @@ def test_a_brand_without_a_contact_is_told_so(tmp_path):
     (d / "brand.yml").write_text((d / "brand.yml").read_text()
                                  + 'contact: {title: Report a problem, url: "mailto:team@example.org"}\n')
     assert not any("contact" in note for note in load_brand(d).notes)
+
+
+def test_only_the_brands_pictures_are_served(corpus_db):
+    """The whole brand folder was public: brand.yml, the pages' Markdown and anything a publisher kept
+    beside them. Its logo, icon and card are what pages ask for."""
+    site = make_datasette(corpus_db)
+    assert get(site, "/kb-brand/logo.svg").status_code == 200
+    assert get(site, "/kb-brand/card.png").status_code == 200
+    for name in ("brand.yml", "about.md", "privacy.md", "notes.txt"):
+        assert get(site, f"/kb-brand/{name}").status_code == 404, name
