@@ -343,8 +343,9 @@ def load_brand(directory: Path = BRAND, stylesheet: Path = STYLESHEET) -> Brand:
     if favicon is not None and (not isinstance(favicon, str) or not (directory / favicon).is_file() or "/" in favicon):
         fail("favicon", f"favicon {favicon!r} is not a file in {directory} - put the icon (SVG, PNG or ICO) beside brand.yml and give its name")
     card, notes = _card(directory, data, name.strip(), fail)
-    if not data.get("contact"):
+    if not data.get("contact") and name.strip() != PROJECT_CARD["name"]:
         # the accessibility statement asks readers to report a problem, and a public body's must say how
+        # (the project's own brand has no home of its own to name: a publisher's does)
         notes.append("brand.yml gives no `contact`: readers have nowhere to report a problem, which the "
                      "accessibility statement asks them to do - add one, e.g. "
                      "`contact: {title: Report a problem, url: \"mailto:team@example.org\"}`")

@@ -335,6 +335,8 @@ def _page(datasette, engine, found, error: QueryError | None, p: dict, request, 
         item["why"] = "" if found.browse else why_listed(r.matched_by, item["passage_html"])
         item["source_by"] = present.source_by(engine.db_path, r.source_id) if r.source_id and not r.case_id else ""
         item["href"] = _lesson_href(datasette, database, p["target"], r) or None
+        # "lesson 2", "finding 19": which of its case's or report's, for the link's name
+        item["place"] = r.id.split("#", 1)[1].replace("-", " ") if p["target"] != "cases" and "#" in r.id else ""
         results.append(item)
     sort = found.sort if found else (p["sort"] or "relevance")
     sorts = [s for s in SORTS if not (found and found.browse and s == "relevance")]

@@ -78,7 +78,17 @@
         n === 1 ? "1 case ticked: tick at least one more." :
         n > 4 ? n + " cases ticked: untick " + (n - 4) + " (at most 4)." : n + " cases ticked.";
     }
-    boxes.forEach(function (box) { box.addEventListener("change", update); });
+    boxes.forEach(function (box) {
+      box.addEventListener("change", update);
+      // Enter in a form's checkbox submits the form (the browser's implicit submission): a reader
+      // pressing Enter to tick a case landed on "Choose at least two cases"; Enter ticks it, as Space does
+      box.addEventListener("keydown", function (event) {
+        if (event.key === "Enter") {
+          event.preventDefault();
+          box.click();
+        }
+      });
+    });
     update();
   }
 

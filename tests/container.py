@@ -33,7 +33,12 @@ class Dockerfile:
         out = cls()
         for line in path.read_text(encoding="utf-8").splitlines():
             word, _, rest = line.strip().partition(" ")
-            if word == "ENV":
+            if word == "ENV" and "=" in rest.split(" ", 1)[0]:
+                # ENV name=value ..., as Docker reads it (kb.publish_image writes this form)
+                for pair in shlex.split(rest):
+                    name, _, value = pair.partition("=")
+                    out.env[name] = value
+            elif word == "ENV":  # the older ENV name value, as Datasette writes it
                 name, _, value = rest.partition(" ")
                 out.env[name] = " ".join(shlex.split(value))
             elif word == "RUN":

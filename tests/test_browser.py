@@ -236,6 +236,19 @@ def test_open_a_case(server, page):
     page.screenshot(path=str(OUTPUT / f"case-print-{page.kb_width}.png"), full_page=True)
 
 
+def test_enter_on_a_compare_box_ticks_it(server, page):
+    """A keyboard reader pressing Enter on a case's Compare box was sent to the compare page with one
+    case or none ("Choose at least two cases"): the browser submits a form on Enter in its checkbox."""
+    page.goto(server + "/-/search?" + urlencode({"q": QUERY}))
+    box = page.locator('.kb-result input[name="id"]').first
+    box.focus()
+    page.keyboard.press("Enter")
+    assert box.is_checked() and "/-/search" in page.url
+    assert "1 case ticked" in page.locator("[data-kb-compare-count]").inner_text()
+    page.keyboard.press("Enter")
+    assert not box.is_checked() and "/-/search" in page.url
+
+
 def test_compare_three_cases(server, page):
     page.goto(server + "/-/search?" + urlencode({"q": QUERY}))
     boxes = page.locator('.kb-result input[name="id"]')
