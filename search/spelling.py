@@ -110,16 +110,18 @@ class Speller:
     """Corrects a query against one database's words; the words and the lookup are read on first use."""
 
     def __init__(self, conn, lock: threading.Lock, known_stem, names: frozenset[str] = frozenset(), known_pair=None,
-                 a_name=None, shorthand: dict[str, str] | None = None):
+                 a_name=None, shorthand: dict[str, str] | None = None, organisation_words: frozenset[str] = frozenset()):
         """known_stem(word): whether the full-text index holds the word's stem; names: the words of the
         vocabulary's names, aliases and everyday words, which a query may use though no document does
         ("mtfs" is no slip for the collection's "mtfp"); known_pair(a, b): whether the collection has
         the two words side by side (in any of their forms); a_name(word): whether a document's name (its
         title or its organisations) holds the word; shorthand: words readers type short, with the words
-        they stand for (kb/shorthand.yml, as built)."""
+        they stand for (kb/shorthand.yml, as built); organisation_words: the words of the organisations'
+        names ("barnet", "sheffield"), in small letters."""
         self._conn, self._lock, self._known_stem, self._names = conn, lock, known_stem, names
         self._shorthand = shorthand or {}
         self._known_pair, self._a_name = known_pair, a_name
+        self._organisation_words = organisation_words
         self._symspell = None
         self._words: set[str] = set()
 
@@ -235,6 +237,14 @@ class Speller:
                 short.append(typed)
                 return full
             before = query[:match.start()].rstrip(" \t\n\"'\u201c\u2018(")
+            if typed[0].isupper() and not (before and before[-1] not in ".!?:;") and self._absent_word(typed):
+                # a capital opening the query may be a name too ("Barnett", "Barnett outsourcing"): an
+                # English word no document holds is the organisation's name near it, if there is one (a
+                # word of a case's title will not do: "John" is no slip for "join")
+                better = next((t for t in self._nearest(word) if t in self._organisation_words), None)
+                if better is not None:
+                    fixes.append((typed, better.capitalize()))
+                    return better.capitalize()
             if typed[0].isupper() and before and before[-1] not in ".!?:;":
                 # a capital inside a sentence marks a name ("savings in Arun"): corrected only to a name
                 # the collection has ("what did Barnett do": Barnet), never to a word ("Arun": "run")

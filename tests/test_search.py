@@ -937,3 +937,14 @@ def test_a_word_held_by_tags_is_as_common_in_a_text_that_writes_it(engine):
     tagged = {i for i in ids(engine.search("", mode="keyword", filters={"regions": ["south-east"], "council_types": ["unitary-authority"]}, limit=100))}
     assert len(tagged) >= 4 and "greenwich-leisure-mutual-leisure-centres" not in tagged
     assert set(found[:len(tagged)]) == tagged, found
+
+
+def test_a_misspelt_name_opening_a_query_is_corrected_to_the_organisation(engine):
+    """A reader's review: "Barnett" alone found no Barnet case and offered no correction, while
+    "what did Barnett do" was corrected: a capital opening the query was taken for a sentence's, and
+    "barnett" is an English word (a surname). A name near no organisation's is left alone."""
+    assert engine.speller.correct("Barnett").words == [("Barnett", "Barnet")]
+    assert engine.speller.correct("Barnett outsourcing").words == [("Barnett", "Barnet")]
+    assert engine.speller.correct("John Lewis-style spin-off").words == []  # "join" is in a title, not a name
+    found = engine.search("Barnett", limit=3)
+    assert all(r.id.startswith("barnet-") for r in found.results)
