@@ -108,7 +108,20 @@ def test_rebuild_with_nothing_changed_leaves_the_database_alone(tree, tmp_path):
     assert not other.unchanged and other.embedded == other.chunks
 
 
-def test_one_changed_case_reembeds_its_chunks_and_equals_a_fresh_build(tree, tmp_path):
+@pytest.fixture
+def larger_tree(tmp_path):
+    """The real sources and 30 real cases: among 12, one case's change may reach every list of five
+    (it did once a case beside it was reworded), so "only the lists it can affect" showed nothing."""
+    root = tmp_path / "larger"
+    shutil.copytree(ROOT / "sources", root / "sources")
+    (root / "cases").mkdir()
+    for path in sorted((ROOT / "cases").glob("*.md"))[:30]:
+        shutil.copy(path, root / "cases" / path.name)
+    return root
+
+
+def test_one_changed_case_reembeds_its_chunks_and_equals_a_fresh_build(larger_tree, tmp_path):
+    tree = larger_tree
     out = tmp_path / "kb.db"
     build(tree, out, model="hash:384", progress=False)
     case = sorted((tree / "cases").glob("*.md"))[4]
