@@ -55,15 +55,19 @@ def small_root(tmp_path):
     return tmp_path
 
 
+def real_tree(root: Path, cases: int) -> Path:
+    """A project folder at root with the real sources and the first `cases` real cases."""
+    shutil.copytree(ROOT / "sources", root / "sources")
+    (root / "cases").mkdir()
+    for path in sorted((ROOT / "cases").glob("*.md"))[:cases]:
+        shutil.copy(path, root / "cases" / path.name)
+    return root
+
+
 @pytest.fixture
 def tree(tmp_path):
     """A project folder with the real sources and 12 real cases."""
-    root = tmp_path / "tree"
-    shutil.copytree(ROOT / "sources", root / "sources")
-    (root / "cases").mkdir()
-    for path in sorted((ROOT / "cases").glob("*.md"))[:12]:
-        shutil.copy(path, root / "cases" / path.name)
-    return root
+    return real_tree(tmp_path / "tree", 12)
 
 
 

@@ -18,6 +18,8 @@ from kb import ROOT
 from kb.schema import similar_spec
 from search.scan import OFFSET
 
+from .conftest import real_tree
+
 FILTERS = [{"council_types": ["district-council", "unitary-authority"]},
            {"services": ["adult-social-care", "whole-council"], "outcome": ["succeeded"]}]
 
@@ -112,12 +114,7 @@ def test_rebuild_with_nothing_changed_leaves_the_database_alone(tree, tmp_path):
 def larger_tree(tmp_path):
     """The real sources and 30 real cases: among 12, one case's change may reach every list of five
     (it did once a case beside it was reworded), so "only the lists it can affect" showed nothing."""
-    root = tmp_path / "larger"
-    shutil.copytree(ROOT / "sources", root / "sources")
-    (root / "cases").mkdir()
-    for path in sorted((ROOT / "cases").glob("*.md"))[:30]:
-        shutil.copy(path, root / "cases" / path.name)
-    return root
+    return real_tree(tmp_path / "larger", 30)
 
 
 def test_one_changed_case_reembeds_its_chunks_and_equals_a_fresh_build(larger_tree, tmp_path):
