@@ -226,6 +226,8 @@ class Speller:
             typed = match.group(0)
             word = typed.lower()
             if (any(c.isdigit() for c in typed) or any(a < match.start() < b for a, b in quoted)
+                    # a function word as typed ("weve", a contraction without its apostrophe) is one: "wave" it is not
+                    or word in STOPWORDS
                     or any(a <= match.start() < b for a, b in written)
                     or (word.endswith("n") and _NOT.match(query, match.end()))):
                 return typed
