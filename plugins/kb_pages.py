@@ -22,6 +22,16 @@ def _columns(db_path, table: str) -> set[str]:
     return set(present.table_columns(db_path, table))
 
 
+def how_often(yearly: bool, recurrence: str | None) -> str:
+    """Whether an amount is yearly and whether it recurs, in one phrase: "not a yearly amount; recurs
+    every year" (a weekly saving that goes on) and "not a yearly amount; one-off" read as slips."""
+    if recurrence == "one-off":
+        return "a year's amount, once" if yearly else "one-off"
+    if recurrence == "recurring":
+        return "recurs every year" if yearly else "not a yearly amount; it recurs"
+    return ("a yearly amount" if yearly else "not a yearly amount") + "; whether it recurs is not stated"
+
+
 def figure_words(db_path, f: dict) -> dict:
     """One money figure in words: amount, what it is, its status and period, and where it is printed."""
     label = lambda vocabulary, slug: present.label(db_path, vocabulary, slug)
@@ -45,8 +55,7 @@ def figure_words(db_path, f: dict) -> dict:
         "amount_gbp": f.get("amount_gbp"),
         "percent": f.get("percent"),
         "range": bool(printed),
-        "recurrence": {"recurring": "recurs every year", "one-off": "one-off"}.get(
-            f.get("recurrence"), "whether it recurs is not stated"),
+        "how_often": how_often(bool(f.get("per_year")), f.get("recurrence")),
         # shown in brackets in the compare view: its own asides must not nest in them
         "period": present.unbracketed(f.get("period")) or "period not stated",
         "yearly": bool(f.get("per_year")),

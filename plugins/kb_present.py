@@ -12,6 +12,7 @@ import re
 import sqlite3
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from datasette import hookimpl
 from datasette.utils.asgi import Response
@@ -307,6 +308,7 @@ def prepare_jinja2_environment(env, datasette):
     env.filters["clean_url"] = clean_url
     env.filters["rebase"] = rebase
     env.filters["from_the_first"] = from_the_first
+    env.filters["site_home"] = site_home
 
 
 @lru_cache(maxsize=64)
@@ -344,6 +346,12 @@ def clean_url(url) -> str:
     so addresses people copy stay short; the page adds them again when followed."""
     out = _NOCOL.sub("", str(url))
     return re.sub(r"[?&](?=#|$)", "", out).replace("?&", "?")
+
+
+def site_home(url) -> bool:
+    """Whether an address is a whole website's home page (a report recorded by its publisher's site,
+    as a draft that is not online is), not a report's own page: no link may call it "the report itself"."""
+    return urlsplit(str(url)).path.strip("/") == "" and not urlsplit(str(url)).query
 
 
 _NEXT = re.compile(r"(?<=[?&])_next=[^&#]*(&|(?=#)|$)")

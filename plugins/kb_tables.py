@@ -320,6 +320,10 @@ def _row_view(datasette, db, database: str, table: str, meta: dict):
             found = re.search(r'href="([^"]+)"', str(link["value"]))
             href = found.group(1) if found else None
         title = cells[label_column]["raw"] if label_column in cells else (link["raw"] if link else "")
+        amount = (cells.get("amount_gbp") or {}).get("raw")
+        if table == "figures" and amount is not None and re.fullmatch(r"[\d.,\s]+", str(title or "")):
+            # a figure printed in a table in £ millions ("12.54") read as a bare number: its amount first
+            title = f"{present.money(amount)} (printed as \u201c{title}\u201d)"
         out = {"href": href, "title": title, "sub": None, "cells": [], "context": ""}
         if table in ONE_THING and not (cells.get(ONE_THING[table]) or {}).get("raw"):
             out["href"] = base + "?" + urlencode([(label_column, title)])

@@ -33,3 +33,44 @@ def test_only_the_top_level_bullets_are_named():
     html = "<ul>\n<li>one</li>\n<li>two<ul><li>under two</li></ul></li>\n</ul>\n<p>then</p>\n<ul>\n<li>three</li>\n</ul>"
     assert lesson_anchors(html) == ('<ul>\n<li id="lesson-1">one</li>\n<li id="lesson-2">two<ul><li>under two</li></ul></li>\n'
                                     '</ul>\n<p>then</p>\n<ul>\n<li id="lesson-3">three</li>\n</ul>')
+
+
+def test_how_often_an_amount_applies_is_said_once():
+    """"£2,065 ... not a yearly amount; recurs every year" and "one-off; not a yearly amount; one-off"."""
+    from plugins.kb_pages import how_often
+
+    assert how_often(False, "recurring") == "not a yearly amount; it recurs"
+    assert how_often(True, "recurring") == "recurs every year"
+    assert how_often(False, "one-off") == "one-off"
+    assert how_often(True, "unknown") == "a yearly amount; whether it recurs is not stated"
+
+
+def test_a_figure_printed_as_a_bare_number_is_headed_by_its_amount(site):
+    """The figures table's cards were headed "12.54", "0.841": figures printed in a table in £ millions."""
+    page = get(site, "/kb/figures?_size=max").text
+    assert re.search(r"£841,000 \(printed as \u201c0\.841\u201d\)", page)
+    assert not re.search(r'<h3[^>]*><a [^>]*>[\d.,]+</a>', page)
+
+
+def test_a_report_recorded_by_its_publishers_home_page_is_not_called_the_report(site):
+    """London Councils' draft is not online: its address is the publisher's home page, which 20 cases
+    linked as "the report itself"."""
+    case = get(site, "/kb/cases/london-council-a-teal-organisation").text
+    assert "its publisher&rsquo;s website<span" in case and "the report itself<span" not in case
+    source = get(site, "/kb/sources/london-councils-2020-transformation-savings").text
+    assert "Not online at an address of its own; its publisher:" in source
+    assert "the report itself<span" in get(site, "/kb/cases/brighton-hove-reablement").text
+
+
+def test_a_lessons_own_page_links_to_it_in_its_place(site):
+    page = get(site, "/kb/lessons/brighton-hove-reablement~23lesson-2").text
+    assert '<a href="/kb/cases/brighton-hove-reablement#lesson-2">Read it in its place on the case\'s page</a>' in page
+    page = get(site, "/kb/lessons/dclg-2014-good-practice-savings~23finding-3").text
+    assert '<a href="/kb/sources/dclg-2014-good-practice-savings#finding-3">' in page
+
+
+def test_no_two_columns_of_a_chart_table_share_a_heading(site):
+    page = get(site, "/-/charts").text
+    for head in re.findall(r"<thead>(.*?)</thead>", page, re.S):
+        names = re.findall(r"<th[^>]*>(.*?)</th>", head)
+        assert len(names) == len(set(names)), names
