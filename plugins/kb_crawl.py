@@ -211,12 +211,18 @@ def asgi_wrapper(datasette):
                 if event.get("more_body"):
                     return
                 start, body = held["start"], b"".join(held["body"])
+                headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
                 if start["status"] == 200:
                     body = finished_feed(datasette, Request(scope, receive), body)
-                headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+                    # an Atom feed as feed readers look for it, not any XML
+                    headers = [(k, v) for k, v in headers if k.lower() != b"content-type"] + [
+                        (b"content-type", b"application/atom+xml; charset=utf-8")]
                 await send(dict(start, headers=headers + [(b"content-length", str(len(body)).encode())]))
-                await send({"type": "http.response.body", "body": body})
+                await send({"type": "http.response.body", "body": b"" if head else body})
 
-            await app(scope, receive, finish)
+            # HEAD (a feed reader's or a link checker's look) is made as GET and sent without its body:
+            # the feed's body was empty, which the finishing could not read, so a 500
+            head = scope.get("method") == "HEAD"
+            await app(dict(scope, method="GET") if head else scope, receive, finish)
         return feed
     return wrap

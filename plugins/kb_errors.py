@@ -214,7 +214,7 @@ def _answer(datasette, request, exception):
             message = "There is no page at this address. It may have been mistyped, or the page may have moved."
         elif status == 404 and message.startswith("Table not found"):
             asked = _route_path(datasette, request)
-            message = f"There is no table called \u201c{asked[1] if len(asked) > 1 else ''}\u201d."
+            message = f"There is no table called \u201c{_table_asked(asked[1])[0] if len(asked) > 1 else ''}\u201d."
         if message.startswith("Cannot sort table by"):
             status = 400
         setting = _setting_words(message, request) if status == 400 else None

@@ -372,7 +372,20 @@ def asgi_wrapper(datasette):
     return wrap
 
 
+def _tilde_hash(scope):
+    """A row address with its id's '#' written as %23 (every lesson's and figure's id has one), as any
+    client encodes it, in Datasette's own form (~23): Datasette redirected .../x%23lesson-1.json to
+    .../x~23lesson-1~2Ejson, a 404."""
+    raw = scope.get("raw_path") or b""
+    path, mark, query = raw.partition(b"?")
+    if b"%23" not in path.lower():
+        return scope
+    return dict(scope, raw_path=re.sub(rb"%23", b"~23", path, flags=re.I) + mark + query,
+                path=scope.get("path", "").replace("#", "~23"))
+
+
 async def _answer(app, scope, receive, send):
+    scope = _tilde_hash(scope)
     problem = _problem(scope)
     if problem:
         allow = [(b"allow", ", ".join(READ_METHODS).encode())] if problem[0] == 405 else []

@@ -45,6 +45,8 @@ MARKED = re.compile(r"<mark>(.*?)</mark>", re.S)
 EXPORT_COLUMNS = ["rank", "id", "title", "url", "close_match", "organisations", "council_types", "regions", "services",
                   "approaches", "period", "year_start", "year_end", "status", "outcome", "headline_saving",
                   "achieved_annual_saving_gbp", "case_title", "source_title", "source_by", "passage"]
+# a lesson search's rows also name the lesson's case or report and a finding's theme (see _export_rows)
+LESSON_COLUMNS = EXPORT_COLUMNS[:3] + ["case_id", "source_id", "theme"] + EXPORT_COLUMNS[3:]
 
 
 
@@ -155,13 +157,21 @@ async def _export_rows(datasette, db, found, request) -> list[dict]:
     catalogue = {f["column"]: f for f in present.facet_catalogue(db.path)}
     label = lambda column, slug: present.label(db.path, catalogue.get(column, {}).get("vocabulary"), slug)
     origin = f"{request.scheme}://{request.host}"
+    # a lesson's case or report, and a report finding's theme (its title is the report's): columns to
+    # join and tell findings apart by, in every row, empty where they do not apply
+    themes = {}
+    if found.target == "lessons" and found.results:
+        ids = [r.id for r in found.results]
+        themes = dict((await db.execute(f"select id, theme from lessons where id in ({','.join('?' * len(ids))})", ids)).rows)
     out = []
     for rank, r in enumerate(found.results, 1):
         case_id = r.id if found.target == "cases" else r.case_id
         case = cases.get(case_id, {})
         card = r.card or {}
+        lesson = {"case_id": r.case_id or "", "source_id": r.source_id or "", "theme": themes.get(r.id) or ""} \
+            if found.target == "lessons" else {}
         out.append({
-            "rank": rank, "id": r.id, "title": r.title,
+            "rank": rank, "id": r.id, "title": r.title, **lesson,
             "url": origin + _lesson_href(datasette, db.name, found.target, r),
             "close_match": "yes" if r.close else "no",
             "organisations": "; ".join(card.get("organisations", [])),
@@ -499,7 +509,8 @@ async def _respond(datasette, request, fmt, db, database, engine, found, error, 
         # a byte-order mark first: without it Excel reads UTF-8 as the system's code page ("£" as "Â£")
         out = io.StringIO("\ufeff")
         out.seek(0, io.SEEK_END)
-        writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(out, fieldnames=LESSON_COLUMNS if found and found.target == "lessons" else EXPORT_COLUMNS,
+                                extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
         return Response(out.getvalue(), content_type="text/csv; charset=utf-8",

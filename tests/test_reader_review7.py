@@ -74,3 +74,22 @@ def test_no_two_columns_of_a_chart_table_share_a_heading(site):
     for head in re.findall(r"<thead>(.*?)</thead>", page, re.S):
         names = re.findall(r"<th[^>]*>(.*?)</th>", head)
         assert len(names) == len(set(names)), names
+
+
+def test_what_a_data_user_met(site):
+    """A data user's review: a HEAD of the feed was a 500 (its empty body was read as XML) and the feed
+    was served as any XML; a lesson's JSON by its id written with %23, as any client encodes '#', was
+    redirected to a 404; a lesson search's CSV named no case, report or theme; /kb/x.json said there is
+    no table "x.json"."""
+    import asyncio
+
+    head = asyncio.run(site.client.request("HEAD", "/kb/recent_cases.atom"))
+    assert head.status_code == 200 and head.headers["content-type"] == "application/atom+xml; charset=utf-8"
+    assert get(site, "/kb/recent_cases.atom").headers["content-type"].startswith("application/atom+xml")
+    row = asyncio.run(site.client.get("/kb/lessons/brighton-hove-reablement%23lesson-1.json", follow_redirects=True))
+    assert row.status_code == 200 and "brighton-hove-reablement#lesson-1" in row.json()["rows"][0]
+    rows = list(csv.DictReader(io.StringIO(get(site, "/-/search.csv?q=leadership&target=lessons").text.lstrip("\ufeff"))))
+    assert rows and all(set(row) >= {"case_id", "source_id", "theme"} for row in rows)
+    assert all(bool(row["case_id"]) != bool(row["source_id"]) for row in rows)
+    assert all(row["theme"] for row in rows if row["source_id"])
+    assert "There is no table called \u201cnosuchtable\u201d." in get(site, "/kb/nosuchtable.json").json()["error"]
