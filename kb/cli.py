@@ -670,6 +670,12 @@ def _facet_options(func):
     return func
 
 
+class Refused(click.ClickException):
+    """A query or a case id the engine cannot answer: "Error: ..." in one line, exit status 2 as a
+    usage error's, without the usage lines before it (the message says what to give)."""
+    exit_code = 2
+
+
 def _answer(argument: str, run, as_json: bool) -> None:
     """Run one query (or, for '-', one per stdin line as JSON lines) and print the results."""
     import json
@@ -677,17 +683,21 @@ def _answer(argument: str, run, as_json: bool) -> None:
     from search.engine import QueryError
 
     if argument == "-":
+        refused = 0
         for line in sys.stdin:
             line = line.rstrip("\n")
             try:
                 click.echo(json.dumps(run(line)))
             except QueryError as err:
+                refused += 1
                 click.echo(json.dumps({"error": str(err), "query": line[:100]}))
+        if refused:  # each line said why; the exit status says that some did
+            sys.exit(1)
         return
     try:
         results = run(argument)
     except QueryError as err:
-        raise click.UsageError(str(err))
+        raise Refused(str(err))
     if as_json:
         click.echo(json.dumps(results, indent=2))
     else:

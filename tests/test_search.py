@@ -948,3 +948,17 @@ def test_a_misspelt_name_opening_a_query_is_corrected_to_the_organisation(engine
     assert engine.speller.correct("John Lewis-style spin-off").words == []  # "join" is in a title, not a name
     found = engine.search("Barnett", limit=3)
     assert all(r.id.startswith("barnet-") for r in found.results)
+
+
+def test_a_query_the_engine_refuses_is_one_line_on_the_command_line(corpus_db):
+    """A data user's review: `kb similar no-such-case` printed Click's usage lines before the error,
+    and `kb similar -` exited 0 when a line's case was unknown."""
+    from click.testing import CliRunner
+
+    from kb.cli import cli
+
+    result = CliRunner().invoke(cli, ["similar", "no-such-case", "--db", str(corpus_db)])
+    assert result.exit_code == 2 and result.output.strip() == "Error: unknown case id 'no-such-case'"
+    result = CliRunner().invoke(cli, ["similar", "-", "--db", str(corpus_db)], input="nope\nbrighton-hove-reablement\n")
+    assert result.exit_code == 1 and '"error": "unknown case id \'nope\'"' in result.output
+    assert result.output.count("\n") == 2  # the second line answered all the same
