@@ -465,6 +465,9 @@ async def search_view(request, datasette):
         database = db.name
         engine = _engine(db)
         p = _params(request, list(engine.facets))
+        # a filter value given by a name or label ("district", "London") is the term's code from here on:
+        # its chip, its ticked box, the page's links and the JSON's echo all showed it as typed
+        p["filters"] = engine.check_filters(p["filters"])
         min_savings, max_savings = _number(request, "min_savings"), _number(request, "max_savings")
         export = fmt in ("json", "csv")
         limit, offset = (EXPORT_LIMIT, 0) if export else (PAGE_SIZE, (p["page"] - 1) * PAGE_SIZE)

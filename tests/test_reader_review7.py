@@ -93,3 +93,13 @@ def test_what_a_data_user_met(site):
     assert all(bool(row["case_id"]) != bool(row["source_id"]) for row in rows)
     assert all(row["theme"] for row in rows if row["source_id"])
     assert "There is no table called \u201cnosuchtable\u201d." in get(site, "/kb/nosuchtable.json").json()["error"]
+
+
+def test_a_filter_given_by_its_name_is_its_code_everywhere(site):
+    """A data user's review: council_types=district was applied as district-council but echoed in the
+    JSON as "district", and the page's chip and ticked box showed "district" beside District council."""
+    found = get(site, "/-/search.json?council_types=district&regions=London").json()
+    assert found["filters"] == {"council_types": ["district-council"], "regions": ["london"]}
+    page = get(site, "/-/search?council_types=district").text
+    assert "Remove filter: </span>Council type: District council" in page
+    assert 'value="district" ' not in page
