@@ -22,9 +22,10 @@ def _not_built(path: Path) -> str:
 def _under_root(ctx, param, value):
     """--db left at its default names kb.db in the folder --root gives, when it gives one (as `kb
     validate` looks there): `kb --root DIR serve` run from elsewhere looked for ./kb.db."""
-    root_given = (ctx.find_root().obj or {}).get("root_given")
-    if root_given and ctx.get_parameter_source(param.name) == click.core.ParameterSource.DEFAULT:
-        return ctx.find_root().obj["root"] / Path(value) if isinstance(value, Path) else str(ctx.find_root().obj["root"] / value)
+    obj = ctx.find_root().obj or {}
+    if obj.get("root_given") and ctx.get_parameter_source(param.name) == click.core.ParameterSource.DEFAULT:
+        under = obj["root"] / value  # as the option gives it: a Path, or the text `kb build` checks itself
+        return under if isinstance(value, Path) else str(under)
     return value
 
 

@@ -338,30 +338,29 @@ def table_columns(db_path, table: str) -> tuple[str, ...]:
     return tuple(column_types(db_path, table))
 
 
-_NOCOL = re.compile(r"(?<=[?&])_nocol=[^&#]*(&|(?=#)|$)")
+def _without(url, name: str) -> str:
+    """A link without its `name=` arguments."""
+    out = re.sub(rf"(?<=[?&]){name}=[^&#]*(&|(?=#)|$)", "", str(url))
+    return re.sub(r"[?&](?=#|$)", "", out).replace("?&", "?")
 
 
 def clean_url(url) -> str:
     """A link without the `_nocol` arguments a table page adds for itself (see kb_tables.asgi_wrapper),
     so addresses people copy stay short; the page adds them again when followed."""
-    out = _NOCOL.sub("", str(url))
-    return re.sub(r"[?&](?=#|$)", "", out).replace("?&", "?")
+    return _without(url, "_nocol")
 
 
 def site_home(url) -> bool:
     """Whether an address is a whole website's home page (a report recorded by its publisher's site,
     as a draft that is not online is), not a report's own page: no link may call it "the report itself"."""
-    return urlsplit(str(url)).path.strip("/") == "" and not urlsplit(str(url)).query
-
-
-_NEXT = re.compile(r"(?<=[?&])_next=[^&#]*(&|(?=#)|$)")
+    parts = urlsplit(str(url))
+    return parts.path.strip("/") == "" and not parts.query
 
 
 def from_the_first(url) -> str:
     """A link without the page it was made on (`_next`): a download of "all 76" from the second page
     began at the 51st (JSON) or was refused (a CSV streams from the first row only)."""
-    out = _NEXT.sub("", str(url))
-    return re.sub(r"[?&](?=#|$)", "", out).replace("?&", "?")
+    return _without(url, "_next")
 
 
 def rebase(url, path: str) -> str:

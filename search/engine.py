@@ -202,15 +202,7 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
             for name in (term.label, *term.aliases, *term.synonyms) for w in re.findall(r"[^\W_]+", name.lower()))
             | frozenset(self.written_out) | frozenset(self.abbreviated)
             | frozenset(w for same in self.equivalents.values() for name in same for w in name.split()),
-            self._known_pair, self._a_name, json.loads(facets.get("shorthand") or "{}"), self._organisation_words())
-
-    def _organisation_words(self) -> frozenset[str]:
-        """The words of every organisation's name, in small letters (for the speller)."""
-        try:
-            names = self.conn.execute("select distinct name from organisations").fetchall()
-        except sqlite3.OperationalError:  # a database without the table: no names to correct to
-            return frozenset()
-        return frozenset(w for (name,) in names for w in re.findall(r"[^\W_]+", (name or "").lower()))
+            self._known_pair, self._a_name, json.loads(facets.get("shorthand") or "{}"))
 
     def index(self, target: str) -> DocumentIndex:
         with self._lock:

@@ -110,18 +110,17 @@ class Speller:
     """Corrects a query against one database's words; the words and the lookup are read on first use."""
 
     def __init__(self, conn, lock: threading.Lock, known_stem, names: frozenset[str] = frozenset(), known_pair=None,
-                 a_name=None, shorthand: dict[str, str] | None = None, organisation_words: frozenset[str] = frozenset()):
+                 a_name=None, shorthand: dict[str, str] | None = None):
         """known_stem(word): whether the full-text index holds the word's stem; names: the words of the
         vocabulary's names, aliases and everyday words, which a query may use though no document does
         ("mtfs" is no slip for the collection's "mtfp"); known_pair(a, b): whether the collection has
         the two words side by side (in any of their forms); a_name(word): whether a document's name (its
         title or its organisations) holds the word; shorthand: words readers type short, with the words
-        they stand for (kb/shorthand.yml, as built); organisation_words: the words of the organisations'
-        names ("barnet", "sheffield"), in small letters."""
+        they stand for (kb/shorthand.yml, as built)."""
         self._conn, self._lock, self._known_stem, self._names = conn, lock, known_stem, names
         self._shorthand = shorthand or {}
         self._known_pair, self._a_name = known_pair, a_name
-        self._organisation_words = organisation_words
+        self._organisation_words: frozenset[str] = frozenset()  # "barnet", "sheffield": read with the words
         self._symspell = None
         self._words: set[str] = set()
 
@@ -135,6 +134,11 @@ class Speller:
                     rows = self._conn.execute("select word, documents from spelling_words").fetchall()
                 except sqlite3.OperationalError:  # built before spelling_words: nothing to correct to
                     rows = []
+                try:
+                    names = self._conn.execute("select distinct name from organisations").fetchall()
+                except sqlite3.OperationalError:  # no organisations table: no names to correct to
+                    names = []
+            self._organisation_words = frozenset(w for (name,) in names for w in re.findall(r"[^\W_]+", (name or "").lower()))
             for word, documents in rows:
                 symspell.create_dictionary_entry(word, documents)
             self._words = {w for w, _ in rows}
