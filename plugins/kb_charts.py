@@ -1,6 +1,7 @@
 """The charts page, /-/charts: achieved and planned savings by approach and by service (kept apart:
 a plan is not a saving), and cases by start year. Each chart is drawn here, on the server (bars in
-SVG, labels in HTML), with the same numbers in a table beside it; no script and nothing from another host."""
+SVG, labels in HTML), with the same numbers in a table beside it; no script and nothing from another host.
+The numbers are also /-/charts.json and /-/charts.csv (a row per bar)."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -22,6 +23,9 @@ GROUPS = {"achieved": ("achieved",), "planned": ("planned", "projected")}
 # instead of running off the edge of a drawing.
 BAR_H = 16
 ROOM = 62  # the longest bar, in per cent of the width: the rest holds its figure
+# the CSV: a row per bar of every chart, the years' chart's bars counting cases only
+CSV_COLUMNS = ["chart", "chart_title", "statuses", "code", "name", "yearly_savings_gbp", "cases_with_a_yearly_saving",
+               "totals_gbp", "cases_with_a_total", "cases_with_such_a_saving", "url"]
 
 
 def bar_chart(rows: list[dict], css: str, value_text) -> Markup:
@@ -127,14 +131,55 @@ async def charts_view(request, datasette):
                   "rows": year_rows, "unknown": unknown}
     context = {"charts": charts, "years": year_chart, "database": db.name, "cases_with_savings": len(cases),
                "provenance": await _provenance(db),
-               "cases_total": (await db.execute("select count(*) from cases")).rows[0][0]}
+               "cases_total": (await db.execute("select count(*) from cases")).rows[0][0],
+               "json_url": datasette.urls.path("/-/charts.json"), "csv_url": datasette.urls.path("/-/charts.csv")}
+    fmt = request.url_vars.get("format")
+    if fmt:
+        data = _exported(context, f"{request.scheme}://{request.host}", datasette)
+        if fmt == "csv":
+            return present.csv_response(_csv_rows(data), CSV_COLUMNS, "savings-charts.csv")
+        return Response.json(data)
     html = await datasette.render_template("kb_charts.html", context, request=request)
     return Response.html(html)
 
 
+def _exported(context: dict, origin: str, datasette) -> dict:
+    """The charts' numbers as data: each bar's code, name, sums and counts, and the address of the cases
+    it counts (the search the page's table links to)."""
+    search = datasette.urls.path("/-/search")
+    charts = [{"id": c["id"], "title": c["title"], "statuses": list(GROUPS[c["group"]]), "by": c["column"],
+               "rows": [{"code": r["slug"], "name": r["label"],
+                         "yearly_savings_gbp": r["yearly"] if r["yearly_cases"] else None,
+                         "cases_with_a_yearly_saving": r["yearly_cases"],
+                         "totals_gbp": r["total"] if r["total_cases"] else None, "cases_with_a_total": r["total_cases"],
+                         "cases_with_such_a_saving": r["cases"], "url": f"{origin}{search}?{c['column']}={r['slug']}&{c['query']}"}
+                        for r in c["rows"]]}
+              for c in context["charts"]]
+    years = context["years"]
+    p = context["provenance"]
+    return {"cases": context["cases_total"], "cases_with_savings_in_pounds": context["cases_with_savings"],
+            "years_of_the_savings": {"first": p["first"], "last": p["last"]},
+            "sources": [{"id": s["id"], "title": s["title"], "publisher": s["publisher"], "date": s["date"]}
+                        for s in p["sources"]],
+            "charts": charts,
+            "cases_by_start_year": {"rows": [{"year": int(r["label"]), "cases": r["value"]} for r in years["rows"]],
+                                    "not_stated": years["unknown"]}}
+
+
+def _csv_rows(data: dict) -> list[dict]:
+    rows = [{"chart": c["id"], "chart_title": c["title"], "statuses": "; ".join(c["statuses"]), **r}
+            for c in data["charts"] for r in c["rows"]]
+    years = data["cases_by_start_year"]
+    rows += [{"chart": "cases-by-year", "chart_title": "Cases by the year they started", "code": r["year"],
+              "name": str(r["year"]), "cases": r["cases"]} for r in years["rows"]]
+    rows.append({"chart": "cases-by-year", "chart_title": "Cases by the year they started", "name": "Not stated",
+                 "cases": years["not_stated"]})
+    return rows
+
+
 @hookimpl
 def register_routes():
-    return [(r"^/-/charts$", charts_view)]
+    return [(r"^/-/charts(\.(?P<format>json|csv))?$", charts_view)]
 
 
 @hookimpl

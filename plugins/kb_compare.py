@@ -1,5 +1,6 @@
 """The compare view, /-/compare?id=A&id=B: two to four cases side by side (council, services,
-approaches, years, figures, outcome, lessons), reachable from search results and case pages."""
+approaches, years, figures, outcome, lessons), reachable from search results and case pages; the
+same comparison as /-/compare.json and /-/compare.csv (a row per case)."""
 from __future__ import annotations
 
 import difflib
@@ -17,6 +18,44 @@ present = plugin_module(__file__, "kb_present")
 pages = plugin_module(__file__, "kb_pages")
 
 FEWEST, MOST = 2, 4
+# the CSV's columns, a row per case: what the page's rows show, in names rather than codes, as the
+# search's CSV gives them; lists joined by "; ", figures and lessons a line each within their cell
+CSV_COLUMNS = ["case", "id", "title", "url", "organisations", "council_types", "regions", "services", "approaches",
+               "key_attributes", "period", "year_start", "year_end", "status", "outcome", "evidence", "headline_saving",
+               "achieved_annual_saving_gbp", "figures", "lessons", "sources"]
+
+
+def _exported(case: dict, n: int, origin: str, datasette, database: str) -> dict:
+    """One compared case as data: the codes of its terms beside their names, each figure as stored and
+    in words, each lesson with the address of its place on the case's page."""
+    tags = {column: [{"code": slug, "name": name} for slug, name in pairs] for column, _, pairs in case["tags"]}
+    return {
+        "case": n, "id": case["id"], "title": case["title"], "url": origin + case["url"],
+        "organisations": [{"name": o["name"], "council_type": o["council_type"], "council_type_name": o["council_type_label"],
+                           "region": o["region"], "region_name": o["region_label"]} for o in case["organisations"]],
+        **tags,
+        "period": case["years_words"], "year_start": case.get("year_start"), "year_end": case.get("year_end"),
+        "status": case.get("status_label"), "outcome": case.get("outcome_label"), "evidence": case.get("evidence_label"),
+        "headline_saving": case.get("headline_saving"),
+        "achieved_annual_saving_gbp": case.get("achieved_annual_saving_gbp"),
+        "figures": [{"amount": f["amount"] or f["text"], "amount_gbp": f["amount_gbp"], "percent": f["percent"],
+                     "kind": f["kind"], "status": f["status"], "yearly": f["yearly"], "period": f["period"],
+                     "as_printed": f["text"], "source_id": f["source_id"]} for f in case["figures"]],
+        "lessons": [{"id": lesson["id"], "text": lesson["text"], "url": origin + case["url"] + "#" + lesson["id"].split("#", 1)[-1]}
+                    for lesson in case["lesson_rows"]],
+        "sources": [{"id": s["source_id"], "title": s["title"], "date": s["date"],
+                     "url": origin + datasette.urls.row(database, "sources", s["source_id"])} for s in case["sources"]],
+    }
+
+
+def _csv_row(case: dict) -> dict:
+    names = lambda items: "; ".join(i["name"] for i in items)
+    return {**case, "organisations": names(case["organisations"]),
+            **{column: names(case.get(column, [])) for column in ("council_types", "regions", "services", "approaches", "key_attributes")},
+            "figures": "\n".join(f"{f['amount']} {f['kind'].lower()}{' a year' if f['yearly'] else ''}, {f['status'].lower()} ({f['period']})"
+                                 for f in case["figures"]),
+            "lessons": "\n".join(lesson["text"] for lesson in case["lessons"]),
+            "sources": "; ".join(s["title"] for s in case["sources"])}
 
 
 async def compare_view(request, datasette):
@@ -48,6 +87,7 @@ async def compare_view(request, datasette):
                            for c in difflib.get_close_matches(case_id, [k for k in known if k not in wanted], n=3, cutoff=0.5)]
             problem = f"There is no case with the id \u201c{case_id}\u201d."
             break
+        case["lesson_rows"] = case["lessons"]
         case["lessons"] = [lesson["text"] for lesson in case["lessons"]]
         cases.append(case)
     for n, case in enumerate(cases, 1):
@@ -62,11 +102,26 @@ async def compare_view(request, datasette):
     context = {"cases": cases if problem is None else [], "problem": problem, "suggestions": suggestions, "offers": offers,
                "database": db.name, "search_url": datasette.urls.path("/-/search"),
                "tag_columns": [(column, title) for column, title, _ in (cases[0]["tags"] if cases else [])]}
-    html = await datasette.render_template("kb_compare.html", context, request=request)
     status = 200 if problem is None else 404 if problem.startswith("There is no case") else 400
+    fmt = request.url_vars.get("format")
+    if fmt:
+        origin = f"{request.scheme}://{request.host}"
+        exported = [_exported(c, n, origin, datasette, db.name) for n, c in enumerate(cases, 1)] if problem is None else []
+        if fmt == "csv":
+            if problem:
+                return Response.text(f"error: {problem}\n", status=status)
+            return present.csv_response([_csv_row(c) for c in exported], CSV_COLUMNS,
+                                        "compare-" + "-and-".join(c["id"] for c in cases)[:150] + ".csv")
+        return Response.json({"cases": exported, "error": problem,
+                              "suggestions": [{"id": s["id"], "title": s["title"], "url": origin + s["href"]}
+                                              for s in suggestions]}, status=status)
+    query = request.query_string
+    context["json_url"] = datasette.urls.path("/-/compare.json") + (f"?{query}" if query else "")
+    context["csv_url"] = datasette.urls.path("/-/compare.csv") + (f"?{query}" if query else "")
+    html = await datasette.render_template("kb_compare.html", context, request=request)
     return Response.html(html, status=status)
 
 
 @hookimpl
 def register_routes():
-    return [(r"^/-/compare$", compare_view)]
+    return [(r"^/-/compare(\.(?P<format>json|csv))?$", compare_view)]

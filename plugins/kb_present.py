@@ -5,8 +5,10 @@ Everything comes from the database being served, never from kb/*.yml. The other 
 this module by its path (plugin files are loaded by path, not as a package)."""
 from __future__ import annotations
 
+import csv
 import datetime
 import hashlib
+import io
 import json
 import re
 import sqlite3
@@ -225,6 +227,18 @@ def _static_version(name: str, mtime: float) -> str:
 def static_url(datasette, name: str) -> str:
     path = STATIC / name
     return datasette.urls.path(f"/-/kb-static/{name}?v={_static_version(name, path.stat().st_mtime)}")
+
+
+def csv_response(rows: list[dict], columns: list[str], filename: str) -> Response:
+    """Rows as a CSV download: a byte-order mark first, since without it Excel reads UTF-8 as the
+    system's code page ("\u00a3" as "\u00c2\u00a3")."""
+    out = io.StringIO("\ufeff")
+    out.seek(0, io.SEEK_END)
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return Response(out.getvalue(), content_type="text/csv; charset=utf-8",
+                    headers={"content-disposition": f'attachment; filename="{filename}"'})
 
 
 async def static_view(request):

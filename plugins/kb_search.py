@@ -6,8 +6,6 @@ filter with the count each value would give, chips for the filters in force, and
 nothing reloads until the reader asks. With no query it browses every case."""
 import asyncio
 import contextlib
-import csv
-import io
 import os
 import re
 from html import unescape as html_unescape
@@ -509,15 +507,8 @@ async def _respond(datasette, request, fmt, db, database, engine, found, error, 
             return Response.json(body, status=400 if error else 200)
         if error:
             return Response.text(f"error: {error}\n", status=400)
-        # a byte-order mark first: without it Excel reads UTF-8 as the system's code page ("£" as "Â£")
-        out = io.StringIO("\ufeff")
-        out.seek(0, io.SEEK_END)
-        writer = csv.DictWriter(out, fieldnames=LESSON_COLUMNS if found and found.target == "lessons" else EXPORT_COLUMNS,
-                                extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-        return Response(out.getvalue(), content_type="text/csv; charset=utf-8",
-                        headers={"content-disposition": 'attachment; filename="search-results.csv"'})
+        return present.csv_response(rows, LESSON_COLUMNS if found and found.target == "lessons" else EXPORT_COLUMNS,
+                                    "search-results.csv")
     context = await loop.run_in_executor(_WORKERS, _page, datasette, engine, found, error, p, request, database)
     html = await datasette.render_template("kb_search.html", context, request=request)
     return Response.html(html, status=400 if error else 200)

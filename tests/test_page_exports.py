@@ -1,0 +1,108 @@
+"""The compare view and the charts page as JSON and CSV, as every other page of the site is: the same
+numbers as the page, in a shape a spreadsheet or a script can take."""
+import asyncio
+import csv
+import io
+import json
+import re
+import sqlite3
+from urllib.parse import urlsplit
+
+import pytest
+
+from kb.site import make_datasette
+
+PAIR = ["brighton-hove-reablement", "hertfordshire-social-care-access-model"]
+
+
+@pytest.fixture(scope="module")
+def site(corpus_db):
+    return make_datasette(corpus_db)
+
+
+def get(site, path):
+    return asyncio.run(site.client.get(path))
+
+
+def read_csv(response):
+    assert response.text.startswith("\ufeff")  # so Excel reads the pound sign
+    return list(csv.DictReader(io.StringIO(response.text[1:])))
+
+
+def test_the_compare_page_links_its_own_json_and_csv(site):
+    query = "&".join(f"id={i}" for i in PAIR)
+    html = get(site, f"/-/compare?{query}").text
+    assert f'href="/-/compare.csv?{query.replace("&", "&amp;")}"' in html
+    assert f'href="/-/compare.json?{query.replace("&", "&amp;")}"' in html
+
+
+def test_compare_json_gives_each_case_with_its_figures_lessons_and_codes(site, corpus_db):
+    data = get(site, "/-/compare.json?" + "&".join(f"id={i}" for i in PAIR)).json()
+    assert data["error"] is None and [c["id"] for c in data["cases"]] == PAIR
+    conn = sqlite3.connect(corpus_db)
+    for case in data["cases"]:
+        figures = conn.execute("select count(*) from figures where case_id = ?", [case["id"]]).fetchone()[0]
+        lessons = [r[0] for r in conn.execute("select text from lessons where case_id = ? order by rowid", [case["id"]])]
+        assert len(case["figures"]) == figures and [lesson["text"] for lesson in case["lessons"]] == lessons
+        services = conn.execute("select services from cases where id = ?", [case["id"]]).fetchone()[0]
+        assert [s["code"] for s in case["services"]] == json.loads(services)
+        assert all(s["name"] and s["name"] != s["code"] for s in case["services"])
+        # each lesson's address is its place on the case's page
+        page = get(site, urlsplit(case["url"]).path).text
+        for lesson in case["lessons"]:
+            anchor = urlsplit(lesson["url"]).fragment
+            assert anchor and f'id="{anchor}"' in page
+    brighton = data["cases"][0]
+    assert any(f["amount_gbp"] == 313000 and f["yearly"] and f["status"] == "Achieved" for f in brighton["figures"])
+
+
+def test_compare_csv_has_a_row_per_case_in_names(site):
+    response = get(site, "/-/compare.csv?" + "&".join(f"id={i}" for i in PAIR))
+    assert response.status_code == 200 and "attachment" in response.headers["content-disposition"]
+    rows = read_csv(response)
+    assert [r["id"] for r in rows] == PAIR and [r["case"] for r in rows] == ["1", "2"]
+    assert rows[0]["services"] == "Adult social care"
+    assert "£313,000 saving a year, achieved (2013/14)" in rows[0]["figures"].splitlines()
+    assert rows[0]["lessons"].count("\n") >= 1 and rows[0]["url"].endswith("/kb/cases/brighton-hove-reablement")
+
+
+@pytest.mark.parametrize("query, status", [("id=brighton-hove-reablement", 400),
+                                           ("id=brighton-hove-reablement&id=hertfordshire-social-care-acces", 404)])
+def test_a_comparison_that_cannot_be_made_says_why_in_its_format(site, query, status):
+    data = get(site, f"/-/compare.json?{query}")
+    assert data.status_code == status and data.json()["cases"] == [] and data.json()["error"]
+    if status == 404:  # the case meant is offered, the comparison made with it
+        offered = data.json()["suggestions"][0]
+        assert offered["id"] == PAIR[1] and offered["url"].endswith("/-/compare?" + "&".join(f"id={i}" for i in PAIR))
+    text = get(site, f"/-/compare.csv?{query}")
+    assert text.status_code == status and text.text.startswith("error: ")
+
+
+def test_charts_json_gives_the_numbers_the_page_shows(site):
+    html = get(site, "/-/charts").text
+    assert 'href="/-/charts.csv"' in html and 'href="/-/charts.json"' in html
+    data = get(site, "/-/charts.json").json()
+    assert [c["id"] for c in data["charts"]] + ["cases-by-year"] == re.findall(r'<section class="kb-chart" id="([a-z-]+)"', html)
+    for chart in data["charts"]:
+        section = html[html.index(f'id="{chart["id"]}"'):]
+        table = section[section.index("<tbody>"):section.index("</tbody>")]
+        stated = [int(n) for n in re.findall(r"\((\d+) cases?", table)]
+        assert stated == [r["cases_with_such_a_saving"] for r in chart["rows"]]
+        for row in chart["rows"]:
+            assert (row["yearly_savings_gbp"] is None) == (row["cases_with_a_yearly_saving"] == 0)
+    # each row's address opens as many cases as it counts
+    row = data["charts"][0]["rows"][0]
+    found = get(site, urlsplit(row["url"]).path + "." + "json?" + urlsplit(row["url"]).query).json()
+    assert found["total"] == row["cases_with_such_a_saving"]
+    years = data["cases_by_start_year"]
+    assert sum(r["cases"] for r in years["rows"]) + years["not_stated"] == data["cases"]
+
+
+def test_charts_csv_has_a_row_per_bar_and_per_year(site):
+    data = get(site, "/-/charts.json").json()
+    rows = read_csv(get(site, "/-/charts.csv"))
+    bars = sum(len(c["rows"]) for c in data["charts"])
+    assert len(rows) == bars + len(data["cases_by_start_year"]["rows"]) + 1
+    first = data["charts"][0]["rows"][0]
+    assert rows[0]["code"] == first["code"] and float(rows[0]["yearly_savings_gbp"]) == first["yearly_savings_gbp"]
+    assert rows[-1]["name"] == "Not stated"
