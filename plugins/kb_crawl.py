@@ -1,5 +1,6 @@
 """Found and followed: /sitemap.xml of the home page, the brand's pages, the charts and every case and source page
-(served by the kept datasette-sitemap plugin, which asks this one for its paths); /robots.txt that
+(served by the kept datasette-sitemap plugin, which asks this one for its paths, each finished here
+with the date it last changed, so a crawler need not fetch every page again); /robots.txt that
 lets crawlers read pages but keeps them off SQL, exports, downloads and facet combinations; and an
 Atom feed of new and changed cases (the kept datasette-atom plugin renders the canned query
 `recent_cases`, declared here as metadata, as <database>/recent_cases.atom), whose newest few the home page may list as
@@ -26,6 +27,7 @@ RECENT_SIZE = 5
 DATE_COLUMNS = ("last_changed", "first_added")
 ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "council-transformation-kb/cases")
 ATOM = "http://www.w3.org/2005/Atom"
+SITEMAP = "http://www.sitemaps.org/schemas/sitemap/0.9"
 present = plugin_module(__file__, "kb_present")
 
 
@@ -191,13 +193,49 @@ def finished_feed(datasette, request, body: bytes) -> bytes:
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
+async def page_dates(datasette, db) -> dict[str, str]:
+    """Each page's path and the day it last changed: a case's as the feed dates it, a report's page
+    its newest case's (it lists them), any other page the build's day."""
+    built = None
+    if await db.table_exists("build_info"):
+        rows = (await db.execute("select built_at from build_info")).rows
+        built = (kb_rfc3339(rows[0][0]) or "")[:10] or None if rows else None
+    dated = list(_dated_columns(db.path, Path(db.path).stat().st_mtime))
+    day = f"substr(coalesce({', '.join(f'kb_rfc3339({c})' for c in dated)}, {_literal(built or '')}), 1, 10)" if dated \
+        else _literal(built or "")
+    cases = dict((await db.execute(f"select id, {day} from cases")).rows)
+    dates = {datasette.urls.row(db.name, "cases", i): d for i, d in cases.items() if d}
+    for source_id, newest in (await db.execute(f"""select cs.source_id, max({day}) from case_sources cs
+                                                 join cases on cases.id = cs.case_id group by cs.source_id""")).rows:
+        if newest:
+            dates[datasette.urls.row(db.name, "sources", source_id)] = newest
+    return {"": built or ""} | dates
+
+
+async def finished_sitemap(datasette, request, body: bytes) -> bytes:
+    """datasette-sitemap's sitemap with each page's <lastmod>."""
+    db = _kb_database(datasette)
+    dates = await page_dates(datasette, db)
+    dated = {datasette.absolute_url(request, path): day for path, day in dates.items() if path}
+    ET.register_namespace("", SITEMAP)
+    root = ET.fromstring(body)
+    for entry in root.iter(f"{{{SITEMAP}}}url"):
+        loc = entry.find(f"{{{SITEMAP}}}loc")
+        day = dated.get(loc.text if loc is not None else "", dates[""])
+        if day and entry.find(f"{{{SITEMAP}}}lastmod") is None:
+            ET.SubElement(entry, f"{{{SITEMAP}}}lastmod").text = day
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
 @hookimpl
 def asgi_wrapper(datasette):
     def wrap(app):
         async def feed(scope, receive, send):
             db = _kb_database(datasette) if scope["type"] == "http" else None
             raw = scope.get("raw_path") or scope.get("path", "").encode("latin-1")
-            if db is None or raw.partition(b"?")[0].decode("latin-1") != datasette.urls.query(db.name, FEED_QUERY, format="atom"):
+            path = raw.partition(b"?")[0].decode("latin-1")
+            sitemap = db is not None and path == datasette.urls.path("sitemap.xml")
+            if db is None or (path != datasette.urls.query(db.name, FEED_QUERY, format="atom") and not sitemap):
                 return await app(scope, receive, send)
             held = {"body": []}
 
@@ -212,7 +250,9 @@ def asgi_wrapper(datasette):
                     return
                 start, body = held["start"], b"".join(held["body"])
                 headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
-                if start["status"] == 200:
+                if start["status"] == 200 and sitemap:
+                    body = await finished_sitemap(datasette, Request(scope, receive), body)
+                elif start["status"] == 200:
                     body = finished_feed(datasette, Request(scope, receive), body)
                     # an Atom feed as feed readers look for it, not any XML
                     headers = [(k, v) for k, v in headers if k.lower() != b"content-type"] + [

@@ -106,3 +106,22 @@ def test_charts_csv_has_a_row_per_bar_and_per_year(site):
     first = data["charts"][0]["rows"][0]
     assert rows[0]["code"] == first["code"] and float(rows[0]["yearly_savings_gbp"]) == first["yearly_savings_gbp"]
     assert rows[-1]["name"] == "Not stated"
+
+
+def test_the_sitemap_dates_every_page_by_its_last_change(site, corpus_db):
+    """A crawler fetches again only what changed: a case is dated as the feed dates it, a report's page
+    by its newest case, the other pages by the build."""
+    import xml.etree.ElementTree as ET
+    ns = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+    root = ET.fromstring(get(site, "/sitemap.xml").content)
+    dated = {u.find(f"{ns}loc").text: u.find(f"{ns}lastmod").text for u in root.iter(f"{ns}url")}
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d", day) for day in dated.values())
+    conn = sqlite3.connect(corpus_db)
+    built = conn.execute("select substr(built_at, 1, 10) from build_info").fetchone()[0]
+    days = dict(conn.execute("select id, substr(coalesce(last_changed, first_added), 1, 10) from cases"))
+    assert dated["http://localhost/"] == built and dated["http://localhost/-/charts"] == built
+    for case_id, day in days.items():
+        assert dated[f"http://localhost/kb/cases/{case_id}"] == (day or built)
+    for source_id, in conn.execute("select id from sources"):
+        newest = max((days[c] or built) for c, in conn.execute("select case_id from case_sources where source_id = ?", [source_id]))
+        assert dated[f"http://localhost/kb/sources/{source_id}"] == newest
