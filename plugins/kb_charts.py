@@ -23,9 +23,9 @@ GROUPS = {"achieved": ("achieved",), "planned": ("planned", "projected")}
 # instead of running off the edge of a drawing.
 BAR_H = 16
 ROOM = 62  # the longest bar, in per cent of the width: the rest holds its figure
-# the CSV: a row per bar of every chart, the years' chart's bars counting cases only
+# the CSV: a row per bar of every chart; the years' chart's bars count the cases that started that year
 CSV_COLUMNS = ["chart", "chart_title", "statuses", "code", "name", "yearly_savings_gbp", "cases_with_a_yearly_saving",
-               "totals_gbp", "cases_with_a_total", "cases_with_such_a_saving", "url"]
+               "totals_gbp", "cases_with_a_total", "cases_with_such_a_saving", "cases_started", "url"]
 
 
 def bar_chart(rows: list[dict], css: str, value_text) -> Markup:
@@ -171,9 +171,9 @@ def _csv_rows(data: dict) -> list[dict]:
             for c in data["charts"] for r in c["rows"]]
     years = data["cases_by_start_year"]
     rows += [{"chart": "cases-by-year", "chart_title": "Cases by the year they started", "code": r["year"],
-              "name": str(r["year"]), "cases": r["cases"]} for r in years["rows"]]
+              "name": str(r["year"]), "cases_started": r["cases"]} for r in years["rows"]]
     rows.append({"chart": "cases-by-year", "chart_title": "Cases by the year they started", "name": "Not stated",
-                 "cases": years["not_stated"]})
+                 "cases_started": years["not_stated"]})
     return rows
 
 

@@ -105,7 +105,11 @@ def test_charts_csv_has_a_row_per_bar_and_per_year(site):
     assert len(rows) == bars + len(data["cases_by_start_year"]["rows"]) + 1
     first = data["charts"][0]["rows"][0]
     assert rows[0]["code"] == first["code"] and float(rows[0]["yearly_savings_gbp"]) == first["yearly_savings_gbp"]
-    assert rows[-1]["name"] == "Not stated"
+    assert rows[-1]["name"] == "Not stated" and int(rows[-1]["cases_started"]) == data["cases_by_start_year"]["not_stated"]
+    # every number a row has is in it: the years' rows had lost their counts to a renamed column
+    years = [r for r in rows if r["chart"] == "cases-by-year"]
+    assert sum(int(r["cases_started"]) for r in years) == data["cases"]
+    assert all(r["cases_with_such_a_saving"] for r in rows if r["chart"] != "cases-by-year")
 
 
 def test_the_sitemap_dates_every_page_by_its_last_change(site, corpus_db):
