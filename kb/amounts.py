@@ -42,6 +42,28 @@ def printed_amount(text: str) -> int | float | None:
     return _money(found[0])
 
 
+# a year or a financial year in a figure's text ("by end 2012/13", "for 2011/12"): when it was, not how much
+YEAR = re.compile(r"\b(?:19|20)\d\d(?:\s*[/\u2013-]\s*\d{2,4})?\b")
+BARE = re.compile(rf"({NUMBER})\s*(k|thousand|m|million|bn|billion)?\b", re.I)
+SCALES = (1, 1e3, 1e6, 1e9)  # a number printed in a table of pounds, thousands, millions or billions
+
+
+def printed_bare_amounts(text: str) -> list[int | float] | None:
+    """For a text with no £ figure that prints exactly one number besides its years ("0.577", "27.7m by
+    end 2012/13", "(2.4)"), the amounts it may stand for: that number in the unit printed after it, else
+    in pounds, thousands, millions or billions (a report's table says which in its heading, not in the
+    cell). None when the text prints a £ figure, a percentage, or not exactly one number."""
+    if MONEY.search(text) or PERCENT.search(text):
+        return None
+    found = list(BARE.finditer(YEAR.sub(" ", text)))
+    if len(found) != 1:
+        return None
+    number = float(found[0].group(1).replace(",", ""))
+    unit = (found[0].group(2) or "").lower()
+    scales = (UNITS[unit],) if unit else SCALES
+    return [int(v) if v == int(v) else v for v in (round(number * scale, 2) for scale in scales)]
+
+
 def printed_percent(text: str) -> int | float | None:
     """The percentage the text prints when it prints exactly one, plainly (None otherwise, as for
     `printed_amount`)."""

@@ -17,7 +17,7 @@ from typing import Iterator
 import yaml
 from jsonschema import Draft202012Validator, validators
 
-from .amounts import printed_amount, printed_percent
+from .amounts import printed_amount, printed_bare_amounts, printed_percent
 from .citations import backwards, ranges, where_ranges
 from .parse import Document, Problem, Section, one_line, parse_document, read_bytes, shown, split_sections
 from .schema import body_sections, field_spec, json_schema, lessons_section, load_schema
@@ -589,6 +589,16 @@ def _check_amount(doc: Document, i: int, figure: dict) -> list[Problem]:
                                 ("amounts are in pounds: " if key == "amount" else "")
                                 + f"write `{key}: {int(printed) if float(printed).is_integer() else printed}`, or correct "
                                 "the text to the figure as printed"))
+    # a number printed without £ (a table's cell in £ millions, "27.7m"): the amount must be it in some unit
+    bare = printed_bare_amounts(text)
+    value = figure.get("amount")
+    if bare and _is_number(None, value) and not any(abs(value - b) < 0.005 for b in bare):
+        readings = " or ".join(f"{b:,}" for b in bare)
+        problems.append(Problem(doc.display, doc.line_of(("savings", i, "amount")),
+                                f"savings[{i}].amount {value:,} is not what its text {shown(text)} prints, read in "
+                                f"{'the unit printed' if len(bare) == 1 else 'pounds, thousands, millions or billions'} ({readings})",
+                                "amounts are in pounds: write the amount the text stands for (a table's cell in "
+                                "£ millions: 0.577 is 577000), or correct the text to the figure as printed"))
     return problems
 
 

@@ -58,6 +58,14 @@ SLIPS = {
     "a where without a line": (edit(WHERE, '    where: "page 21"\n'),
                                "24: savings[0].where 'page 21' is not in the expected form - Where in that source, with "
                                "the line it is printed on"),
+    # a figure printed without £ (a table's cell in £ millions) was never checked: a tenfold slip was published
+    "a tenfold amount beside a table's number": (edit("    amount: 841000\n", "    amount: 8410000\n"),
+                                                 "36: savings[2].amount 8,410,000 is not what its text '0.841' prints, "
+                                                 "read in pounds, thousands, millions or billions (0.84 or 841 or 841,000 or "
+                                                 "841,000,000) - amounts are in pounds"),
+    "an amount beside '27.7m'": (edit('    amount: 841000\n    text: "0.841"\n', '    amount: 2770000\n    text: "27.7m by end 2012/13"\n'),
+                                 "36: savings[2].amount 2,770,000 is not what its text '27.7m by end 2012/13' prints, read "
+                                 "in the unit printed (27,700,000)"),
 }
 
 
@@ -75,6 +83,7 @@ def test_a_slip_gets_one_located_line(small_root, label):
     edit("status: implemented\n", "status: implemented  # a comment of its own\n"),  # a comment proper is no slip
     edit('reviewed: "2026-11-22"', f'reviewed: "{datetime.date.today().isoformat()}"'),
     edit(WHERE, '    where: "Appendix D, Lines 1710-1712"\n'),
+    edit('    amount: 841000\n    text: "0.841"\n', '    amount: 27700000\n    text: "27.7m by end 2012/13"\n'),
 ])
 def test_what_is_no_slip(small_root, text):
     (small_root / "cases" / f"{NAME}.md").write_text(text, encoding="utf-8")
