@@ -76,7 +76,11 @@ def achieved_not_yearly(case: dict) -> str | None:
     achieved = [f for f in case["figures"] if f["kind_slug"] == "saving" and f["status_slug"] == "achieved"]
     if not achieved:
         return None
-    if any(f["amount_gbp"] is not None for f in achieved):
+    in_pounds = [f for f in achieved if f["amount_gbp"] is not None]
+    if in_pounds and all("not stated" in (f["period"] or "") and "total" not in (f["period"] or "") for f in in_pounds):
+        # "reported as a total" would say more than a source that gives no period at all
+        return "No yearly figure: the source does not say over what period the saving achieved was made"
+    if in_pounds:
         return "No yearly figure: the saving achieved is reported as a total"
     if any(f["percent"] is not None for f in achieved):
         return "No yearly figure in pounds: the saving achieved is reported as a percentage"

@@ -225,9 +225,16 @@ def test_a_saving_achieved_only_as_a_total_is_not_said_to_be_none(corpus_db, sit
                                           where kind = 'saving' and status = 'achieved')""")}
     assert "west-suffolk-shared-staffing-structure" in totals and len(totals) >= 4 and others - totals and none
     line = lambda html: re.search(r"<dt>Achieved yearly saving</dt><dd>(.*?)</dd>", html).group(1)
+    # a source that gives no period at all is not said to give a total (South Hams and West Devon's)
+    unstated = {r[0] for r in conn.execute("""select case_id from figures where kind = 'saving' and status = 'achieved'
+                                              and amount_gbp is not null group by case_id
+                                              having min(period like '%not stated%' and period not like '%total%') = 1""")} & totals
+    assert "south-hams-west-devon-t18-case-management" in unstated and unstated < totals
     for case_id in totals:
-        assert line(get(site, f"/kb/cases/{case_id}").text) == \
-            'No yearly figure: the saving achieved is reported as a total (see <a href="#figures">Figures</a>)'
+        assert line(get(site, f"/kb/cases/{case_id}").text) == (
+            'No yearly figure: the source does not say over what period the saving achieved was made (see <a href="#figures">Figures</a>)'
+            if case_id in unstated else
+            'No yearly figure: the saving achieved is reported as a total (see <a href="#figures">Figures</a>)')
     for case_id in others - totals:
         assert line(get(site, f"/kb/cases/{case_id}").text).startswith("No yearly figure in pounds: the saving achieved is reported")
     assert line(get(site, f"/kb/cases/{sorted(none)[0]}").text) == "None reported as achieved"
