@@ -129,3 +129,16 @@ def test_the_sitemap_dates_every_page_by_its_last_change(site, corpus_db):
     for source_id, in conn.execute("select id from sources"):
         newest = max((days[c] or built) for c, in conn.execute("select case_id from case_sources where source_id = ?", [source_id]))
         assert dated[f"http://localhost/kb/sources/{source_id}"] == newest
+
+
+def test_a_spreadsheet_of_cases_says_which_reports_to_cite(site, corpus_db):
+    """The search's CSV names each case's reports and their publishers: those columns were empty on
+    every case's row, so a spreadsheet of cases said nothing to cite."""
+    rows = read_csv(get(site, "/-/search.csv?q=shared+services"))
+    conn = sqlite3.connect(corpus_db)
+    assert rows
+    for row in rows:
+        titles = [t for t, in conn.execute("""select s.title from case_sources cs join sources s on s.id = cs.source_id
+                                               where cs.case_id = ? order by s.date, s.title""", [row["id"]])]
+        assert row["source_title"] == "; ".join(titles) and row["source_by"].count("; ") == len(titles) - 1
+        assert row["source_by"]
