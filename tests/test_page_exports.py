@@ -142,3 +142,12 @@ def test_a_spreadsheet_of_cases_says_which_reports_to_cite(site, corpus_db):
                                                where cs.case_id = ? order by s.date, s.title""", [row["id"]])]
         assert row["source_title"] == "; ".join(titles) and row["source_by"].count("; ") == len(titles) - 1
         assert row["source_by"]
+
+
+def test_a_sort_by_saving_says_it_orders_each_group(site):
+    """Close matches stay first: "Sorted by achieved yearly saving" alone read as one order, and a case
+    with £3 million under three with none looked unsorted."""
+    html = get(site, "/-/search?q=shared+services&sort=saving").text
+    line = re.search(r'class="kb-sort">(.*?)<a ', html, re.S).group(1)
+    assert line.strip() == "Sorted by achieved yearly saving within each group: the close matches first, then the rest."
+    assert re.search(r'class="kb-sort">Sorted by relevance\.', get(site, "/-/search?q=shared+services").text)
