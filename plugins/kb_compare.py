@@ -4,7 +4,7 @@ same comparison as /-/compare.json and /-/compare.csv (a row per case)."""
 from __future__ import annotations
 
 import difflib
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from datasette import hookimpl
 from datasette.utils.asgi import Response
@@ -60,6 +60,10 @@ def _csv_row(case: dict) -> dict:
 
 async def compare_view(request, datasette):
     db = present.kb_database(datasette)
+    # the search the cases were ticked in (its query string): "Back to search" returns to it
+    back = urlencode(parse_qsl(request.args.get("back") or "")[:40])
+    search_url = datasette.urls.path("/-/search") + (f"?{back}" if back else "")
+    with_back = [("back", request.args.get("back"))] if back else []
     wanted = []
     for value in request.args.getlist("id"):
         for case_id in value.split(","):
@@ -67,7 +71,7 @@ async def compare_view(request, datasette):
                 wanted.append(case_id.strip())
     problem, suggestions, offers = None, [], []
     cases = []
-    compare = lambda ids: datasette.urls.path("/-/compare") + "?" + urlencode([("id", i) for i in ids])
+    compare = lambda ids: datasette.urls.path("/-/compare") + "?" + urlencode([("id", i) for i in ids] + with_back)
     if len(wanted) < FEWEST:
         problem = "Choose at least two cases to compare: tick them in the search results, or use the link on a case page."
         # one case chosen (a link cut short, one box ticked): it can still be compared with its nearest
@@ -98,9 +102,9 @@ async def compare_view(request, datasette):
                                          if names else case["title"])
     for case in cases:
         others = [c["id"] for c in cases if c["id"] != case["id"]]
-        case["remove_url"] = datasette.urls.path("/-/compare") + "?" + "&".join(f"id={i}" for i in others)
+        case["remove_url"] = compare(others)
     context = {"cases": cases if problem is None else [], "problem": problem, "suggestions": suggestions, "offers": offers,
-               "database": db.name, "search_url": datasette.urls.path("/-/search"),
+               "database": db.name, "search_url": search_url,
                "tag_columns": [(column, title) for column, title, _ in (cases[0]["tags"] if cases else [])]}
     status = 200 if problem is None else 404 if problem.startswith("There is no case") else 400
     fmt = request.url_vars.get("format")

@@ -407,6 +407,8 @@ def _page(datasette, engine, found, error: QueryError | None, p: dict, request, 
         "next_url": _url(base, state, page=p["page"] + 1) if total > p["page"] * PAGE_SIZE else None,
         "prev_url": _url(base, state, page=p["page"] - 1 if p["page"] > 2 else None) if p["page"] > 1 else None,
         "compare_url": datasette.urls.path("/-/compare"),
+        # the search itself, so that the comparison leads back to it, not to an empty search
+        "compare_back": _url("", state, page=p["page"] if p["page"] > 1 else None).lstrip("?"),
         "database": database,
         "selected_count": sum(len(v) for v in p["filters"].values()) + bool(state["min_savings"]) + bool(state["max_savings"]),
     }

@@ -151,3 +151,21 @@ def test_a_sort_by_saving_says_it_orders_each_group(site):
     line = re.search(r'class="kb-sort">(.*?)<a ', html, re.S).group(1)
     assert line.strip() == "Sorted by achieved yearly saving within each group: the close matches first, then the rest."
     assert re.search(r'class="kb-sort">Sorted by relevance\.', get(site, "/-/search?q=shared+services").text)
+
+
+def test_the_comparison_leads_back_to_the_search_it_was_made_from(site):
+    """"Back to search" went to an empty search, losing the words and filters the cases were found by."""
+    from html import unescape
+    search = "/-/search?q=shared+management&council_types=district-council"
+    html = get(site, search).text
+    back = unescape(re.search(r'<input type="hidden" name="back" value="([^"]*)">', html).group(1))
+    assert back == "q=shared+management&council_types=district-council"
+    from urllib.parse import urlencode
+    compared = get(site, "/-/compare?" + urlencode([("id", PAIR[0]), ("id", PAIR[1]), ("back", back)])).text
+    assert f'<a href="{search.replace("&", "&amp;")}">Back to search</a>' in compared
+    # a remove link keeps the way back; something that is not a query string is no way anywhere
+    three = get(site, "/-/compare?" + urlencode([("id", PAIR[0]), ("id", PAIR[1]),
+                                                 ("id", "west-suffolk-shared-staffing-structure"), ("back", back)])).text
+    assert "back=q%3Dshared%2Bmanagement" in three
+    odd = get(site, "/-/compare?" + urlencode([("id", PAIR[0]), ("id", PAIR[1]), ("back", "javascript:alert(1)")])).text
+    assert '<a href="/-/search">Back to search</a>' in odd
