@@ -6,10 +6,14 @@ stored vectors (by content hash); only new or changed chunks are embedded.
 
 The thresholds were chosen on the corpus (README, "Near-duplicates"): with all-MiniLM-L6-v2 the most
 alike pair of distinct cases scores 0.883 (two community-budget pilots), while a copy of a case with
-a few words changed scores 0.96 and above; the most alike titles of distinct cases match 0.79."""
+a few words changed scores 0.96 and above; the most alike titles of distinct cases match 0.79.
+
+Compared with the last build, too: a case the database holds but cases/ no longer does (withdrawn, or
+renamed) is no near-duplicate of anything, and another case that still names it by its id is told."""
 from __future__ import annotations
 
 import difflib
+import re
 import sqlite3
 from pathlib import Path
 
@@ -79,9 +83,13 @@ def case_vector(record: Record, chunks: dict[str, bytes], embedder: Embedder) ->
     return total / np.linalg.norm(total)
 
 
-def by_meaning(checked: list[Record], db_path: Path, embedder: Embedder | None = None) -> list[Problem]:
-    """Cases whose meaning is within COSINE_WARN of another case in the database (or of each other)."""
+def by_meaning(checked: list[Record], db_path: Path, embedder: Embedder | None = None,
+               current: set[str] | None = None) -> list[Problem]:
+    """Cases whose meaning is within COSINE_WARN of another case in the database (or of each other);
+    only those of the database still in cases/ (`current`, their ids), when it is given."""
     model, stored, chunks = _stored(db_path)
+    if current is not None:  # a renamed case was "very like" its own old file, no longer there
+        stored = {case_id: v for case_id, v in stored.items() if case_id in current}
     embedder = embedder or Embedder(model)
     if embedder.name != model:
         raise ValueError(f"{db_path} was built with {model}, not {embedder.name}")
@@ -97,4 +105,27 @@ def by_meaning(checked: list[Record], db_path: Path, embedder: Embedder | None =
             score = float(mine @ vector)
             if score >= COSINE_WARN:
                 out.append(_warning(record, path, f"similarity {score:.2f} by meaning; warned from {COSINE_WARN}"))
+    return out
+
+
+def gone_mentions(checked: list[Record], db_path: Path, current: set[str]) -> list[Problem]:
+    """Each line of a checked case that names by its id a case the database holds but cases/ no longer
+    does: the site links a case's id where it is written, and prints one no longer there as it is."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        gone = sorted({case_id for case_id, in conn.execute("select id from cases")} - current)
+    finally:
+        conn.close()
+    if not gone:
+        return []
+    named = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, gone)) + r")(?![\w-])")
+    out = []
+    for record in checked:
+        for n, line in enumerate(record.document.path.read_text(encoding="utf-8").splitlines(), 1):
+            for case_id in dict.fromkeys(named.findall(line)):
+                out.append(Problem(record.document.display, n,
+                                   f"names the case '{case_id}', which is no longer in cases/ (withdrawn or renamed "
+                                   "since the last build)",
+                                   "write the id it was renamed to, or name it in words: the site would print the "
+                                   "id as it is, linked to nothing"))
     return out

@@ -111,3 +111,37 @@ def test_the_threshold_sits_between_the_corpus_and_a_copy(model_corpus_db, tmp_p
     import difflib
 
     assert max(difflib.SequenceMatcher(None, a, b).ratio() for i, a in enumerate(titles) for b in titles[i + 1:]) < TITLE_WARN
+
+
+def _whole_tree(tmp_path):
+    import shutil
+    root = tmp_path / "tree"
+    shutil.copytree(ROOT / "sources", root / "sources")
+    shutil.copytree(ROOT / "cases", root / "cases")
+    return root
+
+
+def test_a_withdrawn_case_still_named_by_another_is_told_at_its_line(tmp_path, corpus_db):
+    """An editor withdrew a case that another names by its id: validate said every file was OK, and the
+    site printed "barnet-capita-outsourcing" as plain text where a link had been."""
+    root = _whole_tree(tmp_path)
+    (root / "cases" / "barnet-capita-outsourcing.md").unlink()
+    result = kb(root, "validate", "--db", str(corpus_db))
+    assert result.exit_code == 0  # a warning: the database may be older than the files
+    told = [line for line in result.output.splitlines() if "names the case 'barnet-capita-outsourcing'" in line]
+    lines = [n for n, line in enumerate((ROOT / "cases" / "barnet-commissioning-council.md").read_text().splitlines(), 1)
+             if "barnet-capita-outsourcing" in line]
+    assert lines and [line.split(": warning")[0] for line in told if "barnet-commissioning-council" in line] == [
+        f"cases/barnet-commissioning-council.md:{n}" for n in lines]
+    assert all("write the id it was renamed to, or name it in words" in line for line in told)
+
+
+def test_a_renamed_case_is_not_very_like_its_own_old_file(tmp_path, corpus_db):
+    root = _whole_tree(tmp_path)
+    old = root / "cases" / "tri-borough-shared-services.md"
+    new = root / "cases" / "tri-borough-shared-services-2011.md"
+    new.write_text(old.read_text().replace("id: tri-borough-shared-services\n", "id: tri-borough-shared-services-2011\n"))
+    old.unlink()
+    result = kb(root, "validate", "--db", str(corpus_db), str(new))
+    assert "very like cases/tri-borough-shared-services.md" not in result.output, result.output
+    assert result.exit_code == 0
