@@ -802,11 +802,16 @@ def evaluate_cmd(db_path, queries, lessons, as_json):
     """nDCG@10, recall@5 and MRR per mode, by query form and voice; and nDCG@5 of similar cases."""
     import json
 
-    from search.evaluate import (LESSON_QUERIES_FILE, evaluate, evaluate_close, evaluate_similar, format_table,
-                                 load_queries)
+    from search.evaluate import (LESSON_QUERIES_FILE, QUERIES_FILE, evaluate, evaluate_close, evaluate_similar,
+                                 format_table, load_queries, unknown_ids)
 
     target = "lessons" if lessons else "cases"
-    chosen = load_queries(queries or (LESSON_QUERIES_FILE if lessons else None))
+    queries = queries or (LESSON_QUERIES_FILE if lessons else QUERIES_FILE)
+    chosen = load_queries(queries)
+    # a case withdrawn or renamed since the sets were judged: said here, not as a traceback mid-way
+    unknown = unknown_ids(db_path, chosen, target, Path(queries), similar=not lessons)
+    if unknown:
+        raise click.ClickException("\n".join(unknown))
     table = evaluate(db_path, chosen, target=target)
     close = evaluate_close(db_path, chosen, target=target)
     similar = None if lessons else evaluate_similar(db_path)

@@ -21,6 +21,30 @@ def load_queries(path: Path | None = None) -> list[dict]:
     return yaml.safe_load(Path(path or QUERIES_FILE).read_text(encoding="utf-8"))["queries"]
 
 
+def unknown_ids(db_path: Path, queries: list[dict], target: str, queries_file: Path, similar: bool) -> list[str]:
+    """One line a judged set that names an id the database does not hold (a case withdrawn or renamed
+    since it was judged): which file, which query or target, which ids, and what to do."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        known = {row[0] for row in conn.execute(f"select id from {'lessons' if target == 'lessons' else 'cases'}")}
+        cases = {row[0] for row in conn.execute("select id from cases")}
+    finally:
+        conn.close()
+    fix = "take each out of the judgments, or write the id it was renamed to"
+    shown = lambda path: str(Path(path).relative_to(HERE.parent)) if Path(path).resolve().is_relative_to(HERE.parent) else str(path)
+    out = [f"{shown(queries_file)}: query {q.get('id', '?')} judges {', '.join(sorted(set(q['relevant']) - known))}, which "
+           f"the database does not hold - {fix}" for q in queries if set(q["relevant"]) - known]
+    if similar:
+        for t in yaml.safe_load(SIMILAR_FILE.read_text(encoding="utf-8"))["targets"]:
+            missing = sorted(({t["case"]} | set(t["comparable"])) - cases)
+            if missing:
+                out.append(f"{shown(SIMILAR_FILE)}: target {t['case']} names {', '.join(missing)}, which the database does "
+                           f"not hold - {fix}")
+    return out
+
+
 def recall_at(ranked: list[str], grades: dict[str, int], k: int) -> float:
     """Share of the exactly-relevant documents (grade 2; any grade if none is 2) found in the top k."""
     wanted = {d for d, g in grades.items() if g >= EXACT} or set(grades)

@@ -145,3 +145,21 @@ def test_a_renamed_case_is_not_very_like_its_own_old_file(tmp_path, corpus_db):
     result = kb(root, "validate", "--db", str(corpus_db), str(new))
     assert "very like cases/tri-borough-shared-services.md" not in result.output, result.output
     assert result.exit_code == 0
+
+
+def test_kb_evaluate_names_the_judged_sets_lines_of_a_withdrawn_case(tmp_path, corpus_db):
+    """`kb evaluate` stopped in a traceback ("unknown case id") naming no file, when a withdrawn case
+    was still judged in search/queries.yml and search/similar_judgments.yml."""
+    import shutil
+    import sqlite3
+    db = tmp_path / "kb.db"
+    shutil.copy(corpus_db, db)
+    with sqlite3.connect(db) as conn:
+        conn.execute("delete from cases where id = 'barnet-capita-outsourcing'")
+    result = CliRunner().invoke(cli, ["evaluate", "--db", str(db)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("Error: search/queries.yml: query q")
+    assert all("judges barnet-capita-outsourcing, which the database does not hold" in line
+               for line in lines if "queries.yml" in line)
+    assert any(line.startswith("search/similar_judgments.yml: target ") and "barnet-capita-outsourcing" in line for line in lines)
