@@ -13,17 +13,24 @@ REVIEW_YEARS = 2  # a case not checked against its sources for this long is list
 
 
 def file_dates(root: Path, folder: str = "cases") -> dict[str, tuple[str, str]]:
-    """{path relative to root: (first added, last changed)} as YYYY-MM-DD commit dates in UTC."""
+    """{path relative to root: (first added, last changed)} as YYYY-MM-DD commit dates in UTC. A file
+    renamed keeps the day its first name was added: a case renamed is not new (the feed said "Added")."""
     try:
-        log = subprocess.run(["git", "-C", str(root), "log", "--format=%x00%ct", "--name-only", "--no-renames",
+        log = subprocess.run(["git", "-C", str(root), "log", "--format=%x00%ct", "--name-status", "--find-renames",
                               "--relative", "--", folder], capture_output=True, text=True, timeout=120, check=True).stdout
     except (OSError, subprocess.SubprocessError):
         return {}
     dates: dict[str, tuple[str, str]] = {}
+    later: dict[str, str] = {}  # a name a file had before, to the name it has now
+    now = lambda path: later.get(path, path)
     for entry in log.split("\x00")[1:]:  # newest commit first
-        stamp, *paths = entry.strip().split("\n")
+        stamp, *lines = entry.strip().split("\n")
         day = datetime.datetime.fromtimestamp(int(stamp), datetime.timezone.utc).date().isoformat()
-        for path in filter(None, paths):
+        for line in filter(None, lines):
+            status, *paths = line.split("\t")
+            path = now(paths[-1])
+            if status.startswith("R") and len(paths) == 2:
+                later[paths[0]] = path
             dates[path] = (day, dates[path][1] if path in dates else day)
     return dates
 

@@ -43,6 +43,20 @@ def test_first_added_and_last_changed_come_from_git(small_root, tmp_path):
     assert (row["first_added"], row["last_changed"], row["reviewed"]) == ("2020-01-02", "2021-03-05", "2026-11-22")
 
 
+def test_a_renamed_case_keeps_the_day_it_was_first_added(small_root, tmp_path):
+    """An editor renamed a case (its file and id): the feed announced it as "Added" that day, git's own
+    history of the file (--follow) going back years."""
+    git(small_root, "init", "-q")
+    git(small_root, "add", ".")
+    git(small_root, "commit", "-qm", "add", date="2020-01-02T10:00:00+00:00")
+    old, new = small_root / "cases" / f"{NAME}.md", small_root / "cases" / "brighton-hove-reablement-2008.md"
+    new.write_text(old.read_text().replace(f"id: {NAME}\n", "id: brighton-hove-reablement-2008\n"))
+    git(small_root, "rm", "-q", str(old))
+    git(small_root, "add", str(new))
+    git(small_root, "commit", "-qm", "rename", date="2022-06-07T10:00:00+00:00")
+    assert file_dates(small_root)["cases/brighton-hove-reablement-2008.md"] == ("2020-01-02", "2022-06-07")
+
+
 def test_without_history_the_dates_are_unknown_and_nothing_fails(small_root, tmp_path):
     # a folder git does not track, as from a tarball
     assert file_dates(small_root) == {}
