@@ -174,7 +174,7 @@ def verify_cmd(ctx, paths, texts, fmt, summary_path):
     of the cases given (of every case when none is given, or when a source record is)."""
     from .parse import Problem
     from .validate import check_collection, discover, strays
-    from .verify import find_texts, verify
+    from .verify import find_texts, finding_lines, verify
 
     root = ctx.obj["root"]
     sources = discover(root)["source"]
@@ -207,6 +207,15 @@ def verify_cmd(ctx, paths, texts, fmt, summary_path):
     given_sources = {p.resolve() for p in given if p.parent.name == "sources"}
     used = [r for r in records if r.kind == "source" and (r.id in cited or r.document.path.resolve() in given_sources)]
     found, problems, notes = find_texts(root, used, list(texts))
+    if not given:
+        # over the whole collection, a source no case cites yet is checked too: a text of another version
+        # (its sha256) is a problem whether or not a case cites it; only its notes would mislead
+        uncited = [r for r in records if r.kind == "source" and r not in used]
+        more, wrong, _ = find_texts(root, uncited, list(texts))
+        problems += wrong
+        found = {**found, **more}
+        used += [r for r in uncited if r.id in more]
+    problems += finding_lines([r for r in used if r.id in found], found)
     report = verify(checked, found, addresses={r.id: r.data["url"] for r in used})
     what = " and ".join(part for part in (
         f"{report.figures_skipped} figure(s)" if report.unchecked else "",

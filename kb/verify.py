@@ -101,6 +101,25 @@ class SourceText:
         return (best[1], best[2]) if best[1] else None
 
 
+LINES = re.compile(r"\blines?\s+(\d+)(?:\s*(?:-|\u2013|to)\s*(\d+))?", re.I)
+
+
+def finding_lines(sources: list[Record], texts: dict[str, "SourceText"]) -> list[Problem]:
+    """A report's finding whose `where` names a line its text does not have (a case's cited lines are
+    checked by `verify`; a finding's were never read)."""
+    out = []
+    for record in sources:
+        last = len(texts[record.id].lines)
+        for i, finding in enumerate(record.data.get("findings") or []):
+            named = [int(n) for m in LINES.finditer(str(finding.get("where") or "")) for n in m.groups() if n]
+            beyond = [n for n in named if not 1 <= n <= last]
+            if beyond:
+                out.append(Problem(record.document.display, record.document.line_of(("findings", i, "where")),
+                                   f"findings[{i}].where names line {beyond[0]:,}, but the text has {last:,} lines",
+                                   "give the line of the text the finding is drawn from"))
+    return out
+
+
 def find_texts(root: Path, sources: list[Record], folders: list[Path] = ()) -> tuple[dict[str, SourceText], list[Problem], list[str]]:
     """Each source's text where one is found: (texts, problems, notes). A text whose sha256 differs from
     its record is a problem (its line numbers may differ); a source with no text is a note."""
@@ -127,7 +146,8 @@ def find_texts(root: Path, sources: list[Record], folders: list[Path] = ()) -> t
                                     f"{shown(path)} has sha256 {digest[:12]}..., not the {record.data['text_sha256'][:12]}... "
                                     "this record gives",
                                     "it is another version of the text, so line numbers may differ: use the text the "
-                                    "record was made from (see CONTRIBUTING.md), or record this one with `kb source add`"))
+                                    "record was made from (see CONTRIBUTING.md), or, if this is the text the citations "
+                                    "count lines in, record its sha256 (`sha256sum FILE`) as text_sha256"))
             continue
         texts[record.id] = SourceText(record.id, path, raw.decode("utf-8", errors="replace").split("\n"),
                                       list(record.data.get("page_lines") or []))

@@ -183,3 +183,31 @@ def test_over_the_whole_collection_figures_not_checked_are_counted_not_listed(sm
             "case's, each with the report's address and the place to check it by hand.") in whole.stderr
     one = kb(small_root, "verify", str(small_root / "cases" / f"{case}.md"))
     assert one.output.count("was not checked against lga-2016-transformational-models") == 2
+
+
+def test_a_source_no_case_cites_yet_is_still_checked_for_its_text(small_root):
+    """The docs say to add a report before its cases: a wrong text of it passed `kb verify` until a case
+    cited it (only `kb verify sources/<file>.md` looked)."""
+    import re
+    lga = (small_root / "sources" / "lga-2016-transformational-models.md").read_text()
+    name = re.search(r"text_file: *\"?([^\"\n]+)", lga).group(1).strip()
+    local = small_root / "sources" / "text-local"
+    local.mkdir(exist_ok=True)
+    (local / name).write_text("another version of the report\n" * 400, encoding="utf-8")
+    result = kb(small_root, "verify")
+    assert result.exit_code == 1
+    assert "sources/lga-2016-transformational-models.md:" in result.stdout and "this record gives" in result.stdout
+    assert "record its sha256 (`sha256sum FILE`) as text_sha256" in result.stdout
+
+
+def test_a_findings_line_past_the_end_of_its_text_fails(small_root):
+    path = small_root / "sources" / "dclg-2014-good-practice-savings.md"
+    text = path.read_text()
+    first = text.index('    where: "')
+    end = text.index('"\n', first)
+    path.write_text(text[:first] + '    where: "Appendix D, line 8900' + text[end:])
+    result = kb(small_root, "verify")
+    assert result.exit_code == 1
+    line = text[:first].count("\n") + 1
+    assert f"sources/dclg-2014-good-practice-savings.md:{line}: findings[0].where names line 8,900, but the text " \
+           "has 2,756 lines - give the line of the text the finding is drawn from" in result.stdout
