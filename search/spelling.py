@@ -19,7 +19,8 @@ sentence is taken for a name: it becomes only a name the collection has one edit
 title or organisations, or a name it writes in capitals: "what did Barnett do" is Barnet's), never
 a word ("savings in Arun" is not "run").
 An American spelling ("organization", "center", "behavior") becomes the British one the collection
-uses, when the collection has that and not the word as typed. Shorthand that readers type
+uses, when the collection has that, or only its inflections ("neighbor": "neighbouring"), and not the
+word as typed. Shorthand that readers type
 (kb/shorthand.yml: "cllrs", "cx", "govt") becomes the words it stands for, in any case, unless the
 collection writes it so itself.
 
@@ -160,7 +161,9 @@ class Speller:
             return None
         for pattern, british in _BRITISH:
             variant = pattern.sub(british, word)
-            if variant != word and variant in self._words:
+            # or the British word's stem, where the collection has it only inflected ("neighbouring",
+            # "neighbourhood" for "neighbor"), unless the word as typed is the collection's own
+            if variant != word and (variant in self._words or (self._known_stem(variant) and not self._known_stem(word))):
                 return variant
         return None
 
