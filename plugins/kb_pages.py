@@ -3,6 +3,8 @@ text, figures in words, sources, similar cases, how to cite it) and each source 
 its public address, what its line numbers refer to, the cases drawn from it). Read from kb.db."""
 from __future__ import annotations
 
+import datetime
+
 from datasette import hookimpl
 
 from kb.amounts import printed_range
@@ -160,6 +162,8 @@ async def _case_page(datasette, db, case_id: str, request) -> dict | None:
     summary = (case.get("summary") or "").strip()
     case["description"] = summary if len(summary) <= 200 else summary[:197].rsplit(" ", 1)[0] + "\u2026"
     case["cited_when"] = await _cited_when(db, case)
+    # a web page is cited with the day it was read (Harvard's "Accessed"): the case may change after it
+    case["accessed"] = present.date_words(datetime.date.today().isoformat())
     return case
 
 

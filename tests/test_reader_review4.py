@@ -93,7 +93,8 @@ def test_a_case_is_cited_by_its_title_the_sites_name_its_address_and_date_not_it
         cited = citation(get(site, f"/kb/cases/{case_id}").text)
         assert cited.startswith(f"\u201c{title}\u201d"), cited
         assert "Anytown Council's library of what worked" in cited
-        assert cited.endswith(f"Available at: {address}"), cited
+        today = date_words(__import__("datetime").date.today().isoformat())
+        assert cited.endswith(f"Available at: {address} (Accessed: {today})."), cited
         if changed:
             assert f"last changed {date_words(changed)}" in cited, cited
         assert case_id not in cited.replace(address, ""), cited  # the id only where it is of use: the address

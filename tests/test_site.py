@@ -193,7 +193,9 @@ def test_case_page_is_made_to_be_found_cited_compared_and_printed(site):
     assert '<meta name="description" content="Brighton and Hove' in text
     assert '<meta property="og:title" content="Brighton and Hove' in text and 'property="og:url"' in text
     assert 'id="cite"' in text and "Council transformation case studies, last changed " in text
-    assert "Available at: http://localhost/kb/cases/brighton-hove-reablement</p>" in text
+    assert re.search(r"Available at: http://localhost/kb/cases/brighton-hove-reablement \(Accessed: \d+ \w+ \d{4}\)\.</p>", text)
+    # where the report itself is: a reader may cite it too
+    assert "(December 2014), https://www.gov.uk/government/publications/good-practice-in-local-government-savings." in text
     assert 'href="/-/compare?id=brighton-hove-reablement&amp;id=' in text
     # figures in words: £ with separators, status and period; never the figures table's column names
     assert "£313,000</span>" in text and "Period: 2013/14" in text and "Achieved" in text
