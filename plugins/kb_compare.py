@@ -40,7 +40,8 @@ def _exported(case: dict, n: int, origin: str, datasette, database: str) -> dict
         "achieved_annual_saving_gbp": case.get("achieved_annual_saving_gbp"),
         "figures": [{"amount": f["amount"] or f["text"], "amount_gbp": f["amount_gbp"], "percent": f["percent"],
                      "kind": f["kind"], "status": f["status"], "yearly": f["yearly"], "period": f["period"],
-                     "as_printed": f["text"], "source_id": f["source_id"]} for f in case["figures"]],
+                     "as_printed": f["text"], "note": f["note"] or None, "source_id": f["source_id"]}
+                    for f in case["figures"]],
         "lessons": [{"id": lesson["id"], "text": lesson["text"], "url": origin + case["url"] + "#" + lesson["id"].split("#", 1)[-1]}
                     for lesson in case["lesson_rows"]],
         "sources": [{"id": s["source_id"], "title": s["title"], "date": s["date"],
@@ -53,6 +54,7 @@ def _csv_row(case: dict) -> dict:
     return {**case, "organisations": names(case["organisations"]),
             **{column: names(case.get(column, [])) for column in ("council_types", "regions", "services", "approaches", "key_attributes")},
             "figures": "\n".join(f"{f['amount']} {f['kind'].lower()}{' a year' if f['yearly'] else ''}, {f['status'].lower()} ({f['period']})"
+                                 + (f": \u201c{f['as_printed']}\u201d" if f["as_printed"] and f["as_printed"] != f["amount"] else "")
                                  for f in case["figures"]),
             "lessons": "\n".join(lesson["text"] for lesson in case["lessons"]),
             "sources": "; ".join(s["title"] for s in case["sources"])}

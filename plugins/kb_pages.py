@@ -34,6 +34,13 @@ def how_often(yearly: bool, recurrence: str | None) -> str:
     return ("a yearly amount" if yearly else "not a yearly amount") + "; whether it recurs is not stated"
 
 
+def _period(period) -> str:
+    """A figure's period as a page shows it, in brackets after its status: "(not stated)" alone said
+    not what was not stated."""
+    words = present.unbracketed(period)
+    return "period not stated" if not words or words.strip().lower() == "not stated" else words
+
+
 def figure_words(db_path, f: dict) -> dict:
     """One money figure in words: amount, what it is, its status and period, and where it is printed."""
     label = lambda vocabulary, slug: present.label(db_path, vocabulary, slug)
@@ -59,7 +66,7 @@ def figure_words(db_path, f: dict) -> dict:
         "range": bool(printed),
         "how_often": how_often(bool(f.get("per_year")), f.get("recurrence")),
         # shown in brackets in the compare view: its own asides must not nest in them
-        "period": present.unbracketed(f.get("period")) or "period not stated",
+        "period": _period(f.get("period")),
         "yearly": bool(f.get("per_year")),
         "text": f.get("text"),
         "note": mentions.name_cases(db_path, f.get("note")),

@@ -62,7 +62,7 @@ def test_compare_csv_has_a_row_per_case_in_names(site):
     rows = read_csv(response)
     assert [r["id"] for r in rows] == PAIR and [r["case"] for r in rows] == ["1", "2"]
     assert rows[0]["services"] == "Adult social care"
-    assert "£313,000 saving a year, achieved (2013/14)" in rows[0]["figures"].splitlines()
+    assert "£313,000 saving a year, achieved (2013/14): \u201caround £313,000\u201d" in rows[0]["figures"].splitlines()
     assert rows[0]["lessons"].count("\n") >= 1 and rows[0]["url"].endswith("/kb/cases/brighton-hove-reablement")
 
 
@@ -169,3 +169,14 @@ def test_the_comparison_leads_back_to_the_search_it_was_made_from(site):
     assert "back=q%3Dshared%2Bmanagement" in three
     odd = get(site, "/-/compare?" + urlencode([("id", PAIR[0]), ("id", PAIR[1]), ("back", "javascript:alert(1)")])).text
     assert '<a href="/-/search">Back to search</a>' in odd
+
+
+def test_the_comparison_says_whose_each_figure_is_as_the_report_prints_it(site):
+    """"£2,600,000 saving, Achieved (not stated)" beside "£1,400,000 saving" did not say that one is South
+    Hams's and the other West Devon's, nor what was not stated."""
+    query = "id=south-hams-west-devon-t18-case-management&id=west-suffolk-shared-staffing-structure"
+    html = get(site, f"/-/compare?{query}").text
+    assert "(period not stated)</span>: &ldquo;£2.6 million in South Hams&rdquo;" in html
+    assert "(not stated)" not in html
+    figures = get(site, f"/-/compare.json?{query}").json()["cases"][0]["figures"]
+    assert figures[0]["as_printed"] == "£2.6 million in South Hams" and "yearly figure" in figures[0]["note"]
