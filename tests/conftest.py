@@ -26,6 +26,33 @@ def shared(name: str) -> Path:
             raise RuntimeError(f"{path} is missing: CI clones the project with shared/ beside it")
         pytest.skip(f"shared/{name} is not beside the project (KB_SHARED=/path/to/shared points at it)")
     return path
+# SQLite's heap limit (kb/site.py, LIMITS["sqlite_heap_bytes"]) is the whole process's, and a site made
+# by a test keeps its connections until it is closed: every site a test module made is closed when the
+# module ends, or the pages, facets and caches of earlier modules' sites counted against later ones
+# (the full suite's last modules failed with SQLite's MemoryError).
+import kb.site  # noqa: E402
+
+_SITES: list = []
+_make_datasette = kb.site.make_datasette
+
+
+def _tracked_make_datasette(*args, **kwargs):
+    site = _make_datasette(*args, **kwargs)
+    _SITES.append(site)
+    return site
+
+
+kb.site.make_datasette = _tracked_make_datasette
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _close_sites():
+    yield
+    while _SITES:
+        for database in _SITES.pop().databases.values():
+            database.close()
+
+
 # The stand-in model: vectors from a hash of the text, so builds and searches run without torch.
 STAND_IN = "hash:384"
 
