@@ -88,6 +88,11 @@ YEARLY_WORDS = re.compile(r"(?:a|per|each|every) (?:year|annum)|annual(?:ly)?|ye
 PERIOD_UNKNOWN = re.compile(r"(?:period |years? )?not (?:stated|given|known)\b", re.I)
 
 
+# A word the text puts before its amount that the amount alone would drop ("just under £10m" is not £10m)
+QUALIFIER = re.compile(r"\b(just under|just over|nearly|almost|around|about|approximately|roughly|up to|over|"
+                       r"more than|less than|at least|in excess of|some|circa)\s+£", re.I)
+
+
 def headline_saving(figures: list[dict]) -> str | None:
     """The saving a reader should see first, in words: the largest achieved yearly saving, else the
     largest achieved one, else the largest planned or projected one, always with period and status."""
@@ -100,6 +105,9 @@ def headline_saving(figures: list[dict]) -> str | None:
     status = load_vocabularies()["figure_statuses"].label_of(best["status"]).lower()
     # a range reads as printed ("£2-3 million"); its amount, the lower end, only ranks it
     amount = printed_range(best.get("text")) or _money(best["amount"])
+    qualified = QUALIFIER.search(best.get("text") or "")
+    if qualified:
+        amount = f"{qualified.group(1).lower()} {amount}"
     if best["per_year"]:
         # "a year" says it already: "£2 million a year, achieved (per year)" said it twice
         said = "" if YEARLY_WORDS.fullmatch(printed) else f" ({printed})"

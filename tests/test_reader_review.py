@@ -110,6 +110,11 @@ def _figure(**kw):
     (_figure(period="per annum since 2011"), "£2 million a year, achieved (per annum since 2011)"),
     (_figure(period="not stated", per_year=False, amount=2_600_000), "£2.6 million, achieved (period not stated)"),
     (_figure(period="over ten years", per_year=False, status="planned"), "£2 million over ten years, planned"),
+    # the word before the amount stays with it: the Tri-borough's "just under £10m" was headlined "£10 million"
+    (_figure(text="just under £2m", period="first two years of operation", per_year=False),
+     "just under £2 million first two years of operation, achieved"),
+    (_figure(text="at least £2 million per annum", status="projected"), "at least £2 million a year, projected"),
+    (_figure(text="£2 million over budget"), "£2 million a year, achieved"),  # "over" after the amount is no qualifier
 ])
 def test_the_headline_saving_says_its_period_once_and_in_words(figure, headline):
     """Headlines read "£2 million a year, achieved (per year)" and "£2.6 million not stated, achieved"."""
