@@ -96,6 +96,18 @@ def achieved_not_yearly(case: dict) -> str | None:
     return "No yearly figure in pounds: the saving achieved is reported without an amount"
 
 
+def achieved_yearly_aside(case: dict, why: str) -> str | None:
+    """The achieved yearly saving with `why` it is the one shown, in one pair of brackets with a range's
+    note: "(counted as £2,000,000, the lower end) (the largest yearly saving ...)" read as two asides."""
+    words = achieved_yearly_words(case)
+    if words is None:
+        return None
+    if words.endswith(")") and " (" in words:
+        head, aside = words[:-1].split(" (", 1)
+        return f"{head} ({why}; {aside})"
+    return f"{words} ({why})"
+
+
 def achieved_yearly_words(case: dict) -> str | None:
     """The achieved yearly saving as the figure behind it prints it: "£2-3 million a year (counted as
     £2,000,000)" for a range, whose lower end is what sorting and the savings filter use."""
@@ -141,6 +153,7 @@ async def case_data(datasette, db, case_id: str) -> dict | None:
         case[f"{column}_label"] = label(catalogue.get(column, {}).get("vocabulary"), case.get(column))
     case["achieved_not_yearly"] = achieved_not_yearly(case)
     case["achieved_yearly_words"] = achieved_yearly_words(case)
+    case["achieved_yearly_said"] = achieved_yearly_aside(case, "the largest yearly saving the sources report as achieved")
     case["years_words"] = present.years(case.get("year_start"), case.get("year_end"))
     case["url"] = datasette.urls.row(db.name, "cases", case_id)
     case["body_html"] = mentions.link_cases(db.path, case.get("body_html"), lambda i: datasette.urls.row(db.name, "cases", i))

@@ -262,7 +262,10 @@ def test_every_figure_printed_as_a_range_reads_as_the_range_wherever_its_amount_
 
 def test_an_achieved_yearly_saving_printed_as_a_range_says_so_and_the_lower_end_it_counts_as(site):
     page = _text(get(site, "/kb/cases/adur-worthing-shared-services-single-officer-structure").text)
-    assert "Achieved yearly saving £2-3 million a year (counted as £2,000,000, the lower end)" in page, page[:3000]
+    # one aside, not two in a row: "(counted as ...) (the largest yearly saving ...)"
+    assert ("Achieved yearly saving £2-3 million a year (the largest yearly saving the sources report as achieved; "
+            "counted as £2,000,000, the lower end)") in page, page[:3000]
+    assert ") (" not in page
     compare = _text(get(site, "/-/compare?id=adur-worthing-shared-services-single-officer-structure"
                                "&id=brighton-hove-reablement").text)
     assert "£2-3 million a year (counted as £2,000,000, the lower end)" in compare
