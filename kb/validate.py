@@ -120,8 +120,12 @@ def _check_dates(doc: Document, kind: str, data: dict) -> list[Problem]:
             try:
                 date = datetime.date(*parts[:3])
             except ValueError:
+                # the forms this field takes, as its pattern allows them: `reviewed` takes only a whole day
+                forms = [f for f, example in (("YYYY", "2020"), ("YYYY-MM", "2020-06"), ("YYYY-MM-DD", "2020-06-01"))
+                         if re.fullmatch(spec["pattern"], example)]
                 problems.append(Problem(doc.display, doc.line_of((name,)), f"{name} '{value}' is not a real date",
-                                        "write it as YYYY, YYYY-MM or YYYY-MM-DD with a month from 01 to 12 and a day that month has"))
+                                        f"write it as {' or '.join(forms) if len(forms) < 3 else 'YYYY, YYYY-MM or YYYY-MM-DD'} "
+                                        "with a month from 01 to 12 and a day that month has"))
                 continue
             # a day's grace: a contributor's "today" may be tomorrow here
             if date > datetime.date.today() + datetime.timedelta(days=1):

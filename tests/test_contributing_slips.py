@@ -41,6 +41,9 @@ SLIPS = {
     "reviewed in the future": (edit('reviewed: "2026-11-22"', f'reviewed: "{TOMORROW_PLUS}"'),
                                f"reviewed '{TOMORROW_PLUS}' is in the future - write the date it happened, today's or "
                                "earlier, as YYYY-MM-DD"),
+    # an impossible date is told the form its field takes: `reviewed` takes only a whole day
+    "reviewed in the thirteenth month": (edit('reviewed: "2026-11-22"', 'reviewed: "2025-13-01"'),
+                                         "reviewed '2025-13-01' is not a real date - write it as YYYY-MM-DD with a month"),
     # `field:` with nothing after it, which YAML reads as null: no "not None"
     "empty period": (edit('    period: "2013/14"\n', "    period:\n"),
                      "19: savings[0].period is empty - write savings[0].period as text after the colon (The period"),
