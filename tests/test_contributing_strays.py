@@ -75,3 +75,20 @@ def test_build_stops_and_keeps_the_database(small_root, tmp_path):
     assert "cases/new-case.txt:1: not read as a case" in result.output
     assert "was not changed" in result.stderr
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+
+
+def test_validate_notes_the_generated_reference_is_out_of_date(monkeypatch):
+    """An editor renamed a term: validate and build passed, and the reference contributors read went on
+    naming the old term until a test failed on it."""
+    from click.testing import CliRunner
+
+    import kb.docs
+    from kb import ROOT
+    from kb.cli import cli
+
+    real = kb.docs.generated_files()
+    monkeypatch.setattr(kb.docs, "generated_files", lambda: {**real, "docs/contributing.md": "another text"})
+    result = CliRunner().invoke(cli, ["--root", str(ROOT), "validate", "--no-duplicates"])
+    assert "note: docs/contributing.md out of date with kb/*.yml - run `kb schema`" in result.output
+    monkeypatch.setattr(kb.docs, "generated_files", lambda: real)
+    assert "out of date" not in CliRunner().invoke(cli, ["--root", str(ROOT), "validate", "--no-duplicates"]).output
