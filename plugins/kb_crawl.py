@@ -28,6 +28,7 @@ DATE_COLUMNS = ("last_changed", "first_added")
 ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "council-transformation-kb/cases")
 ATOM = "http://www.w3.org/2005/Atom"
 SITEMAP = "http://www.sitemaps.org/schemas/sitemap/0.9"
+SITEMAP_MOST = 50_000  # pages a sitemap file may list (sitemaps.org); past it, an index of files
 present = plugin_module(__file__, "kb_present")
 
 
@@ -213,17 +214,34 @@ async def page_dates(datasette, db) -> dict[str, str]:
 
 
 async def finished_sitemap(datasette, request, body: bytes) -> bytes:
-    """datasette-sitemap's sitemap with each page's <lastmod>."""
+    """datasette-sitemap's sitemap with each page's <lastmod>; past SITEMAP_MOST pages (the protocol's
+    limit a file) an index of files of at most that many, each the same address with ?part=N."""
     db = _kb_database(datasette)
     dates = await page_dates(datasette, db)
     dated = {datasette.absolute_url(request, path): day for path, day in dates.items() if path}
     ET.register_namespace("", SITEMAP)
     root = ET.fromstring(body)
-    for entry in root.iter(f"{{{SITEMAP}}}url"):
+    entries = root.findall(f"{{{SITEMAP}}}url")
+    for entry in entries:
         loc = entry.find(f"{{{SITEMAP}}}loc")
         day = dated.get(loc.text if loc is not None else "", dates[""])
         if day and entry.find(f"{{{SITEMAP}}}lastmod") is None:
             ET.SubElement(entry, f"{{{SITEMAP}}}lastmod").text = day
+    if len(entries) > SITEMAP_MOST:
+        parts = [entries[i:i + SITEMAP_MOST] for i in range(0, len(entries), SITEMAP_MOST)]
+        part = request.args.get("part", "")
+        if part.isdigit() and 1 <= int(part) <= len(parts):
+            root = ET.Element(f"{{{SITEMAP}}}urlset")
+            root.extend(parts[int(part) - 1])
+        else:
+            here = datasette.absolute_url(request, datasette.urls.path("sitemap.xml"))
+            root = ET.Element(f"{{{SITEMAP}}}sitemapindex")
+            for n, chunk in enumerate(parts, 1):
+                newest = max((e.findtext(f"{{{SITEMAP}}}lastmod") or "" for e in chunk), default="")
+                entry = ET.SubElement(root, f"{{{SITEMAP}}}sitemap")
+                ET.SubElement(entry, f"{{{SITEMAP}}}loc").text = f"{here}?part={n}"
+                if newest:
+                    ET.SubElement(entry, f"{{{SITEMAP}}}lastmod").text = newest
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 

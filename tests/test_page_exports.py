@@ -180,3 +180,25 @@ def test_the_comparison_says_whose_each_figure_is_as_the_report_prints_it(site):
     assert "(not stated)" not in html
     figures = get(site, f"/-/compare.json?{query}").json()["cases"][0]["figures"]
     assert figures[0]["as_printed"] == "£2.6 million in South Hams" and "yearly figure" in figures[0]["note"]
+
+
+def test_a_sitemap_past_the_protocols_limit_is_an_index_of_parts(site, monkeypatch):
+    """At 100,000 cases one sitemap would list more pages than a sitemap file may (50,000): crawlers
+    reject it. Past the limit /sitemap.xml is an index of parts, each the same address with ?part=N."""
+    import xml.etree.ElementTree as ET
+    from datasette.plugins import pm
+    # the plugin as Datasette loaded it, by path (one module for every site of the process)
+    crawl = next(p for p in pm.get_plugins() if str(getattr(p, "__file__", "")).endswith("kb_crawl.py"))
+    ns = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+    whole = [u.find(f"{ns}loc").text for u in ET.fromstring(get(site, "/sitemap.xml").content).iter(f"{ns}url")]
+    monkeypatch.setattr(crawl, "SITEMAP_MOST", 40)
+    index = ET.fromstring(get(site, "/sitemap.xml").content)
+    assert index.tag == f"{ns}sitemapindex"
+    parts = [s.find(f"{ns}loc").text for s in index.iter(f"{ns}sitemap")]
+    assert parts == [f"http://localhost/sitemap.xml?part={n}" for n in range(1, -(-len(whole) // 40) + 1)]
+    listed = []
+    for part in parts:
+        urlset = ET.fromstring(get(site, part.replace("http://localhost", "")).content)
+        assert urlset.tag == f"{ns}urlset" and len(urlset) <= 40
+        listed += [u.find(f"{ns}loc").text for u in urlset.iter(f"{ns}url")]
+    assert listed == whole
