@@ -172,12 +172,17 @@ def _create(db: sqlite_utils.Database, table: Table) -> None:
 
 def lesson_anchors(section_html: str) -> str:
     """The Lessons section's HTML with each top-level bullet named as its lesson's id names it
-    (`id="lesson-2"` for case#lesson-2), so a lesson found by search, or cited, links to itself."""
+    (`id="lesson-2"` for case#lesson-2), so a lesson found by search, or cited, links to itself; and
+    numbered, as "lesson 2" in a link or a citation says (the bullets bore no number)."""
     depth, n, out = 0, 0, []
     for piece in re.split(r"(</?(?:ul|ol|li)\b[^>]*>)", section_html):
         if re.match(r"<(?:ul|ol)\b", piece):
             depth += 1
+            if depth == 1:  # a second list after a paragraph goes on counting
+                piece = "<ol" + (f' start="{n + 1}"' if n else "") + piece[3:]
         elif re.match(r"</(?:ul|ol)>", piece):
+            if depth == 1:
+                piece = "</ol>"
             depth -= 1
         elif depth == 1 and re.match(r"<li\b", piece):
             n += 1
@@ -189,12 +194,16 @@ def lesson_anchors(section_html: str) -> str:
 def _lesson_rows(table: Table, cases: list[Record], sources: list[Record]) -> list[dict]:
     """A case's lessons take the case's facets; a report's findings have only their own."""
     rows = []
+    titles = {r.id: r.data["title"] for r in sources}
     for r in cases:
         section = next((s for s in r.sections if s.heading == lessons_section()), None)
-        for i, (line, text) in enumerate(section.bullets if section else []):
+        # a case's lesson is drawn from the case as its reports tell it: where they do (the file's own
+        # line, "cases/x.md:146", told a reader nothing of where to look in a report)
+        where = "; ".join(f"{titles.get(c['id'], c['id'])}, {c['section']}, lines {c['lines']}" for c in r.data["sources"])
+        for i, (_line, text) in enumerate(section.bullets if section else []):
             rows.append(_row(table, {}, {"id": f"{r.id}#lesson-{i + 1}", "case_id": r.id, "source_id": None,
                                          "title": r.data["title"], "theme": None, "text": text,
-                                         "where_in_source": f"{r.document.display}:{line}"}, r.data))
+                                         "where_in_source": where}, r.data))
     for r in sources:
         for i, f in enumerate(r.data["findings"]):
             own = {"key_attributes": f.get("key_attributes") or [], "sources": [{"id": r.id}]}

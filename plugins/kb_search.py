@@ -161,10 +161,10 @@ async def _export_rows(datasette, db, found, request) -> list[dict]:
     if found.target == "lessons" and found.results:
         ids = [r.id for r in found.results]
         themes = dict((await db.execute(f"select id, theme from lessons where id in ({','.join('?' * len(ids))})", ids)).rows)
-    # a case's reports, so that a spreadsheet of cases says what to cite (those columns held only a
-    # lesson's case or report, and were empty on every case's row)
+    # a case's reports, so that a spreadsheet of cases, or of a case's lessons, says what to cite (those
+    # columns held only a finding's report, and were empty on every case's and case lesson's row)
     reports: dict = {}
-    if found.target == "cases" and case_ids:
+    if case_ids:
         for row in (await db.execute(f"""select cs.case_id, s.id, s.title from case_sources cs join sources s on s.id = cs.source_id
                                         where cs.case_id in ({','.join('?' * len(case_ids))}) order by s.date, s.title""", case_ids)).rows:
             reports.setdefault(row[0], []).append((row[1], row[2]))
@@ -191,9 +191,9 @@ async def _export_rows(datasette, db, found, request) -> list[dict]:
             "headline_saving": card.get("headline_saving") or "",
             "achieved_annual_saving_gbp": case.get("achieved_annual_saving_gbp"),
             "case_title": card.get("case_title") or "",
-            "source_title": card.get("source_title") or "; ".join(title for _, title in reports.get(r.id, [])),
+            "source_title": card.get("source_title") or "; ".join(title for _, title in reports.get(case_id, [])),
             "source_by": present.source_by(db.path, r.source_id) if r.source_id and not case_id else
-            "; ".join(present.source_by(db.path, source_id) for source_id, _ in reports.get(r.id, [])),
+            "; ".join(present.source_by(db.path, source_id) for source_id, _ in reports.get(case_id, [])),
             "passage": mentions.name_cases(db.path, r.passage),
         })
     return out

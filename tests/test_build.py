@@ -23,7 +23,7 @@ def test_tables_fts_and_foreign_keys(small_root, tmp_path):
     assert case["services"] == '["adult-social-care"]'
     # achieved yearly saving, not the larger three-year projection beside it
     assert case["achieved_annual_saving_gbp"] == 313000
-    assert case["headline_saving"] == "£313,000 a year, achieved (2013/14)"
+    assert case["headline_saving"] == "around £313,000 a year, achieved (2013/14)"  # the word before the amount kept
     assert db.execute("select count(*) from figures where case_id = 'brighton-hove-reablement'").fetchone()[0] == 5
     assert db.execute("select id from cases_fts join cases on cases.rowid = cases_fts.rowid "
                       "where cases_fts match 'reablement'").fetchall() == [("brighton-hove-reablement",)]

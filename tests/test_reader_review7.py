@@ -31,8 +31,9 @@ def test_a_lesson_result_links_to_the_lesson_on_its_page(site):
 
 def test_only_the_top_level_bullets_are_named():
     html = "<ul>\n<li>one</li>\n<li>two<ul><li>under two</li></ul></li>\n</ul>\n<p>then</p>\n<ul>\n<li>three</li>\n</ul>"
-    assert lesson_anchors(html) == ('<ul>\n<li id="lesson-1">one</li>\n<li id="lesson-2">two<ul><li>under two</li></ul></li>\n'
-                                    '</ul>\n<p>then</p>\n<ul>\n<li id="lesson-3">three</li>\n</ul>')
+    # numbered too, as their links name them ("lesson 2"); a list inside one stays bulleted
+    assert lesson_anchors(html) == ('<ol>\n<li id="lesson-1">one</li>\n<li id="lesson-2">two<ul><li>under two</li></ul></li>\n'
+                                    '</ol>\n<p>then</p>\n<ol start="3">\n<li id="lesson-3">three</li>\n</ol>')
 
 
 def test_how_often_an_amount_applies_is_said_once():

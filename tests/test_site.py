@@ -377,9 +377,12 @@ def test_row_pages_show_no_keys_positions_file_paths_or_raw_arrays(site, path):
 
 
 def test_a_case_lesson_row_links_to_its_case_text(site):
+    """...and says where its case's report tells the case: the file's own line ("cases/x.md:146") had
+    told a reader nothing, and its CSV and JSON disagreed with the page."""
     html = get(site, "/kb/lessons/brighton-hove-reablement~23lesson-1").text
-    assert ('From the lessons of <a href="/kb/cases/brighton-hove-reablement">Brighton and Hove scales up an '
+    assert ('<a href="/kb/cases/brighton-hove-reablement">Brighton and Hove scales up an '
             'open-door reablement service for older people</a>') in html
+    assert "Good Practice in Local Government Savings, Appendix D" in html and "lines 1674-1768" in html
 
 
 # -- the vocabulary terms: declared in kb/schema.yml like every other table -----------------------------------
