@@ -35,12 +35,13 @@ def _exported(case: dict, n: int, origin: str, datasette, database: str) -> dict
                            "region": o["region"], "region_name": o["region_label"]} for o in case["organisations"]],
         **tags,
         "period": case["years_words"], "year_start": case.get("year_start"), "year_end": case.get("year_end"),
-        "status": case.get("status_label"), "outcome": case.get("outcome_label"), "evidence": case.get("evidence_label"),
+        **{column: {"code": case.get(column), "name": case.get(f"{column}_label")} for column in ("status", "outcome", "evidence")},
         "headline_saving": case.get("headline_saving"),
         "achieved_annual_saving_gbp": case.get("achieved_annual_saving_gbp"),
         "figures": [{"amount": f["amount"] or f["text"], "amount_gbp": f["amount_gbp"], "percent": f["percent"],
-                     "kind": f["kind"], "status": f["status"], "yearly": f["yearly"], "period": f["period"],
-                     "as_printed": f["text"], "note": f["note"] or None, "source_id": f["source_id"]}
+                     "kind": {"code": f["kind_slug"], "name": f["kind"]}, "status": {"code": f["status_slug"], "name": f["status"]},
+                     "yearly": f["yearly"], "period": f["period_stored"],
+                     "as_printed": f["text"], "note": f["note"] or None, "source_id": f["source_id"], "period_in_words": f["period"]}
                     for f in case["figures"]],
         "lessons": [{"id": lesson["id"], "text": lesson["text"], "url": origin + case["url"] + "#" + lesson["id"].split("#", 1)[-1]}
                     for lesson in case["lesson_rows"]],
@@ -52,8 +53,10 @@ def _exported(case: dict, n: int, origin: str, datasette, database: str) -> dict
 def _csv_row(case: dict) -> dict:
     names = lambda items: "; ".join(i["name"] for i in items)
     return {**case, "organisations": names(case["organisations"]),
+            **{column: case[column]["name"] for column in ("status", "outcome", "evidence")},
             **{column: names(case.get(column, [])) for column in ("council_types", "regions", "services", "approaches", "key_attributes")},
-            "figures": "\n".join(f"{f['amount']} {f['kind'].lower()}{' a year' if f['yearly'] else ''}, {f['status'].lower()} ({f['period']})"
+            "figures": "\n".join(f"{f['amount']} {f['kind']['name'].lower()}{' a year' if f['yearly'] else ''}, "
+                                 f"{f['status']['name'].lower()} ({f['period_in_words']})"
                                  + (f": \u201c{f['as_printed']}\u201d" if f["as_printed"] and f["as_printed"] != f["amount"] else "")
                                  for f in case["figures"]),
             "lessons": "\n".join(lesson["text"] for lesson in case["lessons"]),

@@ -147,7 +147,9 @@ def robots_lines(datasette, sitemap_url: str) -> list[str]:
     base = datasette.urls.path("")
     db = _kb_database(datasette)
     # the charts are a reader's page (the rest of /-/ is the search's results and Datasette's own)
-    lines = ["User-agent: *", f"Allow: {base}-/static/", f"Allow: {base}{CHARTS}", f"Disallow: {base}-/"]
+    # the charts page, not its exports: "Allow: /-/charts" is the longer rule, so it let crawlers into
+    # /-/charts.json and .csv past "Disallow: /*.json" ("$" ends a rule, RFC 9309)
+    lines = ["User-agent: *", f"Allow: {base}-/static/", f"Allow: {base}{CHARTS}$", f"Disallow: {base}-/"]
     if db is not None:
         database = datasette.urls.database(db.name)
         # arbitrary SQL, sorting, paging, filters and facet combinations all arrive as a query string

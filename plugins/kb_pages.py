@@ -67,6 +67,7 @@ def figure_words(db_path, f: dict) -> dict:
         "how_often": how_often(bool(f.get("per_year")), f.get("recurrence")),
         # shown in brackets in the compare view: its own asides must not nest in them
         "period": _period(f.get("period")),
+        "period_stored": f.get("period"),  # as the figures table holds it, for data that joins on it
         "yearly": bool(f.get("per_year")),
         "text": f.get("text"),
         "note": mentions.name_cases(db_path, f.get("note")),

@@ -53,7 +53,13 @@ def test_compare_json_gives_each_case_with_its_figures_lessons_and_codes(site, c
             anchor = urlsplit(lesson["url"]).fragment
             assert anchor and f'id="{anchor}"' in page
     brighton = data["cases"][0]
-    assert any(f["amount_gbp"] == 313000 and f["yearly"] and f["status"] == "Achieved" for f in brighton["figures"])
+    assert any(f["amount_gbp"] == 313000 and f["yearly"] and f["status"] == {"code": "achieved", "name": "Achieved"}
+               for f in brighton["figures"])
+    # every term by its code beside its name, and each figure's period as the figures table holds it
+    assert brighton["status"] == {"code": "implemented", "name": "Implemented"} and brighton["evidence"]["code"]
+    stored = [p for p, in conn.execute("select period from figures where case_id = ? order by position", [brighton["id"]])]
+    assert [f["period"] for f in brighton["figures"]] == stored
+    assert all(f["kind"]["code"] in ("saving", "cost", "investment", "income", "turnover") for f in brighton["figures"])
 
 
 def test_compare_csv_has_a_row_per_case_in_names(site):
@@ -202,3 +208,15 @@ def test_a_sitemap_past_the_protocols_limit_is_an_index_of_parts(site, monkeypat
         assert urlset.tag == f"{ns}urlset" and len(urlset) <= 40
         listed += [u.find(f"{ns}loc").text for u in urlset.iter(f"{ns}url")]
     assert listed == whole
+
+
+def test_the_build_tables_download_links_ask_for_every_row(site, corpus_db):
+    """On Datasette's own table pages the JSON link gave one page (50 of 380 similar cases) and the CSV
+    link stopped at max_returned_rows without a word."""
+    total = sqlite3.connect(corpus_db).execute("select count(*) from similar_cases").fetchone()[0]
+    html = get(site, "/kb/similar_cases").text
+    json_link = re.search(r'<a href="(/kb/similar_cases\.json[^"]*)"', html).group(1).replace("&amp;", "&")
+    csv_link = re.search(r'<a href="(/kb/similar_cases\.csv[^"]*)"', html).group(1).replace("&amp;", "&")
+    assert "_size=max" in json_link and "_stream=on" in csv_link
+    assert len(get(site, json_link).json()["rows"]) == total > 50
+    assert len(get(site, csv_link).text.strip().splitlines()) == total + 1

@@ -337,9 +337,21 @@ def test_robots_allows_pages_and_keeps_crawlers_off_sql_exports_and_facets(brand
     assert robots[0] == "User-agent: *"
     for line in ["Disallow: /evidence/kb?", "Disallow: /evidence/kb/*?", "Disallow: /evidence/*.json",
                  "Disallow: /evidence/*.csv", "Disallow: /evidence/kb.db", "Disallow: /evidence/-/",
-                 "Allow: /evidence/-/static/", "Allow: /evidence/-/charts", "Allow: /evidence/",
+                 "Allow: /evidence/-/static/", "Allow: /evidence/-/charts$", "Allow: /evidence/",
                  "Sitemap: http://localhost/evidence/sitemap.xml"]:
         assert line in robots
+    # as RFC 9309 reads them: the longest matching rule wins ("Allow: /-/charts" let crawlers into its exports)
+    import re
+    rules = [(line.split(":", 1)[0] == "Allow", line.split(":", 1)[1].strip()) for line in robots
+             if line.split(":", 1)[0] in ("Allow", "Disallow")]
+
+    def allowed(path):
+        found = [(len(rule), allow) for allow, rule in rules
+                 if re.match(re.escape(rule).replace(r"\*", ".*").replace(r"\$", "$"), path)]
+        return max(found, default=(0, True))[1]
+    assert allowed("/evidence/-/charts") and allowed("/evidence/kb/cases/barnet-capita-outsourcing")
+    for path in ("/evidence/-/charts.json", "/evidence/-/charts.csv", "/evidence/-/search?q=x", "/evidence/kb/cases.csv"):
+        assert not allowed(path), path
 
 
 ATOM = "{http://www.w3.org/2005/Atom}"
