@@ -13,7 +13,8 @@ word, which search leaves out, only for a word of FUNCTION_SLIP letters or more 
 but "wyre" is not "were"); with none that near, it stays. A word typed without its vowels ("bdgt")
 is the commonest word with its consonants and first letter. A word of a vocabulary term's
 names, aliases or everyday words (kb/vocabulary.yml: "mtfs") is a word of its own that a query may use
-though no document does, and becomes only the collection's hyphenated form of itself ("coproduction":
+though no document does (a slip with no collection word near enough becomes the nearest such word:
+"preventitive", preventative), and becomes only the collection's hyphenated form of itself ("coproduction":
 "co-production"), never another word ("mtfs" is not "mtfp"; nor, without its ending, "worcs" "work"). A capitalised word inside a
 sentence is taken for a name: it becomes only a name the collection has one edit away (a case's
 title or organisations, or a name it writes in capitals: "what did Barnett do" is Barnet's), never
@@ -143,6 +144,13 @@ class Speller:
             for word, documents in rows:
                 symspell.create_dictionary_entry(word, documents)
             self._words = {w for w, _ in rows}
+            # a vocabulary term's own words, which a query may mean though no document writes them
+            # ("preventitive": preventative, an everyday word of prevention): looked up only when the
+            # collection has no word near enough (see correct)
+            self._name_spell = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
+            for word in sorted(self._names - self._words):
+                if word.isalpha() and len(word) >= MIN_LETTERS:
+                    self._name_spell.create_dictionary_entry(word, 1)
             # the collection's words by their skeletons, the commonest first (see skeleton)
             self._skeletons: dict[str, list[str]] = {}
             for word, _ in sorted(rows, key=lambda r: -r[1]):
@@ -280,6 +288,11 @@ class Speller:
                         found = self._nearest(word[:-len(ending)], edits=1)
                         if found:
                             break
+                if not found and word not in self._names:
+                    from symspellpy import Verbosity
+                    found = [t.term for t in self._name_spell.lookup(word, Verbosity.CLOSEST,
+                                                                     max_edit_distance=1 if len(word) < LONG else 2)
+                             if t.term[0] == word[0]]
                 # of the words as near as each other ("pper": per, paper, peer), the one that stands
                 # beside the query's next or last word in the collection ("paper forms"), else the commonest
                 near = beside(k) if len(found) > 1 else []
