@@ -56,3 +56,8 @@ def test_one_page_of_results_has_no_empty_page_navigation(site):
     assert 'aria-label="Result pages"' not in one
     many = get(site, "/-/search?q=council").text
     assert re.search(r'<nav class="kb-pager" aria-label="Result pages">\s*<span>Page 1 of \d+</span>', many)
+
+
+def test_a_reports_page_title_says_it_is_a_report(site):
+    html = get(site, "/kb/sources/localis-2013-changing-places").text
+    assert re.search(r"<title>Source report: Changing Places - how innovation", html)
