@@ -1,5 +1,7 @@
-"""The compare view and the charts page as JSON and CSV, as every other page of the site is: the same
-numbers as the page, in a shape a spreadsheet or a script can take."""
+"""Every page's data as JSON and CSV, as a finance officer preparing a budget paper and a data user
+met them: the compare view and the charts page in both (the same numbers as the page, in a shape a
+spreadsheet or a script can take), the search's CSV naming the reports to cite, the table downloads
+asking for every row, the sitemap's dates and parts, and the ways back from a comparison."""
 import asyncio
 import csv
 import io
