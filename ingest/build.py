@@ -191,10 +191,12 @@ def lesson_anchors(section_html: str) -> str:
     return "".join(out)
 
 
-def _lesson_rows(table: Table, cases: list[Record], sources: list[Record]) -> list[dict]:
-    """A case's lessons take the case's facets; a report's findings have only their own."""
+def _lesson_rows(table: Table, cases: list[Record], sources: list[Record], titles: dict[str, str] | None = None
+                 ) -> list[dict]:
+    """A case's lessons take the case's facets; a report's findings have only their own. `titles`:
+    every report's title by id (by default those of `sources`; a patch rewrites no report's findings)."""
     rows = []
-    titles = {r.id: r.data["title"] for r in sources}
+    titles = titles if titles is not None else {r.id: r.data["title"] for r in sources}
     for r in cases:
         section = next((s for s in r.sections if s.heading == lessons_section()), None)
         # a case's lesson is drawn from the case as its reports tell it: where they do (the file's own
@@ -598,7 +600,7 @@ def _patch_tables(db, changed: list[Record], records: list[Record], history, emb
         pk = declared[name].pk if name in declared else ("id",)
         patch.replace_rows(db, name, where, rows, pk, patch.declared_fts(name) if name in declared else [])
     patch.replace_rows(db, "sources", "1", source_rows(sources, _cited_by(cases, sources)), declared["sources"].pk)
-    lessons = _lesson_rows(declared["lessons"], changed, [])
+    lessons = _lesson_rows(declared["lessons"], changed, [], {r.id: r.data["title"] for r in sources})
     patch.replace_rows(db, "lessons", mine, lessons, declared["lessons"].pk, patch.declared_fts("lessons"))
     write_term_documents(db)
     if words_before is not None:
