@@ -94,7 +94,7 @@ _SHAPE = re.compile(r'(<a href="[^"]*">)([\w-]+)</a>')
 
 def _exports(m) -> str:
     links = _FORMAT.sub(lambda f: f'<a href="{f.group(1)}">{FORMATS.get(f.group(2).lower(), f.group(2))}'
-                                  f'<span class="kb-visually-hidden"> of this page\'s data</span></a>', m.group(2))
+                                  f'<span class="kb-visually-hidden"> of these rows</span></a>', m.group(2))
     links = links.replace('<a href="#export">advanced</a>',
                           '<a href="#export">advanced<span class="kb-visually-hidden"> download options</span></a>')
     return m.group(1) + links + m.group(3)

@@ -149,7 +149,9 @@ def robots_lines(datasette, sitemap_url: str) -> list[str]:
     # the charts are a reader's page (the rest of /-/ is the search's results and Datasette's own)
     # the charts page, not its exports: "Allow: /-/charts" is the longer rule, so it let crawlers into
     # /-/charts.json and .csv past "Disallow: /*.json" ("$" ends a rule, RFC 9309)
-    lines = ["User-agent: *", f"Allow: {base}-/static/", f"Allow: {base}{CHARTS}$", f"Disallow: {base}-/"]
+    # ...and the site's own CSS and script, which a crawler needs to render a page as a reader sees it
+    lines = ["User-agent: *", f"Allow: {base}-/static/", f"Allow: {base}-/kb-static/", f"Allow: {base}{CHARTS}$",
+             f"Disallow: {base}-/"]
     if db is not None:
         database = datasette.urls.database(db.name)
         # arbitrary SQL, sorting, paging, filters and facet combinations all arrive as a query string
@@ -229,10 +231,12 @@ async def finished_sitemap(datasette, request, body: bytes) -> bytes:
         day = dated.get(loc.text if loc is not None else "", dates[""])
         if day and entry.find(f"{{{SITEMAP}}}lastmod") is None:
             ET.SubElement(entry, f"{{{SITEMAP}}}lastmod").text = day
-    if len(entries) > SITEMAP_MOST:
-        parts = [entries[i:i + SITEMAP_MOST] for i in range(0, len(entries), SITEMAP_MOST)]
-        part = request.args.get("part", "")
-        if part.isdigit() and 1 <= int(part) <= len(parts):
+    parts = [entries[i:i + SITEMAP_MOST] for i in range(0, len(entries), SITEMAP_MOST)] or [[]]
+    part = request.args.get("part")
+    if part is not None and part not in {str(n) for n in range(1, len(parts) + 1)}:
+        raise LookupError(f"there is no part {part!r} of the sitemap: it has {len(parts)}")
+    if len(parts) > 1:
+        if part:
             root = ET.Element(f"{{{SITEMAP}}}urlset")
             root.extend(parts[int(part) - 1])
         else:
@@ -271,7 +275,18 @@ def asgi_wrapper(datasette):
                 start, body = held["start"], b"".join(held["body"])
                 headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
                 if start["status"] == 200 and sitemap:
-                    body = await finished_sitemap(datasette, Request(scope, receive), body)
+                    try:
+                        body = await finished_sitemap(datasette, Request(scope, receive), body)
+                    except LookupError as err:  # a part the sitemap does not have: no page to record
+                        start, body = dict(start, status=404), f"Not found: {err}.\n".encode()
+                        headers = [(k, v) for k, v in headers if k.lower() != b"content-type"] + [
+                            (b"content-type", b"text/plain; charset=utf-8")]
+                    except ET.ParseError:
+                        # datasette-sitemap writes the Host header into each <loc> as it is: a Host of
+                        # "x&y" or "a<b>" made XML that is no XML (a 500 and a traceback in the log)
+                        start, body = dict(start, status=400), b"Bad request: the Host header is not a host name.\n"
+                        headers = [(k, v) for k, v in headers if k.lower() != b"content-type"] + [
+                            (b"content-type", b"text/plain; charset=utf-8")]
                 elif start["status"] == 200:
                     body = finished_feed(datasette, Request(scope, receive), body)
                     # an Atom feed as feed readers look for it, not any XML

@@ -74,6 +74,12 @@ def asgi_wrapper(datasette):
             if scope["type"] != "http":
                 return await app(scope, receive, send)
             scope = dict(scope, headers=[(k, v) for k, v in scope.get("headers", []) if k.lower() != b"cookie"])
+            # HEAD is answered as GET without its body: Datasette's own pages said "content-length: 0",
+            # so a link checker or a cache saw an empty page
+            head = scope.get("method") == "HEAD"
+            if head:
+                scope = dict(scope, method="GET")
+            held = {"start": None, "length": 0}  # a HEAD's start, sent once its GET body has been counted
 
             async def send_with_headers(event):
                 if event["type"] == "http.response.start":
@@ -81,6 +87,17 @@ def asgi_wrapper(datasette):
                             for k, v in event.get("headers", []) if k.lower() not in NAMES]
                     kept = _cache_headers(kept, event["status"], datasette.setting("default_cache_ttl"))
                     event = dict(event, headers=kept + HEADERS)
+                    if head:
+                        held["start"] = event
+                        return
+                elif head and event["type"] == "http.response.body":
+                    held["length"] += len(event.get("body", b""))
+                    if event.get("more_body"):
+                        return
+                    start = held["start"]
+                    headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+                    await send(dict(start, headers=headers + [(b"content-length", str(held["length"]).encode())]))
+                    event = {"type": "http.response.body", "body": b""}
                 await send(event)
 
             await app(scope, receive, send_with_headers)

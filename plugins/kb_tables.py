@@ -579,7 +579,7 @@ def asgi_wrapper(datasette):
     (body_text, body_html, path): a case's text is on its own page, not in every row of a list."""
     def wrap(app):
         async def add_nocol(scope, receive, send):
-            if scope.get("type") == "http" and scope.get("method") == "GET":
+            if scope.get("type") == "http" and scope.get("method") in ("GET", "HEAD"):  # HEAD is answered as the GET
                 query = scope.get("query_string", b"").decode("latin-1")
                 if "_col=" not in query and "_nocol=" not in query:
                     found = _hidden_columns(datasette, scope.get("path", ""))

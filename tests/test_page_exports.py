@@ -222,3 +222,26 @@ def test_the_build_tables_download_links_ask_for_every_row(site, corpus_db):
     assert "_size=max" in json_link and "_stream=on" in csv_link
     assert len(get(site, json_link).json()["rows"]) == total > 50
     assert len(get(site, csv_link).text.strip().splitlines()) == total + 1
+
+
+def test_a_sitemap_part_that_does_not_exist_and_a_host_that_is_no_host_are_refused(site):
+    """A publisher's review: ?part=0, 99999 or abc gave the whole sitemap (duplicate addresses for a
+    crawler to record), and a Host header of "x&y" made the sitemap's XML no XML: a 500 and a traceback."""
+    assert get(site, "/sitemap.xml?part=1").status_code == 200
+    for part in ("0", "2", "01", "abc", "-1"):
+        response = get(site, f"/sitemap.xml?part={part}")
+        assert response.status_code == 404 and response.text.startswith("Not found: there is no part"), part
+    for host in ("evidence.example&x", "a<b>"):
+        response = asyncio.run(site.client.get("/sitemap.xml", headers={"host": host}))
+        assert response.status_code == 400 and "Traceback" not in response.text
+
+
+def test_head_gives_the_length_get_would(site):
+    """HEAD on Datasette's own pages said "content-length: 0", so a link checker or a cache saw an empty
+    page; the site's own routes gave the right length."""
+    for path in ("/kb/cases/brighton-hove-reablement", "/kb/cases", "/kb/cases.json", "/", "/-/charts"):
+        whole = get(site, path)
+        head = asyncio.run(site.client.head(path))
+        assert head.status_code == whole.status_code == 200, path
+        # (a table's page says how long its query took, so two answers may differ by a few bytes)
+        assert head.content == b"" and abs(int(head.headers["content-length"]) - len(whole.content)) < 100, path

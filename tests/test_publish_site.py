@@ -350,6 +350,8 @@ def test_robots_allows_pages_and_keeps_crawlers_off_sql_exports_and_facets(brand
                  if re.match(re.escape(rule).replace(r"\*", ".*").replace(r"\$", "$"), path)]
         return max(found, default=(0, True))[1]
     assert allowed("/evidence/-/charts") and allowed("/evidence/kb/cases/barnet-capita-outsourcing")
+    # the site's own CSS and script, which a crawler needs to render a page (Datasette's were allowed, ours not)
+    assert allowed("/evidence/-/kb-static/site.css") and allowed("/evidence/-/kb-static/site.js")
     for path in ("/evidence/-/charts.json", "/evidence/-/charts.csv", "/evidence/-/search?q=x", "/evidence/kb/cases.csv"):
         assert not allowed(path), path
 

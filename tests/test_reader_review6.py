@@ -224,7 +224,7 @@ def test_a_download_link_says_what_it_downloads(site, path):
     link named by a word that, read alone, said nothing of what it downloads."""
     names = [name for name, href in body_links(get(site, path).text) if ".json" in href or ".csv" in href or href == "#export"]
     assert names and all(len(name.split()) > 2 for name in names), names
-    assert "JSON of this page's data" in names
+    assert "JSON of these rows" in names  # every row, not "this page's data": the links ask for all of them
 
 
 def test_the_new_and_changed_cases_list_opens_on_the_list_not_its_sql(site):
