@@ -101,23 +101,12 @@ class SourceText:
         return (best[1], best[2]) if best[1] else None
 
 
-LINES = re.compile(r"\blines?\s+(\d+)(?:\s*(?:-|\u2013|to)\s*(\d+))?", re.I)
-
-
 def finding_lines(sources: list[Record], texts: dict[str, "SourceText"]) -> list[Problem]:
-    """A report's finding whose `where` names a line its text does not have (a case's cited lines are
-    checked by `verify`; a finding's were never read)."""
-    out = []
-    for record in sources:
-        last = len(texts[record.id].lines)
-        for i, finding in enumerate(record.data.get("findings") or []):
-            named = [int(n) for m in LINES.finditer(str(finding.get("where") or "")) for n in m.groups() if n]
-            beyond = [n for n in named if not 1 <= n <= last]
-            if beyond:
-                out.append(Problem(record.document.display, record.document.line_of(("findings", i, "where")),
-                                   f"findings[{i}].where names line {beyond[0]:,}, but the text has {last:,} lines",
-                                   "give the line of the text the finding is drawn from"))
-    return out
+    """A report's finding whose `where` names a line past the end of its text, as a case's citation
+    is checked (see _beyond): a finding's lines were never read."""
+    return [problem for record in sources for i, finding in enumerate(record.data.get("findings") or [])
+            for problem in _beyond(record, ("findings", i, "where"), where_ranges(str(finding.get("where") or "")),
+                                   texts[record.id], "give the line of the text the finding is drawn from")]
 
 
 def find_texts(root: Path, sources: list[Record], folders: list[Path] = ()) -> tuple[dict[str, SourceText], list[Problem], list[str]]:

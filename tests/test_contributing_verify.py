@@ -209,5 +209,7 @@ def test_a_findings_line_past_the_end_of_its_text_fails(small_root):
     result = kb(small_root, "verify")
     assert result.exit_code == 1
     line = text[:first].count("\n") + 1
-    assert f"sources/dclg-2014-good-practice-savings.md:{line}: findings[0].where names line 8,900, but the text " \
-           "has 2,756 lines - give the line of the text the finding is drawn from" in result.stdout
+    # in the words a case's citation past the end of its text gets (test_a_citation_past_the_end_of_the_text_fails)
+    assert f"sources/dclg-2014-good-practice-savings.md:{line}: findings[0].where cites line 8900, but " \
+           "003_5ee2102b45daad8d.txt (dclg-2014-good-practice-savings) ends at line 2756 - give the line of the text " \
+           "the finding is drawn from" in result.stdout
