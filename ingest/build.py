@@ -40,7 +40,7 @@ from kb.schema import SQL_TYPES, Table, facets, lessons_section, summary_section
 from kb.site import is_project_database, ro_uri
 from kb.site_metadata import facet_catalogue, site_metadata
 from kb.validate import Record, check_collection, discover, strays
-from kb.amounts import printed_range
+from kb.amounts import period_unstated, printed_period, printed_range
 from kb.vocabulary import load_vocabularies
 
 from . import patch
@@ -85,7 +85,6 @@ def _money(amount: float) -> str:
 
 # A printed period that only says "yearly", and one that says nothing: the headline words them itself.
 YEARLY_WORDS = re.compile(r"(?:a|per|each|every) (?:year|annum)|annual(?:ly)?|yearly|p\.?a\.?", re.I)
-PERIOD_UNKNOWN = re.compile(r"(?:period |years? )?not (?:stated|given|known)\b", re.I)
 
 
 # A word the text puts before its amount that the amount alone would drop ("just under £10m" is not £10m)
@@ -100,8 +99,7 @@ def headline_saving(figures: list[dict]) -> str | None:
     best = min(savings, key=lambda f: ({"achieved": 0}.get(f["status"], 1), not f["per_year"], -f["amount"]), default=None)
     if best is None:
         return None
-    # the period as printed, without the notes some carry in brackets ("2013/14 (£ millions, table)")
-    printed = re.sub(r"\s*\(.*\)\s*$", "", best["period"]).strip() or best["period"]
+    printed = printed_period(best["period"])
     status = load_vocabularies()["figure_statuses"].label_of(best["status"]).lower()
     # a range reads as printed ("£2-3 million"); its amount, the lower end, only ranks it
     amount = printed_range(best.get("text")) or _money(best["amount"])
@@ -112,7 +110,7 @@ def headline_saving(figures: list[dict]) -> str | None:
         # "a year" says it already: "£2 million a year, achieved (per year)" said it twice
         said = "" if YEARLY_WORDS.fullmatch(printed) else f" ({printed})"
         return f"{amount} a year, {status}{said}"
-    if PERIOD_UNKNOWN.match(printed):
+    if period_unstated(best["period"]):
         return f"{amount}, {status} (period not stated)"  # not "£2.6 million not stated"
     return f"{amount} {printed}, {status}"
 

@@ -64,6 +64,21 @@ def printed_bare_amounts(text: str) -> list[int | float] | None:
     return [int(v) if v == int(v) else v for v in (round(number * scale, 2) for scale in scales)]
 
 
+# A period that says the source gives none ("not stated", "period not given", "years not known")
+PERIOD_UNKNOWN = re.compile(r"(?:period |years? )?not (?:stated|given|known)\b", re.I)
+
+
+def printed_period(period: str) -> str:
+    """A figure's period as printed, without the notes some carry in brackets ("2013/14 (£ millions, table)")."""
+    return re.sub(r"\s*\(.*\)\s*$", "", period).strip() or period
+
+
+def period_unstated(period: str | None) -> bool:
+    """Whether a figure's period says only that the source gives none ("not stated"; "total since 2013
+    (years covered not stated)" gives a total)."""
+    return bool(PERIOD_UNKNOWN.match(printed_period(period or "")))
+
+
 def printed_percent(text: str) -> int | float | None:
     """The percentage the text prints when it prints exactly one, plainly (None otherwise, as for
     `printed_amount`)."""

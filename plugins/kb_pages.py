@@ -7,7 +7,7 @@ import datetime
 
 from datasette import hookimpl
 
-from kb.amounts import printed_range
+from kb.amounts import period_unstated, printed_range
 from kb.site import plugin_module
 
 
@@ -87,7 +87,7 @@ def achieved_not_yearly(case: dict) -> str | None:
     if not achieved:
         return None
     in_pounds = [f for f in achieved if f["amount_gbp"] is not None]
-    if in_pounds and all("not stated" in (f["period"] or "") and "total" not in (f["period"] or "") for f in in_pounds):
+    if in_pounds and all(period_unstated(f["period_stored"]) for f in in_pounds):
         # "reported as a total" would say more than a source that gives no period at all
         return "No yearly figure: the source does not say over what period the saving achieved was made"
     if in_pounds:
