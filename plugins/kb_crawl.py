@@ -79,11 +79,17 @@ def _dated_columns(path: str, mtime: float) -> tuple[str, ...]:
     return tuple(c for c in DATE_COLUMNS if c in columns)
 
 
+def case_updated_sql(db_path: str) -> str:
+    """SQL for a case's date (RFC 3339): the dated columns the build wrote, else the build's time."""
+    dated = list(_dated_columns(db_path, Path(db_path).stat().st_mtime))
+    choices = [f"kb_rfc3339({c})" for c in dated + ["(select built_at from build_info)"]]
+    return f"coalesce({', '.join(choices)})" if len(choices) > 1 else choices[0]
+
+
 def feed_sql(datasette, db, limit: int) -> str:
     """The feed's query: the dated columns the build wrote, else the build's time."""
     dated = list(_dated_columns(db.path, Path(db.path).stat().st_mtime))
-    choices = [f"kb_rfc3339({c})" for c in dated + ["(select built_at from build_info)"]]
-    updated = f"coalesce({', '.join(choices)})" if len(choices) > 1 else choices[0]
+    updated = case_updated_sql(db.path)
     note = ""
     if "first_added" in dated:
         day = "kb_date_words(substr(kb_rfc3339({}), 1, 10))"  # "Added 5 January 2023", as the pages write dates
@@ -201,20 +207,18 @@ def finished_feed(datasette, request, body: bytes) -> bytes:
 async def page_dates(datasette, db) -> dict[str, str]:
     """Each page's path and the day it last changed: a case's as the feed dates it, a report's page
     its newest case's (it lists them), any other page the build's day."""
-    built = None
-    if await db.table_exists("build_info"):
-        rows = (await db.execute("select built_at from build_info")).rows
-        built = (kb_rfc3339(rows[0][0]) or "")[:10] or None if rows else None
-    dated = list(_dated_columns(db.path, Path(db.path).stat().st_mtime))
-    day = f"substr(coalesce({', '.join(f'kb_rfc3339({c})' for c in dated)}, {_literal(built or '')}), 1, 10)" if dated \
-        else _literal(built or "")
+    if not await db.table_exists("build_info"):  # no build's time to date a page by
+        return {"": ""}
+    rows = (await db.execute("select built_at from build_info")).rows
+    built = (kb_rfc3339(rows[0][0]) or "")[:10] if rows else ""
+    day = f"substr({case_updated_sql(db.path)}, 1, 10)"  # as the feed dates a case
     cases = dict((await db.execute(f"select id, {day} from cases")).rows)
     dates = {datasette.urls.row(db.name, "cases", i): d for i, d in cases.items() if d}
     for source_id, newest in (await db.execute(f"""select cs.source_id, max({day}) from case_sources cs
                                                  join cases on cases.id = cs.case_id group by cs.source_id""")).rows:
         if newest:
             dates[datasette.urls.row(db.name, "sources", source_id)] = newest
-    return {"": built or ""} | dates
+    return {"": built} | dates
 
 
 async def finished_sitemap(datasette, request, body: bytes) -> bytes:
