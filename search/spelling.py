@@ -199,12 +199,14 @@ class Speller:
         return (len(word) >= MIN_LETTERS and not (typed.isupper() and len(typed) > 1) and not any(c.isupper() for c in typed[1:])
                 and word not in self._words and word not in self._names and not self._known_stem(word))
 
-    def _nearest(self, word: str, edits: int | None = None, function_words: bool = False) -> list[str]:
+    def _nearest(self, word: str, edits: int | None = None, function_words: bool = False, among=None) -> list[str]:
         """The collection's words nearest the word (see the module's note), best first; at most `edits`
-        edits away if given; function words among them only if `function_words`."""
+        edits away if given; function words among them only if `function_words`; `among` another
+        dictionary to look in (the vocabulary's own words, see _load)."""
         from symspellpy import Verbosity
 
-        found = self._symspell.lookup(word, Verbosity.CLOSEST, max_edit_distance=edits or (1 if len(word) < LONG else 2))
+        found = (among or self._symspell).lookup(word, Verbosity.CLOSEST,
+                                                 max_edit_distance=edits or (1 if len(word) < LONG else 2))
         # search leaves function words out, so a word corrected to one ("Wyre" -> "were") is lost;
         # and a slip seldom changes a word's first letter, while turning a name or a compound
         # into another word would ("Arun" -> "run"; "coproduction" is one edit from the
@@ -289,10 +291,7 @@ class Speller:
                         if found:
                             break
                 if not found and word not in self._names:
-                    from symspellpy import Verbosity
-                    found = [t.term for t in self._name_spell.lookup(word, Verbosity.CLOSEST,
-                                                                     max_edit_distance=1 if len(word) < LONG else 2)
-                             if t.term[0] == word[0]]
+                    found = self._nearest(word, function_words=len(word) >= FUNCTION_SLIP, among=self._name_spell)
                 # of the words as near as each other ("pper": per, paper, peer), the one that stands
                 # beside the query's next or last word in the collection ("paper forms"), else the commonest
                 near = beside(k) if len(found) > 1 else []
