@@ -120,12 +120,11 @@ def _generated_out_of_date(root: Path) -> list[str]:
     """A note when the files `kb schema` writes no longer match the declarations (a term renamed in
     kb/vocabulary.yml): a test fails on it, and the reference contributors read is wrong until then."""
     from . import ROOT
-    from .docs import generated_files
+    from .docs import out_of_date
 
     if root.resolve() != ROOT.resolve():  # another project folder: its generated files are its own affair
         return []
-    stale = [path for path, text in generated_files().items()
-             if not (ROOT / path).exists() or (ROOT / path).read_text(encoding="utf-8") != text]
+    stale = out_of_date(ROOT)
     return [f"{', '.join(stale)} out of date with kb/*.yml - run `kb schema`"] if stale else []
 
 
@@ -854,16 +853,12 @@ def evaluate_cmd(db_path, queries, lessons, as_json):
 def schema_cmd(check):
     """Write schema/*.schema.json and docs/contributing.md from kb/schema.yml and kb/vocabulary.yml."""
     from . import ROOT
-    from .docs import generated_files
+    from .docs import out_of_date
 
-    stale = []
-    for path, text in generated_files().items():
-        target = ROOT / path
-        if not target.exists() or target.read_text(encoding="utf-8") != text:
-            stale.append(path)
-            if not check:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(text, encoding="utf-8")
+    stale = out_of_date(ROOT)
+    for path, text in stale.items() if not check else ():
+        (ROOT / path).parent.mkdir(parents=True, exist_ok=True)
+        (ROOT / path).write_text(text, encoding="utf-8")
     if check and stale:
         click.echo(f"Out of date: {', '.join(stale)} - run `kb schema`.", err=True)
         sys.exit(1)

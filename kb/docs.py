@@ -3,6 +3,7 @@ JSON Schemas for editors, the contributor's guide and the site's metadata. `kb s
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from .abbreviations import load_abbreviations
 from .shorthand import load_shorthand
@@ -89,3 +90,10 @@ def generated_files() -> dict[str, str]:
     files["schema/site-metadata.json"] = json.dumps({"tables": site_metadata(), "facets": facet_catalogue()},
                                                     indent=2, ensure_ascii=False) + "\n"
     return files
+
+
+def out_of_date(root: Path) -> dict[str, str]:
+    """The generated files under `root` that differ from what the declarations give them: path -> the
+    text each should hold (what `kb schema` writes, and `kb validate` notes)."""
+    return {path: text for path, text in generated_files().items()
+            if not (root / path).exists() or (root / path).read_text(encoding="utf-8") != text}
