@@ -34,17 +34,11 @@ def how_often(yearly: bool, recurrence: str | None) -> str:
     return ("a yearly amount" if yearly else "not a yearly amount") + "; whether it recurs is not stated"
 
 
-def _period(period) -> str:
-    """A figure's period as a page shows it, in brackets after its status: "(not stated)" alone said
-    not what was not stated."""
-    words = present.unbracketed(period)
-    return "period not stated" if not words or words.strip().lower() == "not stated" else words
-
-
 def figure_words(db_path, f: dict) -> dict:
     """One money figure in words: amount, what it is, its status and period, and where it is printed."""
     label = lambda vocabulary, slug: present.label(db_path, vocabulary, slug)
     printed = printed_range(f.get("text"))
+    period = (present.unbracketed(f.get("period")) or "").strip() or "not stated"
     if printed:
         amount = printed  # as printed: the stored amount is only the range's lower end
     elif f.get("amount_gbp") is not None:
@@ -66,7 +60,9 @@ def figure_words(db_path, f: dict) -> dict:
         "range": bool(printed),
         "how_often": how_often(bool(f.get("per_year")), f.get("recurrence")),
         # shown in brackets in the compare view: its own asides must not nest in them
-        "period": _period(f.get("period")),
+        "period": period,  # after "Period:" on a case page
+        # in brackets after its status (the compare view): "(not stated)" alone said not what was not stated
+        "period_aside": "period not stated" if period.lower() == "not stated" else period,
         "period_stored": f.get("period"),  # as the figures table holds it, for data that joins on it
         "yearly": bool(f.get("per_year")),
         "text": f.get("text"),
