@@ -66,6 +66,8 @@ def main():
         engine._query_vectors.clear()
         engine._phrases.clear()
         engine._phrase_bytes = 0
+        engine._rankings.clear()
+        engine._ranking_bytes = 0
         engine._scans.clear()
         for col in (engine.index("cases"), engine.index("lessons")):
             if col.postings is not None:
