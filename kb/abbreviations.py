@@ -120,8 +120,11 @@ def explain(html: str, known: dict[str, str]) -> tuple[str, list[tuple[str, str]
         return html, []
     not_text = [m.span() for m in _NOT_TEXT.finditer(html)]
     outside = lambda at: not any(start <= at < end for start, end in not_text)
-    # (where, +1 or -1, the element) for each opening and closing of an unmarked element
-    edges = [(m.start(), -1 if m.group(1) else 1, m.group(2).lower()) for m in _UNMARKED.finditer(html) if outside(m.start())]
+    # (where, +1 or -1, the element) for each opening and closing of an unmarked element, looked for
+    # only between the scripts and styles rather than asked of each of a page's few hundred tags
+    between = zip([0, *(end for _, end in not_text)], [*(start for start, _ in not_text), len(html)])
+    edges = [(m.start(), -1 if m.group(1) else 1, m.group(2).lower())
+             for lo, hi in between for m in _UNMARKED.finditer(html, lo, hi)]
     depth = {name: 0 for _, _, name in edges}
     seen, found, pieces, at, edge = set(), set(), [], 0, 0
     for m, name in uses:

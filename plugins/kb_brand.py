@@ -3,6 +3,7 @@ footer's pages (as `kb_site` for templates/base.html), and those pages themselve
 privacy and accessibility. The brand folder is the one served as static files at kb-brand/ (see
 kb/site.py), so it travels with `kb serve --brand` and `kb publish --brand` alike."""
 import re
+import weakref
 from pathlib import Path
 
 from datasette import hookimpl
@@ -36,10 +37,23 @@ def site_title(datasette) -> str | None:
     return datasette.metadata("title") or (brand.name if brand else None)
 
 
+# Each site's template variables, worked out once per version of its brand: every page asks for them,
+# and working them out (the metadata five times over, every plugin's part of it) was a tenth of a page's time
+_SITE_VARS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def site_vars(datasette) -> dict | None:
     brand = _brand(datasette)
     if brand is None:
         return None
+    version = (brand, tuple(datasette.databases))
+    kept = _SITE_VARS.get(datasette)
+    if kept is None or kept[0][0] is not brand or kept[0][1] != version[1]:
+        kept = _SITE_VARS[datasette] = (version, _site_vars(datasette, brand))
+    return dict(kept[1])
+
+
+def _site_vars(datasette, brand) -> dict:
     urls = datasette.urls
     out = brand.template_vars(urls)
     out["title"] = site_title(datasette)

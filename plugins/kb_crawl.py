@@ -88,15 +88,21 @@ def case_updated_sql(db_path: str) -> str:
 
 def feed_sql(datasette, db, limit: int) -> str:
     """The feed's query: the dated columns the build wrote, else the build's time."""
-    dated = list(_dated_columns(db.path, Path(db.path).stat().st_mtime))
-    updated = case_updated_sql(db.path)
+    return _feed_sql(db.path, Path(db.path).stat().st_mtime, datasette.urls.row(db.name, "cases", ""), limit)
+
+
+@lru_cache(maxsize=8)
+def _feed_sql(path: str, mtime: float, link: str, limit: int) -> str:
+    """feed_sql's answer, once per version of the file (get_metadata asks for it several times a page)."""
+    dated = list(_dated_columns(path, mtime))
+    updated = case_updated_sql(path)
     note = ""
     if "first_added" in dated:
         day = "kb_date_words(substr(kb_rfc3339({}), 1, 10))"  # "Added 5 January 2023", as the pages write dates
         changed = "last_changed" if "last_changed" in dated else "first_added"
         note = (f"'Added ' || {day.format('first_added')} || case when {day.format(changed)} != "
                 f"{day.format('first_added')} then '; changed ' || {day.format(changed)} else '' end || '. ' || ")
-    link = _literal(datasette.urls.row(db.name, "cases", ""))
+    link = _literal(link)
     return (f"select kb_feed_id(id) as atom_id, title as atom_title, {updated} as atom_updated,\n"
             f"  {note}coalesce(summary, '') as atom_content, {link} || id as atom_link\n"
             f"from cases order by atom_updated desc, title limit {int(limit)}")

@@ -497,3 +497,19 @@ def test_responses_can_be_cached_by_a_cdn_even_for_readers_who_carry_cookies(bra
     # a versioned asset keeps its own year-long, immutable policy
     css = re.search(r'href="/evidence(/-/kb-static/site\.css\?v=[^"]+)"', get(branded, "/").text).group(1)
     assert get(branded, css).headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
+def test_a_brand_edited_under_a_running_site_shows_on_its_next_page(corpus_db, tmp_path):
+    """The brand's template variables are worked out once per version of brand.yml, not once per site."""
+    import os
+
+    given = _brand_copy(tmp_path)
+    site = make_datasette(corpus_db, brand=given)
+    name = load_brand(given).name
+    assert f">{name}<" in get(site, "/-/search?q=leisure").text
+    text = (given / "brand.yml").read_text()
+    (given / "brand.yml").write_text(text.replace(f"name: {name}", "name: Wessex Evidence Hub", 1))
+    stat = os.stat(given / "brand.yml")
+    os.utime(given / "brand.yml", ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))  # a later edit, whatever the clock
+    again = get(site, "/-/search?q=leisure").text
+    assert ">Wessex Evidence Hub<" in again and f">{name}<" not in again
