@@ -1,6 +1,6 @@
 """One engine in a process of its own (so its memory is its own): load time, search latency by mode,
-unfiltered and filtered, with facet counts, the floors beside them, RSS, and each query's top 10
-for recall against another run. Run by bench/benchmark.py; prints one JSON object.
+unfiltered and filtered, with facet counts, a facet click right after its query's page, the floors
+beside them, RSS, and each query's top 10 for recall against another run. Run by bench/benchmark.py; prints one JSON object.
 
     .venv/bin/python bench/measure_engine.py DB [--vectors auto|exact|int8|float16] [--lessons]"""
 from __future__ import annotations
@@ -90,6 +90,17 @@ def main():
             times.append((time.perf_counter() - t) * 1000)
             tops[name].append([r.id for r in found.results[:10]])
         passes[name] = {"p50": statistics.median(times), "p95": pct(times, 95), "p99": pct(times, 99)}
+    # a reader's facet click right after the query's page: the same query with a filter ticked
+    clear()
+    times = []
+    tops["facet click"] = []
+    for q in queries:
+        engine.search(q, target=target, limit=PAGE, with_facets=True)
+        t = time.perf_counter()
+        found = engine.search(q, target=target, filters=FILTERS, limit=PAGE, with_facets=True)
+        times.append((time.perf_counter() - t) * 1000)
+        tops["facet click"].append([r.id for r in found.results[:10]])
+    passes["facet click"] = {"p50": statistics.median(times), "p95": pct(times, 95), "p99": pct(times, 99)}
     out["latency_ms"] = passes
     out["top10"] = tops
     # the floors: one query embedding, a bare scan of the collection's vectors, one raw FTS5 query
