@@ -19,6 +19,7 @@ import numpy as np
 
 from kb.schema import similar_spec
 from kb.site_metadata import facet_catalogue
+from kb.vocabulary import load_vocabularies
 
 from .patch import PATCHED, id_table, replace_rows
 
@@ -28,9 +29,19 @@ BLOCK = 512  # rows at a time: the full case-by-case matrix would not fit in mem
 TOP_GROUPS = 256
 
 
+def _unknown() -> dict[str, frozenset[str]]:
+    """Each case column's terms that say only that the source does not tell (kb/vocabulary.yml's
+    `unknown`): two cases whose reports both leave their services unnamed are not alike in them."""
+    vocabularies = load_vocabularies()
+    return {f["column"]: frozenset(slug for slug, term in vocabularies[f["vocabulary"]].terms.items() if term.unknown)
+            for f in facet_catalogue() if f["vocabulary"]}
+
+
 def _tag_matrix(db, ids: list[str], columns: list[str]) -> tuple[np.ndarray, list[tuple[str, str]]]:
     """One row per case, one column per (facet, value): the value's rarity, log(N / cases with it),
-    where the case has it; rows scaled to length 1."""
+    where the case has it; rows scaled to length 1. A value that says the source does not tell has
+    no column."""
+    unknown = _unknown()
     found: dict[tuple[str, str], int] = {}
     rows, cols = [], []
     position = {case_id: i for i, case_id in enumerate(ids)}
@@ -40,6 +51,8 @@ def _tag_matrix(db, ids: list[str], columns: list[str]) -> tuple[np.ndarray, lis
             if raw not in parsed:
                 parsed[raw] = json.loads(raw or "[]")
             for value in parsed[raw]:
+                if value in unknown.get(facet, ()):
+                    continue
                 rows.append(position[row[0]])
                 cols.append(found.setdefault((facet, value), len(found)))
     tags = np.zeros((len(ids), max(1, len(found))), dtype=np.float32)
@@ -317,7 +330,9 @@ def write_similar(db, old_db: Path, basis: str, patched: list[str] | None = None
 def _reasons(db, wanted: set[str]) -> dict[str, dict[str, set[str]]]:
     columns = similar_spec()["reasons"]
     rows = db.execute(f"select id, {', '.join(columns)} from cases").fetchall()
-    return {r[0]: {c: set(json.loads(v or "[]")) for c, v in zip(columns, r[1:])} for r in rows if r[0] in wanted}
+    unknown = _unknown()
+    return {r[0]: {c: set(json.loads(v or "[]")) - unknown.get(c, frozenset()) for c, v in zip(columns, r[1:])}
+            for r in rows if r[0] in wanted}
 
 
 def _reason(mine: dict[str, set[str]], theirs: dict[str, set[str]], labels: dict) -> str:

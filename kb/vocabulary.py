@@ -35,6 +35,7 @@ class Term:
     family: str | None = None
     synonyms: tuple[str, ...] = ()  # everyday words for the term, used to read queries only
     other_kinds_label: str | None = None  # a figure status's label on a figure that is not a saving
+    unknown: bool = False  # says only that the source does not tell: nothing two cases can share
 
 
 @dataclass
@@ -107,6 +108,7 @@ def load_vocabularies(path: Path = VOCABULARY_FILE) -> dict[str, Vocabulary]:
                 family=term.get("family"),
                 synonyms=tuple(term.get("synonyms") or ()),
                 other_kinds_label=term.get("other_kinds_label"),
+                unknown=bool(term.get("unknown")),
             )
         vocabularies[key] = vocab
     return vocabularies

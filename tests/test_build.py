@@ -157,3 +157,26 @@ def test_similar_cases_weigh_shared_tags_and_say_why(small_root, tmp_path):
                              "shared key attribute: Culture and ways of working, Part of a longer journey; "
                              "shared council type: Unitary authority")
     assert "shared service" not in similar[1][1]
+
+
+def test_a_term_that_says_the_source_does_not_tell_is_nothing_two_cases_share(small_root, tmp_path):
+    """Two cases whose reports both leave their services unnamed are not alike in them: "Services not
+    specified" (kb/vocabulary.yml's unknown: true) is rare, so it had counted as a strong shared tag,
+    and was named as the reason two cases were similar. Sharing it now scores as sharing no service."""
+    good = (small_root / "cases" / "brighton-hove-reablement.md").read_text()
+    good = good.replace("services: [adult-social-care]", "services: [not-specified]")
+
+    def similar(case_b_services: str, out) -> dict:
+        (small_root / "cases" / "brighton-hove-reablement.md").write_text(good)
+        # the same text (so the same vectors) but for their names and services
+        for name, services in [("case-b", case_b_services), ("case-c", "[education]")]:
+            text = good.replace("id: brighton-hove-reablement", f"id: {name}").replace("services: [not-specified]", f"services: {services}")
+            (small_root / "cases" / f"{name}.md").write_text(text.replace("title: Brighton and Hove", f"title: {name} of Brighton and Hove"))
+        build(small_root, out, progress=False, embedder=HashEmbedder())
+        return {r["similar_id"]: (r["score"], r["reason"]) for r in sqlite_utils.Database(out).query(
+            "select similar_id, score, reason from similar_cases where case_id = 'brighton-hove-reablement'")}
+
+    unnamed = similar("[not-specified]", tmp_path / "unnamed.db")
+    housing = similar("[housing]", tmp_path / "housing.db")
+    assert unnamed["case-b"][0] == pytest.approx(housing["case-b"][0], abs=1e-4)
+    assert "shared service" not in unnamed["case-b"][1] and "not specified" not in unnamed["case-b"][1]
