@@ -523,8 +523,9 @@ def test_the_engine_and_the_site_read_the_vocabularies_the_build_wrote(corpus_db
             # the reading by position knew no figure status's label for other kinds: all else as it read
             assert [(slug, dataclasses.replace(t, other_kinds_label=None)) for slug, t in vocab.terms.items()] \
                 == list(before[key].terms.items()), key
-            # what kb/vocabulary.yml says, all but each term's family (not read back from the database)
-            assert list(vocab.terms.values()) == [dataclasses.replace(t, family=None)
+            # what kb/vocabulary.yml says, all but each term's family and whether it is unknown (read by
+            # the build, not read back from the database)
+            assert list(vocab.terms.values()) == [dataclasses.replace(t, family=None, unknown=False)
                                                   for t in declared[key].terms.values()], key
 
 
