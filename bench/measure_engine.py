@@ -1,6 +1,7 @@
 """One engine in a process of its own (so its memory is its own): load time, search latency by mode,
 unfiltered and filtered, with facet counts, a facet click right after its query's page, the floors
-beside them, RSS, and each query's top 10 for recall against another run. Run by bench/benchmark.py; prints one JSON object.
+beside them, RSS, and each query's top 10 for recall against another run. Run by
+bench/benchmark.py; prints one JSON object.
 
     .venv/bin/python bench/measure_engine.py DB [--vectors auto|exact|int8|float16] [--lessons]"""
 from __future__ import annotations
