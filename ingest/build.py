@@ -87,9 +87,10 @@ def _money(amount: float) -> str:
 YEARLY_WORDS = re.compile(r"(?:a|per|each|every) (?:year|annum)|annual(?:ly)?|yearly|p\.?a\.?", re.I)
 
 
-# A word the text puts before its amount that the amount alone would drop ("just under £10m" is not £10m)
-QUALIFIER = re.compile(r"\b(just under|just over|nearly|almost|around|about|approximately|roughly|up to|over|"
-                       r"more than|less than|at least|in excess of|some|circa)\s+£", re.I)
+# The words the text puts before its amount that the amount alone would drop ("just under £10m" is not
+# £10m), every one of them ("approximately up to £2million")
+QUALIFIER = re.compile(r"\b((?:(?:just under|just over|nearly|almost|around|about|approximately|roughly|up to|over|"
+                       r"more than|less than|at least|in excess of|some|circa)\s+)+)£", re.I)
 
 
 def headline_saving(figures: list[dict]) -> str | None:
@@ -105,7 +106,7 @@ def headline_saving(figures: list[dict]) -> str | None:
     amount = printed_range(best.get("text")) or _money(best["amount"])
     qualified = QUALIFIER.search(best.get("text") or "")
     if qualified:
-        amount = f"{qualified.group(1).lower()} {amount}"
+        amount = f"{' '.join(qualified.group(1).lower().split())} {amount}"
     if best["per_year"]:
         # "a year" says it already: "£2 million a year, achieved (per year)" said it twice
         said = "" if YEARLY_WORDS.fullmatch(printed) else f" ({printed})"

@@ -115,6 +115,9 @@ def _figure(**kw):
      "just under £2 million first two years of operation, achieved"),
     (_figure(text="at least £2 million per annum", status="projected"), "at least £2 million a year, projected"),
     (_figure(text="£2 million over budget"), "£2 million a year, achieved"),  # "over" after the amount is no qualifier
+    # every word before it: Stevenage's "approximately up to £2million" was headlined "up to £2 million"
+    (_figure(text="approximately up to £2million", period="not stated", per_year=False, status="projected"),
+     "approximately up to £2 million, projected (period not stated)"),
 ])
 def test_the_headline_saving_says_its_period_once_and_in_words(figure, headline):
     """Headlines read "£2 million a year, achieved (per year)" and "£2.6 million not stated, achieved"."""
