@@ -46,11 +46,11 @@ def site_vars(datasette) -> dict | None:
     brand = _brand(datasette)
     if brand is None:
         return None
-    version = (brand, tuple(datasette.databases))
+    databases = tuple(datasette.databases)
     kept = _SITE_VARS.get(datasette)
-    if kept is None or kept[0][0] is not brand or kept[0][1] != version[1]:
-        kept = _SITE_VARS[datasette] = (version, _site_vars(datasette, brand))
-    return dict(kept[1])
+    if kept is None or kept[0] is not brand or kept[1] != databases:
+        kept = _SITE_VARS[datasette] = (brand, databases, _site_vars(datasette, brand))
+    return dict(kept[2])
 
 
 def _site_vars(datasette, brand) -> dict:

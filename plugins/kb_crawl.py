@@ -65,6 +65,11 @@ def _kb_database(datasette):
     return None
 
 
+def _typed(headers: list[tuple[bytes, bytes]], content_type: bytes) -> list[tuple[bytes, bytes]]:
+    """The response's headers with this content type instead of the one it had."""
+    return [(k, v) for k, v in headers if k.lower() != b"content-type"] + [(b"content-type", content_type)]
+
+
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -289,19 +294,16 @@ def asgi_wrapper(datasette):
                         body = await finished_sitemap(datasette, Request(scope, receive), body)
                     except LookupError as err:  # a part the sitemap does not have: no page to record
                         start, body = dict(start, status=404), f"Not found: {err}.\n".encode()
-                        headers = [(k, v) for k, v in headers if k.lower() != b"content-type"] + [
-                            (b"content-type", b"text/plain; charset=utf-8")]
+                        headers = _typed(headers, b"text/plain; charset=utf-8")
                     except ET.ParseError:
                         # datasette-sitemap writes the Host header into each <loc> as it is: a Host of
                         # "x&y" or "a<b>" made XML that is no XML (a 500 and a traceback in the log)
                         start, body = dict(start, status=400), b"Bad request: the Host header is not a host name.\n"
-                        headers = [(k, v) for k, v in headers if k.lower() != b"content-type"] + [
-                            (b"content-type", b"text/plain; charset=utf-8")]
+                        headers = _typed(headers, b"text/plain; charset=utf-8")
                 elif start["status"] == 200:
                     body = finished_feed(datasette, Request(scope, receive), body)
                     # an Atom feed as feed readers look for it, not any XML
-                    headers = [(k, v) for k, v in headers if k.lower() != b"content-type"] + [
-                        (b"content-type", b"application/atom+xml; charset=utf-8")]
+                    headers = _typed(headers, b"application/atom+xml; charset=utf-8")
                 await send(dict(start, headers=headers + [(b"content-length", str(len(body)).encode())]))
                 await send({"type": "http.response.body", "body": b"" if head else body})
 

@@ -421,9 +421,10 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
             return found if found is not None else self.rank(col, query, terms, mode, worded=worded)
         try:
             ranking = self.rank(col, query, terms, mode, worded=worded)
-            for array in _arrays_of(ranking):
+            arrays = _arrays_of(ranking)
+            for array in arrays:
                 array.flags.writeable = False  # shared by every request for the query
-            size = sum(array.nbytes for array in _arrays_of(ranking))
+            size = sum(array.nbytes for array in arrays)
             with self._lock:
                 self._rankings[key] = ranking
                 self._ranking_bytes += size
