@@ -72,13 +72,16 @@ def test_hybrid_fusion():
     # cases: semantic + 1.25 x coverage x keyword
     assert hybrid_scores(semantic, keyword, 1.0, "cases") == pytest.approx([0, 0.5 + 0.625, 1 + 1.25, 0.3125])
     assert hybrid_scores(semantic, keyword, 0.5, "cases") == pytest.approx([0, 0.5 + 0.3125, 1 + 0.625, 0.15625])
-    # under 50% coverage the words are left out
-    assert hybrid_scores(semantic, keyword, 0.45, "cases") == pytest.approx([0, 0.5, 1, 0])
+    # under 50% coverage the words count for less, in a straight line to nothing at 40%
+    assert hybrid_scores(semantic, keyword, 0.45, "cases") == pytest.approx([0, 0.5 + 0.140625, 1 + 0.28125, 0.0703125])
+    assert hybrid_scores(semantic, keyword, 0.4, "cases") == pytest.approx([0, 0.5, 1, 0])
     assert hybrid_scores(semantic, keyword, 0.3, "cases") == pytest.approx([0, 0.5, 1, 0])
     assert hybrid_scores(semantic, keyword, 0.3, "cases", query_words=10) == pytest.approx([0, 0.5, 1, 0])
-    # ...but a paragraph of 40 informative words needs only 25%: no one document holds most of them
+    # ...but a paragraph of 40 informative words needs only 25% (20% to count at all): no one
+    # document holds most of them
     assert hybrid_scores(semantic, keyword, 0.3, "cases", query_words=40) == pytest.approx([0, 0.5 + 0.1875, 1 + 0.375, 0.09375])
-    assert hybrid_scores(semantic, keyword, 0.24, "cases", query_words=40) == pytest.approx([0, 0.5, 1, 0])
+    assert hybrid_scores(semantic, keyword, 0.24, "cases", query_words=40) == pytest.approx([0, 0.5 + 0.12, 1 + 0.24, 0.06])
+    assert hybrid_scores(semantic, keyword, 0.19, "cases", query_words=40) == pytest.approx([0, 0.5, 1, 0])
     # lessons: weight 1, coverage to the power 0.5, no floor
     assert hybrid_scores(semantic, keyword, 0.25, "lessons") == pytest.approx([0, 0.75, 1.5, 0.125])
 
