@@ -386,8 +386,8 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
             for phrase in quoted_of(query):  # "whole place": only documents with the words as written
                 members = members & self._holding(col, [phrase])
         scores = np.where(members, scores, np.nan)
-        evidence = best >= CLOSE_MIN_COSINE
-        if coverage >= CLOSE_MIN_COVERAGE:
+        evidence = best >= CLOSE_MIN_COSINE[col.target]
+        if coverage >= CLOSE_MIN_COVERAGE[col.target]:
             evidence |= keyword_members
         # in keyword mode the result set can be a single case: stand out from every document, those
         # holding none of the words scoring 0
