@@ -14,6 +14,7 @@ about 0.8), normalised. Query vectors come from the real model, so a query's nei
 variants of the real cases it is near, as on the real corpus."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import re
@@ -105,6 +106,8 @@ class PerturbedEmbedder:
     def __init__(self, real_db: Path, noise: float = NOISE):
         conn = sqlite3.connect(f"file:{real_db}?mode=ro", uri=True)
         rows = conn.execute("select text, vector, model from chunks").fetchall()
+        with contextlib.suppress(sqlite3.OperationalError):  # the cases' tags in words (a build since they were)
+            rows += conn.execute("select text, vector, model from case_tag_passages").fetchall()
         conn.close()
         self.name = f"perturbed:{rows[0][2]}:{noise}"
         self.noise = noise

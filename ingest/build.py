@@ -36,7 +36,7 @@ from kb.thesaurus import load_thesaurus
 from kb.embedding import Embedder
 from kb.history import file_dates, review_due
 from kb.parse import Problem, plain_text
-from kb.schema import SQL_TYPES, Table, facets, lessons_section, summary_section, tables
+from kb.schema import SQL_TYPES, Table, facets, lessons_section, similar_spec, summary_section, tables
 from kb.site import is_project_database, ro_uri
 from kb.site_metadata import facet_catalogue, site_metadata
 from kb.validate import Record, check_collection, discover, strays
@@ -45,7 +45,7 @@ from kb.vocabulary import load_vocabularies
 
 from . import patch
 from .cache import RecordCache, cache_path, code_digest, record_basis
-from .chunks import Chunk, case_chunks, finding_chunks
+from .chunks import TAG_PASSAGES, Chunk, case_chunks, finding_chunks, tags_chunk
 from .codes import write_codes
 from .postings import patch_postings, rows_terms, write_postings
 from .spelling import TABLE as SPELLING, patch_words, rows_words, write_spelling_words
@@ -310,10 +310,32 @@ def _old_vectors(path: Path, model: str) -> dict[str, bytes]:
     try:
         conn = sqlite3.connect(ro_uri(path), uri=True)
         rows = conn.execute("select content_hash, vector from chunks where model = ?", [model]).fetchall()
+        with contextlib.suppress(sqlite3.OperationalError):  # a database from before tag passages
+            rows += conn.execute(f"select content_hash, vector from {TAG_PASSAGES} where model = ?", [model]).fetchall()
         conn.close()
         return dict(rows)
     except sqlite3.Error:
         return {}
+
+
+def tag_chunks_of(cases: list[Record]) -> list[Chunk]:
+    """Each case's tags in words, in the groups cases like mine weighs (kb/schema.yml similar_cases),
+    a term that says only that the source does not tell left out (see tags_chunk)."""
+    vocabularies = load_vocabularies()
+    wanted = similar_spec()["tags"]
+    groups = [f for f in facets("case") if f.column in wanted and f.vocabulary]
+    out = []
+    for r in cases:
+        terms = [(f.label, [vocabularies[f.vocabulary].terms[v] for v in f.values(r.data)]) for f in groups]
+        out.append(tags_chunk(r.id, r.data["title"], [(label, [t.label for t in found if not t.unknown])
+                                                      for label, found in terms]))
+    return out
+
+
+def insert_tag_chunks(db, chunks: list[Chunk], vectors_by_hash: dict[str, bytes], model: str) -> None:
+    db[TAG_PASSAGES].insert_all(({"case_id": c.case_id, "text": c.text, "content_hash": c.content_hash, "model": model,
+                                  "vector": vectors_by_hash[c.content_hash]} for c in chunks), pk="case_id",
+                                foreign_keys=[("case_id", "cases", "id")], columns={"vector": bytes})
 
 
 def chunks_of(cases: list[Record], lessons: list[dict]) -> list[Chunk]:
@@ -352,11 +374,13 @@ def insert_chunks(db, chunks: list[Chunk], vectors_by_hash: dict[str, bytes], mo
 
 def _write_embeddings(db, parts, old_db: Path, embedder: Embedder, progress: bool) -> tuple[int, int, int]:
     chunks = chunks_of(parts["cases"], parts["lessons"])
-    vectors_by_hash, embedded = embed_chunks(chunks, _old_vectors(old_db, embedder.name), embedder, progress)
+    tags = tag_chunks_of(parts["cases"])
+    vectors_by_hash, embedded = embed_chunks(chunks + tags, _old_vectors(old_db, embedder.name), embedder, progress)
     insert_chunks(db, chunks, vectors_by_hash, embedder.name)
+    insert_tag_chunks(db, tags, vectors_by_hash, embedder.name)
     db["chunks"].create_index(["case_id"])
     _write_vector_blocks(db)
-    return len(chunks), embedded, len(chunks) - embedded
+    return len(chunks) + len(tags), embedded, len(chunks) + len(tags) - embedded
 
 
 def _write_vector_blocks(db) -> None:
@@ -611,8 +635,12 @@ def _patch_tables(db, changed: list[Record], records: list[Record], history, emb
     else:
         write_acronyms(db.conn)
     chunks = chunks_of(changed, lessons)
-    vectors_by_hash, embedded = embed_chunks(chunks, old, embedder, progress)
+    tags = tag_chunks_of(changed)
+    old.update(db.execute(f"select content_hash, vector from {TAG_PASSAGES} where {mine}").fetchall())
+    db.execute(f"delete from {TAG_PASSAGES} where {mine}")
+    vectors_by_hash, embedded = embed_chunks(chunks + tags, old, embedder, progress)
     insert_chunks(db, chunks, vectors_by_hash, embedder.name)
+    insert_tag_chunks(db, tags, vectors_by_hash, embedder.name)
     for collection, key in (("cases", "case_id"), ("lessons", "lesson_id")):
         # a patch keeps the rows' rowids
         patch.patch_vector_blocks(db, collection, key, np.array(replaced[collection], dtype=np.int64), VECTOR_BLOCK)
@@ -623,7 +651,7 @@ def _patch_tables(db, changed: list[Record], records: list[Record], history, emb
         write_postings(db.conn)
     if "vector_codes" not in has:
         write_codes(db.conn)
-    total = db.execute("select count(*) from chunks").fetchone()[0]
+    total = db.execute(f"select (select count(*) from chunks) + (select count(*) from {TAG_PASSAGES})").fetchone()[0]
     db.execute("drop table build_info")
     return total, embedded, total - embedded
 

@@ -1,6 +1,7 @@
 """Cases like this one, precomputed at build time so the site needs no model.
 
-A case's list is its SIMILAR_PER_CASE best by the cosine of the cases' mean passage vectors + each
+A case's list is its SIMILAR_PER_CASE best by the cosine of the cases' mean vectors (its passages'
+and its tags' in words, ingest/chunks.py tags_chunk) + each
 tag group's weight x the cosine of the cases' tags in it (kb/schema.yml similar_cases; each tag
 weighted by its rarity), less half the mean of each case's SIMILAR_HUB best scores (CSLS), so a case
 that is near everything (a programme-wide overview) does not top every list. Chosen on
@@ -21,6 +22,7 @@ from kb.schema import similar_spec
 from kb.site_metadata import facet_catalogue
 from kb.vocabulary import load_vocabularies
 
+from .chunks import TAG_PASSAGES
 from .patch import PATCHED, id_table, replace_rows
 
 SIMILAR_PER_CASE = 5
@@ -158,6 +160,14 @@ def _sum_vectors(rows) -> tuple[list[str], list[np.ndarray]]:
     return ids, sums
 
 
+def _with_tags(db, ids: list[str], sums: list[np.ndarray], where: str) -> list[np.ndarray]:
+    """Each case's sum of passage vectors plus its tags' vector (added last, in a fresh build and a
+    patched one alike, so that both give the same bits)."""
+    tags = {case_id: np.frombuffer(blob, dtype=np.float32)
+            for case_id, blob in db.execute(f"select case_id, vector from {TAG_PASSAGES} where {where}")}
+    return [s + tags[case_id] if case_id in tags else s for case_id, s in zip(ids, sums)]
+
+
 def _normalised(sums: list[np.ndarray]) -> np.ndarray:
     matrix = np.vstack(sums)
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
@@ -179,7 +189,7 @@ def _case_matrices(db, patched: list[str] | None = None) -> tuple[list[str], np.
                                             "order by case_id, rowid"))
         if not ids:
             return ids, np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32)
-        matrix = _normalised(sums)
+        matrix = _normalised(_with_tags(db, ids, sums, "1"))
     else:
         ids = sorted(set(kept) | set(patched))
         blank = bytes(len(next(iter(kept.values()))))  # a patched case new to case_vectors: filled below
@@ -188,7 +198,8 @@ def _case_matrices(db, patched: list[str] | None = None) -> tuple[list[str], np.
                                                 f"(select id from {PATCHED}) order by case_id, rowid"))
         if new_ids:
             position = {case_id: n for n, case_id in enumerate(ids)}
-            matrix[[position[i] for i in new_ids]] = _normalised(sums)
+            matrix[[position[i] for i in new_ids]] = _normalised(
+                _with_tags(db, new_ids, sums, f"case_id in (select id from {PATCHED})"))
     tags = _weighted_tags(db, ids)
     return ids, matrix, tags
 
