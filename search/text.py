@@ -350,11 +350,22 @@ _QUESTION_LEAD = re.compile(
     r"(\s+(councils?|we|our council|a council|anyone|others|authorities|other councils|you|it|they|there))?\s+", re.I)
 
 
+# Where a question follows who is asking ("As s151 officer at a small district, how should ...",
+# "I'm a public health commissioner - what have ..."): a comma, a colon or a dash before its opening.
+_ASKER_ENDS = re.compile(r"[,;:\u2013\u2014]\s+|\s-+\s+")
+
+
 def statement_of(query: str) -> str | None:
     """A question without its opening ("How have councils cut repeat calls?" -> "cut repeat calls"),
     or None if the query is not a question or little would be left. A question is one that ends in
-    a question mark or opens as one: typed on a phone, "how much did service redesign save" has none."""
+    a question mark or opens as one: typed on a phone, "how much did service redesign save" has none.
+    A sentence that says who asks before its question is read from the question's opening on: the
+    model had read the asker's job as much as what they ask."""
     query = query.strip()
+    if not _QUESTION_LEAD.match(query) and len(sentences_of(query)) <= 1:
+        after = next((query[m.end():] for m in _ASKER_ENDS.finditer(query) if _QUESTION_LEAD.match(query[m.end():])), None)
+        if after is not None:
+            query = after
     if not query.endswith("?") and not _QUESTION_LEAD.match(query):
         return None
     left = _QUESTION_LEAD.sub("", query.rstrip("? ")).strip()

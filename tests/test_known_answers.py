@@ -146,6 +146,11 @@ def test_questions_read_as_statements():
     # typed without its question mark, as on a phone: still a question
     assert statement_of("how much did service redesign save") == statement_of("how much did service redesign save?")
     assert statement_of("what do cllrs do differently as commissioners") == "cllrs do differently as commissioners"
+    # a question after who asks is read from its opening on; a paragraph's clauses are not questions
+    assert statement_of("As s151 officer at a small district, how should finance work with services?") == "finance work with services"
+    assert statement_of("I'm a public health commissioner - what have councils learned about joint posts") == "learned about joint posts"
+    paragraph = "We pool budgets with the NHS. Partners now ask us, how long did it take to settle?"
+    assert statement_of(paragraph) == paragraph.rstrip("?")
     assert statement_of("how we work") is None and statement_of("shared services in the north") is None
 
 
