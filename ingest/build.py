@@ -36,7 +36,7 @@ from kb.thesaurus import load_thesaurus
 from kb.embedding import Embedder
 from kb.history import file_dates, review_due
 from kb.parse import Problem, plain_text
-from kb.schema import SQL_TYPES, Table, facets, lessons_section, similar_spec, summary_section, tables
+from kb.schema import SQL_TYPES, Table, facets, lessons_section, summary_section, tables
 from kb.site import is_project_database, ro_uri
 from kb.site_metadata import facet_catalogue, site_metadata
 from kb.validate import Record, check_collection, discover, strays
@@ -318,20 +318,6 @@ def _old_vectors(path: Path, model: str) -> dict[str, bytes]:
         return {}
 
 
-def tag_chunks_of(cases: list[Record]) -> list[Chunk]:
-    """Each case's tags in words, in the groups cases like mine weighs (kb/schema.yml similar_cases),
-    a term that says only that the source does not tell left out (see tags_chunk)."""
-    vocabularies = load_vocabularies()
-    wanted = similar_spec()["tags"]
-    groups = [f for f in facets("case") if f.column in wanted and f.vocabulary]
-    out = []
-    for r in cases:
-        terms = [(f.label, [vocabularies[f.vocabulary].terms[v] for v in f.values(r.data)]) for f in groups]
-        out.append(tags_chunk(r.id, r.data["title"], [(label, [t.label for t in found if not t.unknown])
-                                                      for label, found in terms]))
-    return out
-
-
 def insert_tag_chunks(db, chunks: list[Chunk], vectors_by_hash: dict[str, bytes], model: str) -> None:
     db[TAG_PASSAGES].insert_all(({"case_id": c.case_id, "text": c.text, "content_hash": c.content_hash, "model": model,
                                   "vector": vectors_by_hash[c.content_hash]} for c in chunks), pk="case_id",
@@ -374,7 +360,7 @@ def insert_chunks(db, chunks: list[Chunk], vectors_by_hash: dict[str, bytes], mo
 
 def _write_embeddings(db, parts, old_db: Path, embedder: Embedder, progress: bool) -> tuple[int, int, int]:
     chunks = chunks_of(parts["cases"], parts["lessons"])
-    tags = tag_chunks_of(parts["cases"])
+    tags = [tags_chunk(r) for r in parts["cases"]]
     vectors_by_hash, embedded = embed_chunks(chunks + tags, _old_vectors(old_db, embedder.name), embedder, progress)
     insert_chunks(db, chunks, vectors_by_hash, embedder.name)
     insert_tag_chunks(db, tags, vectors_by_hash, embedder.name)
@@ -635,7 +621,7 @@ def _patch_tables(db, changed: list[Record], records: list[Record], history, emb
     else:
         write_acronyms(db.conn)
     chunks = chunks_of(changed, lessons)
-    tags = tag_chunks_of(changed)
+    tags = [tags_chunk(r) for r in changed]
     old.update(db.execute(f"select content_hash, vector from {TAG_PASSAGES} where {mine}").fetchall())
     db.execute(f"delete from {TAG_PASSAGES} where {mine}")
     vectors_by_hash, embedded = embed_chunks(chunks + tags, old, embedder, progress)

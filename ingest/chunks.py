@@ -8,7 +8,8 @@ import re
 from dataclasses import dataclass
 
 from kb.parse import plain_text
-from kb.schema import lessons_section, summary_section
+from kb.schema import facets, lessons_section, similar_spec, summary_section
+from kb.vocabulary import load_vocabularies
 
 TAG_PASSAGES = "case_tag_passages"  # the table of tags_chunk's passages, by case
 
@@ -80,10 +81,19 @@ def finding_chunks(lesson_id: str, theme: str, text: str) -> list[Chunk]:
     return [Chunk(lesson_id, None, lesson_id, "finding", 0, f"{theme}: {text}"), lesson_text_chunk(lesson_id, text)]
 
 
-def tags_chunk(case_id: str, title: str, groups: list[tuple[str, list[str]]]) -> Chunk:
-    """The case's tags in words, group by group ("Service: Housing; Adult social care."), after its
-    title: what kind of change it is, as one more passage of the case's mean vector for cases like
-    mine (ingest/similar.py). Not a search passage: as one, it put cases tagged like a query's words
-    above cases that say what the query asks (cases 0.860 -> 0.858)."""
-    text = " ".join([f"{title}."] + [f"{label}: {'; '.join(values)}." for label, values in groups if values])
-    return Chunk(f"{case_id}/tags", case_id, None, "tags", 0, text)
+def tags_chunk(record) -> Chunk:
+    """The case's tags in words after its title, group by group of those cases like mine weighs
+    (kb/schema.yml similar_cases: "Service: Housing; Adult social care."), a term that says only that
+    the source does not tell left out: what kind of change it is, as one more passage of the case's
+    mean vector for cases like mine (ingest/similar.py). Not a search passage: as one, it put cases
+    tagged like a query's words above cases that say what the query asks (cases 0.860 -> 0.858)."""
+    vocabularies = load_vocabularies()
+    wanted = similar_spec()["tags"]
+    parts = [f"{record.data['title']}."]
+    for facet in facets("case"):
+        if facet.column in wanted and facet.vocabulary:
+            terms = vocabularies[facet.vocabulary].terms
+            labels = [terms[v].label for v in facet.values(record.data) if not terms[v].unknown]
+            if labels:
+                parts.append(f"{facet.label}: {'; '.join(labels)}.")
+    return Chunk(f"{record.id}/tags", record.id, None, "tags", 0, " ".join(parts))

@@ -1,11 +1,12 @@
 """Near-duplicate cases: a case very like another by meaning, or by organisation and title.
 
-By meaning: the cosine of two cases' mean chunk vectors (as the build stores them in case_vectors),
+By meaning: the cosine of two cases' mean vectors (their passages' and their tags' in words, as the
+build stores them in case_vectors),
 with the model the database was built with. A case's chunks already in the database reuse their
 stored vectors (by content hash); only new or changed chunks are embedded.
 
 The thresholds were chosen on the corpus (README, "Near-duplicates"): with all-MiniLM-L6-v2 the most
-alike pair of distinct cases scores 0.883 (two community-budget pilots), while a copy of a case with
+alike pair of distinct cases scores 0.879 (two community-budget pilots; 0.883 before the tags joined), while a copy of a case with
 a few words changed scores 0.96 and above; the most alike titles of distinct cases match 0.79.
 
 Compared with the last build, too: a case the database holds but cases/ no longer does (withdrawn, or
@@ -24,7 +25,7 @@ from kb.parse import Problem
 from kb.schema import lessons_section
 from kb.validate import Record
 
-from .chunks import case_chunks
+from .chunks import TAG_PASSAGES, case_chunks, tags_chunk
 
 COSINE_WARN = 0.92
 TITLE_WARN = 0.9
@@ -65,17 +66,19 @@ def _stored(db_path: Path) -> tuple[str, dict[str, tuple[str, np.ndarray]], dict
         cases = {case_id: (path, np.frombuffer(vector, dtype=np.float32)) for case_id, path, vector in conn.execute(
             "select v.case_id, c.path, v.vector from case_vectors v join cases c on c.id = v.case_id")}
         chunks = dict(conn.execute("select content_hash, vector from chunks where model = ?", [model]))
+        chunks.update(conn.execute(f"select content_hash, vector from {TAG_PASSAGES} where model = ?", [model]))
     finally:
         conn.close()
     return model, cases, chunks
 
 
 def case_vector(record: Record, chunks: dict[str, bytes], embedder: Embedder) -> np.ndarray:
-    """The normalised sum of the case's chunk vectors, as the build computes it."""
+    """The normalised sum of the case's chunk vectors and its tags' in words, as the build computes it."""
     section = next((s for s in record.sections if s.heading == lessons_section()), None)
     lessons = [(f"{record.id}#lesson-{i + 1}", text) for i, (_, text) in enumerate(section.bullets if section else [])]
     # the passages that belong to the case (a lesson's text-alone passage is lesson search's)
     mine = [c for c in case_chunks(record.id, record.data["title"], record.sections, lessons) if c.case_id]
+    mine.append(tags_chunk(record))
     todo = [c for c in mine if c.content_hash not in chunks]
     fresh = dict(zip((c.content_hash for c in todo), embedder.encode([c.text for c in todo]))) if todo else {}
     total = sum(fresh[c.content_hash] if c.content_hash in fresh else np.frombuffer(chunks[c.content_hash], dtype=np.float32)

@@ -692,7 +692,9 @@ def check_collection(paths: list[Path], root: Path, known_sources: set[str] | No
     records: list[Record] = []
     problems: list[Problem] = []
     seen: dict[tuple[str, str], str] = {}
-    titles: dict[str, list[tuple[str, int, str]]] = {}  # each checked case's title: (file, line, title)
+    # each checked case's title: (file, its document, title); the line is looked up only for a problem, since a
+    # cached file's document reads the file again for it (10,000 cases: 20 s of a one-case rebuild)
+    titles: dict[str, list[tuple[str, object, str]]] = {}
     checked: set[str] = set()
     if known_sources is None:
         known_sources = {p.stem for p in (root / "sources").glob("*.md")}
@@ -728,7 +730,7 @@ def check_collection(paths: list[Path], root: Path, known_sources: set[str] | No
                 seen[key] = display
         title = doc.data.get("title")
         if kind_of(path) == "case" and isinstance(title, str) and not title.startswith(TODO):
-            titles.setdefault(title_key(title), []).append((display, doc.line_of(("title",)), title))
+            titles.setdefault(title_key(title), []).append((display, doc, title))
             checked.add(os.path.abspath(path))
         if record:
             records.append(record)
@@ -738,8 +740,8 @@ def check_collection(paths: list[Path], root: Path, known_sources: set[str] | No
         # another file shown under the same name (a copy outside root given on the command line) by its full path
         everyone = [display for display, _, _ in holders] + [str(root / d) if d in {h[0] for h in holders} else d
                                                             for d in others.get(key, [])]
-        for n, (display, line, title) in enumerate(holders if len(everyone) > 1 else []):
-            problems.append(Problem(display, line, f"title '{title}' is also the title of "
+        for n, (display, doc, title) in enumerate(holders if len(everyone) > 1 else []):
+            problems.append(Problem(display, doc.line_of(("title",)), f"title '{title}' is also the title of "
                                                    f"{', '.join(d for k, d in enumerate(everyone) if k != n)}",
                                     "give each case its own title, saying who did what"))
     for record in records:
