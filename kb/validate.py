@@ -694,7 +694,7 @@ def check_collection(paths: list[Path], root: Path, known_sources: set[str] | No
     seen: dict[tuple[str, str], str] = {}
     # each checked case's title: (file, its document, title); the line is looked up only for a problem, since a
     # cached file's document reads the file again for it (10,000 cases: 20 s of a one-case rebuild)
-    titles: dict[str, list[tuple[str, object, str]]] = {}
+    titles: dict[str, list[tuple[str, Document, str]]] = {}
     checked: set[str] = set()
     if known_sources is None:
         known_sources = {p.stem for p in (root / "sources").glob("*.md")}

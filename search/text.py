@@ -351,7 +351,7 @@ _QUESTION_LEAD = re.compile(
 
 
 # Where a question follows who is asking ("As s151 officer at a small district, how should ...",
-# "I'm a public health commissioner - what have ..."): a comma, a colon or a dash before its opening.
+# "I'm a public health commissioner - what have ..."): a comma, semicolon, colon or dash before its opening.
 _ASKER_ENDS = re.compile(r"[,;:\u2013\u2014]\s+|\s-+\s+")
 
 
