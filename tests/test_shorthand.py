@@ -63,3 +63,17 @@ def test_a_function_word_typed_short_is_read_in_full_not_corrected_to_a_word_of_
     assert found.query == "how should councillors explain service changes"
     assert found.shorthand == ["shld"]
     assert engine.search("what cld we do esp on adult care").query == "what could we do especially on adult care"
+
+
+@pytest.mark.parametrize("typed, written", [
+    ("revs and bens shared with a neighbour", "revenues and benefits shared with a neighbour"),
+    ("SMT restructure", "senior management team restructure"),
+    ("ctax collection", "council tax collection"),
+])
+def test_the_back_office_s_shorthand_finds_what_its_words_find(engine, typed, written):
+    """"Revs and bens" is how councils write revenues and benefits, and no report does: read as a
+    name of the back-office term only, it found the ICT and whole-place cases before those that
+    moved revenues and benefits work (2020 Vision, Barnet, Sheffield)."""
+    short, full = engine.search(typed, limit=5), engine.search(written, limit=5)
+    assert short.query.lower() == written
+    assert [r.id for r in short.results] == [r.id for r in full.results]
