@@ -116,6 +116,26 @@ def _similar(records, root: Path, db_path: Path, whole: bool) -> tuple[list, lis
                           f"case in {db_path}; {len(warnings) or 'none'} found")
 
 
+def _declared_problems() -> list:
+    """Each bad entry of the declared lists the build stores (kb/abbreviations.yml, kb/thesaurus.yml,
+    kb/shorthand.yml) as a Problem: file, line, what is wrong and the fix."""
+    from . import abbreviations, shorthand, thesaurus
+    from .parse import Problem
+
+    out = []
+    for load, path, error in ((abbreviations.load_abbreviations, abbreviations.ABBREVIATIONS_FILE, abbreviations.AbbreviationError),
+                              (thesaurus.load_thesaurus, thesaurus.THESAURUS_FILE, thesaurus.ThesaurusError),
+                              (shorthand.load_shorthand, shorthand.SHORTHAND_FILE, shorthand.ShorthandError)):
+        try:
+            load(path)
+        except error as err:  # "file:line: what is wrong - the fix", as every declared list words it
+            where, _, rest = str(err).partition(": ")
+            file, _, line = where.rpartition(":")
+            message, _, fix = rest.rpartition(" - ")
+            out.append(Problem(file, int(line) if line.isdigit() else 1, message or rest, fix or "see the file's own notes"))
+    return out
+
+
 def _generated_out_of_date(root: Path) -> list[str]:
     """A note when the files `kb schema` writes no longer match the declarations (a term renamed in
     kb/vocabulary.yml): a test fails on it, and the reference contributors read is wrong until then."""
@@ -158,13 +178,15 @@ def validate_cmd(ctx, paths, fmt, stale, db_path, duplicates, summary_path):
     files = _paths(paths, root)
     records, problems = check_collection(files, root)
     problems = strays(root, [*map(Path, paths), *files] if paths else None) + problems
+    declared = _declared_problems() if not paths else []
+    problems = declared + problems
     warnings, notes, checked = _similar(records, root, db_path or root / "kb.db", whole=not paths) if duplicates \
         else ([], [], None)
     if checked and fmt != "text":
         notes.append(checked)  # a reviewer of the pull request sees that they were checked, and how
     if stale:
         warnings += _stale(records)
-    if not paths:
+    if not paths and not declared:  # the generated reference is written from the declared lists
         notes += _generated_out_of_date(root)
     extra = {"records": [{"kind": r.kind, "id": r.id, "path": r.document.display, "data": r.data} for r in records]}
     closing = (f"{len(problems)} problem(s) in {len({p.path for p in problems})} of {len(files)} file(s)." if problems
@@ -481,16 +503,13 @@ def build_cmd(ctx, db_path, force, model, quiet):
     """Validate, then write the SQLite database (swapped in only when complete)."""
     from ingest.build import BuildFailed, DatabaseNotChanged, build as run_build
 
-    from . import abbreviations, shorthand, thesaurus
     from .embedding import ModelError
 
-    try:  # the site reads the declared abbreviations on every page: a bad entry stops the build, not a page
-        abbreviations.load_abbreviations(abbreviations.ABBREVIATIONS_FILE)
-        thesaurus.load_thesaurus(thesaurus.THESAURUS_FILE)
-        shorthand.load_shorthand(shorthand.SHORTHAND_FILE)
-    except (abbreviations.AbbreviationError, thesaurus.ThesaurusError, shorthand.ShorthandError) as err:
-        click.echo(str(err))
-        click.echo(f"Build stopped: 1 problem(s); {db_path} was not changed.", err=True)
+    # the site reads the declared abbreviations on every page: a bad entry stops the build, not a page
+    if declared := _declared_problems():
+        for problem in declared:
+            click.echo(str(problem))
+        click.echo(f"Build stopped: {len(declared)} problem(s); {db_path} was not changed.", err=True)
         sys.exit(1)
     try:
         # a log (CI, a redirect) gets no bars either: their redraws are noise there
@@ -855,6 +874,11 @@ def schema_cmd(check):
     from . import ROOT
     from .docs import out_of_date
 
+    if declared := _declared_problems():
+        for problem in declared:
+            click.echo(str(problem))
+        click.echo(f"Nothing written: {len(declared)} problem(s) in the declared lists.", err=True)
+        sys.exit(1)
     stale = out_of_date(ROOT)
     for path, text in stale.items() if not check else ():
         (ROOT / path).parent.mkdir(parents=True, exist_ok=True)

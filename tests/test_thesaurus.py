@@ -89,6 +89,12 @@ def test_a_bad_declared_list_stops_the_build_not_a_page(tmp_path, monkeypatch, s
     assert result.exit_code == 1
     assert f"{bad}:{says}" in result.output
     assert not out.exists()
+    # a contributor checks an edit with `kb validate` (or `kb schema`) before any build: the same words,
+    # not a traceback from the reference the lists are written into
+    for command in (["validate", "--no-duplicates"], ["schema", "--check"]):
+        result = CliRunner().invoke(cli, ["--root", str(small_root), *command])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), command
+        assert f"{bad}:{says}" in result.output, command
 
 
 def test_childrens_centres_find_the_sure_start_centres_a_report_names(engine):
