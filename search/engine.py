@@ -16,6 +16,7 @@ saving), so facet counts are exactly what ticking a value shows."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import math
@@ -58,6 +59,7 @@ from .spelling import Speller
 from .text import (
     TermMatcher,
     excluded_of,
+    set_aside_of,
     normalised,
     query_stems,
     quoted_of,
@@ -294,6 +296,8 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
                 suggestion = correction.query
         # "-Barnet" or "NOT Barnet": searched without it, and no document holding it is shown
         asked, (query, excluded) = query, excluded_of(query)
+        # "not with police or fire": searched without the clause, and what it names is listed last
+        query, set_aside = set_aside_of(query)
         browse = not query
         sort = sort or ("saving" if browse and target == "cases" else "relevance" if not browse else "year")
         if sort not in SORTS:
@@ -318,15 +322,18 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
             ranking = Ranking.nothing(n)
         else:
             ranking = self._ranked(col, query, terms, mode, worded)
+        last = self._naming(col, set_aside) if set_aside and not browse else None
+        ranking = self._not_close(ranking, last)
         if excluded:
             in_range = in_range & ~self._holding(col, excluded)
         shown = ranking.members & in_range
         for mask in by_facet.values():
             shown &= mask
-        ranked = self._sorted(col, np.flatnonzero(shown), ranking, sort, offset + limit)
+        ranked = self._sorted(col, np.flatnonzero(shown), ranking, sort, offset + limit, last)
         if ranking.approximate:
             ranking = self._refine(col, query, terms, mode, ranking, ranked[:min(offset + limit, RESCORE_PAGES)])
-            ranked = self._sorted(col, np.flatnonzero(shown), ranking, sort, offset + limit)
+            ranking = self._not_close(ranking, last)
+            ranked = self._sorted(col, np.flatnonzero(shown), ranking, sort, offset + limit, last)
         # the facet values the query names ("a district council in Kent"), for the site to offer as filters
         named = [(self._facet_of[v], slug) for v, slug in self.term_matcher.terms_in(query) if v in self._facet_of] if query else []
         pairs = worded.pairs if query else []
@@ -348,7 +355,27 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
         return SearchResponse(asked, mode, target, results, int(shown.sum()), counts, self._rule(mode, browse, excluded),
                               int((shown & ranking.close).sum()), browse, sort, corrected_from,
                               correction.words if correction else [], suggestion, named, excluded, savings_asked,
-                              shortened_from, unfound, correction.shorthand if correction else [])
+                              shortened_from, unfound, correction.shorthand if correction else [],
+                              set_aside if last is not None and (shown & last).any() else [])
+
+    def _naming(self, col: DocumentIndex, things: list[str]) -> np.ndarray:
+        """The documents naming any of the things a query sets aside in words (see set_aside_of): a
+        case by its title or organisations (its text may name the police in passing), a lesson
+        anywhere (a sentence or two, about what it names)."""
+        if col.target != "cases":
+            return self._holding(col, things)
+        naming = np.zeros(len(col.ids), dtype=bool)
+        for thing in things:
+            naming[col.rowid_to_index[self._rows_named(col, thing)]] = True
+        return naming
+
+    @staticmethod
+    def _not_close(ranking: "Ranking", last: np.ndarray | None) -> "Ranking":
+        """The ranking with none of the documents listed last a close match (the kept ranking is shared,
+        so a copy)."""
+        if last is None or not (ranking.close & last).any():
+            return ranking
+        return dataclasses.replace(ranking, close=ranking.close & ~last)
 
     def rank(self, col: DocumentIndex, query: str, terms: list[str], mode: str, exact=None, keyword_side=None,
              worded: Worded | None = None) -> "Ranking":

@@ -47,11 +47,17 @@ class Results:
         return f"Result set: {rule}{without}; then the filters keep those passing every one (values of one facet OR-ed, facets AND-ed)."
 
     def _sorted(self, col: DocumentIndex, ranked: np.ndarray, ranking: "Ranking", sort: str,
-                first: int | None = None) -> np.ndarray:
+                first: int | None = None, last: np.ndarray | None = None) -> np.ndarray:
         """Close matches first, then by the sort: relevance, achieved yearly saving or start year
         (missing values last), ties by relevance then document order; only the `first` few if given
         (found without sorting every result: the close ones and those at least as good as the
         first-th by the sort's own key, ties included, hold them)."""
+        if last is not None:  # what the query sets aside (see set_aside_of) after the rest, each sorted alike
+            head = self._sorted(col, ranked[~last[ranked]], ranking, sort, first)
+            if first is not None and len(head) >= first:
+                return head
+            return np.concatenate([head, self._sorted(col, ranked[last[ranked]], ranking, sort,
+                                                      None if first is None else first - len(head))])
         if first is not None and len(ranked) > 4 * first:
             key = {"saving": col.savings, "year": col.years}.get(sort, ranking.scores)
             key = np.nan_to_num(key[ranked], nan=-np.inf)

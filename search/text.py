@@ -314,6 +314,42 @@ def excluded_of(query: str) -> tuple[str, list[str]]:
     return " ".join("".join(rest).split()), list(dict.fromkeys(left))
 
 
+# A reader sets something aside in words, as "-word" does in symbols: "shared services between
+# councils, not with police or fire", "pilots other than Tri-borough", "what did reablement teach
+# that isn't about the savings". The model reads no negation (it finds what the clause names), so the
+# clause is taken out of what both sides read, and the documents naming what it sets aside are listed
+# after the rest, not left out. "without", "rather than" and "instead of" are not read so: what
+# follows them is mostly the reader's own situation, which the cases they want describe too ("without
+# compulsory redundancies", "local foster families instead of children's homes"); nor "not just".
+_SET_ASIDE = re.compile(
+    r"(?:^|(?<=[\s,;(]))(?:other than|apart from|except(?: for)?|excluding|but not|"
+    r"not (?:with|about|from|by|through|involving|including)|did not involve|"
+    r"(?:is|are|was|were|does|do|did)(?: not|n['\u2019]?t) (?:about|from|with|involve|involving))\b"
+    r"(?P<what>[^.,;:?!()\n]*?)(?=\s+[-\u2013\u2014]\s|\s+but\s|[.,;:?!()\n]|$)", re.I)
+_SET_ASIDE_PARTS = re.compile(r"\s*(?:/|&|\bor\b|\band\b|\bnor\b)\s*", re.I)
+SET_ASIDE_MOST = 3  # things set aside, each of at most this many words: a longer clause is read as typed
+
+
+def set_aside_of(query: str) -> tuple[str, list[str]]:
+    """The query without its first clause setting something aside (see _SET_ASIDE), and the things
+    it names ("police", "fire"), each as a phrase of its content words; the query unchanged and
+    nothing when the clause names more than SET_ASIDE_MOST things, a thing of more words, or when
+    nothing would be left to search for."""
+    found = _SET_ASIDE.search(query)
+    if not found:
+        return query, []
+    things = []
+    for part in _SET_ASIDE_PARTS.split(found.group("what")):
+        words = [w for w in re.findall(r"[^\W_][\w'\u2019-]*", part) if w.lower() not in STOPWORDS]
+        if words:
+            things.append(" ".join(words))
+    rest = " ".join((query[:found.start()] + query[found.end():]).split())
+    if (not things or len(things) > SET_ASIDE_MOST or any(len(t.split()) > SET_ASIDE_MOST for t in things)
+            or not terms_of(rest)):
+        return query, []
+    return rest, list(dict.fromkeys(things))
+
+
 QUOTED = re.compile(r'["\u201c\u201d]([^"\u201c\u201d]*)["\u201c\u201d]')
 
 

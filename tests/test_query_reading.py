@@ -1,5 +1,6 @@
 """Queries as officers, councillors and researchers really type them (a fourth review, written blind
 against the cases): contractions, pasted text, sector shorthand, long pastes."""
+import numpy as np
 import pytest
 
 from search.text import phrases_of, terms_of
@@ -263,3 +264,46 @@ def test_a_function_word_as_typed_is_never_corrected(engine):
     speller took it for a slip."""
     assert engine.speller.correct("weve done 10 yrs of efficiencies").words == [("yrs", "years")]
     assert engine.speller.correct("thier plans").words == [("thier", "their")]  # a slip of one still is
+
+
+# -- what a query sets aside in words -----------------------------------------------------------------------
+@pytest.mark.parametrize("query, searched, aside", [
+    ("shared services between councils, not with police or fire", "shared services between councils,", ["police", "fire"]),
+    ("Community budget pilots other than Tri-borough - what did the rest do?",
+     "Community budget pilots - what did the rest do?", ["Tri-borough"]),
+    ("What did reablement teach that isn't about the savings?", "What did reablement teach that ?", ["savings"]),
+    ("downsides of sharing services apart from the money", "downsides of sharing services", ["money"]),
+    # what follows these is mostly the reader's own situation, which the cases they want describe too
+    ("cutting headcount without compulsory redundancies", None, []),
+    ("foster families instead of children's homes", None, []),
+    ("culture rather than a restructure", None, []),
+    ("budget reductions, not just salami slicing", None, []),
+    ("what did not work", None, []),
+    # a long clause, or nothing left to search for: read as typed
+    ("councils except London boroughs sharing back office services", None, []),
+    ("not with police", None, []),
+])
+def test_a_clause_setting_something_aside_is_read_apart(query, searched, aside):
+    from search.text import set_aside_of
+    assert set_aside_of(query) == (searched or query, aside)
+
+
+@pytest.mark.model
+def test_what_a_query_sets_aside_comes_after_the_rest(model_engine, monkeypatch):
+    """"other than Tri-borough": the Tri-borough pilot, which the words name, had come first."""
+    query = "Community budget pilots other than Tri-borough - what did the rest of them actually do?"
+    with monkeypatch.context() as patched:  # read whole, as before
+        patched.setattr("search.engine.set_aside_of", lambda q: (q, []))
+        assert model_engine.search(query, limit=3).results[0].id == "tri-borough-community-budget-pilot"
+    found = model_engine.search(query, limit=100)
+    ids = [r.id for r in found.results]
+    assert found.set_aside == ["Tri-borough"] and len(ids) == found.total
+    naming = [i for i in ids if i.startswith("tri-borough-")]  # set aside, not left out: after every other
+    assert "tri-borough-community-budget-pilot" in naming and ids[-len(naming):] == naming
+    assert ids[0] in ("essex-community-budget-pilot", "greater-manchester-community-budget-pilot")
+    lessons = model_engine.search("What did reablement teach councils that isn't about the savings?", target="lessons", limit=400)
+    col = model_engine.index("lessons")
+    holding = {col.ids[i] for i in np.flatnonzero(model_engine._holding(col, ["savings"]))}  # any form of the word
+    shown = [r.id for r in lessons.results]
+    assert lessons.set_aside == ["savings"] and len(shown) == lessons.total
+    assert holding & set(shown) and all(i in holding for i in shown[len(shown) - len(holding & set(shown)):])

@@ -604,6 +604,19 @@ def test_a_word_asked_to_be_left_out_is_left_out_and_the_page_says_so(site):
     assert 'data-id="barnet-' not in html
 
 
+def test_what_a_search_sets_aside_in_words_comes_last_and_the_page_says_so(site):
+    """"not with police or fire": the model reads no negation, so the police and fire partnerships
+    had come first; now the councils' own shared services do, and the page says why."""
+    data = get(site, "/-/search.json?q=shared+services+between+councils,+not+with+police+or+fire").json()
+    assert data["set_aside"] == ["police", "fire"]
+    ids = [r["id"] for r in data["results"]]
+    naming = [i for i in ids if any(w in i for w in ("police", "fire"))]
+    assert naming and ids[-len(naming):] == naming  # every one after the rest
+    assert not [r for r in data["results"] if r["id"] in naming and r["close"]]
+    html = get(site, "/-/search?q=shared+services+between+councils,+not+with+police+or+fire").text
+    assert "Your search sets aside &ldquo;police&rdquo; and &ldquo;fire&rdquo;: case studies named for them come after" in html
+
+
 def test_results_show_what_officers_compare_on_and_scores_stay_in_json(site):
     html = get(site, "/-/search?q=reablement+for+older+people").text
     first = html[html.index('class="kb-result" data-id="brighton-hove-reablement"'):]
