@@ -333,12 +333,29 @@ class QueryReading:
         """The words of the names the collection writes in capitals (see written_out)."""
         return frozenset(w for phrases in self.written_out.values() for p in phrases for w in p.split())
 
+    @functools.cached_property
+    def _capitalised(self) -> frozenset[str]:
+        """The words a case's name writes with a capital: every word of its organisations, and those of
+        its title past the first ("Barnet", "Capita", "Toxteth"; not "own" or "staff")."""
+        with self._lock:
+            try:
+                rows = self.conn.execute("select title, organisation_names from cases").fetchall()
+            except sqlite3.OperationalError:
+                return frozenset()
+        words = set()
+        for title, organisations in rows:
+            words.update(w.lower() for w in re.findall(r"[^\W\d_][\w'\u2019-]*", title or "")[1:] if w[0].isupper())
+            words.update(w.lower() for w in re.findall(r"[^\W\d_]+", organisations or ""))
+        return frozenset(words)
+
     def _a_name(self, word: str) -> bool:
         """Whether a case's name (its title or its organisations, NAME_COLUMNS) or a name the collection
-        writes in capitals ("London Borough of Harrow") holds the word."""
+        writes in capitals ("London Borough of Harrow") holds the word as a name, with a capital: "Owen"
+        signing off an email is no slip for "own", which a title holds in lower case."""
         if word in self._name_words:
             return True
-        return len(self._tokens(f'"{word}"')) == 1 and len(self._rows_named(self.index("cases"), word)) > 0
+        return (word in self._capitalised and len(self._tokens(f'"{word}"')) == 1
+                and len(self._rows_named(self.index("cases"), word)) > 0)
 
     def _rows_named(self, col: DocumentIndex, word: str) -> np.ndarray:
         """The rowids of the documents whose name (NAME_COLUMNS) holds the word."""

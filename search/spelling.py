@@ -84,6 +84,19 @@ def english_frequencies() -> dict[str, int]:
         return {word: int(count) for word, count in (line.split()[:2] for line in f)}
 
 
+# A word among this many of the commonest in English is meant as typed, even opening a query: "Dear"
+# greeting a pasted email is no slip for the Forest of Dean (the 3,408th), where "Barnett" (the
+# 15,349th) is one for Barnet
+EVERYDAY_WORDS = 5000
+
+
+@lru_cache(maxsize=1)
+def everyday_words() -> frozenset[str]:
+    """The EVERYDAY_WORDS commonest English words."""
+    used = english_frequencies()
+    return frozenset(sorted(used, key=used.get, reverse=True)[:EVERYDAY_WORDS])
+
+
 @lru_cache(maxsize=1)
 def english_words() -> frozenset[str]:
     return frozenset(english_frequencies())
@@ -256,7 +269,8 @@ class Speller:
                 short.append(typed)
                 return full
             before = query[:match.start()].rstrip(" \t\n\"'\u201c\u2018(")
-            if typed[0].isupper() and not (before and before[-1] not in ".!?:;") and self._absent_word(typed):
+            if (typed[0].isupper() and not (before and before[-1] not in ".!?:;") and self._absent_word(typed)
+                    and word not in everyday_words()):
                 # a capital opening the query may be a name too ("Barnett", "Barnett outsourcing"): an
                 # English word no document holds is the organisation's name near it, if there is one (a
                 # word of a case's title will not do: "John" is no slip for "join")

@@ -971,6 +971,18 @@ def test_a_misspelt_name_opening_a_query_is_corrected_to_the_organisation(engine
     assert all(r.id.startswith("barnet-") for r in found.results)
 
 
+@pytest.mark.parametrize("typed", [
+    "Dear Officer, how have other councils kept leisure centres open?",  # not the Forest of Dean
+    "Hi all, which councils share a chief executive?\n\nThanks,\nOwen",  # not "own", a title's word
+    "Thanks Owen",
+])
+def test_a_pasted_email_s_greeting_and_sign_off_are_left_as_typed(engine, typed):
+    """Twelfth review: an email pasted whole had its greeting "corrected" to an organisation's name
+    ("Dear": Dean, the 3,408th commonest English word) and its sign-off to a word a title writes in
+    lower case ("Owen": own), and the page said it had searched for them."""
+    assert engine.speller.correct(typed).words == []
+
+
 def test_a_query_the_engine_refuses_is_one_line_on_the_command_line(corpus_db):
     """A data user's review: `kb similar no-such-case` printed Click's usage lines before the error,
     and `kb similar -` exited 0 when a line's case was unknown."""
