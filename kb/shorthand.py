@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from .declared import composed, shown
+from . import thesaurus
 from .thesaurus import _vocabulary_names
 
 SHORTHAND_FILE = Path(__file__).with_name("shorthand.yml")
@@ -32,6 +33,10 @@ def load_shorthand(path: Path = SHORTHAND_FILE) -> dict[str, str]:
     if not isinstance(root, yaml.MappingNode):
         raise ShorthandError(f"{where}:{root.start_mark.line + 1}: not a list of shorthand - {fix}")
     named = _vocabulary_names()
+    try:
+        grouped = {word: group for group in thesaurus.load_thesaurus(thesaurus.THESAURUS_FILE) for word in group}
+    except thesaurus.ThesaurusError:  # reported as the thesaurus's own problem
+        grouped = {}
     out: dict[str, str] = {}
     for key, value in root.value:
         line = key.start_mark.line + 1
@@ -46,5 +51,8 @@ def load_shorthand(path: Path = SHORTHAND_FILE) -> dict[str, str]:
         if short in named:
             raise ShorthandError(f"{where}:{line}: {short!r} is already a name of the term {named[short]} in "
                                  "kb/vocabulary.yml, which reads it - remove it here")
+        if short in grouped:
+            raise ShorthandError(f"{where}:{line}: {short!r} is already a word of the group [{', '.join(grouped[short])}] "
+                                 "in kb/thesaurus.yml, which reads it - remove it here or there")
         out[short] = full
     return out

@@ -77,3 +77,14 @@ def test_the_back_office_s_shorthand_finds_what_its_words_find(engine, typed, wr
     short, full = engine.search(typed, limit=5), engine.search(written, limit=5)
     assert short.query.lower() == written
     assert [r.id for r in short.results] == [r.id for r in full.results]
+
+
+def test_shorthand_a_thesaurus_group_already_reads_is_refused(tmp_path, monkeypatch):
+    """"cmt" was declared in both files: one home for each word, or an edit to one is undone by the other."""
+    import kb.thesaurus
+
+    groups = tmp_path / "thesaurus.yml"
+    groups.write_text("- [corporate management team, cmt]\n", encoding="utf-8")
+    monkeypatch.setattr(kb.thesaurus, "THESAURUS_FILE", groups)
+    assert_refused(tmp_path / "shorthand.yml", "cllr: councillor\ncmt: corporate management team", load_shorthand,
+                   ShorthandError, "'cmt' is already a word of the group [corporate management team, cmt]")
