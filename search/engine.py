@@ -356,7 +356,7 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
                               int((shown & ranking.close).sum()), browse, sort, corrected_from,
                               correction.words if correction else [], suggestion, named, excluded, savings_asked,
                               shortened_from, unfound, correction.shorthand if correction else [],
-                              set_aside if last is not None and (shown & last).any() else [])
+                              set_aside if last is not None else [])
 
     def _naming(self, col: DocumentIndex, things: list[str]) -> np.ndarray:
         """The documents naming any of the things a query sets aside in words (see set_aside_of): a

@@ -60,6 +60,6 @@ class SearchResponse:
     shortened_from: int | None = None
     unquoted: list[str] = field(default_factory=list)  # phrases in double quotes no document has, searched as words
     shorthand: list[str] = field(default_factory=list)  # of the corrections' typed words, those that were shorthand ("cllrs")
-    # what the query sets aside in words ("not with police or fire"), when a document on the list names it:
-    # those documents come after the rest
+    # what the query sets aside in words ("not with police or fire"): searched without the clause, and the
+    # documents naming it come after the rest
     set_aside: list[str] = field(default_factory=list)

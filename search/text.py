@@ -336,8 +336,8 @@ def set_aside_of(query: str) -> tuple[str, list[str]]:
     nothing when the clause names more than SET_ASIDE_MOST things, a thing of more words, or when
     nothing would be left to search for."""
     found = _SET_ASIDE.search(query)
-    if not found:
-        return query, []
+    if not found or any(m.start() < found.start() < m.end() for m in re.finditer(r'["\u201c][^"\u201c\u201d]*["\u201d]', query)):
+        return query, []  # none, or inside a phrase in double quotes, which is searched as written
     things = []
     for part in _SET_ASIDE_PARTS.split(found.group("what")):
         words = [w for w in re.findall(r"[^\W_][\w'\u2019-]*", part) if w.lower() not in STOPWORDS]

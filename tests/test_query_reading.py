@@ -282,6 +282,7 @@ def test_a_function_word_as_typed_is_never_corrected(engine):
     # a long clause, or nothing left to search for: read as typed
     ("councils except London boroughs sharing back office services", None, []),
     ("not with police", None, []),
+    ('"not with police" shared services', None, []),  # in double quotes: searched as written
 ])
 def test_a_clause_setting_something_aside_is_read_apart(query, searched, aside):
     from search.text import set_aside_of
