@@ -614,7 +614,7 @@ def test_what_a_search_sets_aside_in_words_comes_last_and_the_page_says_so(site)
     assert naming and ids[-len(naming):] == naming  # every one after the rest
     assert not [r for r in data["results"] if r["id"] in naming and r["close"]]
     html = get(site, "/-/search?q=shared+services+between+councils,+not+with+police+or+fire").text
-    assert "Your search sets aside &ldquo;police&rdquo; and &ldquo;fire&rdquo;: case studies named for them come after" in html
+    assert "Your search sets aside &ldquo;police&rdquo; and &ldquo;fire&rdquo;: case studies whose title or organisations name them come after" in html
 
 
 def test_results_show_what_officers_compare_on_and_scores_stay_in_json(site):
