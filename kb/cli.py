@@ -120,7 +120,7 @@ def _declared_problems() -> list:
     """Each bad entry of the declared lists the build stores (kb/abbreviations.yml, kb/thesaurus.yml,
     kb/shorthand.yml) as a Problem: file, line, what is wrong and the fix."""
     from . import abbreviations, shorthand, thesaurus
-    from .parse import Problem
+    from .declared import problem_of
 
     out = []
     for load, path, error in ((abbreviations.load_abbreviations, abbreviations.ABBREVIATIONS_FILE, abbreviations.AbbreviationError),
@@ -128,11 +128,8 @@ def _declared_problems() -> list:
                               (shorthand.load_shorthand, shorthand.SHORTHAND_FILE, shorthand.ShorthandError)):
         try:
             load(path)
-        except error as err:  # "file:line: what is wrong - the fix", as every declared list words it
-            where, _, rest = str(err).partition(": ")
-            file, _, line = where.rpartition(":")
-            message, _, fix = rest.rpartition(" - ")
-            out.append(Problem(file, int(line) if line.isdigit() else 1, message or rest, fix or "see the file's own notes"))
+        except error as err:
+            out.append(problem_of(err))
     return out
 
 

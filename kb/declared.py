@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from . import ROOT
+from .parse import Problem
 
 
 def shown(path: Path) -> str:
@@ -22,3 +23,12 @@ def composed(path: Path, error: type[ValueError], fix: str) -> yaml.Node | None:
     except yaml.YAMLError as e:
         line = e.problem_mark.line + 1 if getattr(e, "problem_mark", None) else 1
         raise error(f"{shown(path)}:{line}: not valid YAML ({getattr(e, 'problem', e)}) - {fix}") from None
+
+
+def problem_of(error: ValueError) -> Problem:
+    """A declared list's error (worded "file:line: what is wrong - the fix", as `composed` and each
+    list's loader word it) as a Problem, for `kb validate`'s formats."""
+    where, _, rest = str(error).partition(": ")
+    file, _, line = where.rpartition(":")
+    message, _, fix = rest.rpartition(" - ")
+    return Problem(file, int(line) if line.isdigit() else 1, message or rest, fix or "see the file's own notes")

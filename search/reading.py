@@ -335,8 +335,8 @@ class QueryReading:
 
     @functools.cached_property
     def _capitalised(self) -> frozenset[str]:
-        """The words a case's name writes with a capital: every word of its organisations, and those of
-        its title past the first ("Barnet", "Capita", "Toxteth"; not "own" or "staff")."""
+        """The words a case's name (NAME_COLUMNS) writes with a capital: every word of its organisations,
+        and those of its title past the first ("Barnet", "Capita", "Toxteth"; not "own" or "staff")."""
         with self._lock:
             try:
                 rows = self.conn.execute("select title, organisation_names from cases").fetchall()
@@ -354,8 +354,7 @@ class QueryReading:
         signing off an email is no slip for "own", which a title holds in lower case."""
         if word in self._name_words:
             return True
-        return (word in self._capitalised and len(self._tokens(f'"{word}"')) == 1
-                and len(self._rows_named(self.index("cases"), word)) > 0)
+        return word in self._capitalised and len(self._tokens(f'"{word}"')) == 1  # one word of the index
 
     def _rows_named(self, col: DocumentIndex, word: str) -> np.ndarray:
         """The rowids of the documents whose name (NAME_COLUMNS) holds the word."""

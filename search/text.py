@@ -336,7 +336,7 @@ def set_aside_of(query: str) -> tuple[str, list[str]]:
     nothing when the clause names more than SET_ASIDE_MOST things, a thing of more words, or when
     nothing would be left to search for."""
     found = _SET_ASIDE.search(query)
-    if not found or any(m.start() < found.start() < m.end() for m in re.finditer(r'["\u201c][^"\u201c\u201d]*["\u201d]', query)):
+    if not found or any(m.start() < found.start() < m.end() for m in QUOTED.finditer(query)):
         return query, []  # none, or inside a phrase in double quotes, which is searched as written
     things = []
     for part in _SET_ASIDE_PARTS.split(found.group("what")):
