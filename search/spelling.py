@@ -56,6 +56,13 @@ _WORD = re.compile(r"[^\W_]+")
 _NOT = re.compile(r"['\u2019]t\b", re.I)
 # endings taken off an unknown word before looking it up again ("hived" -> "hive", "hiving" -> "hiv"+"e")
 _ENDINGS = ("ing", "ed", "es", "s", "d", "er", "ers", "ly")
+
+
+def _inflected(word: str, base: str) -> bool:
+    """Whether the word is the base word with one of _ENDINGS ("chatbots", "chatbot")."""
+    return word.startswith(base) and word[len(base):] in _ENDINGS
+
+
 # a word typed without its vowels, as on a phone ("bdgt", "hsng", "shld"): its letters are the
 # skeleton of the word meant (doubled letters once), which edits find only far off or as another
 # word ("shld" was one edit from "sold")
@@ -327,7 +334,9 @@ class Speller:
                                if not (t.startswith(word) or word.startswith(t)) and used.get(t, 0) >= COMMONER * used.get(word, 0)
                                and self._beside(t, near)),
                               None)
-            if better is None:
+            if better is None or _inflected(word, better.lower()):
+                # "chatbots" is no slip for "chatbot" (a vocabulary term's word): search reads the two
+                # alike, and the page said it searched for what the reader had typed
                 return typed
             better = better.capitalize() if typed[0].isupper() else better
             fixes.append((typed, better))

@@ -468,6 +468,7 @@ def test_of_corrections_as_near_the_one_beside_the_next_word_is_taken(engine, ty
     "Wokingham and Sevenoaks",                # names
     "smart meter installation",               # not "metre": a meter is a thing of its own
     "savings in Arun",                        # a capital inside a sentence: a name, not "run"
+    "chatbots and webchats",                  # a term's words with an ending: not "chatbot" and "webchat"
 ])
 def test_what_is_not_misspelt_is_left_alone(engine, query):
     assert engine.speller.correct(query).words == []
