@@ -22,7 +22,10 @@ might without within between through""".split()) | frozenset(
     # phone ("dont", "weve"): in no text, they were each the rarest word of the query
     """am don doesn didn isn aren wasn weren wouldn couldn shouldn haven hasn hadn ve re ll dont doesnt didnt isnt
     arent wasnt werent wouldnt couldnt shouldnt havent hasnt hadnt im ive weve youve theyve youre theyre theres
-    thats whats""".split())
+    thats whats""".split()) | frozenset(
+    # a spoken query's fillers and an email's courtesies ("um so can you find me ...", "hi ... thanks"):
+    # in no text either, they too were the rarest words of the query
+    """um umm er erm uh uhh hmm ah oh ok okay hi hello hey please thanks cheers""".split())
 FILLER = {"and", "the", "of", "services", "service", "council", "with", "a"}
 
 

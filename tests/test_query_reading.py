@@ -258,6 +258,16 @@ def test_i_am_and_a_contraction_typed_without_its_apostrophe_are_no_query_words(
     assert engine.keyword_scores(col, terms_of(query))[2] == plain  # the coverage: the same words count
 
 
+def test_a_spoken_querys_fillers_and_an_emails_courtesies_are_no_query_words(engine):
+    """Speech-to-text on a phone writes "um" and "er"; an email says "hi" and "thanks": in no text, each
+    was the rarest word of the query, as a contraction without its apostrophe was (above)."""
+    query = "um hi so er can you find me councils that share a chief executive please thanks"
+    assert not {"um", "hi", "er", "please", "thanks"} & set(terms_of(query))
+    col = engine.index("cases")
+    plain = engine.keyword_scores(col, terms_of("find councils share chief executive"))[2]
+    assert engine.keyword_scores(col, terms_of(query))[2] == plain
+
+
 def test_a_function_word_as_typed_is_never_corrected(engine):
     """"weve done 10 yrs of efficiencies" was shown as searched for "wave done 10 years ...": a
     contraction typed without its apostrophe is a function word (see above), in no dictionary, so the
