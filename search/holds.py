@@ -29,6 +29,21 @@ def _either(*held: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 class Holds:
     """The query words the Engine finds held by documents' tags, reports, figures and years (mixed into Engine, search/engine.py, whose connection, lock and caches it uses)."""
 
+    def _naming_together(self, col: DocumentIndex, terms: list[str], query: str, pairs: list[str] = ()) -> dict[str, np.ndarray]:
+        """The query's words and word pairs that name a vocabulary term with others ("share a chief
+        executive" names the sharing council), each with the documents tagged with that term (see
+        INCIDENTAL in search/scoring.py)."""
+        found: dict[str, np.ndarray] = {}
+        for vocabulary, slug, words in self.term_matcher.names_in(query):
+            tagged = col.masks.get(self._facet_of.get(vocabulary), {}).get(slug)
+            if len(words) < 2 or tagged is None or not tagged.any():
+                continue
+            naming = {stem(w) for w in words}
+            for t in [*(t for t in terms if " " not in t), *pairs]:
+                if all(stem(w) in naming for w in t.lower().split()):
+                    found[t] = found[t] | tagged if t in found else tagged
+        return found
+
     def _held_by_tags(self, col: DocumentIndex, terms: list[str], query: str, pairs: list[str] = ()) -> dict[str, np.ndarray]:
         """The query words naming a council type or a region by a word of its label ("councils in
         Yorkshire", "a met borough", "shire districts"), each with the cases whose organisations are

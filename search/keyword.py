@@ -11,7 +11,7 @@ from kb.schema import tables
 
 from .index import DocumentIndex
 from .postings import idf, saturated
-from .scoring import COMMON_TERM_SHARE, EXPANSION, NAME_COLUMNS, NAME_WORDS, TAG_RARITY
+from .scoring import COMMON_TERM_SHARE, EXPANSION, INCIDENTAL, NAME_COLUMNS, NAME_WORDS, TAG_RARITY
 from .text import STOPWORDS
 
 TOKENS_KEPT = 65536  # phrases whose stemmed tokens are kept (see _tokens)
@@ -156,14 +156,16 @@ class KeywordSide:
 
     def keyword_scores(self, col: DocumentIndex, terms: list[str], phrases: list[str] = (),
                        expansion: list[str] = (), held_by: dict[str, np.ndarray] | None = None,
-                       bounds=(), tagged_words=frozenset()) -> tuple[np.ndarray, np.ndarray, float, int]:
+                       bounds=(), tagged_words=frozenset(), naming: dict[str, np.ndarray] | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, float, int]:
         """BM25 over an OR of the informative terms and the query's word pairs as phrases, plus
         EXPANSION x BM25 of the expansion phrases (NaN where nothing matches); which documents are
         members (at least half of the terms or one of the pairs; else any term; else any expansion
         phrase); the rarity-weighted share of the terms held by the best-covered document; and how
         many informative terms there are. `held_by`: query words that documents hold by their tags
         or figures though their text may not (see _held_by_tags, _held_by_sums), `tagged_words` those of
-        them held by tags (see TAG_RARITY); `bounds`: the sums given as bounds (see bounds_of), held only so."""
+        them held by tags (see TAG_RARITY); `bounds`: the sums given as bounds (see bounds_of), held only so;
+        `naming`: query words and pairs that name a term together, with the documents tagged with it (see INCIDENTAL)."""
         n = len(col.ids)
         terms, documents = self.informative(col, terms, phrases, bounds)
         if not terms:
@@ -186,6 +188,11 @@ class KeywordSide:
                 own = own * ratio
             lift = np.where(tagged, np.maximum(0.0, self._tag_bm25(col, holding) - own), 0.0)
             scores = np.where(tagged, np.nan_to_num(scores, nan=0.0) + lift, scores)
+        for t, tagged in (naming or {}).items() if INCIDENTAL[col.target] != 1.0 else ():
+            if t not in terms and t not in phrases:  # a word too common to search by
+                continue
+            own = np.nan_to_num(self._bm25(col, quoted[terms.index(t)] if t in terms else ['"' + t.replace('"', "") + '"']), nan=0.0)
+            scores = np.where(~tagged & (own > 0), scores - (1.0 - INCIDENTAL[col.target]) * own, scores)
         matched = ~np.isnan(scores)
         if expansion:
             extra = self._bm25(col, ['"' + e.replace('"', "") + '"' for e in expansion])

@@ -2,11 +2,13 @@
 import json
 import re
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from kb.cli import cli
 from search.engine import MAX_QUERY_CHARS, QueryError
+from search.text import terms_of
 
 
 def ids(found):
@@ -308,7 +310,7 @@ def test_kb_search_takes_savings_bounds_as_the_search_page_does(corpus_db):
 @pytest.mark.model
 def test_semantic_finds_a_case_with_no_shared_words(model_engine):
     from kb import ROOT
-    from search.text import stem, terms_of
+    from search.text import stem
 
     query = "pensioners regaining self-sufficiency after a spell on a ward"
     case_words = {stem(w) for w in re.findall(r"\w+", (ROOT / "cases" / "brighton-hove-reablement.md").read_text().lower())}
@@ -325,6 +327,23 @@ def test_everyday_words_name_vocabulary_terms(engine):
     # the expansion finds a case by a synonym it does not contain: "rubbish" is an everyday word for the service
     found = ids(engine.search("rubbish", mode="keyword", limit=20))
     assert "cheshire-west-chester-online-refuse-channel-shift" in found
+
+
+def test_words_naming_a_term_together_count_less_in_a_case_not_tagged_with_it(engine):
+    """"councils that share a chief executive" names the sharing council; Warrington, whose one
+    "chief-executive-chaired" group says the words in passing, came first by them."""
+    query = "councils that share a chief executive"
+    assert ("approaches", "sharing-council") in engine.term_matcher.terms_in(query)
+    cases = engine.index("cases")
+    tagged = cases.masks["approaches"]["sharing-council"]
+    found = ids(engine.search(query, mode="keyword", limit=5))
+    assert tagged[cases.position[found[0]]]
+    assert found.index("warrington-entrepreneurial-council") > found.index("dorset-councils-partnership-single-workforce")
+    # lessons are not tagged by what they teach (a lesson's tags are its case's): their words count whole
+    lessons = engine.index("lessons")
+    naming = engine._naming_together(lessons, terms_of(query), query)
+    assert naming and np.array_equal(engine.keyword_scores(lessons, terms_of(query), naming=naming)[0],
+                                     engine.keyword_scores(lessons, terms_of(query))[0], equal_nan=True)
 
 
 def test_a_hyphenated_compound_with_a_function_word_is_matched_whole(engine):
