@@ -335,17 +335,18 @@ class QueryReading:
 
     @functools.cached_property
     def _capitalised(self) -> frozenset[str]:
-        """The words a case's name (NAME_COLUMNS) writes with a capital: every word of its organisations,
-        and those of its title past the first ("Barnet", "Capita", "Toxteth"; not "own" or "staff")."""
+        """The words a case's name (NAME_COLUMNS: its title, then its organisations) writes with a capital:
+        those of its title past the first, and every word of the others ("Barnet", "Capita", "Toxteth";
+        not "own" or "staff")."""
         with self._lock:
             try:
-                rows = self.conn.execute("select title, organisation_names from cases").fetchall()
+                rows = self.conn.execute(f"select {', '.join(NAME_COLUMNS)} from cases").fetchall()
             except sqlite3.OperationalError:
                 return frozenset()
         words = set()
-        for title, organisations in rows:
+        for title, *others in rows:
             words.update(w.lower() for w in re.findall(r"[^\W\d_][\w'\u2019-]*", title or "")[1:] if w[0].isupper())
-            words.update(w.lower() for w in re.findall(r"[^\W\d_]+", organisations or ""))
+            words.update(w.lower() for text in others for w in re.findall(r"[^\W\d_]+", text or ""))
         return frozenset(words)
 
     def _a_name(self, word: str) -> bool:
