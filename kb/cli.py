@@ -203,10 +203,12 @@ def validate_cmd(ctx, paths, fmt, stale, db_path, duplicates, summary_path):
 @_summary_option
 @click.pass_context
 def verify_cmd(ctx, paths, texts, fmt, summary_path):
-    """Check every figure (and every number in Results) against the cited lines of its source's text:
-    of the cases given (of every case when none is given, or when a source record is)."""
+    """Check every figure (and every number in Results) against the cited lines of its source's text, and
+    that no case's body or report's finding copies a run of words from the text: of the cases given (of
+    every case when none is given, or when a source record is)."""
     from .parse import Problem
     from .validate import check_collection, discover, strays
+    from .copying import copied
     from .verify import find_texts, finding_lines, verify
 
     root = ctx.obj["root"]
@@ -250,6 +252,9 @@ def verify_cmd(ctx, paths, texts, fmt, summary_path):
         used += [r for r in uncited if r.id in more]
     problems += finding_lines([r for r in used if r.id in found], found)
     report = verify(checked, found, addresses={r.id: r.data["url"] for r in used})
+    # a report's findings when it is given or every file is (not for each case that cites it)
+    problems += copied(checked + [r for r in used if r.id in found and (not given or r.document.path.resolve() in given_sources)],
+                       found)
     what = " and ".join(part for part in (
         f"{report.figures_skipped} figure(s)" if report.unchecked else "",
         f"the Results of {len(report.results_unchecked)} case(s)" if report.results_unchecked else "") if part)

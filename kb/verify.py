@@ -30,10 +30,15 @@ REFERENCE = re.compile(r"\b(?:lines?|sections?|paras?|paragraphs?|phases?|figure
                        r"(?:(?:\s*,\s*|\s+and\s+)\d[\d.]*(?:\s*[-\u2013]\s*\d+)?)*", re.I)
 
 
-def normalise(text: str) -> str:
+def plain(text: str) -> str:
+    """The text with typographic variants, Markdown escapes and emphasis made plain, and its spaces single."""
     text = unicodedata.normalize("NFKC", text).translate(_SAME)
     text = re.sub(r"\\(.)", r"\1", text)
-    return " ".join(text.split()).casefold()
+    return " ".join(text.split())
+
+
+def normalise(text: str) -> str:
+    return plain(text).casefold()
 
 
 def numbers(text: str) -> set[str]:

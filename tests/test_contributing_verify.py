@@ -213,3 +213,59 @@ def test_a_findings_line_past_the_end_of_its_text_fails(small_root):
     assert f"sources/dclg-2014-good-practice-savings.md:{line}: findings[0].where cites line 8900, but " \
            "003_5ee2102b45daad8d.txt (dclg-2014-good-practice-savings) ends at line 2756 - give the line of the text " \
            "the finding is drawn from" in result.stdout
+
+
+# the source prints, at line 765: "In 2013/14, 202 people completed a reablement service course and of these,
+# 70 per cent were able to live at home with no or less support after receiving the service."
+COPIED = ("- In 2013/14, 202 people completed a reablement service course and of these, 70 per cent were able\n"
+          "  to live at home with no or less support after receiving the service.\n")
+
+
+def test_a_run_of_words_copied_from_the_source_fails_with_its_place(small_root):
+    start = GOOD.index("- In 2013/14, 202 people completed it")
+    end = GOOD.index("\n- The council treats each person's saving")
+    write_case(small_root, GOOD[:start] + COPIED + GOOD[end + 1:])
+    line = GOOD[:start].count("\n") + 1
+    result = kb(small_root, "verify")
+    assert result.exit_code == 1
+    assert result.stdout == (
+        f'cases/{NAME}.md:{line}: the body copies 30 words in a row from dclg-2014-good-practice-savings (line 765): '
+        '"In 2013/14 202 people completed a reablement service course and of these 70 per cent were able to live at '
+        'home with no or less support after receiving the service" - write it in your own words (a figure is quoted '
+        'exactly only in savings[].text, names and numbers may stay as printed)\n')
+    # in our own words, with the same figures, it passes
+    write_case(small_root, GOOD)
+    assert kb(small_root, "verify").exit_code == 0
+
+
+def test_names_and_numbers_as_printed_are_no_copying(small_root):
+    # 12 words as the source prints them, but only 4 everyday ones: a case may name things as printed
+    names = "- Brighton and Hove City Council, in 2013/14, 202 people, 70 per cent at home.\n"
+    from kb.copying import COPIED_WORDS, EVERYDAY_WORDS, _Shingles, _runs
+    from kb.verify import SourceText
+    text = SourceText("s", small_root / "t.txt", ["In Brighton and Hove City Council in 2013/14 202 people 70 per cent at home."])
+    written = [(w, 1) for w in ("Brighton and Hove City Council in 2013/14 202 people 70 per cent".split())]
+    assert len(written) == COPIED_WORDS and _runs(written, _Shingles(text)) == [(0, COPIED_WORDS, 1)]
+    assert sum(w[0].islower() for w, _ in written) < EVERYDAY_WORDS
+    start = GOOD.index("## Lessons")
+    write_case(small_root, GOOD[:start] + names + "\n" + GOOD[start:])
+    assert kb(small_root, "verify").exit_code == 0
+
+
+def test_a_finding_copied_from_its_report_fails(small_root):
+    path = small_root / "sources" / "dclg-2014-good-practice-savings.md"
+    record = path.read_text(encoding="utf-8")
+    ours = ("What helped most was firm leadership from senior officers and councillors, a track record of\n"
+            "      making savings before, and an organisation used to looking for efficiencies and change;")
+    assert ours in record
+    # the report's words at line 505 (3.33)
+    path.write_text(record.replace(ours, "The enablers relate to corporate and strategic leadership, including political "
+                                         "mandate, and previous experience of delivering savings;"), encoding="utf-8")
+    result = kb(small_root, "verify", str(path))
+    assert result.exit_code == 1
+    line = record[:record.index(ours)].count("\n")  # the line of `text: >-`, above the finding's words
+    assert result.stdout == (
+        f"sources/dclg-2014-good-practice-savings.md:{line}: findings[15].text copies 16 words in a row from "
+        'dclg-2014-good-practice-savings (line 505): "enablers relate to corporate and strategic leadership including '
+        'political mandate and previous experience of delivering savings" - write it in your own words (a figure is '
+        'quoted exactly only in savings[].text, names and numbers may stay as printed)\n')
