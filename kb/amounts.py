@@ -15,7 +15,8 @@ MONEY = re.compile(rf"£\s*({NUMBER})(\s*(?:-|\u2013|to)\s*£?\s*{NUMBER})?\s*(k
 PERCENT = re.compile(r"(\d+(?:\.\d+)?)(\s*(?:-|\u2013|to)\s*\d+(?:\.\d+)?)?\s*(?:%|per ?cent)", re.I)
 
 
-def _money(match: re.Match) -> int | float:
+def money_value(match: re.Match) -> int | float:
+    """The amount of a MONEY match: its first (or only) number in its unit."""
     value = round(float(match.group(1).replace(",", "")) * UNITS.get((match.group(3) or "").lower(), 1), 2)
     return int(value) if value == int(value) else value
 
@@ -25,7 +26,7 @@ def amount_of(text: str) -> dict:
     first and lower amount of a range ("£2-3 million" -> 2000000, "2-3%" -> 2)."""
     money = MONEY.search(text)
     if money:
-        return {"amount": _money(money)}
+        return {"amount": money_value(money)}
     percent = PERCENT.search(text)
     if percent:
         return {"percent": float(percent.group(1)) if "." in percent.group(1) else int(percent.group(1))}
@@ -39,7 +40,7 @@ def printed_amount(text: str) -> int | float | None:
     found = list(MONEY.finditer(text))
     if len(found) != 1 or found[0].group(2):
         return None
-    return _money(found[0])
+    return money_value(found[0])
 
 
 # a year or a financial year in a figure's text ("by end 2012/13", "for 2011/12"): when it was, not how much
@@ -114,18 +115,19 @@ def printed_range(text: str | None) -> str | None:
     return None
 
 
-# An amount of pounds as people type it: 250000, 250,000, £250,000 or 1500000.50. Nothing else: no
-# exponents (1e309 is inf), no nan or inf, no minus, no stray commas ("1,0,0").
-TYPED = re.compile(r"£?\s*(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?", re.ASCII)
+# An amount of pounds as people type it: 250000, 250,000, £250,000 or 1500000.50, and as finance officers
+# write it, with a unit: £1m, £1.5m, 250k, 1 million, £2bn. Nothing else: no exponents (1e309 is inf), no
+# nan or inf, no minus, no stray commas ("1,0,0").
+TYPED = re.compile(r"£?\s*((?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)\s*(k|thousand|m|million|bn|billion)?", re.ASCII | re.I)
 MAX_TYPED = 1e15
 
 
 def typed_pounds(raw: str) -> float:
     """A savings bound as typed ("£250,000") in pounds; ValueError saying how to write it otherwise."""
-    raw = raw.strip()
-    if len(raw) > 40 or not TYPED.fullmatch(raw):
-        raise ValueError("must be an amount in pounds written in digits, such as 250000 or £250,000")
-    value = float(raw.replace(",", "").replace("£", "").strip())
+    typed = TYPED.fullmatch(raw.strip()) if len(raw) <= 40 else None
+    if typed is None:
+        raise ValueError("must be an amount in pounds, such as 250000, £250,000, £250k or £1.5m")
+    value = round(float(typed.group(1).replace(",", "")) * UNITS.get((typed.group(2) or "").lower(), 1), 2)
     if value > MAX_TYPED:
         raise ValueError(f"must be at most £{MAX_TYPED:,.0f}")
     return value

@@ -763,7 +763,7 @@ def _print_table(results: list[dict]) -> None:
 
 
 class _Pounds(click.ParamType):
-    """A savings bound typed as on the search page (250000, 250,000 or £250,000)."""
+    """A savings bound typed as on the search page (250000, 250,000, £250,000, £250k or £1.5m)."""
     name = "pounds"
 
     def convert(self, value, param, ctx):
@@ -786,7 +786,7 @@ class _Pounds(click.ParamType):
 @click.option("--limit", default=10, show_default=True, type=int, help="How many results to print.")
 @click.option("--lessons", is_flag=True, help="Search lessons instead of cases.")
 @click.option("--min-savings", type=_Pounds(), default=None,
-              help="Achieved yearly saving of at least this many pounds, e.g. 250000 or £250,000.")
+              help="Achieved yearly saving of at least this many pounds, e.g. 250000, £250,000 or £1.5m.")
 @click.option("--max-savings", type=_Pounds(), default=None, help="Achieved yearly saving of at most this many pounds.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of results, best first.")
 @click.option("--exact-spelling", is_flag=True, help="Search the words as typed (misspelt words are corrected and shorthand written out otherwise).")

@@ -86,6 +86,8 @@ async def compare_view(request, datasette):
                            "href": compare([one["id"], *[s["similar_id"] for s in one["similar"][:2]]])})
     elif len(wanted) > MOST:
         problem = f"You chose {len(wanted)} cases; the comparison shows up to {MOST} side by side. Untick some and try again."
+        # the way back to the search loses the ticks: the first four can be compared from here
+        offers.append({"label": f"Compare the first {MOST} you chose", "href": compare(wanted[:MOST])})
     for case_id in wanted if problem is None else []:
         case = await pages.case_data(datasette, db, case_id)
         if case is None:

@@ -30,6 +30,7 @@ PASTE_CHARS = 4 * MAX_QUERY_CHARS
 # How many values of a facet show before "show all" (selected values always show).
 TOP_VALUES = 5
 SORT_LABELS = {"relevance": "relevance", "saving": "achieved yearly saving", "year": "newest first"}
+MODE_LABELS = {"hybrid": "By meaning and by words", "keyword": "Only by your words", "semantic": "Only by meaning"}
 TARGET_NOUNS = {"cases": ("case study", "case studies"), "lessons": ("lesson", "lessons")}
 # What each mode puts in the result set, in a reader's words (the engine's own rule, with its
 # thresholds, stays in the JSON as `rule`).
@@ -314,17 +315,36 @@ def _ways_out(engine, error: QueryError, state: dict, base: str) -> list[dict]:
     return out
 
 
+# A setting's choices as the page names them (the engine's message names its codes, for the JSON)
+SETTING_CHOICES = {"mode": [label.lower() for label in MODE_LABELS.values()], "sort": list(SORT_LABELS.values()),
+                   "target": [nouns[1] for nouns in TARGET_NOUNS.values()]}
+
+
 def _error_words(engine, error) -> str:
-    """What went wrong, for the page: a filter value by its filter's label, without the engine's
-    codes ("did you mean 'district-council'?": the link under it says that in words)."""
-    facet = (engine.facets.get(getattr(error, "param", None)) if engine else None) or {}
+    """What went wrong, for the page: a filter value by its filter's label, a setting by its choices
+    as the page names them, without the engine's codes ("did you mean 'district-council'?": the link
+    under it says that in words)."""
+    param = getattr(error, "param", None)
+    facet = (engine.facets.get(param) if engine else None) or {}
     if facet and error.value is not None:
         return f"There is no {facet['label'].lower()} \u201c{error.value}\u201d."
+    if param in SETTING_CHOICES and error.value is not None:
+        *most, last = SETTING_CHOICES[param]
+        return f"There is no {SETTING_NAMES[param]} \u201c{error.value}\u201d: the choices are {', '.join(most)} and {last}."
     return str(error)[:1].upper() + str(error)[1:]
+
+
+def _settled(p: dict, error) -> dict:
+    """The search's settings with one the engine refused (an old or hand-edited address) at its
+    default, so that the search box, its hidden fields and the page's links do not ask for it again."""
+    default = {"mode": "hybrid", "sort": None, "target": "cases"}
+    param = getattr(error, "param", None)
+    return {**p, param: default[param]} if param in default else p
 
 
 def _page(datasette, engine, found, error: QueryError | None, p: dict, request, database: str) -> dict:
     """The search page's context, and its main part rendered (see _body_template)."""
+    p = _settled(p, error)
     state = {"q": p["q"], "target": p["target"] if p["target"] != "cases" else None,
              "mode": p["mode"] if p["mode"] != "hybrid" else None, "sort": p["sort"], "spelling": p["spelling"],
              **p["filters"],
@@ -360,7 +380,7 @@ def _page(datasette, engine, found, error: QueryError | None, p: dict, request, 
     noun = TARGET_NOUNS.get(p["target"], ("result", "results"))
     pages = max(1, -(-total // PAGE_SIZE))
     context = {
-        "q": p["q"], "mode": p["mode"], "target": p["target"], "modes": MODES,
+        "q": p["q"], "mode": p["mode"], "target": p["target"], "modes": MODES, "mode_labels": MODE_LABELS,
         "error": _error_words(engine, error) if error else None,
         "ways_out": _ways_out(engine, error, state, base) if error else [],
         "results": results, "total": total, "close_total": found.close_total if found else 0,
@@ -400,9 +420,11 @@ def _page(datasette, engine, found, error: QueryError | None, p: dict, request, 
         # a search by words alone (or by meaning alone) that finds nothing is offered the two together
         "hybrid_url": _url(base, {**state, "mode": None}, page=None) if p["mode"] != "hybrid" and p["q"] else None,
         "other_target": {"label": "lessons" if p["target"] == "cases" else "case studies",
-                         # lessons take their case's facets, so every filter and the range mean the same there
-                         "href": _url(base, {**state, "target": "lessons" if p["target"] == "cases" else None,
-                                             "sort": None})},
+                         # lessons take their case's facets, so every filter and the range mean the same there;
+                         # without the input a search could not run with (it would fail there too)
+                         "href": _url(base, {**(_without(state, error.param, error.value) if getattr(error, "param", None)
+                                                not in (None, "q") else state),
+                                             "target": "lessons" if p["target"] == "cases" else None, "sort": None})},
         "json_url": _url(datasette.urls.path("/-/search.json"), state),
         "csv_url": _url(datasette.urls.path("/-/search.csv"), state),
         "next_url": _url(base, state, page=p["page"] + 1) if total > p["page"] * PAGE_SIZE else None,

@@ -410,6 +410,13 @@ def _spreadsheet(datasette, table: str, pairs: list[tuple[str, str]]) -> str | N
     return datasette.urls.path("/-/search.csv") + (f"?{urlencode(params)}" if params else "")
 
 
+def _matched(pairs: list[tuple[str, str]]) -> str:
+    """What the rows shown match, in words: "your words", "your filters" or both."""
+    words = any(k == "_search" and v.strip() for k, v in pairs)
+    filters = any(k == "_where" or not k.startswith("_") for k, _ in pairs)
+    return " and ".join(part for part, there in (("your words", words), ("your filters", filters)) if there)
+
+
 def _search_instead(datasette, table: str, pairs: list[tuple[str, str]]) -> dict | None:
     """The site's search for the words of a table's own word search, with the filters in force that
     the search has: it corrects spelling and searches by meaning, where the table's search matches
@@ -443,6 +450,8 @@ async def _table_vars(datasette, database: str, table: str, request) -> dict:
         "columns": _columns(table, meta, label_column),
         "row": _row_view(datasette, db, database, table, meta),
         "chips": chips,
+        # what the count says the rows match: a word search alone is no filter the reader set
+        "matched": _matched(pairs),
         "spreadsheet": _spreadsheet(datasette, table, pairs),
         "search_instead": _search_instead(datasette, table, pairs),
         # what a new search keeps: the filters and sort in force

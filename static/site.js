@@ -74,7 +74,7 @@
     function update() {
       var n = 0;
       boxes.forEach(function (box) { if (box.checked) n += 1; });
-      note.textContent = n === 0 ? "Tick 2 to 4 cases to compare them." :
+      note.textContent = n === 0 ? "Tick 2 to 4 cases to compare them side by side." :
         n === 1 ? "1 case ticked: tick at least one more." :
         n > 4 ? n + " cases ticked: untick " + (n - 4) + " (at most 4)." : n + " cases ticked.";
     }

@@ -159,7 +159,9 @@ def test_kb_serve_passes_the_switches(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("value, status", [
     ("100000", 200), ("£1,000", 200), ("£250,000.50", 200), ("nan", 400), ("inf", 400), ("-inf", 400),
-    ("1e309", 400), ("1,0,0", 400), ("-5", 400), ("£", 400), ("1.5m", 400), ("١٠٠", 400), ("9" * 30, 400),
+    ("1e309", 400), ("1,0,0", 400), ("-5", 400), ("£", 400), ("١٠٠", 400), ("9" * 30, 400),
+    # as finance officers write money
+    ("1.5m", 200), ("£1m", 200), ("1 million", 200), ("£250k", 200), ("m", 400), ("1.5.5m", 400), ("2m5", 400),
 ])
 def test_search_amounts(site, value, status):
     from urllib.parse import quote

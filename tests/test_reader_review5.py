@@ -62,7 +62,7 @@ def count_shown(html: str) -> int:
     ("/-/search?council_types=district-council&services=central-services", "Browse case studies: {n} with your filters"),
     # ...and which filters: "30 match your filters" alone said nothing of which (a commissioner's review)
     ("/kb/cases?council_types__arraycontains=district-council", "Case studies: {n} match your filters (Council type: District council)"),
-    ("/kb/lessons?_search=leadership", "Lessons and findings: {n} match your filters (Words: \u201cleadership\u201d)"),
+    ("/kb/lessons?_search=leadership", "Lessons and findings: {n} match your words (Words: \u201cleadership\u201d)"),
     ("/kb/figures?status=achieved", "Money figures: {n} match your filters (Status: Achieved)")])
 def test_a_search_or_a_filter_is_titled_with_how_many_it_found(site, path, says):
     """Each search and each Apply of the filters opens a new page, and a screen reader reads its title

@@ -160,7 +160,7 @@ def test_the_sites_licence_is_said_once_in_the_footer(site, path):
     page = get(site, path).text
     main = page[page.index("<main"):page.index("</main>")]
     footer = page[page.index("<footer"):page.index("</footer>")]
-    assert "Code: MIT" not in main and "Code: MIT" in footer
+    assert "MIT for the code" not in main and "MIT for the code" in footer
 
 
 def test_a_table_page_that_finds_no_rows_says_why_and_where_to_go(site):

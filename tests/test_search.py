@@ -300,10 +300,11 @@ def test_kb_search_takes_savings_bounds_as_the_search_page_does(corpus_db):
         assert out.exit_code == 0, out.output
         return [r["id"] for r in json.loads(out.output)]
 
-    assert ids("--min-savings", "£250,000") == ids("--min-savings", "250000") != ids()
-    for typed in ("nan", "1e309", "-5", "1,0,0"):
+    assert ids("--min-savings", "£250,000") == ids("--min-savings", "250000") == ids("--min-savings", "£250k") != ids()
+    assert ids("--min-savings", "£1.5m") == ids("--min-savings", "1.5 million") == ids("--min-savings", "1500000")
+    for typed in ("nan", "1e309", "-5", "1,0,0", "m", "1.5.5m"):
         out = runner.invoke(cli, ["search", "savings", "--db", str(corpus_db), "--max-savings", typed])
-        assert out.exit_code == 2 and "such as 250000 or £250,000" in out.output, (typed, out.output)
+        assert out.exit_code == 2 and "such as 250000, £250,000, £250k or £1.5m" in out.output, (typed, out.output)
 
 
 # -- with the real model -------------------------------------------------------------------------
