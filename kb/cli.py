@@ -203,7 +203,8 @@ def validate_cmd(ctx, paths, fmt, stale, db_path, duplicates, summary_path):
 @_summary_option
 @click.pass_context
 def verify_cmd(ctx, paths, texts, fmt, summary_path):
-    """Check every figure (and every number in Results) against the cited lines of its source's text, and
+    """Check every figure, every number and sum of money in the text, and every figure's period against the
+    cited lines of its source's text, and
     that no case's body or report's finding copies a run of words from the text: of the cases given (of
     every case when none is given, or when a source record is)."""
     from .parse import Problem
@@ -257,7 +258,7 @@ def verify_cmd(ctx, paths, texts, fmt, summary_path):
                        found)
     what = " and ".join(part for part in (
         f"{report.figures_skipped} figure(s)" if report.unchecked else "",
-        f"the Results of {len(report.results_unchecked)} case(s)" if report.results_unchecked else "") if part)
+        f"the text of {len(report.results_unchecked)} case(s)" if report.results_unchecked else "") if part)
     unchecked = (f"{what} NOT checked against their source, whose text is not here: a reviewer must check each by "
                  "hand at the address and place its warning gives") if what else ""
     warnings = sorted(report.unchecked + report.results_unchecked, key=lambda p: (p.path, p.line))
@@ -268,7 +269,7 @@ def verify_cmd(ctx, paths, texts, fmt, summary_path):
                      "case's, each with the report's address and the place to check it by hand")
         warnings = []
     closing = [f"Verified {report.figures} figure(s) against {len({f for f in found if f in cited})} source text(s), "
-               f"and {report.numbers} number(s) in the Results of {len(checked) - report.cases_skipped} case(s)"
+               f"and {report.numbers} number(s) and sum(s) in the text of {len(checked) - report.cases_skipped} case(s)"
                + (f"; {len(problems) + len(report.problems)} problem(s)." if problems or report.problems else ".")]
     if invalid:
         closing.append(f"{len({p.path for p in invalid})} file(s) not verified: fix what `kb validate` finds in them first.")

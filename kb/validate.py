@@ -17,7 +17,7 @@ from typing import Iterator
 import yaml
 from jsonschema import Draft202012Validator, validators
 
-from .amounts import printed_amount, printed_bare_amounts, printed_percent
+from .amounts import SCALES, printed_amount, printed_bare_amounts, printed_percent
 from .citations import backwards, ranges, where_ranges
 from .parse import Document, Problem, Section, one_line, parse_document, read_bytes, shown, split_sections
 from .schema import body_sections, field_spec, json_schema, lessons_section, load_schema
@@ -524,6 +524,7 @@ def _check_case(doc: Document, data: dict, known_sources: set[str] | None = None
         problems += _check_amount(doc, i, item) + _check_per_year(doc, i, item)
         if isinstance(item.get("where"), str):
             problems += _backwards(doc, ("savings", i, "where"), where_ranges(item["where"]))
+            problems += _where_outside(doc, data, i, item)
         if "amount" not in item and "percent" not in item:
             problems.append(Problem(doc.display, doc.line_of(("savings", i)), f"savings[{i}] has neither amount nor percent",
                                     "give `amount:` in GBP as a number, or `percent:` for a percentage-only figure"))
@@ -544,6 +545,26 @@ def _check_case(doc: Document, data: dict, known_sources: set[str] | None = None
         problems.append(Problem(doc.display, doc.line_of(("years", "end")), f"years.end {years['end']} is before years.start {years['start']}",
                                 "swap them or correct the year"))
     return problems
+
+
+def _where_outside(doc: Document, data: dict, i: int, figure: dict) -> list[Problem]:
+    """A figure's `where` naming lines outside those the case cites for its source: cited lines that
+    point at another part of the report (another council's case study) would otherwise pass, the
+    figure's own line counting as cited."""
+    spans = [(k, src) for k, src in enumerate(data.get("sources") or [])
+             if isinstance(src, dict) and src.get("id") == figure.get("source") and isinstance(src.get("lines"), str)]
+    named = {n for first, last in where_ranges(figure["where"]) for n in range(first, last + 1)}
+    if not spans or not named:
+        return []
+    cited = {n for _, src in spans for first, last in ranges(src["lines"]) for n in range(first, last + 1)}
+    outside = sorted(named - cited)
+    if not outside:
+        return []
+    k, src = spans[0]
+    return [Problem(doc.display, doc.line_of(("savings", i, "where")),
+                    f"savings[{i}].where names line {outside[0]}{' and more' if len(outside) > 1 else ''}, outside the lines "
+                    f"this case cites for {figure['source']} (sources[{k}].lines \"{src['lines']}\")",
+                    f"cite the lines the case draws on in sources[{k}].lines, the figure's among them, or correct `where`")]
 
 
 def _backwards(doc: Document, path: tuple, cited: list[tuple[int, int]]) -> list[Problem]:
@@ -603,7 +624,24 @@ def _check_amount(doc: Document, i: int, figure: dict) -> list[Problem]:
                                 f"{'the unit printed' if len(bare) == 1 else 'pounds, thousands, millions or billions'} ({readings})",
                                 "amounts are in pounds: write the amount the text stands for (a table's cell in "
                                 "£ millions: 0.577 is 577000), or correct the text to the figure as printed"))
+    elif bare and len(bare) == len(SCALES) and _is_number(None, value):
+        # read in thousands, millions or billions from a number that prints no unit: a slip of scale
+        # ("201,230" in a column of pounds written 201230000) would pass unless the unit is said
+        scale = next((s for s, b in zip(SCALES, bare) if abs(value - b) < 0.005), 1)
+        said = " ".join(str(figure.get(k) or "") for k in ("period", "note"))
+        if scale > 1 and not SCALE_WORDS[scale].search(said):
+            unit = {1e3: "thousands", 1e6: "millions", 1e9: "billions"}[scale]
+            problems.append(Problem(doc.display, doc.line_of(("savings", i, "amount")),
+                                    f"savings[{i}].amount {value:,} reads its text {shown(text)} in {unit} of pounds, "
+                                    f"but neither its period nor its note says the source prints it in £ {unit}",
+                                    f"say where the source gives the unit in the note (\"Printed in £ {unit} in the "
+                                    f"report's table\"), or, if it prints pounds, write `amount: {bare[0]}`"))
     return problems
+
+
+# How a figure's period or note says that a number printed without a unit is in thousands, millions or billions
+SCALE_WORDS = {1e3: re.compile(r"thousand|£\s*'?000|£\s*k\b|\b000s\b", re.I),
+               1e6: re.compile(r"million|£\s*m\b|£m", re.I), 1e9: re.compile(r"billion|£\s*bn\b", re.I)}
 
 
 def discover(root: Path) -> dict[str, list[Path]]:

@@ -1,8 +1,9 @@
 """Figures checked against the texts of their sources.
 
 Every figure's printed text must appear within the lines its case cites for that source (the case's
-`sources[].lines` plus any lines its `where` names), and every number in the Results section must
-appear within the cited lines of the case's sources. A source's text is looked for in sources/text/
+`sources[].lines` plus any lines its `where` names), with any year its period names; every sum of money
+in the body must be one the cited lines print (or one of the case's figures), and every other number
+must appear within the cited lines of the case's sources (a financial year read as one, however printed). A source's text is looked for in sources/text/
 (kept in the repository when the licence allows), sources/text-local/ (never committed) and any
 folders given; its sha256 must match the one its record gives, so line numbers mean the same thing."""
 from __future__ import annotations
@@ -14,6 +15,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .amounts import MONEY, UNITS, money_value
 from .citations import line_set, ranges, where_lines, where_ranges
 from .parse import Problem
 from .validate import Record
@@ -41,9 +43,46 @@ def normalise(text: str) -> str:
     return plain(text).casefold()
 
 
-def numbers(text: str) -> set[str]:
-    """The numbers a text prints, without thousands commas ("£2,065" -> "2065")."""
-    return {m.group().replace(",", "") for m in NUMBER.finditer(normalise(text))}
+# A financial year however it is printed ("2015/16", "2015-16", "2015/2016"): one figure, as "2015/16".
+FINANCIAL_YEAR = re.compile(r"(?<![\w.,/])((?:19|20)\d\d)\s*[/\u2013-]\s*((?:19|20)?\d{1,2})(?![\w/]|[.,]\d)")
+# Numbers that are no figure: a date ("accessed 12/09/13") and a web address ("/journal_content/56/10180")
+NOT_FIGURES = re.compile(r"\b\d{1,2}/\d{1,2}/\d{2,4}\b|(?:https?://|www\.)\S+", re.I)
+
+
+def numbers(text: str, parts: bool = False) -> set[str]:
+    """The numbers a text prints, without thousands commas ("£2,065" -> "2065"), a financial year as one
+    ("2015/2016" -> "2015/16"; with `parts`, its two years too, as a source's text is read, so that a
+    case may write "from 2015 to 2016"), leaving out dates and web addresses."""
+    text = NOT_FIGURES.sub(" ", normalise(text))
+    found = set()
+
+    def year(m: re.Match) -> str:
+        first, second = int(m.group(1)), int(m.group(2))
+        if second != (first + 1) % (10 ** len(m.group(2))):
+            return m.group()  # a span of years ("2010-2015"): two years, each a number
+        found.add(f"{first}/{(first + 1) % 100:02d}")
+        if parts:
+            found.update({str(first), str(first + 1)})
+        return " "
+    rest = FINANCIAL_YEAR.sub(year, text)
+    return found | {m.group().replace(",", "") for m in NUMBER.finditer(rest)}
+
+
+def sums(text: str, after: str = "") -> list[tuple[str, set[float]]]:
+    """Each sum of money a text prints, as printed, with the amounts it stands for ("£2-3 million": both
+    ends), so that "£10 million" is checked as money, not as the 10 of "a further 10 years" (`after`:
+    the text that follows, which a sum starting in this one may run on to)."""
+    out = []
+    text = NOT_FIGURES.sub(" ", plain(text))
+    for m in MONEY.finditer(text + " " + NOT_FIGURES.sub(" ", plain(after)) if after else text):
+        if m.start() >= len(text):
+            break
+        values = {float(money_value(m))}
+        if m.group(2):
+            upper = re.search(r"\d[\d,]*(?:\.\d+)?", m.group(2)).group().replace(",", "")
+            values.add(round(float(upper) * UNITS.get((m.group(3) or "").lower(), 1), 2))
+        out.append((m.group().strip(), values))
+    return out
 
 
 def without_references(text: str) -> str:
@@ -212,6 +251,19 @@ def _off_where(record: Record, i: int, figure: dict, text: SourceText, cited: se
                    f"it is at {text.place(at)}: give that line in `where`" if at else "give the line the figure is printed on")
 
 
+def _period_problem(record: Record, i: int, figure: dict, text: SourceText, cited: set[int]) -> Problem | None:
+    """A problem when the figure's period names a year its source does not print within its cited lines
+    ("2013/14" for a figure the source gives for 2010/11)."""
+    printed = {n for _, block in text.blocks(cited) for n in numbers(block, parts=True)}
+    years = sorted(n for n in numbers(str(figure.get("period") or "")) if re.fullmatch(r"(?:19|20)\d\d(?:/\d\d)?", n))
+    missing = [year for year in years if year not in printed]
+    if not missing:
+        return None
+    return Problem(record.document.display, record.document.line_of(("savings", i, "period")),
+                   f"savings[{i}].period gives {', '.join(missing)}, which the cited lines of {figure['source']} do not print",
+                   "give the period the source gives the figure for, or cite the line that gives it")
+
+
 def _address(source: str, addresses: dict[str, str]) -> str:
     return addresses.get(source) or f"the address in sources/{source}.md"
 
@@ -223,10 +275,9 @@ def _unchecked(record: Record, i: int, figure: dict, addresses: dict[str, str]) 
                    f"the reviewer must check it by hand in the report at {address}, at {figure['where']}")
 
 
-def verify(cases: list[Record], texts: dict[str, SourceText], results_section: str = "Results",
-           addresses: dict[str, str] | None = None) -> Report:
-    """Check the cases' figures and Results numbers against the texts; `addresses` (source id -> url)
-    tells a reviewer where to check by hand the figures whose source has no text here."""
+def verify(cases: list[Record], texts: dict[str, SourceText], addresses: dict[str, str] | None = None) -> Report:
+    """Check the cases' figures, and the numbers and sums of their text, against the texts; `addresses`
+    (source id -> url) tells a reviewer where to check by hand what no text here can confirm."""
     report = Report()
     for record in cases:
         cited = {}
@@ -235,79 +286,99 @@ def verify(cases: list[Record], texts: dict[str, SourceText], results_section: s
             if src["id"] in texts:
                 report.problems += _beyond(record, ("sources", k, "lines"), ranges(src["lines"]), texts[src["id"]],
                                            "check the line numbers against the source's text")
-        allowed: set[str] = set()
-        for src_id, lines in cited.items():
-            if src_id in texts:
-                allowed |= {n for _, block in texts[src_id].blocks(lines) for n in numbers(block)}
+        blocks = [block for src_id, lines in cited.items() if src_id in texts for _, block in texts[src_id].blocks(lines)]
         for i, figure in enumerate(record.data["savings"]):
             text = texts.get(figure["source"])
             if text is None:
                 report.unchecked.append(_unchecked(record, i, figure, addresses or {}))
                 continue
             lines = cited.get(figure["source"], set()) | where_lines(figure["where"])
-            allowed |= {n for _, block in text.blocks(lines) for n in numbers(block)}
+            blocks += [block for _, block in text.blocks(lines)]
             beyond = _beyond(record, ("savings", i, "where"), where_ranges(figure["where"]), text,
                              "give the line of the text the figure is printed on")
             off = None if beyond else _off_where(record, i, figure, text, lines)
+            period = _period_problem(record, i, figure, text, lines)
             if not text.contains(normalise(figure["text"]), lines):
                 report.problems.append(_figure_problem(record, i, figure, text, lines))
-            elif beyond or off:
-                report.problems += beyond or [off]
+            elif beyond or off or period:
+                report.problems += beyond or [off or period]
             else:
                 report.figures += 1
         if not all(src_id in texts for src_id in cited):
             report.cases_skipped += 1
-            report.results_unchecked += _results_unchecked(record, texts, results_section, addresses or {})
+            report.results_unchecked += _numbers_unchecked(record, texts, addresses or {})
             continue
-        report.problems += _check_results(record, texts, cited, allowed, results_section, report)
+        allowed = {n for block in blocks for n in numbers(block, parts=True)}
+        # a sum the cited lines print, or one of the case's own figures (a table's 0.577 in £ millions,
+        # which the text may write as £577,000)
+        money = {v for block in blocks for _, values in sums(block) for v in values}
+        money |= {float(f["amount"]) for f in record.data["savings"] if f.get("amount") is not None}
+        report.problems += _check_numbers(record, texts, cited, allowed, money, report)
     report.problems.sort(key=lambda p: (p.path, p.line))  # in file order, as `kb validate` gives them
     return report
 
 
-def _results(record: Record, heading: str) -> tuple[int, list[str]] | None:
-    """The Results section as (its first line after the heading, its lines with references blanked)."""
-    section = next((s for s in record.sections if s.heading == heading), None)
-    if section is None:
-        return None
-    later = [s.line for s in record.sections if s.line > section.line]
+def _sections(record: Record) -> list[tuple[str, int, list[str]]]:
+    """Each section of the body as (its heading, its first line after the heading, its lines with
+    references blanked)."""
     doc = record.document
     body = doc.body.split("\n")
-    first, stop = section.line + 1, min(later, default=doc.body_line + len(body))
-    return first, without_references("\n".join(body[first - doc.body_line:stop - doc.body_line])).split("\n")
+    out = []
+    for k, section in enumerate(record.sections):
+        first = section.line + 1
+        stop = record.sections[k + 1].line if k + 1 < len(record.sections) else doc.body_line + len(body)
+        out.append((section.heading, first,
+                    without_references("\n".join(body[first - doc.body_line:stop - doc.body_line])).split("\n")))
+    return out
 
 
-def _results_unchecked(record: Record, texts: dict[str, SourceText], heading: str, addresses: dict[str, str]
-                       ) -> list[Problem]:
-    """A warning at the Results heading when it prints numbers that no text here can confirm."""
-    found = _results(record, heading)
-    if found is None or not any(numbers(line) for line in found[1]):
+def _numbers_unchecked(record: Record, texts: dict[str, SourceText], addresses: dict[str, str]) -> list[Problem]:
+    """A warning at the first section that prints numbers when no text here can confirm them."""
+    with_numbers = [(heading, first) for heading, first, lines in _sections(record) if any(numbers(x) for x in lines)]
+    if not with_numbers:
         return []
     missing = [src for src in record.data["sources"] if src["id"] not in texts]
     ids = list(dict.fromkeys(src["id"] for src in missing))
     places = "; and ".join(f"{_address(src['id'], addresses)}, lines {src['lines']}" for src in missing)
-    return [Problem(record.document.display, found[0] - 1,
-                    f"the numbers in {heading} were not checked: there is no text here for {', '.join(ids)}",
+    *most, last = [heading for heading, _ in with_numbers]
+    where = f"{', '.join(most)} and {last}" if most else last
+    return [Problem(record.document.display, with_numbers[0][1] - 1,
+                    f"the numbers in {where} were not checked: there is no text here for {', '.join(ids)}",
                     f"the reviewer must check each by hand in the report at {places}")]
 
 
-def _check_results(record: Record, texts: dict[str, SourceText], cited: dict[str, set[int]], allowed: set[str],
-                   heading: str, report: Report) -> list[Problem]:
+def _check_numbers(record: Record, texts: dict[str, SourceText], cited: dict[str, set[int]], allowed: set[str],
+                   money: set[float], report: Report) -> list[Problem]:
+    """Every sum of money and every number in the body, against the cited lines."""
     problems = []
-    found = _results(record, heading)
-    if found is None:
-        return problems
-    first, text = found
     doc = record.document
-    for line in range(first, first + len(text)):
-        for number in sorted(numbers(text[line - first])):
-            if number in allowed:
-                report.numbers += 1
-                continue
-            elsewhere = [(src_id, n) for src_id in cited for n in texts[src_id].occurrences(number)
-                         if number in numbers(texts[src_id].lines[n - 1])]
-            fix = (f"it appears in {elsewhere[0][0]} at {texts[elsewhere[0][0]].place(elsewhere[0][1])}: if that is where "
-                   "the source gives it, cite those lines; otherwise quote only what the cited lines print" if elsewhere else
-                   "no cited source prints it: quote figures as the source prints them, not worked out")
-            problems.append(Problem(doc.display, line, f"{heading} gives {number}, which is not in the cited lines of "
-                                    f"{', '.join(cited)}", fix))
+    sources = ", ".join(cited)
+    for heading, first, lines in _sections(record):
+        for line, written in enumerate(lines, first):
+            # a sum may run on to the next line ("£2.419" / "million"): read with it, each sum where it starts
+            after = lines[line - first + 1] if line - first + 1 < len(lines) else ""
+            for sum_, values in sums(written, after):
+                if values & money:
+                    report.numbers += 1
+                    continue
+                problems.append(Problem(doc.display, line, f"{heading} gives {sum_}, which the cited lines of {sources} "
+                                        "do not print", _elsewhere(texts, cited, values=values)))
+            for number in sorted(numbers(MONEY.sub(" ", plain(written)))):
+                if number in allowed:
+                    report.numbers += 1
+                    continue
+                problems.append(Problem(doc.display, line, f"{heading} gives {number}, which is not in the cited lines of "
+                                        f"{sources}", _elsewhere(texts, cited, number=number)))
     return problems
+
+
+def _elsewhere(texts: dict[str, SourceText], cited: dict[str, set[int]], number: str | None = None,
+               values: set[float] | None = None) -> str:
+    """Where else a cited source prints the number (or the sum), as the fix of a problem."""
+    for src_id in cited:
+        text = texts[src_id]
+        for n, line in enumerate(text.lines, 1):
+            if (number in numbers(line, parts=True)) if number else any(values & v for _, v in sums(line)):
+                return (f"it appears in {src_id} at {text.place(n)}: if that is where the source gives it, cite that "
+                        "line; otherwise quote only what the cited lines print")
+    return "no cited source prints it: quote figures as the source prints them, not worked out"

@@ -181,7 +181,7 @@ def test_from_kb_new_to_the_case_page_and_a_search_hit(bare_root, tmp_path):
     result = kb(root, "verify", str(case))
     assert result.exit_code == 0, result.output
     # the one text the case cites (the DCLG text beside it is not counted)
-    assert "Verified 2 figure(s) against 1 source text(s), and 4 number(s) in the Results of 1 case(s)" in result.stderr
+    assert "Verified 2 figure(s) against 1 source text(s), and 4 number(s) and sum(s) in the text of 1 case(s)" in result.stderr
 
     # build with the stand-in model; the case's page and a search find it
     db = root / "kb.db"

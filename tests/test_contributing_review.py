@@ -22,10 +22,11 @@ def test_results_not_checked_is_a_warning_for_the_reviewer(small_root):
     result = kb(small_root, "verify", "--format", "github", str(small_root / "cases" / f"{case}.md"))
     assert result.exit_code == 0, result.output
     lines = result.stdout.split("\n")
-    assert (f"::warning file=cases/{case}.md,line=66,title=kb verify::the numbers in Results were not checked: "
+    assert (f"::warning file=cases/{case}.md,line=43,title=kb verify::the numbers in Summary, Context, Results and Lessons "
+            "were not checked: "
             "there is no text here for lga-2016-transformational-models - the reviewer must check each by hand in the "
             "report at https://localis.org.uk/research/local-authority-transformational-models, lines 245-246, 250-256, 262") in lines
-    assert ("::warning title=kb verify::2 figure(s) and the Results of 1 case(s) NOT checked against their source, "
+    assert ("::warning title=kb verify::2 figure(s) and the text of 1 case(s) NOT checked against their source, "
             "whose text is not here: a reviewer must check each by hand at the address and place its warning gives"
             ) in lines
     assert json.loads(kb(small_root, "verify", "--format", "json").stdout)["results_unchecked"] == 1

@@ -249,13 +249,37 @@ def test_kb_validate_cli_exit_codes(small_root):
     (2000000, "£2-3 million per year"),                   # a range: the amount may be either end
     (10000000, "between £10 million and £15 million"),    # several figures
     (3000000, "£3 million to £5 million"),
-    (841000, "0.841"),                                    # a table cell in £ millions: no £, no unit
     (2419000, "£2.419Million"), (949000, "£949K"), (2065, "£2,065 a week"),
 ])
 def test_amounts_the_text_does_not_contradict_pass(small_root, amount, text):
     records, problems = run(small_root, {NAME: edit('    amount: 313000\n    text: "around £313,000"',
                                                     f'    amount: {amount}\n    text: "{text}"')})
     assert [str(p) for p in problems] == []
+
+
+@pytest.mark.parametrize("amount, text, note, problem", [
+    # a table's cell printed without a unit, read in £ millions: the note must say the source prints millions
+    (841000, "0.841", "The council assumes each person's benefit lasts one year (line 1745).",
+     "cases/brighton-hove-reablement.md:17: savings[0].amount 841,000 reads its text '0.841' in millions of pounds, but "
+     "neither its period nor its note says the source prints it in £ millions - say where the source gives the unit in "
+     "the note (\"Printed in £ millions in the report's table\"), or, if it prints pounds, write `amount: 0.84`"),
+    (841000, "0.841", "Printed in £ millions in the report's financial details table.", None),
+    # a cell in a column of pounds written a thousand times too big became the collection's largest saving
+    (201230000, "201,230", "Blandford annual savings.",
+     "cases/brighton-hove-reablement.md:17: savings[0].amount 201,230,000 reads its text '201,230' in thousands of pounds, "
+     "but neither its period nor its note says the source prints it in £ thousands - say where the source gives the unit "
+     "in the note (\"Printed in £ thousands in the report's table\"), or, if it prints pounds, write `amount: 201230`"),
+    (201230, "201,230", "Blandford annual savings.", None),
+    (201230000, "201,230", "Printed in a table in £ thousands.", None),
+    # the unit the note names must be the one the amount is read in
+    (201230000, "201,230", "Printed in a table in £ millions.", "in thousands of pounds"),
+])
+def test_a_number_printed_without_a_unit_read_in_thousands_or_more_must_say_so(small_root, amount, text, note, problem):
+    records, problems = run(small_root, {NAME: edit(
+        '    amount: 313000\n    text: "around £313,000"', f'    amount: {amount}\n    text: "{text}"').replace(
+        "The council assumes each person's benefit lasts one year (line 1745).", note)})
+    found = [str(p) for p in problems if "reads its text" in str(p)]
+    assert found == ([] if problem is None else [problem]) or (problem and len(found) == 1 and problem in found[0]), found
 
 
 def test_kb_new_and_validate_read_amounts_alike():
