@@ -59,6 +59,17 @@ def _paths(paths: tuple[str, ...], root: Path) -> list[Path]:
 @click.pass_context
 def cli(ctx, root):
     """Build, check, search and serve the council transformation knowledge base."""
+    from .declared import DeclarationError
+    from .schema import load_schema
+    from .vocabulary import load_vocabularies
+
+    try:
+        if _DECLARATION_ERROR:
+            raise _DECLARATION_ERROR[0]
+        load_schema(), load_vocabularies()
+    except DeclarationError as error:
+        click.echo(f"{error}", err=True)
+        ctx.exit(1)
     ctx.obj = {"root": (root or (Path.cwd() if (Path.cwd() / "cases").is_dir() else ROOT)).resolve(),
                "root_given": root is not None}
 
@@ -704,17 +715,30 @@ def _fail(message: str) -> SystemExit:
     return SystemExit(1)
 
 
+# A broken kb/schema.yml or kb/vocabulary.yml, found when the options were made: every command says
+# so (see cli), where a traceback from YAML's parser named neither the file nor the fix
+_DECLARATION_ERROR: list[Exception] = []
+
+
 def _facet_options(func):
     """One --<facet> option per facet declared in kb/schema.yml, each repeatable (values OR-ed)."""
+    from .declared import DeclarationError
     from .schema import facets
 
-    for facet in reversed(facets()):
-        name = facet.column.replace("_", "-")
-        lead = f"Filter by {facet.label.lower()} (repeat to allow several)."
-        func = (click.option(f"--{name}", facet.column, multiple=True, cls=_TermsOption, vocabulary=facet.vocabulary,
-                             help=lead) if facet.vocabulary else
-                click.option(f"--{name}", facet.column, multiple=True,
-                             help=f"{lead[:-1]}: a file name in sources/ without .md."))(func)
+    try:
+        options = []
+        for facet in reversed(facets()):
+            name = facet.column.replace("_", "-")
+            lead = f"Filter by {facet.label.lower()} (repeat to allow several)."
+            options.append(click.option(f"--{name}", facet.column, multiple=True, cls=_TermsOption,
+                                        vocabulary=facet.vocabulary, help=lead) if facet.vocabulary else
+                           click.option(f"--{name}", facet.column, multiple=True,
+                                        help=f"{lead[:-1]}: a file name in sources/ without .md."))
+    except DeclarationError as error:
+        _DECLARATION_ERROR.append(error)
+        return func
+    for option in options:
+        func = option(func)
     return func
 
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
 
 from .vocabulary import load_vocabularies
 
@@ -19,7 +18,10 @@ JSON_TYPES = {"string": "string", "integer": "integer", "number": "number", "boo
 
 @lru_cache(maxsize=None)
 def load_schema(path: Path = SCHEMA_FILE) -> dict:
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    """The declared formats, or DeclarationError naming the file's line and the fix (see kb/declared.py)."""
+    from .declared import loaded
+
+    return loaded(path, "fix the indentation or quoting there")
 
 
 def body_sections(kind: str) -> list[str]:

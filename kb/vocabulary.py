@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
 
 VOCABULARY_FILE = Path(__file__).with_name("vocabulary.yml")
 SAVING = "saving"  # the one figure kind whose statuses read as a saving's (kb/vocabulary.yml, figure_kinds)
@@ -98,11 +97,22 @@ class Vocabulary:
 
 @lru_cache(maxsize=None)
 def load_vocabularies(path: Path = VOCABULARY_FILE) -> dict[str, Vocabulary]:
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    """The vocabularies, or DeclarationError naming the file's line and the fix (see kb/declared.py)."""
+    from .declared import DeclarationError, line_of, loaded, shown
+
+    raw = loaded(path, "fix the indentation or quoting there (each term: slug, then label and definition indented under it)")
+    if not isinstance(raw, dict):
+        raise DeclarationError(f"{shown(path)}:1: holds no vocabularies - each is a key with `label:` and `terms:` under it")
     vocabularies = {}
     for key, spec in raw.items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("label"), str) or not isinstance(spec.get("terms"), dict):
+            raise DeclarationError(f"{shown(path)}:{line_of(path, key)}: the vocabulary {key} has no `label:` and "
+                                   "`terms:` - give it both, the terms one under the other")
         vocab = Vocabulary(key=key, label=spec["label"], description=spec.get("description", ""))
         for slug, term in spec["terms"].items():
+            if not isinstance(term, dict) or not all(isinstance(term.get(k), str) for k in ("label", "definition")):
+                raise DeclarationError(f"{shown(path)}:{line_of(path, key, 'terms', slug)}: the term {key}/{slug} has "
+                                       "no `label:` and `definition:` - give it both, indented under it")
             vocab.terms[slug] = Term(
                 slug=slug,
                 label=term["label"],

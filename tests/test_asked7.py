@@ -4,7 +4,6 @@ people and roles, a committee report or an email pasted whole, a resident's plai
 sector's words misspelt or typed together."""
 import pytest
 
-from search.text import terms_of
 
 
 def ids(found):

@@ -213,3 +213,38 @@ def test_a_problem_is_always_one_printable_line():
     line = str(Problem("cases/a\nb.md", 3, "unknown field 'a\u202eb\nc'" + "x" * 5000, "fix\r\nit"))
     assert "\n" not in line and "\r" not in line and "\u202e" not in line and len(line) < 1200
     assert line.startswith("cases/a\\nb.md:3: unknown field 'a\\u202eb\\nc'")
+
+
+# -- the declared files every command reads ---------------------------------------------------------------
+def _broken_kb(tmp_path, name: str, edit) -> tuple[int, str]:
+    """`kb validate` run from a copy of the kb package whose `name` file is edited."""
+    import subprocess
+    import sys
+
+    from kb import ROOT
+
+    shutil.copytree(ROOT / "kb", tmp_path / "kb", ignore=shutil.ignore_patterns("model", "__pycache__"))
+    path = tmp_path / "kb" / name
+    path.write_text(edit(path.read_text(encoding="utf-8")), encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "kb", "validate"], cwd=tmp_path, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(tmp_path)}, timeout=120)
+    return run.returncode, run.stderr
+
+
+@pytest.mark.parametrize("name, edit, said", [
+    ("vocabulary.yml", lambda text: text + "\n  bad: [\n",
+     "kb/vocabulary.yml:{n}: not valid YAML (expected the node content, but found '<stream end>') - fix the indentation "
+     "or quoting there (each term: slug, then label and definition indented under it)"),
+    ("vocabulary.yml", lambda text: text.replace("    definition:", "    definitio:", 1),
+     "kb/vocabulary.yml:{n}: the term council_types/county-council has no `label:` and `definition:` - give it both, "
+     "indented under it"),
+    ("schema.yml", lambda text: text + "\nbad: [\n",
+     "kb/schema.yml:{n}: not valid YAML (expected the node content, but found '<stream end>') - fix the indentation or "
+     "quoting there"),
+])
+def test_a_broken_vocabulary_or_schema_is_one_located_line_not_a_traceback(tmp_path, name, edit, said):
+    """Every `kb` command read kb/vocabulary.yml as it started: a slip there was a traceback from YAML's
+    parser, naming neither the file nor what to do."""
+    code, err = _broken_kb(tmp_path, name, edit)
+    assert code == 1 and "Traceback" not in err, err
+    assert len(err.strip().split("\n")) == 1 and err.startswith(said.split("{n}")[0]) and said.split("{n}")[1] in err, err

@@ -7,7 +7,6 @@ import json
 import re
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest

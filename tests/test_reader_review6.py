@@ -4,7 +4,7 @@ reader's list of links with the site's menu beside it. (What needs a browser is 
 import re
 import sqlite3
 from html import unescape
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 

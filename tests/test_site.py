@@ -12,9 +12,8 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
-import yaml
 
-from kb.site import METADATA, PLUGINS, SETTINGS, TEMPLATES, make_datasette
+from kb.site import METADATA, make_datasette
 
 from .conftest import altered_copy
 

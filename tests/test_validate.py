@@ -2,7 +2,6 @@
 
 Each broken file is the known-good fixture with one change, so every line number below can be
 checked by eye against tests/fixtures/good-case.md."""
-import shutil
 
 import pytest
 
