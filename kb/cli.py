@@ -105,7 +105,7 @@ def _similar(records, root: Path, db_path: Path, whole: bool) -> tuple[list, lis
     each other when they are `whole` corpus), notes on what was not checked, and what was."""
     import sqlite3
 
-    from ingest.duplicates import by_meaning, by_title, gone_mentions
+    from ingest.duplicates import by_meaning, by_organisation, gone_mentions
 
     from .validate import check_collection, discover
 
@@ -113,14 +113,17 @@ def _similar(records, root: Path, db_path: Path, whole: bool) -> tuple[list, lis
     if not checked:
         return [], [], None
     corpus = checked if whole else check_collection(discover(root)["case"], root)[0]
-    warnings = by_title(checked, corpus)
+    warnings = by_organisation(checked, corpus)
     if not db_path.is_file():
         return warnings, [f"no database at {db_path}, so near-duplicates by meaning were not checked (run `kb build` "
                           "first)"], None
     current = {path.stem for path in discover(root)["case"]}  # a case's file is named by its id
     try:
-        warnings += gone_mentions(checked, db_path, current)
-        warnings += by_meaning(checked, db_path, current=current)
+        meaning = by_meaning(checked, db_path, current=current)
+        # a pair warned of by meaning is warned of once (a copy is alike in every way)
+        pairs = {(w.path, w.message.split(" (")[0]) for w in meaning}
+        warnings = [w for w in warnings if (w.path, w.message.split(" (")[0]) not in pairs]
+        warnings += gone_mentions(checked, db_path, current) + meaning
     except (sqlite3.Error, OSError, TypeError, ValueError) as err:
         return warnings, [f"could not compare by meaning with {db_path} ({err}); rebuild it with `kb build`"], None
     return warnings, [], (f"near-duplicates checked: {len(checked)} case(s) compared by title and by meaning with every "
