@@ -283,6 +283,10 @@ def parse_document(raw: bytes, path: Path, display: str) -> tuple[Document | Non
     if text is None:
         return None, problems
     lines = text.split("\n")
+    if not text.strip():
+        return None, [Problem(display, 1, "file is empty",
+                              "start from `kb new`, which writes the front matter and every section, with TODO "
+                              "wherever you must write")]
     if not lines or lines[0].strip() != FENCE:
         return None, [Problem(display, 1, "file does not start with front matter",
                               "make the first line `---`, then the YAML fields, then a line `---` before the text")]

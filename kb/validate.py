@@ -67,7 +67,9 @@ def _a(label: str) -> str:
 
 
 def _terms(vocab) -> str:
-    return f"{', '.join(list(vocab.terms)[:8])}{', ...' if len(vocab.terms) > 8 else ''}"
+    # a short list whole ("Dorset" for a region: the one meant, south-west, was cut off after eight)
+    shown_terms = list(vocab.terms) if len(vocab.terms) <= 12 else list(vocab.terms)[:8]
+    return f"{', '.join(shown_terms)}{', ...' if len(vocab.terms) > len(shown_terms) else ''}"
 
 
 def vocabulary_of(kind: str, path: tuple) -> str | None:
@@ -161,8 +163,10 @@ def _schema_problem(doc: Document, kind: str, error) -> Problem | list[Problem]:
         allowed = list(error.schema.get("properties", {}))
         name = str(extra[0]) if extra else "?"
         line = doc.line_of(path + (name,))
-        near = difflib.get_close_matches(name, allowed, n=1)
-        fix = f"did you mean '{near[0]}'?" if near else f"remove it; allowed fields are {', '.join(allowed)}"
+        # close only: "licence" was offered "evidence"
+        near = difflib.get_close_matches(name, allowed, n=1, cutoff=0.75)
+        fix = (f"did you mean '{near[0]}'? If not, remove it" if near
+               else f"remove it: this format has no such field (its fields are {', '.join(allowed)})")
         return Problem(doc.display, line, f"unknown field {shown(name)}" + (f" in {where}" if path else ""), fix)
     if v == "enum":
         vocab = load_vocabularies()[spec["vocabulary"]] if spec.get("vocabulary") else None
@@ -185,13 +189,20 @@ def _schema_problem(doc: Document, kind: str, error) -> Problem | list[Problem]:
         if error.validator_value == "integer" and isinstance(error.instance, str):
             span = re.match(r"\s*(\d{4})\s*[/-]\s*\d{2,4}\s*$", error.instance)
             fix = (f"give only the first year of a financial year, e.g. {span.group(1)} for {error.instance.strip()}"
-                   if span else f"write {where} as a whole number in digits")
+                   if span else f"take the quotes off: `{path[-1]}: {error.instance.strip()}`"
+                   if error.instance.strip().isdigit() and path else f"write {where} as a whole number in digits")
         if error.validator_value == "number" and isinstance(error.instance, str):
             fix = "write the amount as digits only, without £, commas or words (e.g. 1500000 for £1.5 million)"
             if path and path[-1] == "percent":
                 fix = "write the percentage as a number only, without % (e.g. 12.5)"
         if error.validator_value == "array" and isinstance(error.instance, str):
             fix = f"write it as a list: [{error.instance}]"
+            item = (field_spec(kind, path + (0,)) or {})
+            if item.get("fields"):  # a list of entries, each with fields of its own: [name] is no such list
+                needed = [f for f, s in item["fields"].items() if s.get("required")]
+                first = needed[0] if needed else next(iter(item["fields"]))
+                fix = (f"write it as a list of entries, each starting '- ' on a line of its own with its fields under it: "
+                       f"`- {first}: {error.instance}`" + (f", then {', '.join(needed[1:])}" if len(needed) > 1 else ""))
         if error.instance is None:  # `field:` with nothing after it, which YAML reads as null
             return Problem(doc.display, line, f"{where} is empty",
                            f"write {where} as {expected} after the colon ({field_hint(kind, path)})")
@@ -203,6 +214,9 @@ def _schema_problem(doc: Document, kind: str, error) -> Problem | list[Problem]:
         return Problem(doc.display, line, f"{where} is empty", field_hint(kind, path))
     if v == "pattern":
         fix = spec.get("description") or f"it must match {error.validator_value}"
+        dash = re.search(r"[\u2012-\u2015\u2212]", error.instance)
+        if dash and re.fullmatch(error.validator_value, re.sub(r"[\u2012-\u2015\u2212]", "-", error.instance)):
+            fix = f"write each range with a plain hyphen (-), not the dash '{dash.group()}' a word processor puts in"
         if spec.get("format") == "date":
             fix = f"write the date as {_iso_hint(error.instance, error.validator_value)}"
         return Problem(doc.display, line, f"{where} {shown(error.instance)} is not in the expected form", fix)
@@ -430,9 +444,15 @@ def _check_body(doc: Document, kind: str) -> tuple[list[Section], list[Problem]]
     for line, text in stray[:1]:
         problems.append(Problem(doc.display, line, f"text before the first section: '{text[:40]}'",
                                 f"put it under '## {wanted[0]}' (the body is only `## ` sections)"))
+    unknown = [s for s in sections if s.heading not in wanted]
+    absent = [w for w in wanted if w not in found and w not in misleveled]
     for s in sections:
         if s.heading not in wanted:
             near = difflib.get_close_matches(s.heading, wanted, n=1)
+            if not near and len(unknown) == len(absent):
+                # as many unknown headings as missing sections ("## What was done" where "## What they did"
+                # should be): each is the one missing in its place, renamed
+                near = [absent[unknown.index(s)]]
             problems.append(Problem(doc.display, s.line, f"unknown section '## {s.heading}'",
                                     f"rename it to '## {near[0]}'" if near else f"use only the sections {', '.join(wanted)}"))
         elif found.count(s.heading) > 1 and s is not next(x for x in sections if x.heading == s.heading):
@@ -444,6 +464,8 @@ def _check_body(doc: Document, kind: str) -> tuple[list[Section], list[Problem]]
     # a misspelt heading is reported once, as unknown with the name to rename it to, not also as missing
     renamed = {near for s in sections if s.heading not in wanted
                for near in difflib.get_close_matches(s.heading, wanted, n=1)}
+    if len(unknown) == len(absent):
+        renamed |= set(absent)
     for n, name in enumerate(wanted):
         if name not in found and name not in misleveled and name not in renamed:
             following = next((s for s in sections if s.heading in wanted[n + 1:]), None)

@@ -32,7 +32,7 @@ BROKEN = {
         ["cases/{name}.md:2: missing field 'services' - add `services:` (one of adult-social-care, childrens-social-care, "
          "education, central-services, customer-services, cultural-and-related, environmental-and-regulatory, "
          "highways-and-transport, ...; definitions in docs/contributing.md)",
-         "cases/{name}.md:8: unknown field 'servces' - did you mean 'services'?"]),
+         "cases/{name}.md:8: unknown field 'servces' - did you mean 'services'? If not, remove it"]),
     "term outside the vocabulary": (
         edit("services: [adult-social-care]", "services: [adult-social-cares]"),
         ["cases/{name}.md:8: 'adult-social-cares' is not a known service in services[0] - did you mean "
@@ -57,10 +57,30 @@ BROKEN = {
          "'dclg-2014-good-practice-savings'?"]),
     "missing body section": (
         edit("## Challenges\n", "## Problems\n"),
-        ["cases/{name}.md:109: unknown section '## Problems' - use only the sections Summary, Context, What they did, "
-         "Results, Challenges, Lessons",
-         "cases/{name}.md:117: missing section '## Challenges' - add a '## Challenges' section before this line "
-         "(sections go in the order Summary, Context, What they did, Results, Challenges, Lessons)"]),
+        # the one unknown heading where the one missing section should be: the section renamed
+        ["cases/{name}.md:109: unknown section '## Problems' - rename it to '## Challenges'"]),
+    "two sections renamed": (
+        edit("## Challenges\n", "## Problems\n").replace("## Lessons\n", "## Learnt\n"),
+        ["cases/{name}.md:109: unknown section '## Problems' - rename it to '## Challenges'",
+         "cases/{name}.md:117: unknown section '## Learnt' - rename it to '## Lessons'"]),
+    "an unknown section and none missing": (
+        edit("## Lessons\n", "## Further reading\n\nA report.\n\n## Lessons\n"),
+        ["cases/{name}.md:117: unknown section '## Further reading' - use only the sections Summary, Context, What they "
+         "did, Results, Challenges, Lessons"]),
+    "an empty file": (b"", ["cases/{name}.md:1: file is empty - start from `kb new`, which writes the front matter and "
+                            "every section, with TODO wherever you must write"]),
+    "a field no case has": (
+        edit("evidence: validated-cashable", "evidence: validated-cashable\nlicence: OGL"),
+        ["cases/{name}.md:15: unknown field 'licence' - remove it: this format has no such field (its fields are id, "
+         "title, organisations, services, approaches, key_attributes, years, status, outcome, evidence, savings, "
+         "sources, reviewed)"]),
+    "a quoted year": (
+        edit("years: {start: 2008}", 'years: {start: "2008"}'),
+        ["cases/{name}.md:11: years.start must be a whole number, not '2008' - take the quotes off: `start: 2008`"]),
+    "a dash in a line range": (
+        edit('lines: "1674-1768, 764-767"', 'lines: "1674\u20131768, 764-767"'),
+        ["cases/{name}.md:67: sources[0].lines '1674\u20131768, 764-767' is not in the expected form - write each range "
+         "with a plain hyphen (-), not the dash '\u2013' a word processor puts in"]),
     "sections out of order": (
         edit("## Context\n", "## Results-tmp\n").replace("## Results\n", "## Context\n").replace("## Results-tmp\n", "## Results\n"),
         ["cases/{name}.md:77: section '## Results' is out of order - put the sections in the order Summary, Context, "
@@ -225,7 +245,9 @@ def test_every_problem_in_one_run(small_root):
     text = edit("status: implemented\n", "status: kinda-done\n").replace("    amount: 313000\n", "    amount: lots\n").replace("## Lessons\n", "## Learning\n")
     _, problems = run(small_root, {NAME: text})
     lines = [p.line for p in problems]
-    assert len(problems) == 4, [str(p) for p in problems]
+    # the renamed heading once, as the section to rename it to (not also as a missing "## Lessons")
+    assert len(problems) == 3, [str(p) for p in problems]
+    assert str(problems[-1]).endswith("unknown section '## Learning' - rename it to '## Lessons'")
     assert lines == sorted(lines)
 
 
