@@ -32,6 +32,11 @@ def summary_section(kind: str = "case") -> str | None:
     return load_schema()[kind]["body"].get("summary")
 
 
+def max_chars(kind: str = "case") -> dict:
+    """The most characters the Summary and each lesson may have (kb/schema.yml, body.max_chars)."""
+    return load_schema()[kind]["body"].get("max_chars") or {}
+
+
 def lessons_section(kind: str = "case") -> str | None:
     """The heading whose top-level bullets are lesson records, if the kind has one."""
     return load_schema()[kind]["body"].get("lessons")

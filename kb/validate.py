@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator, validators
 from .amounts import SCALES, printed_amount, printed_bare_amounts, printed_percent
 from .citations import backwards, ranges, where_ranges
 from .parse import Document, Problem, Section, one_line, parse_document, read_bytes, shown, split_sections
-from .schema import body_sections, field_spec, json_schema, lessons_section, load_schema
+from .schema import body_sections, field_spec, json_schema, lessons_section, load_schema, max_chars, summary_section
 from .vocabulary import load_vocabularies
 
 # SQLite stores whole numbers in 64 bits; a larger one would stop the build at the insert.
@@ -489,6 +489,17 @@ def _check_body(doc: Document, kind: str) -> tuple[list[Section], list[Problem]]
             if not text:  # each bullet is a lesson record: a bare '-' would be an empty lesson
                 problems.append(Problem(doc.display, line, f"empty bullet in the {lessons.heading} section",
                                         "write the lesson after the '- ', or delete the line"))
+            elif len(text) > max_chars(kind).get("lesson", len(text)):
+                problems.append(Problem(doc.display, line, f"this lesson is {len(text):,} characters, over the "
+                                        f"{max_chars(kind)['lesson']:,} a lesson may have",
+                                        "keep each lesson to a sentence or two; split several lessons into bullets of "
+                                        "their own, and put the account under the other sections"))
+    summary = next((s for s in sections if s.heading == summary_section(kind)), None)
+    if summary and len(summary.markdown.strip()) > max_chars(kind).get("summary", len(summary.markdown)):
+        problems.append(Problem(doc.display, summary.line, f"the {summary.heading} is {len(summary.markdown.strip()):,} "
+                                f"characters, over the {max_chars(kind)['summary']:,} it may have",
+                                "keep it to two or three sentences a reader takes in from a list of results; put the "
+                                "detail under the other sections"))
     return sections, problems
 
 

@@ -329,3 +329,18 @@ def test_a_range_of_percentages_is_read_by_its_lower_end_as_a_range_of_money_is(
     from kb import amounts
 
     assert amounts.amount_of(text) == read
+
+
+def test_a_summary_or_a_lesson_past_its_length_fails(small_root):
+    """A 184 KB Summary and a 90 KB lesson validated: one became 216 passages, the other a lesson no list shows."""
+    long_summary = edit("Brighton and Hove turned a small reablement pilot", "Brighton and Hove turned " + "a very " * 230
+                        + "small reablement pilot")
+    _, problems = run(small_root, {NAME: long_summary})
+    assert [str(p) for p in problems] == [
+        f"cases/{NAME}.md:71: the Summary is 1,902 characters, over the 1,500 it may have - keep it to two or three "
+        "sentences a reader takes in from a list of results; put the detail under the other sections"]
+    long_lesson = edit("- Pilot first, then scale:", "- Pilot first, then scale" + ", and again" * 100 + ":")
+    _, problems = run(small_root, {NAME: long_lesson})
+    assert [str(p) for p in problems] == [
+        f"cases/{NAME}.md:119: this lesson is 1,225 characters, over the 1,000 a lesson may have - keep each lesson to a "
+        "sentence or two; split several lessons into bullets of their own, and put the account under the other sections"]
