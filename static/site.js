@@ -1,7 +1,7 @@
 // The site's one script (served by the site itself). Every page works without it; it only turns the
 // "Filters" link of a phone into a button that opens the filters over the page and closes them again,
-// keeps the compare button's count honest, and lets a keyboard open the column menus of Datasette's own
-// table pages. Nothing submits a form by itself.
+// keeps the compare button's count honest, keeps a search's address free of empty fields, and lets a
+// keyboard open the column menus of Datasette's own table pages. Nothing submits a form by itself.
 (function () {
   "use strict";
 
@@ -146,7 +146,29 @@
     });
   }
 
+  // A search's address is what a reader copies to cite or share it: the empty boxes and the default way
+  // of matching ("&mode=hybrid&min_savings=&max_savings=") are left out of it, as the page's own links do
+  function setUpCleanAddress(form) {
+    form.addEventListener("submit", function () {
+      Array.prototype.forEach.call(form.elements, function (el) {
+        var empty = /^(text|search|hidden)$/.test(el.type) && el.value === "" && el.name !== "q";
+        var byDefault = el.name === "mode" && el.type === "radio" && el.checked && el.value === "hybrid";
+        if (el.name && !el.disabled && (empty || byDefault)) {
+          el.disabled = true;
+          el.setAttribute("data-kb-left-out", "");
+        }
+      });
+    });
+    // back to this page from the results (the browser may keep it as it was): every field works again
+    window.addEventListener("pageshow", function () {
+      form.querySelectorAll("[data-kb-left-out]").forEach(function (el) { el.disabled = false; });
+      document.querySelectorAll('[form="' + form.id + '"][data-kb-left-out]').forEach(function (el) { el.disabled = false; });
+    });
+  }
+
   function start() {
+    var search = document.getElementById("kb-search");
+    if (search && search.tagName === "FORM") setUpCleanAddress(search);
     document.querySelectorAll("[data-kb-panel]").forEach(setUpPanel);
     document.querySelectorAll("form[data-kb-compare]").forEach(setUpCompare);
     setUpColumnMenus();

@@ -198,6 +198,26 @@ def test_keyboard_ticks_without_reloading_then_applies(server, page):
     assert page.locator(".kb-chip").count() == 1
 
 
+def test_an_applied_search_has_an_address_without_empty_fields(server, page):
+    """After Apply the address read "...&mode=hybrid&min_savings=&max_savings=", messy to cite."""
+    page.goto(server + "/-/search?" + urlencode({"q": QUERY}))
+    open_filters(page)
+    page.locator('#kb-filters input[name="council_types"]').first.check()
+    page.locator(".kb-apply button").click()
+    page.wait_for_url(re.compile("council_types="))
+    assert "min_savings" not in page.url and "max_savings" not in page.url and "mode=" not in page.url, page.url
+    # a way of matching other than the default, and a saving typed, stay in it
+    page.go_back()
+    page.wait_for_load_state()
+    assert page.locator('input[name="min_savings"]').is_enabled()  # the page kept by the browser works again
+    page.goto(server + "/-/search?" + urlencode({"q": QUERY, "mode": "keyword"}))
+    open_filters(page)
+    page.fill('input[name="min_savings"]', "£250k")
+    page.locator(".kb-apply button").click()
+    page.wait_for_url(re.compile("min_savings="))
+    assert "mode=keyword" in page.url and "max_savings" not in page.url, page.url
+
+
 def test_clear_filters(server, page):
     page.goto(server + "/-/search?" + urlencode({"q": QUERY}))
     everything = total(page)
