@@ -51,6 +51,7 @@ from .postings import patch_postings, rows_terms, write_postings
 from .spelling import TABLE as SPELLING, patch_words, rows_words, write_spelling_words
 from .acronyms import TABLE as ACRONYMS, patch_acronyms, rows_acronyms, write_acronyms
 from .similar import write_similar as _write_similar
+from .texts import write_source_lines
 
 VECTOR_BLOCK = 8192  # chunks to a row of vector_blocks
 
@@ -721,10 +722,12 @@ def _build(root: Path, output, force: bool, found, cache, embedder, basis: str, 
                     bar.update(1)
                     # postings and int8 codes are patched with the rows and vector blocks they come from
                     n_chunks, embedded, reused = _patch_tables(db, changed, records, history, embedder, progress)
+                    write_source_lines(db, root, [r for r in records if r.kind == "source"])
                 else:
                     db = sqlite_utils.Database(temp)
                     db.conn.execute("pragma journal_mode = off")
                     parts = _write_tables(db, records, history)
+                    write_source_lines(db, root, [r for r in records if r.kind == "source"])
                     write_postings(db.conn)
                     write_spelling_words(db.conn)
                     write_acronyms(db.conn)

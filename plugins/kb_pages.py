@@ -8,6 +8,7 @@ import datetime
 from datasette import hookimpl
 
 from kb.amounts import period_unstated, printed_range
+from kb.citations import where_ranges
 from kb.site import plugin_module
 
 
@@ -15,6 +16,12 @@ from kb.site import plugin_module
 
 present = plugin_module(__file__, "kb_present")
 mentions = plugin_module(__file__, "kb_mentions")
+texts = plugin_module(__file__, "kb_texts")
+
+
+def _lines_of(where: str | None) -> str:
+    """The lines a `where` names ("..., line 1710; table, lines 1743-1744" -> "1710,1743-1744")."""
+    return ",".join(f"{a}-{b}" if a != b else str(a) for a, b in where_ranges(where or ""))
 
 # The facts shown at the top of a case page and in the compare view, in this order.
 CASE_TAGS = ("council_types", "regions", "services", "approaches", "key_attributes")
@@ -138,6 +145,13 @@ async def case_data(datasette, db, case_id: str) -> dict | None:
                                                       {', s.url' if has_url else ''}
                                                       from case_sources cs join sources s on s.id = cs.source_id
                                                       where cs.case_id = ?""")).rows]
+    # the lines each citation names, where the site shows the report's text (ingest/texts.py)
+    published = await texts.published(db)
+    for s in case["sources"]:
+        s["text_href"] = texts.text_href(datasette, s["source_id"], s["lines"]) if s["source_id"] in published else None
+    for f in case["figures"]:
+        lines = _lines_of(f["where"]) if f["source_id"] in published else ""
+        f["where_href"] = texts.text_href(datasette, f["source_id"], lines) if lines else None
     # why each is similar, as the build recorded it (older builds have no reason column)
     reason = "s.reason" if "reason" in _columns(db.path, "similar_cases") else "null"
     case["similar"] = [dict(r) for r in (await q(f"""select s.similar_id, s.score, {reason} as why, c.title from similar_cases s
@@ -194,8 +208,11 @@ async def _source_page(datasette, db, source_id: str) -> dict | None:
     source["cases"] = [dict(r) for r in (await db.execute(
         """select c.id, c.title, c.organisation_names, cs.section, cs.lines, cs.pages from case_sources cs
            join cases c on c.id = cs.case_id where cs.source_id = ? order by c.title""", [source_id])).rows]
+    shown = source_id in await texts.published(db)
+    source["text_url"] = datasette.urls.path(f"/-/text/{source_id}") if shown else None
     for c in source["cases"]:
         c["organisations"] = ", ".join(present.as_list(c["organisation_names"]))
+        c["text_href"] = texts.text_href(datasette, source_id, c["lines"]) if shown else None
     source["findings"] = [dict(r) for r in (await db.execute(
         "select id, theme, text, where_in_source from lessons where source_id = ? and case_id is null order by rowid",
         [source_id])).rows]
@@ -204,6 +221,8 @@ async def _source_page(datasette, db, source_id: str) -> dict | None:
     # the links give shown nowhere, left a screen reader arrowing through 52 items
     groups: list[dict] = []
     for finding in source["findings"]:
+        lines = _lines_of(finding["where_in_source"]) if shown else ""
+        finding["where_href"] = texts.text_href(datasette, source_id, lines) if lines else None
         finding["anchor"] = finding["id"].split("#", 1)[-1]
         number = finding["anchor"].rsplit("-", 1)[-1]
         finding["number"] = int(number) if number.isdigit() else None

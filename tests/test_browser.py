@@ -325,6 +325,8 @@ def test_error_page(server, page):
     ("lesson", "/kb/lessons/stevenage-east-herts-shared-ict-partnership~23lesson-1"), ("figure", "/kb/figures/barnet-capita-outsourcing~231"),
     ("compare-abbreviations", "/-/compare?id=stevenage-east-herts-shared-ict-partnership&id=croydon-place-enforcement-integration"),
     ("lessons-search", "/-/search?q=TUPE&target=lessons"),
+    # a citation's lines of a report's text
+    ("text-lines", "/-/text/dclg-2014-good-practice-savings?lines=1674-1768,764-767"),
     # Datasette's own pages for data users
     ("all-tables", "/kb"), ("sql", "/kb?sql=select+id,+title+from+cases+limit+3"), ("internal-table", "/kb/similar_cases?case_id=brighton-hove-reablement")])
 def test_reader_pages(server, page, name, path):

@@ -129,3 +129,53 @@ def test_a_councils_borough_abbreviation_is_explained(site):
     html = get(site, "/kb/cases/essex-library-services-for-slough").text
     assert '<abbr title="Borough Council' in html
     assert "footer" in html and "Licence: MIT for the code; each case under the licence of its source report" in text(html)
+
+
+# -- a citation's lines, readable on the site where the report's licence allows -----------------------------
+def test_a_figures_place_links_to_the_line_that_prints_it(site, corpus_db):
+    """"lines 300-306 of the report's text": the text was nowhere on the site, though the DCLG report's
+    licence (OGL) allows it, so no reader could check a figure against its source."""
+    import sqlite3
+
+    html = get(site, "/kb/cases/brighton-hove-reablement").text
+    figures = re.findall(r'As printed: &ldquo;(.*?)&rdquo;.*?<span class="kb-figure-where">Source: .*?, <a href="([^"]+)">',
+                         html, re.S)
+    assert len(figures) >= 4, figures
+    conn = sqlite3.connect(corpus_db)
+    for printed, href in figures:
+        href = unescape(href)
+        page = get(site, href)
+        assert page.status_code == 200, href
+        cited = [text(t) for t in re.findall(r'<li id="L\d+" value="\d+" class="kb-cited"><mark>(.*?)</mark></li>',
+                                               page.text, re.S)]
+        # the figure, as printed, is on one of the lines its place names, marked
+        first = int(urlsplit(href).fragment[1:])
+        assert any(unescape(printed) in line for line in cited + [conn.execute(
+            "select text from source_lines where source_id = 'dclg-2014-good-practice-savings' and line in (?, ?)",
+            [first, first + 1]).fetchone()[0]]), (printed, href, cited)
+        assert f'id="L{first}"' in page.text
+
+
+def test_a_cases_citation_shows_its_lines_marked_with_their_context(site):
+    html = get(site, "/kb/cases/brighton-hove-reablement").text
+    href = unescape(links(html)["lines 1674-1768, 764-767 of the report's text (Good Practice in Local Government Savings)"])
+    page = get(site, href)
+    assert page.status_code == 200
+    numbers = [int(n) for n in re.findall(r'<li id="L(\d+)"', page.text)]
+    marked = [int(n) for n in re.findall(r'<li id="L(\d+)" value="\d+" class="kb-cited"', page.text)]
+    assert marked == list(range(764, 768)) + list(range(1674, 1769))
+    assert numbers == list(range(761, 771)) + list(range(1671, 1772))  # three lines around each range
+    assert "<title>Lines 1674-1768, 764-767 of the text of Good Practice in Local Government Savings" in page.text
+    whole = get(site, links(page.text)["The whole text"])
+    assert whole.status_code == 200 and whole.text.count('<li id="L') > 2700
+
+
+def test_a_report_whose_text_is_not_published_has_no_text_links_and_says_why(site):
+    html = get(site, "/kb/cases/plymouth-cooperative-council").text
+    assert "/-/text/" not in html
+    page = get(site, "/-/text/lga-2016-transformational-models?lines=120-126")
+    assert page.status_code == 404 and "its licence does not allow it" in page.text
+    assert get(site, "/-/text/dclg-2014-good-practice-savings?lines=99999").status_code == 404
+    assert get(site, "/-/text/no-such-report").status_code == 404
+    source = get(site, "/kb/sources/dclg-2014-good-practice-savings").text
+    assert links(source)["the report's text, line by line"] == "/-/text/dclg-2014-good-practice-savings"

@@ -1,0 +1,74 @@
+"""A report's text line by line, /-/text/<source id>?lines=1674-1768,764-767: the lines a case or a
+figure cites, each numbered as the citation counts it, with a few lines around them; the whole text
+without ?lines. Only the texts the build could publish (ingest/texts.py); for any other report the
+page says where to find the passage instead."""
+from __future__ import annotations
+
+from datasette import hookimpl
+from datasette.utils.asgi import Response
+
+from kb.citations import ranges
+from kb.site import plugin_module
+
+present = plugin_module(__file__, "kb_present")
+
+AROUND = 3  # lines shown before and after each cited range, for its context
+MOST_RANGES = 20  # a citation has a few; an address with hundreds is no reader's
+
+
+async def published(db) -> set[str]:
+    """The sources whose text the site shows."""
+    if "source_lines" not in await db.table_names():
+        return set()
+    return {r[0] for r in (await db.execute("select distinct source_id from source_lines")).rows}
+
+
+def text_href(datasette, source_id: str, lines: str) -> str:
+    """The address of a citation's lines: the page of those lines, at the first."""
+    spans = ranges(lines)
+    first = f"#L{spans[0][0]}" if spans else ""
+    return datasette.urls.path(f"/-/text/{source_id}") + (f"?lines={lines.replace(' ', '')}" if spans else "") + first
+
+
+async def text_view(request, datasette):
+    db = present.kb_database(datasette)
+    source_id = request.url_vars["source_id"]
+    rows = (await db.execute("select * from sources where id = ?", [source_id])).rows if db else []
+    if not rows:
+        html = await datasette.render_template(
+            "kb_text.html", {"problem": f"There is no report with the id \u201c{source_id}\u201d.", "source": None},
+            request=request)
+        return Response.html(html, status=404)
+    source = dict(rows[0])
+    spans = ranges(request.args.get("lines") or "")[:MOST_RANGES]
+    cited = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in spans)  # as a citation writes them
+    context = {"source": source, "problem": None, "lines": [], "cited": cited, "around": AROUND,
+               "whole_url": datasette.urls.path(f"/-/text/{source_id}"),
+               "source_url": datasette.urls.row(db.name, "sources", source_id)}
+    if source_id not in await published(db):
+        context["problem"] = ("This report's text is not published here: its licence does not allow it. Find the "
+                              "passage in the report itself, by the section the citation names or a figure as printed.")
+        html = await datasette.render_template("kb_text.html", context, request=request)
+        return Response.html(html, status=404)
+    last = (await db.execute("select max(line) from source_lines where source_id = ?", [source_id])).rows[0][0]
+    wanted = {n for first, end in spans for n in range(max(1, first), min(end, last) + 1)}
+    if spans and not wanted:
+        context["problem"] = f"The text has {last:,} lines: the lines asked for are past its end."
+        html = await datasette.render_template("kb_text.html", context, request=request)
+        return Response.html(html, status=404)
+    shown = {n for n in wanted for n in range(n - AROUND, n + AROUND + 1) if 1 <= n <= last} if wanted else None
+    sql = "select line, text from source_lines where source_id = ? order by line"
+    previous = None
+    for line, text in (await db.execute(sql, [source_id])).rows:
+        if shown is not None and line not in shown:
+            continue
+        context["lines"].append({"n": line, "text": text, "cited": line in wanted,
+                                 "gap": previous is not None and line != previous + 1})
+        previous = line
+    html = await datasette.render_template("kb_text.html", context, request=request)
+    return Response.html(html, status=200 if context["lines"] else 404)
+
+
+@hookimpl
+def register_routes():
+    return [(r"^/-/text/(?P<source_id>[\w-]+)$", text_view)]
