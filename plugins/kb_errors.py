@@ -93,12 +93,15 @@ async def _suggestions(datasette, request, message: str) -> list[dict]:
     parts = _route_path(datasette, request)
     out = []
     tables = set(await db.table_names())
-    if parts and parts[0] != db.name and "Database not found" in message and (len(parts) == 1 or parts[1] in tables):
+    # ("/kbb", "/db/cases"; not any word: "/nope-not-here" was offered "All tables and SQL")
+    near_name = bool(parts) and difflib.SequenceMatcher(None, parts[0].lower(), db.name.lower()).ratio() >= 0.5
+    if parts and parts[0] != db.name and "Database not found" in message and (
+            (len(parts) == 1 and near_name) or (len(parts) > 1 and parts[1] in tables)):
         # the address with the database's name put right, offered only where that page is a table's
         rest = "/".join(parts[1:])
         href = datasette.urls.database(db.name) + (f"/{rest}" if rest else "")
         out.append({"label": await _page_name(datasette, db, parts[1:]), "href": href})
-    if len(parts) == 1 and "Database not found" in message:
+    if len(parts) == 1 and "Database not found" in message or len(parts) == 2 and parts[0] == "-":
         # a mistyped page of the site's own ("/serach", "/abut") before the database's tables
         pages = {"search": ("Search", datasette.urls.path("-/search")), "charts": ("Charts", datasette.urls.path("-/charts")),
                  "compare": ("Compare cases", datasette.urls.path("-/compare"))}
@@ -106,7 +109,7 @@ async def _suggestions(datasette, request, message: str) -> list[dict]:
         for page in PAGES:
             if brand and page in brand.pages:
                 pages[page] = (brand.pages[page]["title"], datasette.urls.path(page))
-        for name in difflib.get_close_matches(parts[0].lower(), list(pages), n=2, cutoff=0.6):
+        for name in difflib.get_close_matches(parts[-1].lower(), list(pages), n=2, cutoff=0.6):
             out.insert(0, {"label": pages[name][0], "href": pages[name][1]})
     hidden = set(await db.hidden_table_names())
     public = [t for t in await db.table_names() if t not in hidden and present.table_meta(db.path, t).get("kb_columns")]
@@ -118,7 +121,9 @@ async def _suggestions(datasette, request, message: str) -> list[dict]:
         wanted = parts[2].removesuffix(".json")
         ids = [r[0] for r in (await db.execute(f"select id from {parts[1]}")).rows]
         titles = dict((await db.execute(f"select id, title from {parts[1]}")).rows)
-        for found in difflib.get_close_matches(wanted, ids, n=3, cutoff=0.55):
+        # the start of an id ("/kb/sources/dclg") as well as a slip in one
+        started = [i for i in ids if i.startswith(wanted.lower())] if len(wanted) >= 3 else []
+        for found in (started[:3] if len(started) <= 3 else []) or difflib.get_close_matches(wanted, ids, n=3, cutoff=0.55):
             out.append({"label": titles.get(found, found), "href": datasette.urls.row(db.name, parts[1], found)})
     if len(parts) == 3 and parts[0] == db.name and asked in public:
         # a row of a table keyed by two columns (a term: its vocabulary and its slug) asked for by one

@@ -148,7 +148,7 @@ def test_the_all_tables_page_lists_the_readers_tables_by_their_labels(site):
         assert re.search(rf'<h3><a href="/kb/{table}">{label}</a> <code>{table}</code>', page), table
 
 
-@pytest.mark.parametrize("path, offered", [("/nothing", "All tables and SQL"), ("/kbb/cases", "Case studies"),
+@pytest.mark.parametrize("path, offered", [("/kbb", "All tables and SQL"), ("/kbb/cases", "Case studies"),
                                            ("/kb/casess", "Case studies")])
 def test_an_address_put_right_is_offered_by_the_name_of_its_page(site, path, offered):
     """"Did you mean /kb" and "the cases table": the database's file name and a table's SQL name."""

@@ -179,3 +179,23 @@ def test_a_report_whose_text_is_not_published_has_no_text_links_and_says_why(sit
     assert get(site, "/-/text/no-such-report").status_code == 404
     source = get(site, "/kb/sources/dclg-2014-good-practice-savings").text
     assert links(source)["the report's text, line by line"] == "/-/text/dclg-2014-good-practice-savings"
+
+
+@pytest.mark.parametrize("path, offered", [
+    ("/kb/sources/dclg", "/kb/sources/dclg-2014-good-practice-savings"),   # the start of an id
+    ("/kb/cases/brighton", "/kb/cases/brighton-hove-reablement"),
+    ("/-/chart", "/-/charts"),                                              # one of the site's own pages
+])
+def test_a_page_not_found_offers_the_page_meant(site, path, offered):
+    page = get(site, path)
+    assert page.status_code == 404
+    main = page.text[page.text.index("<main"):page.text.index("</main>")]
+    assert offered in links(main).values(), links(main)
+
+
+def test_a_word_that_names_nothing_is_offered_no_database_page(site):
+    """"/nope-not-here" was offered "All tables and SQL", a page for data users, as if meant."""
+    page = get(site, "/nope-not-here")
+    main = page.text[page.text.index("<main"):page.text.index("</main>")]
+    assert "All tables and SQL" not in links(main)
+    assert "All tables and SQL" in links(get(site, "/kbb").text[get(site, "/kbb").text.index("<main"):])
