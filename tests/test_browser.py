@@ -218,6 +218,15 @@ def test_an_applied_search_has_an_address_without_empty_fields(server, page):
     assert "mode=keyword" in page.url and "max_savings" not in page.url, page.url
 
 
+def test_a_source_page_reads_at_a_line_length_as_a_case_page_does(server, page):
+    """A report's page ran about 180 characters a line on a desk; a case's is capped."""
+    widths = []
+    for path in ("/kb/sources/dclg-2014-good-practice-savings", "/kb/cases/brighton-hove-reablement"):
+        page.goto(server + path)
+        widths.append(page.locator("article").first.bounding_box()["width"])
+    assert widths[0] <= widths[1] + 1, widths
+
+
 def test_clear_filters(server, page):
     page.goto(server + "/-/search?" + urlencode({"q": QUERY}))
     everything = total(page)
