@@ -278,13 +278,19 @@ def first_line(root):
     return result.exit_code, result.stdout.split("\n")[0]
 
 
+NOT_PRINTED = " - no cited source prints it: quote figures as the source prints them, not worked out"
+
+
+def fails_first_with(root, line: int, problem: str) -> None:
+    assert first_line(root) == (1, f"cases/{NAME}.md:{line}: {problem}")
+
+
 def test_a_wrong_number_in_the_summary_fails_as_in_results(small_root):
     """Only Results was checked: the Summary, which a reader sees first, could give any figure."""
     write_case(small_root, GOOD.replace("fewer\nof them need long-term home care",
                                         "fewer\nof them need long-term home care (57.5 per cent fewer)"))
-    assert first_line(small_root) == (1, f"cases/{NAME}.md:75: Summary gives 57.5, which is not in the cited lines of "
-                                         "dclg-2014-good-practice-savings - no cited source prints it: quote figures as "
-                                         "the source prints them, not worked out")
+    fails_first_with(small_root, 75, "Summary gives 57.5, which is not in the cited lines of dclg-2014-good-practice-savings"
+                     + NOT_PRINTED)
 
 
 def test_a_sum_of_money_is_checked_as_money_not_as_a_bare_number(small_root):
@@ -296,9 +302,8 @@ def test_a_sum_of_money_is_checked_as_money_not_as_a_bare_number(small_root):
         if in_lines is None:  # the same sum the cited lines print, elsewhere in the text: no problem
             assert code == 0, line
         else:
-            assert (code, line) == (1, f"cases/{NAME}.md:105: Results gives {written}, which the cited lines of "
-                                       "dclg-2014-good-practice-savings do not print - no cited source prints it: quote "
-                                       "figures as the source prints them, not worked out")
+            fails_first_with(small_root, 105, f"Results gives {written}, which the cited lines of "
+                             "dclg-2014-good-practice-savings do not print" + NOT_PRINTED)
     # a sum printed as a table's bare number in £ millions is one of the case's figures: "£0.841 million" passes
     write_case(small_root, GOOD)
     assert first_line(small_root)[0] == 0
@@ -308,9 +313,8 @@ def test_a_financial_year_is_one_figure_however_printed(small_root):
     """"2016/17" for "2015/16" gave two problems, "Results gives 17" and "Results gives 2016"; and
     "2015/2016" in the source did not match "2015/16" in the case."""
     write_case(small_root, GOOD.replace("In 2012/13, 242 people", "In 2031/32, 242 people"))
-    assert first_line(small_root) == (1, f"cases/{NAME}.md:102: Results gives 2031/32, which is not in the cited lines of "
-                                         "dclg-2014-good-practice-savings - no cited source prints it: quote figures as "
-                                         "the source prints them, not worked out")
+    fails_first_with(small_root, 102, "Results gives 2031/32, which is not in the cited lines of "
+                     "dclg-2014-good-practice-savings" + NOT_PRINTED)
     from kb.verify import numbers
     assert numbers("in 2015/2016, then 2016-17.") == numbers("in 2015/16, then 2016/17") == {"2015/16", "2016/17"}
     assert numbers("between 2010-2015") == {"2010", "2015"}  # a span of years is no financial year
@@ -320,9 +324,9 @@ def test_a_financial_year_is_one_figure_however_printed(small_root):
 def test_a_figures_period_must_be_printed_in_its_cited_lines(small_root):
     write_case(small_root, GOOD.replace('text: "around £313,000"\n    period: "2013/14"',
                                         'text: "around £313,000"\n    period: "2016/17"'))
-    assert first_line(small_root) == (1, f"cases/{NAME}.md:19: savings[0].period gives 2016/17, which the cited lines of "
-                                         "dclg-2014-good-practice-savings do not print - give the period the source "
-                                         "gives the figure for, or cite the line that gives it")
+    fails_first_with(small_root, 19, "savings[0].period gives 2016/17, which the cited lines of "
+                     "dclg-2014-good-practice-savings do not print - give the period the source gives the figure for, "
+                     "or cite the line that gives it")
 
 
 def test_a_figures_line_outside_the_cases_cited_lines_fails_validation(small_root):
