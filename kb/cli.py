@@ -355,9 +355,15 @@ def _vocab_option(path: tuple):
     """A click callback turning aliases and labels into slugs, with "did you mean" for typos."""
     from .scaffold import choose
 
+    def one(param, value: str) -> str:
+        slug = choose(path, value)
+        if slug != value:  # an alias or a label read as a term: said, so that a surprise is seen at once
+            click.echo(f"note: {param.opts[0]} '{value}' read as {slug}", err=True)
+        return slug
+
     def convert(ctx, param, value):
         try:
-            return [choose(path, v) for v in value] if isinstance(value, tuple) else (choose(path, value) if value else None)
+            return [one(param, v) for v in value] if isinstance(value, tuple) else (one(param, value) if value else None)
         except ValueError as err:
             raise click.BadParameter(str(err))
     return convert

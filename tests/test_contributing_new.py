@@ -111,6 +111,16 @@ def test_kb_new_says_which_term_was_meant(root):
     assert not (root / "cases" / f"{CASE}.md").exists()
 
 
+def test_kb_new_says_how_it_read_an_everyday_name_for_a_term(root):
+    """"--service leisure" became cultural-and-related without a word: right, but a surprise in the file."""
+    result = kb(root, "new", "--title", TITLE, "--service", "leisure", "--region", "South West", "--service", "housing")
+    assert result.exit_code == 0, result.output
+    assert "note: --service 'leisure' read as cultural-and-related" in result.stderr
+    assert "note: --region 'South West' read as south-west" in result.stderr
+    assert "'housing' read as" not in result.stderr  # a term's own name needs no note
+    assert "services: [cultural-and-related, housing]" in (root / "cases" / f"{CASE}.md").read_text(encoding="utf-8")
+
+
 def test_kb_new_keeps_an_existing_file(root):
     result = kb(root, "new", "--title", "Another title", "--id", "brighton-hove-reablement")
     assert result.exit_code == 2 and "exists already" in result.output
