@@ -236,6 +236,17 @@ def test_the_data_pages_heading_bar_is_the_sites_colour_not_a_warning_red(server
     assert colour != "rgb(255, 0, 0)" and colour == resolved, (colour, button)
 
 
+def test_a_keyboard_skips_from_the_top_of_the_page_to_the_first_result(server, page):
+    page.goto(server + "/-/search?" + urlencode({"q": QUERY, "council_types": "district-council"}))
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to results"
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    first = page.locator("#kb-results-list li.kb-result h3 a").first
+    assert page.evaluate("document.activeElement.textContent") == first.inner_text()
+
+
 def test_clear_filters(server, page):
     page.goto(server + "/-/search?" + urlencode({"q": QUERY}))
     everything = total(page)
