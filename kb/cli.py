@@ -682,9 +682,14 @@ def publish_cmd(target, db_path, metadata_path, brand_dir, base_url, out, tag, b
     except (PublishError, SiteError, OnnxError, ImageError) as err:
         click.echo(str(err), err=True)
         sys.exit(1)
-    if not any(link["key"] == "contact" for link in site.brand.links):
+    # a published site's readers need a way to report a problem, even on the project's own brand (whose
+    # notes, said above, leave it out when served at home); said once, not again after the brand's
+    if not any(link["key"] == "contact" for link in site.brand.links) and \
+            not any("gives no `contact`" in note for note in site.brand.notes):
         click.echo(f"Note: {site.brand_dir / 'brand.yml'} gives no contact, so readers have no way to report a problem; "
                    "add `contact: {title: Report a problem, url: https://...}` to show one in every footer.", err=True)
+    for note in _hosting_notes(target, list(extra)):
+        click.echo(f"Note: {note}", err=True)
     if dry_run:
         click.echo(show(command, cwd))
         return
@@ -749,6 +754,17 @@ def _facet_options(func):
     for option in options:
         func = option(func)
     return func
+
+
+def _hosting_notes(target: str, extra: list[str]) -> list[str]:
+    """What the README says a host needs that the command line leaves out."""
+    if target == "cloudrun" and not any(a == "--memory" or a.startswith("--memory=") for a in extra):
+        return ["Cloud Run gives a service 512 MiB unless told otherwise, less than one replica needs under "
+                "load (README, \"Scaling out\"): add `--memory 1Gi`."]
+    if target == "vercel":
+        return ["Vercel does not fit: a Python function may hold 250 MB unzipped and the runtime's packages alone "
+                "are about 256 MB (README, \"Publishing\"); prefer docker, cloudrun or fly."]
+    return []
 
 
 class Refused(click.ClickException):

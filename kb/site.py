@@ -142,8 +142,8 @@ def load_metadata(path: Path = METADATA) -> tuple[dict, dict]:
 def normal_base_url(base_url: str | None) -> str:
     """'/kb', 'kb/' and '/kb/' all mean '/kb/'; Datasette wants the slashes at both ends."""
     parts = [p for p in (base_url or "/").split("/") if p]
-    if any(not re.fullmatch(r"[A-Za-z0-9._~-]+", p) for p in parts):
-        raise SiteError(f"base URL {base_url!r}: use letters, digits, '.', '_', '~' and '-' between slashes, e.g. /kb/")
+    if any(not re.fullmatch(r"[A-Za-z0-9._~-]+", p) or p in (".", "..") for p in parts):
+        raise SiteError(f"base URL {base_url!r}: use letters, digits, '.', '_', '~' and '-' between slashes (not . or .. alone), e.g. /kb/")
     return "/" + "".join(p + "/" for p in parts)
 
 
@@ -200,7 +200,21 @@ class Brand:
         brand's links (None where not given): a page promises a link only when the brand gives it."""
         from markdown_it import MarkdownIt
 
-        return MarkdownIt("commonmark").render(_page_text(self.directory / self.pages[slug]["file"], self.links))
+        # raw HTML is refused when the brand loads (load_brand) and escaped here as well
+        return MarkdownIt("commonmark", {"html": False}).render(_page_text(self.directory / self.pages[slug]["file"],
+                                                                            self.links))
+
+
+def _raw_html(markdown: str) -> tuple[int, str] | None:
+    """(line, the HTML) of the first raw HTML a page's Markdown holds, if any."""
+    from markdown_it import MarkdownIt
+
+    for token in MarkdownIt("commonmark").parse(markdown):
+        found = token if token.type == "html_block" else next(
+            (child for child in token.children or [] if child.type == "html_inline"), None)
+        if found is not None:
+            return (token.map[0] + 1 if token.map else 1), found.content.strip()[:60]
+    return None
 
 
 def _page_template(path: Path):
@@ -287,6 +301,29 @@ CARD_FORMATS = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF8": "
 PROJECT_CARD = {"sha256": "3e9e31c462c1def9fb9765b57c0d07360f32131b599b111d63552ac068d0b262", "name": "Council transformation case studies"}
 
 
+# The pictures a brand may have (its logo, icon and card), by the ending of their names, each with how its
+# file begins: the site serves these and nothing else of the brand folder (plugins/kb_guard.py)
+BRAND_IMAGES = {".svg": (b"<svg", b"<?xml"), ".png": (b"\x89PNG",), ".jpg": (b"\xff\xd8\xff",),
+                ".jpeg": (b"\xff\xd8\xff",), ".gif": (b"GIF8",), ".ico": (b"\x00\x00\x01\x00",),
+                ".webp": (b"RIFF",)}
+
+
+def _picture_problem(directory: Path, name) -> str | None:
+    """What is wrong with a logo's or an icon's file, if anything: a file the site would not serve (its
+    kind, or a name an address cuts short, "logo #1.png"), or one that is not the picture its name says."""
+    if not isinstance(name, str) or "/" in name or not (directory / name).is_file():
+        return f"{name!r} is not a file in {directory} - put the picture beside brand.yml and give its name"
+    kind = Path(name).suffix.lower()
+    if kind not in BRAND_IMAGES:
+        return f"{name!r} is not a picture the site serves - use {', '.join(BRAND_IMAGES)}"
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
+        return f"{name!r} has characters an address cannot carry as they are - rename the file with letters, digits, '.', '_' and '-'"
+    head = (directory / name).read_bytes()[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not any(head.startswith(magic) for magic in BRAND_IMAGES[kind]) and not (kind == ".svg" and b"<svg" in head):
+        return f"{name!r} is not a {kind[1:].upper()} file, whatever its name - save the picture as {kind[1:].upper()}"
+    return None
+
+
 def _card(directory: Path, data: dict, name: str, fail) -> tuple[str | None, list[str]]:
     """brand.yml's `card`, checked: a file beside it in a format link previews show (no SVG: chat and
     social sites ignore it). The project's own card in a renamed brand is left out, with a note."""
@@ -332,16 +369,21 @@ def load_brand(directory: Path = BRAND, stylesheet: Path = STYLESHEET) -> Brand:
         # the line where the fix goes: the key's own, or, when it is missing, the mapping it belongs in
         raise SiteError(f"{path}:{_line_of(path, *((keys,) if isinstance(keys, str) else keys))}: {problem}")
 
+    from .parse import key_problems
+
+    # a key given twice: YAML keeps the last, and a second `name:` put the project's own name back
+    for problem in key_problems(yaml.compose(path.read_text(encoding="utf-8")), str(path)):
+        raise SiteError(f"{path}:{problem.line - 1}: {problem.message} - {problem.fix}")
     _unknown_keys(data, fail)
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
         fail("name", "name is missing - give the site's name as readers should see it, e.g. `name: Our council's cases`")
     logo = data.get("logo")
-    if logo is not None and (not isinstance(logo, str) or not (directory / logo).is_file() or "/" in logo):
-        fail("logo", f"logo {logo!r} is not a file in {directory} - put the image beside brand.yml and give its name")
+    if logo is not None and (problem := _picture_problem(directory, logo)):
+        fail("logo", f"logo {problem}")
     favicon = data.get("favicon", logo)
-    if favicon is not None and (not isinstance(favicon, str) or not (directory / favicon).is_file() or "/" in favicon):
-        fail("favicon", f"favicon {favicon!r} is not a file in {directory} - put the icon (SVG, PNG or ICO) beside brand.yml and give its name")
+    if favicon is not None and (problem := _picture_problem(directory, favicon)):
+        fail("favicon", f"favicon {problem} (an icon: SVG, PNG or ICO)")
     card, notes = _card(directory, data, name.strip(), fail)
     if not data.get("contact") and name.strip() != PROJECT_CARD["name"]:
         # the accessibility statement asks readers to report a problem, and a public body's must say how
@@ -355,6 +397,10 @@ def load_brand(directory: Path = BRAND, stylesheet: Path = STYLESHEET) -> Brand:
     colours = {}
     for key in COLOURS:
         value = _hex(colours_in.get(key))
+        if value is None and key in colours_in and colours_in.get(key) is None:
+            # `link: #6b1f5c` unquoted: YAML reads everything from the # as a comment
+            fail(("colours", key), f"colours.{key} is empty - a colour written #rrggbb must be in quotes, "
+                                   f"`{key}: '#6b1f5c'` (YAML reads an unquoted # as the start of a comment)")
         if value is None:
             fail(("colours", key), f"colours.{key} is {colours_in.get(key)!r} - give it as #rrggbb, e.g. '#1d4f91'")
         colours[key] = value
@@ -381,7 +427,8 @@ def load_brand(directory: Path = BRAND, stylesheet: Path = STYLESHEET) -> Brand:
     pages = {}
     for slug in PAGES:
         page = pages_in.get(slug)
-        if not isinstance(page, dict) or not isinstance(page.get("title"), str) or not isinstance(page.get("file"), str):
+        if not isinstance(page, dict) or not isinstance(page.get("title"), str) or not page["title"].strip() \
+                or not isinstance(page.get("file"), str):
             fail(("pages", slug), f"pages.{slug} needs a title and a file, e.g. `{slug}: {{title: ..., file: {slug}.md}}`")
         if not (directory / page["file"]).is_file():
             fail(("pages", slug, "file"), f"pages.{slug}.file {page['file']!r} is not a file in {directory} - write it beside brand.yml")
@@ -406,11 +453,21 @@ def load_brand(directory: Path = BRAND, stylesheet: Path = STYLESHEET) -> Brand:
     # write an empty link is refused now
     for slug, page in pages.items():
         try:
-            _page_text(directory / page["file"], links)
+            text = _page_text(directory / page["file"], links)
         except Exception as err:  # jinja2's UndefinedError, SecurityError, or any error of the page's own
             fail(("pages", slug, "file"), f"pages.{slug}.file {page['file']}:{_template_line(err)}: {err} - a page may use "
                  "only contact and repository (each with .title and .url), inside {% if contact %}...{% endif %} "
                  "where the brand may not give it")
+        # a brand folder may come from anyone: its pages show no HTML of their own, a script least of all
+        raw = _raw_html((directory / page["file"]).read_text(encoding="utf-8"))
+        if raw:
+            fail(("pages", slug, "file"), f"pages.{slug}.file {page['file']}:{raw[0]}: HTML ({raw[1]}) - write the page in "
+                 "Markdown only: the site shows no HTML from a brand's pages, so that none can run a script")
+        raw = _raw_html(text)
+        if raw:  # none in the page itself: it came in with a link's title or address
+            fail(next(((link["key"], "title") for link in links), ("pages", slug, "file")),
+                 f"a link's title or address holds HTML ({raw[1]}), "
+                 f"which pages.{slug}.file shows - write it in words")
     return Brand(directory=directory, name=name.strip(), logo=logo, logo_alt=str(data.get("logo_alt") or ""),
                  colours=colours, pages=pages, links=links, favicon=favicon, card=card,
                  card_alt=str(data.get("card_alt") or "").strip(), notes=notes)

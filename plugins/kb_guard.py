@@ -37,7 +37,7 @@ from datasette.plugins import pm
 from datasette.utils.asgi import NotFound
 from datasette.views.base import DatasetteError
 
-from kb.site import BRAND_MOUNT, LIMITS
+from kb.site import BRAND_IMAGES, BRAND_MOUNT, LIMITS
 
 # Datasette prints every 4xx and 5xx through `rich` with all local variables when rich is installed
 # (the model stack pulls it in): ~250 ms and ~18 KB of log per error, and a 404 flood then starves
@@ -222,9 +222,9 @@ FACET_PARAMETERS = {"_facet", "_facet_array", "_facet_date"}
 READ_METHODS = ("GET", "HEAD")
 
 
-# What the brand folder is served for: its logo, icon and card. brand.yml and the pages' Markdown are
-# read by the site, not sent, nor anything else a publisher keeps beside them (notes, design files).
-BRAND_ASSETS = (".svg", ".png", ".jpg", ".jpeg", ".gif", ".ico", ".webp")
+# What the brand folder is served for: its logo, icon and card (kb/site.py BRAND_IMAGES). brand.yml and
+# the pages' Markdown are read by the site, not sent, nor anything else a publisher keeps beside them.
+BRAND_ASSETS = tuple(BRAND_IMAGES)
 
 
 def _problem(scope) -> tuple[int, str] | None:

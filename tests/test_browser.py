@@ -227,13 +227,15 @@ def test_a_source_page_reads_at_a_line_length_as_a_case_page_does(server, page):
     assert widths[0] <= widths[1] + 1, widths
 
 
-def test_the_data_pages_heading_bar_is_the_sites_colour_not_a_warning_red(server, page):
-    page.goto(server + "/kb")
-    colour = page.evaluate("getComputedStyle(document.querySelector('.page-header')).borderLeftColor")
+@pytest.mark.parametrize("path, heading", [("/kb", ".page-header"), ("/kb?sql=select+1", "h1"),
+                                           ("/kb/recent_cases", "h1")])
+def test_the_data_pages_heading_bar_is_the_sites_colour_not_a_warning_red(server, page, path, heading):
+    page.goto(server + path)
+    colour = page.evaluate(f"getComputedStyle(document.querySelector('{heading}')).borderLeftColor")
     button = page.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--kb-button').trim()")
     resolved = page.evaluate("""(colour) => { const d = document.createElement('div'); d.style.color = colour;
         document.body.append(d); const c = getComputedStyle(d).color; d.remove(); return c; }""", button)
-    assert colour != "rgb(255, 0, 0)" and colour == resolved, (colour, button)
+    assert colour != "rgb(255, 0, 0)" and colour == resolved, (path, colour, button)
 
 
 def test_a_keyboard_skips_from_the_top_of_the_page_to_the_first_result(server, page):

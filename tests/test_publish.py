@@ -81,8 +81,14 @@ def test_dry_run_prints_the_command_and_runs_nothing(corpus_db, tmp_path):
     assert command[1:7] == ["-m", "kb.publish_image", "--base-image", "python:3.11-slim-bookworm", "publish", "cloudrun"]
     assert command[-2:] == ["--service", "kb-test"]
     assert (out / corpus_db.name).is_file() and (out / "plugins" / command[command.index("--install") + 1].split("/")[-1]).is_file()
-    # the default brand gives readers no contact: the publisher is told how to add one
+    # the default brand gives readers no contact: the publisher is told how to add one, once
     assert "gives no contact" in result.stderr and "contact: {title: Report a problem" in result.stderr
+    assert result.stderr.count("contact") == result.stderr.count("gives no contact") * 2
+    # and that Cloud Run's default memory is too little for a replica
+    assert "add `--memory 1Gi`" in result.stderr
+    again = run("publish", "cloudrun", "--db", str(corpus_db), "--out", str(tmp_path / "again"), "--dry-run",
+                "--service", "kb-test", "--memory", "1Gi")
+    assert again.exit_code == 0 and "--memory 1Gi`" not in again.stderr
 
 
 def test_docker_context_is_datasettes_own_and_kept_where_docker_is_missing(corpus_db, tmp_path, monkeypatch):

@@ -145,7 +145,7 @@ def _brand_copy(tmp_path, replace=None):
 @pytest.mark.parametrize("replace, message", [
     (('link: "#1d4f91"', 'link: "#8ab4f8"'), r"brand\.yml:12: colours\.link #8ab4f8 on background #ffffff has contrast 2\.\d:1 - choose colours with at least 4\.5:1"),
     (('header_text: "#ffffff"', 'header_text: "#3a5f9a"'), r"brand\.yml:13: colours\.header_text #3a5f9a on header_background #1d4f91 has contrast 1\.\d:1"),
-    (("logo: logo.svg", "logo: crest.png"), r"brand\.yml:6: logo 'crest\.png' is not a file in .* - put the image beside brand\.yml"),
+    (("logo: logo.svg", "logo: crest.png"), r"brand\.yml:6: logo 'crest\.png' is not a file in .* - put the picture beside brand\.yml"),
     (("file: privacy.md", "file: privacy-notice.md"), r"brand\.yml:\d+: pages\.privacy\.file 'privacy-notice\.md' is not a file"),
     (('text: "#1f2328"', "text: dark grey"), r"brand\.yml:10: colours\.text is 'dark grey' - give it as #rrggbb"),
     (("#   contact: {title", "contact: {title: Report a problem, url: our website}\n#   contact: {title"),

@@ -1,0 +1,109 @@
+"""A tenth look at the site as a publisher brands it: a brand's pages show no HTML of their own, a key
+given twice is refused, the logo and icon are pictures the site serves, and a colour YAML read as a
+comment is named so. Each problem is one line naming brand.yml (or the page), the line and the fix."""
+import shutil
+
+import pytest
+
+from kb.site import BRAND, SiteError, load_brand, normal_base_url
+
+
+@pytest.fixture
+def brand(tmp_path):
+    d = tmp_path / "brand"
+    shutil.copytree(BRAND, d)
+    yml = d / "brand.yml"
+    yml.write_text(yml.read_text().replace("name: Council transformation case studies", "name: Northshire's case studies")
+                   + 'contact: {title: Report a problem, url: "mailto:team@example.org"}\n')
+    return d
+
+
+def refused(d) -> str:
+    with pytest.raises(SiteError) as err:
+        load_brand(d)
+    return str(err.value)
+
+
+@pytest.mark.parametrize("html", ['<script>alert("about")</script>', '<img src=x onerror="alert(1)">',
+                                  'Read <b onclick="x()">this</b>.'])
+def test_a_brand_page_with_html_is_refused_and_never_shown_as_html(brand, html):
+    """`<script>` in about.md ran in every reader's browser: a brand folder may come from anyone."""
+    page = brand / "about.md"
+    page.write_text(page.read_text() + "\n" + html + "\n")
+    lines = page.read_text().count("\n")
+    message = refused(brand)
+    assert message.startswith(f"{brand / 'brand.yml'}:") and f"pages.about.file about.md:{lines}: HTML (" in message
+    assert "write the page in Markdown only" in message
+    # and were it ever loaded, it is shown as text
+    loaded = load_brand(BRAND)
+    loaded.directory = brand
+    assert "<script>" not in loaded.page_html("about") and "onerror=" not in loaded.page_html("about").replace("&quot;", '"').split("&lt;")[0]
+
+
+def test_a_key_given_twice_is_refused(brand):
+    """A second `name:` put the project's own name back on every page, and skipped the no-contact note."""
+    yml = brand / "brand.yml"
+    yml.write_text(yml.read_text() + "name: Council transformation case studies\n")
+    message = refused(brand)
+    line = yml.read_text().count("\n")
+    assert message == (f"{yml}:{line}: field 'name' appears twice (also on line 1) - keep one of the two: YAML would "
+                       "silently use the last one") or (f"{yml}:{line}: field 'name' appears twice" in message), message
+
+
+@pytest.mark.parametrize("name, content, said", [
+    ("about.md", None, "is not a picture the site serves"),                      # served as 404
+    ("logo.bmp", b"BM....", "is not a picture the site serves"),
+    ("logo #1.png", b"\x89PNG\r\n", "has characters an address cannot carry"),    # the # cut the address short
+    ("fake.png", b"GIF89a....", "is not a PNG file, whatever its name"),
+])
+def test_a_logo_the_site_would_not_show_is_refused(brand, name, content, said):
+    if content is not None:
+        (brand / name).write_bytes(content)
+    yml = brand / "brand.yml"
+    yml.write_text(yml.read_text().replace("logo: logo.svg", f'logo: "{name}"'))
+    assert said in refused(brand)
+
+
+def test_an_unquoted_colour_is_told_to_be_quoted(brand):
+    yml = brand / "brand.yml"
+    text = yml.read_text()
+    import re
+    quote, key, value = re.search(r"\n  ((\w+): (['\"]#[0-9a-fA-F]{6}['\"]))", text).groups()
+    yml.write_text(text.replace(quote, f"{key}: {value.strip(chr(39) + chr(34))}", 1))
+    assert f"colours.{key} is empty - a colour written #rrggbb must be in quotes" in refused(brand)
+
+
+def test_a_page_without_a_title_is_refused(brand):
+    """An empty title made a footer link with no name."""
+    yml = brand / "brand.yml"
+    import re
+    yml.write_text(re.sub(r"(about: \{title: )[^,]+,", r'\1"",', yml.read_text()))
+    assert "pages.about needs a title and a file" in refused(brand)
+
+
+@pytest.mark.parametrize("base", ["/kb/../x/", "/./", "/kb/.."])
+def test_a_base_url_with_dot_segments_is_refused(base):
+    with pytest.raises(SiteError):
+        normal_base_url(base)
+
+
+def test_a_publisher_hears_of_a_missing_contact_once(brand, corpus_db, tmp_path):
+    """`kb publish` said it twice, in two wordings: once with the brand's notes, once on its own."""
+    from click.testing import CliRunner
+
+    from kb.cli import cli
+
+    yml = brand / "brand.yml"
+    yml.write_text(yml.read_text().replace('contact: {title: Report a problem, url: "mailto:team@example.org"}\n', ""))
+    result = CliRunner().invoke(cli, ["publish", "docker", "--db", str(corpus_db), "--brand", str(brand),
+                                      "--out", str(tmp_path / "out"), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.stderr.splitlines() if "contact" in line]
+    assert len(notes) == 1, notes
+
+
+def test_a_vercel_publisher_is_told_it_does_not_fit():
+    from kb.cli import _hosting_notes
+
+    assert any("Vercel does not fit" in note for note in _hosting_notes("vercel", []))
+    assert _hosting_notes("fly", []) == [] and _hosting_notes("cloudrun", ["--memory", "2Gi"]) == []
