@@ -139,6 +139,24 @@ def load_metadata(path: Path = METADATA) -> tuple[dict, dict]:
     return data, settings
 
 
+def public_url(metadata: dict, base_url: str = "/", path: Path | str = "the metadata file") -> tuple[str, str] | None:
+    """The metadata's `public_url` as (scheme, host): the address readers reach the site at, which every
+    absolute address the site writes uses (plugins/kb_origin.py); None when not given. SiteError when it
+    is no http(s) address or its path is not the base URL's."""
+    url = metadata.get("public_url")
+    if url is None:
+        return None
+    parts = urllib.parse.urlsplit(url.strip()) if isinstance(url, str) else None
+    where = f"{path}:{_line_of(Path(path), 'public_url')}" if Path(str(path)).is_file() else str(path)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise SiteError(f"{where}: public_url {url!r} is not a web address - give the address readers reach the "
+                        f"site at, e.g. `public_url: https://www.example.org{base_url}`")
+    if (parts.path or "/").rstrip("/") + "/" not in ("/", base_url):
+        raise SiteError(f"{where}: public_url {url!r} ends in {parts.path or '/'}, not the base URL {base_url} - give "
+                        f"the same path to --base-url, or write `public_url: {parts.scheme}://{parts.netloc}{base_url}`")
+    return parts.scheme, parts.netloc
+
+
 def normal_base_url(base_url: str | None) -> str:
     """'/kb', 'kb/' and '/kb/' all mean '/kb/'; Datasette wants the slashes at both ends."""
     parts = [p for p in (base_url or "/").split("/") if p]
@@ -542,7 +560,7 @@ class Site:
     def check(self) -> "Site":
         """Raise SiteError for a bad metadata file or brand, before anything starts; the brand read
         is kept (`brand`) for what `kb serve` and `kb publish` say of it."""
-        self.metadata()
+        public_url(self.metadata(), self.base_url, self.metadata_path)
         self.brand = load_brand(self.brand_dir)
         return self
 

@@ -107,3 +107,46 @@ def test_a_vercel_publisher_is_told_it_does_not_fit():
 
     assert any("Vercel does not fit" in note for note in _hosting_notes("vercel", []))
     assert _hosting_notes("fly", []) == [] and _hosting_notes("cloudrun", ["--memory", "2Gi"]) == []
+
+
+# -- the address readers reach the site at ------------------------------------------------------------------
+def _site_with(corpus_db, tmp_path, public, base="/"):
+    import yaml
+
+    from kb.site import METADATA, make_datasette
+
+    data = yaml.safe_load(METADATA.read_text(encoding="utf-8"))
+    data["public_url"] = public
+    path = tmp_path / "metadata.yml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return make_datasette(corpus_db, metadata=path, base_url=base), path
+
+
+# (Datasette's own client puts the base URL in front of each path)
+@pytest.mark.parametrize("path", ["/", "/sitemap.xml", "/robots.txt", "/kb/cases/brighton-hove-reablement",
+                                  "/kb/recent_cases.atom", "/-/search.csv?q=care", "/-/search.json?q=care"])
+def test_every_full_address_names_the_public_url_whatever_host_a_request_names(corpus_db, tmp_path, path):
+    """A request naming another host (a proxy's, the platform's, or anyone's) had the canonical links,
+    sitemap, feed, citations and exports name it, in answers a cache keeps for five minutes."""
+    import asyncio
+    import re
+
+    site, _ = _site_with(corpus_db, tmp_path, "https://www.northshire.example.org/kb/", "/kb/")
+    page = asyncio.run(site.client.get(path, headers={"host": "evil.example", "x-forwarded-host": "evil.example"}))
+    assert page.status_code == 200
+    hosts = set(re.findall(r"https?://([a-z0-9.-]+)", page.text)) - {"www.sitemaps.org", "www.w3.org", "www.gov.uk"}
+    assert "evil.example" not in page.text and hosts == {"www.northshire.example.org"}, hosts
+
+
+@pytest.mark.parametrize("public, said", [
+    ("www.northshire.example.org", "is not a web address"),
+    ("https://www.northshire.example.org/cases/", "ends in /cases/, not the base URL /kb/"),
+    ("https://www.northshire.example.org/kb/?x=1", "is not a web address"),
+])
+def test_a_public_url_that_cannot_be_the_sites_is_refused_with_its_line(corpus_db, tmp_path, public, said):
+    from kb.site import Site
+
+    _, path = _site_with(corpus_db, tmp_path, public, "/kb/")
+    with pytest.raises(SiteError) as err:
+        Site(corpus_db, path, BRAND, "/kb/").check()
+    assert str(err.value).startswith(f"{path}:") and said in str(err.value), str(err.value)
