@@ -150,3 +150,26 @@ def test_a_public_url_that_cannot_be_the_sites_is_refused_with_its_line(corpus_d
     with pytest.raises(SiteError) as err:
         Site(corpus_db, path, BRAND, "/kb/").check()
     assert str(err.value).startswith(f"{path}:") and said in str(err.value), str(err.value)
+
+
+def test_a_path_outside_the_base_url_is_not_a_second_copy_of_the_site(corpus_db):
+    """A container reached at its platform's own address answered at '/' too: a second copy of the site."""
+    import asyncio
+
+    import httpx
+
+    from kb.site import make_datasette
+
+    app = make_datasette(corpus_db, base_url="/kb/").app()
+
+    async def statuses():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            out = {}
+            for path in ("/", "/-/search?q=care", "/kbx/", "/kb/", "/kb/-/search?q=care"):
+                answer = await client.get(path)
+                out[path] = (answer.status_code, 'href="/kb/"' in answer.text)
+            return out
+
+    found = asyncio.run(statuses())
+    assert found["/"] == found["/-/search?q=care"] == found["/kbx/"] == (404, True)
+    assert found["/kb/"][0] == found["/kb/-/search?q=care"][0] == 200
