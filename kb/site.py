@@ -360,7 +360,31 @@ def _card(directory: Path, data: dict, name: str, fail) -> tuple[str | None, lis
         return None, [f"{directory / 'brand.yml'}: card {card} is the project's own picture, which shows the project's "
                       "name, so shared links show no picture; make your own (PNG or JPEG, 1200 x 630 pixels) "
                       "and give its name as `card:`."]
+    size = _picture_size(content)
+    if size and (size[0] < CARD_SIZE[0] // 2 or abs(size[0] / size[1] - CARD_SIZE[0] / CARD_SIZE[1]) > 0.1):
+        # chat and social sites crop a card of another shape, or show a small one as a thumbnail
+        return card, [f"{directory / 'brand.yml'}: card {card} is {size[0]} x {size[1]} pixels; link previews show "
+                      f"{CARD_SIZE[0]} x {CARD_SIZE[1]} (or that shape, at least {CARD_SIZE[0] // 2} wide) whole and "
+                      "crop or shrink others."]
     return card, []
+
+
+CARD_SIZE = (1200, 630)
+
+
+def _picture_size(content: bytes) -> tuple[int, int] | None:
+    """(width, height) of a PNG, GIF or JPEG, read from its header; None when it cannot be read."""
+    if content.startswith(b"\x89PNG") and len(content) >= 24:
+        return int.from_bytes(content[16:20], "big"), int.from_bytes(content[20:24], "big")
+    if content.startswith(b"GIF8") and len(content) >= 10:
+        return int.from_bytes(content[6:8], "little"), int.from_bytes(content[8:10], "little")
+    at = 2
+    while content.startswith(b"\xff\xd8") and at + 9 < len(content) and content[at] == 0xFF:
+        marker, length = content[at + 1], int.from_bytes(content[at + 2:at + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a frame's header: its size
+            return int.from_bytes(content[at + 7:at + 9], "big"), int.from_bytes(content[at + 5:at + 7], "big")
+        at += 2 + length
+    return None
 
 
 # Links a publisher may give in brand.yml, each shown in every footer, with its default title.

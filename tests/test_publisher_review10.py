@@ -173,3 +173,25 @@ def test_a_path_outside_the_base_url_is_not_a_second_copy_of_the_site(corpus_db)
     found = asyncio.run(statuses())
     assert found["/"] == found["/-/search?q=care"] == found["/kbx/"] == (404, True)
     assert found["/kb/"][0] == found["/kb/-/search?q=care"][0] == 200
+
+
+@pytest.mark.parametrize("size, kind, noted", [((100, 100), "PNG", True), ((1200, 630), "PNG", False),
+                                               ((1200, 630), "JPEG", False), ((800, 800), "JPEG", True),
+                                               ((600, 315), "GIF", False)])
+def test_a_card_of_another_size_is_noted(brand, size, kind, noted):
+    """A 100 x 100 card was taken without a word, though link previews show 1200 x 630 and crop others."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, (40, 60, 120)).save(out, format=kind)
+    name = f"card.{kind.lower()}"
+    (brand / name).write_bytes(out.getvalue())
+    yml = brand / "brand.yml"
+    import re
+    yml.write_text(re.sub(r"(?m)^card: .*$", f"card: {name}", yml.read_text()))
+    notes = [n for n in load_brand(brand).notes if "link previews show 1200 x 630" in n]
+    assert bool(notes) == noted, (size, kind, load_brand(brand).notes)
+    if noted:
+        assert f"is {size[0]} x {size[1]} pixels" in notes[0]
