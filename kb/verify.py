@@ -3,7 +3,8 @@
 Every figure's printed text must appear within the lines its case cites for that source (the case's
 `sources[].lines` plus any lines its `where` names), with any year its period names; every sum of money
 in the body must be one the cited lines print (or one of the case's figures), and every other number
-must appear within the cited lines of the case's sources (a financial year read as one, however printed). A source's text is looked for in sources/text/
+must appear within the cited lines of the case's sources (a financial year read as one, however
+printed). A source's text is looked for in sources/text/
 (kept in the repository when the licence allows), sources/text-local/ (never committed) and any
 folders given; its sha256 must match the one its record gives, so line numbers mean the same thing."""
 from __future__ import annotations
@@ -308,6 +309,7 @@ def verify(cases: list[Record], texts: dict[str, SourceText], addresses: dict[st
             report.cases_skipped += 1
             report.results_unchecked += _numbers_unchecked(record, texts, addresses or {})
             continue
+        blocks = list(dict.fromkeys(blocks))  # each figure's lines again, mostly
         allowed = {n for block in blocks for n in numbers(block, parts=True)}
         # a sum the cited lines print, or one of the case's own figures (a table's 0.577 in £ millions,
         # which the text may write as £577,000)
