@@ -55,9 +55,10 @@ def contributing_md() -> str:
         out += ["", schema[kind]["body"]["description"], "", "Body sections, in order:", ""]
         out += [f"- `## {s}`" + (f" - {guidance[s]}" if s in guidance else "") for s in body_sections(kind)] + [""]
         most = schema[kind]["body"].get("max_chars") or {}
+        where = {"summary": f"the {schema[kind]['body'].get('summary')}", "lesson": "each lesson"}
         if most:
-            out += ["At most " + " and ".join(f"{n:,} characters in {'the ' + schema[kind]['body']['summary'] if what == 'summary' else 'each lesson'}"
-                                            for what, n in most.items()) + " (`kb validate` checks).", ""]
+            out += ["At most " + " and ".join(f"{n:,} characters in {where[what]}" for what, n in most.items())
+                    + " (`kb validate` checks).", ""]
     out += ["## Vocabularies", "",
             "Use the slug (first column). Aliases are accepted and turned into the slug when the database is built.", ""]
     for vocab in load_vocabularies().values():
