@@ -56,7 +56,7 @@ async def text_view(request, datasette):
         context["problem"] = f"The text has {last:,} lines: the lines asked for are past its end."
         html = await datasette.render_template("kb_text.html", context, request=request)
         return Response.html(html, status=404)
-    shown = {n for n in wanted for n in range(n - AROUND, n + AROUND + 1) if 1 <= n <= last} if wanted else None
+    shown = {m for n in wanted for m in range(n - AROUND, n + AROUND + 1) if 1 <= m <= last} if wanted else None
     sql = "select line, text from source_lines where source_id = ? order by line"
     previous = None
     for line, text in (await db.execute(sql, [source_id])).rows:
