@@ -677,6 +677,33 @@ SCALE_WORDS = {1e3: re.compile(r"thousand|£\s*'?000|£\s*k\b|\b000s\b", re.I),
                1e6: re.compile(r"million|£\s*m\b|£m", re.I), 1e9: re.compile(r"billion|£\s*bn\b", re.I)}
 
 
+def _published(root: Path, records: list[Record]) -> dict[str, str]:
+    """Each source's date (YYYY, YYYY-MM or YYYY-MM-DD) by its id: from the records checked, else read
+    from sources/ (a case checked on its own)."""
+    dates = {r.id: r.data.get("date") for r in records if r.kind == "source"}
+    for path in (root / "sources").glob("*.md"):
+        if path.stem not in dates:
+            front = path.read_text(encoding="utf-8", errors="replace").split("\n---", 1)[0]
+            found = re.search(r"(?m)^date:\s*[\"']?(\d{4}(?:-\d\d){0,2})", front)
+            dates[path.stem] = found.group(1) if found else None
+    return {k: str(v) for k, v in dates.items() if v}
+
+
+def _reviewed_too_early(record: Record, published: dict[str, str]) -> list[Problem]:
+    """A review date before a cited report was published: no one read the case against it then."""
+    reviewed = record.data.get("reviewed")
+    if not isinstance(reviewed, str) or reviewed.startswith(TODO):
+        return []
+    later = [(published[src["id"]], src["id"]) for src in record.data["sources"]
+             if src["id"] in published and reviewed[:len(published[src["id"]])] < published[src["id"]]]
+    if not later:
+        return []
+    date, source = max(later)
+    return [Problem(record.document.display, record.document.line_of(("reviewed",)),
+                    f"reviewed {reviewed} is before {source} was published ({date})",
+                    "write the day you read the case against its sources, as YYYY-MM-DD")]
+
+
 def discover(root: Path) -> dict[str, list[Path]]:
     # by name as text: the order of Paths of one folder, a tenth of the time for 100,000 files
     return {"source": sorted((root / "sources").glob("*.md"), key=str), "case": sorted((root / "cases").glob("*.md"), key=str)}
@@ -815,6 +842,7 @@ def check_collection(paths: list[Path], root: Path, known_sources: set[str] | No
             problems.append(Problem(display, doc.line_of(("title",)), f"title '{title}' is also the title of "
                                                    f"{', '.join(d for k, d in enumerate(everyone) if k != n)}",
                                     "give each case its own title, saying who did what"))
+    published = _published(root, records)
     for record in records:
         if record.kind != "case":
             continue
@@ -824,6 +852,7 @@ def check_collection(paths: list[Path], root: Path, known_sources: set[str] | No
                 problems.append(Problem(record.document.display, record.document.line_of(("sources", i, "id")),
                                         f"unknown source id '{src['id']}'",
                                         f"did you mean '{near[0]}'?" if near else "add a file sources/<id>.md first, or use an existing source id"))
+        problems += _reviewed_too_early(record, published)
     problems.sort(key=lambda p: (p.path, p.line))
     broken = {p.path for p in problems}
     return [r for r in records if r.document.display not in broken], problems

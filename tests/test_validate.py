@@ -344,3 +344,15 @@ def test_a_summary_or_a_lesson_past_its_length_fails(small_root):
     assert [str(p) for p in problems] == [
         f"cases/{NAME}.md:119: this lesson is 1,225 characters, over the 1,000 a lesson may have - keep each lesson to a "
         "sentence or two; split several lessons into bullets of their own, and put the account under the other sections"]
+
+
+def test_a_review_date_before_the_report_was_published_fails(small_root):
+    """`reviewed: "2001-01-01"` passed, for a case drawn from a report of December 2014."""
+    import re
+
+    _, problems = run(small_root, {NAME: re.sub(r'(?m)^reviewed: .*$', 'reviewed: "2014-11-30"', GOOD)})
+    assert [str(p) for p in problems] == [
+        f"cases/{NAME}.md:68: reviewed 2014-11-30 is before dclg-2014-good-practice-savings "
+        "was published (2014-12) - write the day you read the case against its sources, as YYYY-MM-DD"]
+    _, problems = run(small_root, {NAME: re.sub(r'(?m)^reviewed: .*$', 'reviewed: "2014-12-01"', GOOD)})
+    assert problems == []
