@@ -16,13 +16,18 @@ def shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-def composed(path: Path, error: type[ValueError], fix: str) -> yaml.Node | None:
-    """The file's YAML as nodes (they know their lines), or `error` naming the file, the line and `fix`."""
+def _read(path: Path, read, error: type[ValueError], fix: str):
+    """`read` (yaml.compose or yaml.safe_load) of the file's text, or `error` naming the file, the line and `fix`."""
     try:
-        return yaml.compose(Path(path).read_text(encoding="utf-8"))
+        return read(Path(path).read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         line = e.problem_mark.line + 1 if getattr(e, "problem_mark", None) else 1
         raise error(f"{shown(path)}:{line}: not valid YAML ({getattr(e, 'problem', e)}) - {fix}") from None
+
+
+def composed(path: Path, error: type[ValueError], fix: str) -> yaml.Node | None:
+    """The file's YAML as nodes (they know their lines), or `error` naming the file, the line and `fix`."""
+    return _read(path, yaml.compose, error, fix)
 
 
 class DeclarationError(ValueError):
@@ -32,18 +37,25 @@ class DeclarationError(ValueError):
 def loaded(path: Path, fix: str):
     """The file's YAML as data, or DeclarationError naming the file, the line and `fix` (every `kb` command
     reads both files, and a traceback from YAML's parser named neither)."""
-    return yaml.safe_load(Path(path).read_text(encoding="utf-8")) if composed(path, DeclarationError, fix) is not None else None
+    return _read(path, yaml.safe_load, DeclarationError, fix)
 
 
 def line_of(path: Path, *keys: str) -> int:
-    """The line of the deepest of `keys` (a mapping's keys, one under the other) the file has, else 1."""
-    node, line = composed(path, DeclarationError, "fix the YAML"), 1
+    """The line where a fix to the mapping key at `keys` (e.g. "pages", "privacy") goes: the key's own
+    line, or, where it is missing, the line of the nearest mapping above it that is there (a missing
+    pages.privacy goes under `pages:`); 1 for a missing top-level key or a file YAML cannot read."""
+    try:
+        node = yaml.compose(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return 1
+    line = 1
     for key in keys:
-        found = next((v for k, v in getattr(node, "value", []) if isinstance(node, yaml.MappingNode)
-                      and getattr(k, "value", None) == key), None) if node is not None else None
+        if not isinstance(node, yaml.MappingNode):
+            break
+        found = next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key), None)
         if found is None:
             break
-        node, line = found, found.start_mark.line + 1
+        line, node = found[0].start_mark.line + 1, found[1]
     return line
 
 

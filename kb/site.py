@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from . import ROOT
+from .declared import line_of
 
 METADATA = ROOT / "metadata.yml"
 PLUGINS = ROOT / "plugins"
@@ -128,13 +129,13 @@ def load_metadata(path: Path = METADATA) -> tuple[dict, dict]:
         raise SiteError(f"{path}:1: metadata must be a mapping of keys (title, description_html, ...) - see metadata.yml")
     settings = data.pop("settings", None) or {}
     if not isinstance(settings, dict):
-        raise SiteError(f"{path}:{_line_of(path, 'settings')}: settings must map Datasette setting names to values, "
+        raise SiteError(f"{path}:{line_of(path, 'settings')}: settings must map Datasette setting names to values, "
                         "e.g. `allow_download: false`")
     from datasette.app import DEFAULT_SETTINGS
 
     for name in settings:
         if name not in DEFAULT_SETTINGS:
-            raise SiteError(f"{path}:{_line_of(path, 'settings', name)}: '{name}' is not a Datasette setting - "
+            raise SiteError(f"{path}:{line_of(path, 'settings', name)}: '{name}' is not a Datasette setting - "
                             "see https://docs.datasette.io/en/stable/settings.html")
     return data, settings
 
@@ -147,12 +148,12 @@ def public_url(metadata: dict, base_url: str = "/", path: Path | str = "the meta
     if url is None:
         return None
     parts = urllib.parse.urlsplit(url.strip()) if isinstance(url, str) else None
-    where = f"{path}:{_line_of(Path(path), 'public_url')}" if Path(str(path)).is_file() else str(path)
+    where = lambda: f"{path}:{line_of(Path(path), 'public_url')}" if Path(str(path)).is_file() else str(path)
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise SiteError(f"{where}: public_url {url!r} is not a web address - give the address readers reach the "
+        raise SiteError(f"{where()}: public_url {url!r} is not a web address - give the address readers reach the "
                         f"site at, e.g. `public_url: https://www.example.org{base_url}`")
     if (parts.path or "/").rstrip("/") + "/" not in ("/", base_url):
-        raise SiteError(f"{where}: public_url {url!r} ends in {parts.path or '/'}, not the base URL {base_url} - give "
+        raise SiteError(f"{where()}: public_url {url!r} ends in {parts.path or '/'}, not the base URL {base_url} - give "
                         f"the same path to --base-url, or write `public_url: {parts.scheme}://{parts.netloc}{base_url}`")
     return parts.scheme, parts.netloc
 
@@ -163,25 +164,6 @@ def normal_base_url(base_url: str | None) -> str:
     if any(not re.fullmatch(r"[A-Za-z0-9._~-]+", p) or p in (".", "..") for p in parts):
         raise SiteError(f"base URL {base_url!r}: use letters, digits, '.', '_', '~' and '-' between slashes (not . or .. alone), e.g. /kb/")
     return "/" + "".join(p + "/" for p in parts)
-
-
-def _line_of(path: Path, *keys: str) -> int:
-    """The line where a fix to the mapping key at keys (e.g. "pages", "privacy") goes: the key's own
-    line, or, where it is missing, the line of the nearest mapping above it that is there (a missing
-    pages.privacy goes under `pages:`); 1 for a missing top-level key or a file YAML cannot read."""
-    try:
-        node = yaml.compose(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return 1
-    line = 1
-    for key in keys:
-        if not isinstance(node, yaml.MappingNode):
-            break
-        found = next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key), None)
-        if found is None:
-            break
-        line, node = found[0].start_mark.line + 1, found[1]
-    return line
 
 
 # -- brand -------------------------------------------------------------------------------------------
@@ -409,7 +391,7 @@ def load_brand(directory: Path = BRAND, stylesheet: Path = STYLESHEET) -> Brand:
 
     def fail(keys: str | tuple, problem: str):
         # the line where the fix goes: the key's own, or, when it is missing, the mapping it belongs in
-        raise SiteError(f"{path}:{_line_of(path, *((keys,) if isinstance(keys, str) else keys))}: {problem}")
+        raise SiteError(f"{path}:{line_of(path, *((keys,) if isinstance(keys, str) else keys))}: {problem}")
 
     from .parse import key_problems
 

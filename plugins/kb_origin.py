@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datasette import hookimpl
 
-from kb.site import public_url
+from kb.site import SiteError, public_url
 
 # the headers that name another host or scheme than the public one; one Host replaces them
 FORWARDED = (b"host", b"x-forwarded-host", b"x-forwarded-proto", b"forwarded")
@@ -17,8 +17,14 @@ FORWARDED = (b"host", b"x-forwarded-host", b"x-forwarded-proto", b"forwarded")
 @hookimpl(trylast=True)
 def asgi_wrapper(datasette):
     def wrap(app):
-        async def inner(scope, receive, send):
+        # read once: the metadata does not change while the site is served (one that cannot be the site's
+        # address is refused, with its line, by `kb serve` and `kb publish` before they start: Site.check)
+        try:
             origin = public_url(datasette.metadata() or {}, datasette.setting("base_url") or "/")
+        except SiteError:
+            origin = None
+
+        async def inner(scope, receive, send):
             if origin and scope.get("type") == "http":
                 scheme, host = origin
                 headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() not in FORWARDED]
