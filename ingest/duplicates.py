@@ -43,6 +43,14 @@ def _warning(record: Record, other: str, why: str) -> Problem:
                    "and summary say what differs")
 
 
+def once(warnings: list[Problem], kept: list[Problem]) -> list[Problem]:
+    """The warnings of pairs `kept` does not warn of (a copy, alike in every way, is warned of once):
+    a pair is a case and the other case its _warning names."""
+    pair = lambda w: (w.path, w.message.split(" (", 1)[0])
+    said = {pair(w) for w in kept}
+    return [w for w in warnings if pair(w) not in said]
+
+
 def by_organisation(checked: list[Record], corpus: list[Record]) -> list[Problem]:
     """Same (named) organisation and a near-identical title, or the same passage of the same report
     (see by_citation)."""

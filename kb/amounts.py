@@ -15,9 +15,14 @@ MONEY = re.compile(rf"£\s*({NUMBER})(\s*(?:-|\u2013|to)\s*£?\s*{NUMBER})?\s*(k
 PERCENT = re.compile(r"(\d+(?:\.\d+)?)(\s*(?:-|\u2013|to)\s*\d+(?:\.\d+)?)?\s*(?:%|per ?cent)", re.I)
 
 
+def in_pounds(number: str, unit: str | None) -> float:
+    """A number as printed ("1,500", "2.5") in a unit of UNITS ("m", "million"; none: pounds), in pounds."""
+    return round(float(number.replace(",", "")) * UNITS.get((unit or "").lower(), 1), 2)
+
+
 def money_value(match: re.Match) -> int | float:
     """The amount of a MONEY match: its first (or only) number in its unit."""
-    value = round(float(match.group(1).replace(",", "")) * UNITS.get((match.group(3) or "").lower(), 1), 2)
+    value = in_pounds(match.group(1), match.group(3))
     return int(value) if value == int(value) else value
 
 
@@ -127,7 +132,7 @@ def typed_pounds(raw: str) -> float:
     typed = TYPED.fullmatch(raw.strip()) if len(raw) <= 40 else None
     if typed is None:
         raise ValueError("must be an amount in pounds, such as 250000, £250,000, £250k or £1.5m")
-    value = round(float(typed.group(1).replace(",", "")) * UNITS.get((typed.group(2) or "").lower(), 1), 2)
+    value = in_pounds(typed.group(1), typed.group(2))
     if value > MAX_TYPED:
         raise ValueError(f"must be at most £{MAX_TYPED:,.0f}")
     return value

@@ -59,16 +59,8 @@ def _paths(paths: tuple[str, ...], root: Path) -> list[Path]:
 @click.pass_context
 def cli(ctx, root):
     """Build, check, search and serve the council transformation knowledge base."""
-    from .declared import DeclarationError
-    from .schema import load_schema
-    from .vocabulary import load_vocabularies
-
-    try:
-        if _DECLARATION_ERROR:
-            raise _DECLARATION_ERROR[0]
-        load_schema(), load_vocabularies()
-    except DeclarationError as error:
-        click.echo(f"{error}", err=True)
+    if _DECLARATION_ERROR:  # both files are read as the options are made (see _facet_options)
+        click.echo(f"{_DECLARATION_ERROR[0]}", err=True)
         ctx.exit(1)
     ctx.obj = {"root": (root or (Path.cwd() if (Path.cwd() / "cases").is_dir() else ROOT)).resolve(),
                "root_given": root is not None}
@@ -105,7 +97,7 @@ def _similar(records, root: Path, db_path: Path, whole: bool) -> tuple[list, lis
     each other when they are `whole` corpus), notes on what was not checked, and what was."""
     import sqlite3
 
-    from ingest.duplicates import by_meaning, by_organisation, gone_mentions
+    from ingest.duplicates import by_meaning, by_organisation, gone_mentions, once
 
     from .validate import check_collection, discover
 
@@ -120,10 +112,7 @@ def _similar(records, root: Path, db_path: Path, whole: bool) -> tuple[list, lis
     current = {path.stem for path in discover(root)["case"]}  # a case's file is named by its id
     try:
         meaning = by_meaning(checked, db_path, current=current)
-        # a pair warned of by meaning is warned of once (a copy is alike in every way)
-        pairs = {(w.path, w.message.split(" (")[0]) for w in meaning}
-        warnings = [w for w in warnings if (w.path, w.message.split(" (")[0]) not in pairs]
-        warnings += gone_mentions(checked, db_path, current) + meaning
+        warnings = once(warnings, meaning) + gone_mentions(checked, db_path, current) + meaning
     except (sqlite3.Error, OSError, TypeError, ValueError) as err:
         return warnings, [f"could not compare by meaning with {db_path} ({err}); rebuild it with `kb build`"], None
     return warnings, [], (f"near-duplicates checked: {len(checked)} case(s) compared by title and by meaning with every "
@@ -217,10 +206,9 @@ def validate_cmd(ctx, paths, fmt, stale, db_path, duplicates, summary_path):
 @_summary_option
 @click.pass_context
 def verify_cmd(ctx, paths, texts, fmt, summary_path):
-    """Check every figure, every number and sum of money in the text, and every figure's period against the
-    cited lines of its source's text, and
-    that no case's body or report's finding copies a run of words from the text: of the cases given (of
-    every case when none is given, or when a source record is)."""
+    """Check every figure, its period, and every number and sum of money in the text against the cited
+    lines of its source's text, and that no case's body or report's finding copies a run of words from
+    it: of the cases given (of every case when none is given, or when a source record is)."""
     from .parse import Problem
     from .validate import check_collection, discover, strays
     from .copying import copied

@@ -683,9 +683,8 @@ def _published(root: Path, records: list[Record]) -> dict[str, str]:
     dates = {r.id: r.data.get("date") for r in records if r.kind == "source"}
     for path in (root / "sources").glob("*.md"):
         if path.stem not in dates:
-            front = path.read_text(encoding="utf-8", errors="replace").split("\n---", 1)[0]
-            found = re.search(r"(?m)^date:\s*[\"']?(\d{4}(?:-\d\d){0,2})", front)
-            dates[path.stem] = found.group(1) if found else None
+            doc, _ = parse_document(path.read_bytes(), path, str(path))  # its own problems are its own check's
+            dates[path.stem] = doc.data.get("date") if doc is not None else None
     return {k: str(v) for k, v in dates.items() if v}
 
 

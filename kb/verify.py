@@ -16,7 +16,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .amounts import MONEY, UNITS, money_value
+from .amounts import MONEY, in_pounds, money_value
 from .citations import line_set, ranges, where_lines, where_ranges
 from .parse import Problem
 from .validate import Record
@@ -80,8 +80,7 @@ def sums(text: str, after: str = "") -> list[tuple[str, set[float]]]:
             break
         values = {float(money_value(m))}
         if m.group(2):
-            upper = re.search(r"\d[\d,]*(?:\.\d+)?", m.group(2)).group().replace(",", "")
-            values.add(round(float(upper) * UNITS.get((m.group(3) or "").lower(), 1), 2))
+            values.add(in_pounds(re.search(r"\d[\d,]*(?:\.\d+)?", m.group(2)).group(), m.group(3)))
         out.append((m.group().strip(), values))
     return out
 
