@@ -13,6 +13,11 @@ def ranges(spec: str) -> list[tuple[int, int]]:
     return [(int(first), int(last or first)) for first, last in RANGE.findall(spec)]
 
 
+def written(spans: list[tuple[int, int]], join: str = ", ") -> str:
+    """Ranges written as a citation writes them: [(1674, 1768), (764, 764)] -> "1674-1768, 764"."""
+    return join.join(f"{first}-{last}" if first != last else str(first) for first, last in spans)
+
+
 def where_ranges(where: str) -> list[tuple[int, int]]:
     """The ranges a figure's `where` names after "line" or "lines"."""
     return [r for m in WHERE.finditer(where) for r in ranges(m.group(1))]

@@ -8,7 +8,7 @@ import datetime
 from datasette import hookimpl
 
 from kb.amounts import period_unstated, printed_range
-from kb.citations import where_ranges
+from kb.citations import where_ranges, written
 from kb.site import plugin_module
 
 
@@ -21,7 +21,7 @@ texts = plugin_module(__file__, "kb_texts")
 
 def _lines_of(where: str | None) -> str:
     """The lines a `where` names ("..., line 1710; table, lines 1743-1744" -> "1710,1743-1744")."""
-    return ",".join(f"{a}-{b}" if a != b else str(a) for a, b in where_ranges(where or ""))
+    return written(where_ranges(where or ""), ",")
 
 # The facts shown at the top of a case page and in the compare view, in this order.
 CASE_TAGS = ("council_types", "regions", "services", "approaches", "key_attributes")
@@ -146,7 +146,7 @@ async def case_data(datasette, db, case_id: str) -> dict | None:
                                                       from case_sources cs join sources s on s.id = cs.source_id
                                                       where cs.case_id = ?""")).rows]
     # the lines each citation names, where the site shows the report's text (ingest/texts.py)
-    published = await texts.published(db)
+    published = texts.published(db.path)
     for s in case["sources"]:
         s["text_href"] = texts.text_href(datasette, s["source_id"], s["lines"]) if s["source_id"] in published else None
     for f in case["figures"]:
@@ -208,7 +208,7 @@ async def _source_page(datasette, db, source_id: str) -> dict | None:
     source["cases"] = [dict(r) for r in (await db.execute(
         """select c.id, c.title, c.organisation_names, cs.section, cs.lines, cs.pages from case_sources cs
            join cases c on c.id = cs.case_id where cs.source_id = ? order by c.title""", [source_id])).rows]
-    shown = source_id in await texts.published(db)
+    shown = source_id in texts.published(db.path)
     source["text_url"] = datasette.urls.path(f"/-/text/{source_id}") if shown else None
     for c in source["cases"]:
         c["organisations"] = ", ".join(present.as_list(c["organisation_names"]))

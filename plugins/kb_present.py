@@ -102,7 +102,7 @@ def glossary(db_path) -> dict[str, str]:
     return _glossary(str(path), path.stat().st_mtime)
 
 
-def _fetched(path: str, sql: str, params=()) -> list[tuple]:
+def fetched(path: str, sql: str, params=()) -> list[tuple]:
     """The rows of one query of the database, read only; none where it fails (a table it lacks)."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
@@ -115,7 +115,7 @@ def _fetched(path: str, sql: str, params=()) -> list[tuple]:
 
 @lru_cache(maxsize=16)
 def _titles(path: str, mtime: float, table: str, column: str) -> dict[str, str]:
-    return dict(_fetched(path, f"select id, [{column}] from [{table}]"))
+    return dict(fetched(path, f"select id, [{column}] from [{table}]"))
 
 
 def row_titles(db_path, table: str) -> dict[str, str]:
@@ -127,7 +127,7 @@ def row_titles(db_path, table: str) -> dict[str, str]:
 
 @lru_cache(maxsize=16)
 def _shared(path: str, mtime: float, table: str, column: str) -> frozenset:
-    return frozenset(r[0] for r in _fetched(path, f"select [{column}] from [{table}] group by 1 having count(*) > 1"))
+    return frozenset(r[0] for r in fetched(path, f"select [{column}] from [{table}] group by 1 having count(*) > 1"))
 
 
 def shared_labels(db_path, table: str, column: str) -> frozenset:
@@ -327,7 +327,7 @@ def prepare_jinja2_environment(env, datasette):
 
 @lru_cache(maxsize=64)
 def _types_of(path: str, mtime: float, table: str) -> dict[str, str]:
-    return {r[1]: r[2] or "" for r in _fetched(path, "select * from pragma_table_info(?)", [table])}
+    return {r[1]: r[2] or "" for r in fetched(path, "select * from pragma_table_info(?)", [table])}
 
 
 def column_types(db_path, table: str) -> dict[str, str]:
@@ -338,7 +338,7 @@ def column_types(db_path, table: str) -> dict[str, str]:
 
 @lru_cache(maxsize=64)
 def _references_of(path: str, mtime: float, table: str) -> dict[str, tuple[str, str]]:
-    return {r[3]: (r[2], r[4]) for r in _fetched(path, "select * from pragma_foreign_key_list(?)", [table])}
+    return {r[3]: (r[2], r[4]) for r in fetched(path, "select * from pragma_foreign_key_list(?)", [table])}
 
 
 def foreign_keys(db_path, table: str) -> dict[str, tuple[str, str]]:

@@ -296,11 +296,16 @@ def _amount_words(raw: str) -> str:
     return f"£{value:,.0f}" if value == int(value) else f"£{value:,.2f}"
 
 
+def _at_fault(error) -> bool:
+    """Whether the error names an input a link can leave out (not the query itself)."""
+    return isinstance(error, QueryError) and error.param not in (None, "q")
+
+
 def _ways_out(engine, error: QueryError, state: dict, base: str) -> list[dict]:
     """Links that run the search again without the input at fault, or with the value it probably
     meant: a search from an old or hand-edited address is not a dead end (its filters are not shown
     to put right when the search cannot run)."""
-    if not isinstance(error, QueryError) or error.param in (None, "q"):
+    if not _at_fault(error):
         return []
     facet = (engine.facets.get(error.param) if engine else None) or {}
     name = facet.get("label", "").lower() or SETTING_NAMES.get(error.param, "setting")
@@ -422,8 +427,7 @@ def _page(datasette, engine, found, error: QueryError | None, p: dict, request, 
         "other_target": {"label": "lessons" if p["target"] == "cases" else "case studies",
                          # lessons take their case's facets, so every filter and the range mean the same there;
                          # without the input a search could not run with (it would fail there too)
-                         "href": _url(base, {**(_without(state, error.param, error.value) if getattr(error, "param", None)
-                                                not in (None, "q") else state),
+                         "href": _url(base, {**(_without(state, error.param, error.value) if _at_fault(error) else state),
                                              "target": "lessons" if p["target"] == "cases" else None, "sort": None})},
         "json_url": _url(datasette.urls.path("/-/search.json"), state),
         "csv_url": _url(datasette.urls.path("/-/search.csv"), state),

@@ -7,7 +7,10 @@ from __future__ import annotations
 from datasette import hookimpl
 from datasette.utils.asgi import Response
 
-from kb.citations import ranges
+from functools import lru_cache
+from pathlib import Path
+
+from kb.citations import ranges, written
 from kb.site import plugin_module
 
 present = plugin_module(__file__, "kb_present")
@@ -16,11 +19,15 @@ AROUND = 3  # lines shown before and after each cited range, for its context
 MOST_RANGES = 20  # a citation has a few; an address with hundreds is no reader's
 
 
-async def published(db) -> set[str]:
-    """The sources whose text the site shows."""
-    if "source_lines" not in await db.table_names():
-        return set()
-    return {r[0] for r in (await db.execute("select distinct source_id from source_lines")).rows}
+def published(db_path) -> frozenset[str]:
+    """The sources whose text the site shows (read once per version of the database, as kb_present reads)."""
+    path = Path(db_path)
+    return _published(str(path), path.stat().st_mtime)
+
+
+@lru_cache(maxsize=8)
+def _published(path: str, mtime: float) -> frozenset[str]:
+    return frozenset(r[0] for r in present.fetched(path, "select distinct source_id from source_lines"))
 
 
 def text_href(datasette, source_id: str, lines: str) -> str:
@@ -41,11 +48,12 @@ async def text_view(request, datasette):
         return Response.html(html, status=404)
     source = dict(rows[0])
     spans = ranges(request.args.get("lines") or "")[:MOST_RANGES]
-    cited = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in spans)  # as a citation writes them
-    context = {"source": source, "problem": None, "lines": [], "cited": cited, "around": AROUND,
+    cited = written(spans)
+    shown_here = source_id in published(db.path)
+    context = {"source": source, "problem": None, "lines": [], "cited": cited, "around": AROUND, "published": shown_here,
                "whole_url": datasette.urls.path(f"/-/text/{source_id}"),
                "source_url": datasette.urls.row(db.name, "sources", source_id)}
-    if source_id not in await published(db):
+    if not shown_here:
         context["problem"] = ("This report's text is not published here: its licence does not allow it. Find the "
                               "passage in the report itself, by the section the citation names or a figure as printed.")
         html = await datasette.render_template("kb_text.html", context, request=request)

@@ -175,6 +175,9 @@ def test_a_report_whose_text_is_not_published_has_no_text_links_and_says_why(sit
     assert "/-/text/" not in html
     page = get(site, "/-/text/lga-2016-transformational-models?lines=120-126")
     assert page.status_code == 404 and "its licence does not allow it" in page.text
+    assert "Its whole text" not in page.text  # it would be the same page again
+    past = get(site, "/-/text/dclg-2014-good-practice-savings?lines=99999").text
+    assert get(site, links(past)["Its whole text"]).status_code == 200
     assert get(site, "/-/text/dclg-2014-good-practice-savings?lines=99999").status_code == 404
     assert get(site, "/-/text/no-such-report").status_code == 404
     source = get(site, "/kb/sources/dclg-2014-good-practice-savings").text
