@@ -48,7 +48,8 @@ async def text_view(request, datasette):
         return Response.html(html, status=404)
     source = dict(rows[0])
     spans = ranges(request.args.get("lines") or "")[:MOST_RANGES]
-    cited = written(spans)
+    # "Line 3", "Lines 1674-1768, 764-767": what the title and heading call the lines asked for
+    cited = ("Line " if len(spans) == 1 and spans[0][0] == spans[0][1] else "Lines ") + written(spans) if spans else ""
     shown_here = source_id in published(db.path)
     context = {"source": source, "problem": None, "lines": [], "cited": cited, "around": AROUND, "published": shown_here,
                "whole_url": datasette.urls.path(f"/-/text/{source_id}"),

@@ -202,3 +202,9 @@ def test_a_word_that_names_nothing_is_offered_no_database_page(site):
     main = page.text[page.text.index("<main"):page.text.index("</main>")]
     assert "All tables and SQL" not in links(main)
     assert "All tables and SQL" in links(get(site, "/kbb").text[get(site, "/kbb").text.index("<main"):])
+
+
+def test_one_line_of_a_text_is_called_a_line(site):
+    page = get(site, "/-/text/dclg-2014-good-practice-savings?lines=1710").text
+    assert "<title>Line 1710 of the text of Good Practice in Local Government Savings" in page
+    assert "Lines 1710" not in page
