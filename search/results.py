@@ -49,7 +49,8 @@ class Results:
     def _sorted(self, col: DocumentIndex, ranked: np.ndarray, ranking: "Ranking", sort: str,
                 first: int | None = None, last: np.ndarray | None = None) -> np.ndarray:
         """Close matches first, then by the sort: relevance, achieved yearly saving or start year
-        (missing values last), ties by relevance then document order; only the `first` few if given
+        (missing values last), ties by relevance, then by the start year (newest first) when sorted by
+        saving or by the saving when sorted by year, then document order; only the `first` few if given
         (found without sorting every result: the close ones and those at least as good as the
         first-th by the sort's own key, ties included, hold them)."""
         if last is not None:  # what the query sets aside (see set_aside_of) after the rest, each sorted alike
@@ -63,7 +64,12 @@ class Results:
             key = np.nan_to_num(key[ranked], nan=-np.inf)
             ranked = ranked[(key >= kth_best(key, first)) | ranking.close[ranked]]
         score = np.nan_to_num(ranking.scores[ranked], nan=-np.inf)
-        keys = [ranked, -score]
+        keys = [ranked]
+        # ties the query cannot break (browsing scores every case alike) go by the other sort's
+        # key: the many cases with no achieved yearly saving newest first, not in the order of their ids
+        if sort in ("saving", "year"):
+            keys.append(-np.nan_to_num((col.years if sort == "saving" else col.savings)[ranked], nan=-np.inf))
+        keys.append(-score)
         if sort == "saving":
             keys.append(-np.nan_to_num(col.savings[ranked], nan=-np.inf))
         elif sort == "year":

@@ -159,6 +159,9 @@ def test_a_sort_by_saving_says_it_orders_each_group(site):
     line = re.search(r'class="kb-sort">(.*?)<a ', html, re.S).group(1)
     assert line.strip() == "Sorted by achieved yearly saving within each group: the close matches first, then the rest."
     assert re.search(r'class="kb-sort">Sorted by relevance\.', get(site, "/-/search?q=shared+services").text)
+    # browsing, the cases with no achieved yearly saving follow newest first, and the line says so
+    line = re.search(r'class="kb-sort">(.*?)<a ', get(site, "/-/search").text, re.S).group(1)
+    assert line.strip() == "Sorted by achieved yearly saving, then those with none reported, newest first."
 
 
 def test_the_comparison_leads_back_to_the_search_it_was_made_from(site):

@@ -69,6 +69,10 @@ def test_browse_lists_every_case_sorted_by_achieved_saving(engine):
     savings = [index.savings[index.position[r.id]] for r in found.results]
     known = [v for v in savings if v == v]
     assert known == sorted(known, reverse=True) and savings[:len(known)] == known  # unknown last
+    # the cases with no achieved yearly saving, which browsing cannot rank, newest first
+    unranked = [index.years[index.position[r.id]] for r in found.results[len(known):]]
+    started = [v for v in unranked if v == v]
+    assert len(started) > 10 and started == sorted(started, reverse=True) and unranked[:len(started)] == started
     years = [index.years[index.position[r.id]] for r in engine.search("", sort="year", limit=200).results]
     known = [v for v in years if v == v]
     assert known == sorted(known, reverse=True)
