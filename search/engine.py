@@ -420,7 +420,7 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
         # in keyword mode the result set can be a single case: stand out from every document, those
         # holding none of the words scoring 0
         population = np.nan_to_num(keyword, nan=0.0) if mode == "keyword" else None
-        close = close_matches(scores, members, population) & evidence
+        close = close_matches(scores, members, col.target, population) & evidence
         if mode != "semantic":
             first = np.zeros(n, dtype=bool)
             first[best_first(scores, CLOSE_RANKS)] = True

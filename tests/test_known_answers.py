@@ -128,13 +128,18 @@ def test_each_document_s_best_two_are_numpy_s_numbers_ties_included(way):
 def test_close_matches_stand_out_from_the_result_set():
     members = np.ones(10, dtype=bool)
     scores = np.array([10.0, 2, 1, 1, 1, 1, 1, 1, 1, 1])   # mean 2, spread 2.68: the first is 2.98 above
-    assert close_matches(scores, members).tolist() == [True] + [False] * 9
+    assert close_matches(scores, members, "cases").tolist() == [True] + [False] * 9
     level = np.array([3.0, 2.9, 2.8, 2.7, 2.6, 2.5, 2.4, 2.3, 2.2, 2.1])   # nothing stands out
-    assert not close_matches(level, members).any()
+    assert not close_matches(level, members, "cases").any()
+    # a lesson must stand out further than a case: nearly every lesson is near any query of the field
+    some = np.array([3.0, 2, 2, 1, 1, 1, 1, 1, 1, 1])   # the first 2.41 spreads above the mean
+    assert close_matches(some, members, "cases").tolist() == [True] + [False] * 9
+    assert not close_matches(some, members, "lessons").any()
+    assert close_matches(scores, members, "lessons").tolist() == [True] + [False] * 9
     # a lone result stands out from a population where the others score 0 (keyword mode), not from itself
     lone = np.array([4.0] + [np.nan] * 9)
-    assert not close_matches(lone, ~np.isnan(lone)).any()
-    assert close_matches(lone, ~np.isnan(lone), np.nan_to_num(lone)).tolist() == [True] + [False] * 9
+    assert not close_matches(lone, ~np.isnan(lone), "cases").any()
+    assert close_matches(lone, ~np.isnan(lone), "cases", np.nan_to_num(lone)).tolist() == [True] + [False] * 9
 
 
 def test_questions_read_as_statements():

@@ -400,7 +400,9 @@ def test_a_lesson_is_a_close_match_only_on_real_evidence(model_engine):
     from search.evaluate import LESSON_QUERIES_FILE, evaluate_close, load_queries
 
     for query in ("what went wrong when councils ran a bus franchising scheme",
-                  "how did councils handle a section 114 notice"):
+                  "how did councils handle a section 114 notice",
+                  # lessons on flexible and remote working are 0.5 similar to it: five had stood out
+                  "has any council tried a four-day working week for its staff, or is it a gimmick?"):
         found = model_engine.search(query, target="lessons")
         assert found.close_total == 0, (query, [r.id for r in found.results if r.close])
     # ...while most close matches of the judged lesson queries are still judged useful
