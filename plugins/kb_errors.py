@@ -10,6 +10,7 @@ import traceback
 from urllib.parse import parse_qsl, unquote, urlencode
 
 from datasette import hookimpl
+from datasette.database import QueryInterrupted
 from datasette.utils import tilde_decode, tilde_encode
 from datasette.utils.asgi import Base400, Response
 from datasette.views.base import DatasetteError
@@ -195,9 +196,15 @@ def _answer(datasette, request, exception):
                 if message.startswith("SQL query took too long"):
                     message = (f"The query took too long and was stopped: the limit is "
                                f"{datasette.setting('sql_time_limit_ms'):,} ms. Ask for less, or narrow it with filters.")
-        elif isinstance(exception, (sqlite3.OperationalError, sqlite3.ProgrammingError, sqlite3.DataError)):
-            # the request's parameters or SQL made SQLite refuse it, or the result passed kb_guard's cap
+        elif isinstance(exception, (sqlite3.OperationalError, sqlite3.ProgrammingError, sqlite3.DataError)) or (
+                isinstance(exception, sqlite3.DatabaseError) and ("sql" in request.args or "_where" in request.args)):
+            # the request's parameters or SQL made SQLite refuse it, or the result passed kb_guard's cap;
+            # a column kb_guard's authorizer refuses in `_where=` too (which had been a 500)
             status, message = 400, str(exception)
+        elif isinstance(exception, QueryInterrupted):
+            # the time limit, met while writing a CSV (the page and the JSON say so with a 400)
+            status, message = 400, (f"The query took too long and was stopped: the limit is "
+                                    f"{datasette.setting('sql_time_limit_ms'):,} ms. Ask for less, or narrow it with filters.")
         else:
             traceback.print_exception(exception)
             status, message = 500, "The page could not be built. Please try again, or go back and try another way."

@@ -9,12 +9,13 @@ LIMITS in kb/site.py.
   Datasette's time limit is checked less often, so a runaway query stops taking the GIL.
 - Streamed CSV (`_stream=`), many queries and a row of Python work per row under one request, shares
   that gate.
-- Bad parameters (NUL, oversized query strings, malformed `_facet`/`_through` JSON, unknown `_sort`
-  columns, misused SQL) get a 4xx, never a 500; errors are logged without `rich`'s locals; a client
-  whose requests keep failing is slowed down.
+- Bad parameters (NUL, oversized query strings, malformed or deeply nested `_facet`/`_through` JSON,
+  unknown `_sort` columns, a facet of a column of vectors, an unknown `_shape` or page format, a Host
+  that is no host name, misused SQL) get a 4xx, never a 500, and the CSV of a failed query is no empty
+  file; errors are logged without `rich`'s locals; a client whose requests keep failing is slowed down.
 - The site is read-only: any method but GET and HEAD gets 405. A parameter repeated with the same
   value counts once. Datasette's pages that show the server's file paths (/-/databases, /-/threads)
-  are not served.
+  and its debugging pages are not served.
 """
 from __future__ import annotations
 
@@ -185,10 +186,30 @@ def prepare_connection(conn, database, datasette):
     conn.execute(f"pragma hard_heap_limit = {int(LIMITS['sqlite_heap_bytes'])}")
 
 
+# Per Datasette instance: each database's tables' BLOB columns (vectors, index blocks), and the
+# formats a page may be asked in (filled at startup, read before Datasette sees a request)
+_SERVED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 @hookimpl
 def startup(datasette):
     # `python -m datasette` installs rich as the handler of uncaught exceptions, with locals
     sys.excepthook = sys.__excepthook__
+
+    async def binary_columns():
+        found = {}
+        for name, db in datasette.databases.items():
+            if name.startswith("_"):
+                continue
+            rows = await db.execute("select m.name, p.name from sqlite_master m join pragma_table_info(m.name) p "
+                                    "where m.type = 'table' and upper(p.type) = 'BLOB'")
+            tables: dict[str, set[str]] = {}
+            for table, column in rows:
+                tables.setdefault(table, set()).add(column)
+            found[name] = tables
+        _SERVED[datasette] = {"binary": found, "formats": {"csv", "db", *datasette.renderers},
+                              "base_url": datasette.setting("base_url") or "/"}
+    return binary_columns
 
 
 # -- errors ----------------------------------------------------------------------------------------
@@ -227,7 +248,47 @@ READ_METHODS = ("GET", "HEAD")
 BRAND_ASSETS = tuple(BRAND_IMAGES)
 
 
-def _problem(scope) -> tuple[int, str] | None:
+SHAPES = {"objects", "arrays", "array", "arrayfirst", "object"}
+# a Host header as RFC 9110 allows it: a name or an address, and a port
+_HOST = re.compile(rb"^(?:[A-Za-z0-9](?:[A-Za-z0-9._-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?$")
+MAX_JSON_PARAMETER = 1000  # characters of a JSON parameter (_through, a facet's settings): a real one is short
+
+
+def _json_object(value: str):
+    """A parameter's JSON, or None where it is not JSON or nests too deep for Python's parser (a
+    RecursionError, which had been a 500)."""
+    if len(value) > MAX_JSON_PARAMETER:
+        return None
+    try:
+        return json.loads(value)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _page_of(path: str, served: dict | None) -> tuple[str | None, str | None, str | None]:
+    """(database, table, format) of a database, table or row address (format: what follows a last
+    dot, which Datasette writes ~2E inside an id); Nones elsewhere (a /-/ page, a static file)."""
+    if not served:
+        return None, None, None
+    base = served.get("base_url", "/")
+    if base != "/" and path.startswith(base):
+        path = "/" + path[len(base):]
+    parts = [p for p in path.split("/") if p]
+    if not parts:
+        return None, None, None
+    last, dot, ext = parts[-1].rpartition(".")
+    # a path ending in a slash is redirected to the same without it, whatever its last dot
+    fmt = ext if dot and ext.isascii() and ext.isalnum() and not ext.isdigit() and not path.endswith("/") else None
+    if fmt is None:
+        last = parts[-1]
+    if len(parts) == 1:
+        return (last, None, fmt) if last in served["binary"] else (None, None, None)
+    if parts[0] not in served["binary"]:
+        return None, None, None
+    return parts[0], (last if len(parts) == 2 else parts[1]), fmt
+
+
+def _problem(scope, served: dict | None = None) -> tuple[int, str] | None:
     path = scope.get("path", "")
     if f"/{BRAND_MOUNT}/" in path and not path.lower().endswith(BRAND_ASSETS):
         return 404, "not found"
@@ -239,30 +300,49 @@ def _problem(scope) -> tuple[int, str] | None:
         return 414, f"the query string is over {LIMITS['max_query_string_bytes'] // 1024} KB"
     if b"\x00" in unquote_to_bytes(raw) or "\x00" in scope.get("path", "") or b"%00" in scope.get("raw_path", b""):
         return 400, "the request contains a NUL character"
+    host = dict(scope.get("headers") or []).get(b"host")
+    if host is not None and not _HOST.match(host):
+        # it becomes the address in canonical links, the feed and the sitemap (where public_url is
+        # not set), in pages a cache keeps for minutes: "example.org@evil.example" sent readers away
+        return 400, "the Host header is not a host name"
     pairs = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
+    database, table, fmt = _page_of(path, served)
+    if fmt and served and fmt not in served["formats"]:
+        # /kb/cases/x.exe answered the case page, naming itself as the page's address
+        return 404, f"there is no .{fmt} form of this page"
+    params = dict(pairs)
+    if database and table is None and "sql" not in params and (fmt == "csv" or "_shape" in params):
+        # a database's own page has no rows: its CSV and its JSON shapes had been 500s
+        return 400, "a database's page has no rows: ask a table, or a query with sql=, for CSV or a _shape"
     # every facet of every column at _facet_size=max took 6.6 s and made an 11 MB page
     if len({(key, value) for key, value in pairs if key in FACET_PARAMETERS}) > LIMITS["max_facets"]:  # repeats count once
         return 400, f"at most {LIMITS['max_facets']} facets a page: ask for fewer _facet parameters"
+    binary = (served or {}).get("binary", {}).get(database, {}).get(table, set()) if table else set()
     for key, value in pairs:
         # parameters Datasette parses without catching the error (json.loads, int), so a 500
+        if key == "_facet_size" and not (value == "max" or (value.isascii() and value.isdigit() and len(value) <= 6)):
+            return 400, "_facet_size must be a whole number or max"
+        if key == "_shape" and value not in SHAPES:
+            return 400, f"_shape must be one of {', '.join(sorted(SHAPES))}"
+        if key == "_shape" and value == "object" and table is None:
+            return 400, "_shape=object needs a table's rows, keyed by their primary key"
+        if key in FACET_PARAMETERS and value in binary:
+            # the distinct values of a column of vectors: a 9 MB page that took seconds to draw
+            return 400, f"{value} holds binary data (vectors or index blocks), which cannot be counted as a facet"
         if key == "_through":
-            try:
-                through = json.loads(value)
-            except ValueError:
-                through = None
+            through = _json_object(value)
             if not (isinstance(through, dict) and isinstance(through.get("table"), str)
                     and isinstance(through.get("column"), str) and "value" in through):
                 return 400, '_through must be JSON: {"table": ..., "column": ..., "value": ...}'
         if key == "_timelimit" and not (value.isascii() and value.isdigit() and len(value) < 10):
             return 400, "_timelimit must be a whole number of milliseconds"
-        if key.startswith("_facet") and value.startswith("{"):
-            try:
-                config = json.loads(value)
-            except ValueError:
-                config = None
+        if key.startswith("_facet") and value.startswith(("{", "[")):
+            config = _json_object(value)
             if not (isinstance(config, dict) and config and set(config) <= FACET_TYPES
                     and all(isinstance(v, str) for v in config.values())):
                 return 400, f"{key}={value[:40]} is not a facet; use {key}=COLUMN"
+            if set(config.values()) & binary:
+                return 400, f"{key}: a column of binary data (vectors or index blocks) cannot be counted as a facet"
     return None
 
 
@@ -364,7 +444,7 @@ def asgi_wrapper(datasette):
                 await send(message)
 
             try:
-                await _answer(app, scope, receive, watched)
+                await _answer(app, scope, receive, watched, _SERVED.get(datasette))
             finally:
                 if status.get("code", 500) >= 400:
                     errors.record(client)
@@ -384,12 +464,40 @@ def _tilde_hash(scope):
                 path=scope.get("path", "").replace("#", "~23"))
 
 
-async def _answer(app, scope, receive, send):
+def _failed_csv(send, path: str):
+    """`send` for the CSV of a query, which answers a query SQLite refused with an empty file and 200
+    (the page and the JSON say why, with a 400): a query has at least one column, so a CSV whose
+    first line is empty is that failure, answered as one."""
+    state: dict = {"mode": None, "body": b""}
+
+    async def sending(message):
+        if state["mode"] == "pass":
+            return await send(message)
+        if state["mode"] == "drop":
+            return None
+        if message["type"] == "http.response.start":
+            state["start"] = message
+            return None
+        state["body"] += message.get("body", b"")
+        if not state["body"] and message.get("more_body"):
+            return None
+        if state["body"].startswith(b"\r\n") or not state["body"]:
+            state["mode"] = "drop"  # the rest of the empty file, if any, goes with it
+            return await _send_text(send, 400, "the query failed: open it as a page, without .csv, to see why", path)
+        state["mode"] = "pass"
+        await send(state["start"])
+        return await send(dict(message, body=state["body"]))
+    return sending
+
+
+async def _answer(app, scope, receive, send, served=None):
     scope = _tilde_hash(scope)
-    problem = _problem(scope)
+    problem = _problem(scope, served)
     if problem:
         allow = [(b"allow", ", ".join(READ_METHODS).encode())] if problem[0] == 405 else []
         return await _send_text(send, *problem, scope.get("path", ""), allow)
+    if scope.get("path", "").endswith(".csv") and "sql" in dict(parse_qsl(scope.get("query_string", b"").decode("utf-8", "replace"))):
+        send = _failed_csv(send, scope.get("path", ""))
     if scope.get("query_string"):
         scope = dict(scope, query_string=_without_repeats(scope["query_string"]))
     if not _runs_long(scope):
@@ -422,4 +530,6 @@ def register_routes():
     # /-/databases gives the served file's path, /-/threads the Python installation's (in its tasks'
     # descriptions): what pragma_database_list's `file` column is refused for above. Plugins' routes
     # come before Datasette's own.
-    return [(r"^/-/(databases|threads)(\.json)?$", _not_served)]
+    # /-/patterns, /-/messages and /-/allow-debug are Datasette's pages for its own developers; the last
+    # parsed any JSON it was sent (a RecursionError, a 500, at a thousand levels)
+    return [(r"^/-/(databases|threads|patterns|messages|allow-debug)(\.json)?$", _not_served)]

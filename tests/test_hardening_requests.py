@@ -42,6 +42,15 @@ def sql(site, query, fmt=".json"):
     "/kb/cases%00.json", "/kb/cases?_through=", "/kb/cases.json?_through=%7B%7D",
     "/kb/cases.json?_through=%7B%22table%22:%22nope%22,%22column%22:%22x%22,%22value%22:1%7D",
     "/kb/cases.json?_timelimit=x", "/kb/cases?_where=%3A1", "/kb/cases.json?_where=1%3B+select+1", "/-/search.json?q=care%00", "/kb/cases.json?x=" + "y" * (LIMITS["max_query_string_bytes"] + 1),
+    # a fourth review of hardening: each of these had been a 500
+    "/kb/cases?_facet_size=%C2%B2", "/kb/cases?_facet_size=" + "9" * 5000, "/kb.json?_shape=array", "/kb.json?_shape=arrayfirst",
+    "/kb.csv", "/kb/cases?_where=id+in+(select+file+from+pragma_database_list)",
+    "/kb/cases.csv?_where=id+in+(select+file+from+pragma_database_list)",
+    "/kb/cases?_through=" + "%5B" * 1100 + "%5D" * 1100, "/kb/cases?_facet=" + "%5B" * 1100 + "%5D" * 1100,
+    "/kb/cases?_facet_array=" + "%7B%22a%22:" * 1100 + "1" + "%7D" * 1100,
+    # ...and these had been answered 200 with an error or an empty file inside
+    "/kb.csv?sql=select+nonsense", "/kb.csv?sql=select+*+from+nope", "/kb.json?sql=select+1&_shape=bogus",
+    "/kb.json?sql=select+1&_shape=object",
 ])
 def test_bad_parameters_are_client_errors(site, path, capfd):
     response = get(site, path)
@@ -408,3 +417,45 @@ def test_a_table_page_draws_at_most_a_handful_of_facets(site):
     assert many.status_code == 400 and f"at most {LIMITS['max_facets']} facets" in many.text
     few = get(site, "/kb/cases?_facet=status&_facet=outcome&" + "&".join(["_facet=status"] * 20))
     assert few.status_code == 200
+
+
+def test_a_column_of_vectors_is_no_facet(site):
+    """The distinct values of a column of vectors or index blocks: a 9 MB page that took seconds to draw
+    and, eight at once, held every other reader's page for ten seconds."""
+    for path in ("/kb/chunks?_facet=vector&_facet_size=max", "/kb/chunks.json?_facet=vector",
+                 "/kb/vector_blocks?_facet_array=vectors", '/kb/chunks?_facet={"array":"vector"}'):
+        response = get(site, path)
+        assert response.status_code == 400 and len(response.content) < 20_000, (path, response.status_code)
+    assert get(site, "/kb/chunks?_facet=kind").status_code == 200  # a column of words still is
+
+
+def test_a_page_is_served_only_in_the_forms_it_has(site):
+    """/kb/cases/x.exe answered the case page, naming itself as its canonical address: endless copies
+    of every page for caches and search engines."""
+    case = get(site, "/kb/cases.json?_shape=array&_size=1").json()[0]["id"]
+    for path in (f"/kb/cases/{case}.exe", f"/kb/cases/{case}.xml", "/kb/cases.foo", "/kb.xml", "/kb/cases.tsv"):
+        assert get(site, path).status_code == 404, path
+    for path in (f"/kb/cases/{case}", f"/kb/cases/{case}.json", "/kb/cases.csv", "/kb/cases.json", "/kb.json", "/kb"):
+        assert get(site, path).status_code == 200, path
+
+
+def test_a_query_that_fails_is_no_empty_csv(site):
+    failed = sql(site, "select nonsense", ".csv")
+    assert failed.status_code == 400 and "failed" in failed.text
+    assert sql(site, "select 1 as one", ".csv").text.splitlines() == ["one", "1"]
+    assert sql(site, "select id from cases limit 0", ".csv").text.strip() == "id"  # no rows is no failure
+
+
+@pytest.mark.parametrize("host, status", [
+    ("example.org@evil.example", 400), ("a>b", 400), ("x" * 5000, 400), ('evil"><script>', 400),
+    ("localhost", 200), ("kb.example.org:8443", 200), ("[::1]:8001", 200), ("kb_web:8001", 200),
+])
+def test_a_host_header_must_be_a_host_name(site, host, status):
+    """Where public_url is not set, the Host names the site in canonical links, the feed and the
+    sitemap, in pages a cache keeps: "example.org@evil.example" sent readers to evil.example."""
+    assert asyncio.run(site.client.get("/", headers={"host": host})).status_code == status
+
+
+@pytest.mark.parametrize("path", ["/-/patterns", "/-/messages", "/-/allow-debug", "/-/allow-debug.json"])
+def test_datasette_s_own_debug_pages_are_not_served(site, path):
+    assert get(site, path).status_code == 404
