@@ -98,6 +98,14 @@ BOUND_NAMES = {"min_savings": "\u201cAt least\u201d (achieved yearly saving)",
                "max_savings": "\u201cAt most\u201d (achieved yearly saving)"}
 
 
+def _number_or_none(request, name):
+    """_number, or None where it is the input at fault (the JSON's error says so)."""
+    try:
+        return _number(request, name)
+    except QueryError:
+        return None
+
+
 def _number(request, name):
     raw = (request.args.get(name) or "").strip()
     if not raw:
@@ -430,6 +438,8 @@ def _page(datasette, engine, found, error: QueryError | None, p: dict, request, 
                          "href": _url(base, {**(_without(state, error.param, error.value) if _at_fault(error) else state),
                                              "target": "lessons" if p["target"] == "cases" else None, "sort": None})},
         "json_url": _url(datasette.urls.path("/-/search.json"), state),
+        # the page's JSON named in its head, as Datasette's own pages name theirs (base.html)
+        "alternate_url_json": _url(datasette.urls.path("/-/search.json"), state),
         "csv_url": _url(datasette.urls.path("/-/search.csv"), state),
         "next_url": _url(base, state, page=p["page"] + 1) if total > p["page"] * PAGE_SIZE else None,
         "prev_url": _url(base, state, page=p["page"] - 1 if p["page"] > 2 else None) if p["page"] > 1 else None,
@@ -524,8 +534,11 @@ async def _respond(datasette, request, fmt, db, database, engine, found, error, 
     if fmt in ("json", "csv"):
         rows = await _export_rows(datasette, db, found, request) if found else []
         if fmt == "json":
-            results = [{**row, **r.as_dict(), "passage": row["passage"],
-                        "passage_html": mentions.name_cases_in_passage(db.path, r.passage_html)}
+            tags = await _tags(db, engine, found) if found else {}
+            # a value a result does not have is null, as in the tables' JSON (the CSV leaves it empty)
+            results = [{**{k: (None if v == "" else v) for k, v in row.items()}, **r.as_dict(), "passage": row["passage"],
+                        "passage_html": mentions.name_cases_in_passage(db.path, r.passage_html),
+                        "tags": tags.get(r.id, {})}
                        for r, row in zip(found.results, rows)] if found else []
             error = str(error) if error else None
             body = {"query": p["q"], "corrected_query": found.query if found and found.corrected_from else None,
@@ -539,6 +552,8 @@ async def _respond(datasette, request, fmt, db, database, engine, found, error, 
                     "unquoted": found.unquoted if found else [],
                     "savings_asked": _savings_asked(found),
                     "mode": p["mode"], "target": p["target"], "filters": p["filters"],
+                    # the range on the achieved yearly saving the request asked for (not a facet)
+                    **{name: _number_or_none(request, name) for name in ("min_savings", "max_savings")},
                     "sort": found.sort if found else p["sort"], "browse": found.browse if found else not p["q"],
                     "total": found.total if found else 0, "close_total": found.close_total if found else 0,
                     "rule": found.rule if found else None, "results": results,
@@ -551,6 +566,25 @@ async def _respond(datasette, request, fmt, db, database, engine, found, error, 
     context = await loop.run_in_executor(_WORKERS, _page, datasette, engine, found, error, p, request, database)
     html = await datasette.render_template("kb_search.html", context, request=request)
     return Response.html(html, status=400 if error else 200)
+
+
+async def _tags(db, engine, found) -> dict[str, dict]:
+    """Each result's codes for every facet, keyed by column as `facets` is, so that a program can tell
+    which results a facet value counts (the words of the other columns are labels, for reading)."""
+    table = "cases" if found.target == "cases" else "lessons"
+    have = {row[1] for row in (await db.execute(f"pragma table_info({table})")).rows}
+    columns = [c for c in engine.facets if c in have]
+    ids = [r.id for r in found.results]
+    if not columns or not ids:
+        return {}
+    out = {}
+    for start in range(0, len(ids), 500):  # SQLite's limit on one statement's parameters
+        part = ids[start:start + 500]
+        rows = (await db.execute(f"select id, {', '.join(columns)} from {table} where id in ({','.join('?' * len(part))})",
+                                 part)).rows
+        for row in rows:
+            out[row[0]] = {c: present.as_list(row[c]) for c in columns}
+    return out
 
 
 def _lesson_href(datasette, database: str, target: str, r) -> str:

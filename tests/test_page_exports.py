@@ -248,3 +248,23 @@ def test_head_gives_the_length_get_would(site):
         assert head.status_code == whole.status_code == 200, path
         # (a table's page says how long its query took, so two answers may differ by a few bytes)
         assert head.content == b"" and abs(int(head.headers["content-length"]) - len(whole.content)) < 100, path
+
+
+def test_the_search_json_gives_each_result_s_codes_and_the_range_asked(site):
+    """A data user could not tell which results a facet value counts (the results named services in
+    words, joined by "; ", which one organisation's name also holds), nor see the savings range asked."""
+    found = get(site, "/-/search.json?q=shared+services&min_savings=1m").json()
+    assert found["min_savings"] == 1_000_000 and found["max_savings"] is None
+    for result in found["results"]:
+        for column, counted in found["facets"].items():
+            assert set(result["tags"][column]) <= set(counted), (result["id"], column)
+        assert result["achieved_annual_saving_gbp"] >= 1_000_000
+    ticked = next(v for v in found["facets"]["services"])
+    assert sum(ticked in r["tags"]["services"] for r in found["results"]) == found["facets"]["services"][ticked]
+    # a value a result does not have is null, as in the tables' JSON
+    lessons = get(site, "/-/search.json?q=shared+services&target=lessons").json()["results"]
+    assert any(r["case_id"] is None and r["source_id"] for r in lessons) or all(r["case_id"] for r in lessons)
+    assert all(r["theme"] is None for r in lessons if r["case_id"])
+    # ...and the page names its JSON in its head, as Datasette's own pages do
+    page = get(site, "/-/search?q=shared+services").text
+    assert '<link rel="alternate" type="application/json+datasette" href="/-/search.json?q=shared+services">' in page
