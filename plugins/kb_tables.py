@@ -453,6 +453,7 @@ async def _table_vars(datasette, database: str, table: str, request) -> dict:
         # what the count says the rows match: a word search alone is no filter the reader set
         "matched": _matched(pairs),
         "spreadsheet": _spreadsheet(datasette, table, pairs),
+        "for_programs": lambda url: _for_programs(url, meta),
         "search_instead": _search_instead(datasette, table, pairs),
         # what a new search keeps: the filters and sort in force
         "hidden": [(k, v) for k, v in pairs if k not in ("_search", "_next", "_nocol", "_col")],
@@ -466,6 +467,19 @@ async def _table_vars(datasette, database: str, table: str, request) -> dict:
         "ordered": lambda facets: sorted(_once(facets), key=lambda f: (_position(catalogue, f["name"]),
                                                                         _position(meta.get("kb_columns") or [], f["name"]))),
     }}
+
+
+def _for_programs(url: str, meta: dict) -> str:
+    """The table's JSON link as a program reads it best: each row an object, each list of tags a JSON
+    list rather than a string of JSON (`_json=`), and every reference as its plain id, where Datasette's
+    own link (`_labels=on`) made the references of some tables {"value": ..., "label": ...}."""
+    base, _, query = url.partition("?")
+    pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "_labels"]
+    if not any(k == "_shape" for k, _ in pairs):
+        pairs.append(("_shape", "objects"))
+    pairs += [("_json", name) for name, kind in meta.get("kb_types", {}).items()
+              if kind == "list" and ("_json", name) not in pairs]
+    return base + "?" + urlencode(pairs)
 
 
 def _once(facets) -> list:

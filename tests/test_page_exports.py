@@ -268,3 +268,18 @@ def test_the_search_json_gives_each_result_s_codes_and_the_range_asked(site):
     # ...and the page names its JSON in its head, as Datasette's own pages do
     page = get(site, "/-/search?q=shared+services").text
     assert '<link rel="alternate" type="application/json+datasette" href="/-/search.json?q=shared+services">' in page
+
+
+def test_a_table_s_json_link_is_read_by_a_program_as_it_is(site):
+    """A data user's review: the JSON links gave rows as arrays on one table and, on others, each
+    reference as {"value": ..., "label": ...} (Datasette's _labels), and every list of tags as a
+    string of JSON inside the JSON."""
+    for table in ("cases", "lessons", "figures", "similar_cases"):
+        html = get(site, f"/kb/{table}").text
+        link = re.search(rf'<a href="(/kb/{table}\.json[^"]*)"', html).group(1).replace("&amp;", "&")
+        assert "_labels" not in link, link
+        rows = get(site, link).json()["rows"]
+        assert rows and all(isinstance(r, dict) for r in rows), table
+        assert all(not isinstance(v, dict) for r in rows for v in r.values()), table  # plain ids
+        if table in ("cases", "lessons"):
+            assert all(isinstance(r["services"], list) and isinstance(r["source_ids"], list) for r in rows)
