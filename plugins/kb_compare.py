@@ -77,8 +77,11 @@ async def compare_view(request, datasette):
     problem, suggestions, offers = None, [], []
     cases = []
     compare = lambda ids: datasette.urls.path("/-/compare") + "?" + urlencode([("id", i) for i in ids] + with_back)
-    if len(wanted) < FEWEST:
-        problem = "Choose at least two cases to compare: tick them in the search results, or use the link on a case page."
+    # as data, one case is a comparison too: its whole record (facts, figures, lessons, reports) in one answer
+    fewest = 1 if request.url_vars.get("format") else FEWEST
+    if len(wanted) < fewest:
+        problem = ("Choose at least two cases to compare: tick them in the search results, or use the link on a case page."
+                   if fewest > 1 else "Choose a case: /-/compare.json?id=CASE (or several, id=A&id=B).")
         # one case chosen (a link cut short, one box ticked): it can still be compared with its nearest
         one = await pages.case_data(datasette, db, wanted[0]) if wanted else None
         if one and one["similar"]:

@@ -74,7 +74,7 @@ def test_compare_csv_has_a_row_per_case_in_names(site):
     assert rows[0]["lessons"].count("\n") >= 1 and rows[0]["url"].endswith("/kb/cases/brighton-hove-reablement")
 
 
-@pytest.mark.parametrize("query, status", [("id=brighton-hove-reablement", 400),
+@pytest.mark.parametrize("query, status", [("", 400),
                                            ("id=brighton-hove-reablement&id=hertfordshire-social-care-acces", 404)])
 def test_a_comparison_that_cannot_be_made_says_why_in_its_format(site, query, status):
     data = get(site, f"/-/compare.json?{query}")
@@ -283,3 +283,17 @@ def test_a_table_s_json_link_is_read_by_a_program_as_it_is(site):
         assert all(not isinstance(v, dict) for r in rows for v in r.values()), table  # plain ids
         if table in ("cases", "lessons"):
             assert all(isinstance(r["services"], list) and isinstance(r["source_ids"], list) for r in rows)
+
+
+def test_one_case_s_whole_record_is_one_json(site):
+    """A data user's review: a case's own JSON is its row alone, and its figures, lessons and reports
+    took four more requests; the comparison's JSON refused one case ("Choose at least two")."""
+    html = get(site, "/kb/cases/brighton-hove-reablement").text
+    assert 'href="/-/compare.json?id=brighton-hove-reablement">everything on this page as JSON</a>' in html
+    one = get(site, "/-/compare.json?id=brighton-hove-reablement")
+    assert one.status_code == 200 and [c["id"] for c in one.json()["cases"]] == ["brighton-hove-reablement"]
+    case = one.json()["cases"][0]
+    assert case["figures"] and case["lessons"] and case["sources"]
+    assert get(site, "/-/compare.csv?id=brighton-hove-reablement").status_code == 200
+    # the page itself still compares two or more
+    assert get(site, "/-/compare?id=brighton-hove-reablement").status_code == 400
