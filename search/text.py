@@ -323,9 +323,14 @@ def excluded_of(query: str) -> tuple[str, list[str]]:
 # compulsory redundancies", "local foster families instead of children's homes"); nor "not just".
 _SET_ASIDE = re.compile(
     r"(?:^|(?<=[\s,;(]))(?:other than|apart from|except(?: for)?|excluding|but not|"
-    r"not (?:with|about|from|by|through|involving|including)|did not involve|"
+    r"not (?:with|about|from|by|through|involving|including|interested in|looking for)|did not involve|"
     r"(?:is|are|was|were|does|do|did)(?: not|n['\u2019]?t) (?:about|from|with|involve|involving))\b"
     r"(?P<what>[^.,;:?!()\n]*?)(?=\s+[-\u2013\u2014]\s|\s+but\s|[.,;:?!()\n]|$)", re.I)
+# ...or names it first, in a sentence of its own: "Adult care and one-off efficiency examples are not
+# what I'm after" (a fourteenth review's query, which the clause forms above did not read)
+_SET_ASIDE_FIRST = re.compile(
+    r"(?:^|(?<=[.;:!?]\s))(?P<what>[^.,;:?!()\n]+?)\s+(?:is|are)(?:\s+not|n['\u2019]?t)\s+what\s+(?:i|we)"
+    r"(?:['\u2019]?m|['\u2019]?re|\s+am|\s+are)?\s+(?:after|looking\s+for|want|need)\b[^.;:?!\n]*[.;:?!]?", re.I)
 _SET_ASIDE_PARTS = re.compile(r"\s*(?:/|&|\bor\b|\band\b|\bnor\b)\s*", re.I)
 SET_ASIDE_MOST = 3  # things set aside, each of at most this many words: a longer clause is read as typed
 
@@ -335,7 +340,7 @@ def set_aside_of(query: str) -> tuple[str, list[str]]:
     it names ("police", "fire"), each as a phrase of its content words; the query unchanged and
     nothing when the clause names more than SET_ASIDE_MOST things, a thing of more words, or when
     nothing would be left to search for."""
-    found = _SET_ASIDE.search(query)
+    found = _SET_ASIDE.search(query) or _SET_ASIDE_FIRST.search(query)
     if not found or any(m.start() < found.start() < m.end() for m in QUOTED.finditer(query)):
         return query, []  # none, or inside a phrase in double quotes, which is searched as written
     things = []

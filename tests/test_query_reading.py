@@ -293,6 +293,15 @@ def test_a_function_word_as_typed_is_never_corrected(engine):
     ("councils except London boroughs sharing back office services", None, []),
     ("not with police", None, []),
     ('"not with police" shared services', None, []),  # in double quotes: searched as written
+    # a sentence of its own that says what the reader is not after (a fourteenth review)
+    ("London boroughs redesigning children's services. Adult care and one-off efficiency examples are not what "
+     "I'm after; I need a figure.", "London boroughs redesigning children's services. I need a figure.",
+     ["Adult care", "one-off efficiency examples"]),
+    ("Outsourcing isn't what we want: which councils brought services back in house?",
+     "which councils brought services back in house?", ["Outsourcing"]),
+    ("agencies that cut hospital visits together, not interested in savings figures",
+     "agencies that cut hospital visits together,", ["savings figures"]),
+    ("what is not what", None, []),
 ])
 def test_a_clause_setting_something_aside_is_read_apart(query, searched, aside):
     from search.text import set_aside_of
