@@ -297,3 +297,14 @@ def test_one_case_s_whole_record_is_one_json(site):
     assert get(site, "/-/compare.csv?id=brighton-hove-reablement").status_code == 200
     # the page itself still compares two or more
     assert get(site, "/-/compare?id=brighton-hove-reablement").status_code == 400
+
+
+def test_every_column_a_table_exports_has_its_note_where_its_page_says(site):
+    """A data user's review: a table page's notes covered the columns it shows (4 of the cases' 25 CSV
+    columns), and the metadata that notes them all was linked from nowhere."""
+    meta = get(site, "/-/metadata.json").json()["databases"]["kb"]["tables"]
+    for table in ("cases", "lessons", "figures", "organisations", "sources"):
+        html = get(site, f"/kb/{table}").text
+        assert 'has its note in <a href="/-/metadata.json">' in html, table
+        header = next(csv.reader(io.StringIO(get(site, f"/kb/{table}.csv?_size=1").text)))
+        assert set(header) <= set(meta[table]["columns"]), (table, set(header) - set(meta[table]["columns"]))
