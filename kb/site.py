@@ -674,6 +674,12 @@ def for_datasette(meta: dict) -> dict:
     return {key: dict(value) if isinstance(value, dict) else value for key, value in meta.items()}
 
 
+def under_base_url(path: str, base_url: str) -> str:
+    """A request's path as Datasette routes it: without the site's base URL (Datasette's base_url
+    setting), where the path starts with it."""
+    return "/" + path[len(base_url):] if base_url != "/" and path.startswith(base_url) else path
+
+
 def plugin_module(beside: str, name: str):
     """The plugin file `name`.py in the folder of `beside` (a plugin's __file__), as a module.
 

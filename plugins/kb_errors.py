@@ -15,7 +15,7 @@ from datasette.utils import tilde_decode, tilde_encode
 from datasette.utils.asgi import Base400, Response
 from datasette.views.base import DatasetteError
 
-from kb.site import PAGES, plugin_module
+from kb.site import PAGES, plugin_module, under_base_url
 
 
 
@@ -57,10 +57,7 @@ def _words_of_html(message: str) -> str:
 
 
 def _route_path(datasette, request) -> list[str]:
-    path = request.scope.get("route_path") or request.path
-    base = datasette.setting("base_url")
-    if base != "/" and path.startswith(base):
-        path = "/" + path[len(base):]
+    path = under_base_url(request.scope.get("route_path") or request.path, datasette.setting("base_url"))
     return [tilde_decode(unquote(p)) for p in path.strip("/").split("/") if p]
 
 
@@ -179,6 +176,11 @@ def handle_exception(datasette, request, exception):
     outcome.force_result([_answer(datasette, request, exception)])
 
 
+def _too_slow(datasette) -> str:
+    return (f"The query took too long and was stopped: the limit is {datasette.setting('sql_time_limit_ms'):,} ms. "
+            "Ask for less, or narrow it with filters.")
+
+
 def _answer(datasette, request, exception):
     as_json = request.path.split("?")[0].endswith(".json")
 
@@ -194,8 +196,7 @@ def _answer(datasette, request, exception):
                 # error page would print as text: its words only
                 message = _words_of_html(message)
                 if message.startswith("SQL query took too long"):
-                    message = (f"The query took too long and was stopped: the limit is "
-                               f"{datasette.setting('sql_time_limit_ms'):,} ms. Ask for less, or narrow it with filters.")
+                    message = _too_slow(datasette)
         elif isinstance(exception, (sqlite3.OperationalError, sqlite3.ProgrammingError, sqlite3.DataError)) or (
                 isinstance(exception, sqlite3.DatabaseError) and ("sql" in request.args or "_where" in request.args)):
             # the request's parameters or SQL made SQLite refuse it, or the result passed kb_guard's cap;
@@ -203,8 +204,7 @@ def _answer(datasette, request, exception):
             status, message = 400, str(exception)
         elif isinstance(exception, QueryInterrupted):
             # the time limit, met while writing a CSV (the page and the JSON say so with a 400)
-            status, message = 400, (f"The query took too long and was stopped: the limit is "
-                                    f"{datasette.setting('sql_time_limit_ms'):,} ms. Ask for less, or narrow it with filters.")
+            status, message = 400, _too_slow(datasette)
         else:
             traceback.print_exception(exception)
             status, message = 500, "The page could not be built. Please try again, or go back and try another way."

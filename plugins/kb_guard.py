@@ -38,7 +38,7 @@ from datasette.plugins import pm
 from datasette.utils.asgi import NotFound
 from datasette.views.base import DatasetteError
 
-from kb.site import BRAND_IMAGES, BRAND_MOUNT, LIMITS
+from kb.site import BRAND_IMAGES, BRAND_MOUNT, LIMITS, under_base_url
 
 # Datasette prints every 4xx and 5xx through `rich` with all local variables when rich is installed
 # (the model stack pulls it in): ~250 ms and ~18 KB of log per error, and a 404 flood then starves
@@ -270,9 +270,7 @@ def _page_of(path: str, served: dict | None) -> tuple[str | None, str | None, st
     dot, which Datasette writes ~2E inside an id); Nones elsewhere (a /-/ page, a static file)."""
     if not served:
         return None, None, None
-    base = served.get("base_url", "/")
-    if base != "/" and path.startswith(base):
-        path = "/" + path[len(base):]
+    path = under_base_url(path, served.get("base_url", "/"))
     parts = [p for p in path.split("/") if p]
     if not parts:
         return None, None, None

@@ -363,6 +363,7 @@ def _page(datasette, engine, found, error: QueryError | None, p: dict, request, 
              **p["filters"],
              "min_savings": request.args.get("min_savings"), "max_savings": request.args.get("max_savings")}
     base = datasette.urls.path("/-/search")
+    json_url = _url(datasette.urls.path("/-/search.json"), state)
     blocks, chips = _facet_blocks(engine, found, p["filters"], state, base) if engine else ([], [])
     for bound, words in (("min_savings", "at least"), ("max_savings", "at most")):
         if request.args.get(bound):
@@ -437,9 +438,9 @@ def _page(datasette, engine, found, error: QueryError | None, p: dict, request, 
                          # without the input a search could not run with (it would fail there too)
                          "href": _url(base, {**(_without(state, error.param, error.value) if _at_fault(error) else state),
                                              "target": "lessons" if p["target"] == "cases" else None, "sort": None})},
-        "json_url": _url(datasette.urls.path("/-/search.json"), state),
+        "json_url": json_url,
         # the page's JSON named in its head, as Datasette's own pages name theirs (base.html)
-        "alternate_url_json": _url(datasette.urls.path("/-/search.json"), state),
+        "alternate_url_json": json_url,
         "csv_url": _url(datasette.urls.path("/-/search.csv"), state),
         "next_url": _url(base, state, page=p["page"] + 1) if total > p["page"] * PAGE_SIZE else None,
         "prev_url": _url(base, state, page=p["page"] - 1 if p["page"] > 2 else None) if p["page"] > 1 else None,
@@ -572,8 +573,7 @@ async def _tags(db, engine, found) -> dict[str, dict]:
     """Each result's codes for every facet, keyed by column as `facets` is, so that a program can tell
     which results a facet value counts (the words of the other columns are labels, for reading)."""
     table = "cases" if found.target == "cases" else "lessons"
-    have = {row[1] for row in (await db.execute(f"pragma table_info({table})")).rows}
-    columns = [c for c in engine.facets if c in have]
+    columns = [c for c in engine.facets if c in engine.index(found.target).masks]  # the facets the table holds
     ids = [r.id for r in found.results]
     if not columns or not ids:
         return {}

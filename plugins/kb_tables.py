@@ -16,7 +16,7 @@ from markupsafe import Markup, escape
 
 from kb.amounts import printed_range
 from kb.schema import facets
-from kb.site import for_datasette, plugin_module
+from kb.site import for_datasette, plugin_module, under_base_url
 
 
 
@@ -578,10 +578,7 @@ async def _tagged(datasette, db, table: str, request) -> list[dict]:
 
 # -- body columns stay off table pages ---------------------------------------------------------------
 def _hidden_columns(datasette, path: str) -> tuple[str, list[str]] | None:
-    base = datasette.setting("base_url")
-    if base != "/" and path.startswith(base):
-        path = "/" + path[len(base):]
-    parts = path.strip("/").split("/")
+    parts = under_base_url(path, datasette.setting("base_url")).strip("/").split("/")
     if len(parts) != 2:
         return None
     database, table = parts[0], re.sub(r"\.(json|csv)$", "", parts[1])
