@@ -77,11 +77,13 @@ def test_hybrid_fusion():
     assert hybrid_scores(semantic, keyword, 0.4, "cases") == pytest.approx([0, 0.5, 1, 0])
     assert hybrid_scores(semantic, keyword, 0.3, "cases") == pytest.approx([0, 0.5, 1, 0])
     assert hybrid_scores(semantic, keyword, 0.3, "cases", query_words=10) == pytest.approx([0, 0.5, 1, 0])
-    # ...but a paragraph of 40 informative words needs only 25% (20% to count at all): no one
-    # document holds most of them
-    assert hybrid_scores(semantic, keyword, 0.3, "cases", query_words=40) == pytest.approx([0, 0.5 + 0.1875, 1 + 0.375, 0.09375])
-    assert hybrid_scores(semantic, keyword, 0.24, "cases", query_words=40) == pytest.approx([0, 0.5 + 0.12, 1 + 0.24, 0.06])
-    assert hybrid_scores(semantic, keyword, 0.19, "cases", query_words=40) == pytest.approx([0, 0.5, 1, 0])
+    # ...but past 10 informative words the floor falls with the square of their number: a question
+    # of 20 needs 12.5% (10% to count at all), a paragraph of 40 about 3%. No one document holds most
+    # of them, and a long question names its case in a few rare words ("Worthing", "fly-tipping")
+    assert hybrid_scores(semantic, keyword, 0.2, "cases", query_words=20) == pytest.approx([0, 0.5 + 0.125, 1 + 0.25, 0.0625])
+    assert hybrid_scores(semantic, keyword, 0.11, "cases", query_words=20) == pytest.approx([0, 0.5 + 0.0275, 1 + 0.055, 0.01375])
+    assert hybrid_scores(semantic, keyword, 0.09, "cases", query_words=20) == pytest.approx([0, 0.5, 1, 0])
+    assert hybrid_scores(semantic, keyword, 0.19, "cases", query_words=40) == pytest.approx([0, 0.5 + 0.11875, 1 + 0.2375, 0.059375])
     # lessons: weight 1, coverage to the power 0.5, no floor
     assert hybrid_scores(semantic, keyword, 0.25, "lessons") == pytest.approx([0, 0.75, 1.5, 0.125])
 
