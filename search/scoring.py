@@ -85,7 +85,8 @@ COVERAGE_POWER = {"cases": 1.0, "lessons": 0.5}
 # (its long queries' best matches hold most of their words); on five sets of queries written blind
 # (390, kept outside the repository) a long question or paragraph whose case it names in a few rare
 # words ("Worthing", "fly-tipping") had lost them: their mean 0.8876 -> 0.8910 (0.8896 with a power
-# of 1, 0.8910 to 0.8911 from 1.5 to 3), the judged set unchanged to the fourth digit.
+# of 1, 0.8910 to 0.8911 from 1.5 to 3), the judged set unchanged to the fourth digit; a sixth set,
+# written after the change in the issue's four forms, 0.8628 -> 0.8637.
 # The floor is 0.5 (it was 0.4): 5-fold cross-validation over 0.35-0.7 chose 0.5 in four folds and
 # 0.45 in one (cases 0.861 -> 0.862, no-shared-words 0.702 -> 0.706, questions 0.885 -> 0.887); from
 # 0.55 up questions fall (0.867), since a question names its subject in one or two of its words.
