@@ -158,7 +158,7 @@ class SemanticSide:
             if passages:
                 sims = sims.copy()
                 sims[chunks] = rescored
-        scored = top + SECOND_PASSAGE * second + WHOLE_DOCUMENT * whole - MANY_PASSAGES * col.log_passages
+        scored = top + SECOND_PASSAGE[col.target] * second + WHOLE_DOCUMENT * whole - MANY_PASSAGES * col.log_passages
         if len(col.doc_with_chunks) == len(col.ids):  # every document has passages (no scatter needed)
             best, blended = plain.astype(np.float64), scored.astype(np.float64)
         else:

@@ -120,3 +120,20 @@ def test_the_sector_s_everyday_names_name_their_terms(engine, query, vocabulary,
     words: neither named its term, so the lessons on leadership and on redundancies were found only
     by meaning."""
     assert (vocabulary, term) in engine.term_matcher.terms_in(query)
+
+
+# -- a lesson's score goes by its best passage alone ----------------------------------------------------
+def test_a_lesson_goes_by_its_best_passage_alone(engine):
+    """A lesson's two passages are one text, with and without its case's title or its report's theme,
+    so its second best only says its best again: counted at 0.3 as a case's is, it lifted lessons
+    whose text happens to read much the same either way (seven judged sets, each left out in turn, chose 0)."""
+    from search.scoring import CENTRING, MANY_PASSAGES, WHOLE_DOCUMENT
+
+    col = engine.index("lessons")
+    assert (col.chunk_count == 2).sum() > len(col.chunk_count) / 2  # most lessons have the two passages
+    qv = engine.query_vector("shared back office services")
+    blended, _, sims = engine._semantic(col, qv, None)
+    top = np.maximum.reduceat(sims, col.chunk_start)
+    whole = engine._scan(col.doc_vectors, qv, col.doc_scales) - CENTRING["lessons"] * col.doc_hub
+    expected = top + WHOLE_DOCUMENT * whole - MANY_PASSAGES * np.log(col.chunk_count)
+    assert np.allclose(blended[col.doc_with_chunks], expected, atol=1e-6)

@@ -491,7 +491,7 @@ def test_rescoring_some_documents_equals_scoring_every_passage_again(engines):
     assert np.array_equal(sims, passages)
     assert np.array_equal(best[col.doc_with_chunks], np.maximum.reduceat(plain, col.chunk_start))
     assert MANY_PASSAGES > 0 and len(set(col.chunk_count)) > 1  # so the penalty for many passages is checked too
-    assert np.array_equal(blended[col.doc_with_chunks], top + SECOND_PASSAGE * second + WHOLE_DOCUMENT * (whole - share * doc_hub)
+    assert np.array_equal(blended[col.doc_with_chunks], top + SECOND_PASSAGE["cases"] * second + WHOLE_DOCUMENT * (whole - share * doc_hub)
                           - MANY_PASSAGES * np.log(col.chunk_count))
     assert not np.array_equal(top, coded._prescan(col, [qv])[0][2])  # the re-scoring changed something
 
