@@ -121,7 +121,8 @@ CASE_CONTEXT = 0.5
 # (docs/search-quality.md). A label that is wrong one time in four tells a reader little. Chosen a
 # third time, the same way, over seven sets (two more blind reviews: 560 case and 409 lesson queries):
 # on the sets left out, cases 77.7% -> 81.4% useful (exactly-relevant flagged 79.9% -> 77.2%), since
-# the two new reviews' close matches were 69% and 70% useful; lessons 80.6% -> 82.1% and 35.9% -> 37.7%.
+# the two new reviews' close matches were 69% and 70% useful; lessons 80.6% -> 82.1% and 35.9% -> 37.7%
+# (chosen again once a lesson went by its best passage alone, see SECOND_PASSAGE: the same in five folds of seven).
 CLOSE_STANDOUT = {"cases": 2.0, "lessons": 2.75}
 CLOSE_RANKS = 5
 # ...and only with real evidence: a passage at least CLOSE_MIN_COSINE similar to the query, or the
