@@ -33,7 +33,7 @@ from kb import arrays
 from kb.abbreviations import load_abbreviations
 from kb.shorthand import load_shorthand
 from kb.thesaurus import load_thesaurus
-from kb.embedding import Embedder
+from kb.embedding import LABEL_VECTORS, Embedder
 from kb.history import file_dates, review_due
 from kb.parse import Problem, plain_text
 from kb.schema import SQL_TYPES, Table, facets, lessons_section, summary_section, tables
@@ -45,7 +45,7 @@ from kb.vocabulary import load_vocabularies
 
 from . import patch
 from .cache import RecordCache, cache_path, code_digest, record_basis
-from .chunks import TAG_PASSAGES, Chunk, case_chunks, finding_chunks, tags_chunk
+from .chunks import TAG_PASSAGES, Chunk, case_chunks, finding_chunks, label_chunks, tags_chunk
 from .codes import write_codes
 from .postings import patch_postings, rows_terms, write_postings
 from .spelling import TABLE as SPELLING, patch_words, rows_words, write_spelling_words
@@ -314,8 +314,9 @@ def _old_vectors(path: Path, model: str) -> dict[str, bytes]:
     try:
         conn = sqlite3.connect(ro_uri(path), uri=True)
         rows = conn.execute("select content_hash, vector from chunks where model = ?", [model]).fetchall()
-        with contextlib.suppress(sqlite3.OperationalError):  # a database from before tag passages
-            rows += conn.execute(f"select content_hash, vector from {TAG_PASSAGES} where model = ?", [model]).fetchall()
+        for table in (TAG_PASSAGES, LABEL_VECTORS):
+            with contextlib.suppress(sqlite3.OperationalError):  # a database from before the table
+                rows += conn.execute(f"select content_hash, vector from {table} where model = ?", [model]).fetchall()
         conn.close()
         return dict(rows)
     except sqlite3.Error:
@@ -326,6 +327,12 @@ def insert_tag_chunks(db, chunks: list[Chunk], vectors_by_hash: dict[str, bytes]
     db[TAG_PASSAGES].insert_all(({"case_id": c.case_id, "text": c.text, "content_hash": c.content_hash, "model": model,
                                   "vector": vectors_by_hash[c.content_hash]} for c in chunks), pk="case_id",
                                 foreign_keys=[("case_id", "cases", "id")], columns={"vector": bytes})
+
+
+def insert_label_vectors(db, labels: list[Chunk], vectors_by_hash: dict[str, bytes], model: str) -> None:
+    db[LABEL_VECTORS].insert_all(({"term": c.id, "label": c.text, "content_hash": c.content_hash, "model": model,
+                                   "vector": vectors_by_hash[c.content_hash]} for c in labels), pk="term",
+                                 columns={"vector": bytes})
 
 
 def chunks_of(cases: list[Record], lessons: list[dict]) -> list[Chunk]:
@@ -365,9 +372,12 @@ def insert_chunks(db, chunks: list[Chunk], vectors_by_hash: dict[str, bytes], mo
 def _write_embeddings(db, parts, old_db: Path, embedder: Embedder, progress: bool) -> tuple[int, int, int]:
     chunks = chunks_of(parts["cases"], parts["lessons"])
     tags = [tags_chunk(r) for r in parts["cases"]]
-    vectors_by_hash, embedded = embed_chunks(chunks + tags, _old_vectors(old_db, embedder.name), embedder, progress)
+    old = _old_vectors(old_db, embedder.name)
+    vectors_by_hash, embedded = embed_chunks(chunks + tags, old, embedder, progress)
     insert_chunks(db, chunks, vectors_by_hash, embedder.name)
     insert_tag_chunks(db, tags, vectors_by_hash, embedder.name)
+    labels = label_chunks()  # not passages: left out of the counts the build reports
+    insert_label_vectors(db, labels, embed_chunks(labels, old, embedder, False)[0], embedder.name)
     db["chunks"].create_index(["case_id"])
     _write_vector_blocks(db)
     return len(chunks) + len(tags), embedded, len(chunks) + len(tags) - embedded

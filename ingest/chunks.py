@@ -97,3 +97,9 @@ def tags_chunk(record) -> Chunk:
             if labels:
                 parts.append(f"{facet.label}: {'; '.join(labels)}.")
     return Chunk(f"{record.id}/tags", record.id, None, "tags", 0, " ".join(parts))
+
+
+def label_chunks() -> list[Chunk]:
+    """Each vocabulary term's label, as search embeds it: not a passage of any document."""
+    return [Chunk(f"{v.key}/{t.slug}", None, None, "label", 0, t.label)
+            for v in load_vocabularies().values() for t in v.terms.values()]

@@ -18,6 +18,10 @@ import numpy as np
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_ALIASES = ("default", DEFAULT_MODEL, "all-MiniLM-L6-v2")
 BACKENDS = ("onnx", "torch")
+# The table of every vocabulary term's label with its vector, written by the build (ingest/chunks.py
+# label_chunks) and read by search, which reads a query naming a term with its label too
+# (search/semantic.py): a label embedded once at build time is not embedded by every server.
+LABEL_VECTORS = "term_label_vectors"
 
 
 def model_name(requested: str | None = None) -> str:

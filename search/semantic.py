@@ -3,9 +3,12 @@ keyword side runs), scanned against every passage and blended per document. Part
 (search/engine.py)."""
 from __future__ import annotations
 
+import sqlite3
 import threading
 
 import numpy as np
+
+from kb.embedding import LABEL_VECTORS
 
 from .index import DocumentIndex
 from .kernels import COMPILED_FROM
@@ -43,17 +46,56 @@ class SemanticSide:
     def query_vectors(self, queries: list[str]) -> list[np.ndarray]:
         """Each text's vector, from the cache or embedded (those not cached in one batch)."""
         with self._lock:
-            found = {q: self._query_vectors.get(q) for q in queries}
+            found = {q: self._cached_vector(q) for q in queries}
         missing = list(dict.fromkeys(q for q, v in found.items() if v is None))
         if missing:
             for q, vector in zip(missing, self.embedder.encode(missing)):
                 found[q] = vector
             with self._lock:
                 for q in missing:
+                    if self._label_vectors is not None and q in self._label_texts():
+                        self._label_vectors[q] = found[q]  # kept for good, as the stored ones are
+                        continue
                     if len(self._query_vectors) >= QUERY_CACHE:
                         self._query_vectors.pop(next(iter(self._query_vectors)))
                     self._query_vectors[q] = found[q]
         return [found[q] for q in queries]
+
+    def _cached_vector(self, text: str) -> np.ndarray | None:
+        """With the lock held: a query's vector from the cache, or a term's label's."""
+        found = self._query_vectors.get(text)
+        if found is None and self._label_vectors is not None:
+            found = self._label_vectors.get(text)
+        return found
+
+    def _label_texts(self) -> frozenset[str]:
+        labels = getattr(self, "_labels_known", None)
+        if labels is None:
+            labels = self._labels_known = frozenset(t.label for v in self.vocabularies.values() for t in v.terms.values())
+        return labels
+
+    def load_label_vectors(self) -> None:
+        """The vocabulary's labels' vectors as the build stored them (LABEL_VECTORS, kb/embedding.py),
+        for the query model only, kept for good: a query naming a term is read with its label too
+        (see LABEL_VECTOR), and a label a query list of QUERY_CACHE others pushed out, or a server's
+        first query naming it, would be embedded again. Labels the database lacks (built before
+        they were stored) are embedded once when first named, and then kept alike."""
+        with self._lock:
+            if self._label_vectors is not None:
+                return
+        model = getattr(self.embedder, "name", None)
+        stored: dict[str, np.ndarray] = {}
+        try:
+            rows = self.conn.execute(f"select label, vector from {LABEL_VECTORS} where model = ?", [model]).fetchall()
+        except sqlite3.OperationalError:  # built before they were stored
+            rows = []
+        known = self._label_texts()
+        for label, blob in rows:
+            if label in known:
+                stored[label] = np.frombuffer(blob, dtype=np.float32)
+        with self._lock:
+            if self._label_vectors is None:
+                self._label_vectors = stored
 
     @staticmethod
     def _pooled(sentences: list[str], vectors: list[np.ndarray]) -> np.ndarray:
@@ -67,6 +109,7 @@ class SemanticSide:
         embedded and cached as queries are: none for a query that names no term, or in lesson search."""
         if LABEL_VECTOR[target] is None or not named:
             return []
+        self.load_label_vectors()
         return list(dict.fromkeys(self.vocabularies[v].terms[slug].label for v, slug in named))
 
     def _with_labels(self, target: str, query_vector: np.ndarray, labels: list[np.ndarray]) -> np.ndarray:
@@ -236,7 +279,7 @@ class SemanticSide:
         labels = self._labels(col.target, named)
         texts = ([] if sentences else [query]) + readings[1:] + sentences + ([statement] if statement else []) + labels
         with self._lock:
-            missing = list(dict.fromkeys(t for t in texts if t not in self._query_vectors))
+            missing = list(dict.fromkeys(t for t in texts if self._cached_vector(t) is None))
         if not missing:
             return None  # a facet click or the next page: nothing to embed
         shareable = getattr(self.embedder, "backend", None) in CONCURRENT_BACKENDS
@@ -248,7 +291,7 @@ class SemanticSide:
 
         def queue(some: list[str]):  # with the lock held: scans for the readings whose vectors are there
             for text in some:
-                vector = self._query_vectors.get(text)
+                vector = self._cached_vector(text)
                 if plan is None or vector is None or text in state["queued"]:
                     continue
                 state["queued"].add(text)
@@ -264,7 +307,7 @@ class SemanticSide:
                 if key not in self._scans:
                     plan.add(key, vector)
             # the labelled reading (see LABEL_VECTOR), worked out once the query's and its labels' vectors are there
-            found = [self._query_vectors.get(x) for x in (query, *labels)]
+            found = [self._cached_vector(x) for x in (query, *labels)]
             if plan is not None and labels and not state["labelled"] and all(v is not None for v in found):
                 state["labelled"] = True
                 vector = self._with_labels(col.target, found[0], found[1:])

@@ -183,9 +183,11 @@ def _recorded(engine, monkeypatch) -> tuple[list[str], list]:
     return embedded, scanned
 
 
-def test_a_case_query_s_labelled_reading_is_worked_out_from_kept_label_vectors(engine, monkeypatch):
+def test_a_case_query_s_labelled_reading_is_worked_out_from_kept_label_vectors(engine, corpus_db, monkeypatch):
     """Case search does not embed the query again with its terms' labels: that reading's vector is
-    the query's plus LABEL_VECTOR x the mean of the labels' vectors, and a label is embedded once."""
+    the query's plus LABEL_VECTOR x the mean of the labels' vectors, read as the build stored them."""
+    import sqlite3
+
     import numpy as np
     from search import scoring
 
@@ -196,16 +198,55 @@ def test_a_case_query_s_labelled_reading_is_worked_out_from_kept_label_vectors(e
     assert ("services", "environmental-and-regulatory") in named
     engine.search(query, mode="semantic")
     assert not any(text.startswith(query + " (") for text in embedded)  # no labelled text embedded
-    assert label in embedded
-    q, labels = engine._query_vectors[query], [engine._query_vectors[x] for x in engine._labels("cases", named)]
+    assert label not in embedded  # the build's vector, not embedded again
+    conn = sqlite3.connect(corpus_db)
+    stored = {label: np.frombuffer(blob, dtype=np.float32)
+              for label, blob in conn.execute("select label, vector from term_label_vectors")}
+    conn.close()
+    q, labels = engine._query_vectors[query], [stored[x] for x in engine._labels("cases", named)]
     expected = q + scoring.LABEL_VECTOR["cases"] * np.mean(labels, axis=0)
     assert any(np.allclose(v, expected / np.linalg.norm(expected), atol=1e-6) for v in scanned)
     embedded.clear()
     engine.search("bin collections for flats", mode="semantic")
-    assert label not in embedded  # kept, as queries are
+    assert label not in embedded
     # lessons still embed the labelled reading as text
     engine.search(query, mode="semantic", target="lessons")
     assert any(text.startswith(query + " (") for text in embedded)
+
+
+def test_the_build_stores_every_vocabulary_label_s_vector_as_the_query_model_embeds_it(engine, corpus_db):
+    import sqlite3
+
+    conn = sqlite3.connect(corpus_db)
+    rows = conn.execute("select term, label, model, vector from term_label_vectors").fetchall()
+    conn.close()
+    terms = {f"{v.key}/{t.slug}": t.label for v in engine.vocabularies.values() for t in v.terms.values()}
+    assert {term: label for term, label, _, _ in rows} == terms
+    assert {model for _, _, model, _ in rows} == {engine.embedder.name}
+    for term, label, _, blob in rows[:20]:
+        assert np.allclose(np.frombuffer(blob, dtype=np.float32), engine.embedder.encode([label])[0], atol=1e-6)
+
+
+def test_a_label_the_database_lacks_is_embedded_once_and_outlasts_the_query_cache(corpus_db, tmp_path, monkeypatch):
+    """A database built before labels' vectors were stored still searches: a label is embedded when
+    first named and kept for good, however many queries pass through the query cache after it."""
+    from tests.conftest import altered_copy
+    from search import semantic
+    from search.engine import Engine
+
+    engine = Engine(altered_copy(corpus_db, tmp_path, "drop table term_label_vectors"))
+    monkeypatch.setattr(semantic, "QUERY_CACHE", 4)
+    embedded: list[str] = []
+    encode = engine.embedder.encode
+    monkeypatch.setattr(engine.embedder, "encode", lambda texts, *a, **k: embedded.extend(texts) or encode(texts, *a, **k))
+    label = engine.vocabularies["services"].terms["environmental-and-regulatory"].label
+    first = engine.search("kerbside bin collections in a rural district", mode="semantic")
+    assert embedded.count(label) == 1
+    for n in range(6):  # more queries than the cache holds
+        engine.search(f"a query about parks number {n}", mode="semantic")
+    again = engine.search("bin collections for flats", mode="semantic")
+    assert embedded.count(label) == 1 and again.results
+    assert ids(first) == ids(Engine(corpus_db).search("kerbside bin collections in a rural district", mode="semantic"))
 
 
 @pytest.mark.parametrize("target", ["cases", "lessons"])
