@@ -47,7 +47,7 @@ CENTRING = {"cases": 0.25, "lessons": 0.25}
 # named term gain NAMED_TAG x the term's rarity (log N / documents tagged).
 LABELLED_QUERY_SHARE = 0.5
 # In case search that second reading is not embedded: its vector is the query's plus LABEL_VECTOR x
-# the mean of the named terms' labels' vectors (each label embedded once and kept), normalised. One
+# the mean of the named terms' labels' vectors (stored by the build, see load_label_vectors), normalised. One
 # embedding fewer for most queries (a quarter to a half of a short query's embedding and scanning
 # at 100,000 cases), and the same ranking: cases 0.860 -> 0.862 (no-shared-words 0.697 -> 0.703,
 # semantic alone 0.818 -> 0.817); flat from 0.3 to 0.7 (0.860 to 0.862). Lessons keep the embedded
