@@ -9,7 +9,8 @@ tokens and avgdl the mean of D; k1 = 1.2, b = 0.75 (FTS5's fts5_aux.c). The oper
 the same order on IEEE doubles (the logarithm by the C library, as SQLite does), so the numbers are
 FTS5's to the last bit (tests/test_postings.py). A word or a pair of words costs one row read, where
 FTS5 calls bm25() once per matching document; a longer phrase is where its words' offsets follow one
-another in one column."""
+another in one column, looked for only in the documents holding each two neighbouring words side by
+side (a pair's documents are one small read, and a common word's offsets everywhere millions)."""
 from __future__ import annotations
 
 import math
@@ -31,7 +32,12 @@ def idf(rows: int, holding: int) -> float:
 def saturated(freq, length, avgdl):
     """FTS5's weighted term frequency in a document of `length` tokens (`avgdl` on average)."""
     return (freq * (K1 + 1.0)) / (freq + K1 * (1 - B + B * length / avgdl))
-KEYS_KEPT_BYTES = 128 * 2**20  # words' occurrence keys kept for phrases (a common word's are tens of MB at 100,000 cases)
+# A phrase's candidate documents whose offsets are read one by one from the row (see _keys_within);
+# beyond this many, the row is read whole
+BLOB_READS = 512
+# words' occurrence keys kept for phrases, in a database without pair postings, where every phrase of
+# two words or more is found from them (a common word's are tens of MB at 100,000 cases)
+KEYS_KEPT_BYTES = 128 * 2**20
 
 
 class Postings:
@@ -103,7 +109,8 @@ class Postings:
 
     def _keys(self, term: str) -> np.ndarray | None:
         """One sortable key per occurrence of the term: rowid, column (up to 16) and offset, ascending
-        (the order they are stored in); the last few terms' kept, since a query's pairs share words."""
+        (the order they are stored in); the last few terms' kept, since a query's phrases share words
+        (a database without pair postings: see _phrase)."""
         with self._lock:
             found = self._kept.pop(term, None)
             if found is not None:
@@ -122,10 +129,54 @@ class Postings:
                 self._kept_bytes -= self._kept.pop(next(iter(self._kept))).nbytes
         return found
 
+    def _within(self, terms: list[str]) -> np.ndarray | None:
+        """The rowids holding every two neighbouring terms of the phrase side by side (ascending):
+        only these can hold the phrase, and a pair's documents are one small read."""
+        within = None
+        for k in range(len(terms) - 1):
+            found = self._read(f"{terms[k]} {terms[k + 1]}", offsets=False, pair=True)
+            if found is None:
+                return None
+            within = found[0] if within is None else np.intersect1d(within, found[0], assume_unique=True)
+            if not len(within):
+                return None
+        return within
+
+    def _keys_within(self, term: str, within: np.ndarray) -> np.ndarray | None:
+        """_keys of the term's occurrences in these rowids only (each holds it): a common word's
+        occurrences everywhere are millions at 100,000 cases (6 MB of offsets), and a phrase's
+        candidates a few, so only their offsets are read from the row (SQLite's incremental blob I/O)."""
+        found = self.conn.execute("select rowid, docs, counts from term_postings where collection = ? and term = ?",
+                                  [self.collection, term]).fetchone()
+        if found is None:
+            return None
+        row, rowids = found[0], np.frombuffer(found[1], dtype=np.int32).astype(np.int64)
+        counts = np.frombuffer(found[2], dtype=np.uint16).reshape(len(rowids), len(self.weights))
+        totals = np.zeros(len(rowids), dtype=np.int64)
+        for column in range(counts.shape[1]):  # numpy's sum along a short axis is ten times slower
+            totals += counts[:, column]
+        at = np.searchsorted(rowids, within)
+        first = (np.cumsum(totals) - totals)[at]  # where each chosen document's offsets start
+        chosen = totals[at]
+        with self.conn.blobopen("term_postings", "offsets", row, readonly=True) as blob:
+            if len(at) > BLOB_READS or 4 * chosen.sum() > len(blob):
+                every = np.frombuffer(blob.read(), dtype=np.int32)
+                places = np.arange(int(chosen.sum())) + np.repeat(first - (np.cumsum(chosen) - chosen), chosen)
+                offsets = every[places]
+            else:
+                offsets = np.frombuffer(b"".join(blob[4 * a: 4 * (a + n)] for a, n in zip(first.tolist(), chosen.tolist())),
+                                        dtype=np.int32)
+        cells = ((within[:, None] << 36) | (np.arange(counts.shape[1], dtype=np.int64) << 32)).reshape(-1)
+        return np.repeat(cells, counts[at].reshape(-1)) | offsets
+
     def _phrase(self, terms: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Rowids where the terms stand side by side in one column, and the column-weighted count of
         such places in each."""
-        keys = [self._keys(term) for term in terms]
+        if self.pairs:  # three words or more: looked for only where each two neighbours stand together
+            within = self._within(terms)
+            keys = [self._keys_within(term, within) for term in terms] if within is not None else [None]
+        else:
+            keys = [self._keys(term) for term in terms]
         if any(k is None for k in keys):
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         # from the rarest word's occurrences, look for each other word where it would stand (the

@@ -6,6 +6,7 @@ import re
 import numpy as np
 import pytest
 
+import search.postings as postings_module
 from search.engine import Engine
 from search.scoring import best_first
 from search.evaluate import LESSON_QUERIES_FILE, load_queries
@@ -43,6 +44,37 @@ def test_postings_give_fts5_bm25_for_words_and_phrases(engine, target):
         compared[min(len(tokens), 3)] += len(rowids)
     # many documents matched by single words, by pairs and by longer phrases ("3.5" is two tokens)
     assert compared[1] > 2000 and compared[2] > 100 and compared[3] > 10, compared
+
+
+@pytest.mark.parametrize("reads", [0, 10**6])  # every row read whole; each candidate's offsets read alone
+@pytest.mark.parametrize("target", ["cases", "lessons"])
+def test_a_longer_phrase_is_looked_for_where_its_pairs_meet_and_found_as_fts5_finds_it(engine, target, reads,
+                                                                                     monkeypatch):
+    """A phrase of three words or more is looked for only in the documents holding each two
+    neighbouring words side by side, reading only their offsets: the same rows and numbers as
+    FTS5's, and as its words' offsets everywhere give."""
+    monkeypatch.setattr(postings_module, "BLOB_READS", reads)
+    col = engine.index(target)
+    by_offsets = copy.copy(col.postings)
+    by_offsets.pairs = False
+    column = "title" if target == "cases" else "text"
+    texts = [r[0] for r in engine.conn.execute(f"select {column} from {target} order by rowid limit 300")]
+    runs = {" ".join(words[i:i + n]) for words in (re.findall(r"[a-z]+", t.lower()) for t in texts)
+            for n in (3, 4, 6) for i in range(0, max(len(words) - n, 0), 5)}
+    found = 0
+    for text in sorted(runs) + ["adult social care", "outcome based budgeting", "value for money"]:
+        phrase = '"' + text + '"'
+        rows = np.array(engine.conn.execute(f"select rowid, -bm25({col.fts}, {col.weights}) from {col.fts} "
+                                            f"where {col.fts} match ? order by rowid", [phrase]).fetchall()).reshape(-1, 2)
+        tokens = engine._tokens(phrase)
+        assert len(tokens) >= 3
+        rowids, values = col.postings.bm25(tokens)
+        assert rowids.tolist() == rows[:, 0].astype(int).tolist(), text
+        assert values.tolist() == rows[:, 1].tolist(), text
+        again = by_offsets.bm25(tokens)
+        assert again[0].tolist() == rowids.tolist() and again[1].tolist() == values.tolist(), text
+        found += len(rowids) > 0
+    assert found > 100, found
 
 
 def test_phrases_tokenized_together_are_each_tokenized_alone(engine):
