@@ -54,6 +54,8 @@ class Postings:
         self.pairs = pairs  # whether pair_postings holds every two words side by side (a database from before does not)
         self._kept: dict[str, np.ndarray] = {}
         self._kept_bytes = 0
+        self._laid_out: dict[str, tuple] = {}  # see _layout
+        self._laid_out_bytes = 0
         self._lock = threading.Lock()
 
     @classmethod
@@ -106,6 +108,8 @@ class Postings:
         with self._lock:
             self._kept.clear()
             self._kept_bytes = 0
+            self._laid_out.clear()
+            self._laid_out_bytes = 0
 
     def _keys(self, term: str) -> np.ndarray | None:
         """One sortable key per occurrence of the term: rowid, column (up to 16) and offset, ascending
@@ -145,29 +149,57 @@ class Postings:
     def _keys_within(self, term: str, within: np.ndarray) -> np.ndarray | None:
         """_keys of the term's occurrences in these rowids only (each holds it): a common word's
         occurrences everywhere are millions at 100,000 cases (6 MB of offsets), and a phrase's
-        candidates a few, so only their offsets are read from the row (SQLite's incremental blob I/O)."""
-        found = self.conn.execute("select rowid, docs, counts from term_postings where collection = ? and term = ?",
-                                  [self.collection, term]).fetchone()
-        if found is None:
+        candidates mostly a few, whose offsets alone are read from the row (SQLite's incremental
+        blob I/O); for many, the row's offsets are read whole and kept with the rest of its layout."""
+        layout = self._layout(term)
+        if layout is None:
             return None
-        row, rowids = found[0], np.frombuffer(found[1], dtype=np.int32).astype(np.int64)
-        counts = np.frombuffer(found[2], dtype=np.uint16).reshape(len(rowids), len(self.weights))
-        totals = np.zeros(len(rowids), dtype=np.int64)
-        for column in range(counts.shape[1]):  # numpy's sum along a short axis is ten times slower
-            totals += counts[:, column]
+        row, rowids, counts, starts, totals, every = layout
         at = np.searchsorted(rowids, within)
-        first = (np.cumsum(totals) - totals)[at]  # where each chosen document's offsets start
-        chosen = totals[at]
-        with self.conn.blobopen("term_postings", "offsets", row, readonly=True) as blob:
-            if len(at) > BLOB_READS or 4 * chosen.sum() > len(blob):
+        first, chosen = starts[at], totals[at]
+        if every is None and len(at) > BLOB_READS:
+            with self.conn.blobopen("term_postings", "offsets", row, readonly=True) as blob:
                 every = np.frombuffer(blob.read(), dtype=np.int32)
-                places = np.arange(int(chosen.sum())) + np.repeat(first - (np.cumsum(chosen) - chosen), chosen)
-                offsets = every[places]
-            else:
+            self._keep(term, (row, rowids, counts, starts, totals, every))
+        if every is not None:
+            offsets = every[np.arange(int(chosen.sum())) + np.repeat(first - (np.cumsum(chosen) - chosen), chosen)]
+        else:
+            with self.conn.blobopen("term_postings", "offsets", row, readonly=True) as blob:
                 offsets = np.frombuffer(b"".join(blob[4 * a: 4 * (a + n)] for a, n in zip(first.tolist(), chosen.tolist())),
                                         dtype=np.int32)
         cells = ((within[:, None] << 36) | (np.arange(counts.shape[1], dtype=np.int64) << 32)).reshape(-1)
         return np.repeat(cells, counts[at].reshape(-1)) | offsets
+
+    def _layout(self, term: str) -> tuple | None:
+        """The term's row, documents, counts, and where each document's offsets start and how many
+        it has (and the offsets, once read whole), kept like the keys (KEYS_KEPT_BYTES)."""
+        with self._lock:
+            found = self._laid_out.pop(term, None)
+            if found is not None:
+                self._laid_out[term] = found  # most recently used last
+                return found
+        found = self.conn.execute("select rowid, docs, counts from term_postings where collection = ? and term = ?",
+                                  [self.collection, term]).fetchone()
+        if found is None:
+            return None
+        rowids = np.frombuffer(found[1], dtype=np.int32).astype(np.int64)
+        counts = np.frombuffer(found[2], dtype=np.uint16).reshape(len(rowids), len(self.weights))
+        totals = np.zeros(len(rowids), dtype=np.int64)
+        for column in range(counts.shape[1]):  # numpy's sum along a short axis is ten times slower
+            totals += counts[:, column]
+        layout = (found[0], rowids, counts, np.cumsum(totals) - totals, totals, None)
+        self._keep(term, layout)
+        return layout
+
+    def _keep(self, term: str, layout: tuple) -> None:
+        size = sum(a.nbytes for a in layout[1:] if a is not None)
+        with self._lock:
+            old = self._laid_out.pop(term, None)
+            self._laid_out_bytes += size - (sum(a.nbytes for a in old[1:] if a is not None) if old else 0)
+            self._laid_out[term] = layout
+            while self._laid_out_bytes > KEYS_KEPT_BYTES and len(self._laid_out) > 1:
+                self._laid_out_bytes -= sum(a.nbytes for a in self._laid_out.pop(next(iter(self._laid_out)))[1:]
+                                            if a is not None)
 
     def _phrase(self, terms: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Rowids where the terms stand side by side in one column, and the column-weighted count of
