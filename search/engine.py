@@ -141,7 +141,7 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
         self._sidecar = Sidecar.of(self.db_path, self.conn) if arrays else None
         self._indexes: dict[str, DocumentIndex] = {}
         self._query_vectors: dict[str, np.ndarray] = {}
-        self._label_vectors: dict[str, np.ndarray] | None = None  # see SemanticSide.label_vectors
+        self._label_vectors: dict[str, np.ndarray] | None = None  # see SemanticSide.load_label_vectors
         self._phrases: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         self._scans: dict[tuple[str, bytes], tuple[np.ndarray, ...]] = {}
         self._phrase_bytes = 0

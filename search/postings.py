@@ -157,9 +157,10 @@ class Postings:
         row, rowids, counts, starts, totals, every = layout
         at = np.searchsorted(rowids, within)
         first, chosen = starts[at], totals[at]
-        if every is None and len(at) > BLOB_READS:
-            with self.conn.blobopen("term_postings", "offsets", row, readonly=True) as blob:
-                every = np.frombuffer(blob.read(), dtype=np.int32)
+        # Python 3.10's sqlite3 has no blob I/O: there the row's offsets are read whole
+        if every is None and (len(at) > BLOB_READS or not hasattr(self.conn, "blobopen")):
+            found = self.conn.execute("select offsets from term_postings where rowid = ?", [row]).fetchone()
+            every = np.frombuffer(found[0], dtype=np.int32)
             self._keep(term, (row, rowids, counts, starts, totals, every))
         if every is not None:
             offsets = every[np.arange(int(chosen.sum())) + np.repeat(first - (np.cumsum(chosen) - chosen), chosen)]

@@ -3,6 +3,7 @@ keyword side runs), scanned against every passage and blended per document. Part
 (search/engine.py)."""
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 
@@ -53,7 +54,7 @@ class SemanticSide:
                 found[q] = vector
             with self._lock:
                 for q in missing:
-                    if self._label_vectors is not None and q in self._label_texts():
+                    if self._label_vectors is not None and q in self._label_texts:
                         self._label_vectors[q] = found[q]  # kept for good, as the stored ones are
                         continue
                     if len(self._query_vectors) >= QUERY_CACHE:
@@ -68,11 +69,9 @@ class SemanticSide:
             found = self._label_vectors.get(text)
         return found
 
+    @functools.cached_property
     def _label_texts(self) -> frozenset[str]:
-        labels = getattr(self, "_labels_known", None)
-        if labels is None:
-            labels = self._labels_known = frozenset(t.label for v in self.vocabularies.values() for t in v.terms.values())
-        return labels
+        return frozenset(t.label for v in self.vocabularies.values() for t in v.terms.values())
 
     def load_label_vectors(self) -> None:
         """The vocabulary's labels' vectors as the build stored them (LABEL_VECTORS, kb/embedding.py),
@@ -89,7 +88,7 @@ class SemanticSide:
             rows = self.conn.execute(f"select label, vector from {LABEL_VECTORS} where model = ?", [model]).fetchall()
         except sqlite3.OperationalError:  # built before they were stored
             rows = []
-        known = self._label_texts()
+        known = self._label_texts
         for label, blob in rows:
             if label in known:
                 stored[label] = np.frombuffer(blob, dtype=np.float32)
