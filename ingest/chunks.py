@@ -100,6 +100,7 @@ def tags_chunk(record) -> Chunk:
 
 
 def label_chunks() -> list[Chunk]:
-    """Each vocabulary term's label, as search embeds it: not a passage of any document."""
+    """Each vocabulary term's label, whose vector search reads a query naming the term with: not a
+    passage of any document."""
     return [Chunk(f"{v.key}/{t.slug}", None, None, "label", 0, t.label)
             for v in load_vocabularies().values() for t in v.terms.values()]

@@ -73,14 +73,15 @@ class Postings:
         return cls(conn, collection, weights, found[0], found[1], np.frombuffer(found[2], dtype=np.int32), pairs)
 
     def _read(self, term: str, offsets: bool, pair: bool = False):
+        """(rowids, per-column counts, offsets or None, the row's own rowid for blob I/O), or None."""
         table, key = ("pair_postings", "pair") if pair else ("term_postings", "term")
-        found = self.conn.execute(f"select docs, counts{', offsets' if offsets else ''} from {table} "
+        found = self.conn.execute(f"select docs, counts, rowid{', offsets' if offsets else ''} from {table} "
                                   f"where collection = ? and {key} = ?", [self.collection, term]).fetchone()
         if found is None:
             return None
         rowids = np.frombuffer(found[0], dtype=np.int32).astype(np.int64)
         counts = np.frombuffer(found[1], dtype=np.uint16).reshape(len(rowids), len(self.weights))
-        return rowids, counts, (np.frombuffer(found[2], dtype=np.int32) if offsets else None)
+        return rowids, counts, (np.frombuffer(found[3], dtype=np.int32) if offsets else None), found[2]
 
     def bm25(self, terms: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """The rowids holding the stemmed terms as a phrase (ascending) and its BM25 in each."""
@@ -88,7 +89,7 @@ class Postings:
             found = self._read(" ".join(terms), offsets=False, pair=len(terms) == 2)
             if found is None:
                 return np.zeros(0, dtype=np.int64), np.zeros(0)
-            rowids, counts, _ = found
+            rowids, counts, _, _ = found
             freq = counts @ self.weights  # whole-number weights: exact in any order of summation
         else:
             rowids, freq = self._phrase(terms)
@@ -100,7 +101,7 @@ class Postings:
         found = self._read(term, offsets=False)
         if found is None or not columns:
             return np.zeros(0, dtype=np.int64)
-        rowids, counts, _ = found
+        rowids, counts, _, _ = found
         return rowids[counts[:, columns].any(axis=1)]
 
     def forget(self) -> None:
@@ -123,7 +124,7 @@ class Postings:
         read = self._read(term, offsets=True)
         if read is None:
             return None
-        rowids, counts, offsets = read
+        rowids, counts, offsets, _ = read
         cells = ((rowids[:, None] << 36) | (np.arange(counts.shape[1], dtype=np.int64) << 32)).reshape(-1)
         found = np.repeat(cells, counts.reshape(-1)) | offsets
         with self._lock:
@@ -179,28 +180,25 @@ class Postings:
             if found is not None:
                 self._laid_out[term] = found  # most recently used last
                 return found
-        found = self.conn.execute("select rowid, docs, counts from term_postings where collection = ? and term = ?",
-                                  [self.collection, term]).fetchone()
+        found = self._read(term, offsets=False)
         if found is None:
             return None
-        rowids = np.frombuffer(found[1], dtype=np.int32).astype(np.int64)
-        counts = np.frombuffer(found[2], dtype=np.uint16).reshape(len(rowids), len(self.weights))
+        rowids, counts, _, row = found
         totals = np.zeros(len(rowids), dtype=np.int64)
         for column in range(counts.shape[1]):  # numpy's sum along a short axis is ten times slower
             totals += counts[:, column]
-        layout = (found[0], rowids, counts, np.cumsum(totals) - totals, totals, None)
+        layout = (row, rowids, counts, np.cumsum(totals) - totals, totals, None)
         self._keep(term, layout)
         return layout
 
     def _keep(self, term: str, layout: tuple) -> None:
-        size = sum(a.nbytes for a in layout[1:] if a is not None)
+        size = lambda kept: sum(a.nbytes for a in kept[1:] if a is not None)  # noqa: E731 (the row's rowid first)
         with self._lock:
             old = self._laid_out.pop(term, None)
-            self._laid_out_bytes += size - (sum(a.nbytes for a in old[1:] if a is not None) if old else 0)
+            self._laid_out_bytes += size(layout) - (size(old) if old else 0)
             self._laid_out[term] = layout
             while self._laid_out_bytes > KEYS_KEPT_BYTES and len(self._laid_out) > 1:
-                self._laid_out_bytes -= sum(a.nbytes for a in self._laid_out.pop(next(iter(self._laid_out)))[1:]
-                                            if a is not None)
+                self._laid_out_bytes -= size(self._laid_out.pop(next(iter(self._laid_out))))
 
     def _phrase(self, terms: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Rowids where the terms stand side by side in one column, and the column-weighted count of

@@ -76,9 +76,9 @@ class SemanticSide:
     def load_label_vectors(self) -> None:
         """The vocabulary's labels' vectors as the build stored them (LABEL_VECTORS, kb/embedding.py),
         for the query model only, kept for good: a query naming a term is read with its label too
-        (see LABEL_VECTOR), and a label a query list of QUERY_CACHE others pushed out, or a server's
-        first query naming it, would be embedded again. Labels the database lacks (built before
-        they were stored) are embedded once when first named, and then kept alike."""
+        (see LABEL_VECTOR), and a label kept among the query vectors would be embedded again by each
+        new server and once QUERY_CACHE later queries had pushed it out. Labels the database lacks
+        (built before they were stored) are embedded once when first named, and then kept alike."""
         with self._lock:
             if self._label_vectors is not None:
                 return
