@@ -40,6 +40,38 @@ BLOB_READS = 512
 KEYS_KEPT_BYTES = 128 * 2**20
 
 
+class _Kept:
+    """The most recently used of what a Postings has read and worked out, up to a budget of bytes (the
+    least recently used let go first)."""
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self._items: dict[tuple[str, str], tuple[object, int]] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]):
+        with self._lock:
+            found = self._items.pop(key, None)
+            if found is None:
+                return None
+            self._items[key] = found  # most recently used last
+            return found[0]
+
+    def put(self, key: tuple[str, str], value, size: int) -> None:
+        with self._lock:
+            old = self._items.pop(key, None)
+            self._bytes += size - (old[1] if old else 0)
+            self._items[key] = (value, size)
+            while self._bytes > self.budget and len(self._items) > 1:
+                self._bytes -= self._items.pop(next(iter(self._items)))[1]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+
 class Postings:
     """One collection's postings, read a word at a time; `load` gives None for a database without them."""
 
@@ -52,11 +84,7 @@ class Postings:
         self.avgdl = float(tokens) / float(rows) if rows else 1.0
         self.lengths = lengths
         self.pairs = pairs  # whether pair_postings holds every two words side by side (a database from before does not)
-        self._kept: dict[str, np.ndarray] = {}
-        self._kept_bytes = 0
-        self._laid_out: dict[str, tuple] = {}  # see _layout
-        self._laid_out_bytes = 0
-        self._lock = threading.Lock()
+        self._kept = _Kept(KEYS_KEPT_BYTES)  # words' keys (see _keys) or layouts (see _layout)
 
     @classmethod
     def load(cls, conn: sqlite3.Connection, collection: str, weights: list[float]) -> "Postings | None":
@@ -105,33 +133,23 @@ class Postings:
         return rowids[counts[:, columns].any(axis=1)]
 
     def forget(self) -> None:
-        """Drop the kept keys (the benchmark's cold passes start without them)."""
-        with self._lock:
-            self._kept.clear()
-            self._kept_bytes = 0
-            self._laid_out.clear()
-            self._laid_out_bytes = 0
+        """Drop the kept keys and layouts (the benchmark's cold passes start without them)."""
+        self._kept.clear()
 
     def _keys(self, term: str) -> np.ndarray | None:
         """One sortable key per occurrence of the term: rowid, column (up to 16) and offset, ascending
         (the order they are stored in); the last few terms' kept, since a query's phrases share words
         (a database without pair postings: see _phrase)."""
-        with self._lock:
-            found = self._kept.pop(term, None)
-            if found is not None:
-                self._kept[term] = found  # most recently used last
-                return found
+        found = self._kept.get(("keys", term))
+        if found is not None:
+            return found
         read = self._read(term, offsets=True)
         if read is None:
             return None
         rowids, counts, offsets, _ = read
         cells = ((rowids[:, None] << 36) | (np.arange(counts.shape[1], dtype=np.int64) << 32)).reshape(-1)
         found = np.repeat(cells, counts.reshape(-1)) | offsets
-        with self._lock:
-            self._kept[term] = found
-            self._kept_bytes += found.nbytes
-            while self._kept_bytes > KEYS_KEPT_BYTES and len(self._kept) > 1:
-                self._kept_bytes -= self._kept.pop(next(iter(self._kept))).nbytes
+        self._kept.put(("keys", term), found, found.nbytes)
         return found
 
     def _within(self, terms: list[str]) -> np.ndarray | None:
@@ -175,11 +193,9 @@ class Postings:
     def _layout(self, term: str) -> tuple | None:
         """The term's row, documents, counts, and where each document's offsets start and how many
         it has (and the offsets, once read whole), kept like the keys (KEYS_KEPT_BYTES)."""
-        with self._lock:
-            found = self._laid_out.pop(term, None)
-            if found is not None:
-                self._laid_out[term] = found  # most recently used last
-                return found
+        found = self._kept.get(("layout", term))
+        if found is not None:
+            return found
         found = self._read(term, offsets=False)
         if found is None:
             return None
@@ -192,13 +208,7 @@ class Postings:
         return layout
 
     def _keep(self, term: str, layout: tuple) -> None:
-        size = lambda kept: sum(a.nbytes for a in kept[1:] if a is not None)  # noqa: E731 (the row's rowid first)
-        with self._lock:
-            old = self._laid_out.pop(term, None)
-            self._laid_out_bytes += size(layout) - (size(old) if old else 0)
-            self._laid_out[term] = layout
-            while self._laid_out_bytes > KEYS_KEPT_BYTES and len(self._laid_out) > 1:
-                self._laid_out_bytes -= size(self._laid_out.pop(next(iter(self._laid_out))))
+        self._kept.put(("layout", term), layout, sum(a.nbytes for a in layout[1:] if a is not None))  # the row's rowid first
 
     def _phrase(self, terms: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Rowids where the terms stand side by side in one column, and the column-weighted count of
