@@ -37,6 +37,7 @@ from kb.vocabulary import SAVING, spelt_out, stored_vocabularies
 from .filters import Filters
 from .holds import Holds, _either
 from .index import DocumentIndex
+from .kept import Kept
 from .keyword import KeywordSide
 from .reading import ASKING_FOR_LESSONS, QueryReading, Worded
 from .response import QueryError, SearchResponse
@@ -54,7 +55,7 @@ from .scoring import (
     hybrid_scores,
     never_overtaken,
 )
-from .semantic import SemanticSide
+from .semantic import LABEL_SCANS_KEPT_BYTES, SemanticSide
 from .spelling import Speller
 from .text import (
     TermMatcher,
@@ -144,6 +145,7 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
         self._label_vectors: dict[str, np.ndarray] | None = None  # see SemanticSide.load_label_vectors
         self._phrases: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         self._scans: dict[tuple[str, bytes], tuple[np.ndarray, ...]] = {}
+        self._label_scans = Kept(LABEL_SCANS_KEPT_BYTES)  # see SemanticSide._labelled
         self._phrase_bytes = 0
         self._rankings: dict[tuple[str, str, str], Ranking] = {}
         self._ranking_bytes = 0
@@ -327,13 +329,20 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
         ranking = self._not_close(ranking, last)
         if excluded:
             in_range = in_range & ~self._holding(col, excluded)
-        shown = ranking.members & in_range
-        for mask in by_facet.values():
-            shown &= mask
+
+        def showing(ranking: Ranking) -> np.ndarray:
+            shown = ranking.members & in_range
+            for mask in by_facet.values():
+                shown &= mask
+            return shown
+
+        shown = showing(ranking)
         ranked = self._sorted(col, np.flatnonzero(shown), ranking, sort, offset + limit, last)
         if ranking.approximate:
             ranking = self._refine(col, query, terms, mode, ranking, ranked[:min(offset + limit, RESCORE_PAGES)])
             ranking = self._not_close(ranking, last)
+            # who is shown as re-scored too (its 10 nearest are among the re-scored), as its facet counts are
+            shown = showing(ranking)
             ranked = self._sorted(col, np.flatnonzero(shown), ranking, sort, offset + limit, last)
         # the facet values the query names ("a district council in Kent"), for the site to offer as filters
         named = [(self._facet_of[v], slug) for v, slug in self.term_matcher.terms_in(query) if v in self._facet_of] if query else []

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 import sqlite3
-import threading
 
 import numpy as np
+
+from .kept import Kept
 
 K1 = 1.2
 B = 0.75
@@ -40,38 +41,6 @@ BLOB_READS = 512
 KEYS_KEPT_BYTES = 128 * 2**20
 
 
-class _Kept:
-    """The most recently used of what a Postings has read and worked out, up to a budget of bytes (the
-    least recently used let go first)."""
-
-    def __init__(self, budget: int):
-        self.budget = budget
-        self._items: dict[tuple[str, str], tuple[object, int]] = {}
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, str]):
-        with self._lock:
-            found = self._items.pop(key, None)
-            if found is None:
-                return None
-            self._items[key] = found  # most recently used last
-            return found[0]
-
-    def put(self, key: tuple[str, str], value, size: int) -> None:
-        with self._lock:
-            old = self._items.pop(key, None)
-            self._bytes += size - (old[1] if old else 0)
-            self._items[key] = (value, size)
-            while self._bytes > self.budget and len(self._items) > 1:
-                self._bytes -= self._items.pop(next(iter(self._items)))[1]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._bytes = 0
-
-
 class Postings:
     """One collection's postings, read a word at a time; `load` gives None for a database without them."""
 
@@ -84,7 +53,7 @@ class Postings:
         self.avgdl = float(tokens) / float(rows) if rows else 1.0
         self.lengths = lengths
         self.pairs = pairs  # whether pair_postings holds every two words side by side (a database from before does not)
-        self._kept = _Kept(KEYS_KEPT_BYTES)  # words' keys (see _keys) or layouts (see _layout)
+        self._kept = Kept(KEYS_KEPT_BYTES)  # words' keys (see _keys) or layouts (see _layout)
 
     @classmethod
     def load(cls, conn: sqlite3.Connection, collection: str, weights: list[float]) -> "Postings | None":

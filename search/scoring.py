@@ -54,6 +54,8 @@ LABELLED_QUERY_SHARE = 0.5
 # at 100,000 cases), and the same ranking: cases 0.860 -> 0.862 (no-shared-words 0.697 -> 0.703,
 # semantic alone 0.818 -> 0.817); flat from 0.3 to 0.7 (0.860 to 0.862). Lessons keep the embedded
 # reading: with the summed vector they lost 0.002 to 0.006 (their keyword form 0.761 -> 0.749-0.756).
+# Nor is that reading scanned: its cosines are worked out from the query's and each label's own
+# scan, which is kept (see SemanticSide._labelled in search/semantic.py).
 LABEL_VECTOR = {"cases": 0.5, "lessons": None}
 # A query of several sentences (a situation described in a paragraph) is also read one sentence at a
 # time, since one vector of the whole paragraph blurs the several things it says: the mean of the

@@ -170,6 +170,18 @@ def test_float16_and_int8_find_what_float32_finds_and_filters_stay_exact(engines
         assert all(allowed[position[r.id]] for r in b.results)
 
 
+@pytest.mark.parametrize("mode", ["hybrid", "semantic"])
+def test_an_int8_search_s_total_is_what_its_facet_counts_add_up_to(engines, mode):
+    """The result set shown (its total, its page) is the one re-scored in float32, as its facet counts
+    are: a document that joined or left the 10 nearest when re-scored is counted in both or neither
+    (a case's status is one value, so its counts add up to the total)."""
+    half = engines["int8"]
+    for query in ["shared back office services", "reablement for older people", "digital channel shift",
+                  "libraries run by volunteers", "council tax support", "bin collections in a rural district"]:
+        found = half.search(query, mode=mode, limit=20, with_facets=True)
+        assert found.total == sum(found.facet_counts["status"].values()), query
+
+
 def test_keyword_scores_are_fts5s_bm25_of_the_whole_query(engine):
     """The keyword side sums cached per-phrase BM25 terms; FTS5 scoring the OR of them gives the same."""
     col = engine.index("cases")

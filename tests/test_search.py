@@ -179,7 +179,11 @@ def _recorded(engine, monkeypatch) -> tuple[list[str], list]:
     monkeypatch.setattr(engine.embedder, "encode", lambda texts, *a, **k: embedded.extend(texts) or encode(texts, *a, **k))
     scanned: list = []
     prescan = engine._prescan
-    monkeypatch.setattr(engine, "_prescan", lambda col, vectors, *a: scanned.extend(vectors) or prescan(col, vectors, *a))
+
+    def recorded(col, vectors, found=None, labelled=None):  # the labelled reading's vector too
+        scanned.extend(vectors + ([labelled[0]] if labelled is not None else []))
+        return prescan(col, vectors, found, labelled)
+    monkeypatch.setattr(engine, "_prescan", recorded)
     return embedded, scanned
 
 
@@ -212,6 +216,48 @@ def test_a_case_query_s_labelled_reading_is_worked_out_from_kept_label_vectors(e
     # lessons still embed the labelled reading as text
     engine.search(query, mode="semantic", target="lessons")
     assert any(text.startswith(query + " (") for text in embedded)
+
+
+def test_a_labelled_reading_is_worked_out_from_kept_label_scans_as_its_vector_scans(engine, monkeypatch):
+    """The labelled reading's cosines are the query's and its labels' own, not a scan of its vector;
+    each label's scan is kept, so the next query naming the term scans only its own vector. The
+    cosines and every answer are those of scanning the reading's vector."""
+    from search import scoring, semantic
+    from search.engine import Engine
+    from search.kept import Kept
+    from search.scoring import centred
+
+    vectors_scanned: list[int] = []
+    scan = Engine._scan
+
+    def recorded(matrix, qv, scales=None, threads=1, sums=None):
+        if matrix is engine.index("cases").vectors:
+            vectors_scanned.append(1 if qv.ndim == 1 else len(qv))
+        return scan(matrix, qv, scales, threads, sums)
+    monkeypatch.setattr(Engine, "_scan", staticmethod(recorded))
+    monkeypatch.setattr(engine, "_query_vectors", {})
+    monkeypatch.setattr(engine, "_scans", {})
+    monkeypatch.setattr(engine, "_rankings", {})
+    monkeypatch.setattr(engine, "_label_scans", Kept(semantic.LABEL_SCANS_KEPT_BYTES))
+    monkeypatch.setattr(engine, "cores", 1)  # every scan through _scan (see test_search_cores.py for the shared one)
+    col = engine.index("cases")
+    query = "kerbside bin collections and street cleansing in a rural district"
+    labels = engine._labels("cases", engine.term_matcher.terms_in(query))
+    assert len(labels) >= 2
+    first = engine.search(query, mode="semantic")
+    assert sum(vectors_scanned) == 1 + len(labels)  # the query and each label; not the labelled reading
+    q = engine._query_vectors[query]
+    reading = engine._with_labels("cases", q, [engine._label_vectors[x] for x in labels])
+    kept = engine._scans[engine._scan_key(col, reading)]
+    share = scoring.CENTRING["cases"]
+    expected = centred(share, scan(col.vectors, reading, col.scales), scan(col.doc_vectors, reading, col.doc_scales),
+                       col.passage_hub, col.doc_hub, col.chunk_start, col.chunk_count)
+    for got, want in zip(kept, expected):
+        assert np.allclose(got, want, atol=2e-6)
+    vectors_scanned.clear()
+    engine._scans.clear(), engine._rankings.clear()
+    again = engine.search(query, mode="semantic")
+    assert sum(vectors_scanned) == 1 and ids(again) == ids(first)
 
 
 def test_the_build_stores_every_vocabulary_label_s_vector_as_the_query_model_embeds_it(engine, corpus_db):

@@ -295,3 +295,24 @@ def test_a_shared_scan_reads_each_block_once_for_every_vector_waiting_for_it(cor
     for key, qv in zip("abc", queries):
         assert np.array_equal(plan.found[key][0], engine._scan(col.vectors, qv, col.scales))
         assert np.array_equal(plan.found[key][1], engine._scan(col.doc_vectors, qv, col.doc_scales))
+
+
+def test_a_search_alone_scans_each_named_term_s_label_once_and_never_its_labelled_reading(engines, monkeypatch):
+    """The helper's shared scan takes the query's readings and each named term's label, under a key of
+    its own (kept for the next query naming the term); the labelled reading is worked out from them
+    (see SemanticSide._labelled), so its vector is never queued, and the answers are one core's."""
+    spread, single = engines
+    added: list = []
+    add = scan_module.SharedScan.add
+    monkeypatch.setattr(scan_module.SharedScan, "add", lambda plan, key, vector: added.append(key) or add(plan, key, vector))
+    query = "kerbside bin collections and street cleansing in a rural district"
+    labels = spread._labels("cases", spread.term_matcher.terms_in(query))
+    assert labels
+    found = answers(spread, query)
+    assert sorted(k[2] for k in added if len(k) == 3) == sorted(labels)  # each label, as a label
+    assert [k for k in added if len(k) == 2] == [spread._scan_key(spread.index("cases"), spread._query_vectors[query])]
+    assert found == answers(single, query)
+    added.clear()
+    spread._scans.clear(), spread._rankings.clear(), spread._query_vectors.clear()
+    assert answers(spread, query) == found
+    assert len(added) == 1  # the query alone: its labels' scans are kept
