@@ -194,10 +194,11 @@ class SemanticSide:
         """The labelled reading's cosines (passages', documents'), worked out rather than scanned: its
         vector is a sum of the query's and the labels' (see _with_labels) and a cosine is a dot
         product, so each is the query's cosine plus LABEL_VECTOR x the mean of the labels', over the
-        sum's length. A label's scan is kept for good, so a query naming a term costs one scan, not
-        two (the labelled reading had been scanned as a vector of its own: at 100,000 cases about a
-        quarter of a search). Within float32 rounding of the scan of that vector; for int8 codes,
-        within their own rounding, and the pages' documents are re-scored in float32 as before."""
+        sum's length. A label's scan is kept (LABEL_SCANS_KEPT_BYTES), so a query naming a term costs
+        one scan, not two (the labelled reading had been scanned as a vector of its own: at 100,000
+        cases about a quarter of a search). Within float32 rounding of the scan of that vector; for
+        int8 codes, within their own rounding, the documents that decide the page re-scored in
+        float32 as before."""
         weight = np.float32(LABEL_VECTOR[col.target])
         length = np.float32(np.linalg.norm(query_vector + weight * np.mean(label_vectors, axis=0)))
         share = weight / np.float32(len(label_scans))
