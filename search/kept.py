@@ -22,6 +22,17 @@ class Kept:
             self._items[key] = found  # most recently used last
             return found[0]
 
+    def get_or(self, key, make):
+        """The kept value, or `make()`'s (value, size) kept and given; None where `make` gives None."""
+        found = self.get(key)
+        if found is None:
+            made = make()
+            if made is None:
+                return None
+            found, size = made
+            self.put(key, found, size)
+        return found
+
     def put(self, key, value, size: int) -> None:
         with self._lock:
             old = self._items.pop(key, None)

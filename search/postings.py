@@ -41,6 +41,17 @@ BLOB_READS = 512
 KEYS_KEPT_BYTES = 128 * 2**20
 
 
+def _occurrence_keys(rowids: np.ndarray, counts: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """One sortable key per occurrence: rowid, column (up to 16) and offset, from each row's counts per
+    column and the offsets in the order they are stored."""
+    cells = ((rowids[:, None] << 36) | (np.arange(counts.shape[1], dtype=np.int64) << 32)).reshape(-1)
+    return np.repeat(cells, counts.reshape(-1)) | offsets
+
+
+def _layout_bytes(layout: tuple) -> int:
+    return sum(a.nbytes for a in layout[1:] if a is not None)  # the row's rowid first
+
+
 class Postings:
     """One collection's postings, read a word at a time; `load` gives None for a database without them."""
 
@@ -109,17 +120,13 @@ class Postings:
         """One sortable key per occurrence of the term: rowid, column (up to 16) and offset, ascending
         (the order they are stored in); the last few terms' kept, since a query's phrases share words
         (a database without pair postings: see _phrase)."""
-        found = self._kept.get(("keys", term))
-        if found is not None:
-            return found
-        read = self._read(term, offsets=True)
-        if read is None:
-            return None
-        rowids, counts, offsets, _ = read
-        cells = ((rowids[:, None] << 36) | (np.arange(counts.shape[1], dtype=np.int64) << 32)).reshape(-1)
-        found = np.repeat(cells, counts.reshape(-1)) | offsets
-        self._kept.put(("keys", term), found, found.nbytes)
-        return found
+        def read():
+            found = self._read(term, offsets=True)
+            if found is None:
+                return None
+            keys = _occurrence_keys(found[0], found[1], found[2])
+            return keys, keys.nbytes
+        return self._kept.get_or(("keys", term), read)
 
     def _within(self, terms: list[str]) -> np.ndarray | None:
         """The rowids holding every two neighbouring terms of the phrase side by side (ascending):
@@ -156,28 +163,25 @@ class Postings:
             with self.conn.blobopen("term_postings", "offsets", row, readonly=True) as blob:
                 offsets = np.frombuffer(b"".join(blob[4 * a: 4 * (a + n)] for a, n in zip(first.tolist(), chosen.tolist())),
                                         dtype=np.int32)
-        cells = ((within[:, None] << 36) | (np.arange(counts.shape[1], dtype=np.int64) << 32)).reshape(-1)
-        return np.repeat(cells, counts[at].reshape(-1)) | offsets
+        return _occurrence_keys(within, counts[at], offsets)
 
     def _layout(self, term: str) -> tuple | None:
         """The term's row, documents, counts, and where each document's offsets start and how many
         it has (and the offsets, once read whole), kept like the keys (KEYS_KEPT_BYTES)."""
-        found = self._kept.get(("layout", term))
-        if found is not None:
-            return found
-        found = self._read(term, offsets=False)
-        if found is None:
-            return None
-        rowids, counts, _, row = found
-        totals = np.zeros(len(rowids), dtype=np.int64)
-        for column in range(counts.shape[1]):  # numpy's sum along a short axis is ten times slower
-            totals += counts[:, column]
-        layout = (row, rowids, counts, np.cumsum(totals) - totals, totals, None)
-        self._keep(term, layout)
-        return layout
+        def read():
+            found = self._read(term, offsets=False)
+            if found is None:
+                return None
+            rowids, counts, _, row = found
+            totals = np.zeros(len(rowids), dtype=np.int64)
+            for column in range(counts.shape[1]):  # numpy's sum along a short axis is ten times slower
+                totals += counts[:, column]
+            layout = (row, rowids, counts, np.cumsum(totals) - totals, totals, None)
+            return layout, _layout_bytes(layout)
+        return self._kept.get_or(("layout", term), read)
 
     def _keep(self, term: str, layout: tuple) -> None:
-        self._kept.put(("layout", term), layout, sum(a.nbytes for a in layout[1:] if a is not None))  # the row's rowid first
+        self._kept.put(("layout", term), layout, _layout_bytes(layout))
 
     def _phrase(self, terms: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Rowids where the terms stand side by side in one column, and the column-weighted count of

@@ -137,11 +137,13 @@ class SemanticSide:
         scanned = dict(scanned or {})
         # from the query's scan as scanned now (a kept one is centred: the reading is then scanned)
         worked_out = labelled is not None and keys[-1] not in found and keys[-1] not in scanned and keys[0] not in found
-        columns = {}
+        columns, fresh = {}, []  # each label's scan; those not kept yet
         if worked_out:
             for text in labelled[1]:
-                key = self._label_key(col, text)
-                columns[text] = self._label_scans.get(key) or scanned.get(key)
+                columns[text] = self._label_scans.get(self._label_key(col, text))
+                if columns[text] is None:
+                    columns[text] = scanned.get(self._label_key(col, text))
+                    fresh.append(text)
         missing = [(text, vector) for text, vector in zip(*labelled[1:]) if columns[text] is None] if worked_out else []
         rest = [k for k in todo if keys[k] not in scanned and not (worked_out and k == len(keys) - 1)]
         if rest or missing:
@@ -150,12 +152,11 @@ class SemanticSide:
             sims = self._scan(col.vectors, queries, col.scales, cores, col.sums)
             whole = self._scan(col.doc_vectors, queries, col.doc_scales, cores, col.doc_sums)
             scanned.update((keys[k], (sims[j], whole[j])) for j, k in enumerate(rest))
-            columns.update((text, (sims[j], whole[j])) for j, (text, _) in enumerate(missing, start=len(rest)))
+            # copies, to be kept: not rows of the batch's scan
+            columns.update((text, (sims[j].copy(), whole[j].copy())) for j, (text, _) in enumerate(missing, start=len(rest)))
         if worked_out:
-            for text, column in columns.items():
-                if self._label_scans.get(self._label_key(col, text)) is None:  # a copy: not a row of a batch's scan
-                    column = tuple(np.array(part) for part in column)
-                    self._label_scans.put(self._label_key(col, text), column, sum(part.nbytes for part in column))
+            for text in fresh:
+                self._label_scans.put(self._label_key(col, text), columns[text], sum(part.nbytes for part in columns[text]))
             scanned[keys[-1]] = self._labelled(col, vectors[0], scanned[keys[0]], labelled[2],
                                                [columns[t] for t in labelled[1]])
 
