@@ -52,6 +52,7 @@ from .spelling import TABLE as SPELLING, patch_words, rows_words, write_spelling
 from .acronyms import TABLE as ACRONYMS, patch_acronyms, rows_acronyms, write_acronyms
 from .similar import write_similar as _write_similar
 from .texts import write_source_lines
+from .tokens import write_token_vectors
 
 VECTOR_BLOCK = 8192  # chunks to a row of vector_blocks
 
@@ -742,6 +743,7 @@ def _build(root: Path, output, force: bool, found, cache, embedder, basis: str, 
                     bar.update(1)
                     n_chunks, embedded, reused = _write_embeddings(db, parts, output, embedder, progress)
                     write_codes(db.conn)
+                write_token_vectors(db, output if changed is None else None, embedder)
                 # written afresh either way: a few thousand rows (ingest/texts.py)
                 write_source_lines(db, root, [r for r in records if r.kind == "source"])
                 bar.update(1)

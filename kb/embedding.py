@@ -22,6 +22,11 @@ BACKENDS = ("onnx", "torch")
 # label_chunks) and read by search, which reads a query naming a term with its label too
 # (search/semantic.py): a label embedded once at build time is not embedded by every server.
 LABEL_VECTORS = "term_label_vectors"
+# The table of each lesson's word vectors (the model's, before its mean), written by the build
+# (ingest/tokens.py) for the passages of these kinds, a lesson's first, and read by lesson search,
+# which re-ranks its best few word by word (search/token_match.py).
+TOKEN_VECTORS = "token_vectors"
+TOKEN_KINDS = ("lesson", "finding")
 
 
 def model_name(requested: str | None = None) -> str:
@@ -150,3 +155,34 @@ class Embedder:
         vectors = model.encode(texts, batch_size=32, normalize_embeddings=True,
                                show_progress_bar=progress, convert_to_numpy=True)
         return np.asarray(vectors, dtype=np.float32)
+
+    def tokens(self, texts: list[str]) -> list[list[str]] | None:
+        """Each text's tokens as the model reads them, its special tokens left out (None for the
+        stand-in, which has none)."""
+        if self.is_stand_in:
+            return None
+        model = self._load()
+        if self.backend == "onnx":
+            return model.tokens(texts)
+        special = set(model.tokenizer.all_special_ids)
+        ids = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)["input_ids"]
+        return [model.tokenizer.convert_ids_to_tokens([i for i in row if i not in special]) for row in ids]
+
+    def token_vectors(self, texts: list[str]) -> list[tuple[np.ndarray, list[str]]] | None:
+        """Each text's tokens with the transformer's vector for each (normalised), its special tokens
+        left out: what the sentence vector is the mean of. None for the stand-in."""
+        if self.is_stand_in:
+            return None
+        model = self._load()
+        if self.backend == "onnx":
+            return model.token_vectors(texts)
+        special = set(model.tokenizer.all_special_ids)
+        ids = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)["input_ids"]
+        hidden = model.encode(texts, batch_size=32, output_value="token_embeddings", convert_to_numpy=False)
+        out = []
+        for row, vectors in zip(ids, hidden):
+            keep = [j for j, i in enumerate(row) if i not in special]
+            vectors = vectors.float().cpu().numpy()[keep]
+            vectors = vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
+            out.append((vectors.astype(np.float32), model.tokenizer.convert_ids_to_tokens([row[j] for j in keep])))
+        return out

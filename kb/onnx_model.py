@@ -85,21 +85,48 @@ class OnnxEncoder:
         out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
         encodings = self.tokenizer.encode_batch(texts)
         for batch in _batches([len(e.ids) for e in encodings], batch_size):
-            width = max(len(encodings[k].ids) for k in batch)
-            arrays = {name: np.zeros((len(batch), width), dtype=np.int64)
-                      for name in ("input_ids", "attention_mask", "token_type_ids")}
-            arrays["input_ids"][:] = self.pad_id
-            for row, k in enumerate(batch):
-                e = encodings[k]
-                arrays["input_ids"][row, :len(e.ids)] = e.ids
-                arrays["attention_mask"][row, :len(e.ids)] = e.attention_mask
-                arrays["token_type_ids"][row, :len(e.ids)] = e.type_ids
+            arrays = _padded([encodings[k] for k in batch], self.pad_id)
             hidden = self.session.run(None, {name: arrays[name] for name in self.inputs})[0]
             mask = arrays["attention_mask"][..., None].astype(np.float32)
             pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
             norms = np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
             out[batch] = pooled / norms
         return out
+
+    def tokens(self, texts: list[str]) -> list[list[str]]:
+        """Each text's tokens as the model reads them (word pieces, "##" continuing a word), its
+        special tokens left out."""
+        return [[t for t, special in zip(e.tokens, e.special_tokens_mask) if not special]
+                for e in self.tokenizer.encode_batch(texts)]
+
+    def token_vectors(self, texts: list[str], batch_size: int = 32) -> list[tuple[np.ndarray, list[str]]]:
+        """Each text's tokens with the transformer's vector for each, normalised (what the mean pooling
+        of encode averages), its special tokens left out."""
+        encodings = self.tokenizer.encode_batch(texts)
+        out: list = [None] * len(texts)
+        for batch in _batches([len(e.ids) for e in encodings], batch_size):
+            arrays = _padded([encodings[k] for k in batch], self.pad_id)
+            hidden = self.session.run(None, {name: arrays[name] for name in self.inputs})[0]
+            for row, k in enumerate(batch):
+                e = encodings[k]
+                keep = [j for j, special in enumerate(e.special_tokens_mask) if not special]
+                vectors = hidden[row, keep]
+                vectors = vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
+                out[k] = (vectors.astype(np.float32), [e.tokens[j] for j in keep])
+        return out
+
+
+def _padded(encodings, pad_id: int) -> dict[str, np.ndarray]:
+    """A batch's inputs, padded to its longest text."""
+    width = max(len(e.ids) for e in encodings)
+    arrays = {name: np.zeros((len(encodings), width), dtype=np.int64)
+              for name in ("input_ids", "attention_mask", "token_type_ids")}
+    arrays["input_ids"][:] = pad_id
+    for row, e in enumerate(encodings):
+        arrays["input_ids"][row, :len(e.ids)] = e.ids
+        arrays["attention_mask"][row, :len(e.ids)] = e.attention_mask
+        arrays["token_type_ids"][row, :len(e.ids)] = e.type_ids
+    return arrays
 
 
 def _batches(lengths: list[int], size: int, waste: float = 0.25) -> list[list[int]]:

@@ -49,6 +49,9 @@ from .scoring import (
     SEMANTIC_NEIGHBOURS,
     SEMANTIC_THRESHOLD,
     TARGETS,
+    TOKEN_MATCH,
+    TOKEN_MATCH_DOCS,
+    TOKEN_MATCH_QUESTIONS,
     Ranking,
     best_first,
     close_matches,
@@ -57,6 +60,7 @@ from .scoring import (
 )
 from .semantic import LABEL_SCANS_KEPT_BYTES, SemanticSide
 from .spelling import Speller
+from .token_match import TokenMatcher
 from .text import (
     TermMatcher,
     excluded_of,
@@ -64,6 +68,7 @@ from .text import (
     normalised,
     query_stems,
     quoted_of,
+    statement_of,
     stem,
     terms_of,
     unquoted,
@@ -146,6 +151,7 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
         self._phrases: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         self._scans: dict[tuple[str, bytes], tuple[np.ndarray, ...]] = {}
         self._label_scans = Kept(LABEL_SCANS_KEPT_BYTES)  # see SemanticSide._labelled
+        self._token_matchers: dict[str, TokenMatcher | None] = {}  # by target, made at its first search (see _token_matched)
         self._phrase_bytes = 0
         self._rankings: dict[tuple[str, str, str], Ranking] = {}
         self._ranking_bytes = 0
@@ -424,6 +430,8 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
             for phrase in quoted_of(query):  # "whole place": only documents with the words as written
                 members = members & self._holding(col, [phrase])
         scores = np.where(members, scores, np.nan)
+        if TOKEN_MATCH[col.target] and mode != "keyword" and (TOKEN_MATCH_QUESTIONS or statement_of(meaning) is None):
+            scores = self._token_matched(col, meaning, scores)
         evidence = best >= CLOSE_MIN_COSINE[col.target]
         if coverage >= CLOSE_MIN_COVERAGE[col.target]:
             evidence |= keyword_members
@@ -437,6 +445,27 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
             close |= first & self._named_in(col, terms)
         return Ranking(scores, members, never_overtaken(scores, members, close), keyword, semantic, sims,
                        col.precision != "float32" and mode != "keyword", keyword_side)
+
+    def _token_matched(self, col: DocumentIndex, query: str, scores: np.ndarray) -> np.ndarray:
+        """The scores with the best TOKEN_MATCH_DOCS re-ranked word by word (see TOKEN_MATCH)."""
+        top = best_first(scores, TOKEN_MATCH_DOCS)
+        if len(top) < 2:
+            return scores
+        if col.target not in self._token_matchers:  # two requests may both make one: the same, and one is kept
+            first = np.asarray(col.chunk_rowid)[np.searchsorted(col.chunk_doc, np.arange(len(col.ids)))]
+            made = TokenMatcher.of(self.conn, self.embedder, col.model, first)
+            with self._lock:
+                self._token_matchers.setdefault(col.target, made)
+        matcher = self._token_matchers[col.target]
+        values = matcher.scores(query, top) if matcher is not None else None
+        if values is None:
+            return scores
+        values = np.where(np.isnan(values), np.nanmean(values) if np.isfinite(values).any() else 0.0, values)
+        if values.std() == 0:
+            return scores
+        out = scores.copy()
+        out[top] += TOKEN_MATCH[col.target] * (values - values.mean()) / values.std() * np.std(scores[top])
+        return out
 
     def _ranked(self, col: DocumentIndex, query: str, terms: list[str], mode: str, worded: Worded) -> "Ranking":
         """rank()'s answer, kept (RANKINGS_KEPT_BYTES): a request for a query another request is

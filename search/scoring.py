@@ -114,6 +114,23 @@ FLOOR_FALL = 2.0
 # score (standardised over the cases, in units of the lessons' spread), since a lesson of a case
 # about the question is more likely to answer it than one that only shares its words.
 CASE_CONTEXT = 0.5
+# The best TOKEN_MATCH_DOCS results are re-ranked word by word (search/token_match.py): each gains
+# TOKEN_MATCH x its word-by-word score, standardised over them, in units of their scores' spread.
+# A lesson is a sentence or two whose one vector blurs the several things it says, and a situation
+# told in a paragraph asks several things in other words than the lessons'. Lessons, over seven sets
+# (the judged and six blind reviews, 409 queries): 0.2 / 0.35 / 0.5 / 0.7 gave 0.6847 / 0.6858 /
+# 0.6865 / 0.6853 on the six reviews (0.6794 without) and 0.720 / 0.725 / 0.727 / 0.730 on the
+# judged (0.718); each set left out in turn chose 0.5 in six folds of seven, held-out mean 0.6849 ->
+# 0.6914; the judged situations 0.699 -> 0.732, keyword queries 0.775 -> 0.769. 10 / 20 / 40
+# documents: 0.6835 / 0.6858 / 0.6861. Questions are left as they are (TOKEN_MATCH_QUESTIONS): over
+# the 144 questions of the seven sets 43 rose and 60 fell (mean -0.001), where 55 situations of 116
+# rose and 38 fell (+0.012) and 80 keyword queries of 147 rose and 29 fell (+0.017); a question's
+# asking words ("what went wrong", "what did ... learn") are content words a lesson rarely says.
+# Not in case search: a case is pages of passages, and keeping each passage's word vectors (about
+# 20 KB a passage) was not tried.
+TOKEN_MATCH = {"cases": 0.0, "lessons": 0.5}
+TOKEN_MATCH_DOCS = 20
+TOKEN_MATCH_QUESTIONS = False
 # Close matches: among the first CLOSE_RANKS, those that stand out from the result set, their hybrid
 # score at least CLOSE_STANDOUT standard deviations above the mean of the result set's scores, and
 # with the evidence below. Chosen first by 5-fold cross-validation over search/queries.yml for at least

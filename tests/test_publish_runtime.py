@@ -42,6 +42,22 @@ def test_onnx_and_pytorch_give_the_same_query_vectors(onnx_export, queries_file)
 
 
 @pytest.mark.model
+def test_onnx_and_pytorch_give_the_same_word_vectors(onnx_export):
+    """Lesson search re-ranks by the words' vectors (search/token_match.py): the build may work them
+    out with PyTorch and a published site the query's with ONNX Runtime."""
+    texts = [q["query"] for q in load_queries(LESSON_QUERIES_FILE)][:30]
+    torch_found = Embedder(backend="torch").token_vectors(texts)
+    onnx_found = OnnxEncoder(onnx_export).token_vectors(texts)
+    for (t_vectors, t_tokens), (o_vectors, o_tokens), text in zip(torch_found, onnx_found, texts):
+        assert t_tokens == o_tokens == OnnxEncoder(onnx_export).tokens([text])[0]
+        assert "[CLS]" not in t_tokens and "[SEP]" not in t_tokens
+        assert cosines(t_vectors, o_vectors).min() >= 0.999
+    # the sentence vector is the mean of the words' with the special tokens, so near their mean without
+    vectors, _ = onnx_found[0]
+    assert float(OnnxEncoder(onnx_export).encode(texts[:1])[0] @ vectors.mean(axis=0)) > 0.9 * np.linalg.norm(vectors.mean(axis=0))
+
+
+@pytest.mark.model
 def test_a_batch_of_mixed_lengths_gives_each_text_its_own_vector(onnx_export):
     """Texts are batched by length (a short reading of a query is not padded to its long one): the
     vectors are those of each text embedded alone, in the order given."""
