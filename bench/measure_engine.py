@@ -70,6 +70,8 @@ def main():
         engine._rankings.clear()
         engine._ranking_bytes = 0
         engine._scans.clear()
+        if hasattr(engine, "_query_words"):  # a query's word vectors (lesson search), kept with its vectors
+            engine._query_words.clear()
         for col in (engine.index("cases"), engine.index("lessons")):
             if col.postings is not None:
                 col.postings.forget()

@@ -144,14 +144,16 @@ class Embedder:
         get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(get())
 
-    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+    def encode(self, texts: list[str], progress: bool = False, tokens: dict | None = None) -> np.ndarray:
+        """Each text's vector; with `tokens`, an ONNX model puts each text's word vectors in it too,
+        from the same pass (see token_vectors; PyTorch's and the stand-in's leave it as it is)."""
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         if self.is_stand_in:
             return hash_vectors(texts, self.dimensions, self.name)
         model = self._load()
         if self.backend == "onnx":
-            return model.encode(texts, batch_size=32)
+            return model.encode(texts, batch_size=32, tokens=tokens)
         vectors = model.encode(texts, batch_size=32, normalize_embeddings=True,
                                show_progress_bar=progress, convert_to_numpy=True)
         return np.asarray(vectors, dtype=np.float32)

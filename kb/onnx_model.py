@@ -81,7 +81,9 @@ class OnnxEncoder:
         self.tokenizer.enable_truncation(int(manifest["max_seq_length"]))
         self.pad_id = int(manifest["pad_id"])
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 32, tokens: dict | None = None) -> np.ndarray:
+        """Each text's vector; with `tokens`, each text's word vectors too, from the same pass (see
+        token_vectors), put in it by text."""
         out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
         encodings = self.tokenizer.encode_batch(texts)
         for batch in _batches([len(e.ids) for e in encodings], batch_size):
@@ -91,6 +93,9 @@ class OnnxEncoder:
             pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
             norms = np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
             out[batch] = pooled / norms
+            if tokens is not None:
+                for row, k in enumerate(batch):
+                    tokens[texts[k]] = _words(hidden[row], encodings[k])
         return out
 
     def tokens(self, texts: list[str]) -> list[list[str]]:
@@ -108,12 +113,16 @@ class OnnxEncoder:
             arrays = _padded([encodings[k] for k in batch], self.pad_id)
             hidden = self.session.run(None, {name: arrays[name] for name in self.inputs})[0]
             for row, k in enumerate(batch):
-                e = encodings[k]
-                keep = [j for j, special in enumerate(e.special_tokens_mask) if not special]
-                vectors = hidden[row, keep]
-                vectors = vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
-                out[k] = (vectors.astype(np.float32), [e.tokens[j] for j in keep])
+                out[k] = _words(hidden[row], encodings[k])
         return out
+
+
+def _words(hidden: np.ndarray, encoding) -> tuple[np.ndarray, list[str]]:
+    """One text's tokens, its special tokens left out, with their vectors normalised."""
+    keep = [j for j, special in enumerate(encoding.special_tokens_mask) if not special]
+    vectors = hidden[keep]
+    vectors = vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
+    return vectors.astype(np.float32), [encoding.tokens[j] for j in keep]
 
 
 def _padded(encodings, pad_id: int) -> dict[str, np.ndarray]:

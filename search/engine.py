@@ -58,7 +58,7 @@ from .scoring import (
     hybrid_scores,
     never_overtaken,
 )
-from .semantic import LABEL_SCANS_KEPT_BYTES, SemanticSide
+from .semantic import LABEL_SCANS_KEPT_BYTES, QUERY_WORDS_KEPT_BYTES, SemanticSide
 from .spelling import Speller
 from .token_match import TokenMatcher
 from .text import (
@@ -151,6 +151,7 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
         self._phrases: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         self._scans: dict[tuple[str, bytes], tuple[np.ndarray, ...]] = {}
         self._label_scans = Kept(LABEL_SCANS_KEPT_BYTES)  # see SemanticSide._labelled
+        self._query_words = Kept(QUERY_WORDS_KEPT_BYTES)  # see SemanticSide.query_words
         self._token_matchers: dict[str, TokenMatcher | None] = {}  # by target, made at its first search (see _token_matched)
         self._phrase_bytes = 0
         self._rankings: dict[tuple[str, str, str], Ranking] = {}
@@ -453,11 +454,12 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
             return scores
         if col.target not in self._token_matchers:  # two requests may both make one: the same, and one is kept
             first = np.asarray(col.chunk_rowid)[np.searchsorted(col.chunk_doc, np.arange(len(col.ids)))]
-            made = TokenMatcher.of(self.conn, self.embedder, col.model, first)
+            made = TokenMatcher.of(self.conn, col.model, first)
             with self._lock:
                 self._token_matchers.setdefault(col.target, made)
         matcher = self._token_matchers[col.target]
-        values = matcher.scores(query, top) if matcher is not None else None
+        words = self.query_words(query) if matcher is not None else None
+        values = matcher.scores(words, top) if words is not None else None
         if values is None:
             return scores
         values = np.where(np.isnan(values), np.nanmean(values) if np.isfinite(values).any() else 0.0, values)

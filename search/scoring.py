@@ -121,8 +121,10 @@ CASE_CONTEXT = 0.5
 # (the judged and six blind reviews, 409 queries): 0.2 / 0.35 / 0.5 / 0.7 gave 0.6847 / 0.6858 /
 # 0.6865 / 0.6853 on the six reviews (0.6794 without) and 0.720 / 0.725 / 0.727 / 0.730 on the
 # judged (0.718); each set left out in turn chose 0.5 in six folds of seven, held-out mean 0.6849 ->
-# 0.6914; the judged situations 0.699 -> 0.732, keyword queries 0.775 -> 0.769. 10 / 20 / 40
-# documents: 0.6835 / 0.6858 / 0.6861. Questions are left as they are (TOKEN_MATCH_QUESTIONS): over
+# 0.6914; 10 / 20 / 40 documents: 0.6835 / 0.6858 / 0.6861. That was with a paragraph's words read
+# in one more pass of the model; read sentence by sentence from the passes that embed its sentences
+# anyway (see SemanticSide.query_words): reviews 0.6864, judged 0.723 (situations 0.699 -> 0.722,
+# keyword queries 0.775 -> 0.769). Questions are left as they are (TOKEN_MATCH_QUESTIONS): over
 # the 144 questions of the seven sets 43 rose and 60 fell (mean -0.001), where 55 situations of 116
 # rose and 38 fell (+0.012) and 80 keyword queries of 147 rose and 29 fell (+0.017); a question's
 # asking words ("what went wrong", "what did ... learn") are content words a lesson rarely says.

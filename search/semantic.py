@@ -39,6 +39,7 @@ SCANS_KEPT = 8  # scans kept, for the refining pass and a repeated query (a few 
 # each named term's label's own scan, kept apart from the queries' (see _labelled): 3.4 MB a label at
 # 100,000 cases, so about 75 of the vocabulary's 108 labels there, every one of them at 10,000
 LABEL_SCANS_KEPT_BYTES = 256 * 2**20
+QUERY_WORDS_KEPT_BYTES = 16 * 2**20  # queries' word vectors (see query_words): about 25 KB a sentence
 
 
 class SemanticSide:
@@ -53,7 +54,12 @@ class SemanticSide:
             found = {q: self._cached_vector(q) for q in queries}
         missing = list(dict.fromkeys(q for q, v in found.items() if v is None))
         if missing:
-            for q, vector in zip(missing, self.embedder.encode(missing)):
+            words: dict = {}  # each text's word vectors from the same pass, where the model gives them
+            vectors = (self.embedder.encode(missing, tokens=words) if getattr(self.embedder, "backend", None) == "onnx"
+                       else self.embedder.encode(missing))
+            for text, (token_vectors, tokens) in words.items():
+                self._query_words.put(text, (token_vectors, tokens), token_vectors.nbytes + 100)
+            for q, vector in zip(missing, vectors):
                 found[q] = vector
             with self._lock:
                 for q in missing:
@@ -64,6 +70,23 @@ class SemanticSide:
                         self._query_vectors.pop(next(iter(self._query_vectors)))
                     self._query_vectors[q] = found[q]
         return [found[q] for q in queries]
+
+    def query_words(self, query: str) -> tuple[np.ndarray, list[str]] | None:
+        """The query's word vectors and tokens (see search/token_match.py), sentence by sentence (a
+        sentence's words read in its own context), each kept from the pass that embedded it where
+        there was one, else worked out; None where the model has no word pieces."""
+        sentences = sentences_of(query)
+        sentences = sentences if len(sentences) > 1 else [query]
+        found = {s: self._query_words.get(s) for s in sentences}
+        missing = [s for s, words in found.items() if words is None]
+        if missing:
+            worked_out = self.embedder.token_vectors(missing)
+            if worked_out is None:
+                return None
+            for text, words in zip(missing, worked_out):
+                found[text] = words
+                self._query_words.put(text, words, words[0].nbytes + 100)
+        return (np.vstack([found[s][0] for s in sentences]), [t for s in sentences for t in found[s][1]])
 
     def _cached_vector(self, text: str) -> np.ndarray | None:
         """With the lock held: a query's vector from the cache, or a term's label's."""

@@ -13,7 +13,7 @@ from ingest.tokens import quantised
 from kb.embedding import TOKEN_VECTORS
 from search.engine import Engine
 from search.token_match import content
-from search.text import statement_of
+from search.text import sentences_of, statement_of
 from tests.conftest import HashEmbedder
 
 
@@ -116,3 +116,44 @@ def test_the_re_ranking_moves_only_the_best_few_and_leaves_questions_alone(model
         np.testing.assert_array_equal(a.scores[rest], b.scores[rest])
         moved += not np.array_equal(np.argsort(-a.scores[top]), np.argsort(-b.scores[top]))
     assert moved  # the re-ranking changed an order: it is not inert
+
+
+def test_a_query_scores_each_lesson_by_its_words_best_matches_weighted_by_rarity():
+    from search.kept import Kept
+    from search.token_match import TokenMatcher
+
+    rng = np.random.default_rng(3)
+    unit = lambda n: (lambda v: v / np.linalg.norm(v, axis=1, keepdims=True))(rng.normal(size=(n, 16)).astype(np.float32))
+    matcher = TokenMatcher.__new__(TokenMatcher)
+    matcher.documents, matcher.counts, matcher.kept = 10, {"cut": 9, "calls": 1}, Kept(2**20)
+    lessons = {0: unit(5), 1: unit(1), 2: unit(7)}
+    for doc, matrix in lessons.items():
+        matcher.kept.put(doc, matrix, matrix.nbytes)
+    matcher.kept.put(3, np.zeros((0, 16), np.float32), 0)  # a lesson with no content word
+    query = unit(4)
+    tokens = ["the", "cut", "repeat", "calls"]  # "the" is a function word: left out
+    found = matcher.scores((query, tokens), np.array([2, 0, 3, 1]))
+    weights = matcher.rarity(["cut", "repeat", "calls"])
+    assert weights[0] < weights[2] < weights[1]  # in 9 of the 10, in 1, in none
+    expected = [float(weights @ (query[1:] @ lessons[d].T).max(axis=1) / weights.sum()) for d in (2, 0)]
+    np.testing.assert_allclose(found[[0, 1]], expected, rtol=1e-5)
+    assert np.isnan(found[2]) and found[3] == pytest.approx(float(weights @ (query[1:] @ lessons[1].T).max(axis=1) / weights.sum()), rel=1e-5)
+    assert matcher.scores((query[:1], ["the"]), np.array([0])) is None
+
+
+@pytest.mark.model
+def test_a_paragraph_s_words_are_read_sentence_by_sentence_from_the_passes_that_embed_them(model_corpus_db):
+    engine = Engine(model_corpus_db)
+    engine.search(SITUATION, target="lessons", limit=5)
+    calls = []
+    real = engine.embedder.token_vectors
+    engine.embedder.token_vectors = lambda texts: calls.append(texts) or real(texts)
+    try:
+        vectors, tokens = engine.query_words(SITUATION)
+        alone = real(sentences_of(SITUATION))
+    finally:
+        engine.embedder.token_vectors = real
+    assert tokens == [t for _, words in alone for t in words]
+    np.testing.assert_allclose(vectors, np.vstack([v for v, _ in alone]), atol=1e-4)
+    if engine.embedder.backend == "onnx":  # kept from the search's own passes: nothing embedded again
+        assert calls == []
