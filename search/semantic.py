@@ -265,8 +265,12 @@ class SemanticSide:
             at, chunks, vectors, means = exact
             whole, top, second, plain = whole.copy(), top.copy(), second.copy(), plain.copy()
             counts = col.chunk_count[at]
+            # by SimSIMD on this thread, as the scans: numpy's product goes to OpenBLAS, whose threads
+            # then spin on both cores while the next search embeds and scans
+            both = np.stack([qv, col.centroid]).astype(np.float32)
+            passage_dots, mean_dots = self._scan(vectors, both), self._scan(means, both)
             rescored, whole[at], top[at], second[at], plain[at] = centred(
-                CENTRING[col.target], vectors @ qv, means @ qv, vectors @ col.centroid, means @ col.centroid,
+                CENTRING[col.target], passage_dots[0], mean_dots[0], passage_dots[1], mean_dots[1],
                 np.r_[0, np.cumsum(counts)[:-1]], counts)
             if passages:
                 sims = sims.copy()
