@@ -158,18 +158,6 @@ class Embedder:
                                show_progress_bar=progress, convert_to_numpy=True)
         return np.asarray(vectors, dtype=np.float32)
 
-    def tokens(self, texts: list[str]) -> list[list[str]] | None:
-        """Each text's tokens as the model reads them, its special tokens left out (None for the
-        stand-in, which has none)."""
-        if self.is_stand_in:
-            return None
-        model = self._load()
-        if self.backend == "onnx":
-            return model.tokens(texts)
-        special = set(model.tokenizer.all_special_ids)
-        ids = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)["input_ids"]
-        return [model.tokenizer.convert_ids_to_tokens([i for i in row if i not in special]) for row in ids]
-
     def token_vectors(self, texts: list[str]) -> list[tuple[np.ndarray, list[str]]] | None:
         """Each text's tokens with the transformer's vector for each (normalised), its special tokens
         left out: what the sentence vector is the mean of. None for the stand-in."""

@@ -98,12 +98,6 @@ class OnnxEncoder:
                     tokens[texts[k]] = _words(hidden[row], encodings[k])
         return out
 
-    def tokens(self, texts: list[str]) -> list[list[str]]:
-        """Each text's tokens as the model reads them (word pieces, "##" continuing a word), its
-        special tokens left out."""
-        return [[t for t, special in zip(e.tokens, e.special_tokens_mask) if not special]
-                for e in self.tokenizer.encode_batch(texts)]
-
     def token_vectors(self, texts: list[str], batch_size: int = 32) -> list[tuple[np.ndarray, list[str]]]:
         """Each text's tokens with the transformer's vector for each, normalised (what the mean pooling
         of encode averages), its special tokens left out."""

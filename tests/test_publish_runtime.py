@@ -49,7 +49,7 @@ def test_onnx_and_pytorch_give_the_same_word_vectors(onnx_export):
     torch_found = Embedder(backend="torch").token_vectors(texts)
     onnx_found = OnnxEncoder(onnx_export).token_vectors(texts)
     for (t_vectors, t_tokens), (o_vectors, o_tokens), text in zip(torch_found, onnx_found, texts):
-        assert t_tokens == o_tokens == OnnxEncoder(onnx_export).tokens([text])[0]
+        assert t_tokens == o_tokens and t_tokens
         assert "[CLS]" not in t_tokens and "[SEP]" not in t_tokens
         assert cosines(t_vectors, o_vectors).min() >= 0.999
     # the sentence vector is the mean of the words' with the special tokens, so near their mean without
