@@ -80,7 +80,8 @@ class SemanticSide:
         found = {s: self._query_words.get(s) for s in sentences}
         missing = [s for s, words in found.items() if words is None]
         if missing:
-            worked_out = self.embedder.token_vectors(missing)
+            work_out = getattr(self.embedder, "token_vectors", None)  # a stand-in may have none
+            worked_out = work_out(missing) if work_out is not None else None
             if worked_out is None:
                 return None
             for text, words in zip(missing, worked_out):

@@ -157,3 +157,14 @@ def test_a_paragraph_s_words_are_read_sentence_by_sentence_from_the_passes_that_
     np.testing.assert_allclose(vectors, np.vstack([v for v, _ in alone]), atol=1e-4)
     if engine.embedder.backend == "onnx":  # kept from the search's own passes: nothing embedded again
         assert calls == []
+
+
+def test_lesson_search_re_ranks_with_a_model_that_has_word_vectors_and_goes_without_one_that_has_none(small_root, tmp_path):
+    out = tmp_path / "kb.db"
+    build(small_root, out, progress=False, embedder=WordEmbedder())
+    query = "pilot first then scale up across the whole service"
+    with_words = Engine(out, embedder=WordEmbedder())
+    found = with_words.search(query, target="lessons", limit=5)
+    assert found.results and with_words._token_matchers["lessons"] is not None
+    without = Engine(out, embedder=HashEmbedder())  # the same vectors, but no word vectors for the query
+    assert [r.id for r in without.search(query, target="lessons", limit=5).results]
