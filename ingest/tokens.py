@@ -35,16 +35,18 @@ def write_token_vectors(db, old_db: Path | None, embedder: Embedder) -> int:
     past UP_TO lessons. Returns how many were worked out."""
     wanted = dict(db.execute(f"select content_hash, text from chunks where kind in ({','.join('?' * len(TOKEN_KINDS))})",
                              list(TOKEN_KINDS)).fetchall())
+    def rows(conn) -> dict[str, tuple]:
+        return {r[0]: r for r in conn.execute(f"select {', '.join(COLUMNS)} from {TOKEN_VECTORS} where model = ?",
+                                              [embedder.name])}
+
     kept: dict[str, tuple] = {}
     if TOKEN_VECTORS in db.table_names():
-        kept = {r[0]: r for r in db.execute(f"select content_hash, model, tokens, scales, codes from {TOKEN_VECTORS} "
-                                            "where model = ?", [embedder.name])}
+        kept = rows(db.conn)
     elif old_db is not None and old_db.exists():
         with contextlib.suppress(sqlite3.Error):  # a database from before the table, or none
             conn = sqlite3.connect(ro_uri(old_db), uri=True)
             try:
-                kept = {r[0]: r for r in conn.execute(f"select content_hash, model, tokens, scales, codes from "
-                                                      f"{TOKEN_VECTORS} where model = ?", [embedder.name])}
+                kept = rows(conn)
             finally:
                 conn.close()
     db.execute(f"drop table if exists {TOKEN_VECTORS}")

@@ -13,12 +13,12 @@ import math
 import sqlite3
 
 import numpy as np
-import simsimd
 
 from kb.embedding import TOKEN_VECTORS
 from kb.vocabulary import STOPWORDS
 
 from .kept import Kept
+from .scan import scan
 
 SAMPLE = 4096  # lessons whose words give each word's rarity: all of them up to this many, else evenly spaced
 TOKEN_MATCH_KEPT_BYTES = 32 * 2**20  # lessons' word vectors kept, as stored (int8: about 25 KB a lesson)
@@ -60,7 +60,7 @@ class TokenMatcher:
         n = len(first_chunks)
         sample = np.unique(np.linspace(0, n - 1, min(n, SAMPLE)).astype(np.int64)) if n else np.zeros(0, np.int64)
         counts: dict[str, int] = {}
-        for tokens, _ in self._read(sample).values():
+        for tokens, _ in self._read(sample, vectors=False).values():
             for token in {tokens[k] for k in content(tokens)}:
                 counts[token] = counts.get(token, 0) + 1
         self.documents = len(sample)
@@ -81,45 +81,44 @@ class TokenMatcher:
             return None
         query_vectors, weights = vectors[keep], self.rarity([tokens[k] for k in keep])
         out = np.full(len(docs), np.nan)
-        matrices = [self._vectors(doc) for doc in docs.tolist()]
+        matrices = self._vectors(docs)
         held = [n for n, m in enumerate(matrices) if m is not None and len(m)]
         if not held:
             return out
-        # one product for every document, by SimSIMD on this thread: numpy's goes to OpenBLAS, whose
-        # threads then spin on both cores and slowed every search in the process (paragraphs 46 -> 75 ms)
-        together = np.ascontiguousarray(np.vstack([matrices[n] for n in held]), dtype=np.float32)
-        cosines = np.asarray(simsimd.cdist(np.ascontiguousarray(query_vectors, dtype=np.float32), together,
-                                           metric="dot", threads=1, out_dtype="float32"))
+        # one product for every document, by SimSIMD on this thread (scan): numpy's goes to OpenBLAS,
+        # whose threads then spin on both cores and slowed every search in the process (paragraphs 46 -> 75 ms)
+        cosines = scan(np.vstack([matrices[n] for n in held]), query_vectors)
         starts = np.cumsum([0] + [len(matrices[n]) for n in held[:-1]])
         best = np.maximum.reduceat(cosines, starts, axis=1)  # each query token's best in each document
         out[held] = (weights[:, None] * best).sum(axis=0) / weights.sum()
         return out
 
-    def _vectors(self, doc: int) -> np.ndarray | None:
-        """The document's content tokens' vectors (float32), kept or read."""
-        def read():
-            found = self._read(np.array([doc])).get(doc)
-            if found is None:
-                return None
-            tokens, vectors = found
-            matrix = np.ascontiguousarray(vectors[content(tokens)])
-            return matrix, matrix.nbytes + 100
-        return self.kept.get_or(doc, read)
+    def _vectors(self, docs: np.ndarray) -> list[np.ndarray | None]:
+        """Each document's content tokens' vectors (float32), kept or read (those missing in one read)."""
+        found = {int(d): self.kept.get(int(d)) for d in docs}
+        missing = [d for d, matrix in found.items() if matrix is None]
+        for d, (tokens, vectors) in (self._read(np.array(missing, dtype=np.int64)).items() if missing else ()):
+            found[d] = np.ascontiguousarray(vectors[content(tokens)])
+            self.kept.put(d, found[d], found[d].nbytes + 100)
+        return [found[int(d)] for d in docs]
 
-    def _read(self, docs: np.ndarray) -> dict[int, tuple[list[str], np.ndarray]]:
-        """The stored tokens and their vectors of these documents' first passages."""
+    def _read(self, docs: np.ndarray, vectors: bool = True) -> dict[int, tuple[list[str], np.ndarray | None]]:
+        """The stored tokens of these documents' first passages, and their vectors unless `vectors` is False."""
         by_chunk = {int(self.first_chunks[d]): int(d) for d in docs}
         out = {}
         ids = list(by_chunk)
+        columns = "t.tokens, t.scales, t.codes" if vectors else "t.tokens, null, null"
         for start in range(0, len(ids), 500):
             part = ids[start:start + 500]
             for rowid, tokens, scales, codes in self.conn.execute(
-                    f"select k.rowid, t.tokens, t.scales, t.codes from chunks k join {TOKEN_VECTORS} t "
+                    f"select k.rowid, {columns} from chunks k join {TOKEN_VECTORS} t "
                     f"on t.content_hash = k.content_hash and t.model = ? where k.rowid in ({','.join('?' * len(part))})",
                     [self.model, *part]):
                 words = tokens.split(" ") if tokens else []
-                scale = np.frombuffer(scales, dtype=np.float32)
-                vectors = np.frombuffer(codes, dtype=np.int8).reshape(len(scale), -1).astype(np.float32) * scale[:, None]
-                vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-                out[by_chunk[rowid]] = (words, vectors)
+                matrix = None
+                if vectors:
+                    scale = np.frombuffer(scales, dtype=np.float32)
+                    matrix = np.frombuffer(codes, dtype=np.int8).reshape(len(scale), -1).astype(np.float32) * scale[:, None]
+                    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+                out[by_chunk[rowid]] = (words, matrix)
         return out
