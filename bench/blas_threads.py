@@ -32,7 +32,7 @@ def cpu_ticks(threads: list[str]) -> int:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("db", type=Path)
+    parser.add_argument("db", type=Path, help="the database to search (kb.db, or a synthetic corpus's)")
     parser.add_argument("--lessons", action="store_true", help="search lessons instead of cases")
     args = parser.parse_args()
     time.sleep(0.5)  # OpenBLAS's threads spin for a moment after they start
