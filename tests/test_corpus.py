@@ -80,6 +80,16 @@ def test_evaluation_sets_are_sound(corpus_db):
     for q in load_queries(LESSON_QUERIES_FILE):
         assert q["relevant"] and set(q["relevant"].values()) <= {1, 2}, q["id"]
         assert set(q["relevant"]) <= lessons, q["id"]
+    # the blind reviews kept beside them (search/reviews/): lessons-*.yml judged against the lessons
+    reviews = sorted((ROOT / "search" / "reviews").glob("lessons-*.yml"))
+    assert reviews
+    for path in reviews:
+        queries = load_queries(path)
+        assert len({q["id"] for q in queries}) == len(queries) >= 30, path.name
+        for q in queries:
+            assert q["form"] in {"keyword", "question", "situation"} and q["query"].strip(), (path.name, q["id"])
+            assert q["relevant"] and set(q["relevant"].values()) <= {1, 2}, (path.name, q["id"])
+            assert set(q["relevant"]) <= lessons, (path.name, q["id"])
     import yaml
 
     for target in yaml.safe_load(SIMILAR_FILE.read_text())["targets"]:
