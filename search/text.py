@@ -398,19 +398,22 @@ _ASKER_ENDS = re.compile(r"[,;:\u2013\u2014]\s+|\s-+\s+")
 
 def statement_of(query: str) -> str | None:
     """A question without its opening ("How have councils cut repeat calls?" -> "cut repeat calls"),
-    or None if the query is not a question or little would be left. A question is one that ends in
-    a question mark or opens as one: typed on a phone, "how much did service redesign save" has none.
+    or None if the query is not a question or little would be left. A question is one that opens as
+    one, with or without its mark: typed on a phone, "how much did service redesign save" has none.
     A sentence that says who asks before its question is read from the question's opening on: the
-    model had read the asker's job as much as what they ask."""
+    model had read the asker's job as much as what they ask. A paragraph about one's own council
+    that ends by asking ("... and what did they do instead?") has no opening to take off: it is read
+    as a situation (its words matched one by one, see TOKEN_MATCH), not as a question again without
+    its mark."""
     query = query.strip()
     if not _QUESTION_LEAD.match(query) and len(sentences_of(query)) <= 1:
         after = next((query[m.end():] for m in _ASKER_ENDS.finditer(query) if _QUESTION_LEAD.match(query[m.end():])), None)
         if after is not None:
             query = after
-    if not query.endswith("?") and not _QUESTION_LEAD.match(query):
+    if not _QUESTION_LEAD.match(query):
         return None
     left = _QUESTION_LEAD.sub("", query.rstrip("? ")).strip()
-    return left if left != query and len(left.split()) >= 3 else None
+    return left if len(left.split()) >= 3 else None
 
 
 def within(query: str, limit: int) -> str:
