@@ -80,7 +80,10 @@ def test_evaluation_sets_are_sound(corpus_db):
     for q in load_queries(LESSON_QUERIES_FILE):
         assert q["relevant"] and set(q["relevant"].values()) <= {1, 2}, q["id"]
         assert set(q["relevant"]) <= lessons, q["id"]
-    # the blind reviews kept beside them (search/reviews/): lessons-*.yml judged against the lessons
+    # the blind reviews kept beside them (search/reviews/): cases-*.yml checked as queries.yml is (its
+    # no-shared-words queries against every grade-2 case), lessons-*.yml judged against the lessons
+    case_reviews = sorted((ROOT / "search" / "reviews").glob("cases-*.yml"))
+    assert case_reviews and all(main(path) == 0 for path in case_reviews)
     reviews = sorted((ROOT / "search" / "reviews").glob("lessons-*.yml"))
     assert reviews
     for path in reviews:
