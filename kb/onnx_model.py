@@ -100,15 +100,10 @@ class OnnxEncoder:
 
     def token_vectors(self, texts: list[str], batch_size: int = 32) -> list[tuple[np.ndarray, list[str]]]:
         """Each text's tokens with the transformer's vector for each, normalised (what the mean pooling
-        of encode averages), its special tokens left out."""
-        encodings = self.tokenizer.encode_batch(texts)
-        out: list = [None] * len(texts)
-        for batch in _batches([len(e.ids) for e in encodings], batch_size):
-            arrays = _padded([encodings[k] for k in batch], self.pad_id)
-            hidden = self.session.run(None, {name: arrays[name] for name in self.inputs})[0]
-            for row, k in enumerate(batch):
-                out[k] = _words(hidden[row], encodings[k])
-        return out
+        of encode averages), its special tokens left out: encode's pass, its word vectors kept."""
+        words: dict = {}
+        self.encode(texts, batch_size, tokens=words)
+        return [words[text] for text in texts]
 
 
 def _words(hidden: np.ndarray, encoding) -> tuple[np.ndarray, list[str]]:
