@@ -412,7 +412,8 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
                                                         self._held_by_sums(col, worded.bounds, query),
                                                         self._held_by_years(col, worded.years)),
                                                 worded.bounds, frozenset(tagged),
-                                                self._naming_together(col, terms, query, worded.pairs))
+                                                self._naming_together(col, terms, query, worded.pairs),
+                                                self._said_otherwise(col, terms, query))
                             if mode != "semantic" else (nothing, np.zeros(n, bool), 0.0, 0))
         keyword, keyword_members, coverage, words = keyword_side
         scanned = aside() if aside is not None else None

@@ -13,6 +13,7 @@ import numpy as np
 from kb.vocabulary import SAVING
 
 from .index import DocumentIndex
+from .scoring import SAID_OTHERWISE_WORDS
 from .spelling import english_words
 from .text import STOPWORDS, YEARLY, capitals_of, stem
 
@@ -42,6 +43,26 @@ class Holds:
             for t in [*(t for t in terms if " " not in t), *pairs]:
                 if all(stem(w) in naming for w in t.lower().split()):
                     found[t] = found[t] | tagged if t in found else tagged
+        return found
+
+    def _said_otherwise(self, col: DocumentIndex, terms: list[str], query: str) -> dict[str, np.ndarray]:
+        """The query words that name a vocabulary term ("fly tipping", "bin collections", "potholes"),
+        each with the documents that write one of the term's own names (its label, aliases or
+        everyday words: "street cleansing", "waste", "refuse"). Such a document says what the query
+        asks for in other words: no case writes "fly-tipping", and the keyword side, which had found
+        the cases about street cleansing and enforcement by the term's names, was then left out of
+        the hybrid ranking as if the query shared no word with any document (see MIN_COVERAGE)."""
+        found: dict[str, np.ndarray] = {}
+        if len(terms) > SAID_OTHERWISE_WORDS:
+            return found
+        for vocabulary, slug, words in self.term_matcher.names_in(query):
+            naming = {stem(w) for w in words}
+            asked = [t for t in terms if " " not in t and stem(t.lower()) in naming]
+            if not asked:
+                continue
+            holding = self._holding(col, self._expansion([(vocabulary, slug)]))
+            for t in asked:
+                found[t] = found[t] | holding if t in found else holding
         return found
 
     def _held_by_tags(self, col: DocumentIndex, terms: list[str], query: str, pairs: list[str] = ()) -> dict[str, np.ndarray]:

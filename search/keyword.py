@@ -156,8 +156,8 @@ class KeywordSide:
 
     def keyword_scores(self, col: DocumentIndex, terms: list[str], phrases: list[str] = (),
                        expansion: list[str] = (), held_by: dict[str, np.ndarray] | None = None,
-                       bounds=(), tagged_words=frozenset(), naming: dict[str, np.ndarray] | None = None
-                       ) -> tuple[np.ndarray, np.ndarray, float, int]:
+                       bounds=(), tagged_words=frozenset(), naming: dict[str, np.ndarray] | None = None,
+                       said: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, float, int]:
         """BM25 over an OR of the informative terms and the query's word pairs as phrases, plus
         EXPANSION x BM25 of the expansion phrases (NaN where nothing matches); which documents are
         members (at least half of the terms or one of the pairs; else any term; else any expansion
@@ -165,7 +165,9 @@ class KeywordSide:
         many informative terms there are. `held_by`: query words that documents hold by their tags
         or figures though their text may not (see _held_by_tags, _held_by_sums), `tagged_words` those of
         them held by tags (see TAG_RARITY); `bounds`: the sums given as bounds (see bounds_of), held only so;
-        `naming`: query words and pairs that name a term together, with the documents tagged with it (see INCIDENTAL)."""
+        `naming`: query words and pairs that name a term together, with the documents tagged with it (see INCIDENTAL);
+        `said`: query words naming a term, with the documents writing another of its names, which
+        hold them for the coverage alone (see Holds._said_otherwise)."""
         n = len(col.ids)
         terms, documents = self.informative(col, terms, phrases, bounds)
         if not terms:
@@ -211,7 +213,7 @@ class KeywordSide:
             if t in held_by:
                 holding |= held_by[t]
             hits += holding
-            held[holding] += weight
+            held[holding | said[t] if said and t in said else holding] += weight
         coverage = float(held.max() / rarity.sum()) if rarity.sum() > 0 else 0.0
         need = max(1, len(terms) // 2)
         phrase_match = np.zeros(n, dtype=bool)

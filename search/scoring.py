@@ -169,6 +169,12 @@ CLOSE_MIN_COVERAGE = {"cases": 0.6, "lessons": 0.5}
 # match, though several such documents together never stand out from the rest (no judged query moved).
 NAME_COLUMNS = ("title", "organisation_names")
 NAME_WORDS = 4  # "short": at most this many informative words
+# A short query (at most SAID_OTHERWISE_WORDS words) whose words name a vocabulary term in everyday
+# words ("fly tipping", "potholes") is covered, for the keyword side's weight, by a document writing
+# one of the term's names ("street cleansing", "highways"): see Holds._said_otherwise. In a longer
+# query such words are a few among many, and its other words name terms too in passing ("employees",
+# "job", "cut"): credited there, they made a noisy keyword side count in full.
+SAID_OTHERWISE_WORDS = 4
 # A word a case holds by its tags (a region's, a council type's; not a year's, a sum's or a report's name,
 # which a text writes as the fact itself) is as common as the documents holding it either way: a case's text
 # that writes it (Greenwich Leisure's centres in the "South East") scores it at that rarity, not at the

@@ -412,6 +412,17 @@ def test_semantic_finds_a_case_with_no_shared_words(model_engine):
     assert "brighton-hove-reablement" not in ids(model_engine.search(query, mode="keyword", limit=5))
 
 
+@pytest.mark.model
+def test_everyday_words_no_case_writes_find_the_terms_cases(model_engine):
+    """The model reads "fly tipping" as neither waste nor enforcement (it put commercial rents
+    first): the cases writing the service's names answer it."""
+    cases = model_engine.index("cases")
+    tagged = cases.masks["services"]["environmental-and-regulatory"]
+    for query in ("fly tipping", "fly-tipping"):
+        found = ids(model_engine.search(query, limit=3))
+        assert all(tagged[cases.position[i]] for i in found), (query, found)
+
+
 def test_everyday_words_name_vocabulary_terms(engine):
     assert ("services", "environmental-and-regulatory") in engine.term_matcher.terms_in("bin collections")
     assert engine.term_matcher.terms_in("our medium-term plan") == []  # "plan" is not "planning"
@@ -419,6 +430,26 @@ def test_everyday_words_name_vocabulary_terms(engine):
     # the expansion finds a case by a synonym it does not contain: "rubbish" is an everyday word for the service
     found = ids(engine.search("rubbish", mode="keyword", limit=20))
     assert "cheshire-west-chester-online-refuse-channel-shift" in found
+
+
+def test_a_short_query_in_a_terms_everyday_words_is_covered_by_its_names(engine):
+    """No case writes "fly tipping", an everyday word for the environmental services: the cases
+    writing one of the service's names ("street cleansing", "waste") hold its words for the keyword
+    side's weight, which had been left out of the ranking as if the query shared no word with any case."""
+    query = "fly tipping"
+    cases = engine.index("cases")
+    terms = terms_of(query)
+    assert not engine._holding(cases, ["fly"]).any() and not engine._holding(cases, ["tipping"]).any()
+    expansion = engine._expansion(engine.term_matcher.terms_in(query))
+    said = engine._said_otherwise(cases, terms, query)
+    assert set(said) == {"fly", "tipping"} and said["fly"].any()
+    assert engine.keyword_scores(cases, terms, expansion=expansion)[2] == 0.0
+    assert engine.keyword_scores(cases, terms, expansion=expansion, said=said)[2] == 1.0
+    tagged = cases.masks["services"]["environmental-and-regulatory"]
+    assert all(tagged[cases.position[i]] for i in ids(engine.search(query, limit=3)))
+    # in a longer query such words are a few among many, some naming terms in passing ("employees", "cut")
+    longer = "Roads department mapped each job step, let employees spot faults and cut posts"
+    assert engine.term_matcher.terms_in(longer) and engine._said_otherwise(cases, terms_of(longer), longer) == {}
 
 
 def test_words_naming_a_term_together_count_less_in_a_case_not_tagged_with_it(engine):
