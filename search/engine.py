@@ -413,9 +413,10 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
                                                         self._held_by_years(col, worded.years)),
                                                 worded.bounds, frozenset(tagged),
                                                 self._naming_together(col, terms, query, worded.pairs),
-                                                self._said_otherwise(col, terms, query))
-                            if mode != "semantic" else (nothing, np.zeros(n, bool), 0.0, 0))
-        keyword, keyword_members, coverage, words = keyword_side
+                                                self._said_otherwise(col, terms, query)) + (self._named_in(col, terms),)
+                            if mode != "semantic" else (nothing, np.zeros(n, bool), 0.0, 0, None))
+        # the documents a short query names (see NAME_WORDS): kept with the keyword side, which the refining pass reuses
+        keyword, keyword_members, coverage, words, named_by_query = keyword_side
         scanned = aside() if aside is not None else None
         semantic, best, sims = (self.semantic_scores(col, meaning, named, exact, scanned) if mode != "keyword"
                                 else (nothing, nothing, None))
@@ -444,7 +445,7 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
         if mode != "semantic":
             first = np.zeros(n, dtype=bool)
             first[best_first(scores, CLOSE_RANKS)] = True
-            close |= first & self._named_in(col, terms)
+            close |= first & named_by_query
         return Ranking(scores, members, never_overtaken(scores, members, close), keyword, semantic, sims,
                        col.precision != "float32" and mode != "keyword", keyword_side)
 
