@@ -881,11 +881,12 @@ def similar_cmd(case_id, db_path, limit, as_json):
 @click.option("--lessons", is_flag=True, help="Evaluate lesson search instead of case search.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def evaluate_cmd(db_path, queries, lessons, as_json):
-    """nDCG@10, recall@5 and MRR per mode, by query form and voice; and nDCG@5 of similar cases."""
+    """nDCG@10, recall@5 and MRR per mode, by query form and voice; nDCG@5 of similar cases; and how
+    often the vocabulary's everyday words that no case writes find their term's cases."""
     import json
 
-    from search.evaluate import (LESSON_QUERIES_FILE, QUERIES_FILE, evaluate, evaluate_close, evaluate_similar,
-                                 format_table, load_queries, unknown_ids)
+    from search.evaluate import (LESSON_QUERIES_FILE, QUERIES_FILE, evaluate, evaluate_close, evaluate_everyday,
+                                 evaluate_similar, format_table, load_queries, unknown_ids)
 
     target = "lessons" if lessons else "cases"
     queries = queries or (LESSON_QUERIES_FILE if lessons else QUERIES_FILE)
@@ -897,14 +898,19 @@ def evaluate_cmd(db_path, queries, lessons, as_json):
     table = evaluate(db_path, chosen, target=target)
     close = evaluate_close(db_path, chosen, target=target)
     similar = None if lessons else evaluate_similar(db_path)
+    everyday = None if lessons else evaluate_everyday(db_path)
     if as_json:
-        click.echo(json.dumps({"search": table, "close": close, "similar": similar}, indent=2))
+        click.echo(json.dumps({"search": table, "close": close, "similar": similar, "everyday": everyday}, indent=2))
         return
     click.echo(f"{target.capitalize()} search\n" + format_table(table))
     click.echo(f"\nClose matches: {close['precision']:.0%} judged useful; {close['recall_exact']:.0%} of the exactly "
                f"relevant flagged close; {close['close_per_query']:.1f} per query")
     if similar:
         click.echo(f"\nSimilar cases: nDCG@5 {similar['ndcg@5']:.3f} over {similar['targets']} judged target cases")
+    if everyday:
+        click.echo(f"\nEveryday words: of the vocabulary's {everyday['names']} other names that no case writes, each searched "
+                   f"alone, {everyday['first_tagged']:.1%} find a case tagged with their term first "
+                   f"({everyday['top3_tagged']:.1%} of the first three results)")
 
 
 @cli.command(name="schema")

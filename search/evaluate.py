@@ -102,6 +102,33 @@ def evaluate_close(db_path: Path, queries: list[dict], target: str = "cases", en
             "close_per_query": flagged / len(queries)}
 
 
+def evaluate_everyday(db_path: Path, engine=None, words: int = 4) -> dict:
+    """How well the vocabulary's other names find what they name: each everyday word or alias of a
+    term (at most `words` words) that no case writes, searched alone in hybrid mode, where some case
+    is tagged with the term ("fly tipping", "potholes", "met borough"). Its first result should be
+    such a case: no text matches the words themselves, so only the vocabulary can lead there."""
+    from .text import terms_of
+
+    engine = engine or engine_for(db_path)
+    col = engine.index("cases")
+    first = three = asked = 0
+    for vocabulary, terms in engine.vocabularies.items():
+        masks = col.masks.get(engine._facet_of.get(vocabulary), {})
+        for slug, term in terms.terms.items():
+            tagged = masks.get(slug)
+            if tagged is None or not tagged.any():
+                continue
+            for name in dict.fromkeys((*term.aliases, *term.synonyms)):
+                if len(terms_of(name)) > words or engine._holding(col, [name]).any():
+                    continue
+                found = [col.position[r.id] for r in engine.search(name, limit=3).results]
+                if found:
+                    asked += 1
+                    first += bool(tagged[found[0]])
+                    three += sum(bool(tagged[i]) for i in found) / len(found)
+    return {"names": asked, "first_tagged": first / asked if asked else 0.0, "top3_tagged": three / asked if asked else 0.0}
+
+
 def evaluate_similar(db_path: Path, path: Path | None = None, k: int = 5, engine=None) -> dict:
     """nDCG@k of each target's precomputed similar cases against the judged comparable cases."""
     engine = engine or engine_for(db_path)
