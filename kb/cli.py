@@ -907,7 +907,7 @@ def evaluate_cmd(db_path, queries, lessons, as_json):
                f"relevant flagged close; {close['close_per_query']:.1f} per query")
     if similar:
         click.echo(f"\nSimilar cases: nDCG@5 {similar['ndcg@5']:.3f} over {similar['targets']} judged target cases")
-    if everyday:
+    if everyday and everyday["names"]:
         click.echo(f"\nEveryday words: of the vocabulary's {everyday['names']} other names that no case writes, each searched "
                    f"alone, {everyday['first_tagged']:.1%} find a case tagged with their term first "
                    f"({everyday['top3_tagged']:.1%} of the first three results)")
