@@ -8,8 +8,9 @@ Synthetic corpora (bench/synthetic.py) perturb the real cases' texts and the rea
 vectors, so keyword statistics and nearest-neighbour structure resemble the real corpus; queries are
 embedded by the real model. Each engine is measured in a process of its own (bench/measure_engine.py):
 every pass starts with empty query-vector and phrase caches, so each query is embedded once per
-pass, and every pass starts with no scans kept but those of the terms' labels, which a server keeps
-too (search/semantic.py, LABEL_SCANS_KEPT_BYTES); "repeat" is the same queries again (a facet click or
+pass, and every pass starts with no scans kept but those of the terms' labels and no phrases kept but
+the vocabulary's names, which a server keeps too (search/semantic.py, LABEL_SCANS_KEPT_BYTES;
+search/keyword.py, NAME_PHRASES_KEPT_BYTES: both filled in the first pass); "repeat" is the same queries again (a facet click or
 a page turn: query vector and scans kept). Where a collection is held in int8 or float16 (more than
 EXACT_CHUNKS chunks), the exact engine is measured too and recall@10 of the approximate one against
 it is printed. The server is loaded on 127.0.0.1 only, for a bounded number of requests."""

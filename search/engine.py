@@ -38,7 +38,7 @@ from .filters import Filters
 from .holds import Holds, _either
 from .index import DocumentIndex
 from .kept import Kept
-from .keyword import KeywordSide
+from .keyword import NAME_PHRASES_KEPT_BYTES, KeywordSide
 from .reading import ASKING_FOR_LESSONS, QueryReading, Worded
 from .response import QueryError, SearchResponse
 from .results import Results
@@ -149,6 +149,7 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
         self._query_vectors: dict[str, np.ndarray] = {}
         self._label_vectors: dict[str, np.ndarray] | None = None  # see SemanticSide.load_label_vectors
         self._phrases: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        self._name_phrases = Kept(NAME_PHRASES_KEPT_BYTES)  # see KeywordSide._phrase
         self._scans: dict[tuple[str, bytes], tuple[np.ndarray, ...]] = {}
         self._label_scans = Kept(LABEL_SCANS_KEPT_BYTES)  # see SemanticSide._labelled
         self._query_words = Kept(QUERY_WORDS_KEPT_BYTES)  # see SemanticSide.query_words

@@ -3,6 +3,7 @@ beside them, search/postings.py), with which documents belong to the result set 
 query the best of them covers. Part of the Engine (search/engine.py)."""
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -16,6 +17,12 @@ from .text import STOPWORDS
 
 TOKENS_KEPT = 65536  # phrases whose stemmed tokens are kept (see _tokens)
 PHRASE_CACHE_BYTES = 64 * 2**20  # each query word's matches and BM25 terms, kept until this is full
+# The vocabulary's names (every term's label, aliases and everyday words) are searched for every query
+# naming the term (its expansion, see keyword_scores): kept apart from the queries' own words, which would
+# push them out, as the labels' scans are (search/semantic.py). All 1,322 names take 47 MB at 100,000
+# cases and 29 MB at their 700,000 lessons; searched cold, a new query's expansion cost 26 ms there (the
+# phrases of three words or more read common words' offsets), more than the rest of the keyword side.
+NAME_PHRASES_KEPT_BYTES = 128 * 2**20
 # A query word naming a council type or a region is held by the cases whose organisations are of it, and their lessons
 # (see _held_by_tags in search/holds.py), with the BM25 of a word once in this column.
 TAG_COLUMN = "organisation_names"
@@ -66,13 +73,34 @@ class KeywordSide:
         FTS5's bm25() of an OR of phrases is the sum, phrase by phrase in query order, of each
         phrase's term (its IDF and frequency do not depend on the others), so summing these in the
         same order gives the same numbers bit for bit; each phrase is asked once and kept
-        (PHRASE_CACHE_BYTES), so the words a query shares with earlier queries cost nothing."""
+        (PHRASE_CACHE_BYTES), so the words a query shares with earlier queries cost nothing, and the
+        vocabulary's names apart from them (NAME_PHRASES_KEPT_BYTES)."""
         key = (col.target, phrase)
+        if phrase in self._vocabulary_names:
+            return self._name_phrases.get_or(key, lambda: _with_size(self._phrase_read(col, phrase)))
         with self._lock:
             found = self._phrases.pop(key, None)
             if found is not None:
                 self._phrases[key] = found  # most recently used last
                 return found
+        found = self._phrase_read(col, phrase)
+        size = found[0].nbytes + found[1].nbytes
+        with self._lock:
+            self._phrases[key] = found
+            self._phrase_bytes += size
+            while self._phrase_bytes > PHRASE_CACHE_BYTES and len(self._phrases) > 1:
+                old = self._phrases.pop(next(iter(self._phrases)))
+                self._phrase_bytes -= old[0].nbytes + old[1].nbytes
+        return found
+
+    @functools.cached_property
+    def _vocabulary_names(self) -> frozenset[str]:
+        """Every vocabulary term's names as _expansion gives them, quoted as _phrase is asked for them."""
+        return frozenset('"' + name.replace('"', "") + '"' for vocabulary, terms in self.vocabularies.items()
+                         for slug in terms.terms for name in self._expansion([(vocabulary, slug)]))
+
+    def _phrase_read(self, col: DocumentIndex, phrase: str) -> tuple[np.ndarray, np.ndarray]:
+        """_phrase's answer, worked out."""
         tokens = self._tokens(phrase) if col.postings is not None else []
         if tokens:
             rowids, values = col.postings.bm25(tokens)  # FTS5's numbers, without a bm25() call per document
@@ -82,15 +110,7 @@ class KeywordSide:
             rowids, values = rows[:, 0].astype(np.int64), rows[:, 1].copy()
         if phrase.strip('"').startswith("£") and 0 < len(rowids) <= PRINTED_MOST:
             rowids, values = self._printed_whole(col, phrase.strip('"'), rowids, values)
-        found = (col.rowid_to_index[rowids], values)
-        size = found[0].nbytes + found[1].nbytes
-        with self._lock:
-            self._phrases[key] = found
-            self._phrase_bytes += size
-            while self._phrase_bytes > PHRASE_CACHE_BYTES and len(self._phrases) > 1:
-                old = self._phrases.pop(next(iter(self._phrases)))
-                self._phrase_bytes -= old[0].nbytes + old[1].nbytes
-        return found
+        return col.rowid_to_index[rowids], values
 
     def _printed_whole(self, col: DocumentIndex, form: str, rowids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The documents matching a sum's form ("£3 million") that print it as a figure of its own: the
@@ -213,7 +233,8 @@ class KeywordSide:
             if t in held_by:
                 holding |= held_by[t]
             hits += holding
-            held[holding | said[t] if said and t in said else holding] += weight
+            # times the mask (adding 0.0 elsewhere): a boolean index cost a millisecond a word at 100,000 documents
+            held += weight * (holding | said[t] if said and t in said else holding)
         coverage = float(held.max() / rarity.sum()) if rarity.sum() > 0 else 0.0
         need = max(1, len(terms) // 2)
         phrase_match = np.zeros(n, dtype=bool)
@@ -265,3 +286,7 @@ class KeywordSide:
             if not named.any():
                 break
         return named
+
+
+def _with_size(found: tuple[np.ndarray, np.ndarray]) -> tuple[tuple[np.ndarray, np.ndarray], int]:
+    return found, found[0].nbytes + found[1].nbytes

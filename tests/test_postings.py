@@ -252,3 +252,38 @@ def test_an_index_where_no_two_words_stand_side_by_side_has_no_pairs():
     _write(conn, "t", "t_fts", ["a", "b"])
     assert [r[0] for r in conn.execute("select term from term_postings order by term")] == ["care", "council", "home"]
     assert conn.execute("select count(*) from pair_postings").fetchone()[0] == 0
+
+
+def test_the_vocabularys_names_are_kept_apart_from_the_queries_words(engine, monkeypatch):
+    """A query naming a term searches the term's every name (its expansion): those are kept apart, so
+    that the next query naming it reads none of them again, however many words other queries
+    searched in between; and what they are kept as is what reading them gives."""
+    from search import keyword
+    from search.kept import Kept
+
+    monkeypatch.setattr(keyword, "PHRASE_CACHE_BYTES", 1)  # the queries' own words pushed out at once
+    monkeypatch.setattr(engine, "_name_phrases", Kept(keyword.NAME_PHRASES_KEPT_BYTES))
+    monkeypatch.setattr(engine, "_phrases", {})
+    monkeypatch.setattr(engine, "_rankings", {})
+    read: list[str] = []
+    reading = Engine._phrase_read
+
+    def recorded(self, col, phrase):
+        read.append(phrase)
+        return reading(self, col, phrase)
+    monkeypatch.setattr(Engine, "_phrase_read", recorded)
+    col = engine.index("cases")
+    named = engine.term_matcher.terms_in("bin collections")
+    names = {'"' + n.replace('"', "") + '"' for n in engine._expansion(named)}
+    assert len(names) >= 5
+    first = engine.search("bin collections", mode="keyword")
+    assert names <= set(read)
+    for query in QUERIES[:20]:  # other queries' words in between
+        engine.search(query, mode="keyword")
+    read.clear(), engine._rankings.clear()
+    again = engine.search("bin collections", mode="keyword")
+    assert not names & set(read) and read  # the query's own words read again, none of the names
+    assert [r.id for r in again.results] == [r.id for r in first.results]
+    for name in names:
+        kept, fresh = engine._phrase(col, name), reading(engine, col, name)
+        assert kept[0].tolist() == fresh[0].tolist() and kept[1].tolist() == fresh[1].tolist()
