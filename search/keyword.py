@@ -20,7 +20,7 @@ PHRASE_CACHE_BYTES = 64 * 2**20  # each query word's matches and BM25 terms, kep
 # The vocabulary's names (every term's label, aliases and everyday words) are searched for every query
 # naming the term (its expansion, see keyword_scores): kept apart from the queries' own words, which would
 # push them out, as the labels' scans are (search/semantic.py). All 1,322 names take 47 MB at 100,000
-# cases and 29 MB at their 700,000 lessons; searched cold, a new query's expansion cost 26 ms there (the
+# cases and 29 MB at their 229,190 lessons; searched cold, a new query's expansion cost 26 ms there (the
 # phrases of three words or more read common words' offsets), more than the rest of the keyword side.
 NAME_PHRASES_KEPT_BYTES = 128 * 2**20
 # A query word naming a council type or a region is held by the cases whose organisations are of it, and their lessons
