@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from bench.synthetic import PerturbedEmbedder, make_corpus  # noqa: E402
 from ingest.build import build  # noqa: E402
 from search.evaluate import load_queries  # noqa: E402
-from tests.live_server import running_server  # noqa: E402
+from tests.live_server import processes, running_server  # noqa: E402
 
 ONE_CASE_EDIT = ("## Challenges\n\n", "## Challenges\n\n- A sentence added to time a one-case rebuild.\n")
 
@@ -47,17 +47,23 @@ def pct(values, p):
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Resident memory of the process and its descendants."""
+    total = 0.0
+    for one in processes(pid):
+        for line in Path(f"/proc/{one}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) / 1024
+    return total
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU time a process has used (user + system, every thread): per request, a figure that the
-    machine's other work does not move much, unlike throughput."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time the process and its descendants have used (user + system, every thread): per
+    request, a figure that the machine's other work does not move much, unlike throughput."""
+    total = 0
+    for one in processes(pid):
+        fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def timed_build(root: Path, db: Path, **kwargs):
@@ -148,15 +154,17 @@ def load(urls: list[str], clients: int, requests: int) -> tuple[float, list[floa
     return requests / (time.perf_counter() - start), times, errors[0]
 
 
-def server(db: Path, queries: list[str], clients: list[int], requests: int) -> None:
-    """The search page under load from `clients` threads, a fresh server for each number of clients.
-    Two workloads: every query once, none seen before (each is embedded, its words looked up), then
-    readers' sessions (a query, a facet click and the second page, the last two with its vector
-    cached), `requests` requests."""
-    for c in clients:
-        with running_server(db) as (base, proc):
+def server(db: Path, queries: list[str], clients: list[int], requests: int, workers: list[int] = (1,)) -> None:
+    """The search page under load from `clients` threads, a fresh server for each number of clients
+    and of worker processes (`kb serve --workers`). Two workloads: every query once, none seen before
+    (each is embedded, its words looked up), then readers' sessions (a query, a facet click and the
+    second page, the last two with its vector cached), `requests` requests. CPU time and memory are
+    the server's processes' together."""
+    for w, c in [(w, c) for w in workers for c in clients]:
+        with running_server(db, workers=w) as (base, proc):
             page = lambda **p: f"{base}/-/search?" + urllib.parse.urlencode(p)
-            urllib.request.urlopen(page(q="ready"), timeout=120).read()
+            for _ in range(4 * w):  # each worker's first search (its model's first call) before the clock
+                urllib.request.urlopen(page(q="ready"), timeout=120).read()
             sessions = [u for q in queries for u in (page(q=q), page(q=q, council_types="district-council"),
                                                        page(q=q, page=2))]
             for label, urls, n in (("new queries", [page(q=q) for q in queries], len(queries)),
@@ -164,7 +172,7 @@ def server(db: Path, queries: list[str], clients: list[int], requests: int) -> N
                 cpu = cpu_seconds(proc.pid)
                 rate, times, errors = load(urls, c, n)
                 cpu = (cpu_seconds(proc.pid) - cpu) / n * 1000
-                print(f"  server, {label:<15} {c:>2} clients: {rate:5.1f} req/s, p50 {statistics.median(times):4.0f} ms, "
+                print(f"  server, {w} worker{'s' if w > 1 else ' '}, {label:<15} {c:>2} clients: {rate:5.1f} req/s, p50 {statistics.median(times):4.0f} ms, "
                       f"p95 {pct(times, 95):4.0f} ms, p99 {pct(times, 99):4.0f} ms, errors {errors}; "
                       f"server CPU {cpu:4.1f} ms a request, RSS {rss_mb(proc.pid):.0f} MB")
 
@@ -184,7 +192,7 @@ def real_corpus(workdir: Path, real_db: Path | None, args) -> Path:
     engines(db, "real")
     report(measure(db, lessons=True), "real lessons engine (auto)")
     if args.clients:
-        server(db, [q["query"] for q in load_queries()], args.clients, args.requests)
+        server(db, [q["query"] for q in load_queries()], args.clients, args.requests, args.workers)
     return db
 
 
@@ -209,12 +217,14 @@ def main():
     parser.add_argument("--clients", type=int, nargs="*", default=[4, 8, 16],
                         help="concurrent clients of each server run (default 4 8 16)")
     parser.add_argument("--requests", type=int, default=240, help="requests per server run (default 240)")
+    parser.add_argument("--workers", type=int, nargs="*", default=[1, 2],
+                        help="server processes of each server run, as kb serve --workers (default 1 2)")
     parser.add_argument("--workdir", type=Path, help="keep the corpora here (default: a temporary folder)")
     parser.add_argument("--server-only", action="store_true", help="only the server figures, on --real-db")
     args = parser.parse_args()
     if args.server_only:
         print(f"Server on {args.real_db} (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
-        server(args.real_db, [q["query"] for q in load_queries()], args.clients, args.requests)
+        server(args.real_db, [q["query"] for q in load_queries()], args.clients, args.requests, args.workers)
         return
     tmp = None
     if args.workdir:

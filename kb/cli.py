@@ -585,8 +585,11 @@ def _site(db_path, metadata_path, brand_dir, base_url):
               help="Allow arbitrary SQL queries (default: on, with the limits in README 'Security decisions'; env KB_SQL).")
 @click.option("--download/--no-download", "allow_download", default=None,
               help="Offer the whole database file for download at /kb.db (default: on; env KB_DOWNLOAD).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), envvar="KB_WORKERS",
+              help="Server processes sharing the port (env KB_WORKERS): one per core serves more readers "
+                   "at once, each holding its own search engine (README 'Publishing').")
 @_site_options
-def serve_cmd(db_path, host, port, allow_sql, allow_download, metadata_path, brand_dir, base_url):
+def serve_cmd(db_path, host, port, allow_sql, allow_download, workers, metadata_path, brand_dir, base_url):
     """Serve the database with Datasette (read-only, with time limits) on HOST:PORT."""
     import os
     import socket
@@ -611,7 +614,18 @@ def serve_cmd(db_path, host, port, allow_sql, allow_download, metadata_path, bra
     site.db_path = pin(site.db_path)
     # exec, not a child process: signals (and a test's terminate()) reach Datasette itself; the
     # process keeps its id, so the pinned link is found stale once the server has stopped
-    os.execv(sys.executable, [sys.executable, "-m", "datasette", *site.serve_args(host, port)])
+    if workers == 1:
+        os.execv(sys.executable, [sys.executable, "-m", "datasette", *site.serve_args(host, port)])
+    import json
+    import secrets
+
+    from .served import ARGS
+
+    os.environ[ARGS] = json.dumps(site.serve_args(host, port))
+    # every process signs as the others do (Datasette makes a secret of its own when none is given)
+    os.environ.setdefault("DATASETTE_SECRET", secrets.token_hex(32))
+    os.execv(sys.executable, [sys.executable, "-m", "uvicorn", "kb.served:app", "--factory", "--workers", str(workers),
+                              "--host", host, "--port", str(port), "--lifespan", "on", "--log-level", "info"])
 
 
 @cli.command(name="publish", context_settings={"ignore_unknown_options": True})

@@ -16,14 +16,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def processes(pid: int) -> list[int]:
+    """The process and its descendants (a server of several workers is a supervisor and its children)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # a process that has just ended
+    found, todo = [], [pid]
+    while todo:
+        found.append(todo.pop())
+        todo += [child for child, parent in parents.items() if parent == found[-1]]
+    return found
+
+
 @contextlib.contextmanager
-def running_server(db_path: Path, timeout: float = 60, log: Path | None = None):
-    """Yields (base URL, process); the server is terminated on exit, whatever happens. Its output
-    goes to `log` when one is given (and is quoted if it fails to start), else nowhere."""
+def running_server(db_path: Path, timeout: float = 60, log: Path | None = None, workers: int = 1):
+    """Yields (base URL, process); the server (`workers` processes) is terminated on exit, whatever
+    happens. Its output goes to `log` when one is given (and is quoted if it fails to start), else nowhere."""
     port = free_port()
     out = open(log, "w") if log else subprocess.DEVNULL
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "kb", "serve", "--db", str(db_path), "--port", str(port)],
+        proc = subprocess.Popen([sys.executable, "-m", "kb", "serve", "--db", str(db_path), "--port", str(port),
+                                 "--workers", str(workers)],
                                 stdout=out, stderr=subprocess.STDOUT if log else subprocess.DEVNULL)
     finally:
         if log:

@@ -24,3 +24,26 @@ def test_pinned_database_survives_a_rebuild_and_stale_links_are_removed(tmp_path
     os.link(db, dead)
     pin(db)
     assert not dead.exists() and link.exists()
+
+
+def test_several_workers_serve_the_same_site_and_stop_together(corpus_db):
+    """`kb serve --workers 2`: two processes share the port, each answers the search page as the
+    single server does (its engine loaded before it takes a request), and terminating the server
+    stops them all."""
+    import json
+    import urllib.request
+
+    from tests.live_server import processes, running_server
+
+    with running_server(corpus_db, workers=2) as (base, proc):
+        children = [p for p in processes(proc.pid) if p != proc.pid]
+        assert len(children) >= 2, children  # uvicorn's supervisor and its two workers
+        answers = []
+        for _ in range(12):  # each a new connection: the kernel hands them to either worker
+            with urllib.request.urlopen(base + "/-/search.json?q=bin+collections", timeout=30) as response:
+                answers.append(json.load(response))
+        assert {a["results"][0]["id"] for a in answers} == {answers[0]["results"][0]["id"]}
+        with urllib.request.urlopen(base + "/-/search?q=bin+collections", timeout=30) as response:
+            assert response.status == 200 and b"<mark>" in response.read()
+    for child in children:
+        assert not os.path.exists(f"/proc/{child}") or "zombie" in open(f"/proc/{child}/status").read().lower()
