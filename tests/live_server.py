@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -58,8 +60,34 @@ def running_server(db_path: Path, timeout: float = 60, log: Path | None = None, 
                 time.sleep(0.2)
         yield base, proc
     finally:
+        family = processes(proc.pid)[1:] if proc.poll() is None else []
         proc.terminate()
         proc.wait(timeout=30)
+        stop_all(family)
+
+
+def alive(pids: list[int]) -> list[int]:
+    """Those of the processes still running (not ended, nor ended and waiting to be reaped)."""
+    found = []
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        if "zombie" not in status.lower():
+            found.append(pid)
+    return found
+
+
+def stop_all(pids: list[int], wait: float = 10.0) -> None:
+    """A supervisor's workers end with it (and multiprocessing's resource tracker once its pipe
+    closes, which on a busy machine takes a moment): any still running after `wait` seconds are killed."""
+    deadline = time.monotonic() + wait
+    while alive(pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in alive(pids):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 # -- headless Chromium for browser tests: Debian's, never one a tool downloads ----------------------

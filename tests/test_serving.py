@@ -31,9 +31,10 @@ def test_several_workers_serve_the_same_site_and_stop_together(corpus_db):
     single server does (its engine loaded before it takes a request), and terminating the server
     stops them all."""
     import json
+    import time
     import urllib.request
 
-    from tests.live_server import processes, running_server
+    from tests.live_server import alive, processes, running_server
 
     with running_server(corpus_db, workers=2) as (base, proc):
         children = [p for p in processes(proc.pid) if p != proc.pid]
@@ -45,5 +46,10 @@ def test_several_workers_serve_the_same_site_and_stop_together(corpus_db):
         assert {a["results"][0]["id"] for a in answers} == {answers[0]["results"][0]["id"]}
         with urllib.request.urlopen(base + "/-/search?q=bin+collections", timeout=30) as response:
             assert response.status == 200 and b"<mark>" in response.read()
-    for child in children:
-        assert not os.path.exists(f"/proc/{child}") or "zombie" in open(f"/proc/{child}/status").read().lower()
+        proc.terminate()
+        proc.wait(timeout=30)
+        # they end on their own (the server's teardown would kill any left)
+        deadline = time.monotonic() + 10
+        while alive(children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive(children)
