@@ -53,3 +53,32 @@ def test_several_workers_serve_the_same_site_and_stop_together(corpus_db):
         while alive(children) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not alive(children)
+
+
+def test_each_worker_spreads_a_search_over_its_share_of_the_cores(corpus_db, monkeypatch):
+    """With N workers, a search running alone in one of them spreads over the cores divided among
+    them (a worker that took both cores slowed the other's searches), unless KB_SEARCH_CORES says."""
+    from click.testing import CliRunner
+
+    import kb.cli
+    from kb.cli import cli
+    from tests.live_server import free_port
+
+    for name in ("KB_SERVE_ARGS", "DATASETTE_SECRET"):  # what kb serve sets for its workers, unset again after
+        monkeypatch.delenv(name, raising=False)
+    started = []
+    monkeypatch.setattr(os, "execv", lambda path, args: started.append((args, dict(os.environ))))
+    monkeypatch.setattr(kb.cli, "usable_cores", lambda: 4)
+    for asked, cores in ((None, "2"), ("3", "3")):
+        if asked:
+            monkeypatch.setenv("KB_SEARCH_CORES", asked)
+        else:
+            monkeypatch.delenv("KB_SEARCH_CORES", raising=False)
+        result = CliRunner().invoke(cli, ["serve", "--db", str(corpus_db), "--port", str(free_port()), "--workers", "2"])
+        assert result.exit_code == 0, result.output
+        args, env = started[-1]
+        assert args[1:4] == ["-m", "uvicorn", "kb.served:app"] and args[args.index("--workers") + 1] == "2"
+        assert env["KB_SEARCH_CORES"] == cores
+    monkeypatch.delenv("KB_SEARCH_CORES", raising=False)
+    CliRunner().invoke(cli, ["serve", "--db", str(corpus_db), "--port", str(free_port())])
+    assert started[-1][0][1:3] == ["-m", "datasette"] and "KB_SEARCH_CORES" not in started[-1][1]
