@@ -163,8 +163,7 @@ def server(db: Path, queries: list[str], clients: list[int], requests: int, work
     for w, c in [(w, c) for w in workers for c in clients]:
         with running_server(db, workers=w) as (base, proc):
             page = lambda **p: f"{base}/-/search?" + urllib.parse.urlencode(p)
-            for _ in range(4 * w):  # each worker's first search (its model's first call) before the clock
-                urllib.request.urlopen(page(q="ready"), timeout=120).read()
+            urllib.request.urlopen(page(q="ready"), timeout=120).read()  # each worker answers one itself (kb/served.py)
             sessions = [u for q in queries for u in (page(q=q), page(q=q, council_types="district-council"),
                                                        page(q=q, page=2))]
             for label, urls, n in (("new queries", [page(q=q) for q in queries], len(queries)),

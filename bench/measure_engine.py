@@ -66,7 +66,6 @@ def main():
     def clear():
         engine._query_vectors.clear()
         engine._phrases.clear()
-        engine._phrase_bytes = 0
         engine._rankings.clear()
         engine._ranking_bytes = 0
         engine._scans.clear()

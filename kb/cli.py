@@ -8,7 +8,7 @@ import click
 
 from . import ROOT
 from .help_format import Group
-from search.engine import MODES, save_arrays, usable_cores
+from search.engine import CORES_ENV, MODES, save_arrays, usable_cores
 
 from .site import BRAND, METADATA
 
@@ -623,10 +623,10 @@ def serve_cmd(db_path, host, port, allow_sql, allow_download, workers, metadata_
     from .served import ARGS
 
     os.environ[ARGS] = json.dumps(site.serve_args(host, port))
-    if not os.environ.get("KB_SEARCH_CORES"):
+    if not os.environ.get(CORES_ENV):
         # a search running alone in one worker spreads over its share of the cores, not over the
         # others' (two workers on 2 cores, alternating: 43.1 and 36.6 new queries a second against 36.9 and 37.5)
-        os.environ["KB_SEARCH_CORES"] = str(max(1, usable_cores() // workers))
+        os.environ[CORES_ENV] = str(max(1, usable_cores() // workers))
     # every process signs as the others do (Datasette makes a secret of its own when none is given)
     os.environ.setdefault("DATASETTE_SECRET", secrets.token_hex(32))
     os.execv(sys.executable, [sys.executable, "-m", "uvicorn", "kb.served:app", "--factory", "--workers", str(workers),

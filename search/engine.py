@@ -38,7 +38,7 @@ from .filters import Filters
 from .holds import Holds, _either
 from .index import DocumentIndex
 from .kept import Kept
-from .keyword import NAME_PHRASES_KEPT_BYTES, KeywordSide
+from .keyword import NAME_PHRASES_KEPT_BYTES, PHRASE_CACHE_BYTES, KeywordSide
 from .reading import ASKING_FOR_LESSONS, QueryReading, Worded
 from .response import QueryError, SearchResponse
 from .results import Results
@@ -102,7 +102,8 @@ def usable_cores() -> int:
     return max(1, cores)
 
 
-CORES = max(1, min(usable_cores(), int(os.environ.get("KB_SEARCH_CORES") or 64)))
+CORES_ENV = "KB_SEARCH_CORES"  # the cores a search running alone may spread over (kb serve sets it per worker)
+CORES = max(1, min(usable_cores(), int(os.environ.get(CORES_ENV) or 64)))
 # How cosines are computed: "exact" (float32), "float16" (half the memory, about 1e-4 off) or "int8"
 # (a quarter of the memory and a scan three times faster than float16's, about 1e-3 off; see
 # ingest/codes.py), the page, the RESCORE best and the RESCORE nearest then re-scored in float32;
@@ -148,13 +149,12 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
         self._indexes: dict[str, DocumentIndex] = {}
         self._query_vectors: dict[str, np.ndarray] = {}
         self._label_vectors: dict[str, np.ndarray] | None = None  # see SemanticSide.load_label_vectors
-        self._phrases: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
-        self._name_phrases = Kept(NAME_PHRASES_KEPT_BYTES)  # see KeywordSide._phrase
+        self._phrases = Kept(PHRASE_CACHE_BYTES)  # see KeywordSide._phrase
+        self._name_phrases = Kept(NAME_PHRASES_KEPT_BYTES)
         self._scans: dict[tuple[str, bytes], tuple[np.ndarray, ...]] = {}
         self._label_scans = Kept(LABEL_SCANS_KEPT_BYTES)  # see SemanticSide._labelled
         self._query_words = Kept(QUERY_WORDS_KEPT_BYTES)  # see SemanticSide.query_words
         self._token_matchers: dict[str, TokenMatcher | None] = {}  # by target, made at its first search (see _token_matched)
-        self._phrase_bytes = 0
         self._rankings: dict[tuple[str, str, str], Ranking] = {}
         self._ranking_bytes = 0
         self._ranking_now: dict[tuple[str, str, str], threading.Event] = {}

@@ -76,22 +76,8 @@ class KeywordSide:
         (PHRASE_CACHE_BYTES), so the words a query shares with earlier queries cost nothing, and the
         vocabulary's names apart from them (NAME_PHRASES_KEPT_BYTES)."""
         key = (col.target, phrase)
-        if phrase in self._vocabulary_names:
-            return self._name_phrases.get_or(key, lambda: _with_size(self._phrase_read(col, phrase)))
-        with self._lock:
-            found = self._phrases.pop(key, None)
-            if found is not None:
-                self._phrases[key] = found  # most recently used last
-                return found
-        found = self._phrase_read(col, phrase)
-        size = found[0].nbytes + found[1].nbytes
-        with self._lock:
-            self._phrases[key] = found
-            self._phrase_bytes += size
-            while self._phrase_bytes > PHRASE_CACHE_BYTES and len(self._phrases) > 1:
-                old = self._phrases.pop(next(iter(self._phrases)))
-                self._phrase_bytes -= old[0].nbytes + old[1].nbytes
-        return found
+        kept = self._name_phrases if phrase in self._vocabulary_names else self._phrases
+        return kept.get_or(key, lambda: _with_size(self._phrase_read(col, phrase)))
 
     @functools.cached_property
     def _vocabulary_names(self) -> frozenset[str]:

@@ -261,9 +261,8 @@ def test_the_vocabularys_names_are_kept_apart_from_the_queries_words(engine, mon
     from search import keyword
     from search.kept import Kept
 
-    monkeypatch.setattr(keyword, "PHRASE_CACHE_BYTES", 1)  # the queries' own words pushed out at once
+    monkeypatch.setattr(engine, "_phrases", Kept(1))  # the queries' own words pushed out at once
     monkeypatch.setattr(engine, "_name_phrases", Kept(keyword.NAME_PHRASES_KEPT_BYTES))
-    monkeypatch.setattr(engine, "_phrases", {})
     monkeypatch.setattr(engine, "_rankings", {})
     read: list[str] = []
     reading = Engine._phrase_read
