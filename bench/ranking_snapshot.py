@@ -30,7 +30,11 @@ def snapshot(db: Path) -> dict:
     from search.engine import MODES, Engine
     from search.evaluate import LESSON_QUERIES_FILE, QUERIES_FILE, load_queries
 
-    engine = Engine(db)
+    from kb.embedding import Embedder
+
+    # the synthetic corpora's vectors are the packaged model's, perturbed (bench/synthetic.py): their
+    # queries are embedded by that model, as bench/measure_engine.py embeds them
+    engine = Engine(db, Embedder() if _synthetic(db) else None)
     out: dict = {"search": {}, "similar": {}}
     sets = {"cases": load_queries(QUERIES_FILE), "lessons": load_queries(LESSON_QUERIES_FILE)}
     for target, queries in sets.items():
@@ -54,6 +58,16 @@ def snapshot(db: Path) -> dict:
     for case_id in sorted(engine.case_ids):
         out["similar"][case_id] = [[s["id"], s["score"], s["why"]] for s in engine.similar(case_id, 10)]
     return out
+
+
+def _synthetic(db: Path) -> bool:
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return conn.execute("select 1 from chunks where model like 'perturbed:%' limit 1").fetchone() is not None
+    finally:
+        conn.close()
 
 
 def compare(before: dict, after: dict) -> int:

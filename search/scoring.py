@@ -190,16 +190,18 @@ def hybrid_scores(semantic: np.ndarray, keyword: np.ndarray, coverage: float, ta
     """Semantic scaled to 0-1 over the documents, plus KEYWORD_WEIGHT x coverage^COVERAGE_POWER x
     the keyword score scaled to the best (see KEYWORD_WEIGHT), less as coverage falls below the floor
     for a query of that many informative words (`query_words`, see MIN_COVERAGE and COVERAGE_RAMP)."""
-    sem = np.nan_to_num(semantic, nan=np.nanmin(semantic) if np.isfinite(semantic).any() else 0.0)
+    # np.where, not np.nan_to_num, whose passes for infinities (scores have none) took 0.5 ms at
+    # 100,000 documents
+    sem = np.where(np.isnan(semantic), np.nanmin(semantic) if np.isfinite(semantic).any() else 0.0, semantic)
     low, high = sem.min(), sem.max()
     sem = (sem - low) / (high - low) if high > low else np.zeros_like(sem)
-    words = np.nan_to_num(keyword, nan=0.0)
-    top = words.max()
-    words = words / top if top > 0 else words
     floor = MIN_COVERAGE[target] * min(1.0, (SHORT_QUERY / max(query_words, 1)) ** FLOOR_FALL)
     trust = 1.0 if coverage >= floor else max(0.0, (coverage - COVERAGE_RAMP * floor) / ((1 - COVERAGE_RAMP) * floor))
     if trust == 0.0:
         return sem
+    words = np.where(np.isnan(keyword), 0.0, keyword)
+    top = words.max()
+    words = words / top if top > 0 else words
     return sem + trust * KEYWORD_WEIGHT[target] * coverage ** COVERAGE_POWER[target] * words
 
 
@@ -253,9 +255,10 @@ def close_matches(scores: np.ndarray, members: np.ndarray, target: str, populati
     close = np.zeros(len(scores), dtype=bool)
     valid = members & ~np.isnan(scores)
     population = scores[valid] if population is None else population
-    if valid.any() and len(population) > 1 and population.std() > 0:
+    spread = population.std() if len(population) > 1 else 0.0
+    if valid.any() and spread > 0:
         ranked = best_first(np.where(valid, scores, np.nan), CLOSE_RANKS)
-        close[ranked[scores[ranked] - population.mean() >= CLOSE_STANDOUT[target] * population.std()]] = True
+        close[ranked[scores[ranked] - population.mean() >= CLOSE_STANDOUT[target] * spread]] = True
     return close
 
 

@@ -228,9 +228,15 @@ class SemanticSide:
         length = np.float32(np.linalg.norm(query_vector + weight * np.mean(label_vectors, axis=0)))
         share = weight / np.float32(len(label_scans))
         out = []
-        for m in range(2):
-            labels = label_scans[0][m] if len(label_scans) == 1 else np.sum([s[m] for s in label_scans], axis=0)
-            out.append((plain[m] + share * labels) / length)
+        for m in range(2):  # in place: at 100,000 cases each temporary is 750,000 passages' worth
+            cosines = label_scans[0][m] * share if len(label_scans) == 1 else label_scans[0][m] + label_scans[1][m]
+            if len(label_scans) > 1:
+                for scan in label_scans[2:]:
+                    cosines += scan[m]
+                cosines *= share
+            cosines += plain[m]
+            cosines /= length
+            out.append(cosines)
         return out[0], out[1]
 
     def _exact(self, col: DocumentIndex, docs: np.ndarray) -> tuple:
@@ -276,9 +282,12 @@ class SemanticSide:
             if passages:
                 sims = sims.copy()
                 sims[chunks] = rescored
-        scored = top + SECOND_PASSAGE[col.target] * second + WHOLE_DOCUMENT * whole - MANY_PASSAGES * col.log_passages
+        scored = top + SECOND_PASSAGE[col.target] * second
+        scored += WHOLE_DOCUMENT * whole
+        scored = scored.astype(np.float64)
+        scored -= MANY_PASSAGES * col.log_passages
         if len(col.doc_with_chunks) == len(col.ids):  # every document has passages (no scatter needed)
-            best, blended = plain.astype(np.float64), scored.astype(np.float64)
+            best, blended = plain.astype(np.float64), scored
         else:
             best = np.full(len(col.ids), np.nan)
             blended = np.full(len(col.ids), np.nan)
