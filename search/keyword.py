@@ -163,7 +163,8 @@ class KeywordSide:
     def keyword_scores(self, col: DocumentIndex, terms: list[str], phrases: list[str] = (),
                        expansion: list[str] = (), held_by: dict[str, np.ndarray] | None = None,
                        bounds=(), tagged_words=frozenset(), naming: dict[str, np.ndarray] | None = None,
-                       said: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, float, int]:
+                       said: dict[str, np.ndarray] | None = None, every_word: bool = False
+                       ) -> tuple[np.ndarray, np.ndarray, float, int]:
         """BM25 over an OR of the informative terms and the query's word pairs as phrases, plus
         EXPANSION x BM25 of the expansion phrases (NaN where nothing matches); which documents are
         members (at least half of the terms or one of the pairs; else any term; else any expansion
@@ -173,9 +174,15 @@ class KeywordSide:
         them held by tags (see TAG_RARITY); `bounds`: the sums given as bounds (see bounds_of), held only so;
         `naming`: query words and pairs that name a term together, with the documents tagged with it (see INCIDENTAL);
         `said`: query words naming a term, with the documents writing another of its names, which
-        hold them for the coverage alone (see Holds._said_otherwise)."""
+        hold them for the coverage alone (see Holds._said_otherwise); `every_word` (keyword mode):
+        when no document holds any informative word, the words found in most documents are
+        searched after all, as a plain OR of the words would be ("services chatbot": the documents
+        saying "services", not nothing)."""
         n = len(col.ids)
+        asked = terms
         terms, documents = self.informative(col, terms, phrases, bounds)
+        if every_word and not any(documents.get(t) for t in terms) and any(documents.get(t) for t in asked):
+            terms = asked
         if not terms:
             return np.full(n, np.nan), np.zeros(n, dtype=bool), 0.0, 0
         variants = self._variants(terms, phrases, bounds)

@@ -37,7 +37,9 @@ class Results:
         if browse:
             return f"Every document that passes the filters (values of one facet OR-ed, facets AND-ed){without}."
         near = f"the {SEMANTIC_NEIGHBOURS} nearest in meaning plus any with a passage at least {SEMANTIC_THRESHOLD} similar"
-        words = ("at least half of the query's words (leaving out words found in most documents) "
+        common = ("leaving out words found in most documents"
+                  + (", unless no document holds any of the others" if mode == "keyword" else ""))
+        words = (f"at least half of the query's words ({common}) "
                  "or two of its words side by side (if none does, any of its words; if none, the everyday "
                  "words of the vocabulary terms it names)")
         rule = {"keyword": f"documents containing {words}", "semantic": near,
