@@ -512,6 +512,30 @@ def test_keyword_mode_searches_the_common_words_when_no_document_holds_the_other
     assert engine.search(f"{common} quokka", target=target, limit=1000, spelling=False).total < len(holding)
 
 
+def test_keyword_mode_never_finds_nothing_where_an_or_of_the_words_finds_something(engine, corpus_db):
+    """The issue's rule, over many queries: a few of the collection's own words (common and rare)
+    mixed with words it never writes; where an OR of the query's content words finds a document in
+    the FTS5 index, keyword mode finds one too."""
+    import random
+    import sqlite3
+
+    from search.text import STOPWORDS
+
+    rng = random.Random(7)
+    conn = sqlite3.connect(corpus_db)
+    unknown = ["quokka", "chatbot", "blockchain", "zeppelin", "narwhal"]
+    for target in ("cases", "lessons"):
+        text = " ".join(t for (t,) in conn.execute(f"select text from chunks where {target[:-1]}_id is not null"))
+        written = sorted(set(re.findall(r"[a-z]{3,}", text.lower())) - STOPWORDS)
+        for _ in range(60):
+            words = [rng.choice(written) if rng.random() < 0.5 else rng.choice(unknown) for _ in range(rng.randint(1, 5))]
+            query = " ".join(words)
+            either = " OR ".join(f'"{w}"' for w in words)
+            held = conn.execute(f"select count(*) from {target}_fts where {target}_fts match ?", [either]).fetchone()[0]
+            if held:
+                assert engine.search(query, mode="keyword", target=target, spelling=False).results, query
+
+
 @pytest.mark.model
 def test_evaluation_meets_its_floors(model_engine, model_corpus_db):
     """Floors a little under today's figures (README), so a change that loses ground fails."""
