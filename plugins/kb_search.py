@@ -34,12 +34,12 @@ MODE_LABELS = {"hybrid": "By meaning and by words", "keyword": "Only by your wor
 TARGET_NOUNS = {"cases": ("case study", "case studies"), "lessons": ("lesson", "lessons")}
 # What each mode puts in the result set, in a reader's words (the engine's own rule, with its
 # thresholds, stays in the JSON as `rule`).
-_WORDS_RULE = ("contain at least half of your words (leaving out words that nearly every {one} has) or two of "
-               "them side by side; if none does, any of them")
+_WORDS_RULE = ("contain at least half of your words (leaving out words that nearly every {one} has%s) or two "
+               "of them side by side; if none does, any of them")
 _MEANING_RULE = "{n} {many} nearest in meaning to your search, and any other with a passage near it in meaning"
-MODE_RULES = {"keyword": "The results are the {many} that " + _WORDS_RULE + ".",
+MODE_RULES = {"keyword": "The results are the {many} that " + _WORDS_RULE % ", unless nothing else matches" + ".",
               "semantic": "The results are the " + _MEANING_RULE + ".",
-              "hybrid": "The results are the {many} that " + _WORDS_RULE + ". To those are added the " + _MEANING_RULE + "."}
+              "hybrid": "The results are the {many} that " + _WORDS_RULE % "" + ". To those are added the " + _MEANING_RULE + "."}
 MARKED = re.compile(r"<mark>(.*?)</mark>", re.S)
 EXPORT_COLUMNS = ["rank", "id", "title", "url", "close_match", "organisations", "council_types", "regions", "services",
                   "approaches", "period", "year_start", "year_end", "status", "outcome", "headline_saving",

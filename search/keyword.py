@@ -38,9 +38,10 @@ PRINTED_MOST = 250
 class KeywordSide:
     """The Engine's keyword side (mixed into Engine, search/engine.py, whose connection, lock and caches it uses)."""
 
-    def informative(self, col: DocumentIndex, terms: list[str], pairs: list[str] = (), bounds=()) -> tuple[list[str], dict[str, int]]:
-        """The query words that are in at most half of the documents (all of them if none is), and
-        how many documents hold each query word (the query's word pairs, for _variants).
+    def informative(self, col: DocumentIndex, terms: list[str], pairs: list[str] = (), bounds=(),
+                    common: bool = False) -> tuple[list[str], dict[str, int]]:
+        """The query words that are in at most half of the documents (all of them if none is, or with
+        `common`), and how many documents hold each query word (the query's word pairs, for _variants).
 
         Words in most documents barely move BM25 but make every query scan nearly every row."""
         if not terms:
@@ -62,7 +63,7 @@ class KeywordSide:
                 documents[t] = len(self._phrase(col, '"' + t + '"')[0])
             if forms != [t]:  # written in several ways: the documents holding any (a bound: see keyword_scores)
                 documents[t] = int(np.count_nonzero(self._holding(col, forms)))
-        if len(terms) < 2:
+        if len(terms) < 2 or common:
             return terms, documents
         kept = [t for t in terms if documents[t] <= len(col.ids) * COMMON_TERM_SHARE]
         return kept or terms, documents
@@ -163,8 +164,8 @@ class KeywordSide:
     def keyword_scores(self, col: DocumentIndex, terms: list[str], phrases: list[str] = (),
                        expansion: list[str] = (), held_by: dict[str, np.ndarray] | None = None,
                        bounds=(), tagged_words=frozenset(), naming: dict[str, np.ndarray] | None = None,
-                       said: dict[str, np.ndarray] | None = None, every_word: bool = False
-                       ) -> tuple[np.ndarray, np.ndarray, float, int]:
+                       said: dict[str, np.ndarray] | None = None, every_word: bool = False,
+                       common: bool = False) -> tuple[np.ndarray, np.ndarray, float, int]:
         """BM25 over an OR of the informative terms and the query's word pairs as phrases, plus
         EXPANSION x BM25 of the expansion phrases (NaN where nothing matches); which documents are
         members (at least half of the terms or one of the pairs; else any term; else any expansion
@@ -175,14 +176,15 @@ class KeywordSide:
         `naming`: query words and pairs that name a term together, with the documents tagged with it (see INCIDENTAL);
         `said`: query words naming a term, with the documents writing another of its names, which
         hold them for the coverage alone (see Holds._said_otherwise); `every_word` (keyword mode):
-        when no document holds any informative word, the words found in most documents are
-        searched after all, as a plain OR of the words would be ("services chatbot": the documents
-        saying "services", not nothing)."""
+        when nothing matches, not even the everyday words of the terms the query names, the words
+        found in most documents are searched after all (`common`), as a plain OR of the words would
+        be ("services zebra": the documents saying "services", not nothing)."""
+        if every_word:
+            found = self.keyword_scores(col, terms, phrases, expansion, held_by, bounds, tagged_words, naming, said)
+            return found if found[1].any() else self.keyword_scores(
+                col, terms, phrases, expansion, held_by, bounds, tagged_words, naming, said, common=True)
         n = len(col.ids)
-        asked = terms
-        terms, documents = self.informative(col, terms, phrases, bounds)
-        if every_word and not any(documents.get(t) for t in terms) and any(documents.get(t) for t in asked):
-            terms = asked
+        terms, documents = self.informative(col, terms, phrases, bounds, common)
         if not terms:
             return np.full(n, np.nan), np.zeros(n, dtype=bool), 0.0, 0
         variants = self._variants(terms, phrases, bounds)

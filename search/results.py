@@ -38,7 +38,7 @@ class Results:
             return f"Every document that passes the filters (values of one facet OR-ed, facets AND-ed){without}."
         near = f"the {SEMANTIC_NEIGHBOURS} nearest in meaning plus any with a passage at least {SEMANTIC_THRESHOLD} similar"
         common = ("leaving out words found in most documents"
-                  + (", unless no document holds any of the others" if mode == "keyword" else ""))
+                  + (", unless nothing else matches" if mode == "keyword" else ""))
         words = (f"at least half of the query's words ({common}) "
                  "or two of its words side by side (if none does, any of its words; if none, the everyday "
                  "words of the vocabulary terms it names)")
