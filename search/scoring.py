@@ -186,12 +186,17 @@ TAG_RARITY = {"cases": True, "lessons": False}
 SAMPLE_STRIDE = 64  # see kth_best
 
 
+def zero_nan(scores: np.ndarray) -> np.ndarray:
+    """NaN (no match) as 0: np.nan_to_num's passes for infinities, which no score has, took half a
+    millisecond at 100,000 documents."""
+    return np.where(np.isnan(scores), 0.0, scores)
+
+
 def hybrid_scores(semantic: np.ndarray, keyword: np.ndarray, coverage: float, target: str, query_words: int = 1) -> np.ndarray:
     """Semantic scaled to 0-1 over the documents, plus KEYWORD_WEIGHT x coverage^COVERAGE_POWER x
     the keyword score scaled to the best (see KEYWORD_WEIGHT), less as coverage falls below the floor
     for a query of that many informative words (`query_words`, see MIN_COVERAGE and COVERAGE_RAMP)."""
-    # np.where, not np.nan_to_num, whose passes for infinities (scores have none) took 0.5 ms at
-    # 100,000 documents
+    # np.where, not np.nan_to_num (see zero_nan)
     sem = np.where(np.isnan(semantic), np.nanmin(semantic) if np.isfinite(semantic).any() else 0.0, semantic)
     low, high = sem.min(), sem.max()
     sem = (sem - low) / (high - low) if high > low else np.zeros_like(sem)
@@ -199,7 +204,7 @@ def hybrid_scores(semantic: np.ndarray, keyword: np.ndarray, coverage: float, ta
     trust = 1.0 if coverage >= floor else max(0.0, (coverage - COVERAGE_RAMP * floor) / ((1 - COVERAGE_RAMP) * floor))
     if trust == 0.0:
         return sem
-    words = np.where(np.isnan(keyword), 0.0, keyword)
+    words = zero_nan(keyword)
     top = words.max()
     words = words / top if top > 0 else words
     return sem + trust * KEYWORD_WEIGHT[target] * coverage ** COVERAGE_POWER[target] * words
