@@ -414,7 +414,8 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
                                                         self._held_by_years(col, worded.years)),
                                                 worded.bounds, frozenset(tagged),
                                                 self._naming_together(col, terms, query, worded.pairs),
-                                                self._said_otherwise(col, terms, query), every_word=mode == "keyword")
+                                                self._said_otherwise(col, terms, query), every_word=mode == "keyword",
+                                                unsaid=self._said_otherwise(col, terms, query, unwritten=True))
                             + (self._named_in(col, terms),)
                             if mode != "semantic" else (nothing, np.zeros(n, bool), 0.0, 0, None))
         # the documents a short query names (see NAME_WORDS): kept with the keyword side, which the refining pass reuses

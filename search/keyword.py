@@ -165,7 +165,8 @@ class KeywordSide:
                        expansion: list[str] = (), held_by: dict[str, np.ndarray] | None = None,
                        bounds=(), tagged_words=frozenset(), naming: dict[str, np.ndarray] | None = None,
                        said: dict[str, np.ndarray] | None = None, every_word: bool = False,
-                       common: bool = False) -> tuple[np.ndarray, np.ndarray, float, int]:
+                       common: bool = False, unsaid: dict[str, np.ndarray] | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, float, int]:
         """BM25 over an OR of the informative terms and the query's word pairs as phrases, plus
         EXPANSION x BM25 of the expansion phrases (NaN where nothing matches); which documents are
         members (at least half of the terms or one of the pairs; else any term; else any expansion
@@ -175,15 +176,18 @@ class KeywordSide:
         them held by tags (see TAG_RARITY); `bounds`: the sums given as bounds (see bounds_of), held only so;
         `naming`: query words and pairs that name a term together, with the documents tagged with it (see INCIDENTAL);
         `said`: query words naming a term, with the documents writing another of its names, which
-        hold them for the coverage alone (see Holds._said_otherwise); `every_word` (keyword mode):
+        hold them for the coverage alone (see Holds._said_otherwise), and `unsaid` those of them no
+        document writes as typed ("bin collections"), which those documents hold for the result set
+        too, scored by the expansion; `every_word` (keyword mode):
         when nothing matches, not even the everyday words of the terms the query names, the words
         found in most documents are searched after all (`common`), as a plain OR of the words would
         be ("services zebra": the documents saying "services", not nothing)."""
         if every_word:
-            found = self.keyword_scores(col, terms, phrases, expansion, held_by, bounds, tagged_words, naming, said)
+            found = self.keyword_scores(col, terms, phrases, expansion, held_by, bounds, tagged_words, naming, said,
+                                        unsaid=unsaid)
             # again only if some words were left out as common: else the same words would find nothing again
             return found if found[1].any() or found[3] == len(terms) else self.keyword_scores(
-                col, terms, phrases, expansion, held_by, bounds, tagged_words, naming, said, common=True)
+                col, terms, phrases, expansion, held_by, bounds, tagged_words, naming, said, common=True, unsaid=unsaid)
         n = len(col.ids)
         terms, documents = self.informative(col, terms, phrases, bounds, common)
         if not terms:
@@ -228,7 +232,7 @@ class KeywordSide:
             holding = self._holding_quoted(col, forms)
             if t in held_by:
                 holding |= held_by[t]
-            hits += holding
+            hits += holding | unsaid[t] if unsaid and t in unsaid else holding
             # times the mask (adding 0.0 elsewhere): a boolean index cost a millisecond a word at 100,000 documents
             held += weight * (holding | said[t] if said and t in said else holding)
         coverage = float(held.max() / rarity.sum()) if rarity.sum() > 0 else 0.0
@@ -238,7 +242,9 @@ class KeywordSide:
             phrase_match[self._phrase(col, pair)[0]] = True
         for tagged in pairs_held.values():
             phrase_match |= tagged
-        members = matched & ((hits >= need) | phrase_match)
+        # with `unsaid`, a document writing another name of the term is in the result set by the expansion:
+        # "bin collections" had left out Adur and Worthing's "shared refuse plan"
+        members = (~np.isnan(scores) if unsaid else matched) & ((hits >= need) | phrase_match)
         if not members.any():
             members = matched  # a plain OR of the words rather than nothing
         if not members.any():

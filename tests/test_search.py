@@ -432,6 +432,14 @@ def test_everyday_words_name_vocabulary_terms(engine):
     assert "cheshire-west-chester-online-refuse-channel-shift" in found
 
 
+@pytest.mark.parametrize("mode", ["keyword", "hybrid"])
+def test_a_short_query_in_a_terms_everyday_words_finds_the_cases_writing_its_names(engine, mode):
+    """"bin collections" names the environmental services: a case whose text says "refuse" and never
+    "bin" or "collections" (Adur and Worthing's "shared refuse plan") is in its result set, as it
+    counts for the keyword side's weight."""
+    assert "adur-worthing-shared-services-single-officer-structure" in ids(engine.search("bin collections", mode=mode, limit=100))
+
+
 def test_a_short_query_in_a_terms_everyday_words_is_covered_by_its_names(engine):
     """No case writes "fly tipping", an everyday word for the environmental services: the cases
     writing one of the service's names ("street cleansing", "waste") hold its words for the keyword
