@@ -281,8 +281,17 @@ def _together(offers: list[dict], filters: dict, state: dict, base: str, count_w
     count = count_with(combined)
     if not count:
         return None
-    names = ", ".join(o["name"] for o in offers[:-1]) + " and " + offers[-1]["name"]
-    return {"label": f"{'Both' if len(offers) == 2 else 'All'}: {names}", "count": count,
+    # values of one facet are OR-ed when ticked together, values of different facets AND-ed: the link
+    # says which ("Both: District council and Town or parish council" had shown the cases of either)
+    groups: dict[str, list[str]] = {}
+    for o in offers:
+        groups.setdefault(o["column"], []).append(o["name"])
+    parts = [" or ".join(names) for names in groups.values()]
+    if len(parts) == 1:
+        label = f"{'Either' if len(offers) == 2 else 'Any'}: {parts[0]}"
+    else:
+        label = f"{'Both' if len(parts) == 2 else 'All'}: " + ", ".join(parts[:-1]) + " and " + parts[-1]
+    return {"label": label, "count": count,
             "href": _url(base, {**state, **{c: v for c, v in combined.items() if c not in filters}}, page=None)}
 
 

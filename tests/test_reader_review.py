@@ -390,6 +390,22 @@ def test_a_search_naming_a_council_type_and_a_region_offers_both_filters_in_one_
     assert len(alone) == 2 and count <= min(alone)
 
 
+def test_two_values_of_one_facet_are_offered_together_as_either_not_both(site):
+    """A paragraph naming two council types was offered "Both: District council and Town or parish
+    council (15)": ticked together they show the cases of either, as the count said (a reader's review)."""
+    q = "we are a district council working with a town council on shared services"
+    page = get(site, f"/-/search?q={q.replace(' ', '+')}").text
+    line = re.search(r'<p class="kb-narrowing">(.*?)</p>', page, re.S).group(1)
+    offered = links(line)
+    assert not [k for k in offered if k.startswith(("Both", "All"))], offered
+    either = next(k for k in offered if k.startswith("Either: District council or Town or parish council"))
+    query = parse_qs(urlsplit(offered[either]).query)
+    assert sorted(query["council_types"]) == ["district-council", "town-or-parish-council"], query
+    count = int(re.search(r"\(([\d,]+)\)$", either).group(1).replace(",", ""))
+    alone = [int(re.search(r"\(([\d,]+)\)$", k).group(1)) for k in offered if not k.startswith("Either")]
+    assert count >= max(alone)
+
+
 # -- text written for contributors stays out of readers' pages ----------------------------------------
 CONTRIBUTOR_WORDS = [r"`", r"\b(?:LC|LGA|DCLG) 20\d\d\b", r"\bseed text\b", r"\bnever link\b",
                      r"\b(?:amount|percent|per_year)\b (?:records|is the lower)", r"\b(?:LGA|DCLG) (?:approach|model|attribute)\)"]
