@@ -1,6 +1,6 @@
 // The site's one script (served by the site itself). Every page works without it; it only turns the
 // "Filters" link of a phone into a button that opens the filters over the page and closes them again,
-// keeps the compare button's count honest, keeps a search's address free of empty fields, and lets a
+// keeps the compare button's count honest and the cases ticked across pages, keeps a search's address free of empty fields, and lets a
 // keyboard open the column menus of Datasette's own table pages. Nothing submits a form by itself.
 (function () {
   "use strict";
@@ -63,23 +63,64 @@
     });
   }
 
+  // The cases ticked for comparing, kept for this tab while the reader pages or searches again: ticks
+  // on the first page of results were lost on the second, so two cases on different pages could not
+  // be compared. sessionStorage may be refused (a private window): then only this page's ticks count.
+  var TICKED = "kb-compare-ticked";
+  function readTicked() {
+    try { return JSON.parse(window.sessionStorage.getItem(TICKED) || "[]"); } catch (e) { return []; }
+  }
+  function keepTicked(ids) {
+    try { window.sessionStorage.setItem(TICKED, JSON.stringify(ids)); } catch (e) { /* this page's ticks only */ }
+  }
+
   function setUpCompare(form) {
     // not form.id: the ticked boxes are named "id", and a form's named controls shadow its properties
     var formId = form.getAttribute("id");
     // the button, the note and the boxes sit among the results, tied to the form by form="..."
     var button = document.querySelector('[form="' + formId + '"][data-kb-compare-button]');
     var note = document.querySelector("[data-kb-compare-count]");
+    var bar = document.querySelector(".kb-compare-bar");
     var boxes = document.querySelectorAll('input[type=checkbox][form="' + formId + '"]');
     if (!button || !note) return;
+    var here = {};
+    boxes.forEach(function (box) { here[box.value] = box; });
+    var ticked = readTicked().filter(function (id) { return typeof id === "string"; });
+    ticked.forEach(function (id) { if (here[id]) here[id].checked = true; });
+    boxes.forEach(function (box) {  // a box the browser kept ticked (back to this page) counts too
+      if (box.checked && ticked.indexOf(box.value) < 0) ticked.push(box.value);
+    });
+    // "Untick all", for ticks the reader cannot see on this page
+    var clear = document.createElement("button");
+    clear.type = "button";
+    clear.className = "kb-button kb-button-secondary";
+    clear.textContent = "Untick all";
+    clear.addEventListener("click", function () {
+      ticked = [];
+      boxes.forEach(function (box) { box.checked = false; });
+      update();
+      button.focus();
+    });
+    note.parentNode.insertBefore(clear, note);
     function update() {
-      var n = 0;
-      boxes.forEach(function (box) { if (box.checked) n += 1; });
+      keepTicked(ticked);
+      var n = ticked.length;
+      var elsewhere = ticked.filter(function (id) { return !here[id]; }).length;
+      var where = elsewhere ? " (" + elsewhere + " on " + (elsewhere === 1 ? "another page" : "other pages") + ")" : "";
       note.textContent = n === 0 ? "Tick 2 to 4 cases to compare them side by side." :
-        n === 1 ? "1 case ticked: tick at least one more." :
-        n > 4 ? n + " cases ticked: untick " + (n - 4) + " (at most 4)." : n + " cases ticked.";
+        n === 1 ? "1 case ticked" + where + ": tick at least one more." :
+        n > 4 ? n + " cases ticked" + where + ": untick " + (n - 4) + " (at most 4)." : n + " cases ticked" + where + ".";
+      clear.hidden = n === 0;
+      // on a phone the bar stays in sight once a case is ticked, so the reader sees where to go next
+      if (bar) bar.classList.toggle("is-active", n > 0);
+      document.documentElement.classList.toggle("kb-comparing", n > 0);
     }
     boxes.forEach(function (box) {
-      box.addEventListener("change", update);
+      box.addEventListener("change", function () {
+        ticked = ticked.filter(function (id) { return id !== box.value; });
+        if (box.checked) ticked.push(box.value);
+        update();
+      });
       // Enter in a form's checkbox submits the form (the browser's implicit submission): a reader
       // pressing Enter to tick a case landed on "Choose at least two cases"; Enter ticks it, as Space does
       box.addEventListener("keydown", function (event) {
@@ -87,6 +128,27 @@
           event.preventDefault();
           box.click();
         }
+      });
+    });
+    form.addEventListener("submit", function (event) {
+      // too few or too many: the note says so where the reader is, rather than an error page
+      if (ticked.length < 2 || ticked.length > 4) {
+        event.preventDefault();
+        update();
+        note.setAttribute("tabindex", "-1");
+        note.focus();
+        return;
+      }
+      // the cases ticked on other pages go with this page's
+      form.querySelectorAll("input[data-kb-ticked-elsewhere]").forEach(function (el) { el.remove(); });
+      ticked.forEach(function (id) {
+        if (here[id]) return;
+        var input = document.createElement("input");
+        input.type = "hidden";
+        input.name = "id";
+        input.value = id;
+        input.setAttribute("data-kb-ticked-elsewhere", "");
+        form.appendChild(input);
       });
     });
     update();

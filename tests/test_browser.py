@@ -324,6 +324,35 @@ def test_compare_three_cases(server, page):
     assert page.locator("table.kb-compare thead th").count() == 3
 
 
+def test_cases_ticked_on_two_pages_are_compared_together(server, page):
+    """A reader's review: a case ticked on the first page of results was lost on the second; with one
+    tick the button led to an error page; and on a phone the bar, not sticky, was 10,000 px below."""
+    page.goto(server + "/-/search?" + urlencode({"q": "shared services"}))
+    first = page.locator('.kb-result input[name="id"]').first
+    first_id = first.get_attribute("value")
+    first.check()
+    note = page.locator("[data-kb-compare-count]")
+    bar = page.locator(".kb-compare-bar").bounding_box()
+    assert 0 <= bar["y"] and bar["y"] + bar["height"] <= page.viewport_size["height"], bar  # in sight, on a phone too
+    page.locator("[data-kb-compare-button]").click()  # one is too few: said here, not on an error page
+    assert "/-/search" in page.url and "tick at least one more" in note.inner_text()
+    assert page.evaluate("document.activeElement.hasAttribute('data-kb-compare-count')")
+    page.locator("a[rel=next]").click()
+    page.wait_for_load_state()
+    assert "1 case ticked (1 on another page)" in note.inner_text()
+    second = page.locator('.kb-result input[name="id"]').first
+    second_id = second.get_attribute("value")
+    second.check()
+    assert "2 cases ticked (1 on another page)" in note.inner_text()
+    page.locator("[data-kb-compare-button]").click()
+    page.wait_for_url(re.compile("/-/compare"))
+    for case_id in (first_id, second_id):
+        assert page.locator(f'table.kb-compare thead a[href$="/kb/cases/{case_id}"]').count() == 1
+    page.go_back()
+    page.locator("button", has_text="Untick all").click()
+    assert "Tick 2 to 4 cases" in note.inner_text() and not page.locator('.kb-result input[name="id"]:checked').count()
+
+
 def test_export_csv(server, page):
     page.goto(server + "/-/search?" + urlencode({"q": QUERY, "council_types": "district-council"}))
     shown = total(page)
