@@ -248,13 +248,14 @@ class Speller:
                    if m.group().lower() in self._words or m.group().replace("-", "").lower() in self._words]
 
         words = list(_WORD.finditer(query))
+        corrected: dict[int, str] = {}  # each word corrected so far, by its place
 
         def beside(k: int) -> list[tuple[str, str]]:
-            """The query's content words either side of its k-th word, each with its side ("before")."""
+            """The query's content words either side of its k-th word, as corrected so far, each with its side ("before")."""
             out = []
             for at in (k - 1, k + 1):
                 if 0 <= at < len(words):
-                    w = words[at].group().lower()
+                    w = corrected.get(at, words[at].group()).lower()
                     if w not in STOPWORDS and not any(c.isdigit() for c in w):
                         out.append((w, "before" if at < k else "after"))
             return out
@@ -342,8 +343,19 @@ class Speller:
             fixes.append((typed, better))
             return better
 
-        out, at = [], 0
+        fixed = []
         for k, match in enumerate(words):
-            out += [query[at:match.start()], fix(k, match)]
+            fixed.append(fix(k, match))
+            if fixed[-1] != match.group(0):
+                corrected[k] = fixed[-1]
+        # a word left as typed is read again beside its neighbours as corrected: "shered servises" had
+        # kept "shered", an English word no document holds, since no document writes "shared servises"
+        for k, match in enumerate(words) if corrected else ():
+            if k not in corrected and any(at in corrected for at in (k - 1, k + 1)):
+                fixed[k] = fix(k, match)
+        fixes.sort(key=lambda f: query.find(f[0]))  # as the query has them, whichever pass made them
+        out, at = [], 0
+        for match, word in zip(words, fixed):
+            out += [query[at:match.start()], word]
             at = match.end()
         return Correction("".join(out) + query[at:], fixes, short)

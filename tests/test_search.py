@@ -1121,6 +1121,8 @@ def test_a_closed_word_finds_the_collection_s_hyphenated_form_of_its_stem(engine
     ("libarys", "library"),                   # two edits as typed; one without its ending
     ("chanel shift", "channel shift"),        # an English word no case holds, where the collection has
     ("pubic health", "public health"),        # the correction beside the query's next word
+    ("shered servises", "shared services"),   # beside its neighbour as corrected (a reader's review:
+    ("pubic helth", "public health"),         # "shered" had stayed, and no shared-services case was found)
 ])
 def test_slips_in_an_inflected_word_and_slips_that_make_another_word(engine, typed, searched):
     assert engine.speller.correct(typed).query == searched
