@@ -43,9 +43,11 @@ MODE_RULES = {"keyword": "The results are the {many} that " + _WORDS_RULE % ", u
 MARKED = re.compile(r"<mark>(.*?)</mark>", re.S)
 EXPORT_COLUMNS = ["rank", "id", "title", "url", "close_match", "organisations", "council_types", "regions", "services",
                   "approaches", "period", "year_start", "year_end", "status", "outcome", "headline_saving",
-                  "achieved_annual_saving_gbp", "case_title", "source_title", "source_by", "passage"]
-# a lesson search's rows also name the lesson's case or report and a finding's theme (see _export_rows)
-LESSON_COLUMNS = EXPORT_COLUMNS[:3] + ["case_id", "source_id", "theme"] + EXPORT_COLUMNS[3:]
+                  "achieved_annual_saving_gbp", "source_title", "source_by", "passage"]
+# a lesson search's rows also name the lesson's case or report and a finding's theme (see _export_rows);
+# a case search's had a case_title column too, empty in every row (a reader's review)
+LESSON_COLUMNS = (EXPORT_COLUMNS[:3] + ["case_id", "source_id", "theme"] + EXPORT_COLUMNS[3:-3] + ["case_title"]
+                  + EXPORT_COLUMNS[-3:])
 
 
 
@@ -182,8 +184,8 @@ async def _export_rows(datasette, db, found, request) -> list[dict]:
         case_id = r.id if found.target == "cases" else r.case_id
         case = cases.get(case_id, {})
         card = r.card or {}
-        lesson = {"case_id": r.case_id or "", "source_id": r.source_id or "", "theme": themes.get(r.id) or ""} \
-            if found.target == "lessons" else {}
+        lesson = {"case_id": r.case_id or "", "source_id": r.source_id or "", "theme": themes.get(r.id) or "",
+                  "case_title": card.get("case_title") or ""} if found.target == "lessons" else {}
         out.append({
             "rank": rank, "id": r.id, "title": r.title, **lesson,
             "url": origin + _lesson_href(datasette, db.name, found.target, r),
@@ -199,7 +201,6 @@ async def _export_rows(datasette, db, found, request) -> list[dict]:
             "outcome": card.get("outcome") or "",
             "headline_saving": card.get("headline_saving") or "",
             "achieved_annual_saving_gbp": case.get("achieved_annual_saving_gbp"),
-            "case_title": card.get("case_title") or "",
             "source_title": card.get("source_title") or "; ".join(title for _, title in reports.get(case_id, [])),
             "source_by": present.source_by(db.path, r.source_id) if r.source_id and not case_id else
             "; ".join(present.source_by(db.path, source_id) for source_id, _ in reports.get(case_id, [])),

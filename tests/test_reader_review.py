@@ -406,6 +406,18 @@ def test_two_values_of_one_facet_are_offered_together_as_either_not_both(site):
     assert count >= max(alone)
 
 
+@pytest.mark.parametrize("target", ["cases", "lessons"])
+def test_no_column_of_a_search_s_csv_is_empty_in_every_row(site, target):
+    """A case search's CSV had a case_title column, a lesson's case, empty in every row (a reader's review)."""
+    import csv
+    import io
+
+    text = get(site, f"/-/search.csv?q=&target={target}" if target == "lessons" else "/-/search.csv").text
+    rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+    assert len(rows) > 20
+    assert [c for c in rows[0] if not any(r[c] for r in rows)] == []
+
+
 # -- text written for contributors stays out of readers' pages ----------------------------------------
 CONTRIBUTOR_WORDS = [r"`", r"\b(?:LC|LGA|DCLG) 20\d\d\b", r"\bseed text\b", r"\bnever link\b",
                      r"\b(?:amount|percent|per_year)\b (?:records|is the lower)", r"\b(?:LGA|DCLG) (?:approach|model|attribute)\)"]
