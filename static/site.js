@@ -1,6 +1,7 @@
 // The site's one script (served by the site itself). Every page works without it; it only turns the
 // "Filters" link of a phone into a button that opens the filters over the page and closes them again,
-// keeps the compare button's count honest and the cases ticked across pages, keeps a search's address free of empty fields, and lets a
+// keeps the compare button's count honest and the cases ticked across pages, grows the search box to its
+// text and lets Enter search from it, keeps a search's address free of empty fields, and lets a
 // keyboard open the column menus of Datasette's own table pages. Nothing submits a form by itself.
 (function () {
   "use strict";
@@ -228,11 +229,32 @@
     });
   }
 
+  // The search box is a text box of lines (it asks for a paragraph): one line until more is written,
+  // then as many as its text takes, up to the CSS's limit; Enter searches, as in a one-line box, and
+  // Shift+Enter starts a new line.
+  function setUpGrowingBox(box) {
+    function fit() {
+      box.style.height = "auto";
+      box.style.height = box.scrollHeight + (box.offsetHeight - box.clientHeight) + "px";
+    }
+    box.rows = 1;
+    box.addEventListener("input", fit);
+    window.addEventListener("resize", fit);
+    box.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing && box.form) {
+        event.preventDefault();
+        if (box.form.requestSubmit) box.form.requestSubmit(); else box.form.submit();
+      }
+    });
+    fit();
+  }
+
   function start() {
     var search = document.getElementById("kb-search");
     if (search && search.tagName === "FORM") setUpCleanAddress(search);
     document.querySelectorAll("[data-kb-panel]").forEach(setUpPanel);
     document.querySelectorAll("form[data-kb-compare]").forEach(setUpCompare);
+    document.querySelectorAll("textarea[data-kb-grow]").forEach(setUpGrowingBox);
     setUpColumnMenus();
   }
 

@@ -353,6 +353,26 @@ def test_cases_ticked_on_two_pages_are_compared_together(server, page):
     assert "Tick 2 to 4 cases" in note.inner_text() and not page.locator('.kb-result input[name="id"]:checked').count()
 
 
+def test_the_search_box_shows_a_paragraph_whole(server, page):
+    """It asks for a paragraph, but was one line: on a phone a reader saw "We are a county council and
+    de" of the 59 words they had written (a reader's review). Enter still searches; Shift+Enter is a new line."""
+    words = ("We are a county council and demand for home care keeps rising while our budget shrinks. "
+             "We want to try reablement or prevention so that fewer older people need long-term care. "
+             "What have other councils learned about doing that well?")
+    page.goto(server + "/-/search?" + urlencode({"q": words}))
+    box = page.locator("#q")
+    assert box.input_value() == words
+    assert box.evaluate("b => b.scrollHeight <= b.clientHeight + 1 && b.scrollWidth <= b.clientWidth + 1"), \
+        "the paragraph does not show whole"
+    box.evaluate("b => { b.focus(); b.setSelectionRange(b.value.length, b.value.length); }")
+    page.keyboard.press("Shift+Enter")
+    assert box.input_value().endswith("\n") and "/-/search" in page.url
+    box.fill("reablement")
+    box.press("Enter")
+    page.wait_for_url(re.compile(r"q=reablement"))
+    assert page.locator("#q").input_value() == "reablement"
+
+
 def test_export_csv(server, page):
     page.goto(server + "/-/search?" + urlencode({"q": QUERY, "council_types": "district-council"}))
     shown = total(page)

@@ -120,8 +120,8 @@ def test_search_a_result_and_its_exports_under_the_prefix(server, page):
     page.goto(server + PREFIX)
     page.click("nav.kb-nav >> text=Search")
     page.wait_for_url(f"**{PREFIX}-/search")
-    page.fill("input[name=q]", "small councils sharing one management team")
-    page.press("input[name=q]", "Enter")
+    page.fill("[name=q]", "small councils sharing one management team")
+    page.press("[name=q]", "Enter")
     page.wait_for_load_state()
     assert page.url.startswith(server + PREFIX + "-/search?") and page.kb_failures == []
     page.wait_for_selector(".kb-result")

@@ -64,7 +64,7 @@ def test_the_site_says_how_much_of_a_long_paste_it_searched(corpus_db):
     assert page.status_code == 200
     assert (f"Your search is {len(EXTRACT):,} characters long: its first {searched:,}, up to \u201c\u2026 combined "
             "funding gap over the next three years.\u201d, were searched") in text(page.text)
-    assert 'maxlength="4000"' in page.text  # a paste reaches the engine, to be said so, not cut unsaid
+    assert 'maxlength="4000"' in page.text and '<textarea id="q"' in page.text  # a paste reaches the engine, to be said so, not cut unsaid
 
 
 # -- an acronym is read with what it stands for ---------------------------------------------------------
