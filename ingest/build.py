@@ -98,10 +98,18 @@ QUALIFIER = re.compile(r"\b((?:(?:just under|just over|nearly|almost|around|abou
                        r"more than|less than|at least|in excess of|some|circa)\s+)+)£", re.I)
 
 
+def uncontradicted(figures: list[dict]) -> list[dict]:
+    """The figures no one contradicts (a report whose summary box says a target was met while its
+    own table says a quarter of it was: the box's figure had headed the case, its sort and its charts),
+    or all of them where every one is."""
+    return [f for f in figures if not f.get("contradicted")] or figures
+
+
 def headline_saving(figures: list[dict]) -> str | None:
     """The saving a reader should see first, in words: the largest achieved yearly saving, else the
-    largest achieved one, else the largest planned or projected one, always with period and status."""
-    savings = [f for f in figures if f["kind"] == "saving" and f.get("amount") is not None]
+    largest achieved one, else the largest planned or projected one, always with period and status;
+    a figure its own report contradicts only where every one is."""
+    savings = uncontradicted([f for f in figures if f["kind"] == "saving" and f.get("amount") is not None])
     best = min(savings, key=lambda f: ({"achieved": 0}.get(f["status"], 1), not f["per_year"], -f["amount"]), default=None)
     if best is None:
         return None
@@ -146,7 +154,7 @@ def _case_row(record: Record, table: Table, history: dict[str, tuple[str, str]])
     data = record.data
     first_added, last_changed = history.get(record.document.display, (None, None))
     sections = {s.heading: s for s in record.sections}
-    savings = [s for s in data["savings"] if s["kind"] == "saving" and s.get("amount") is not None]
+    savings = uncontradicted([s for s in data["savings"] if s["kind"] == "saving" and s.get("amount") is not None])
     return _row(table, data, {
         "summary": plain_text(sections[summary_section()].markdown),
         "organisation_names": [o["name"] for o in data["organisations"]],

@@ -41,7 +41,7 @@ def _exported(case: dict, n: int, origin: str, datasette, database: str) -> dict
         "figures": [{"amount": f["amount"] or f["text"], "amount_gbp": f["amount_gbp"], "percent": f["percent"],
                      "kind": {"code": f["kind_slug"], "name": f["kind"]}, "status": {"code": f["status_slug"], "name": f["status"]},
                      "yearly": f["yearly"], "period": f["period_stored"],
-                     "as_printed": f["text"], "note": f["note"] or None, "source_id": f["source_id"], "period_in_words": f["period_aside"]}
+                     "as_printed": f["text"], "note": f["note"] or None, "contradicted": f["contradicted"] or None, "source_id": f["source_id"], "period_in_words": f["period_aside"]}
                     for f in case["figures"]],
         "lessons": [{"id": lesson["id"], "text": lesson["text"], "url": origin + case["url"] + "#" + lesson["id"].split("#", 1)[-1]}
                     for lesson in case["lesson_rows"]],

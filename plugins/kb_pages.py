@@ -74,6 +74,7 @@ def figure_words(db_path, f: dict) -> dict:
         "yearly": bool(f.get("per_year")),
         "text": f.get("text"),
         "note": mentions.name_cases(db_path, f.get("note")),
+        "contradicted": f.get("contradicted"),
         "source_id": f.get("source_id"),
         "source_title": present.source_titles(db_path).get(f.get("source_id"), f.get("source_id")),
         "where": f.get("where_in_source"),

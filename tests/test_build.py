@@ -227,3 +227,24 @@ def test_a_term_that_says_the_source_does_not_tell_is_nothing_two_cases_share(sm
     good = good.replace("services: [not-specified]", "services: [housing]")
     named = similar("[housing]", tmp_path / "named.db")
     assert "shared service: Housing" in named["case-b"][1]
+
+def test_a_figure_its_own_report_contradicts_is_not_the_headline_nor_the_achieved_saving():
+    """Sheffield's report says in a summary box that its £1 million target was met and in its own table
+    that only £242,000 was: the box's figure headed the case, its sort by saving and the charts (a
+    reader's review). Where every figure is contradicted, they are all there is."""
+    from ingest.build import headline_saving, uncontradicted
+
+    box = {"kind": "saving", "amount": 1000000, "text": "£1 million", "period": "2013/14", "per_year": True,
+           "status": "achieved", "contradicted": "The table says £242,000 (line 2750)."}
+    table = {**box, "amount": 242000, "text": "£242,000", "contradicted": None}
+    assert headline_saving([box, table]) == "£242,000 a year, achieved (2013/14)"
+    assert headline_saving([box]) == "£1 million a year, achieved (2013/14)"
+    assert uncontradicted([box, table]) == [table] and uncontradicted([box]) == [box]
+
+
+def test_the_built_cases_headline_only_what_their_reports_do_not_contradict(corpus_db):
+    conn = sqlite3.connect(corpus_db)
+    rows = dict(conn.execute("select id, achieved_annual_saving_gbp from cases"))
+    assert rows["sheffield-housing-benefit-channel-shift"] == 242000
+    contradicted = conn.execute("select count(*) from figures where contradicted is not null").fetchone()[0]
+    assert contradicted >= 3
