@@ -57,6 +57,9 @@ LISTED = {
     "organisations": ["title", "case_id", "council_type", "region", "role"],
     "terms": ["title", "vocabulary_label", "definition"],
 }
+# Columns of words a sort would order as letters: "£75 million ..." came between "£750,000" and "£6 million"
+# (a reader's review); the amount beside it sorts
+UNSORTED = {"cases": {"headline_saving"}}
 # The line under a row's title, where a table has one.
 SUBTITLE = {"cases": "organisation_names"}
 # A title other rows share ("£1 million", "Planned") names its row in words a screen reader reads after
@@ -385,7 +388,8 @@ def _columns(table: str, meta: dict, label_column: str | None) -> list[dict]:
             out.append({"label": "From", "sort": None, "help": "The case, or the report for a cross-cutting finding."})
         else:
             out.append({"label": labels.get(name, name.replace("_", " ").capitalize()),
-                        "sort": None if meta.get("kb_types", {}).get(name) == "list" else name, "help": help_.get(name),
+                        "sort": None if meta.get("kb_types", {}).get(name) == "list" or name in UNSORTED.get(table, ()) else name,
+                        "help": help_.get(name),
                         # amounts, counts and dates read best largest or newest first
                         "desc_first": meta.get("kb_types", {}).get(name) in ("float", "integer") or name == "date"})
     for column in out:  # help that only says the label again ("Title: Title.") tells a reader nothing

@@ -418,6 +418,14 @@ def test_no_column_of_a_search_s_csv_is_empty_in_every_row(site, target):
     assert [c for c in rows[0] if not any(r[c] for r in rows)] == []
 
 
+def test_the_cases_table_offers_no_sort_by_the_headline_saving_in_words(site):
+    """Sorted as letters, "£75 million 2019/20 to 2022/23" came between "£750,000" and "£6 million"
+    (a reader's review); the achieved yearly saving beside it sorts by amount."""
+    page = get(site, "/kb/cases").text
+    offered = re.search(r'<p class="kb-table-sort">(.*?)</p>', page, re.S).group(1)
+    assert "Headline saving" not in offered and "Achieved yearly saving" in offered
+
+
 # -- text written for contributors stays out of readers' pages ----------------------------------------
 CONTRIBUTOR_WORDS = [r"`", r"\b(?:LC|LGA|DCLG) 20\d\d\b", r"\bseed text\b", r"\bnever link\b",
                      r"\b(?:amount|percent|per_year)\b (?:records|is the lower)", r"\b(?:LGA|DCLG) (?:approach|model|attribute)\)"]
