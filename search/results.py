@@ -88,6 +88,12 @@ class Results:
             value = (float(ranking.sims[c]) if ranking.sims is not None else 0.0) + 0.15 * term_hits(text, stems, kept)
             if value > best_value:
                 best_text, best_value = text, value
+        for other in texts:
+            if len(other) < len(best_text) and best_text.endswith(": " + other):
+                # a report's finding read with its section's heading ("5. The role of technology - ...: Fewer
+                # councils ..."): shown without it, which the card names (a reader's review)
+                best_text = other
+                break
         title = col.title(i)
         passage = best_text[len(title) + 2:] if best_text.startswith(title + ". ") else best_text
         matched = [m for m, arr in (("keyword", ranking.keyword), ("semantic", ranking.semantic)) if not np.isnan(arr[i])]
@@ -110,6 +116,9 @@ class Results:
                                       wanted).fetchall()
             rows = {r[0]: dict(zip(names, r)) for r in found}
         source_titles = dict(self.conn.execute("select id, title from sources").fetchall())
+        findings = [r.id for r in results if r.source_id and not r.case_id]
+        themes = dict(self.conn.execute(f"select id, theme from lessons where id in ({','.join('?' * len(findings))})",
+                                        findings).fetchall()) if findings and col.target != "cases" else {}
         for result, case_id in zip(results, case_ids):
             row = rows.get(case_id)
             card: dict = {}
@@ -119,6 +128,8 @@ class Results:
                     card["case_title"] = row["title"]
             if result.source_id:
                 card["source_title"] = source_titles.get(result.source_id)
+            if themes.get(result.id):
+                card["theme"] = themes[result.id]  # the report's section the finding comes from
             result.card = card
 
     def _card_value(self, column: Column, stored):

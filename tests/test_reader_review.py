@@ -368,7 +368,9 @@ def test_a_reports_finding_in_lesson_results_names_the_publisher_and_year(site, 
              for c in re.findall(r'<p class="kb-card">From (.*?)</p>', page, re.S) if f"/kb/sources/{source_id}" in c]
     assert cards, page[:2000]
     for card in cards:
-        assert re.sub(r"\s+,", ",", card).strip() == f"{title}, a report by {publisher}, {date[:4]}", card
+        # and the section it comes from, which the passage no longer opens with (a later reader's review)
+        assert re.match(rf"{re.escape(title)}, a report by {re.escape(publisher)}, {date[:4]}, under “[^”]+”$",
+                        re.sub(r"\s+,", ",", card).strip()), card
     csv_text = get(site, f"/-/search.csv?q=transformation+savings&target=lessons&source_ids={source_id}").text
     assert f"{publisher}, {date[:4]}" in csv_text
 
@@ -424,6 +426,16 @@ def test_the_cases_table_offers_no_sort_by_the_headline_saving_in_words(site):
     page = get(site, "/kb/cases").text
     offered = re.search(r'<p class="kb-table-sort">(.*?)</p>', page, re.S).group(1)
     assert "Headline saving" not in offered and "Achieved yearly saving" in offered
+
+
+def test_a_finding_in_lesson_results_reads_without_its_section_heading(site):
+    """"5. The role of technology - Do local authorities perceive technology as a force for change?: Fewer
+    councils ..." read as one sentence glued to the heading before it (a reader's review)."""
+    data = get(site, "/-/search.json?q=what+goes+wrong+when+change+is+led+by+the+IT+system&target=lessons").json()
+    findings = [r for r in data["results"] if r["source_id"]]
+    assert findings
+    for r in findings:
+        assert r["card"]["theme"] and not r["passage"].startswith(r["card"]["theme"]), r["passage"][:120]
 
 
 # -- text written for contributors stays out of readers' pages ----------------------------------------
