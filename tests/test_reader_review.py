@@ -438,6 +438,15 @@ def test_a_finding_in_lesson_results_reads_without_its_section_heading(site):
         assert r["card"]["theme"] and not r["passage"].startswith(r["card"]["theme"]), r["passage"][:120]
 
 
+def test_lessons_found_by_the_words_without_a_close_match_are_not_told_off(site):
+    """A lesson is flagged close only on strong evidence, so "Nothing here is a close match ... try other
+    words" stood above lessons that answered the question (a reader's review)."""
+    page = get(site, "/-/search?q=getting+frontline+staff+to+take+ownership+of+the+savings&target=lessons").text
+    notice = _text(re.search(r'<div class="kb-notice"><p>(.*?)</p>', page, re.S).group(1))
+    assert notice.startswith("No lesson stands out as a close match") and "nearest first" in notice, notice
+    assert "Nothing here" not in notice
+
+
 # -- text written for contributors stays out of readers' pages ----------------------------------------
 CONTRIBUTOR_WORDS = [r"`", r"\b(?:LC|LGA|DCLG) 20\d\d\b", r"\bseed text\b", r"\bnever link\b",
                      r"\b(?:amount|percent|per_year)\b (?:records|is the lower)", r"\b(?:LGA|DCLG) (?:approach|model|attribute)\)"]
