@@ -166,6 +166,9 @@ def test_a_cases_citation_shows_its_lines_marked_with_their_context(site):
     assert marked == list(range(764, 768)) + list(range(1674, 1769))
     assert numbers == list(range(761, 771)) + list(range(1671, 1772))  # three lines around each range
     assert "<title>Lines 1674-1768, 764-767 of the text of Good Practice in Local Government Savings" in page.text
+    # a blank line keeps its number but is no empty item to a screen reader (a reader's review)
+    blank = re.findall(r'<li id="L\d+"([^>]*)>(?:\s*|<mark>\s*</mark>)</li>', page.text)
+    assert blank and all('aria-hidden="true"' in attributes for attributes in blank)
     whole = get(site, links(page.text)["The whole text"])
     assert whole.status_code == 200 and whole.text.count('<li id="L') > 2700
 
