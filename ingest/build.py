@@ -109,7 +109,7 @@ def headline_saving(figures: list[dict]) -> str | None:
     """The saving a reader should see first, in words: the largest achieved yearly saving, else the
     largest achieved one, else the largest planned or projected one, always with period and status;
     a figure its own report contradicts only where every one is."""
-    savings = uncontradicted([f for f in figures if f["kind"] == "saving" and f.get("amount") is not None])
+    savings = uncontradicted(_savings(figures))
     best = min(savings, key=lambda f: ({"achieved": 0}.get(f["status"], 1), not f["per_year"], -f["amount"]), default=None)
     if best is None:
         return None
@@ -154,7 +154,7 @@ def _case_row(record: Record, table: Table, history: dict[str, tuple[str, str]])
     data = record.data
     first_added, last_changed = history.get(record.document.display, (None, None))
     sections = {s.heading: s for s in record.sections}
-    savings = uncontradicted([s for s in data["savings"] if s["kind"] == "saving" and s.get("amount") is not None])
+    savings = uncontradicted(_savings(data["savings"]))
     return _row(table, data, {
         "summary": plain_text(sections[summary_section()].markdown),
         "organisation_names": [o["name"] for o in data["organisations"]],
@@ -247,9 +247,19 @@ def case_rows(cases: list[Record], history: dict[str, tuple[str, str]]) -> dict[
 
 
 def _item_rows(table: Table, field: str, cases: list[Record]) -> Iterable[dict]:
-    return (_row(table, item, {k: v for k, v in {"id": f"{r.id}#{i + 1}", "case_id": r.id, "position": i + 1}.items()
-                               if k in table.names and not table.column(k).field})
-            for r in cases for i, item in enumerate(r.data[field]))
+    def computed(r: Record, i: int, item: dict) -> dict:
+        # a figure counts towards its case's headline, achieved yearly saving and charts unless its own
+        # report contradicts it while the case has a saving no one contradicts (see uncontradicted)
+        counted = (not item.get("contradicted") or all(f.get("contradicted") for f in _savings(r.data[field]))
+                   if field == "savings" else None)
+        values = {"id": f"{r.id}#{i + 1}", "case_id": r.id, "position": i + 1, "counted": counted}
+        return {k: v for k, v in values.items() if k in table.names and not table.column(k).field}
+    return (_row(table, item, computed(r, i, item)) for r in cases for i, item in enumerate(r.data[field]))
+
+
+def _savings(figures: list[dict]) -> list[dict]:
+    """The savings given in pounds, which the headline and the achieved yearly saving are chosen from."""
+    return [f for f in figures if f["kind"] == "saving" and f.get("amount") is not None]
 
 
 def source_rows(sources: list[Record], cited_by: dict[str, int]) -> Iterable[dict]:

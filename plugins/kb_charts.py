@@ -50,10 +50,7 @@ async def _savings(db) -> dict:
     rows = (await db.execute(
         """select c.id, c.approaches, c.services, f.status, f.per_year, max(f.amount_gbp) as amount
            from figures f join cases c on c.id = f.case_id
-           where f.kind = 'saving' and f.amount_gbp is not null
-             -- a figure its own report contradicts, only where every one of the case's is (ingest/build.py, uncontradicted)
-             and (f.contradicted is null or not exists (select 1 from figures g where g.case_id = f.case_id
-                  and g.kind = 'saving' and g.amount_gbp is not null and g.contradicted is null))
+           where f.kind = 'saving' and f.amount_gbp is not null and f.counted  -- see figures.counted
            group by c.id, f.status, f.per_year""")).rows
     cases: dict = {}
     for r in rows:

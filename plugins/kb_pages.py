@@ -75,6 +75,7 @@ def figure_words(db_path, f: dict) -> dict:
         "text": f.get("text"),
         "note": mentions.name_cases(db_path, f.get("note")),
         "contradicted": f.get("contradicted"),
+        "counted": bool(f.get("counted")),
         "source_id": f.get("source_id"),
         "source_title": present.source_titles(db_path).get(f.get("source_id"), f.get("source_id")),
         "where": f.get("where_in_source"),

@@ -408,14 +408,14 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
         if keyword_side is None:
             worded = worded or self._worded(query)
             tagged = self._held_by_tags(col, terms, query, worded.pairs)
+            said, unsaid = self._said_and_unsaid(col, terms, query) if mode != "semantic" else ({}, {})
             keyword_side = (self.keyword_scores(col, terms, worded.pairs, self._expansion(named),
                                                 _either(tagged, self._held_by_sources(col, terms, query),
                                                         self._held_by_sums(col, worded.bounds, query),
                                                         self._held_by_years(col, worded.years)),
                                                 worded.bounds, frozenset(tagged),
                                                 self._naming_together(col, terms, query, worded.pairs),
-                                                self._said_otherwise(col, terms, query), every_word=mode == "keyword",
-                                                unsaid=self._said_otherwise(col, terms, query, unwritten=True))
+                                                said, every_word=mode == "keyword", unsaid=unsaid)
                             + (self._named_in(col, terms),)
                             if mode != "semantic" else (nothing, np.zeros(n, bool), 0.0, 0, None))
         # the documents a short query names (see NAME_WORDS): kept with the keyword side, which the refining pass reuses

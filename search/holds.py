@@ -45,30 +45,34 @@ class Holds:
                     found[t] = found[t] | tagged if t in found else tagged
         return found
 
-    def _said_otherwise(self, col: DocumentIndex, terms: list[str], query: str, unwritten: bool = False
-                        ) -> dict[str, np.ndarray]:
+    def _said_and_unsaid(self, col: DocumentIndex, terms: list[str], query: str
+                         ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """The query words that name a vocabulary term ("fly tipping", "bin collections", "potholes"),
         each with the documents that write one of the term's own names (its label, aliases or
         everyday words: "street cleansing", "waste", "refuse"). Such a document says what the query
         asks for in other words: no case writes "fly-tipping", and the keyword side, which had found
         the cases about street cleansing and enforcement by the term's names, was then left out of
         the hybrid ranking as if the query shared no word with any document (see MIN_COVERAGE).
-        `unwritten`: only where no document writes the query's naming words as typed ("bin
-        collections", not "bins" or "IT"), whose documents are in the result set too (see
+        The second answer has those of them where no document writes the query's naming words as
+        typed ("bin collections", not "bins" or "IT"), whose documents are in the result set too (see
         keyword_scores): a name some documents write asks for them, and a term's names can be far
         broader than one of them ("IT", of the central services, would have taken in finance and HR)."""
         found: dict[str, np.ndarray] = {}
+        unsaid: dict[str, np.ndarray] = {}
         if len(terms) > SAID_OTHERWISE_WORDS:
-            return found
+            return found, unsaid
         for vocabulary, slug, words in self.term_matcher.names_in(query):
             naming = {stem(w) for w in words}
             asked = [t for t in terms if " " not in t and stem(t.lower()) in naming]
-            if not asked or (unwritten and self._holding(col, [" ".join(words)]).any()):
+            if not asked:
                 continue
             holding = self._holding(col, self._expansion([(vocabulary, slug)]))
+            written = self._holding(col, [" ".join(words)]).any()
             for t in asked:
                 found[t] = found[t] | holding if t in found else holding
-        return found
+                if not written:
+                    unsaid[t] = unsaid[t] | holding if t in unsaid else holding
+        return found, unsaid
 
     def _held_by_tags(self, col: DocumentIndex, terms: list[str], query: str, pairs: list[str] = ()) -> dict[str, np.ndarray]:
         """The query words naming a council type or a region by a word of its label ("councils in

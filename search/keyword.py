@@ -176,7 +176,7 @@ class KeywordSide:
         them held by tags (see TAG_RARITY); `bounds`: the sums given as bounds (see bounds_of), held only so;
         `naming`: query words and pairs that name a term together, with the documents tagged with it (see INCIDENTAL);
         `said`: query words naming a term, with the documents writing another of its names, which
-        hold them for the coverage alone (see Holds._said_otherwise), and `unsaid` those of them no
+        hold them for the coverage alone (see Holds._said_and_unsaid), and `unsaid` those of them no
         document writes as typed ("bin collections"), which those documents hold for the result set
         too, scored by the expansion; `every_word` (keyword mode):
         when nothing matches, not even the everyday words of the terms the query names, the words

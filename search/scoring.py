@@ -171,7 +171,7 @@ NAME_COLUMNS = ("title", "organisation_names")
 NAME_WORDS = 4  # "short": at most this many informative words
 # A short query (at most SAID_OTHERWISE_WORDS words) whose words name a vocabulary term in everyday
 # words ("fly tipping", "potholes") is covered, for the keyword side's weight, by a document writing
-# one of the term's names ("street cleansing", "highways"): see Holds._said_otherwise. In a longer
+# one of the term's names ("street cleansing", "highways"): see Holds._said_and_unsaid. In a longer
 # query such words are a few among many, and its other words name terms too in passing ("employees",
 # "job", "cut"): credited there, they made a noisy keyword side count in full.
 SAID_OTHERWISE_WORDS = 4

@@ -449,7 +449,7 @@ def test_a_short_query_in_a_terms_everyday_words_is_covered_by_its_names(engine)
     terms = terms_of(query)
     assert not engine._holding(cases, ["fly"]).any() and not engine._holding(cases, ["tipping"]).any()
     expansion = engine._expansion(engine.term_matcher.terms_in(query))
-    said = engine._said_otherwise(cases, terms, query)
+    said = engine._said_and_unsaid(cases, terms, query)[0]
     assert set(said) == {"fly", "tipping"} and said["fly"].any()
     assert engine.keyword_scores(cases, terms, expansion=expansion)[2] == 0.0
     assert engine.keyword_scores(cases, terms, expansion=expansion, said=said)[2] == 1.0
@@ -457,7 +457,7 @@ def test_a_short_query_in_a_terms_everyday_words_is_covered_by_its_names(engine)
     assert all(tagged[cases.position[i]] for i in ids(engine.search(query, limit=3)))
     # in a longer query such words are a few among many, some naming terms in passing ("employees", "cut")
     longer = "Roads department mapped each job step, let employees spot faults and cut posts"
-    assert engine.term_matcher.terms_in(longer) and engine._said_otherwise(cases, terms_of(longer), longer) == {}
+    assert engine.term_matcher.terms_in(longer) and engine._said_and_unsaid(cases, terms_of(longer), longer)[0] == {}
 
 
 def test_words_naming_a_term_together_count_less_in_a_case_not_tagged_with_it(engine):
@@ -562,7 +562,7 @@ def test_evaluation_meets_its_floors(model_engine, model_corpus_db):
         assert lessons["hybrid"][f"form:{form}"]["ndcg@10"] >= best_single, form
     assert evaluate_similar(None, engine=model_engine)["ndcg@5"] >= 0.78
     # the vocabulary's other names that no case writes ("fly tipping"): 0.857 before the cases writing
-    # the term's names covered them (Holds._said_otherwise), 0.916 with it
+    # the term's names covered them (Holds._said_and_unsaid), 0.916 with it
     everyday = evaluate_everyday(None, engine=model_engine)
     assert everyday["names"] >= 500 and everyday["first_tagged"] >= 0.9
     # the blind reviews kept beside the judged sets (search/reviews/), which no weight was chosen on
