@@ -201,10 +201,17 @@ class Speller:
             return False
         return not (word in self._words or _english(word) or self._known_stem(word))
 
-    def _beside(self, word: str, near: list[tuple[str, str]]) -> bool:
-        """Whether the collection writes the word beside any of `near` ((word, "before" or "after"))."""
-        return self._known_pair is not None and any(
+    def _beside(self, word: str, near: list[tuple[str, str]]) -> int:
+        """How many of `near` ((word, "before" or "after")) the collection writes the word beside."""
+        return 0 if self._known_pair is None else sum(
             self._known_pair(w, word) if side == "before" else self._known_pair(word, w) for w, side in near)
+
+    def _most_beside(self, found: list[str], near: list[tuple[str, str]]) -> str | None:
+        """Of words as near a slip as each other (commonest first), the one the collection writes beside
+        the most of the query's words either side of it ("cross-pary backing": "party" stands beside
+        both, "pay" only before "back"), else the commonest."""
+        counts = [self._beside(t, near) if near else 0 for t in found]
+        return found[counts.index(max(counts))] if found else None
 
     def _slip_of_a_stem(self, typed: str) -> bool:
         """A word in no document and no dictionary, whose stem the index holds ("procurment")."""
@@ -316,8 +323,7 @@ class Speller:
                     found = self._nearest(word, function_words=len(word) >= FUNCTION_SLIP, among=self._name_spell)
                 # of the words as near as each other ("pper": per, paper, peer), the one that stands
                 # beside the query's next or last word in the collection ("paper forms"), else the commonest
-                near = beside(k) if len(found) > 1 else []
-                better = next((t for t in found if self._beside(t, near)), found[0] if found else None)
+                better = self._most_beside(found, beside(k) if len(found) > 1 else [])
             elif better is None and self._slip_of_a_stem(typed):
                 # "procurment", "familis": a slip whose stem the index holds, so the keyword side found
                 # procurement all along, but the model read the slip and the page never said it; "cente"
@@ -325,7 +331,7 @@ class Speller:
                 # collection writes hyphenated is no slip ("insourced", "in-sourced": see text.py).
                 found = self._nearest(word, edits=1)
                 if not any(t.replace("-", "") == word for t in found):
-                    better = next((t for t in found if self._beside(t, beside(k))), found[0] if found else None)
+                    better = self._most_beside(found, beside(k))
             elif better is None and self._known_pair is not None and (near := beside(k)) and self._absent_word(typed):
                 # an English word no document holds: the correction the words beside it stand with
                 # ("chanel shift"), far commoner in English and no other form of the word ("complain"
