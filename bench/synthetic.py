@@ -23,6 +23,10 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
+import yaml
+
+from kb.questions import lessons_begun
+from kb.schema import lessons_section
 
 SENTENCE = re.compile(r"(?<=[.!?;])\s+")
 NOISE = 0.5
@@ -97,7 +101,21 @@ def make_corpus(size: int, into: Path, real_root: Path, seed: int = 7) -> None:
                         sentences.append(s)
                     out.append(" ".join(sentences or _sentences(block)))
             body.append(f"{heading}\n\n" + ("\n" if bullets else "\n\n").join(out) + "\n")
+            if bullets and heading == f"## {lessons_section()}":
+                front = _questions_kept(front, out)
         (into / "cases" / f"{case_id}.md").write_text(front + "\n" + "\n".join(body), encoding="utf-8")
+
+
+def _questions_kept(front: str, bullets: list[str]) -> str:
+    """The front matter with `lesson_questions` only for the lessons kept (a dropped lesson's would
+    name no lesson), so a synthetic case holds as many questions a lesson as a real one."""
+    block = re.search(r"(?ms)^lesson_questions:\n(?:[ -].*?\n)+", front)
+    if not block:
+        return front
+    lessons = [" ".join(b[2:].split()) for b in bullets]
+    kept = [e for e in yaml.safe_load(block.group(0))["lesson_questions"] if lessons_begun(e["lesson"], lessons)]
+    said = yaml.safe_dump({"lesson_questions": kept}, width=1000, allow_unicode=True, sort_keys=False) if kept else ""
+    return front[:block.start()] + said + front[block.end():]
 
 
 class PerturbedEmbedder:

@@ -36,6 +36,7 @@ from kb.thesaurus import load_thesaurus
 from kb.embedding import LABEL_VECTORS, Embedder
 from kb.history import file_dates, review_due
 from kb.parse import Problem, plain_text
+from kb.questions import questions_by_lesson
 from kb.schema import SQL_TYPES, Table, facets, lessons_section, summary_section, tables
 from kb.site import is_project_database, ro_uri
 from kb.site_metadata import facet_catalogue, site_metadata
@@ -54,7 +55,9 @@ from .similar import write_similar as _write_similar
 from .texts import write_source_lines
 from .tokens import write_token_vectors
 
-VECTOR_BLOCK = 8192  # chunks to a row of vector_blocks
+# chunks to a row of vector_blocks: a row is a page of the site too, so its vectors (float16, 384 of
+# them a chunk: 786 KB) stay under the longest value the site reads (kb/site.py max_value_bytes)
+VECTOR_BLOCK = 1024
 
 
 class BuildFailed(Exception):
@@ -214,16 +217,18 @@ def _lesson_rows(table: Table, cases: list[Record], sources: list[Record], title
         # a case's lesson is drawn from the case as its reports tell it: where they do (the file's own
         # line, "cases/x.md:146", told a reader nothing of where to look in a report)
         where = "; ".join(f"{titles.get(c['id'], c['id'])}, {c['section']}, lines {c['lines']}" for c in r.data["sources"])
-        for i, (_line, text) in enumerate(section.bullets if section else []):
+        lessons = [text for _line, text in section.bullets] if section else []
+        asked = questions_by_lesson(r.data.get("lesson_questions"), lessons)
+        for i, text in enumerate(lessons):
             rows.append(_row(table, {}, {"id": f"{r.id}#lesson-{i + 1}", "case_id": r.id, "source_id": None,
                                          "title": r.data["title"], "theme": None, "text": text,
-                                         "where_in_source": where}, r.data))
+                                         "questions": asked[i], "where_in_source": where}, r.data))
     for r in sources:
         for i, f in enumerate(r.data["findings"]):
             own = {"key_attributes": f.get("key_attributes") or [], "sources": [{"id": r.id}]}
             rows.append(_row(table, {}, {"id": f"{r.id}#finding-{i + 1}", "case_id": None, "source_id": r.id,
                                          "title": r.data["title"], "theme": f["theme"], "text": f["text"],
-                                         "where_in_source": f["where"]}, own))
+                                         "questions": f.get("questions") or [], "where_in_source": f["where"]}, own))
     return rows
 
 
@@ -359,11 +364,11 @@ def chunks_of(cases: list[Record], lessons: list[dict]) -> list[Chunk]:
     order they are stored: a document's chunks in order, which is the order search reads them in."""
     by_case: dict[str, list[tuple[str, str]]] = {}
     for lesson in lessons:
-        by_case.setdefault(lesson["case_id"], []).append((lesson["id"], lesson["text"]))
+        by_case.setdefault(lesson["case_id"], []).append((lesson["id"], lesson["text"], lesson["questions"]))
     chunks: list[Chunk] = []
     for r in cases:
         chunks += case_chunks(r.id, r.data["title"], r.sections, by_case.get(r.id, []))
-    chunks += [c for l in lessons if l["source_id"] for c in finding_chunks(l["id"], l["theme"], l["text"])]
+    chunks += [c for l in lessons if l["source_id"] for c in finding_chunks(l["id"], l["theme"], l["text"], l["questions"])]
     return chunks
 
 

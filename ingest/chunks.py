@@ -7,8 +7,9 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from kb.embedding import QUESTION_KIND
 from kb.parse import plain_text
-from kb.schema import facets, lessons_section, similar_spec, summary_section
+from kb.schema import facets, field_spec, lessons_section, similar_spec, summary_section
 from kb.vocabulary import load_vocabularies
 
 TAG_PASSAGES = "case_tag_passages"  # the table of tags_chunk's passages, by case
@@ -52,10 +53,10 @@ def cut_at_sentences(text: str, limit: int = MAX_WORDS) -> list[str]:
     return pieces
 
 
-def case_chunks(case_id: str, title: str, sections: list, lessons: list[tuple[str, str]]) -> list[Chunk]:
-    """The summary, each section (cut when long) and each lesson of a case. The summary and the
-    lessons carry the title, so they read on their own; the other sections do not, so that a
-    title repeated on every chunk does not blur what each one is about."""
+def case_chunks(case_id: str, title: str, sections: list, lessons: list[tuple[str, str, list[str]]]) -> list[Chunk]:
+    """The summary, each section (cut when long) and each lesson of a case (id, text, questions). The
+    summary and the lessons carry the title, so they read on their own; the other sections do not, so
+    that a title repeated on every chunk does not blur what each one is about."""
     chunks = []
     for section in sections:
         if section.heading == lessons_section():
@@ -64,9 +65,10 @@ def case_chunks(case_id: str, title: str, sections: list, lessons: list[tuple[st
             kind = section.heading.lower()
             text = f"{title}. {piece}" if section.heading == summary_section() else piece
             chunks.append(Chunk(f"{case_id}/{kind}/{n}", case_id, None, kind, len(chunks), text))
-    for lesson_id, text in lessons:
+    for lesson_id, text, questions in lessons:
         chunks.append(Chunk(f"{case_id}/lesson/{lesson_id}", case_id, lesson_id, "lesson", len(chunks), f"{title}. {text}"))
         chunks.append(lesson_text_chunk(lesson_id, text))
+        chunks += question_chunks(lesson_id, questions)
     return chunks
 
 
@@ -77,8 +79,22 @@ def lesson_text_chunk(lesson_id: str, text: str) -> Chunk:
     return Chunk(f"{lesson_id}/text", None, lesson_id, "lesson text", 1, text)
 
 
-def finding_chunks(lesson_id: str, theme: str, text: str) -> list[Chunk]:
-    return [Chunk(lesson_id, None, lesson_id, "finding", 0, f"{theme}: {text}"), lesson_text_chunk(lesson_id, text)]
+def question_chunks(lesson_id: str, questions: list[str]) -> list[Chunk]:
+    """Each question the lesson answers, for lesson search (no case_id): the model matches a question
+    with a question far better than with the statement that answers it, which says it in other words
+    (judged lesson questions 0.677 -> 0.741, docs/search-quality.md). Never shown as its passage."""
+    return [Chunk(f"{lesson_id}/question/{n}", None, lesson_id, QUESTION_KIND, 2 + n, q) for n, q in enumerate(questions)]
+
+
+def lesson_chunk_ids(lesson_id: str) -> list[str]:
+    """The ids a lesson's passages without a case_id may have: read on its own, and each question."""
+    most = field_spec("case", ("lesson_questions", 0, "questions"))["max"]
+    return [lesson_text_chunk(lesson_id, "").id] + [c.id for c in question_chunks(lesson_id, [""] * most)]
+
+
+def finding_chunks(lesson_id: str, theme: str, text: str, questions: list[str]) -> list[Chunk]:
+    return [Chunk(lesson_id, None, lesson_id, "finding", 0, f"{theme}: {text}"), lesson_text_chunk(lesson_id, text),
+            *question_chunks(lesson_id, questions)]
 
 
 def tags_chunk(record) -> Chunk:

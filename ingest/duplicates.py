@@ -120,8 +120,8 @@ def _stored(db_path: Path) -> tuple[str, dict[str, tuple[str, np.ndarray]], dict
 def case_vector(record: Record, chunks: dict[str, bytes], embedder: Embedder) -> np.ndarray:
     """The normalised sum of the case's chunk vectors and its tags' in words, as the build computes it."""
     section = next((s for s in record.sections if s.heading == lessons_section()), None)
-    lessons = [(f"{record.id}#lesson-{i + 1}", text) for i, (_, text) in enumerate(section.bullets if section else [])]
-    # the passages that belong to the case (a lesson's text-alone passage is lesson search's)
+    lessons = [(f"{record.id}#lesson-{i + 1}", text, []) for i, (_, text) in enumerate(section.bullets if section else [])]
+    # the passages that belong to the case (a lesson's text-alone passage and questions are lesson search's)
     mine = [c for c in case_chunks(record.id, record.data["title"], record.sections, lessons) if c.case_id]
     mine.append(tags_chunk(record))
     todo = [c for c in mine if c.content_hash not in chunks]

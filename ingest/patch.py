@@ -22,7 +22,7 @@ from kb.schema import tables
 from kb.site import ro_uri
 from kb.validate import Record
 
-from .chunks import lesson_text_chunk
+from .chunks import lesson_chunk_ids
 from .codes import write_block_codes
 
 # Above this share of changed cases, writing every table afresh is about as quick as patching.
@@ -115,10 +115,12 @@ def replace_rows(db, table: str, where: str, rows, pk: tuple[str, ...], fts: lis
 
 
 def owned_chunk_ids(db) -> list[str]:
-    """The stored passages of the changed cases: theirs, and their lessons' read on their own."""
+    """The stored passages of the changed cases: theirs, and their lessons' read on their own and as
+    each question they answer (which have no case_id: found by their ids, as a scan of every passage
+    for their lesson_id would take seconds at 100,000 cases)."""
     ids = [r[0] for r in db.execute(f"select id from chunks where case_id in (select id from {PATCHED})")]
     lessons = [r[0] for r in db.execute(f"select id from lessons where case_id in (select id from {PATCHED})")]
-    return ids + [lesson_text_chunk(lesson, "").id for lesson in lessons]
+    return ids + [c for lesson in lessons for c in lesson_chunk_ids(lesson)]
 
 
 def declared_fts(table: str) -> list[str]:

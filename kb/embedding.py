@@ -27,6 +27,8 @@ LABEL_VECTORS = "term_label_vectors"
 # which re-ranks its best few word by word (search/token_match.py).
 TOKEN_VECTORS = "token_vectors"
 TOKEN_KINDS = ("lesson", "finding")
+# the kind of a passage that is a question its lesson answers: read by search, never shown as a passage
+QUESTION_KIND = "question"
 
 
 def model_name(requested: str | None = None) -> str:

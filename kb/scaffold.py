@@ -106,6 +106,8 @@ def render(a: Answers) -> str:
         out.append(_line("  - ", "id", src.get("id"), ("sources", 0, "id")))
         out.append(_line("    ", "section", None, ("sources", 0, "section")))
         out.append(_line("    ", "lines", src.get("lines"), ("sources", 0, "lines")))
+    out.append("lesson_questions: []  # once Lessons are written: for each, its opening words and the questions "
+               "a reader might type that it answers (CONTRIBUTING.md)")
     # a date only once someone has read the case against its sources: the scaffold is not that
     out += [_line("", "reviewed", None, ("reviewed",)), "---", ""]
     guidance = load_schema()["case"]["body"].get("guidance", {})

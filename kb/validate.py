@@ -20,6 +20,7 @@ from jsonschema import Draft202012Validator, validators
 from .amounts import SCALES, printed_amount, printed_bare_amounts, printed_percent
 from .citations import backwards, ranges, where_ranges
 from .parse import Document, Problem, Section, one_line, parse_document, read_bytes, shown, split_sections
+from .questions import lessons_begun
 from .schema import body_sections, field_spec, json_schema, lessons_section, load_schema, max_chars, summary_section
 from .vocabulary import load_vocabularies
 
@@ -224,7 +225,8 @@ def _schema_problem(doc: Document, kind: str, error) -> Problem | list[Problem]:
         return Problem(doc.display, line, f"{where} is too short or empty",
                        f"give at least {error.validator_value} {'item' if v == 'minItems' else 'characters'}")
     if v in ("maxItems", "maxLength"):
-        return Problem(doc.display, line, f"{where} is too long", f"keep it to at most {error.validator_value} characters")
+        return Problem(doc.display, line, f"{where} is too long",
+                       f"keep it to at most {error.validator_value} {'items' if v == 'maxItems' else 'characters'}")
     if v in ("minimum", "maximum"):
         bound = "at least" if v == "minimum" else "at most"
         return Problem(doc.display, line, f"{where} is {error.instance}, out of range", f"it must be {bound} {error.validator_value}")
@@ -534,6 +536,8 @@ def check_document(doc: Document, kind: str, known_sources: set[str] | None = No
         problems += _check_case(doc, data, known_sources)
     sections, body_problems = _check_body(doc, kind)
     problems += body_problems
+    if kind == "case" and not problems:
+        problems += _check_lesson_questions(doc, data, sections)
     if problems:
         return None, problems
     return Record(kind, data["id"], doc, data, sections), []
@@ -577,6 +581,29 @@ def _check_case(doc: Document, data: dict, known_sources: set[str] | None = None
             and years["end"] < years["start"]:
         problems.append(Problem(doc.display, doc.line_of(("years", "end")), f"years.end {years['end']} is before years.start {years['start']}",
                                 "swap them or correct the year"))
+    return problems
+
+
+def _check_lesson_questions(doc: Document, data: dict, sections: list[Section]) -> list[Problem]:
+    """Each entry of `lesson_questions` begins one lesson, and no lesson has two entries."""
+    section = next((s for s in sections if s.heading == lessons_section()), None)
+    lessons = [text for _, text in section.bullets] if section else []
+    openings = "; ".join(shown(" ".join(t.split()[:6]) + " ...") for t in lessons) or "(this case has none)"
+    problems, taken = [], {}
+    for i, entry in enumerate(data.get("lesson_questions") or []):
+        begun = lessons_begun(entry["lesson"], lessons)
+        where = doc.line_of(("lesson_questions", i, "lesson"))
+        if not begun:
+            problems.append(Problem(doc.display, where, f"lesson_questions[{i}].lesson {shown(entry['lesson'])} begins none of this case's lessons",
+                                    f"copy the opening words of the lesson it is for, as written under `## {lessons_section()}`: {openings}"))
+        elif len(begun) > 1:
+            problems.append(Problem(doc.display, where, f"lesson_questions[{i}].lesson {shown(entry['lesson'])} begins {len(begun)} lessons",
+                                    "copy more of the lesson's opening words, until they begin that lesson only"))
+        elif begun[0] in taken:
+            problems.append(Problem(doc.display, where, f"lesson_questions[{i}] is for the same lesson as lesson_questions[{taken[begun[0]]}]",
+                                    f"put its questions under lesson_questions[{taken[begun[0]]}] and take this entry out"))
+        else:
+            taken[begun[0]] = i
     return problems
 
 

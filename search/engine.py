@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from kb.arrays import Sidecar
-from kb.embedding import Embedder
+from kb.embedding import QUESTION_KIND, Embedder
 from kb.schema import tables
 from kb.vocabulary import SAVING, spelt_out, stored_vocabularies
 
@@ -43,6 +43,8 @@ from .reading import ASKING_FOR_LESSONS, QueryReading, Worded
 from .response import QueryError, SearchResponse
 from .results import Results
 from .scoring import (
+    CENTRING,
+    CLOSE_MIN_ASKED,
     CLOSE_MIN_COSINE,
     CLOSE_MIN_COVERAGE,
     CLOSE_RANKS,
@@ -439,18 +441,37 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
         if TOKEN_MATCH[col.target] and mode != "keyword" and (TOKEN_MATCH_QUESTIONS or statement_of(meaning) is None):
             scores = self._token_matched(col, meaning, scores)
         evidence = best >= CLOSE_MIN_COSINE[col.target]
-        if coverage >= CLOSE_MIN_COVERAGE[col.target]:
-            evidence |= keyword_members
+        worded_evidence = keyword_members if coverage >= CLOSE_MIN_COVERAGE[col.target] else np.zeros(n, dtype=bool)
         # in keyword mode the result set can be a single case: stand out from every document, those
         # holding none of the words scoring 0
         population = np.nan_to_num(keyword, nan=0.0) if mode == "keyword" else None
-        close = close_matches(scores, members, col.target, population) & evidence
+        close = close_matches(scores, members, col.target, population) & (evidence | worded_evidence)
+        if sims is not None:
+            close &= ~self._asked_only(col, sims, close & evidence & ~worded_evidence)
         if mode != "semantic":
             first = np.zeros(n, dtype=bool)
             first[best_first(scores, CLOSE_RANKS)] = True
             close |= first & named_by_query
         return Ranking(scores, members, never_overtaken(scores, members, close), keyword, semantic, sims,
                        col.precision != "float32" and mode != "keyword", keyword_side)
+
+    def _asked_only(self, col: DocumentIndex, sims: np.ndarray, docs: np.ndarray) -> np.ndarray:
+        """Of `docs` (a few close matches), those whose passage near enough the query to be evidence is a
+        question they answer, not nearer than CLOSE_MIN_ASKED (see it), while their own text is not."""
+        out = np.zeros(len(col.ids), dtype=bool)
+        spans = {int(d): np.searchsorted(col.chunk_doc, [d, d + 1]) for d in np.flatnonzero(docs)}
+        rowids = [int(r) for lo, hi in spans.values() for r in col.chunk_rowid[lo:hi]]
+        if not rowids:
+            return out
+        asked = {r[0] for r in self.conn.execute("select rowid from chunks where rowid in (select value from json_each(?)) "
+                                                 "and kind = ?", [json.dumps(rowids), QUESTION_KIND])}
+        for d, (lo, hi) in spans.items():
+            mine = np.isin(col.chunk_rowid[lo:hi], list(asked))
+            if mine.any():
+                plain = sims[lo:hi] + CENTRING[col.target] * col.passage_hub[lo:hi]  # the cosines as they are
+                text = plain[~mine].max(initial=-np.inf)
+                out[d] = text < CLOSE_MIN_COSINE[col.target] and plain[mine].max() < CLOSE_MIN_ASKED
+        return out
 
     def _token_matched(self, col: DocumentIndex, query: str, scores: np.ndarray) -> np.ndarray:
         """The scores with the best TOKEN_MATCH_DOCS re-ranked word by word (see TOKEN_MATCH)."""

@@ -8,6 +8,7 @@ import sqlite3
 import numpy as np
 
 from kb.arrays import RowFile, Rows, Sidecar
+from kb.embedding import QUESTION_KIND
 from kb.schema import facets, tables
 
 from .postings import Postings
@@ -267,10 +268,10 @@ class DocumentIndex:
 
     def chunk_texts(self, conn, spans: list[tuple[int, int]]) -> list[list[str]]:
         """The texts of chunks lo..hi-1 for each (lo, hi), read in one query when a page is shown
-        (passages are not held in memory)."""
+        (passages are not held in memory); None for a question a lesson answers, which is not shown."""
         rowids = [int(r) for lo, hi in spans for r in self.chunk_rowid[lo:hi]]
-        found = dict(conn.execute("select rowid, text from chunks where rowid in (select value from json_each(?))",
-                                  [json.dumps(rowids)]).fetchall()) if rowids else {}
+        found = dict(conn.execute("select rowid, iif(kind = ?, null, text) from chunks where rowid in (select value from json_each(?))",
+                                  [QUESTION_KIND, json.dumps(rowids)]).fetchall()) if rowids else {}
         return [[found[int(r)] for r in self.chunk_rowid[lo:hi]] for lo, hi in spans]
 
     def title(self, i: int) -> str:

@@ -85,11 +85,13 @@ class Results:
         best_text, best_value = "", -np.inf
         kept = len(col.chunk_doc) <= PASSAGES_STEMMED // 2  # room for both collections' passages
         for c, text in zip(range(lo, lo + len(texts)), texts):
+            if text is None:
+                continue
             value = (float(ranking.sims[c]) if ranking.sims is not None else 0.0) + 0.15 * term_hits(text, stems, kept)
             if value > best_value:
                 best_text, best_value = text, value
         for other in texts:
-            if len(other) < len(best_text) and best_text.endswith(": " + other):
+            if other is not None and len(other) < len(best_text) and best_text.endswith(": " + other):
                 # a report's finding read with its section's heading ("5. The role of technology - ...: Fewer
                 # councils ..."): shown without it, which the card names (a reader's review)
                 best_text = other

@@ -164,6 +164,11 @@ CLOSE_RANKS = 5
 # with it again over seven sets (cases 0.35, lessons 0.5): a higher bar to stand out lets the passage's bar fall.
 CLOSE_MIN_COSINE = {"cases": 0.35, "lessons": 0.5}
 CLOSE_MIN_COVERAGE = {"cases": 0.6, "lessons": 0.5}
+# A question a lesson answers (ingest/chunks.py question_chunks) shares its asking with any question
+# on the field ("What went wrong when councils ...?"), so as evidence it must be nearer the query than
+# the lesson's own text: a question alone is evidence at CLOSE_MIN_ASKED. At CLOSE_MIN_COSINE, three
+# queries on things no lesson covers (bus franchising, a four-day week) flagged eight lessons close.
+CLOSE_MIN_ASKED = 0.7
 # A short query whose every informative word is in a document's name (its title or its organisations,
 # "Barnet", "Essex county council") asks for that document: among the first CLOSE_RANKS it is a close
 # match, though several such documents together never stand out from the rest (no judged query moved).

@@ -22,7 +22,7 @@ def test_results_not_checked_is_a_warning_for_the_reviewer(small_root):
     result = kb(small_root, "verify", "--format", "github", str(small_root / "cases" / f"{case}.md"))
     assert result.exit_code == 0, result.output
     lines = result.stdout.split("\n")
-    assert (f"::warning file=cases/{case}.md,line=43,title=kb verify::the numbers in Summary, Context, Results and Lessons "
+    assert (f"::warning file=cases/{case}.md,line=54,title=kb verify::the numbers in Summary, Context, Results and Lessons "
             "were not checked: "
             "there is no text here for lga-2016-transformational-models - the reviewer must check each by hand in the "
             "report at https://localis.org.uk/research/local-authority-transformational-models, lines 245-246, 250-256, 262") in lines

@@ -249,7 +249,9 @@ EDITS = {"text": ("## Challenges\n\n", "## Challenges\n\n- A new challenge, writ
          # long enough to be a second passage of its section, so every later passage moves
          "new passage": ("## Challenges\n\n", "## Challenges\n\n- " + "A long new challenge sentence of words. " * 40 + "\n"),
          # the file changes, its record does not
-         "comment": ("\n---\n", "\n# a comment in the front matter\n---\n")}
+         "comment": ("\n---\n", "\n# a comment in the front matter\n---\n"),
+         # a lesson's questions are its passages too, though they have no case_id
+         "question": ("    questions:\n", "    questions:\n      - Is this a question written to test the rebuild?\n")}
 
 
 @pytest.mark.parametrize("edit", EDITS)
@@ -262,7 +264,7 @@ def test_one_changed_case_is_patched_into_a_copy_equal_to_a_fresh_build(tree, tm
     _edit(sorted((tree / "cases").glob("*.md"))[4], *EDITS[edit])
     changed = build(tree, out, model="hash:384", progress=False)
     assert changed.patched == 1
-    assert changed.embedded == len(_hashes(out) - before) == {"text": 1, "new passage": 2, "comment": 0}[edit]
+    assert changed.embedded == len(_hashes(out) - before) == {"text": 1, "new passage": 2, "comment": 0, "question": 1}[edit]
     fresh = build(tree, tmp_path / "fresh.db", model="hash:384", progress=False)
     assert (changed.cases, changed.lessons, changed.chunks) == (fresh.cases, fresh.lessons, fresh.chunks)
     assert _contents(out) == _contents(tmp_path / "fresh.db")

@@ -556,7 +556,9 @@ def test_evaluation_meets_its_floors(model_engine, model_corpus_db):
         best_single = max(cases[m][f"form:{form}"]["ndcg@10"] for m in ("keyword", "semantic"))
         assert cases["hybrid"][f"form:{form}"]["ndcg@10"] >= best_single, form
     lessons = evaluate(None, load_queries(LESSON_QUERIES_FILE), target="lessons", engine=model_engine)
-    assert lessons["hybrid"]["all"]["ndcg@10"] >= 0.69
+    # 0.722 (questions 0.677) before each lesson carried the questions it answers; 0.778 (0.741) with them
+    assert lessons["hybrid"]["all"]["ndcg@10"] >= 0.76
+    assert min(lessons["hybrid"][f"form:{form}"]["ndcg@10"] for form in ("keyword", "question", "situation")) >= 0.72
     for form in ("keyword", "question", "situation"):
         best_single = max(lessons[m][f"form:{form}"]["ndcg@10"] for m in ("keyword", "semantic"))
         assert lessons["hybrid"][f"form:{form}"]["ndcg@10"] >= best_single, form
@@ -572,19 +574,20 @@ def test_evaluation_meets_its_floors(model_engine, model_corpus_db):
     review_cases = evaluate(None, load_queries(reviews / "cases-17.yml"), engine=model_engine)
     assert review_cases["hybrid"]["all"]["ndcg@10"] >= 0.85
     review_lessons = evaluate(None, load_queries(reviews / "lessons-17.yml"), target="lessons", engine=model_engine)
-    assert review_lessons["hybrid"]["all"]["ndcg@10"] >= 0.63
-    assert review_lessons["hybrid"]["form:situation"]["ndcg@10"] >= 0.55  # paragraphs that end by asking
+    assert review_lessons["hybrid"]["all"]["ndcg@10"] >= 0.69  # 0.649 before the questions, 0.712 with them
+    assert review_lessons["hybrid"]["form:situation"]["ndcg@10"] >= 0.65  # paragraphs that end by asking
     for form in ("keyword", "question", "situation"):
         best_single = max(review_lessons[m][f"form:{form}"]["ndcg@10"] for m in ("keyword", "semantic"))
         assert review_lessons["hybrid"][f"form:{form}"]["ndcg@10"] >= best_single, form
-    # the eighteenth review, written after every weight was chosen: cases 0.901, lessons 0.738
+    # the eighteenth review, written after every weight was chosen: cases 0.901, lessons 0.739 (0.783
+    # with the questions each lesson answers)
     review_cases = evaluate(None, load_queries(reviews / "cases-18.yml"), engine=model_engine)
     assert review_cases["hybrid"]["all"]["ndcg@10"] >= 0.88
     for form in ("keyword", "question", "situation", "no-shared-words"):
         best_single = max(review_cases[m][f"form:{form}"]["ndcg@10"] for m in ("keyword", "semantic"))
         assert review_cases["hybrid"][f"form:{form}"]["ndcg@10"] >= best_single, form
     review_lessons = evaluate(None, load_queries(reviews / "lessons-18.yml"), target="lessons", engine=model_engine)
-    assert review_lessons["hybrid"]["all"]["ndcg@10"] >= 0.72
+    assert review_lessons["hybrid"]["all"]["ndcg@10"] >= 0.76
     for form in ("keyword", "question", "situation"):
         best_single = max(review_lessons[m][f"form:{form}"]["ndcg@10"] for m in ("keyword", "semantic"))
         assert review_lessons["hybrid"][f"form:{form}"]["ndcg@10"] >= best_single, form
@@ -596,19 +599,23 @@ def test_close_matches_are_judged_useful_well_above_four_times_in_five(model_eng
     """The bars a result must clear to be flagged close were chosen over seven judged sets, each left
     out in turn (two kept outside the repository had found the flag useful only 69% and 70% of the
     time): on the judged sets the case flag is now right 86% of the time, where it was 83%; the lesson
-    flag 90%, as it was (with the bars before and each lesson's second passage counted, 89.5%)."""
+    flag 90%, as it was (with the bars before and each lesson's second passage counted, 89.5%). With the
+    questions each lesson answers read as its passages, the lesson flag is right 92% of the time and
+    flags 49% of the exactly relevant lessons, where it flagged 39%."""
     from search.evaluate import LESSON_QUERIES_FILE, evaluate_close, load_queries
 
     cases = evaluate_close(None, load_queries(), engine=model_engine)
     lessons = evaluate_close(None, load_queries(LESSON_QUERIES_FILE), target="lessons", engine=model_engine)
     assert cases["precision"] >= 0.85 and cases["recall_exact"] >= 0.75, cases
-    assert lessons["precision"] >= 0.88 and lessons["recall_exact"] >= 0.33, lessons
+    assert lessons["precision"] >= 0.9 and lessons["recall_exact"] >= 0.45, lessons
 
 
 @pytest.mark.model
 def test_a_lesson_is_a_close_match_only_on_real_evidence(model_engine):
     """Nearly every lesson is 0.3 similar to any query of the field, so a lesson holding one rare word
-    of a question on something no lesson covers had stood out as close (three and four of them here)."""
+    of a question on something no lesson covers had stood out as close (three and four of them here);
+    and a question a lesson answers shares its asking with any question ("What went wrong when
+    councils ..."), so alone it is evidence only much nearer the query (CLOSE_MIN_ASKED)."""
     from search.evaluate import LESSON_QUERIES_FILE, evaluate_close, load_queries
 
     for query in ("what went wrong when councils ran a bus franchising scheme",

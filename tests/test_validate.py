@@ -73,7 +73,7 @@ BROKEN = {
         edit("evidence: validated-cashable", "evidence: validated-cashable\nlicence: OGL"),
         ["cases/{name}.md:15: unknown field 'licence' - remove it: this format has no such field (its fields are id, "
          "title, organisations, services, approaches, key_attributes, years, status, outcome, evidence, savings, "
-         "sources, reviewed)"]),
+         "sources, lesson_questions, reviewed)"]),
     "a quoted year": (
         edit("years: {start: 2008}", 'years: {start: "2008"}'),
         ["cases/{name}.md:11: years.start must be a whole number, not '2008' - take the quotes off: `start: 2008`"]),
@@ -166,6 +166,47 @@ BROKEN = {
         ["cases/{name}.md:12: YAML tag 'tag:yaml.org,2002:python/object/apply:os.system' is not allowed - remove "
          "the tag; plain strings, numbers, lists and mappings are all a case file needs"]),
 }
+
+
+
+def _asked(*entries):
+    """The fixture with a `lesson_questions` block of (opening words, questions) before `reviewed:` (line 68)."""
+    block = "lesson_questions:\n" + "".join(f"  - lesson: \"{lesson}\"\n    questions:\n" + "".join(f"      - {q}\n" for q in qs)
+                                           for lesson, qs in entries)
+    return edit('reviewed: "2026-11-22"', block + 'reviewed: "2026-11-22"')
+
+
+ASK = "Should we trial a new care service on a small scale first?"
+BROKEN.update({
+    "lesson questions for no lesson": (
+        _asked(("Pilot first, then grow", [ASK])),
+        ["cases/{name}.md:69: lesson_questions[0].lesson 'Pilot first, then grow' begins none of this case's lessons - "
+         "copy the opening words of the lesson it is for, as written under `## Lessons`: 'Pilot first, then scale: the "
+         "decision ...'; 'Expect the cultural shift to take ...'; 'Build reablement into a wider prevention ...'"]),
+    "lesson questions for two lessons": (
+        _asked(("Pilot first, then scale", [ASK])).replace("- Pilot first, then scale: the decision",
+                                                          "- Pilot first, then scale up slowly.\n- Pilot first, then scale: the decision"),
+        ["cases/{name}.md:69: lesson_questions[0].lesson 'Pilot first, then scale' begins 2 lessons - copy more of the "
+         "lesson's opening words, until they begin that lesson only"]),
+    "two entries of lesson questions for one lesson": (
+        _asked(("Pilot first, then scale", [ASK]), ("Pilot first, then scale: the decision", [ASK])),
+        ["cases/{name}.md:72: lesson_questions[1] is for the same lesson as lesson_questions[0] - put its questions "
+         "under lesson_questions[0] and take this entry out"]),
+    "a lesson question without its question mark": (
+        _asked(("Pilot first, then scale", [ASK[:-1]])),
+        ["cases/{name}.md:71: lesson_questions[0].questions[0] 'Should we trial a new care service on a small scale first' "
+         "is not in the expected form - write it as a question ending with \"?\", e.g. \"What do we do when there's "
+         "nothing easy left to cut?\""]),
+    "more than five questions for a lesson": (
+        _asked(("Pilot first, then scale", [ASK] * 6)),
+        ["cases/{name}.md:71: lesson_questions[0].questions is too long - keep it to at most 5 items"]),
+})
+
+
+def test_lesson_questions_that_begin_one_lesson_each_pass(small_root):
+    records, problems = run(small_root, {NAME: _asked(("Pilot first, then scale", [ASK]),
+                                                       ("Expect the cultural   shift", [ASK, "Why does culture take so long to change?"]))})
+    assert problems == [] and records[0].data["lesson_questions"][1]["questions"][1].startswith("Why")
 
 
 def run(tmp_root, files):
