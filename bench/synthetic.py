@@ -107,13 +107,14 @@ def make_corpus(size: int, into: Path, real_root: Path, seed: int = 7) -> None:
 
 
 def _questions_kept(front: str, bullets: list[str]) -> str:
-    """The front matter with `lesson_questions` only for the lessons kept (a dropped lesson's would
-    name no lesson), so a synthetic case holds as many questions a lesson as a real one."""
+    """The front matter with `lesson_questions` only for the lessons kept once (a dropped lesson's would
+    name no lesson, and one another case's bullet repeats would name two), so a synthetic case holds
+    about as many questions a lesson as a real one."""
     block = re.search(r"(?ms)^lesson_questions:\n(?:[ -].*?\n)+", front)
     if not block:
         return front
     lessons = [" ".join(b[2:].split()) for b in bullets]
-    kept = [e for e in yaml.safe_load(block.group(0))["lesson_questions"] if lessons_begun(e["lesson"], lessons)]
+    kept = [e for e in yaml.safe_load(block.group(0))["lesson_questions"] if len(lessons_begun(e["lesson"], lessons)) == 1]
     said = yaml.safe_dump({"lesson_questions": kept}, width=1000, allow_unicode=True, sort_keys=False) if kept else ""
     return front[:block.start()] + said + front[block.end():]
 

@@ -539,3 +539,17 @@ def test_a_document_without_passages_scores_nan_and_leaves_the_others_as_they_we
         with_ghost, best_ghost, _ = engine._semantic(ghost, qv)
         assert len(col.doc_with_chunks) == len(col.ids) and np.isnan(with_ghost[-1]) and np.isnan(best_ghost[-1])
         assert np.array_equal(with_ghost[:-1], blended) and np.array_equal(best_ghost[:-1], best)
+
+
+def test_a_synthetic_case_keeps_the_questions_of_the_lessons_it_keeps_once():
+    """A synthetic case drops some of its real case's lessons and may take another case's (its own
+    again among them): an entry of `lesson_questions` naming no kept lesson, or two, would not validate."""
+    from bench.synthetic import _questions_kept
+
+    front = ("---\nid: x\nlesson_questions:\n  - lesson: Pilot first\n    questions:\n      - Should we pilot it?\n"
+             "  - lesson: Talk to staff\n    questions:\n      - How do we bring staff along?\n"
+             "  - lesson: Expect the shift\n    questions:\n      - Why is culture so slow to change?\nreviewed: x\n---\n")
+    kept = _questions_kept(front, ["- Pilot first, then scale.", "- Talk to staff early.", "- Talk to staff early."])
+    assert "Pilot first" in kept and "Talk to staff" not in kept and "Expect the shift" not in kept
+    assert kept.endswith("reviewed: x\n---\n")
+    assert "lesson_questions" not in _questions_kept(front, ["- Something else."])
