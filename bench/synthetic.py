@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from kb.questions import lessons_begun
+from kb.questions import WRITTEN, lessons_begun
 from kb.schema import lessons_section
 
 SENTENCE = re.compile(r"(?<=[.!?;])\s+")
@@ -110,11 +110,11 @@ def _questions_kept(front: str, bullets: list[str]) -> str:
     """The front matter with `lesson_questions` only for the lessons kept once (a dropped lesson's would
     name no lesson, and one another case's bullet repeats would name two), so a synthetic case holds
     about as many questions a lesson as a real one."""
-    block = re.search(r"(?ms)^lesson_questions:\n(?:[ -].*?\n)+", front)
+    block = WRITTEN.search(front)
     if not block:
         return front
     lessons = [" ".join(b[2:].split()) for b in bullets]
-    kept = [e for e in yaml.safe_load(block.group(0))["lesson_questions"] if len(lessons_begun(e["lesson"], lessons)) == 1]
+    kept = [e for e in (yaml.safe_load(block.group(0))["lesson_questions"] or []) if len(lessons_begun(e["lesson"], lessons)) == 1]
     said = yaml.safe_dump({"lesson_questions": kept}, width=1000, allow_unicode=True, sort_keys=False) if kept else ""
     return front[:block.start()] + said + front[block.end():]
 

@@ -4,6 +4,12 @@ A lesson is a bullet of the case's body and has no name of its own, so an entry 
 first words, which survive lessons being reordered or added where a number would not."""
 from __future__ import annotations
 
+import re
+
+# the field as a file writes it, with the lines indented under it: for a tool that reads a case's
+# text but not this field (search/check_queries.py) or rewrites it (bench/synthetic.py)
+WRITTEN = re.compile(r"(?m)^lesson_questions:.*\n(?:[ -].*\n)*")
+
 
 def _words(text: str) -> str:
     return " ".join(str(text).split())

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from kb.questions import WRITTEN
 from search.text import STOPWORDS as TEXT_STOPWORDS
 from search.text import stem
 
@@ -31,9 +32,6 @@ FORMS = {"keyword", "question", "situation", "no-shared-words", "paraphrase"}
 
 # Function words (search/text.py) plus council/councils, as the brief allows.
 STOPWORDS = TEXT_STOPWORDS | {"council", "councils"}
-
-# the front matter's `lesson_questions` block: lesson search's (ingest/chunks.py question_chunks)
-ASKED = re.compile(r"(?m)^lesson_questions:.*\n(?:[ -].*\n)*")
 
 
 def words(text: str) -> set[str]:
@@ -71,7 +69,8 @@ def main(path: Path) -> int:
         overlaps: dict[str, list[str]] = {}
         for cid in relevant:
             if cid not in case_words:
-                case_words[cid] = words(ASKED.sub("", (CASES / f"{cid}.md").read_text(encoding="utf-8")))
+                # a case's lesson_questions are lesson search's: case search does not read them
+                case_words[cid] = words(WRITTEN.sub("", (CASES / f"{cid}.md").read_text(encoding="utf-8")))
             cw = case_words[cid]
             cstems = {stem(w): w for w in cw}
             for w in sorted(qwords):
