@@ -306,3 +306,28 @@ def test_rows_written_block_by_block_are_read_back_as_saved(tmp_path):
 
     assert not side.save("q", {"rows": arrays.Rows((20, 3), np.float32, fails)}, {})  # nothing saved
     assert side.load("q") is None
+
+
+def test_rows_assigned_out_of_order_are_written_where_they_go(tmp_path):
+    """read_vectors assigns a batch's rows by position, in the database's order: each lands in its
+    row, whatever the order, and a position past the end saves nothing."""
+    db = tmp_path / "x.db"
+    sqlite3.connect(db).close()
+    side = arrays.Sidecar(db, "k" + arrays._stamp(db))
+    matrix = np.arange(60, dtype=np.float32).reshape(20, 3)
+    order = np.random.default_rng(1).permutation(20)
+
+    def fill(out):
+        out[order[:12]] = matrix[order[:12]]
+        out[12:] = matrix[12:]  # some rows again, and the rest
+        out[order[12:]] = matrix[order[12:]]
+
+    assert side.save("p", {"rows": arrays.Rows((20, 3), np.float32, fill)}, {})
+    loaded, _ = side.load("p")
+    assert np.array_equal(loaded["rows"].spans(np.array([0]), np.array([20])), matrix)
+
+    def past_the_end(out):
+        out[np.array([3, 20])] = matrix[:2]
+
+    assert not side.save("q", {"rows": arrays.Rows((20, 3), np.float32, past_the_end)}, {})
+    assert side.load("q") is None
