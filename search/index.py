@@ -34,6 +34,12 @@ class DocumentIndex:
         searchable = {f.column for f in facets("case")}
         self.facet_columns = [c.name for c in table.facet_columns if c.name in searchable]
         self.fts = f"{target}_fts"
+        # a database an older version built (its full-text index of other columns, whose postings
+        # count each word column by column) is refused whole, not read column for wrong column
+        held = [r[1] for r in conn.execute(f"pragma table_info({self.fts})")]
+        if held != [c.name for c in table.fts]:
+            raise sqlite3.OperationalError(f"{self.fts} indexes {', '.join(held) or 'nothing'}; this version indexes "
+                                           f"{', '.join(c.name for c in table.fts)}")
         # BM25 weights line up by position with the FTS columns, both from the declaration
         self.weights = ", ".join(str(float(c.fts)) for c in table.fts)
         self.postings = Postings.load(conn, target, [float(c.fts) for c in table.fts])

@@ -8,6 +8,7 @@ import pytest
 
 import search.postings as postings_module
 from search.engine import Engine
+from search.response import QueryError
 from search.scoring import best_first
 from search.evaluate import LESSON_QUERIES_FILE, load_queries
 from search.text import phrases_of, terms_of
@@ -286,3 +287,16 @@ def test_the_vocabularys_names_are_kept_apart_from_the_queries_words(engine, mon
     for name in names:
         kept, fresh = engine._phrase(col, name), reading(engine, col, name)
         assert kept[0].tolist() == fresh[0].tolist() and kept[1].tolist() == fresh[1].tolist()
+
+
+def test_a_database_indexing_other_columns_is_refused_with_what_to_do(corpus_db, tmp_path):
+    """A kb.db an older version built, whose lessons' full-text index has a column fewer than this
+    version declares: search says to build again, rather than reading it column for wrong column
+    (or failing inside its postings, whose counts are read a declared column each)."""
+    old = altered_copy(corpus_db, tmp_path, "drop table lessons_fts",
+                       "create virtual table lessons_fts using fts5(title, theme, text, tokenize='porter')")
+    engine = Engine(old)
+    assert engine.search("shared services", target="cases").results  # cases are as declared
+    with pytest.raises(QueryError, match=r"lessons_fts indexes title, theme, text; this version indexes "
+                                         r"title, theme, text, questions.*run `kb build` again"):
+        engine.search("shared services", target="lessons")
