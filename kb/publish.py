@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ROOT
-from .publish_image import BASE_IMAGE, ImageError, from_image
+from .publish_image import BASE_IMAGE, ImageError, kb_dockerfile
 from .site import BRAND_MOUNT, PLUGINS, TEMPLATES, Site, SiteError
 
 TARGETS = ("docker", "cloudrun", "fly", "vercel")
@@ -220,7 +220,7 @@ def docker_context(parts: Parts, out: Path, port: int = 8001, base_image: str = 
             shutil.copytree(context, out, dirs_exist_ok=True)
     dockerfile = out / "Dockerfile"
     try:
-        dockerfile.write_text(from_image(dockerfile.read_text(encoding="utf-8"), base_image), encoding="utf-8")
+        dockerfile.write_text(kb_dockerfile(dockerfile.read_text(encoding="utf-8"), base_image), encoding="utf-8")
     except ImageError as err:
         raise PublishError(str(err))
     return out

@@ -102,6 +102,7 @@ def test_docker_context_is_datasettes_own_and_kept_where_docker_is_missing(corpu
     wheel = next((out / "plugins").glob("*.whl")).name
     assert f"RUN pip install -U datasette ./plugins/{wheel}" in dockerfile
     assert f"RUN datasette inspect {corpus_db.name}" in dockerfile
+    _assert_saves_arrays(dockerfile, corpus_db.name)
     cmd = next(line for line in dockerfile.splitlines() if line.startswith("CMD "))
     for part in (f"-i {corpus_db.name}", "--metadata metadata.json", "--template-dir templates/", "--plugins-dir plugins/",
                  "--static kb-brand:kb-brand", "--setting base_url /kb/", "--setting sql_time_limit_ms 1000"):
@@ -187,6 +188,15 @@ def _ci_python_minor() -> str:
     return found.pop()
 
 
+def _assert_saves_arrays(dockerfile: str, db_name: str):
+    """Search's arrays are saved in the image right after Datasette inspects the database (see
+    kb.publish_image.with_arrays), by the image's own Python."""
+    lines = dockerfile.splitlines()
+    inspect = next(n for n, line in enumerate(lines) if line.startswith(f"RUN datasette inspect {db_name}"))
+    assert re.fullmatch(rf"RUN python -c '[^']*from search\.engine import save_arrays[^']*' {re.escape(db_name)}",
+                        lines[inspect + 1]), lines[inspect + 1]
+
+
 def _assert_supported_base(dockerfile: str):
     froms = [line for line in dockerfile.splitlines() if line.startswith("FROM ")]
     assert len(froms) == 1, froms
@@ -260,7 +270,7 @@ def test_a_publisher_can_choose_another_base_image(corpus_db, tmp_path):
 
 
 def test_without_its_pins_or_with_a_dockerfile_of_another_shape_nothing_is_published(corpus_db, tmp_path, monkeypatch):
-    from kb.publish_image import ImageError, from_image
+    from kb.publish_image import ImageError, from_image, with_arrays
 
     monkeypatch.setattr("kb.publish.CONSTRAINTS", tmp_path / "constraints.txt")
     result = run("publish", "docker", "--db", str(corpus_db), "--out", str(tmp_path / "docker"), "--dry-run")
@@ -270,6 +280,9 @@ def test_without_its_pins_or_with_a_dockerfile_of_another_shape_nothing_is_publi
     for dockerfile in ("COPY . /app\nRUN pip install datasette\n", "FROM a AS build\nFROM b\n"):
         with pytest.raises(ImageError, match="needs updating for this Datasette version"):
             from_image(dockerfile, "python:3.11-slim-bookworm")
+    # or one that no longer inspects its database in one line (where the arrays are saved after it)
+    with pytest.raises(ImageError, match="0 `datasette inspect` lines, not one - kb.publish_image needs updating"):
+        with_arrays("FROM a\nCOPY . /app\nRUN pip install datasette\nCMD datasette serve -i kb.db\n")
 
 
 def _fake_command(folder: Path, name: str, script: str) -> None:
@@ -298,6 +311,7 @@ def test_fly_writes_an_image_from_a_supported_python_with_the_tested_versions(co
     assert result.exit_code == 0, result.output
     dockerfile = (app / "Dockerfile").read_text()
     _assert_supported_base(dockerfile)
+    _assert_saves_arrays(dockerfile, corpus_db.name)
     _assert_installs_the_tested_versions(app, _dockerfile_pip_words(dockerfile))
     assert 'app = "kb-test"' in (app / "fly.toml").read_text()
 
@@ -317,6 +331,7 @@ esac
     assert result.exit_code == 0, result.output
     dockerfile = (uploaded / "Dockerfile").read_text()
     _assert_supported_base(dockerfile)
+    _assert_saves_arrays(dockerfile, corpus_db.name)
     _assert_installs_the_tested_versions(uploaded, _dockerfile_pip_words(dockerfile))
     assert "run deploy --allow-unauthenticated --platform=managed --image us-docker.pkg.dev/test-project/datasette/datasette-kb-test kb-test" in calls.read_text()
 

@@ -158,7 +158,13 @@ def test_the_docker_context_runs_as_its_dockerfile_says_without_pytorch(model_co
     expected = [r.id for r in Engine(model_corpus_db, embedder=Embedder(backend="torch")).search(
         query, mode="semantic", limit=5).results]
     db = model_corpus_db.stem
+    # search's arrays were saved in the image (kb.publish_image.with_arrays): the site opens from them
+    # and writes nothing beside its database, where a platform keeps a container's disk in memory
+    saved = image.app / f".{model_corpus_db.name}.arrays"
+    assert {part.name for part in saved.glob("*/*")} >= {"cases-float32", "lessons-float32"}
+    files = {str(f.relative_to(image.app)): f.stat().st_mtime_ns for f in image.app.rglob("*") if f.is_file()}
     with image.running(ready_path="/evidence/-/versions.json") as (base, _, _):
+        assert fetch(f"{base}/evidence/-/search?q=reablement&target=lessons")[0] == 200
         status, headers, body = fetch(f"{base}/evidence/-/search.json?q={query.replace(' ', '+')}&mode=semantic")
         assert status == 200
         got = [r["id"] for r in json.loads(body)["results"][:5]]
@@ -183,3 +189,4 @@ def test_the_docker_context_runs_as_its_dockerfile_says_without_pytorch(model_co
         assert "<title>New and changed cases - Northshire evidence</title>" in feed
         assert f'<link href="{base}/evidence/{db}/cases/' in feed
         assert fetch(f"{base}/evidence/{db}.db")[0] == 403
+        assert {str(f.relative_to(image.app)): f.stat().st_mtime_ns for f in image.app.rglob("*") if f.is_file()} == files
