@@ -234,6 +234,25 @@ def test_a_repeated_query_embeds_nothing_aside(engines, monkeypatch):
     assert len(handed) == 1  # a new query is handed over
 
 
+def test_a_query_asked_again_after_its_scans_went_is_scanned_beside_the_keyword_side(engines, monkeypatch):
+    """Its vectors are kept but not its scans (the last few are kept): they are handed to the helper
+    as a new query's are, not made after the keyword side, and nothing is embedded again. The
+    answers are those of one core."""
+    spread, single = engines
+    query = "councils sharing a monitoring officer"
+    expected = answers(single, query)
+    assert answers(spread, query) == expected
+    spread._scans.clear()
+    spread._rankings.clear()
+    spread._ranking_bytes = 0
+    threads = embedding_threads(spread)
+    handed: list = []
+    submit = spread._helper.submit
+    monkeypatch.setattr(spread._helper, "submit", lambda *args, **kwargs: handed.append(args) or submit(*args, **kwargs))
+    assert answers(spread, query) == expected
+    assert threads == [] and len(handed) == 1
+
+
 @pytest.mark.parametrize("cpu_max, expected", [("50000 100000\n", 1), ("150000 100000\n", 2), ("max 100000\n", None),
                                                ("garbled\n", None)])
 def test_a_container_s_cpu_quota_caps_the_cores(tmp_path, monkeypatch, cpu_max, expected):
