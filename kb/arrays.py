@@ -269,7 +269,8 @@ class _RowWriter:
         self._row = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
 
     def __setitem__(self, where, rows) -> None:
-        at = np.arange(self.shape[0])[where] if isinstance(where, slice) else np.asarray(where, dtype=np.int64).reshape(-1)
+        at = (np.arange(*where.indices(self.shape[0])) if isinstance(where, slice)
+              else np.asarray(where, dtype=np.int64).reshape(-1))
         if len(at) and (at.min() < 0 or at.max() >= self.shape[0]):
             raise ValueError(f"rows {at.min()} to {at.max()} are not all within {self.shape[0]}")
         rows = np.ascontiguousarray(np.broadcast_to(rows, (len(at), *self.shape[1:])), dtype=self.dtype)
