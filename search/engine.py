@@ -15,6 +15,7 @@ Who is in the result set is decided before any filter; filters are boolean masks
 saving), so facet counts are exactly what ticking a value shows."""
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -123,10 +124,11 @@ RANKINGS_KEPT_BYTES = 64 * 2**20
 
 
 def _counted(method):
-    """Keeps the engine's count of searches in flight (see CORES)."""
+    """Keeps the engine's count of searches in flight (see CORES), and every scan the search makes
+    until it ends (see SemanticSide.scans_pinned)."""
     @functools.wraps(method)
     def counted(self, *args, **kwargs):
-        with self.occupied():
+        with self.occupied(), self.scans_pinned():
             return method(self, *args, **kwargs)
     return counted
 
@@ -154,6 +156,8 @@ class Engine(QueryReading, KeywordSide, Holds, SemanticSide, Results, Filters):
         self._phrases = Kept(PHRASE_CACHE_BYTES)  # see KeywordSide._phrase
         self._name_phrases = Kept(NAME_PHRASES_KEPT_BYTES)
         self._scans: dict[tuple[str, bytes], tuple[np.ndarray, ...]] = {}
+        self._pinned: collections.Counter = collections.Counter()  # scans searches in flight have made (see scans_pinned)
+        self._search_state = threading.local()
         self._label_scans = Kept(LABEL_SCANS_KEPT_BYTES)  # see SemanticSide._labelled
         self._query_words = Kept(QUERY_WORDS_KEPT_BYTES)  # see SemanticSide.query_words
         self._token_matchers: dict[str, TokenMatcher | None] = {}  # by target, made at its first search (see _token_matched)

@@ -3,6 +3,7 @@ keyword side runs), scanned against every passage and blended per document. Part
 (search/engine.py)."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import sqlite3
 import threading
@@ -35,7 +36,9 @@ from .text import sentences_of, statement_of
 # the stand-in is numpy), so that a query's readings can be shared between two cores.
 CONCURRENT_BACKENDS = ("onnx", "stand-in")
 QUERY_CACHE = 1024  # query vectors kept, so a facet click or a page turn does not embed again
-SCANS_KEPT = 8  # scans kept, for the refining pass and a repeated query (a few MB each at 100,000 cases)
+# scans kept once their search is done, for a repeated query (a few MB each at 100,000 cases); while a
+# search runs, every scan it has made is kept too (see scans_pinned)
+SCANS_KEPT = 8
 # each named term's label's own scan, kept apart from the queries' (see _labelled): 3.4 MB a label at
 # 100,000 cases, so about 75 of the vocabulary's 108 labels there, every one of them at 10,000
 LABEL_SCANS_KEPT_BYTES = 256 * 2**20
@@ -44,6 +47,35 @@ QUERY_WORDS_KEPT_BYTES = 16 * 2**20  # queries' word vectors (see query_words): 
 
 class SemanticSide:
     """The Engine's semantic side (mixed into Engine, search/engine.py, whose connection, lock and caches it uses)."""
+
+    @contextlib.contextmanager
+    def scans_pinned(self):
+        """Every scan a search makes is kept until it ends, whatever SCANS_KEPT says: a paragraph asked
+        of the lessons is read a dozen ways, in the lessons and again in the cases (see _case_context),
+        and its refining pass and its sentences' readings had scanned 1.1 million passages again for
+        each reading the cases' scans had pushed out (at 100,000 cases the p95 of a lesson search was
+        975 ms; 374 with every scan kept). Nested calls share the outer search's."""
+        if getattr(self._search_state, "pins", None) is not None:
+            yield
+            return
+        pins = self._search_state.pins = set()
+        try:
+            yield
+        finally:
+            self._search_state.pins = None
+            with self._lock:
+                for key in pins:
+                    self._pinned[key] -= 1
+                    if not self._pinned[key]:
+                        del self._pinned[key]
+                self._trim_scans()
+
+    def _trim_scans(self) -> None:
+        """With the lock held: the oldest scans no search in flight has made, beyond SCANS_KEPT, let go."""
+        excess = len(self._scans) - SCANS_KEPT
+        if excess > 0:
+            for key in [key for key in self._scans if key not in self._pinned][:excess]:
+                del self._scans[key]
 
     def query_vector(self, query: str) -> np.ndarray:
         return self.query_vectors([query])[0]
@@ -197,10 +229,13 @@ class SemanticSide:
         found.update(best_two(todo[0::2] if aside is not None else todo))
         if aside is not None:
             found.update(aside.result())
+        pins = getattr(self._search_state, "pins", None)
         with self._lock:
             self._scans.update(found)  # most recently used last
-            while len(self._scans) > SCANS_KEPT:
-                self._scans.pop(next(iter(self._scans)))
+            for key in found.keys() - pins if pins is not None else ():
+                pins.add(key)
+                self._pinned[key] += 1
+            self._trim_scans()
         return [found[key] for key in keys]
 
     @staticmethod

@@ -253,6 +253,32 @@ def test_a_query_asked_again_after_its_scans_went_is_scanned_beside_the_keyword_
     assert threads == [] and len(handed) == 1
 
 
+@pytest.mark.parametrize("target", ["cases", "lessons"])
+def test_a_search_scans_each_reading_once_however_few_scans_are_kept(engines, monkeypatch, target):
+    """A paragraph is read many ways (and a lesson search reads it in the cases too): each reading is
+    scanned once in its search, its refining pass included, even with one scan kept between searches;
+    after the search, no more than that is kept. The answers are those with every scan kept."""
+    _, single = engines
+    query = QUERIES[2]
+    monkeypatch.setattr(semantic_module, "SCANS_KEPT", 1000)
+    expected = answers(single, query, "hybrid", target)
+    single._scans.clear()
+    single._rankings.clear()
+    monkeypatch.setattr(semantic_module, "SCANS_KEPT", 1)
+    scanned: list[tuple[int, bytes]] = []
+    scan = Engine._scan
+
+    def recorded(matrix, qv, scales=None, threads=1, sums=None):
+        for row in np.asarray(qv).reshape(-1, np.asarray(qv).shape[-1]):
+            scanned.append((id(matrix), row.tobytes()))
+        return scan(matrix, qv, scales, threads, sums)
+
+    monkeypatch.setattr(Engine, "_scan", staticmethod(recorded))
+    assert answers(single, query, "hybrid", target) == expected
+    assert len(scanned) > 4 and len(scanned) == len(set(scanned))  # nothing scanned twice
+    assert len(single._scans) <= 1 and not single._pinned
+
+
 @pytest.mark.parametrize("cpu_max, expected", [("50000 100000\n", 1), ("150000 100000\n", 2), ("max 100000\n", None),
                                                ("garbled\n", None)])
 def test_a_container_s_cpu_quota_caps_the_cores(tmp_path, monkeypatch, cpu_max, expected):
