@@ -113,7 +113,7 @@ def _questions_kept(front: str, bullets: list[str]) -> str:
     block = WRITTEN.search(front)
     if not block:
         return front
-    lessons = [" ".join(b[2:].split()) for b in bullets]
+    lessons = [b[2:] for b in bullets]  # without the bullet's dash (lessons_begun reads spaces as one)
     kept = [e for e in (yaml.safe_load(block.group(0))["lesson_questions"] or []) if len(lessons_begun(e["lesson"], lessons)) == 1]
     said = yaml.safe_dump({"lesson_questions": kept}, width=1000, allow_unicode=True, sort_keys=False) if kept else ""
     return front[:block.start()] + said + front[block.end():]

@@ -210,7 +210,7 @@ class Speller:
         """Of words as near a slip as each other (commonest first), the one the collection writes beside
         the most of the query's words either side of it ("cross-pary backing": "party" stands beside
         both, "pay" only before "back"), else the commonest."""
-        counts = [self._beside(t, near) if near else 0 for t in found]
+        counts = [self._beside(t, near) for t in found]
         return found[counts.index(max(counts))] if found else None
 
     def _slip_of_a_stem(self, typed: str) -> bool:

@@ -168,7 +168,6 @@ BROKEN = {
 }
 
 
-
 def _asked(*entries):
     """The fixture with a `lesson_questions` block of (opening words, questions) before `reviewed:` (line 68)."""
     block = "lesson_questions:\n" + "".join(f"  - lesson: \"{lesson}\"\n    questions:\n" + "".join(f"      - {q}\n" for q in qs)
